@@ -1,0 +1,102 @@
+// Error types of streamframe (SEMANTICS ERR-03). Every error derives from streamframe::Error.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <utility>
+
+namespace streamframe {
+
+// Base of every streamframe error. An error raised while handling a Kafka message gets the
+// message's origin attached (`set_origin`) so a user can find it again: what() then ends with
+// "(topic 't', partition p, offset o)".
+class Error : public std::exception {
+ public:
+  explicit Error(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+  void set_origin(const std::string& topic, int32_t partition, int64_t offset) {
+    if (has_origin_) return;
+    has_origin_ = true;
+    topic_ = topic;
+    partition_ = partition;
+    offset_ = offset;
+    message_ += " (topic '" + topic + "', partition " + std::to_string(partition) + ", offset " +
+                std::to_string(offset) + ")";
+  }
+  bool has_origin() const noexcept { return has_origin_; }
+  const std::string& topic() const noexcept { return topic_; }
+  int32_t partition() const noexcept { return partition_; }
+  int64_t offset() const noexcept { return offset_; }
+
+ private:
+  std::string message_;
+  bool has_origin_ = false;
+  std::string topic_;
+  int32_t partition_ = -1;
+  int64_t offset_ = -1;
+};
+
+#define STREAMFRAME_DEFINE_ERROR(Name)   \
+  class Name : public Error {            \
+   public:                               \
+    using Error::Error;                  \
+  };
+
+STREAMFRAME_DEFINE_ERROR(ConfigError)
+STREAMFRAME_DEFINE_ERROR(InvalidOperation)
+STREAMFRAME_DEFINE_ERROR(ColumnDoesNotExist)
+STREAMFRAME_DEFINE_ERROR(InvalidColumnReference)
+STREAMFRAME_DEFINE_ERROR(ValueTypeError)
+STREAMFRAME_DEFINE_ERROR(ArithmeticError)
+STREAMFRAME_DEFINE_ERROR(OverlappingColumns)
+STREAMFRAME_DEFINE_ERROR(SerializationError)
+STREAMFRAME_DEFINE_ERROR(TopicNotFound)
+STREAMFRAME_DEFINE_ERROR(TopicPartitionsMismatch)
+STREAMFRAME_DEFINE_ERROR(TopicConfigurationMismatch)
+STREAMFRAME_DEFINE_ERROR(InvalidStoredOffset)
+STREAMFRAME_DEFINE_ERROR(CheckpointProducerTimeout)
+STREAMFRAME_DEFINE_ERROR(CheckpointConsumerCommitError)
+STREAMFRAME_DEFINE_ERROR(SourceException)
+STREAMFRAME_DEFINE_ERROR(Interrupted)
+
+#undef STREAMFRAME_DEFINE_ERROR
+
+// Thrown by a deserializer to drop a message on purpose (TOP-10): the offset is still stored.
+class IgnoreMessage : public Error {
+ public:
+  IgnoreMessage() : Error("message ignored") {}
+  using Error::Error;
+};
+
+// A Kafka (librdkafka) error. `code` is librdkafka's rd_kafka_resp_err_t value; the flags
+// come from librdkafka so callers can decide between retry, abort and stop.
+class KafkaError : public Error {
+ public:
+  KafkaError(int code, const std::string& message, bool retriable = false, bool fatal = false,
+             bool txn_requires_abort = false)
+      : Error(message),
+        code_(code),
+        retriable_(retriable),
+        fatal_(fatal),
+        txn_requires_abort_(txn_requires_abort) {}
+
+  int code() const noexcept { return code_; }
+  bool retriable() const noexcept { return retriable_; }
+  bool fatal() const noexcept { return fatal_; }
+  bool txn_requires_abort() const noexcept { return txn_requires_abort_; }
+
+ private:
+  int code_;
+  bool retriable_;
+  bool fatal_;
+  bool txn_requires_abort_;
+};
+
+class KafkaBrokerUnavailableError : public KafkaError {
+ public:
+  using KafkaError::KafkaError;
+};
+
+}  // namespace streamframe

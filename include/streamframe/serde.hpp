@@ -1,0 +1,54 @@
+// Serializers and deserializers (SEMANTICS TOP-01..TOP-05, TOP-09..TOP-11).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "streamframe/record.hpp"
+#include "streamframe/value.hpp"
+
+namespace streamframe {
+
+// Turns message bytes into rows. Most deserializers yield one row; one may yield N rows
+// sharing the message's key, headers and offset (TOP-11), or throw IgnoreMessage (TOP-10).
+// Failures throw SerializationError. Implementations must be thread-safe (shared by workers).
+class Deserializer {
+ public:
+  virtual ~Deserializer() = default;
+  // Appends the rows decoded from `data` to `out`. `out` is reused between messages.
+  virtual void deserialize(std::string_view data, const Headers& headers,
+                           std::vector<Value>& out) const = 0;
+  // Convenience for the one-row case; throws SerializationError when not exactly one row.
+  Value deserialize_one(std::string_view data) const;
+  virtual std::string_view name() const = 0;
+};
+
+// Turns a value into bytes. `out` is cleared first and reused between messages, so hot paths
+// do not allocate. Failures throw SerializationError.
+class Serializer {
+ public:
+  virtual ~Serializer() = default;
+  virtual void serialize(const Value& value, std::string& out) const = 0;
+  // Headers appended to every produced message (TOP-13).
+  virtual Headers extra_headers() const { return {}; }
+  virtual std::string_view name() const = 0;
+};
+
+// Built-ins by name: "bytes", "str"/"string", "int"/"integer", "double", "json"
+// (unknown => ConfigError).
+std::shared_ptr<const Deserializer> make_deserializer(std::string_view name);
+std::shared_ptr<const Serializer> make_serializer(std::string_view name);
+
+namespace json {
+// Parses one JSON document (simdjson). Integers that fit int64 become int, other numbers
+// double; duplicate keys: last wins. Errors throw SerializationError with the position.
+Value parse(std::string_view text);
+// Appends compact JSON (TOP-05 formatting) to `out`. NaN/Inf => SerializationError.
+void write(const Value& value, std::string& out);
+// Indented, for print(pretty=true).
+std::string write_pretty(const Value& value, int indent = 2);
+}  // namespace json
+
+}  // namespace streamframe
