@@ -32,6 +32,10 @@ class Object {
   Value& set(std::string_view key, Value value);
   // Returns the value at `key`, appending a null one if absent.
   Value& operator[](std::string_view key);
+  // Appends without looking for an existing `key`, for builders that already know it is absent
+  // (the JSON parser, projections of distinct columns). A repeated key breaks the object's
+  // invariant: find() would see only the first one.
+  Value& append_unchecked(std::string key, Value value);
   bool erase(std::string_view key);
   void reserve(std::size_t n) { entries_.reserve(n); }
   void clear() noexcept { entries_.clear(); }

@@ -1,0 +1,119 @@
+// Application: configuration, topics, and the run loop (SEMANTICS §2).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "streamframe/dataframe.hpp"
+#include "streamframe/record.hpp"
+#include "streamframe/topic.hpp"
+#include "streamframe/value.hpp"
+
+namespace streamframe {
+
+enum class AutoOffsetReset { latest, earliest, error };
+enum class ProcessingGuarantee { at_least_once, exactly_once };
+enum class ErrorAction { stop, skip, dead_letter };
+
+// The Kafka message an error is about, as consumed (raw bytes), when there is one.
+struct RawMessage {
+  std::string topic;
+  std::int32_t partition = -1;
+  std::int64_t offset = -1;
+  std::optional<std::string> key;    // nullopt = null key
+  std::optional<std::string> value;  // nullopt = tombstone
+  std::int64_t timestamp = 0;
+  Headers headers;
+};
+
+struct ErrorContext {
+  const RawMessage* message = nullptr;  // null for errors not tied to one consumed message
+  const Row* row = nullptr;             // the row being processed (processing errors)
+};
+
+// ERR-01: decides what happens after an error. Returning `skip` drops the message or row and
+// goes on; `stop` ends run() with the error and nothing after the last checkpoint committed.
+using ErrorCallback = std::function<ErrorAction(const std::exception&, const ErrorContext&)>;
+
+struct ApplicationConfig {
+  // "host:port[,host:port]" or "embedded"; empty => env STREAMFRAME_BROKER_ADDRESS.
+  std::string broker_address;
+  // Empty => env STREAMFRAME_CONSUMER_GROUP, else "streamframe-default".
+  std::string consumer_group;
+  // Empty => env STREAMFRAME_STATE_DIR, else "state".
+  std::string state_dir;
+  AutoOffsetReset auto_offset_reset = AutoOffsetReset::latest;
+  ProcessingGuarantee processing_guarantee = ProcessingGuarantee::at_least_once;
+  std::chrono::milliseconds commit_interval{5000};
+  std::int64_t commit_every = 0;
+  std::chrono::milliseconds consumer_poll_timeout{1000};
+  std::chrono::milliseconds producer_poll_timeout{0};
+  std::chrono::milliseconds request_timeout{30000};
+  std::chrono::milliseconds topic_create_timeout{60000};
+  bool auto_create_topics = true;
+  ErrorCallback on_consumer_error;
+  ErrorCallback on_processing_error;
+  ErrorCallback on_producer_error;
+  std::function<void(const std::string& topic, std::int32_t partition, std::int64_t offset)>
+      on_message_processed;
+  std::map<std::string, std::string> producer_extra_config;
+  std::map<std::string, std::string> consumer_extra_config;
+  // "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"; nullopt leaves logging alone (LOG-01).
+  std::optional<std::string> loglevel = "INFO";
+  bool install_signal_handlers = true;
+};
+
+struct RunOptions {
+  // Stop after this long without a consumed message (0 = no limit).
+  std::chrono::milliseconds timeout{0};
+  // Stop once at least this many records left the pipeline's leaves (0 = no limit).
+  std::size_t count = 0;
+  bool collect = true;
+  bool metadata = false;
+};
+
+// Counters of one run, for summaries and tests.
+struct RunStats {
+  std::uint64_t messages_consumed = 0;
+  std::uint64_t rows_processed = 0;
+  std::uint64_t records_produced = 0;
+  std::uint64_t errors_skipped = 0;
+  std::uint64_t checkpoints = 0;
+};
+
+class Application {
+ public:
+  explicit Application(ApplicationConfig config = {});
+  ~Application();
+  Application(const Application&) = delete;
+  Application& operator=(const Application&) = delete;
+
+  // Declares a topic; creates it at once when absent and auto_create_topics is on (APP-08).
+  Topic topic(std::string name, TopicOptions options = {});
+  // The root frame of a topic (APP-19). One root per topic.
+  StreamingDataFrame dataframe(const Topic& topic);
+
+  // Runs until stopped (signal, stop(), or a limit in `options`). APP-20.
+  std::vector<Value> run(RunOptions options = {});
+  // Thread-safe graceful stop (APP-21); `fail` skips the final checkpoint.
+  void stop(bool fail = false);
+
+  const ApplicationConfig& config() const;
+  // Address of the broker in use: the embedded broker's when broker_address is "embedded".
+  std::string bootstrap_servers() const;
+  RunStats stats() const;
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace streamframe

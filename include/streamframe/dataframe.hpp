@@ -1,0 +1,192 @@
+// StreamingDataFrame: the lazy pipeline-building API (SEMANTICS §5).
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "streamframe/record.hpp"
+#include "streamframe/series.hpp"
+#include "streamframe/sink.hpp"
+#include "streamframe/topic.hpp"
+#include "streamframe/value.hpp"
+
+namespace streamframe {
+
+namespace detail {
+class Graph;
+class Node;
+}  // namespace detail
+
+struct ApplyOptions {
+  // The callable returns an array; each element continues as its own record (same key,
+  // timestamp, headers), finished downstream before the next one starts.
+  bool expand = false;
+};
+
+// Callable shapes. A callable taking (value, key, timestamp, headers) is the metadata form
+// (Quix's metadata=True); which one is used is decided by the callable's signature.
+using ApplyFn = std::function<Value(const Value&)>;
+using ApplyMetaFn = std::function<Value(const Value&, const Value&, std::int64_t, const Headers&)>;
+using UpdateFn = std::function<void(Value&)>;
+using UpdateMetaFn = std::function<void(Value&, const Value&, std::int64_t, const Headers&)>;
+using FilterFn = std::function<bool(const Value&)>;
+using FilterMetaFn = std::function<bool(const Value&, const Value&, std::int64_t, const Headers&)>;
+using TimestampFn = std::function<std::int64_t(const Value&, const Value&, std::int64_t, const Headers&)>;
+using HeadersFn = std::function<Headers(const Value&, const Value&, std::int64_t, const Headers&)>;
+using KeyFn = std::function<Value(const Value&)>;
+
+enum class DropErrors { raise, ignore };
+
+class StreamingDataFrame;
+
+// `sdf["col"]`: a Series that can also be assigned to, setting the column in place (SDF-04).
+class ColumnRef : public Series {
+ public:
+  ColumnRef(StreamingDataFrame& sdf, std::string column);
+  StreamingDataFrame& operator=(const Series& expr);
+  StreamingDataFrame& operator=(const ColumnRef& other) { return *this = static_cast<const Series&>(other); }
+  // `sdf["c"] = sdf.apply(f)`: the apply must be a direct child of this frame.
+  StreamingDataFrame& operator=(const StreamingDataFrame& applied);
+  template <ValueLike T>
+  StreamingDataFrame& operator=(T&& constant) {
+    return *this = Series::constant(Value(std::forward<T>(constant)));
+  }
+
+ private:
+  StreamingDataFrame* sdf_;
+  std::string column_;
+};
+
+class StreamingDataFrame {
+ public:
+  StreamingDataFrame(std::shared_ptr<detail::Graph> graph, detail::Node* node)
+      : graph_(std::move(graph)), node_(node) {}
+
+  // SDF-01: new frame with the callable's result as value.
+  template <class F>
+  StreamingDataFrame apply(F&& f, ApplyOptions options = {}) const {
+    if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t, const Headers&>) {
+      return apply_impl(ApplyMetaFn(std::forward<F>(f)), options);
+    } else {
+      static_assert(std::is_invocable_v<F&, const Value&>,
+                    "apply takes Value(const Value&) or Value(const Value& value, const Value& "
+                    "key, int64_t timestamp, const Headers& headers)");
+      return apply_impl(wrap(ApplyFn(std::forward<F>(f))), options);
+    }
+  }
+
+  // SDF-02: mutates the value in place; the callable's result is ignored.
+  template <class F>
+  StreamingDataFrame& update(F&& f) {
+    if constexpr (std::is_invocable_v<F&, Value&, const Value&, std::int64_t, const Headers&>) {
+      return update_impl(UpdateMetaFn(std::forward<F>(f)));
+    } else {
+      static_assert(std::is_invocable_v<F&, Value&>,
+                    "update takes void(Value&) or void(Value&, const Value& key, int64_t "
+                    "timestamp, const Headers& headers)");
+      UpdateFn fn(std::forward<F>(f));
+      return update_impl([fn](Value& v, const Value&, std::int64_t, const Headers&) { fn(v); });
+    }
+  }
+
+  // SDF-03: forwards the record iff the callable's result is truthy.
+  template <class F>
+  StreamingDataFrame filter(F&& f) const {
+    if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t, const Headers&>) {
+      return filter_impl(FilterMetaFn(to_bool4(std::forward<F>(f))));
+    } else {
+      static_assert(std::is_invocable_v<F&, const Value&>,
+                    "filter takes a predicate of (const Value&) or (value, key, timestamp, headers)");
+      auto g = to_bool1(std::forward<F>(f));
+      return filter_impl([g](const Value& v, const Value&, std::int64_t, const Headers&) { return g(v); });
+    }
+  }
+
+  // SDF-04.
+  ColumnRef operator[](std::string column) { return ColumnRef(*this, std::move(column)); }
+  ColumnRef operator[](const char* column) { return ColumnRef(*this, column); }
+  Series operator[](std::string column) const { return Series::column(std::move(column)); }
+  StreamingDataFrame operator[](std::initializer_list<std::string> columns) const {
+    return project(std::vector<std::string>(columns));
+  }
+  StreamingDataFrame operator[](const Series& predicate) const;
+  StreamingDataFrame project(std::vector<std::string> columns) const;
+
+  // SDF-05/06/07.
+  Series contains(std::vector<std::string> keys) const;
+  Series contains(std::string key) const { return contains(std::vector<std::string>{std::move(key)}); }
+  StreamingDataFrame& drop(std::vector<std::string> columns, DropErrors errors = DropErrors::raise);
+  StreamingDataFrame& fill(std::vector<std::string> columns,
+                           std::vector<std::pair<std::string, Value>> values = {});
+
+  // SDF-08: prints each record as JSON to stdout.
+  StreamingDataFrame& print(bool pretty = true, bool metadata = false);
+
+  // SDF-09: produces every record to `topic` (the key, unless `key` computes a new one).
+  StreamingDataFrame& to_topic(const Topic& topic, KeyFn key = nullptr);
+
+  // SDF-10/11.
+  StreamingDataFrame& set_timestamp(TimestampFn f);
+  StreamingDataFrame& set_headers(HeadersFn f);
+
+  // SDF-13: merges another branch of the same root topic into one stream.
+  StreamingDataFrame concat(const StreamingDataFrame& other) const;
+
+  // SDF-15: terminal. The sink must outlive the application's run.
+  void sink(Sink& sink);
+
+  // SDF-18: runs one record through the whole pipeline of this frame's root, synchronously,
+  // without Kafka, and returns what leaves the leaves. Pipelines with to_topic =>
+  // InvalidOperation.
+  std::vector<Row> test(Value value, Value key = Value("key"), std::int64_t timestamp = 0,
+                        Headers headers = {}) const;
+
+  // SDF-19: the context of the record being processed (inside a callable), else
+  // InvalidOperation.
+  static const MessageContext& message_context();
+
+  explicit operator bool() const = delete;  // SDF-20
+
+  detail::Node* node() const noexcept { return node_; }
+  const std::shared_ptr<detail::Graph>& graph() const noexcept { return graph_; }
+
+ private:
+  friend class ColumnRef;
+  static ApplyMetaFn wrap(ApplyFn f) {
+    return [f = std::move(f)](const Value& v, const Value&, std::int64_t, const Headers&) { return f(v); };
+  }
+  template <class F>
+  static auto to_bool1(F&& f) {
+    return [f = std::forward<F>(f)](const Value& v) mutable -> bool { return truthy_of(f(v)); };
+  }
+  template <class F>
+  static auto to_bool4(F&& f) {
+    return [f = std::forward<F>(f)](const Value& v, const Value& k, std::int64_t t,
+                                    const Headers& h) mutable -> bool { return truthy_of(f(v, k, t, h)); };
+  }
+  template <class R>
+  static bool truthy_of(R&& r) {
+    if constexpr (std::is_same_v<std::remove_cvref_t<R>, bool>) return r;
+    else return Value(std::forward<R>(r)).truthy();
+  }
+
+  StreamingDataFrame apply_impl(ApplyMetaFn f, ApplyOptions options) const;
+  StreamingDataFrame& update_impl(UpdateMetaFn f);
+  StreamingDataFrame filter_impl(FilterMetaFn f) const;
+  StreamingDataFrame child(std::unique_ptr<detail::Node> node) const;
+  StreamingDataFrame& append(std::unique_ptr<detail::Node> node);
+
+  std::shared_ptr<detail::Graph> graph_;
+  detail::Node* node_;
+};
+
+}  // namespace streamframe

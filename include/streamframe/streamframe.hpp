@@ -1,0 +1,12 @@
+// Umbrella header: everything a pipeline needs.
+#pragma once
+
+#include "streamframe/application.hpp"
+#include "streamframe/dataframe.hpp"
+#include "streamframe/errors.hpp"
+#include "streamframe/record.hpp"
+#include "streamframe/serde.hpp"
+#include "streamframe/series.hpp"
+#include "streamframe/sink.hpp"
+#include "streamframe/topic.hpp"
+#include "streamframe/value.hpp"
