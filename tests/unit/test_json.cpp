@@ -1,0 +1,282 @@
+// JSON parse and write (SEMANTICS TOP-05).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "streamframe/errors.hpp"
+#include "streamframe/serde.hpp"
+#include "streamframe/value.hpp"
+
+namespace streamframe {
+namespace {
+
+std::string write(const Value& v) {
+  std::string out;
+  json::write(v, out);
+  return out;
+}
+
+// parse(text) then write() must give `text` back byte for byte.
+void expect_round_trip(const std::string& text) {
+  EXPECT_EQ(write(json::parse(text)), text);
+}
+
+std::string error_of(std::string_view text) {
+  try {
+    (void)json::parse(text);
+  } catch (const SerializationError& e) {
+    return e.what();
+  }
+  return "<no SerializationError>";
+}
+
+TEST(JsonWrite, Scalars) {
+  EXPECT_EQ(write(Value()), "null");
+  EXPECT_EQ(write(Value(true)), "true");
+  EXPECT_EQ(write(Value(false)), "false");
+  EXPECT_EQ(write(Value(0)), "0");
+  EXPECT_EQ(write(Value(-42)), "-42");
+  EXPECT_EQ(write(Value(std::numeric_limits<std::int64_t>::max())), "9223372036854775807");
+  EXPECT_EQ(write(Value(std::numeric_limits<std::int64_t>::min())), "-9223372036854775808");
+  EXPECT_EQ(write(Value("hi")), "\"hi\"");
+  EXPECT_EQ(write(Value::array()), "[]");
+  EXPECT_EQ(write(Value::object()), "{}");
+}
+
+TEST(JsonWrite, DoublesShortestWithDotZero) {
+  EXPECT_EQ(write(Value(1.0)), "1.0");
+  EXPECT_EQ(write(Value(0.0)), "0.0");
+  EXPECT_EQ(write(Value(-0.0)), "-0.0");
+  EXPECT_EQ(write(Value(-3.0)), "-3.0");
+  EXPECT_EQ(write(Value(1.5)), "1.5");
+  EXPECT_EQ(write(Value(0.1)), "0.1");
+  EXPECT_EQ(write(Value(0.1 + 0.2)), "0.30000000000000004");
+  EXPECT_EQ(write(Value(123456.0)), "123456.0");
+  EXPECT_EQ(write(Value(1e15)), "1000000000000000.0");
+  EXPECT_EQ(write(Value(1e16)), "1e+16");
+  EXPECT_EQ(write(Value(1.5e16)), "1.5e+16");
+  EXPECT_EQ(write(Value(1e300)), "1e+300");
+  EXPECT_EQ(write(Value(-1.25e-300)), "-1.25e-300");
+  EXPECT_EQ(write(Value(0.0001)), "0.0001");
+  EXPECT_EQ(write(Value(0.00001)), "1e-05");
+  EXPECT_EQ(write(Value(123.456e-10)), "1.23456e-08");
+  EXPECT_EQ(write(Value(std::numeric_limits<double>::max())), "1.7976931348623157e+308");
+  EXPECT_EQ(write(Value(std::numeric_limits<double>::denorm_min())), "5e-324");
+  EXPECT_EQ(write(Value(std::numeric_limits<double>::min())), "2.2250738585072014e-308");
+}
+
+TEST(JsonWrite, DoublesRoundTripExactly) {
+  const double samples[] = {1.0,
+                            -0.5,
+                            3.141592653589793,
+                            1e-7,
+                            6.02214076e23,
+                            1e300,
+                            -1e-300,
+                            9007199254740993.0,
+                            123456789.123456789,
+                            std::numeric_limits<double>::max(),
+                            std::numeric_limits<double>::lowest(),
+                            std::numeric_limits<double>::denorm_min(),
+                            std::numeric_limits<double>::epsilon()};
+  for (double d : samples) {
+    const Value back = json::parse(write(Value(d)));
+    ASSERT_TRUE(back.is_double()) << d;  // stays a double, never turns into an int
+    EXPECT_EQ(back.as_double(), d);
+  }
+}
+
+TEST(JsonWrite, NanAndInfinityThrow) {
+  const double bad[] = {std::numeric_limits<double>::quiet_NaN(),
+                        std::numeric_limits<double>::infinity(),
+                        -std::numeric_limits<double>::infinity()};
+  for (double d : bad) {
+    std::string out;
+    try {
+      json::write(Value::object({{"x", Value::array({d})}}), out);
+      ADD_FAILURE() << "no error for " << d;
+    } catch (const SerializationError& e) {
+      EXPECT_STREQ(e.what(), "cannot serialize NaN/Infinity to JSON");
+    }
+    EXPECT_THROW((void)Value(d).to_json(), SerializationError);
+    EXPECT_THROW((void)json::write_pretty(Value(d)), SerializationError);
+  }
+}
+
+TEST(JsonWrite, Escapes) {
+  EXPECT_EQ(write(Value("a\"b\\c")), R"("a\"b\\c")");
+  EXPECT_EQ(write(Value("\n\t\r\b\f")), R"("\n\t\r\b\f")");
+  EXPECT_EQ(write(Value(std::string("\x00\x01\x1f", 3))), R"("\u0000\u0001\u001f")");
+  // Not escaped: '/', DEL, and any non-ASCII UTF-8.
+  EXPECT_EQ(write(Value("a/b\x7f")), "\"a/b\x7f\"");
+  EXPECT_EQ(write(Value("héllo 日本 😀")), "\"héllo 日本 😀\"");
+  // Keys are escaped the same way.
+  EXPECT_EQ(write(Value::object({{"k\"\n", 1}})), R"({"k\"\n":1})");
+}
+
+TEST(JsonWrite, ObjectsKeepInsertionOrderCompactly) {
+  Value v = Value::object({{"z", 1}, {"a", Value::array({1, 2.5, "x", nullptr, true})}});
+  v["m"]["n"] = Value::object();
+  EXPECT_EQ(write(v), R"({"z":1,"a":[1,2.5,"x",null,true],"m":{"n":{}}})");
+  EXPECT_EQ(v.to_json(), write(v));
+}
+
+TEST(JsonWrite, AppendsToOut) {
+  std::string out = "prefix:";
+  json::write(Value(1), out);
+  EXPECT_EQ(out, "prefix:1");
+}
+
+TEST(JsonWrite, Pretty) {
+  const Value v = Value::object(
+      {{"a", 1}, {"b", Value::array({1.0, "x"})}, {"c", Value::object()}, {"d", Value::array()}});
+  EXPECT_EQ(json::write_pretty(v),
+            "{\n"
+            "  \"a\": 1,\n"
+            "  \"b\": [\n"
+            "    1.0,\n"
+            "    \"x\"\n"
+            "  ],\n"
+            "  \"c\": {},\n"
+            "  \"d\": []\n"
+            "}");
+  EXPECT_EQ(json::write_pretty(Value::object({{"a", Value::object({{"b", 1}})}}), 4),
+            "{\n    \"a\": {\n        \"b\": 1\n    }\n}");
+  EXPECT_EQ(json::write_pretty(Value("s")), "\"s\"");
+  // Pretty output is valid JSON with the same content.
+  EXPECT_EQ(json::parse(json::write_pretty(v)), v);
+}
+
+TEST(JsonParse, Scalars) {
+  EXPECT_TRUE(json::parse("null").is_null());
+  EXPECT_EQ(json::parse("true"), Value(true));
+  EXPECT_TRUE(json::parse("false").is_bool());
+  EXPECT_TRUE(json::parse("12").is_int());
+  EXPECT_EQ(json::parse("12").as_int(), 12);
+  EXPECT_TRUE(json::parse("-0").is_int());
+  EXPECT_TRUE(json::parse("12.0").is_double());
+  EXPECT_TRUE(json::parse("1e2").is_double());
+  EXPECT_EQ(json::parse("1e2").as_double(), 100.0);
+  EXPECT_EQ(json::parse("-2.5E-3").as_double(), -2.5e-3);
+  EXPECT_EQ(json::parse(" \"s\" ").as_string(), "s");
+  EXPECT_EQ(json::parse("  [ 1 , 2 ]\n").size(), 2U);
+}
+
+TEST(JsonParse, Int64Limits) {
+  const Value max = json::parse("9223372036854775807");
+  ASSERT_TRUE(max.is_int());
+  EXPECT_EQ(max.as_int(), std::numeric_limits<std::int64_t>::max());
+  const Value min = json::parse("-9223372036854775808");
+  ASSERT_TRUE(min.is_int());
+  EXPECT_EQ(min.as_int(), std::numeric_limits<std::int64_t>::min());
+  expect_round_trip(R"([9223372036854775807,-9223372036854775808,0,-1])");
+}
+
+TEST(JsonParse, IntegersBeyondInt64AreErrors) {
+  EXPECT_EQ(error_of("9223372036854775808"),
+            "invalid JSON: integer 9223372036854775808 does not fit in int64");
+  EXPECT_EQ(error_of(R"({"a":[18446744073709551615]})"),
+            "invalid JSON: integer 18446744073709551615 does not fit in int64");
+  EXPECT_THROW((void)json::parse("18446744073709551616"), SerializationError);
+  EXPECT_THROW((void)json::parse("-9223372036854775809"), SerializationError);
+  EXPECT_THROW((void)json::parse("123456789012345678901234567890"), SerializationError);
+  // Written as a double it is fine.
+  EXPECT_TRUE(json::parse("9223372036854775808.0").is_double());
+}
+
+TEST(JsonParse, MalformedAndEmptyInput) {
+  const char* bad[] = {"",     "   ",      "{",        "[1,2",   "{\"a\":1,}", "nul",
+                       "tru",  "{\"a\" 1}", "'s'",      "[1]]",   "{} {}",      "01",
+                       "1.",   "\"abc",    "{a:1}",    "NaN",    "Infinity",   "\"\\x\"",
+                       "1e400"};
+  for (const char* text : bad) {
+    const std::string err = error_of(text);
+    EXPECT_EQ(err.rfind("invalid JSON: ", 0), 0U) << "input: '" << text << "' -> " << err;
+  }
+  EXPECT_EQ(error_of(""), "invalid JSON: Empty: no JSON found");
+  // Invalid UTF-8 inside a string is rejected.
+  EXPECT_THROW((void)json::parse("\"\xff\""), SerializationError);
+  EXPECT_THROW((void)Value::from_json("[1,"), SerializationError);
+}
+
+TEST(JsonParse, DuplicateKeysLastWinsAtFirstPosition) {
+  const Value v = json::parse(R"({"a":1,"b":2,"a":{"x":3}})");
+  EXPECT_EQ(v.size(), 2U);
+  EXPECT_EQ(write(v), R"({"a":{"x":3},"b":2})");
+
+  // The same in a large object (hash-indexed path).
+  std::string text = "{";
+  for (int i = 0; i < 100; ++i) text += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+  text += R"("k5":"last","k99":null})";
+  const Value big = json::parse(text);
+  EXPECT_EQ(big.size(), 100U);
+  EXPECT_EQ(big["k5"], Value("last"));
+  EXPECT_TRUE(big["k99"].is_null());
+  EXPECT_EQ(big.as_object().begin()->first, "k0");
+  EXPECT_EQ((big.as_object().begin() + 5)->first, "k5");
+}
+
+TEST(JsonParse, UnicodeEscapesDecode) {
+  EXPECT_EQ(json::parse(R"("\u00e9\u65e5\ud83d\ude00")").as_string(), "é日😀");
+  EXPECT_EQ(json::parse(R"("\n\t\"\\\/\u0000")").as_string(), std::string("\n\t\"\\/\0", 6));
+  EXPECT_EQ(json::parse("\"héllo 日本 😀\"").as_string(), "héllo 日本 😀");
+  EXPECT_THROW((void)json::parse(R"("\ud800")"), SerializationError);  // lone surrogate
+}
+
+TEST(JsonRoundTrip, Compact) {
+  expect_round_trip(R"({"a":"x\"y\\z\n\t\r\b\f\u0001","b":[1,2.0,-3.5,null,true,false],)"
+                    R"("c":{"d":{"e":[[],{}]}},"é日😀":"ü"})");
+  expect_round_trip(R"([1.0,0.5,1e+16,1e-05,0.0001,-0.0,1.7976931348623157e+308])");
+  expect_round_trip(R"("")");
+  expect_round_trip(R"([[[[[[[[[[1]]]]]]]]]])");
+}
+
+TEST(JsonRoundTrip, IntAndDoubleKindsSurvive) {
+  const Value v = json::parse(R"({"i":1,"d":1.0,"e":1e2,"n":-7})");
+  EXPECT_TRUE(v["i"].is_int());
+  EXPECT_TRUE(v["d"].is_double());
+  EXPECT_TRUE(v["e"].is_double());
+  EXPECT_TRUE(v["n"].is_int());
+  EXPECT_EQ(write(v), R"({"i":1,"d":1.0,"e":100.0,"n":-7})");
+}
+
+TEST(JsonRoundTrip, ValueToJsonFromJson) {
+  Value v = Value::object({{"name", "sensor-1"}, {"temp", 21.5}, {"ok", true}});
+  v["tags"] = Value::array({"a", "b"});
+  const Value back = Value::from_json(v.to_json());
+  EXPECT_EQ(back, v);
+  EXPECT_EQ(back.to_json(), v.to_json());
+}
+
+TEST(JsonParse, LargeDocumentAndThreads) {
+  // Bigger than the thread-local parser limit: parsed with a one-off parser.
+  std::string text = "[";
+  const std::string item = R"({"k":"0123456789012345678901234567890123456789"},)";
+  while (text.size() < (std::size_t{5} << 20)) text += item;
+  text += "1]";
+  const Value big = json::parse(text);
+  EXPECT_EQ(big.as_array().back(), Value(1));
+  // Parsing keeps working on the thread-local parser afterwards, on several threads.
+  std::vector<std::thread> threads;
+  std::vector<int> ok(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([t, &ok] {
+      for (int i = 0; i < 1000; ++i) {
+        const std::string doc = R"({"t":)" + std::to_string(t) + R"(,"i":)" + std::to_string(i) +
+                                R"(,"s":"abc"})";
+        const Value v = json::parse(doc);
+        if (v["t"].as_int() == t && v["i"].as_int() == i && write(v) == doc) ++ok[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(ok[t], 1000);
+}
+
+}  // namespace
+}  // namespace streamframe
