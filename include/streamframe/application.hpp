@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "streamframe/dataframe.hpp"
+#include "streamframe/producer.hpp"
 #include "streamframe/record.hpp"
 #include "streamframe/topic.hpp"
 #include "streamframe/value.hpp"
@@ -44,11 +45,11 @@ using ErrorCallback = std::function<ErrorAction(const std::exception&, const Err
 
 struct ApplicationConfig {
   // "host:port[,host:port]" or "embedded"; empty => env STREAMFRAME_BROKER_ADDRESS.
-  std::string broker_address;
+  std::string broker_address{};
   // Empty => env STREAMFRAME_CONSUMER_GROUP, else "streamframe-default".
-  std::string consumer_group;
+  std::string consumer_group{};
   // Empty => env STREAMFRAME_STATE_DIR, else "state".
-  std::string state_dir;
+  std::string state_dir{};
   AutoOffsetReset auto_offset_reset = AutoOffsetReset::latest;
   ProcessingGuarantee processing_guarantee = ProcessingGuarantee::at_least_once;
   std::chrono::milliseconds commit_interval{5000};
@@ -58,13 +59,13 @@ struct ApplicationConfig {
   std::chrono::milliseconds request_timeout{30000};
   std::chrono::milliseconds topic_create_timeout{60000};
   bool auto_create_topics = true;
-  ErrorCallback on_consumer_error;
-  ErrorCallback on_processing_error;
-  ErrorCallback on_producer_error;
+  ErrorCallback on_consumer_error{};
+  ErrorCallback on_processing_error{};
+  ErrorCallback on_producer_error{};
   std::function<void(const std::string& topic, std::int32_t partition, std::int64_t offset)>
-      on_message_processed;
-  std::map<std::string, std::string> producer_extra_config;
-  std::map<std::string, std::string> consumer_extra_config;
+      on_message_processed{};
+  std::map<std::string, std::string> producer_extra_config{};
+  std::map<std::string, std::string> consumer_extra_config{};
   // "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"; nullopt leaves logging alone (LOG-01).
   std::optional<std::string> loglevel = "INFO";
   bool install_signal_handlers = true;
@@ -104,6 +105,9 @@ class Application {
   std::vector<Value> run(RunOptions options = {});
   // Thread-safe graceful stop (APP-21); `fail` skips the final checkpoint.
   void stop(bool fail = false);
+
+  // A producer with the application's broker and producer settings (APP-23).
+  Producer get_producer();
 
   const ApplicationConfig& config() const;
   // Address of the broker in use: the embedded broker's when broker_address is "embedded".

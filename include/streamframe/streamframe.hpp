@@ -4,6 +4,7 @@
 #include "streamframe/application.hpp"
 #include "streamframe/dataframe.hpp"
 #include "streamframe/errors.hpp"
+#include "streamframe/producer.hpp"
 #include "streamframe/record.hpp"
 #include "streamframe/serde.hpp"
 #include "streamframe/series.hpp"

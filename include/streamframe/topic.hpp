@@ -17,7 +17,7 @@ namespace streamframe {
 struct TopicConfig {
   int num_partitions = 1;
   int replication_factor = 1;
-  std::map<std::string, std::string> extra_config;
+  std::map<std::string, std::string> extra_config{};
 };
 
 // (value, headers, kafka timestamp, timestamp type) -> row timestamp in ms (TOP-12).
@@ -40,8 +40,8 @@ struct TopicOptions {
   SerdeRef<Serializer> value_serializer = "json";
   SerdeRef<Serializer> key_serializer = "bytes";
   // Unset => the topic is created with TopicConfig{} (1 partition, replication factor 1).
-  std::optional<TopicConfig> config;
-  TimestampExtractor timestamp_extractor;
+  std::optional<TopicConfig> config{};
+  TimestampExtractor timestamp_extractor{};
 };
 
 // Cheap to copy; all copies refer to one definition.

@@ -1,0 +1,390 @@
+#include "app/worker.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <thread>
+
+#include "core/logging.hpp"
+#include "streamframe/errors.hpp"
+
+namespace streamframe::detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+RawMessage raw_message_of(const rd_kafka_message_t* m) {
+  RawMessage raw;
+  raw.topic = rd_kafka_topic_name(m->rkt);
+  raw.partition = m->partition;
+  raw.offset = m->offset;
+  if (m->key) raw.key.emplace(static_cast<const char*>(m->key), m->key_len);
+  if (m->payload) raw.value.emplace(static_cast<const char*>(m->payload), m->len);
+  rd_kafka_timestamp_type_t type;
+  raw.timestamp = rd_kafka_message_timestamp(m, &type);
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* name;
+    const void* val;
+    size_t size;
+    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+      raw.headers.emplace_back(name, val ? std::string(static_cast<const char*>(val), size) : std::string());
+    }
+  }
+  return raw;
+}
+
+void read_headers(const rd_kafka_message_t* m, Headers& out) {
+  out.clear();
+  rd_kafka_headers_t* hdrs = nullptr;
+  // rd_kafka_message_headers is only valid on non-const messages in the C API signature.
+  if (rd_kafka_message_headers(const_cast<rd_kafka_message_t*>(m), &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  const char* name;
+  const void* val;
+  size_t size;
+  for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+    out.emplace_back(name, val ? std::string(static_cast<const char*>(val), size) : std::string());
+  }
+}
+
+Value leaf_value(const Row& row, const MessageContext& mc, bool metadata) {
+  if (!metadata) {
+    if (row.value.is_object()) return row.value;
+    return Value::object({{"_value", row.value}});
+  }
+  Array hdrs;
+  for (const auto& [k, v] : row.headers) hdrs.push_back(Value::array({Value(k), Value(v)}));
+  Object obj{{"_key", row.key},
+             {"_timestamp", row.timestamp},
+             {"_headers", Value(std::move(hdrs))},
+             {"_topic", mc.topic},
+             {"_partition", mc.partition},
+             {"_offset", mc.offset}};
+  if (row.value.is_object()) {
+    for (const auto& [k, v] : row.value.as_object()) obj.set(k, v);
+  } else {
+    obj.set("_value", row.value);
+  }
+  return Value(std::move(obj));
+}
+
+// Rethrows `error` after attaching the message's origin, keeping its dynamic type.
+[[noreturn]] void rethrow_with_origin(std::exception_ptr error, const MessageContext& mc) {
+  try {
+    std::rethrow_exception(error);
+  } catch (Error& e) {
+    e.set_origin(mc.topic, mc.partition, mc.offset);
+    throw;
+  }
+}
+
+}  // namespace
+
+Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config_(*settings_.app) {
+  for (const auto& g : settings_.graphs) {
+    graph_by_topic_[g->topic().name()] = g.get();
+    for (Sink* s : g->sinks()) sinks_.push_back(s);
+  }
+  for (Sink* s : sinks_) s->setup();
+  producer_ = std::make_unique<kafka::Producer>(
+      settings_.producer_config, [this](const kafka::DeliveryReport& r) { on_delivery(r); });
+  kafka::RebalanceHandler handler;
+  handler.on_assign = [this](const std::vector<kafka::TopicPartition>& tps) { on_assign(tps); };
+  handler.on_revoke = [this](const std::vector<kafka::TopicPartition>& tps) { on_revoke(tps); };
+  consumer_ = std::make_unique<kafka::Consumer>(settings_.consumer_config, std::move(handler));
+  std::vector<std::string> topics;
+  for (const auto& [name, g] : graph_by_topic_) topics.push_back(name);
+  consumer_->subscribe(topics);
+  checkpoint_start_ = Clock::now();
+}
+
+Worker::~Worker() {
+  // Closing leaves the group at once so partitions move without waiting for the session
+  // timeout. Anything not checkpointed stays uncommitted.
+  try {
+    if (consumer_) consumer_->close();
+  } catch (const std::exception& e) {
+    logger()->warn("closing the consumer failed: {}", e.what());
+  }
+}
+
+ErrorAction Worker::decide(const ErrorCallback& callback, const std::exception& error,
+                           const ErrorContext& ctx, const char* stage) {
+  if (callback) {
+    const ErrorAction action = callback(error, ctx);
+    if (action == ErrorAction::skip) {
+      ++stats_.errors_skipped;
+      logger()->debug("{} error skipped: {}", stage, error.what());
+    }
+    return action;
+  }
+  logger()->error("{} error: {}", stage, error.what());
+  return ErrorAction::stop;
+}
+
+void Worker::on_assign(const std::vector<kafka::TopicPartition>& tps) {
+  for (const auto& tp : tps) assigned_.emplace(tp.topic, tp.partition);
+  logger()->info("partitions assigned: {}", tps.size());
+  last_activity_ = Clock::now();
+}
+
+void Worker::on_revoke(const std::vector<kafka::TopicPartition>& tps) {
+  // Called from inside librdkafka: exceptions must not cross it.
+  try {
+    if (!pending_error_ && !failed_) checkpoint(true);
+  } catch (...) {
+    if (!pending_error_) pending_error_ = std::current_exception();
+  }
+  for (const auto& tp : tps) {
+    assigned_.erase({tp.topic, tp.partition});
+    offsets_.erase({tp.topic, tp.partition});
+  }
+  logger()->info("partitions revoked: {}", tps.size());
+  last_activity_ = Clock::now();
+}
+
+void Worker::on_delivery(const kafka::DeliveryReport& report) {
+  if (report.error_code == 0) {
+    ++stats_.records_produced;
+    return;
+  }
+  if (pending_error_) return;
+  KafkaError error(report.error_code, "failed to deliver a message to topic '" +
+                                          std::string(report.topic) + "' partition " +
+                                          std::to_string(report.partition) + ": " +
+                                          std::string(report.error));
+  try {
+    const ErrorAction action = decide(config_.on_producer_error, error, ErrorContext{}, "producer");
+    if (action != ErrorAction::skip) pending_error_ = std::make_exception_ptr(error);
+  } catch (...) {
+    pending_error_ = std::current_exception();
+  }
+}
+
+void Worker::rethrow_pending() {
+  if (pending_error_) {
+    auto e = pending_error_;
+    pending_error_ = nullptr;
+    std::rethrow_exception(e);
+  }
+}
+
+bool Worker::checkpoint_due() const {
+  if (offsets_stored_ == 0) return false;
+  if (config_.commit_every > 0 && offsets_stored_ >= config_.commit_every) return true;
+  return Clock::now() - checkpoint_start_ >= config_.commit_interval;
+}
+
+void Worker::checkpoint(bool force) {
+  (void)force;
+  checkpoint_start_ = Clock::now();
+  if (offsets_.empty()) return;
+  // CK-02: sinks, then everything produced is acknowledged, then offsets are committed; a
+  // failure in any step leaves the offsets uncommitted so the records are processed again.
+  for (Sink* s : sinks_) s->flush();
+  if (!producer_->flush(settings_.flush_timeout)) {
+    throw CheckpointProducerTimeout("checkpoint: the producer did not deliver " +
+                                    std::to_string(producer_->outstanding()) +
+                                    " records within the flush timeout");
+  }
+  rethrow_pending();
+  std::vector<kafka::TopicPartition> commit;
+  commit.reserve(offsets_.size());
+  for (const auto& [tp, offset] : offsets_) commit.push_back({tp.first, tp.second, offset + 1});
+  try {
+    consumer_->commit(commit);
+  } catch (const KafkaError& e) {
+    throw CheckpointConsumerCommitError(std::string("checkpoint: committing offsets failed: ") + e.what());
+  }
+  offsets_.clear();
+  offsets_stored_ = 0;
+  ++stats_.checkpoints;
+}
+
+void Worker::produce(const Topic::Definition& topic, const Row& row, const Value& key) {
+  std::optional<std::string_view> key_bytes;
+  if (!key.is_null()) {
+    topic.key_serializer->serialize(key, key_buf_);
+    key_bytes = key_buf_;
+  }
+  std::optional<std::string_view> value_bytes;
+  if (!row.value.is_null()) {
+    topic.value_serializer->serialize(row.value, value_buf_);
+    value_bytes = value_buf_;
+  }
+  const Headers* headers = &row.headers;
+  auto extra = topic.value_serializer->extra_headers();
+  if (!extra.empty()) {
+    produce_headers_ = row.headers;
+    produce_headers_.insert(produce_headers_.end(), extra.begin(), extra.end());
+    headers = &produce_headers_;
+  }
+  producer_->produce(topic.name, -1, key_bytes, value_bytes, row.timestamp,
+                     headers->empty() ? nullptr : headers, nullptr);
+}
+
+void Worker::emit(Row& row) {
+  ++run_->outputs;
+  const auto& opts = run_->options;
+  if (opts.collect && (opts.count > 0 || opts.timeout.count() > 0)) {
+    run_->collected.push_back(leaf_value(row, context_, opts.metadata));
+  }
+}
+
+void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
+  if (m->err) {
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+    KafkaError error(m->err, std::string("consumer error: ") + rd_kafka_message_errstr(m));
+    if (rd_kafka_fatal_error(consumer_->handle(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      throw KafkaError(m->err, std::string("fatal consumer error: ") + rd_kafka_message_errstr(m), false, true);
+    }
+    // Other consumer errors are transient: librdkafka retries them itself.
+    logger()->warn("{}", error.what());
+    return;
+  }
+  const char* topic_name = rd_kafka_topic_name(m->rkt);
+  if (!assigned_.count({topic_name, m->partition})) return;  // fetched before a revoke
+  auto it = graph_by_topic_.find(topic_name);
+  if (it == graph_by_topic_.end()) return;
+  const Graph& graph = *it->second;
+  const Topic::Definition& topic = graph.topic().definition();
+
+  ++stats_.messages_consumed;
+  context_.topic = topic.name;
+  context_.partition = m->partition;
+  context_.offset = m->offset;
+  context_.size = m->len;
+  context_.leader_epoch = -1;  // librdkafka 2.0.2 does not expose it per message
+  current_message_context() = &context_;
+  last_activity_ = Clock::now();
+
+  // Deserialization (consumer stage).
+  Value key;
+  rows_.clear();
+  Headers headers;
+  std::int64_t timestamp = 0;
+  try {
+    read_headers(m, headers);
+    if (m->key) {
+      key = topic.key_deserializer->deserialize_one(
+          std::string_view(static_cast<const char*>(m->key), m->key_len));
+    }
+    if (m->payload == nullptr) {
+      rows_.emplace_back();  // tombstone: skips deserialization, enters as null (TOP-09)
+    } else {
+      topic.value_deserializer->deserialize(
+          std::string_view(static_cast<const char*>(m->payload), m->len), headers, rows_);
+    }
+    rd_kafka_timestamp_type_t tstype;
+    timestamp = rd_kafka_message_timestamp(m, &tstype);
+    if (topic.timestamp_extractor) {
+      const auto type = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME     ? TimestampType::create_time
+                        : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? TimestampType::log_append_time
+                                                                       : TimestampType::none;
+      // The extractor sees the first row's value; rows of one message share a timestamp.
+      timestamp = topic.timestamp_extractor(rows_.empty() ? Value() : rows_.front(), headers,
+                                            timestamp, type);
+    }
+  } catch (const IgnoreMessage&) {
+    logger()->debug("message ignored by the deserializer at {}[{}]@{}", topic.name, m->partition, m->offset);
+    rows_.clear();
+  } catch (Error& e) {
+    e.set_origin(topic.name, m->partition, m->offset);
+    RawMessage raw = raw_message_of(m);
+    ErrorContext ctx{&raw, nullptr};
+    if (decide(config_.on_consumer_error, e, ctx, "deserialization") != ErrorAction::skip) throw;
+    rows_.clear();
+  } catch (const std::exception& e) {
+    SerializationError wrapped(std::string("deserialization failed: ") + e.what());
+    wrapped.set_origin(topic.name, m->partition, m->offset);
+    RawMessage raw = raw_message_of(m);
+    ErrorContext ctx{&raw, nullptr};
+    if (decide(config_.on_consumer_error, wrapped, ctx, "deserialization") != ErrorAction::skip) throw wrapped;
+    rows_.clear();
+  }
+
+  // Processing: each row runs the whole DAG depth-first before the next (APP-25).
+  for (auto& value : rows_) {
+    Row row{std::move(value), key, timestamp, headers};
+    ++stats_.rows_processed;
+    try {
+      graph.run(row, *this);
+    } catch (const std::exception& e) {
+      Row failed{Value(), key, timestamp, headers};
+      RawMessage raw = raw_message_of(m);
+      ErrorContext ctx{&raw, &failed};
+      auto error = std::current_exception();
+      if (auto* sf = dynamic_cast<const Error*>(&e); sf == nullptr) {
+        error = std::make_exception_ptr(Error(std::string("processing failed: ") + e.what()));
+      }
+      try {
+        rethrow_with_origin(error, context_);
+      } catch (const std::exception& located) {
+        if (decide(config_.on_processing_error, located, ctx, "processing") != ErrorAction::skip) throw;
+      }
+    }
+  }
+
+  const auto key_tp = TopicPartitionKey(topic.name, m->partition);
+  auto [pos, inserted] = offsets_.try_emplace(key_tp, m->offset);
+  if (!inserted) {
+    if (m->offset <= pos->second) {
+      throw InvalidStoredOffset("offset " + std::to_string(m->offset) + " of " + topic.name + "[" +
+                                std::to_string(m->partition) + "] is not above the stored " +
+                                std::to_string(pos->second));
+    }
+    pos->second = m->offset;
+  }
+  ++offsets_stored_;
+  if (config_.on_message_processed) config_.on_message_processed(topic.name, m->partition, m->offset);
+  current_message_context() = nullptr;
+  (void)run;
+}
+
+void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic<bool>& stop_fail) {
+  run_ = &run;
+  const auto started = Clock::now();
+  last_activity_ = started;
+  std::vector<kafka::MessagePtr> batch;
+  batch.reserve(1024);
+  const auto poll_timeout = std::min<std::chrono::milliseconds>(
+      config_.consumer_poll_timeout, std::chrono::milliseconds(100));
+  try {
+    while (!stop.load(std::memory_order_relaxed)) {
+      batch.clear();
+      consumer_->poll_batch(batch, 1024, poll_timeout);
+      rethrow_pending();
+      for (auto& m : batch) {
+        handle_message(m.get(), run);
+        if (checkpoint_due()) checkpoint(false);
+        if (run.options.count > 0 && run.outputs >= run.options.count) {
+          run.limit_reached = true;
+          break;
+        }
+        if (stop.load(std::memory_order_relaxed)) break;
+      }
+      producer_->poll(std::chrono::milliseconds(0));
+      rethrow_pending();
+      if (run.limit_reached) break;
+      if (checkpoint_due()) checkpoint(false);
+      if (run.options.timeout.count() > 0) {
+        // Before the first assignment the app may still be joining the group: allow 60 s.
+        const auto grace = assigned_.empty() ? std::chrono::seconds(60) : std::chrono::seconds(0);
+        if (Clock::now() - last_activity_ >= run.options.timeout + grace) break;
+      }
+    }
+    current_message_context() = nullptr;
+    if (stop_fail.load()) {
+      failed_ = true;
+    } else {
+      checkpoint(true);
+    }
+  } catch (...) {
+    current_message_context() = nullptr;
+    run_ = nullptr;
+    failed_ = true;  // the consumer's close must not commit what the error left behind
+    throw;
+  }
+  run_ = nullptr;
+}
+
+}  // namespace streamframe::detail

@@ -1,0 +1,100 @@
+// One worker: a consumer, a producer, and the loop that runs messages through the pipelines
+// and checkpoints (SEMANTICS APP-25, CK-02/CK-03 without state).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "dataframe/graph.hpp"
+#include "kafka/consumer.hpp"
+#include "kafka/producer.hpp"
+#include "streamframe/application.hpp"
+
+namespace streamframe::detail {
+
+struct WorkerSettings {
+  kafka::Config consumer_config;
+  kafka::Config producer_config;
+  const ApplicationConfig* app = nullptr;
+  std::vector<std::shared_ptr<Graph>> graphs;
+  std::chrono::milliseconds flush_timeout{300000};
+};
+
+// Limits and outputs of one run() call.
+struct RunState {
+  RunOptions options;
+  std::vector<Value> collected;
+  std::size_t outputs = 0;
+  bool limit_reached = false;
+};
+
+class Worker final : public ExecContext {
+ public:
+  explicit Worker(WorkerSettings settings);
+  ~Worker() override;
+
+  // Runs until `stop` is set, a run limit is reached or an error stops it. A graceful end
+  // commits a final checkpoint; an error leaves everything after the last checkpoint
+  // uncommitted and rethrows.
+  void run(RunState& run, const std::atomic<bool>& stop, const std::atomic<bool>& stop_fail);
+
+  RunStats stats() const { return stats_; }
+
+  // ExecContext
+  void produce(const Topic::Definition& topic, const Row& row, const Value& key) override;
+  void emit(Row& row) override;
+  const MessageContext& context() const override { return context_; }
+
+ private:
+  using TopicPartitionKey = std::pair<std::string, std::int32_t>;
+
+  void handle_message(rd_kafka_message_t* message, RunState& run);
+  void checkpoint(bool force);
+  bool checkpoint_due() const;
+  void rethrow_pending();
+  void on_assign(const std::vector<kafka::TopicPartition>& tps);
+  void on_revoke(const std::vector<kafka::TopicPartition>& tps);
+  void on_delivery(const kafka::DeliveryReport& report);
+  ErrorAction decide(const ErrorCallback& callback, const std::exception& error,
+                     const ErrorContext& ctx, const char* stage);
+
+  WorkerSettings settings_;
+  const ApplicationConfig& config_;
+  std::unordered_map<std::string, Graph*> graph_by_topic_;
+  std::vector<Sink*> sinks_;
+  std::unique_ptr<kafka::Producer> producer_;
+  std::unique_ptr<kafka::Consumer> consumer_;
+
+  // Checkpoint: last processed offset per partition since the last commit.
+  std::map<TopicPartitionKey, std::int64_t> offsets_;
+  std::int64_t offsets_stored_ = 0;
+  std::chrono::steady_clock::time_point checkpoint_start_;
+  std::set<TopicPartitionKey> assigned_;
+
+  // Errors raised inside librdkafka callbacks wait here until control is back in C++.
+  std::exception_ptr pending_error_;
+  // Set once a run ended in an error or stop(fail=true): nothing may be committed any more.
+  bool failed_ = false;
+
+  RunState* run_ = nullptr;
+  MessageContext context_;
+  RawMessage raw_;
+  std::vector<Value> rows_;
+  std::string key_buf_;
+  std::string value_buf_;
+  Headers produce_headers_;
+  RunStats stats_;
+  std::chrono::steady_clock::time_point last_activity_;
+};
+
+}  // namespace streamframe::detail

@@ -1,0 +1,67 @@
+// The pipeline DAG behind StreamingDataFrame handles, and how a row runs through it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "streamframe/dataframe.hpp"
+#include "streamframe/record.hpp"
+#include "streamframe/topic.hpp"
+
+namespace streamframe::detail {
+
+// What a node may ask of whoever runs the pipeline (a worker, or sdf.test()).
+class ExecContext {
+ public:
+  virtual ~ExecContext() = default;
+  // Produces `row` to `topic`; `key` is the key to produce (row.key unless to_topic computed
+  // another one).
+  virtual void produce(const Topic::Definition& topic, const Row& row, const Value& key) = 0;
+  // A row left a leaf of the DAG.
+  virtual void emit(Row& row) = 0;
+  virtual const MessageContext& context() const = 0;
+};
+
+class Node {
+ public:
+  virtual ~Node() = default;
+  // Runs `row` through this node and, depth-first, everything below it. The row may be
+  // modified or moved from.
+  virtual void process(Row& row, ExecContext& ctx) const = 0;
+  // Whether the node sends records to Kafka (sdf.test() refuses those).
+  virtual bool produces() const { return false; }
+  virtual const char* kind() const = 0;
+  virtual Sink* sink() const { return nullptr; }
+
+  Node* parent = nullptr;
+  std::vector<Node*> children;
+
+ protected:
+  // Hands the row to the children in declaration order; each branch but the last gets its
+  // own copy (SDF-14). A node without children is a leaf: the row leaves the pipeline.
+  void forward(Row& row, ExecContext& ctx) const;
+};
+
+class Graph {
+ public:
+  explicit Graph(Topic topic);
+  Node* add(std::unique_ptr<Node> node, Node* parent);
+  // Links an existing node under an additional parent (concat).
+  void link(Node* node, Node* parent);
+  Node* root() const noexcept { return root_; }
+  const Topic& topic() const noexcept { return topic_; }
+  bool produces() const;
+  std::vector<Sink*> sinks() const;
+  void run(Row& row, ExecContext& ctx) const { root_->process(row, ctx); }
+
+ private:
+  Topic topic_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  Node* root_;
+};
+
+// The context of the message being processed on this thread (SDF-19); null outside one.
+const MessageContext*& current_message_context();
+
+}  // namespace streamframe::detail
