@@ -43,6 +43,8 @@ using FilterMetaFn = std::function<bool(const Value&, const Value&, std::int64_t
 using TimestampFn = std::function<std::int64_t(const Value&, const Value&, std::int64_t, const Headers&)>;
 using HeadersFn = std::function<Headers(const Value&, const Value&, std::int64_t, const Headers&)>;
 using KeyFn = std::function<Value(const Value&)>;
+// Chooses the destination topic per record (SDF-09).
+using TopicFn = std::function<Topic(const Value&, const Value&, std::int64_t, const Headers&)>;
 
 enum class DropErrors { raise, ignore };
 
@@ -133,6 +135,7 @@ class StreamingDataFrame {
 
   // SDF-09: produces every record to `topic` (the key, unless `key` computes a new one).
   StreamingDataFrame& to_topic(const Topic& topic, KeyFn key = nullptr);
+  StreamingDataFrame& to_topic(TopicFn choose, KeyFn key = nullptr);
 
   // SDF-10/11.
   StreamingDataFrame& set_timestamp(TimestampFn f);

@@ -233,6 +233,15 @@ void Worker::emit(Row& row) {
 void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
   if (m->err) {
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+    if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+      // auto_offset_reset = error and no valid committed offset (APP-03).
+      throw KafkaError(m->err,
+                       std::string("no valid committed offset and auto_offset_reset is 'error': ") +
+                           rd_kafka_message_errstr(m) + " (topic '" +
+                           (m->rkt ? rd_kafka_topic_name(m->rkt) : "?") + "', partition " +
+                           std::to_string(m->partition) + ")",
+                       false, true);
+    }
     KafkaError error(m->err, std::string("consumer error: ") + rd_kafka_message_errstr(m));
     if (rd_kafka_fatal_error(consumer_->handle(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       throw KafkaError(m->err, std::string("fatal consumer error: ") + rd_kafka_message_errstr(m), false, true);

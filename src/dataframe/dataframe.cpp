@@ -273,6 +273,27 @@ class ToTopicNode final : public Node {
   KeyFn key_;
 };
 
+class DynamicToTopicNode final : public Node {
+ public:
+  DynamicToTopicNode(TopicFn choose, KeyFn key) : choose_(std::move(choose)), key_(std::move(key)) {}
+  void process(Row& row, ExecContext& ctx) const override {
+    const Topic topic = choose_(row.value, row.key, row.timestamp, row.headers);
+    if (key_) {
+      Value key = key_(row.value);
+      ctx.produce(topic.definition(), row, key);
+    } else {
+      ctx.produce(topic.definition(), row, row.key);
+    }
+    forward(row, ctx);
+  }
+  bool produces() const override { return true; }
+  const char* kind() const override { return "to_topic"; }
+
+ private:
+  TopicFn choose_;
+  KeyFn key_;
+};
+
 class SetTimestampNode final : public Node {
  public:
   explicit SetTimestampNode(TimestampFn f) : f_(std::move(f)) {}
@@ -471,6 +492,11 @@ StreamingDataFrame& StreamingDataFrame::print(bool pretty, bool metadata) {
 
 StreamingDataFrame& StreamingDataFrame::to_topic(const Topic& topic, KeyFn key) {
   return append(std::make_unique<detail::ToTopicNode>(topic, std::move(key)));
+}
+
+StreamingDataFrame& StreamingDataFrame::to_topic(TopicFn choose, KeyFn key) {
+  if (!choose) throw ConfigError("to_topic() needs a topic or a callable choosing one");
+  return append(std::make_unique<detail::DynamicToTopicNode>(std::move(choose), std::move(key)));
 }
 
 StreamingDataFrame& StreamingDataFrame::set_timestamp(TimestampFn f) {
