@@ -1,0 +1,215 @@
+#include "kafka/admin.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <thread>
+
+#include "kafka/error.hpp"
+#include "streamframe/errors.hpp"
+
+namespace streamframe::kafka {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int to_ms(std::chrono::milliseconds timeout) {
+  return static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(timeout.count(), 0, INT_MAX));
+}
+
+AdminOptionsPtr make_options(rd_kafka_t* rk, rd_kafka_admin_op_t op,
+                             std::chrono::milliseconds timeout, bool with_operation_timeout) {
+  AdminOptionsPtr options(rd_kafka_AdminOptions_new(rk, op));
+  std::array<char, 512> errstr{};
+  if (rd_kafka_AdminOptions_set_request_timeout(options.get(), to_ms(timeout), errstr.data(),
+                                                errstr.size()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw ConfigError(fmt::format("invalid admin request timeout: {}", errstr.data()));
+  }
+  if (with_operation_timeout &&
+      rd_kafka_AdminOptions_set_operation_timeout(options.get(), to_ms(timeout), errstr.data(),
+                                                  errstr.size()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw ConfigError(fmt::format("invalid admin operation timeout: {}", errstr.data()));
+  }
+  return options;
+}
+
+}  // namespace
+
+Admin::Admin(const Config& config) {
+  Config effective = config;
+  set_option(effective, "allow.auto.create.topics", "false");
+  ConfPtr conf = make_conf(effective);
+  std::array<char, 512> errstr{};
+  rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr.data(), errstr.size()));
+  if (!rk_) throw ConfigError(fmt::format("cannot create Kafka admin client: {}", errstr.data()));
+  (void)conf.release();  // rd_kafka_new took ownership
+}
+
+EventPtr Admin::run(rd_kafka_event_type_t expected, std::chrono::milliseconds timeout,
+                    const std::string& what, rd_kafka_queue_t* queue) {
+  // librdkafka answers on its own at the request timeout; the extra margin only guards
+  // against waiting forever.
+  const Clock::time_point deadline = Clock::now() + timeout + std::chrono::seconds(5);
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) throw_error(RD_KAFKA_RESP_ERR__TIMED_OUT, what);
+    EventPtr event{rd_kafka_queue_poll(queue, to_ms(left))};
+    if (!event) continue;
+    if (rd_kafka_event_type(event.get()) != expected) continue;
+    if (const rd_kafka_resp_err_t err = rd_kafka_event_error(event.get())) {
+      throw KafkaError(err, fmt::format("{}: {}", what, rd_kafka_event_error_string(event.get())),
+                       is_retriable(err));
+    }
+    return event;
+  }
+}
+
+bool Admin::create_topic(const std::string& name, int partitions, int replication_factor,
+                         const std::map<std::string, std::string>& config,
+                         std::chrono::milliseconds timeout) {
+  const std::string what = fmt::format("creating topic '{}'", name);
+  std::array<char, 512> errstr{};
+  NewTopicPtr topic(rd_kafka_NewTopic_new(name.c_str(), partitions, replication_factor,
+                                          errstr.data(), errstr.size()));
+  if (!topic) throw ConfigError(fmt::format("{}: {}", what, errstr.data()));
+  for (const auto& [key, value] : config) {
+    if (const rd_kafka_resp_err_t err =
+            rd_kafka_NewTopic_set_config(topic.get(), key.c_str(), value.c_str())) {
+      throw_error(err, fmt::format("{}: setting '{}'", what, key));
+    }
+  }
+  const AdminOptionsPtr options =
+      make_options(rk_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout, true);
+  const QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+  rd_kafka_NewTopic_t* topics[] = {topic.get()};
+  rd_kafka_CreateTopics(rk_.get(), topics, 1, options.get(), queue.get());
+  const EventPtr event = run(RD_KAFKA_EVENT_CREATETOPICS_RESULT, timeout, what, queue.get());
+
+  std::size_t count = 0;
+  const rd_kafka_topic_result_t** results =
+      rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event.get()), &count);
+  if (count != 1) throw_error(RD_KAFKA_RESP_ERR__BAD_MSG, what + ": unexpected result");
+  const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[0]);
+  if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) return false;
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* reason = rd_kafka_topic_result_error_string(results[0]);
+    throw KafkaError(err, fmt::format("{}: {}", what, reason ? reason : rd_kafka_err2str(err)),
+                     is_retriable(err));
+  }
+  return true;
+}
+
+bool Admin::delete_topic(const std::string& name, std::chrono::milliseconds timeout) {
+  const std::string what = fmt::format("deleting topic '{}'", name);
+  DeleteTopicPtr topic(rd_kafka_DeleteTopic_new(name.c_str()));
+  const AdminOptionsPtr options =
+      make_options(rk_.get(), RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout, true);
+  const QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+  rd_kafka_DeleteTopic_t* topics[] = {topic.get()};
+  rd_kafka_DeleteTopics(rk_.get(), topics, 1, options.get(), queue.get());
+  const EventPtr event = run(RD_KAFKA_EVENT_DELETETOPICS_RESULT, timeout, what, queue.get());
+
+  std::size_t count = 0;
+  const rd_kafka_topic_result_t** results =
+      rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(event.get()), &count);
+  if (count != 1) throw_error(RD_KAFKA_RESP_ERR__BAD_MSG, what + ": unexpected result");
+  const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[0]);
+  if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) return false;
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* reason = rd_kafka_topic_result_error_string(results[0]);
+    throw KafkaError(err, fmt::format("{}: {}", what, reason ? reason : rd_kafka_err2str(err)),
+                     is_retriable(err));
+  }
+  return true;
+}
+
+std::optional<TopicDescription> Admin::describe_topic(const std::string& name,
+                                                      std::chrono::milliseconds timeout) {
+  const std::string what = fmt::format("reading metadata of topic '{}'", name);
+  // A metadata request for just this topic; with allow.auto.create.topics=false on this
+  // handle librdkafka asks the broker not to create it.
+  const TopicPtr topic(rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr));
+  if (!topic) throw_error(rd_kafka_last_error(), what);
+  const rd_kafka_metadata_t* raw = nullptr;
+  if (const rd_kafka_resp_err_t err =
+          rd_kafka_metadata(rk_.get(), 0, topic.get(), &raw, to_ms(timeout))) {
+    throw_error(err, what, rk_.get());
+  }
+  const MetadataPtr metadata(raw);
+  for (int i = 0; i < metadata->topic_cnt; ++i) {
+    const rd_kafka_metadata_topic_t& t = metadata->topics[i];
+    if (name != t.topic) continue;
+    if (t.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) return std::nullopt;
+    if (t.partition_cnt > 0) {
+      return TopicDescription{t.partition_cnt, t.partitions[0].replica_cnt};
+    }
+    if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) throw_error(t.err, what);
+    return TopicDescription{0, 0};
+  }
+  return std::nullopt;
+}
+
+std::optional<int> Admin::partition_count(const std::string& name,
+                                          std::chrono::milliseconds timeout) {
+  if (auto description = describe_topic(name, timeout)) return description->partitions;
+  return std::nullopt;
+}
+
+bool Admin::topic_exists(const std::string& name, std::chrono::milliseconds timeout) {
+  return describe_topic(name, timeout).has_value();
+}
+
+std::map<std::string, std::string> Admin::topic_config(const std::string& name,
+                                                       std::chrono::milliseconds timeout) {
+  const std::string what = fmt::format("describing the configuration of topic '{}'", name);
+  ConfigResourcePtr resource(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name.c_str()));
+  const AdminOptionsPtr options =
+      make_options(rk_.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout, false);
+  const QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+  rd_kafka_ConfigResource_t* resources[] = {resource.get()};
+  rd_kafka_DescribeConfigs(rk_.get(), resources, 1, options.get(), queue.get());
+  const EventPtr event = run(RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, timeout, what, queue.get());
+
+  std::size_t count = 0;
+  const rd_kafka_ConfigResource_t** results = rd_kafka_DescribeConfigs_result_resources(
+      rd_kafka_event_DescribeConfigs_result(event.get()), &count);
+  if (count != 1) throw_error(RD_KAFKA_RESP_ERR__BAD_MSG, what + ": unexpected result");
+  if (const rd_kafka_resp_err_t err = rd_kafka_ConfigResource_error(results[0])) {
+    const char* reason = rd_kafka_ConfigResource_error_string(results[0]);
+    throw KafkaError(err, fmt::format("{}: {}", what, reason ? reason : rd_kafka_err2str(err)),
+                     is_retriable(err));
+  }
+  std::map<std::string, std::string> out;
+  std::size_t entries = 0;
+  const rd_kafka_ConfigEntry_t** configs = rd_kafka_ConfigResource_configs(results[0], &entries);
+  for (std::size_t i = 0; i < entries; ++i) {
+    const char* value = rd_kafka_ConfigEntry_value(configs[i]);
+    if (value != nullptr) out.emplace(rd_kafka_ConfigEntry_name(configs[i]), value);
+  }
+  return out;
+}
+
+bool Admin::wait_until_reachable(std::chrono::milliseconds timeout) {
+  const Clock::time_point deadline = Clock::now() + timeout;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return false;
+    // No topics: a brokers-only metadata request. librdkafka bounds it by the timeout; it
+    // fails early (transport) while no connection is up, hence the retry loop.
+    const rd_kafka_metadata_t* raw = nullptr;
+    const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 0, nullptr, &raw, to_ms(left));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const MetadataPtr metadata(raw);
+      if (metadata->broker_cnt > 0) return true;
+    }
+    const auto pause = std::min<std::chrono::milliseconds>(
+        std::chrono::milliseconds(100),
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+    if (pause.count() > 0) std::this_thread::sleep_for(pause);
+  }
+}
+
+}  // namespace streamframe::kafka

@@ -1,0 +1,70 @@
+// Topic administration and broker reachability over librdkafka's Admin API and metadata.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "kafka/config.hpp"
+#include "kafka/types.hpp"
+
+namespace streamframe::kafka {
+
+struct TopicDescription {
+  int partitions = 0;
+  int replication_factor = 0;  // replicas of partition 0
+};
+
+// Owns a dedicated producer-type handle with allow.auto.create.topics=false, so describing a
+// topic never creates it (Kafka brokers default to auto.create.topics.enable=true, and
+// librdkafka producers default to requesting auto-creation).
+//
+// Against the embedded mock cluster only the metadata-based calls work (describe_topic,
+// partition_count, topic_exists, wait_until_reachable); CreateTopics/DeleteTopics/
+// DescribeConfigs time out there (DESIGN: Brokers) — use MockCluster::create_topic.
+class Admin {
+ public:
+  // `config` needs bootstrap.servers (plus security settings, if any).
+  explicit Admin(const Config& config);
+  Admin(const Admin&) = delete;
+  Admin& operator=(const Admin&) = delete;
+
+  // true if created, false if it already existed; KafkaError otherwise. `config` holds
+  // topic-level settings (cleanup.policy, retention.ms, ...). The broker is asked to finish
+  // the creation within `timeout`.
+  bool create_topic(const std::string& name, int partitions, int replication_factor,
+                    const std::map<std::string, std::string>& config,
+                    std::chrono::milliseconds timeout);
+
+  // true if deleted, false if it did not exist; KafkaError otherwise.
+  bool delete_topic(const std::string& name, std::chrono::milliseconds timeout);
+
+  // Partition count and replication factor from metadata; nullopt if the topic does not
+  // exist. Throws KafkaError when the brokers do not answer within `timeout`.
+  std::optional<TopicDescription> describe_topic(const std::string& name,
+                                                 std::chrono::milliseconds timeout);
+  std::optional<int> partition_count(const std::string& name, std::chrono::milliseconds timeout);
+  bool topic_exists(const std::string& name, std::chrono::milliseconds timeout);
+
+  // The topic's effective configuration (DescribeConfigs): name -> value; entries without a
+  // value (sensitive) are left out. KafkaError if the topic does not exist.
+  std::map<std::string, std::string> topic_config(const std::string& name,
+                                                  std::chrono::milliseconds timeout);
+
+  // Whether some broker answers a metadata request within `timeout`. Never waits longer
+  // (plus a few ms), never throws for an unreachable cluster.
+  bool wait_until_reachable(std::chrono::milliseconds timeout);
+
+  rd_kafka_t* handle() const noexcept { return rk_.get(); }
+
+ private:
+  EventPtr run(rd_kafka_event_type_t expected, std::chrono::milliseconds timeout,
+               const std::string& what, rd_kafka_queue_t* queue);
+
+  KafkaPtr rk_;
+};
+
+}  // namespace streamframe::kafka

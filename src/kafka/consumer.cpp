@@ -1,0 +1,374 @@
+#include "kafka/consumer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <cstring>
+
+#include "kafka/error.hpp"
+#include "kafka/logging.hpp"
+#include "streamframe/errors.hpp"
+
+namespace streamframe::kafka {
+
+namespace {
+
+constexpr std::size_t kMaxClientErrors = 1000;
+
+int to_ms(std::chrono::milliseconds timeout) {
+  return static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(timeout.count(), 0, INT_MAX));
+}
+
+bool contains(const rd_kafka_topic_partition_list_t* list, const rd_kafka_message_t& m) {
+  if (m.rkt == nullptr) return false;
+  const char* topic = rd_kafka_topic_name(m.rkt);
+  for (int i = 0; i < list->cnt; ++i) {
+    if (list->elems[i].partition == m.partition && std::strcmp(list->elems[i].topic, topic) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Consumer::Consumer(const Config& config, RebalanceHandler handler)
+    : handler_(std::move(handler)), group_id_(get_option(config, "group.id").value_or("")) {
+  if (group_id_.empty()) throw ConfigError("Kafka consumer needs a 'group.id' setting");
+  ConfPtr conf = make_conf(config);
+  rd_kafka_conf_set_opaque(conf.get(), this);
+  rd_kafka_conf_set_rebalance_cb(conf.get(), &Consumer::rebalance_trampoline);
+  rd_kafka_conf_set_error_cb(conf.get(), &Consumer::error_trampoline);
+
+  std::array<char, 512> errstr{};
+  rk_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr.data(), errstr.size()));
+  if (!rk_) throw ConfigError(fmt::format("cannot create Kafka consumer: {}", errstr.data()));
+  (void)conf.release();  // rd_kafka_new took ownership
+
+  // Serve the main queue (errors, logs, stats) from the consumer queue, i.e. from poll_batch.
+  if (const rd_kafka_resp_err_t err = rd_kafka_poll_set_consumer(rk_.get())) {
+    throw_error(err, "redirecting the main queue to the consumer queue");
+  }
+}
+
+Consumer::~Consumer() {
+  try {
+    close();
+  } catch (const std::exception& e) {
+    streamframe_logger()->error("closing Kafka consumer of group '{}': {}", group_id_, e.what());
+  }
+}
+
+rd_kafka_t* Consumer::require_open(const char* operation) const {
+  if (!rk_) throw InvalidOperation(fmt::format("Kafka consumer is closed (in {})", operation));
+  return rk_.get();
+}
+
+void Consumer::subscribe(const std::vector<std::string>& topics) {
+  rd_kafka_t* rk = require_open("subscribe");
+  TopicPartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
+  for (const std::string& topic : topics) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  if (const rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, list.get())) {
+    throw_error(err, fmt::format("subscribing group '{}' to {} topic(s)", group_id_, topics.size()),
+                rk);
+  }
+}
+
+void Consumer::unsubscribe() {
+  rd_kafka_t* rk = require_open("unsubscribe");
+  if (const rd_kafka_resp_err_t err = rd_kafka_unsubscribe(rk)) {
+    throw_error(err, "unsubscribing", rk);
+  }
+}
+
+std::size_t Consumer::poll_batch(std::vector<MessagePtr>& out, std::size_t max,
+                                 std::chrono::milliseconds timeout) {
+  rd_kafka_t* rk = require_open("poll_batch");
+  if (max == 0) return 0;
+  const std::size_t start = out.size();
+  batch_ = &out;
+  batch_start_ = start;
+  rebalanced_ = false;
+  struct BatchReset {
+    Consumer* self;
+    ~BatchReset() { self->batch_ = nullptr; }
+  } reset{this};
+
+  rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, to_ms(timeout));
+  while (m != nullptr) {
+    out.emplace_back(m);
+    if (out.size() - start >= max || rebalanced_) break;
+    m = rd_kafka_consumer_poll(rk, 0);
+  }
+
+  rethrow_pending();
+  bool fatal = false;
+  {
+    const std::lock_guard lock(errors_mutex_);
+    fatal = fatal_seen_;
+  }
+  if (fatal) throw_error(RD_KAFKA_RESP_ERR__FATAL, "Kafka consumer", rk);
+  return out.size() - start;
+}
+
+void Consumer::commit(const std::vector<TopicPartition>& offsets) {
+  rd_kafka_t* rk = require_open("commit");
+  if (offsets.empty()) return;
+  const TopicPartitionListPtr list = to_c_list(offsets);
+
+  // rd_kafka_commit_queue without a queue is synchronous and hands the per-partition results
+  // to the callback before returning.
+  struct Result {
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    TopicPartitionListPtr partitions;
+  } result;
+  auto on_commit = [](rd_kafka_t*, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+    auto* r = static_cast<Result*>(opaque);
+    r->err = err;
+    if (partitions != nullptr) r->partitions.reset(rd_kafka_topic_partition_list_copy(partitions));
+  };
+  const rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk, list.get(), nullptr, on_commit, &result);
+  const std::string what = fmt::format("committing offsets of group '{}'", group_id_);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw_error(err, what, rk);
+  if (result.err != RD_KAFKA_RESP_ERR_NO_ERROR) throw_error(result.err, what, rk);
+  check_partition_errors(result.partitions.get(), what);
+}
+
+std::vector<TopicPartition> Consumer::committed(const std::vector<TopicPartition>& tps,
+                                                std::chrono::milliseconds timeout) {
+  rd_kafka_t* rk = require_open("committed");
+  if (tps.empty()) return {};
+  const TopicPartitionListPtr list = to_c_list(tps);
+  const std::string what = fmt::format("fetching committed offsets of group '{}'", group_id_);
+  if (const rd_kafka_resp_err_t err = rd_kafka_committed(rk, list.get(), to_ms(timeout))) {
+    throw_error(err, what, rk);
+  }
+  check_partition_errors(list.get(), what);
+  return from_c_list(list.get());
+}
+
+std::vector<TopicPartition> Consumer::position(const std::vector<TopicPartition>& tps) {
+  rd_kafka_t* rk = require_open("position");
+  if (tps.empty()) return {};
+  const TopicPartitionListPtr list = to_c_list(tps);
+  if (const rd_kafka_resp_err_t err = rd_kafka_position(rk, list.get())) {
+    throw_error(err, "reading consumer positions", rk);
+  }
+  check_partition_errors(list.get(), "reading consumer position");
+  return from_c_list(list.get());
+}
+
+void Consumer::pause(const std::vector<TopicPartition>& tps) {
+  rd_kafka_t* rk = require_open("pause");
+  if (tps.empty()) return;
+  const TopicPartitionListPtr list = to_c_list(tps);
+  if (const rd_kafka_resp_err_t err = rd_kafka_pause_partitions(rk, list.get())) {
+    throw_error(err, "pausing partitions", rk);
+  }
+  check_partition_errors(list.get(), "pausing partition");
+}
+
+void Consumer::resume(const std::vector<TopicPartition>& tps) {
+  rd_kafka_t* rk = require_open("resume");
+  if (tps.empty()) return;
+  const TopicPartitionListPtr list = to_c_list(tps);
+  if (const rd_kafka_resp_err_t err = rd_kafka_resume_partitions(rk, list.get())) {
+    throw_error(err, "resuming partitions", rk);
+  }
+  check_partition_errors(list.get(), "resuming partition");
+}
+
+void Consumer::seek(const TopicPartition& tp, std::chrono::milliseconds timeout) {
+  rd_kafka_t* rk = require_open("seek");
+  const TopicPartitionListPtr list = to_c_list({tp});
+  // librdkafka < 2.1.0 waits timeout_ms MICROseconds in rd_kafka_seek_partitions (fixed
+  // upstream in 2.1.0, #4230): scale the argument so the wait is what the caller asked for.
+  int timeout_ms = to_ms(timeout);
+  if (rd_kafka_version() < 0x020100ff && timeout_ms > 0) {
+    timeout_ms = timeout_ms > INT_MAX / 1000 ? INT_MAX : timeout_ms * 1000;
+  }
+  const std::string what =
+      fmt::format("seeking topic '{}' partition {} to offset {}", tp.topic, tp.partition, tp.offset);
+  if (ErrorPtr error{rd_kafka_seek_partitions(rk, list.get(), timeout_ms)}) {
+    throw_error(error.get(), what);
+  }
+  check_partition_errors(list.get(), what);
+}
+
+std::pair<std::int64_t, std::int64_t> Consumer::query_watermarks(const std::string& topic,
+                                                                 std::int32_t partition,
+                                                                 std::chrono::milliseconds timeout) {
+  rd_kafka_t* rk = require_open("query_watermarks");
+  std::int64_t low = RD_KAFKA_OFFSET_INVALID;
+  std::int64_t high = RD_KAFKA_OFFSET_INVALID;
+  if (const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+          rk, topic.c_str(), partition, &low, &high, to_ms(timeout))) {
+    throw_error(err,
+                fmt::format("querying watermarks of topic '{}' partition {}", topic, partition),
+                rk);
+  }
+  return {low, high};
+}
+
+std::pair<std::int64_t, std::int64_t> Consumer::get_watermarks(const std::string& topic,
+                                                               std::int32_t partition) const {
+  rd_kafka_t* rk = require_open("get_watermarks");
+  std::int64_t low = RD_KAFKA_OFFSET_INVALID;
+  std::int64_t high = RD_KAFKA_OFFSET_INVALID;
+  if (rd_kafka_get_watermark_offsets(rk, topic.c_str(), partition, &low, &high) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return {RD_KAFKA_OFFSET_INVALID, RD_KAFKA_OFFSET_INVALID};
+  }
+  return {low, high};
+}
+
+std::vector<TopicPartition> Consumer::assignment() const {
+  rd_kafka_t* rk = require_open("assignment");
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (const rd_kafka_resp_err_t err = rd_kafka_assignment(rk, &raw)) {
+    throw_error(err, "reading the consumer assignment", rk);
+  }
+  const TopicPartitionListPtr list(raw);
+  return from_c_list(list.get());
+}
+
+std::string Consumer::memberid() const {
+  rd_kafka_t* rk = require_open("memberid");
+  char* id = rd_kafka_memberid(rk);
+  if (id == nullptr) return {};
+  std::string out(id);
+  rd_kafka_mem_free(rk, id);
+  return out;
+}
+
+std::vector<ClientError> Consumer::take_client_errors() {
+  const std::lock_guard lock(errors_mutex_);
+  std::vector<ClientError> out;
+  out.swap(client_errors_);
+  return out;
+}
+
+void Consumer::close() {
+  if (!rk_) return;
+  // Leaving the group runs the rebalance callback (on_revoke) from inside this call.
+  const rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    streamframe_logger()->warn("Kafka consumer of group '{}' closed with error: {}", group_id_,
+                               rd_kafka_err2str(err));
+  }
+  rk_.reset();
+  rethrow_pending();
+}
+
+// ---- callbacks (run on the polling thread, inside librdkafka C frames: never throw) -------
+
+void Consumer::rebalance_trampoline(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
+                                    rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+  static_cast<Consumer*>(opaque)->on_rebalance(err, partitions);
+}
+
+void Consumer::error_trampoline(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
+  static_cast<Consumer*>(opaque)->on_error(err, reason);
+}
+
+void Consumer::on_rebalance(rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t* partitions) {
+  rebalanced_ = true;
+  rd_kafka_t* rk = rk_.get();
+  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  const auto log = streamframe_logger();
+
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    if (cooperative) {
+      if (ErrorPtr error{rd_kafka_incremental_assign(rk, partitions)}) {
+        remember(std::make_exception_ptr(make_error(error.get(), "incremental assign")));
+      }
+    } else if (const rd_kafka_resp_err_t e = rd_kafka_assign(rk, partitions)) {
+      remember(std::make_exception_ptr(make_error(e, "assigning partitions", rk)));
+    }
+    log->debug("group '{}': assigned {} partition(s)", group_id_, partitions->cnt);
+    if (handler_.on_assign) {
+      try {
+        handler_.on_assign(from_c_list(partitions));
+      } catch (...) {
+        remember(std::current_exception());
+      }
+    }
+    return;
+  }
+
+  if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+    log->debug("group '{}': revoking {} partition(s)", group_id_, partitions->cnt);
+    drop_taken_messages_of(partitions);
+    if (handler_.on_revoke) {
+      try {
+        handler_.on_revoke(from_c_list(partitions));
+      } catch (...) {
+        remember(std::current_exception());
+      }
+    }
+    if (cooperative) {
+      if (ErrorPtr error{rd_kafka_incremental_unassign(rk, partitions)}) {
+        remember(std::make_exception_ptr(make_error(error.get(), "incremental unassign")));
+      }
+    } else if (const rd_kafka_resp_err_t e = rd_kafka_assign(rk, nullptr)) {
+      remember(std::make_exception_ptr(make_error(e, "unassigning partitions", rk)));
+    }
+    return;
+  }
+
+  // Any other code is a failed rebalance: librdkafka asks the application to drop its
+  // assignment. The partitions are gone without an orderly revoke, so the app is told.
+  log->error("group '{}': rebalance failed: {}", group_id_, rd_kafka_err2str(err));
+  drop_taken_messages_of(partitions);
+  if (handler_.on_revoke && partitions != nullptr && partitions->cnt > 0) {
+    try {
+      handler_.on_revoke(from_c_list(partitions));
+    } catch (...) {
+      remember(std::current_exception());
+    }
+  }
+  rd_kafka_assign(rk, nullptr);
+}
+
+void Consumer::on_error(int err, const char* reason) {
+  const auto code = static_cast<rd_kafka_resp_err_t>(err);
+  bool fatal = code == RD_KAFKA_RESP_ERR__FATAL;
+  std::string text = reason != nullptr ? reason : rd_kafka_err2str(code);
+  if (fatal && rk_) {
+    std::array<char, 512> buf{};
+    const rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk_.get(), buf.data(), buf.size());
+    if (orig != RD_KAFKA_RESP_ERR_NO_ERROR) text = buf.data();
+  }
+  streamframe_logger()->log(fatal ? spdlog::level::err : spdlog::level::warn,
+                            "Kafka consumer of group '{}': {} ({})", group_id_, text,
+                            rd_kafka_err2name(code));
+  const std::lock_guard lock(errors_mutex_);
+  if (client_errors_.size() >= kMaxClientErrors) client_errors_.erase(client_errors_.begin());
+  client_errors_.push_back(ClientError{err, std::move(text), fatal});
+  fatal_seen_ = fatal_seen_ || fatal;
+}
+
+void Consumer::drop_taken_messages_of(const rd_kafka_topic_partition_list_t* revoked) {
+  if (batch_ == nullptr || revoked == nullptr || revoked->cnt == 0) return;
+  std::vector<MessagePtr>& out = *batch_;
+  const auto first = out.begin() + static_cast<std::ptrdiff_t>(batch_start_);
+  out.erase(std::remove_if(first, out.end(),
+                           [revoked](const MessagePtr& m) { return contains(revoked, *m); }),
+            out.end());
+}
+
+void Consumer::remember(std::exception_ptr error) {
+  if (!pending_) pending_ = std::move(error);
+}
+
+void Consumer::rethrow_pending() {
+  if (pending_) std::rethrow_exception(std::exchange(pending_, nullptr));
+}
+
+}  // namespace streamframe::kafka

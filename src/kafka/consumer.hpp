@@ -1,0 +1,142 @@
+// Group consumer over librdkafka's high-level consumer API.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kafka/config.hpp"
+#include "kafka/types.hpp"
+
+namespace streamframe::kafka {
+
+// Called from inside poll_batch() / close() on the polling thread.
+// on_assign: after the partitions are assigned (offsets are RD_KAFKA_OFFSET_INVALID: the
+//   fetch starts from the committed offset, else auto.offset.reset).
+// on_revoke: BEFORE the partitions are unassigned, so the application can checkpoint
+//   (commit) them; commit() works from inside it.
+// An exception thrown by a handler does not stop the protocol step (assign / unassign still
+// happens); it is rethrown from the poll_batch() or close() call that ran the handler.
+struct RebalanceHandler {
+  std::function<void(const std::vector<TopicPartition>&)> on_assign;
+  std::function<void(const std::vector<TopicPartition>&)> on_revoke;
+};
+
+// An instance-level error reported by librdkafka's error callback (e.g. transport failures,
+// RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN). These are not tied to a partition.
+struct ClientError {
+  int code = 0;
+  std::string reason;
+  bool fatal = false;
+};
+
+// Thread contract: one thread polls and calls the other methods; handle() may be used for
+// librdkafka calls that are themselves thread-safe. Not movable (librdkafka holds `this`).
+class Consumer {
+ public:
+  // `config` needs bootstrap.servers and group.id; combine with default_consumer_config().
+  explicit Consumer(const Config& config, RebalanceHandler handler = {});
+  ~Consumer();  // close()s, logging instead of throwing
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
+
+  void subscribe(const std::vector<std::string>& topics);
+  void unsubscribe();
+
+  // Appends up to `max` messages to `out`; returns how many were appended. Waits up to
+  // `timeout` for the first one, then takes only what is already fetched (no waiting to fill
+  // the batch). Rebalance callbacks run inside this call; the batch ends early after one.
+  //
+  // Errors come back in-band: an appended message with err != 0 is an error event for its
+  // topic/partition (RD_KAFKA_RESP_ERR__PARTITION_EOF when enable.partition.eof=true, offset
+  // out of range, unknown topic, ...); see is_error() / message_error(). Instance-level
+  // errors (transport, all brokers down) are collected for take_client_errors(); a fatal one
+  // throws KafkaError(fatal) from here.
+  //
+  // Revoke safety: a message is returned only if its partition is assigned when the call
+  // returns. Each message is taken with rd_kafka_consumer_poll(), which drops messages
+  // fetched under an older assignment/seek/pause (librdkafka's op version barrier), and on
+  // revoke the messages this call already took for the revoked partitions are removed from
+  // `out` before on_revoke runs. (The batch API rd_kafka_consume_batch_queue() would not let
+  // us see where inside its batch a rebalance happened, and in 2.0.2 it has known issues
+  // with pause/resume/rebalance.)
+  std::size_t poll_batch(std::vector<MessagePtr>& out, std::size_t max,
+                         std::chrono::milliseconds timeout);
+
+  // Synchronous commit; offsets are the NEXT offset to read per partition. Empty = no-op.
+  // Throws KafkaError on a request or any per-partition error.
+  void commit(const std::vector<TopicPartition>& offsets);
+
+  // Committed offsets of `tps` (RD_KAFKA_OFFSET_INVALID when the group has none).
+  std::vector<TopicPartition> committed(const std::vector<TopicPartition>& tps,
+                                        std::chrono::milliseconds timeout);
+
+  // Current positions (offset of the last message returned + 1, or INVALID).
+  std::vector<TopicPartition> position(const std::vector<TopicPartition>& tps);
+
+  void pause(const std::vector<TopicPartition>& tps);
+  void resume(const std::vector<TopicPartition>& tps);
+
+  // Moves the fetch position of an assigned partition to tp.offset (an offset or
+  // RD_KAFKA_OFFSET_BEGINNING/END) and waits up to `timeout` for the move.
+  void seek(const TopicPartition& tp, std::chrono::milliseconds timeout);
+
+  // {low, high} watermarks queried from the partition leader.
+  std::pair<std::int64_t, std::int64_t> query_watermarks(const std::string& topic,
+                                                         std::int32_t partition,
+                                                         std::chrono::milliseconds timeout);
+  // {low, high} as last seen by the fetcher (no request); RD_KAFKA_OFFSET_INVALID when
+  // unknown (e.g. nothing fetched from the partition yet).
+  std::pair<std::int64_t, std::int64_t> get_watermarks(const std::string& topic,
+                                                       std::int32_t partition) const;
+
+  std::vector<TopicPartition> assignment() const;
+  std::string memberid() const;  // "" before the first join
+  const std::string& group_id() const noexcept { return group_id_; }
+
+  // Drains the instance-level errors seen so far (bounded; the oldest are dropped).
+  std::vector<ClientError> take_client_errors();
+
+  // Leaves the group (runs on_revoke for the current assignment) and destroys the handle.
+  // Idempotent. Rethrows a handler exception raised during the close.
+  void close();
+  bool closed() const noexcept { return !rk_; }
+
+  rd_kafka_t* handle() const noexcept { return rk_.get(); }
+
+ private:
+  static void rebalance_trampoline(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                   rd_kafka_topic_partition_list_t* partitions, void* opaque);
+  static void error_trampoline(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
+  void on_error(int err, const char* reason);
+  void drop_taken_messages_of(const rd_kafka_topic_partition_list_t* revoked);
+  void remember(std::exception_ptr error);
+  void rethrow_pending();
+  rd_kafka_t* require_open(const char* operation) const;
+
+  RebalanceHandler handler_;
+  std::string group_id_;
+  KafkaPtr rk_;
+
+  // The poll_batch call in progress: its output vector and where this call's messages start.
+  std::vector<MessagePtr>* batch_ = nullptr;
+  std::size_t batch_start_ = 0;
+  bool rebalanced_ = false;
+
+  std::exception_ptr pending_;  // first handler exception not yet rethrown
+
+  mutable std::mutex errors_mutex_;
+  std::vector<ClientError> client_errors_;
+  bool fatal_seen_ = false;
+};
+
+}  // namespace streamframe::kafka

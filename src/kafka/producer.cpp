@@ -1,0 +1,197 @@
+#include "kafka/producer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <climits>
+
+#include "kafka/error.hpp"
+#include "kafka/logging.hpp"
+#include "streamframe/errors.hpp"
+
+namespace streamframe::kafka {
+
+namespace {
+
+int to_ms(std::chrono::milliseconds timeout) {
+  return static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(timeout.count(), 0, INT_MAX));
+}
+
+// librdkafka treats a null pointer as a null key/value, so an empty but present key or value
+// needs a non-null pointer.
+void* bytes_ptr(std::string_view bytes) {
+  static char empty = 0;
+  return bytes.data() != nullptr ? const_cast<char*>(bytes.data()) : &empty;
+}
+
+}  // namespace
+
+Producer::Producer(const Config& config, DeliveryHandler handler, QueueFullPolicy queue_full)
+    : handler_(std::move(handler)), queue_full_(queue_full) {
+  ConfPtr conf = make_conf(config);
+  rd_kafka_conf_set_opaque(conf.get(), this);
+  rd_kafka_conf_set_dr_msg_cb(conf.get(), &Producer::delivery_trampoline);
+
+  std::array<char, 512> errstr{};
+  rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr.data(), errstr.size()));
+  if (!rk_) throw ConfigError(fmt::format("cannot create Kafka producer: {}", errstr.data()));
+  (void)conf.release();  // rd_kafka_new took ownership
+}
+
+Producer::~Producer() {
+  try {
+    close();
+  } catch (const std::exception& e) {
+    streamframe_logger()->error("closing Kafka producer: {}", e.what());
+  }
+}
+
+rd_kafka_t* Producer::require_open(const char* operation) const {
+  if (!rk_) throw InvalidOperation(fmt::format("Kafka producer is closed (in {})", operation));
+  return rk_.get();
+}
+
+rd_kafka_topic_t* Producer::topic_handle(std::string_view topic) {
+  if (last_topic_ != nullptr && topic == last_topic_name_) return last_topic_;
+  auto it = topics_.find(topic);
+  if (it == topics_.end()) {
+    std::string name(topic);
+    // No topic conf: the handle uses the default topic conf built from the Config
+    // (partitioner etc.).
+    TopicPtr handle(rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr));
+    if (!handle) {
+      throw_error(rd_kafka_last_error(), fmt::format("creating a handle for topic '{}'", name));
+    }
+    it = topics_.emplace(std::move(name), std::move(handle)).first;
+  }
+  last_topic_ = it->second.get();
+  last_topic_name_ = it->first;
+  return last_topic_;
+}
+
+void Producer::produce(std::string_view topic, std::int32_t partition,
+                       std::optional<std::string_view> key, std::optional<std::string_view> value,
+                       std::int64_t timestamp_ms, const Headers* headers, void* opaque) {
+  rd_kafka_t* rk = require_open("produce");
+  rd_kafka_topic_t* rkt = topic_handle(topic);
+
+  args_.clear();
+  auto arg = [this](rd_kafka_vtype_t type) -> rd_kafka_vu_t& {
+    rd_kafka_vu_t& vu = args_.emplace_back();
+    vu.vtype = type;
+    return vu;
+  };
+  arg(RD_KAFKA_VTYPE_RKT).u.rkt = rkt;
+  arg(RD_KAFKA_VTYPE_PARTITION).u.i32 = partition;
+  arg(RD_KAFKA_VTYPE_MSGFLAGS).u.i = RD_KAFKA_MSG_F_COPY;
+  if (key) {
+    rd_kafka_vu_t& vu = arg(RD_KAFKA_VTYPE_KEY);
+    vu.u.mem.ptr = bytes_ptr(*key);
+    vu.u.mem.size = key->size();
+  }
+  if (value) {
+    rd_kafka_vu_t& vu = arg(RD_KAFKA_VTYPE_VALUE);
+    vu.u.mem.ptr = bytes_ptr(*value);
+    vu.u.mem.size = value->size();
+  }
+  if (timestamp_ms != 0) arg(RD_KAFKA_VTYPE_TIMESTAMP).u.i64 = timestamp_ms;
+  if (opaque != nullptr) arg(RD_KAFKA_VTYPE_OPAQUE).u.ptr = opaque;
+  if (headers != nullptr) {
+    for (const auto& [name, bytes] : *headers) {
+      rd_kafka_vu_t& vu = arg(RD_KAFKA_VTYPE_HEADER);
+      vu.u.header.name = name.c_str();
+      vu.u.header.val = bytes.data();
+      vu.u.header.size = static_cast<ssize_t>(bytes.size());
+    }
+  }
+
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline = Clock::now() + queue_full_.timeout;
+  for (int attempt = 1;; ++attempt) {
+    ErrorPtr error{rd_kafka_produceva(rk, args_.data(), args_.size())};
+    if (!error) return;
+    const bool queue_full = rd_kafka_error_code(error.get()) == RD_KAFKA_RESP_ERR__QUEUE_FULL;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (!queue_full || attempt >= queue_full_.max_tries || left.count() <= 0) {
+      throw_error(error.get(), fmt::format("producing to topic '{}' partition {}{}", topic,
+                                           partition,
+                                           queue_full ? fmt::format(" after {} attempt(s)", attempt)
+                                                      : std::string()));
+    }
+    // Serve delivery reports to make room (returns as soon as some are served); a report
+    // handler's exception surfaces here.
+    const auto per_try = queue_full_.timeout / std::max(queue_full_.max_tries, 1);
+    rd_kafka_poll(rk, to_ms(std::clamp(per_try, std::chrono::milliseconds(1), left)));
+    rethrow_pending();
+  }
+}
+
+int Producer::poll(std::chrono::milliseconds timeout) {
+  const int served = rd_kafka_poll(require_open("poll"), to_ms(timeout));
+  rethrow_pending();
+  return served;
+}
+
+bool Producer::flush(std::chrono::milliseconds timeout) {
+  const rd_kafka_resp_err_t err = rd_kafka_flush(require_open("flush"), to_ms(timeout));
+  rethrow_pending();
+  return err == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+int Producer::outstanding() const { return rk_ ? rd_kafka_outq_len(rk_.get()) : 0; }
+
+void Producer::close(std::chrono::milliseconds timeout) {
+  if (!rk_) return;
+  rd_kafka_t* rk = rk_.get();
+  if (rd_kafka_flush(rk, to_ms(timeout)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const int left = rd_kafka_outq_len(rk);
+    streamframe_logger()->warn(
+        "closing Kafka producer: {} message(s) not delivered within {} ms are purged", left,
+        timeout.count());
+    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(rk, 0);  // serve the purge reports
+  }
+  last_topic_ = nullptr;
+  last_topic_name_ = {};
+  topics_.clear();
+  rk_.reset();
+  rethrow_pending();
+}
+
+// ---- delivery reports (inside librdkafka C frames: never throw) ---------------------------
+
+void Producer::delivery_trampoline(rd_kafka_t* /*rk*/, const rd_kafka_message_t* m,
+                                   void* opaque) {
+  static_cast<Producer*>(opaque)->on_delivery(*m);
+}
+
+void Producer::on_delivery(const rd_kafka_message_t& m) {
+  const bool ok = m.err == RD_KAFKA_RESP_ERR_NO_ERROR;
+  (ok ? delivered_ : failed_).fetch_add(1, std::memory_order_relaxed);
+  if (!handler_) {
+    if (!ok) {
+      streamframe_logger()->error("delivery to topic '{}' partition {} failed: {}",
+                                  message_topic(m), m.partition, rd_kafka_message_errstr(&m));
+    }
+    return;
+  }
+  DeliveryReport report;
+  report.topic = message_topic(m);
+  report.partition = m.partition;
+  report.offset = m.offset;
+  report.error_code = m.err;
+  report.error = ok ? std::string_view() : std::string_view(rd_kafka_message_errstr(&m));
+  report.opaque = m._private;
+  try {
+    handler_(report);
+  } catch (...) {
+    if (!pending_) pending_ = std::current_exception();
+  }
+}
+
+void Producer::rethrow_pending() {
+  if (pending_) std::rethrow_exception(std::exchange(pending_, nullptr));
+}
+
+}  // namespace streamframe::kafka

@@ -1,0 +1,59 @@
+#include "kafka/types.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "kafka/error.hpp"
+
+namespace streamframe::kafka {
+
+TopicPartitionListPtr to_c_list(const std::vector<TopicPartition>& tps) {
+  TopicPartitionListPtr list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(std::max<std::size_t>(tps.size(), 1))));
+  for (const TopicPartition& tp : tps) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
+        tp.offset;
+  }
+  return list;
+}
+
+std::vector<TopicPartition> from_c_list(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<TopicPartition> out;
+  if (list == nullptr) return out;
+  out.reserve(static_cast<std::size_t>(list->cnt));
+  for (int i = 0; i < list->cnt; ++i) {
+    const rd_kafka_topic_partition_t& p = list->elems[i];
+    out.push_back(TopicPartition{p.topic, p.partition, p.offset});
+  }
+  return out;
+}
+
+Headers message_headers(const rd_kafka_message_t& m) {
+  Headers out;
+  rd_kafka_headers_t* hdrs = nullptr;  // owned by the message
+  const rd_kafka_resp_err_t err = rd_kafka_message_headers(&m, &hdrs);
+  if (err == RD_KAFKA_RESP_ERR__NOENT) return out;
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw_error(err, fmt::format("reading headers of message at offset {}", m.offset));
+  }
+  out.reserve(rd_kafka_header_cnt(hdrs));
+  const char* name = nullptr;
+  const void* value = nullptr;
+  std::size_t size = 0;
+  for (std::size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
+                          RD_KAFKA_RESP_ERR_NO_ERROR;
+       ++i) {
+    // A header with a null value is kept as an empty byte string.
+    out.emplace_back(name, value != nullptr ? std::string(static_cast<const char*>(value), size)
+                                            : std::string());
+  }
+  return out;
+}
+
+std::string message_error(const rd_kafka_message_t& m) {
+  if (m.err == RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+  return rd_kafka_message_errstr(&m);
+}
+
+}  // namespace streamframe::kafka

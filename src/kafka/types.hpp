@@ -1,0 +1,108 @@
+// Plain types and RAII handles of the Kafka layer (private to the library).
+//
+// Every librdkafka C object the layer owns lives in a std::unique_ptr whose deleter calls the
+// matching *_destroy function, so no code path destroys a handle by hand.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "streamframe/record.hpp"
+
+namespace streamframe::kafka {
+
+// A deleter calling librdkafka's destroy function `Fn` for a non-null pointer.
+template <auto Fn>
+struct Destroy {
+  template <typename T>
+  void operator()(T* p) const noexcept {
+    if (p != nullptr) Fn(p);
+  }
+};
+
+// rd_kafka_t: owners with consumer semantics (Consumer) close before they reset this pointer.
+using KafkaPtr = std::unique_ptr<rd_kafka_t, Destroy<rd_kafka_destroy>>;
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, Destroy<rd_kafka_conf_destroy>>;
+using TopicPtr = std::unique_ptr<rd_kafka_topic_t, Destroy<rd_kafka_topic_destroy>>;
+using TopicPartitionListPtr =
+    std::unique_ptr<rd_kafka_topic_partition_list_t, Destroy<rd_kafka_topic_partition_list_destroy>>;
+using MessagePtr = std::unique_ptr<rd_kafka_message_t, Destroy<rd_kafka_message_destroy>>;
+using HeadersPtr = std::unique_ptr<rd_kafka_headers_t, Destroy<rd_kafka_headers_destroy>>;
+using ErrorPtr = std::unique_ptr<rd_kafka_error_t, Destroy<rd_kafka_error_destroy>>;
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, Destroy<rd_kafka_queue_destroy>>;
+using EventPtr = std::unique_ptr<rd_kafka_event_t, Destroy<rd_kafka_event_destroy>>;
+using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, Destroy<rd_kafka_metadata_destroy>>;
+using AdminOptionsPtr =
+    std::unique_ptr<rd_kafka_AdminOptions_t, Destroy<rd_kafka_AdminOptions_destroy>>;
+using NewTopicPtr = std::unique_ptr<rd_kafka_NewTopic_t, Destroy<rd_kafka_NewTopic_destroy>>;
+using DeleteTopicPtr =
+    std::unique_ptr<rd_kafka_DeleteTopic_t, Destroy<rd_kafka_DeleteTopic_destroy>>;
+using ConfigResourcePtr =
+    std::unique_ptr<rd_kafka_ConfigResource_t, Destroy<rd_kafka_ConfigResource_destroy>>;
+using MockClusterPtr =
+    std::unique_ptr<rd_kafka_mock_cluster_t, Destroy<rd_kafka_mock_cluster_destroy>>;
+
+// A topic partition with an offset. Offsets given to and returned by the layer follow Kafka:
+// a committed offset or position is the NEXT offset to read. RD_KAFKA_OFFSET_INVALID (-1001)
+// means "none" (no committed offset, unknown position).
+struct TopicPartition {
+  std::string topic;
+  std::int32_t partition = -1;
+  std::int64_t offset = RD_KAFKA_OFFSET_INVALID;
+
+  friend bool operator==(const TopicPartition&, const TopicPartition&) = default;
+};
+
+// Conversions to and from librdkafka's partition list. `to_c_list` copies offsets too.
+TopicPartitionListPtr to_c_list(const std::vector<TopicPartition>& tps);
+std::vector<TopicPartition> from_c_list(const rd_kafka_topic_partition_list_t* list);
+
+// ---- consumed message accessors --------------------------------------------------------
+// A consumed rd_kafka_message_t either carries a message (err == 0) or an error (err != 0,
+// e.g. RD_KAFKA_RESP_ERR__PARTITION_EOF); see Consumer::poll_batch.
+
+inline bool is_error(const rd_kafka_message_t& m) noexcept {
+  return m.err != RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+// Key bytes; nullopt for a null key.
+inline std::optional<std::string_view> message_key(const rd_kafka_message_t& m) noexcept {
+  if (m.key == nullptr) return std::nullopt;
+  return std::string_view(static_cast<const char*>(m.key), m.key_len);
+}
+
+// Value bytes; nullopt for a tombstone (null value).
+inline std::optional<std::string_view> message_value(const rd_kafka_message_t& m) noexcept {
+  if (m.payload == nullptr) return std::nullopt;
+  return std::string_view(static_cast<const char*>(m.payload), m.len);
+}
+
+// Topic name, or "" when the message (an instance-level error) has no topic.
+inline std::string_view message_topic(const rd_kafka_message_t& m) noexcept {
+  return m.rkt != nullptr ? std::string_view(rd_kafka_topic_name(m.rkt)) : std::string_view();
+}
+
+// Kafka timestamp in ms (-1 if none) and its type.
+inline std::int64_t message_timestamp(const rd_kafka_message_t& m,
+                                      TimestampType* type = nullptr) noexcept {
+  rd_kafka_timestamp_type_t t = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+  const std::int64_t ts = rd_kafka_message_timestamp(&m, &t);
+  if (type != nullptr) *type = static_cast<TimestampType>(static_cast<int>(t));
+  return ts;
+}
+
+// Copies the message's headers (empty when it has none). Throws KafkaError when librdkafka
+// cannot parse them.
+Headers message_headers(const rd_kafka_message_t& m);
+
+// Human-readable error of an error message ("" for a good message).
+std::string message_error(const rd_kafka_message_t& m);
+
+}  // namespace streamframe::kafka
