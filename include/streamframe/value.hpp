@@ -35,7 +35,7 @@ class Object {
   // Appends without looking for an existing `key`, for builders that already know it is absent
   // (the JSON parser, projections of distinct columns). A repeated key breaks the object's
   // invariant: find() would see only the first one.
-  Value& append_unchecked(std::string key, Value value);
+  Value& append_unchecked(std::string_view key, Value value);
   bool erase(std::string_view key);
   void reserve(std::size_t n) { entries_.reserve(n); }
   void clear() noexcept { entries_.clear(); }

@@ -3,7 +3,9 @@
 #include "streamframe/value.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "streamframe/errors.hpp"
@@ -50,6 +52,13 @@ bool int_equals_double(std::int64_t i, double d) noexcept {
   return static_cast<std::int64_t>(d) == i;
 }
 
+// Column lookups compare many short keys of equal length ("lat"/"lon"): checking the first
+// byte before memcmp skips most library calls.
+inline bool key_equals(const std::string& a, std::string_view b) noexcept {
+  return a.size() == b.size() &&
+         (a.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), a.size()) == 0));
+}
+
 // Numeric view of bool/int/double for SER-03 equality.
 struct Number {
   bool is_double;
@@ -68,14 +77,14 @@ Object::Object(std::initializer_list<Entry> entries) {
 
 const Value* Object::find(std::string_view key) const noexcept {
   for (const Entry& e : entries_) {
-    if (e.first == key) return &e.second;
+    if (key_equals(e.first, key)) return &e.second;
   }
   return nullptr;
 }
 
 Value* Object::find(std::string_view key) noexcept {
   for (Entry& e : entries_) {
-    if (e.first == key) return &e.second;
+    if (key_equals(e.first, key)) return &e.second;
   }
   return nullptr;
 }
@@ -93,13 +102,16 @@ Value& Object::operator[](std::string_view key) {
   return entries_.emplace_back(std::string(key), Value()).second;
 }
 
-Value& Object::append_unchecked(std::string key, Value value) {
-  return entries_.emplace_back(std::move(key), std::move(value)).second;
+Value& Object::append_unchecked(std::string_view key, Value value) {
+  return entries_
+      .emplace_back(std::piecewise_construct, std::forward_as_tuple(key),
+                    std::forward_as_tuple(std::move(value)))
+      .second;
 }
 
 bool Object::erase(std::string_view key) {
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-    if (it->first == key) {
+    if (key_equals(it->first, key)) {
       entries_.erase(it);  // keeps the order of the remaining keys
       return true;
     }
@@ -265,7 +277,7 @@ bool operator==(const Value& a, const Value& b) noexcept {
       // Try the same position first: equal objects usually share their key order.
       auto yit = y.begin();
       for (const auto& [key, value] : x) {
-        const Value* other = (yit->first == key) ? &yit->second : y.find(key);
+        const Value* other = key_equals(yit->first, key) ? &yit->second : y.find(key);
         ++yit;
         if (other == nullptr || !(value == *other)) return false;
       }

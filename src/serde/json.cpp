@@ -2,7 +2,9 @@
 // parser; writing is a hand-rolled compact writer appending straight into the caller's buffer.
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -34,23 +36,36 @@ constexpr std::size_t kLinearDuplicateScanLimit = 32;
 // buffer sized for its largest message forever.
 constexpr std::size_t kThreadParserMaxBytes = std::size_t{4} << 20;
 
-void build(dom::element el, Value& out);
+inline unsigned key_hash(std::string_view key) {
+  if (key.empty()) return 0;
+  return static_cast<unsigned>(key.size()) * 7U + static_cast<unsigned char>(key.front()) * 3U +
+         static_cast<unsigned char>(key.back());
+}
 
-void build_object(dom::object obj, Value& out) {
-  out = Value(Object());
-  Object& o = out.as_object();
+// Values are built bottom-up and moved once into their parent's slot.
+Value build(dom::element el);
+
+Value build_object(dom::object obj) {
+  Object o;
   const std::size_t n = obj.size();
   o.reserve(n);
   if (n <= kLinearDuplicateScanLimit) {
+    // Duplicate keys: last wins, at the first key's position (TOP-05). A 64-bit filter over
+    // (length, first and last byte) rules out almost every key without scanning.
+    std::uint64_t seen = 0;
     for (dom::key_value_pair field : obj) {
-      // Duplicate keys: last wins, at the first key's position (TOP-05).
-      if (Value* existing = o.find(field.key)) {
-        build(field.value, *existing);
-      } else {
-        build(field.value, o.append_unchecked(std::string(field.key), Value()));
+      const std::string_view key = field.key;
+      const std::uint64_t bit = std::uint64_t{1} << (key_hash(key) & 63);
+      if ((seen & bit) != 0) {
+        if (Value* existing = o.find(key)) {
+          *existing = build(field.value);
+          continue;
+        }
       }
+      seen |= bit;
+      o.append_unchecked(key, build(field.value));
     }
-    return;
+    return Value(std::move(o));
   }
   // Keys point into the parser's string buffer, valid until the next parse on this parser.
   std::unordered_map<std::string_view, std::size_t> index;
@@ -58,36 +73,37 @@ void build_object(dom::object obj, Value& out) {
   for (dom::key_value_pair field : obj) {
     auto [it, inserted] = index.try_emplace(field.key, o.size());
     if (inserted) {
-      build(field.value, o.append_unchecked(std::string(field.key), Value()));
+      o.append_unchecked(field.key, build(field.value));
     } else {
-      build(field.value, (o.begin() + static_cast<std::ptrdiff_t>(it->second))->second);
+      (o.begin() + static_cast<std::ptrdiff_t>(it->second))->second = build(field.value);
     }
   }
+  return Value(std::move(o));
 }
 
-void build_array(dom::array arr, Value& out) {
-  out = Value(Array());
-  Array& a = out.as_array();
-  a.resize(arr.size());
-  std::size_t i = 0;
-  for (dom::element item : arr) build(item, a[i++]);
+Value build_array(dom::array arr) {
+  Array a;
+  a.reserve(arr.size());
+  for (dom::element item : arr) a.push_back(build(item));
+  return Value(std::move(a));
 }
 
-void build(dom::element el, Value& out) {
+Value build(dom::element el) {
   switch (el.type()) {
-    case dom::element_type::OBJECT: build_object(el.get_object().value_unsafe(), out); return;
-    case dom::element_type::ARRAY: build_array(el.get_array().value_unsafe(), out); return;
-    case dom::element_type::STRING: out = Value(el.get_string().value_unsafe()); return;
-    case dom::element_type::INT64: out = Value(el.get_int64().value_unsafe()); return;
-    case dom::element_type::DOUBLE: out = Value(el.get_double().value_unsafe()); return;
-    case dom::element_type::BOOL: out = Value(el.get_bool().value_unsafe()); return;
-    case dom::element_type::NULL_VALUE: out = Value(); return;
+    case dom::element_type::OBJECT: return build_object(el.get_object().value_unsafe());
+    case dom::element_type::ARRAY: return build_array(el.get_array().value_unsafe());
+    case dom::element_type::STRING: return Value(el.get_string().value_unsafe());
+    case dom::element_type::INT64: return Value(el.get_int64().value_unsafe());
+    case dom::element_type::DOUBLE: return Value(el.get_double().value_unsafe());
+    case dom::element_type::BOOL: return Value(el.get_bool().value_unsafe());
+    case dom::element_type::NULL_VALUE: return Value();
     case dom::element_type::UINT64:
       // simdjson only uses uint64 above INT64_MAX. Deliberately not widened to double (Δ).
       throw SerializationError("invalid JSON: integer " +
                                std::to_string(el.get_uint64().value_unsafe()) +
                                " does not fit in int64");
   }
+  return Value();  // unreachable: every element type is handled above
 }
 
 [[noreturn]] void throw_parse_error(simdjson::error_code code) {
@@ -102,12 +118,71 @@ Value parse_with(dom::parser& parser, std::string_view text) {
   // calls: no allocation per message once warm.
   auto result = parser.parse(text.data(), text.size(), true);
   if (result.error()) throw_parse_error(result.error());
-  Value out;
-  build(result.value_unsafe(), out);
-  return out;
+  return build(result.value_unsafe());
 }
 
 // ---- write -----------------------------------------------------------------------------
+
+// Most keys and values are short: fixed-size, overlapping copies avoid a memcpy call.
+inline void copy_small(char* dst, const char* src, std::size_t n) {
+  if (n >= 16) {
+    std::memcpy(dst, src, n);
+  } else if (n >= 8) {
+    std::memcpy(dst, src, 8);
+    std::memcpy(dst + n - 8, src + n - 8, 8);
+  } else if (n >= 4) {
+    std::memcpy(dst, src, 4);
+    std::memcpy(dst + n - 4, src + n - 4, 4);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) dst[i] = src[i];
+  }
+}
+
+// Writes straight into the caller's string through a raw pointer: one capacity check per
+// token instead of one std::string::append call per piece. The string is sized ahead with
+// resize() and trimmed to what was written by finish().
+class Out {
+ public:
+  explicit Out(std::string& s) : s_(s), start_(s.size()) {
+    s_.resize(start_ + kInitial);
+    p_ = s_.data() + start_;
+    end_ = s_.data() + s_.size();
+  }
+  Out(const Out&) = delete;
+  Out& operator=(const Out&) = delete;
+
+  // Keeps what was written.
+  void finish() { s_.resize(static_cast<std::size_t>(p_ - s_.data())); }
+  // Drops everything written (on error): the caller's string is as before.
+  void abandon() { s_.resize(start_); }
+
+  // Makes room for `n` more bytes; put() calls must stay within it.
+  void reserve(std::size_t n) {
+    if (static_cast<std::size_t>(end_ - p_) < n) grow(n);
+  }
+  void put(char c) { *p_++ = c; }
+  void put(const char* data, std::size_t n) {
+    copy_small(p_, data, n);
+    p_ += n;
+  }
+  char*& cursor() { return p_; }
+  char* end() const { return end_; }
+
+ private:
+  static constexpr std::size_t kInitial = 256;
+
+  void grow(std::size_t n) {
+    const auto used = static_cast<std::size_t>(p_ - s_.data());
+    s_.resize(std::max(s_.size() * 2, used + n));
+    p_ = s_.data() + used;
+    end_ = s_.data() + s_.size();
+  }
+
+  std::string& s_;
+  std::size_t start_;
+  char* p_;
+  char* end_;
+};
 
 // 0 = copy as is; otherwise the character after the backslash ('u' = \u00XX).
 constexpr std::array<char, 256> kEscape = [] {
@@ -123,63 +198,64 @@ constexpr std::array<char, 256> kEscape = [] {
   return t;
 }();
 
-void write_string(std::string_view s, std::string& out) {
-  out.push_back('"');
-  const char* run = s.data();
-  const char* const end = s.data() + s.size();
-  for (const char* p = run; p != end; ++p) {
+// True when one of the 8 bytes in `w` is a control character, '"' or '\\' (SWAR: exact for
+// "any byte", which is all we ask).
+inline bool needs_escape8(std::uint64_t w) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+  const auto has_zero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHighs; };
+  const std::uint64_t below_space = (w - kOnes * 0x20) & ~w & kHighs;
+  return (below_space | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\'))) != 0;
+}
+
+void write_string(std::string_view s, Out& out) {
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  // Room for the common case: nothing to escape. Each escape reserves its own extra bytes.
+  out.reserve(s.size() + 2);
+  out.put('"');
+  const char* run = p;
+  while (p != end) {
+    if (end - p >= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p, 8);
+      if (!needs_escape8(w)) {
+        p += 8;
+        continue;
+      }
+    }
     const char e = kEscape[static_cast<unsigned char>(*p)];
-    if (e == 0) continue;
-    out.append(run, static_cast<std::size_t>(p - run));
-    run = p + 1;
+    if (e == 0) {
+      ++p;
+      continue;
+    }
+    out.put(run, static_cast<std::size_t>(p - run));
+    out.reserve(static_cast<std::size_t>(end - p) + 6 + 1);
     if (e == 'u') {
       static constexpr char kHex[] = "0123456789abcdef";
       const auto c = static_cast<unsigned char>(*p);
       const char buf[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-      out.append(buf, 6);
+      out.put(buf, 6);
     } else {
-      const char buf[2] = {'\\', e};
-      out.append(buf, 2);
+      out.put('\\');
+      out.put(e);
     }
+    run = ++p;
   }
-  out.append(run, static_cast<std::size_t>(end - run));
-  out.push_back('"');
+  out.put(run, static_cast<std::size_t>(end - run));
+  out.put('"');
 }
 
-void write_int(std::int64_t i, std::string& out) {
-  char buf[24];
-  auto res = std::to_chars(buf, buf + sizeof buf, i);
-  out.append(buf, static_cast<std::size_t>(res.ptr - buf));
+void write_int(std::int64_t i, Out& out) {
+  out.reserve(20);
+  out.cursor() = std::to_chars(out.cursor(), out.end(), i).ptr;
 }
 
-// Shortest round-trip digits (std::to_chars), laid out like Python's repr(float) so output
-// matches what Quix Streams writes: fixed notation for 1e-4 <= |d| < 1e16 with ".0" kept when
-// integral, else d.ddde+XX with at least two exponent digits (1e+16, 1e-05, 1.5e+300).
-void write_double(double d, std::string& out) {
-  if (!std::isfinite(d)) throw SerializationError("cannot serialize NaN/Infinity to JSON");
-  char sci[40];
-  auto res = std::to_chars(sci, sci + sizeof sci, d, std::chars_format::scientific);
-  // sci = [-]D[.DDD]e(+|-)XX[X]
-  const char* p = sci;
-  const char* const sci_end = res.ptr;
-  char buf[48];
-  char* o = buf;
-  if (*p == '-') {
-    *o++ = '-';
-    ++p;
-  }
-  char digits[24];
-  int n = 0;
-  for (; *p != 'e'; ++p) {
-    if (*p != '.') digits[n++] = *p;
-  }
-  ++p;  // 'e'
-  const bool exp_negative = *p == '-';
-  ++p;
-  int exp = 0;
-  for (; p != sci_end; ++p) exp = exp * 10 + (*p - '0');
-  if (exp_negative) exp = -exp;
-
+// Lays out the decimal digits[0..n) x 10^(exp - n + 1) (no trailing zeros in digits) like
+// Python's repr(float), which is what Quix Streams writes: fixed notation for
+// 1e-4 <= |d| < 1e16 with ".0" kept when integral, else d.ddde+XX with at least two exponent
+// digits (1e+16, 1e-05, 1.5e+300).
+void layout_decimal(const char* digits, int n, int exp, char*& o) {
   if (exp >= -4 && exp < 16) {
     if (exp >= 0) {
       // Integer part: digits[0..exp], zero-padded when the digits run out.
@@ -198,107 +274,190 @@ void write_double(double d, std::string& out) {
       std::memcpy(o, digits, static_cast<std::size_t>(n));
       o += n;
     }
-  } else {
-    *o++ = digits[0];
-    if (n > 1) {
-      *o++ = '.';
-      std::memcpy(o, digits + 1, static_cast<std::size_t>(n - 1));
-      o += n - 1;
-    }
-    *o++ = 'e';
-    *o++ = exp < 0 ? '-' : '+';
-    const int mag = exp < 0 ? -exp : exp;
-    if (mag < 10) *o++ = '0';
-    o = std::to_chars(o, buf + sizeof buf, mag).ptr;
+    return;
   }
-  out.append(buf, static_cast<std::size_t>(o - buf));
+  *o++ = digits[0];
+  if (n > 1) {
+    *o++ = '.';
+    std::memcpy(o, digits + 1, static_cast<std::size_t>(n - 1));
+    o += n - 1;
+  }
+  *o++ = 'e';
+  *o++ = exp < 0 ? '-' : '+';
+  const int mag = exp < 0 ? -exp : exp;
+  if (mag >= 100) *o++ = static_cast<char>('0' + mag / 100);
+  *o++ = static_cast<char>('0' + mag / 10 % 10);
+  *o++ = static_cast<char>('0' + mag % 10);
 }
 
-void write_value(const Value& v, std::string& out) {
+// 10^-4 .. 10^18, all but the first four exact in binary64.
+constexpr double kPow10[] = {1e-4, 1e-3, 1e-2, 1e-1, 1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,
+                             1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+                             1e18};
+constexpr double pow10(int e) { return kPow10[e + 4]; }
+
+// Fast exact path for 1e-4 <= a < 1e15 whose shortest form has at most 15 significant digits
+// (most real data: 21.75, 0.43, 13.405). With e = floor(log10 a) and p = 14 - e, a decimal D of
+// <= 15 digits that rounds to `a` satisfies |D*10^p - a*10^p| < 0.12 and the product's rounding
+// error is < 0.12 too, so D*10^p = round(a*10^p): the candidate is unique and therefore the
+// shortest. It is accepted only if it really round-trips: m / 10^p is correctly rounded since
+// m < 2^53 and 10^p is exact. Returns false when no such D exists (16-17 digits needed).
+bool short_digits(double a, char* digits, int& n, int& exp) {
+  if (!(a >= 1e-4 && a < 1e15)) return false;
+  // floor(log10 a) from the binary exponent (floor(b * log10 2) or one more).
+  const int b = static_cast<int>((std::bit_cast<std::uint64_t>(a) >> 52) & 0x7ff) - 1023;
+  int e = (b * 78913) >> 18;
+  if (a >= pow10(e + 1)) ++e;
+  const int p = 14 - e;
+  const auto m = static_cast<std::int64_t>(a * pow10(p) + 0.5);
+  if (static_cast<double>(m) / pow10(p) != a) return false;
+  // Strip trailing zeros arithmetically (m has at most 15 of them) so only the significant
+  // digits are converted.
+  std::uint64_t sig = static_cast<std::uint64_t>(m);
+  int zeros = 0;
+  if (sig % 100000000 == 0) sig /= 100000000, zeros += 8;
+  if (sig % 10000 == 0) sig /= 10000, zeros += 4;
+  if (sig % 100 == 0) sig /= 100, zeros += 2;
+  if (sig % 10 == 0) sig /= 10, zeros += 1;
+  n = static_cast<int>(std::to_chars(digits, digits + 20, sig).ptr - digits);
+  exp = n + zeros - 1 - p;
+  return true;
+}
+
+// Shortest round-trip digits, laid out by layout_decimal. Integral values and short decimals
+// take exact fast paths; the rest uses std::to_chars (shortest round-trip by the standard).
+void write_double(double d, Out& out) {
+  if (!std::isfinite(d)) throw SerializationError("cannot serialize NaN/Infinity to JSON");
+  out.reserve(32);  // longest: "-2.2250738585072014e-308" (24) or "-0.00012345678901234567"
+  char*& o = out.cursor();
+  // Integral values below 1e15 are exactly their int64 digits plus ".0".
+  if (std::fabs(d) < 1e15 && std::trunc(d) == d && !(d == 0 && std::signbit(d))) {
+    o = std::to_chars(o, out.end(), static_cast<std::int64_t>(d)).ptr;
+    *o++ = '.';
+    *o++ = '0';
+    return;
+  }
+  if (std::signbit(d)) *o++ = '-';
+  char digits[24];
+  int n = 0;
+  int exp = 0;
+  if (!short_digits(std::fabs(d), digits, n, exp)) {
+    char sci[40];
+    const char* const sci_end =
+        std::to_chars(sci, sci + sizeof sci, std::fabs(d), std::chars_format::scientific).ptr;
+    // sci = D[.DDD]e(+|-)XX[X]
+    const char* p = sci;
+    for (; *p != 'e'; ++p) {
+      if (*p != '.') digits[n++] = *p;
+    }
+    ++p;  // 'e'
+    const bool exp_negative = *p == '-';
+    for (++p; p != sci_end; ++p) exp = exp * 10 + (*p - '0');
+    if (exp_negative) exp = -exp;
+  }
+  layout_decimal(digits, n, exp, o);
+}
+
+void write_literal(std::string_view lit, Out& out) {
+  out.reserve(lit.size());
+  out.put(lit.data(), lit.size());
+}
+
+void write_value(const Value& v, Out& out) {
   switch (v.type()) {
-    case Value::Type::null: out.append("null", 4); return;
-    case Value::Type::boolean:
-      if (v.as_bool()) {
-        out.append("true", 4);
-      } else {
-        out.append("false", 5);
-      }
-      return;
+    case Value::Type::null: write_literal("null", out); return;
+    case Value::Type::boolean: write_literal(v.as_bool() ? "true" : "false", out); return;
     case Value::Type::integer: write_int(v.as_int(), out); return;
     case Value::Type::floating: write_double(v.as_double(), out); return;
     case Value::Type::string: write_string(v.as_string(), out); return;
     case Value::Type::array: {
-      out.push_back('[');
+      const Array& a = v.as_array();
+      out.reserve(2);
+      out.put('[');
       bool first = true;
-      for (const Value& item : v.as_array()) {
-        if (!first) out.push_back(',');
+      for (const Value& item : a) {
+        if (!first) {
+          out.reserve(1);
+          out.put(',');
+        }
         first = false;
         write_value(item, out);
       }
-      out.push_back(']');
+      out.reserve(1);
+      out.put(']');
       return;
     }
     case Value::Type::object: {
-      out.push_back('{');
+      const Object& o = v.as_object();
+      out.reserve(2);
+      out.put('{');
       bool first = true;
-      for (const auto& [key, item] : v.as_object()) {
-        if (!first) out.push_back(',');
+      for (const auto& [key, item] : o) {
+        if (!first) {
+          out.reserve(1);
+          out.put(',');
+        }
         first = false;
         write_string(key, out);
-        out.push_back(':');
+        out.reserve(1);
+        out.put(':');
         write_value(item, out);
       }
-      out.push_back('}');
+      out.reserve(1);
+      out.put('}');
       return;
     }
   }
 }
 
-void newline(std::string& out, int indent, int depth) {
-  out.push_back('\n');
-  out.append(static_cast<std::size_t>(indent) * static_cast<std::size_t>(depth), ' ');
+void newline(Out& out, int indent, int depth) {
+  const std::size_t n = static_cast<std::size_t>(indent) * static_cast<std::size_t>(depth);
+  out.reserve(n + 1);
+  out.put('\n');
+  std::memset(out.cursor(), ' ', n);
+  out.cursor() += n;
 }
 
 // Python json.dumps(indent=n) layout: one element per line, "key": value, empty containers
 // stay "[]" / "{}".
-void write_pretty_value(const Value& v, std::string& out, int indent, int depth) {
+void write_pretty_value(const Value& v, Out& out, int indent, int depth) {
   switch (v.type()) {
     case Value::Type::array: {
       const Array& a = v.as_array();
       if (a.empty()) {
-        out.append("[]", 2);
+        write_literal("[]", out);
         return;
       }
-      out.push_back('[');
+      write_literal("[", out);
       bool first = true;
       for (const Value& item : a) {
-        if (!first) out.push_back(',');
+        if (!first) write_literal(",", out);
         first = false;
         newline(out, indent, depth + 1);
         write_pretty_value(item, out, indent, depth + 1);
       }
       newline(out, indent, depth);
-      out.push_back(']');
+      write_literal("]", out);
       return;
     }
     case Value::Type::object: {
       const Object& o = v.as_object();
       if (o.empty()) {
-        out.append("{}", 2);
+        write_literal("{}", out);
         return;
       }
-      out.push_back('{');
+      write_literal("{", out);
       bool first = true;
       for (const auto& [key, item] : o) {
-        if (!first) out.push_back(',');
+        if (!first) write_literal(",", out);
         first = false;
         newline(out, indent, depth + 1);
         write_string(key, out);
-        out.append(": ", 2);
+        write_literal(": ", out);
         write_pretty_value(item, out, indent, depth + 1);
       }
       newline(out, indent, depth);
-      out.push_back('}');
+      write_literal("}", out);
       return;
     }
     default: write_value(v, out); return;
@@ -321,12 +480,23 @@ Value parse(std::string_view text) {
   return parse_with(parser, text);
 }
 
-void write(const Value& value, std::string& out) { write_value(value, out); }
+void write(const Value& value, std::string& out) {
+  Out o(out);
+  try {
+    write_value(value, o);
+  } catch (...) {
+    o.abandon();  // no half-written JSON left behind
+    throw;
+  }
+  o.finish();
+}
 
 std::string write_pretty(const Value& value, int indent) {
   if (indent < 0) indent = 0;
   std::string out;
-  write_pretty_value(value, out, indent, 0);
+  Out o(out);
+  write_pretty_value(value, o, indent, 0);
+  o.finish();
   return out;
 }
 

@@ -1,11 +1,16 @@
 // JSON parse and write (SEMANTICS TOP-05).
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "streamframe/errors.hpp"
@@ -88,6 +93,67 @@ TEST(JsonWrite, DoublesRoundTripExactly) {
     const Value back = json::parse(write(Value(d)));
     ASSERT_TRUE(back.is_double()) << d;  // stays a double, never turns into an int
     EXPECT_EQ(back.as_double(), d);
+  }
+}
+
+// Significant digits (no leading/trailing zeros) and decimal exponent of a number's text.
+std::pair<std::string, int> significant(std::string_view s) {
+  if (s.front() == '-') s.remove_prefix(1);
+  int e10 = 0;
+  if (const auto epos = s.find_first_of("eE"); epos != std::string_view::npos) {
+    e10 = std::stoi(std::string(s.substr(epos + 1)));
+    s = s.substr(0, epos);
+  }
+  const auto dot = s.find('.');
+  const int int_len = static_cast<int>(dot == std::string_view::npos ? s.size() : dot);
+  std::string digits;
+  for (char c : s) {
+    if (c != '.') digits += c;
+  }
+  const auto lead = digits.find_first_not_of('0');
+  if (lead == std::string::npos) return {"0", 0};
+  digits = digits.substr(lead);
+  digits.erase(digits.find_last_not_of('0') + 1);
+  return {digits, int_len - 1 - static_cast<int>(lead) + e10};
+}
+
+// Every double is written with exactly std::to_chars' shortest round-trip digits, reads back
+// bit for bit, and uses fixed notation exactly for 1e-4 <= |d| < 1e16.
+void check_double_text(double d) {
+  const std::string text = write(Value(d));
+  char ref[64];
+  const char* ref_end = std::to_chars(ref, ref + sizeof ref, d, std::chars_format::scientific).ptr;
+  ASSERT_EQ(significant(text), significant(std::string_view(ref, ref_end - ref)))
+      << text << " vs " << std::string_view(ref, ref_end - ref);
+  const double back = std::strtod(text.c_str(), nullptr);
+  ASSERT_EQ(std::bit_cast<std::uint64_t>(back), std::bit_cast<std::uint64_t>(d)) << text;
+  const bool fixed = std::fabs(d) >= 1e-4 && std::fabs(d) < 1e16;
+  ASSERT_EQ(text.find('e') == std::string::npos, fixed || d == 0) << text;
+  ASSERT_NE(text.find_first_of(".e"), std::string::npos) << text;  // never looks like an int
+}
+
+TEST(JsonWrite, DoublesMatchShortestRoundTripEverywhere) {
+  std::mt19937_64 rng(12345);
+  // Arbitrary bit patterns (all magnitudes, subnormals included).
+  for (int i = 0; i < 100000; ++i) {
+    const double d = std::bit_cast<double>(rng());
+    if (std::isfinite(d)) check_double_text(d);
+  }
+  // Short decimals, the data most records carry: k / 10^j.
+  std::uniform_int_distribution<int> digits(1, 17);
+  std::uniform_int_distribution<int> scale(0, 20);
+  for (int i = 0; i < 100000; ++i) {
+    std::uint64_t k = rng() % 100000000000000000ULL;
+    for (int n = digits(rng); n < 17; ++n) k /= 10;
+    const double d = static_cast<double>(k) / std::pow(10.0, scale(rng));
+    check_double_text(i % 2 ? -d : d);
+  }
+  // Log-uniform magnitudes around the fast path's bounds.
+  std::uniform_real_distribution<double> log_mag(-6.0, 18.0);
+  for (int i = 0; i < 100000; ++i) check_double_text(std::pow(10.0, log_mag(rng)));
+  for (double d : {1e-4, 9.999999999999999e-5, 1e15, 999999999999999.9, 1e16, 9999999999999998.0,
+                   0.30000000000000004, 2.675, 5e-324, 1.7976931348623157e308}) {
+    check_double_text(d);
   }
 }
 
@@ -219,6 +285,12 @@ TEST(JsonParse, DuplicateKeysLastWinsAtFirstPosition) {
   EXPECT_TRUE(big["k99"].is_null());
   EXPECT_EQ(big.as_object().begin()->first, "k0");
   EXPECT_EQ((big.as_object().begin() + 5)->first, "k5");
+}
+
+TEST(JsonParse, SimilarKeysAreNotDuplicates) {
+  // Same length, first and last byte: the duplicate filter must fall back to comparing.
+  const Value v = json::parse(R"({"axb":1,"ayb":2,"a":3,"":4,"":5})");
+  EXPECT_EQ(write(v), R"({"axb":1,"ayb":2,"a":3,"":5})");
 }
 
 TEST(JsonParse, UnicodeEscapesDecode) {
