@@ -1,16 +1,19 @@
 // Series expression trees (SEMANTICS §6, SER-01..SER-05).
 //
-// Evaluation contract (see detail::Expr::eval): a node returns a reference that is valid until
-// `scratch` is next written or the tree is destroyed. It points into `row` (column and nested
-// access), into the node itself (constants: the tree outlives every evaluation), or into
-// `scratch`. `row` must not alias `scratch`. A binary node evaluates its left operand into the
-// caller's scratch and its right one there too when the left cannot have written it (columns,
-// constants and nested reads never do), else into a local Value; it reads the numbers it needs
-// before writing its own result into the caller's scratch. A numeric expression therefore never
-// touches the heap: a Value holding an int, double or bool does not allocate.
+// Evaluation. Inside a tree, nodes talk through `Node::operand`: a numeric result (bool, int,
+// double) travels by value in an `Operand` and is never stored in a Value; anything else is a
+// reference into the row (column and nested reads, no copy), into the tree (constants: the tree
+// outlives every evaluation) or into the caller's scratch (computed strings, arrays, objects).
+// Only the root, through `Expr::eval`, writes a numeric result into the caller's scratch, once.
+// So `sdf["temperature"] * 9 / 5 + 32 > 150` does no heap allocation and writes one Value.
 //
-// Errors throw (the API returns a Value), but only on the failure path; the throwing helpers
-// are out of line and cold so the success path stays small.
+// Scratch sharing. A binary node passes the caller's scratch to its left operand, and to its
+// right one too unless both may write there (see `writes_scratch`); then the right one gets a
+// local Value. A node reads what it needs from its operands before writing its own result.
+// `row` must not alias `scratch`.
+//
+// Errors throw (the API returns a Value) but only on the failure path; the throwing helpers are
+// out of line and cold so the success path stays small.
 #include "streamframe/series.hpp"
 
 #include <algorithm>
@@ -19,9 +22,10 @@
 #include <compare>
 #include <cstdint>
 #include <limits>
-#include <optional>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "streamframe/errors.hpp"
@@ -40,11 +44,21 @@ void append_quoted(std::string& out, std::string_view s) {
   out += '"';
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           static constexpr char kHex[] = "0123456789abcdef";
@@ -80,11 +94,21 @@ void append_double(std::string& out, double d) {
 // nan/inf): it only feeds messages.
 void append_value(std::string& out, const Value& v) {
   switch (v.type()) {
-    case Type::null: out += "null"; return;
-    case Type::boolean: out += v.as_bool() ? "true" : "false"; return;
-    case Type::integer: out += std::to_string(v.as_int()); return;
-    case Type::floating: append_double(out, v.as_double()); return;
-    case Type::string: append_quoted(out, v.as_string()); return;
+    case Type::null:
+      out += "null";
+      return;
+    case Type::boolean:
+      out += v.as_bool() ? "true" : "false";
+      return;
+    case Type::integer:
+      out += std::to_string(v.as_int());
+      return;
+    case Type::floating:
+      append_double(out, v.as_double());
+      return;
+    case Type::string:
+      append_quoted(out, v.as_string());
+      return;
     case Type::array: {
       out += '[';
       bool first = true;
@@ -120,19 +144,32 @@ std::string value_text(const Value& v) {
 
 constexpr std::string_view op_symbol(BinaryOp op) noexcept {
   switch (op) {
-    case BinaryOp::add: return "+";
-    case BinaryOp::sub: return "-";
-    case BinaryOp::mul: return "*";
-    case BinaryOp::div: return "/";
-    case BinaryOp::mod: return "%";
-    case BinaryOp::eq: return "==";
-    case BinaryOp::ne: return "!=";
-    case BinaryOp::lt: return "<";
-    case BinaryOp::le: return "<=";
-    case BinaryOp::gt: return ">";
-    case BinaryOp::ge: return ">=";
-    case BinaryOp::logical_and: return "&";
-    case BinaryOp::logical_or: return "|";
+    case BinaryOp::add:
+      return "+";
+    case BinaryOp::sub:
+      return "-";
+    case BinaryOp::mul:
+      return "*";
+    case BinaryOp::div:
+      return "/";
+    case BinaryOp::mod:
+      return "%";
+    case BinaryOp::eq:
+      return "==";
+    case BinaryOp::ne:
+      return "!=";
+    case BinaryOp::lt:
+      return "<";
+    case BinaryOp::le:
+      return "<=";
+    case BinaryOp::gt:
+      return ">";
+    case BinaryOp::ge:
+      return ">=";
+    case BinaryOp::logical_and:
+      return "&";
+    case BinaryOp::logical_or:
+      return "|";
   }
   return "?";
 }
@@ -144,61 +181,97 @@ std::string cat(std::initializer_list<std::string_view> parts) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Error paths: out of line and cold.
+// Numbers and operands
 
-[[noreturn, gnu::cold, gnu::noinline]] void throw_operand_types(std::string_view op, const Value& a,
-                                                                const Value& b, const Expr& expr) {
-  throw ValueTypeError(cat({"cannot apply '", op, "' to ", a.type_name(), " and ", b.type_name(),
-                            " in ", expr.describe()}));
-}
-
-[[noreturn, gnu::cold, gnu::noinline]] void throw_unordered_elements(std::string_view op,
-                                                                     const Value& a, const Value& b,
-                                                                     const Value& bad_a,
-                                                                     const Value& bad_b,
-                                                                     const Expr& expr) {
-  throw ValueTypeError(cat({"cannot apply '", op, "' to ", a.type_name(), " and ", b.type_name(),
-                            " in ", expr.describe(), ": elements of type ", bad_a.type_name(),
-                            " and ", bad_b.type_name(), " cannot be ordered"}));
-}
-
-[[noreturn, gnu::cold, gnu::noinline]] void throw_overflow(std::string_view op, std::int64_t a,
-                                                           std::int64_t b, const Expr& expr) {
-  throw ArithmeticError(cat({"integer overflow: ", std::to_string(a), " ", op, " ",
-                             std::to_string(b), " does not fit in int64 in ", expr.describe()}));
-}
-
-[[noreturn, gnu::cold, gnu::noinline]] void throw_zero_division(BinaryOp op, const Expr& expr) {
-  throw ArithmeticError(cat({op == BinaryOp::div ? "division" : "modulo", " by zero in ",
-                             expr.describe()}));
-}
-
-[[noreturn, gnu::cold, gnu::noinline]] void throw_unary_type(std::string_view op, const Value& v,
-                                                             const Expr& expr) {
-  throw ValueTypeError(
-      cat({"cannot apply '", op, "' to ", v.type_name(), " in ", expr.describe()}));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Numbers
-
-// A numeric operand: bool counts as the int 0/1 (SER-02).
-struct Number {
-  bool is_double;
-  std::int64_t i;
-  double d;
-
-  double as_double() const noexcept { return is_double ? d : static_cast<double>(i); }
-};
-
-inline bool to_number(const Value& v, Number& out) {
-  switch (v.type()) {
-    case Type::integer: out = {false, v.as_int(), 0.0}; return true;
-    case Type::floating: out = {true, 0, v.as_double()}; return true;
-    case Type::boolean: out = {false, v.as_bool() ? 1 : 0, 0.0}; return true;
-    default: return false;
+// What a node evaluated to. A numeric result (bool, int, double) is carried by value and
+// never stored in a Value; anything else refers to a Value in the row, the tree or scratch,
+// never to a numeric one. 16 bytes, so it is returned in registers.
+class Operand {
+ public:
+  static Operand of_bool(bool b) noexcept { return Operand(Kind::boolean, b ? 1 : 0); }
+  static Operand of_int(std::int64_t i) noexcept { return Operand(Kind::integer, i); }
+  static Operand of_double(double d) noexcept {
+    Operand o(Kind::floating, 0);
+    o.d_ = d;
+    return o;
   }
-}
+  // A Value that is not a number.
+  static Operand ref(const Value& v) noexcept {
+    Operand o(Kind::value, 0);
+    o.v_ = &v;
+    return o;
+  }
+  // Any Value: a numeric one is read into a number.
+  static Operand of(const Value& v) {
+    switch (v.type()) {
+      case Type::boolean:
+        return of_bool(v.as_bool());
+      case Type::integer:
+        return of_int(v.as_int());
+      case Type::floating:
+        return of_double(v.as_double());
+      default:
+        return ref(v);
+    }
+  }
+
+  bool is_number() const noexcept { return kind_ != Kind::value; }
+  bool is_double() const noexcept { return kind_ == Kind::floating; }
+  // Numbers: the int (a bool counts as 0/1), the double, either as a double.
+  std::int64_t i() const noexcept { return i_; }
+  double d() const noexcept { return d_; }
+  double as_double() const noexcept { return is_double() ? d_ : static_cast<double>(i_); }
+  // Non-numbers.
+  const Value& value() const noexcept { return *v_; }
+
+  Type type() const noexcept {
+    switch (kind_) {
+      case Kind::boolean:
+        return Type::boolean;
+      case Kind::integer:
+        return Type::integer;
+      case Kind::floating:
+        return Type::floating;
+      default:
+        return v_->type();
+    }
+  }
+  std::string_view type_name() const noexcept { return Value::type_name(type()); }
+  bool truthy() const noexcept {
+    switch (kind_) {
+      case Kind::boolean:
+      case Kind::integer:
+        return i_ != 0;
+      case Kind::floating:
+        return d_ != 0.0;  // NaN is truthy, as in Python
+      default:
+        return v_->truthy();
+    }
+  }
+  // Numbers only.
+  Value to_value() const noexcept {
+    switch (kind_) {
+      case Kind::boolean:
+        return Value(i_ != 0);
+      case Kind::integer:
+        return Value(i_);
+      default:
+        return Value(d_);
+    }
+  }
+
+ private:
+  enum class Kind : std::uint8_t { boolean, integer, floating, value };
+  Operand(Kind kind, std::int64_t i) noexcept : i_(i), kind_(kind) {}
+
+  union {
+    std::int64_t i_;
+    double d_;
+    const Value* v_;
+  };
+  Kind kind_;
+};
+static_assert(sizeof(Operand) == 16 && std::is_trivially_copyable_v<Operand>);
 
 // Python's float %: the result takes the divisor's sign; a zero result is signed like it too.
 inline double python_fmod(double x, double y) noexcept {
@@ -219,7 +292,7 @@ inline std::int64_t python_imod(std::int64_t x, std::int64_t y) noexcept {
   return r;
 }
 
-// Exact comparison of an int64 with a double (no rounding of large ints to double).
+// Exact comparison of an int64 with a double (large ints are not rounded to double first).
 std::partial_ordering compare_int_double(std::int64_t i, double d) noexcept {
   if (std::isnan(d)) return std::partial_ordering::unordered;
   constexpr double kTwo63 = 9223372036854775808.0;
@@ -232,20 +305,28 @@ std::partial_ordering compare_int_double(std::int64_t i, double d) noexcept {
   return 0.0 <=> (d - static_cast<double>(ti));  // the fractional part decides
 }
 
-std::partial_ordering compare_numbers(const Number& a, const Number& b) noexcept {
-  if (!a.is_double && !b.is_double) return a.i <=> b.i;
-  if (a.is_double && b.is_double) return a.d <=> b.d;
-  if (a.is_double) return 0 <=> compare_int_double(b.i, a.d);
-  return compare_int_double(a.i, b.d);
+// Both operands are numbers.
+inline std::partial_ordering compare_numbers(const Operand& a, const Operand& b) noexcept {
+  if (!a.is_double() && !b.is_double()) return a.i() <=> b.i();
+  if (a.is_double() && b.is_double()) return a.d() <=> b.d();
+  if (a.is_double()) return 0 <=> compare_int_double(b.i(), a.d());
+  return compare_int_double(a.i(), b.d());
 }
 
-// SER-03 ordering. Returns false when the pair cannot be ordered; `bad_a`/`bad_b` then point
-// at the innermost pair that failed (the operands themselves, or array elements).
+// SER-03 equality of an operand with a Value (numbers numerically, as Value's operator==).
+bool operand_equals(const Operand& a, const Value& b) {
+  if (!a.is_number()) return a.value() == b;
+  const Operand o = Operand::of(b);
+  return o.is_number() && std::is_eq(compare_numbers(a, o));
+}
+
+// SER-03 ordering of two Values. Returns false when the pair cannot be ordered; `bad_a` and
+// `bad_b` then point at the innermost pair that failed (the Values or array elements).
 bool order(const Value& a, const Value& b, std::partial_ordering& out, const Value*& bad_a,
            const Value*& bad_b) {
-  Number x;
-  Number y;
-  if (to_number(a, x) && to_number(b, y)) {
+  const Operand x = Operand::of(a);
+  const Operand y = Operand::of(b);
+  if (x.is_number() && y.is_number()) {
     out = compare_numbers(x, y);
     return true;
   }
@@ -273,9 +354,88 @@ bool order(const Value& a, const Value& b, std::partial_ordering& out, const Val
 }
 
 // ---------------------------------------------------------------------------------------------
+// Error paths: out of line and cold.
+
+[[noreturn, gnu::cold, gnu::noinline]] void throw_operand_types(std::string_view op,
+                                                                std::string_view a,
+                                                                std::string_view b,
+                                                                const Expr& expr) {
+  throw ValueTypeError(
+      cat({"cannot apply '", op, "' to ", a, " and ", b, " in ", expr.describe()}));
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] void throw_unordered_elements(std::string_view op,
+                                                                     const Value& bad_a,
+                                                                     const Value& bad_b,
+                                                                     const Expr& expr) {
+  throw ValueTypeError(
+      cat({"cannot apply '", op, "' to array and array in ", expr.describe(), ": elements of type ",
+           bad_a.type_name(), " and ", bad_b.type_name(), " cannot be ordered"}));
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] void throw_overflow(std::string_view op, std::int64_t a,
+                                                           std::int64_t b, const Expr& expr) {
+  throw ArithmeticError(cat({"integer overflow: ", std::to_string(a), " ", op, " ",
+                             std::to_string(b), " does not fit in int64 in ", expr.describe()}));
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] void throw_zero_division(BinaryOp op, const Expr& expr) {
+  throw ArithmeticError(
+      cat({op == BinaryOp::div ? "division" : "modulo", " by zero in ", expr.describe()}));
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] void throw_unary_type(std::string_view op,
+                                                             std::string_view type,
+                                                             const Expr& expr) {
+  throw ValueTypeError(cat({"cannot apply '", op, "' to ", type, " in ", expr.describe()}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nodes
+
+class Node : public Expr {
+ public:
+  // Evaluates against `row`; see the file comment for where the result lives.
+  virtual Operand operand(const Value& row, Value& scratch) const = 0;
+  // False when neither operand() nor eval() can write into `scratch`.
+  virtual bool writes_scratch() const noexcept = 0;
+
+  // The public entry point: a numeric result is written into `scratch` here, once.
+  const Value& eval(const Value& row, Value& scratch) const override {
+    const Operand r = operand(row, scratch);
+    if (!r.is_number()) return r.value();
+    scratch = r.to_value();
+    return scratch;
+  }
+};
+using NodePtr = std::shared_ptr<const Node>;
+
+// An Expr built elsewhere (e.g. StreamingDataFrame::contains) used as an operand.
+class ForeignExpr final : public Node {
+ public:
+  explicit ForeignExpr(ExprPtr inner) : inner_(std::move(inner)) {}
+  Operand operand(const Value& row, Value& scratch) const override {
+    return Operand::of(inner_->eval(row, scratch));
+  }
+  const Value& eval(const Value& row, Value& scratch) const override {
+    return inner_->eval(row, scratch);
+  }
+  bool writes_scratch() const noexcept override { return true; }
+  std::string describe() const override { return inner_->describe(); }
+
+ private:
+  ExprPtr inner_;
+};
+
+NodePtr adopt(const ExprPtr& e) {
+  if (auto node = std::dynamic_pointer_cast<const Node>(e)) return node;
+  return std::make_shared<const ForeignExpr>(e);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Leaves
 
-class ColumnExpr final : public Expr {
+class ColumnExpr final : public Node {
  public:
   explicit ColumnExpr(std::string name) : name_(std::move(name)) {}
 
@@ -287,7 +447,10 @@ class ColumnExpr final : public Expr {
       fail_missing();
     return *v;
   }
-
+  Operand operand(const Value& row, Value& scratch) const override {
+    return Operand::of(ColumnExpr::eval(row, scratch));
+  }
+  bool writes_scratch() const noexcept override { return false; }
   std::string describe() const override { return name_; }
 
  private:
@@ -302,94 +465,110 @@ class ColumnExpr final : public Expr {
   std::string name_;
 };
 
-class ConstantExpr final : public Expr {
+class ConstantExpr final : public Node {
  public:
-  explicit ConstantExpr(Value value) : value_(std::move(value)) {}
-  // The tree outlives the evaluation, so the constant is returned without a copy.
+  explicit ConstantExpr(Value value) : value_(std::move(value)), operand_(Operand::of(value_)) {}
   const Value& eval(const Value& /*row*/, Value& /*scratch*/) const override { return value_; }
+  Operand operand(const Value& /*row*/, Value& /*scratch*/) const override { return operand_; }
+  bool writes_scratch() const noexcept override { return false; }
   std::string describe() const override { return value_text(value_); }
 
  private:
   Value value_;
+  Operand operand_;  // may refer to value_: nodes are never copied or moved once built
 };
 
 // ---------------------------------------------------------------------------------------------
 // Binary operators
 
-// True when evaluating `e` may write into its scratch. Columns, constants and nested access
-// over them only return references into the row or the tree.
-bool may_write_scratch(const Expr& e);
-
-class BinaryExpr : public Expr {
+class BinaryExpr : public Node {
  public:
-  BinaryExpr(BinaryOp op, ExprPtr lhs, ExprPtr rhs)
+  BinaryExpr(BinaryOp op, NodePtr lhs, NodePtr rhs)
       : op_(op),
         lhs_(std::move(lhs)),
         rhs_(std::move(rhs)),
-        needs_local_(may_write_scratch(*lhs_) && may_write_scratch(*rhs_)) {}
+        children_write_(lhs_->writes_scratch() || rhs_->writes_scratch()),
+        needs_local_(lhs_->writes_scratch() && rhs_->writes_scratch()) {}
 
+  bool writes_scratch() const noexcept override { return children_write_; }
   std::string describe() const override {
     return cat({"(", lhs_->describe(), " ", op_symbol(op_), " ", rhs_->describe(), ")"});
   }
 
  protected:
-  // Evaluates both operands. The left one goes into the caller's scratch; the right one too
-  // unless both may write there, then into `local`. The caller reads what it needs from the
-  // operands before it writes its own result into `scratch`.
-  std::pair<const Value&, const Value&> operands(const Value& row, Value& scratch,
-                                                 std::optional<Value>& local) const {
-    const Value& a = lhs_->eval(row, scratch);
-    const Value& b = rhs_->eval(row, needs_local_ ? local.emplace() : scratch);
-    return {a, b};
-  }
-
   BinaryOp op_;
-  ExprPtr lhs_;
-  ExprPtr rhs_;
+  NodePtr lhs_;
+  NodePtr rhs_;
+  bool children_write_;
   bool needs_local_;
+};
+
+// Evaluates both operands, then `Derived::combine(a, b, scratch)`, which reads what it needs
+// from them before writing anything into `scratch`.
+template <class Derived>
+class CombiningExpr : public BinaryExpr {
+ public:
+  using BinaryExpr::BinaryExpr;
+
+  Operand operand(const Value& row, Value& scratch) const override {
+    const auto& self = static_cast<const Derived&>(*this);
+    if (!needs_local_) [[likely]] {
+      // At most one operand can write: both may use the caller's scratch.
+      const Operand a = lhs_->operand(row, scratch);
+      const Operand b = rhs_->operand(row, scratch);
+      return self.combine(a, b, scratch);
+    }
+    Value local;
+    const Operand a = lhs_->operand(row, scratch);
+    const Operand b = rhs_->operand(row, local);
+    return self.combine(a, b, scratch);  // never returns a reference into `local`
+  }
 };
 
 // + - * / % (SER-02). One class per operator so the dispatch is resolved at compile time.
 template <BinaryOp Op>
-class ArithmeticExpr final : public BinaryExpr {
- public:
-  ArithmeticExpr(ExprPtr lhs, ExprPtr rhs) : BinaryExpr(Op, std::move(lhs), std::move(rhs)) {}
+class ArithmeticExpr final : public CombiningExpr<ArithmeticExpr<Op>> {
+  using Base = CombiningExpr<ArithmeticExpr<Op>>;
 
-  const Value& eval(const Value& row, Value& scratch) const override {
-    std::optional<Value> local;
-    const auto [a, b] = operands(row, scratch, local);
-    Number x;
-    Number y;
-    if (to_number(a, x) && to_number(b, y)) [[likely]] {
-      if (!x.is_double && !y.is_double) {
-        scratch = integer_op(x.i, y.i);
-      } else {
-        scratch = Value(double_op(x.as_double(), y.as_double()));
-      }
-      return scratch;
+ public:
+  ArithmeticExpr(NodePtr lhs, NodePtr rhs) : Base(Op, std::move(lhs), std::move(rhs)) {}
+
+  Operand combine(Operand a, Operand b, Value& scratch) const {
+    if (a.is_number() && b.is_number()) [[likely]] {
+      if (!a.is_double() && !b.is_double()) return integer_op(a.i(), b.i());
+      return double_op(a.as_double(), b.as_double());
     }
     if constexpr (Op == BinaryOp::add) {
-      if (a.is_string() && b.is_string()) {
-        std::string joined;
-        joined.reserve(a.as_string().size() + b.as_string().size());
-        joined.append(a.as_string()).append(b.as_string());
-        scratch = Value(std::move(joined));
-        return scratch;
-      }
-      if (a.is_array() && b.is_array()) {
-        Array joined;
-        joined.reserve(a.as_array().size() + b.as_array().size());
-        joined.insert(joined.end(), a.as_array().begin(), a.as_array().end());
-        joined.insert(joined.end(), b.as_array().begin(), b.as_array().end());
-        scratch = Value(std::move(joined));
-        return scratch;
+      if (!a.is_number() && !b.is_number()) {
+        const Value& u = a.value();
+        const Value& v = b.value();
+        // Build the result before assigning: `u` or `v` may live in `scratch`.
+        if (u.is_string() && v.is_string()) {
+          std::string joined;
+          joined.reserve(u.as_string().size() + v.as_string().size());
+          joined.append(u.as_string()).append(v.as_string());
+          scratch = Value(std::move(joined));
+          return Operand::ref(scratch);
+        }
+        if (u.is_array() && v.is_array()) {
+          Array joined;
+          joined.reserve(u.as_array().size() + v.as_array().size());
+          joined.insert(joined.end(), u.as_array().begin(), u.as_array().end());
+          joined.insert(joined.end(), v.as_array().begin(), v.as_array().end());
+          scratch = Value(std::move(joined));
+          return Operand::ref(scratch);
+        }
       }
     }
-    throw_operand_types(op_symbol(Op), a, b, *this);
+    throw_operand_types(op_symbol(Op), a.type_name(), b.type_name(), *this);
+  }
+
+  bool writes_scratch() const noexcept override {
+    return Op == BinaryOp::add || Base::writes_scratch();
   }
 
  private:
-  Value integer_op(std::int64_t x, std::int64_t y) const {
+  Operand integer_op(std::int64_t x, std::int64_t y) const {
     std::int64_t r = 0;
     if constexpr (Op == BinaryOp::add) {
       if (__builtin_add_overflow(x, y, &r)) [[unlikely]]
@@ -404,133 +583,148 @@ class ArithmeticExpr final : public BinaryExpr {
       // `/` is true division: always a double.
       if (y == 0) [[unlikely]]
         throw_zero_division(Op, *this);
-      return Value(static_cast<double>(x) / static_cast<double>(y));
+      return Operand::of_double(static_cast<double>(x) / static_cast<double>(y));
     } else {
       static_assert(Op == BinaryOp::mod);
       if (y == 0) [[unlikely]]
         throw_zero_division(Op, *this);
       r = python_imod(x, y);
     }
-    return Value(r);
+    return Operand::of_int(r);
   }
 
-  double double_op(double x, double y) const {
+  Operand double_op(double x, double y) const {
     if constexpr (Op == BinaryOp::add) {
-      return x + y;
+      return Operand::of_double(x + y);
     } else if constexpr (Op == BinaryOp::sub) {
-      return x - y;
+      return Operand::of_double(x - y);
     } else if constexpr (Op == BinaryOp::mul) {
-      return x * y;
+      return Operand::of_double(x * y);
     } else if constexpr (Op == BinaryOp::div) {
       if (y == 0.0) [[unlikely]]
         throw_zero_division(Op, *this);
-      return x / y;
+      return Operand::of_double(x / y);
     } else {
       if (y == 0.0) [[unlikely]]
         throw_zero_division(Op, *this);
-      return python_fmod(x, y);
+      return Operand::of_double(python_fmod(x, y));
     }
   }
 };
 
-// == != < <= > >= (SER-03).
+// == != < <= > >= (SER-03). The result is a bool.
 template <BinaryOp Op>
-class ComparisonExpr final : public BinaryExpr {
- public:
-  ComparisonExpr(ExprPtr lhs, ExprPtr rhs) : BinaryExpr(Op, std::move(lhs), std::move(rhs)) {}
+class ComparisonExpr final : public CombiningExpr<ComparisonExpr<Op>> {
+  using Base = CombiningExpr<ComparisonExpr<Op>>;
 
-  const Value& eval(const Value& row, Value& scratch) const override {
-    std::optional<Value> local;
-    const auto [a, b] = operands(row, scratch, local);
-    bool result;
-    if constexpr (Op == BinaryOp::eq) {
-      result = a == b;
-    } else if constexpr (Op == BinaryOp::ne) {
-      result = a != b;
+ public:
+  ComparisonExpr(NodePtr lhs, NodePtr rhs) : Base(Op, std::move(lhs), std::move(rhs)) {}
+
+  Operand combine(Operand a, Operand b, Value& /*scratch*/) const {
+    if constexpr (Op == BinaryOp::eq || Op == BinaryOp::ne) {
+      bool equal;
+      if (a.is_number() && b.is_number()) {
+        equal = std::is_eq(compare_numbers(a, b));
+      } else if (!a.is_number() && !b.is_number()) {
+        equal = a.value() == b.value();
+      } else {
+        equal = false;  // a number never equals another kind
+      }
+      return Operand::of_bool((Op == BinaryOp::eq) == equal);
     } else {
-      result = ordered(a, b);
+      std::partial_ordering c = std::partial_ordering::unordered;
+      if (a.is_number() && b.is_number()) [[likely]] {
+        c = compare_numbers(a, b);
+      } else {
+        c = order_values(a, b);
+      }
+      // An unordered pair (NaN) makes every ordering comparison false, as in Python.
+      if constexpr (Op == BinaryOp::lt) {
+        return Operand::of_bool(std::is_lt(c));
+      } else if constexpr (Op == BinaryOp::le) {
+        return Operand::of_bool(std::is_lteq(c));
+      } else if constexpr (Op == BinaryOp::gt) {
+        return Operand::of_bool(std::is_gt(c));
+      } else {
+        static_assert(Op == BinaryOp::ge);
+        return Operand::of_bool(std::is_gteq(c));
+      }
     }
-    scratch = Value(result);
-    return scratch;
   }
 
  private:
-  bool ordered(const Value& a, const Value& b) const {
-    // Fast path for the common number-number case.
-    Number x;
-    Number y;
+  std::partial_ordering order_values(Operand a, Operand b) const {
+    if (a.is_number() || b.is_number()) {
+      throw_operand_types(op_symbol(Op), a.type_name(), b.type_name(), *this);
+    }
     std::partial_ordering c = std::partial_ordering::unordered;
-    if (to_number(a, x) && to_number(b, y)) [[likely]] {
-      c = compare_numbers(x, y);
-    } else {
-      const Value* bad_a = nullptr;
-      const Value* bad_b = nullptr;
-      if (!order(a, b, c, bad_a, bad_b)) {
-        if (bad_a == &a) throw_operand_types(op_symbol(Op), a, b, *this);
-        throw_unordered_elements(op_symbol(Op), a, b, *bad_a, *bad_b, *this);
+    const Value* bad_a = nullptr;
+    const Value* bad_b = nullptr;
+    if (!order(a.value(), b.value(), c, bad_a, bad_b)) [[unlikely]] {
+      if (bad_a == &a.value()) {
+        throw_operand_types(op_symbol(Op), a.type_name(), b.type_name(), *this);
       }
+      throw_unordered_elements(op_symbol(Op), *bad_a, *bad_b, *this);
     }
-    // An unordered pair (NaN) makes every ordering comparison false, as in Python.
-    if constexpr (Op == BinaryOp::lt) {
-      return std::is_lt(c);
-    } else if constexpr (Op == BinaryOp::le) {
-      return std::is_lteq(c);
-    } else if constexpr (Op == BinaryOp::gt) {
-      return std::is_gt(c);
-    } else {
-      static_assert(Op == BinaryOp::ge);
-      return std::is_gteq(c);
-    }
+    return c;
   }
 };
 
-// & | (SER-04): return one of the operands; the right one is only evaluated when needed.
+// & | (SER-04): the result is one of the operands; the right one is evaluated only when the
+// left one does not decide. Both get the caller's scratch: the left result is dead by then.
 template <BinaryOp Op>
 class LogicalExpr final : public BinaryExpr {
  public:
-  LogicalExpr(ExprPtr lhs, ExprPtr rhs) : BinaryExpr(Op, std::move(lhs), std::move(rhs)) {}
+  LogicalExpr(NodePtr lhs, NodePtr rhs) : BinaryExpr(Op, std::move(lhs), std::move(rhs)) {}
 
+  Operand operand(const Value& row, Value& scratch) const override {
+    const Operand a = lhs_->operand(row, scratch);
+    if (decides(a.truthy())) return a;
+    return rhs_->operand(row, scratch);
+  }
+  // Keeps references into the row as they are (a numeric column is not copied).
   const Value& eval(const Value& row, Value& scratch) const override {
-    // The left result may live in `scratch`; it is dead once the right side is evaluated.
     const Value& a = lhs_->eval(row, scratch);
-    const bool decided = (Op == BinaryOp::logical_and) ? !a.truthy() : a.truthy();
-    if (decided) return a;
+    if (decides(a.truthy())) return a;
     return rhs_->eval(row, scratch);
+  }
+
+ private:
+  static bool decides(bool left_truthy) noexcept {
+    return Op == BinaryOp::logical_and ? !left_truthy : left_truthy;
   }
 };
 
 // ---------------------------------------------------------------------------------------------
-// Unary nodes. Each evaluates its operand into the caller's scratch and reads what it needs
-// before writing its own result there.
+// Unary nodes. Each passes the caller's scratch to its operand and reads what it needs before
+// writing its own result.
 
-class UnaryExpr : public Expr {
+class UnaryExpr : public Node {
  public:
-  explicit UnaryExpr(ExprPtr operand) : operand_(std::move(operand)) {}
-  const Expr& operand() const noexcept { return *operand_; }
+  explicit UnaryExpr(NodePtr operand) : operand_(std::move(operand)) {}
+  bool writes_scratch() const noexcept override { return operand_->writes_scratch(); }
 
  protected:
-  ExprPtr operand_;
+  NodePtr operand_;
 };
 
 class NotExpr final : public UnaryExpr {
  public:
   using UnaryExpr::UnaryExpr;
-  const Value& eval(const Value& row, Value& scratch) const override {
-    const bool result = !operand_->eval(row, scratch).truthy();
-    scratch = Value(result);
-    return scratch;
+  Operand operand(const Value& row, Value& scratch) const override {
+    return Operand::of_bool(!operand_->operand(row, scratch).truthy());
   }
   std::string describe() const override { return cat({"(~", operand_->describe(), ")"}); }
 };
 
 class NullCheckExpr final : public UnaryExpr {
  public:
-  NullCheckExpr(ExprPtr operand, bool want_null)
+  NullCheckExpr(NodePtr operand, bool want_null)
       : UnaryExpr(std::move(operand)), want_null_(want_null) {}
-  const Value& eval(const Value& row, Value& scratch) const override {
-    const bool result = operand_->eval(row, scratch).is_null() == want_null_;
-    scratch = Value(result);
-    return scratch;
+  Operand operand(const Value& row, Value& scratch) const override {
+    const Operand v = operand_->operand(row, scratch);
+    const bool is_null = !v.is_number() && v.value().is_null();
+    return Operand::of_bool(is_null == want_null_);
   }
   std::string describe() const override {
     return cat({operand_->describe(), want_null_ ? ".isnull()" : ".notnull()"});
@@ -543,57 +737,58 @@ class NullCheckExpr final : public UnaryExpr {
 class AbsExpr final : public UnaryExpr {
  public:
   using UnaryExpr::UnaryExpr;
-  const Value& eval(const Value& row, Value& scratch) const override {
-    const Value& v = operand_->eval(row, scratch);
-    Number n;
-    if (!to_number(v, n)) [[unlikely]]
-      throw_unary_type("abs", v, *this);
-    if (n.is_double) {
-      scratch = Value(std::fabs(n.d));
-    } else {
-      if (n.i == std::numeric_limits<std::int64_t>::min()) [[unlikely]]
-        fail_overflow();
-      scratch = Value(n.i < 0 ? -n.i : n.i);
-    }
-    return scratch;
+  Operand operand(const Value& row, Value& scratch) const override {
+    const Operand v = operand_->operand(row, scratch);
+    if (!v.is_number()) [[unlikely]]
+      throw_unary_type("abs", v.type_name(), *this);
+    if (v.is_double()) return Operand::of_double(std::fabs(v.d()));
+    if (v.i() == std::numeric_limits<std::int64_t>::min()) [[unlikely]]
+      fail_overflow();
+    return Operand::of_int(v.i() < 0 ? -v.i() : v.i());  // a bool counts as 0/1
   }
   std::string describe() const override { return cat({operand_->describe(), ".abs()"}); }
 
  private:
   [[noreturn, gnu::cold, gnu::noinline]] void fail_overflow() const {
-    throw ArithmeticError(cat({"integer overflow: abs(", std::to_string(std::numeric_limits<std::int64_t>::min()),
-                               ") does not fit in int64 in ", describe()}));
+    throw ArithmeticError(
+        cat({"integer overflow: abs(", std::to_string(std::numeric_limits<std::int64_t>::min()),
+             ") does not fit in int64 in ", describe()}));
   }
 };
 
 class ApplyExpr final : public UnaryExpr {
  public:
-  ApplyExpr(ExprPtr operand, std::function<Value(const Value&)> f)
+  ApplyExpr(NodePtr operand, std::function<Value(const Value&)> f)
       : UnaryExpr(std::move(operand)), f_(std::move(f)) {}
-  const Value& eval(const Value& row, Value& scratch) const override {
-    Value result = f_(operand_->eval(row, scratch));
+  Operand operand(const Value& row, Value& scratch) const override {
+    const Operand v = operand_->operand(row, scratch);
+    Value result = v.is_number() ? f_(v.to_value()) : f_(v.value());
+    if (result.is_number() || result.is_bool()) return Operand::of(result);
     scratch = std::move(result);
-    return scratch;
+    return Operand::ref(scratch);
   }
-  std::string describe() const override { return cat({operand_->describe(), ".apply(<function>)"}); }
+  bool writes_scratch() const noexcept override { return true; }
+  std::string describe() const override {
+    return cat({operand_->describe(), ".apply(<function>)"});
+  }
 
  private:
   std::function<Value(const Value&)> f_;
 };
 
-// value.isin(container) with a constant container; checked to be array/object/string at
-// definition.
+// value.isin(container) with a constant container, checked to be an array, an object or a
+// string by Series::isin.
 class IsInExpr final : public UnaryExpr {
  public:
-  IsInExpr(ExprPtr operand, Value container)
+  IsInExpr(NodePtr operand, Value container)
       : UnaryExpr(std::move(operand)), container_(std::move(container)) {}
-  const Value& eval(const Value& row, Value& scratch) const override {
-    const Value& v = operand_->eval(row, scratch);
+  Operand operand(const Value& row, Value& scratch) const override {
+    const Operand v = operand_->operand(row, scratch);
     bool found = false;
     switch (container_.type()) {
       case Type::array:
         for (const Value& item : container_.as_array()) {
-          if (item == v) {
+          if (operand_equals(v, item)) {
             found = true;
             break;
           }
@@ -601,18 +796,16 @@ class IsInExpr final : public UnaryExpr {
         break;
       case Type::object:
         // JSON object keys are strings: any other kind is simply not a key.
-        found = v.is_string() && container_.as_object().contains(v.as_string());
+        found = !v.is_number() && v.value().is_string() &&
+                container_.as_object().contains(v.value().as_string());
         break;
-      case Type::string:
-        if (!v.is_string()) [[unlikely]]
-          throw_operand_types("isin", v, container_, *this);
-        found = container_.as_string().find(v.as_string()) != std::string::npos;
+      default:  // a string
+        if (v.is_number() || !v.value().is_string()) [[unlikely]]
+          throw_operand_types("isin", v.type_name(), container_.type_name(), *this);
+        found = container_.as_string().find(v.value().as_string()) != std::string::npos;
         break;
-      default:
-        break;  // rejected by Series::isin
     }
-    scratch = Value(found);
-    return scratch;
+    return Operand::of_bool(found);
   }
   std::string describe() const override {
     return cat({operand_->describe(), ".isin(", value_text(container_), ")"});
@@ -625,33 +818,35 @@ class IsInExpr final : public UnaryExpr {
 // container.contains(item): the operand is the container, evaluated per record.
 class ContainsExpr final : public UnaryExpr {
  public:
-  ContainsExpr(ExprPtr operand, Value item)
-      : UnaryExpr(std::move(operand)), item_(std::move(item)) {}
-  const Value& eval(const Value& row, Value& scratch) const override {
-    const Value& c = operand_->eval(row, scratch);
+  ContainsExpr(NodePtr operand, Value item)
+      : UnaryExpr(std::move(operand)), item_(std::move(item)), item_operand_(Operand::of(item_)) {}
+  Operand operand(const Value& row, Value& scratch) const override {
+    const Operand c = operand_->operand(row, scratch);
+    if (c.is_number()) [[unlikely]]
+      throw_operand_types("contains", c.type_name(), item_.type_name(), *this);
+    const Value& container = c.value();
     bool found = false;
-    switch (c.type()) {
+    switch (container.type()) {
       case Type::array:
-        for (const Value& element : c.as_array()) {
-          if (element == item_) {
+        for (const Value& element : container.as_array()) {
+          if (operand_equals(item_operand_, element)) {
             found = true;
             break;
           }
         }
         break;
       case Type::object:
-        found = item_.is_string() && c.as_object().contains(item_.as_string());
+        found = item_.is_string() && container.as_object().contains(item_.as_string());
         break;
       case Type::string:
         if (!item_.is_string()) [[unlikely]]
-          throw_operand_types("contains", c, item_, *this);
-        found = c.as_string().find(item_.as_string()) != std::string::npos;
+          throw_operand_types("contains", container.type_name(), item_.type_name(), *this);
+        found = container.as_string().find(item_.as_string()) != std::string::npos;
         break;
       default:
-        throw_operand_types("contains", c, item_, *this);
+        throw_operand_types("contains", container.type_name(), item_.type_name(), *this);
     }
-    scratch = Value(found);
-    return scratch;
+    return Operand::of_bool(found);
   }
   std::string describe() const override {
     return cat({operand_->describe(), ".contains(", value_text(item_), ")"});
@@ -659,18 +854,18 @@ class ContainsExpr final : public UnaryExpr {
 
  private:
   Value item_;
+  Operand item_operand_;  // may refer to item_
 };
 
 // is_ / isnot: same kind and equal (Δ: Python compares identity).
 class IsExpr final : public UnaryExpr {
  public:
-  IsExpr(ExprPtr operand, Value other, bool negate)
+  IsExpr(NodePtr operand, Value other, bool negate)
       : UnaryExpr(std::move(operand)), other_(std::move(other)), negate_(negate) {}
-  const Value& eval(const Value& row, Value& scratch) const override {
-    const Value& v = operand_->eval(row, scratch);
-    const bool same = v.type() == other_.type() && v == other_;
-    scratch = Value(same != negate_);
-    return scratch;
+  Operand operand(const Value& row, Value& scratch) const override {
+    const Operand v = operand_->operand(row, scratch);
+    const bool same = v.type() == other_.type() && operand_equals(v, other_);
+    return Operand::of_bool(same != negate_);
   }
   std::string describe() const override {
     return cat({operand_->describe(), negate_ ? ".isnot(" : ".is_(", value_text(other_), ")"});
@@ -681,16 +876,19 @@ class IsExpr final : public UnaryExpr {
   bool negate_;
 };
 
-// s["k"]: the result refers into the operand (the row, or scratch when the operand was
-// computed), so nested reads do not copy.
+// s["k"] and s[i]: the result refers into the operand's Value (the row, or scratch when the
+// operand was computed), so nested reads do not copy.
 class KeyExpr final : public UnaryExpr {
  public:
-  KeyExpr(ExprPtr operand, std::string key) : UnaryExpr(std::move(operand)), key_(std::move(key)) {}
+  KeyExpr(NodePtr operand, std::string key) : UnaryExpr(std::move(operand)), key_(std::move(key)) {}
+  Operand operand(const Value& row, Value& scratch) const override {
+    return Operand::of(KeyExpr::eval(row, scratch));
+  }
   const Value& eval(const Value& row, Value& scratch) const override {
-    const Value& v = operand_->eval(row, scratch);
-    if (!v.is_object()) [[unlikely]]
-      fail_not_object(v);
-    const Value* item = v.as_object().find(key_);
+    const Operand v = operand_->operand(row, scratch);
+    if (v.is_number() || !v.value().is_object()) [[unlikely]]
+      fail_not_object(v.type_name());
+    const Value* item = v.value().as_object().find(key_);
     if (item == nullptr) [[unlikely]]
       fail_missing();
     return *item;
@@ -704,13 +902,12 @@ class KeyExpr final : public UnaryExpr {
   }
 
  private:
-  [[noreturn, gnu::cold, gnu::noinline]] void fail_not_object(const Value& v) const {
+  [[noreturn, gnu::cold, gnu::noinline]] void fail_not_object(std::string_view type) const {
     throw InvalidColumnReference(cat({"cannot get key '", key_, "' of ", operand_->describe(),
-                                      ": it is ", v.type_name(), ", not an object"}));
+                                      ": it is ", type, ", not an object"}));
   }
   [[noreturn, gnu::cold, gnu::noinline]] void fail_missing() const {
-    throw ColumnDoesNotExist(
-        cat({"key '", key_, "' does not exist in ", operand_->describe()}));
+    throw ColumnDoesNotExist(cat({"key '", key_, "' does not exist in ", operand_->describe()}));
   }
 
   std::string key_;
@@ -718,12 +915,15 @@ class KeyExpr final : public UnaryExpr {
 
 class IndexExpr final : public UnaryExpr {
  public:
-  IndexExpr(ExprPtr operand, int index) : UnaryExpr(std::move(operand)), index_(index) {}
+  IndexExpr(NodePtr operand, int index) : UnaryExpr(std::move(operand)), index_(index) {}
+  Operand operand(const Value& row, Value& scratch) const override {
+    return Operand::of(IndexExpr::eval(row, scratch));
+  }
   const Value& eval(const Value& row, Value& scratch) const override {
-    const Value& v = operand_->eval(row, scratch);
-    if (!v.is_array()) [[unlikely]]
-      fail_not_array(v);
-    const Array& items = v.as_array();
+    const Operand v = operand_->operand(row, scratch);
+    if (v.is_number() || !v.value().is_array()) [[unlikely]]
+      fail_not_array(v.type_name());
+    const Array& items = v.value().as_array();
     const auto size = static_cast<std::int64_t>(items.size());
     const std::int64_t at = index_ < 0 ? index_ + size : index_;
     if (at < 0 || at >= size) [[unlikely]]
@@ -735,72 +935,82 @@ class IndexExpr final : public UnaryExpr {
   }
 
  private:
-  [[noreturn, gnu::cold, gnu::noinline]] void fail_not_array(const Value& v) const {
+  [[noreturn, gnu::cold, gnu::noinline]] void fail_not_array(std::string_view type) const {
     throw InvalidColumnReference(cat({"cannot get index ", std::to_string(index_), " of ",
-                                      operand_->describe(), ": it is ", v.type_name(),
-                                      ", not an array"}));
+                                      operand_->describe(), ": it is ", type, ", not an array"}));
   }
   [[noreturn, gnu::cold, gnu::noinline]] void fail_out_of_range(std::size_t size) const {
-    throw ColumnDoesNotExist(cat({"index ", std::to_string(index_), " is out of range for ",
-                                  operand_->describe(), " (an array of ", std::to_string(size),
-                                  " elements)"}));
+    throw ColumnDoesNotExist(
+        cat({"index ", std::to_string(index_), " is out of range for ", operand_->describe(),
+             " (an array of ", std::to_string(size), " elements)"}));
   }
 
   int index_;
 };
 
-bool may_write_scratch(const Expr& e) {
-  if (dynamic_cast<const ColumnExpr*>(&e) != nullptr) return false;
-  if (dynamic_cast<const ConstantExpr*>(&e) != nullptr) return false;
-  if (const auto* key = dynamic_cast<const KeyExpr*>(&e)) return may_write_scratch(key->operand());
-  if (const auto* index = dynamic_cast<const IndexExpr*>(&e)) {
-    return may_write_scratch(index->operand());
-  }
-  return true;
-}
-
-template <class Node, class... Args>
+template <class N, class... Args>
 Series make(Args&&... args) {
-  return Series(std::make_shared<const Node>(std::forward<Args>(args)...));
+  return Series(std::make_shared<const N>(std::forward<Args>(args)...));
 }
 
 }  // namespace
 
-// -------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // Series
 
-Series Series::column(std::string name) { return make<ColumnExpr>(std::move(name)); }
+Series Series::column(std::string name) {
+  return make<ColumnExpr>(std::move(name));
+}
 
-Series Series::constant(Value value) { return make<ConstantExpr>(std::move(value)); }
+Series Series::constant(Value value) {
+  return make<ConstantExpr>(std::move(value));
+}
 
-Series Series::operator[](std::string key) const { return make<KeyExpr>(expr_, std::move(key)); }
+Series Series::operator[](std::string key) const {
+  return make<KeyExpr>(adopt(expr_), std::move(key));
+}
 
-Series Series::operator[](int index) const { return make<IndexExpr>(expr_, index); }
+Series Series::operator[](int index) const {
+  return make<IndexExpr>(adopt(expr_), index);
+}
 
 Series Series::isin(Value container) const {
   if (!container.is_array() && !container.is_object() && !container.is_string()) {
-    throw ValueTypeError(cat({"isin needs an array, object or string, got ",
-                              container.type_name(), " in ", describe(), ".isin(",
-                              value_text(container), ")"}));
+    throw ValueTypeError(cat({"isin needs an array, object or string, got ", container.type_name(),
+                              " in ", describe(), ".isin(", value_text(container), ")"}));
   }
-  return make<IsInExpr>(expr_, std::move(container));
+  return make<IsInExpr>(adopt(expr_), std::move(container));
 }
 
-Series Series::contains(Value item) const { return make<ContainsExpr>(expr_, std::move(item)); }
+Series Series::contains(Value item) const {
+  return make<ContainsExpr>(adopt(expr_), std::move(item));
+}
 
-Series Series::is_(Value other) const { return make<IsExpr>(expr_, std::move(other), false); }
+Series Series::is_(Value other) const {
+  return make<IsExpr>(adopt(expr_), std::move(other), false);
+}
 
-Series Series::isnot(Value other) const { return make<IsExpr>(expr_, std::move(other), true); }
+Series Series::isnot(Value other) const {
+  return make<IsExpr>(adopt(expr_), std::move(other), true);
+}
 
-Series Series::isnull() const { return make<NullCheckExpr>(expr_, true); }
+Series Series::isnull() const {
+  return make<NullCheckExpr>(adopt(expr_), true);
+}
 
-Series Series::notnull() const { return make<NullCheckExpr>(expr_, false); }
+Series Series::notnull() const {
+  return make<NullCheckExpr>(adopt(expr_), false);
+}
 
-Series Series::abs() const { return make<AbsExpr>(expr_); }
+Series Series::abs() const {
+  return make<AbsExpr>(adopt(expr_));
+}
 
 Series Series::apply(std::function<Value(const Value&)> f) const {
-  if (!f) throw InvalidOperation(cat({"apply on ", describe(), " needs a callable, got an empty one"}));
-  return make<ApplyExpr>(expr_, std::move(f));
+  if (!f) {
+    throw InvalidOperation(cat({"apply on ", describe(), " needs a callable, got an empty one"}));
+  }
+  return make<ApplyExpr>(adopt(expr_), std::move(f));
 }
 
 Value Series::evaluate(const Value& row) const {
@@ -811,20 +1021,31 @@ Value Series::evaluate(const Value& row) const {
 }
 
 Series make_binary(BinaryOp op, Series lhs, Series rhs) {
-  ExprPtr a = lhs.expr();
-  ExprPtr b = rhs.expr();
+  NodePtr a = adopt(lhs.expr());
+  NodePtr b = adopt(rhs.expr());
   switch (op) {
-    case BinaryOp::add: return make<ArithmeticExpr<BinaryOp::add>>(std::move(a), std::move(b));
-    case BinaryOp::sub: return make<ArithmeticExpr<BinaryOp::sub>>(std::move(a), std::move(b));
-    case BinaryOp::mul: return make<ArithmeticExpr<BinaryOp::mul>>(std::move(a), std::move(b));
-    case BinaryOp::div: return make<ArithmeticExpr<BinaryOp::div>>(std::move(a), std::move(b));
-    case BinaryOp::mod: return make<ArithmeticExpr<BinaryOp::mod>>(std::move(a), std::move(b));
-    case BinaryOp::eq: return make<ComparisonExpr<BinaryOp::eq>>(std::move(a), std::move(b));
-    case BinaryOp::ne: return make<ComparisonExpr<BinaryOp::ne>>(std::move(a), std::move(b));
-    case BinaryOp::lt: return make<ComparisonExpr<BinaryOp::lt>>(std::move(a), std::move(b));
-    case BinaryOp::le: return make<ComparisonExpr<BinaryOp::le>>(std::move(a), std::move(b));
-    case BinaryOp::gt: return make<ComparisonExpr<BinaryOp::gt>>(std::move(a), std::move(b));
-    case BinaryOp::ge: return make<ComparisonExpr<BinaryOp::ge>>(std::move(a), std::move(b));
+    case BinaryOp::add:
+      return make<ArithmeticExpr<BinaryOp::add>>(std::move(a), std::move(b));
+    case BinaryOp::sub:
+      return make<ArithmeticExpr<BinaryOp::sub>>(std::move(a), std::move(b));
+    case BinaryOp::mul:
+      return make<ArithmeticExpr<BinaryOp::mul>>(std::move(a), std::move(b));
+    case BinaryOp::div:
+      return make<ArithmeticExpr<BinaryOp::div>>(std::move(a), std::move(b));
+    case BinaryOp::mod:
+      return make<ArithmeticExpr<BinaryOp::mod>>(std::move(a), std::move(b));
+    case BinaryOp::eq:
+      return make<ComparisonExpr<BinaryOp::eq>>(std::move(a), std::move(b));
+    case BinaryOp::ne:
+      return make<ComparisonExpr<BinaryOp::ne>>(std::move(a), std::move(b));
+    case BinaryOp::lt:
+      return make<ComparisonExpr<BinaryOp::lt>>(std::move(a), std::move(b));
+    case BinaryOp::le:
+      return make<ComparisonExpr<BinaryOp::le>>(std::move(a), std::move(b));
+    case BinaryOp::gt:
+      return make<ComparisonExpr<BinaryOp::gt>>(std::move(a), std::move(b));
+    case BinaryOp::ge:
+      return make<ComparisonExpr<BinaryOp::ge>>(std::move(a), std::move(b));
     case BinaryOp::logical_and:
       return make<LogicalExpr<BinaryOp::logical_and>>(std::move(a), std::move(b));
     case BinaryOp::logical_or:
@@ -833,6 +1054,8 @@ Series make_binary(BinaryOp op, Series lhs, Series rhs) {
   throw InvalidOperation("make_binary: unknown operator");
 }
 
-Series operator~(const Series& s) { return make<NotExpr>(s.expr()); }
+Series operator~(const Series& s) {
+  return make<NotExpr>(adopt(s.expr()));
+}
 
 }  // namespace streamframe
