@@ -43,7 +43,8 @@ std::shared_ptr<const Serializer> make_serializer(std::string_view name);
 
 namespace json {
 // Parses one JSON document (simdjson). Integers that fit int64 become int, other numbers
-// double; duplicate keys: last wins. Errors throw SerializationError with the position.
+// double; duplicate keys: last wins. Errors throw SerializationError with simdjson's message
+// (its DOM API reports no byte position).
 Value parse(std::string_view text);
 // Appends compact JSON (TOP-05 formatting) to `out`. NaN/Inf => SerializationError.
 void write(const Value& value, std::string& out);

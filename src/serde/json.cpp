@@ -28,8 +28,9 @@ namespace dom = simdjson::dom;
 
 // ---- parse -----------------------------------------------------------------------------
 
-// Objects up to this many fields check duplicate keys with a linear scan (cheap on the few,
-// short keys of typical records); larger ones use a hash index so parsing stays O(n).
+// Objects up to this many fields check duplicate keys with a bit filter and, on a filter hit,
+// a linear scan (cheap on the few short keys of typical records); larger ones use a hash index
+// so parsing stays O(n).
 constexpr std::size_t kLinearDuplicateScanLimit = 32;
 
 // Documents larger than this are parsed with a one-off parser so a thread does not keep a
@@ -109,7 +110,9 @@ Value build(dom::element el) {
 [[noreturn]] void throw_parse_error(simdjson::error_code code) {
   std::string msg = "invalid JSON: ";
   msg += simdjson::error_message(code);
-  if (code == simdjson::NUMBER_ERROR) msg += " (integers must fit in int64)";
+  if (code == simdjson::NUMBER_ERROR) {
+    msg += " (numbers must be finite doubles, integers must fit in int64)";
+  }
   throw SerializationError(std::move(msg));
 }
 
