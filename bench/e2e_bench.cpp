@@ -1,0 +1,932 @@
+// streamframe_bench_e2e: end-to-end throughput on a real Kafka broker (issue 2, section 8).
+//
+// One input topic is filled with N keyed JSON sensor readings of about 150 bytes. Then, per
+// run, three cases read that whole topic from the beginning (fresh consumer group) and write a
+// fresh output topic:
+//   (a) a raw consume->produce pass-through against librdkafka's C API, no parsing: the ceiling;
+//   (b) streamframe pass-through: app.dataframe(in).to_topic(out);
+//   (c) the README pipeline: temperature_F = temperature * 9 / 5 + 32, keep > 150, to_topic.
+// Throughput = N input records / (first record consumed -> last output acknowledged). How each
+// case takes those two instants is described in bench/README.md and at run_raw/run_frame.
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <librdkafka/rdkafka.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "streamframe/streamframe.hpp"
+
+#ifndef STREAMFRAME_SOURCE_DIR
+#define STREAMFRAME_SOURCE_DIR "."
+#endif
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Settings = std::vector<std::pair<std::string, std::string>>;
+
+class BenchError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+double seconds_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+// 1234567 -> "1,234,567".
+std::string grouped(std::uint64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// librdkafka handles
+
+struct KafkaDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+struct TopicDeleter {
+  void operator()(rd_kafka_topic_t* rkt) const { rd_kafka_topic_destroy(rkt); }
+};
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+};
+struct EventDeleter {
+  void operator()(rd_kafka_event_t* ev) const { rd_kafka_event_destroy(ev); }
+};
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+struct AdminOptionsDeleter {
+  void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
+};
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+};
+using KafkaPtr = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
+using TopicPtr = std::unique_ptr<rd_kafka_topic_t, TopicDeleter>;
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
+using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
+using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter>;
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+
+ConfPtr make_conf(const Settings& settings) {
+  ConfPtr conf(rd_kafka_conf_new());
+  std::array<char, 512> errstr{};
+  for (const auto& [key, value] : settings) {
+    if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), errstr.data(), errstr.size()) !=
+        RD_KAFKA_CONF_OK) {
+      throw BenchError(fmt::format("librdkafka setting {}={}: {}", key, value, errstr.data()));
+    }
+  }
+  return conf;
+}
+
+// rd_kafka_new takes the configuration only when it succeeds.
+KafkaPtr make_client(rd_kafka_type_t type, ConfPtr conf) {
+  std::array<char, 512> errstr{};
+  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), errstr.data(), errstr.size());
+  if (rk == nullptr) throw BenchError(fmt::format("rd_kafka_new: {}", errstr.data()));
+  conf.release();
+  return KafkaPtr(rk);
+}
+
+TopicPtr make_topic(rd_kafka_t* rk, const std::string& name) {
+  TopicPtr rkt(rd_kafka_topic_new(rk, name.c_str(), nullptr));
+  if (!rkt) {
+    throw BenchError(fmt::format("rd_kafka_topic_new({}): {}", name,
+                                 rd_kafka_err2str(rd_kafka_last_error())));
+  }
+  return rkt;
+}
+
+// Delivery reports of one producer, counted on the thread that polls it.
+struct Deliveries {
+  std::uint64_t target = 0;  // last_ack is taken when `acked` reaches it
+  std::uint64_t acked = 0;
+  std::uint64_t failed = 0;
+  Clock::time_point last_ack{};
+  std::string first_error;
+};
+
+void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  auto* d = static_cast<Deliveries*>(opaque);
+  if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (d->failed++ == 0) d->first_error = rd_kafka_err2str(m->err);
+    return;
+  }
+  if (++d->acked == d->target) d->last_ack = Clock::now();
+}
+
+KafkaPtr make_producer(const Settings& settings, Deliveries& deliveries) {
+  ConfPtr conf = make_conf(settings);
+  rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
+  rd_kafka_conf_set_opaque(conf.get(), &deliveries);
+  return make_client(RD_KAFKA_PRODUCER, std::move(conf));
+}
+
+// Topic administration and output counting through one long-lived client.
+class Admin {
+ public:
+  explicit Admin(const std::string& brokers)
+      : rk_(make_client(RD_KAFKA_PRODUCER, make_conf({{"bootstrap.servers", brokers}}))) {}
+
+  void create_topics(const std::vector<std::string>& names, int partitions) {
+    std::vector<rd_kafka_NewTopic_t*> topics;
+    struct Cleanup {
+      std::vector<rd_kafka_NewTopic_t*>& t;
+      ~Cleanup() { rd_kafka_NewTopic_destroy_array(t.data(), t.size()); }
+    } cleanup{topics};
+    std::array<char, 512> errstr{};
+    for (const auto& name : names) {
+      rd_kafka_NewTopic_t* t =
+          rd_kafka_NewTopic_new(name.c_str(), partitions, 1, errstr.data(), errstr.size());
+      if (t == nullptr) throw BenchError(fmt::format("topic {}: {}", name, errstr.data()));
+      topics.push_back(t);
+    }
+    AdminOptionsPtr options(rd_kafka_AdminOptions_new(rk_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
+    // Wait until the controller has created them, not only accepted the request.
+    rd_kafka_AdminOptions_set_operation_timeout(options.get(), 30000, errstr.data(), errstr.size());
+    QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+    rd_kafka_CreateTopics(rk_.get(), topics.data(), topics.size(), options.get(), queue.get());
+    EventPtr ev(rd_kafka_queue_poll(queue.get(), 90000));
+    if (!ev) throw BenchError("CreateTopics: no answer within 90 s");
+    if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      throw BenchError(fmt::format("CreateTopics: {}", rd_kafka_event_error_string(ev.get())));
+    }
+    std::size_t count = 0;
+    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(
+        rd_kafka_event_CreateTopics_result(ev.get()), &count);
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto err = rd_kafka_topic_result_error(results[i]);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        throw BenchError(fmt::format("creating topic {}: {}", rd_kafka_topic_result_name(results[i]),
+                                     rd_kafka_topic_result_error_string(results[i])));
+      }
+    }
+    for (const auto& name : names) wait_for_leaders(name, partitions);
+  }
+
+  void delete_topics(const std::vector<std::string>& names) {
+    std::vector<rd_kafka_DeleteTopic_t*> topics;
+    for (const auto& name : names) topics.push_back(rd_kafka_DeleteTopic_new(name.c_str()));
+    QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+    rd_kafka_DeleteTopics(rk_.get(), topics.data(), topics.size(), nullptr, queue.get());
+    rd_kafka_DeleteTopic_destroy_array(topics.data(), topics.size());
+    EventPtr ev(rd_kafka_queue_poll(queue.get(), 60000));
+    if (!ev || rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      fmt::print(stderr, "warning: deleting the bench topics failed: {}\n",
+                 ev ? rd_kafka_event_error_string(ev.get()) : "no answer within 60 s");
+    }
+  }
+
+  // Records in `topic` (sum over partitions of high - low watermark). Idempotent producers
+  // and no transactions: offsets are dense, so this is the number of records written.
+  std::uint64_t record_count(const std::string& topic, int partitions) {
+    std::uint64_t total = 0;
+    for (int p = 0; p < partitions; ++p) {
+      std::int64_t low = 0;
+      std::int64_t high = 0;
+      const auto err =
+          rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), p, &low, &high, 10000);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        throw BenchError(fmt::format("watermarks of {}[{}]: {}", topic, p, rd_kafka_err2str(err)));
+      }
+      total += static_cast<std::uint64_t>(high - low);
+    }
+    return total;
+  }
+
+ private:
+  // A freshly created topic's partitions get their leaders a moment after CreateTopics answers.
+  void wait_for_leaders(const std::string& name, int partitions) {
+    TopicPtr rkt = make_topic(rk_.get(), name);
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    for (;;) {
+      const rd_kafka_metadata_t* md = nullptr;
+      bool ready = false;
+      if (rd_kafka_metadata(rk_.get(), 0, rkt.get(), &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ready = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                md->topics[0].partition_cnt == partitions;
+        for (int i = 0; ready && i < md->topics[0].partition_cnt; ++i) {
+          ready = md->topics[0].partitions[i].leader >= 0;
+        }
+        rd_kafka_metadata_destroy(md);
+      }
+      if (ready) return;
+      if (Clock::now() > deadline) {
+        throw BenchError(fmt::format("topic {} has no leader for every partition after 30 s", name));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  KafkaPtr rk_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Input data
+
+// Sensor readings like
+//   {"sensor":"sensor-17","temperature":23.4,"humidity":45.2,"ts":1764129000123,
+//    "location":"site-17/hall-F/rack-017/fghijklmnopqrstuvwxyzabcdefghijk"}
+// keyed "sensor-<i % 1000>", padded through "location" to the target size. A `hot_fraction`
+// of them have 65.6 <= temperature <= 99.9 and pass the README filter (temperature * 9 / 5 +
+// 32 > 150, i.e. temperature > 65.55...); the others have -20.0 <= temperature <= 65.5.
+class ReadingGenerator {
+ public:
+  ReadingGenerator(std::uint64_t seed, std::size_t target_size, double hot_fraction,
+                   std::int64_t base_ts)
+      : rng_(seed), target_size_(target_size), hot_fraction_(hot_fraction), base_ts_(base_ts) {
+    for (int i = 0; i < 512; ++i) filler_ += static_cast<char>('a' + i % 26);
+  }
+
+  // Writes reading `i` into key and value; returns whether it passes the README filter.
+  bool next(std::uint64_t i, std::string& key, std::string& value) {
+    const std::uint64_t sensor = i % 1000;
+    const bool hot = unit_(rng_) < hot_fraction_;
+    const int tenths = hot ? std::uniform_int_distribution<int>(656, 999)(rng_)
+                           : std::uniform_int_distribution<int>(-200, 655)(rng_);
+    const int humidity = std::uniform_int_distribution<int>(200, 950)(rng_);
+    // tenths / 10.0 is the double nearest the decimal printed below (IEEE division rounds
+    // correctly), so the library parses back exactly this value.
+    const double temperature = tenths / 10.0;
+    key.clear();
+    fmt::format_to(std::back_inserter(key), "sensor-{}", sensor);
+    value.clear();
+    fmt::format_to(std::back_inserter(value),
+                   R"({{"sensor":"{}","temperature":{:.1f},"humidity":{:.1f},"ts":{},)"
+                   R"("location":"site-{:02}/hall-{}/rack-{:03})",
+                   key, temperature, humidity / 10.0, base_ts_ + static_cast<std::int64_t>(i),
+                   sensor % 20, static_cast<char>('A' + sensor % 6), sensor);
+    const std::size_t closing = 2;  // "}
+    if (value.size() + closing + 1 < target_size_) {
+      const std::size_t pad = std::min(target_size_ - value.size() - closing, filler_.size() - 26);
+      value += '/';
+      value.append(filler_, sensor % 26, pad - 1);
+    }
+    value += "\"}";
+    // The same double operations, in the same order, as the pipeline's Series expression.
+    return temperature * 9 / 5 + 32 > 150;
+  }
+
+ private:
+  std::mt19937_64 rng_;
+  std::uniform_real_distribution<double> unit_{0.0, 1.0};
+  std::size_t target_size_;
+  double hot_fraction_;
+  std::int64_t base_ts_;
+  std::string filler_;
+};
+
+struct InputData {
+  std::uint64_t records = 0;
+  std::uint64_t passing = 0;  // records the README filter keeps
+  std::uint64_t value_bytes = 0;
+  double seconds = 0;
+};
+
+// Produces with an idempotent librdkafka producer and waits for every delivery report.
+InputData fill_input(const std::string& brokers, const std::string& topic, std::uint64_t records,
+                     std::size_t record_size, double hot_fraction, std::uint64_t seed) {
+  Deliveries deliveries;
+  deliveries.target = records;
+  KafkaPtr producer = make_producer({{"bootstrap.servers", brokers},
+                                     {"enable.idempotence", "true"},
+                                     {"partitioner", "murmur2"},
+                                     {"linger.ms", "20"},
+                                     {"batch.num.messages", "10000"},
+                                     {"batch.size", "1000000"},
+                                     {"compression.type", "none"},
+                                     {"queue.buffering.max.messages", "1000000"},
+                                     {"queue.buffering.max.kbytes", "1048576"}},
+                                    deliveries);
+  TopicPtr rkt = make_topic(producer.get(), topic);
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  ReadingGenerator gen(seed, record_size, hot_fraction,
+                       now_ms - static_cast<std::int64_t>(records));
+  InputData data;
+  data.records = records;
+  std::string key;
+  std::string value;
+  const auto start = Clock::now();
+  const std::uint64_t progress_step = std::max<std::uint64_t>(records / 10, 1);
+  const bool progress = isatty(STDERR_FILENO) != 0;
+  for (std::uint64_t i = 0; i < records; ++i) {
+    if (gen.next(i, key, value)) ++data.passing;
+    data.value_bytes += value.size();
+    for (;;) {
+      const auto err = rd_kafka_producev(
+          producer.get(), RD_KAFKA_V_RKT(rkt.get()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(value.data(), value.size()),
+          RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        throw BenchError(fmt::format("producing input record {}: {}", i, rd_kafka_err2str(err)));
+      }
+      rd_kafka_poll(producer.get(), 10);
+    }
+    if ((i & 0xfff) == 0) rd_kafka_poll(producer.get(), 0);
+    if (deliveries.failed > 0) {
+      throw BenchError(fmt::format("input delivery failed: {}", deliveries.first_error));
+    }
+    if (progress && (i + 1) % progress_step == 0) {
+      fmt::print(stderr, "\r  filling {}: {:3}%", topic, (i + 1) * 100 / records);
+    }
+  }
+  rd_kafka_flush(producer.get(), 300000);
+  if (progress) fmt::print(stderr, "\n");
+  if (deliveries.failed > 0 || deliveries.acked != records) {
+    throw BenchError(fmt::format("input: {} of {} records acknowledged, {} failed ({})",
+                                 deliveries.acked, records, deliveries.failed,
+                                 deliveries.first_error));
+  }
+  data.seconds = seconds_between(start, Clock::now());
+  return data;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cases
+
+struct CaseResult {
+  double seconds = 0;  // first record consumed -> last output acknowledged
+  // (a): the same plus the final offset commit. (b), (c): first -> last message processed
+  // (produced to the local queue, not yet acknowledged): a lower bound of `seconds`.
+  double seconds_other = 0;
+  std::uint64_t outputs_acked = 0;  // as the case's own producer counted them
+  // (a) only: last acknowledgement -> commit done, and the consumer's close after it.
+  double commit_seconds = 0;
+  double close_seconds = 0;
+};
+
+constexpr auto k_idle_timeout = std::chrono::seconds(60);
+
+// (a) Raw pass-through. The consumer and producer use the settings streamframe uses (range
+// assignment, read_committed, manual commit; idempotent murmur2 producer, linger.ms=5,
+// batch.num.messages=10000) with the consumer prefetch raised further and batched reads from
+// the consumer queue. Each message is produced with its key, value and timestamp, copied.
+// Timing: first message out of rd_kafka_consume_batch_queue -> the delivery report that
+// completes N acknowledgements (taken inside the callback). The final synchronous commit is
+// reported separately.
+CaseResult run_raw(const std::string& brokers, const std::string& input, const std::string& output,
+                   const std::string& group, std::uint64_t records) {
+  Deliveries deliveries;
+  deliveries.target = records;
+  KafkaPtr producer = make_producer({{"bootstrap.servers", brokers},
+                                     {"enable.idempotence", "true"},
+                                     {"partitioner", "murmur2"},
+                                     {"linger.ms", "5"},
+                                     {"batch.num.messages", "10000"},
+                                     {"queue.buffering.max.messages", "1000000"},
+                                     {"queue.buffering.max.kbytes", "1048576"}},
+                                    deliveries);
+  TopicPtr out_rkt = make_topic(producer.get(), output);
+
+  KafkaPtr consumer = make_client(RD_KAFKA_CONSUMER,
+                                  make_conf({{"bootstrap.servers", brokers},
+                                             {"group.id", group},
+                                             {"auto.offset.reset", "earliest"},
+                                             {"enable.auto.commit", "false"},
+                                             {"enable.auto.offset.store", "false"},
+                                             {"enable.partition.eof", "false"},
+                                             {"partition.assignment.strategy", "range"},
+                                             {"isolation.level", "read_committed"},
+                                             {"queued.min.messages", "1000000"},
+                                             {"queued.max.messages.kbytes", "262144"},
+                                             {"max.partition.fetch.bytes", "4194304"},
+                                             {"fetch.max.bytes", "52428800"},
+                                             {"fetch.wait.max.ms", "100"}}));
+  rd_kafka_poll_set_consumer(consumer.get());
+  {
+    PartitionListPtr topics(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(topics.get(), input.c_str(), RD_KAFKA_PARTITION_UA);
+    const auto err = rd_kafka_subscribe(consumer.get(), topics.get());
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      throw BenchError(fmt::format("subscribe: {}", rd_kafka_err2str(err)));
+    }
+  }
+  QueuePtr queue(rd_kafka_queue_get_consumer(consumer.get()));
+
+  std::map<std::int32_t, std::int64_t> next_offsets;
+  std::array<rd_kafka_message_t*, 1024> batch{};
+  std::uint64_t consumed = 0;
+  std::string fatal;
+  Clock::time_point first{};
+  auto last_message = Clock::now();
+  while (consumed < records) {
+    const ssize_t n = rd_kafka_consume_batch_queue(queue.get(), 100, batch.data(), batch.size());
+    if (n < 0) {
+      throw BenchError(fmt::format("consume: {}", rd_kafka_err2str(rd_kafka_last_error())));
+    }
+    for (ssize_t j = 0; j < n; ++j) {
+      rd_kafka_message_t* m = batch[static_cast<std::size_t>(j)];
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const std::string what = rd_kafka_message_errstr(m);
+        if (rd_kafka_fatal_error(consumer.get(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          fatal = what;
+        } else {
+          fmt::print(stderr, "warning: consumer: {}\n", what);
+        }
+      } else if (fatal.empty()) {
+        if (consumed == 0) first = Clock::now();
+        const std::int64_t timestamp = rd_kafka_message_timestamp(m, nullptr);
+        for (;;) {
+          const auto err = rd_kafka_producev(
+              producer.get(), RD_KAFKA_V_RKT(out_rkt.get()),
+              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(m->key, m->key_len),
+              RD_KAFKA_V_VALUE(m->payload, m->len),
+              RD_KAFKA_V_TIMESTAMP(timestamp < 0 ? 0 : timestamp), RD_KAFKA_V_END);
+          if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+          if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            fatal = fmt::format("produce: {}", rd_kafka_err2str(err));
+            break;
+          }
+          rd_kafka_poll(producer.get(), 1);
+        }
+        next_offsets[m->partition] = m->offset + 1;
+        ++consumed;
+      }
+      rd_kafka_message_destroy(m);
+    }
+    if (!fatal.empty()) throw BenchError(fmt::format("raw pass-through: {}", fatal));
+    rd_kafka_poll(producer.get(), 0);
+    if (deliveries.failed > 0) {
+      throw BenchError(fmt::format("raw pass-through delivery failed: {}", deliveries.first_error));
+    }
+    const auto now = Clock::now();
+    if (n > 0) {
+      last_message = now;
+    } else if (now - last_message > k_idle_timeout) {
+      throw BenchError(fmt::format("raw pass-through: nothing consumed for 60 s after {} of {}",
+                                   consumed, records));
+    }
+  }
+  const auto wait_deadline = Clock::now() + std::chrono::minutes(5);
+  while (deliveries.acked + deliveries.failed < records && Clock::now() < wait_deadline) {
+    rd_kafka_poll(producer.get(), 100);
+  }
+  if (deliveries.failed > 0 || deliveries.acked != records) {
+    throw BenchError(fmt::format("raw pass-through: {} of {} outputs acknowledged, {} failed ({})",
+                                 deliveries.acked, records, deliveries.failed,
+                                 deliveries.first_error));
+  }
+  PartitionListPtr offsets(
+      rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size())));
+  for (const auto& [partition, offset] : next_offsets) {
+    rd_kafka_topic_partition_list_add(offsets.get(), input.c_str(), partition)->offset = offset;
+  }
+  const auto commit_err = rd_kafka_commit(consumer.get(), offsets.get(), 0);
+  const auto committed = Clock::now();
+  if (commit_err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw BenchError(fmt::format("commit: {}", rd_kafka_err2str(commit_err)));
+  }
+  // Not part of the measurement; timed to show what streamframe's run() end includes.
+  rd_kafka_consumer_close(consumer.get());
+  const auto closed = Clock::now();
+
+  CaseResult result;
+  result.seconds = seconds_between(first, deliveries.last_ack);
+  result.seconds_other = seconds_between(first, committed);
+  result.commit_seconds = seconds_between(deliveries.last_ack, committed);
+  result.close_seconds = seconds_between(committed, closed);
+  result.outputs_acked = deliveries.acked;
+  return result;
+}
+
+enum class Pipeline { passthrough, readme };
+
+// (b), (c) through the public API. run({.count}) returns once `count` outputs left the
+// pipeline and the final checkpoint (producer flush = every output acknowledged, then the
+// offset commit) is done, and after the consumer has left the group.
+// Timing: on_message_processed of the first message (consumed, deserialized, run through the
+// pipeline, produced to the local queue: microseconds after consumption) -> run() returning.
+// The end therefore also includes the commit and the consumer's close, a few milliseconds; the
+// last on_message_processed gives the lower bound reported beside it.
+CaseResult run_frame(Pipeline pipeline, const std::string& brokers, const std::string& input,
+                     const std::string& output, const std::string& group, int partitions,
+                     std::uint64_t input_records, std::uint64_t count) {
+  std::uint64_t processed = 0;
+  Clock::time_point first{};
+  Clock::time_point last{};
+  // Reading the clock for every message would cost ~1 % here; the last message is among the
+  // final few thousand (in (c) the run stops at the last passing record, not the last one).
+  const std::uint64_t mark = input_records > 10000 ? input_records - 10000 : 0;
+
+  streamframe::ApplicationConfig config;
+  config.broker_address = brokers;
+  config.consumer_group = group;
+  config.auto_offset_reset = streamframe::AutoOffsetReset::earliest;
+  config.loglevel = "WARNING";
+  config.install_signal_handlers = false;  // Ctrl-C ends the whole bench, not one case
+  config.on_message_processed = [&](const std::string&, std::int32_t, std::int64_t) {
+    if (++processed == 1) first = Clock::now();
+    if (processed >= mark) last = Clock::now();
+  };
+  streamframe::Application app(std::move(config));
+  streamframe::TopicOptions topic_options;
+  topic_options.config = streamframe::TopicConfig{.num_partitions = partitions};
+  const streamframe::Topic in = app.topic(input, topic_options);
+  const streamframe::Topic out = app.topic(output, topic_options);
+
+  auto sdf = app.dataframe(in);
+  if (pipeline == Pipeline::readme) {
+    sdf["temperature_F"] = sdf["temperature"] * 9 / 5 + 32;
+    sdf = sdf[sdf["temperature_F"] > 150];
+  }
+  sdf.to_topic(out);
+
+  // The idle timeout only guards against a count that is never reached (it would hang).
+  app.run({.timeout = std::chrono::seconds(30), .count = count, .collect = false});
+  const auto end = Clock::now();
+  const streamframe::RunStats stats = app.stats();
+  if (processed == 0) throw BenchError("no message was processed");
+  if (stats.records_produced < count) {
+    throw BenchError(fmt::format(
+        "run() ended (idle timeout) with {} of {} outputs acknowledged after {} messages",
+        stats.records_produced, count, stats.messages_consumed));
+  }
+  CaseResult result;
+  result.seconds = seconds_between(first, end);
+  result.seconds_other = seconds_between(first, last);
+  result.outputs_acked = stats.records_produced;
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environment of the measurement
+
+std::string command_output(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  std::array<char, 256> buf{};
+  while (fgets(buf.data(), static_cast<int>(buf.size()), pipe) != nullptr) out += buf.data();
+  pclose(pipe);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+struct Machine {
+  long nproc = 0;
+  std::string model;
+  double mem_gb = 0;
+};
+
+Machine machine_info() {
+  Machine m;
+  m.nproc = sysconf(_SC_NPROCESSORS_ONLN);
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        m.model = line.substr(line.find_first_not_of(" \t", colon + 1));
+      }
+      break;
+    }
+  }
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string line; std::getline(meminfo, line);) {
+    if (line.rfind("MemTotal:", 0) == 0) {
+      const double kb = std::strtod(line.c_str() + 9, nullptr);
+      m.mem_gb = std::round(kb / (1024.0 * 1024.0) * 10) / 10;
+      break;
+    }
+  }
+  return m;
+}
+
+double load_average_1m() {
+  double load = 0;
+  std::ifstream in("/proc/loadavg");
+  in >> load;
+  return load;
+}
+
+std::string iso8601_utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::array<char, 32> buf{};
+  std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf.data();
+}
+
+double round_to(double x, int decimals) {
+  const double scale = std::pow(10.0, decimals);
+  return std::round(x * scale) / scale;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+struct Measurement {
+  int run = 0;
+  char case_id = 'a';
+  CaseResult result;
+  std::uint64_t outputs_in_topic = 0;
+  std::uint64_t outputs_expected = 0;
+  std::optional<double> ratio_vs_a;
+  std::string date;
+  bool ok() const { return outputs_in_topic == outputs_expected; }
+};
+
+struct RunContext {
+  std::uint64_t records = 0;
+  int partitions = 0;
+  double value_bytes = 0;
+  std::string commit;
+  bool dirty = false;
+  Machine machine;
+  double load_1m = 0;
+};
+
+std::string describe_case(char c) {
+  switch (c) {
+    case 'a': return "raw librdkafka consume->produce (ceiling)";
+    case 'b': return "streamframe pass-through, to_topic";
+    default: return "streamframe README pipeline (F, filter)";
+  }
+}
+
+std::string json_line(const Measurement& m, const RunContext& ctx) {
+  using streamframe::Object;
+  using streamframe::Value;
+  const double rps = static_cast<double>(ctx.records) / m.result.seconds;
+  Object line{
+      {"bench", Value("e2e")},
+      {"case", Value(std::string(1, m.case_id))},
+      {"records", Value(static_cast<long long>(ctx.records))},
+      {"seconds", Value(round_to(m.result.seconds, 6))},
+      {"records_per_s", Value(static_cast<long long>(std::llround(rps)))},
+      {"ratio_vs_a", m.ratio_vs_a ? Value(round_to(*m.ratio_vs_a, 4)) : Value()},
+      {"commit", Value(ctx.commit)},
+      {"date", Value(m.date)},
+      {"machine", Value(Object{{"nproc", Value(static_cast<long long>(ctx.machine.nproc))},
+                               {"model", Value(ctx.machine.model)},
+                               {"mem_gb", Value(ctx.machine.mem_gb)}})},
+  };
+  line.set("run", Value(m.run));
+  line.set("partitions", Value(ctx.partitions));
+  line.set("value_bytes", Value(round_to(ctx.value_bytes, 1)));
+  line.set("outputs", Value(static_cast<long long>(m.outputs_in_topic)));
+  line.set("verified", Value(m.ok()));
+  line.set(m.case_id == 'a' ? "seconds_with_commit" : "seconds_to_last_processed",
+           Value(round_to(m.result.seconds_other, 6)));
+  if (m.case_id == 'a') {
+    line.set("commit_ms", Value(round_to(m.result.commit_seconds * 1000, 2)));
+    line.set("close_ms", Value(round_to(m.result.close_seconds * 1000, 2)));
+  }
+  line.set("dirty", Value(ctx.dirty));
+  line.set("load_1m", Value(ctx.load_1m));
+  line.set("librdkafka", Value(rd_kafka_version_str()));
+  return Value(std::move(line)).to_json();
+}
+
+void print_header() {
+  fmt::print("{:>3}  {:<4} {:<42} {:>9} {:>12} {:>6} {:>10}  {}\n", "run", "case", "what",
+             "seconds", "records/s", "vs a", "outputs", "detail");
+}
+
+void print_row(const Measurement& m, std::uint64_t records) {
+  const auto rps = static_cast<std::uint64_t>(
+      std::llround(static_cast<double>(records) / m.result.seconds));
+  const std::string detail =
+      m.case_id == 'a' ? fmt::format("then commit {:.1f} ms, close {:.1f} ms",
+                                     m.result.commit_seconds * 1000, m.result.close_seconds * 1000)
+                       : fmt::format("last message processed at {:.3f} s", m.result.seconds_other);
+  fmt::print("{:>3}  {:<4} {:<42} {:>9.3f} {:>12} {:>6} {:>10}  {}{}\n", m.run, m.case_id,
+             describe_case(m.case_id), m.result.seconds, grouped(rps),
+             m.ratio_vs_a ? fmt::format("{:.3f}", *m.ratio_vs_a) : std::string("-"),
+             grouped(m.outputs_in_topic), detail,
+             m.ok() ? "" : fmt::format("  MISMATCH: expected {} outputs", grouped(m.outputs_expected)));
+  std::fflush(stdout);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{
+      "streamframe end-to-end benchmark: (a) raw librdkafka pass-through, (b) streamframe "
+      "pass-through, (c) the README pipeline, on a real Kafka broker"};
+  std::string brokers;
+  std::uint64_t records = 2'000'000;
+  int partitions = 4;
+  std::size_t size = 150;
+  int runs = 1;
+  std::vector<std::string> only{"a", "b", "c"};
+  std::string results_file = std::string(STREAMFRAME_SOURCE_DIR) + "/bench/results/e2e.jsonl";
+  double hot_fraction = 0.15;
+  std::uint64_t seed = 42;
+  bool keep_topics = false;
+  double pause_s = 2.0;
+  cli.add_option("--brokers", brokers, "bootstrap servers, host:port[,host:port]")->required();
+  cli.add_option("--records", records, "input records (N)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}));
+  cli.add_option("--partitions", partitions, "partitions of the input and output topics")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cli.add_option("--size", size, "approximate JSON value size in bytes (min ~130)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{16}, std::size_t{100000}));
+  cli.add_option("--runs", runs, "measurements of each case (fresh output topics and groups)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  cli.add_option("--only", only, "cases to run, e.g. --only a,c")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"a", "b", "c"}))
+      ->capture_default_str();
+  cli.add_option("--results-file", results_file, "JSON lines appended here ('' = none)")
+      ->capture_default_str();
+  cli.add_option("--hot-fraction", hot_fraction, "fraction of records the README filter keeps")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 1.0));
+  cli.add_option("--seed", seed, "data generator seed")->capture_default_str();
+  cli.add_option("--pause", pause_s, "seconds to let the broker settle between cases")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 600.0));
+  cli.add_flag("--keep-topics", keep_topics, "do not delete the bench topics at the end");
+  CLI11_PARSE(cli, argc, argv);
+
+  std::vector<char> cases;
+  for (char c : {'a', 'b', 'c'}) {
+    if (std::find(only.begin(), only.end(), std::string(1, c)) != only.end()) cases.push_back(c);
+  }
+
+  RunContext ctx;
+  ctx.records = records;
+  ctx.partitions = partitions;
+  ctx.machine = machine_info();
+  ctx.load_1m = load_average_1m();
+  const std::string git = std::string("git -C '") + STREAMFRAME_SOURCE_DIR + "' ";
+  ctx.commit = command_output(git + "rev-parse --short HEAD 2>/dev/null");
+  if (ctx.commit.empty()) ctx.commit = "unknown";
+  ctx.dirty = !command_output(git + "status --porcelain --untracked-files=no 2>/dev/null").empty();
+
+  const auto wall = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  const std::string run_id = fmt::format("{}-{}", wall, getpid());
+  const std::string input_topic = fmt::format("bench-e2e-{}-in", run_id);
+  std::vector<std::string> topics{input_topic};
+  std::vector<Measurement> measurements;
+  int failures = 0;
+
+  try {
+    Admin admin(brokers);
+    fmt::print(stderr, "streamframe e2e bench: broker {}, commit {}{}, librdkafka {}\n", brokers,
+               ctx.commit, ctx.dirty ? " (+ uncommitted changes)" : "", rd_kafka_version_str());
+    if (ctx.load_1m > 0.5) {
+      fmt::print(stderr, "warning: load average {:.2f} before the bench; numbers may be noisy\n",
+                 ctx.load_1m);
+    }
+    admin.create_topics({input_topic}, partitions);
+    const InputData input =
+        fill_input(brokers, input_topic, records, size, hot_fraction, seed);
+    if (const auto n = admin.record_count(input_topic, partitions); n != records) {
+      throw BenchError(fmt::format("input topic holds {} records, expected {}", n, records));
+    }
+    ctx.value_bytes = static_cast<double>(input.value_bytes) / static_cast<double>(records);
+    fmt::print(stderr, "  {} records ({:.1f} bytes average, {} partitions) in {:.1f} s, {:.1f}% pass the filter\n",
+               grouped(records), ctx.value_bytes, partitions, input.seconds,
+               100.0 * static_cast<double>(input.passing) / static_cast<double>(records));
+    if (input.passing == 0) throw BenchError("no record passes the filter: raise --hot-fraction");
+
+    fmt::print("\nstreamframe e2e: {} records of ~{:.0f} B JSON, {} partitions, {} pass the filter"
+               " ({:.1f}%)\ncommit {}{}, {} x {}, {:.1f} GB, librdkafka {}\n\n",
+               grouped(records), ctx.value_bytes, partitions, grouped(input.passing),
+               100.0 * static_cast<double>(input.passing) / static_cast<double>(records),
+               ctx.commit, ctx.dirty ? "+dirty" : "", ctx.machine.nproc, ctx.machine.model,
+               ctx.machine.mem_gb, rd_kafka_version_str());
+    print_header();
+
+    for (int run = 1; run <= runs; ++run) {
+      std::map<char, std::string> outputs;
+      for (char c : cases) {
+        outputs[c] = fmt::format("bench-e2e-{}-run{}-{}-out", run_id, run, c);
+        topics.push_back(outputs[c]);
+      }
+      std::vector<std::string> new_topics;
+      for (const auto& [c, name] : outputs) new_topics.push_back(name);
+      admin.create_topics(new_topics, partitions);
+
+      std::optional<double> seconds_a;
+      for (char c : cases) {
+        std::this_thread::sleep_for(std::chrono::duration<double>(pause_s));
+        const std::string group = fmt::format("bench-e2e-{}-run{}-{}", run_id, run, c);
+        Measurement m;
+        m.run = run;
+        m.case_id = c;
+        m.outputs_expected = c == 'c' ? input.passing : records;
+        try {
+          if (c == 'a') {
+            m.result = run_raw(brokers, input_topic, outputs[c], group, records);
+          } else {
+            m.result = run_frame(c == 'b' ? Pipeline::passthrough : Pipeline::readme, brokers,
+                                 input_topic, outputs[c], group, partitions, records,
+                                 m.outputs_expected);
+          }
+        } catch (const std::exception& e) {
+          ++failures;
+          fmt::print("{:>3}  {:<4} {:<42} FAILED: {}\n", run, c, describe_case(c), e.what());
+          std::fflush(stdout);
+          continue;
+        }
+        m.date = iso8601_utc_now();
+        m.outputs_in_topic = admin.record_count(outputs[c], partitions);
+        if (!m.ok()) ++failures;
+        if (c == 'a') seconds_a = m.result.seconds;
+        if (seconds_a) m.ratio_vs_a = *seconds_a / m.result.seconds;
+        print_row(m, records);
+        measurements.push_back(m);
+      }
+    }
+
+    if (runs > 1) {
+      fmt::print("\nmedian of {} runs\n", runs);
+      std::map<char, double> med;
+      for (char c : cases) {
+        std::vector<double> secs;
+        for (const auto& m : measurements) {
+          if (m.case_id == c) secs.push_back(m.result.seconds);
+        }
+        if (secs.empty()) continue;
+        med[c] = median(secs);
+        const auto rps =
+            static_cast<std::uint64_t>(std::llround(static_cast<double>(records) / med[c]));
+        fmt::print("     {:<4} {:<42} {:>9.3f} {:>12} {:>6}\n", c, describe_case(c), med[c],
+                   grouped(rps),
+                   med.count('a') ? fmt::format("{:.3f}", med['a'] / med[c]) : std::string("-"));
+      }
+    }
+    fmt::print("\n(seconds: first record consumed -> last output acknowledged; records/s = {} "
+               "input records / seconds; vs a = (a) seconds / case seconds)\n",
+               grouped(records));
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    ++failures;
+  }
+
+  if (!results_file.empty() && !measurements.empty()) {
+    const std::filesystem::path path(results_file);
+    if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+    std::ofstream out(path, std::ios::app);
+    for (const auto& m : measurements) out << json_line(m, ctx) << '\n';
+    if (!out) {
+      fmt::print(stderr, "error: cannot append to {}\n", results_file);
+      ++failures;
+    } else {
+      fmt::print(stderr, "appended {} results to {}\n", measurements.size(), results_file);
+    }
+  }
+
+  if (!keep_topics) {
+    try {
+      Admin(brokers).delete_topics(topics);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "warning: deleting the bench topics: {}\n", e.what());
+    }
+  }
+  return failures == 0 ? 0 : 1;
+}
