@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -383,16 +384,115 @@ InputData fill_input(const std::string& brokers, const std::string& topic, std::
 // The cases
 
 struct CaseResult {
-  double seconds = 0;  // first record consumed -> last output acknowledged
-  // (a): the same plus the final offset commit. (b), (c): first -> last message processed
-  // (produced to the local queue, not yet acknowledged): a lower bound of `seconds`.
-  double seconds_other = 0;
-  std::uint64_t outputs_acked = 0;  // as the case's own producer counted them
-  // (a) only: last acknowledgement -> commit done, and the consumer's close after it.
-  double commit_seconds = 0;
-  double close_seconds = 0;
+  // First record consumed -> last output acknowledged: what throughput is computed from.
+  double seconds = 0;
+  // Which instant ended `seconds`: "delivery_report" (a), "watermarks" (b, c), or
+  // "run_return" (b, c when the watermark watcher saw nothing; an upper bound).
+  std::string end_by;
+  // Other instants, in seconds after the first record consumed.
+  std::optional<double> watermarks;      // the output topic's watermarks reached the target
+  std::optional<double> last_processed;  // (b), (c): last on_message_processed
+  std::optional<double> run_returned;    // (b), (c): run() returned
+  std::optional<double> committed;       // (a): final commit done
+  std::optional<double> closed;          // (a): consumer closed
+  std::uint64_t outputs_acked = 0;       // as the case's own producer counted them
 };
 
+std::optional<double> offset_of(Clock::time_point first, std::optional<Clock::time_point> t) {
+  if (!t) return std::nullopt;
+  return seconds_between(first, *t);
+}
+
+// Sees when the last output of a case is acknowledged, from outside the client under test:
+// once armed (near the end of the input), its own client asks the broker for the output
+// topic's end offsets in a tight loop until they sum to `target`. With one replica the
+// leader advances the high watermark before it answers the producer, so the instant is the
+// broker's acknowledgement, to within one ListOffsets round trip (well under a millisecond on
+// loopback). Case (a) runs it too, as a cross-check against its exact delivery-report time.
+class AckWatcher {
+ public:
+  AckWatcher(const std::string& brokers, const std::string& topic, int partitions,
+             std::uint64_t target)
+      : rk_(make_client(RD_KAFKA_PRODUCER, make_conf({{"bootstrap.servers", brokers}}))),
+        target_(target) {
+    for (int p = 0; p < partitions; ++p) partitions_.push_back(p);
+    topic_ = topic;
+    end_offsets();  // connects and learns the leaders before the measurement starts
+    thread_ = std::thread([this] { loop(); });
+  }
+  AckWatcher(const AckWatcher&) = delete;
+  AckWatcher& operator=(const AckWatcher&) = delete;
+  ~AckWatcher() { stop(); }
+
+  // Cheap; called from the pipeline's thread.
+  void arm() noexcept { armed_.store(true, std::memory_order_relaxed); }
+  bool armed() const noexcept { return armed_.load(std::memory_order_relaxed); }
+
+  // Waits (up to `timeout`) for the target once armed, stops, and returns when it was seen.
+  std::optional<Clock::time_point> finish(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (armed() && !done_.load() && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    stop();
+    if (!done_.load()) return std::nullopt;
+    return reached_;
+  }
+
+ private:
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Sum of the partitions' end offsets (ListOffsets "latest", one request per leader).
+  std::optional<std::uint64_t> end_offsets() {
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size())));
+    for (int p : partitions_) {
+      rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), p)->offset = RD_KAFKA_OFFSET_END;
+    }
+    if (rd_kafka_offsets_for_times(rk_.get(), list.get(), 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return std::nullopt;
+    }
+    std::uint64_t sum = 0;
+    for (int i = 0; i < list->cnt; ++i) {
+      const auto& e = list->elems[i];
+      if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR || e.offset < 0) return std::nullopt;
+      sum += static_cast<std::uint64_t>(e.offset);
+    }
+    return sum;
+  }
+
+  void loop() {
+    while (!stop_.load()) {
+      if (!armed()) {
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
+        continue;
+      }
+      const auto sum = end_offsets();
+      if (sum && *sum >= target_) {
+        reached_ = Clock::now();
+        done_ = true;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+
+  KafkaPtr rk_;
+  std::string topic_;
+  std::vector<int> partitions_;
+  std::uint64_t target_;
+  std::atomic<bool> armed_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> done_{false};
+  Clock::time_point reached_{};  // written before done_ is set, read after the join
+  std::thread thread_;
+};
+
+// The watcher is armed this many input records before the end (in (c) the run stops at the
+// last record that passes the filter, a few records before the last one).
+constexpr std::uint64_t k_arm_before_end = 2000;
 constexpr auto k_idle_timeout = std::chrono::seconds(60);
 
 // (a) Raw pass-through. The consumer and producer use the settings streamframe uses (range
@@ -400,10 +500,12 @@ constexpr auto k_idle_timeout = std::chrono::seconds(60);
 // batch.num.messages=10000) with the consumer prefetch raised further and batched reads from
 // the consumer queue. Each message is produced with its key, value and timestamp, copied.
 // Timing: first message out of rd_kafka_consume_batch_queue -> the delivery report that
-// completes N acknowledgements (taken inside the callback). The final synchronous commit is
-// reported separately.
+// completes N acknowledgements (taken inside the callback). The final synchronous commit and
+// the consumer's close come after it and are reported separately.
 CaseResult run_raw(const std::string& brokers, const std::string& input, const std::string& output,
-                   const std::string& group, std::uint64_t records) {
+                   const std::string& group, int partitions, std::uint64_t records) {
+  AckWatcher watcher(brokers, output, partitions, records);
+  const std::uint64_t arm_at = records > k_arm_before_end ? records - k_arm_before_end : 1;
   Deliveries deliveries;
   deliveries.target = records;
   KafkaPtr producer = make_producer({{"bootstrap.servers", brokers},
@@ -478,7 +580,7 @@ CaseResult run_raw(const std::string& brokers, const std::string& input, const s
           rd_kafka_poll(producer.get(), 1);
         }
         next_offsets[m->partition] = m->offset + 1;
-        ++consumed;
+        if (++consumed == arm_at) watcher.arm();
       }
       rd_kafka_message_destroy(m);
     }
@@ -514,37 +616,40 @@ CaseResult run_raw(const std::string& brokers, const std::string& input, const s
   if (commit_err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     throw BenchError(fmt::format("commit: {}", rd_kafka_err2str(commit_err)));
   }
-  // Not part of the measurement; timed to show what streamframe's run() end includes.
   rd_kafka_consumer_close(consumer.get());
   const auto closed = Clock::now();
 
   CaseResult result;
   result.seconds = seconds_between(first, deliveries.last_ack);
-  result.seconds_other = seconds_between(first, committed);
-  result.commit_seconds = seconds_between(deliveries.last_ack, committed);
-  result.close_seconds = seconds_between(committed, closed);
+  result.end_by = "delivery_report";
+  result.watermarks = offset_of(first, watcher.finish(std::chrono::seconds(10)));
+  result.committed = seconds_between(first, committed);
+  result.closed = seconds_between(first, closed);
   result.outputs_acked = deliveries.acked;
   return result;
 }
 
 enum class Pipeline { passthrough, readme };
 
-// (b), (c) through the public API. run({.count}) returns once `count` outputs left the
-// pipeline and the final checkpoint (producer flush = every output acknowledged, then the
-// offset commit) is done, and after the consumer has left the group.
-// Timing: on_message_processed of the first message (consumed, deserialized, run through the
-// pipeline, produced to the local queue: microseconds after consumption) -> run() returning.
-// The end therefore also includes the commit and the consumer's close, a few milliseconds; the
-// last on_message_processed gives the lower bound reported beside it.
+// (b), (c) through the public API, run({.count}) with the expected number of outputs. A
+// count-limited run stops once that many records left the pipeline, takes its final checkpoint
+// (producer flush: every output acknowledged; then the offset commit), closes its consumer and
+// its clients, and returns.
+// Timing: start = the first on_message_processed (the first message consumed, deserialized, run
+// through the pipeline and handed to the producer: microseconds after consumption). End = the
+// AckWatcher seeing every output in the output topic; run() returning (which also includes the
+// commit and the teardown) is the fallback and is reported beside it, as is the last
+// on_message_processed (everything produced, not yet acknowledged: a lower bound).
 CaseResult run_frame(Pipeline pipeline, const std::string& brokers, const std::string& input,
                      const std::string& output, const std::string& group, int partitions,
                      std::uint64_t input_records, std::uint64_t count) {
+  AckWatcher watcher(brokers, output, partitions, count);
   std::uint64_t processed = 0;
   Clock::time_point first{};
   Clock::time_point last{};
-  // Reading the clock for every message would cost ~1 % here; the last message is among the
-  // final few thousand (in (c) the run stops at the last passing record, not the last one).
-  const std::uint64_t mark = input_records > 10000 ? input_records - 10000 : 0;
+  // Reading the clock for every message would cost ~1 % here: only the first message and the
+  // last k_arm_before_end.
+  const std::uint64_t mark = input_records > k_arm_before_end ? input_records - k_arm_before_end : 1;
 
   streamframe::ApplicationConfig config;
   config.broker_address = brokers;
@@ -554,7 +659,10 @@ CaseResult run_frame(Pipeline pipeline, const std::string& brokers, const std::s
   config.install_signal_handlers = false;  // Ctrl-C ends the whole bench, not one case
   config.on_message_processed = [&](const std::string&, std::int32_t, std::int64_t) {
     if (++processed == 1) first = Clock::now();
-    if (processed >= mark) last = Clock::now();
+    if (processed >= mark) {
+      last = Clock::now();
+      if (processed == mark) watcher.arm();
+    }
   };
   streamframe::Application app(std::move(config));
   streamframe::TopicOptions topic_options;
@@ -571,7 +679,7 @@ CaseResult run_frame(Pipeline pipeline, const std::string& brokers, const std::s
 
   // The idle timeout only guards against a count that is never reached (it would hang).
   app.run({.timeout = std::chrono::seconds(30), .count = count, .collect = false});
-  const auto end = Clock::now();
+  const auto returned = Clock::now();
   const streamframe::RunStats stats = app.stats();
   if (processed == 0) throw BenchError("no message was processed");
   if (stats.records_produced < count) {
@@ -580,8 +688,16 @@ CaseResult run_frame(Pipeline pipeline, const std::string& brokers, const std::s
         stats.records_produced, count, stats.messages_consumed));
   }
   CaseResult result;
-  result.seconds = seconds_between(first, end);
-  result.seconds_other = seconds_between(first, last);
+  result.watermarks = offset_of(first, watcher.finish(std::chrono::seconds(10)));
+  result.run_returned = seconds_between(first, returned);
+  result.last_processed = seconds_between(first, last);
+  if (result.watermarks) {
+    result.seconds = *result.watermarks;
+    result.end_by = "watermarks";
+  } else {
+    result.seconds = *result.run_returned;
+    result.end_by = "run_return";
+  }
   result.outputs_acked = stats.records_produced;
   return result;
 }
@@ -705,11 +821,15 @@ std::string json_line(const Measurement& m, const RunContext& ctx) {
   line.set("value_bytes", Value(round_to(ctx.value_bytes, 1)));
   line.set("outputs", Value(static_cast<long long>(m.outputs_in_topic)));
   line.set("verified", Value(m.ok()));
-  line.set(m.case_id == 'a' ? "seconds_with_commit" : "seconds_to_last_processed",
-           Value(round_to(m.result.seconds_other, 6)));
-  if (m.case_id == 'a') {
-    line.set("commit_ms", Value(round_to(m.result.commit_seconds * 1000, 2)));
-    line.set("close_ms", Value(round_to(m.result.close_seconds * 1000, 2)));
+  line.set("end_by", Value(m.result.end_by));
+  const std::pair<const char*, const std::optional<double>*> instants[] = {
+      {"seconds_watermarks", &m.result.watermarks},
+      {"seconds_last_processed", &m.result.last_processed},
+      {"seconds_run_returned", &m.result.run_returned},
+      {"seconds_committed", &m.result.committed},
+      {"seconds_closed", &m.result.closed}};
+  for (const auto& [name, value] : instants) {
+    if (*value) line.set(name, Value(round_to(**value, 6)));
   }
   line.set("dirty", Value(ctx.dirty));
   line.set("load_1m", Value(ctx.load_1m));
@@ -725,10 +845,22 @@ void print_header() {
 void print_row(const Measurement& m, std::uint64_t records) {
   const auto rps = static_cast<std::uint64_t>(
       std::llround(static_cast<double>(records) / m.result.seconds));
-  const std::string detail =
-      m.case_id == 'a' ? fmt::format("then commit {:.1f} ms, close {:.1f} ms",
-                                     m.result.commit_seconds * 1000, m.result.close_seconds * 1000)
-                       : fmt::format("last message processed at {:.3f} s", m.result.seconds_other);
+  // The other instants, relative to the end of the measurement.
+  std::string detail;
+  const auto add = [&](const char* what, const std::optional<double>& t) {
+    if (!t) return;
+    if (!detail.empty()) detail += ", ";
+    detail += fmt::format("{} {:+.1f} ms", what, (*t - m.result.seconds) * 1000);
+  };
+  if (m.case_id == 'a') {
+    add("watermarks", m.result.watermarks);
+    add("committed", m.result.committed);
+    add("closed", m.result.closed);
+  } else {
+    add("last processed", m.result.last_processed);
+    add("run() returned", m.result.run_returned);
+    if (m.result.end_by != "watermarks") detail += " (end = run() return)";
+  }
   fmt::print("{:>3}  {:<4} {:<42} {:>9.3f} {:>12} {:>6} {:>10}  {}{}\n", m.run, m.case_id,
              describe_case(m.case_id), m.result.seconds, grouped(rps),
              m.ratio_vs_a ? fmt::format("{:.3f}", *m.ratio_vs_a) : std::string("-"),
@@ -861,7 +993,7 @@ int main(int argc, char** argv) {
         m.outputs_expected = c == 'c' ? input.passing : records;
         try {
           if (c == 'a') {
-            m.result = run_raw(brokers, input_topic, outputs[c], group, records);
+            m.result = run_raw(brokers, input_topic, outputs[c], group, partitions, records);
           } else {
             m.result = run_frame(c == 'b' ? Pipeline::passthrough : Pipeline::readme, brokers,
                                  input_topic, outputs[c], group, partitions, records,
@@ -908,6 +1040,7 @@ int main(int argc, char** argv) {
     ++failures;
   }
 
+  std::fflush(stdout);
   if (!results_file.empty() && !measurements.empty()) {
     const std::filesystem::path path(results_file);
     if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
