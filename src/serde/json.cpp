@@ -9,11 +9,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
-#include <memory>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <unordered_map>
 
 #include "streamframe/errors.hpp"
