@@ -117,14 +117,24 @@ class StreamingDataFrame {
   ColumnRef operator[](std::string column) { return ColumnRef(*this, std::move(column)); }
   ColumnRef operator[](const char* column) { return ColumnRef(*this, column); }
   Series operator[](std::string column) const { return Series::column(std::move(column)); }
+  // Both qualifications, so a braced list never competes with operator[](std::string).
   StreamingDataFrame operator[](std::initializer_list<std::string> columns) const {
     return project(std::vector<std::string>(columns));
   }
+  StreamingDataFrame operator[](std::initializer_list<std::string> columns) {
+    return project(std::vector<std::string>(columns));
+  }
   StreamingDataFrame operator[](const Series& predicate) const;
+  StreamingDataFrame operator[](const ColumnRef& predicate) const {
+    return (*this)[static_cast<const Series&>(predicate)];
+  }
   StreamingDataFrame project(std::vector<std::string> columns) const;
 
   // SDF-05/06/07.
   Series contains(std::vector<std::string> keys) const;
+  Series contains(std::initializer_list<std::string> keys) const {
+    return contains(std::vector<std::string>(keys));
+  }
   Series contains(std::string key) const { return contains(std::vector<std::string>{std::move(key)}); }
   StreamingDataFrame& drop(std::vector<std::string> columns, DropErrors errors = DropErrors::raise);
   StreamingDataFrame& fill(std::vector<std::string> columns,
@@ -169,12 +179,12 @@ class StreamingDataFrame {
   }
   template <class F>
   static auto to_bool1(F&& f) {
-    return [f = std::forward<F>(f)](const Value& v) mutable -> bool { return truthy_of(f(v)); };
+    return [f = std::forward<F>(f)](const Value& v) -> bool { return truthy_of(f(v)); };
   }
   template <class F>
   static auto to_bool4(F&& f) {
     return [f = std::forward<F>(f)](const Value& v, const Value& k, std::int64_t t,
-                                    const Headers& h) mutable -> bool { return truthy_of(f(v, k, t, h)); };
+                                    const Headers& h) -> bool { return truthy_of(f(v, k, t, h)); };
   }
   template <class R>
   static bool truthy_of(R&& r) {

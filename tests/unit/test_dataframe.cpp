@@ -9,11 +9,24 @@ using sf::Value;
 
 namespace {
 
+// One embedded-broker application for the whole suite (its start and stop cost about a
+// second); each test roots its frames at topics of its own.
+sf::Application& shared_app() {
+  static sf::Application app({.broker_address = "embedded", .loglevel = "ERROR"});
+  return app;
+}
+
+std::string fresh_topic_name() {
+  static int n = 0;
+  return "input-" + std::to_string(++n);
+}
+
 class DataFrameTest : public ::testing::Test {
  protected:
-  sf::Application app{{.broker_address = "embedded", .loglevel = "ERROR"}};
-  sf::Topic input = app.topic("input");
+  sf::Application& app = shared_app();
+  sf::Topic input = app.topic(fresh_topic_name());
   sf::StreamingDataFrame sdf = app.dataframe(input);
+  sf::StreamingDataFrame other_frame() { return app.dataframe(app.topic(fresh_topic_name())); }
 
   static Value reading(double celsius) {
     return Value::object({{"sensor", "s1"}, {"temperature", celsius}});
@@ -96,7 +109,7 @@ TEST_F(DataFrameTest, FilterWithCallableAndTruthiness) {
   EXPECT_EQ(evens.test(Value::object({{"n", 2}})).size(), 1u);
   EXPECT_TRUE(evens.test(Value::object({{"n", 3}})).empty());
   // A callable returning a Value filters by truthiness.
-  auto truthy = sdf.filter([](const Value& v) { return v["s"]; });
+  auto truthy = other_frame().filter([](const Value& v) { return v["s"]; });
   EXPECT_TRUE(truthy.test(Value::object({{"s", ""}})).empty());
   EXPECT_EQ(truthy.test(Value::object({{"s", "x"}})).size(), 1u);
 }
@@ -129,7 +142,7 @@ TEST_F(DataFrameTest, DropAndDropErrors) {
   EXPECT_EQ(sdf.test(Value::object({{"a", 1}, {"b", 2}}))[0].value.to_json(), R"({"a":1})");
   EXPECT_THROW(sdf.test(Value::object({{"a", 1}})), sf::ColumnDoesNotExist);
 
-  auto other = app.dataframe(app.topic("other"));
+  auto other = other_frame();
   other.drop({"zzz"}, sf::DropErrors::ignore);
   EXPECT_EQ(other.test(Value::object({{"a", 1}}))[0].value.to_json(), R"({"a":1})");
 }
@@ -155,7 +168,7 @@ TEST_F(DataFrameTest, ColumnFromApplyOfSameFrame) {
 }
 
 TEST_F(DataFrameTest, ColumnFromApplyOfOtherFrameIsRejected) {
-  auto other = app.dataframe(app.topic("other"));
+  auto other = other_frame();
   auto applied = other.apply([](const Value& v) { return v; });
   EXPECT_THROW(sdf["x"] = applied, sf::InvalidOperation);
 }
@@ -226,12 +239,12 @@ TEST_F(DataFrameTest, SinkReceivesRowsWithContext) {
   auto rows = sink.rows();
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0]["_key"], Value("k"));
-  EXPECT_EQ(rows[0]["_topic"], Value("input"));
+  EXPECT_EQ(rows[0]["_topic"], Value(input.name()));
   EXPECT_EQ(rows[0]["a"], Value(1));
 }
 
 TEST_F(DataFrameTest, TestRefusesPipelinesThatProduce) {
-  sdf.to_topic(app.topic("out"));
+  sdf.to_topic(app.topic(fresh_topic_name()));
   EXPECT_THROW(sdf.test(Value(1)), sf::InvalidOperation);
 }
 
@@ -240,7 +253,7 @@ TEST_F(DataFrameTest, MessageContextOnlyInsideProcessing) {
   std::string seen_topic;
   sdf.update([&](Value&) { seen_topic = sf::StreamingDataFrame::message_context().topic; });
   sdf.test(Value(1));
-  EXPECT_EQ(seen_topic, "input");
+  EXPECT_EQ(seen_topic, input.name());
 }
 
 TEST_F(DataFrameTest, SecondRootOnOneTopicIsConfigError) {
