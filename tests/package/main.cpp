@@ -1,0 +1,9 @@
+// Uses the installed package: a public header plus a symbol from the shared library.
+#include <streamframe/value.hpp>
+
+#include <iostream>
+
+int main() {
+  std::cout << streamframe::Value::object({{"a", 1}}).to_json() << '\n';
+  return 0;
+}

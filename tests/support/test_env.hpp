@@ -1,0 +1,51 @@
+// Shared helpers for the test suites: the test broker's address and unique resource names.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace streamframe::test {
+
+// The bootstrap address of the real Kafka the integration tests run against, from
+// STREAMFRAME_TEST_BROKERS (scripts/test sets it from `scripts/kafka start`).
+inline std::optional<std::string> test_brokers() {
+  const char* value = std::getenv("STREAMFRAME_TEST_BROKERS");
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  return std::string(value);
+}
+
+// A name no other test, process or earlier run uses: prefix-<pid>-<counter>-<ms since epoch>.
+// Topic and group names built from it are valid Kafka names as long as the prefix is.
+inline std::string unique_name(std::string_view prefix) {
+  static std::atomic<std::uint64_t> counter{0};
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  std::string name(prefix);
+  name += '-';
+  name += std::to_string(static_cast<long long>(::getpid()));
+  name += '-';
+  name += std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
+  name += '-';
+  name += std::to_string(static_cast<long long>(ms));
+  return name;
+}
+
+}  // namespace streamframe::test
+
+// Use at the top of an integration test (TEST body or SetUp): without a broker the test is
+// reported as skipped, never as passed.
+#define REQUIRE_TEST_BROKERS()                                          \
+  do {                                                                  \
+    if (!::streamframe::test::test_brokers()) {                         \
+      GTEST_SKIP() << "STREAMFRAME_TEST_BROKERS not set";               \
+    }                                                                   \
+  } while (0)
