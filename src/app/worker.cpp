@@ -312,13 +312,17 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
   }
 
   // Processing: each row runs the whole DAG depth-first before the next (APP-25).
-  for (auto& value : rows_) {
-    Row row{std::move(value), key, timestamp, headers};
+  const std::size_t row_count = rows_.size();
+  for (std::size_t i = 0; i < row_count; ++i) {
+    // The last (usually only) row takes the key and headers; earlier ones get copies.
+    const bool last = i + 1 == row_count;
+    Row row{std::move(rows_[i]), last ? std::move(key) : key, timestamp,
+            last ? std::move(headers) : headers};
     ++stats_.rows_processed;
     try {
       graph.run(row, *this);
     } catch (const std::exception& e) {
-      Row failed{Value(), key, timestamp, headers};
+      Row failed{Value(), row.key, timestamp, row.headers};
       RawMessage raw = raw_message_of(m);
       ErrorContext ctx{&raw, &failed};
       auto error = std::current_exception();
