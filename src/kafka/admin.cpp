@@ -54,7 +54,8 @@ EventPtr Admin::run(rd_kafka_event_type_t expected, std::chrono::milliseconds ti
   // against waiting forever.
   const Clock::time_point deadline = Clock::now() + timeout + std::chrono::seconds(5);
   while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) throw_error(RD_KAFKA_RESP_ERR__TIMED_OUT, what);
     EventPtr event{rd_kafka_queue_poll(queue, to_ms(left))};
     if (!event) continue;
@@ -129,13 +130,13 @@ bool Admin::delete_topic(const std::string& name, std::chrono::milliseconds time
 std::optional<TopicDescription> Admin::describe_topic(const std::string& name,
                                                       std::chrono::milliseconds timeout) {
   const std::string what = fmt::format("reading metadata of topic '{}'", name);
-  // A metadata request for just this topic; with allow.auto.create.topics=false on this
-  // handle librdkafka asks the broker not to create it.
-  const TopicPtr topic(rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr));
-  if (!topic) throw_error(rd_kafka_last_error(), what);
+  // Metadata for ALL topics, then pick ours: a request naming the topic may create it.
+  // librdkafka 2.0.2 sends allow.auto.create.topics=false only with Metadata v4+, and the
+  // mock cluster speaks Metadata v2 at most, so it auto-creates any named topic (with 4
+  // partitions). An all-topics request never creates anything, on any broker.
   const rd_kafka_metadata_t* raw = nullptr;
   if (const rd_kafka_resp_err_t err =
-          rd_kafka_metadata(rk_.get(), 0, topic.get(), &raw, to_ms(timeout))) {
+          rd_kafka_metadata(rk_.get(), 1, nullptr, &raw, to_ms(timeout))) {
     throw_error(err, what, rk_.get());
   }
   const MetadataPtr metadata(raw);
@@ -195,10 +196,12 @@ std::map<std::string, std::string> Admin::topic_config(const std::string& name,
 bool Admin::wait_until_reachable(std::chrono::milliseconds timeout) {
   const Clock::time_point deadline = Clock::now() + timeout;
   while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return false;
-    // No topics: a brokers-only metadata request. librdkafka bounds it by the timeout; it
-    // fails early (transport) while no connection is up, hence the retry loop.
+    // librdkafka bounds the request by the timeout but fails early (transport) while no
+    // connection is up, hence the retry loop. (With no local topics librdkafka 2.0.2 asks
+    // for all topics; it never asks to create one.)
     const rd_kafka_metadata_t* raw = nullptr;
     const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 0, nullptr, &raw, to_ms(left));
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -18,9 +18,8 @@ struct TopicDescription {
   int replication_factor = 0;  // replicas of partition 0
 };
 
-// Owns a dedicated producer-type handle with allow.auto.create.topics=false, so describing a
-// topic never creates it (Kafka brokers default to auto.create.topics.enable=true, and
-// librdkafka producers default to requesting auto-creation).
+// Owns a dedicated producer-type handle (allow.auto.create.topics=false). Describing a topic
+// never creates it: topic metadata is read with an all-topics request (see describe_topic).
 //
 // Against the embedded mock cluster only the metadata-based calls work (describe_topic,
 // partition_count, topic_exists, wait_until_reachable); CreateTopics/DeleteTopics/
@@ -43,7 +42,10 @@ class Admin {
   bool delete_topic(const std::string& name, std::chrono::milliseconds timeout);
 
   // Partition count and replication factor from metadata; nullopt if the topic does not
-  // exist. Throws KafkaError when the brokers do not answer within `timeout`.
+  // exist. Throws KafkaError when the brokers do not answer within `timeout`. Uses an
+  // all-topics metadata request (a named-topic request auto-creates on brokers that allow
+  // it when librdkafka cannot send Metadata v4+, e.g. the mock cluster): fine for
+  // occasional calls, not for a hot path on a cluster with very many topics.
   std::optional<TopicDescription> describe_topic(const std::string& name,
                                                  std::chrono::milliseconds timeout);
   std::optional<int> partition_count(const std::string& name, std::chrono::milliseconds timeout);

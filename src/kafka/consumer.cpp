@@ -43,14 +43,16 @@ Consumer::Consumer(const Config& config, RebalanceHandler handler)
   rd_kafka_conf_set_error_cb(conf.get(), &Consumer::error_trampoline);
 
   std::array<char, 512> errstr{};
-  rk_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr.data(), errstr.size()));
-  if (!rk_) throw ConfigError(fmt::format("cannot create Kafka consumer: {}", errstr.data()));
+  KafkaPtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr.data(), errstr.size()));
+  if (!rk) throw ConfigError(fmt::format("cannot create Kafka consumer: {}", errstr.data()));
   (void)conf.release();  // rd_kafka_new took ownership
 
   // Serve the main queue (errors, logs, stats) from the consumer queue, i.e. from poll_batch.
-  if (const rd_kafka_resp_err_t err = rd_kafka_poll_set_consumer(rk_.get())) {
+  if (const rd_kafka_resp_err_t err = rd_kafka_poll_set_consumer(rk.get())) {
     throw_error(err, "redirecting the main queue to the consumer queue");
   }
+  rk_ = rk.get();
+  refs_ = new HandleRefs(rk.release());
 }
 
 Consumer::~Consumer() {
@@ -62,8 +64,10 @@ Consumer::~Consumer() {
 }
 
 rd_kafka_t* Consumer::require_open(const char* operation) const {
-  if (!rk_) throw InvalidOperation(fmt::format("Kafka consumer is closed (in {})", operation));
-  return rk_.get();
+  if (rk_ == nullptr) {
+    throw InvalidOperation(fmt::format("Kafka consumer is closed (in {})", operation));
+  }
+  return rk_;
 }
 
 void Consumer::subscribe(const std::vector<std::string>& topics) {
@@ -100,7 +104,8 @@ std::size_t Consumer::poll_batch(std::vector<MessagePtr>& out, std::size_t max,
 
   rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, to_ms(timeout));
   while (m != nullptr) {
-    out.emplace_back(m);
+    refs_->add();
+    out.emplace_back(m, MessageDeleter{refs_});
     if (out.size() - start >= max || rebalanced_) break;
     m = rd_kafka_consumer_poll(rk, 0);
   }
@@ -132,7 +137,8 @@ void Consumer::commit(const std::vector<TopicPartition>& offsets) {
     r->err = err;
     if (partitions != nullptr) r->partitions.reset(rd_kafka_topic_partition_list_copy(partitions));
   };
-  const rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk, list.get(), nullptr, on_commit, &result);
+  const rd_kafka_resp_err_t err =
+      rd_kafka_commit_queue(rk, list.get(), nullptr, on_commit, &result);
   const std::string what = fmt::format("committing offsets of group '{}'", group_id_);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw_error(err, what, rk);
   if (result.err != RD_KAFKA_RESP_ERR_NO_ERROR) throw_error(result.err, what, rk);
@@ -192,25 +198,23 @@ void Consumer::seek(const TopicPartition& tp, std::chrono::milliseconds timeout)
   if (rd_kafka_version() < 0x020100ff && timeout_ms > 0) {
     timeout_ms = timeout_ms > INT_MAX / 1000 ? INT_MAX : timeout_ms * 1000;
   }
-  const std::string what =
-      fmt::format("seeking topic '{}' partition {} to offset {}", tp.topic, tp.partition, tp.offset);
+  const std::string what = fmt::format("seeking topic '{}' partition {} to offset {}", tp.topic,
+                                       tp.partition, tp.offset);
   if (ErrorPtr error{rd_kafka_seek_partitions(rk, list.get(), timeout_ms)}) {
     throw_error(error.get(), what);
   }
   check_partition_errors(list.get(), what);
 }
 
-std::pair<std::int64_t, std::int64_t> Consumer::query_watermarks(const std::string& topic,
-                                                                 std::int32_t partition,
-                                                                 std::chrono::milliseconds timeout) {
+std::pair<std::int64_t, std::int64_t> Consumer::query_watermarks(
+    const std::string& topic, std::int32_t partition, std::chrono::milliseconds timeout) {
   rd_kafka_t* rk = require_open("query_watermarks");
   std::int64_t low = RD_KAFKA_OFFSET_INVALID;
   std::int64_t high = RD_KAFKA_OFFSET_INVALID;
   if (const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
           rk, topic.c_str(), partition, &low, &high, to_ms(timeout))) {
-    throw_error(err,
-                fmt::format("querying watermarks of topic '{}' partition {}", topic, partition),
-                rk);
+    throw_error(
+        err, fmt::format("querying watermarks of topic '{}' partition {}", topic, partition), rk);
   }
   return {low, high};
 }
@@ -254,14 +258,16 @@ std::vector<ClientError> Consumer::take_client_errors() {
 }
 
 void Consumer::close() {
-  if (!rk_) return;
+  if (rk_ == nullptr) return;
   // Leaving the group runs the rebalance callback (on_revoke) from inside this call.
-  const rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_.get());
+  const rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     streamframe_logger()->warn("Kafka consumer of group '{}' closed with error: {}", group_id_,
                                rd_kafka_err2str(err));
   }
-  rk_.reset();
+  // No callback of ours runs after consumer_close: librdkafka calls them only from polls.
+  rk_ = nullptr;
+  std::exchange(refs_, nullptr)->release();
   rethrow_pending();
 }
 
@@ -276,10 +282,9 @@ void Consumer::error_trampoline(rd_kafka_t* /*rk*/, int err, const char* reason,
   static_cast<Consumer*>(opaque)->on_error(err, reason);
 }
 
-void Consumer::on_rebalance(rd_kafka_resp_err_t err,
-                            rd_kafka_topic_partition_list_t* partitions) {
+void Consumer::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) {
   rebalanced_ = true;
-  rd_kafka_t* rk = rk_.get();
+  rd_kafka_t* rk = rk_;
   const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
   const auto log = streamframe_logger();
 
@@ -340,9 +345,9 @@ void Consumer::on_error(int err, const char* reason) {
   const auto code = static_cast<rd_kafka_resp_err_t>(err);
   bool fatal = code == RD_KAFKA_RESP_ERR__FATAL;
   std::string text = reason != nullptr ? reason : rd_kafka_err2str(code);
-  if (fatal && rk_) {
+  if (fatal && rk_ != nullptr) {
     std::array<char, 512> buf{};
-    const rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk_.get(), buf.data(), buf.size());
+    const rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk_, buf.data(), buf.size());
     if (orig != RD_KAFKA_RESP_ERR_NO_ERROR) text = buf.data();
   }
   streamframe_logger()->log(fatal ? spdlog::level::err : spdlog::level::warn,

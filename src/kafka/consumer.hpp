@@ -105,12 +105,14 @@ class Consumer {
   // Drains the instance-level errors seen so far (bounded; the oldest are dropped).
   std::vector<ClientError> take_client_errors();
 
-  // Leaves the group (runs on_revoke for the current assignment) and destroys the handle.
-  // Idempotent. Rethrows a handler exception raised during the close.
+  // Leaves the group (runs on_revoke for the current assignment) and releases the handle:
+  // it is destroyed now, or when the last MessagePtr taken from it is destroyed. Idempotent.
+  // Rethrows a handler exception raised during the close.
   void close();
-  bool closed() const noexcept { return !rk_; }
+  bool closed() const noexcept { return rk_ == nullptr; }
 
-  rd_kafka_t* handle() const noexcept { return rk_.get(); }
+  // nullptr once closed.
+  rd_kafka_t* handle() const noexcept { return rk_; }
 
  private:
   static void rebalance_trampoline(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -125,7 +127,9 @@ class Consumer {
 
   RebalanceHandler handler_;
   std::string group_id_;
-  KafkaPtr rk_;
+  // rk_ is owned through refs_ (shared with the messages handed out; see HandleRefs).
+  HandleRefs* refs_ = nullptr;
+  rd_kafka_t* rk_ = nullptr;
 
   // The poll_batch call in progress: its output vector and where this call's messages start.
   std::vector<MessagePtr>* batch_ = nullptr;

@@ -47,9 +47,10 @@ KafkaError make_error(rd_kafka_resp_err_t err, std::string_view what, rd_kafka_t
 }
 
 KafkaError make_error(const rd_kafka_error_t* err, std::string_view what) {
-  return KafkaError(rd_kafka_error_code(err), fmt::format("{}: {}", what, rd_kafka_error_string(err)),
-                    rd_kafka_error_is_retriable(err) != 0, rd_kafka_error_is_fatal(err) != 0,
-                    rd_kafka_error_txn_requires_abort(err) != 0);
+  return KafkaError(rd_kafka_error_code(err),
+                    fmt::format("{}: {}", what, rd_kafka_error_string(err)),
+                    rd_kafka_error_is_retriable(err) != 0 || is_retriable(rd_kafka_error_code(err)),
+                    rd_kafka_error_is_fatal(err) != 0, rd_kafka_error_txn_requires_abort(err) != 0);
 }
 
 void throw_error(rd_kafka_resp_err_t err, std::string_view what, rd_kafka_t* rk) {

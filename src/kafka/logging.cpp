@@ -17,13 +17,27 @@ class UpperLevelFlag final : public spdlog::custom_flag_formatter {
               spdlog::memory_buf_t& dest) override {
     std::string_view name;
     switch (msg.level) {
-      case spdlog::level::trace: name = "TRACE"; break;
-      case spdlog::level::debug: name = "DEBUG"; break;
-      case spdlog::level::info: name = "INFO"; break;
-      case spdlog::level::warn: name = "WARNING"; break;
-      case spdlog::level::err: name = "ERROR"; break;
-      case spdlog::level::critical: name = "CRITICAL"; break;
-      default: name = "OFF"; break;
+      case spdlog::level::trace:
+        name = "TRACE";
+        break;
+      case spdlog::level::debug:
+        name = "DEBUG";
+        break;
+      case spdlog::level::info:
+        name = "INFO";
+        break;
+      case spdlog::level::warn:
+        name = "WARNING";
+        break;
+      case spdlog::level::err:
+        name = "ERROR";
+        break;
+      case spdlog::level::critical:
+        name = "CRITICAL";
+        break;
+      default:
+        name = "OFF";
+        break;
     }
     dest.append(name.data(), name.data() + name.size());
   }
@@ -68,6 +82,8 @@ std::shared_ptr<spdlog::logger> streamframe_logger() {
   return logger;
 }
 
-void install_log_callback(rd_kafka_conf_t* conf) { rd_kafka_conf_set_log_cb(conf, &log_callback); }
+void install_log_callback(rd_kafka_conf_t* conf) {
+  rd_kafka_conf_set_log_cb(conf, &log_callback);
+}
 
 }  // namespace streamframe::kafka

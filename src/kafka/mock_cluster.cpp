@@ -10,7 +10,8 @@
 namespace streamframe::kafka {
 
 MockCluster::MockCluster(int brokers) {
-  if (brokers < 1) throw ConfigError(fmt::format("mock cluster needs >= 1 broker, got {}", brokers));
+  if (brokers < 1)
+    throw ConfigError(fmt::format("mock cluster needs >= 1 broker, got {}", brokers));
   // The handle only does the mock cluster's bookkeeping; it never connects anywhere, so
   // it has no bootstrap.servers.
   ConfPtr conf = make_conf({{"client.id", "streamframe-embedded-broker"}});
@@ -40,8 +41,8 @@ bool MockCluster::create_topic(const std::string& name, int partitions, int repl
       rd_kafka_mock_topic_create(cluster_.get(), name.c_str(), partitions, replication_factor);
   if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) return false;
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    throw_error(err, fmt::format("creating topic '{}' ({} partitions) on the embedded broker",
-                                 name, partitions));
+    throw_error(err, fmt::format("creating topic '{}' ({} partitions) on the embedded broker", name,
+                                 partitions));
   }
   return true;
 }

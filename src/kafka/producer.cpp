@@ -112,12 +112,13 @@ void Producer::produce(std::string_view topic, std::int32_t partition,
     ErrorPtr error{rd_kafka_produceva(rk, args_.data(), args_.size())};
     if (!error) return;
     const bool queue_full = rd_kafka_error_code(error.get()) == RD_KAFKA_RESP_ERR__QUEUE_FULL;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (!queue_full || attempt >= queue_full_.max_tries || left.count() <= 0) {
-      throw_error(error.get(), fmt::format("producing to topic '{}' partition {}{}", topic,
-                                           partition,
-                                           queue_full ? fmt::format(" after {} attempt(s)", attempt)
-                                                      : std::string()));
+      throw_error(
+          error.get(),
+          fmt::format("producing to topic '{}' partition {}{}", topic, partition,
+                      queue_full ? fmt::format(" after {} attempt(s)", attempt) : std::string()));
     }
     // Serve delivery reports to make room (returns as soon as some are served); a report
     // handler's exception surfaces here.
@@ -139,7 +140,9 @@ bool Producer::flush(std::chrono::milliseconds timeout) {
   return err == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-int Producer::outstanding() const { return rk_ ? rd_kafka_outq_len(rk_.get()) : 0; }
+int Producer::outstanding() const {
+  return rk_ ? rd_kafka_outq_len(rk_.get()) : 0;
+}
 
 void Producer::close(std::chrono::milliseconds timeout) {
   if (!rk_) return;
@@ -161,8 +164,7 @@ void Producer::close(std::chrono::milliseconds timeout) {
 
 // ---- delivery reports (inside librdkafka C frames: never throw) ---------------------------
 
-void Producer::delivery_trampoline(rd_kafka_t* /*rk*/, const rd_kafka_message_t* m,
-                                   void* opaque) {
+void Producer::delivery_trampoline(rd_kafka_t* /*rk*/, const rd_kafka_message_t* m, void* opaque) {
   static_cast<Producer*>(opaque)->on_delivery(*m);
 }
 

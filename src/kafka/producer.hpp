@@ -60,10 +60,9 @@ class Producer {
   // (murmur2 of the key by default). key nullopt = null key; value nullopt = tombstone.
   // timestamp_ms 0 = now. Throws KafkaError when the message cannot be enqueued (unknown
   // partition, message too large, queue still full after the QueueFullPolicy, ...).
-  void produce(std::string_view topic, std::int32_t partition,
-               std::optional<std::string_view> key, std::optional<std::string_view> value,
-               std::int64_t timestamp_ms = 0, const Headers* headers = nullptr,
-               void* opaque = nullptr);
+  void produce(std::string_view topic, std::int32_t partition, std::optional<std::string_view> key,
+               std::optional<std::string_view> value, std::int64_t timestamp_ms = 0,
+               const Headers* headers = nullptr, void* opaque = nullptr);
 
   // Serves delivery reports; waits up to `timeout` for the first event. Returns the number
   // of events served.

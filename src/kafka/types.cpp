@@ -41,9 +41,8 @@ Headers message_headers(const rd_kafka_message_t& m) {
   const char* name = nullptr;
   const void* value = nullptr;
   std::size_t size = 0;
-  for (std::size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
-                          RD_KAFKA_RESP_ERR_NO_ERROR;
-       ++i) {
+  for (std::size_t i = 0;
+       rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
     // A header with a null value is kept as an empty byte string.
     out.emplace_back(name, value != nullptr ? std::string(static_cast<const char*>(value), size)
                                             : std::string());

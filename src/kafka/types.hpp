@@ -7,6 +7,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -31,9 +33,8 @@ struct Destroy {
 using KafkaPtr = std::unique_ptr<rd_kafka_t, Destroy<rd_kafka_destroy>>;
 using ConfPtr = std::unique_ptr<rd_kafka_conf_t, Destroy<rd_kafka_conf_destroy>>;
 using TopicPtr = std::unique_ptr<rd_kafka_topic_t, Destroy<rd_kafka_topic_destroy>>;
-using TopicPartitionListPtr =
-    std::unique_ptr<rd_kafka_topic_partition_list_t, Destroy<rd_kafka_topic_partition_list_destroy>>;
-using MessagePtr = std::unique_ptr<rd_kafka_message_t, Destroy<rd_kafka_message_destroy>>;
+using TopicPartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t,
+                                              Destroy<rd_kafka_topic_partition_list_destroy>>;
 using HeadersPtr = std::unique_ptr<rd_kafka_headers_t, Destroy<rd_kafka_headers_destroy>>;
 using ErrorPtr = std::unique_ptr<rd_kafka_error_t, Destroy<rd_kafka_error_destroy>>;
 using QueuePtr = std::unique_ptr<rd_kafka_queue_t, Destroy<rd_kafka_queue_destroy>>;
@@ -48,6 +49,44 @@ using ConfigResourcePtr =
     std::unique_ptr<rd_kafka_ConfigResource_t, Destroy<rd_kafka_ConfigResource_destroy>>;
 using MockClusterPtr =
     std::unique_ptr<rd_kafka_mock_cluster_t, Destroy<rd_kafka_mock_cluster_destroy>>;
+
+// Shared ownership of an rd_kafka_t between its owner (Consumer) and the messages taken from
+// it. rd_kafka_destroy() blocks until every message of the instance is destroyed, so a
+// message outliving its consumer would hang the consumer's close; instead the handle is
+// destroyed when the last of them goes (owner released, last message destroyed).
+class HandleRefs {
+ public:
+  explicit HandleRefs(rd_kafka_t* rk) noexcept : rk_(rk) {}
+  HandleRefs(const HandleRefs&) = delete;
+  HandleRefs& operator=(const HandleRefs&) = delete;
+
+  rd_kafka_t* handle() const noexcept { return rk_; }
+  void add() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // Drops one reference; the last one destroys the handle and this object.
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      rd_kafka_destroy(rk_);
+      delete this;
+    }
+  }
+
+ private:
+  ~HandleRefs() = default;
+  rd_kafka_t* rk_;
+  std::atomic<std::size_t> refs_{1};  // the owner's reference
+};
+
+// Destroys a consumed message and releases its reference on the consumer's handle (if any).
+struct MessageDeleter {
+  HandleRefs* owner = nullptr;
+  void operator()(rd_kafka_message_t* m) const noexcept {
+    if (m != nullptr) rd_kafka_message_destroy(m);
+    if (owner != nullptr) owner->release();
+  }
+};
+
+// A consumed message (or in-band error event). May outlive the Consumer that returned it.
+using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 
 // A topic partition with an offset. Offsets given to and returned by the layer follow Kafka:
 // a committed offset or position is the NEXT offset to read. RD_KAFKA_OFFSET_INVALID (-1001)
