@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -753,6 +754,73 @@ double load_average_1m() {
   return load;
 }
 
+// CPU seconds the machine, this process and the broker spent over a case, to tell whether
+// something else was competing for the cores while it ran.
+struct CpuSample {
+  Clock::time_point at;
+  double machine_busy = 0;  // all CPUs: user, nice and system time
+  double self = 0;
+  double broker = 0;
+};
+
+double clock_ticks(std::uint64_t ticks) {
+  static const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return static_cast<double>(ticks) / hz;
+}
+
+// utime + stime of a process, from /proc/<pid>/stat (fields 14 and 15).
+double process_cpu(const std::string& pid) {
+  std::ifstream in("/proc/" + pid + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string field;
+  std::uint64_t utime = 0;
+  std::uint64_t stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return clock_ticks(utime + stime);
+}
+
+CpuSample sample_cpu(const std::string& broker_pid) {
+  CpuSample s;
+  s.at = Clock::now();
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  std::uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+                steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  // irq, softirq and steal are left out: loopback traffic is charged to softirq, not to the
+  // processes that cause it.
+  s.machine_busy = clock_ticks(user + nice + system);
+  s.self = process_cpu("self");
+  if (!broker_pid.empty()) s.broker = process_cpu(broker_pid);
+  return s;
+}
+
+struct CpuUse {
+  double wall = 0;
+  double self = 0;
+  std::optional<double> broker;
+  std::optional<double> others;  // busy - self - broker: needs the broker's pid
+  double busy = 0;
+};
+
+CpuUse cpu_use(const CpuSample& a, const CpuSample& b, bool have_broker) {
+  CpuUse u;
+  u.wall = seconds_between(a.at, b.at);
+  u.self = b.self - a.self;
+  u.busy = b.machine_busy - a.machine_busy;
+  if (have_broker) {
+    u.broker = b.broker - a.broker;
+    u.others = std::max(0.0, u.busy - u.self - *u.broker);
+  }
+  return u;
+}
+
 std::string iso8601_utc_now() {
   const std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -778,6 +846,7 @@ struct Measurement {
   std::uint64_t outputs_expected = 0;
   std::optional<double> ratio_vs_a;
   std::string date;
+  CpuUse cpu;
   bool ok() const { return outputs_in_topic == outputs_expected; }
 };
 
@@ -831,6 +900,12 @@ std::string json_line(const Measurement& m, const RunContext& ctx) {
   for (const auto& [name, value] : instants) {
     if (*value) line.set(name, Value(round_to(**value, 6)));
   }
+  Object cpu{{"wall_s", Value(round_to(m.cpu.wall, 3))},
+             {"bench_s", Value(round_to(m.cpu.self, 2))},
+             {"machine_busy_s", Value(round_to(m.cpu.busy, 2))}};
+  if (m.cpu.broker) cpu.set("broker_s", Value(round_to(*m.cpu.broker, 2)));
+  if (m.cpu.others) cpu.set("others_s", Value(round_to(*m.cpu.others, 2)));
+  line.set("cpu", Value(std::move(cpu)));
   line.set("dirty", Value(ctx.dirty));
   line.set("load_1m", Value(ctx.load_1m));
   line.set("librdkafka", Value(rd_kafka_version_str()));
@@ -860,6 +935,12 @@ void print_row(const Measurement& m, std::uint64_t records) {
     add("last processed", m.result.last_processed);
     add("run() returned", m.result.run_returned);
     if (m.result.end_by != "watermarks") detail += " (end = run() return)";
+  }
+  detail += fmt::format("; cpu s: bench {:.1f}", m.cpu.self);
+  if (m.cpu.broker) detail += fmt::format(", broker {:.1f}, others {:.1f}", *m.cpu.broker, *m.cpu.others);
+  // Other processes used more than 5 % of the machine while the case ran.
+  if (m.cpu.others && *m.cpu.others > 0.05 * m.cpu.wall * static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN))) {
+    detail += "  NOISY";
   }
   fmt::print("{:>3}  {:<4} {:<42} {:>9.3f} {:>12} {:>6} {:>10}  {}{}\n", m.run, m.case_id,
              describe_case(m.case_id), m.result.seconds, grouped(rps),
@@ -891,6 +972,7 @@ int main(int argc, char** argv) {
   double hot_fraction = 0.15;
   std::uint64_t seed = 42;
   bool keep_topics = false;
+  std::string broker_pid;
   double pause_s = 2.0;
   cli.add_option("--brokers", brokers, "bootstrap servers, host:port[,host:port]")->required();
   cli.add_option("--records", records, "input records (N)")
@@ -919,6 +1001,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 600.0));
   cli.add_flag("--keep-topics", keep_topics, "do not delete the bench topics at the end");
+  cli.add_option("--broker-pid", broker_pid,
+                 "pid of a local broker: its CPU time is recorded, and what neither it nor the "
+                 "bench used is reported as other load");
   CLI11_PARSE(cli, argc, argv);
 
   std::vector<char> cases;
@@ -991,6 +1076,7 @@ int main(int argc, char** argv) {
         m.run = run;
         m.case_id = c;
         m.outputs_expected = c == 'c' ? input.passing : records;
+        const CpuSample cpu_before = sample_cpu(broker_pid);
         try {
           if (c == 'a') {
             m.result = run_raw(brokers, input_topic, outputs[c], group, partitions, records);
@@ -1005,6 +1091,7 @@ int main(int argc, char** argv) {
           std::fflush(stdout);
           continue;
         }
+        m.cpu = cpu_use(cpu_before, sample_cpu(broker_pid), !broker_pid.empty());
         m.date = iso8601_utc_now();
         m.outputs_in_topic = admin.record_count(outputs[c], partitions);
         if (!m.ok()) ++failures;
