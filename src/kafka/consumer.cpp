@@ -275,11 +275,19 @@ void Consumer::close() {
 
 void Consumer::rebalance_trampoline(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
                                     rd_kafka_topic_partition_list_t* partitions, void* opaque) {
-  static_cast<Consumer*>(opaque)->on_rebalance(err, partitions);
+  auto* self = static_cast<Consumer*>(opaque);
+  try {
+    self->on_rebalance(err, partitions);
+  } catch (...) {  // e.g. bad_alloc: must not unwind through librdkafka
+    self->remember(std::current_exception());
+  }
 }
 
 void Consumer::error_trampoline(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
-  static_cast<Consumer*>(opaque)->on_error(err, reason);
+  try {
+    static_cast<Consumer*>(opaque)->on_error(err, reason);
+  } catch (...) {  // logging/allocation failure: the error stays in librdkafka's log
+  }
 }
 
 void Consumer::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) {

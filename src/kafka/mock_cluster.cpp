@@ -13,8 +13,8 @@ MockCluster::MockCluster(int brokers) {
   if (brokers < 1)
     throw ConfigError(fmt::format("mock cluster needs >= 1 broker, got {}", brokers));
   // The handle only does the mock cluster's bookkeeping; it never connects anywhere, so
-  // it has no bootstrap.servers.
-  ConfPtr conf = make_conf({{"client.id", "streamframe-embedded-broker"}});
+  // it has no bootstrap.servers (log_level 4 hides the notice librdkafka logs about that).
+  ConfPtr conf = make_conf({{"client.id", "streamframe-embedded-broker"}, {"log_level", "4"}});
   std::array<char, 512> errstr{};
   rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr.data(), errstr.size()));
   if (!rk_) {

@@ -32,6 +32,7 @@ Producer::Producer(const Config& config, DeliveryHandler handler, QueueFullPolic
   ConfPtr conf = make_conf(config);
   rd_kafka_conf_set_opaque(conf.get(), this);
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &Producer::delivery_trampoline);
+  rd_kafka_conf_set_error_cb(conf.get(), &Producer::error_trampoline);
 
   std::array<char, 512> errstr{};
   rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr.data(), errstr.size()));
@@ -111,6 +112,9 @@ void Producer::produce(std::string_view topic, std::int32_t partition,
   for (int attempt = 1;; ++attempt) {
     ErrorPtr error{rd_kafka_produceva(rk, args_.data(), args_.size())};
     if (!error) return;
+    if (rd_kafka_error_code(error.get()) == RD_KAFKA_RESP_ERR__FATAL) {
+      throw_error(RD_KAFKA_RESP_ERR__FATAL, fmt::format("producing to topic '{}'", topic), rk);
+    }
     const bool queue_full = rd_kafka_error_code(error.get()) == RD_KAFKA_RESP_ERR__QUEUE_FULL;
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -153,7 +157,7 @@ void Producer::close(std::chrono::milliseconds timeout) {
         "closing Kafka producer: {} message(s) not delivered within {} ms are purged", left,
         timeout.count());
     rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_poll(rk, 0);  // serve the purge reports
+    rd_kafka_flush(rk, 1000);  // serve the purge reports (in-flight ones come back async)
   }
   last_topic_ = nullptr;
   last_topic_name_ = {};
@@ -165,7 +169,12 @@ void Producer::close(std::chrono::milliseconds timeout) {
 // ---- delivery reports (inside librdkafka C frames: never throw) ---------------------------
 
 void Producer::delivery_trampoline(rd_kafka_t* /*rk*/, const rd_kafka_message_t* m, void* opaque) {
-  static_cast<Producer*>(opaque)->on_delivery(*m);
+  auto* self = static_cast<Producer*>(opaque);
+  try {
+    self->on_delivery(*m);
+  } catch (...) {  // must not unwind through librdkafka
+    if (!self->pending_) self->pending_ = std::current_exception();
+  }
 }
 
 void Producer::on_delivery(const rd_kafka_message_t& m) {
@@ -192,8 +201,22 @@ void Producer::on_delivery(const rd_kafka_message_t& m) {
   }
 }
 
+void Producer::error_trampoline(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
+  auto* self = static_cast<Producer*>(opaque);
+  const auto code = static_cast<rd_kafka_resp_err_t>(err);
+  const bool fatal = code == RD_KAFKA_RESP_ERR__FATAL;
+  if (fatal) self->fatal_ = true;
+  try {
+    streamframe_logger()->log(fatal ? spdlog::level::err : spdlog::level::warn,
+                              "Kafka producer: {} ({})", reason != nullptr ? reason : "",
+                              rd_kafka_err2name(code));
+  } catch (...) {  // must not unwind through librdkafka
+  }
+}
+
 void Producer::rethrow_pending() {
   if (pending_) std::rethrow_exception(std::exchange(pending_, nullptr));
+  if (fatal_ && rk_) throw_error(RD_KAFKA_RESP_ERR__FATAL, "Kafka producer", rk_.get());
 }
 
 }  // namespace streamframe::kafka

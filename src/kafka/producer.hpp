@@ -64,8 +64,9 @@ class Producer {
                std::optional<std::string_view> value, std::int64_t timestamp_ms = 0,
                const Headers* headers = nullptr, void* opaque = nullptr);
 
-  // Serves delivery reports; waits up to `timeout` for the first event. Returns the number
-  // of events served.
+  // Serves delivery reports and client errors (logged); waits up to `timeout` for the first
+  // event. Returns the number of events served. After a fatal error (e.g. the idempotent
+  // producer lost its guarantees) poll, flush and produce throw KafkaError with fatal() set.
   int poll(std::chrono::milliseconds timeout);
 
   // Waits until every outstanding message is delivered or failed; false on timeout.
@@ -94,6 +95,7 @@ class Producer {
   };
 
   static void delivery_trampoline(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
+  static void error_trampoline(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   void on_delivery(const rd_kafka_message_t& m);
   rd_kafka_topic_t* topic_handle(std::string_view topic);
   void rethrow_pending();
@@ -109,7 +111,8 @@ class Producer {
   std::vector<rd_kafka_vu_t> args_;         // produceva arguments, reused
   std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> failed_{0};
-  std::exception_ptr pending_;
+  std::exception_ptr pending_;  // first delivery-handler exception not yet rethrown
+  bool fatal_ = false;          // librdkafka raised a fatal error (idempotence broken)
 };
 
 }  // namespace streamframe::kafka

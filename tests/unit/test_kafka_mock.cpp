@@ -19,8 +19,8 @@
 #include "kafka/consumer.hpp"
 #include "kafka/mock_cluster.hpp"
 #include "kafka/producer.hpp"
-#include "kafka_test_support.hpp"
 #include "streamframe/errors.hpp"
+#include "support/kafka_test_support.hpp"
 
 namespace {
 
@@ -212,6 +212,27 @@ TEST_F(KafkaMock, DeliveryHandlerExceptionIsRethrownFromFlush) {
   producer.produce(topic, 0, "k", "v");
   EXPECT_THROW(producer.flush(10s), std::runtime_error);
   EXPECT_EQ(producer.delivered(), 1u);
+}
+
+TEST_F(KafkaMock, FatalProducerErrorSurfacesAsFatalKafkaError) {
+  const std::string topic = unique_name("fatal");
+  ASSERT_TRUE(cluster_->create_topic(topic, 1));
+  Producer producer(producer_config());
+  producer.produce(topic, 0, "k", "v");
+  ASSERT_TRUE(producer.flush(10s));
+  ASSERT_EQ(
+      rd_kafka_test_fatal_error(producer.handle(), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                "injected by the test"),
+      RD_KAFKA_RESP_ERR_NO_ERROR);
+  try {
+    producer.poll(100ms);
+    producer.produce(topic, 0, "k", "v");
+    FAIL() << "expected a fatal KafkaError";
+  } catch (const streamframe::KafkaError& e) {
+    EXPECT_TRUE(e.fatal()) << e.what();
+    EXPECT_EQ(e.code(), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER) << e.what();
+    EXPECT_NE(std::string(e.what()).find("injected by the test"), std::string::npos) << e.what();
+  }
 }
 
 // ---- consumer ----------------------------------------------------------------------------
@@ -456,6 +477,27 @@ TEST_F(KafkaMock, PartitionEofComesBackInBand) {
   }
   EXPECT_EQ(eof, (std::set<std::int32_t>{0, 1}));
   EXPECT_EQ(good, 1);
+}
+
+TEST(KafkaConsumer, InstanceLevelErrorsAreCollected) {
+  Consumer consumer({{"bootstrap.servers", "127.0.0.1:1"}, {"group.id", unique_name("group")}});
+  consumer.subscribe({"anything"});
+  std::vector<streamframe::kafka::ClientError> errors;
+  std::vector<MessagePtr> batch;
+  const auto deadline = Clock::now() + 10s;
+  while (errors.empty() && Clock::now() < deadline) {
+    consumer.poll_batch(batch, 10, 100ms);
+    errors = consumer.take_client_errors();
+  }
+  ASSERT_FALSE(errors.empty());
+  EXPECT_TRUE(errors[0].code == RD_KAFKA_RESP_ERR__TRANSPORT ||
+              errors[0].code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+      << errors[0].code << " " << errors[0].reason;
+  EXPECT_FALSE(errors[0].fatal);
+  EXPECT_TRUE(batch.empty());
+  const auto start = Clock::now();
+  consumer.close();
+  EXPECT_LT(Clock::now() - start, 5s);
 }
 
 TEST_F(KafkaMock, NoMessageOfARevokedPartitionAfterItsRevoke) {

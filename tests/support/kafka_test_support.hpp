@@ -1,9 +1,6 @@
 // Helpers shared by the Kafka layer tests (unit: mock cluster; integration: real broker).
 #pragma once
 
-#include <unistd.h>
-
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -13,8 +10,11 @@
 
 #include "kafka/consumer.hpp"
 #include "kafka/types.hpp"
+#include "support/test_env.hpp"
 
 namespace streamframe::kafka::testing {
+
+using ::streamframe::test::unique_name;
 
 // An independent reference of the Java client's murmur2 (org.apache.kafka.common.utils.
 // Utils.murmur2), written from the published algorithm: MurmurHash2, seed 0x9747b28c,
@@ -58,16 +58,6 @@ inline std::int32_t java_murmur2(std::string_view data) {
 inline std::int32_t java_partition(std::string_view key, std::int32_t partitions) {
   return static_cast<std::int32_t>((static_cast<std::uint32_t>(java_murmur2(key)) & 0x7fffffffu) %
                                    static_cast<std::uint32_t>(partitions));
-}
-
-// Unique per process and call: "<prefix>-<pid>-<ms since epoch>-<n>".
-inline std::string unique_name(const std::string& prefix) {
-  static std::atomic<int> counter{0};
-  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-  return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(now) + "-" +
-         std::to_string(counter++);
 }
 
 // Polls until `n` good messages arrived or `limit` passed; in-band error events are skipped.

@@ -1,0 +1,342 @@
+// Kafka layer against a real broker (STREAMFRAME_TEST_BROKERS, started by scripts/kafka).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kafka/admin.hpp"
+#include "kafka/config.hpp"
+#include "kafka/consumer.hpp"
+#include "kafka/producer.hpp"
+#include "streamframe/errors.hpp"
+#include "support/kafka_test_support.hpp"
+#include "support/test_env.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using streamframe::kafka::Admin;
+using streamframe::kafka::Config;
+using streamframe::kafka::Consumer;
+using streamframe::kafka::DeliveryReport;
+using streamframe::kafka::MessagePtr;
+using streamframe::kafka::Producer;
+using streamframe::kafka::RebalanceHandler;
+using streamframe::kafka::TopicPartition;
+using streamframe::kafka::testing::consume;
+using streamframe::kafka::testing::java_partition;
+using streamframe::kafka::testing::unique_name;
+using Clock = std::chrono::steady_clock;
+
+class KafkaLayer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REQUIRE_TEST_BROKERS();
+    brokers_ = *streamframe::test::test_brokers();
+    admin_ = std::make_unique<Admin>(Config{{"bootstrap.servers", brokers_}});
+  }
+
+  void TearDown() override {
+    if (!admin_) return;
+    for (const std::string& topic : created_) {
+      try {
+        admin_->delete_topic(topic, 30s);
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "cleanup of topic " << topic << ": " << e.what();
+      }
+    }
+  }
+
+  std::string make_topic(const std::string& prefix, int partitions,
+                         const std::map<std::string, std::string>& config = {}) {
+    std::string topic = unique_name(prefix);
+    EXPECT_TRUE(admin_->create_topic(topic, partitions, 1, config, 60s));
+    created_.push_back(topic);
+    return topic;
+  }
+
+  Config producer_config(const Config& extra = {}) const {
+    Config c = streamframe::kafka::default_producer_config();
+    c.emplace_back("bootstrap.servers", brokers_);
+    return streamframe::kafka::merge(c, extra);
+  }
+
+  Config consumer_config(const std::string& group, const Config& extra = {}) const {
+    Config c = streamframe::kafka::default_consumer_config();
+    c.emplace_back("bootstrap.servers", brokers_);
+    c.emplace_back("group.id", group);
+    c.emplace_back("auto.offset.reset", "earliest");
+    return streamframe::kafka::merge(c, extra);
+  }
+
+  std::string brokers_;
+  std::unique_ptr<Admin> admin_;
+  std::vector<std::string> created_;
+};
+
+TEST_F(KafkaLayer, AdminCreateDescribeExistsDelete) {
+  EXPECT_TRUE(admin_->wait_until_reachable(10s));
+  const std::string topic = unique_name("admin");
+  ASSERT_TRUE(admin_->create_topic(
+      topic, 3, 1, {{"cleanup.policy", "compact"}, {"retention.ms", "123456"}}, 60s));
+  EXPECT_FALSE(admin_->create_topic(topic, 3, 1, {}, 60s));  // exists: not an error
+
+  std::optional<int> count;
+  const auto deadline = Clock::now() + 30s;  // metadata propagates asynchronously
+  while (!(count = admin_->partition_count(topic, 10s)) && Clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(count, 3);
+  const auto description = admin_->describe_topic(topic, 10s);
+  ASSERT_TRUE(description.has_value());
+  EXPECT_EQ(description->replication_factor, 1);
+  EXPECT_TRUE(admin_->topic_exists(topic, 10s));
+  const auto config = admin_->topic_config(topic, 30s);
+  EXPECT_EQ(config.at("cleanup.policy"), "compact");
+  EXPECT_EQ(config.at("retention.ms"), "123456");
+
+  const std::string missing = unique_name("missing");
+  EXPECT_EQ(admin_->partition_count(missing, 10s), std::nullopt);
+  EXPECT_FALSE(admin_->topic_exists(missing, 10s));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_FALSE(admin_->topic_exists(missing, 10s));  // describing did not create it
+  EXPECT_THROW(admin_->topic_config(missing, 30s), streamframe::KafkaError);
+
+  EXPECT_TRUE(admin_->delete_topic(topic, 30s));
+  bool gone = false;
+  const auto gone_deadline = Clock::now() + 30s;
+  while (!(gone = !admin_->topic_exists(topic, 10s)) && Clock::now() < gone_deadline) {
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_TRUE(gone);
+  EXPECT_FALSE(admin_->delete_topic(missing, 30s));
+
+  try {
+    admin_->create_topic(unique_name("bad"), 1, 7, {}, 30s);  // rf > brokers
+    FAIL() << "expected KafkaError";
+  } catch (const streamframe::KafkaError& e) {
+    EXPECT_EQ(e.code(), RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR) << e.what();
+  }
+}
+
+TEST_F(KafkaLayer, KeyedMessagesLandOnTheJavaMurmur2PartitionAndNullKeysOnOne) {
+  constexpr int kPartitions = 5;
+  const std::string topic = make_topic("murmur", kPartitions);
+  std::map<std::intptr_t, std::int32_t> landed;
+  Producer producer(producer_config(), [&](const DeliveryReport& r) {
+    ASSERT_EQ(r.error_code, 0) << r.error;
+    landed[reinterpret_cast<std::intptr_t>(r.opaque)] = r.partition;
+  });
+  std::vector<std::string> keys;
+  for (int i = 0; i < 200; ++i) keys.push_back("user-" + std::to_string(i * 31));
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    producer.produce(topic, -1, keys[i], "v", 0, nullptr, reinterpret_cast<void*>(i + 1));
+  }
+  for (std::size_t i = 0; i < 50; ++i) {
+    producer.produce(topic, -1, std::nullopt, "v", 0, nullptr, reinterpret_cast<void*>(10000 + i));
+  }
+  ASSERT_TRUE(producer.flush(30s));
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_EQ(landed[static_cast<std::intptr_t>(i + 1)], java_partition(keys[i], kPartitions))
+        << keys[i];
+  }
+  std::set<std::int32_t> null_partitions;
+  for (std::size_t i = 0; i < 50; ++i) null_partitions.insert(landed[10000 + i]);
+  EXPECT_EQ(null_partitions.size(), 1u);
+}
+
+TEST_F(KafkaLayer, ProduceConsumeCommitAndResumeFromCommittedOffset) {
+  const std::string topic = make_topic("roundtrip", 3);
+  const std::string group = unique_name("group");
+  Producer producer(producer_config());
+  const streamframe::Headers headers{{"h", "1"}, {"h", "2"}};
+  for (int i = 0; i < 2000; ++i) {
+    producer.produce(topic, -1, "key-" + std::to_string(i % 40), "value-" + std::to_string(i),
+                     1700000000000 + i, i == 0 ? &headers : nullptr);
+  }
+  ASSERT_TRUE(producer.flush(30s));
+  EXPECT_EQ(producer.delivered(), 2000u);
+
+  std::map<std::int32_t, std::int64_t> next_offset;
+  {
+    Consumer consumer(consumer_config(group));
+    consumer.subscribe({topic});
+    auto got = consume(consumer, 2000, 60s);
+    ASSERT_EQ(got.size(), 2000u);
+    std::set<std::string> values;
+    for (const MessagePtr& m : got) {
+      values.emplace(*streamframe::kafka::message_value(*m));
+      const auto key = streamframe::kafka::message_key(*m);
+      ASSERT_TRUE(key.has_value());
+      EXPECT_EQ(m->partition, java_partition(*key, 3));
+      if (*streamframe::kafka::message_value(*m) == "value-0") {
+        EXPECT_EQ(streamframe::kafka::message_headers(*m), headers);
+        EXPECT_EQ(streamframe::kafka::message_timestamp(*m), 1700000000000);
+      }
+      next_offset[m->partition] = std::max(next_offset[m->partition], m->offset + 1);
+    }
+    EXPECT_EQ(values.size(), 2000u);
+    std::vector<TopicPartition> offsets;
+    for (const auto& [p, o] : next_offset) offsets.push_back({topic, p, o});
+    consumer.commit(offsets);
+    EXPECT_EQ(consumer.committed(offsets, 10s), offsets);
+    const auto [low, high] = consumer.query_watermarks(topic, 0, 10s);
+    EXPECT_EQ(low, 0);
+    EXPECT_EQ(high, next_offset[0]);
+  }
+
+  for (int i = 0; i < 300; ++i) producer.produce(topic, -1, "k" + std::to_string(i), "second");
+  ASSERT_TRUE(producer.flush(30s));
+
+  Consumer consumer(consumer_config(group));
+  consumer.subscribe({topic});
+  auto got = consume(consumer, 300, 60s);
+  ASSERT_EQ(got.size(), 300u);
+  std::map<std::int32_t, std::int64_t> first;
+  for (const MessagePtr& m : got) {
+    EXPECT_EQ(streamframe::kafka::message_value(*m), "second");
+    if (!first.count(m->partition)) first[m->partition] = m->offset;
+  }
+  for (const auto& [p, o] : first) EXPECT_EQ(o, next_offset[p]) << "partition " << p;
+  EXPECT_TRUE(consume(consumer, 1, 1s).empty());
+}
+
+TEST_F(KafkaLayer, PauseResumeAndSeek) {
+  const std::string topic = make_topic("pause", 2);
+  Producer producer(producer_config());
+  Consumer consumer(consumer_config(unique_name("group")));
+  consumer.subscribe({topic});
+  std::vector<MessagePtr> batch;
+  const auto deadline = Clock::now() + 60s;
+  while (consumer.assignment().size() < 2 && Clock::now() < deadline) {
+    consumer.poll_batch(batch, 100, 100ms);
+  }
+  ASSERT_EQ(consumer.assignment().size(), 2u);
+  consumer.pause({{topic, 0}});
+  for (int i = 0; i < 40; ++i) producer.produce(topic, i % 2, "k", std::to_string(i));
+  ASSERT_TRUE(producer.flush(30s));
+
+  auto got = consume(consumer, 40, 3s);
+  EXPECT_EQ(got.size(), 20u);
+  for (const MessagePtr& m : got) EXPECT_EQ(m->partition, 1);
+  consumer.resume({{topic, 0}});
+  got = consume(consumer, 20, 30s);
+  ASSERT_EQ(got.size(), 20u);
+  for (const MessagePtr& m : got) EXPECT_EQ(m->partition, 0);
+  EXPECT_EQ(consumer.get_watermarks(topic, 0).second, 20);
+
+  consumer.seek({topic, 0, 15}, 10s);
+  got = consume(consumer, 5, 30s);
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(got.front()->offset, 15);
+  EXPECT_EQ(consumer.position({{topic, 0}}), (std::vector<TopicPartition>{{topic, 0, 20}}));
+}
+
+TEST_F(KafkaLayer, RebalanceRevokesBeforeReassigningAndDropsRevokedMessages) {
+  constexpr int kPartitions = 4;
+  const std::string topic = make_topic("rebalance", kPartitions);
+  const std::string group = unique_name("group");
+  Producer producer(producer_config());
+  auto produce_some = [&] {
+    for (int i = 0; i < 200; ++i) producer.produce(topic, i % kPartitions, "k", "v");
+    producer.poll(0ms);
+  };
+  std::set<std::int32_t> a_owned;
+  std::vector<std::string> a_events;
+  Consumer* a_self = nullptr;
+  RebalanceHandler handler;
+  handler.on_assign = [&](const std::vector<TopicPartition>& tps) {
+    for (const auto& tp : tps) a_owned.insert(tp.partition);
+    a_events.push_back("assign " + std::to_string(tps.size()));
+  };
+  handler.on_revoke = [&](const std::vector<TopicPartition>& tps) {
+    EXPECT_EQ(a_self->assignment().size(), tps.size());  // still assigned while revoking
+    for (const auto& tp : tps) a_owned.erase(tp.partition);
+    a_events.push_back("revoke " + std::to_string(tps.size()));
+  };
+  Consumer a(consumer_config(group), handler);
+  a_self = &a;
+  a.subscribe({topic});
+  std::vector<MessagePtr> batch;
+  int violations = 0;
+  auto poll_a = [&] {
+    batch.clear();
+    a.poll_batch(batch, 500, 20ms);
+    for (const MessagePtr& m : batch) {
+      if (!streamframe::kafka::is_error(*m) && !a_owned.count(m->partition)) ++violations;
+    }
+  };
+  auto deadline = Clock::now() + 60s;
+  while (a_owned.size() < kPartitions && Clock::now() < deadline) {
+    produce_some();
+    poll_a();
+  }
+  ASSERT_EQ(a_owned.size(), static_cast<std::size_t>(kPartitions));
+
+  Consumer b(consumer_config(group));
+  b.subscribe({topic});
+  std::vector<MessagePtr> b_batch;
+  deadline = Clock::now() + 60s;
+  while ((a_owned.size() != kPartitions / 2 || b.assignment().size() != kPartitions / 2) &&
+         Clock::now() < deadline) {
+    produce_some();
+    poll_a();
+    b_batch.clear();
+    b.poll_batch(b_batch, 500, 20ms);
+  }
+  ASSERT_EQ(a_owned.size(), static_cast<std::size_t>(kPartitions / 2));
+  ASSERT_GE(a_events.size(), 3u);
+  EXPECT_EQ(a_events[1], "revoke 4");
+  EXPECT_EQ(a_events[2], "assign 2");
+  for (int i = 0; i < 20; ++i) {
+    produce_some();
+    poll_a();
+  }
+  EXPECT_EQ(violations, 0);
+}
+
+TEST_F(KafkaLayer, ThroughputProduceThenConsume) {
+  const std::string topic = make_topic("tput", 8);
+  constexpr int kMessages = 500000;
+  const std::string value(100, 'x');
+  Producer producer(producer_config());
+  auto t0 = Clock::now();
+  for (int i = 0; i < kMessages; ++i) {
+    producer.produce(topic, -1, "key-" + std::to_string(i % 10000), value);
+    if ((i & 1023) == 0) producer.poll(0ms);
+  }
+  ASSERT_TRUE(producer.flush(120s));
+  const double produce_s = std::chrono::duration<double>(Clock::now() - t0).count();
+
+  Consumer consumer(consumer_config(unique_name("group")));
+  consumer.subscribe({topic});
+  std::vector<MessagePtr> batch;
+  std::size_t got = 0;
+  const auto join_deadline = Clock::now() + 60s;
+  while (got == 0 && Clock::now() < join_deadline) {
+    batch.clear();
+    got += consumer.poll_batch(batch, 10000, 100ms);
+  }
+  t0 = Clock::now();
+  const auto deadline = t0 + 120s;
+  while (got < static_cast<std::size_t>(kMessages) && Clock::now() < deadline) {
+    batch.clear();
+    got += consumer.poll_batch(batch, 10000, 100ms);
+  }
+  const double consume_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  EXPECT_EQ(got, static_cast<std::size_t>(kMessages));
+  std::cout << "[ info ] broker: produce " << static_cast<long>(kMessages / produce_s)
+            << " msg/s, consume " << static_cast<long>(kMessages / consume_s) << " msg/s ("
+            << kMessages << " x " << value.size() << " B, idempotent, acks=all)\n";
+}
+
+}  // namespace
