@@ -168,6 +168,18 @@ void Worker::rethrow_pending() {
   }
 }
 
+bool Worker::flush_producer() {
+  // Flush in short steps so a second SIGINT (stop with fail) cuts a hanging flush short.
+  const auto deadline = Clock::now() + settings_.flush_timeout;
+  while (!producer_->flush(std::chrono::milliseconds(100))) {
+    if (stop_fail_ && stop_fail_->load()) {
+      throw Interrupted("checkpoint interrupted while waiting for the producer");
+    }
+    if (Clock::now() >= deadline) return false;
+  }
+  return true;
+}
+
 bool Worker::checkpoint_due() const {
   if (offsets_stored_ == 0) return false;
   if (config_.commit_every > 0 && offsets_stored_ >= config_.commit_every) return true;
@@ -181,7 +193,7 @@ void Worker::checkpoint(bool force) {
   // CK-02: sinks, then everything produced is acknowledged, then offsets are committed; a
   // failure in any step leaves the offsets uncommitted so the records are processed again.
   for (Sink* s : sinks_) s->flush();
-  if (!producer_->flush(settings_.flush_timeout)) {
+  if (!flush_producer()) {
     throw CheckpointProducerTimeout("checkpoint: the producer did not deliver " +
                                     std::to_string(producer_->outstanding()) +
                                     " records within the flush timeout");
@@ -355,6 +367,7 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
 
 void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic<bool>& stop_fail) {
   run_ = &run;
+  stop_fail_ = &stop_fail;
   const auto started = Clock::now();
   last_activity_ = started;
   std::vector<kafka::MessagePtr> batch;

@@ -61,6 +61,7 @@ class Worker final : public ExecContext {
   void handle_message(rd_kafka_message_t* message, RunState& run);
   void checkpoint(bool force);
   bool checkpoint_due() const;
+  bool flush_producer();
   void rethrow_pending();
   void on_assign(const std::vector<kafka::TopicPartition>& tps);
   void on_revoke(const std::vector<kafka::TopicPartition>& tps);
@@ -87,6 +88,7 @@ class Worker final : public ExecContext {
   bool failed_ = false;
 
   RunState* run_ = nullptr;
+  const std::atomic<bool>* stop_fail_ = nullptr;
   MessageContext context_;
   RawMessage raw_;
   std::vector<Value> rows_;
