@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <unordered_set>
 
 #include <librdkafka/rdkafka.h>
@@ -161,7 +162,19 @@ class Application::Impl {
       }
       return t;
     }
-    auto partitions = admin().partition_count(t.name(), config_.request_timeout);
+    std::optional<int> partitions;
+    try {
+      partitions = admin().partition_count(t.name(), config_.request_timeout);
+    } catch (const KafkaError& e) {
+      // Usually the first call that needs the broker: say which address was not reachable.
+      if (!is_unreachable(e.code())) throw;
+      throw KafkaBrokerUnavailableError(e.code(),
+                                        "no Kafka broker reachable at '" + bootstrap_ +
+                                            "' within " +
+                                            std::to_string(config_.request_timeout.count()) +
+                                            " ms: " + e.what(),
+                                        true, false);
+    }
     if (!partitions) {
       if (!config_.auto_create_topics) {
         throw TopicNotFound("topic '" + t.name() + "' does not exist and auto_create_topics is off");
@@ -172,6 +185,11 @@ class Application::Impl {
                              cfg.num_partitions, cfg.replication_factor);
     }
     return t;
+  }
+
+  static bool is_unreachable(int code) {
+    return code == RD_KAFKA_RESP_ERR__TRANSPORT || code == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+           code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || code == RD_KAFKA_RESP_ERR__RESOLVE;
   }
 
   StreamingDataFrame dataframe(const Topic& topic) {
