@@ -187,6 +187,21 @@ void Consumer::resume(const std::vector<TopicPartition>& tps) {
     throw_error(err, "resuming partitions", rk);
   }
   check_partition_errors(list.get(), "resuming partition");
+
+  // librdkafka 2.0.2 does not wake the broker thread on resume: when nothing else is being
+  // fetched from that broker the partition restarts at the thread's next wakeup, up to ~1 s
+  // later. A seek to the current position (where the resume restarts anyway) wakes it.
+  // Partitions without a position (nothing consumed yet, or seek()ed while paused: librdkafka
+  // then forgets the position) are left alone, so an explicit seek is never overridden.
+  if (rd_kafka_position(rk, list.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  TopicPartitionListPtr wake(rd_kafka_topic_partition_list_new(list->cnt));
+  for (int i = 0; i < list->cnt; ++i) {
+    const rd_kafka_topic_partition_t& p = list->elems[i];
+    if (p.err == RD_KAFKA_RESP_ERR_NO_ERROR && p.offset >= 0) {
+      rd_kafka_topic_partition_list_add(wake.get(), p.topic, p.partition)->offset = p.offset;
+    }
+  }
+  if (wake->cnt > 0) ErrorPtr ignored{rd_kafka_seek_partitions(rk, wake.get(), 0)};
 }
 
 void Consumer::seek(const TopicPartition& tp, std::chrono::milliseconds timeout) {
@@ -202,6 +217,13 @@ void Consumer::seek(const TopicPartition& tp, std::chrono::milliseconds timeout)
                                        tp.partition, tp.offset);
   if (ErrorPtr error{rd_kafka_seek_partitions(rk, list.get(), timeout_ms)}) {
     throw_error(error.get(), what);
+  }
+  if (timeout_ms == 0) {  // not waited for: the request is merely "in progress"
+    for (int i = 0; i < list->cnt; ++i) {
+      if (list->elems[i].err == RD_KAFKA_RESP_ERR__IN_PROGRESS) {
+        list->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+      }
+    }
   }
   check_partition_errors(list.get(), what);
 }

@@ -82,11 +82,16 @@ class Consumer {
   // Current positions (offset of the last message returned + 1, or INVALID).
   std::vector<TopicPartition> position(const std::vector<TopicPartition>& tps);
 
+  // Pausing drops what was prefetched for the partitions; resuming continues right after
+  // the last message returned (or at a position seek()ed while paused). A resumed partition
+  // needs a new fetch: on a real broker that can wait for the fetch in flight, i.e. up to
+  // fetch.wait.max.ms — avoid pause/resume churn.
   void pause(const std::vector<TopicPartition>& tps);
   void resume(const std::vector<TopicPartition>& tps);
 
   // Moves the fetch position of an assigned partition to tp.offset (an offset or
-  // RD_KAFKA_OFFSET_BEGINNING/END) and waits up to `timeout` for the move.
+  // RD_KAFKA_OFFSET_BEGINNING/END) and waits up to `timeout` for the move (0 = don't wait;
+  // then only immediate errors are reported).
   void seek(const TopicPartition& tp, std::chrono::milliseconds timeout);
 
   // {low, high} watermarks queried from the partition leader.
