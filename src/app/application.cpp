@@ -118,30 +118,19 @@ class Application::Impl {
   }
 
   kafka::Config consumer_config() const {
-    kafka::Config c = common_config();
-    c.emplace_back("group.id", config_.consumer_group);
-    c.emplace_back("enable.auto.commit", "false");
-    c.emplace_back("enable.auto.offset.store", "false");
-    c.emplace_back("partition.assignment.strategy", "range");
-    c.emplace_back("max.poll.interval.ms", "300000");
-    c.emplace_back("isolation.level", "read_committed");
-    c.emplace_back("enable.partition.eof", "false");
-    // librdkafka's default prefetch stalls a fast consumer at a fraction of the broker's rate.
-    c.emplace_back("queued.min.messages", "200000");
-    c.emplace_back("fetch.wait.max.ms", embedded_ ? "5" : "100");
-    if (embedded_) c.emplace_back("session.timeout.ms", "6000");
-    const char* reset = offset_reset_name(config_.auto_offset_reset);
-    c.emplace_back("auto.offset.reset", reset);
+    kafka::Config c = kafka::merge(kafka::default_consumer_config(), common_config());
+    kafka::set_option(c, "group.id", config_.consumer_group);
+    kafka::set_option(c, "enable.partition.eof", "false");
+    kafka::set_option(c, "fetch.wait.max.ms", "100");
+    if (embedded_) c = kafka::merge(std::move(c), kafka::embedded_consumer_overrides());
+    kafka::set_option(c, "auto.offset.reset", offset_reset_name(config_.auto_offset_reset));
     apply_extra(c, config_.consumer_extra_config, "consumer_extra_config");
     return c;
   }
 
   kafka::Config producer_config() const {
-    kafka::Config c = common_config();
-    c.emplace_back("enable.idempotence", "true");
-    c.emplace_back("partitioner", "murmur2");
-    c.emplace_back("linger.ms", "5");
-    c.emplace_back("request.timeout.ms", std::to_string(config_.request_timeout.count()));
+    kafka::Config c = kafka::merge(kafka::default_producer_config(), common_config());
+    kafka::set_option(c, "request.timeout.ms", std::to_string(config_.request_timeout.count()));
     apply_extra(c, config_.producer_extra_config, "producer_extra_config");
     return c;
   }

@@ -40,13 +40,21 @@ std::mutex& logger_mutex() {
 }  // namespace
 
 std::shared_ptr<spdlog::logger> logger() {
+  if (auto existing = spdlog::get("streamframe")) return existing;
   std::lock_guard lock(logger_mutex());
   if (auto existing = spdlog::get("streamframe")) return existing;
-  auto log = spdlog::stderr_color_mt("streamframe");
+  auto log = std::make_shared<spdlog::logger>(
+      "streamframe", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   formatter->add_flag<LevelFlag>('*').set_pattern("[%Y-%m-%d %H:%M:%S,%e] [%*] [%n] : %v");
   log->set_formatter(std::move(formatter));
   log->set_level(spdlog::level::info);
+  try {
+    spdlog::register_logger(log);
+  } catch (const spdlog::spdlog_ex&) {
+    // Registered meanwhile by user code that does not take our mutex: that one wins (LOG-01).
+    if (auto existing = spdlog::get("streamframe")) return existing;
+  }
   return log;
 }
 

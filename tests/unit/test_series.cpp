@@ -37,6 +37,17 @@ thread_local long g_allocations = 0;
 [[gnu::noinline]] void* operator new[](std::size_t size) {
   return ::operator new(size);
 }
+// The nothrow forms must be replaced too: memory from a library's `new (std::nothrow)` is
+// released by our operator delete, and AddressSanitizer rejects a mismatched pair.
+[[gnu::noinline]] void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  if (g_counting) ++g_allocations;
+  return std::malloc(size == 0 ? 1 : size);
+}
+[[gnu::noinline]] void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
+  return ::operator new(size, tag);
+}
+[[gnu::noinline]] void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 [[gnu::noinline]] void operator delete(void* p) noexcept {
   std::free(p);
 }
