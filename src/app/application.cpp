@@ -215,6 +215,13 @@ class Application::Impl {
       settings.producer_config = producer_config();
       settings.app = &config_;
       settings.graphs = graphs_;
+      if (embedded_) {
+        for (const auto& g : graphs_) {
+          for (int p = 0; p < g->topic().config().num_partitions; ++p) {
+            settings.static_assignment.push_back({g->topic().name(), p});
+          }
+        }
+      }
       worker_ = std::make_unique<detail::Worker>(std::move(settings));
     }
     detail::RunState state;

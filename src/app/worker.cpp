@@ -93,7 +93,12 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
   consumer_ = std::make_unique<kafka::Consumer>(settings_.consumer_config, std::move(handler));
   std::vector<std::string> topics;
   for (const auto& [name, g] : graph_by_topic_) topics.push_back(name);
-  consumer_->subscribe(topics);
+  if (settings_.static_assignment.empty()) {
+    consumer_->subscribe(topics);
+  } else {
+    consumer_->assign(settings_.static_assignment);
+    on_assign(settings_.static_assignment);
+  }
   checkpoint_start_ = Clock::now();
 }
 

@@ -28,6 +28,9 @@ struct WorkerSettings {
   const ApplicationConfig* app = nullptr;
   std::vector<std::shared_ptr<Graph>> graphs;
   std::chrono::milliseconds flush_timeout{300000};
+  // When set, these partitions are assigned directly instead of joining the group: the
+  // embedded broker serves one process, and its group join costs seconds.
+  std::vector<kafka::TopicPartition> static_assignment;
 };
 
 // Limits and outputs of one run() call.

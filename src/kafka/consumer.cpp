@@ -82,6 +82,15 @@ void Consumer::subscribe(const std::vector<std::string>& topics) {
   }
 }
 
+void Consumer::assign(const std::vector<TopicPartition>& tps) {
+  rd_kafka_t* rk = require_open("assign");
+  const TopicPartitionListPtr list = to_c_list(tps);
+  if (const rd_kafka_resp_err_t err = rd_kafka_assign(rk, list.get())) {
+    throw_error(err, fmt::format("assigning {} partition(s) to group '{}'", tps.size(), group_id_),
+                rk);
+  }
+}
+
 void Consumer::unsubscribe() {
   rd_kafka_t* rk = require_open("unsubscribe");
   if (const rd_kafka_resp_err_t err = rd_kafka_unsubscribe(rk)) {

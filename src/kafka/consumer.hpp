@@ -50,6 +50,9 @@ class Consumer {
 
   void subscribe(const std::vector<std::string>& topics);
   void unsubscribe();
+  // Static assignment without the group protocol (no rebalance callbacks): fetching starts at
+  // each partition's committed offset, else auto.offset.reset. Commits still use group.id.
+  void assign(const std::vector<TopicPartition>& tps);
 
   // Appends up to `max` messages to `out`; returns how many were appended. Waits up to
   // `timeout` for the first one, then takes only what is already fetched (no waiting to fill
