@@ -632,6 +632,14 @@ CaseResult run_raw(const std::string& brokers, const std::string& input, const s
 
 enum class Pipeline { passthrough, readme };
 
+// Extra librdkafka settings for the application's clients in (b) and (c)
+// (ApplicationConfig::consumer_extra_config / producer_extra_config), to try a tuning
+// without changing the library. Empty by default: the bench measures the library's defaults.
+struct AppExtraConfig {
+  std::map<std::string, std::string> consumer;
+  std::map<std::string, std::string> producer;
+};
+
 // (b), (c) through the public API, run({.count}) with the expected number of outputs. A
 // count-limited run stops once that many records left the pipeline, takes its final checkpoint
 // (producer flush: every output acknowledged; then the offset commit), closes its consumer and
@@ -643,7 +651,7 @@ enum class Pipeline { passthrough, readme };
 // on_message_processed (everything produced, not yet acknowledged: a lower bound).
 CaseResult run_frame(Pipeline pipeline, const std::string& brokers, const std::string& input,
                      const std::string& output, const std::string& group, int partitions,
-                     std::uint64_t input_records, std::uint64_t count) {
+                     std::uint64_t input_records, std::uint64_t count, const AppExtraConfig& extra) {
   AckWatcher watcher(brokers, output, partitions, count);
   std::uint64_t processed = 0;
   Clock::time_point first{};
@@ -658,6 +666,8 @@ CaseResult run_frame(Pipeline pipeline, const std::string& brokers, const std::s
   config.auto_offset_reset = streamframe::AutoOffsetReset::earliest;
   config.loglevel = "WARNING";
   config.install_signal_handlers = false;  // Ctrl-C ends the whole bench, not one case
+  config.consumer_extra_config = extra.consumer;
+  config.producer_extra_config = extra.producer;
   config.on_message_processed = [&](const std::string&, std::int32_t, std::int64_t) {
     if (++processed == 1) first = Clock::now();
     if (processed >= mark) {
@@ -851,6 +861,7 @@ struct Measurement {
 };
 
 struct RunContext {
+  AppExtraConfig app_extra;
   std::uint64_t records = 0;
   int partitions = 0;
   double value_bytes = 0;
@@ -899,6 +910,17 @@ std::string json_line(const Measurement& m, const RunContext& ctx) {
       {"seconds_closed", &m.result.closed}};
   for (const auto& [name, value] : instants) {
     if (*value) line.set(name, Value(round_to(**value, 6)));
+  }
+  const auto settings = [](const std::map<std::string, std::string>& m) {
+    Object o;
+    for (const auto& [k, v] : m) o.set(k, Value(v));
+    return Value(std::move(o));
+  };
+  if (m.case_id != 'a' && !ctx.app_extra.consumer.empty()) {
+    line.set("app_consumer_config", settings(ctx.app_extra.consumer));
+  }
+  if (m.case_id != 'a' && !ctx.app_extra.producer.empty()) {
+    line.set("app_producer_config", settings(ctx.app_extra.producer));
   }
   Object cpu{{"wall_s", Value(round_to(m.cpu.wall, 3))},
              {"bench_s", Value(round_to(m.cpu.self, 2))},
@@ -1004,6 +1026,21 @@ int main(int argc, char** argv) {
   cli.add_option("--broker-pid", broker_pid,
                  "pid of a local broker: its CPU time is recorded, and what neither it nor the "
                  "bench used is reported as other load");
+  std::vector<std::string> app_consumer_config;
+  std::vector<std::string> app_producer_config;
+  const auto key_value = [](const std::string& s) {
+    return s.find('=') == std::string::npos || s.front() == '=' ? "expected key=value"
+                                                                 : std::string();
+  };
+  cli.add_option("--app-consumer-config", app_consumer_config,
+                 "extra librdkafka consumer settings for (b) and (c): key=value[,key=value]; "
+                 "recorded with their results")
+      ->delimiter(',')
+      ->check(key_value);
+  cli.add_option("--app-producer-config", app_producer_config,
+                 "extra librdkafka producer settings for (b) and (c): key=value[,key=value]")
+      ->delimiter(',')
+      ->check(key_value);
   CLI11_PARSE(cli, argc, argv);
 
   std::vector<char> cases;
@@ -1012,6 +1049,12 @@ int main(int argc, char** argv) {
   }
 
   RunContext ctx;
+  for (const auto& kv : app_consumer_config) {
+    ctx.app_extra.consumer[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+  }
+  for (const auto& kv : app_producer_config) {
+    ctx.app_extra.producer[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+  }
   ctx.records = records;
   ctx.partitions = partitions;
   ctx.machine = machine_info();
@@ -1056,6 +1099,14 @@ int main(int argc, char** argv) {
                100.0 * static_cast<double>(input.passing) / static_cast<double>(records),
                ctx.commit, ctx.dirty ? "+dirty" : "", ctx.machine.nproc, ctx.machine.model,
                ctx.machine.mem_gb, rd_kafka_version_str());
+    const auto show = [](const char* what, const std::map<std::string, std::string>& m) {
+      if (m.empty()) return;
+      std::string list;
+      for (const auto& [k, v] : m) list += fmt::format("{}{}={}", list.empty() ? "" : ", ", k, v);
+      fmt::print("(b), (c) with {} settings: {}\n", what, list);
+    };
+    show("extra consumer", ctx.app_extra.consumer);
+    show("extra producer", ctx.app_extra.producer);
     print_header();
 
     for (int run = 1; run <= runs; ++run) {
@@ -1083,7 +1134,7 @@ int main(int argc, char** argv) {
           } else {
             m.result = run_frame(c == 'b' ? Pipeline::passthrough : Pipeline::readme, brokers,
                                  input_topic, outputs[c], group, partitions, records,
-                                 m.outputs_expected);
+                                 m.outputs_expected, ctx.app_extra);
           }
         } catch (const std::exception& e) {
           ++failures;
