@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "core/logging.hpp"
+#include "kafka/types.hpp"
 #include "streamframe/errors.hpp"
 
 namespace streamframe::detail {
@@ -14,36 +15,18 @@ using Clock = std::chrono::steady_clock;
 
 RawMessage raw_message_of(const rd_kafka_message_t* m) {
   RawMessage raw;
-  raw.topic = rd_kafka_topic_name(m->rkt);
+  raw.topic = std::string(kafka::message_topic(*m));
   raw.partition = m->partition;
   raw.offset = m->offset;
-  if (m->key) raw.key.emplace(static_cast<const char*>(m->key), m->key_len);
-  if (m->payload) raw.value.emplace(static_cast<const char*>(m->payload), m->len);
-  rd_kafka_timestamp_type_t type;
-  raw.timestamp = rd_kafka_message_timestamp(m, &type);
-  rd_kafka_headers_t* hdrs = nullptr;
-  if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    const char* name;
-    const void* val;
-    size_t size;
-    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-      raw.headers.emplace_back(name, val ? std::string(static_cast<const char*>(val), size) : std::string());
-    }
+  if (auto key = kafka::message_key(*m)) raw.key.emplace(*key);
+  if (auto value = kafka::message_value(*m)) raw.value.emplace(*value);
+  raw.timestamp = kafka::message_timestamp(*m, nullptr);
+  try {
+    raw.headers = kafka::message_headers(*m);
+  } catch (const KafkaError&) {
+    // The error being reported matters more than headers librdkafka cannot parse.
   }
   return raw;
-}
-
-void read_headers(const rd_kafka_message_t* m, Headers& out) {
-  out.clear();
-  rd_kafka_headers_t* hdrs = nullptr;
-  // rd_kafka_message_headers is only valid on non-const messages in the C API signature.
-  if (rd_kafka_message_headers(const_cast<rd_kafka_message_t*>(m), &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-  const char* name;
-  const void* val;
-  size_t size;
-  for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-    out.emplace_back(name, val ? std::string(static_cast<const char*>(val), size) : std::string());
-  }
 }
 
 Value leaf_value(const Row& row, const MessageContext& mc, bool metadata) {
@@ -289,7 +272,7 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
   Headers headers;
   std::int64_t timestamp = 0;
   try {
-    read_headers(m, headers);
+    headers = kafka::message_headers(*m);
     if (m->key) {
       key = topic.key_deserializer->deserialize_one(
           std::string_view(static_cast<const char*>(m->key), m->key_len));
