@@ -1001,7 +1001,7 @@ int main(int argc, char** argv) {
   bool keep_topics = false;
   bool warmup = true;
   std::string broker_pid;
-  double pause_s = 2.0;
+  double pause_s = 5.0;
   cli.add_option("--brokers", brokers, "bootstrap servers, host:port[,host:port]")->required();
   cli.add_option("--records", records, "input records (N)")
       ->capture_default_str()
