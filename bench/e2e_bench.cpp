@@ -999,7 +999,7 @@ int main(int argc, char** argv) {
   double hot_fraction = 0.15;
   std::uint64_t seed = 42;
   bool keep_topics = false;
-  bool warmup = true;
+  int warmup = 2;
   std::string broker_pid;
   double pause_s = 5.0;
   cli.add_option("--brokers", brokers, "bootstrap servers, host:port[,host:port]")->required();
@@ -1029,8 +1029,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 600.0));
   cli.add_flag("--keep-topics", keep_topics, "do not delete the bench topics at the end");
-  cli.add_flag("--warmup,!--no-warmup", warmup,
-               "run case (a) once, untimed, before the measurements (default: on)");
+  cli.add_option("--warmup", warmup, "untimed passes of case (a) before the measurements")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 10));
   cli.add_option("--broker-pid", broker_pid,
                  "pid of a local broker: its CPU time is recorded, and what neither it nor the "
                  "bench used is reported as other load");
@@ -1100,16 +1101,17 @@ int main(int argc, char** argv) {
                grouped(records), ctx.value_bytes, partitions, input.seconds,
                100.0 * static_cast<double>(input.passing) / static_cast<double>(records));
     if (input.passing == 0) throw BenchError("no record passes the filter: raise --hot-fraction");
-    if (warmup) {
-      // One untimed pass of (a), so that the first measured case does not pay for the fresh
-      // broker's JIT and heap growth on its fetch and produce paths, or for reading the log
-      // segments back into the page cache.
-      const std::string warm_topic = fmt::format("bench-e2e-{}-warm-up-out", run_id);
+    // Untimed passes of (a), so that the first measured cases do not pay for the fresh
+    // broker's JIT compilation and heap growth on its fetch and produce paths, or for reading
+    // the log back into the page cache (one pass of 2 M records is not quite enough).
+    for (int pass = 1; pass <= warmup; ++pass) {
+      const std::string warm_topic = fmt::format("bench-e2e-{}-warm-up{}-out", run_id, pass);
       topics.push_back(warm_topic);
       admin.create_topics({warm_topic}, partitions);
-      const CaseResult warm = run_raw(brokers, input_topic, warm_topic,
-                                      fmt::format("bench-e2e-{}-warm-up", run_id), partitions, records);
-      fmt::print(stderr, "  warm-up: case (a) once, untimed ({} records/s)\n",
+      const CaseResult warm =
+          run_raw(brokers, input_topic, warm_topic,
+                  fmt::format("bench-e2e-{}-warm-up{}", run_id, pass), partitions, records);
+      fmt::print(stderr, "  warm-up {}/{}: case (a), untimed ({} records/s)\n", pass, warmup,
                  grouped(static_cast<std::uint64_t>(static_cast<double>(records) / warm.seconds)));
     }
 
