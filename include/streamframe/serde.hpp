@@ -11,6 +11,8 @@
 
 namespace streamframe {
 
+class Serializer;
+
 // Turns message bytes into rows. Most deserializers yield one row; one may yield N rows
 // sharing the message's key, headers and offset (TOP-11), or throw IgnoreMessage (TOP-10).
 // Failures throw SerializationError. Implementations must be thread-safe (shared by workers).
@@ -23,6 +25,15 @@ class Deserializer {
   // Convenience for the one-row case; throws SerializationError when not exactly one row.
   Value deserialize_one(std::string_view data) const;
   virtual std::string_view name() const = 0;
+
+  // A pipeline that forwards messages unchanged (e.g. `sdf.to_topic(out)`) produces their
+  // original bytes instead of deserializing and serializing them again (DESIGN "Data
+  // model"). That is only done when this returns true: one row per message, and `serializer`
+  // would write bytes this deserializer reads back as the same value. Default: false.
+  virtual bool round_trips_with(const Serializer& serializer) const;
+  // Throws what deserialize() would throw for `data`, without building values; used on the
+  // forwarding path so bad input still reaches the error callbacks. Default: deserializes.
+  virtual void validate(std::string_view data, const Headers& headers) const;
 };
 
 // Turns a value into bytes. `out` is cleared first and reused between messages, so hot paths
@@ -48,6 +59,9 @@ namespace json {
 Value parse(std::string_view text);
 // Appends compact JSON (TOP-05 formatting) to `out`. NaN/Inf => SerializationError.
 void write(const Value& value, std::string& out);
+// Checks syntax and UTF-8 like parse(), without building a Value (integers beyond int64 are
+// accepted here: the bytes are forwarded as they are).
+void validate(std::string_view text);
 // Indented, for print(pretty=true).
 std::string write_pretty(const Value& value, int indent = 2);
 }  // namespace json

@@ -64,7 +64,9 @@ Value leaf_value(const Row& row, const MessageContext& mc, bool metadata) {
 
 Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config_(*settings_.app) {
   for (const auto& g : settings_.graphs) {
-    graph_by_topic_[g->topic().name()] = g.get();
+    TopicSlot& slot = slots_[g->topic().name()];
+    slot.graph = g.get();
+    slot.passthrough = g->passthrough_targets();
     for (Sink* s : g->sinks()) sinks_.push_back(s);
   }
   for (Sink* s : sinks_) s->setup();
@@ -75,7 +77,7 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
   handler.on_revoke = [this](const std::vector<kafka::TopicPartition>& tps) { on_revoke(tps); };
   consumer_ = std::make_unique<kafka::Consumer>(settings_.consumer_config, std::move(handler));
   std::vector<std::string> topics;
-  for (const auto& [name, g] : graph_by_topic_) topics.push_back(name);
+  for (const auto& [name, slot] : slots_) topics.push_back(name);
   if (settings_.static_assignment.empty()) {
     consumer_->subscribe(topics);
   } else {
@@ -110,7 +112,12 @@ ErrorAction Worker::decide(const ErrorCallback& callback, const std::exception& 
 }
 
 void Worker::on_assign(const std::vector<kafka::TopicPartition>& tps) {
-  for (const auto& tp : tps) assigned_.emplace(tp.topic, tp.partition);
+  for (const auto& tp : tps) {
+    if (TopicSlot* slot = slot_of(tp.topic, tp.partition)) {
+      if (!slot->assigned[tp.partition]) ++assigned_count_;
+      slot->assigned[tp.partition] = 1;
+    }
+  }
   logger()->info("partitions assigned: {}", tps.size());
   last_activity_ = Clock::now();
 }
@@ -123,8 +130,11 @@ void Worker::on_revoke(const std::vector<kafka::TopicPartition>& tps) {
     if (!pending_error_) pending_error_ = std::current_exception();
   }
   for (const auto& tp : tps) {
-    assigned_.erase({tp.topic, tp.partition});
-    offsets_.erase({tp.topic, tp.partition});
+    if (TopicSlot* slot = slot_of(tp.topic, tp.partition)) {
+      if (slot->assigned[tp.partition]) --assigned_count_;
+      slot->assigned[tp.partition] = 0;
+      slot->offsets[tp.partition] = -1;
+    }
   }
   logger()->info("partitions revoked: {}", tps.size());
   last_activity_ = Clock::now();
@@ -177,7 +187,18 @@ bool Worker::checkpoint_due() const {
 void Worker::checkpoint(bool force) {
   (void)force;
   checkpoint_start_ = Clock::now();
-  if (offsets_.empty()) return;
+  std::vector<kafka::TopicPartition> commit;
+  for (const auto& [name, slot] : slots_) {
+    for (std::size_t p = 0; p < slot.offsets.size(); ++p) {
+      if (slot.offsets[p] >= 0) {
+        commit.push_back({name, static_cast<std::int32_t>(p), slot.offsets[p] + 1});
+      }
+    }
+  }
+  if (commit.empty()) {
+    offsets_stored_ = 0;
+    return;
+  }
   // CK-02: sinks, then everything produced is acknowledged, then offsets are committed; a
   // failure in any step leaves the offsets uncommitted so the records are processed again.
   for (Sink* s : sinks_) s->flush();
@@ -187,15 +208,12 @@ void Worker::checkpoint(bool force) {
                                     " records within the flush timeout");
   }
   rethrow_pending();
-  std::vector<kafka::TopicPartition> commit;
-  commit.reserve(offsets_.size());
-  for (const auto& [tp, offset] : offsets_) commit.push_back({tp.first, tp.second, offset + 1});
   try {
     consumer_->commit(commit);
   } catch (const KafkaError& e) {
     throw CheckpointConsumerCommitError(std::string("checkpoint: committing offsets failed: ") + e.what());
   }
-  offsets_.clear();
+  for (auto& [name, slot] : slots_) std::fill(slot.offsets.begin(), slot.offsets.end(), -1);
   offsets_stored_ = 0;
   ++stats_.checkpoints;
 }
@@ -250,11 +268,9 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
     logger()->warn("{}", error.what());
     return;
   }
-  const char* topic_name = rd_kafka_topic_name(m->rkt);
-  if (!assigned_.count({topic_name, m->partition})) return;  // fetched before a revoke
-  auto it = graph_by_topic_.find(topic_name);
-  if (it == graph_by_topic_.end()) return;
-  const Graph& graph = *it->second;
+  TopicSlot* slot = slot_of(m);
+  if (slot == nullptr || !slot->assigned[m->partition]) return;  // fetched before a revoke
+  const Graph& graph = *slot->graph;
   const Topic::Definition& topic = graph.topic().definition();
 
   ++stats_.messages_consumed;
@@ -265,6 +281,13 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
   context_.leader_epoch = -1;  // librdkafka 2.0.2 does not expose it per message
   current_message_context() = &context_;
   last_activity_ = Clock::now();
+
+  const bool collecting =
+      run.options.collect && (run.options.count > 0 || run.options.timeout.count() > 0);
+  if (!slot->passthrough.empty() && !collecting) {
+    forward_raw(m, topic, *slot, run);
+    return;
+  }
 
   // Deserialization (consumer stage).
   Value key;
@@ -337,20 +360,75 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
     }
   }
 
-  const auto key_tp = TopicPartitionKey(topic.name, m->partition);
-  auto [pos, inserted] = offsets_.try_emplace(key_tp, m->offset);
-  if (!inserted) {
-    if (m->offset <= pos->second) {
-      throw InvalidStoredOffset("offset " + std::to_string(m->offset) + " of " + topic.name + "[" +
-                                std::to_string(m->partition) + "] is not above the stored " +
-                                std::to_string(pos->second));
-    }
-    pos->second = m->offset;
+  store_offset(*slot, topic, m);
+}
+
+void Worker::store_offset(TopicSlot& slot, const Topic::Definition& topic,
+                          const rd_kafka_message_t* m) {
+  std::int64_t& stored = slot.offsets[m->partition];
+  if (m->offset <= stored) {
+    throw InvalidStoredOffset("offset " + std::to_string(m->offset) + " of " + topic.name + "[" +
+                              std::to_string(m->partition) + "] is not above the stored " +
+                              std::to_string(stored));
   }
+  stored = m->offset;
   ++offsets_stored_;
   if (config_.on_message_processed) config_.on_message_processed(topic.name, m->partition, m->offset);
   current_message_context() = nullptr;
-  (void)run;
+}
+
+void Worker::forward_raw(const rd_kafka_message_t* m, const Topic::Definition& topic,
+                         TopicSlot& slot, RunState& run) {
+  const auto key = kafka::message_key(*m);
+  const auto value = kafka::message_value(*m);
+  try {
+    // Bad input must still reach the error path even though nothing is deserialized.
+    static const Headers no_headers;
+    if (key) topic.key_deserializer->validate(*key, no_headers);
+    if (value) topic.value_deserializer->validate(*value, no_headers);
+  } catch (Error& e) {
+    e.set_origin(topic.name, m->partition, m->offset);
+    RawMessage raw = raw_message_of(m);
+    ErrorContext ctx{&raw, nullptr};
+    if (decide(config_.on_consumer_error, e, ctx, "deserialization") != ErrorAction::skip) throw;
+    store_offset(slot, topic, m);
+    return;
+  }
+  ++stats_.rows_processed;
+  const Headers headers = kafka::message_headers(*m);
+  const std::int64_t timestamp = kafka::message_timestamp(*m);
+  for (const Topic::Definition* target : slot.passthrough) {
+    producer_->produce(target->name, -1, key, value, timestamp,
+                       headers.empty() ? nullptr : &headers, nullptr);
+  }
+  run.outputs += slot.passthrough.size();
+  store_offset(slot, topic, m);
+}
+
+Worker::TopicSlot* Worker::slot_of(const rd_kafka_message_t* m) {
+  auto it = slot_by_handle_.find(m->rkt);
+  if (it == slot_by_handle_.end()) {
+    // First message of this topic handle: librdkafka keeps one handle per topic, so the
+    // string lookup happens once per topic, not per message.
+    TopicSlot* slot = slot_of(rd_kafka_topic_name(m->rkt), m->partition);
+    if (slot == nullptr) return nullptr;
+    it = slot_by_handle_.emplace(m->rkt, slot).first;
+  }
+  TopicSlot* slot = it->second;
+  if (static_cast<std::size_t>(m->partition) >= slot->assigned.size()) return nullptr;
+  return slot;
+}
+
+Worker::TopicSlot* Worker::slot_of(const std::string& topic, std::int32_t partition) {
+  auto it = slots_.find(topic);
+  if (it == slots_.end() || partition < 0) return nullptr;
+  TopicSlot& slot = it->second;
+  if (static_cast<std::size_t>(partition) >= slot.assigned.size()) {
+    // Partitions can be added to a topic while it is consumed: grow on demand.
+    slot.assigned.resize(partition + 1, 0);
+    slot.offsets.resize(partition + 1, -1);
+  }
+  return &slot;
 }
 
 void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic<bool>& stop_fail) {
@@ -382,7 +460,7 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
       if (checkpoint_due()) checkpoint(false);
       if (run.options.timeout.count() > 0) {
         // Before the first assignment the app may still be joining the group: allow 60 s.
-        const auto grace = assigned_.empty() ? std::chrono::seconds(60) : std::chrono::seconds(0);
+        const auto grace = assigned_count_ == 0 ? std::chrono::seconds(60) : std::chrono::seconds(0);
         if (Clock::now() - last_activity_ >= run.options.timeout + grace) break;
       }
     }

@@ -59,9 +59,25 @@ class Worker final : public ExecContext {
   const MessageContext& context() const override { return context_; }
 
  private:
-  using TopicPartitionKey = std::pair<std::string, std::int32_t>;
+  // Per input topic: its pipeline and the checkpoint's bookkeeping, indexed by partition so
+  // the per-message path does no string work.
+  struct TopicSlot {
+    Graph* graph = nullptr;
+    std::vector<std::int64_t> offsets;  // last processed offset since the checkpoint, -1 = none
+    std::vector<char> assigned;
+    // Targets when the pipeline only forwards messages unchanged (see Graph::passthrough_targets).
+    std::vector<const Topic::Definition*> passthrough;
+  };
 
+  TopicSlot* slot_of(const rd_kafka_message_t* message);
+  TopicSlot* slot_of(const std::string& topic, std::int32_t partition);
   void handle_message(rd_kafka_message_t* message, RunState& run);
+  // The forwarding path: validates, then produces the message's own bytes.
+  void forward_raw(const rd_kafka_message_t* message, const Topic::Definition& topic,
+                   TopicSlot& slot, RunState& run);
+  // Records `message` as processed for the next checkpoint (offsets strictly increase, CK-01).
+  void store_offset(TopicSlot& slot, const Topic::Definition& topic,
+                    const rd_kafka_message_t* message);
   void checkpoint(bool force);
   bool checkpoint_due() const;
   bool flush_producer();
@@ -74,16 +90,15 @@ class Worker final : public ExecContext {
 
   WorkerSettings settings_;
   const ApplicationConfig& config_;
-  std::unordered_map<std::string, Graph*> graph_by_topic_;
+  std::unordered_map<std::string, TopicSlot> slots_;
+  std::unordered_map<const rd_kafka_topic_t*, TopicSlot*> slot_by_handle_;
   std::vector<Sink*> sinks_;
   std::unique_ptr<kafka::Producer> producer_;
   std::unique_ptr<kafka::Consumer> consumer_;
 
-  // Checkpoint: last processed offset per partition since the last commit.
-  std::map<TopicPartitionKey, std::int64_t> offsets_;
-  std::int64_t offsets_stored_ = 0;
+  std::int64_t offsets_stored_ = 0;  // messages processed since the last checkpoint
   std::chrono::steady_clock::time_point checkpoint_start_;
-  std::set<TopicPartitionKey> assigned_;
+  std::size_t assigned_count_ = 0;
 
   // Errors raised inside librdkafka callbacks wait here until control is back in C++.
   std::exception_ptr pending_error_;

@@ -267,6 +267,7 @@ class ToTopicNode final : public Node {
   }
   bool produces() const override { return true; }
   const char* kind() const override { return "to_topic"; }
+  const Topic* plain_topic() const override { return key_ ? nullptr : &topic_; }
 
  private:
   Topic topic_;
@@ -379,6 +380,24 @@ Node* Graph::add(std::unique_ptr<Node> node, Node* parent) {
   parent->children.push_back(raw);
   nodes_.push_back(std::move(node));
   return raw;
+}
+
+std::vector<const Topic::Definition*> Graph::passthrough_targets() const {
+  std::vector<const Topic::Definition*> targets;
+  const auto& source = topic_.definition();
+  if (source.timestamp_extractor || root_->children.empty()) return {};
+  for (const Node* child : root_->children) {
+    const Topic* target = child->plain_topic();
+    if (target == nullptr || !child->children.empty()) return {};
+    const auto& def = target->definition();
+    if (!source.value_deserializer->round_trips_with(*def.value_serializer) ||
+        !source.key_deserializer->round_trips_with(*def.key_serializer) ||
+        !def.value_serializer->extra_headers().empty()) {
+      return {};
+    }
+    targets.push_back(&def);
+  }
+  return targets;
 }
 
 std::vector<Sink*> Graph::sinks() const {

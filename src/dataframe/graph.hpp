@@ -33,6 +33,8 @@ class Node {
   virtual bool produces() const { return false; }
   virtual const char* kind() const = 0;
   virtual Sink* sink() const { return nullptr; }
+  // The topic a plain `to_topic(topic)` sends to (no key callable), else null.
+  virtual const Topic* plain_topic() const { return nullptr; }
 
   Node* parent = nullptr;
   std::vector<Node*> children;
@@ -53,6 +55,10 @@ class Graph {
   const Topic& topic() const noexcept { return topic_; }
   bool produces() const;
   std::vector<Sink*> sinks() const;
+  // Non-empty when the pipeline only forwards each message unchanged to these topics (every
+  // child of the root is a leaf `to_topic(topic)` whose serdes round-trip with the input's
+  // and no timestamp extractor is set): the run loop then produces the original bytes.
+  std::vector<const Topic::Definition*> passthrough_targets() const;
   void run(Row& row, ExecContext& ctx) const { root_->process(row, ctx); }
 
  private:

@@ -480,6 +480,16 @@ Value parse(std::string_view text) {
   return parse_with(parser, text);
 }
 
+void validate(std::string_view text) {
+  thread_local dom::parser parser;
+  if (text.size() > kThreadParserMaxBytes) {
+    dom::parser big;
+    if (auto err = big.parse(text.data(), text.size(), true).error()) throw_parse_error(err);
+    return;
+  }
+  if (auto err = parser.parse(text.data(), text.size(), true).error()) throw_parse_error(err);
+}
+
 void write(const Value& value, std::string& out) {
   Out o(out);
   try {

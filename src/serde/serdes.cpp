@@ -63,6 +63,7 @@ void store_big_endian(U u, std::string& out) {
 
 class BytesDeserializer final : public Deserializer {
  public:
+  bool round_trips_with(const Serializer& serializer) const override;
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
     out.emplace_back(data);
   }
@@ -83,6 +84,7 @@ class BytesSerializer final : public Serializer {
 
 class StringDeserializer final : public Deserializer {
  public:
+  bool round_trips_with(const Serializer& serializer) const override;
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
     check_utf8("str", "deserializer", data);
     out.emplace_back(data);
@@ -106,6 +108,7 @@ class StringSerializer final : public Serializer {
 
 class IntDeserializer final : public Deserializer {
  public:
+  bool round_trips_with(const Serializer& serializer) const override;
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
     if (data.size() != 4) throw_wrong_length("int", 4, data.size());
     out.emplace_back(static_cast<std::int32_t>(load_big_endian<std::uint32_t>(data.data())));
@@ -133,6 +136,7 @@ class IntSerializer final : public Serializer {
 
 class DoubleDeserializer final : public Deserializer {
  public:
+  bool round_trips_with(const Serializer& serializer) const override;
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
     if (data.size() != 8) throw_wrong_length("double", 8, data.size());
     out.emplace_back(std::bit_cast<double>(load_big_endian<std::uint64_t>(data.data())));
@@ -154,9 +158,11 @@ class DoubleSerializer final : public Serializer {
 
 class JsonDeserializer final : public Deserializer {
  public:
+  bool round_trips_with(const Serializer& serializer) const override;
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
     out.push_back(json::parse(data));
   }
+  void validate(std::string_view data, const Headers&) const override { json::validate(data); }
   std::string_view name() const override { return "json"; }
 };
 
@@ -178,7 +184,32 @@ class JsonSerializer final : public Serializer {
   throw ConfigError(std::move(msg));
 }
 
+// Built-ins round-trip only with their own serializer (not one that merely shares a name).
+bool BytesDeserializer::round_trips_with(const Serializer& serializer) const {
+  return dynamic_cast<const BytesSerializer*>(&serializer) != nullptr;
+}
+bool StringDeserializer::round_trips_with(const Serializer& serializer) const {
+  return dynamic_cast<const StringSerializer*>(&serializer) != nullptr;
+}
+bool IntDeserializer::round_trips_with(const Serializer& serializer) const {
+  return dynamic_cast<const IntSerializer*>(&serializer) != nullptr;
+}
+bool DoubleDeserializer::round_trips_with(const Serializer& serializer) const {
+  return dynamic_cast<const DoubleSerializer*>(&serializer) != nullptr;
+}
+bool JsonDeserializer::round_trips_with(const Serializer& serializer) const {
+  return dynamic_cast<const JsonSerializer*>(&serializer) != nullptr;
+}
+
 }  // namespace
+
+bool Deserializer::round_trips_with(const Serializer&) const { return false; }
+
+void Deserializer::validate(std::string_view data, const Headers& headers) const {
+  thread_local std::vector<Value> rows;
+  rows.clear();
+  deserialize(data, headers, rows);
+}
 
 Value Deserializer::deserialize_one(std::string_view data) const {
   std::vector<Value> rows;
