@@ -183,7 +183,7 @@ void Producer::on_delivery(const rd_kafka_message_t& m) {
   if (!handler_) {
     if (!ok) {
       streamframe_logger()->error("delivery to topic '{}' partition {} failed: {}",
-                                  message_topic(m), m.partition, rd_kafka_message_errstr(&m));
+                                  message_topic(m), m.partition, rd_kafka_err2str(m.err));
     }
     return;
   }
@@ -192,7 +192,7 @@ void Producer::on_delivery(const rd_kafka_message_t& m) {
   report.partition = m.partition;
   report.offset = m.offset;
   report.error_code = m.err;
-  report.error = ok ? std::string_view() : std::string_view(rd_kafka_message_errstr(&m));
+  report.error = ok ? std::string_view() : std::string_view(rd_kafka_err2str(m.err));
   report.opaque = m._private;
   try {
     handler_(report);
