@@ -9,12 +9,12 @@
 // Throughput = N input records / (first record consumed -> last output acknowledged). How each
 // case takes those two instants is described in bench/README.md and at run_raw/run_frame.
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -27,11 +27,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <sstream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -128,8 +128,8 @@ KafkaPtr make_client(rd_kafka_type_t type, ConfPtr conf) {
 TopicPtr make_topic(rd_kafka_t* rk, const std::string& name) {
   TopicPtr rkt(rd_kafka_topic_new(rk, name.c_str(), nullptr));
   if (!rkt) {
-    throw BenchError(fmt::format("rd_kafka_topic_new({}): {}", name,
-                                 rd_kafka_err2str(rd_kafka_last_error())));
+    throw BenchError(
+        fmt::format("rd_kafka_topic_new({}): {}", name, rd_kafka_err2str(rd_kafka_last_error())));
   }
   return rkt;
 }
@@ -189,12 +189,13 @@ class Admin {
       throw BenchError(fmt::format("CreateTopics: {}", rd_kafka_event_error_string(ev.get())));
     }
     std::size_t count = 0;
-    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(
-        rd_kafka_event_CreateTopics_result(ev.get()), &count);
+    const rd_kafka_topic_result_t** results =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev.get()), &count);
     for (std::size_t i = 0; i < count; ++i) {
       const auto err = rd_kafka_topic_result_error(results[i]);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-        throw BenchError(fmt::format("creating topic {}: {}", rd_kafka_topic_result_name(results[i]),
+        throw BenchError(fmt::format("creating topic {}: {}",
+                                     rd_kafka_topic_result_name(results[i]),
                                      rd_kafka_topic_result_error_string(results[i])));
       }
     }
@@ -249,7 +250,8 @@ class Admin {
       }
       if (ready) return;
       if (Clock::now() > deadline) {
-        throw BenchError(fmt::format("topic {} has no leader for every partition after 30 s", name));
+        throw BenchError(
+            fmt::format("topic {} has no leader for every partition after 30 s", name));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -452,7 +454,8 @@ class AckWatcher {
   std::optional<std::uint64_t> end_offsets() {
     PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size())));
     for (int p : partitions_) {
-      rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), p)->offset = RD_KAFKA_OFFSET_END;
+      rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), p)->offset =
+          RD_KAFKA_OFFSET_END;
     }
     if (rd_kafka_offsets_for_times(rk_.get(), list.get(), 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return std::nullopt;
@@ -500,8 +503,8 @@ constexpr std::uint64_t k_arm_before_end = 2000;
 // (a) Raw pass-through. The consumer and producer use the settings streamframe uses (range
 // assignment, read_committed, manual commit; idempotent murmur2 producer, linger.ms=5,
 // batch.num.messages=10000) with the consumer prefetch limits at their maximums and batched
-// reads from the consumer queue. Each message is produced with its key, value and timestamp, copied.
-// Timing: first message out of rd_kafka_consume_batch_queue -> the delivery report that
+// reads from the consumer queue. Each message is produced with its key, value and timestamp,
+// copied. Timing: first message out of rd_kafka_consume_batch_queue -> the delivery report that
 // completes N acknowledgements (taken inside the callback). The final synchronous commit and
 // the consumer's close come after it and are reported separately.
 CaseResult run_raw(const std::string& brokers, const std::string& input, const std::string& output,
@@ -520,24 +523,24 @@ CaseResult run_raw(const std::string& brokers, const std::string& input, const s
                                     deliveries);
   TopicPtr out_rkt = make_topic(producer.get(), output);
 
-  KafkaPtr consumer = make_client(RD_KAFKA_CONSUMER,
-                                  make_conf({{"bootstrap.servers", brokers},
-                                             {"group.id", group},
-                                             {"auto.offset.reset", "earliest"},
-                                             {"enable.auto.commit", "false"},
-                                             {"enable.auto.offset.store", "false"},
-                                             {"enable.partition.eof", "false"},
-                                             {"partition.assignment.strategy", "range"},
-                                             {"isolation.level", "read_committed"},
-                                             // librdkafka < 2.4 stops fetching for a fixed
-                                             // 1 s whenever the local queue reaches either
-                                             // limit (librdkafka #2879): at the maximums the
-                                             // pass-through never waits on that backoff.
-                                             {"queued.min.messages", "10000000"},
-                                             {"queued.max.messages.kbytes", "2097151"},
-                                             {"max.partition.fetch.bytes", "4194304"},
-                                             {"fetch.max.bytes", "52428800"},
-                                             {"fetch.wait.max.ms", "100"}}));
+  KafkaPtr consumer =
+      make_client(RD_KAFKA_CONSUMER, make_conf({{"bootstrap.servers", brokers},
+                                                {"group.id", group},
+                                                {"auto.offset.reset", "earliest"},
+                                                {"enable.auto.commit", "false"},
+                                                {"enable.auto.offset.store", "false"},
+                                                {"enable.partition.eof", "false"},
+                                                {"partition.assignment.strategy", "range"},
+                                                {"isolation.level", "read_committed"},
+                                                // librdkafka < 2.4 stops fetching for a fixed
+                                                // 1 s whenever the local queue reaches either
+                                                // limit (librdkafka #2879): at the maximums the
+                                                // pass-through never waits on that backoff.
+                                                {"queued.min.messages", "10000000"},
+                                                {"queued.max.messages.kbytes", "2097151"},
+                                                {"max.partition.fetch.bytes", "4194304"},
+                                                {"fetch.max.bytes", "52428800"},
+                                                {"fetch.wait.max.ms", "100"}}));
   rd_kafka_poll_set_consumer(consumer.get());
   {
     PartitionListPtr topics(rd_kafka_topic_partition_list_new(1));
@@ -656,14 +659,16 @@ struct AppExtraConfig {
 // on_message_processed (everything produced, not yet acknowledged: a lower bound).
 CaseResult run_frame(Pipeline pipeline, const std::string& brokers, const std::string& input,
                      const std::string& output, const std::string& group, int partitions,
-                     std::uint64_t input_records, std::uint64_t count, const AppExtraConfig& extra) {
+                     std::uint64_t input_records, std::uint64_t count,
+                     const AppExtraConfig& extra) {
   AckWatcher watcher(brokers, output, partitions, count);
   std::uint64_t processed = 0;
   Clock::time_point first{};
   Clock::time_point last{};
   // Reading the clock for every message would cost ~1 % here: only the first message and the
   // last k_arm_before_end.
-  const std::uint64_t mark = input_records > k_arm_before_end ? input_records - k_arm_before_end : 1;
+  const std::uint64_t mark =
+      input_records > k_arm_before_end ? input_records - k_arm_before_end : 1;
 
   streamframe::ApplicationConfig config;
   config.broker_address = brokers;
@@ -878,9 +883,12 @@ struct RunContext {
 
 std::string describe_case(char c) {
   switch (c) {
-    case 'a': return "raw librdkafka consume->produce (ceiling)";
-    case 'b': return "streamframe pass-through, to_topic";
-    default: return "streamframe README pipeline (F, filter)";
+    case 'a':
+      return "raw librdkafka consume->produce (ceiling)";
+    case 'b':
+      return "streamframe pass-through, to_topic";
+    default:
+      return "streamframe README pipeline (F, filter)";
   }
 }
 
@@ -945,8 +953,8 @@ void print_header() {
 }
 
 void print_row(const Measurement& m, std::uint64_t records) {
-  const auto rps = static_cast<std::uint64_t>(
-      std::llround(static_cast<double>(records) / m.result.seconds));
+  const auto rps =
+      static_cast<std::uint64_t>(std::llround(static_cast<double>(records) / m.result.seconds));
   // The other instants, relative to the end of the measurement.
   std::string detail;
   const auto add = [&](const char* what, const std::optional<double>& t) {
@@ -964,16 +972,19 @@ void print_row(const Measurement& m, std::uint64_t records) {
     if (m.result.end_by != "watermarks") detail += " (end = run() return)";
   }
   detail += fmt::format("; cpu s: bench {:.1f}", m.cpu.self);
-  if (m.cpu.broker) detail += fmt::format(", broker {:.1f}, others {:.1f}", *m.cpu.broker, *m.cpu.others);
+  if (m.cpu.broker)
+    detail += fmt::format(", broker {:.1f}, others {:.1f}", *m.cpu.broker, *m.cpu.others);
   // Other processes used more than 5 % of the machine while the case ran.
-  if (m.cpu.others && *m.cpu.others > 0.05 * m.cpu.wall * static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN))) {
+  if (m.cpu.others &&
+      *m.cpu.others > 0.05 * m.cpu.wall * static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN))) {
     detail += "  NOISY";
   }
-  fmt::print("{:>3}  {:<4} {:<42} {:>9.3f} {:>12} {:>6} {:>10}  {}{}\n", m.run, m.case_id,
-             describe_case(m.case_id), m.result.seconds, grouped(rps),
-             m.ratio_vs_a ? fmt::format("{:.3f}", *m.ratio_vs_a) : std::string("-"),
-             grouped(m.outputs_in_topic), detail,
-             m.ok() ? "" : fmt::format("  MISMATCH: expected {} outputs", grouped(m.outputs_expected)));
+  fmt::print(
+      "{:>3}  {:<4} {:<42} {:>9.3f} {:>12} {:>6} {:>10}  {}{}\n", m.run, m.case_id,
+      describe_case(m.case_id), m.result.seconds, grouped(rps),
+      m.ratio_vs_a ? fmt::format("{:.3f}", *m.ratio_vs_a) : std::string("-"),
+      grouped(m.outputs_in_topic), detail,
+      m.ok() ? "" : fmt::format("  MISMATCH: expected {} outputs", grouped(m.outputs_expected)));
   std::fflush(stdout);
 }
 
@@ -1039,7 +1050,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> app_producer_config;
   const auto key_value = [](const std::string& s) {
     return s.find('=') == std::string::npos || s.front() == '=' ? "expected key=value"
-                                                                 : std::string();
+                                                                : std::string();
   };
   cli.add_option("--app-consumer-config", app_consumer_config,
                  "extra librdkafka consumer settings for (b) and (c): key=value[,key=value]; "
@@ -1091,15 +1102,16 @@ int main(int argc, char** argv) {
                  ctx.load_1m);
     }
     admin.create_topics({input_topic}, partitions);
-    const InputData input =
-        fill_input(brokers, input_topic, records, size, hot_fraction, seed);
+    const InputData input = fill_input(brokers, input_topic, records, size, hot_fraction, seed);
     if (const auto n = admin.record_count(input_topic, partitions); n != records) {
       throw BenchError(fmt::format("input topic holds {} records, expected {}", n, records));
     }
     ctx.value_bytes = static_cast<double>(input.value_bytes) / static_cast<double>(records);
-    fmt::print(stderr, "  {} records ({:.1f} bytes average, {} partitions) in {:.1f} s, {:.1f}% pass the filter\n",
-               grouped(records), ctx.value_bytes, partitions, input.seconds,
-               100.0 * static_cast<double>(input.passing) / static_cast<double>(records));
+    fmt::print(
+        stderr,
+        "  {} records ({:.1f} bytes average, {} partitions) in {:.1f} s, {:.1f}% pass the filter\n",
+        grouped(records), ctx.value_bytes, partitions, input.seconds,
+        100.0 * static_cast<double>(input.passing) / static_cast<double>(records));
     if (input.passing == 0) throw BenchError("no record passes the filter: raise --hot-fraction");
     // Untimed passes of (a), so that the first measured cases do not pay for the fresh
     // broker's JIT compilation and heap growth on its fetch and produce paths, or for reading
@@ -1115,12 +1127,13 @@ int main(int argc, char** argv) {
                  grouped(static_cast<std::uint64_t>(static_cast<double>(records) / warm.seconds)));
     }
 
-    fmt::print("\nstreamframe e2e: {} records of ~{:.0f} B JSON, {} partitions, {} pass the filter"
-               " ({:.1f}%)\ncommit {}{}, {} x {}, {:.1f} GB, librdkafka {}\n\n",
-               grouped(records), ctx.value_bytes, partitions, grouped(input.passing),
-               100.0 * static_cast<double>(input.passing) / static_cast<double>(records),
-               ctx.commit, ctx.dirty ? "+dirty" : "", ctx.machine.nproc, ctx.machine.model,
-               ctx.machine.mem_gb, rd_kafka_version_str());
+    fmt::print(
+        "\nstreamframe e2e: {} records of ~{:.0f} B JSON, {} partitions, {} pass the filter"
+        " ({:.1f}%)\ncommit {}{}, {} x {}, {:.1f} GB, librdkafka {}\n\n",
+        grouped(records), ctx.value_bytes, partitions, grouped(input.passing),
+        100.0 * static_cast<double>(input.passing) / static_cast<double>(records), ctx.commit,
+        ctx.dirty ? "+dirty" : "", ctx.machine.nproc, ctx.machine.model, ctx.machine.mem_gb,
+        rd_kafka_version_str());
     const auto show = [](const char* what, const std::map<std::string, std::string>& m) {
       if (m.empty()) return;
       std::string list;
@@ -1192,9 +1205,10 @@ int main(int argc, char** argv) {
                    med.count('a') ? fmt::format("{:.3f}", med['a'] / med[c]) : std::string("-"));
       }
     }
-    fmt::print("\n(seconds: first record consumed -> last output acknowledged; records/s = {} "
-               "input records / seconds; vs a = (a) seconds / case seconds)\n",
-               grouped(records));
+    fmt::print(
+        "\n(seconds: first record consumed -> last output acknowledged; records/s = {} "
+        "input records / seconds; vs a = (a) seconds / case seconds)\n",
+        grouped(records));
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     ++failures;

@@ -4,15 +4,14 @@
 // pipeline converts them to Fahrenheit, keeps readings above 150 °F, prints each alert and
 // sends it to "temperature-alerts". After --duration seconds the app stops gracefully (final
 // checkpoint) and prints a summary.
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <random>
-#include <thread>
-
-#include <CLI/CLI.hpp>
 #include <streamframe/streamframe.hpp>
+#include <thread>
 
 using namespace std::chrono_literals;
 namespace sf = streamframe;
@@ -24,7 +23,8 @@ int main(int argc, char** argv) {
   std::string broker = "embedded";
   bool quiet = false;
   cli.add_option("--duration", duration_s, "seconds to run before stopping (default 10)");
-  cli.add_option("--rate", rate, "readings produced per second, 0 = as fast as possible (default 2000)");
+  cli.add_option("--rate", rate,
+                 "readings produced per second, 0 = as fast as possible (default 2000)");
   cli.add_option("--broker", broker, "broker address, or \"embedded\" (default)");
   cli.add_flag("--quiet", quiet, "do not print each alert");
   CLI11_PARSE(cli, argc, argv);
@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
                        .consumer_group = "quickstart",
                        .auto_offset_reset = sf::AutoOffsetReset::earliest,
                        .commit_interval = 1s});
-  auto readings = app.topic("temperature-celsius", {.config = sf::TopicConfig{.num_partitions = 4}});
+  auto readings =
+      app.topic("temperature-celsius", {.config = sf::TopicConfig{.num_partitions = 4}});
   auto alerts = app.topic("temperature-alerts", {.config = sf::TopicConfig{.num_partitions = 4}});
 
   std::atomic<std::uint64_t> alert_count{0};
@@ -92,19 +93,22 @@ int main(int argc, char** argv) {
     rc = 1;
     generating = false;
   }
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   stopper.join();
   generator.join();
 
   const auto stats = app.stats();
   std::printf("\n--- quickstart summary ---\n");
   std::printf("readings produced : %llu\n", static_cast<unsigned long long>(produced.load()));
-  std::printf("records in        : %llu\n", static_cast<unsigned long long>(stats.messages_consumed));
+  std::printf("records in        : %llu\n",
+              static_cast<unsigned long long>(stats.messages_consumed));
   std::printf("alerts out        : %llu (acknowledged by the broker: %llu)\n",
               static_cast<unsigned long long>(alert_count.load()),
               static_cast<unsigned long long>(stats.records_produced));
   std::printf("run time          : %.1f s\n", elapsed);
-  std::printf("throughput        : %.0f records/s\n", static_cast<double>(stats.messages_consumed) / elapsed);
+  std::printf("throughput        : %.0f records/s\n",
+              static_cast<double>(stats.messages_consumed) / elapsed);
   std::printf("checkpoints       : %llu\n", static_cast<unsigned long long>(stats.checkpoints));
   return rc;
 }

@@ -40,7 +40,8 @@ using UpdateFn = std::function<void(Value&)>;
 using UpdateMetaFn = std::function<void(Value&, const Value&, std::int64_t, const Headers&)>;
 using FilterFn = std::function<bool(const Value&)>;
 using FilterMetaFn = std::function<bool(const Value&, const Value&, std::int64_t, const Headers&)>;
-using TimestampFn = std::function<std::int64_t(const Value&, const Value&, std::int64_t, const Headers&)>;
+using TimestampFn =
+    std::function<std::int64_t(const Value&, const Value&, std::int64_t, const Headers&)>;
 using HeadersFn = std::function<Headers(const Value&, const Value&, std::int64_t, const Headers&)>;
 using KeyFn = std::function<Value(const Value&)>;
 // Chooses the destination topic per record (SDF-09).
@@ -55,7 +56,9 @@ class ColumnRef : public Series {
  public:
   ColumnRef(StreamingDataFrame& sdf, std::string column);
   StreamingDataFrame& operator=(const Series& expr);
-  StreamingDataFrame& operator=(const ColumnRef& other) { return *this = static_cast<const Series&>(other); }
+  StreamingDataFrame& operator=(const ColumnRef& other) {
+    return *this = static_cast<const Series&>(other);
+  }
   // `sdf["c"] = sdf.apply(f)`: the apply must be a direct child of this frame.
   StreamingDataFrame& operator=(const StreamingDataFrame& applied);
   template <ValueLike T>
@@ -76,7 +79,8 @@ class StreamingDataFrame {
   // SDF-01: new frame with the callable's result as value.
   template <class F>
   StreamingDataFrame apply(F&& f, ApplyOptions options = {}) const {
-    if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t, const Headers&>) {
+    if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t,
+                                      const Headers&>) {
       return apply_impl(ApplyMetaFn(std::forward<F>(f)), options);
     } else {
       static_assert(std::is_invocable_v<F&, const Value&>,
@@ -103,13 +107,16 @@ class StreamingDataFrame {
   // SDF-03: forwards the record iff the callable's result is truthy.
   template <class F>
   StreamingDataFrame filter(F&& f) const {
-    if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t, const Headers&>) {
+    if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t,
+                                      const Headers&>) {
       return filter_impl(FilterMetaFn(to_bool4(std::forward<F>(f))));
     } else {
-      static_assert(std::is_invocable_v<F&, const Value&>,
-                    "filter takes a predicate of (const Value&) or (value, key, timestamp, headers)");
+      static_assert(
+          std::is_invocable_v<F&, const Value&>,
+          "filter takes a predicate of (const Value&) or (value, key, timestamp, headers)");
       auto g = to_bool1(std::forward<F>(f));
-      return filter_impl([g](const Value& v, const Value&, std::int64_t, const Headers&) { return g(v); });
+      return filter_impl(
+          [g](const Value& v, const Value&, std::int64_t, const Headers&) { return g(v); });
     }
   }
 
@@ -135,7 +142,9 @@ class StreamingDataFrame {
   Series contains(std::initializer_list<std::string> keys) const {
     return contains(std::vector<std::string>(keys));
   }
-  Series contains(std::string key) const { return contains(std::vector<std::string>{std::move(key)}); }
+  Series contains(std::string key) const {
+    return contains(std::vector<std::string>{std::move(key)});
+  }
   StreamingDataFrame& drop(std::vector<std::string> columns, DropErrors errors = DropErrors::raise);
   StreamingDataFrame& fill(std::vector<std::string> columns,
                            std::vector<std::pair<std::string, Value>> values = {});
@@ -175,7 +184,9 @@ class StreamingDataFrame {
  private:
   friend class ColumnRef;
   static ApplyMetaFn wrap(ApplyFn f) {
-    return [f = std::move(f)](const Value& v, const Value&, std::int64_t, const Headers&) { return f(v); };
+    return [f = std::move(f)](const Value& v, const Value&, std::int64_t, const Headers&) {
+      return f(v);
+    };
   }
   template <class F>
   static auto to_bool1(F&& f) {
@@ -188,8 +199,10 @@ class StreamingDataFrame {
   }
   template <class R>
   static bool truthy_of(R&& r) {
-    if constexpr (std::is_same_v<std::remove_cvref_t<R>, bool>) return r;
-    else return Value(std::forward<R>(r)).truthy();
+    if constexpr (std::is_same_v<std::remove_cvref_t<R>, bool>)
+      return r;
+    else
+      return Value(std::forward<R>(r)).truthy();
   }
 
   StreamingDataFrame apply_impl(ApplyMetaFn f, ApplyOptions options) const;

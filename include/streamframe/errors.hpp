@@ -38,10 +38,10 @@ class Error : public std::exception {
   int64_t offset_ = -1;
 };
 
-#define STREAMFRAME_DEFINE_ERROR(Name)   \
-  class Name : public Error {            \
-   public:                               \
-    using Error::Error;                  \
+#define STREAMFRAME_DEFINE_ERROR(Name) \
+  class Name : public Error {          \
+   public:                             \
+    using Error::Error;                \
   };
 
 STREAMFRAME_DEFINE_ERROR(ConfigError)

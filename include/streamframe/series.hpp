@@ -42,9 +42,9 @@ class Series {
   Series operator[](int index) const;
 
   // SER-05.
-  Series isin(Value container) const;   // element of array / key of object / substring
-  Series contains(Value item) const;    // roles swapped
-  Series is_(Value other) const;        // same kind and equal
+  Series isin(Value container) const;  // element of array / key of object / substring
+  Series contains(Value item) const;   // roles swapped
+  Series is_(Value other) const;       // same kind and equal
   Series isnot(Value other) const;
   Series isnull() const;
   Series notnull() const;
@@ -53,7 +53,9 @@ class Series {
 
   // Evaluates against a record value (what the pipeline does per record).
   Value evaluate(const Value& row) const;
-  const Value& evaluate(const Value& row, Value& scratch) const { return expr_->eval(row, scratch); }
+  const Value& evaluate(const Value& row, Value& scratch) const {
+    return expr_->eval(row, scratch);
+  }
   std::string describe() const { return expr_->describe(); }
   const detail::ExprPtr& expr() const noexcept { return expr_; }
 
@@ -69,19 +71,20 @@ Series make_binary(BinaryOp op, Series lhs, Series rhs);
 Series operator~(const Series& s);  // bool(!truthy)
 
 template <class T>
-concept ValueLike = std::constructible_from<Value, T> && !std::derived_from<std::remove_cvref_t<T>, Series>;
+concept ValueLike =
+    std::constructible_from<Value, T> && !std::derived_from<std::remove_cvref_t<T>, Series>;
 
-#define STREAMFRAME_SERIES_OPERATOR(sym, op)                                                \
-  inline Series operator sym(const Series& a, const Series& b) {                            \
-    return make_binary(BinaryOp::op, a, b);                                                 \
-  }                                                                                         \
-  template <ValueLike T>                                                                    \
-  Series operator sym(const Series& a, T&& b) {                                             \
-    return make_binary(BinaryOp::op, a, Series::constant(Value(std::forward<T>(b))));       \
-  }                                                                                         \
-  template <ValueLike T>                                                                    \
-  Series operator sym(T&& a, const Series& b) {                                             \
-    return make_binary(BinaryOp::op, Series::constant(Value(std::forward<T>(a))), b);       \
+#define STREAMFRAME_SERIES_OPERATOR(sym, op)                                          \
+  inline Series operator sym(const Series& a, const Series& b) {                      \
+    return make_binary(BinaryOp::op, a, b);                                           \
+  }                                                                                   \
+  template <ValueLike T>                                                              \
+  Series operator sym(const Series& a, T&& b) {                                       \
+    return make_binary(BinaryOp::op, a, Series::constant(Value(std::forward<T>(b)))); \
+  }                                                                                   \
+  template <ValueLike T>                                                              \
+  Series operator sym(T&& a, const Series& b) {                                       \
+    return make_binary(BinaryOp::op, Series::constant(Value(std::forward<T>(a))), b); \
   }
 
 STREAMFRAME_SERIES_OPERATOR(+, add)

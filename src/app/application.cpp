@@ -1,13 +1,13 @@
 #include "streamframe/application.hpp"
 
+#include <librdkafka/rdkafka.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <unordered_set>
-
-#include <librdkafka/rdkafka.h>
 
 #include "app/producer_factory.hpp"
 #include "app/worker.hpp"
@@ -27,9 +27,12 @@ std::string env_or(const char* name, std::string fallback) {
 
 const char* offset_reset_name(AutoOffsetReset r) {
   switch (r) {
-    case AutoOffsetReset::earliest: return "earliest";
-    case AutoOffsetReset::latest: return "latest";
-    case AutoOffsetReset::error: return "error";
+    case AutoOffsetReset::earliest:
+      return "earliest";
+    case AutoOffsetReset::latest:
+      return "latest";
+    case AutoOffsetReset::error:
+      return "error";
   }
   return "latest";
 }
@@ -87,7 +90,8 @@ class Application::Impl {
     if (config_.state_dir.empty()) config_.state_dir = env_or("STREAMFRAME_STATE_DIR", "state");
     if (config_.commit_every < 0) throw ConfigError("commit_every must be >= 0");
     if (config_.request_timeout.count() <= 0) throw ConfigError("request_timeout must be > 0");
-    if (config_.consumer_poll_timeout.count() < 0) throw ConfigError("consumer_poll_timeout must be >= 0");
+    if (config_.consumer_poll_timeout.count() < 0)
+      throw ConfigError("consumer_poll_timeout must be >= 0");
     embedded_ = config_.broker_address == "embedded";
     if (embedded_) {
       if (config_.processing_guarantee == ProcessingGuarantee::exactly_once) {
@@ -157,16 +161,16 @@ class Application::Impl {
     } catch (const KafkaError& e) {
       // Usually the first call that needs the broker: say which address was not reachable.
       if (!is_unreachable(e.code())) throw;
-      throw KafkaBrokerUnavailableError(e.code(),
-                                        "no Kafka broker reachable at '" + bootstrap_ +
-                                            "' within " +
-                                            std::to_string(config_.request_timeout.count()) +
-                                            " ms: " + e.what(),
-                                        true, false);
+      throw KafkaBrokerUnavailableError(
+          e.code(),
+          "no Kafka broker reachable at '" + bootstrap_ + "' within " +
+              std::to_string(config_.request_timeout.count()) + " ms: " + e.what(),
+          true, false);
     }
     if (!partitions) {
       if (!config_.auto_create_topics) {
-        throw TopicNotFound("topic '" + t.name() + "' does not exist and auto_create_topics is off");
+        throw TopicNotFound("topic '" + t.name() +
+                            "' does not exist and auto_create_topics is off");
       }
       admin().create_topic(t.name(), cfg.num_partitions, cfg.replication_factor, cfg.extra_config,
                            config_.topic_create_timeout);
@@ -184,7 +188,8 @@ class Application::Impl {
   StreamingDataFrame dataframe(const Topic& topic) {
     for (const auto& g : graphs_) {
       if (g->topic().name() == topic.name()) {
-        throw ConfigError("topic '" + topic.name() + "' already has a dataframe; branch it instead");
+        throw ConfigError("topic '" + topic.name() +
+                          "' already has a dataframe; branch it instead");
       }
     }
     auto graph = std::make_shared<detail::Graph>(topic);
@@ -205,7 +210,8 @@ class Application::Impl {
 
     if (!embedded_ && !admin().wait_until_reachable(config_.request_timeout)) {
       throw KafkaBrokerUnavailableError(RD_KAFKA_RESP_ERR__TRANSPORT,
-                                        "no Kafka broker reachable at '" + bootstrap_ + "' within " +
+                                        "no Kafka broker reachable at '" + bootstrap_ +
+                                            "' within " +
                                             std::to_string(config_.request_timeout.count()) + " ms",
                                         true, false);
     }
@@ -312,18 +318,33 @@ class Application::Impl {
   RunStats stats_;
 };
 
-Application::Application(ApplicationConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Application::Application(ApplicationConfig config)
+    : impl_(std::make_unique<Impl>(std::move(config))) {}
 Application::~Application() = default;
 
 Topic Application::topic(std::string name, TopicOptions options) {
   return impl_->topic(std::move(name), options);
 }
-StreamingDataFrame Application::dataframe(const Topic& topic) { return impl_->dataframe(topic); }
-std::vector<Value> Application::run(RunOptions options) { return impl_->run(options); }
-void Application::stop(bool fail) { impl_->stop(fail); }
-const ApplicationConfig& Application::config() const { return impl_->config_; }
-Producer Application::get_producer() { return detail::make_producer(impl_->producer_config()); }
-std::string Application::bootstrap_servers() const { return impl_->bootstrap_; }
-RunStats Application::stats() const { return impl_->stats_; }
+StreamingDataFrame Application::dataframe(const Topic& topic) {
+  return impl_->dataframe(topic);
+}
+std::vector<Value> Application::run(RunOptions options) {
+  return impl_->run(options);
+}
+void Application::stop(bool fail) {
+  impl_->stop(fail);
+}
+const ApplicationConfig& Application::config() const {
+  return impl_->config_;
+}
+Producer Application::get_producer() {
+  return detail::make_producer(impl_->producer_config());
+}
+std::string Application::bootstrap_servers() const {
+  return impl_->bootstrap_;
+}
+RunStats Application::stats() const {
+  return impl_->stats_;
+}
 
 }  // namespace streamframe

@@ -15,8 +15,9 @@ class Producer::Impl {
 
   void on_delivery(const kafka::DeliveryReport& r) {
     if (r.error_code == 0 || first_error_) return;
-    first_error_ = std::make_exception_ptr(
-        KafkaError(r.error_code, "delivery to '" + std::string(r.topic) + "' failed: " + std::string(r.error)));
+    first_error_ =
+        std::make_exception_ptr(KafkaError(r.error_code, "delivery to '" + std::string(r.topic) +
+                                                             "' failed: " + std::string(r.error)));
   }
 
   void check() {
@@ -70,7 +71,9 @@ bool Producer::flush(std::chrono::milliseconds timeout) {
   return done;
 }
 
-std::uint64_t Producer::delivered() const { return impl_->producer_.delivered(); }
+std::uint64_t Producer::delivered() const {
+  return impl_->producer_.delivered();
+}
 
 }  // namespace streamframe
 

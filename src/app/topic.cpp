@@ -16,7 +16,8 @@ std::shared_ptr<const T> resolve(const SerdeRef<T>& ref, Make make) {
 Topic Topic::make(std::string name, const TopicOptions& options) {
   // Kafka itself refuses names over 249 characters, so a longer one can never work.
   if (name.empty() || name.size() > 249) {
-    throw ConfigError("topic name must have 1 to 249 characters, got " + std::to_string(name.size()));
+    throw ConfigError("topic name must have 1 to 249 characters, got " +
+                      std::to_string(name.size()));
   }
   for (char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -27,7 +28,8 @@ Topic Topic::make(std::string name, const TopicOptions& options) {
   def->name = std::move(name);
   def->config = options.config.value_or(TopicConfig{});
   if (def->config.num_partitions < 1 || def->config.replication_factor < 1) {
-    throw ConfigError("topic '" + def->name + "': num_partitions and replication_factor must be >= 1");
+    throw ConfigError("topic '" + def->name +
+                      "': num_partitions and replication_factor must be >= 1");
   }
   def->value_deserializer = resolve(options.value_deserializer, make_deserializer);
   def->key_deserializer = resolve(options.key_deserializer, make_deserializer);

@@ -36,12 +36,9 @@ Value leaf_value(const Row& row, const MessageContext& mc, bool metadata) {
   }
   Array hdrs;
   for (const auto& [k, v] : row.headers) hdrs.push_back(Value::array({Value(k), Value(v)}));
-  Object obj{{"_key", row.key},
-             {"_timestamp", row.timestamp},
-             {"_headers", Value(std::move(hdrs))},
-             {"_topic", mc.topic},
-             {"_partition", mc.partition},
-             {"_offset", mc.offset}};
+  Object obj{
+      {"_key", row.key},    {"_timestamp", row.timestamp}, {"_headers", Value(std::move(hdrs))},
+      {"_topic", mc.topic}, {"_partition", mc.partition},  {"_offset", mc.offset}};
   if (row.value.is_object()) {
     for (const auto& [k, v] : row.value.as_object()) obj.set(k, v);
   } else {
@@ -211,7 +208,8 @@ void Worker::checkpoint(bool force) {
   try {
     consumer_->commit(commit);
   } catch (const KafkaError& e) {
-    throw CheckpointConsumerCommitError(std::string("checkpoint: committing offsets failed: ") + e.what());
+    throw CheckpointConsumerCommitError(std::string("checkpoint: committing offsets failed: ") +
+                                        e.what());
   }
   for (auto& [name, slot] : slots_) std::fill(slot.offsets.begin(), slot.offsets.end(), -1);
   offsets_stored_ = 0;
@@ -262,7 +260,8 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
     }
     KafkaError error(m->err, std::string("consumer error: ") + rd_kafka_message_errstr(m));
     if (rd_kafka_fatal_error(consumer_->handle(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      throw KafkaError(m->err, std::string("fatal consumer error: ") + rd_kafka_message_errstr(m), false, true);
+      throw KafkaError(m->err, std::string("fatal consumer error: ") + rd_kafka_message_errstr(m),
+                       false, true);
     }
     // Other consumer errors are transient: librdkafka retries them itself.
     logger()->warn("{}", error.what());
@@ -309,15 +308,17 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
     rd_kafka_timestamp_type_t tstype;
     timestamp = rd_kafka_message_timestamp(m, &tstype);
     if (topic.timestamp_extractor) {
-      const auto type = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME     ? TimestampType::create_time
-                        : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? TimestampType::log_append_time
-                                                                       : TimestampType::none;
+      const auto type = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME ? TimestampType::create_time
+                        : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME
+                            ? TimestampType::log_append_time
+                            : TimestampType::none;
       // The extractor sees the first row's value; rows of one message share a timestamp.
       timestamp = topic.timestamp_extractor(rows_.empty() ? Value() : rows_.front(), headers,
                                             timestamp, type);
     }
   } catch (const IgnoreMessage&) {
-    logger()->debug("message ignored by the deserializer at {}[{}]@{}", topic.name, m->partition, m->offset);
+    logger()->debug("message ignored by the deserializer at {}[{}]@{}", topic.name, m->partition,
+                    m->offset);
     rows_.clear();
   } catch (Error& e) {
     e.set_origin(topic.name, m->partition, m->offset);
@@ -330,7 +331,8 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
     wrapped.set_origin(topic.name, m->partition, m->offset);
     RawMessage raw = raw_message_of(m);
     ErrorContext ctx{&raw, nullptr};
-    if (decide(config_.on_consumer_error, wrapped, ctx, "deserialization") != ErrorAction::skip) throw wrapped;
+    if (decide(config_.on_consumer_error, wrapped, ctx, "deserialization") != ErrorAction::skip)
+      throw wrapped;
     rows_.clear();
   }
 
@@ -355,7 +357,8 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
       try {
         rethrow_with_origin(error, context_);
       } catch (const std::exception& located) {
-        if (decide(config_.on_processing_error, located, ctx, "processing") != ErrorAction::skip) throw;
+        if (decide(config_.on_processing_error, located, ctx, "processing") != ErrorAction::skip)
+          throw;
       }
     }
   }
@@ -373,7 +376,8 @@ void Worker::store_offset(TopicSlot& slot, const Topic::Definition& topic,
   }
   stored = m->offset;
   ++offsets_stored_;
-  if (config_.on_message_processed) config_.on_message_processed(topic.name, m->partition, m->offset);
+  if (config_.on_message_processed)
+    config_.on_message_processed(topic.name, m->partition, m->offset);
   current_message_context() = nullptr;
 }
 
@@ -438,8 +442,8 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
   last_activity_ = started;
   std::vector<kafka::MessagePtr> batch;
   batch.reserve(1024);
-  const auto poll_timeout = std::min<std::chrono::milliseconds>(
-      config_.consumer_poll_timeout, std::chrono::milliseconds(100));
+  const auto poll_timeout = std::min<std::chrono::milliseconds>(config_.consumer_poll_timeout,
+                                                                std::chrono::milliseconds(100));
   try {
     while (!stop.load(std::memory_order_relaxed)) {
       batch.clear();
@@ -460,7 +464,8 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
       if (checkpoint_due()) checkpoint(false);
       if (run.options.timeout.count() > 0) {
         // Before the first assignment the app may still be joining the group: allow 60 s.
-        const auto grace = assigned_count_ == 0 ? std::chrono::seconds(60) : std::chrono::seconds(0);
+        const auto grace =
+            assigned_count_ == 0 ? std::chrono::seconds(60) : std::chrono::seconds(0);
         if (Clock::now() - last_activity_ >= run.options.timeout + grace) break;
       }
     }

@@ -1,9 +1,9 @@
 #include "core/logging.hpp"
 
-#include <mutex>
-
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+
+#include <mutex>
 
 #include "streamframe/errors.hpp"
 
@@ -18,12 +18,23 @@ class LevelFlag final : public spdlog::custom_flag_formatter {
     const char* name = "INFO";
     switch (msg.level) {
       case spdlog::level::trace:
-      case spdlog::level::debug: name = "DEBUG"; break;
-      case spdlog::level::info: name = "INFO"; break;
-      case spdlog::level::warn: name = "WARNING"; break;
-      case spdlog::level::err: name = "ERROR"; break;
-      case spdlog::level::critical: name = "CRITICAL"; break;
-      default: break;
+      case spdlog::level::debug:
+        name = "DEBUG";
+        break;
+      case spdlog::level::info:
+        name = "INFO";
+        break;
+      case spdlog::level::warn:
+        name = "WARNING";
+        break;
+      case spdlog::level::err:
+        name = "ERROR";
+        break;
+      case spdlog::level::critical:
+        name = "CRITICAL";
+        break;
+      default:
+        break;
     }
     dest.append(name, name + std::char_traits<char>::length(name));
   }
@@ -62,12 +73,18 @@ void configure_logging(const std::optional<std::string>& loglevel) {
   if (!loglevel) return;
   const auto& l = *loglevel;
   spdlog::level::level_enum level;
-  if (l == "DEBUG") level = spdlog::level::debug;
-  else if (l == "INFO") level = spdlog::level::info;
-  else if (l == "WARNING" || l == "WARN") level = spdlog::level::warn;
-  else if (l == "ERROR") level = spdlog::level::err;
-  else if (l == "CRITICAL") level = spdlog::level::critical;
-  else throw ConfigError("loglevel must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got '" + l + "'");
+  if (l == "DEBUG")
+    level = spdlog::level::debug;
+  else if (l == "INFO")
+    level = spdlog::level::info;
+  else if (l == "WARNING" || l == "WARN")
+    level = spdlog::level::warn;
+  else if (l == "ERROR")
+    level = spdlog::level::err;
+  else if (l == "CRITICAL")
+    level = spdlog::level::critical;
+  else
+    throw ConfigError("loglevel must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got '" + l + "'");
   logger()->set_level(level);
 }
 

@@ -1,11 +1,11 @@
 // The "streamframe" spdlog logger (LOG-01).
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <spdlog/spdlog.h>
 
 namespace streamframe::detail {
 

@@ -121,24 +121,37 @@ bool Object::erase(std::string_view key) {
 
 // ---- Value -----------------------------------------------------------------------------
 
-Value Value::object(std::initializer_list<Object::Entry> entries) { return Value(Object(entries)); }
+Value Value::object(std::initializer_list<Object::Entry> entries) {
+  return Value(Object(entries));
+}
 
-Value Value::array(std::initializer_list<Value> items) { return Value(Array(items)); }
+Value Value::array(std::initializer_list<Value> items) {
+  return Value(Array(items));
+}
 
 std::string_view Value::type_name(Type t) noexcept {
   switch (t) {
-    case Type::null: return "null";
-    case Type::boolean: return "bool";
-    case Type::integer: return "int";
-    case Type::floating: return "double";
-    case Type::string: return "string";
-    case Type::array: return "array";
-    case Type::object: return "object";
+    case Type::null:
+      return "null";
+    case Type::boolean:
+      return "bool";
+    case Type::integer:
+      return "int";
+    case Type::floating:
+      return "double";
+    case Type::string:
+      return "string";
+    case Type::array:
+      return "array";
+    case Type::object:
+      return "object";
   }
   return "unknown";
 }
 
-std::string_view Value::type_name() const noexcept { return type_name(type()); }
+std::string_view Value::type_name() const noexcept {
+  return type_name(type());
+}
 
 bool Value::as_bool() const {
   if (const bool* b = std::get_if<bool>(&data_)) return *b;
@@ -224,22 +237,33 @@ Value Value::get_or(std::string_view key, Value fallback) const {
 
 std::size_t Value::size() const noexcept {
   switch (type()) {
-    case Type::string: return std::get<std::string>(data_).size();
-    case Type::array: return std::get<Array>(data_).size();
-    case Type::object: return std::get<Object>(data_).size();
-    default: return 0;
+    case Type::string:
+      return std::get<std::string>(data_).size();
+    case Type::array:
+      return std::get<Array>(data_).size();
+    case Type::object:
+      return std::get<Object>(data_).size();
+    default:
+      return 0;
   }
 }
 
 bool Value::truthy() const noexcept {
   switch (type()) {
-    case Type::null: return false;
-    case Type::boolean: return std::get<bool>(data_);
-    case Type::integer: return std::get<std::int64_t>(data_) != 0;
-    case Type::floating: return std::get<double>(data_) != 0.0;  // NaN is truthy, as in Python
-    case Type::string: return !std::get<std::string>(data_).empty();
-    case Type::array: return !std::get<Array>(data_).empty();
-    case Type::object: return !std::get<Object>(data_).empty();
+    case Type::null:
+      return false;
+    case Type::boolean:
+      return std::get<bool>(data_);
+    case Type::integer:
+      return std::get<std::int64_t>(data_) != 0;
+    case Type::floating:
+      return std::get<double>(data_) != 0.0;  // NaN is truthy, as in Python
+    case Type::string:
+      return !std::get<std::string>(data_).empty();
+    case Type::array:
+      return !std::get<Array>(data_).empty();
+    case Type::object:
+      return !std::get<Object>(data_).empty();
   }
   return false;
 }
@@ -253,9 +277,12 @@ bool operator==(const Value& a, const Value& b) noexcept {
   if (numeric(ta) && numeric(tb)) {
     const auto number = [](const Value& v) -> Number {
       switch (v.type()) {
-        case Value::Type::boolean: return {false, std::get<bool>(v.data_) ? 1 : 0, 0.0};
-        case Value::Type::integer: return {false, std::get<std::int64_t>(v.data_), 0.0};
-        default: return {true, 0, std::get<double>(v.data_)};
+        case Value::Type::boolean:
+          return {false, std::get<bool>(v.data_) ? 1 : 0, 0.0};
+        case Value::Type::integer:
+          return {false, std::get<std::int64_t>(v.data_), 0.0};
+        default:
+          return {true, 0, std::get<double>(v.data_)};
       }
     };
     const Number x = number(a);
@@ -266,9 +293,12 @@ bool operator==(const Value& a, const Value& b) noexcept {
   }
   if (ta != tb) return false;
   switch (ta) {
-    case Value::Type::null: return true;
-    case Value::Type::string: return std::get<std::string>(a.data_) == std::get<std::string>(b.data_);
-    case Value::Type::array: return std::get<Array>(a.data_) == std::get<Array>(b.data_);
+    case Value::Type::null:
+      return true;
+    case Value::Type::string:
+      return std::get<std::string>(a.data_) == std::get<std::string>(b.data_);
+    case Value::Type::array:
+      return std::get<Array>(a.data_) == std::get<Array>(b.data_);
     case Value::Type::object: {
       const Object& x = std::get<Object>(a.data_);
       const Object& y = std::get<Object>(b.data_);
@@ -283,7 +313,8 @@ bool operator==(const Value& a, const Value& b) noexcept {
       }
       return true;
     }
-    default: return false;  // unreachable: numeric kinds handled above
+    default:
+      return false;  // unreachable: numeric kinds handled above
   }
 }
 

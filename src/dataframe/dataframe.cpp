@@ -112,7 +112,8 @@ Object& object_of(Value& v, std::string_view column) {
 
 class SetColumnNode final : public Node {
  public:
-  SetColumnNode(std::string column, Series expr) : column_(std::move(column)), expr_(std::move(expr)) {}
+  SetColumnNode(std::string column, Series expr)
+      : column_(std::move(column)), expr_(std::move(expr)) {}
   void process(Row& row, ExecContext& ctx) const override {
     Value scratch;
     const Value& result = expr_.evaluate(row.value, scratch);
@@ -130,7 +131,8 @@ class SetColumnNode final : public Node {
 
 class SetColumnApplyNode final : public Node {
  public:
-  SetColumnApplyNode(std::string column, ApplyMetaFn f) : column_(std::move(column)), f_(std::move(f)) {}
+  SetColumnApplyNode(std::string column, ApplyMetaFn f)
+      : column_(std::move(column)), f_(std::move(f)) {}
   void process(Row& row, ExecContext& ctx) const override {
     Value result = f_(row.value, row.key, row.timestamp, row.headers);
     object_of(row.value, column_).set(column_, std::move(result));
@@ -276,7 +278,8 @@ class ToTopicNode final : public Node {
 
 class DynamicToTopicNode final : public Node {
  public:
-  DynamicToTopicNode(TopicFn choose, KeyFn key) : choose_(std::move(choose)), key_(std::move(key)) {}
+  DynamicToTopicNode(TopicFn choose, KeyFn key)
+      : choose_(std::move(choose)), key_(std::move(key)) {}
   void process(Row& row, ExecContext& ctx) const override {
     const Topic topic = choose_(row.value, row.key, row.timestamp, row.headers);
     if (key_) {
@@ -408,7 +411,9 @@ std::vector<Sink*> Graph::sinks() const {
   return out;
 }
 
-void Graph::link(Node* node, Node* parent) { parent->children.push_back(node); }
+void Graph::link(Node* node, Node* parent) {
+  parent->children.push_back(node);
+}
 
 bool Graph::produces() const {
   for (const auto& n : nodes_) {
@@ -545,7 +550,8 @@ void StreamingDataFrame::sink(Sink& sink) {
 
 const MessageContext& StreamingDataFrame::message_context() {
   const auto* ctx = detail::current_message_context();
-  if (!ctx) throw InvalidOperation("message_context() is only available while a record is processed");
+  if (!ctx)
+    throw InvalidOperation("message_context() is only available while a record is processed");
   return *ctx;
 }
 

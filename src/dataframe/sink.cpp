@@ -9,12 +9,8 @@ void ListSink::add(const Value& value, const Value& key, std::int64_t timestamp,
   if (metadata_) {
     Array hdrs;
     for (const auto& [k, v] : headers) hdrs.push_back(Value::array({Value(k), Value(v)}));
-    Object obj{{"_key", key},
-               {"_timestamp", timestamp},
-               {"_headers", Value(std::move(hdrs))},
-               {"_topic", topic},
-               {"_partition", partition},
-               {"_offset", offset}};
+    Object obj{{"_key", key},     {"_timestamp", timestamp}, {"_headers", Value(std::move(hdrs))},
+               {"_topic", topic}, {"_partition", partition}, {"_offset", offset}};
     if (value.is_object()) {
       for (const auto& [k, v] : value.as_object()) obj.set(k, v);
     } else {

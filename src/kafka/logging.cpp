@@ -2,7 +2,6 @@
 
 #include "core/logging.hpp"
 
-
 namespace streamframe::kafka {
 
 namespace {
@@ -25,7 +24,9 @@ void log_callback(const rd_kafka_t* rk, int level, const char* fac, const char* 
 }  // namespace
 
 // One logger for the whole library: core owns its creation and format (LOG-01).
-std::shared_ptr<spdlog::logger> streamframe_logger() { return detail::logger(); }
+std::shared_ptr<spdlog::logger> streamframe_logger() {
+  return detail::logger();
+}
 
 void install_log_callback(rd_kafka_conf_t* conf) {
   rd_kafka_conf_set_log_cb(conf, &log_callback);

@@ -88,13 +88,20 @@ Value build_array(dom::array arr) {
 
 Value build(dom::element el) {
   switch (el.type()) {
-    case dom::element_type::OBJECT: return build_object(el.get_object().value_unsafe());
-    case dom::element_type::ARRAY: return build_array(el.get_array().value_unsafe());
-    case dom::element_type::STRING: return Value(el.get_string().value_unsafe());
-    case dom::element_type::INT64: return Value(el.get_int64().value_unsafe());
-    case dom::element_type::DOUBLE: return Value(el.get_double().value_unsafe());
-    case dom::element_type::BOOL: return Value(el.get_bool().value_unsafe());
-    case dom::element_type::NULL_VALUE: return Value();
+    case dom::element_type::OBJECT:
+      return build_object(el.get_object().value_unsafe());
+    case dom::element_type::ARRAY:
+      return build_array(el.get_array().value_unsafe());
+    case dom::element_type::STRING:
+      return Value(el.get_string().value_unsafe());
+    case dom::element_type::INT64:
+      return Value(el.get_int64().value_unsafe());
+    case dom::element_type::DOUBLE:
+      return Value(el.get_double().value_unsafe());
+    case dom::element_type::BOOL:
+      return Value(el.get_bool().value_unsafe());
+    case dom::element_type::NULL_VALUE:
+      return Value();
     case dom::element_type::UINT64:
       // simdjson only uses uint64 above INT64_MAX. Deliberately not widened to double (Δ).
       throw SerializationError("invalid JSON: integer " +
@@ -291,10 +298,11 @@ void layout_decimal(const char* digits, int n, int exp, char*& o) {
 }
 
 // 10^-4 .. 10^18, all but the first four exact in binary64.
-constexpr double kPow10[] = {1e-4, 1e-3, 1e-2, 1e-1, 1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,
-                             1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
-                             1e18};
-constexpr double pow10(int e) { return kPow10[e + 4]; }
+constexpr double kPow10[] = {1e-4, 1e-3, 1e-2, 1e-1, 1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6, 1e7,
+                             1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18};
+constexpr double pow10(int e) {
+  return kPow10[e + 4];
+}
 
 // Fast exact path for 1e-4 <= a < 1e15 whose shortest form has at most 15 significant digits
 // (most real data: 21.75, 0.43, 13.405). With e = floor(log10 a) and p = 14 - e, a decimal D of
@@ -365,11 +373,21 @@ void write_literal(std::string_view lit, Out& out) {
 
 void write_value(const Value& v, Out& out) {
   switch (v.type()) {
-    case Value::Type::null: write_literal("null", out); return;
-    case Value::Type::boolean: write_literal(v.as_bool() ? "true" : "false", out); return;
-    case Value::Type::integer: write_int(v.as_int(), out); return;
-    case Value::Type::floating: write_double(v.as_double(), out); return;
-    case Value::Type::string: write_string(v.as_string(), out); return;
+    case Value::Type::null:
+      write_literal("null", out);
+      return;
+    case Value::Type::boolean:
+      write_literal(v.as_bool() ? "true" : "false", out);
+      return;
+    case Value::Type::integer:
+      write_int(v.as_int(), out);
+      return;
+    case Value::Type::floating:
+      write_double(v.as_double(), out);
+      return;
+    case Value::Type::string:
+      write_string(v.as_string(), out);
+      return;
     case Value::Type::array: {
       const Array& a = v.as_array();
       out.reserve(2);
@@ -460,7 +478,9 @@ void write_pretty_value(const Value& v, Out& out, int indent, int depth) {
       write_literal("}", out);
       return;
     }
-    default: write_value(v, out); return;
+    default:
+      write_value(v, out);
+      return;
   }
 }
 
@@ -518,6 +538,8 @@ std::string Value::to_json() const {
   return out;
 }
 
-Value Value::from_json(std::string_view text) { return json::parse(text); }
+Value Value::from_json(std::string_view text) {
+  return json::parse(text);
+}
 
 }  // namespace streamframe

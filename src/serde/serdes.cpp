@@ -203,7 +203,9 @@ bool JsonDeserializer::round_trips_with(const Serializer& serializer) const {
 
 }  // namespace
 
-bool Deserializer::round_trips_with(const Serializer&) const { return false; }
+bool Deserializer::round_trips_with(const Serializer&) const {
+  return false;
+}
 
 void Deserializer::validate(std::string_view data, const Headers& headers) const {
   thread_local std::vector<Value> rows;

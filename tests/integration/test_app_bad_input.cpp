@@ -256,13 +256,15 @@ TEST(AppBadInput, ProcessingErrorSkipContinuesWithNextRowOfTheMessage) {
     ASSERT_TRUE(producer.flush(30s));
   }
   TopicOptions options;
-  options.value_deserializer = std::shared_ptr<const Deserializer>(std::make_shared<ArrayRowsDeserializer>());
+  options.value_deserializer =
+      std::shared_ptr<const Deserializer>(std::make_shared<ArrayRowsDeserializer>());
   auto sdf = app.dataframe(app.topic(in, options));
   sdf["u"] = sdf["t"] * 2;
   const auto outputs = app.run({.timeout = 10s, .count = 3});
   const auto st = app.stats();
-  ASSERT_EQ(outputs.size(), 3u) << "consumed " << st.messages_consumed << " rows " << st.rows_processed
-                                << " skipped " << st.errors_skipped << " calls " << log.size() << ": "
+  ASSERT_EQ(outputs.size(), 3u) << "consumed " << st.messages_consumed << " rows "
+                                << st.rows_processed << " skipped " << st.errors_skipped
+                                << " calls " << log.size() << ": "
                                 << (log.size() ? log.calls[0].error.what : "");
   EXPECT_EQ(outputs[0]["u"], Value(2));
   EXPECT_EQ(outputs[1]["u"], Value(6));
@@ -294,7 +296,8 @@ TEST(AppBadInput, FiveMegabyteMessageIsProcessed) {
   build_pipeline(app, tin, tout);
 
   const std::string payload(5 * 1024 * 1024, 'x');
-  const std::string big = Value::object({{"i", 1}, {"temperature", 10}, {"payload", payload}}).to_json();
+  const std::string big =
+      Value::object({{"i", 1}, {"temperature", 10}, {"payload", payload}}).to_json();
   ASSERT_GT(big.size(), 5u * 1024 * 1024);
   {
     Producer producer = app.get_producer();
@@ -342,9 +345,10 @@ TEST(AppBadInput, FiveMegabyteOutputOverTopicLimitIsTypedProducerError) {
   build_pipeline(app, app.topic(in), app.topic(out));
   {
     Producer producer = app.get_producer();
-    producer.produce(in, "k1",
-                     Value::object({{"i", 1}, {"temperature", 10}, {"payload", std::string(5 << 20, 'y')}})
-                         .to_json());
+    producer.produce(
+        in, "k1",
+        Value::object({{"i", 1}, {"temperature", 10}, {"payload", std::string(5 << 20, 'y')}})
+            .to_json());
     ASSERT_TRUE(producer.flush(60s));
   }
   const auto start = Clock::now();

@@ -9,8 +9,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <exception>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -32,7 +32,9 @@ namespace streamframe::apptest {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-inline std::string brokers() { return streamframe::test::test_brokers().value_or(""); }
+inline std::string brokers() {
+  return streamframe::test::test_brokers().value_or("");
+}
 
 // The configuration every test app starts from (the brief's common settings).
 inline ApplicationConfig base_config(const std::string& group) {
@@ -133,9 +135,10 @@ inline void create_topic(const std::string& name, int partitions,
   rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(name.c_str(), partitions, 1, err, sizeof err);
   if (nt == nullptr) throw std::runtime_error(err);
   for (const auto& [k, v] : config) rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
-  rd_kafka_event_t* ev = detail_::admin_call(
-      rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS,
-      [&](rd_kafka_AdminOptions_t* o, rd_kafka_queue_t* q) { rd_kafka_CreateTopics(rk.get(), &nt, 1, o, q); });
+  rd_kafka_event_t* ev = detail_::admin_call(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS,
+                                             [&](rd_kafka_AdminOptions_t* o, rd_kafka_queue_t* q) {
+                                               rd_kafka_CreateTopics(rk.get(), &nt, 1, o, q);
+                                             });
   size_t n = 0;
   const rd_kafka_topic_result_t** res =
       rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
@@ -154,20 +157,24 @@ inline void create_topic(const std::string& name, int partitions,
 inline void delete_topic(const std::string& name) {
   Rk rk = make_client(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers()}});
   rd_kafka_DeleteTopic_t* dt = rd_kafka_DeleteTopic_new(name.c_str());
-  rd_kafka_event_t* ev = detail_::admin_call(
-      rk.get(), RD_KAFKA_ADMIN_OP_DELETETOPICS,
-      [&](rd_kafka_AdminOptions_t* o, rd_kafka_queue_t* q) { rd_kafka_DeleteTopics(rk.get(), &dt, 1, o, q); });
+  rd_kafka_event_t* ev = detail_::admin_call(rk.get(), RD_KAFKA_ADMIN_OP_DELETETOPICS,
+                                             [&](rd_kafka_AdminOptions_t* o, rd_kafka_queue_t* q) {
+                                               rd_kafka_DeleteTopics(rk.get(), &dt, 1, o, q);
+                                             });
   rd_kafka_event_destroy(ev);
   rd_kafka_DeleteTopic_destroy(dt);
 }
 
 // The topic-level setting `key` of `topic` as the broker reports it (DescribeConfigs).
-inline std::optional<std::string> topic_config_value(const std::string& topic, const std::string& key) {
+inline std::optional<std::string> topic_config_value(const std::string& topic,
+                                                     const std::string& key) {
   Rk rk = make_client(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers()}});
-  rd_kafka_ConfigResource_t* res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
-  rd_kafka_event_t* ev = detail_::admin_call(
-      rk.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS,
-      [&](rd_kafka_AdminOptions_t* o, rd_kafka_queue_t* q) { rd_kafka_DescribeConfigs(rk.get(), &res, 1, o, q); });
+  rd_kafka_ConfigResource_t* res =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  rd_kafka_event_t* ev = detail_::admin_call(rk.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS,
+                                             [&](rd_kafka_AdminOptions_t* o, rd_kafka_queue_t* q) {
+                                               rd_kafka_DescribeConfigs(rk.get(), &res, 1, o, q);
+                                             });
   size_t n = 0;
   const rd_kafka_ConfigResource_t** results =
       rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
@@ -189,9 +196,9 @@ inline std::optional<std::string> topic_config_value(const std::string& topic, c
 // The group's committed offset of topic[partition]; RD_KAFKA_OFFSET_INVALID (-1001) if none.
 inline std::int64_t committed_offset(const std::string& group, const std::string& topic,
                                      std::int32_t partition = 0) {
-  Rk rk = make_client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", brokers()},
-                                          {"group.id", group},
-                                          {"enable.auto.commit", "false"}});
+  Rk rk = make_client(
+      RD_KAFKA_CONSUMER,
+      {{"bootstrap.servers", brokers()}, {"group.id", group}, {"enable.auto.commit", "false"}});
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(list, topic.c_str(), partition);
   const rd_kafka_resp_err_t err = rd_kafka_committed(rk.get(), list, 15000);
@@ -218,16 +225,16 @@ struct Msg {
 
 // Reads every message of `topic` (all partitions) up to the high watermarks seen at the call,
 // in (partition, offset) order. Fails the calling test on timeout.
-inline std::vector<Msg> read_topic(const std::string& topic, std::chrono::milliseconds timeout = 30s) {
+inline std::vector<Msg> read_topic(const std::string& topic,
+                                   std::chrono::milliseconds timeout = 30s) {
   const auto parts = partition_count(topic);
   if (!parts) throw std::runtime_error("read_topic: no topic " + topic);
-  Rk rk = make_client(RD_KAFKA_CONSUMER,
-                      {{"bootstrap.servers", brokers()},
-                       {"group.id", streamframe::test::unique_name("reader")},
-                       {"enable.auto.commit", "false"},
-                       {"enable.partition.eof", "false"},
-                       {"isolation.level", "read_uncommitted"},
-                       {"fetch.message.max.bytes", "10485760"}});
+  Rk rk = make_client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", brokers()},
+                                          {"group.id", streamframe::test::unique_name("reader")},
+                                          {"enable.auto.commit", "false"},
+                                          {"enable.partition.eof", "false"},
+                                          {"isolation.level", "read_uncommitted"},
+                                          {"fetch.message.max.bytes", "10485760"}});
   std::vector<std::int64_t> high(*parts, 0);
   std::vector<std::int64_t> next(*parts, 0);
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(*parts);
@@ -287,7 +294,6 @@ inline std::vector<Msg> read_topic(const std::string& topic, std::chrono::millis
   return out;
 }
 
-
 // What a call threw, kept by value for assertions.
 struct CaughtError {
   bool thrown = false;
@@ -337,7 +343,8 @@ CaughtError capture_error(Fn&& fn) {
 }
 
 // "(topic 't', partition p, offset o)", as Error::set_origin appends it.
-inline std::string origin_text(const std::string& topic, std::int32_t partition, std::int64_t offset) {
+inline std::string origin_text(const std::string& topic, std::int32_t partition,
+                               std::int64_t offset) {
   return "(topic '" + topic + "', partition " + std::to_string(partition) + ", offset " +
          std::to_string(offset) + ")";
 }
@@ -394,8 +401,12 @@ inline std::int32_t java_murmur2(const std::string& data) {
   }
   const std::uint32_t tail = length & ~3u;
   switch (length % 4) {
-    case 3: h ^= std::uint32_t(b[tail + 2]) << 16; [[fallthrough]];
-    case 2: h ^= std::uint32_t(b[tail + 1]) << 8; [[fallthrough]];
+    case 3:
+      h ^= std::uint32_t(b[tail + 2]) << 16;
+      [[fallthrough]];
+    case 2:
+      h ^= std::uint32_t(b[tail + 1]) << 8;
+      [[fallthrough]];
     case 1:
       h ^= std::uint32_t(b[tail]);
       h *= m;

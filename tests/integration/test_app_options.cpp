@@ -19,14 +19,17 @@
 namespace streamframe::apptest {
 namespace {
 
-std::string record(int i) { return Value::object({{"i", i}, {"temperature", i}}).to_json(); }
+std::string record(int i) {
+  return Value::object({{"i", i}, {"temperature", i}}).to_json();
+}
 
 // IEEE-754 bits of `d`, most significant byte first.
 std::string big_endian(double d) {
   std::uint64_t bits;
   std::memcpy(&bits, &d, 8);
   std::string out;
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((bits >> shift) & 0xff));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((bits >> shift) & 0xff));
   return out;
 }
 
@@ -98,7 +101,8 @@ TEST(AppOptions, TopicIsCreatedWithRequestedPartitionsAndConfig) {
   const std::string name = streamframe::test::unique_name("created");
   Application app(base_config(streamframe::test::unique_name("create-grp")));
   TopicOptions options;
-  options.config = TopicConfig{4, 1, {{"retention.ms", "123456789"}, {"cleanup.policy", "compact"}}};
+  options.config =
+      TopicConfig{4, 1, {{"retention.ms", "123456789"}, {"cleanup.policy", "compact"}}};
   app.topic(name, options);
   EXPECT_EQ(partition_count(name), 4);  // created at once, before any run()
   EXPECT_EQ(topic_config_value(name, "retention.ms"), "123456789");
@@ -251,9 +255,9 @@ TEST(AppOptions, KeysArePartitionedLikeJavaClients) {
   EXPECT_EQ(java_murmur2("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"), -58897971);
   EXPECT_EQ(java_murmur2("abc"), 479470107);
   // Partitions of 6 that kafka-clients 3.9.1's Utils.murmur2 gives (computed with Java).
-  const std::map<std::string, int> java6{{"key-0", 1}, {"key-1", 0}, {"key-2", 2}, {"key-3", 5},
-                                         {"key-4", 3}, {"key-5", 2}, {"key-6", 2}, {"key-7", 1},
-                                         {"sensor-1", 1}};
+  const std::map<std::string, int> java6{{"key-0", 1}, {"key-1", 0}, {"key-2", 2},
+                                         {"key-3", 5}, {"key-4", 3}, {"key-5", 2},
+                                         {"key-6", 2}, {"key-7", 1}, {"sensor-1", 1}};
   for (const auto& [k, p] : java6) EXPECT_EQ(java_partition(k, 6), p) << k;
 
   REQUIRE_TEST_BROKERS();
@@ -342,7 +346,8 @@ TEST(AppOptions, BuiltInSerdesRoundTripThroughRealTopics) {
     for (const auto& v : c.values) {
       const Value expected = c.serde == "double" ? Value(v.as_double()) : v;
       bool found = false;
-      for (const auto& o : outputs) found = found || (o["_value"] == expected && o["_value"].type() == expected.type());
+      for (const auto& o : outputs)
+        found = found || (o["_value"] == expected && o["_value"].type() == expected.type());
       EXPECT_TRUE(found) << c.serde << " " << v.to_json();
     }
   }
@@ -364,7 +369,8 @@ TEST(AppOptions, HeadersAndTimestampsPassThroughToTopic) {
   const std::string out = streamframe::test::unique_name("hdr-out");
   create_topic(in, 1);
   Application app(base_config(streamframe::test::unique_name("hdr-grp")));
-  const Headers headers{{"trace", "abc"}, {"dup", "1"}, {"dup", "2"}, {"bin", std::string("\x00\xff", 2)}};
+  const Headers headers{
+      {"trace", "abc"}, {"dup", "1"}, {"dup", "2"}, {"bin", std::string("\x00\xff", 2)}};
   const std::int64_t ts = 1600000000123;
   {
     Producer producer = app.get_producer();

@@ -17,7 +17,9 @@
 namespace streamframe::apptest {
 namespace {
 
-std::string record(int i) { return Value::object({{"i", i}, {"temperature", i}}).to_json(); }
+std::string record(int i) {
+  return Value::object({{"i", i}, {"temperature", i}}).to_json();
+}
 
 void feed(Application& app, const std::string& topic, int from, int to,
           std::int32_t partition = -1) {
@@ -85,7 +87,8 @@ TEST(AppRunModes, CountCountsOutputsPerWholeMessage) {
   sdf = sdf.apply(
       [](const Value& v) {
         const auto i = v["i"].as_int();
-        return Value::array({Value::object({{"i", i}, {"n", 0}}), Value::object({{"i", i}, {"n", 1}}),
+        return Value::array({Value::object({{"i", i}, {"n", 0}}),
+                             Value::object({{"i", i}, {"n", 1}}),
                              Value::object({{"i", i}, {"n", 2}})});
       },
       {.expand = true});
@@ -107,14 +110,16 @@ TEST(AppRunModes, MetadataFields) {
     Producer producer = app.get_producer();
     producer.produce(in, "alpha", R"({"a":1})", 1700000000001, {{"h1", "v1"}, {"h1", "v2"}}, 1);
     producer.produce(in, std::nullopt, "42", 1700000000002, {}, 1);
-    producer.produce(in, "gamma", R"("text")", 1700000000003, {{"bin", std::string("\x00\x01", 2)}}, 1);
+    producer.produce(in, "gamma", R"("text")", 1700000000003, {{"bin", std::string("\x00\x01", 2)}},
+                     1);
     ASSERT_TRUE(producer.flush(30s));
   }
   app.dataframe(app.topic(in));
   const auto outputs = app.run({.count = 3, .metadata = true});
   ASSERT_EQ(outputs.size(), 3u);
 
-  const std::vector<std::string> meta_keys{"_key", "_timestamp", "_headers", "_topic", "_partition", "_offset"};
+  const std::vector<std::string> meta_keys{"_key",   "_timestamp", "_headers",
+                                           "_topic", "_partition", "_offset"};
   auto expect_layout = [&](const Value& v, const std::string& last) {
     ASSERT_TRUE(v.is_object());
     std::vector<std::string> keys;
@@ -126,7 +131,8 @@ TEST(AppRunModes, MetadataFields) {
   expect_layout(outputs[0], "a");
   EXPECT_EQ(outputs[0]["_key"], Value("alpha"));
   EXPECT_EQ(outputs[0]["_timestamp"], Value(1700000000001LL));
-  EXPECT_EQ(outputs[0]["_headers"], Value::array({Value::array({"h1", "v1"}), Value::array({"h1", "v2"})}));
+  EXPECT_EQ(outputs[0]["_headers"],
+            Value::array({Value::array({"h1", "v1"}), Value::array({"h1", "v2"})}));
   EXPECT_EQ(outputs[0]["_topic"], Value(in));
   EXPECT_EQ(outputs[0]["_partition"], Value(1));
   EXPECT_EQ(outputs[0]["_offset"], Value(0));
@@ -140,7 +146,8 @@ TEST(AppRunModes, MetadataFields) {
   EXPECT_EQ(outputs[1]["_value"], Value(42));
 
   expect_layout(outputs[2], "_value");
-  EXPECT_EQ(outputs[2]["_headers"], Value::array({Value::array({"bin", std::string("\x00\x01", 2)})}));
+  EXPECT_EQ(outputs[2]["_headers"],
+            Value::array({Value::array({"bin", std::string("\x00\x01", 2)})}));
   EXPECT_EQ(outputs[2]["_offset"], Value(2));
   EXPECT_EQ(outputs[2]["_value"], Value("text"));
 
@@ -205,7 +212,8 @@ TEST(AppRunModes, CommitEveryCommitsAfterNMessages) {
   auto cfg = base_config(group);
   cfg.commit_every = 3;
   cfg.commit_interval = std::chrono::hours(1);
-  cfg.on_message_processed = [&](const std::string& topic, std::int32_t partition, std::int64_t offset) {
+  cfg.on_message_processed = [&](const std::string& topic, std::int32_t partition,
+                                 std::int64_t offset) {
     committed_at[offset] = committed_offset(group, topic, partition);
   };
   Application app(cfg);
@@ -265,7 +273,8 @@ TEST(AppRunModes, OnMessageProcessedOncePerMessage) {
   std::set<std::tuple<std::string, std::int32_t, std::int64_t>> expected;
   for (const auto& m : read_topic(in)) expected.emplace(in, m.partition, m.offset);
   ASSERT_EQ(expected.size(), 15u);
-  const std::set<std::tuple<std::string, std::int32_t, std::int64_t>> got(calls.begin(), calls.end());
+  const std::set<std::tuple<std::string, std::int32_t, std::int64_t>> got(calls.begin(),
+                                                                          calls.end());
   EXPECT_EQ(calls.size(), 15u);  // no duplicates
   EXPECT_EQ(got, expected);
   std::map<std::int32_t, std::int64_t> last;

@@ -43,9 +43,9 @@ inline std::string unique_name(std::string_view prefix) {
 
 // Use at the top of an integration test (TEST body or SetUp): without a broker the test is
 // reported as skipped, never as passed.
-#define REQUIRE_TEST_BROKERS()                                          \
-  do {                                                                  \
-    if (!::streamframe::test::test_brokers()) {                         \
-      GTEST_SKIP() << "STREAMFRAME_TEST_BROKERS not set";               \
-    }                                                                   \
+#define REQUIRE_TEST_BROKERS()                            \
+  do {                                                    \
+    if (!::streamframe::test::test_brokers()) {           \
+      GTEST_SKIP() << "STREAMFRAME_TEST_BROKERS not set"; \
+    }                                                     \
   } while (0)

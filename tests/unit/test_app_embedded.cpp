@@ -76,7 +76,9 @@ ChildResult run_child(const std::string& command, int timeout_s = 30) {
   return r;
 }
 
-bool have_kcat() { return run_child("kcat -V", 10).exit_code == 0; }
+bool have_kcat() {
+  return run_child("kcat -V", 10).exit_code == 0;
+}
 
 TEST(AppEmbedded, ExactlyOnceIsRefusedAtConstruction) {
   auto cfg = embedded_config("eos");
@@ -99,7 +101,8 @@ TEST(AppEmbedded, MissingBrokerAddressWithoutEnvIsConfigError) {
     Application app(cfg);
     FAIL() << "an empty broker_address was accepted";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("STREAMFRAME_BROKER_ADDRESS"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("STREAMFRAME_BROKER_ADDRESS"), std::string::npos)
+        << e.what();
   }
   // An empty env value counts as unset.
   ScopedEnv empty("STREAMFRAME_BROKER_ADDRESS", std::string());
@@ -209,10 +212,12 @@ TEST(AppEmbedded, PipelineEndToEndWithCount) {
   EXPECT_EQ(app.stats().messages_consumed, 6u);
 
   if (have_kcat()) {
-    const ChildResult read = run_child("kcat -b " + app.bootstrap_servers() +
-                                       " -C -t temperature-alerts -o beginning -e -q -f '%k|%T|%s\\n'");
+    const ChildResult read =
+        run_child("kcat -b " + app.bootstrap_servers() +
+                  " -C -t temperature-alerts -o beginning -e -q -f '%k|%T|%s\\n'");
     ASSERT_EQ(read.exit_code, 0) << read.output;
-    EXPECT_NE(read.output.find("sensor-1|1700000000001|{\"id\":1,\"temperature\":70,\"temperature_F\":158.0}"),
+    EXPECT_NE(read.output.find(
+                  "sensor-1|1700000000001|{\"id\":1,\"temperature\":70,\"temperature_F\":158.0}"),
               std::string::npos)
         << read.output;
     EXPECT_NE(read.output.find("sensor-5|1700000000005|"), std::string::npos) << read.output;

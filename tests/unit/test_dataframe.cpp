@@ -72,7 +72,8 @@ TEST_F(DataFrameTest, ApplyReplacesValueAndKeepsMetadata) {
 TEST_F(DataFrameTest, ApplyWithMetadataSeesKeyAndTimestamp) {
   auto out = sdf.apply([](const Value& v, const Value& key, std::int64_t ts, const sf::Headers&) {
                   return Value::object({{"v", v}, {"key", key}, {"ts", ts}});
-                }).test(Value(1), Value("abc"), 99);
+                })
+                 .test(Value(1), Value("abc"), 99);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].value["key"], Value("abc"));
   EXPECT_EQ(out[0].value["ts"], Value(99));
@@ -161,7 +162,8 @@ TEST_F(DataFrameTest, ContainsChecksKeys) {
 }
 
 TEST_F(DataFrameTest, ColumnFromApplyOfSameFrame) {
-  sdf["len"] = sdf.apply([](const Value& v) { return Value(static_cast<std::int64_t>(v["s"].as_string().size())); });
+  sdf["len"] = sdf.apply(
+      [](const Value& v) { return Value(static_cast<std::int64_t>(v["s"].as_string().size())); });
   auto out = sdf.test(Value::object({{"s", "abcd"}}));
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].value["len"], Value(4));

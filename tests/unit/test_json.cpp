@@ -4,8 +4,8 @@
 #include <bit>
 #include <charconv>
 #include <cmath>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <string>
@@ -256,10 +256,9 @@ TEST(JsonParse, IntegersBeyondInt64AreErrors) {
 }
 
 TEST(JsonParse, MalformedAndEmptyInput) {
-  const char* bad[] = {"",     "   ",      "{",        "[1,2",   "{\"a\":1,}", "nul",
-                       "tru",  "{\"a\" 1}", "'s'",      "[1]]",   "{} {}",      "01",
-                       "1.",   "\"abc",    "{a:1}",    "NaN",    "Infinity",   "\"\\x\"",
-                       "1e400"};
+  const char* bad[] = {"",          "   ", "{",        "[1,2",    "{\"a\":1,}", "nul", "tru",
+                       "{\"a\" 1}", "'s'", "[1]]",     "{} {}",   "01",         "1.",  "\"abc",
+                       "{a:1}",     "NaN", "Infinity", "\"\\x\"", "1e400"};
   for (const char* text : bad) {
     const std::string err = error_of(text);
     EXPECT_EQ(err.rfind("invalid JSON: ", 0), 0U) << "input: '" << text << "' -> " << err;
@@ -339,8 +338,8 @@ TEST(JsonParse, LargeDocumentAndThreads) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([t, &ok] {
       for (int i = 0; i < 1000; ++i) {
-        const std::string doc = R"({"t":)" + std::to_string(t) + R"(,"i":)" + std::to_string(i) +
-                                R"(,"s":"abc"})";
+        const std::string doc =
+            R"({"t":)" + std::to_string(t) + R"(,"i":)" + std::to_string(i) + R"(,"s":"abc"})";
         const Value v = json::parse(doc);
         if (v["t"].as_int() == t && v["i"].as_int() == i && write(v) == doc) ++ok[t];
       }

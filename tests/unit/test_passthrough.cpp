@@ -25,7 +25,8 @@ sf::ApplicationConfig config(const std::string& group) {
 }
 
 // Reads every value of `topic` (1 partition) from the application's embedded broker.
-std::vector<std::string> read_all(sf::Application& app, const std::string& topic, std::size_t want) {
+std::vector<std::string> read_all(sf::Application& app, const std::string& topic,
+                                  std::size_t want) {
   streamframe::kafka::Consumer consumer({{"bootstrap.servers", app.bootstrap_servers()},
                                          {"group.id", "reader-" + topic},
                                          {"auto.offset.reset", "earliest"},
@@ -53,7 +54,8 @@ TEST(Passthrough, ForwardsOriginalBytes) {
   auto producer = app.get_producer();
   // Whitespace and number spelling would change if the value were parsed and written again.
   const std::vector<std::string> inputs = {R"({ "a" : 1.50 })", R"([1,  2])", R"("x")"};
-  for (const auto& v : inputs) producer.produce("pt-in", std::string_view("k"), std::string_view(v));
+  for (const auto& v : inputs)
+    producer.produce("pt-in", std::string_view("k"), std::string_view(v));
   ASSERT_TRUE(producer.flush(10s));
 
   app.run({.count = inputs.size(), .collect = false});

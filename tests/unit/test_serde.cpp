@@ -83,7 +83,9 @@ TEST(Serde, String) {
   EXPECT_EQ(deserialize("str", "héllo 😀"), Value("héllo 😀"));
   EXPECT_EQ(deserialize("string", ""), Value(""));
   EXPECT_EQ(serialize("str", Value("日本")), "日本");
-  EXPECT_EQ(serialization_error([] { deserialize("str", bytes({'a', 0xff})); }),
+  EXPECT_EQ(serialization_error([] {
+              deserialize("str", bytes({'a', 0xff}));
+            }),
             "str deserializer: invalid UTF-8");
   EXPECT_THROW(deserialize("str", bytes({0xc3})), SerializationError);  // truncated sequence
   EXPECT_THROW(deserialize("str", bytes({0xed, 0xa0, 0x80})), SerializationError);  // surrogate
@@ -119,7 +121,9 @@ TEST(Serde, Int) {
             "int serializer: expected int, got double");
   EXPECT_THROW(serialize("int", Value("1")), SerializationError);
   EXPECT_THROW(serialize("int", Value(true)), SerializationError);
-  EXPECT_EQ(serialization_error([] { deserialize("int", bytes({1, 2, 3})); }),
+  EXPECT_EQ(serialization_error([] {
+              deserialize("int", bytes({1, 2, 3}));
+            }),
             "int deserializer: expected exactly 4 bytes, got 3");
   EXPECT_THROW(deserialize("int", bytes({0, 0, 0, 0, 1})), SerializationError);
   EXPECT_THROW(deserialize("int", ""), SerializationError);
@@ -138,14 +142,16 @@ TEST(Serde, Double) {
     EXPECT_EQ(back, v);
     EXPECT_EQ(std::signbit(back), std::signbit(v));
   }
-  EXPECT_TRUE(std::isnan(
-      deserialize("double", serialize("double", Value(std::nan("")))).as_double()));
+  EXPECT_TRUE(
+      std::isnan(deserialize("double", serialize("double", Value(std::nan("")))).as_double()));
 
   EXPECT_EQ(serialization_error([] { serialize("double", Value("1.0")); }),
             "double serializer: expected int or double, got string");
   EXPECT_THROW(serialize("double", Value()), SerializationError);
   EXPECT_THROW(serialize("double", Value(false)), SerializationError);
-  EXPECT_EQ(serialization_error([] { deserialize("double", bytes({0, 0, 0, 0})); }),
+  EXPECT_EQ(serialization_error([] {
+              deserialize("double", bytes({0, 0, 0, 0}));
+            }),
             "double deserializer: expected exactly 8 bytes, got 4");
   EXPECT_THROW(deserialize("double", std::string(9, '\0')), SerializationError);
 }
