@@ -347,7 +347,20 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
     try {
       graph.run(row, *this);
     } catch (const std::exception& e) {
+      // The row as it entered the pipeline: decoded again from the raw message (only on this
+      // error path) rather than copied up front for every row.
       Row failed{Value(), row.key, timestamp, row.headers};
+      try {
+        std::vector<Value> again;
+        if (m->payload != nullptr) {
+          topic.value_deserializer->deserialize(
+              std::string_view(static_cast<const char*>(m->payload), m->len), failed.headers,
+              again);
+        }
+        if (i < again.size()) failed.value = std::move(again[i]);
+      } catch (const std::exception&) {
+        // It decoded a moment ago; if it does not now, the context just has no value.
+      }
       RawMessage raw = raw_message_of(m);
       ErrorContext ctx{&raw, &failed};
       auto error = std::current_exception();
