@@ -167,6 +167,15 @@ std::vector<TopicPartition> Consumer::committed(const std::vector<TopicPartition
   return from_c_list(list.get());
 }
 
+GroupMetadataPtr Consumer::group_metadata() const {
+  GroupMetadataPtr metadata(rd_kafka_consumer_group_metadata(require_open("group_metadata")));
+  if (!metadata) {
+    throw InvalidOperation(
+        fmt::format("no group metadata for the consumer of group '{}'", group_id_));
+  }
+  return metadata;
+}
+
 std::vector<TopicPartition> Consumer::position(const std::vector<TopicPartition>& tps) {
   rd_kafka_t* rk = require_open("position");
   if (tps.empty()) return {};

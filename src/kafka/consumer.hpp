@@ -106,6 +106,11 @@ class Consumer {
   std::pair<std::int64_t, std::int64_t> get_watermarks(const std::string& topic,
                                                        std::int32_t partition) const;
 
+  // The group metadata (group id, generation id, member id) for
+  // Producer::send_offsets_to_transaction(). Take it right before sending the offsets: it is
+  // a snapshot, and the broker fences offsets sent with a stale generation (KIP-447).
+  GroupMetadataPtr group_metadata() const;
+
   std::vector<TopicPartition> assignment() const;
   std::string memberid() const;  // "" before the first join
   const std::string& group_id() const noexcept { return group_id_; }

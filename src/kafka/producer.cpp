@@ -6,6 +6,7 @@
 #include <array>
 #include <climits>
 
+#include "kafka/consumer.hpp"
 #include "kafka/error.hpp"
 #include "kafka/logging.hpp"
 #include "streamframe/errors.hpp"
@@ -38,6 +39,7 @@ Producer::Producer(const Config& config, DeliveryHandler handler, QueueFullPolic
   rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr.data(), errstr.size()));
   if (!rk_) throw ConfigError(fmt::format("cannot create Kafka producer: {}", errstr.data()));
   (void)conf.release();  // rd_kafka_new took ownership
+  transactional_ = !get_option(config, "transactional.id").value_or("").empty();
 }
 
 Producer::~Producer() {
@@ -151,7 +153,21 @@ int Producer::outstanding() const {
 void Producer::close(std::chrono::milliseconds timeout) {
   if (!rk_) return;
   rd_kafka_t* rk = rk_.get();
-  if (rd_kafka_flush(rk, to_ms(timeout)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline = Clock::now() + timeout;
+  if (in_transaction_ && !fatal_) {
+    // Never leave an open transaction to the broker's transaction timeout: abort it (this
+    // purges what it still holds) so read_committed readers move on at once. The abort and
+    // the flush below share `timeout`.
+    if (ErrorPtr error{rd_kafka_abort_transaction(rk, to_ms(timeout))}) {
+      streamframe_logger()->warn("closing Kafka producer: aborting the open transaction: {}",
+                                 rd_kafka_error_string(error.get()));
+    }
+    in_transaction_ = false;
+  }
+  const auto left_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  if (rd_kafka_flush(rk, to_ms(left_ms)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     const int left = rd_kafka_outq_len(rk);
     streamframe_logger()->warn(
         "closing Kafka producer: {} message(s) not delivered within {} ms are purged", left,
@@ -164,6 +180,80 @@ void Producer::close(std::chrono::milliseconds timeout) {
   topics_.clear();
   rk_.reset();
   rethrow_pending();
+}
+
+// ---- transactions -------------------------------------------------------------------------
+
+rd_kafka_t* Producer::require_transactional(const char* operation) const {
+  rd_kafka_t* rk = require_open(operation);
+  if (!transactional_) {
+    throw InvalidOperation(
+        fmt::format("{} needs a transactional producer (set transactional.id)", operation));
+  }
+  return rk;
+}
+
+void Producer::check_txn_result(rd_kafka_error_t* raw, const char* operation) {
+  const ErrorPtr error(raw);
+  if (!error) return;
+  KafkaError e = make_error(error.get(), fmt::format("Kafka producer {}", operation));
+  if (rd_kafka_error_code(error.get()) == RD_KAFKA_RESP_ERR__FATAL) {
+    // Name the instance's underlying fatal error (e.g. _FENCED) instead of the generic _FATAL.
+    KafkaError underlying = make_error(RD_KAFKA_RESP_ERR__FATAL,
+                                       fmt::format("Kafka producer {}", operation), rk_.get());
+    e = KafkaError(underlying.code(), underlying.what(), false, true, e.txn_requires_abort());
+  }
+  if (e.fatal()) {
+    fatal_ = true;
+    in_transaction_ = false;  // cannot be committed nor aborted any more
+  }
+  throw e;
+}
+
+void Producer::init_transactions(std::chrono::milliseconds timeout) {
+  rd_kafka_t* rk = require_transactional("init_transactions");
+  check_txn_result(rd_kafka_init_transactions(rk, to_ms(timeout)), "init_transactions");
+}
+
+void Producer::begin_transaction() {
+  rd_kafka_t* rk = require_transactional("begin_transaction");
+  check_txn_result(rd_kafka_begin_transaction(rk), "begin_transaction");
+  in_transaction_ = true;
+}
+
+void Producer::send_offsets_to_transaction(const std::vector<TopicPartition>& offsets,
+                                           const rd_kafka_consumer_group_metadata_t* group,
+                                           std::chrono::milliseconds timeout) {
+  rd_kafka_t* rk = require_transactional("send_offsets_to_transaction");
+  if (group == nullptr) {
+    throw InvalidOperation("send_offsets_to_transaction needs the consumer's group metadata");
+  }
+  if (offsets.empty()) return;
+  const TopicPartitionListPtr list = to_c_list(offsets);
+  check_txn_result(rd_kafka_send_offsets_to_transaction(rk, list.get(), group, to_ms(timeout)),
+                   "send_offsets_to_transaction");
+}
+
+void Producer::send_offsets_to_transaction(const std::vector<TopicPartition>& offsets,
+                                           const Consumer& consumer,
+                                           std::chrono::milliseconds timeout) {
+  require_transactional("send_offsets_to_transaction");
+  if (offsets.empty()) return;
+  const GroupMetadataPtr group = consumer.group_metadata();
+  send_offsets_to_transaction(offsets, group.get(), timeout);
+}
+
+void Producer::commit_transaction(std::chrono::milliseconds timeout) {
+  rd_kafka_t* rk = require_transactional("commit_transaction");
+  check_txn_result(rd_kafka_commit_transaction(rk, to_ms(timeout)), "commit_transaction");
+  in_transaction_ = false;
+  rethrow_pending();  // a delivery handler exception raised while the commit flushed
+}
+
+void Producer::abort_transaction(std::chrono::milliseconds timeout) {
+  rd_kafka_t* rk = require_transactional("abort_transaction");
+  check_txn_result(rd_kafka_abort_transaction(rk, to_ms(timeout)), "abort_transaction");
+  in_transaction_ = false;
 }
 
 // ---- delivery reports (inside librdkafka C frames: never throw) ---------------------------

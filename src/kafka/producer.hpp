@@ -41,12 +41,35 @@ struct QueueFullPolicy {
   int max_tries = 10;
 };
 
-// Thread contract: one thread at a time calls produce / poll / flush / close; outstanding()
-// and the counters may be read from any thread. Not movable (librdkafka holds `this`).
+class Consumer;
+
+// Thread contract: one thread at a time calls produce / poll / flush / close and the
+// transaction calls; outstanding() and the counters may be read from any thread. Not movable
+// (librdkafka holds `this`).
 //
-// Later (exactly-once): init_transactions / begin_transaction / send_offsets_to_transaction /
-// commit_transaction / abort_transaction are thin calls on handle() whose rd_kafka_error_t
-// results go through make_error(const rd_kafka_error_t*) to keep the txn flags.
+// Transactions (exactly-once, SEMANTICS CK-05): with `transactional.id` in the config the
+// producer is transactional: call init_transactions() once, then per checkpoint
+// begin_transaction(), produce(), send_offsets_to_transaction(), commit_transaction() (or
+// abort_transaction()). Every transaction call throws KafkaError carrying librdkafka's flags:
+//   retriable()           the call may be repeated (e.g. timed out; commit may still succeed);
+//   txn_requires_abort()  the transaction failed: abort_transaction(), then begin a new one;
+//   fatal()               the producer is unusable (e.g. fenced): destroy it, never commit.
+// Fencing (another producer with the same transactional.id called init_transactions; the
+// coordinator then aborts this one's open transaction) is fatal. Verified against Kafka 3.9.1
+// with librdkafka 2.0.2 (tests/integration/test_kafka_transactions.cpp): the zombie learns it
+// from its next broker request (a ProduceRequest answered INVALID_PRODUCER_EPOCH, or the
+// EndTxn of commit/abort), librdkafka raises the instance-fatal error
+// RD_KAFKA_RESP_ERR__FENCED, and from then on every transaction call throws KafkaError with
+// code() == RD_KAFKA_RESP_ERR__FENCED, fatal() true, retriable() and txn_requires_abort()
+// false (the txn API returns _FENCED itself, not _FATAL). produce() / poll() / flush() get
+// _FATAL from librdkafka; this layer reports the underlying fatal error instead, so they
+// throw the same _FENCED KafkaError. The broker's code appears only in the message text.
+// Delivery reports are no proof of commit: a zombie's records are reported delivered (they
+// are in the log) and stay invisible to read_committed readers.
+//
+// Delivery reports of messages purged by abort_transaction() fail with _PURGE_QUEUE /
+// _PURGE_INFLIGHT; a delivery-handler exception raised for them is not thrown by the abort
+// but by the next poll() / flush() / commit_transaction().
 class Producer {
  public:
   // `config` needs bootstrap.servers; combine with default_producer_config().
@@ -78,13 +101,40 @@ class Producer {
   std::uint64_t delivered() const noexcept { return delivered_.load(std::memory_order_relaxed); }
   std::uint64_t failed() const noexcept { return failed_.load(std::memory_order_relaxed); }
 
-  // Flushes for up to `timeout`, purges what is still queued (their reports fail with
+  // Aborts an open transaction (transactional producer, not fenced), then flushes for up to
+  // `timeout`, purges what is still queued (their reports fail with
   // RD_KAFKA_RESP_ERR__PURGE_QUEUE / _PURGE_INFLIGHT) and destroys the handle. Idempotent.
   // The delivery handler must outlive this call (the destructor calls close()).
   void close(std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
   bool closed() const noexcept { return !rk_; }
 
   rd_kafka_t* handle() const noexcept { return rk_.get(); }
+
+  // ---- transactions (only with transactional.id; otherwise they throw InvalidOperation) ----
+
+  bool transactional() const noexcept { return transactional_; }
+  // Whether begin_transaction() succeeded and neither commit nor abort has completed since.
+  bool in_transaction() const noexcept { return in_transaction_; }
+
+  // Registers the transactional.id with the coordinator (fencing older instances with the
+  // same id and aborting their open transaction). Once per producer; may be retried when
+  // the error is retriable.
+  void init_transactions(std::chrono::milliseconds timeout);
+  void begin_transaction();
+  // Adds the consumer offsets (the NEXT offset to read per partition) to the transaction,
+  // committed for the consumer's group only if the transaction commits. An empty list is a
+  // no-op. The Consumer overload takes its group metadata at the call.
+  void send_offsets_to_transaction(const std::vector<TopicPartition>& offsets,
+                                   const rd_kafka_consumer_group_metadata_t* group,
+                                   std::chrono::milliseconds timeout);
+  void send_offsets_to_transaction(const std::vector<TopicPartition>& offsets,
+                                   const Consumer& consumer, std::chrono::milliseconds timeout);
+  // Flushes the messages of the transaction, then commits it. A retriable error (e.g. a
+  // timeout) leaves the outcome open: call commit again or abort.
+  void commit_transaction(std::chrono::milliseconds timeout);
+  // Purges queued messages, waits for in-flight ones, and aborts the transaction.
+  void abort_transaction(std::chrono::milliseconds timeout);
+  // close() (and the destructor) abort a transaction still open, within close's timeout.
 
  private:
   struct NameHash {
@@ -100,6 +150,8 @@ class Producer {
   rd_kafka_topic_t* topic_handle(std::string_view topic);
   void rethrow_pending();
   rd_kafka_t* require_open(const char* operation) const;
+  rd_kafka_t* require_transactional(const char* operation) const;
+  void check_txn_result(rd_kafka_error_t* error, const char* operation);
 
   DeliveryHandler handler_;
   QueueFullPolicy queue_full_;
@@ -112,7 +164,9 @@ class Producer {
   std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> failed_{0};
   std::exception_ptr pending_;  // first delivery-handler exception not yet rethrown
-  bool fatal_ = false;          // librdkafka raised a fatal error (idempotence broken)
+  bool fatal_ = false;          // librdkafka raised a fatal error (idempotence broken, fenced)
+  bool transactional_ = false;  // transactional.id is set
+  bool in_transaction_ = false;
 };
 
 }  // namespace streamframe::kafka

@@ -49,6 +49,10 @@ using ConfigResourcePtr =
     std::unique_ptr<rd_kafka_ConfigResource_t, Destroy<rd_kafka_ConfigResource_destroy>>;
 using MockClusterPtr =
     std::unique_ptr<rd_kafka_mock_cluster_t, Destroy<rd_kafka_mock_cluster_destroy>>;
+// A consumer's group metadata (group id, generation, member id) for
+// Producer::send_offsets_to_transaction; from Consumer::group_metadata().
+using GroupMetadataPtr = std::unique_ptr<rd_kafka_consumer_group_metadata_t,
+                                         Destroy<rd_kafka_consumer_group_metadata_destroy>>;
 
 // Shared ownership of an rd_kafka_t between its owner (Consumer) and the messages taken from
 // it. rd_kafka_destroy() blocks until every message of the instance is destroyed, so a
