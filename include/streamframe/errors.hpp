@@ -56,6 +56,8 @@ STREAMFRAME_DEFINE_ERROR(TopicNotFound)
 STREAMFRAME_DEFINE_ERROR(TopicPartitionsMismatch)
 STREAMFRAME_DEFINE_ERROR(TopicConfigurationMismatch)
 STREAMFRAME_DEFINE_ERROR(InvalidStoredOffset)
+// A state store's files are damaged (ST-08): the caller may delete and rebuild it.
+STREAMFRAME_DEFINE_ERROR(RocksDBCorruptedError)
 STREAMFRAME_DEFINE_ERROR(CheckpointProducerTimeout)
 STREAMFRAME_DEFINE_ERROR(CheckpointConsumerCommitError)
 STREAMFRAME_DEFINE_ERROR(SourceException)

@@ -1,0 +1,43 @@
+#include "state/memory_store.hpp"
+
+#include "streamframe/errors.hpp"
+
+namespace streamframe::state {
+
+void MemoryStore::check_open() const {
+  if (closed_) throw InvalidOperation("in-memory state store is closed");
+}
+
+std::optional<std::string> MemoryStore::get(std::string_view key) const {
+  check_open();
+  auto it = data_.find(key);
+  if (it == data_.end()) return std::nullopt;
+  return it->second;
+}
+
+void MemoryStore::write(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset) {
+  check_open();
+  // Nothing below throws except allocation; losing a batch half-way to bad_alloc is accepted
+  // for a store whose contents die with the process anyway.
+  for (const auto& op : batch.ops()) {
+    if (op.value) {
+      data_.insert_or_assign(op.key, *op.value);
+    } else {
+      auto it = data_.find(op.key);
+      if (it != data_.end()) data_.erase(it);
+    }
+  }
+  if (changelog_offset) changelog_offset_ = changelog_offset;
+}
+
+std::optional<std::int64_t> MemoryStore::changelog_offset() const {
+  check_open();
+  return changelog_offset_;
+}
+
+void MemoryStore::close() {
+  closed_ = true;
+  data_.clear();
+}
+
+}  // namespace streamframe::state

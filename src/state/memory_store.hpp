@@ -1,0 +1,31 @@
+// In-memory partition store: for tests, sources and the embedded broker (ST-03), where state
+// does not outlive the process.
+#pragma once
+
+#include <map>
+
+#include "state/store.hpp"
+
+namespace streamframe::state {
+
+class MemoryStore final : public PartitionStore {
+ public:
+  std::optional<std::string> get(std::string_view key) const override;
+  void write(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset) override;
+  std::optional<std::int64_t> changelog_offset() const override;
+  void close() override;
+  bool closed() const noexcept override { return closed_; }
+
+  std::size_t size() const noexcept { return data_.size(); }
+
+ private:
+  void check_open() const;
+
+  // Ordered like RocksDB's bytewise comparator, so prefix scans added later behave the same
+  // on both stores.
+  std::map<std::string, std::string, std::less<>> data_;
+  std::optional<std::int64_t> changelog_offset_;
+  bool closed_ = false;
+};
+
+}  // namespace streamframe::state

@@ -1,0 +1,224 @@
+#include "state/rocksdb_store.hpp"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <system_error>
+#include <thread>
+
+#include "core/logging.hpp"
+#include "streamframe/errors.hpp"
+
+namespace streamframe::state {
+namespace {
+
+constexpr const char* kMetaColumnFamily = "__streamframe_meta__";
+constexpr std::string_view kChangelogOffsetKey = "changelog_offset";
+
+rocksdb::CompressionType to_rocksdb(RocksDBCompression c) {
+  switch (c) {
+    case RocksDBCompression::none:
+      return rocksdb::kNoCompression;
+    case RocksDBCompression::snappy:
+      return rocksdb::kSnappyCompression;
+    case RocksDBCompression::zlib:
+      return rocksdb::kZlibCompression;
+    case RocksDBCompression::bz2:
+      return rocksdb::kBZip2Compression;
+    case RocksDBCompression::lz4:
+      return rocksdb::kLZ4Compression;
+    case RocksDBCompression::lz4hc:
+      return rocksdb::kLZ4HCCompression;
+    case RocksDBCompression::zstd:
+      return rocksdb::kZSTD;
+  }
+  throw ConfigError("unknown RocksDB compression");
+}
+
+rocksdb::Options make_options(const RocksDBOptions& o) {
+  rocksdb::Options r;
+  r.create_if_missing = true;
+  r.create_missing_column_families = true;
+  r.write_buffer_size = o.write_buffer_size;
+  r.max_write_buffer_number = o.max_write_buffer_number;
+  r.target_file_size_base = o.target_file_size_base;
+  r.max_total_wal_size = o.max_total_wal_size;
+  r.enable_pipelined_write = o.enable_pipelined_write;
+  r.use_fsync = o.use_fsync;
+  r.compression = to_rocksdb(o.compression);
+  r.wal_dir = o.wal_dir;
+  r.db_log_dir = o.db_log_dir;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(o.block_cache_size);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(o.bloom_filter_bits_per_key));
+  r.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return r;
+}
+
+// RocksDB reports a held LOCK as a plain IOError; only the wording tells it apart from a disk
+// failure, which must not be retried for a minute.
+bool is_lock_held(const rocksdb::Status& s) {
+  if (!s.IsIOError()) return false;
+  const auto text = s.ToString();
+  return text.find("lock hold by current process") != std::string::npos ||
+         text.find("While lock file") != std::string::npos;
+}
+
+std::string describe(const std::filesystem::path& path, const rocksdb::Status& s) {
+  return "'" + path.string() + "': " + s.ToString();
+}
+
+}  // namespace
+
+RocksDBStore::RocksDBStore(std::filesystem::path path, const RocksDBOptions& options,
+                           std::chrono::steady_clock::time_point deadline)
+    : path_(std::move(path)) {
+  if (options.open_max_retries < 0) {
+    throw ConfigError("RocksDBOptions.open_max_retries must be >= 0, got " +
+                      std::to_string(options.open_max_retries));
+  }
+  if (options.open_retry_backoff.count() < 0) {
+    throw ConfigError("RocksDBOptions.open_retry_backoff must be >= 0");
+  }
+  ensure_writable_dir(path_);
+
+  const auto db_options = make_options(options);
+  const rocksdb::ColumnFamilyOptions cf_options(db_options);
+  const std::vector<rocksdb::ColumnFamilyDescriptor> families{
+      {rocksdb::kDefaultColumnFamilyName, cf_options}, {kMetaColumnFamily, cf_options}};
+
+  for (int attempt = 0;; ++attempt) {
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    auto status = rocksdb::DB::Open(db_options, path_.string(), families, &handles, &db);
+    if (status.ok()) {
+      db_.reset(db);
+      data_cf_.reset(handles.at(0));
+      meta_cf_.reset(handles.at(1));
+      break;
+    }
+    if (status.IsCorruption()) {
+      throw RocksDBCorruptedError("state store is corrupted at " + describe(path_, status));
+    }
+    if (!is_lock_held(status)) {
+      if (status.IsInvalidArgument() || status.IsNotSupported()) {
+        throw ConfigError("state store cannot be opened with these options at " +
+                          describe(path_, status));
+      }
+      throw Error("state store cannot be opened at " + describe(path_, status));
+    }
+    const bool past_deadline =
+        std::chrono::steady_clock::now() + options.open_retry_backoff > deadline;
+    if (attempt >= options.open_max_retries || past_deadline) {
+      throw Error("state store is locked by another handle after " + std::to_string(attempt + 1) +
+                  " attempts (" + std::to_string(options.open_retry_backoff.count()) +
+                  " ms apart) at " + describe(path_, status));
+    }
+    detail::logger()->warn("state store '{}' is locked, retrying in {} ms ({}/{})", path_.string(),
+                           options.open_retry_backoff.count(), attempt + 1,
+                           options.open_max_retries);
+    std::this_thread::sleep_for(options.open_retry_backoff);
+  }
+
+  try {
+    changelog_offset_ = read_changelog_offset();
+  } catch (...) {
+    close();
+    throw;
+  }
+}
+
+RocksDBStore::~RocksDBStore() {
+  try {
+    close();
+  } catch (const std::exception& e) {
+    detail::logger()->error("state store '{}': {}", path_.string(), e.what());
+  }
+}
+
+void RocksDBStore::check_open() const {
+  if (!db_) throw InvalidOperation("state store '" + path_.string() + "' is closed");
+}
+
+std::optional<std::int64_t> RocksDBStore::read_changelog_offset() const {
+  std::string raw;
+  auto s = db_->Get(rocksdb::ReadOptions(), meta_cf_.get(), kChangelogOffsetKey, &raw);
+  if (s.IsNotFound()) return std::nullopt;
+  if (s.IsCorruption()) {
+    throw RocksDBCorruptedError("state store changelog offset unreadable at " + describe(path_, s));
+  }
+  if (!s.ok()) throw Error("state store changelog offset unreadable at " + describe(path_, s));
+  if (raw.size() != 8) {
+    throw RocksDBCorruptedError("state store '" + path_.string() + "' has a " +
+                                std::to_string(raw.size()) + "-byte changelog offset, expected 8");
+  }
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i)
+    v |= static_cast<std::uint64_t>(static_cast<std::uint8_t>(raw[i])) << (8 * i);
+  return static_cast<std::int64_t>(v);
+}
+
+std::optional<std::string> RocksDBStore::get(std::string_view key) const {
+  check_open();
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), data_cf_.get(), key, &value);
+  if (s.ok()) return value;
+  if (s.IsNotFound()) return std::nullopt;
+  if (s.IsCorruption())
+    throw RocksDBCorruptedError("state store read failed at " + describe(path_, s));
+  throw Error("state store read failed at " + describe(path_, s));
+}
+
+void RocksDBStore::write(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset) {
+  check_open();
+  if (batch.empty() && !changelog_offset) return;
+  rocksdb::WriteBatch wb;
+  for (const auto& op : batch.ops()) {
+    auto s =
+        op.value ? wb.Put(data_cf_.get(), op.key, *op.value) : wb.Delete(data_cf_.get(), op.key);
+    if (!s.ok()) throw Error("state store batch rejected at " + describe(path_, s));
+  }
+  if (changelog_offset) {
+    char buf[8];
+    auto v = static_cast<std::uint64_t>(*changelog_offset);
+    for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
+    auto s = wb.Put(meta_cf_.get(), kChangelogOffsetKey, rocksdb::Slice(buf, 8));
+    if (!s.ok()) throw Error("state store batch rejected at " + describe(path_, s));
+  }
+  auto s = db_->Write(rocksdb::WriteOptions(), &wb);
+  if (s.IsCorruption())
+    throw RocksDBCorruptedError("state store write failed at " + describe(path_, s));
+  if (!s.ok()) throw Error("state store write failed at " + describe(path_, s));
+  if (changelog_offset) changelog_offset_ = changelog_offset;
+}
+
+std::optional<std::int64_t> RocksDBStore::changelog_offset() const {
+  check_open();
+  return changelog_offset_;
+}
+
+void RocksDBStore::close() {
+  if (!db_) return;
+  meta_cf_.reset();
+  data_cf_.reset();
+  auto s = db_->Close();
+  // The handle is gone either way: a failed Close has still released what it could, and a
+  // second attempt would not do better.
+  db_.reset();
+  if (!s.ok()) throw Error("state store close failed at " + describe(path_, s));
+}
+
+void RocksDBStore::remove_files(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) {
+    throw Error("state store files at '" + path.string() + "' cannot be removed: " + ec.message());
+  }
+}
+
+}  // namespace streamframe::state

@@ -1,0 +1,355 @@
+// Partition stores (state/): the behaviour both implementations share, then what only the
+// RocksDB one has (persistence, LOCK contention, corruption, paths).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "state/memory_store.hpp"
+#include "state/rocksdb_store.hpp"
+#include "state/store.hpp"
+#include "streamframe/errors.hpp"
+#include "support/test_env.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace state = streamframe::state;
+using namespace std::chrono_literals;
+using state::MemoryStore;
+using state::RocksDBOptions;
+using state::RocksDBStore;
+using state::WriteBatch;
+
+class TempDir {
+ public:
+  TempDir()
+      : path_(fs::temp_directory_path() / streamframe::test::unique_name("streamframe-state")) {
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// Small buffers and caches: the defaults reserve far more than a test needs.
+RocksDBOptions test_options() {
+  RocksDBOptions o;
+  o.write_buffer_size = 1 << 20;
+  o.block_cache_size = 1 << 20;
+  o.open_max_retries = 2;
+  o.open_retry_backoff = 20ms;
+  return o;
+}
+
+struct MemoryFactory {
+  TempDir dir;  // unused; keeps the fixtures alike
+  std::unique_ptr<state::PartitionStore> make() { return std::make_unique<MemoryStore>(); }
+};
+
+struct RocksDBFactory {
+  TempDir dir;
+  std::unique_ptr<state::PartitionStore> make() {
+    return std::make_unique<RocksDBStore>(dir.path() / "db", test_options());
+  }
+};
+
+template <typename Factory>
+class PartitionStoreTest : public ::testing::Test {
+ protected:
+  Factory factory;
+};
+
+using Factories = ::testing::Types<MemoryFactory, RocksDBFactory>;
+TYPED_TEST_SUITE(PartitionStoreTest, Factories);
+
+TYPED_TEST(PartitionStoreTest, PutGetDelete) {
+  auto store = this->factory.make();
+  EXPECT_EQ(store->get("a"), std::nullopt);
+  WriteBatch batch;
+  batch.put("a", "1");
+  batch.put(std::string("k\0ey", 4), std::string("v\0\xff", 3));
+  store->write(batch, std::nullopt);
+  EXPECT_EQ(store->get("a"), "1");
+  EXPECT_EQ(store->get(std::string("k\0ey", 4)), std::string("v\0\xff", 3));
+  EXPECT_EQ(store->get("k"), std::nullopt);
+
+  batch.clear();
+  batch.remove("a");
+  batch.remove("never-there");
+  batch.put("b", "");
+  store->write(batch, std::nullopt);
+  EXPECT_EQ(store->get("a"), std::nullopt);
+  EXPECT_EQ(store->get("b"), "");
+}
+
+TYPED_TEST(PartitionStoreTest, LaterOperationsInABatchWin) {
+  auto store = this->factory.make();
+  WriteBatch batch;
+  batch.put("x", "1");
+  batch.remove("x");
+  batch.put("y", "1");
+  batch.put("y", "2");
+  batch.remove("z");
+  batch.put("z", "3");
+  store->write(batch, 5);
+  EXPECT_EQ(store->get("x"), std::nullopt);
+  EXPECT_EQ(store->get("y"), "2");
+  EXPECT_EQ(store->get("z"), "3");
+}
+
+TYPED_TEST(PartitionStoreTest, ChangelogOffsetTravelsWithBatches) {
+  auto store = this->factory.make();
+  EXPECT_EQ(store->changelog_offset(), std::nullopt);
+  WriteBatch batch;
+  batch.put("a", "1");
+  store->write(batch, 41);
+  EXPECT_EQ(store->changelog_offset(), 41);
+  // No offset given: the stored one stays.
+  store->write(batch, std::nullopt);
+  EXPECT_EQ(store->changelog_offset(), 41);
+  // An empty batch may still move the offset (a checkpoint with only foreign changelog records).
+  store->write(WriteBatch(), 0);
+  EXPECT_EQ(store->changelog_offset(), 0);
+  store->write(WriteBatch(), std::numeric_limits<std::int64_t>::max());
+  EXPECT_EQ(store->changelog_offset(), std::numeric_limits<std::int64_t>::max());
+}
+
+TYPED_TEST(PartitionStoreTest, ClosedStoreRefusesWork) {
+  auto store = this->factory.make();
+  store->close();
+  EXPECT_TRUE(store->closed());
+  EXPECT_THROW(store->get("a"), streamframe::InvalidOperation);
+  EXPECT_THROW(store->write(WriteBatch(), 1), streamframe::InvalidOperation);
+  EXPECT_THROW(store->changelog_offset(), streamframe::InvalidOperation);
+  store->close();  // idempotent
+}
+
+TEST(RocksDBStore, ReopenKeepsDataAndOffset) {
+  TempDir dir;
+  auto path = dir.path() / "db";
+  {
+    RocksDBStore store(path, test_options());
+    WriteBatch batch;
+    for (int i = 0; i < 1000; ++i) batch.put("key" + std::to_string(i), std::to_string(i * i));
+    batch.remove("key7");
+    store.write(batch, 1234);
+  }
+  RocksDBStore store(path, test_options());
+  EXPECT_EQ(store.changelog_offset(), 1234);
+  EXPECT_EQ(store.get("key999"), "998001");
+  EXPECT_EQ(store.get("key7"), std::nullopt);
+  // The offset lives in its own column family: no user key can see or clobber it.
+  EXPECT_EQ(store.get("changelog_offset"), std::nullopt);
+}
+
+TEST(RocksDBStore, DefaultOptionsOpen) {
+  TempDir dir;
+  RocksDBStore store(dir.path() / "db", RocksDBOptions());
+  WriteBatch batch;
+  batch.put("a", "1");
+  store.write(batch, 1);
+  EXPECT_EQ(store.get("a"), "1");
+}
+
+// Each batch i writes key k<i>, count=i and offset i; the writer is SIGKILLed at some moment.
+// Whatever survives must be one whole batch boundary: data and offset agree.
+TEST(RocksDBStore, BatchAndOffsetSurviveKillTogether) {
+  TempDir dir;
+  auto path = dir.path() / "db";
+  for (int round = 0; round < 3; ++round) {
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      try {
+        RocksDBStore store(path, test_options());
+        std::int64_t i = store.changelog_offset().value_or(-1);
+        for (;;) {
+          ++i;
+          WriteBatch batch;
+          batch.put("k" + std::to_string(i), std::string(100, 'v'));
+          batch.put("count", std::to_string(i));
+          store.write(batch, i);
+        }
+      } catch (...) {
+        ::_exit(3);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(150 + 70 * round));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "writer exited early, status " << status;
+
+    RocksDBStore store(path, test_options());
+    auto offset = store.changelog_offset();
+    ASSERT_TRUE(offset.has_value());
+    EXPECT_EQ(store.get("count"), std::to_string(*offset)) << "round " << round;
+    EXPECT_TRUE(store.get("k" + std::to_string(*offset)).has_value());
+    EXPECT_FALSE(store.get("k" + std::to_string(*offset + 1)).has_value());
+  }
+}
+
+TEST(RocksDBStore, LockedStoreIsRetriedThenNamed) {
+  TempDir dir;
+  auto path = dir.path() / "db";
+  RocksDBStore holder(path, test_options());
+  auto options = test_options();
+  options.open_max_retries = 3;
+  options.open_retry_backoff = 30ms;
+  auto start = std::chrono::steady_clock::now();
+  try {
+    RocksDBStore second(path, options);
+    FAIL() << "opened a locked store";
+  } catch (const streamframe::Error& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find(path.string()), std::string::npos) << what;
+    EXPECT_NE(what.find("locked"), std::string::npos) << what;
+    EXPECT_NE(what.find("4 attempts"), std::string::npos) << what;
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 90ms);
+}
+
+TEST(RocksDBStore, LockRetryStopsAtTheDeadline) {
+  TempDir dir;
+  auto path = dir.path() / "db";
+  RocksDBStore holder(path, test_options());
+  auto options = test_options();
+  options.open_max_retries = 100;
+  options.open_retry_backoff = 50ms;
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(RocksDBStore(path, options, start + 120ms), streamframe::Error);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, 1s);
+}
+
+TEST(RocksDBStore, LockReleasedDuringRetriesOpens) {
+  TempDir dir;
+  auto path = dir.path() / "db";
+  auto holder = std::make_unique<RocksDBStore>(path, test_options());
+  WriteBatch batch;
+  batch.put("a", "1");
+  holder->write(batch, 9);
+  auto options = test_options();
+  options.open_max_retries = 50;
+  options.open_retry_backoff = 20ms;
+  std::thread release([&] {
+    std::this_thread::sleep_for(100ms);
+    holder->close();
+  });
+  std::unique_ptr<RocksDBStore> second;
+  EXPECT_NO_THROW(second = std::make_unique<RocksDBStore>(path, options));
+  release.join();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->get("a"), "1");
+  EXPECT_EQ(second->changelog_offset(), 9);
+}
+
+void make_store_with_data(const fs::path& path) {
+  RocksDBStore store(path, test_options());
+  WriteBatch batch;
+  batch.put("a", "1");
+  store.write(batch, 1);
+}
+
+void overwrite(const fs::path& file, const std::string& bytes) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
+TEST(RocksDBStore, GarbageCurrentFileIsCorruption) {
+  TempDir dir;
+  auto path = dir.path() / "db";
+  make_store_with_data(path);
+  overwrite(path / "CURRENT", "garbage without newline");
+  try {
+    RocksDBStore store(path, test_options());
+    FAIL() << "opened a corrupted store";
+  } catch (const streamframe::RocksDBCorruptedError& e) {
+    EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Corruption"), std::string::npos) << e.what();
+  }
+  // What the caller does next (ST-08): remove and start again.
+  RocksDBStore::remove_files(path);
+  RocksDBStore fresh(path, test_options());
+  EXPECT_EQ(fresh.get("a"), std::nullopt);
+  EXPECT_EQ(fresh.changelog_offset(), std::nullopt);
+}
+
+TEST(RocksDBStore, GarbageManifestIsCorruption) {
+  TempDir dir;
+  auto path = dir.path() / "db";
+  make_store_with_data(path);
+  int manifests = 0;
+  for (const auto& entry : fs::directory_iterator(path)) {
+    if (entry.path().filename().string().rfind("MANIFEST-", 0) == 0) {
+      overwrite(entry.path(), std::string(4096, '\x5a'));
+      ++manifests;
+    }
+  }
+  ASSERT_GT(manifests, 0);
+  EXPECT_THROW(RocksDBStore(path, test_options()), streamframe::RocksDBCorruptedError);
+}
+
+TEST(RocksDBStore, UnwritableStateDirIsConfigError) {
+  TempDir dir;
+  // A path below a regular file cannot be created, even by root (chmod would not stop root).
+  auto file = dir.path() / "plain-file";
+  overwrite(file, "x");
+  auto path = state::store_path(file, "group", "default", "stream", 0);
+  try {
+    RocksDBStore store(path, test_options());
+    FAIL() << "opened below a file";
+  } catch (const streamframe::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(state::ensure_writable_dir(file), streamframe::ConfigError);
+  EXPECT_NO_THROW(state::ensure_writable_dir(dir.path() / "a" / "b"));
+}
+
+TEST(RocksDBStore, OptionsAreValidated) {
+  TempDir dir;
+  auto options = test_options();
+  options.open_max_retries = -1;
+  EXPECT_THROW(RocksDBStore(dir.path() / "db", options), streamframe::ConfigError);
+  options = test_options();
+  options.max_write_buffer_number = 0;  // RocksDB fixes this up or rejects; either way no crash
+  EXPECT_NO_THROW({
+    try {
+      RocksDBStore(dir.path() / "db2", options);
+    } catch (const streamframe::ConfigError&) {
+    }
+  });
+}
+
+TEST(StorePath, FollowsTheLayout) {
+  EXPECT_EQ(state::store_path("state", "group", "default", "words", 3),
+            fs::path("state/group/default/words/3"));
+  EXPECT_EQ(state::store_path("/var/x", "g.1", "s-2", "t_3", 0), fs::path("/var/x/g.1/s-2/t_3/0"));
+}
+
+TEST(StorePath, RejectsNamesThatAreNotOneDirectory) {
+  using streamframe::ConfigError;
+  EXPECT_THROW(state::store_path("state", "", "s", "t", 0), ConfigError);
+  EXPECT_THROW(state::store_path("state", "g", "", "t", 0), ConfigError);
+  EXPECT_THROW(state::store_path("state", "g", "s", "..", 0), ConfigError);
+  EXPECT_THROW(state::store_path("state", "g", "a/b", "t", 0), ConfigError);
+  EXPECT_THROW(state::store_path("state", "g", std::string("a\0b", 3), "t", 0), ConfigError);
+  EXPECT_THROW(state::store_path("state", "g", "s", "t", -1), ConfigError);
+  EXPECT_THROW(state::store_path("", "g", "s", "t", 0), ConfigError);
+}
+
+}  // namespace
