@@ -1,5 +1,6 @@
 // Partition stores (state/): the behaviour both implementations share, then what only the
 // RocksDB one has (persistence, LOCK contention, corruption, paths).
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -138,6 +139,18 @@ TYPED_TEST(PartitionStoreTest, ClosedStoreRefusesWork) {
   store->close();  // idempotent
 }
 
+void make_store_with_data(const fs::path& path) {
+  RocksDBStore store(path, test_options());
+  WriteBatch batch;
+  batch.put("a", "1");
+  store.write(batch, 1);
+}
+
+void overwrite(const fs::path& file, const std::string& bytes) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
 TEST(RocksDBStore, ReopenKeepsDataAndOffset) {
   TempDir dir;
   auto path = dir.path() / "db";
@@ -175,7 +188,11 @@ TEST(RocksDBStore, BatchAndOffsetSurviveKillTogether) {
     ASSERT_GE(child, 0);
     if (child == 0) {
       try {
-        RocksDBStore store(path, test_options());
+        // The forked child has none of the parent's RocksDB background threads: a memtable
+        // large enough never to need a flush keeps writes from stalling on them.
+        auto options = test_options();
+        options.write_buffer_size = 256 << 20;
+        RocksDBStore store(path, options);
         std::int64_t i = store.changelog_offset().value_or(-1);
         for (;;) {
           ++i;
@@ -197,6 +214,7 @@ TEST(RocksDBStore, BatchAndOffsetSurviveKillTogether) {
     RocksDBStore store(path, test_options());
     auto offset = store.changelog_offset();
     ASSERT_TRUE(offset.has_value());
+    EXPECT_GT(*offset, 0) << "round " << round;
     EXPECT_EQ(store.get("count"), std::to_string(*offset)) << "round " << round;
     EXPECT_TRUE(store.get("k" + std::to_string(*offset)).has_value());
     EXPECT_FALSE(store.get("k" + std::to_string(*offset + 1)).has_value());
@@ -221,6 +239,47 @@ TEST(RocksDBStore, LockedStoreIsRetriedThenNamed) {
     EXPECT_NE(what.find("4 attempts"), std::string::npos) << what;
   }
   EXPECT_GE(std::chrono::steady_clock::now() - start, 90ms);
+}
+
+// Another process holding the LOCK (a second instance on the same state_dir) is reported the
+// same way as another handle in this process.
+TEST(RocksDBStore, LockHeldByAnotherProcessIsRetriedThenNamed) {
+  TempDir dir;
+  auto path = dir.path() / "db";
+  make_store_with_data(path);
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Only system calls here: RocksDB takes a POSIX record lock on LOCK, so does this.
+    int fd = ::open((path / "LOCK").c_str(), O_RDWR);
+    struct flock lock {};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    char ok = (fd >= 0 && ::fcntl(fd, F_SETLK, &lock) == 0) ? '1' : '0';
+    (void)::write(ready[1], &ok, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  char ok = 0;
+  ASSERT_EQ(::read(ready[0], &ok, 1), 1);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  EXPECT_EQ(ok, '1');
+  try {
+    RocksDBStore second(path, test_options());
+    ADD_FAILURE() << "opened a store locked by another process";
+  } catch (const streamframe::Error& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("locked"), std::string::npos) << what;
+    EXPECT_NE(what.find(path.string()), std::string::npos) << what;
+  }
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  // The lock dies with its process.
+  RocksDBStore reopened(path, test_options());
+  EXPECT_EQ(reopened.get("a"), "1");
 }
 
 TEST(RocksDBStore, LockRetryStopsAtTheDeadline) {
@@ -256,18 +315,6 @@ TEST(RocksDBStore, LockReleasedDuringRetriesOpens) {
   ASSERT_TRUE(second);
   EXPECT_EQ(second->get("a"), "1");
   EXPECT_EQ(second->changelog_offset(), 9);
-}
-
-void make_store_with_data(const fs::path& path) {
-  RocksDBStore store(path, test_options());
-  WriteBatch batch;
-  batch.put("a", "1");
-  store.write(batch, 1);
-}
-
-void overwrite(const fs::path& file, const std::string& bytes) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out << bytes;
 }
 
 TEST(RocksDBStore, GarbageCurrentFileIsCorruption) {
