@@ -18,6 +18,7 @@
 #include "kafka/consumer.hpp"
 #include "kafka/producer.hpp"
 #include "streamframe/errors.hpp"
+#include "support/broker_fixture.hpp"
 #include "support/kafka_test_support.hpp"
 #include "support/test_env.hpp"
 
@@ -37,50 +38,14 @@ using streamframe::kafka::testing::java_partition;
 using streamframe::kafka::testing::unique_name;
 using Clock = std::chrono::steady_clock;
 
-class KafkaLayer : public ::testing::Test {
+class KafkaLayer : public streamframe::kafka::testing::RealBrokerTest {
  protected:
-  void SetUp() override {
-    REQUIRE_TEST_BROKERS();
-    brokers_ = *streamframe::test::test_brokers();
-    admin_ = std::make_unique<Admin>(Config{{"bootstrap.servers", brokers_}});
-  }
-
-  void TearDown() override {
-    if (!admin_) return;
-    for (const std::string& topic : created_) {
-      try {
-        admin_->delete_topic(topic, 30s);
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << "cleanup of topic " << topic << ": " << e.what();
-      }
-    }
-  }
-
-  std::string make_topic(const std::string& prefix, int partitions,
-                         const std::map<std::string, std::string>& config = {}) {
-    std::string topic = unique_name(prefix);
-    EXPECT_TRUE(admin_->create_topic(topic, partitions, 1, config, 60s));
-    created_.push_back(topic);
-    return topic;
-  }
-
   Config producer_config(const Config& extra = {}) const {
-    Config c = streamframe::kafka::default_producer_config();
-    c.emplace_back("bootstrap.servers", brokers_);
-    return streamframe::kafka::merge(c, extra);
+    return streamframe::kafka::merge(base_producer_config(), extra);
   }
-
   Config consumer_config(const std::string& group, const Config& extra = {}) const {
-    Config c = streamframe::kafka::default_consumer_config();
-    c.emplace_back("bootstrap.servers", brokers_);
-    c.emplace_back("group.id", group);
-    c.emplace_back("auto.offset.reset", "earliest");
-    return streamframe::kafka::merge(c, extra);
+    return streamframe::kafka::merge(base_consumer_config(group), extra);
   }
-
-  std::string brokers_;
-  std::unique_ptr<Admin> admin_;
-  std::vector<std::string> created_;
 };
 
 TEST_F(KafkaLayer, AdminCreateDescribeExistsDelete) {

@@ -18,6 +18,7 @@
 #include "kafka/consumer.hpp"
 #include "kafka/producer.hpp"
 #include "streamframe/errors.hpp"
+#include "support/broker_fixture.hpp"
 #include "support/kafka_test_support.hpp"
 #include "support/test_env.hpp"
 
@@ -42,35 +43,10 @@ std::string value_of(const MessagePtr& m) {
   return std::string(streamframe::kafka::message_value(*m).value_or(""));
 }
 
-class KafkaTransactions : public ::testing::Test {
+class KafkaTransactions : public streamframe::kafka::testing::RealBrokerTest {
  protected:
-  void SetUp() override {
-    REQUIRE_TEST_BROKERS();
-    brokers_ = *streamframe::test::test_brokers();
-    admin_ = std::make_unique<Admin>(Config{{"bootstrap.servers", brokers_}});
-  }
-
-  void TearDown() override {
-    if (!admin_) return;
-    for (const std::string& topic : created_) {
-      try {
-        admin_->delete_topic(topic, 30s);
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << "cleanup of topic " << topic << ": " << e.what();
-      }
-    }
-  }
-
-  std::string make_topic(const std::string& prefix, int partitions = 1) {
-    std::string topic = unique_name(prefix);
-    EXPECT_TRUE(admin_->create_topic(topic, partitions, 1, {}, 60s));
-    created_.push_back(topic);
-    return topic;
-  }
-
   Config producer_config(const std::string& transactional_id) const {
-    Config c = streamframe::kafka::default_producer_config();
-    c.emplace_back("bootstrap.servers", brokers_);
+    Config c = base_producer_config();
     if (!transactional_id.empty()) {
       c.emplace_back("transactional.id", transactional_id);
       c.emplace_back("transaction.timeout.ms", "60000");
@@ -79,10 +55,7 @@ class KafkaTransactions : public ::testing::Test {
   }
 
   Config consumer_config(const std::string& group, const std::string& isolation) const {
-    Config c = streamframe::kafka::default_consumer_config();
-    c.emplace_back("bootstrap.servers", brokers_);
-    c.emplace_back("group.id", group);
-    c.emplace_back("auto.offset.reset", "earliest");
+    Config c = base_consumer_config(group);
     c.emplace_back("isolation.level", isolation);
     return c;
   }
@@ -132,10 +105,6 @@ class KafkaTransactions : public ::testing::Test {
     for (int i = 0; i < n; ++i) v.push_back(prefix + std::to_string(i));
     return v;
   }
-
-  std::string brokers_;
-  std::unique_ptr<Admin> admin_;
-  std::vector<std::string> created_;
 };
 
 TEST_F(KafkaTransactions, CommittedRecordsAreVisibleToReadCommitted) {
