@@ -55,14 +55,7 @@ void apply_extra(kafka::Config& config, const std::map<std::string, std::string>
       detail::logger()->warn("{} '{}': the assignment strategy stays 'range'", which, k);
       continue;
     }
-    bool replaced = false;
-    for (auto& [ck, cv] : config) {
-      if (ck == k) {
-        cv = v;
-        replaced = true;
-      }
-    }
-    if (!replaced) config.emplace_back(k, v);
+    kafka::set_option(config, k, v);
   }
 }
 

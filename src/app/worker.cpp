@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "core/logging.hpp"
+#include "dataframe/metadata.hpp"
 #include "kafka/types.hpp"
 #include "streamframe/errors.hpp"
 
@@ -34,17 +35,8 @@ Value leaf_value(const Row& row, const MessageContext& mc, bool metadata) {
     if (row.value.is_object()) return row.value;
     return Value::object({{"_value", row.value}});
   }
-  Array hdrs;
-  for (const auto& [k, v] : row.headers) hdrs.push_back(Value::array({Value(k), Value(v)}));
-  Object obj{
-      {"_key", row.key},    {"_timestamp", row.timestamp}, {"_headers", Value(std::move(hdrs))},
-      {"_topic", mc.topic}, {"_partition", mc.partition},  {"_offset", mc.offset}};
-  if (row.value.is_object()) {
-    for (const auto& [k, v] : row.value.as_object()) obj.set(k, v);
-  } else {
-    obj.set("_value", row.value);
-  }
-  return Value(std::move(obj));
+  return with_metadata(row.value, row.key, row.timestamp, row.headers, mc.topic, mc.partition,
+                       mc.offset);
 }
 
 // Rethrows `error` after attaching the message's origin, keeping its dynamic type.

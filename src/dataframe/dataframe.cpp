@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "dataframe/graph.hpp"
+#include "dataframe/metadata.hpp"
 #include "streamframe/errors.hpp"
 #include "streamframe/serde.hpp"
 
@@ -219,13 +220,6 @@ class FillNode final : public Node {
   std::vector<std::pair<std::string, Value>> fills_;
 };
 
-Value headers_to_value(const Headers& headers) {
-  Array out;
-  out.reserve(headers.size());
-  for (const auto& [k, v] : headers) out.push_back(Value::array({Value(k), Value(v)}));
-  return Value(std::move(out));
-}
-
 class PrintNode final : public Node {
  public:
   PrintNode(bool pretty, bool metadata) : pretty_(pretty), metadata_(metadata) {}
@@ -255,16 +249,22 @@ class PrintNode final : public Node {
   bool metadata_;
 };
 
+// to_topic: the record's key, or the one `key` computes from the value, goes with it.
+void produce_with_key(const Topic::Definition& topic, const KeyFn& key, const Row& row,
+                      ExecContext& ctx) {
+  if (key) {
+    const Value computed = key(row.value);
+    ctx.produce(topic, row, computed);
+  } else {
+    ctx.produce(topic, row, row.key);
+  }
+}
+
 class ToTopicNode final : public Node {
  public:
   ToTopicNode(Topic topic, KeyFn key) : topic_(std::move(topic)), key_(std::move(key)) {}
   void process(Row& row, ExecContext& ctx) const override {
-    if (key_) {
-      Value key = key_(row.value);
-      ctx.produce(topic_.definition(), row, key);
-    } else {
-      ctx.produce(topic_.definition(), row, row.key);
-    }
+    produce_with_key(topic_.definition(), key_, row, ctx);
     forward(row, ctx);
   }
   bool produces() const override { return true; }
@@ -282,12 +282,7 @@ class DynamicToTopicNode final : public Node {
       : choose_(std::move(choose)), key_(std::move(key)) {}
   void process(Row& row, ExecContext& ctx) const override {
     const Topic topic = choose_(row.value, row.key, row.timestamp, row.headers);
-    if (key_) {
-      Value key = key_(row.value);
-      ctx.produce(topic.definition(), row, key);
-    } else {
-      ctx.produce(topic.definition(), row, row.key);
-    }
+    produce_with_key(topic.definition(), key_, row, ctx);
     forward(row, ctx);
   }
   bool produces() const override { return true; }

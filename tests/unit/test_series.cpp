@@ -18,6 +18,7 @@
 #include "streamframe/errors.hpp"
 #include "streamframe/series.hpp"
 #include "streamframe/value.hpp"
+#include "support/expect_error.hpp"
 
 // Counts heap allocations made by the current thread while a test asks for it, to check that
 // numeric expressions do not allocate. Replacing the global operator new is the only portable
@@ -146,18 +147,7 @@ void expect_error(F&& f, std::initializer_list<std::string> fragments) {
   }
 }
 
-// Runs `f`, expects an exception of type E whose what() equals `message`.
-template <typename E, typename F>
-void expect_error_exact(F&& f, const std::string& message) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an exception: " << message;
-  } catch (const E& e) {
-    EXPECT_EQ(std::string(e.what()), message);
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
-}
+using streamframe::test::expect_error_exact;
 
 // ---------------------------------------------------------------------------------------------
 // Column access (SER-01)

@@ -8,22 +8,12 @@
 
 #include "streamframe/errors.hpp"
 #include "streamframe/value.hpp"
+#include "support/expect_error.hpp"
 
 namespace streamframe {
 namespace {
 
-// Runs `f`, expects an exception of type E whose what() equals `message`.
-template <typename E, typename F>
-void expect_error(F&& f, const std::string& message) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an exception: " << message;
-  } catch (const E& e) {
-    EXPECT_EQ(std::string(e.what()), message);
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
-}
+using streamframe::test::expect_error_exact;
 
 TEST(Value, KindsAndTypeNames) {
   EXPECT_EQ(Value().type(), Value::Type::null);
@@ -66,19 +56,21 @@ TEST(Value, TypedAccess) {
 }
 
 TEST(Value, TypeErrorsNameExpectedAndActual) {
-  expect_error<ValueTypeError>([] { (void)Value("x").as_double(); }, "expected double, got string");
-  expect_error<ValueTypeError>([] { (void)Value(1.5).as_int(); }, "expected int, got double");
-  expect_error<ValueTypeError>([] { (void)Value(true).as_int(); }, "expected int, got bool");
-  expect_error<ValueTypeError>([] { (void)Value(1).as_bool(); }, "expected bool, got int");
-  expect_error<ValueTypeError>([] { (void)Value().as_string(); }, "expected string, got null");
-  expect_error<ValueTypeError>([] { (void)Value::object().as_array(); },
-                               "expected array, got object");
-  expect_error<ValueTypeError>([] { (void)Value::array().as_object(); },
-                               "expected object, got array");
+  expect_error_exact<ValueTypeError>([] { (void)Value("x").as_double(); },
+                                     "expected double, got string");
+  expect_error_exact<ValueTypeError>([] { (void)Value(1.5).as_int(); }, "expected int, got double");
+  expect_error_exact<ValueTypeError>([] { (void)Value(true).as_int(); }, "expected int, got bool");
+  expect_error_exact<ValueTypeError>([] { (void)Value(1).as_bool(); }, "expected bool, got int");
+  expect_error_exact<ValueTypeError>([] { (void)Value().as_string(); },
+                                     "expected string, got null");
+  expect_error_exact<ValueTypeError>([] { (void)Value::object().as_array(); },
+                                     "expected array, got object");
+  expect_error_exact<ValueTypeError>([] { (void)Value::array().as_object(); },
+                                     "expected object, got array");
   Value v(1);
-  expect_error<ValueTypeError>([&] { (void)v.as_string(); }, "expected string, got int");
-  expect_error<ValueTypeError>([&] { (void)v.as_array(); }, "expected array, got int");
-  expect_error<ValueTypeError>([&] { (void)v.as_object(); }, "expected object, got int");
+  expect_error_exact<ValueTypeError>([&] { (void)v.as_string(); }, "expected string, got int");
+  expect_error_exact<ValueTypeError>([&] { (void)v.as_array(); }, "expected array, got int");
+  expect_error_exact<ValueTypeError>([&] { (void)v.as_object(); }, "expected object, got int");
   // Every streamframe error derives from Error.
   EXPECT_THROW((void)Value("x").as_int(), Error);
 }
@@ -87,16 +79,16 @@ TEST(Value, ConstColumnAccess) {
   const Value v = Value::object({{"a", 1}, {"b", Value::object({{"c", "deep"}})}});
   EXPECT_EQ(v["a"].as_int(), 1);
   EXPECT_EQ(v["b"]["c"].as_string(), "deep");
-  expect_error<ColumnDoesNotExist>([&] { (void)v["x"]; }, "column 'x' does not exist");
+  expect_error_exact<ColumnDoesNotExist>([&] { (void)v["x"]; }, "column 'x' does not exist");
   const Value s("text");
-  expect_error<InvalidColumnReference>([&] { (void)s["x"]; },
-                                       "cannot access column 'x' of a string value");
+  expect_error_exact<InvalidColumnReference>([&] { (void)s["x"]; },
+                                             "cannot access column 'x' of a string value");
   const Value i(5);
-  expect_error<InvalidColumnReference>([&] { (void)i["x"]; },
-                                       "cannot access column 'x' of an int value");
+  expect_error_exact<InvalidColumnReference>([&] { (void)i["x"]; },
+                                             "cannot access column 'x' of an int value");
   const Value n;
-  expect_error<InvalidColumnReference>([&] { (void)n["x"]; },
-                                       "cannot access column 'x' of a null value");
+  expect_error_exact<InvalidColumnReference>([&] { (void)n["x"]; },
+                                             "cannot access column 'x' of a null value");
 }
 
 TEST(Value, MutableColumnAccess) {
@@ -111,11 +103,11 @@ TEST(Value, MutableColumnAccess) {
   EXPECT_EQ(v.size(), 3U);
 
   Value s("text");
-  expect_error<InvalidColumnReference>([&] { s["x"] = 1; },
-                                       "cannot access column 'x' of a string value");
+  expect_error_exact<InvalidColumnReference>([&] { s["x"] = 1; },
+                                             "cannot access column 'x' of a string value");
   Value arr = Value::array({1});
-  expect_error<InvalidColumnReference>([&] { arr["x"] = 1; },
-                                       "cannot access column 'x' of an array value");
+  expect_error_exact<InvalidColumnReference>([&] { arr["x"] = 1; },
+                                             "cannot access column 'x' of an array value");
   EXPECT_EQ(arr.size(), 1U);
 }
 
@@ -124,7 +116,7 @@ TEST(Value, ArrayAt) {
   EXPECT_EQ(a.at(0), Value(10));
   EXPECT_EQ(a.at(1), Value("x"));
   EXPECT_THROW((void)a.at(2), InvalidOperation);
-  expect_error<ValueTypeError>([] { (void)Value(1).at(0); }, "expected array, got int");
+  expect_error_exact<ValueTypeError>([] { (void)Value(1).at(0); }, "expected array, got int");
 }
 
 TEST(Value, FindContainsGetOr) {
