@@ -14,6 +14,7 @@
 #include "streamframe/dataframe.hpp"
 #include "streamframe/producer.hpp"
 #include "streamframe/record.hpp"
+#include "streamframe/state.hpp"
 #include "streamframe/topic.hpp"
 #include "streamframe/value.hpp"
 
@@ -69,6 +70,18 @@ struct ApplicationConfig {
   // "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"; nullopt leaves logging alone (LOG-01).
   std::optional<std::string> loglevel = "INFO";
   bool install_signal_handlers = true;
+
+  // --- state (SEMANTICS §10, APP-06..10) ---
+  RocksDBOptions rocksdb_options{};
+  // Stores are backed by compacted changelog topics and restored from them (APP-09).
+  bool use_changelog_topics = true;
+  bool auto_recover_from_source_offset_out_of_range = true;
+  StateRecoveryOffsetReset state_recovery_offset_reset = StateRecoveryOffsetReset::earliest;
+  // APP-15: run() throws KafkaBrokerUnavailableError once every broker has been unreachable
+  // this long (0 = never).
+  std::chrono::milliseconds broker_availability_timeout{120000};
+  // EXT-06: worker threads, each with its own consumer, producer and stores in the group.
+  int num_workers = 1;
 };
 
 struct RunOptions {
@@ -108,6 +121,9 @@ class Application {
 
   // A producer with the application's broker and producer settings (APP-23).
   Producer get_producer();
+
+  // Deletes `<state_dir>/<consumer_group>` (APP-22); while running => InvalidOperation.
+  void clear_state();
 
   const ApplicationConfig& config() const;
   // Address of the broker in use: the embedded broker's when broker_address is "embedded".

@@ -16,6 +16,7 @@
 #include "streamframe/record.hpp"
 #include "streamframe/series.hpp"
 #include "streamframe/sink.hpp"
+#include "streamframe/state.hpp"
 #include "streamframe/topic.hpp"
 #include "streamframe/value.hpp"
 
@@ -47,6 +48,14 @@ using KeyFn = std::function<Value(const Value&)>;
 // Chooses the destination topic per record (SDF-09).
 using TopicFn = std::function<Topic(const Value&, const Value&, std::int64_t, const Headers&)>;
 
+// Stateful forms (ST-01): the callable also gets the State of the message's key.
+using ApplyStateFn =
+    std::function<Value(const Value&, const Value&, std::int64_t, const Headers&, State&)>;
+using UpdateStateFn =
+    std::function<void(Value&, const Value&, std::int64_t, const Headers&, State&)>;
+using FilterStateFn =
+    std::function<bool(const Value&, const Value&, std::int64_t, const Headers&, State&)>;
+
 enum class DropErrors { raise, ignore };
 
 class StreamingDataFrame;
@@ -77,10 +86,19 @@ class StreamingDataFrame {
       : graph_(std::move(graph)), node_(node) {}
 
   // SDF-01: new frame with the callable's result as value.
+  // Stateful when the callable takes a trailing State& (ST-01, store "default").
   template <class F>
   StreamingDataFrame apply(F&& f, ApplyOptions options = {}) const {
     if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t,
-                                      const Headers&>) {
+                                      const Headers&, State&>) {
+      return apply_state_impl(ApplyStateFn(std::forward<F>(f)), options);
+    } else if constexpr (std::is_invocable_v<F&, const Value&, State&>) {
+      return apply_state_impl(
+          [g = std::forward<F>(f)](const Value& v, const Value&, std::int64_t, const Headers&,
+                                   State& s) mutable -> Value { return g(v, s); },
+          options);
+    } else if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t,
+                                             const Headers&>) {
       return apply_impl(ApplyMetaFn(std::forward<F>(f)), options);
     } else {
       static_assert(std::is_invocable_v<F&, const Value&>,
@@ -93,7 +111,15 @@ class StreamingDataFrame {
   // SDF-02: mutates the value in place; the callable's result is ignored.
   template <class F>
   StreamingDataFrame& update(F&& f) {
-    if constexpr (std::is_invocable_v<F&, Value&, const Value&, std::int64_t, const Headers&>) {
+    if constexpr (std::is_invocable_v<F&, Value&, const Value&, std::int64_t, const Headers&,
+                                      State&>) {
+      return update_state_impl(UpdateStateFn(std::forward<F>(f)));
+    } else if constexpr (std::is_invocable_v<F&, Value&, State&>) {
+      return update_state_impl(
+          [g = std::forward<F>(f)](Value& v, const Value&, std::int64_t, const Headers&,
+                                   State& s) mutable { g(v, s); });
+    } else if constexpr (std::is_invocable_v<F&, Value&, const Value&, std::int64_t,
+                                             const Headers&>) {
       return update_impl(UpdateMetaFn(std::forward<F>(f)));
     } else {
       static_assert(std::is_invocable_v<F&, Value&>,
@@ -108,7 +134,18 @@ class StreamingDataFrame {
   template <class F>
   StreamingDataFrame filter(F&& f) const {
     if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t,
-                                      const Headers&>) {
+                                      const Headers&, State&>) {
+      return filter_state_impl(
+          [g = std::forward<F>(f)](const Value& v, const Value& k, std::int64_t t,
+                                   const Headers& h, State& s) mutable -> bool {
+            return truthy_of(g(v, k, t, h, s));
+          });
+    } else if constexpr (std::is_invocable_v<F&, const Value&, State&>) {
+      return filter_state_impl(
+          [g = std::forward<F>(f)](const Value& v, const Value&, std::int64_t, const Headers&,
+                                   State& s) mutable -> bool { return truthy_of(g(v, s)); });
+    } else if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t,
+                                             const Headers&>) {
       return filter_impl(FilterMetaFn(to_bool4(std::forward<F>(f))));
     } else {
       static_assert(
@@ -208,6 +245,9 @@ class StreamingDataFrame {
   StreamingDataFrame apply_impl(ApplyMetaFn f, ApplyOptions options) const;
   StreamingDataFrame& update_impl(UpdateMetaFn f);
   StreamingDataFrame filter_impl(FilterMetaFn f) const;
+  StreamingDataFrame apply_state_impl(ApplyStateFn f, ApplyOptions options) const;
+  StreamingDataFrame& update_state_impl(UpdateStateFn f);
+  StreamingDataFrame filter_state_impl(FilterStateFn f) const;
   StreamingDataFrame child(std::unique_ptr<detail::Node> node) const;
   StreamingDataFrame& append(std::unique_ptr<detail::Node> node);
 

@@ -58,6 +58,9 @@ STREAMFRAME_DEFINE_ERROR(TopicConfigurationMismatch)
 STREAMFRAME_DEFINE_ERROR(InvalidStoredOffset)
 // A state store's files are damaged (ST-08): the caller may delete and rebuild it.
 STREAMFRAME_DEFINE_ERROR(RocksDBCorruptedError)
+// APP-10: a stateful partition's committed offset is below the topic's low watermark.
+STREAMFRAME_DEFINE_ERROR(StateRecoveryOffsetOutOfRange)
+STREAMFRAME_DEFINE_ERROR(IncompatibleStateStoreError)
 STREAMFRAME_DEFINE_ERROR(CheckpointProducerTimeout)
 STREAMFRAME_DEFINE_ERROR(CheckpointConsumerCommitError)
 STREAMFRAME_DEFINE_ERROR(SourceException)

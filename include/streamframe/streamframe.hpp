@@ -9,5 +9,6 @@
 #include "streamframe/serde.hpp"
 #include "streamframe/series.hpp"
 #include "streamframe/sink.hpp"
+#include "streamframe/state.hpp"
 #include "streamframe/topic.hpp"
 #include "streamframe/value.hpp"

@@ -2,8 +2,13 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <csignal>
+#include <filesystem>
+#include <random>
+#include <thread>
 #include <cstdlib>
 #include <mutex>
 #include <optional>
@@ -15,6 +20,8 @@
 #include "dataframe/graph.hpp"
 #include "kafka/admin.hpp"
 #include "kafka/mock_cluster.hpp"
+#include "state/provider.hpp"
+#include "state/store.hpp"
 #include "streamframe/errors.hpp"
 
 namespace streamframe {
@@ -59,6 +66,17 @@ void apply_extra(kafka::Config& config, const std::map<std::string, std::string>
   }
 }
 
+// A random (version 4) UUID: the default transactional.id of each producer (CK-05).
+std::string uuid4() {
+  std::random_device rd;
+  std::mt19937_64 gen((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
+  std::uint64_t hi = gen(), lo = gen();
+  hi = (hi & ~0xF000ULL) | 0x4000ULL;                           // version 4
+  lo = (lo & ~(0xC000ULL << 48)) | (0x8000ULL << 48);           // RFC 4122 variant
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xFFFF,
+                     hi & 0xFFFF, lo >> 48, lo & 0xFFFFFFFFFFFFULL);
+}
+
 // The application whose run() is active, for the signal handlers (one at a time).
 std::atomic<Application::Impl*> g_signal_target{nullptr};
 std::atomic<int> g_sigint_count{0};
@@ -85,6 +103,15 @@ class Application::Impl {
     if (config_.request_timeout.count() <= 0) throw ConfigError("request_timeout must be > 0");
     if (config_.consumer_poll_timeout.count() < 0)
       throw ConfigError("consumer_poll_timeout must be >= 0");
+    if (config_.broker_availability_timeout.count() < 0)
+      throw ConfigError("broker_availability_timeout must be >= 0 (0 = off)");
+    if (config_.num_workers < 1) {
+      throw ConfigError("num_workers must be >= 1, got " + std::to_string(config_.num_workers));
+    }
+    if (std::filesystem::exists(config_.state_dir) &&
+        !std::filesystem::is_directory(config_.state_dir)) {
+      throw ConfigError("state_dir '" + config_.state_dir + "' is not a directory");
+    }
     embedded_ = config_.broker_address == "embedded";
     if (embedded_) {
       if (config_.processing_guarantee == ProcessingGuarantee::exactly_once) {
@@ -93,6 +120,7 @@ class Application::Impl {
             "transactions; use a real Kafka broker");
       }
       mock_ = std::make_unique<kafka::MockCluster>(1);
+      stores_ = std::make_unique<state::MemoryProvider>();
       bootstrap_ = mock_->bootstrap_servers();
       detail::logger()->warn(
           "using the embedded in-memory broker at {}: it lacks read-committed filtering of "
@@ -100,6 +128,8 @@ class Application::Impl {
           bootstrap_);
     } else {
       bootstrap_ = config_.broker_address;
+      stores_ = std::make_unique<state::RocksDBProvider>(
+          config_.state_dir, config_.consumer_group, config_.rocksdb_options);
     }
   }
 
@@ -130,6 +160,78 @@ class Application::Impl {
     kafka::set_option(c, "request.timeout.ms", std::to_string(config_.request_timeout.count()));
     apply_extra(c, config_.producer_extra_config, "producer_extra_config");
     return c;
+  }
+
+  bool exactly_once() const {
+    return config_.processing_guarantee == ProcessingGuarantee::exactly_once;
+  }
+
+  kafka::Config worker_producer_config(int index) const {
+    kafka::Config c = producer_config();
+    if (exactly_once()) {
+      std::string id;
+      for (const auto& [k, v] : c) {
+        if (k == "transactional.id") id = v;
+      }
+      id = id.empty() ? uuid4() : (index == 0 ? id : id + "-w" + std::to_string(index));
+      kafka::set_option(c, "transactional.id", id);
+      if (!config_.producer_extra_config.count("transaction.timeout.ms")) {
+        // A killed instance's open transaction blocks read_committed readers (and changelog
+        // recovery) until the coordinator times it out: keep that short, as Kafka Streams does.
+        kafka::set_option(c, "transaction.timeout.ms", "10000");
+      }
+    }
+    if (config_.num_workers > 1) {
+      kafka::set_option(c, "client.id",
+                        "streamframe-" + config_.consumer_group + "-w" + std::to_string(index));
+    }
+    return c;
+  }
+
+  std::string changelog_name(const std::string& stream_id, const std::string& store) const {
+    return "changelog__" + config_.consumer_group + "--" + stream_id + "--" + store;
+  }
+
+  // TOP-14: one compacted changelog per (stream, store), partitioned like the source.
+  std::map<std::pair<std::string, std::string>, std::string> prepare_changelogs() {
+    std::map<std::pair<std::string, std::string>, std::string> out;
+    if (embedded_ || !config_.use_changelog_topics) return out;
+    for (const auto& g : graphs_) {
+      if (!g->stateful()) continue;
+      const auto source = admin().describe_topic(g->topic().name(), config_.request_timeout);
+      if (!source) throw TopicNotFound("topic '" + g->topic().name() + "' does not exist");
+      for (const auto& store : g->stores()) {
+        const std::string name = changelog_name(g->stream_id(), store);
+        const auto existing = admin().describe_topic(name, config_.request_timeout);
+        if (existing && existing->partitions != source->partitions) {
+          throw TopicConfigurationMismatch(
+              "changelog topic '" + name + "' has " + std::to_string(existing->partitions) +
+              " partitions but its source topic '" + g->topic().name() + "' has " +
+              std::to_string(source->partitions));
+        }
+        if (!existing) {
+          admin().create_topic(name, source->partitions, source->replication_factor,
+                               {{"cleanup.policy", "compact"}}, config_.topic_create_timeout);
+          detail::logger()->info("created changelog topic '{}' ({} partitions)", name,
+                                 source->partitions);
+        }
+        out[{g->topic().name(), store}] = name;
+      }
+    }
+    return out;
+  }
+
+  void clear_state() {
+    if (running_) throw InvalidOperation("clear_state() while the application is running");
+    if (mock_) {
+      static_cast<state::MemoryProvider&>(*stores_).clear();
+      return;
+    }
+    const auto dir = std::filesystem::path(config_.state_dir) / config_.consumer_group;
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (ec) throw Error("clear_state(): cannot delete '" + dir.string() + "': " + ec.message());
+    detail::logger()->info("deleted the state directory '{}'", dir.string());
   }
 
   kafka::Admin& admin() {
@@ -208,45 +310,82 @@ class Application::Impl {
                                             std::to_string(config_.request_timeout.count()) + " ms",
                                         true, false);
     }
-    if (!worker_) {
+    std::vector<std::unique_ptr<detail::Worker>> workers;
+    bool stateful = false;
+    for (const auto& g : graphs_) stateful = stateful || g->stateful();
+    if (stateful && !embedded_) {
+      state::ensure_writable_dir(std::filesystem::path(config_.state_dir) /
+                                 config_.consumer_group);
+    }
+    const auto changelogs = stateful ? prepare_changelogs()
+                                     : std::map<std::pair<std::string, std::string>, std::string>{};
+    for (int i = 0; i < config_.num_workers; ++i) {
       detail::WorkerSettings settings;
       settings.consumer_config = consumer_config();
-      settings.producer_config = producer_config();
+      if (config_.num_workers > 1) {
+        kafka::set_option(settings.consumer_config, "client.id",
+                          "streamframe-" + config_.consumer_group + "-w" + std::to_string(i));
+      }
+      settings.producer_config = worker_producer_config(i);
       settings.app = &config_;
       settings.graphs = graphs_;
+      settings.stores = stores_.get();
+      settings.changelogs = changelogs;
+      settings.restore_config = common_config();
+      settings.exactly_once = exactly_once();
+      settings.index = i;
       if (embedded_) {
+        // Partitions are dealt to the workers round-robin; the mock has no group protocol.
+        int n = 0;
         for (const auto& g : graphs_) {
-          for (int p = 0; p < g->topic().config().num_partitions; ++p) {
-            settings.static_assignment.push_back({g->topic().name(), p});
+          for (int p = 0; p < g->topic().config().num_partitions; ++p, ++n) {
+            if (n % config_.num_workers == i) {
+              settings.static_assignment.push_back({g->topic().name(), p});
+            }
           }
         }
+        if (settings.static_assignment.empty()) continue;
       }
-      worker_ = std::make_unique<detail::Worker>(std::move(settings));
+      workers.push_back(std::make_unique<detail::Worker>(std::move(settings)));
     }
     detail::RunState state;
     state.options = options;
-    try {
-      worker_->run(state, stop_, stop_fail_);
-    } catch (...) {
-      accumulate();
-      worker_.reset();  // closes the consumer without committing
-      if (interrupted_) throw Interrupted("interrupted by a second SIGINT; nothing was committed");
-      throw;
+    std::exception_ptr first_error;
+    if (workers.size() == 1) {
+      try {
+        workers[0]->run(state, stop_, stop_fail_);
+      } catch (...) {
+        first_error = std::current_exception();
+      }
+    } else {
+      // EXT-06: an error in one worker stops the others gracefully (they commit).
+      std::mutex error_mutex;
+      std::vector<std::thread> threads;
+      for (auto& w : workers) {
+        threads.emplace_back([&, worker = w.get()] {
+          try {
+            worker->run(state, stop_, stop_fail_);
+          } catch (...) {
+            std::lock_guard lock(error_mutex);
+            if (!first_error) first_error = std::current_exception();
+            stop_ = true;
+          }
+          // A worker that reached the run limit ends the others too.
+          if (state.limit_reached) stop_ = true;
+        });
+      }
+      for (auto& t : threads) t.join();
     }
-    accumulate();
-    if (interrupted_) {
-      worker_.reset();
-      throw Interrupted("interrupted by a second SIGINT; nothing was committed");
-    }
-    // A limited run hands the partitions back so another run (or app) resumes from the
-    // committed offsets; an unlimited run only ends by stop().
-    worker_.reset();
+    for (auto& w : workers) accumulate(*w);
+    // Closing leaves the group; a failed worker closes without committing.
+    workers.clear();
+    if (interrupted_) throw Interrupted("interrupted by a second SIGINT; nothing was committed");
+    if (first_error) std::rethrow_exception(first_error);
     return std::move(state.collected);
   }
 
-  void accumulate() {
-    if (!worker_) return;
-    auto s = worker_->stats();
+  void accumulate(const detail::Worker& worker) {
+    auto s = worker.stats();
     stats_.messages_consumed += s.messages_consumed;
     stats_.rows_processed += s.rows_processed;
     stats_.records_produced += s.records_produced;
@@ -303,7 +442,7 @@ class Application::Impl {
   std::unique_ptr<kafka::Admin> admin_;
   std::unordered_set<std::string> mock_topics_;
   std::vector<std::shared_ptr<detail::Graph>> graphs_;
-  std::unique_ptr<detail::Worker> worker_;
+  std::unique_ptr<state::StoreProvider> stores_;
   std::atomic<bool> running_{false};
   std::atomic<bool> stop_{false};
   std::atomic<bool> stop_fail_{false};
@@ -335,6 +474,9 @@ Producer Application::get_producer() {
 }
 std::string Application::bootstrap_servers() const {
   return impl_->bootstrap_;
+}
+void Application::clear_state() {
+  impl_->clear_state();
 }
 RunStats Application::stats() const {
   return impl_->stats_;

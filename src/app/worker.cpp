@@ -61,6 +61,25 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
   for (Sink* s : sinks_) s->setup();
   producer_ = std::make_unique<kafka::Producer>(
       settings_.producer_config, [this](const kafka::DeliveryReport& r) { on_delivery(r); });
+  if (settings_.exactly_once) {
+    try {
+      producer_->init_transactions(config_.request_timeout);
+    } catch (const KafkaError& e) {
+      throw KafkaError(e.code(),
+                       std::string("exactly_once: the transaction coordinator is not available "
+                                   "(initialising the transactional producer failed): ") +
+                           e.what(),
+                       e.retriable(), e.fatal());
+    }
+  }
+  for (const auto& g : settings_.graphs) {
+    if (g->stateful() && settings_.stores == nullptr) {
+      throw ConfigError("stateful pipeline without a state store provider");
+    }
+  }
+  if (!settings_.changelogs.empty()) {
+    restorer_ = std::make_unique<state::Restorer>(settings_.restore_config);
+  }
   kafka::RebalanceHandler handler;
   handler.on_assign = [this](const std::vector<kafka::TopicPartition>& tps) { on_assign(tps); };
   handler.on_revoke = [this](const std::vector<kafka::TopicPartition>& tps) { on_revoke(tps); };
@@ -105,6 +124,7 @@ void Worker::on_assign(const std::vector<kafka::TopicPartition>& tps) {
     if (TopicSlot* slot = slot_of(tp.topic, tp.partition)) {
       if (!slot->assigned[tp.partition]) ++assigned_count_;
       slot->assigned[tp.partition] = 1;
+      if (slot->graph->stateful()) to_prepare_.push_back(tp);
     }
   }
   logger()->info("partitions assigned: {}", tps.size());
@@ -123,6 +143,8 @@ void Worker::on_revoke(const std::vector<kafka::TopicPartition>& tps) {
       if (slot->assigned[tp.partition]) --assigned_count_;
       slot->assigned[tp.partition] = 0;
       slot->offsets[tp.partition] = -1;
+      close_partition_state(*slot, tp.partition);
+      std::erase(to_prepare_, tp);
     }
   }
   logger()->info("partitions revoked: {}", tps.size());
@@ -132,9 +154,22 @@ void Worker::on_revoke(const std::vector<kafka::TopicPartition>& tps) {
 void Worker::on_delivery(const kafka::DeliveryReport& report) {
   if (report.error_code == 0) {
     ++stats_.records_produced;
+    if (report.opaque != nullptr) {
+      auto& delivered = static_cast<StoreSlot*>(report.opaque)->delivered;
+      delivered = std::max(delivered, report.offset);
+    }
     return;
   }
   if (pending_error_) return;
+  if (report.opaque != nullptr) {
+    // A lost changelog record would lose state on the next recovery: never skippable.
+    pending_error_ = std::make_exception_ptr(KafkaError(
+        report.error_code, "failed to deliver a changelog record to topic '" +
+                               std::string(report.topic) + "' partition " +
+                               std::to_string(report.partition) + ": " +
+                               std::string(report.error)));
+    return;
+  }
   KafkaError error(report.error_code, "failed to deliver a message to topic '" +
                                           std::string(report.topic) + "' partition " +
                                           std::to_string(report.partition) + ": " +
@@ -162,6 +197,7 @@ bool Worker::flush_producer() {
     if (stop_fail_ && stop_fail_->load()) {
       throw Interrupted("checkpoint interrupted while waiting for the producer");
     }
+    check_brokers();
     if (Clock::now() >= deadline) return false;
   }
   return true;
@@ -186,29 +222,292 @@ void Worker::checkpoint(bool force) {
   }
   if (commit.empty()) {
     offsets_stored_ = 0;
+    if (settings_.exactly_once && producer_->in_transaction()) {
+      producer_->abort_transaction(config_.request_timeout);  // CK-02: empty => abort
+    }
     return;
   }
-  // CK-02: sinks, then everything produced is acknowledged, then offsets are committed; a
-  // failure in any step leaves the offsets uncommitted so the records are processed again.
+  // CK-02: 1 sinks, 2 changelogs, 3 everything produced is acknowledged, 4 offsets committed
+  // (or the transaction with them), 5 store batches written with their changelog offsets. A
+  // failure in steps 1-4 leaves offsets and stores untouched, so the records are processed
+  // again from the last checkpoint.
   for (Sink* s : sinks_) s->flush();
+  produce_changelogs();
   if (!flush_producer()) {
     throw CheckpointProducerTimeout("checkpoint: the producer did not deliver " +
                                     std::to_string(producer_->outstanding()) +
                                     " records within the flush timeout");
   }
   rethrow_pending();
-  try {
-    consumer_->commit(commit);
-  } catch (const KafkaError& e) {
-    throw CheckpointConsumerCommitError(std::string("checkpoint: committing offsets failed: ") +
-                                        e.what());
+  if (settings_.exactly_once) {
+    commit_transaction(commit);
+  } else {
+    try {
+      consumer_->commit(commit);
+    } catch (const KafkaError& e) {
+      throw CheckpointConsumerCommitError(std::string("checkpoint: committing offsets failed: ") +
+                                          e.what());
+    }
   }
-  for (auto& [name, slot] : slots_) std::fill(slot.offsets.begin(), slot.offsets.end(), -1);
+  for (auto& [name, slot] : slots_) {
+    std::fill(slot.offsets.begin(), slot.offsets.end(), -1);
+    for (auto& part : slot.state) {
+      if (!part) continue;
+      for (auto& st : part->stores) {
+        if (!st->txn || st->txn->empty()) continue;
+        std::optional<std::int64_t> offset;
+        if (!st->changelog.empty() && st->delivered >= 0) offset = st->delivered + 1;
+        st->store->write(st->txn->batch(), offset);
+        st->txn->clear();
+      }
+    }
+  }
   offsets_stored_ = 0;
   ++stats_.checkpoints;
 }
 
+void Worker::produce_changelogs() {
+  for (auto& [name, slot] : slots_) {
+    for (std::size_t p = 0; p < slot.state.size(); ++p) {
+      auto& part = slot.state[p];
+      if (!part) continue;
+      const std::int64_t processed = slot.offsets[p];
+      for (auto& st : part->stores) {
+        if (st->changelog.empty() || !st->txn || st->txn->empty()) continue;
+        ensure_transaction();
+        changelog_headers_.clear();
+        changelog_headers_.emplace_back(state::kColumnFamilyHeader, "default");
+        if (processed >= 0) {
+          changelog_headers_.emplace_back(state::kProcessedOffsetsHeader,
+                                          state::processed_offsets_header(name, processed));
+        }
+        st->txn->for_each_change([&](std::string_view key, const std::optional<std::string>& v) {
+          std::optional<std::string_view> value;
+          if (v) value = *v;
+          producer_->produce(st->changelog, static_cast<std::int32_t>(p), key, value, 0,
+                             &changelog_headers_, st.get());
+        });
+      }
+    }
+  }
+}
+
+void Worker::ensure_transaction() {
+  if (settings_.exactly_once && !producer_->in_transaction()) producer_->begin_transaction();
+}
+
+void Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offsets) {
+  ensure_transaction();
+  try {
+    producer_->send_offsets_to_transaction(offsets, *consumer_, config_.request_timeout);
+    for (int attempt = 1;; ++attempt) {
+      try {
+        producer_->commit_transaction(config_.request_timeout);
+        return;
+      } catch (const KafkaError& e) {
+        // A retriable error leaves the outcome open: committing again is the documented way
+        // to learn it; anything else falls through to abort or stop.
+        if (!e.retriable() || attempt >= 3) throw;
+        logger()->warn("committing the transaction failed (attempt {}), retrying: {}", attempt,
+                       e.what());
+        check_brokers();
+      }
+    }
+  } catch (const KafkaError& e) {
+    if (e.txn_requires_abort() && !e.fatal()) {
+      try {
+        producer_->abort_transaction(config_.request_timeout);
+      } catch (const std::exception& abort_error) {
+        logger()->warn("aborting the failed transaction failed too: {}", abort_error.what());
+      }
+    }
+    throw KafkaError(e.code(), std::string("checkpoint: the transaction did not commit: ") + e.what(),
+                     e.retriable(), e.fatal(), e.txn_requires_abort());
+  }
+}
+
+StateScope& Worker::state(std::size_t store, const Row& row) {
+  auto& part = current_slot_->state[context_.partition];
+  scope_.reset(*part->stores[store]->txn, row.key, row.timestamp);
+  return scope_;
+}
+
+void Worker::close_partition_state(TopicSlot& slot, std::int32_t partition) {
+  if (static_cast<std::size_t>(partition) >= slot.state.size() || !slot.state[partition]) return;
+  auto& part = *slot.state[partition];
+  for (auto& st : part.stores) {
+    st->txn.reset();
+    if (st->store) {
+      try {
+        st->store->close();
+      } catch (const std::exception& e) {
+        logger()->warn("closing store '{}' partition {} failed: {}", st->name, partition,
+                       e.what());
+      }
+      st->store.reset();
+    }
+  }
+  part.ready = false;
+}
+
+std::unique_ptr<state::PartitionStore> Worker::open_store(const state::StoreId& id,
+                                                          bool& rebuilt) {
+  // ST-07: the open budget is half the rebalance budget (max.poll.interval.ms).
+  const auto deadline = Clock::now() + settings_.flush_timeout / 2;
+  try {
+    return settings_.stores->open(id, deadline);
+  } catch (const RocksDBCorruptedError& e) {
+    const bool can_rebuild = config_.rocksdb_options.on_corrupted_recreate &&
+                             !settings_.changelogs.empty();
+    if (!can_rebuild) throw;
+    // ST-08: the changelog holds everything the store held; start it again from empty.
+    logger()->warn("state store {} is corrupted ({}); deleting it and rebuilding it from the "
+                   "changelog",
+                   settings_.stores->describe(id), e.what());
+    settings_.stores->destroy(id);
+    rebuilt = true;
+    return settings_.stores->open(id, deadline);
+  }
+}
+
+void Worker::prepare_assigned(const std::atomic<bool>& stop) {
+  if (to_prepare_.empty()) return;
+  auto tps = std::move(to_prepare_);
+  to_prepare_.clear();
+  std::vector<kafka::TopicPartition> committed;
+  if (!settings_.changelogs.empty()) {
+    committed = consumer_->committed(tps, config_.request_timeout);
+  }
+  for (const auto& tp : tps) {
+    TopicSlot* slot = slot_of(tp.topic, tp.partition);
+    if (slot == nullptr || !slot->assigned[tp.partition]) continue;
+    std::int64_t offset = RD_KAFKA_OFFSET_INVALID;
+    for (const auto& c : committed) {
+      if (c.topic == tp.topic && c.partition == tp.partition) offset = c.offset;
+    }
+    prepare_partition(tp.topic, *slot, tp.partition, offset, stop);
+    if (stop.load()) return;
+  }
+  last_activity_ = Clock::now();
+}
+
+void Worker::prepare_partition(const std::string& topic, TopicSlot& slot, std::int32_t partition,
+                               std::int64_t committed, const std::atomic<bool>& stop) {
+  if (slot.state.size() <= static_cast<std::size_t>(partition)) slot.state.resize(partition + 1);
+  auto& part = slot.state[partition];
+  if (!part) {
+    part = std::make_unique<PartitionState>();
+    for (const auto& name : slot.graph->stores()) {
+      auto st = std::make_unique<StoreSlot>();
+      st->name = name;
+      if (auto it = settings_.changelogs.find({topic, name}); it != settings_.changelogs.end()) {
+        st->changelog = it->second;
+      }
+      part->stores.push_back(std::move(st));
+    }
+  }
+  if (part->ready) return;
+  const std::string& stream_id = slot.graph->stream_id();
+  for (auto& st : part->stores) {
+    bool rebuilt = false;
+    st->store = open_store({st->name, stream_id, partition}, rebuilt);
+    st->txn = std::make_unique<state::PartitionTransaction>(*st->store);
+    st->delivered = -1;
+  }
+  if (settings_.changelogs.empty()) {
+    part->ready = true;
+    return;
+  }
+
+  // APP-10: the committed offset fell below the low watermark (retention deleted records the
+  // state was built from).
+  std::int64_t boundary = committed >= 0 ? committed : 0;
+  bool only_without_offsets = false;
+  if (committed >= 0) {
+    const auto [low, high] = consumer_->query_watermarks(topic, partition, config_.request_timeout);
+    if (committed < low) {
+      const std::string where =
+          topic + "[" + std::to_string(partition) + "] committed offset " +
+          std::to_string(committed) + " is below the low watermark " + std::to_string(low);
+      if (!config_.auto_recover_from_source_offset_out_of_range) {
+        throw StateRecoveryOffsetOutOfRange(where + "; the state is kept");
+      }
+      auto reset = config_.state_recovery_offset_reset;
+      if (reset == StateRecoveryOffsetReset::match) {
+        if (config_.auto_offset_reset == AutoOffsetReset::error) {
+          throw StateRecoveryOffsetOutOfRange(where + " and auto_offset_reset is 'error'");
+        }
+        reset = config_.auto_offset_reset == AutoOffsetReset::earliest
+                    ? StateRecoveryOffsetReset::earliest
+                    : StateRecoveryOffsetReset::latest;
+      }
+      logger()->critical("{}: destructive state recovery, deleting the partition's stores", where);
+      for (auto& st : part->stores) {
+        st->txn.reset();
+        st->store->close();
+        st->store.reset();
+        settings_.stores->destroy({st->name, stream_id, partition});
+        bool rebuilt = false;
+        st->store = open_store({st->name, stream_id, partition}, rebuilt);
+        st->txn = std::make_unique<state::PartitionTransaction>(*st->store);
+      }
+      if (reset == StateRecoveryOffsetReset::earliest) {
+        boundary = low;
+        consumer_->seek({topic, partition, low}, config_.request_timeout);
+      } else {
+        only_without_offsets = true;
+        consumer_->seek({topic, partition, high}, config_.request_timeout);
+      }
+    }
+  }
+  for (auto& st : part->stores) {
+    state::RestoreRequest request;
+    request.store = st->store.get();
+    request.store_name = st->name;
+    request.changelog = st->changelog;
+    request.partition = partition;
+    request.source_topic = topic;
+    request.boundary = boundary;
+    request.only_without_offsets = only_without_offsets;
+    restorer_->restore(request, stop, config_.request_timeout);
+    if (stop.load()) return;
+  }
+  part->ready = true;
+}
+
+void Worker::check_brokers() {
+  if (config_.broker_availability_timeout.count() <= 0 || !consumer_ || consumer_->closed()) return;
+  const auto now = Clock::now();
+  for (const auto& e : consumer_->take_client_errors()) {
+    if (e.code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !brokers_down_since_) {
+      brokers_down_since_ = now;
+      logger()->warn("all Kafka brokers are down: {}", e.reason);
+    }
+  }
+  if (!brokers_down_since_ || now - *brokers_down_since_ < config_.broker_availability_timeout ||
+      now - last_broker_check_ < std::chrono::seconds(1)) {
+    return;
+  }
+  last_broker_check_ = now;
+  // The timeout passed: an active metadata request decides (APP-15).
+  const rd_kafka_metadata_t* md = nullptr;
+  const rd_kafka_resp_err_t err =
+      rd_kafka_metadata(consumer_->handle(), 0, nullptr, &md, 2000);
+  if (md != nullptr) rd_kafka_metadata_destroy(md);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    logger()->info("Kafka brokers are reachable again");
+    brokers_down_since_.reset();
+    return;
+  }
+  throw KafkaBrokerUnavailableError(
+      err, "all Kafka brokers have been unavailable for more than " +
+               std::to_string(config_.broker_availability_timeout.count()) +
+               " ms (broker_availability_timeout): " + rd_kafka_err2str(err),
+      true, false);
+}
+
 void Worker::produce(const Topic::Definition& topic, const Row& row, const Value& key) {
+  ensure_transaction();
   std::optional<std::string_view> key_bytes;
   if (!key.is_null()) {
     topic.key_serializer->serialize(key, key_buf_);
@@ -231,10 +530,12 @@ void Worker::produce(const Topic::Definition& topic, const Row& row, const Value
 }
 
 void Worker::emit(Row& row) {
-  ++run_->outputs;
+  run_->outputs.fetch_add(1, std::memory_order_relaxed);
   const auto& opts = run_->options;
   if (opts.collect && (opts.count > 0 || opts.timeout.count() > 0)) {
-    run_->collected.push_back(leaf_value(row, context_, opts.metadata));
+    Value v = leaf_value(row, context_, opts.metadata);
+    std::lock_guard lock(run_->collected_mutex);
+    run_->collected.push_back(std::move(v));
   }
 }
 
@@ -261,8 +562,17 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
   }
   TopicSlot* slot = slot_of(m);
   if (slot == nullptr || !slot->assigned[m->partition]) return;  // fetched before a revoke
+  if (slot->graph->stateful() &&
+      (slot->state.size() <= static_cast<std::size_t>(m->partition) ||
+       !slot->state[m->partition] || !slot->state[m->partition]->ready)) {
+    throw InvalidOperation("internal: a message of " + std::string(rd_kafka_topic_name(m->rkt)) +
+                           "[" + std::to_string(m->partition) +
+                           "] arrived before its state was restored");
+  }
   const Graph& graph = *slot->graph;
   const Topic::Definition& topic = graph.topic().definition();
+  current_slot_ = slot;
+  brokers_down_since_.reset();  // a message arrived: a broker is up
 
   ++stats_.messages_consumed;
   context_.topic = topic.name;
@@ -406,6 +716,7 @@ void Worker::forward_raw(const rd_kafka_message_t* m, const Topic::Definition& t
   ++stats_.rows_processed;
   const Headers headers = kafka::message_headers(*m);
   const std::int64_t timestamp = kafka::message_timestamp(*m);
+  ensure_transaction();
   for (const Topic::Definition* target : slot.passthrough) {
     producer_->produce(target->name, -1, key, value, timestamp,
                        headers.empty() ? nullptr : &headers, nullptr);
@@ -454,6 +765,7 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
       batch.clear();
       consumer_->poll_batch(batch, 1024, poll_timeout);
       rethrow_pending();
+      prepare_assigned(stop);
       for (auto& m : batch) {
         handle_message(m.get(), run);
         if (checkpoint_due()) checkpoint(false);
@@ -466,6 +778,7 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
       producer_->poll(std::chrono::milliseconds(0));
       rethrow_pending();
       if (run.limit_reached) break;
+      check_brokers();
       if (checkpoint_due()) checkpoint(false);
       if (run.options.timeout.count() > 0) {
         // Before the first assignment the app may still be joining the group: allow 60 s.

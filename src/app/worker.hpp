@@ -8,6 +8,8 @@
 #include <exception>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -18,6 +20,9 @@
 #include "dataframe/graph.hpp"
 #include "kafka/consumer.hpp"
 #include "kafka/producer.hpp"
+#include "state/provider.hpp"
+#include "state/recovery.hpp"
+#include "state/transaction.hpp"
 #include "streamframe/application.hpp"
 
 namespace streamframe::detail {
@@ -31,14 +36,23 @@ struct WorkerSettings {
   // When set, these partitions are assigned directly instead of joining the group: the
   // embedded broker serves one process, and its group join costs seconds.
   std::vector<kafka::TopicPartition> static_assignment;
+  // State: where stores come from, and the changelog topic of each (graph topic, store).
+  state::StoreProvider* stores = nullptr;
+  std::map<std::pair<std::string, std::string>, std::string> changelogs;  // empty = none
+  kafka::Config restore_config;  // consumer settings for changelog recovery
+  bool exactly_once = false;
+  int index = 0;  // worker number, for logs
 };
+
+
 
 // Limits and outputs of one run() call.
 struct RunState {
   RunOptions options;
   std::vector<Value> collected;
-  std::size_t outputs = 0;
-  bool limit_reached = false;
+  std::atomic<std::size_t> outputs{0};
+  std::atomic<bool> limit_reached{false};
+  std::mutex collected_mutex;  // workers collect from their own threads
 };
 
 class Worker final : public ExecContext {
@@ -57,8 +71,23 @@ class Worker final : public ExecContext {
   void produce(const Topic::Definition& topic, const Row& row, const Value& key) override;
   void emit(Row& row) override;
   const MessageContext& context() const override { return context_; }
+  StateScope& state(std::size_t store, const Row& row) override;
 
  private:
+  // One store of one partition, with the checkpoint's writes. Kept (closed) after a revoke so
+  // delivery reports of its changelog records always find it.
+  struct StoreSlot {
+    std::string name;
+    std::string changelog;  // empty = no changelog
+    std::unique_ptr<state::PartitionStore> store;
+    std::unique_ptr<state::PartitionTransaction> txn;
+    std::int64_t delivered = -1;  // highest changelog offset acknowledged
+  };
+  struct PartitionState {
+    std::vector<std::unique_ptr<StoreSlot>> stores;
+    bool ready = false;  // stores open and restored
+  };
+
   // Per input topic: its pipeline and the checkpoint's bookkeeping, indexed by partition so
   // the per-message path does no string work.
   struct TopicSlot {
@@ -67,6 +96,8 @@ class Worker final : public ExecContext {
     std::vector<char> assigned;
     // Targets when the pipeline only forwards messages unchanged (see Graph::passthrough_targets).
     std::vector<const Topic::Definition*> passthrough;
+    // Stateful pipelines: per partition (null until first assigned).
+    std::vector<std::unique_ptr<PartitionState>> state;
   };
 
   TopicSlot* slot_of(const rd_kafka_message_t* message);
@@ -85,6 +116,18 @@ class Worker final : public ExecContext {
   void on_assign(const std::vector<kafka::TopicPartition>& tps);
   void on_revoke(const std::vector<kafka::TopicPartition>& tps);
   void on_delivery(const kafka::DeliveryReport& report);
+  // Opens and restores the stores of partitions assigned since the last call (ST-05, APP-10,
+  // ST-08), before any of their messages is processed.
+  void prepare_assigned(const std::atomic<bool>& stop);
+  void prepare_partition(const std::string& topic, TopicSlot& slot, std::int32_t partition,
+                         std::int64_t committed, const std::atomic<bool>& stop);
+  std::unique_ptr<state::PartitionStore> open_store(const state::StoreId& id, bool& rebuilt);
+  void close_partition_state(TopicSlot& slot, std::int32_t partition);
+  void produce_changelogs();
+  void ensure_transaction();
+  void commit_transaction(const std::vector<kafka::TopicPartition>& offsets);
+  // APP-15: throws KafkaBrokerUnavailableError when every broker has been down too long.
+  void check_brokers();
   ErrorAction decide(const ErrorCallback& callback, const std::exception& error,
                      const ErrorContext& ctx, const char* stage);
 
@@ -104,6 +147,14 @@ class Worker final : public ExecContext {
   std::exception_ptr pending_error_;
   // Set once a run ended in an error or stop(fail=true): nothing may be committed any more.
   bool failed_ = false;
+
+  std::vector<kafka::TopicPartition> to_prepare_;
+  std::unique_ptr<state::Restorer> restorer_;
+  StateScope scope_;
+  TopicSlot* current_slot_ = nullptr;
+  Headers changelog_headers_;
+  std::optional<std::chrono::steady_clock::time_point> brokers_down_since_;
+  std::chrono::steady_clock::time_point last_broker_check_;
 
   RunState* run_ = nullptr;
   const std::atomic<bool>* stop_fail_ = nullptr;

@@ -6,6 +6,8 @@
 
 #include "dataframe/graph.hpp"
 #include "dataframe/metadata.hpp"
+#include "state/memory_store.hpp"
+#include "state/transaction.hpp"
 #include "streamframe/errors.hpp"
 #include "streamframe/serde.hpp"
 
@@ -28,6 +30,10 @@ void Node::forward(Row& row, ExecContext& ctx) const {
     children[i]->process(copy, ctx);
   }
   children[n - 1]->process(row, ctx);
+}
+
+StateScope& ExecContext::state(std::size_t, const Row&) {
+  throw InvalidOperation("state is not available in this context");
 }
 
 namespace {
@@ -63,6 +69,67 @@ class ApplyNode final : public Node {
  private:
   ApplyMetaFn f_;
   bool expand_;
+};
+
+// apply / update / filter with State& (ST-01): one node, the three shapes differ only in
+// what they do with the callable's result.
+class StatefulApplyNode final : public Node {
+ public:
+  StatefulApplyNode(ApplyStateFn f, bool expand, std::size_t store)
+      : f_(std::move(f)), expand_(expand), store_(store) {}
+  void process(Row& row, ExecContext& ctx) const override {
+    State state(ctx.state(store_, row));
+    Value result = f_(row.value, row.key, row.timestamp, row.headers, state);
+    if (!expand_) {
+      row.value = std::move(result);
+      forward(row, ctx);
+      return;
+    }
+    if (!result.is_array()) {
+      throw ValueTypeError("apply(expand=true) must return an array, got " +
+                           std::string(result.type_name()));
+    }
+    auto& items = result.as_array();
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      Row item{std::move(items[i]), row.key, row.timestamp, row.headers};
+      forward(item, ctx);
+    }
+  }
+  const char* kind() const override { return "apply"; }
+
+ private:
+  ApplyStateFn f_;
+  bool expand_;
+  std::size_t store_;
+};
+
+class StatefulUpdateNode final : public Node {
+ public:
+  StatefulUpdateNode(UpdateStateFn f, std::size_t store) : f_(std::move(f)), store_(store) {}
+  void process(Row& row, ExecContext& ctx) const override {
+    State state(ctx.state(store_, row));
+    f_(row.value, row.key, row.timestamp, row.headers, state);
+    forward(row, ctx);
+  }
+  const char* kind() const override { return "update"; }
+
+ private:
+  UpdateStateFn f_;
+  std::size_t store_;
+};
+
+class StatefulFilterNode final : public Node {
+ public:
+  StatefulFilterNode(FilterStateFn f, std::size_t store) : f_(std::move(f)), store_(store) {}
+  void process(Row& row, ExecContext& ctx) const override {
+    State state(ctx.state(store_, row));
+    if (f_(row.value, row.key, row.timestamp, row.headers, state)) forward(row, ctx);
+  }
+  const char* kind() const override { return "filter"; }
+
+ private:
+  FilterStateFn f_;
+  std::size_t store_;
 };
 
 class UpdateNode final : public Node {
@@ -410,6 +477,15 @@ void Graph::link(Node* node, Node* parent) {
   parent->children.push_back(node);
 }
 
+std::size_t Graph::store_index(const std::string& name) {
+  if (name.empty()) throw ConfigError("a state store name must not be empty");
+  for (std::size_t i = 0; i < stores_.size(); ++i) {
+    if (stores_[i] == name) return i;
+  }
+  stores_.push_back(name);
+  return stores_.size() - 1;
+}
+
 bool Graph::produces() const {
   for (const auto& n : nodes_) {
     if (n->produces()) return true;
@@ -476,6 +552,22 @@ StreamingDataFrame& StreamingDataFrame::update_impl(UpdateMetaFn f) {
 
 StreamingDataFrame StreamingDataFrame::filter_impl(FilterMetaFn f) const {
   return child(std::make_unique<detail::FilterNode>(std::move(f)));
+}
+
+StreamingDataFrame StreamingDataFrame::apply_state_impl(ApplyStateFn f,
+                                                        ApplyOptions options) const {
+  const auto store = graph_->store_index("default");
+  return child(std::make_unique<detail::StatefulApplyNode>(std::move(f), options.expand, store));
+}
+
+StreamingDataFrame& StreamingDataFrame::update_state_impl(UpdateStateFn f) {
+  const auto store = graph_->store_index("default");
+  return append(std::make_unique<detail::StatefulUpdateNode>(std::move(f), store));
+}
+
+StreamingDataFrame StreamingDataFrame::filter_state_impl(FilterStateFn f) const {
+  const auto store = graph_->store_index("default");
+  return child(std::make_unique<detail::StatefulFilterNode>(std::move(f), store));
 }
 
 StreamingDataFrame StreamingDataFrame::operator[](const Series& predicate) const {
@@ -555,13 +647,31 @@ std::vector<Row> StreamingDataFrame::test(Value value, Value key, std::int64_t t
   if (graph_->produces()) {
     throw InvalidOperation("sdf.test() cannot run a pipeline with to_topic(); use the test driver");
   }
+  // sdf.test() state: in-memory stores of partition 0, committed after every call.
+  struct TestState {
+    std::vector<std::unique_ptr<state::MemoryStore>> stores;
+    std::vector<std::unique_ptr<state::PartitionTransaction>> txns;
+    detail::StateScope scope;
+  };
+  if (!graph_->test_state) graph_->test_state = std::make_shared<TestState>();
+  auto& ts = *std::static_pointer_cast<TestState>(graph_->test_state);
+  while (ts.stores.size() < graph_->stores().size()) {
+    ts.stores.push_back(std::make_unique<state::MemoryStore>());
+    ts.txns.push_back(std::make_unique<state::PartitionTransaction>(*ts.stores.back()));
+  }
   struct Collect final : detail::ExecContext {
     std::vector<Row> rows;
     MessageContext mc;
+    TestState* ts = nullptr;
     void produce(const Topic::Definition&, const Row&, const Value&) override {}
     void emit(Row& row) override { rows.push_back(row); }
     const MessageContext& context() const override { return mc; }
+    detail::StateScope& state(std::size_t store, const Row& row) override {
+      ts->scope.reset(*ts->txns.at(store), row.key, row.timestamp);
+      return ts->scope;
+    }
   } collect;
+  collect.ts = &ts;
   collect.mc.topic = graph_->topic().name();
   collect.mc.partition = 0;
   collect.mc.offset = 0;
@@ -569,13 +679,21 @@ std::vector<Row> StreamingDataFrame::test(Value value, Value key, std::int64_t t
   auto*& current = detail::current_message_context();
   const auto* saved = current;
   current = &collect.mc;
+  auto commit = [&ts] {
+    for (auto& txn : ts.txns) {
+      if (!txn->empty()) txn->store().write(txn->batch(), std::nullopt);
+      txn->clear();
+    }
+  };
   try {
     graph_->run(row, collect);
   } catch (...) {
     current = saved;
+    commit();  // like a skipped row: writes made before the error stay (ERR-01)
     throw;
   }
   current = saved;
+  commit();
   return std::move(collect.rows);
 }
 

@@ -1,6 +1,7 @@
 // The pipeline DAG behind StreamingDataFrame handles, and how a row runs through it.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,8 @@
 #include "streamframe/topic.hpp"
 
 namespace streamframe::detail {
+
+class StateScope;
 
 // What a node may ask of whoever runs the pipeline (a worker, or sdf.test()).
 class ExecContext {
@@ -21,6 +24,10 @@ class ExecContext {
   // A row left a leaf of the DAG.
   virtual void emit(Row& row) = 0;
   virtual const MessageContext& context() const = 0;
+  // The state of store `store` (an index from Graph::store_index) for the current message's
+  // partition, scoped to `row`'s key and timestamp. Contexts without state =>
+  // InvalidOperation.
+  virtual StateScope& state(std::size_t store, const Row& row);
 };
 
 class Node {
@@ -61,10 +68,22 @@ class Graph {
   std::vector<const Topic::Definition*> passthrough_targets() const;
   void run(Row& row, ExecContext& ctx) const { root_->process(row, ctx); }
 
+  // Stores used by the pipeline's stateful operations, in registration order.
+  std::size_t store_index(const std::string& name);
+  const std::vector<std::string>& stores() const noexcept { return stores_; }
+  bool stateful() const noexcept { return !stores_.empty(); }
+  // ST-01/TOP-14: the stream id of a single-topic pipeline is its topic's name.
+  const std::string& stream_id() const noexcept { return topic_.name(); }
+  // Opaque in-memory state for sdf.test(), kept across calls like a store would be.
+  mutable std::shared_ptr<void> test_state;
+  // The in-memory state that sdf.test() runs against, created on first use and kept across
+  // calls like a store would.
+
  private:
   Topic topic_;
   std::vector<std::unique_ptr<Node>> nodes_;
   Node* root_;
+  std::vector<std::string> stores_;
 };
 
 // The context of the message being processed on this thread (SDF-19); null outside one.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "state/store.hpp"
+#include "streamframe/state.hpp"
 
 namespace rocksdb {
 class DB;
@@ -18,31 +19,8 @@ class ColumnFamilyHandle;
 
 namespace streamframe::state {
 
-enum class RocksDBCompression { none, snappy, zlib, bz2, lz4, lz4hc, zstd };
-
-// SEMANTICS §1 RocksDBOptions. Private until the Application exposes it (APP-07); the last
-// three fields are read by the caller, not by RocksDBStore.
-struct RocksDBOptions {
-  static constexpr std::size_t kMiB = 1024 * 1024;
-
-  std::size_t write_buffer_size = 64 * kMiB;
-  std::uint64_t target_file_size_base = 64 * kMiB;
-  int max_write_buffer_number = 3;
-  std::size_t block_cache_size = 128 * kMiB;
-  double bloom_filter_bits_per_key = 10;
-  bool enable_pipelined_write = false;
-  RocksDBCompression compression = RocksDBCompression::lz4;
-  std::uint64_t max_total_wal_size = 128 * kMiB;
-  std::string wal_dir;     // empty = inside the database directory
-  std::string db_log_dir;  // empty = inside the database directory
-  bool use_fsync = true;
-  // Attempts after the first while another handle holds the database's LOCK (ST-07).
-  int open_max_retries = 10;
-  std::chrono::milliseconds open_retry_backoff{3000};
-
-  bool on_corrupted_recreate = true;
-  std::size_t max_evictions_per_flush = 10000;
-};
+using streamframe::RocksDBCompression;
+using streamframe::RocksDBOptions;
 
 class RocksDBStore final : public PartitionStore {
  public:

@@ -21,4 +21,17 @@ void expect_error_exact(F&& f, const std::string& message) {
   }
 }
 
+// Runs `f`, expects an exception of type E whose what() contains `part`.
+template <typename E, typename F>
+void expect_error(F&& f, const std::string& part) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an exception containing: " << part;
+  } catch (const E& e) {
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong exception type: " << e.what();
+  }
+}
+
 }  // namespace streamframe::test

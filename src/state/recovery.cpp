@@ -1,0 +1,172 @@
+#include "state/recovery.hpp"
+
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "core/logging.hpp"
+#include "state/transaction.hpp"
+#include "state/value_codec.hpp"
+#include "streamframe/errors.hpp"
+#include "streamframe/serde.hpp"
+
+namespace streamframe::state {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kBatchRecords = 10000;
+// ERR-02: a recovery that makes no progress for this many polls is stuck.
+constexpr int kMaxIdlePolls = 60;
+
+kafka::Config restore_config(kafka::Config c) {
+  kafka::set_option(c, "enable.auto.commit", "false");
+  kafka::set_option(c, "enable.auto.offset.store", "false");
+  kafka::set_option(c, "enable.partition.eof", "true");
+  kafka::set_option(c, "isolation.level", "read_committed");
+  kafka::set_option(c, "auto.offset.reset", "earliest");
+  kafka::set_option(c, "fetch.wait.max.ms", "50");
+  kafka::set_option(c, "queued.min.messages", "200000");
+  return c;
+}
+
+// Whether the record's processed offsets are all below the boundary.
+bool within_boundary(std::string_view header, const RestoreRequest& r) {
+  const Value offsets = json::parse(header);
+  if (!offsets.is_object()) throw SerializationError("processed-offsets header is not an object");
+  for (const auto& [topic, offset] : offsets.as_object()) {
+    if (!offset.is_int()) throw SerializationError("processed offset is not an integer");
+    if (topic == r.source_topic && offset.as_int() >= r.boundary) return false;
+  }
+  return true;
+}
+
+void validate_value(std::string_view bytes) {
+  const StoredValue v = parse_stored(bytes);
+  if (!v.raw_bytes) (void)decode(v.payload);
+}
+
+}  // namespace
+
+std::string processed_offsets_header(const std::string& topic, std::int64_t offset) {
+  // Topic names are limited to [a-zA-Z0-9._-] by Kafka: nothing to escape.
+  return fmt::format("{{\"{}\":{}}}", topic, offset);
+}
+
+Restorer::Restorer(kafka::Config consumer_config)
+    : consumer_(std::make_unique<kafka::Consumer>(restore_config(std::move(consumer_config)))) {}
+
+Restorer::~Restorer() = default;
+
+RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>& stop,
+                                std::chrono::milliseconds request_timeout) {
+  RestoreResult result;
+  const auto started = Clock::now();
+  std::int64_t start = r.store->changelog_offset().value_or(0);
+  const auto [low, high] = consumer_->query_watermarks(r.changelog, r.partition, request_timeout);
+  if (start >= high) return result;
+  if (start < low) start = low;
+  const std::int64_t total = high - start;
+  detail::logger()->info("restoring store '{}' partition {} from '{}' offsets {}..{} ({} records)",
+                         r.store_name, r.partition, r.changelog, start, high, total);
+
+  consumer_->assign({{r.changelog, r.partition, start}});
+  struct Unassign {
+    kafka::Consumer& c;
+    ~Unassign() {
+      try {
+        c.assign({});
+      } catch (...) {
+      }
+    }
+  } unassign{*consumer_};
+
+  WriteBatch batch;
+  std::int64_t next = start;  // the changelog offset the store reflects once batch is written
+  auto last_log = started;
+  int idle = 0;
+  std::vector<kafka::MessagePtr> msgs;
+  bool done = false;
+  while (!done) {
+    if (stop.load()) return result;
+    msgs.clear();
+    consumer_->poll_batch(msgs, kBatchRecords, std::chrono::milliseconds(500));
+    if (msgs.empty()) {
+      if (++idle >= kMaxIdlePolls) {
+        throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT,
+                         fmt::format("recovery of '{}' partition {} is stuck at offset {} "
+                                     "(end {}) after {} polls",
+                                     r.changelog, r.partition, next, high, kMaxIdlePolls),
+                         false, true);
+      }
+      continue;
+    }
+    idle = 0;
+    for (auto& mp : msgs) {
+      const rd_kafka_message_t* m = mp.get();
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        next = std::max(next, m->offset);
+        done = true;
+        break;
+      }
+      if (m->err) {
+        if (rd_kafka_fatal_error(consumer_->handle(), nullptr, 0)) {
+          throw KafkaError(m->err, std::string("recovery consumer: ") + rd_kafka_message_errstr(m),
+                           false, true);
+        }
+        detail::logger()->warn("recovery of '{}' partition {}: {}", r.changelog, r.partition,
+                               rd_kafka_message_errstr(m));
+        continue;
+      }
+      try {
+        bool apply = true;
+        const auto headers = kafka::message_headers(*m);
+        for (const auto& [name, value] : headers) {
+          if (name != kProcessedOffsetsHeader) continue;
+          apply = !r.only_without_offsets && within_boundary(value, r);
+        }
+        const auto key = kafka::message_key(*m);
+        if (!key) throw SerializationError("changelog record has no key");
+        if (apply) {
+          if (auto value = kafka::message_value(*m)) {
+            validate_value(*value);
+            batch.put(*key, *value);
+          } else {
+            batch.remove(*key);
+          }
+          ++result.applied;
+        } else {
+          ++result.skipped;
+        }
+      } catch (const std::exception& e) {
+        SerializationError error(fmt::format(
+            "changelog record of store '{}' cannot be decoded; recovery of the partition stopped: "
+            "{}",
+            r.store_name, e.what()));
+        error.set_origin(r.changelog, r.partition, m->offset);
+        throw error;
+      }
+      next = m->offset + 1;
+      if (next >= high) done = true;
+    }
+    if (batch.size() >= kBatchRecords || done) {
+      r.store->write(batch, next);
+      batch.clear();
+    }
+    const auto now = Clock::now();
+    if (now - last_log >= std::chrono::seconds(5)) {
+      last_log = now;
+      const double secs = std::chrono::duration<double>(now - started).count();
+      detail::logger()->info("restoring store '{}' partition {}: {}/{} records ({:.0f}/s)",
+                             r.store_name, r.partition, next - start, total,
+                             (next - start) / std::max(secs, 1e-3));
+    }
+  }
+  result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  detail::logger()->info(
+      "restored store '{}' partition {}: {} records applied, {} skipped in {:.2f} s ({:.0f}/s)",
+      r.store_name, r.partition, result.applied, result.skipped, result.seconds,
+      (result.applied + result.skipped) / std::max(result.seconds, 1e-3));
+  return result;
+}
+
+}  // namespace streamframe::state

@@ -1,0 +1,60 @@
+// Rebuilding a partition store from its changelog topic (ST-05).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "kafka/config.hpp"
+#include "kafka/consumer.hpp"
+#include "state/store.hpp"
+
+namespace streamframe::state {
+
+struct RestoreRequest {
+  PartitionStore* store = nullptr;
+  std::string store_name;
+  std::string changelog;  // topic; its partition equals the source partition
+  std::int32_t partition = 0;
+  // The recovery boundary: a record is applied iff it carries no processed-offset header or
+  // every offset in it for `source_topic` is below `boundary` (the committed source offset).
+  std::string source_topic;
+  std::int64_t boundary = 0;
+  // APP-10 "latest": only records without the processed-offset header are applied.
+  bool only_without_offsets = false;
+};
+
+struct RestoreResult {
+  std::int64_t applied = 0;
+  std::int64_t skipped = 0;
+  double seconds = 0;
+};
+
+// Reads changelogs with its own consumer (manual assignment, no group membership, no
+// commits, read_committed so aborted transactions never reach a store).
+class Restorer {
+ public:
+  // `consumer_config` needs bootstrap.servers (plus security settings).
+  explicit Restorer(kafka::Config consumer_config);
+  ~Restorer();
+
+  // Replays the changelog from the store's changelog offset to its end, writing the records
+  // and the new offset together. A record that cannot be decoded => SerializationError naming
+  // topic, partition and offset (nothing after it is applied). `stop` aborts with
+  // Interrupted-free early return (false).
+  RestoreResult restore(const RestoreRequest& request, const std::atomic<bool>& stop,
+                        std::chrono::milliseconds request_timeout);
+
+ private:
+  std::unique_ptr<kafka::Consumer> consumer_;
+};
+
+// The `__processed_tp_offsets__` header value for one source partition (ST-04).
+std::string processed_offsets_header(const std::string& topic, std::int64_t offset);
+
+inline constexpr const char* kColumnFamilyHeader = "__column_family__";
+inline constexpr const char* kProcessedOffsetsHeader = "__processed_tp_offsets__";
+
+}  // namespace streamframe::state

@@ -1,0 +1,185 @@
+#include "state/transaction.hpp"
+
+#include <cstring>
+
+#include "state/value_codec.hpp"
+#include "streamframe/errors.hpp"
+#include "streamframe/state.hpp"
+
+namespace streamframe::state {
+
+StoredValue parse_stored(std::string_view bytes) {
+  if (bytes.empty()) throw SerializationError("stored state value is empty");
+  const auto flags = static_cast<std::uint8_t>(bytes[0]);
+  if ((flags & ~(kStoredBytes | kStoredExpiry)) != 0) {
+    throw SerializationError("stored state value has unknown flags " + std::to_string(flags));
+  }
+  StoredValue v;
+  v.raw_bytes = (flags & kStoredBytes) != 0;
+  std::size_t pos = 1;
+  if (flags & kStoredExpiry) {
+    if (bytes.size() < 9) throw SerializationError("stored state value: truncated expiry");
+    std::uint64_t u = 0;
+    for (int i = 0; i < 8; ++i) u |= std::uint64_t(static_cast<std::uint8_t>(bytes[1 + i])) << (8 * i);
+    v.expiry = static_cast<std::int64_t>(u);
+    pos = 9;
+  }
+  v.payload = bytes.substr(pos);
+  return v;
+}
+
+void build_stored(std::string& out, bool raw_bytes, std::optional<std::int64_t> expiry) {
+  out.clear();
+  out.push_back(static_cast<char>((raw_bytes ? kStoredBytes : 0) | (expiry ? kStoredExpiry : 0)));
+  if (expiry) {
+    const auto u = static_cast<std::uint64_t>(*expiry);
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+  }
+}
+
+std::optional<std::string_view> PartitionTransaction::get(std::string_view key) {
+  if (auto it = pending_.find(key); it != pending_.end()) {
+    if (!it->second) return std::nullopt;
+    return std::string_view(*it->second);
+  }
+  read_ = store_->get(key);
+  if (!read_) return std::nullopt;
+  return std::string_view(*read_);
+}
+
+void PartitionTransaction::put(std::string_view key, std::string_view value) {
+  auto it = pending_.find(key);
+  if (it == pending_.end()) {
+    pending_.emplace(std::string(key), std::string(value));
+  } else if (it->second) {
+    it->second->assign(value);
+  } else {
+    it->second.emplace(value);
+  }
+}
+
+void PartitionTransaction::remove(std::string_view key) {
+  auto it = pending_.find(key);
+  if (it == pending_.end()) {
+    pending_.emplace(std::string(key), std::nullopt);
+  } else {
+    it->second.reset();
+  }
+}
+
+WriteBatch PartitionTransaction::batch() const {
+  WriteBatch b;
+  for (const auto& [k, v] : pending_) {
+    if (v) {
+      b.put(k, *v);
+    } else {
+      b.remove(k);
+    }
+  }
+  return b;
+}
+
+}  // namespace streamframe::state
+
+namespace streamframe::detail {
+
+void StateScope::reset(state::PartitionTransaction& txn, const Value& message_key,
+                       std::int64_t timestamp) {
+  txn_ = &txn;
+  timestamp_ = timestamp;
+  key_.clear();
+  // Both parts are self-delimiting codec encodings, so no two (message key, user key) pairs
+  // share a store key (ST-03's "key|user key" with a separator could collide).
+  state::encode(message_key, key_);
+  prefix_len_ = key_.size();
+}
+
+std::string_view StateScope::full_key(const Value& key) {
+  if (txn_ == nullptr) throw InvalidOperation("State used outside a stateful callable");
+  key_.resize(prefix_len_);
+  state::encode(key, key_);
+  return key_;
+}
+
+std::optional<state::StoredValue> StateScope::lookup(const Value& key) {
+  const auto k = full_key(key);
+  auto bytes = txn_->get(k);
+  if (!bytes) return std::nullopt;
+  auto stored = state::parse_stored(*bytes);
+  if (stored.expiry && *stored.expiry <= timestamp_) {
+    // Expired in event time (ST-06): absent from now on, and deleted at the next checkpoint.
+    txn_->remove(key_);
+    return std::nullopt;
+  }
+  return stored;
+}
+
+Value StateScope::get(const Value& key, Value default_value) {
+  auto stored = lookup(key);
+  if (!stored) return default_value;
+  if (stored->raw_bytes) {
+    throw ValueTypeError("state key was written with set_bytes; read it with get_bytes");
+  }
+  return state::decode(stored->payload);
+}
+
+std::optional<std::string> StateScope::get_bytes(const Value& key) {
+  auto stored = lookup(key);
+  if (!stored) return std::nullopt;
+  if (!stored->raw_bytes) {
+    throw ValueTypeError("state key was written with set; read it with get");
+  }
+  return std::string(stored->payload);
+}
+
+bool StateScope::exists(const Value& key) { return lookup(key).has_value(); }
+
+void StateScope::set(const Value& key, const Value& value, std::optional<std::int64_t> ttl_ms) {
+  const auto k = full_key(key);
+  state::build_stored(value_, false, ttl_ms ? std::optional(timestamp_ + *ttl_ms) : std::nullopt);
+  state::encode(value, value_);
+  txn_->put(k, value_);
+}
+
+void StateScope::set_bytes(const Value& key, std::string_view bytes,
+                           std::optional<std::int64_t> ttl_ms) {
+  const auto k = full_key(key);
+  state::build_stored(value_, true, ttl_ms ? std::optional(timestamp_ + *ttl_ms) : std::nullopt);
+  value_.append(bytes);
+  txn_->put(k, value_);
+}
+
+void StateScope::remove(const Value& key) { txn_->remove(full_key(key)); }
+
+}  // namespace streamframe::detail
+
+namespace streamframe {
+namespace {
+std::int64_t checked_ttl(std::chrono::milliseconds ttl) {
+  if (ttl.count() <= 0) {
+    throw ConfigError("state TTL must be > 0 ms, got " + std::to_string(ttl.count()));
+  }
+  return ttl.count();
+}
+}  // namespace
+
+Value State::get(const Value& key, Value default_value) const {
+  return scope_->get(key, std::move(default_value));
+}
+void State::set(const Value& key, const Value& value) { scope_->set(key, value, std::nullopt); }
+void State::set(const Value& key, const Value& value, std::chrono::milliseconds ttl) {
+  scope_->set(key, value, checked_ttl(ttl));
+}
+void State::remove(const Value& key) { scope_->remove(key); }
+bool State::exists(const Value& key) const { return scope_->exists(key); }
+std::optional<std::string> State::get_bytes(const Value& key) const {
+  return scope_->get_bytes(key);
+}
+void State::set_bytes(const Value& key, std::string_view bytes) {
+  scope_->set_bytes(key, bytes, std::nullopt);
+}
+void State::set_bytes(const Value& key, std::string_view bytes, std::chrono::milliseconds ttl) {
+  scope_->set_bytes(key, bytes, checked_ttl(ttl));
+}
+
+}  // namespace streamframe

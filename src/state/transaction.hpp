@@ -1,0 +1,99 @@
+// The writes of one checkpoint to one partition store, and the scope a State& works in.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "state/store.hpp"
+#include "streamframe/value.hpp"
+
+namespace streamframe::state {
+
+// Stored value layout (persistent: flags are only ever added):
+//   flags byte: bit 0 = raw bytes (set_bytes) rather than a value-codec Value,
+//               bit 1 = an expiry follows
+//   [expiry: 8 bytes, int64 ms little-endian]
+//   payload
+inline constexpr std::uint8_t kStoredBytes = 1;
+inline constexpr std::uint8_t kStoredExpiry = 2;
+
+struct StoredValue {
+  bool raw_bytes = false;
+  std::optional<std::int64_t> expiry;
+  std::string_view payload;
+};
+
+// Parses the layout above; malformed => SerializationError (the text says what is wrong).
+StoredValue parse_stored(std::string_view bytes);
+void build_stored(std::string& out, bool raw_bytes, std::optional<std::int64_t> expiry);
+
+// Reads go to the pending writes first, then to the store (ST-02: reads see uncommitted
+// writes). Not thread-safe: one worker thread owns it.
+class PartitionTransaction {
+ public:
+  explicit PartitionTransaction(PartitionStore& store) : store_(&store) {}
+
+  // The current bytes of `key` (pending or stored), nullopt when absent or deleted. The view
+  // is valid until the next call on this transaction.
+  std::optional<std::string_view> get(std::string_view key);
+  void put(std::string_view key, std::string_view value);
+  void remove(std::string_view key);
+
+  bool empty() const noexcept { return pending_.empty(); }
+  std::size_t size() const noexcept { return pending_.size(); }
+  // Each changed key once, with its final value (nullopt = deleted).
+  template <class F>
+  void for_each_change(F&& f) const {
+    for (const auto& [k, v] : pending_) f(std::string_view(k), v);
+  }
+  WriteBatch batch() const;
+  void clear() { pending_.clear(); }
+  PartitionStore& store() noexcept { return *store_; }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  PartitionStore* store_;
+  std::unordered_map<std::string, std::optional<std::string>, Hash, std::equal_to<>> pending_;
+  std::optional<std::string> read_;  // last value read from the store
+};
+
+}  // namespace streamframe::state
+
+namespace streamframe::detail {
+
+// What a State& points at while one stateful callable runs: the partition's transaction for
+// one store, the message key every state key is prefixed with (ST-01), and the record's
+// timestamp (TTL, ST-06). Reused for every record.
+class StateScope {
+ public:
+  void reset(state::PartitionTransaction& txn, const Value& message_key, std::int64_t timestamp);
+
+  Value get(const Value& key, Value default_value);
+  void set(const Value& key, const Value& value, std::optional<std::int64_t> ttl_ms);
+  void set_bytes(const Value& key, std::string_view bytes, std::optional<std::int64_t> ttl_ms);
+  void remove(const Value& key);
+  bool exists(const Value& key);
+  std::optional<std::string> get_bytes(const Value& key);
+
+ private:
+  std::string_view full_key(const Value& key);
+  // The live stored value of `key`, nullopt when absent or expired at the record's time.
+  std::optional<state::StoredValue> lookup(const Value& key);
+
+  state::PartitionTransaction* txn_ = nullptr;
+  std::size_t prefix_len_ = 0;
+  std::string key_;  // encoded message key, then the encoded user key
+  std::string value_;
+  std::int64_t timestamp_ = 0;
+};
+
+}  // namespace streamframe::detail

@@ -1,0 +1,260 @@
+// The State API through the public surface (ST-01, ST-02, ST-06): sdf.test() for the rules,
+// and the embedded broker for stateful pipelines run by the Application (memory stores that
+// outlive one run() call, N workers).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "state/transaction.hpp"
+#include "state/value_codec.hpp"
+#include "streamframe/streamframe.hpp"
+#include "support/expect_error.hpp"
+
+namespace streamframe {
+namespace {
+
+using namespace std::chrono_literals;
+
+ApplicationConfig embedded(const std::string& group) {
+  ApplicationConfig c;
+  c.broker_address = "embedded";
+  c.consumer_group = group;
+  c.auto_offset_reset = AutoOffsetReset::earliest;
+  c.loglevel = "ERROR";
+  c.install_signal_handlers = false;
+  return c;
+}
+
+// A counter per (message key, word): the word-count shape.
+StreamingDataFrame counter(StreamingDataFrame sdf) {
+  return sdf.apply([](const Value& v, State& state) {
+    const auto n = state.get(v["word"], Value(0)).as_int() + 1;
+    state.set(v["word"], Value(n));
+    return Value::object({{"word", v["word"]}, {"count", n}});
+  });
+}
+
+Value word(const char* w) { return Value::object({{"word", w}}); }
+
+TEST(StateApi, ReadsSeeEarlierWritesAndKeysAreScopedByMessageKey) {
+  Application app(embedded("state-scope"));
+  auto counts = counter(app.dataframe(app.topic("words-scope")));
+  EXPECT_EQ(counts.test(word("a"), Value("k1"))[0].value["count"], Value(1));
+  EXPECT_EQ(counts.test(word("a"), Value("k1"))[0].value["count"], Value(2));
+  EXPECT_EQ(counts.test(word("b"), Value("k1"))[0].value["count"], Value(1));
+  // Another message key does not see k1's state (ST-01).
+  EXPECT_EQ(counts.test(word("a"), Value("k2"))[0].value["count"], Value(1));
+  // Message keys of different types never collide: the int 1 is not the string "1".
+  EXPECT_EQ(counts.test(word("a"), Value(1))[0].value["count"], Value(1));
+  EXPECT_EQ(counts.test(word("a"), Value("1"))[0].value["count"], Value(1));
+  EXPECT_EQ(counts.test(word("a"), Value())[0].value["count"], Value(1));
+  EXPECT_EQ(counts.test(word("a"), Value())[0].value["count"], Value(2));
+}
+
+TEST(StateApi, RemoveExistsAndDefaults) {
+  Application app(embedded("state-remove"));
+  auto sdf = app.dataframe(app.topic("words-remove"));
+  auto out = sdf.apply([](const Value& v, State& state) {
+    const std::string op = v["op"].as_string();
+    if (op == "set") state.set("x", v["value"]);
+    if (op == "remove") state.remove("x");
+    return Value::object({{"exists", state.exists("x")}, {"x", state.get("x", Value("none"))}});
+  });
+  auto r = out.test(Value::object({{"op", "get"}}))[0].value;
+  EXPECT_EQ(r["exists"], Value(false));
+  EXPECT_EQ(r["x"], Value("none"));
+  r = out.test(Value::object({{"op", "set"}, {"value", Value::array({1, "two", 3.5})}}))[0].value;
+  EXPECT_EQ(r["exists"], Value(true));
+  EXPECT_EQ(r["x"], Value::array({1, "two", 3.5}));
+  r = out.test(Value::object({{"op", "get"}}))[0].value;
+  EXPECT_EQ(r["x"], Value::array({1, "two", 3.5}));
+  r = out.test(Value::object({{"op", "remove"}}))[0].value;
+  EXPECT_EQ(r["exists"], Value(false));
+  r = out.test(Value::object({{"op", "get"}}))[0].value;
+  EXPECT_EQ(r["exists"], Value(false));
+}
+
+TEST(StateApi, TtlExpiresInEventTime) {
+  Application app(embedded("state-ttl"));
+  auto sdf = app.dataframe(app.topic("words-ttl"));
+  auto out = sdf.apply([](const Value& v, State& state) {
+    if (v["op"] == Value("set")) state.set("x", Value(42), std::chrono::milliseconds(100));
+    if (v["op"] == Value("forever")) state.set("x", Value(7));
+    return state.get("x", Value("expired"));
+  });
+  out.test(Value::object({{"op", "set"}}), Value("k"), 1000);
+  EXPECT_EQ(out.test(Value::object({{"op", "get"}}), Value("k"), 1099)[0].value, Value(42));
+  EXPECT_EQ(out.test(Value::object({{"op", "get"}}), Value("k"), 1100)[0].value, Value("expired"));
+  // Once expired it stays absent, even for an older record.
+  EXPECT_EQ(out.test(Value::object({{"op", "get"}}), Value("k"), 1050)[0].value, Value("expired"));
+  // set without a TTL makes the key permanent.
+  out.test(Value::object({{"op", "set"}}), Value("k"), 2000);
+  out.test(Value::object({{"op", "forever"}}), Value("k"), 2001);
+  EXPECT_EQ(out.test(Value::object({{"op", "get"}}), Value("k"), 999999)[0].value, Value(7));
+}
+
+TEST(StateApi, InvalidTtlAndEmptyStoreNameFailAtTheCall) {
+  Application app(embedded("state-bad"));
+  auto sdf = app.dataframe(app.topic("words-bad"));
+  auto zero = sdf.apply([](const Value&, State& state) {
+    state.set("x", Value(1), std::chrono::milliseconds(0));
+    return Value();
+  });
+  test::expect_error<ConfigError>([&] { zero.test(Value(1)); }, "TTL must be > 0");
+  auto negative = sdf.apply([](const Value&, State& state) {
+    state.set_bytes("x", "b", std::chrono::milliseconds(-5));
+    return Value();
+  });
+  test::expect_error<ConfigError>([&] { negative.test(Value(1)); }, "TTL must be > 0");
+}
+
+TEST(StateApi, BytesVariantsRoundTripAndDoNotMixWithValues) {
+  Application app(embedded("state-bytes"));
+  auto sdf = app.dataframe(app.topic("words-bytes"));
+  const std::string raw("\x00\xff\x01zz", 5);
+  auto out = sdf.apply([raw](const Value& v, State& state) {
+    if (v == Value("write")) state.set_bytes("b", raw);
+    auto got = state.get_bytes("b");
+    return got ? Value(*got) : Value();
+  });
+  EXPECT_EQ(out.test(Value("write"))[0].value, Value(raw));
+  EXPECT_EQ(out.test(Value("read"))[0].value, Value(raw));
+  auto wrong = sdf.apply([](const Value&, State& state) { return state.get("b"); });
+  test::expect_error<ValueTypeError>([&] { wrong.test(Value("x")); }, "get_bytes");
+}
+
+TEST(StateApi, StatefulUpdateAndFilter) {
+  Application app(embedded("state-uf"));
+  auto sdf = app.dataframe(app.topic("words-uf"));
+  // Keeps only the first record per value (dedup), then numbers it.
+  auto firsts = sdf.filter([](const Value& v, State& state) {
+                     if (state.exists(v)) return false;
+                     state.set(v, Value(true));
+                     return true;
+                   })
+                    .update([](Value& v, State& state) {
+                      const auto n = state.get("seq", Value(0)).as_int() + 1;
+                      state.set("seq", Value(n));
+                      v = Value::object({{"v", v}, {"seq", n}});
+                    });
+  EXPECT_EQ(firsts.test(Value("a")).size(), 1u);
+  EXPECT_EQ(firsts.test(Value("a")).size(), 0u);
+  auto rows = firsts.test(Value("b"));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].value["seq"], Value(2));
+}
+
+TEST(StateStoredValue, LayoutRoundTripsAndRejectsGarbage) {
+  std::string out;
+  state::build_stored(out, false, std::nullopt);
+  state::encode(Value::object({{"a", 1}}), out);
+  auto v = state::parse_stored(out);
+  EXPECT_FALSE(v.raw_bytes);
+  EXPECT_FALSE(v.expiry);
+  EXPECT_EQ(state::decode(v.payload), Value::object({{"a", 1}}));
+
+  state::build_stored(out, true, -1234567890123LL);
+  out += "raw";
+  v = state::parse_stored(out);
+  EXPECT_TRUE(v.raw_bytes);
+  ASSERT_TRUE(v.expiry);
+  EXPECT_EQ(*v.expiry, -1234567890123LL);
+  EXPECT_EQ(v.payload, "raw");
+
+  test::expect_error<SerializationError>([] { state::parse_stored(""); }, "empty");
+  test::expect_error<SerializationError>([] { state::parse_stored("\x02\x01"); },
+                                         "truncated expiry");
+  test::expect_error<SerializationError>([] { state::parse_stored("\x40"); }, "unknown flags");
+}
+
+// A stateful pipeline run by the Application on the embedded broker: counts are right, and
+// the state survives from one run() to the next (stores live as long as the Application).
+TEST(StateApp, WordCountAcrossRunsOnTheEmbeddedBroker) {
+  Application app(embedded("state-wc"));
+  const Topic in = app.topic("sentences-wc", {.config = TopicConfig{.num_partitions = 3}});
+  counter(app.dataframe(in).apply([](const Value& v) {
+    Array words;
+    std::string cur;
+    for (char c : v["text"].as_string() + " ") {
+      if (c == ' ') {
+        if (!cur.empty()) words.push_back(Value::object({{"word", cur}}));
+        cur.clear();
+      } else {
+        cur += c;
+      }
+    }
+    return Value(std::move(words));
+  }, {.expand = true}));
+  auto send = [&](const std::vector<std::pair<std::string, std::string>>& msgs) {
+    Producer p = app.get_producer();
+    for (const auto& [key, text] : msgs) p.produce(in, Value::object({{"text", text}}), Value(key));
+    ASSERT_TRUE(p.flush(10s));
+  };
+  send({{"u1", "a b a"}, {"u2", "a"}, {"u1", "b"}});
+  auto out = app.run({.timeout = 3s, .count = 5});
+  std::map<std::string, std::int64_t> last;
+  for (const auto& r : out) last[r["word"].as_string()] = std::max(last[r["word"].as_string()], r["count"].as_int());
+  EXPECT_EQ(out.size(), 5u);
+  EXPECT_EQ(last["a"], 2);  // u1 saw a twice; u2 once (separate keys)
+  EXPECT_EQ(last["b"], 2);
+  send({{"u1", "a"}});
+  out = app.run({.timeout = 3s, .count = 1});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["count"], Value(3));  // u1's "a": 2 from the first run, + 1
+}
+
+TEST(StateApp, TwoWorkersGiveTheSameCountsAsOne) {
+  ApplicationConfig cfg = embedded("state-workers");
+  cfg.num_workers = 2;
+  Application app(cfg);
+  const Topic in = app.topic("words-workers", {.config = TopicConfig{.num_partitions = 4}});
+  counter(app.dataframe(in));
+  {
+    Producer p = app.get_producer();
+    for (int i = 0; i < 400; ++i) {
+      p.produce(in, word(i % 2 ? "odd" : "even"), Value("key-" + std::to_string(i % 8)));
+    }
+    ASSERT_TRUE(p.flush(10s));
+  }
+  auto out = app.run({.timeout = 3s, .count = 400});
+  ASSERT_EQ(out.size(), 400u);
+  std::map<std::string, std::int64_t> max_count;
+  for (const auto& r : out) {
+    auto& m = max_count[r["word"].as_string()];
+    m = std::max(m, r["count"].as_int());
+  }
+  // 8 keys, each sees only one word 50 times.
+  EXPECT_EQ(max_count["odd"], 50);
+  EXPECT_EQ(max_count["even"], 50);
+  EXPECT_EQ(app.stats().messages_consumed, 400u);
+}
+
+TEST(StateApp, ClearStateForgetsEverything) {
+  Application app(embedded("state-clear"));
+  const Topic in = app.topic("words-clear");
+  counter(app.dataframe(in));
+  auto send = [&] {
+    Producer p = app.get_producer();
+    p.produce(in, word("w"), Value("k"));
+    ASSERT_TRUE(p.flush(10s));
+  };
+  send();
+  EXPECT_EQ(app.run({.timeout = 3s, .count = 1})[0]["count"], Value(1));
+  send();
+  EXPECT_EQ(app.run({.timeout = 3s, .count = 1})[0]["count"], Value(2));
+  app.clear_state();
+  send();
+  EXPECT_EQ(app.run({.timeout = 3s, .count = 1})[0]["count"], Value(1));
+}
+
+TEST(StateApp, NumWorkersBelowOneIsRefused) {
+  ApplicationConfig cfg = embedded("state-w0");
+  cfg.num_workers = 0;
+  test::expect_error<ConfigError>([&] { Application app(cfg); }, "num_workers");
+}
+
+}  // namespace
+}  // namespace streamframe
