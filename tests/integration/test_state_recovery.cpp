@@ -1,0 +1,275 @@
+// State against the real broker, in process (SEMANTICS §10, TOP-14, APP-06/09/10, ST-05/08):
+// changelog topics, recovery and its boundary, corrupted and unusable stores, and the
+// configuration errors around them. The process-level kill tests are in
+// test_exactly_once.cpp.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "integration/test_app_helpers.hpp"
+
+namespace streamframe::apptest {
+namespace {
+
+namespace fs = std::filesystem;
+
+class StateRecovery : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REQUIRE_TEST_BROKERS();
+    input_ = streamframe::test::unique_name("st-in");
+    group_ = streamframe::test::unique_name("st-grp");
+    state_dir_ = fs::path(::testing::TempDir()) / streamframe::test::unique_name("st-state");
+    create_topic(input_, 2);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(state_dir_, ec);
+  }
+
+  ApplicationConfig config() const {
+    ApplicationConfig c = base_config(group_);
+    c.state_dir = state_dir_.string();
+    c.commit_interval = 200ms;
+    c.consumer_extra_config = {{"session.timeout.ms", "6000"}};
+    c.loglevel = "ERROR";
+    return c;
+  }
+  std::string changelog() const { return "changelog__" + group_ + "--" + input_ + "--default"; }
+
+  // Counts per (message key, value["w"]) in state; outputs {"w", "count"}.
+  static void counter(Application& app, const Topic& in) {
+    app.dataframe(in).apply([](const Value& v, State& state) {
+      const auto n = state.get(v["w"], Value(0)).as_int() + 1;
+      state.set(v["w"], Value(n));
+      return Value::object({{"w", v["w"]}, {"count", n}});
+    });
+  }
+
+  void send(Application& app, const Topic& in, const std::vector<std::pair<std::string, std::string>>& kw) {
+    Producer p = app.get_producer();
+    for (const auto& [key, w] : kw) p.produce(in, Value::object({{"w", w}}), Value(key));
+    ASSERT_TRUE(p.flush(30s));
+  }
+
+  // Runs a fresh app over what is pending and returns the outputs.
+  std::vector<Value> run_counter(std::size_t count, ApplicationConfig cfg) {
+    Application app(cfg);
+    const Topic in = app.topic(input_);
+    counter(app, in);
+    return app.run({.timeout = 10s, .count = count});
+  }
+
+  std::string input_;
+  std::string group_;
+  fs::path state_dir_;
+};
+
+std::map<std::string, std::int64_t> max_counts(const std::vector<Value>& out) {
+  std::map<std::string, std::int64_t> m;
+  for (const auto& r : out) m[r["w"].as_string()] = std::max(m[r["w"].as_string()], r["count"].as_int());
+  return m;
+}
+
+TEST_F(StateRecovery, ChangelogIsCompactedPartitionedLikeTheSourceAndCarriesHeaders) {
+  {
+    Application app(config());
+    const Topic in = app.topic(input_);
+    counter(app, in);
+    send(app, in, {{"a", "x"}, {"a", "x"}, {"b", "y"}});
+    EXPECT_EQ(app.run({.timeout = 10s, .count = 3}).size(), 3u);
+  }
+  EXPECT_EQ(partition_count(changelog()), 2);
+  EXPECT_EQ(topic_config_value(changelog(), "cleanup.policy"), "compact");
+  const auto records = read_topic(changelog());
+  ASSERT_FALSE(records.empty());
+  for (const auto& m : records) {
+    std::map<std::string, std::string> h(m.headers.begin(), m.headers.end());
+    EXPECT_EQ(h["__column_family__"], "default");
+    const Value offsets = Value::from_json(h["__processed_tp_offsets__"]);
+    ASSERT_TRUE(offsets.is_object()) << h["__processed_tp_offsets__"];
+    EXPECT_TRUE(offsets[input_].is_int());
+  }
+  // The store directory follows APP-06.
+  EXPECT_TRUE(fs::is_directory(state_dir_ / group_ / "default" / input_));
+}
+
+TEST_F(StateRecovery, DeletedStateIsRestoredFromTheChangelog) {
+  {
+    Application app(config());
+    const Topic in = app.topic(input_);
+    counter(app, in);
+    send(app, in, {{"a", "x"}, {"a", "x"}, {"a", "x"}, {"b", "x"}});
+    EXPECT_EQ(max_counts(app.run({.timeout = 10s, .count = 4}))["x"], 3);
+  }
+  fs::remove_all(state_dir_);
+  Application app(config());
+  const Topic in = app.topic(input_);
+  counter(app, in);
+  send(app, in, {{"a", "x"}, {"b", "x"}});
+  const auto out = app.run({.timeout = 10s, .count = 2});
+  ASSERT_EQ(out.size(), 2u);
+  std::vector<std::int64_t> counts{out[0]["count"].as_int(), out[1]["count"].as_int()};
+  std::sort(counts.begin(), counts.end());
+  EXPECT_EQ(counts, (std::vector<std::int64_t>{2, 4}));  // b: 1 + 1, a: 3 + 1
+}
+
+TEST_F(StateRecovery, CorruptedStoreIsRebuiltFromTheChangelog) {
+  {
+    Application app(config());
+    const Topic in = app.topic(input_);
+    counter(app, in);
+    send(app, in, {{"a", "x"}, {"a", "x"}});
+    EXPECT_EQ(app.run({.timeout = 10s, .count = 2}).size(), 2u);
+  }
+  // Damage every partition's store: RocksDB refuses a CURRENT file without a newline.
+  int damaged = 0;
+  for (const auto& e : fs::recursive_directory_iterator(state_dir_)) {
+    if (e.path().filename() == "CURRENT") {
+      std::ofstream(e.path(), std::ios::trunc) << "garbage";
+      ++damaged;
+    }
+  }
+  ASSERT_EQ(damaged, 2);
+  {
+    // on_corrupted_recreate = false: the damage is reported, not repaired.
+    ApplicationConfig strict = config();
+    strict.rocksdb_options.on_corrupted_recreate = false;
+    Application app(strict);
+    const Topic in = app.topic(input_);
+    counter(app, in);
+    send(app, in, {{"a", "x"}});
+    expect_throw<RocksDBCorruptedError>([&] { app.run({.timeout = 10s, .count = 1}); });
+  }
+  const auto out = run_counter(1, config());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["count"], Value(3));
+}
+
+TEST_F(StateRecovery, UndecodableChangelogRecordStopsRecoveryNamingWhere) {
+  {
+    Application app(config());
+    const Topic in = app.topic(input_);
+    counter(app, in);
+    send(app, in, {{"a", "x"}});
+    EXPECT_EQ(app.run({.timeout = 10s, .count = 1}).size(), 1u);
+  }
+  // A record no streamframe version wrote: unknown flags in the stored-value header.
+  Rk producer = make_client(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers()}});
+  for (int p = 0; p < 2; ++p) {
+    ASSERT_EQ(rd_kafka_producev(producer.get(), RD_KAFKA_V_TOPIC(changelog().c_str()),
+                                RD_KAFKA_V_PARTITION(p), RD_KAFKA_V_KEY("k", 1),
+                                RD_KAFKA_V_VALUE(const_cast<char*>("\x7f!"), 2), RD_KAFKA_V_END),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  ASSERT_EQ(rd_kafka_flush(producer.get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  fs::remove_all(state_dir_);
+  Application app(config());
+  const Topic in = app.topic(input_);
+  counter(app, in);
+  const auto error = expect_throw<SerializationError>([&] { app.run({.timeout = 10s, .count = 1}); });
+  ASSERT_TRUE(error);
+  const std::string what = error->what();
+  EXPECT_NE(what.find(changelog()), std::string::npos) << what;
+  EXPECT_NE(what.find("cannot be decoded"), std::string::npos) << what;
+  EXPECT_NE(what.find("offset"), std::string::npos) << what;
+}
+
+TEST_F(StateRecovery, UnusableStateDirIsAClearErrorAtStart) {
+  // A regular file where the state directory should be.
+  const fs::path file = fs::path(::testing::TempDir()) / streamframe::test::unique_name("st-file");
+  std::ofstream(file) << "x";
+  ApplicationConfig c = config();
+  c.state_dir = file.string();
+  const auto at_construction = expect_throw<ConfigError>([&] { Application app(c); });
+  ASSERT_TRUE(at_construction);
+  EXPECT_NE(std::string(at_construction->what()).find(file.string()), std::string::npos);
+  // A directory that cannot be created (its parent is a file): named at run().
+  c.state_dir = (file / "sub").string();
+  Application app(c);
+  const Topic in = app.topic(input_);
+  counter(app, in);
+  const auto at_run = expect_throw<ConfigError>([&] { app.run({.timeout = 5s, .count = 1}); });
+  ASSERT_TRUE(at_run);
+  EXPECT_NE(std::string(at_run->what()).find((file / "sub").string()), std::string::npos)
+      << at_run->what();
+  fs::remove(file);
+}
+
+TEST_F(StateRecovery, ExistingChangelogWithOtherPartitionCountIsAMismatch) {
+  create_topic(changelog(), 3, {{"cleanup.policy", "compact"}});
+  Application app(config());
+  const Topic in = app.topic(input_);
+  counter(app, in);
+  const auto e = expect_throw<TopicConfigurationMismatch>([&] { app.run({.timeout = 5s, .count = 1}); });
+  ASSERT_TRUE(e);
+  EXPECT_NE(std::string(e->what()).find(changelog()), std::string::npos) << e->what();
+}
+
+TEST_F(StateRecovery, WithoutChangelogsStateStaysLocal) {
+  ApplicationConfig c = config();
+  c.use_changelog_topics = false;
+  {
+    Application app(c);
+    const Topic in = app.topic(input_);
+    counter(app, in);
+    send(app, in, {{"a", "x"}, {"a", "x"}});
+    EXPECT_EQ(app.run({.timeout = 10s, .count = 2}).size(), 2u);
+  }
+  EXPECT_EQ(partition_count(changelog()), std::nullopt);
+  Application app(c);
+  const Topic in = app.topic(input_);
+  counter(app, in);
+  send(app, in, {{"a", "x"}});
+  const auto out = app.run({.timeout = 10s, .count = 1});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["count"], Value(3));  // from the local store
+}
+
+// Records the changelog holds past the committed offset (written by a checkpoint whose commit
+// never happened) are not applied (ST-05): the state matches the committed position.
+TEST_F(StateRecovery, RecoverySkipsChangesPastTheCommittedOffset) {
+  {
+    Application app(config());
+    const Topic in = app.topic(input_);
+    counter(app, in);
+    send(app, in, {{"a", "x"}});
+    EXPECT_EQ(app.run({.timeout = 10s, .count = 1}).size(), 1u);
+  }
+  // What a crash between changelog flush and offset commit leaves: a change whose processed
+  // offset is at the committed offset. Copy the key of the real record, with a big count.
+  auto records = read_topic(changelog());
+  ASSERT_EQ(records.size(), 1u);
+  const auto& real = records[0];
+  const std::int64_t committed = committed_offset(group_, input_, real.partition);
+  ASSERT_EQ(committed, 1);
+  std::string value("\x00", 1);
+  value += std::string("\x03\xc8\x01", 3);  // codec: int 100 (zigzag varint 200)
+  const std::string header = "{\"" + input_ + "\":" + std::to_string(committed) + "}";
+  Rk producer = make_client(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers()}});
+  ASSERT_EQ(rd_kafka_producev(producer.get(), RD_KAFKA_V_TOPIC(changelog().c_str()),
+                              RD_KAFKA_V_PARTITION(real.partition),
+                              RD_KAFKA_V_KEY(real.key->data(), real.key->size()),
+                              RD_KAFKA_V_VALUE(value.data(), value.size()),
+                              RD_KAFKA_V_HEADER("__processed_tp_offsets__", header.data(),
+                                                static_cast<ssize_t>(header.size())),
+                              RD_KAFKA_V_END),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_flush(producer.get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  fs::remove_all(state_dir_);
+  Application app(config());
+  const Topic in = app.topic(input_);
+  counter(app, in);
+  send(app, in, {{"a", "x"}});
+  const auto out = app.run({.timeout = 10s, .count = 1});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["count"], Value(2));  // not 101
+}
+
+}  // namespace
+}  // namespace streamframe::apptest
