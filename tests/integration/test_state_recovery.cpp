@@ -273,3 +273,63 @@ TEST_F(StateRecovery, RecoverySkipsChangesPastTheCommittedOffset) {
 
 }  // namespace
 }  // namespace streamframe::apptest
+
+namespace streamframe::apptest {
+namespace {
+
+// Deletes the records of topic[partition] below `before` (what retention does).
+void delete_records_before(const std::string& topic, std::int32_t partition, std::int64_t before) {
+  Rk rk = make_client(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers()}});
+  rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(offsets, topic.c_str(), partition)->offset = before;
+  rd_kafka_DeleteRecords_t* del = rd_kafka_DeleteRecords_new(offsets);
+  rd_kafka_topic_partition_list_destroy(offsets);
+  rd_kafka_event_t* ev = detail_::admin_call(rk.get(), RD_KAFKA_ADMIN_OP_DELETERECORDS,
+                                             [&](rd_kafka_AdminOptions_t* o, rd_kafka_queue_t* q) {
+                                               rd_kafka_DeleteRecords(rk.get(), &del, 1, o, q);
+                                             });
+  const rd_kafka_resp_err_t err = rd_kafka_event_error(ev);
+  rd_kafka_event_destroy(ev);
+  rd_kafka_DeleteRecords_destroy(del);
+  if (err) throw std::runtime_error(std::string("DeleteRecords: ") + rd_kafka_err2str(err));
+}
+
+// APP-10: the committed offset of a stateful partition fell below the low watermark.
+TEST_F(StateRecovery, CommittedOffsetBelowLowWatermark) {
+  // One partition so all keys share it.
+  const std::string single = streamframe::test::unique_name("st-in1");
+  create_topic(single, 1);
+  input_ = single;
+  {
+    Application app(config());
+    const Topic in = app.topic(input_);
+    counter(app, in);
+    send(app, in, {{"a", "x"}, {"a", "x"}});
+    EXPECT_EQ(app.run({.timeout = 10s, .count = 2}).size(), 2u);
+    // Two more records the group never processes, then retention takes everything below 3.
+    send(app, in, {{"a", "x"}, {"a", "x"}});
+  }
+  ASSERT_EQ(committed_offset(group_, input_), 2);
+  delete_records_before(input_, 0, 3);
+  {
+    // Off: the state is kept and the error names the partition.
+    ApplicationConfig c = config();
+    c.auto_recover_from_source_offset_out_of_range = false;
+    Application app(c);
+    const Topic in = app.topic(input_);
+    counter(app, in);
+    const auto e = expect_throw<StateRecoveryOffsetOutOfRange>(
+        [&] { app.run({.timeout = 5s, .count = 1}); });
+    ASSERT_TRUE(e);
+    EXPECT_NE(std::string(e->what()).find(input_ + "[0]"), std::string::npos) << e->what();
+  }
+  // On (default, earliest): the local store is deleted, rebuilt from the changelog up to the
+  // low watermark, and processing goes on from the low watermark: offset 3 counts as the
+  // third "x" (offset 2 is gone).
+  const auto out = run_counter(1, config());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["count"], Value(3));
+}
+
+}  // namespace
+}  // namespace streamframe::apptest
