@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "integration/test_app_helpers.hpp"
+#include "support/kafka_cluster.hpp"
 
 namespace streamframe::apptest {
 namespace {
@@ -329,6 +330,55 @@ TEST_F(StateRecovery, CommittedOffsetBelowLowWatermark) {
   const auto out = run_counter(1, config());
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0]["count"], Value(3));
+}
+
+}  // namespace
+}  // namespace streamframe::apptest
+
+
+namespace streamframe::apptest {
+namespace {
+
+// Exactly-once on a broker whose transaction coordinator cannot work (its log needs three
+// replicas on a one-node cluster): a clear error at start, and nothing produced at all.
+TEST(ExactlyOnceStart, UnavailableTransactionCoordinatorIsAClearError) {
+  REQUIRE_TEST_BROKERS();
+  streamframe::test::KafkaCluster cluster(
+      1, "transaction.state.log.replication.factor=3;transaction.state.log.min.isr=2");
+  const std::string group = streamframe::test::unique_name("eos-nocoord");
+  ApplicationConfig c;
+  c.broker_address = cluster.address();
+  c.consumer_group = group;
+  c.auto_offset_reset = AutoOffsetReset::earliest;
+  c.processing_guarantee = ProcessingGuarantee::exactly_once;
+  c.request_timeout = 5s;
+  c.loglevel = "CRITICAL";
+  c.install_signal_handlers = false;
+  c.state_dir = (std::filesystem::path(::testing::TempDir()) / group).string();
+  Application app(c);
+  const Topic in = app.topic("eos-in");
+  const Topic out = app.topic("eos-out");
+  {
+    Producer p = app.get_producer();
+    p.produce(in, Value::object({{"w", "x"}}), Value("k"));
+    ASSERT_TRUE(p.flush(30s));
+  }
+  app.dataframe(in).to_topic(out);
+  const auto started = Clock::now();
+  const auto e = expect_throw<KafkaError>([&] { app.run({.timeout = 10s, .count = 1}); });
+  ASSERT_TRUE(e);
+  EXPECT_NE(std::string(e->what()).find("transaction coordinator is not available"),
+            std::string::npos)
+      << e->what();
+  EXPECT_LT(seconds_since(started), 30.0);
+  // Nothing reached the output topic, committed or not.
+  Rk rk = make_client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", cluster.address()},
+                                          {"group.id", group + "-check"}});
+  std::int64_t lo = -1, hi = -1;
+  ASSERT_EQ(rd_kafka_query_watermark_offsets(rk.get(), "eos-out", 0, &lo, &hi, 10000),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_EQ(hi, 0);
+  rd_kafka_consumer_close(rk.get());
 }
 
 }  // namespace
