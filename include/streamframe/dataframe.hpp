@@ -31,6 +31,13 @@ struct ApplyOptions {
   // The callable returns an array; each element continues as its own record (same key,
   // timestamp, headers), finished downstream before the next one starts.
   bool expand = false;
+  // The state store a stateful callable uses (ST-01); empty => ConfigError at the call.
+  std::string store = "default";
+};
+
+// Options of stateful update() and filter().
+struct StateOptions {
+  std::string store = "default";
 };
 
 // Callable shapes. A callable taking (value, key, timestamp, headers) is the metadata form
@@ -110,14 +117,15 @@ class StreamingDataFrame {
 
   // SDF-02: mutates the value in place; the callable's result is ignored.
   template <class F>
-  StreamingDataFrame& update(F&& f) {
+  StreamingDataFrame& update(F&& f, StateOptions state_options = {}) {
     if constexpr (std::is_invocable_v<F&, Value&, const Value&, std::int64_t, const Headers&,
                                       State&>) {
-      return update_state_impl(UpdateStateFn(std::forward<F>(f)));
+      return update_state_impl(UpdateStateFn(std::forward<F>(f)), state_options.store);
     } else if constexpr (std::is_invocable_v<F&, Value&, State&>) {
       return update_state_impl(
           [g = std::forward<F>(f)](Value& v, const Value&, std::int64_t, const Headers&,
-                                   State& s) mutable { g(v, s); });
+                                   State& s) mutable { g(v, s); },
+          state_options.store);
     } else if constexpr (std::is_invocable_v<F&, Value&, const Value&, std::int64_t,
                                              const Headers&>) {
       return update_impl(UpdateMetaFn(std::forward<F>(f)));
@@ -132,18 +140,20 @@ class StreamingDataFrame {
 
   // SDF-03: forwards the record iff the callable's result is truthy.
   template <class F>
-  StreamingDataFrame filter(F&& f) const {
+  StreamingDataFrame filter(F&& f, StateOptions state_options = {}) const {
     if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t,
                                       const Headers&, State&>) {
       return filter_state_impl(
           [g = std::forward<F>(f)](const Value& v, const Value& k, std::int64_t t,
                                    const Headers& h, State& s) mutable -> bool {
             return truthy_of(g(v, k, t, h, s));
-          });
+          },
+          state_options.store);
     } else if constexpr (std::is_invocable_v<F&, const Value&, State&>) {
       return filter_state_impl(
           [g = std::forward<F>(f)](const Value& v, const Value&, std::int64_t, const Headers&,
-                                   State& s) mutable -> bool { return truthy_of(g(v, s)); });
+                                   State& s) mutable -> bool { return truthy_of(g(v, s)); },
+          state_options.store);
     } else if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t,
                                              const Headers&>) {
       return filter_impl(FilterMetaFn(to_bool4(std::forward<F>(f))));
@@ -246,8 +256,8 @@ class StreamingDataFrame {
   StreamingDataFrame& update_impl(UpdateMetaFn f);
   StreamingDataFrame filter_impl(FilterMetaFn f) const;
   StreamingDataFrame apply_state_impl(ApplyStateFn f, ApplyOptions options) const;
-  StreamingDataFrame& update_state_impl(UpdateStateFn f);
-  StreamingDataFrame filter_state_impl(FilterStateFn f) const;
+  StreamingDataFrame& update_state_impl(UpdateStateFn f, const std::string& store);
+  StreamingDataFrame filter_state_impl(FilterStateFn f, const std::string& store) const;
   StreamingDataFrame child(std::unique_ptr<detail::Node> node) const;
   StreamingDataFrame& append(std::unique_ptr<detail::Node> node);
 

@@ -134,7 +134,9 @@ void Worker::on_assign(const std::vector<kafka::TopicPartition>& tps) {
 void Worker::on_revoke(const std::vector<kafka::TopicPartition>& tps) {
   // Called from inside librdkafka: exceptions must not cross it.
   try {
-    if (!pending_error_ && !failed_) checkpoint(true);
+    // CK-06: the revoke checkpoint gets its own, shorter budget; what is not confirmed in it
+    // is aborted and nothing is committed.
+    if (!pending_error_ && !failed_) checkpoint(Clock::now() + settings_.revoke_timeout);
   } catch (...) {
     if (!pending_error_) pending_error_ = std::current_exception();
   }
@@ -190,9 +192,8 @@ void Worker::rethrow_pending() {
   }
 }
 
-bool Worker::flush_producer() {
+bool Worker::flush_producer(Clock::time_point deadline) {
   // Flush in short steps so a second SIGINT (stop with fail) cuts a hanging flush short.
-  const auto deadline = Clock::now() + settings_.flush_timeout;
   while (!producer_->flush(std::chrono::milliseconds(100))) {
     if (stop_fail_ && stop_fail_->load()) {
       throw Interrupted("checkpoint interrupted while waiting for the producer");
@@ -209,8 +210,7 @@ bool Worker::checkpoint_due() const {
   return Clock::now() - checkpoint_start_ >= config_.commit_interval;
 }
 
-void Worker::checkpoint(bool force) {
-  (void)force;
+void Worker::checkpoint(Clock::time_point deadline) {
   checkpoint_start_ = Clock::now();
   std::vector<kafka::TopicPartition> commit;
   for (const auto& [name, slot] : slots_) {
@@ -232,15 +232,16 @@ void Worker::checkpoint(bool force) {
   // failure in steps 1-4 leaves offsets and stores untouched, so the records are processed
   // again from the last checkpoint.
   for (Sink* s : sinks_) s->flush();
+  sweep_expired();
   produce_changelogs();
-  if (!flush_producer()) {
+  if (!flush_producer(deadline)) {
     throw CheckpointProducerTimeout("checkpoint: the producer did not deliver " +
                                     std::to_string(producer_->outstanding()) +
                                     " records within the flush timeout");
   }
   rethrow_pending();
   if (settings_.exactly_once) {
-    commit_transaction(commit);
+    commit_transaction(commit, deadline);
   } else {
     try {
       consumer_->commit(commit);
@@ -264,6 +265,20 @@ void Worker::checkpoint(bool force) {
   }
   offsets_stored_ = 0;
   ++stats_.checkpoints;
+}
+
+void Worker::sweep_expired() {
+  for (auto& [name, slot] : slots_) {
+    for (auto& part : slot.state) {
+      if (!part || !part->ready || part->max_timestamp == std::numeric_limits<std::int64_t>::min())
+        continue;
+      for (auto& st : part->stores) {
+        const auto n = st->txn->sweep_expired(part->max_timestamp,
+                                              config_.rocksdb_options.max_evictions_per_flush);
+        if (n > 0) logger()->debug("store '{}': {} expired entries deleted", st->name, n);
+      }
+    }
+  }
 }
 
 void Worker::produce_changelogs() {
@@ -296,25 +311,30 @@ void Worker::ensure_transaction() {
   if (settings_.exactly_once && !producer_->in_transaction()) producer_->begin_transaction();
 }
 
-void Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offsets) {
+void Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offsets,
+                                Clock::time_point deadline) {
   ensure_transaction();
+  auto remaining = [&] {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    return std::clamp(left, std::chrono::milliseconds(1000), config_.request_timeout);
+  };
   try {
-    producer_->send_offsets_to_transaction(offsets, *consumer_, config_.request_timeout);
+    producer_->send_offsets_to_transaction(offsets, *consumer_, remaining());
     for (int attempt = 1;; ++attempt) {
       try {
-        producer_->commit_transaction(config_.request_timeout);
+        producer_->commit_transaction(remaining());
         return;
       } catch (const KafkaError& e) {
         // A retriable error leaves the outcome open: committing again is the documented way
         // to learn it; anything else falls through to abort or stop.
-        if (!e.retriable() || attempt >= 3) throw;
+        if (!e.retriable() || attempt >= 3 || Clock::now() >= deadline) throw;
         logger()->warn("committing the transaction failed (attempt {}), retrying: {}", attempt,
                        e.what());
         check_brokers();
       }
     }
   } catch (const KafkaError& e) {
-    if (e.txn_requires_abort() && !e.fatal()) {
+    if (!e.fatal()) {
       try {
         producer_->abort_transaction(config_.request_timeout);
       } catch (const std::exception& abort_error) {
@@ -328,6 +348,7 @@ void Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offset
 
 StateScope& Worker::state(std::size_t store, const Row& row) {
   auto& part = current_slot_->state[context_.partition];
+  part->max_timestamp = std::max(part->max_timestamp, row.timestamp);
   scope_.reset(*part->stores[store]->txn, row.key, row.timestamp);
   return scope_;
 }
@@ -768,7 +789,7 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
       prepare_assigned(stop);
       for (auto& m : batch) {
         handle_message(m.get(), run);
-        if (checkpoint_due()) checkpoint(false);
+        if (checkpoint_due()) checkpoint(Clock::now() + settings_.flush_timeout);
         if (run.options.count > 0 && run.outputs >= run.options.count) {
           run.limit_reached = true;
           break;
@@ -779,7 +800,7 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
       rethrow_pending();
       if (run.limit_reached) break;
       check_brokers();
-      if (checkpoint_due()) checkpoint(false);
+      if (checkpoint_due()) checkpoint(Clock::now() + settings_.flush_timeout);
       if (run.options.timeout.count() > 0) {
         // Before the first assignment the app may still be joining the group: allow 60 s.
         const auto grace =
@@ -791,7 +812,7 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
     if (stop_fail.load()) {
       failed_ = true;
     } else {
-      checkpoint(true);
+      checkpoint(Clock::now() + settings_.flush_timeout);
     }
   } catch (...) {
     current_message_context() = nullptr;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -33,6 +34,8 @@ struct WorkerSettings {
   const ApplicationConfig* app = nullptr;
   std::vector<std::shared_ptr<Graph>> graphs;
   std::chrono::milliseconds flush_timeout{300000};
+  // CK-06 / §1 derived budgets: 20 % of max.poll.interval.ms, at least 5 s.
+  std::chrono::milliseconds revoke_timeout{60000};
   // When set, these partitions are assigned directly instead of joining the group: the
   // embedded broker serves one process, and its group join costs seconds.
   std::vector<kafka::TopicPartition> static_assignment;
@@ -86,6 +89,8 @@ class Worker final : public ExecContext {
   struct PartitionState {
     std::vector<std::unique_ptr<StoreSlot>> stores;
     bool ready = false;  // stores open and restored
+    // Highest record timestamp a stateful operation saw: the "now" of the TTL sweep.
+    std::int64_t max_timestamp = std::numeric_limits<std::int64_t>::min();
   };
 
   // Per input topic: its pipeline and the checkpoint's bookkeeping, indexed by partition so
@@ -109,9 +114,10 @@ class Worker final : public ExecContext {
   // Records `message` as processed for the next checkpoint (offsets strictly increase, CK-01).
   void store_offset(TopicSlot& slot, const Topic::Definition& topic,
                     const rd_kafka_message_t* message);
-  void checkpoint(bool force);
+  // CK-02 within `deadline` (flush and transaction calls).
+  void checkpoint(std::chrono::steady_clock::time_point deadline);
   bool checkpoint_due() const;
-  bool flush_producer();
+  bool flush_producer(std::chrono::steady_clock::time_point deadline);
   void rethrow_pending();
   void on_assign(const std::vector<kafka::TopicPartition>& tps);
   void on_revoke(const std::vector<kafka::TopicPartition>& tps);
@@ -124,8 +130,11 @@ class Worker final : public ExecContext {
   std::unique_ptr<state::PartitionStore> open_store(const state::StoreId& id, bool& rebuilt);
   void close_partition_state(TopicSlot& slot, std::int32_t partition);
   void produce_changelogs();
+  // ST-06: deletes expired entries (at most max_evictions_per_flush per store).
+  void sweep_expired();
   void ensure_transaction();
-  void commit_transaction(const std::vector<kafka::TopicPartition>& offsets);
+  void commit_transaction(const std::vector<kafka::TopicPartition>& offsets,
+                          std::chrono::steady_clock::time_point deadline);
   // APP-15: throws KafkaBrokerUnavailableError when every broker has been down too long.
   void check_brokers();
   ErrorAction decide(const ErrorCallback& callback, const std::exception& error,

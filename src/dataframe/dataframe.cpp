@@ -556,17 +556,19 @@ StreamingDataFrame StreamingDataFrame::filter_impl(FilterMetaFn f) const {
 
 StreamingDataFrame StreamingDataFrame::apply_state_impl(ApplyStateFn f,
                                                         ApplyOptions options) const {
-  const auto store = graph_->store_index("default");
+  const auto store = graph_->store_index(options.store);
   return child(std::make_unique<detail::StatefulApplyNode>(std::move(f), options.expand, store));
 }
 
-StreamingDataFrame& StreamingDataFrame::update_state_impl(UpdateStateFn f) {
-  const auto store = graph_->store_index("default");
+StreamingDataFrame& StreamingDataFrame::update_state_impl(UpdateStateFn f,
+                                                          const std::string& store_name) {
+  const auto store = graph_->store_index(store_name);
   return append(std::make_unique<detail::StatefulUpdateNode>(std::move(f), store));
 }
 
-StreamingDataFrame StreamingDataFrame::filter_state_impl(FilterStateFn f) const {
-  const auto store = graph_->store_index("default");
+StreamingDataFrame StreamingDataFrame::filter_state_impl(FilterStateFn f,
+                                                        const std::string& store_name) const {
+  const auto store = graph_->store_index(store_name);
   return child(std::make_unique<detail::StatefulFilterNode>(std::move(f), store));
 }
 

@@ -15,6 +15,13 @@ std::optional<std::string> MemoryStore::get(std::string_view key) const {
   return it->second;
 }
 
+void MemoryStore::scan(std::string_view begin, std::string_view end, const ScanFn& f) const {
+  check_open();
+  for (auto it = data_.lower_bound(begin); it != data_.end() && it->first < end; ++it) {
+    if (!f(it->first, it->second)) return;
+  }
+}
+
 void MemoryStore::write(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset) {
   check_open();
   // Nothing below throws except allocation; losing a batch half-way to bad_alloc is accepted

@@ -26,6 +26,10 @@ class MemoryHandle final : public PartitionStore {
     check();
     return store_->get(key);
   }
+  void scan(std::string_view begin, std::string_view end, const ScanFn& f) const override {
+    check();
+    store_->scan(begin, end, f);
+  }
   void write(const WriteBatch& batch, std::optional<std::int64_t> offset) override {
     check();
     store_->write(batch, offset);

@@ -174,6 +174,23 @@ std::optional<std::string> RocksDBStore::get(std::string_view key) const {
   throw Error("state store read failed at " + describe(path_, s));
 }
 
+void RocksDBStore::scan(std::string_view begin, std::string_view end, const ScanFn& f) const {
+  check_open();
+  rocksdb::ReadOptions options;
+  const rocksdb::Slice upper(end.data(), end.size());
+  options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, data_cf_.get()));
+  for (it->Seek(rocksdb::Slice(begin.data(), begin.size())); it->Valid(); it->Next()) {
+    if (!f(std::string_view(it->key().data(), it->key().size()),
+           std::string_view(it->value().data(), it->value().size()))) {
+      return;
+    }
+  }
+  const auto s = it->status();
+  if (s.IsCorruption()) throw RocksDBCorruptedError("state store scan failed at " + describe(path_, s));
+  if (!s.ok()) throw Error("state store scan failed at " + describe(path_, s));
+}
+
 void RocksDBStore::write(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset) {
   check_open();
   if (batch.empty() && !changelog_offset) return;

@@ -38,6 +38,7 @@ class RocksDBStore final : public PartitionStore {
   RocksDBStore& operator=(const RocksDBStore&) = delete;
 
   std::optional<std::string> get(std::string_view key) const override;
+  void scan(std::string_view begin, std::string_view end, const ScanFn& f) const override;
   void write(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset) override;
   std::optional<std::int64_t> changelog_offset() const override;
   void close() override;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,11 @@ class PartitionStore {
   virtual ~PartitionStore() = default;
 
   virtual std::optional<std::string> get(std::string_view key) const = 0;
+
+  // Calls `f(key, value)` for the keys in [begin, end) in bytewise order until `f` returns
+  // false.
+  using ScanFn = std::function<bool(std::string_view key, std::string_view value)>;
+  virtual void scan(std::string_view begin, std::string_view end, const ScanFn& f) const = 0;
 
   // Applies `batch` and, when given, records `changelog_offset` as the changelog position the
   // store now reflects — both or neither, so recovery (ST-05) never replays onto data that

@@ -1,6 +1,7 @@
 #include "state/transaction.hpp"
 
 #include <cstring>
+#include <vector>
 
 #include "state/value_codec.hpp"
 #include "streamframe/errors.hpp"
@@ -35,6 +36,51 @@ void build_stored(std::string& out, bool raw_bytes, std::optional<std::int64_t> 
     const auto u = static_cast<std::uint64_t>(*expiry);
     for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
   }
+}
+
+namespace {
+constexpr char kIndexPrefix[2] = {'\xff', 'T'};
+
+void append_expiry(std::string& out, std::int64_t expiry) {
+  const auto u = static_cast<std::uint64_t>(expiry) ^ (std::uint64_t(1) << 63);
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((u >> shift) & 0xff));
+}
+}  // namespace
+
+std::string ttl_index_key(std::int64_t expiry, std::string_view data_key) {
+  std::string key(kIndexPrefix, 2);
+  append_expiry(key, expiry);
+  key.append(data_key);
+  return key;
+}
+
+std::size_t PartitionTransaction::sweep_expired(std::int64_t now, std::size_t limit) {
+  std::string begin(kIndexPrefix, 2);
+  std::string end = begin;
+  append_expiry(end, now);
+  end.push_back('\xff');  // past every index key with expiry == now
+  std::vector<std::string> index_keys;
+  store_->scan(begin, end, [&](std::string_view key, std::string_view) {
+    index_keys.emplace_back(key);
+    return index_keys.size() < limit;
+  });
+  std::size_t deleted = 0;
+  for (const auto& index_key : index_keys) {
+    const std::string_view data_key = std::string_view(index_key).substr(10);
+    std::uint64_t u = 0;
+    for (int i = 0; i < 8; ++i) u = (u << 8) | static_cast<std::uint8_t>(index_key[2 + i]);
+    const auto expiry = static_cast<std::int64_t>(u ^ (std::uint64_t(1) << 63));
+    if (auto current = get(data_key)) {
+      // Only if the value still carries this expiry: a later set() may have replaced it.
+      const auto stored = parse_stored(*current);
+      if (stored.expiry && *stored.expiry == expiry) {
+        remove(data_key);
+        ++deleted;
+      }
+    }
+    remove(index_key);
+  }
+  return deleted;
 }
 
 std::optional<std::string_view> PartitionTransaction::get(std::string_view key) {
@@ -136,17 +182,21 @@ bool StateScope::exists(const Value& key) { return lookup(key).has_value(); }
 
 void StateScope::set(const Value& key, const Value& value, std::optional<std::int64_t> ttl_ms) {
   const auto k = full_key(key);
-  state::build_stored(value_, false, ttl_ms ? std::optional(timestamp_ + *ttl_ms) : std::nullopt);
+  const auto expiry = ttl_ms ? std::optional(timestamp_ + *ttl_ms) : std::nullopt;
+  state::build_stored(value_, false, expiry);
   state::encode(value, value_);
   txn_->put(k, value_);
+  if (expiry) txn_->put(state::ttl_index_key(*expiry, k), "");
 }
 
 void StateScope::set_bytes(const Value& key, std::string_view bytes,
                            std::optional<std::int64_t> ttl_ms) {
   const auto k = full_key(key);
-  state::build_stored(value_, true, ttl_ms ? std::optional(timestamp_ + *ttl_ms) : std::nullopt);
+  const auto expiry = ttl_ms ? std::optional(timestamp_ + *ttl_ms) : std::nullopt;
+  state::build_stored(value_, true, expiry);
   value_.append(bytes);
   txn_->put(k, value_);
+  if (expiry) txn_->put(state::ttl_index_key(*expiry, k), "");
 }
 
 void StateScope::remove(const Value& key) { txn_->remove(full_key(key)); }

@@ -31,6 +31,13 @@ struct StoredValue {
 StoredValue parse_stored(std::string_view bytes);
 void build_stored(std::string& out, bool raw_bytes, std::optional<std::int64_t> expiry);
 
+// TTL index (ST-06): for every value written with an expiry, an empty entry under
+//   0xFF 'T' <expiry: 8 bytes big-endian, sign bit flipped> <data key>
+// so expired keys are found in expiry order by one range scan. User keys start with a value
+// codec tag (< 0x10), so the index never meets them; it is changelogged like any key, and
+// entries made stale by a later write are dropped when the sweep reaches them.
+std::string ttl_index_key(std::int64_t expiry, std::string_view data_key);
+
 // Reads go to the pending writes first, then to the store (ST-02: reads see uncommitted
 // writes). Not thread-safe: one worker thread owns it.
 class PartitionTransaction {
@@ -51,6 +58,9 @@ class PartitionTransaction {
     for (const auto& [k, v] : pending_) f(std::string_view(k), v);
   }
   WriteBatch batch() const;
+  // Deletes up to `limit` stored entries whose expiry is <= `now` (ST-06: swept at flush).
+  // Returns how many data entries were deleted.
+  std::size_t sweep_expired(std::int64_t now, std::size_t limit);
   void clear() { pending_.clear(); }
   PartitionStore& store() noexcept { return *store_; }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "state/memory_store.hpp"
 #include "state/transaction.hpp"
 #include "state/value_codec.hpp"
 #include "streamframe/streamframe.hpp"
@@ -109,6 +110,26 @@ TEST(StateApi, InvalidTtlAndEmptyStoreNameFailAtTheCall) {
     return Value();
   });
   test::expect_error<ConfigError>([&] { negative.test(Value(1)); }, "TTL must be > 0");
+  test::expect_error<ConfigError>(
+      [&] {
+        sdf.apply([](const Value& v, State&) { return v; }, {.store = ""});
+      },
+      "store name must not be empty");
+  test::expect_error<ConfigError>(
+      [&] { sdf.filter([](const Value&, State&) { return true; }, {.store = ""}); },
+      "store name must not be empty");
+}
+
+TEST(StateApi, NamedStoresAreSeparate) {
+  Application app(embedded("state-named"));
+  auto sdf = app.dataframe(app.topic("words-named"));
+  auto out = sdf.apply([](const Value& v, State& s) {
+                  s.set("x", v);
+                  return v;
+                }, {.store = "first"})
+                 .apply([](const Value&, State& s) { return s.get("x", Value("absent")); },
+                        {.store = "second"});
+  EXPECT_EQ(out.test(Value(5))[0].value, Value("absent"));
 }
 
 TEST(StateApi, BytesVariantsRoundTripAndDoNotMixWithValues) {
@@ -254,6 +275,47 @@ TEST(StateApp, NumWorkersBelowOneIsRefused) {
   ApplicationConfig cfg = embedded("state-w0");
   cfg.num_workers = 0;
   test::expect_error<ConfigError>([&] { Application app(cfg); }, "num_workers");
+}
+
+}  // namespace
+}  // namespace streamframe
+
+namespace streamframe {
+namespace {
+
+// ST-06 sweep: expired entries leave the store at a checkpoint, in expiry order, at most
+// `limit` at a time; a key re-set without TTL survives its old index entry.
+TEST(StateTtlSweep, DeletesExpiredEntriesOnlyAndRespectsTheLimit) {
+  state::MemoryStore store;
+  state::PartitionTransaction txn(store);
+  detail::StateScope scope;
+  auto commit = [&] {
+    store.write(txn.batch(), std::nullopt);
+    txn.clear();
+  };
+  scope.reset(txn, Value("k"), 1000);
+  for (int i = 0; i < 5; ++i) scope.set(Value(i), Value(i), 100 + i);  // expire 1100..1104
+  scope.set(Value("keep"), Value(1), std::nullopt);
+  scope.set(Value("renewed"), Value(1), 50);  // expiry 1050 ...
+  scope.set(Value("renewed"), Value(2), std::nullopt);  // ... then permanent
+  commit();
+  EXPECT_EQ(store.size(), 5u + 2u + 6u);  // data + 6 index entries (one stale)
+
+  // At 1101: the stale "renewed" index entry and keys 0, 1 (expiry 1100, 1101).
+  EXPECT_EQ(txn.sweep_expired(1101, 100), 2u);
+  commit();
+  EXPECT_EQ(store.size(), 3u + 2u + 3u);
+  scope.reset(txn, Value("k"), 1101);
+  EXPECT_EQ(scope.get(Value("renewed"), Value()), Value(2));
+  EXPECT_EQ(scope.get(Value(2), Value()), Value(2));
+
+  // A limit of 1 takes only the earliest.
+  EXPECT_EQ(txn.sweep_expired(5000, 1), 1u);
+  commit();
+  EXPECT_EQ(store.size(), 2u + 2u + 2u);
+  EXPECT_EQ(txn.sweep_expired(5000, 100), 2u);
+  commit();
+  EXPECT_EQ(store.size(), 2u);  // "keep" and "renewed", no index entries left
 }
 
 }  // namespace
