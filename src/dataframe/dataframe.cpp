@@ -32,6 +32,23 @@ void Node::forward(Row& row, ExecContext& ctx) const {
   children[n - 1]->process(row, ctx);
 }
 
+void Node::forward_applied(Row& row, Value result, bool expand, ExecContext& ctx) const {
+  if (!expand) {
+    row.value = std::move(result);
+    forward(row, ctx);
+    return;
+  }
+  if (!result.is_array()) {
+    throw ValueTypeError("apply(expand=true) must return an array, got " +
+                         std::string(result.type_name()));
+  }
+  auto& items = result.as_array();
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    Row item{std::move(items[i]), row.key, row.timestamp, row.headers};
+    forward(item, ctx);
+  }
+}
+
 StateScope& ExecContext::state(std::size_t, const Row&) {
   throw InvalidOperation("state is not available in this context");
 }
@@ -49,20 +66,7 @@ class ApplyNode final : public Node {
   ApplyNode(ApplyMetaFn f, bool expand) : f_(std::move(f)), expand_(expand) {}
   void process(Row& row, ExecContext& ctx) const override {
     Value result = f_(row.value, row.key, row.timestamp, row.headers);
-    if (!expand_) {
-      row.value = std::move(result);
-      forward(row, ctx);
-      return;
-    }
-    if (!result.is_array()) {
-      throw ValueTypeError("apply(expand=true) must return an array, got " +
-                           std::string(result.type_name()));
-    }
-    auto& items = result.as_array();
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      Row item{std::move(items[i]), row.key, row.timestamp, row.headers};
-      forward(item, ctx);
-    }
+    forward_applied(row, std::move(result), expand_, ctx);
   }
   const char* kind() const override { return "apply"; }
 
@@ -80,20 +84,7 @@ class StatefulApplyNode final : public Node {
   void process(Row& row, ExecContext& ctx) const override {
     State state(ctx.state(store_, row));
     Value result = f_(row.value, row.key, row.timestamp, row.headers, state);
-    if (!expand_) {
-      row.value = std::move(result);
-      forward(row, ctx);
-      return;
-    }
-    if (!result.is_array()) {
-      throw ValueTypeError("apply(expand=true) must return an array, got " +
-                           std::string(result.type_name()));
-    }
-    auto& items = result.as_array();
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      Row item{std::move(items[i]), row.key, row.timestamp, row.headers};
-      forward(item, ctx);
-    }
+    forward_applied(row, std::move(result), expand_, ctx);
   }
   const char* kind() const override { return "apply"; }
 

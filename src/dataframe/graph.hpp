@@ -50,6 +50,9 @@ class Node {
   // Hands the row to the children in declaration order; each branch but the last gets its
   // own copy (SDF-14). A node without children is a leaf: the row leaves the pipeline.
   void forward(Row& row, ExecContext& ctx) const;
+  // apply's tail: `result` becomes the row's value, or with `expand` each element of the
+  // array `result` continues as its own row (SDF-01).
+  void forward_applied(Row& row, Value result, bool expand, ExecContext& ctx) const;
 };
 
 class Graph {
