@@ -40,6 +40,19 @@ bool within_boundary(std::string_view header, const RestoreRequest& r) {
   return true;
 }
 
+// The processed-offsets header of `m`, without copying the other headers.
+std::optional<std::string_view> processed_header(const rd_kafka_message_t* m) {
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
+  const void* value = nullptr;
+  std::size_t size = 0;
+  if (rd_kafka_header_get_last(headers, kProcessedOffsetsHeader, &value, &size) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return std::nullopt;
+  }
+  return std::string_view(static_cast<const char*>(value), size);
+}
+
 void validate_value(std::string_view bytes) {
   const StoredValue v = parse_stored(bytes);
   if (!v.raw_bytes) (void)decode(v.payload);
@@ -81,6 +94,9 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
   } unassign{*consumer_};
 
   WriteBatch batch;
+  std::string last_header;
+  bool last_header_valid = false;
+  bool last_apply = true;
   std::int64_t next = start;  // the changelog offset the store reflects once batch is written
   auto last_log = started;
   int idle = 0;
@@ -119,10 +135,14 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
       }
       try {
         bool apply = true;
-        const auto headers = kafka::message_headers(*m);
-        for (const auto& [name, value] : headers) {
-          if (name != kProcessedOffsetsHeader) continue;
-          apply = !r.only_without_offsets && within_boundary(value, r);
+        if (auto header = processed_header(m)) {
+          // Every record of one checkpoint carries the same header: decide once per value.
+          if (*header != last_header || !last_header_valid) {
+            last_header.assign(*header);
+            last_header_valid = true;
+            last_apply = !r.only_without_offsets && within_boundary(*header, r);
+          }
+          apply = last_apply;
         }
         const auto key = kafka::message_key(*m);
         if (!key) throw SerializationError("changelog record has no key");
