@@ -26,14 +26,14 @@ void MemoryStore::write(const WriteBatch& batch, std::optional<std::int64_t> cha
   check_open();
   // Nothing below throws except allocation; losing a batch half-way to bad_alloc is accepted
   // for a store whose contents die with the process anyway.
-  for (const auto& op : batch.ops()) {
+  batch.for_each([this](const WriteBatch::Op& op) {
     if (op.value) {
-      data_.insert_or_assign(op.key, *op.value);
+      data_.insert_or_assign(std::string(op.key), std::string(*op.value));
     } else {
       auto it = data_.find(op.key);
       if (it != data_.end()) data_.erase(it);
     }
-  }
+  });
   if (changelog_offset) changelog_offset_ = changelog_offset;
 }
 

@@ -55,7 +55,7 @@ std::optional<std::string_view> processed_header(const rd_kafka_message_t* m) {
 
 void validate_value(std::string_view bytes) {
   const StoredValue v = parse_stored(bytes);
-  if (!v.raw_bytes) (void)decode(v.payload);
+  if (!v.raw_bytes) validate(v.payload);
 }
 
 }  // namespace
@@ -83,6 +83,7 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
                          r.store_name, r.partition, r.changelog, start, high, total);
 
   consumer_->assign({{r.changelog, r.partition, start}});
+  r.store->begin_bulk_load();
   struct Unassign {
     kafka::Consumer& c;
     ~Unassign() {
@@ -103,7 +104,10 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
   std::vector<kafka::MessagePtr> msgs;
   bool done = false;
   while (!done) {
-    if (stop.load()) return result;
+    if (stop.load()) {
+      r.store->end_bulk_load();
+      return result;
+    }
     msgs.clear();
     consumer_->poll_batch(msgs, kBatchRecords, std::chrono::milliseconds(500));
     if (msgs.empty()) {
@@ -181,6 +185,7 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
                              (next - start) / std::max(secs, 1e-3));
     }
   }
+  r.store->end_bulk_load();
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   detail::logger()->info(
       "restored store '{}' partition {}: {} records applied, {} skipped in {:.2f} s ({:.0f}/s)",

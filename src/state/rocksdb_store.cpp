@@ -191,15 +191,33 @@ void RocksDBStore::scan(std::string_view begin, std::string_view end, const Scan
   if (!s.ok()) throw Error("state store scan failed at " + describe(path_, s));
 }
 
+void RocksDBStore::begin_bulk_load() {
+  check_open();
+  bulk_loading_ = true;
+}
+
+void RocksDBStore::end_bulk_load() {
+  check_open();
+  if (!bulk_loading_) return;
+  bulk_loading_ = false;
+  // Without this, a crash after later (logged) writes could keep their changelog offset while
+  // losing the unlogged restored data under it.
+  rocksdb::FlushOptions options;
+  options.wait = true;
+  auto s = db_->Flush(options, {data_cf_.get(), meta_cf_.get()});
+  if (!s.ok()) throw Error("state store flush after restore failed at " + describe(path_, s));
+}
+
 void RocksDBStore::write(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset) {
   check_open();
   if (batch.empty() && !changelog_offset) return;
   rocksdb::WriteBatch wb;
-  for (const auto& op : batch.ops()) {
-    auto s =
-        op.value ? wb.Put(data_cf_.get(), op.key, *op.value) : wb.Delete(data_cf_.get(), op.key);
+  batch.for_each([&](const WriteBatch::Op& op) {
+    const rocksdb::Slice key(op.key.data(), op.key.size());
+    auto s = op.value ? wb.Put(data_cf_.get(), key, rocksdb::Slice(op.value->data(), op.value->size()))
+                      : wb.Delete(data_cf_.get(), key);
     if (!s.ok()) throw Error("state store batch rejected at " + describe(path_, s));
-  }
+  });
   if (changelog_offset) {
     char buf[8];
     auto v = static_cast<std::uint64_t>(*changelog_offset);
@@ -207,7 +225,10 @@ void RocksDBStore::write(const WriteBatch& batch, std::optional<std::int64_t> ch
     auto s = wb.Put(meta_cf_.get(), kChangelogOffsetKey, rocksdb::Slice(buf, 8));
     if (!s.ok()) throw Error("state store batch rejected at " + describe(path_, s));
   }
-  auto s = db_->Write(rocksdb::WriteOptions(), &wb);
+  rocksdb::WriteOptions options;
+  // Bulk loading skips the write-ahead log; end_bulk_load() flushes before normal writes.
+  options.disableWAL = bulk_loading_;
+  auto s = db_->Write(options, &wb);
   if (s.IsCorruption())
     throw RocksDBCorruptedError("state store write failed at " + describe(path_, s));
   if (!s.ok()) throw Error("state store write failed at " + describe(path_, s));

@@ -41,6 +41,8 @@ class RocksDBStore final : public PartitionStore {
   void scan(std::string_view begin, std::string_view end, const ScanFn& f) const override;
   void write(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset) override;
   std::optional<std::int64_t> changelog_offset() const override;
+  void begin_bulk_load() override;
+  void end_bulk_load() override;
   void close() override;
   bool closed() const noexcept override { return db_ == nullptr; }
 
@@ -63,6 +65,7 @@ class RocksDBStore final : public PartitionStore {
   // one WriteBatch still spans both (the offset is atomic with the data).
   std::unique_ptr<rocksdb::ColumnFamilyHandle> meta_cf_;
   std::optional<std::int64_t> changelog_offset_;
+  bool bulk_loading_ = false;
 };
 
 }  // namespace streamframe::state

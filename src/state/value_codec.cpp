@@ -155,6 +155,45 @@ class Decoder {
     }
   }
 
+  // Walks one value like value() does, building nothing.
+  void skip(std::size_t depth) {
+    if (depth > kMaxValueDepth) fail("nesting deeper than " + std::to_string(kMaxValueDepth));
+    auto tag = static_cast<std::uint8_t>(byte());
+    switch (tag) {
+      case kNull:
+      case kFalse:
+      case kTrue:
+        return;
+      case kInt:
+        (void)varint();
+        return;
+      case kDouble:
+        need(8);
+        pos_ += 8;
+        return;
+      case kString:
+        (void)chunk(length());
+        return;
+      case kArray: {
+        auto count = length();
+        for (std::uint64_t i = 0; i < count; ++i) skip(depth + 1);
+        return;
+      }
+      case kObject: {
+        auto count = varint();
+        if (count > remaining() / 2) fail("object entry count exceeds the input");
+        for (std::uint64_t i = 0; i < count; ++i) {
+          (void)chunk(length());
+          skip(depth + 1);
+        }
+        return;
+      }
+      default:
+        --pos_;
+        fail("unknown type tag " + std::to_string(tag));
+    }
+  }
+
   void finish() const {
     if (pos_ != bytes_.size()) fail(std::to_string(remaining()) + " trailing bytes");
   }
@@ -226,6 +265,12 @@ std::string encode(const Value& value) {
   std::string out;
   encode_at(value, out, 0);
   return out;
+}
+
+void validate(std::string_view bytes) {
+  Decoder decoder(bytes);
+  decoder.skip(0);
+  decoder.finish();
 }
 
 Value decode(std::string_view bytes) {

@@ -32,4 +32,8 @@ std::string encode(const Value& value);
 // input => SerializationError; never reads outside `bytes`.
 Value decode(std::string_view bytes);
 
+// Checks that `bytes` is exactly one well-formed encoding (tags, lengths, nesting) without
+// building the Value; duplicate object keys are only caught by decode(). Throws like decode().
+void validate(std::string_view bytes);
+
 }  // namespace streamframe::state

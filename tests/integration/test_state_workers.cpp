@@ -4,6 +4,9 @@
 
 #include <filesystem>
 #include <map>
+#include <mutex>
+#include <set>
+#include <thread>
 #include <string>
 
 #include "integration/test_app_helpers.hpp"
@@ -70,36 +73,64 @@ TEST_F(WorkersFixture, TwoWorkersCountLikeOne) {
 }
 
 TEST_F(WorkersFixture, AnErrorInOneWorkerStopsAllAndRunRethrowsIt) {
-  Application app(config(2));
+  // Both workers must own partitions before the bad record arrives: it is produced once
+  // messages were processed on two different threads.
+  std::mutex mutex;
+  std::set<std::thread::id> threads;
+  ApplicationConfig c = config(2);
+  c.on_message_processed = [&](const std::string&, std::int32_t, std::int64_t) {
+    std::lock_guard lock(mutex);
+    threads.insert(std::this_thread::get_id());
+  };
+  Application app(c);
   const Topic in = app.topic(input);
   app.dataframe(in).apply([](const Value& v, State& state) {
-    if (v["i"] == Value(777)) throw ValueTypeError("record 777 is bad");
+    if (v["i"] == Value(-1)) throw ValueTypeError("record -1 is bad");
     state.set("last", v["i"]);
     return v;
   });
   produce(app, in, 1600);
-  const auto e = expect_throw<ValueTypeError>([&] { app.run({.timeout = 20s, .count = 1600}); });
-  ASSERT_TRUE(e);
-  EXPECT_NE(std::string(e->what()).find("record 777 is bad"), std::string::npos);
-  // The failing record's partition did not commit past it.
-  const int bad_partition = java_partition("key-" + std::to_string(777 % 16), 4);
-  const auto committed = committed_offset(group, input, bad_partition);
-  std::int64_t bad_offset = -1;
-  {
-    const auto msgs = read_topic(input);
-    for (const auto& m : msgs) {
-      if (m.partition == bad_partition && m.value &&
-          Value::from_json(*m.value)["i"] == Value(777)) {
-        bad_offset = m.offset;
+  const std::string bad_key = "bad";
+  std::thread feeder([&] {
+    // Keeps records coming (the first worker may take every partition before the second one
+    // joins and drain the input) until both workers processed some.
+    Producer p = app.get_producer();
+    const auto deadline = Clock::now() + 60s;
+    int i = 1600;
+    while (Clock::now() < deadline) {
+      {
+        std::lock_guard lock(mutex);
+        if (threads.size() == 2) break;
       }
+      p.produce(in, Value::object({{"i", i}}), Value("key-" + std::to_string(i % 16)));
+      ++i;
+      std::this_thread::sleep_for(10ms);
     }
+    {
+      std::lock_guard lock(mutex);
+      EXPECT_EQ(threads.size(), 2u) << "the two workers never both processed messages";
+    }
+    p.produce(in, Value::object({{"i", -1}}), Value(bad_key));
+    EXPECT_TRUE(p.flush(30s));
+  });
+  const auto e = expect_throw<ValueTypeError>([&] { app.run({.timeout = 60s}); });
+  feeder.join();
+  ASSERT_TRUE(e);
+  EXPECT_NE(std::string(e->what()).find("record -1 is bad"), std::string::npos);
+  // The failing record's partition did not commit past it; the other worker stopped
+  // gracefully and committed what it processed.
+  const int bad_partition = java_partition(bad_key, 4);
+  std::int64_t bad_offset = -1;
+  for (const auto& m : read_topic(input)) {
+    if (m.value && Value::from_json(*m.value)["i"] == Value(-1)) bad_offset = m.offset;
   }
   ASSERT_GE(bad_offset, 0);
-  EXPECT_LE(committed, bad_offset);
-  // The other worker stopped gracefully and committed what it processed.
-  int committed_partitions = 0;
-  for (int p = 0; p < 4; ++p) committed_partitions += committed_offset(group, input, p) > 0;
-  EXPECT_GE(committed_partitions, 1);
+  EXPECT_LE(committed_offset(group, input, bad_partition), bad_offset);
+  int committed_elsewhere = 0;
+  for (int p = 0; p < 4; ++p) {
+    if (p != bad_partition) committed_elsewhere += committed_offset(group, input, p) > 0;
+  }
+  EXPECT_GE(committed_elsewhere, 1);
 }
 
 }  // namespace
