@@ -1,0 +1,1845 @@
+// streamframe_bench_state: the cost of state on a real Kafka broker (bench/README.md, "State").
+//
+// Word count. One input topic is filled with N JSON records {"id":n,"words":[...]} keyed by
+// ~1000 distinct keys. Per run, four cases read the whole topic from the beginning (fresh
+// consumer group, fresh state directory, fresh changelog) and write a fresh output topic
+// through the same pipeline shape:
+//     apply(split the words, expand=true) -> apply(count) -> to_topic(out)
+//   (a) stateful count per (key, word), at_least_once, default commit interval (5 s);
+//   (b) the same, exactly_once, commit interval 100 ms;
+//   (c) the same, exactly_once, default commit interval;
+//   (d) stateless: the count step returns count = 1 without touching state, at_least_once.
+// Throughput = N input records / (first input processed -> the consumer group's committed
+// offsets of the input reach N). That last instant is when the final checkpoint has made
+// every output durable (at-least-once: flushed, then committed) or visible (exactly-once: the
+// transaction holding the offsets committed), so the cases end at the same, comparable point.
+//
+// Restore. A second input topic is filled with K records of distinct keys, the stateful
+// counter runs over it once (K state keys, K changelog records), then, per run, the local
+// state directory is deleted, a few new records are appended to the input and the app starts
+// again: it restores every partition from the changelog before it processes the new records.
+// Measured: keys/s of the restore (per partition and in total, from the library's INFO log
+// lines), the time from the application's start until the first new record is processed,
+// and, as a ceiling, how fast a plain librdkafka consumer with the restorer's settings reads
+// the same changelog.
+
+#include <fmt/format.h>
+#include <librdkafka/rdkafka.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "streamframe/streamframe.hpp"
+
+#ifndef STREAMFRAME_SOURCE_DIR
+#define STREAMFRAME_SOURCE_DIR "."
+#endif
+
+namespace {
+
+namespace sf = streamframe;
+using Clock = std::chrono::steady_clock;
+using Settings = std::vector<std::pair<std::string, std::string>>;
+
+class BenchError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+double seconds_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+// 1234567 -> "1,234,567".
+std::string grouped(std::uint64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::uint64_t per_second(double count, double seconds) {
+  return seconds > 0 ? static_cast<std::uint64_t>(std::llround(count / seconds)) : 0;
+}
+
+double round_to(double x, int decimals) {
+  const double scale = std::pow(10.0, decimals);
+  return std::round(x * scale) / scale;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// ---------------------------------------------------------------------------------------------
+// librdkafka handles
+
+struct KafkaDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+struct TopicDeleter {
+  void operator()(rd_kafka_topic_t* rkt) const { rd_kafka_topic_destroy(rkt); }
+};
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+};
+struct EventDeleter {
+  void operator()(rd_kafka_event_t* ev) const { rd_kafka_event_destroy(ev); }
+};
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+struct AdminOptionsDeleter {
+  void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
+};
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+};
+struct MessageDeleter {
+  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+};
+using KafkaPtr = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
+using TopicPtr = std::unique_ptr<rd_kafka_topic_t, TopicDeleter>;
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
+using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
+using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter>;
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
+
+ConfPtr make_conf(const Settings& settings) {
+  ConfPtr conf(rd_kafka_conf_new());
+  std::array<char, 512> errstr{};
+  for (const auto& [key, value] : settings) {
+    if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), errstr.data(), errstr.size()) !=
+        RD_KAFKA_CONF_OK) {
+      throw BenchError(fmt::format("librdkafka setting {}={}: {}", key, value, errstr.data()));
+    }
+  }
+  return conf;
+}
+
+// rd_kafka_new takes the configuration only when it succeeds.
+KafkaPtr make_client(rd_kafka_type_t type, ConfPtr conf) {
+  std::array<char, 512> errstr{};
+  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), errstr.data(), errstr.size());
+  if (rk == nullptr) throw BenchError(fmt::format("rd_kafka_new: {}", errstr.data()));
+  conf.release();
+  return KafkaPtr(rk);
+}
+
+TopicPtr make_topic(rd_kafka_t* rk, const std::string& name) {
+  TopicPtr rkt(rd_kafka_topic_new(rk, name.c_str(), nullptr));
+  if (!rkt) {
+    throw BenchError(
+        fmt::format("rd_kafka_topic_new({}): {}", name, rd_kafka_err2str(rd_kafka_last_error())));
+  }
+  return rkt;
+}
+
+// Topic administration and record counting through one long-lived client.
+class Admin {
+ public:
+  explicit Admin(const std::string& brokers)
+      : rk_(make_client(RD_KAFKA_PRODUCER, make_conf({{"bootstrap.servers", brokers}}))) {}
+
+  void create_topics(const std::vector<std::string>& names, int partitions) {
+    std::vector<rd_kafka_NewTopic_t*> topics;
+    struct Cleanup {
+      std::vector<rd_kafka_NewTopic_t*>& t;
+      ~Cleanup() { rd_kafka_NewTopic_destroy_array(t.data(), t.size()); }
+    } cleanup{topics};
+    std::array<char, 512> errstr{};
+    for (const auto& name : names) {
+      rd_kafka_NewTopic_t* t =
+          rd_kafka_NewTopic_new(name.c_str(), partitions, 1, errstr.data(), errstr.size());
+      if (t == nullptr) throw BenchError(fmt::format("topic {}: {}", name, errstr.data()));
+      topics.push_back(t);
+    }
+    AdminOptionsPtr options(rd_kafka_AdminOptions_new(rk_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
+    rd_kafka_AdminOptions_set_operation_timeout(options.get(), 30000, errstr.data(), errstr.size());
+    QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+    rd_kafka_CreateTopics(rk_.get(), topics.data(), topics.size(), options.get(), queue.get());
+    EventPtr ev(rd_kafka_queue_poll(queue.get(), 90000));
+    if (!ev) throw BenchError("CreateTopics: no answer within 90 s");
+    if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      throw BenchError(fmt::format("CreateTopics: {}", rd_kafka_event_error_string(ev.get())));
+    }
+    std::size_t count = 0;
+    const rd_kafka_topic_result_t** results =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev.get()), &count);
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto err = rd_kafka_topic_result_error(results[i]);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        throw BenchError(fmt::format("creating topic {}: {}",
+                                     rd_kafka_topic_result_name(results[i]),
+                                     rd_kafka_topic_result_error_string(results[i])));
+      }
+    }
+    for (const auto& name : names) wait_for_leaders(name, partitions);
+  }
+
+  // Topics that do not exist (a case that failed before creating its changelog) are ignored.
+  void delete_topics(const std::vector<std::string>& names) {
+    if (names.empty()) return;
+    std::vector<rd_kafka_DeleteTopic_t*> topics;
+    for (const auto& name : names) topics.push_back(rd_kafka_DeleteTopic_new(name.c_str()));
+    QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+    rd_kafka_DeleteTopics(rk_.get(), topics.data(), topics.size(), nullptr, queue.get());
+    rd_kafka_DeleteTopic_destroy_array(topics.data(), topics.size());
+    EventPtr ev(rd_kafka_queue_poll(queue.get(), 60000));
+    if (!ev || rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      fmt::print(stderr, "warning: deleting the bench topics failed: {}\n",
+                 ev ? rd_kafka_event_error_string(ev.get()) : "no answer within 60 s");
+    }
+  }
+
+  // End offset minus start offset per partition. For topics written without transactions by
+  // idempotent producers offsets are dense, so the sum is the number of records.
+  std::vector<std::int64_t> partition_sizes(const std::string& topic, int partitions) {
+    std::vector<std::int64_t> sizes;
+    for (int p = 0; p < partitions; ++p) {
+      std::int64_t low = 0;
+      std::int64_t high = 0;
+      const auto err =
+          rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), p, &low, &high, 10000);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        throw BenchError(fmt::format("watermarks of {}[{}]: {}", topic, p, rd_kafka_err2str(err)));
+      }
+      sizes.push_back(high - low);
+    }
+    return sizes;
+  }
+
+  std::uint64_t record_count(const std::string& topic, int partitions) {
+    std::uint64_t total = 0;
+    for (auto n : partition_sizes(topic, partitions)) total += static_cast<std::uint64_t>(n);
+    return total;
+  }
+
+ private:
+  void wait_for_leaders(const std::string& name, int partitions) {
+    TopicPtr rkt = make_topic(rk_.get(), name);
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    for (;;) {
+      const rd_kafka_metadata_t* md = nullptr;
+      bool ready = false;
+      if (rd_kafka_metadata(rk_.get(), 0, rkt.get(), &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ready = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                md->topics[0].partition_cnt == partitions;
+        for (int i = 0; ready && i < md->topics[0].partition_cnt; ++i) {
+          ready = md->topics[0].partitions[i].leader >= 0;
+        }
+        rd_kafka_metadata_destroy(md);
+      }
+      if (ready) return;
+      if (Clock::now() > deadline) {
+        throw BenchError(
+            fmt::format("topic {} has no leader for every partition after 30 s", name));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  KafkaPtr rk_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Input data
+
+struct Deliveries {
+  std::uint64_t acked = 0;
+  std::uint64_t failed = 0;
+  std::string first_error;
+};
+
+void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  auto* d = static_cast<Deliveries*>(opaque);
+  if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (d->failed++ == 0) d->first_error = rd_kafka_err2str(m->err);
+    return;
+  }
+  ++d->acked;
+}
+
+// Writes record i's key and value.
+using RecordFn = std::function<void(std::uint64_t i, std::string& key, std::string& value)>;
+
+// Produces records [first, first + count) with an idempotent murmur2 producer (the
+// partitioner the application uses) and waits for every delivery report. Returns seconds.
+double produce_records(const std::string& brokers, const std::string& topic, std::uint64_t first,
+                       std::uint64_t count, const RecordFn& make, std::uint64_t* value_bytes) {
+  Deliveries deliveries;
+  ConfPtr conf = make_conf({{"bootstrap.servers", brokers},
+                            {"enable.idempotence", "true"},
+                            {"partitioner", "murmur2"},
+                            {"linger.ms", "20"},
+                            {"batch.num.messages", "10000"},
+                            {"batch.size", "1000000"},
+                            {"compression.type", "none"},
+                            {"queue.buffering.max.messages", "1000000"},
+                            {"queue.buffering.max.kbytes", "1048576"}});
+  rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
+  rd_kafka_conf_set_opaque(conf.get(), &deliveries);
+  KafkaPtr producer = make_client(RD_KAFKA_PRODUCER, std::move(conf));
+  TopicPtr rkt = make_topic(producer.get(), topic);
+  std::string key;
+  std::string value;
+  const auto start = Clock::now();
+  const bool progress = isatty(STDERR_FILENO) != 0 && count >= 100000;
+  const std::uint64_t progress_step = std::max<std::uint64_t>(count / 10, 1);
+  for (std::uint64_t n = 0; n < count; ++n) {
+    make(first + n, key, value);
+    if (value_bytes != nullptr) *value_bytes += value.size();
+    for (;;) {
+      const auto err = rd_kafka_producev(
+          producer.get(), RD_KAFKA_V_RKT(rkt.get()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(value.data(), value.size()),
+          RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        throw BenchError(fmt::format("producing input record {}: {}", n, rd_kafka_err2str(err)));
+      }
+      rd_kafka_poll(producer.get(), 10);
+    }
+    if ((n & 0xfff) == 0) rd_kafka_poll(producer.get(), 0);
+    if (deliveries.failed > 0) {
+      throw BenchError(fmt::format("input delivery failed: {}", deliveries.first_error));
+    }
+    if (progress && (n + 1) % progress_step == 0) {
+      fmt::print(stderr, "\r  filling {}: {:3}%", topic, (n + 1) * 100 / count);
+    }
+  }
+  rd_kafka_flush(producer.get(), 300000);
+  if (progress) fmt::print(stderr, "\n");
+  if (deliveries.failed > 0 || deliveries.acked != count) {
+    throw BenchError(fmt::format("input: {} of {} records acknowledged, {} failed ({})",
+                                 deliveries.acked, count, deliveries.failed,
+                                 deliveries.first_error));
+  }
+  return seconds_between(start, Clock::now());
+}
+
+// Word-count input: {"id":n,"words":["w1","w2",...]} keyed "user-<n % keys>", the words drawn
+// uniformly from a fixed vocabulary of made-up words 3 to 9 letters long.
+class WordRecords {
+ public:
+  WordRecords(std::uint64_t seed, std::size_t vocabulary, int words_per_record, int keys)
+      : seed_(seed), words_per_record_(words_per_record), keys_(keys) {
+    static constexpr std::array<std::string_view, 16> syllables{"ka", "lo", "mi", "ne", "ru", "sa",
+                                                                "ti", "vo", "be", "da", "fu", "go",
+                                                                "hi", "ju", "pe", "zo"};
+    std::mt19937_64 rng(seed ^ 0x5eedu);
+    while (words_.size() < vocabulary) {
+      std::string w;
+      const int n = std::uniform_int_distribution<int>(2, 4)(rng);
+      for (int i = 0; i < n; ++i) w += syllables[rng() % syllables.size()];
+      if (rng() % 2) w.pop_back();  // odd lengths too
+      if (std::find(words_.begin(), words_.end(), w) == words_.end()) words_.push_back(w);
+    }
+  }
+
+  void make(std::uint64_t i, std::string& key, std::string& value) const {
+    // splitmix64 over (seed, i): records are reproducible whichever order they are made in,
+    // and cheap (a Mersenne Twister seeded per record cost more than the producer).
+    std::uint64_t state = seed_ * 0x9E3779B97F4A7C15ull + i * 0xD1B54A32D192ED03ull;
+    const auto rng = [&state] {
+      std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      return z ^ (z >> 31);
+    };
+    key.clear();
+    fmt::format_to(std::back_inserter(key), "user-{}", i % static_cast<std::uint64_t>(keys_));
+    value.clear();
+    fmt::format_to(std::back_inserter(value), R"({{"id":{},"words":[)", i);
+    for (int w = 0; w < words_per_record_; ++w) {
+      if (w > 0) value += ',';
+      value += '"';
+      value += words_[rng() % words_.size()];
+      value += '"';
+    }
+    value += "]}";
+  }
+
+ private:
+  std::uint64_t seed_;
+  int words_per_record_;
+  int keys_;
+  std::vector<std::string> words_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The library's log: the restore lines are the measurement of the restore
+
+// Registered as the "streamframe" spdlog logger before any Application exists, so the library
+// logs through it (LOG-01: an existing logger is left alone). Keeps the restore lines with the
+// instant they were logged, and passes warnings and the restore lines on to stderr.
+struct RestoreLine {
+  Clock::time_point at;
+  bool done = false;  // "restored store ..." (else "restoring store ... (N records)")
+  int partition = -1;
+  std::int64_t records = 0;  // done: applied; start: records to replay
+  std::int64_t skipped = 0;
+  double seconds = 0;  // done: as the library measured it
+};
+
+class CaptureSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  std::vector<RestoreLine> take() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(lines_, {});
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    const std::string text(msg.payload.data(), msg.payload.size());
+    const bool restore = text.rfind("restor", 0) == 0;
+    if (restore) parse(text);
+    if (restore || msg.level >= spdlog::level::warn) {
+      spdlog::memory_buf_t formatted;
+      formatter_->format(msg, formatted);
+      std::fwrite(formatted.data(), 1, formatted.size(), stderr);
+    }
+  }
+  void flush_() override { std::fflush(stderr); }
+
+ private:
+  void parse(const std::string& text) {
+    RestoreLine line;
+    line.at = Clock::now();
+    long long a = 0;
+    long long b = 0;
+    long long c = 0;
+    double secs = 0;
+    // "restored store 'S' partition P: A records applied, B skipped in X s (R/s)"
+    if (std::sscanf(text.c_str(),
+                    "restored store '%*[^']' partition %d: %lld records applied, %lld "
+                    "skipped in %lf s",
+                    &line.partition, &a, &b, &secs) == 4) {
+      line.done = true;
+      line.records = a;
+      line.skipped = b;
+      line.seconds = secs;
+      lines_.push_back(line);
+      return;
+    }
+    // "restoring store 'S' partition P from 'T' offsets A..B (N records)"
+    if (std::sscanf(text.c_str(),
+                    "restoring store '%*[^']' partition %d from '%*[^']' offsets %lld..%lld (%lld "
+                    "records)",
+                    &line.partition, &a, &b, &c) == 4) {
+      line.records = c;
+      lines_.push_back(line);
+    }
+  }
+
+  std::vector<RestoreLine> lines_;
+};
+
+std::shared_ptr<CaptureSink> install_logger() {
+  auto sink = std::make_shared<CaptureSink>();
+  auto logger = std::make_shared<spdlog::logger>("streamframe", sink);
+  logger->set_pattern("[%Y-%m-%d %H:%M:%S,%e] [%l] [%n] : %v");
+  spdlog::register_logger(logger);
+  return sink;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The end of a case: the consumer group's committed offsets
+
+// Watches, from outside the application, the offsets its consumer group has committed for the
+// input topic, in a tight loop once armed near the end, and takes the instant they sum to
+// `target` (the input's record count: offsets are dense). At-least-once commits them after the
+// producer flush (every output and changelog record acknowledged); exactly-once commits them in
+// the transaction, and the coordinator materializes them when the transaction commits, i.e.
+// when the outputs become visible to read_committed readers. read_uncommitted here: librdkafka
+// then does not ask for "stable" offsets, so pending transactional offsets are not waited for
+// but simply not reported until they are committed.
+class CommitWatcher {
+ public:
+  CommitWatcher(const std::string& brokers, const std::string& group, const std::string& topic,
+                int partitions, std::int64_t target)
+      : rk_(make_client(RD_KAFKA_CONSUMER, make_conf({{"bootstrap.servers", brokers},
+                                                      {"group.id", group},
+                                                      {"enable.auto.commit", "false"},
+                                                      {"isolation.level", "read_uncommitted"}}))),
+        topic_(topic),
+        partitions_(partitions),
+        target_(target) {
+    committed_sum();  // finds the group coordinator before the measurement starts
+    thread_ = std::thread([this] { loop(); });
+  }
+  CommitWatcher(const CommitWatcher&) = delete;
+  CommitWatcher& operator=(const CommitWatcher&) = delete;
+  ~CommitWatcher() { stop(); }
+
+  void arm() noexcept { armed_.store(true, std::memory_order_relaxed); }
+
+  std::optional<Clock::time_point> finish(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (armed_.load() && !done_.load() && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    stop();
+    if (!done_.load()) return std::nullopt;
+    return reached_;
+  }
+
+ private:
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+  std::optional<std::int64_t> committed_sum() {
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions_));
+    for (int p = 0; p < partitions_; ++p) {
+      rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), p);
+    }
+    if (rd_kafka_committed(rk_.get(), list.get(), 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return std::nullopt;
+    }
+    std::int64_t sum = 0;
+    for (int i = 0; i < list->cnt; ++i) {
+      if (list->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && list->elems[i].offset > 0) {
+        sum += list->elems[i].offset;
+      }
+    }
+    return sum;
+  }
+
+  void loop() {
+    while (!stop_.load()) {
+      if (!armed_.load(std::memory_order_relaxed)) {
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
+        continue;
+      }
+      const auto sum = committed_sum();
+      if (sum && *sum >= target_) {
+        reached_ = Clock::now();
+        done_ = true;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+
+  KafkaPtr rk_;
+  std::string topic_;
+  int partitions_;
+  std::int64_t target_;
+  std::atomic<bool> armed_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> done_{false};
+  Clock::time_point reached_{};
+  std::thread thread_;
+};
+
+// Counts the records a read_committed consumer sees in `topic` (for exactly-once outputs,
+// whose offsets also hold transaction markers). Untimed.
+std::uint64_t count_committed_records(const std::string& brokers, const std::string& topic,
+                                      int partitions) {
+  KafkaPtr rk = make_client(RD_KAFKA_CONSUMER, make_conf({{"bootstrap.servers", brokers},
+                                                          {"group.id", "bench-state-count"},
+                                                          {"enable.auto.commit", "false"},
+                                                          {"enable.partition.eof", "true"},
+                                                          {"isolation.level", "read_committed"},
+                                                          {"queued.min.messages", "1000000"}}));
+  rd_kafka_poll_set_consumer(rk.get());
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
+  for (int p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+  }
+  if (rd_kafka_assign(rk.get(), list.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw BenchError("count: assign failed");
+  }
+  QueuePtr queue(rd_kafka_queue_get_consumer(rk.get()));
+  std::uint64_t count = 0;
+  int at_end = 0;
+  std::array<rd_kafka_message_t*, 4096> batch{};
+  auto last = Clock::now();
+  while (at_end < partitions) {
+    const ssize_t n = rd_kafka_consume_batch_queue(queue.get(), 200, batch.data(), batch.size());
+    for (ssize_t i = 0; i < n; ++i) {
+      MessagePtr m(batch[static_cast<std::size_t>(i)]);
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        ++at_end;
+      } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ++count;
+      }
+    }
+    if (n > 0) last = Clock::now();
+    if (Clock::now() - last > std::chrono::seconds(30)) {
+      throw BenchError(fmt::format("counting {}: nothing for 30 s", topic));
+    }
+  }
+  rd_kafka_assign(rk.get(), nullptr);
+  return count;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environment of the measurement
+
+std::string command_output(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  std::array<char, 256> buf{};
+  while (fgets(buf.data(), static_cast<int>(buf.size()), pipe) != nullptr) out += buf.data();
+  pclose(pipe);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+struct Machine {
+  long nproc = 0;
+  std::string model;
+  double mem_gb = 0;
+};
+
+Machine machine_info() {
+  Machine m;
+  m.nproc = sysconf(_SC_NPROCESSORS_ONLN);
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        m.model = line.substr(line.find_first_not_of(" \t", colon + 1));
+      }
+      break;
+    }
+  }
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string line; std::getline(meminfo, line);) {
+    if (line.rfind("MemTotal:", 0) == 0) {
+      const double kb = std::strtod(line.c_str() + 9, nullptr);
+      m.mem_gb = std::round(kb / (1024.0 * 1024.0) * 10) / 10;
+      break;
+    }
+  }
+  return m;
+}
+
+double load_average_1m() {
+  double load = 0;
+  std::ifstream in("/proc/loadavg");
+  in >> load;
+  return load;
+}
+
+// CPU seconds the machine, this process and the broker spent over a case, to tell whether
+// something else competed for the cores while it ran.
+struct CpuSample {
+  Clock::time_point at;
+  double machine_busy = 0;  // all CPUs: user, nice and system time
+  double self = 0;
+  double broker = 0;
+};
+
+double clock_ticks(std::uint64_t ticks) {
+  static const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return static_cast<double>(ticks) / hz;
+}
+
+// utime + stime of a process, from /proc/<pid>/stat (fields 14 and 15).
+double process_cpu(const std::string& pid) {
+  std::ifstream in("/proc/" + pid + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string field;
+  std::uint64_t utime = 0;
+  std::uint64_t stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return clock_ticks(utime + stime);
+}
+
+CpuSample sample_cpu(const std::string& broker_pid) {
+  CpuSample s;
+  s.at = Clock::now();
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  std::uint64_t user = 0, nice = 0, system = 0;
+  in >> cpu >> user >> nice >> system;
+  // irq, softirq and steal are left out: loopback traffic is charged to softirq, not to the
+  // processes that cause it.
+  s.machine_busy = clock_ticks(user + nice + system);
+  s.self = process_cpu("self");
+  if (!broker_pid.empty()) s.broker = process_cpu(broker_pid);
+  return s;
+}
+
+struct CpuUse {
+  double wall = 0;
+  double self = 0;
+  double busy = 0;
+  std::optional<double> broker;
+  std::optional<double> others;  // busy - self - broker: needs the broker's pid
+  double load_1m_before = 0;
+  double load_1m_after = 0;
+  // Other processes used more than 5 % of the machine while the case ran.
+  bool noisy() const {
+    return others && *others > 0.05 * wall * static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
+  }
+};
+
+CpuUse cpu_use(const CpuSample& a, const CpuSample& b, bool have_broker) {
+  CpuUse u;
+  u.wall = seconds_between(a.at, b.at);
+  u.self = b.self - a.self;
+  u.busy = b.machine_busy - a.machine_busy;
+  if (have_broker) {
+    u.broker = b.broker - a.broker;
+    u.others = std::max(0.0, u.busy - u.self - *u.broker);
+  }
+  return u;
+}
+
+// Measures CPU use and the load average around a case.
+class CpuMeter {
+ public:
+  explicit CpuMeter(const std::string& broker_pid)
+      : broker_pid_(broker_pid), before_(sample_cpu(broker_pid)), load_(load_average_1m()) {}
+  CpuUse done() const {
+    CpuUse u = cpu_use(before_, sample_cpu(broker_pid_), !broker_pid_.empty());
+    u.load_1m_before = load_;
+    u.load_1m_after = load_average_1m();
+    return u;
+  }
+
+ private:
+  std::string broker_pid_;
+  CpuSample before_;
+  double load_;
+};
+
+std::string iso8601_utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::array<char, 32> buf{};
+  std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf.data();
+}
+
+sf::Value cpu_json(const CpuUse& cpu) {
+  sf::Object o{{"wall_s", sf::Value(round_to(cpu.wall, 3))},
+               {"bench_s", sf::Value(round_to(cpu.self, 2))},
+               {"machine_busy_s", sf::Value(round_to(cpu.busy, 2))}};
+  if (cpu.broker) o.set("broker_s", sf::Value(round_to(*cpu.broker, 2)));
+  if (cpu.others) o.set("others_s", sf::Value(round_to(*cpu.others, 2)));
+  return sf::Value(std::move(o));
+}
+
+std::string cpu_text(const CpuUse& cpu) {
+  std::string s = fmt::format("cpu s: bench {:.1f}", cpu.self);
+  if (cpu.broker) s += fmt::format(", broker {:.1f}, others {:.1f}", *cpu.broker, *cpu.others);
+  s += fmt::format("; load {:.2f}", cpu.load_1m_before);
+  if (cpu.noisy()) s += "  NOISY";
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Word count cases
+
+struct CaseSpec {
+  char id = 'a';
+  bool stateful = true;
+  bool exactly_once = false;
+  std::chrono::milliseconds commit_interval{5000};
+};
+
+// (b)'s commit interval: 100 ms unless --b-commit-ms says otherwise.
+std::chrono::milliseconds g_b_commit_interval{100};
+
+std::vector<CaseSpec> all_cases() {
+  return {
+      {'a', true, false, std::chrono::milliseconds(5000)},
+      {'b', true, true, g_b_commit_interval},
+      {'c', true, true, std::chrono::milliseconds(5000)},
+      {'d', false, false, std::chrono::milliseconds(5000)},
+  };
+}
+
+std::string describe_case(char c) {
+  switch (c) {
+    case 'a':
+      return "stateful count, at_least_once, commit 5 s";
+    case 'b':
+      return fmt::format("stateful count, exactly_once, commit {} ms", g_b_commit_interval.count());
+    case 'c':
+      return "stateful count, exactly_once, commit 5 s";
+    default:
+      return "stateless (count = 1), at_least_once, 5 s";
+  }
+}
+
+// The counter pipeline. `sink` empty: the count step is the leaf (nothing produced).
+void build_counter(sf::Application& app, const sf::Topic& in, const std::optional<sf::Topic>& out,
+                   bool stateful) {
+  auto words = app.dataframe(in).apply(
+      [](const sf::Value& v) {
+        sf::Array rows;
+        const auto& list = v["words"].as_array();
+        rows.reserve(list.size());
+        for (const auto& w : list)
+          rows.push_back(sf::Value::object({{"id", v["id"]}, {"word", w}}));
+        return sf::Value(std::move(rows));
+      },
+      {.expand = true});
+  auto counted = stateful ? words.apply([](const sf::Value& v, sf::State& state) {
+    const auto& word = v["word"];
+    const std::int64_t n = state.get(word, sf::Value(0)).as_int() + 1;
+    state.set(word, sf::Value(n));
+    return sf::Value::object({{"id", v["id"]}, {"word", word}, {"count", sf::Value(n)}});
+  })
+                          : words.apply([](const sf::Value& v) {
+                              return sf::Value::object(
+                                  {{"id", v["id"]}, {"word", v["word"]}, {"count", sf::Value(1)}});
+                            });
+  if (out) counted.to_topic(*out);
+}
+
+struct CaseResult {
+  double seconds = 0;  // first input processed -> end_by
+  std::string end_by;  // "committed" or "run_return" (the watcher saw nothing: upper bound)
+  std::optional<double> committed;
+  std::optional<double> last_processed;
+  std::optional<double> run_returned;
+  std::uint64_t outputs = 0;  // counted in the output topic afterwards
+  std::uint64_t outputs_expected = 0;
+  std::uint64_t records_produced = 0;  // the app's delivery reports: outputs + changelog
+  std::uint64_t checkpoints = 0;
+  // Gaps of at least the stall threshold between two consecutive processed input records
+  // (checkpoints, waits for input): how long the pipeline stood still.
+  std::uint64_t stalls = 0;
+  double stall_seconds = 0;
+  double longest_stall = 0;
+  CpuUse cpu;
+  bool ok() const { return outputs == outputs_expected; }
+};
+
+constexpr std::uint64_t k_arm_before_end = 2000;
+
+struct Env {
+  std::string brokers;
+  std::string broker_pid;
+  std::filesystem::path state_root;
+  std::map<std::string, std::string> consumer_extra;
+  std::map<std::string, std::string> producer_extra;
+  std::chrono::microseconds stall_threshold{5000};
+};
+
+CaseResult run_count_case(const Env& env, const CaseSpec& spec, const std::string& input,
+                          const std::string& output, const std::string& group, int partitions,
+                          std::uint64_t records, std::uint64_t outputs_expected) {
+  const std::filesystem::path state_dir = env.state_root / group;
+  CommitWatcher watcher(env.brokers, group, input, partitions, static_cast<std::int64_t>(records));
+  std::uint64_t processed = 0;
+  Clock::time_point first{};
+  Clock::time_point last{};
+  Clock::time_point previous{};
+  const std::uint64_t mark = records > k_arm_before_end ? records - k_arm_before_end : 1;
+
+  CpuMeter meter(env.broker_pid);
+  CaseResult result;
+  result.outputs_expected = outputs_expected;
+  {
+    sf::ApplicationConfig config;
+    config.broker_address = env.brokers;
+    config.consumer_group = group;
+    config.state_dir = state_dir.string();
+    config.auto_offset_reset = sf::AutoOffsetReset::earliest;
+    config.processing_guarantee = spec.exactly_once ? sf::ProcessingGuarantee::exactly_once
+                                                    : sf::ProcessingGuarantee::at_least_once;
+    config.commit_interval = spec.commit_interval;
+    config.loglevel = "WARNING";
+    config.install_signal_handlers = false;
+    config.consumer_extra_config = env.consumer_extra;
+    config.producer_extra_config = env.producer_extra;
+    const bool stalls = env.stall_threshold.count() > 0;
+    config.on_message_processed = [&](const std::string&, std::int32_t, std::int64_t) {
+      if (++processed == 1) {
+        first = previous = Clock::now();
+      } else if (stalls) {
+        // One clock read per input record (~25 ns here): the same small cost in every case.
+        const auto now = Clock::now();
+        if (now - previous >= env.stall_threshold) {
+          const double gap = seconds_between(previous, now);
+          ++result.stalls;
+          result.stall_seconds += gap;
+          result.longest_stall = std::max(result.longest_stall, gap);
+        }
+        previous = now;
+      }
+      if (processed >= mark) {
+        last = Clock::now();
+        if (processed == mark) watcher.arm();
+      }
+    };
+    sf::Application app(std::move(config));
+    sf::TopicOptions topic_options;
+    topic_options.config = sf::TopicConfig{.num_partitions = partitions};
+    const sf::Topic in = app.topic(input, topic_options);
+    const sf::Topic out = app.topic(output, topic_options);
+    build_counter(app, in, out, spec.stateful);
+    app.run({.timeout = std::chrono::seconds(30), .count = outputs_expected, .collect = false});
+    const auto returned = Clock::now();
+    const sf::RunStats stats = app.stats();
+    if (processed == 0) throw BenchError("no message was processed");
+    if (processed < records) {
+      throw BenchError(fmt::format("run() ended (idle timeout?) after {} of {} input records",
+                                   processed, records));
+    }
+    result.records_produced = stats.records_produced;
+    result.checkpoints = stats.checkpoints;
+    result.run_returned = seconds_between(first, returned);
+    result.last_processed = seconds_between(first, last);
+  }
+  result.cpu = meter.done();
+  if (const auto t = watcher.finish(std::chrono::seconds(10))) {
+    result.committed = seconds_between(first, *t);
+    result.seconds = *result.committed;
+    result.end_by = "committed";
+  } else {
+    result.seconds = *result.run_returned;
+    result.end_by = "run_return";
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(state_dir, ec);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restore
+
+// The restore input: K records of distinct keys "k-<i>" (zero-padded), one word each, so the
+// counter holds K state keys and its changelog K records.
+std::string restore_key(std::uint64_t i) {
+  return fmt::format("k-{:09}", i);
+}
+
+void restore_record(std::uint64_t i, std::string& key, std::string& value) {
+  key = restore_key(i);
+  value.clear();
+  fmt::format_to(std::back_inserter(value), R"({{"id":{},"words":["w"]}})", i);
+}
+
+struct PartitionRestore {
+  int partition = -1;
+  std::int64_t applied = 0;
+  std::int64_t skipped = 0;
+  double seconds = 0;  // first log line of the partition -> its "restored" line
+  double library_seconds = 0;
+};
+
+struct RestoreRun {
+  int run = 0;
+  std::vector<PartitionRestore> partitions;
+  std::int64_t applied = 0;
+  double restore_seconds = 0;     // first "restoring" line -> last "restored" line
+  double between_partitions = 0;  // restore_seconds minus the partitions' own restore times
+  double start_to_restore = 0;    // Application constructed -> first "restoring" line
+  double start_to_first = 0;      // Application constructed -> first new record processed
+  double run_to_first = 0;        // run() called -> first new record processed
+  double restore_end_to_first = 0;
+  double start_to_returned = 0;
+  std::uint64_t new_records = 0;
+  std::uint64_t verified = 0;  // outputs whose count is 2 (restored 1 + this record)
+  CpuUse cpu;
+  bool ok = false;
+};
+
+struct RawRead {
+  std::vector<std::pair<std::uint64_t, double>> partitions;  // records, seconds
+  std::uint64_t records = 0;
+  double seconds = 0;
+  CpuUse cpu;
+};
+
+// A plain librdkafka consumer with the restorer's settings reads the changelog partition by
+// partition, as the restorer does, and only counts: how fast the records arrive.
+RawRead raw_read_changelog(const Env& env, const std::string& changelog, int partitions) {
+  CpuMeter meter(env.broker_pid);
+  KafkaPtr rk = make_client(RD_KAFKA_CONSUMER, make_conf({{"bootstrap.servers", env.brokers},
+                                                          {"group.id", "bench-state-raw-read"},
+                                                          {"enable.auto.commit", "false"},
+                                                          {"enable.auto.offset.store", "false"},
+                                                          {"enable.partition.eof", "true"},
+                                                          {"isolation.level", "read_committed"},
+                                                          {"auto.offset.reset", "earliest"},
+                                                          {"fetch.wait.max.ms", "50"},
+                                                          {"queued.min.messages", "200000"}}));
+  rd_kafka_poll_set_consumer(rk.get());
+  {
+    // Connects to the broker and learns the topic's leaders before the clock starts (the
+    // restorer's consumer has done both by the time it logs "restoring"): without this the
+    // first partition's fetch started about 0.5 s late.
+    TopicPtr rkt = make_topic(rk.get(), changelog);
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(rk.get(), 0, rkt.get(), &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_metadata_destroy(md);
+    }
+    for (int p = 0; p < partitions; ++p) {
+      std::int64_t low = 0;
+      std::int64_t high = 0;
+      rd_kafka_query_watermark_offsets(rk.get(), changelog.c_str(), p, &low, &high, 10000);
+    }
+  }
+  RawRead result;
+  const auto all_start = Clock::now();
+  for (int p = 0; p < partitions; ++p) {
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(list.get(), changelog.c_str(), p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    const auto start = Clock::now();
+    if (rd_kafka_assign(rk.get(), list.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      throw BenchError("raw read: assign failed");
+    }
+    std::uint64_t count = 0;
+    auto last = Clock::now();
+    for (bool eof = false; !eof;) {
+      MessagePtr m(rd_kafka_consumer_poll(rk.get(), 500));
+      if (!m) {
+        if (Clock::now() - last > std::chrono::seconds(30)) {
+          throw BenchError("raw read: nothing for 30 s");
+        }
+        continue;
+      }
+      last = Clock::now();
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        eof = true;
+      } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ++count;
+      }
+    }
+    result.partitions.emplace_back(count, seconds_between(start, Clock::now()));
+    result.records += count;
+    rd_kafka_assign(rk.get(), nullptr);
+  }
+  result.seconds = seconds_between(all_start, Clock::now());
+  result.cpu = meter.done();
+  return result;
+}
+
+struct FillResult {
+  double seconds = 0;  // first input processed -> committed
+  std::uint64_t changelog_records = 0;
+  CpuUse cpu;
+};
+
+// Runs the counter (no output topic: the count step is the leaf) once over the whole restore
+// input, at_least_once with the default commit interval, so that the changelog holds one
+// record per key.
+FillResult fill_changelog(const Env& env, const std::string& input, const std::string& group,
+                          int partitions, std::uint64_t keys, const std::string& changelog,
+                          Admin& admin) {
+  CommitWatcher watcher(env.brokers, group, input, partitions, static_cast<std::int64_t>(keys));
+  std::uint64_t processed = 0;
+  Clock::time_point first{};
+  const std::uint64_t mark = keys > k_arm_before_end ? keys - k_arm_before_end : 1;
+  CpuMeter meter(env.broker_pid);
+  {
+    sf::ApplicationConfig config;
+    config.broker_address = env.brokers;
+    config.consumer_group = group;
+    config.state_dir = (env.state_root / group).string();
+    config.auto_offset_reset = sf::AutoOffsetReset::earliest;
+    config.loglevel = "WARNING";
+    config.install_signal_handlers = false;
+    config.on_message_processed = [&](const std::string&, std::int32_t, std::int64_t) {
+      if (++processed == 1) first = Clock::now();
+      if (processed == mark) watcher.arm();
+    };
+    sf::Application app(std::move(config));
+    sf::TopicOptions topic_options;
+    topic_options.config = sf::TopicConfig{.num_partitions = partitions};
+    build_counter(app, app.topic(input, topic_options), std::nullopt, true);
+    app.run({.timeout = std::chrono::seconds(60), .count = keys, .collect = false});
+    if (processed < keys) {
+      throw BenchError(
+          fmt::format("restore fill: run() ended after {} of {} records", processed, keys));
+    }
+  }
+  FillResult r;
+  r.cpu = meter.done();
+  const auto t = watcher.finish(std::chrono::seconds(10));
+  if (!t) throw BenchError("restore fill: the input offsets were never committed");
+  r.seconds = seconds_between(first, *t);
+  r.changelog_records = admin.record_count(changelog, partitions);
+  return r;
+}
+
+// One restore: deletes the local state, appends `new_records` records whose keys already have
+// a count of 1 in the changelog (a different slice of keys per run), starts the application
+// and runs it until it processed them. Every output must count 2.
+RestoreRun run_restore(const Env& env, CaptureSink& log, const std::string& input,
+                       const std::string& group, int partitions, std::uint64_t keys,
+                       std::uint64_t new_records, int run) {
+  const std::filesystem::path state_dir = env.state_root / group;
+  std::filesystem::remove_all(state_dir / group);  // <state_dir>/<group>: the stores
+  const std::uint64_t stride = std::max<std::uint64_t>(keys / new_records, 1);
+  const auto offset = static_cast<std::uint64_t>(run - 1) % stride;
+  produce_records(
+      env.brokers, input, 0, new_records,
+      [&](std::uint64_t i, std::string& key, std::string& value) {
+        const std::uint64_t k = (i * stride + offset) % keys;
+        key = restore_key(k);
+        value.clear();
+        fmt::format_to(std::back_inserter(value), R"({{"id":{},"words":["w"]}})", keys + i);
+      },
+      nullptr);
+  (void)log.take();
+
+  RestoreRun r;
+  r.run = run;
+  r.new_records = new_records;
+  Clock::time_point first{};
+  std::uint64_t processed = 0;
+  CpuMeter meter(env.broker_pid);
+  const auto started = Clock::now();
+  Clock::time_point run_called{};
+  std::vector<sf::Value> outputs;
+  {
+    sf::ApplicationConfig config;
+    config.broker_address = env.brokers;
+    config.consumer_group = group;
+    config.state_dir = state_dir.string();
+    config.auto_offset_reset = sf::AutoOffsetReset::earliest;
+    config.loglevel = "INFO";  // the restore lines
+    config.install_signal_handlers = false;
+    config.on_message_processed = [&](const std::string&, std::int32_t, std::int64_t) {
+      if (++processed == 1) first = Clock::now();
+    };
+    sf::Application app(std::move(config));
+    sf::TopicOptions topic_options;
+    topic_options.config = sf::TopicConfig{.num_partitions = partitions};
+    build_counter(app, app.topic(input, topic_options), std::nullopt, true);
+    run_called = Clock::now();
+    outputs = app.run({.timeout = std::chrono::seconds(60), .count = new_records});
+  }
+  const auto returned = Clock::now();
+  r.cpu = meter.done();
+  if (processed == 0) throw BenchError("restore: no new record was processed");
+  for (const auto& v : outputs) {
+    if (const auto* c = v.find("count"); c != nullptr && c->is_int() && c->as_int() == 2) {
+      ++r.verified;
+    }
+  }
+  const auto lines = log.take();
+  std::map<int, Clock::time_point> begun;
+  std::optional<Clock::time_point> first_line;
+  std::optional<Clock::time_point> last_line;
+  for (const auto& line : lines) {
+    if (!first_line) first_line = line.at;
+    if (!line.done) {
+      begun[line.partition] = line.at;
+      continue;
+    }
+    last_line = line.at;
+    PartitionRestore p;
+    p.partition = line.partition;
+    p.applied = line.records;
+    p.skipped = line.skipped;
+    p.library_seconds = line.seconds;
+    p.seconds = begun.count(line.partition) ? seconds_between(begun[line.partition], line.at)
+                                            : line.seconds;
+    r.applied += p.applied;
+    r.partitions.push_back(p);
+  }
+  std::sort(r.partitions.begin(), r.partitions.end(),
+            [](const auto& a, const auto& b) { return a.partition < b.partition; });
+  if (first_line && last_line) {
+    r.restore_seconds = seconds_between(*first_line, *last_line);
+    double own = 0;
+    for (const auto& p : r.partitions) own += p.seconds;
+    r.between_partitions = std::max(0.0, r.restore_seconds - own);
+    r.start_to_restore = seconds_between(started, *first_line);
+    r.restore_end_to_first = seconds_between(*last_line, first);
+  }
+  r.start_to_first = seconds_between(started, first);
+  r.run_to_first = seconds_between(run_called, first);
+  r.start_to_returned = seconds_between(started, returned);
+  r.ok = r.verified == new_records && static_cast<int>(r.partitions.size()) == partitions &&
+         r.applied >= static_cast<std::int64_t>(keys);
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+struct RunContext {
+  std::uint64_t records = 0;
+  int partitions = 0;
+  int keys = 0;
+  int vocabulary = 0;
+  int words_per_record = 0;
+  double value_bytes = 0;
+  std::string commit;
+  bool dirty = false;
+  Machine machine;
+  double load_1m = 0;
+  std::map<std::string, std::string> consumer_extra;
+  std::map<std::string, std::string> producer_extra;
+};
+
+sf::Object line_head(const RunContext& ctx, const std::string& case_id, std::uint64_t records,
+                     double seconds, sf::Value ratio) {
+  using sf::Value;
+  return sf::Object{
+      {"bench", Value("state")},
+      {"case", Value(case_id)},
+      {"records", Value(static_cast<long long>(records))},
+      {"seconds", Value(round_to(seconds, 6))},
+      {"records_per_s",
+       Value(static_cast<long long>(per_second(static_cast<double>(records), seconds)))},
+      {"ratio_vs_a", std::move(ratio)},
+      {"commit", Value(ctx.commit)},
+      {"date", Value(iso8601_utc_now())},
+      {"machine", Value(sf::Object{{"nproc", Value(static_cast<long long>(ctx.machine.nproc))},
+                                   {"model", Value(ctx.machine.model)},
+                                   {"mem_gb", Value(ctx.machine.mem_gb)}})},
+  };
+}
+
+void line_tail(sf::Object& line, const RunContext& ctx, const CpuUse& cpu) {
+  using sf::Value;
+  line.set("cpu", cpu_json(cpu));
+  line.set("noisy", Value(cpu.noisy()));
+  line.set("load_1m_before", Value(round_to(cpu.load_1m_before, 2)));
+  line.set("load_1m_after", Value(round_to(cpu.load_1m_after, 2)));
+  const auto settings = [](const std::map<std::string, std::string>& m) {
+    sf::Object o;
+    for (const auto& [k, v] : m) o.set(k, Value(v));
+    return Value(std::move(o));
+  };
+  if (!ctx.consumer_extra.empty()) line.set("app_consumer_config", settings(ctx.consumer_extra));
+  if (!ctx.producer_extra.empty()) line.set("app_producer_config", settings(ctx.producer_extra));
+  line.set("dirty", Value(ctx.dirty));
+  line.set("load_1m", Value(ctx.load_1m));
+  line.set("librdkafka", Value(rd_kafka_version_str()));
+}
+
+struct Measurement {
+  int run = 0;
+  CaseSpec spec;
+  CaseResult result;
+  std::optional<double> ratio_vs_a;
+};
+
+std::string count_json(const Measurement& m, const RunContext& ctx) {
+  using sf::Value;
+  const auto& r = m.result;
+  sf::Object line = line_head(ctx, std::string(1, m.spec.id), ctx.records, r.seconds,
+                              m.ratio_vs_a ? Value(round_to(*m.ratio_vs_a, 4)) : Value());
+  line.set("run", Value(m.run));
+  line.set("partitions", Value(ctx.partitions));
+  line.set("stateful", Value(m.spec.stateful));
+  line.set("guarantee", Value(m.spec.exactly_once ? "exactly_once" : "at_least_once"));
+  line.set("commit_interval_ms", Value(static_cast<long long>(m.spec.commit_interval.count())));
+  line.set("keys", Value(ctx.keys));
+  line.set("vocabulary", Value(ctx.vocabulary));
+  line.set("words_per_record", Value(ctx.words_per_record));
+  line.set("value_bytes", Value(round_to(ctx.value_bytes, 1)));
+  line.set("outputs", Value(static_cast<long long>(r.outputs)));
+  line.set("outputs_per_s",
+           Value(static_cast<long long>(per_second(static_cast<double>(r.outputs), r.seconds))));
+  line.set("verified", Value(r.ok()));
+  line.set("end_by", Value(r.end_by));
+  if (r.committed) line.set("seconds_committed", Value(round_to(*r.committed, 6)));
+  if (r.last_processed) line.set("seconds_last_processed", Value(round_to(*r.last_processed, 6)));
+  if (r.run_returned) line.set("seconds_run_returned", Value(round_to(*r.run_returned, 6)));
+  line.set("checkpoints", Value(static_cast<long long>(r.checkpoints)));
+  line.set("stalls", Value(static_cast<long long>(r.stalls)));
+  line.set("stall_seconds", Value(round_to(r.stall_seconds, 4)));
+  line.set("longest_stall_s", Value(round_to(r.longest_stall, 4)));
+  if (m.spec.stateful) {
+    line.set("changelog_records",
+             Value(static_cast<long long>(r.records_produced -
+                                          std::min(r.records_produced, r.outputs_expected))));
+  }
+  line_tail(line, ctx, r.cpu);
+  return Value(std::move(line)).to_json();
+}
+
+void print_header() {
+  fmt::print("{:>3}  {:<4} {:<44} {:>8} {:>10} {:>11} {:>6}  {}\n", "run", "case", "what",
+             "seconds", "records/s", "outputs/s", "vs a", "detail");
+}
+
+void print_row(const Measurement& m, std::uint64_t records) {
+  const auto& r = m.result;
+  std::string detail;
+  const auto add = [&](const char* what, const std::optional<double>& t) {
+    if (!t) return;
+    if (!detail.empty()) detail += ", ";
+    detail += fmt::format("{} {:+.0f} ms", what, (*t - r.seconds) * 1000);
+  };
+  add("last processed", r.last_processed);
+  add("run() returned", r.run_returned);
+  if (r.end_by != "committed") detail += " (end = run() return)";
+  detail += fmt::format("; {} checkpoints; stalled {:.2f} s in {} gaps (longest {:.0f} ms)",
+                        r.checkpoints, r.stall_seconds, r.stalls, r.longest_stall * 1000);
+  if (m.spec.stateful) {
+    detail +=
+        fmt::format(", {} changelog records",
+                    grouped(r.records_produced - std::min(r.records_produced, r.outputs_expected)));
+  }
+  detail += "; " + cpu_text(r.cpu);
+  fmt::print("{:>3}  {:<4} {:<44} {:>8.3f} {:>10} {:>11} {:>6}  {}{}\n", m.run, m.spec.id,
+             describe_case(m.spec.id), r.seconds,
+             grouped(per_second(static_cast<double>(records), r.seconds)),
+             grouped(per_second(static_cast<double>(r.outputs), r.seconds)),
+             m.ratio_vs_a ? fmt::format("{:.3f}", *m.ratio_vs_a) : std::string("-"), detail,
+             r.ok() ? ""
+                    : fmt::format("  MISMATCH: {} outputs, expected {}", grouped(r.outputs),
+                                  grouped(r.outputs_expected)));
+  std::fflush(stdout);
+}
+
+void append_lines(const std::string& results_file, const std::vector<std::string>& lines,
+                  int& failures) {
+  if (results_file.empty() || lines.empty()) return;
+  const std::filesystem::path path(results_file);
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::app);
+  for (const auto& l : lines) out << l << '\n';
+  if (!out) {
+    fmt::print(stderr, "error: cannot append to {}\n", results_file);
+    ++failures;
+  } else {
+    fmt::print(stderr, "appended {} results to {}\n", lines.size(), results_file);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{
+      "streamframe state benchmark on a real Kafka broker: stateful word count under "
+      "at-least-once and exactly-once vs a stateless pipeline, and changelog restore"};
+  std::string brokers;
+  std::uint64_t records = 1'000'000;
+  int partitions = 4;
+  int keys = 1000;
+  int vocabulary = 100;
+  int words_per_record = 3;
+  int runs = 3;
+  std::vector<std::string> only{"a", "b", "c", "d", "r"};
+  std::string results_file = std::string(STREAMFRAME_SOURCE_DIR) + "/bench/results/state.jsonl";
+  std::uint64_t seed = 42;
+  bool keep_topics = false;
+  int warmup = 1;
+  std::string broker_pid;
+  double pause_s = 5.0;
+  std::uint64_t restore_keys = 5'000'000;
+  int restore_partitions = 4;
+  int restore_runs = 0;
+  std::uint64_t restore_new = 1000;
+  std::string state_root;
+  cli.add_option("--brokers", brokers, "bootstrap servers, host:port[,host:port]")->required();
+  cli.add_option("--records", records, "word count: input records (N)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}));
+  cli.add_option("--partitions", partitions, "word count: partitions of the input and outputs")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cli.add_option("--keys", keys, "word count: distinct message keys")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100'000'000));
+  cli.add_option("--vocabulary", vocabulary, "word count: distinct words")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  cli.add_option("--words", words_per_record, "word count: words per input record")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cli.add_option("--runs", runs, "measurements of each word count case")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  cli.add_option("--only", only, "cases: a,b,c,d (word count), r (restore)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"a", "b", "c", "d", "r"}))
+      ->capture_default_str();
+  cli.add_option("--warmup", warmup, "untimed passes of case (d) before the word count runs")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 10));
+  cli.add_option("--pause", pause_s, "seconds to let the machine settle between cases")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 600.0));
+  cli.add_option("--restore-keys", restore_keys, "restore: distinct state keys (K)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}));
+  cli.add_option("--restore-partitions", restore_partitions, "restore: partitions")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cli.add_option("--restore-runs", restore_runs, "restore: measurements (0 = --runs)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
+  cli.add_option("--restore-new-records", restore_new,
+                 "restore: records appended before each restart (processed after the restore)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}));
+  cli.add_option("--state-dir", state_root,
+                 "where the applications keep their state (default /tmp/streamframe-bench-state-"
+                 "<id>; deleted at the end)");
+  cli.add_option("--results-file", results_file, "JSON lines appended here ('' = none)")
+      ->capture_default_str();
+  std::int64_t b_commit_ms = 100;
+  cli.add_option("--b-commit-ms", b_commit_ms, "commit interval of case (b), exactly_once")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{600000}));
+  double stall_ms = 5;
+  cli.add_option("--stall-ms", stall_ms,
+                 "word count: gaps of at least this many ms between two processed input records "
+                 "are counted as stalls (0 = off: no clock read per record)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 60000.0));
+  cli.add_option("--seed", seed, "data generator seed")->capture_default_str();
+  cli.add_flag("--keep-topics", keep_topics, "do not delete the bench topics at the end");
+  cli.add_option("--broker-pid", broker_pid,
+                 "pid of a local broker: its CPU time is recorded, and what neither it nor the "
+                 "bench used is reported as other load");
+  std::vector<std::string> app_consumer_config;
+  std::vector<std::string> app_producer_config;
+  const auto key_value = [](const std::string& s) {
+    return s.find('=') == std::string::npos || s.front() == '=' ? "expected key=value"
+                                                                : std::string();
+  };
+  cli.add_option("--app-consumer-config", app_consumer_config,
+                 "extra librdkafka consumer settings for the word count applications")
+      ->delimiter(',')
+      ->check(key_value);
+  cli.add_option("--app-producer-config", app_producer_config,
+                 "extra librdkafka producer settings for the word count applications")
+      ->delimiter(',')
+      ->check(key_value);
+  CLI11_PARSE(cli, argc, argv);
+  if (restore_runs == 0) restore_runs = runs;
+  g_b_commit_interval = std::chrono::milliseconds(b_commit_ms);
+
+  const auto wanted = [&](char c) {
+    return std::find(only.begin(), only.end(), std::string(1, c)) != only.end();
+  };
+  std::vector<CaseSpec> cases;
+  for (const auto& spec : all_cases()) {
+    if (wanted(spec.id)) cases.push_back(spec);
+  }
+
+  RunContext ctx;
+  for (const auto& kv : app_consumer_config) {
+    ctx.consumer_extra[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+  }
+  for (const auto& kv : app_producer_config) {
+    ctx.producer_extra[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+  }
+  ctx.records = records;
+  ctx.partitions = partitions;
+  ctx.keys = keys;
+  ctx.vocabulary = vocabulary;
+  ctx.words_per_record = words_per_record;
+  ctx.machine = machine_info();
+  ctx.load_1m = load_average_1m();
+  const std::string git = std::string("git -C '") + STREAMFRAME_SOURCE_DIR + "' ";
+  ctx.commit = command_output(git + "rev-parse --short HEAD 2>/dev/null");
+  if (ctx.commit.empty()) ctx.commit = "unknown";
+  ctx.dirty = !command_output(git + "status --porcelain --untracked-files=no 2>/dev/null").empty();
+
+  const auto wall = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  const std::string run_id = fmt::format("{}-{}", wall, getpid());
+  Env env;
+  env.brokers = brokers;
+  env.broker_pid = broker_pid;
+  env.consumer_extra = ctx.consumer_extra;
+  env.producer_extra = ctx.producer_extra;
+  env.stall_threshold = std::chrono::microseconds(std::llround(stall_ms * 1000));
+  env.state_root = state_root.empty()
+                       ? std::filesystem::path("/tmp/streamframe-bench-state-" + run_id)
+                       : std::filesystem::path(state_root) / run_id;
+  const auto changelog_of = [](const std::string& group, const std::string& input) {
+    return "changelog__" + group + "--" + input + "--default";
+  };
+
+  const std::shared_ptr<CaptureSink> log = install_logger();
+  std::vector<std::string> topics;
+  std::vector<std::string> lines;
+  int failures = 0;
+
+  try {
+    Admin admin(brokers);
+    fmt::print(stderr, "streamframe state bench: broker {}, commit {}{}, librdkafka {}\n", brokers,
+               ctx.commit, ctx.dirty ? " (+ uncommitted changes)" : "", rd_kafka_version_str());
+    if (ctx.load_1m > 0.5) {
+      fmt::print(stderr, "warning: load average {:.2f} before the bench; numbers may be noisy\n",
+                 ctx.load_1m);
+    }
+
+    // ------------------------------------------------------------------ word count
+    if (!cases.empty()) {
+      const std::string input = fmt::format("bench-state-{}-in", run_id);
+      topics.push_back(input);
+      admin.create_topics({input}, partitions);
+      const WordRecords gen(seed, static_cast<std::size_t>(vocabulary), words_per_record, keys);
+      std::uint64_t value_bytes = 0;
+      const double fill_s = produce_records(
+          brokers, input, 0, records,
+          [&](std::uint64_t i, std::string& k, std::string& v) { gen.make(i, k, v); },
+          &value_bytes);
+      if (const auto n = admin.record_count(input, partitions); n != records) {
+        throw BenchError(fmt::format("input topic holds {} records, expected {}", n, records));
+      }
+      ctx.value_bytes = static_cast<double>(value_bytes) / static_cast<double>(records);
+      const std::uint64_t outputs = records * static_cast<std::uint64_t>(words_per_record);
+      fmt::print(stderr, "  {} records ({:.1f} bytes average, {} partitions) in {:.1f} s\n",
+                 grouped(records), ctx.value_bytes, partitions, fill_s);
+
+      for (int pass = 1; pass <= warmup; ++pass) {
+        const std::string group = fmt::format("bench-state-{}-warm-up{}", run_id, pass);
+        const std::string out = group + "-out";
+        topics.push_back(out);
+        admin.create_topics({out}, partitions);
+        const CaseResult warm =
+            run_count_case(env, all_cases()[3], input, out, group, partitions, records, outputs);
+        fmt::print(stderr, "  warm-up {}/{}: case (d), untimed ({} records/s)\n", pass, warmup,
+                   grouped(per_second(static_cast<double>(records), warm.seconds)));
+      }
+
+      fmt::print(
+          "\nstreamframe state: word count, {} records of ~{:.0f} B JSON, {} words each from {} "
+          "({} outputs), {} keys, {} partitions\ncommit {}{}, {} x {}, {:.1f} GB, librdkafka "
+          "{}\n\n",
+          grouped(records), ctx.value_bytes, words_per_record, vocabulary, grouped(outputs), keys,
+          partitions, ctx.commit, ctx.dirty ? "+dirty" : "", ctx.machine.nproc, ctx.machine.model,
+          ctx.machine.mem_gb, rd_kafka_version_str());
+      print_header();
+
+      std::vector<Measurement> measurements;
+      for (int run = 1; run <= runs; ++run) {
+        std::map<char, std::string> out_topics;
+        std::vector<std::string> new_topics;
+        for (const auto& spec : cases) {
+          out_topics[spec.id] = fmt::format("bench-state-{}-run{}-{}-out", run_id, run, spec.id);
+          new_topics.push_back(out_topics[spec.id]);
+          topics.push_back(out_topics[spec.id]);
+        }
+        admin.create_topics(new_topics, partitions);
+        std::optional<double> seconds_a;
+        for (const auto& spec : cases) {
+          std::this_thread::sleep_for(std::chrono::duration<double>(pause_s));
+          const std::string group = fmt::format("bench-state-{}-run{}-{}", run_id, run, spec.id);
+          if (spec.stateful) topics.push_back(changelog_of(group, input));
+          Measurement m;
+          m.run = run;
+          m.spec = spec;
+          try {
+            m.result = run_count_case(env, spec, input, out_topics[spec.id], group, partitions,
+                                      records, outputs);
+            m.result.outputs =
+                spec.exactly_once
+                    ? count_committed_records(brokers, out_topics[spec.id], partitions)
+                    : admin.record_count(out_topics[spec.id], partitions);
+          } catch (const std::exception& e) {
+            ++failures;
+            fmt::print("{:>3}  {:<4} {:<44} FAILED: {}\n", run, spec.id, describe_case(spec.id),
+                       e.what());
+            std::fflush(stdout);
+            continue;
+          }
+          if (!m.result.ok()) ++failures;
+          if (spec.id == 'a') seconds_a = m.result.seconds;
+          if (seconds_a) m.ratio_vs_a = *seconds_a / m.result.seconds;
+          print_row(m, records);
+          lines.push_back(count_json(m, ctx));
+          measurements.push_back(m);
+        }
+      }
+
+      // Medians over the runs: throughput per case, and the within-run ratios, over all runs
+      // and over the runs in which neither case of the ratio was NOISY.
+      fmt::print("\nmedian of {} run(s)\n", runs);
+      std::map<char, std::vector<double>> secs;
+      std::map<std::pair<int, char>, const Measurement*> by_run;
+      for (const auto& m : measurements) {
+        secs[m.spec.id].push_back(m.result.seconds);
+        by_run[{m.run, m.spec.id}] = &m;
+      }
+      struct Ratios {
+        std::vector<double> all;
+        std::vector<double> quiet;
+      };
+      // Throughput of `num` relative to `den` (= den seconds / num seconds), run by run.
+      const auto ratios = [&](char num, char den) {
+        Ratios r;
+        for (int run = 1; run <= runs; ++run) {
+          const auto n = by_run.find({run, num});
+          const auto d = by_run.find({run, den});
+          if (n == by_run.end() || d == by_run.end()) continue;
+          const double x = d->second->result.seconds / n->second->result.seconds;
+          r.all.push_back(x);
+          if (!n->second->result.cpu.noisy() && !d->second->result.cpu.noisy()) {
+            r.quiet.push_back(x);
+          }
+        }
+        return r;
+      };
+      const auto runs_of = [](const std::vector<double>& v) {
+        std::string s;
+        for (double x : v) s += fmt::format("{}{:.3f}", s.empty() ? "" : ", ", x);
+        return s;
+      };
+      const auto show = [&](const Ratios& r) {
+        std::string text = fmt::format("{:.3f} ({})", median(r.all), runs_of(r.all));
+        if (r.quiet.size() != r.all.size()) {
+          text += r.quiet.empty() ? std::string("; no run without NOISY")
+                                  : fmt::format("; without NOISY runs {:.3f} ({})", median(r.quiet),
+                                                runs_of(r.quiet));
+        }
+        return text;
+      };
+      for (const auto& spec : cases) {
+        if (secs[spec.id].empty()) continue;
+        const double s = median(secs[spec.id]);
+        std::string ratio = "-";
+        if (spec.id != 'a') {
+          const Ratios r = ratios(spec.id, 'a');
+          if (!r.all.empty()) ratio = show(r);
+        }
+        fmt::print("     {:<4} {:<44} {:>8.3f} {:>10} {:>11}  {}/a {}\n", spec.id,
+                   describe_case(spec.id), s, grouped(per_second(static_cast<double>(records), s)),
+                   grouped(per_second(static_cast<double>(outputs), s)), spec.id, ratio);
+      }
+      if (const Ratios r = ratios('a', 'd'); !r.all.empty()) {
+        fmt::print("     stateful / stateless (a/d): {}\n", show(r));
+      }
+      fmt::print(
+          "\n(seconds: first input processed -> the group's committed input offsets reach N; "
+          "records/s = {} input records / seconds; outputs/s = {} outputs / seconds; "
+          "x/a = (a) seconds / (x) seconds in the same run)\n",
+          grouped(records), grouped(outputs));
+      std::fflush(stdout);
+    }
+
+    // ------------------------------------------------------------------ restore
+    if (wanted('r')) {
+      const std::string input = fmt::format("bench-state-{}-restore-in", run_id);
+      const std::string group = fmt::format("bench-state-{}-restore", run_id);
+      const std::string changelog = changelog_of(group, input);
+      topics.push_back(input);
+      topics.push_back(changelog);
+      admin.create_topics({input}, restore_partitions);
+      const double produce_s =
+          produce_records(brokers, input, 0, restore_keys, restore_record, nullptr);
+      fmt::print(stderr,
+                 "  restore input: {} records with distinct keys, {} partitions, in {:.1f} s\n",
+                 grouped(restore_keys), restore_partitions, produce_s);
+      std::this_thread::sleep_for(std::chrono::duration<double>(pause_s));
+      const FillResult fill =
+          fill_changelog(env, input, group, restore_partitions, restore_keys, changelog, admin);
+      fmt::print(
+          "\nstreamframe state: restore of {} keys, {} partitions\n"
+          "fill: the counter over {} distinct keys (at_least_once, no output) in {:.2f} s = {} "
+          "records/s; changelog holds {} records; {}\n\n",
+          grouped(restore_keys), restore_partitions, grouped(restore_keys), fill.seconds,
+          grouped(per_second(static_cast<double>(restore_keys), fill.seconds)),
+          grouped(fill.changelog_records), cpu_text(fill.cpu));
+      std::fflush(stdout);
+      {
+        sf::Object line = line_head(ctx, "restore_fill", restore_keys, fill.seconds, sf::Value());
+        line.set("partitions", sf::Value(restore_partitions));
+        line.set("changelog_records", sf::Value(static_cast<long long>(fill.changelog_records)));
+        line.set("verified", sf::Value(fill.changelog_records >= restore_keys));
+        line_tail(line, ctx, fill.cpu);
+        lines.push_back(sf::Value(std::move(line)).to_json());
+      }
+      if (fill.changelog_records < restore_keys) {
+        ++failures;
+        throw BenchError(fmt::format("the changelog holds {} records, expected {}",
+                                     fill.changelog_records, restore_keys));
+      }
+
+      std::vector<double> restore_rates;
+      std::vector<double> raw_rates;
+      std::vector<double> restore_vs_raw;
+      std::vector<double> to_first;
+      std::vector<double> run_to_first;
+      for (int run = 1; run <= restore_runs; ++run) {
+        std::this_thread::sleep_for(std::chrono::duration<double>(pause_s));
+        RawRead raw;
+        try {
+          raw = raw_read_changelog(env, changelog, restore_partitions);
+        } catch (const std::exception& e) {
+          ++failures;
+          fmt::print("run {}: raw changelog read FAILED: {}\n", run, e.what());
+          continue;
+        }
+        const double raw_rate = static_cast<double>(raw.records) / raw.seconds;
+        std::string raw_parts;
+        for (const auto& [n, s] : raw.partitions) {
+          raw_parts += fmt::format("{}{}", raw_parts.empty() ? "" : ", ",
+                                   grouped(per_second(static_cast<double>(n), s)));
+        }
+        fmt::print(
+            "run {}: raw changelog read (librdkafka, restorer settings, partition by "
+            "partition): {} records in {:.2f} s = {} records/s (per partition: {}); {}\n",
+            run, grouped(raw.records), raw.seconds,
+            grouped(per_second(static_cast<double>(raw.records), raw.seconds)), raw_parts,
+            cpu_text(raw.cpu));
+        {
+          sf::Object line = line_head(ctx, "changelog_read", raw.records, raw.seconds, sf::Value());
+          line.set("run", sf::Value(run));
+          line.set("partitions", sf::Value(restore_partitions));
+          sf::Array parts;
+          for (const auto& [n, s] : raw.partitions) {
+            parts.push_back(sf::Value(sf::Object{
+                {"records", sf::Value(static_cast<long long>(n))},
+                {"seconds", sf::Value(round_to(s, 4))},
+                {"records_per_s",
+                 sf::Value(static_cast<long long>(per_second(static_cast<double>(n), s)))}}));
+          }
+          line.set("per_partition", sf::Value(std::move(parts)));
+          line_tail(line, ctx, raw.cpu);
+          lines.push_back(sf::Value(std::move(line)).to_json());
+        }
+        std::this_thread::sleep_for(std::chrono::duration<double>(pause_s));
+        RestoreRun r;
+        try {
+          r = run_restore(env, *log, input, group, restore_partitions, restore_keys, restore_new,
+                          run);
+        } catch (const std::exception& e) {
+          ++failures;
+          fmt::print("run {}: restore FAILED: {}\n", run, e.what());
+          continue;
+        }
+        if (!r.ok) ++failures;
+        const double rate = static_cast<double>(r.applied) / r.restore_seconds;
+        restore_rates.push_back(rate);
+        raw_rates.push_back(raw_rate);
+        restore_vs_raw.push_back(rate / raw_rate);
+        to_first.push_back(r.start_to_first);
+        run_to_first.push_back(r.run_to_first);
+        fmt::print(
+            "run {}: restore {} keys in {:.2f} s = {} keys/s ({:.2f} x the raw read; {:.2f} s "
+            "between "
+            "partitions); app start -> "
+            "restore start {:.2f} s, restore end -> first new record processed {:.3f} s; app "
+            "start -> first new record {:.2f} s (run() -> first {:.2f} s); {}/{} outputs count 2; "
+            "{}{}\n",
+            run, grouped(static_cast<std::uint64_t>(r.applied)), r.restore_seconds,
+            grouped(per_second(static_cast<double>(r.applied), r.restore_seconds)), rate / raw_rate,
+            r.between_partitions, r.start_to_restore, r.restore_end_to_first, r.start_to_first,
+            r.run_to_first, grouped(r.verified), grouped(r.new_records), cpu_text(r.cpu),
+            r.ok ? "" : "  NOT VERIFIED");
+        for (const auto& p : r.partitions) {
+          fmt::print("       partition {}: {} keys in {:.2f} s = {} keys/s (library: {:.2f} s)\n",
+                     p.partition, grouped(static_cast<std::uint64_t>(p.applied)), p.seconds,
+                     grouped(per_second(static_cast<double>(p.applied), p.seconds)),
+                     p.library_seconds);
+        }
+        std::fflush(stdout);
+        sf::Object line = line_head(ctx, "restore", static_cast<std::uint64_t>(r.applied),
+                                    r.restore_seconds, sf::Value());
+        line.set("run", sf::Value(run));
+        line.set("partitions", sf::Value(restore_partitions));
+        line.set("keys", sf::Value(static_cast<long long>(restore_keys)));
+        line.set("ratio_vs_raw_read", sf::Value(round_to(rate / raw_rate, 4)));
+        sf::Array parts;
+        for (const auto& p : r.partitions) {
+          parts.push_back(sf::Value(
+              sf::Object{{"partition", sf::Value(p.partition)},
+                         {"applied", sf::Value(static_cast<long long>(p.applied))},
+                         {"skipped", sf::Value(static_cast<long long>(p.skipped))},
+                         {"seconds", sf::Value(round_to(p.seconds, 4))},
+                         {"library_seconds", sf::Value(round_to(p.library_seconds, 4))},
+                         {"keys_per_s", sf::Value(static_cast<long long>(per_second(
+                                            static_cast<double>(p.applied), p.seconds)))}}));
+        }
+        line.set("per_partition", sf::Value(std::move(parts)));
+        line.set("seconds_between_partitions", sf::Value(round_to(r.between_partitions, 4)));
+        line.set("seconds_start_to_restore", sf::Value(round_to(r.start_to_restore, 4)));
+        line.set("seconds_restore_end_to_first_processed",
+                 sf::Value(round_to(r.restore_end_to_first, 4)));
+        line.set("seconds_start_to_first_processed", sf::Value(round_to(r.start_to_first, 4)));
+        line.set("seconds_run_to_first_processed", sf::Value(round_to(r.run_to_first, 4)));
+        line.set("seconds_start_to_run_returned", sf::Value(round_to(r.start_to_returned, 4)));
+        line.set("new_records", sf::Value(static_cast<long long>(r.new_records)));
+        line.set("verified", sf::Value(r.ok));
+        line_tail(line, ctx, r.cpu);
+        lines.push_back(sf::Value(std::move(line)).to_json());
+      }
+      if (!restore_rates.empty()) {
+        fmt::print(
+            "\nrestore, median of {} run(s): {} keys/s ({:.3f} x the raw read of {} records/s); "
+            "app start -> first new record processed {:.2f} s (run() -> first {:.2f} s)\n",
+            restore_rates.size(), grouped(static_cast<std::uint64_t>(median(restore_rates))),
+            median(restore_vs_raw), grouped(static_cast<std::uint64_t>(median(raw_rates))),
+            median(to_first), median(run_to_first));
+        fmt::print(
+            "(restore seconds: the library's first 'restoring store' log line -> its last "
+            "'restored store' line; keys = records applied; partitions restore one after "
+            "another)\n");
+      }
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    ++failures;
+  }
+
+  std::fflush(stdout);
+  append_lines(results_file, lines, failures);
+
+  if (!keep_topics) {
+    try {
+      Admin(brokers).delete_topics(topics);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "warning: deleting the bench topics: {}\n", e.what());
+    }
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(env.state_root, ec);
+  return failures == 0 ? 0 : 1;
+}
