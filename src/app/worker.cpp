@@ -77,9 +77,7 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
       throw ConfigError("stateful pipeline without a state store provider");
     }
   }
-  if (!settings_.changelogs.empty()) {
-    restorer_ = std::make_unique<state::Restorer>(settings_.restore_config);
-  }
+
   kafka::RebalanceHandler handler;
   handler.on_assign = [this](const std::vector<kafka::TopicPartition>& tps) { on_assign(tps); };
   handler.on_revoke = [this](const std::vector<kafka::TopicPartition>& tps) { on_revoke(tps); };
@@ -395,6 +393,8 @@ void Worker::prepare_assigned(const std::atomic<bool>& stop) {
   if (to_prepare_.empty()) return;
   auto tps = std::move(to_prepare_);
   to_prepare_.clear();
+  std::vector<state::RestoreRequest> restores;
+  std::vector<PartitionState*> restored;
   std::vector<kafka::TopicPartition> committed;
   if (!settings_.changelogs.empty()) {
     committed = consumer_->committed(tps, config_.request_timeout);
@@ -406,14 +406,18 @@ void Worker::prepare_assigned(const std::atomic<bool>& stop) {
     for (const auto& c : committed) {
       if (c.topic == tp.topic && c.partition == tp.partition) offset = c.offset;
     }
-    prepare_partition(tp.topic, *slot, tp.partition, offset, stop);
-    if (stop.load()) return;
+    prepare_partition(tp.topic, *slot, tp.partition, offset, restores, restored);
   }
+  restore_all(restores, stop);
+  if (stop.load()) return;
+  for (PartitionState* part : restored) part->ready = true;
   last_activity_ = Clock::now();
 }
 
 void Worker::prepare_partition(const std::string& topic, TopicSlot& slot, std::int32_t partition,
-                               std::int64_t committed, const std::atomic<bool>& stop) {
+                               std::int64_t committed,
+                               std::vector<state::RestoreRequest>& restores,
+                               std::vector<PartitionState*>& restored) {
   if (slot.state.size() <= static_cast<std::size_t>(partition)) slot.state.resize(partition + 1);
   auto& part = slot.state[partition];
   if (!part) {
@@ -490,10 +494,48 @@ void Worker::prepare_partition(const std::string& topic, TopicSlot& slot, std::i
     request.source_topic = topic;
     request.boundary = boundary;
     request.only_without_offsets = only_without_offsets;
-    restorer_->restore(request, stop, config_.request_timeout);
-    if (stop.load()) return;
+    restores.push_back(std::move(request));
   }
-  part->ready = true;
+  restored.push_back(part.get());
+}
+
+void Worker::restore_all(std::vector<state::RestoreRequest>& requests,
+                         const std::atomic<bool>& stop) {
+  if (requests.empty()) return;
+  // Restoring is CPU-bound (decoding, RocksDB inserts): partitions restore side by side, one
+  // consumer each, up to the number of cores.
+  const std::size_t threads = std::min<std::size_t>(
+      requests.size(), std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 4));
+  while (restorers_.size() < threads) {
+    restorers_.push_back(std::make_unique<state::Restorer>(settings_.restore_config));
+  }
+  if (threads == 1) {
+    for (const auto& r : requests) {
+      restorers_[0]->restore(r, stop, config_.request_timeout);
+      if (stop.load()) return;
+    }
+    return;
+  }
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> halt{false};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t) {
+    pool.emplace_back([&, restorer = restorers_[t].get()] {
+      for (std::size_t i; !halt.load() && !stop.load() && (i = next++) < requests.size();) {
+        try {
+          restorer->restore(requests[i], stop, config_.request_timeout);
+        } catch (...) {
+          std::lock_guard lock(error_mutex);
+          if (!error) error = std::current_exception();
+          halt = true;
+        }
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
 }
 
 void Worker::check_brokers() {

@@ -125,8 +125,12 @@ class Worker final : public ExecContext {
   // Opens and restores the stores of partitions assigned since the last call (ST-05, APP-10,
   // ST-08), before any of their messages is processed.
   void prepare_assigned(const std::atomic<bool>& stop);
+  // Opens the partition's stores and adds what to replay to `restores` (and the partition to
+  // `restored`, to be marked ready once they are replayed).
   void prepare_partition(const std::string& topic, TopicSlot& slot, std::int32_t partition,
-                         std::int64_t committed, const std::atomic<bool>& stop);
+                         std::int64_t committed, std::vector<state::RestoreRequest>& restores,
+                         std::vector<PartitionState*>& restored);
+  void restore_all(std::vector<state::RestoreRequest>& requests, const std::atomic<bool>& stop);
   std::unique_ptr<state::PartitionStore> open_store(const state::StoreId& id, bool& rebuilt);
   void close_partition_state(TopicSlot& slot, std::int32_t partition);
   void produce_changelogs();
@@ -158,7 +162,7 @@ class Worker final : public ExecContext {
   bool failed_ = false;
 
   std::vector<kafka::TopicPartition> to_prepare_;
-  std::unique_ptr<state::Restorer> restorer_;
+  std::vector<std::unique_ptr<state::Restorer>> restorers_;
   StateScope scope_;
   TopicSlot* current_slot_ = nullptr;
   Headers changelog_headers_;

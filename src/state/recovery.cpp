@@ -173,6 +173,7 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
       if (next >= high) done = true;
     }
     if (batch.size() >= kBatchRecords || done) {
+      batch.sort_by_key();
       r.store->write(batch, next);
       batch.clear();
     }

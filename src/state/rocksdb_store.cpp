@@ -211,7 +211,8 @@ void RocksDBStore::end_bulk_load() {
 void RocksDBStore::write(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset) {
   check_open();
   if (batch.empty() && !changelog_offset) return;
-  rocksdb::WriteBatch wb;
+  rocksdb::WriteBatch& wb = batch_;
+  wb.Clear();  // reused: keeps its buffer, no page faults per batch
   batch.for_each([&](const WriteBatch::Op& op) {
     const rocksdb::Slice key(op.key.data(), op.key.size());
     auto s = op.value ? wb.Put(data_cf_.get(), key, rocksdb::Slice(op.value->data(), op.value->size()))

@@ -12,6 +12,8 @@
 #include "state/store.hpp"
 #include "streamframe/state.hpp"
 
+#include <rocksdb/write_batch.h>
+
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
@@ -66,6 +68,7 @@ class RocksDBStore final : public PartitionStore {
   std::unique_ptr<rocksdb::ColumnFamilyHandle> meta_cf_;
   std::optional<std::int64_t> changelog_offset_;
   bool bulk_loading_ = false;
+  rocksdb::WriteBatch batch_;
 };
 
 }  // namespace streamframe::state
