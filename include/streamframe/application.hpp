@@ -100,6 +100,8 @@ struct RunStats {
   std::uint64_t records_produced = 0;
   std::uint64_t errors_skipped = 0;
   std::uint64_t checkpoints = 0;
+  // Exactly-once checkpoints whose transaction was aborted (then processed again).
+  std::uint64_t checkpoints_aborted = 0;
 };
 
 class Application {

@@ -394,6 +394,7 @@ class Application::Impl {
     stats_.records_produced += s.records_produced;
     stats_.errors_skipped += s.errors_skipped;
     stats_.checkpoints += s.checkpoints;
+    stats_.checkpoints_aborted += s.checkpoints_aborted;
   }
 
   void stop(bool fail) {

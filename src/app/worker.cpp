@@ -6,6 +6,7 @@
 
 #include "core/logging.hpp"
 #include "dataframe/metadata.hpp"
+#include "kafka/retry.hpp"
 #include "kafka/types.hpp"
 #include "streamframe/errors.hpp"
 
@@ -239,7 +240,10 @@ void Worker::checkpoint(Clock::time_point deadline) {
   }
   rethrow_pending();
   if (settings_.exactly_once) {
-    commit_transaction(commit, deadline);
+    if (!commit_transaction(commit, deadline)) {
+      rewind_to_checkpoint();
+      return;
+    }
   } else {
     try {
       consumer_->commit(commit);
@@ -309,7 +313,7 @@ void Worker::ensure_transaction() {
   if (settings_.exactly_once && !producer_->in_transaction()) producer_->begin_transaction();
 }
 
-void Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offsets,
+bool Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offsets,
                                 Clock::time_point deadline) {
   ensure_transaction();
   auto remaining = [&] {
@@ -321,7 +325,7 @@ void Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offset
     for (int attempt = 1;; ++attempt) {
       try {
         producer_->commit_transaction(remaining());
-        return;
+        return true;
       } catch (const KafkaError& e) {
         // A retriable error leaves the outcome open: committing again is the documented way
         // to learn it; anything else falls through to abort or stop.
@@ -334,14 +338,52 @@ void Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offset
   } catch (const KafkaError& e) {
     if (!e.fatal()) {
       try {
-        producer_->abort_transaction(config_.request_timeout);
+        producer_->abort_transaction(remaining());
       } catch (const std::exception& abort_error) {
         logger()->warn("aborting the failed transaction failed too: {}", abort_error.what());
+        throw KafkaError(e.code(),
+                         std::string("checkpoint: the transaction did not commit: ") + e.what(),
+                         e.retriable(), e.fatal(), e.txn_requires_abort());
+      }
+      if (e.txn_requires_abort()) {
+        // E.g. the group moved on (a new generation or member id) while this transaction was
+        // open: nothing of it is visible, so processing again from the last commit is exact.
+        logger()->warn("checkpoint: the transaction was aborted ({}); processing again from the "
+                       "last committed offsets",
+                       e.what());
+        ++stats_.checkpoints_aborted;
+        return false;
       }
     }
     throw KafkaError(e.code(), std::string("checkpoint: the transaction did not commit: ") + e.what(),
                      e.retriable(), e.fatal(), e.txn_requires_abort());
   }
+}
+
+void Worker::rewind_to_checkpoint() {
+  // Everything since the last checkpoint is forgotten: pending state writes, processed
+  // offsets, and the fetch positions, which go back to the first offset processed after it.
+  for (auto& [name, slot] : slots_) {
+    for (std::size_t p = 0; p < slot.offsets.size(); ++p) {
+      if (slot.offsets[p] < 0) continue;
+      const kafka::TopicPartition tp{name, static_cast<std::int32_t>(p), slot.first_offsets[p]};
+      try {
+        consumer_->seek(tp, config_.request_timeout);
+      } catch (const KafkaError& e) {
+        // A partition being revoked cannot be sought; its next owner starts from the commit.
+        logger()->warn("rewinding {}[{}] to offset {} failed: {}", name, p, tp.offset, e.what());
+      }
+    }
+    std::fill(slot.offsets.begin(), slot.offsets.end(), -1);
+    for (auto& part : slot.state) {
+      if (!part) continue;
+      for (auto& st : part->stores) {
+        if (st->txn) st->txn->clear();
+      }
+    }
+  }
+  offsets_stored_ = 0;
+  rewound_ = true;
 }
 
 StateScope& Worker::state(std::size_t store, const Row& row) {
@@ -397,7 +439,9 @@ void Worker::prepare_assigned(const std::atomic<bool>& stop) {
   std::vector<PartitionState*> restored;
   std::vector<kafka::TopicPartition> committed;
   if (!settings_.changelogs.empty()) {
-    committed = consumer_->committed(tps, config_.request_timeout);
+    committed = kafka::with_retries(
+        [&] { return consumer_->committed(tps, config_.request_timeout); },
+        config_.request_timeout, "reading committed offsets");
   }
   for (const auto& tp : tps) {
     TopicSlot* slot = slot_of(tp.topic, tp.partition);
@@ -449,7 +493,9 @@ void Worker::prepare_partition(const std::string& topic, TopicSlot& slot, std::i
   std::int64_t boundary = committed >= 0 ? committed : 0;
   bool only_without_offsets = false;
   if (committed >= 0) {
-    const auto [low, high] = consumer_->query_watermarks(topic, partition, config_.request_timeout);
+    const auto [low, high] = kafka::with_retries(
+        [&] { return consumer_->query_watermarks(topic, partition, config_.request_timeout); },
+        config_.request_timeout, "querying watermarks");
     if (committed < low) {
       const std::string where =
           topic + "[" + std::to_string(partition) + "] committed offset " +
@@ -541,11 +587,17 @@ void Worker::restore_all(std::vector<state::RestoreRequest>& requests,
 void Worker::check_brokers() {
   if (config_.broker_availability_timeout.count() <= 0 || !consumer_ || consumer_->closed()) return;
   const auto now = Clock::now();
+  // Either client may be the first to notice: a checkpoint flushing the producer does not
+  // poll the consumer.
   for (const auto& e : consumer_->take_client_errors()) {
     if (e.code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !brokers_down_since_) {
       brokers_down_since_ = now;
       logger()->warn("all Kafka brokers are down: {}", e.reason);
     }
+  }
+  if (producer_->take_all_brokers_down() && !brokers_down_since_) {
+    brokers_down_since_ = now;
+    logger()->warn("all Kafka brokers are down (producer)");
   }
   if (!brokers_down_since_ || now - *brokers_down_since_ < config_.broker_availability_timeout ||
       now - last_broker_check_ < std::chrono::seconds(1)) {
@@ -752,6 +804,7 @@ void Worker::store_offset(TopicSlot& slot, const Topic::Definition& topic,
                               std::to_string(m->partition) + "] is not above the stored " +
                               std::to_string(stored));
   }
+  if (stored < 0) slot.first_offsets[m->partition] = m->offset;
   stored = m->offset;
   ++offsets_stored_;
   if (config_.on_message_processed)
@@ -810,6 +863,7 @@ Worker::TopicSlot* Worker::slot_of(const std::string& topic, std::int32_t partit
     // Partitions can be added to a topic while it is consumed: grow on demand.
     slot.assigned.resize(partition + 1, 0);
     slot.offsets.resize(partition + 1, -1);
+    slot.first_offsets.resize(partition + 1, -1);
   }
   return &slot;
 }
@@ -832,12 +886,14 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
       for (auto& m : batch) {
         handle_message(m.get(), run);
         if (checkpoint_due()) checkpoint(Clock::now() + settings_.flush_timeout);
+        if (rewound_) break;  // the rest of the batch comes again from the rewound positions
         if (run.options.count > 0 && run.outputs >= run.options.count) {
           run.limit_reached = true;
           break;
         }
         if (stop.load(std::memory_order_relaxed)) break;
       }
+      rewound_ = false;
       producer_->poll(std::chrono::milliseconds(0));
       rethrow_pending();
       if (run.limit_reached) break;

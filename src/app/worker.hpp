@@ -98,6 +98,7 @@ class Worker final : public ExecContext {
   struct TopicSlot {
     Graph* graph = nullptr;
     std::vector<std::int64_t> offsets;  // last processed offset since the checkpoint, -1 = none
+    std::vector<std::int64_t> first_offsets;  // first processed offset since it (CK-01)
     std::vector<char> assigned;
     // Targets when the pipeline only forwards messages unchanged (see Graph::passthrough_targets).
     std::vector<const Topic::Definition*> passthrough;
@@ -137,8 +138,12 @@ class Worker final : public ExecContext {
   // ST-06: deletes expired entries (at most max_evictions_per_flush per store).
   void sweep_expired();
   void ensure_transaction();
-  void commit_transaction(const std::vector<kafka::TopicPartition>& offsets,
+  // false: the transaction was aborted (abortable error) and the caller rewinds.
+  bool commit_transaction(const std::vector<kafka::TopicPartition>& offsets,
                           std::chrono::steady_clock::time_point deadline);
+  // After an aborted checkpoint: forget its state writes and offsets, seek back to its first
+  // offsets.
+  void rewind_to_checkpoint();
   // APP-15: throws KafkaBrokerUnavailableError when every broker has been down too long.
   void check_brokers();
   ErrorAction decide(const ErrorCallback& callback, const std::exception& error,
@@ -160,6 +165,7 @@ class Worker final : public ExecContext {
   std::exception_ptr pending_error_;
   // Set once a run ended in an error or stop(fail=true): nothing may be committed any more.
   bool failed_ = false;
+  bool rewound_ = false;  // a checkpoint was aborted and the positions moved back
 
   std::vector<kafka::TopicPartition> to_prepare_;
   std::vector<std::unique_ptr<state::Restorer>> restorers_;

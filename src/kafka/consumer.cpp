@@ -253,6 +253,15 @@ std::pair<std::int64_t, std::int64_t> Consumer::query_watermarks(
   std::int64_t high = RD_KAFKA_OFFSET_INVALID;
   if (const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
           rk, topic.c_str(), partition, &low, &high, to_ms(timeout))) {
+    if (err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+        err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE) {
+      // librdkafka 2.0.2 keeps asking the leader it has cached: a metadata request refreshes
+      // the cache so that a retry reaches the new leader.
+      const rd_kafka_metadata_t* md = nullptr;
+      if (rd_kafka_metadata(rk, 1, nullptr, &md, to_ms(timeout)) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_metadata_destroy(md);
+      }
+    }
     throw_error(
         err, fmt::format("querying watermarks of topic '{}' partition {}", topic, partition), rk);
   }

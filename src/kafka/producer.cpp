@@ -296,6 +296,9 @@ void Producer::error_trampoline(rd_kafka_t* /*rk*/, int err, const char* reason,
   const auto code = static_cast<rd_kafka_resp_err_t>(err);
   const bool fatal = code == RD_KAFKA_RESP_ERR__FATAL;
   if (fatal) self->fatal_ = true;
+  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+    self->all_brokers_down_.store(true, std::memory_order_relaxed);
+  }
   try {
     streamframe_logger()->log(fatal ? spdlog::level::err : spdlog::level::warn,
                               "Kafka producer: {} ({})", reason != nullptr ? reason : "",

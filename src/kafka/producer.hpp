@@ -107,6 +107,10 @@ class Producer {
   // The delivery handler must outlive this call (the destructor calls close()).
   void close(std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
   bool closed() const noexcept { return !rk_; }
+  // Whether librdkafka reported "all brokers down" since the last call (served by poll/flush).
+  bool take_all_brokers_down() noexcept {
+    return all_brokers_down_.exchange(false, std::memory_order_relaxed);
+  }
 
   rd_kafka_t* handle() const noexcept { return rk_.get(); }
 
@@ -163,6 +167,7 @@ class Producer {
   std::vector<rd_kafka_vu_t> args_;         // produceva arguments, reused
   std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> failed_{0};
+  std::atomic<bool> all_brokers_down_{false};
   std::exception_ptr pending_;  // first delivery-handler exception not yet rethrown
   bool fatal_ = false;          // librdkafka raised a fatal error (idempotence broken, fenced)
   bool transactional_ = false;  // transactional.id is set

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/logging.hpp"
+#include "kafka/retry.hpp"
 #include "state/transaction.hpp"
 #include "state/value_codec.hpp"
 #include "streamframe/errors.hpp"
@@ -74,14 +75,11 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
                                 std::chrono::milliseconds request_timeout) {
   RestoreResult result;
   const auto started = Clock::now();
-  std::int64_t start = r.store->changelog_offset().value_or(0);
-  const auto [low, high] = consumer_->query_watermarks(r.changelog, r.partition, request_timeout);
-  if (start >= high) return result;
-  if (start < low) start = low;
-  const std::int64_t total = high - start;
-  detail::logger()->info("restoring store '{}' partition {} from '{}' offsets {}..{} ({} records)",
-                         r.store_name, r.partition, r.changelog, start, high, total);
-
+  // No watermark request up front: the fetch itself finds the end (PARTITION_EOF) and follows
+  // leader changes, which a watermark request in librdkafka 2.0.2 does not.
+  const std::int64_t start = r.store->changelog_offset().value_or(0);
+  std::int64_t high = -1;  // known once the fetcher has seen the partition
+  bool announced = false;
   consumer_->assign({{r.changelog, r.partition, start}});
   r.store->begin_bulk_load();
   struct Unassign {
@@ -95,6 +93,7 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
   } unassign{*consumer_};
 
   WriteBatch batch;
+  std::int64_t first = -1;  // first offset read (start may be below the low watermark)
   std::string last_header;
   bool last_header_valid = false;
   bool last_apply = true;
@@ -119,6 +118,12 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
                          false, true);
       }
       continue;
+    }
+    if (high < 0) high = consumer_->get_watermarks(r.changelog, r.partition).second;
+    if (!announced && high > start) {
+      announced = true;
+      detail::logger()->info("restoring store '{}' partition {} from '{}' offsets {}..{}",
+                             r.store_name, r.partition, r.changelog, start, high);
     }
     idle = 0;
     for (auto& mp : msgs) {
@@ -169,8 +174,8 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
         error.set_origin(r.changelog, r.partition, m->offset);
         throw error;
       }
+      if (first < 0) first = m->offset;
       next = m->offset + 1;
-      if (next >= high) done = true;
     }
     if (batch.size() >= kBatchRecords || done) {
       batch.sort_by_key();
@@ -181,13 +186,15 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
     if (now - last_log >= std::chrono::seconds(5)) {
       last_log = now;
       const double secs = std::chrono::duration<double>(now - started).count();
+      const std::int64_t from = first >= 0 ? first : start;
       detail::logger()->info("restoring store '{}' partition {}: {}/{} records ({:.0f}/s)",
-                             r.store_name, r.partition, next - start, total,
-                             (next - start) / std::max(secs, 1e-3));
+                             r.store_name, r.partition, next - from, std::max(high - from, next - from),
+                             (next - from) / std::max(secs, 1e-3));
     }
   }
   r.store->end_bulk_load();
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  if (result.applied + result.skipped == 0) return result;  // nothing new: stay quiet
   detail::logger()->info(
       "restored store '{}' partition {}: {} records applied, {} skipped in {:.2f} s ({:.0f}/s)",
       r.store_name, r.partition, result.applied, result.skipped, result.seconds,
