@@ -332,6 +332,9 @@ class Application::Impl {
       settings.stores = stores_.get();
       settings.changelogs = changelogs;
       settings.restore_config = common_config();
+      // Security and other client settings apply to the recovery consumer too.
+      apply_extra(settings.restore_config, config_.consumer_extra_config,
+                  "consumer_extra_config");
       // Recovery assigns partitions itself and never commits; the id only satisfies librdkafka.
       kafka::set_option(settings.restore_config, "group.id",
                         config_.consumer_group + "-restore");

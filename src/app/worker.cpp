@@ -261,7 +261,7 @@ void Worker::checkpoint(Clock::time_point deadline) {
         std::optional<std::int64_t> offset;
         if (!st->changelog.empty() && st->delivered >= 0) offset = st->delivered + 1;
         st->store->write(st->txn->batch(), offset);
-        st->txn->clear();
+        st->txn->committed();
       }
     }
   }
@@ -378,7 +378,7 @@ void Worker::rewind_to_checkpoint() {
     for (auto& part : slot.state) {
       if (!part) continue;
       for (auto& st : part->stores) {
-        if (st->txn) st->txn->clear();
+        if (st->txn) st->txn->discard();
       }
     }
   }

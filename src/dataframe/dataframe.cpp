@@ -675,7 +675,7 @@ std::vector<Row> StreamingDataFrame::test(Value value, Value key, std::int64_t t
   auto commit = [&ts] {
     for (auto& txn : ts.txns) {
       if (!txn->empty()) txn->store().write(txn->batch(), std::nullopt);
-      txn->clear();
+      txn->committed();
     }
   };
   try {

@@ -26,7 +26,10 @@ kafka::Config restore_config(kafka::Config c) {
   kafka::set_option(c, "isolation.level", "read_committed");
   kafka::set_option(c, "auto.offset.reset", "earliest");
   kafka::set_option(c, "fetch.wait.max.ms", "50");
-  kafka::set_option(c, "queued.min.messages", "200000");
+  // librdkafka 2.0.2 stops fetching for a second whenever its queue reaches these limits
+  // (docs/librdkafka-notes.md): keep them out of reach of one restore's pace.
+  kafka::set_option(c, "queued.min.messages", "1000000");
+  kafka::set_option(c, "queued.max.messages.kbytes", "131072");
   return c;
 }
 

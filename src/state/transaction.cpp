@@ -83,46 +83,68 @@ std::size_t PartitionTransaction::sweep_expired(std::int64_t now, std::size_t li
   return deleted;
 }
 
-std::optional<std::string_view> PartitionTransaction::get(std::string_view key) {
-  if (auto it = pending_.find(key); it != pending_.end()) {
-    if (!it->second) return std::nullopt;
-    return std::string_view(*it->second);
+PartitionTransaction::Entry& PartitionTransaction::entry(std::string_view key, bool read_store) {
+  if (last_ != nullptr && last_->first == key) return last_->second;
+  auto it = entries_.find(key);
+  if (it == entries_.end()) {
+    Entry e;
+    if (read_store) e.value = store_->get(key);
+    it = entries_.emplace(std::string(key), std::move(e)).first;
   }
-  read_ = store_->get(key);
-  if (!read_) return std::nullopt;
-  return std::string_view(*read_);
+  last_ = &*it;
+  return it->second;
+}
+
+std::optional<std::string_view> PartitionTransaction::get(std::string_view key) {
+  Entry& e = entry(key, true);
+  if (!e.value) return std::nullopt;
+  return std::string_view(*e.value);
 }
 
 void PartitionTransaction::put(std::string_view key, std::string_view value) {
-  auto it = pending_.find(key);
-  if (it == pending_.end()) {
-    pending_.emplace(std::string(key), std::string(value));
-  } else if (it->second) {
-    it->second->assign(value);
+  Entry& e = entry(key, false);
+  if (e.value) {
+    e.value->assign(value);
   } else {
-    it->second.emplace(value);
+    e.value.emplace(value);
   }
+  mark_dirty(e);
 }
 
 void PartitionTransaction::remove(std::string_view key) {
-  auto it = pending_.find(key);
-  if (it == pending_.end()) {
-    pending_.emplace(std::string(key), std::nullopt);
-  } else {
-    it->second.reset();
-  }
+  Entry& e = entry(key, false);
+  e.value.reset();
+  mark_dirty(e);
 }
 
 WriteBatch PartitionTransaction::batch() const {
   WriteBatch b;
-  for (const auto& [k, v] : pending_) {
+  for_each_change([&b](std::string_view k, const std::optional<std::string>& v) {
     if (v) {
       b.put(k, *v);
     } else {
       b.remove(k);
     }
-  }
+  });
+  b.sort_by_key();
   return b;
+}
+
+void PartitionTransaction::committed() {
+  if (entries_.size() > kCacheEntries) {
+    // Bounded memory: start the cache again rather than track recency per entry.
+    entries_.clear();
+    last_ = nullptr;
+  } else {
+    for (auto& [k, e] : entries_) e.dirty = false;
+  }
+  dirty_ = 0;
+}
+
+void PartitionTransaction::discard() noexcept {
+  entries_.clear();
+  last_ = nullptr;
+  dirty_ = 0;
 }
 
 }  // namespace streamframe::state

@@ -39,9 +39,13 @@ void build_stored(std::string& out, bool raw_bytes, std::optional<std::int64_t> 
 std::string ttl_index_key(std::int64_t expiry, std::string_view data_key);
 
 // Reads go to the pending writes first, then to the store (ST-02: reads see uncommitted
-// writes). Not thread-safe: one worker thread owns it.
+// writes). Entries stay after a checkpoint as a read cache (up to kCacheEntries), so a hot
+// key is read from RocksDB once, not once per checkpoint. A read-modify-write of one key
+// finds its entry once. Not thread-safe: one worker thread owns it.
 class PartitionTransaction {
  public:
+  static constexpr std::size_t kCacheEntries = 200000;
+
   explicit PartitionTransaction(PartitionStore& store) : store_(&store) {}
 
   // The current bytes of `key` (pending or stored), nullopt when absent or deleted. The view
@@ -50,19 +54,28 @@ class PartitionTransaction {
   void put(std::string_view key, std::string_view value);
   void remove(std::string_view key);
 
-  bool empty() const noexcept { return pending_.empty(); }
-  std::size_t size() const noexcept { return pending_.size(); }
-  // Each changed key once, with its final value (nullopt = deleted).
+  // Whether nothing was written since the last checkpoint.
+  bool empty() const noexcept { return dirty_ == 0; }
+  std::size_t size() const noexcept { return dirty_; }
+  // Each key written since the last checkpoint once, with its final value (nullopt = deleted).
   template <class F>
   void for_each_change(F&& f) const {
-    for (const auto& [k, v] : pending_) f(std::string_view(k), v);
+    if (dirty_ == 0) return;
+    for (const auto& [k, e] : entries_) {
+      if (e.dirty) f(std::string_view(k), e.value);
+    }
   }
+  // The changes as a batch, ordered by key (cheaper for RocksDB to apply).
   WriteBatch batch() const;
+  // The changes were written to the store: they become cached reads.
+  void committed();
+  // The changes are dropped (an aborted checkpoint): forget everything, the store decides.
+  void discard() noexcept;
+  PartitionStore& store() noexcept { return *store_; }
+
   // Deletes up to `limit` stored entries whose expiry is <= `now` (ST-06: swept at flush).
   // Returns how many data entries were deleted.
   std::size_t sweep_expired(std::int64_t now, std::size_t limit);
-  void clear() { pending_.clear(); }
-  PartitionStore& store() noexcept { return *store_; }
 
  private:
   struct Hash {
@@ -71,9 +84,26 @@ class PartitionTransaction {
       return std::hash<std::string_view>{}(s);
     }
   };
+  struct Entry {
+    std::optional<std::string> value;  // nullopt = absent / deleted
+    bool dirty = false;                // written since the last checkpoint
+  };
+  using Map = std::unordered_map<std::string, Entry, Hash, std::equal_to<>>;
+  // The entry of `key`, read from the store into the cache when missing. Remembers it: the
+  // put() that follows a get() of the same key does not look it up again.
+  Entry& entry(std::string_view key, bool read_store);
+  void mark_dirty(Entry& e) {
+    if (!e.dirty) {
+      e.dirty = true;
+      ++dirty_;
+    }
+  }
+
   PartitionStore* store_;
-  std::unordered_map<std::string, std::optional<std::string>, Hash, std::equal_to<>> pending_;
-  std::optional<std::string> read_;  // last value read from the store
+  Map entries_;
+  std::size_t dirty_ = 0;
+  // Element pointers of an unordered_map survive rehashing; only erase/clear invalidate.
+  Map::value_type* last_ = nullptr;
 };
 
 }  // namespace streamframe::state

@@ -291,7 +291,7 @@ TEST(StateTtlSweep, DeletesExpiredEntriesOnlyAndRespectsTheLimit) {
   detail::StateScope scope;
   auto commit = [&] {
     store.write(txn.batch(), std::nullopt);
-    txn.clear();
+    txn.committed();
   };
   scope.reset(txn, Value("k"), 1000);
   for (int i = 0; i < 5; ++i) scope.set(Value(i), Value(i), 100 + i);  // expire 1100..1104
@@ -316,6 +316,52 @@ TEST(StateTtlSweep, DeletesExpiredEntriesOnlyAndRespectsTheLimit) {
   EXPECT_EQ(txn.sweep_expired(5000, 100), 2u);
   commit();
   EXPECT_EQ(store.size(), 2u);  // "keep" and "renewed", no index entries left
+}
+
+}  // namespace
+}  // namespace streamframe
+
+namespace streamframe {
+namespace {
+
+// The transaction's cache: committed writes stay readable without the store, a discarded
+// checkpoint falls back to the store, and only written keys reach the batch.
+TEST(PartitionTransactionCache, CommitDiscardAndBatchContents) {
+  state::MemoryStore store;
+  {
+    state::WriteBatch seed;
+    seed.put("a", "stored-a");
+    store.write(seed, std::nullopt);
+  }
+  state::PartitionTransaction txn(store);
+  EXPECT_EQ(txn.get("a"), "stored-a");  // read through, cached clean
+  EXPECT_EQ(txn.get("missing"), std::nullopt);
+  EXPECT_TRUE(txn.empty());  // reads are not changes
+  txn.put("b", "1");
+  txn.put("b", "2");
+  txn.remove("a");
+  EXPECT_EQ(txn.size(), 2u);
+  std::vector<std::pair<std::string, std::optional<std::string>>> ops;
+  txn.batch().for_each([&](const state::WriteBatch::Op& op) {
+    ops.emplace_back(std::string(op.key),
+                     op.value ? std::optional<std::string>(std::string(*op.value)) : std::nullopt);
+  });
+  ASSERT_EQ(ops.size(), 2u);  // sorted by key: a (deleted), b = 2
+  EXPECT_EQ(ops[0], (std::pair<std::string, std::optional<std::string>>{"a", std::nullopt}));
+  EXPECT_EQ(ops[1], (std::pair<std::string, std::optional<std::string>>{"b", "2"}));
+
+  // Aborted checkpoint: the writes vanish, the store is the truth again.
+  txn.discard();
+  EXPECT_TRUE(txn.empty());
+  EXPECT_EQ(txn.get("a"), "stored-a");
+  EXPECT_EQ(txn.get("b"), std::nullopt);
+
+  txn.put("c", "3");
+  store.write(txn.batch(), std::nullopt);
+  txn.committed();
+  EXPECT_TRUE(txn.empty());
+  EXPECT_EQ(txn.get("c"), "3");
+  EXPECT_EQ(store.get("c"), "3");
 }
 
 }  // namespace
