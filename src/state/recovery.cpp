@@ -82,7 +82,8 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
   // leader changes, which a watermark request in librdkafka 2.0.2 does not.
   const std::int64_t start = r.store->changelog_offset().value_or(0);
   std::int64_t high = -1;  // known once the fetcher has seen the partition
-  bool announced = false;
+  detail::logger()->info("restoring store '{}' partition {} from '{}' offset {}", r.store_name,
+                         r.partition, r.changelog, start);
   consumer_->assign({{r.changelog, r.partition, start}});
   r.store->begin_bulk_load();
   struct Unassign {
@@ -123,11 +124,6 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
       continue;
     }
     if (high < 0) high = consumer_->get_watermarks(r.changelog, r.partition).second;
-    if (!announced && high > start) {
-      announced = true;
-      detail::logger()->info("restoring store '{}' partition {} from '{}' offsets {}..{}",
-                             r.store_name, r.partition, r.changelog, start, high);
-    }
     idle = 0;
     for (auto& mp : msgs) {
       const rd_kafka_message_t* m = mp.get();
