@@ -32,6 +32,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+
+#include "bench_util.hpp"
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -66,6 +68,8 @@
 
 namespace {
 
+using namespace streamframe::bench;
+
 namespace sf = streamframe;
 using Clock = std::chrono::steady_clock;
 using Settings = std::vector<std::pair<std::string, std::string>>;
@@ -75,29 +79,12 @@ class BenchError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-double seconds_between(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double>(to - from).count();
-}
 
-// 1234567 -> "1,234,567".
-std::string grouped(std::uint64_t n) {
-  std::string digits = std::to_string(n);
-  std::string out;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
 
 std::uint64_t per_second(double count, double seconds) {
   return seconds > 0 ? static_cast<std::uint64_t>(std::llround(count / seconds)) : 0;
 }
 
-double round_to(double x, int decimals) {
-  const double scale = std::pow(10.0, decimals);
-  return std::round(x * scale) / scale;
-}
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -617,53 +604,9 @@ std::uint64_t count_committed_records(const std::string& brokers, const std::str
 // ---------------------------------------------------------------------------------------------
 // Environment of the measurement
 
-std::string command_output(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  std::array<char, 256> buf{};
-  while (fgets(buf.data(), static_cast<int>(buf.size()), pipe) != nullptr) out += buf.data();
-  pclose(pipe);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
 
-struct Machine {
-  long nproc = 0;
-  std::string model;
-  double mem_gb = 0;
-};
 
-Machine machine_info() {
-  Machine m;
-  m.nproc = sysconf(_SC_NPROCESSORS_ONLN);
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  for (std::string line; std::getline(cpuinfo, line);) {
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) {
-        m.model = line.substr(line.find_first_not_of(" \t", colon + 1));
-      }
-      break;
-    }
-  }
-  std::ifstream meminfo("/proc/meminfo");
-  for (std::string line; std::getline(meminfo, line);) {
-    if (line.rfind("MemTotal:", 0) == 0) {
-      const double kb = std::strtod(line.c_str() + 9, nullptr);
-      m.mem_gb = std::round(kb / (1024.0 * 1024.0) * 10) / 10;
-      break;
-    }
-  }
-  return m;
-}
 
-double load_average_1m() {
-  double load = 0;
-  std::ifstream in("/proc/loadavg");
-  in >> load;
-  return load;
-}
 
 // CPU seconds the machine, this process and the broker spent over a case, to tell whether
 // something else competed for the cores while it ran.
@@ -674,27 +617,7 @@ struct CpuSample {
   double broker = 0;
 };
 
-double clock_ticks(std::uint64_t ticks) {
-  static const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return static_cast<double>(ticks) / hz;
-}
 
-// utime + stime of a process, from /proc/<pid>/stat (fields 14 and 15).
-double process_cpu(const std::string& pid) {
-  std::ifstream in("/proc/" + pid + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto paren = stat.rfind(')');
-  if (paren == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(paren + 2));
-  std::string field;
-  std::uint64_t utime = 0;
-  std::uint64_t stime = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return clock_ticks(utime + stime);
-}
 
 CpuSample sample_cpu(const std::string& broker_pid) {
   CpuSample s;
@@ -755,14 +678,6 @@ class CpuMeter {
   double load_;
 };
 
-std::string iso8601_utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::array<char, 32> buf{};
-  std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf.data();
-}
 
 sf::Value cpu_json(const CpuUse& cpu) {
   sf::Object o{{"wall_s", sf::Value(round_to(cpu.wall, 3))},
