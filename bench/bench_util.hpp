@@ -13,14 +13,94 @@
 #include <ctime>
 #include <fstream>
 #include <iterator>
+#include <memory>
+#include <stdexcept>
+#include <utility>
+#include <vector>
 #include <sstream>
 #include <string>
 
 #include <fmt/format.h>
+#include <librdkafka/rdkafka.h>
 
 namespace streamframe::bench {
 
 using Clock = std::chrono::steady_clock;
+using Settings = std::vector<std::pair<std::string, std::string>>;
+
+class BenchError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// ---------------------------------------------------------------------------------------------
+// librdkafka handles
+
+struct KafkaDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+struct TopicDeleter {
+  void operator()(rd_kafka_topic_t* rkt) const { rd_kafka_topic_destroy(rkt); }
+};
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+};
+struct EventDeleter {
+  void operator()(rd_kafka_event_t* ev) const { rd_kafka_event_destroy(ev); }
+};
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+struct AdminOptionsDeleter {
+  void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
+};
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+};
+struct MessageDeleter {
+  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+};
+using KafkaPtr = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
+using TopicPtr = std::unique_ptr<rd_kafka_topic_t, TopicDeleter>;
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
+using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
+using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter>;
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
+
+inline ConfPtr make_conf(const Settings& settings) {
+  ConfPtr conf(rd_kafka_conf_new());
+  std::array<char, 512> errstr{};
+  for (const auto& [key, value] : settings) {
+    if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), errstr.data(), errstr.size()) !=
+        RD_KAFKA_CONF_OK) {
+      throw BenchError(fmt::format("librdkafka setting {}={}: {}", key, value, errstr.data()));
+    }
+  }
+  return conf;
+}
+
+// rd_kafka_new takes the configuration only when it succeeds.
+inline KafkaPtr make_client(rd_kafka_type_t type, ConfPtr conf) {
+  std::array<char, 512> errstr{};
+  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), errstr.data(), errstr.size());
+  if (rk == nullptr) throw BenchError(fmt::format("rd_kafka_new: {}", errstr.data()));
+  conf.release();
+  return KafkaPtr(rk);
+}
+
+inline TopicPtr make_topic(rd_kafka_t* rk, const std::string& name) {
+  TopicPtr rkt(rd_kafka_topic_new(rk, name.c_str(), nullptr));
+  if (!rkt) {
+    throw BenchError(
+        fmt::format("rd_kafka_topic_new({}): {}", name, rd_kafka_err2str(rd_kafka_last_error())));
+  }
+  return rkt;
+}
+
 
 inline std::string command_output(const std::string& command) {
   std::string out;
