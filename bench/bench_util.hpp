@@ -2,6 +2,8 @@
 // formatting numbers and times. Header-only: each program is one translation unit.
 #pragma once
 
+#include <fmt/format.h>
+#include <librdkafka/rdkafka.h>
 #include <unistd.h>
 
 #include <array>
@@ -14,14 +16,11 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
-#include <sstream>
-#include <string>
-
-#include <fmt/format.h>
-#include <librdkafka/rdkafka.h>
 
 namespace streamframe::bench {
 
@@ -100,7 +99,6 @@ inline TopicPtr make_topic(rd_kafka_t* rk, const std::string& name) {
   }
   return rkt;
 }
-
 
 inline std::string command_output(const std::string& command) {
   std::string out;

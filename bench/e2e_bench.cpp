@@ -15,8 +15,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-
-#include "bench_util.hpp"
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -41,6 +39,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "streamframe/streamframe.hpp"
 
 #ifndef STREAMFRAME_SOURCE_DIR
@@ -52,9 +51,6 @@ namespace {
 using namespace streamframe::bench;
 
 using Clock = std::chrono::steady_clock;
-
-
-
 
 // Delivery reports of one producer, counted on the thread that polls it.
 struct Deliveries {
@@ -648,10 +644,6 @@ CaseResult run_frame(Pipeline pipeline, const std::string& brokers, const std::s
 // ---------------------------------------------------------------------------------------------
 // Environment of the measurement
 
-
-
-
-
 // CPU seconds the machine, this process and the broker spent over a case, to tell whether
 // something else was competing for the cores while it ran.
 struct CpuSample {
@@ -660,8 +652,6 @@ struct CpuSample {
   double self = 0;
   double broker = 0;
 };
-
-
 
 CpuSample sample_cpu(const std::string& broker_pid) {
   CpuSample s;
@@ -698,8 +688,6 @@ CpuUse cpu_use(const CpuSample& a, const CpuSample& b, bool have_broker) {
   }
   return u;
 }
-
-
 
 // ---------------------------------------------------------------------------------------------
 // Results

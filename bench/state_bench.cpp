@@ -32,8 +32,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-
-#include "bench_util.hpp"
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -60,6 +58,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "streamframe/streamframe.hpp"
 
 #ifndef STREAMFRAME_SOURCE_DIR
@@ -73,12 +72,9 @@ using namespace streamframe::bench;
 namespace sf = streamframe;
 using Clock = std::chrono::steady_clock;
 
-
-
 std::uint64_t per_second(double count, double seconds) {
   return seconds > 0 ? static_cast<std::uint64_t>(std::llround(count / seconds)) : 0;
 }
-
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -86,7 +82,6 @@ double median(std::vector<double> v) {
   const std::size_t n = v.size();
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
-
 
 // Topic administration and record counting through one long-lived client.
 class Admin {
@@ -531,10 +526,6 @@ std::uint64_t count_committed_records(const std::string& brokers, const std::str
 // ---------------------------------------------------------------------------------------------
 // Environment of the measurement
 
-
-
-
-
 // CPU seconds the machine, this process and the broker spent over a case, to tell whether
 // something else competed for the cores while it ran.
 struct CpuSample {
@@ -543,8 +534,6 @@ struct CpuSample {
   double self = 0;
   double broker = 0;
 };
-
-
 
 CpuSample sample_cpu(const std::string& broker_pid) {
   CpuSample s;
@@ -604,7 +593,6 @@ class CpuMeter {
   CpuSample before_;
   double load_;
 };
-
 
 sf::Value cpu_json(const CpuUse& cpu) {
   sf::Object o{{"wall_s", sf::Value(round_to(cpu.wall, 3))},

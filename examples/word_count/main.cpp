@@ -43,8 +43,10 @@ int main(int argc, char** argv) {
     {
       auto producer = app.get_producer();
       const std::vector<std::pair<std::string, std::string>> input{
-          {"ada", "the quick brown fox"}, {"alan", "the lazy dog"},
-          {"ada", "the fox jumps"},       {"alan", "the dog sleeps and the fox runs"}};
+          {"ada", "the quick brown fox"},
+          {"alan", "the lazy dog"},
+          {"ada", "the fox jumps"},
+          {"alan", "the dog sleeps and the fox runs"}};
       for (const auto& [author, text] : input) {
         producer.produce(sentences, sf::Value::object({{"text", text}}), sf::Value(author));
       }

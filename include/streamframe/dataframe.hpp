@@ -96,8 +96,8 @@ class StreamingDataFrame {
   // Stateful when the callable takes a trailing State& (ST-01, store "default").
   template <class F>
   StreamingDataFrame apply(F&& f, ApplyOptions options = {}) const {
-    if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t,
-                                      const Headers&, State&>) {
+    if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t, const Headers&,
+                                      State&>) {
       return apply_state_impl(ApplyStateFn(std::forward<F>(f)), options);
     } else if constexpr (std::is_invocable_v<F&, const Value&, State&>) {
       return apply_state_impl(
@@ -141,11 +141,11 @@ class StreamingDataFrame {
   // SDF-03: forwards the record iff the callable's result is truthy.
   template <class F>
   StreamingDataFrame filter(F&& f, StateOptions state_options = {}) const {
-    if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t,
-                                      const Headers&, State&>) {
+    if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t, const Headers&,
+                                      State&>) {
       return filter_state_impl(
-          [g = std::forward<F>(f)](const Value& v, const Value& k, std::int64_t t,
-                                   const Headers& h, State& s) mutable -> bool {
+          [g = std::forward<F>(f)](const Value& v, const Value& k, std::int64_t t, const Headers& h,
+                                   State& s) mutable -> bool {
             return truthy_of(g(v, k, t, h, s));
           },
           state_options.store);

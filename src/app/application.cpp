@@ -1,17 +1,16 @@
 #include "streamframe/application.hpp"
 
-#include <librdkafka/rdkafka.h>
-
 #include <fmt/format.h>
+#include <librdkafka/rdkafka.h>
 
 #include <atomic>
 #include <csignal>
-#include <filesystem>
-#include <random>
-#include <thread>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <optional>
+#include <random>
+#include <thread>
 #include <unordered_set>
 
 #include "app/producer_factory.hpp"
@@ -71,8 +70,8 @@ std::string uuid4() {
   std::random_device rd;
   std::mt19937_64 gen((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
   std::uint64_t hi = gen(), lo = gen();
-  hi = (hi & ~0xF000ULL) | 0x4000ULL;                           // version 4
-  lo = (lo & ~(0xC000ULL << 48)) | (0x8000ULL << 48);           // RFC 4122 variant
+  hi = (hi & ~0xF000ULL) | 0x4000ULL;                  // version 4
+  lo = (lo & ~(0xC000ULL << 48)) | (0x8000ULL << 48);  // RFC 4122 variant
   return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xFFFF,
                      hi & 0xFFFF, lo >> 48, lo & 0xFFFFFFFFFFFFULL);
 }
@@ -128,8 +127,8 @@ class Application::Impl {
           bootstrap_);
     } else {
       bootstrap_ = config_.broker_address;
-      stores_ = std::make_unique<state::RocksDBProvider>(
-          config_.state_dir, config_.consumer_group, config_.rocksdb_options);
+      stores_ = std::make_unique<state::RocksDBProvider>(config_.state_dir, config_.consumer_group,
+                                                         config_.rocksdb_options);
     }
   }
 
@@ -314,8 +313,7 @@ class Application::Impl {
     bool stateful = false;
     for (const auto& g : graphs_) stateful = stateful || g->stateful();
     if (stateful && !embedded_) {
-      state::ensure_writable_dir(std::filesystem::path(config_.state_dir) /
-                                 config_.consumer_group);
+      state::ensure_writable_dir(std::filesystem::path(config_.state_dir) / config_.consumer_group);
     }
     const auto changelogs = stateful ? prepare_changelogs()
                                      : std::map<std::pair<std::string, std::string>, std::string>{};
@@ -333,11 +331,9 @@ class Application::Impl {
       settings.changelogs = changelogs;
       settings.restore_config = common_config();
       // Security and other client settings apply to the recovery consumer too.
-      apply_extra(settings.restore_config, config_.consumer_extra_config,
-                  "consumer_extra_config");
+      apply_extra(settings.restore_config, config_.consumer_extra_config, "consumer_extra_config");
       // Recovery assigns partitions itself and never commits; the id only satisfies librdkafka.
-      kafka::set_option(settings.restore_config, "group.id",
-                        config_.consumer_group + "-restore");
+      kafka::set_option(settings.restore_config, "group.id", config_.consumer_group + "-restore");
       settings.exactly_once = exactly_once();
       settings.index = i;
       if (embedded_) {

@@ -165,10 +165,9 @@ void Worker::on_delivery(const kafka::DeliveryReport& report) {
   if (report.opaque != nullptr) {
     // A lost changelog record would lose state on the next recovery: never skippable.
     pending_error_ = std::make_exception_ptr(KafkaError(
-        report.error_code, "failed to deliver a changelog record to topic '" +
-                               std::string(report.topic) + "' partition " +
-                               std::to_string(report.partition) + ": " +
-                               std::string(report.error)));
+        report.error_code,
+        "failed to deliver a changelog record to topic '" + std::string(report.topic) +
+            "' partition " + std::to_string(report.partition) + ": " + std::string(report.error)));
     return;
   }
   KafkaError error(report.error_code, "failed to deliver a message to topic '" +
@@ -317,7 +316,8 @@ bool Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offset
                                 Clock::time_point deadline) {
   ensure_transaction();
   auto remaining = [&] {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     return std::clamp(left, std::chrono::milliseconds(1000), config_.request_timeout);
   };
   try {
@@ -348,14 +348,16 @@ bool Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offset
       if (e.txn_requires_abort()) {
         // E.g. the group moved on (a new generation or member id) while this transaction was
         // open: nothing of it is visible, so processing again from the last commit is exact.
-        logger()->warn("checkpoint: the transaction was aborted ({}); processing again from the "
-                       "last committed offsets",
-                       e.what());
+        logger()->warn(
+            "checkpoint: the transaction was aborted ({}); processing again from the "
+            "last committed offsets",
+            e.what());
         ++stats_.checkpoints_aborted;
         return false;
       }
     }
-    throw KafkaError(e.code(), std::string("checkpoint: the transaction did not commit: ") + e.what(),
+    throw KafkaError(e.code(),
+                     std::string("checkpoint: the transaction did not commit: ") + e.what(),
                      e.retriable(), e.fatal(), e.txn_requires_abort());
   }
 }
@@ -402,8 +404,7 @@ void Worker::close_partition_state(TopicSlot& slot, std::int32_t partition) {
       try {
         st->store->close();
       } catch (const std::exception& e) {
-        logger()->warn("closing store '{}' partition {} failed: {}", st->name, partition,
-                       e.what());
+        logger()->warn("closing store '{}' partition {} failed: {}", st->name, partition, e.what());
       }
       st->store.reset();
     }
@@ -411,20 +412,20 @@ void Worker::close_partition_state(TopicSlot& slot, std::int32_t partition) {
   part.ready = false;
 }
 
-std::unique_ptr<state::PartitionStore> Worker::open_store(const state::StoreId& id,
-                                                          bool& rebuilt) {
+std::unique_ptr<state::PartitionStore> Worker::open_store(const state::StoreId& id, bool& rebuilt) {
   // ST-07: the open budget is half the rebalance budget (max.poll.interval.ms).
   const auto deadline = Clock::now() + settings_.flush_timeout / 2;
   try {
     return settings_.stores->open(id, deadline);
   } catch (const RocksDBCorruptedError& e) {
-    const bool can_rebuild = config_.rocksdb_options.on_corrupted_recreate &&
-                             !settings_.changelogs.empty();
+    const bool can_rebuild =
+        config_.rocksdb_options.on_corrupted_recreate && !settings_.changelogs.empty();
     if (!can_rebuild) throw;
     // ST-08: the changelog holds everything the store held; start it again from empty.
-    logger()->warn("state store {} is corrupted ({}); deleting it and rebuilding it from the "
-                   "changelog",
-                   settings_.stores->describe(id), e.what());
+    logger()->warn(
+        "state store {} is corrupted ({}); deleting it and rebuilding it from the "
+        "changelog",
+        settings_.stores->describe(id), e.what());
     settings_.stores->destroy(id);
     rebuilt = true;
     return settings_.stores->open(id, deadline);
@@ -439,9 +440,9 @@ void Worker::prepare_assigned(const std::atomic<bool>& stop) {
   std::vector<PartitionState*> restored;
   std::vector<kafka::TopicPartition> committed;
   if (!settings_.changelogs.empty()) {
-    committed = kafka::with_retries(
-        [&] { return consumer_->committed(tps, config_.request_timeout); },
-        config_.request_timeout, "reading committed offsets");
+    committed =
+        kafka::with_retries([&] { return consumer_->committed(tps, config_.request_timeout); },
+                            config_.request_timeout, "reading committed offsets");
   }
   for (const auto& tp : tps) {
     TopicSlot* slot = slot_of(tp.topic, tp.partition);
@@ -459,8 +460,7 @@ void Worker::prepare_assigned(const std::atomic<bool>& stop) {
 }
 
 void Worker::prepare_partition(const std::string& topic, TopicSlot& slot, std::int32_t partition,
-                               std::int64_t committed,
-                               std::vector<state::RestoreRequest>& restores,
+                               std::int64_t committed, std::vector<state::RestoreRequest>& restores,
                                std::vector<PartitionState*>& restored) {
   if (slot.state.size() <= static_cast<std::size_t>(partition)) slot.state.resize(partition + 1);
   auto& part = slot.state[partition];
@@ -497,9 +497,9 @@ void Worker::prepare_partition(const std::string& topic, TopicSlot& slot, std::i
         [&] { return consumer_->query_watermarks(topic, partition, config_.request_timeout); },
         config_.request_timeout, "querying watermarks");
     if (committed < low) {
-      const std::string where =
-          topic + "[" + std::to_string(partition) + "] committed offset " +
-          std::to_string(committed) + " is below the low watermark " + std::to_string(low);
+      const std::string where = topic + "[" + std::to_string(partition) + "] committed offset " +
+                                std::to_string(committed) + " is below the low watermark " +
+                                std::to_string(low);
       if (!config_.auto_recover_from_source_offset_out_of_range) {
         throw StateRecoveryOffsetOutOfRange(where + "; the state is kept");
       }
@@ -606,8 +606,7 @@ void Worker::check_brokers() {
   last_broker_check_ = now;
   // The timeout passed: an active metadata request decides (APP-15).
   const rd_kafka_metadata_t* md = nullptr;
-  const rd_kafka_resp_err_t err =
-      rd_kafka_metadata(consumer_->handle(), 0, nullptr, &md, 2000);
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(consumer_->handle(), 0, nullptr, &md, 2000);
   if (md != nullptr) rd_kafka_metadata_destroy(md);
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     logger()->info("Kafka brokers are reachable again");
@@ -615,9 +614,10 @@ void Worker::check_brokers() {
     return;
   }
   throw KafkaBrokerUnavailableError(
-      err, "all Kafka brokers have been unavailable for more than " +
-               std::to_string(config_.broker_availability_timeout.count()) +
-               " ms (broker_availability_timeout): " + rd_kafka_err2str(err),
+      err,
+      "all Kafka brokers have been unavailable for more than " +
+          std::to_string(config_.broker_availability_timeout.count()) +
+          " ms (broker_availability_timeout): " + rd_kafka_err2str(err),
       true, false);
 }
 
@@ -678,8 +678,8 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
   TopicSlot* slot = slot_of(m);
   if (slot == nullptr || !slot->assigned[m->partition]) return;  // fetched before a revoke
   if (slot->graph->stateful() &&
-      (slot->state.size() <= static_cast<std::size_t>(m->partition) ||
-       !slot->state[m->partition] || !slot->state[m->partition]->ready)) {
+      (slot->state.size() <= static_cast<std::size_t>(m->partition) || !slot->state[m->partition] ||
+       !slot->state[m->partition]->ready)) {
     throw InvalidOperation("internal: a message of " + std::string(rd_kafka_topic_name(m->rkt)) +
                            "[" + std::to_string(m->partition) +
                            "] arrived before its state was restored");

@@ -9,9 +9,9 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <memory>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -46,8 +46,6 @@ struct WorkerSettings {
   bool exactly_once = false;
   int index = 0;  // worker number, for logs
 };
-
-
 
 // Limits and outputs of one run() call.
 struct RunState {

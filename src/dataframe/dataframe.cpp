@@ -558,7 +558,7 @@ StreamingDataFrame& StreamingDataFrame::update_state_impl(UpdateStateFn f,
 }
 
 StreamingDataFrame StreamingDataFrame::filter_state_impl(FilterStateFn f,
-                                                        const std::string& store_name) const {
+                                                         const std::string& store_name) const {
   const auto store = graph_->store_index(store_name);
   return child(std::make_unique<detail::StatefulFilterNode>(std::move(f), store));
 }

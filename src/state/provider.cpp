@@ -14,7 +14,9 @@ std::unique_ptr<PartitionStore> RocksDBProvider::open(
   return std::make_unique<RocksDBStore>(path(id), options_, deadline);
 }
 
-void RocksDBProvider::destroy(const StoreId& id) { RocksDBStore::remove_files(path(id)); }
+void RocksDBProvider::destroy(const StoreId& id) {
+  RocksDBStore::remove_files(path(id));
+}
 
 namespace {
 

@@ -186,9 +186,9 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
       last_log = now;
       const double secs = std::chrono::duration<double>(now - started).count();
       const std::int64_t from = first >= 0 ? first : start;
-      detail::logger()->info("restoring store '{}' partition {}: {}/{} records ({:.0f}/s)",
-                             r.store_name, r.partition, next - from, std::max(high - from, next - from),
-                             (next - from) / std::max(secs, 1e-3));
+      detail::logger()->info(
+          "restoring store '{}' partition {}: {}/{} records ({:.0f}/s)", r.store_name, r.partition,
+          next - from, std::max(high - from, next - from), (next - from) / std::max(secs, 1e-3));
     }
   }
   r.store->end_bulk_load();

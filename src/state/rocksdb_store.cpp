@@ -187,7 +187,8 @@ void RocksDBStore::scan(std::string_view begin, std::string_view end, const Scan
     }
   }
   const auto s = it->status();
-  if (s.IsCorruption()) throw RocksDBCorruptedError("state store scan failed at " + describe(path_, s));
+  if (s.IsCorruption())
+    throw RocksDBCorruptedError("state store scan failed at " + describe(path_, s));
   if (!s.ok()) throw Error("state store scan failed at " + describe(path_, s));
 }
 
@@ -215,8 +216,9 @@ void RocksDBStore::write(const WriteBatch& batch, std::optional<std::int64_t> ch
   wb.Clear();  // reused: keeps its buffer, no page faults per batch
   batch.for_each([&](const WriteBatch::Op& op) {
     const rocksdb::Slice key(op.key.data(), op.key.size());
-    auto s = op.value ? wb.Put(data_cf_.get(), key, rocksdb::Slice(op.value->data(), op.value->size()))
-                      : wb.Delete(data_cf_.get(), key);
+    auto s = op.value
+                 ? wb.Put(data_cf_.get(), key, rocksdb::Slice(op.value->data(), op.value->size()))
+                 : wb.Delete(data_cf_.get(), key);
     if (!s.ok()) throw Error("state store batch rejected at " + describe(path_, s));
   });
   if (changelog_offset) {

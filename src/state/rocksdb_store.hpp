@@ -1,6 +1,8 @@
 // RocksDB partition store (ST-03, ST-07, ST-08): one database per (store, partition).
 #pragma once
 
+#include <rocksdb/write_batch.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -11,8 +13,6 @@
 
 #include "state/store.hpp"
 #include "streamframe/state.hpp"
-
-#include <rocksdb/write_batch.h>
 
 namespace rocksdb {
 class DB;

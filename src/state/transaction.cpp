@@ -21,7 +21,8 @@ StoredValue parse_stored(std::string_view bytes) {
   if (flags & kStoredExpiry) {
     if (bytes.size() < 9) throw SerializationError("stored state value: truncated expiry");
     std::uint64_t u = 0;
-    for (int i = 0; i < 8; ++i) u |= std::uint64_t(static_cast<std::uint8_t>(bytes[1 + i])) << (8 * i);
+    for (int i = 0; i < 8; ++i)
+      u |= std::uint64_t(static_cast<std::uint8_t>(bytes[1 + i])) << (8 * i);
     v.expiry = static_cast<std::int64_t>(u);
     pos = 9;
   }
@@ -43,7 +44,8 @@ constexpr char kIndexPrefix[2] = {'\xff', 'T'};
 
 void append_expiry(std::string& out, std::int64_t expiry) {
   const auto u = static_cast<std::uint64_t>(expiry) ^ (std::uint64_t(1) << 63);
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((u >> shift) & 0xff));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((u >> shift) & 0xff));
 }
 }  // namespace
 
@@ -200,7 +202,9 @@ std::optional<std::string> StateScope::get_bytes(const Value& key) {
   return std::string(stored->payload);
 }
 
-bool StateScope::exists(const Value& key) { return lookup(key).has_value(); }
+bool StateScope::exists(const Value& key) {
+  return lookup(key).has_value();
+}
 
 void StateScope::set(const Value& key, const Value& value, std::optional<std::int64_t> ttl_ms) {
   const auto k = full_key(key);
@@ -221,7 +225,9 @@ void StateScope::set_bytes(const Value& key, std::string_view bytes,
   if (expiry) txn_->put(state::ttl_index_key(*expiry, k), "");
 }
 
-void StateScope::remove(const Value& key) { txn_->remove(full_key(key)); }
+void StateScope::remove(const Value& key) {
+  txn_->remove(full_key(key));
+}
 
 }  // namespace streamframe::detail
 
@@ -238,12 +244,18 @@ std::int64_t checked_ttl(std::chrono::milliseconds ttl) {
 Value State::get(const Value& key, Value default_value) const {
   return scope_->get(key, std::move(default_value));
 }
-void State::set(const Value& key, const Value& value) { scope_->set(key, value, std::nullopt); }
+void State::set(const Value& key, const Value& value) {
+  scope_->set(key, value, std::nullopt);
+}
 void State::set(const Value& key, const Value& value, std::chrono::milliseconds ttl) {
   scope_->set(key, value, checked_ttl(ttl));
 }
-void State::remove(const Value& key) { scope_->remove(key); }
-bool State::exists(const Value& key) const { return scope_->exists(key); }
+void State::remove(const Value& key) {
+  scope_->remove(key);
+}
+bool State::exists(const Value& key) const {
+  return scope_->exists(key);
+}
 std::optional<std::string> State::get_bytes(const Value& key) const {
   return scope_->get_bytes(key);
 }

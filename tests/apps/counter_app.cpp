@@ -58,21 +58,21 @@ int main(int argc, char** argv) {
   };
 
   try {
-    sf::Application app({.broker_address = brokers,
-                         .consumer_group = group,
-                         .state_dir = state_dir,
-                         .auto_offset_reset = sf::AutoOffsetReset::earliest,
-                         .processing_guarantee = guarantee == "exactly_once"
-                                                     ? sf::ProcessingGuarantee::exactly_once
-                                                     : sf::ProcessingGuarantee::at_least_once,
-                         .commit_interval = std::chrono::milliseconds(commit_interval_ms),
-                         .request_timeout = std::chrono::milliseconds(request_timeout_ms),
-                         .producer_extra_config = to_map(producer_config),
-                         .consumer_extra_config = to_map(consumer_config),
-                         .loglevel = loglevel,
-                         .broker_availability_timeout =
-                             std::chrono::milliseconds(broker_timeout_ms),
-                         .num_workers = workers});
+    sf::Application app(
+        {.broker_address = brokers,
+         .consumer_group = group,
+         .state_dir = state_dir,
+         .auto_offset_reset = sf::AutoOffsetReset::earliest,
+         .processing_guarantee = guarantee == "exactly_once"
+                                     ? sf::ProcessingGuarantee::exactly_once
+                                     : sf::ProcessingGuarantee::at_least_once,
+         .commit_interval = std::chrono::milliseconds(commit_interval_ms),
+         .request_timeout = std::chrono::milliseconds(request_timeout_ms),
+         .producer_extra_config = to_map(producer_config),
+         .consumer_extra_config = to_map(consumer_config),
+         .loglevel = loglevel,
+         .broker_availability_timeout = std::chrono::milliseconds(broker_timeout_ms),
+         .num_workers = workers});
     auto sdf = app.dataframe(app.topic(input));
     sdf.apply(
            [](const sf::Value& v) {

@@ -52,7 +52,8 @@ class StateRecovery : public ::testing::Test {
     });
   }
 
-  void send(Application& app, const Topic& in, const std::vector<std::pair<std::string, std::string>>& kw) {
+  void send(Application& app, const Topic& in,
+            const std::vector<std::pair<std::string, std::string>>& kw) {
     Producer p = app.get_producer();
     for (const auto& [key, w] : kw) p.produce(in, Value::object({{"w", w}}), Value(key));
     ASSERT_TRUE(p.flush(30s));
@@ -73,7 +74,8 @@ class StateRecovery : public ::testing::Test {
 
 std::map<std::string, std::int64_t> max_counts(const std::vector<Value>& out) {
   std::map<std::string, std::int64_t> m;
-  for (const auto& r : out) m[r["w"].as_string()] = std::max(m[r["w"].as_string()], r["count"].as_int());
+  for (const auto& r : out)
+    m[r["w"].as_string()] = std::max(m[r["w"].as_string()], r["count"].as_int());
   return m;
 }
 
@@ -173,7 +175,8 @@ TEST_F(StateRecovery, UndecodableChangelogRecordStopsRecoveryNamingWhere) {
   Application app(config());
   const Topic in = app.topic(input_);
   counter(app, in);
-  const auto error = expect_throw<SerializationError>([&] { app.run({.timeout = 10s, .count = 1}); });
+  const auto error =
+      expect_throw<SerializationError>([&] { app.run({.timeout = 10s, .count = 1}); });
   ASSERT_TRUE(error);
   const std::string what = error->what();
   EXPECT_NE(what.find(changelog()), std::string::npos) << what;
@@ -207,7 +210,8 @@ TEST_F(StateRecovery, ExistingChangelogWithOtherPartitionCountIsAMismatch) {
   Application app(config());
   const Topic in = app.topic(input_);
   counter(app, in);
-  const auto e = expect_throw<TopicConfigurationMismatch>([&] { app.run({.timeout = 5s, .count = 1}); });
+  const auto e =
+      expect_throw<TopicConfigurationMismatch>([&] { app.run({.timeout = 5s, .count = 1}); });
   ASSERT_TRUE(e);
   EXPECT_NE(std::string(e->what()).find(changelog()), std::string::npos) << e->what();
 }
@@ -319,8 +323,8 @@ TEST_F(StateRecovery, CommittedOffsetBelowLowWatermark) {
     Application app(c);
     const Topic in = app.topic(input_);
     counter(app, in);
-    const auto e = expect_throw<StateRecoveryOffsetOutOfRange>(
-        [&] { app.run({.timeout = 5s, .count = 1}); });
+    const auto e =
+        expect_throw<StateRecoveryOffsetOutOfRange>([&] { app.run({.timeout = 5s, .count = 1}); });
     ASSERT_TRUE(e);
     EXPECT_NE(std::string(e->what()).find(input_ + "[0]"), std::string::npos) << e->what();
   }
@@ -334,7 +338,6 @@ TEST_F(StateRecovery, CommittedOffsetBelowLowWatermark) {
 
 }  // namespace
 }  // namespace streamframe::apptest
-
 
 namespace streamframe::apptest {
 namespace {
@@ -372,8 +375,8 @@ TEST(ExactlyOnceStart, UnavailableTransactionCoordinatorIsAClearError) {
       << e->what();
   EXPECT_LT(seconds_since(started), 30.0);
   // Nothing reached the output topic, committed or not.
-  Rk rk = make_client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", cluster.address()},
-                                          {"group.id", group + "-check"}});
+  Rk rk = make_client(RD_KAFKA_CONSUMER,
+                      {{"bootstrap.servers", cluster.address()}, {"group.id", group + "-check"}});
   std::int64_t lo = -1, hi = -1;
   ASSERT_EQ(rd_kafka_query_watermark_offsets(rk.get(), "eos-out", 0, &lo, &hi, 10000),
             RD_KAFKA_RESP_ERR_NO_ERROR);

@@ -6,8 +6,8 @@
 #include <map>
 #include <mutex>
 #include <set>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include "integration/test_app_helpers.hpp"
 

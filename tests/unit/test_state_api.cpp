@@ -38,7 +38,9 @@ StreamingDataFrame counter(StreamingDataFrame sdf) {
   });
 }
 
-Value word(const char* w) { return Value::object({{"word", w}}); }
+Value word(const char* w) {
+  return Value::object({{"word", w}});
+}
 
 TEST(StateApi, ReadsSeeEarlierWritesAndKeysAreScopedByMessageKey) {
   Application app(embedded("state-scope"));
@@ -111,9 +113,7 @@ TEST(StateApi, InvalidTtlAndEmptyStoreNameFailAtTheCall) {
   });
   test::expect_error<ConfigError>([&] { negative.test(Value(1)); }, "TTL must be > 0");
   test::expect_error<ConfigError>(
-      [&] {
-        sdf.apply([](const Value& v, State&) { return v; }, {.store = ""});
-      },
+      [&] { sdf.apply([](const Value& v, State&) { return v; }, {.store = ""}); },
       "store name must not be empty");
   test::expect_error<ConfigError>(
       [&] { sdf.filter([](const Value&, State&) { return true; }, {.store = ""}); },
@@ -123,10 +123,12 @@ TEST(StateApi, InvalidTtlAndEmptyStoreNameFailAtTheCall) {
 TEST(StateApi, NamedStoresAreSeparate) {
   Application app(embedded("state-named"));
   auto sdf = app.dataframe(app.topic("words-named"));
-  auto out = sdf.apply([](const Value& v, State& s) {
-                  s.set("x", v);
-                  return v;
-                }, {.store = "first"})
+  auto out = sdf.apply(
+                    [](const Value& v, State& s) {
+                      s.set("x", v);
+                      return v;
+                    },
+                    {.store = "first"})
                  .apply([](const Value&, State& s) { return s.get("x", Value("absent")); },
                         {.store = "second"});
   EXPECT_EQ(out.test(Value(5))[0].value, Value("absent"));
@@ -196,19 +198,21 @@ TEST(StateStoredValue, LayoutRoundTripsAndRejectsGarbage) {
 TEST(StateApp, WordCountAcrossRunsOnTheEmbeddedBroker) {
   Application app(embedded("state-wc"));
   const Topic in = app.topic("sentences-wc", {.config = TopicConfig{.num_partitions = 3}});
-  counter(app.dataframe(in).apply([](const Value& v) {
-    Array words;
-    std::string cur;
-    for (char c : v["text"].as_string() + " ") {
-      if (c == ' ') {
-        if (!cur.empty()) words.push_back(Value::object({{"word", cur}}));
-        cur.clear();
-      } else {
-        cur += c;
-      }
-    }
-    return Value(std::move(words));
-  }, {.expand = true}));
+  counter(app.dataframe(in).apply(
+      [](const Value& v) {
+        Array words;
+        std::string cur;
+        for (char c : v["text"].as_string() + " ") {
+          if (c == ' ') {
+            if (!cur.empty()) words.push_back(Value::object({{"word", cur}}));
+            cur.clear();
+          } else {
+            cur += c;
+          }
+        }
+        return Value(std::move(words));
+      },
+      {.expand = true}));
   auto send = [&](const std::vector<std::pair<std::string, std::string>>& msgs) {
     Producer p = app.get_producer();
     for (const auto& [key, text] : msgs) p.produce(in, Value::object({{"text", text}}), Value(key));
@@ -217,7 +221,8 @@ TEST(StateApp, WordCountAcrossRunsOnTheEmbeddedBroker) {
   send({{"u1", "a b a"}, {"u2", "a"}, {"u1", "b"}});
   auto out = app.run({.timeout = 3s, .count = 5});
   std::map<std::string, std::int64_t> last;
-  for (const auto& r : out) last[r["word"].as_string()] = std::max(last[r["word"].as_string()], r["count"].as_int());
+  for (const auto& r : out)
+    last[r["word"].as_string()] = std::max(last[r["word"].as_string()], r["count"].as_int());
   EXPECT_EQ(out.size(), 5u);
   EXPECT_EQ(last["a"], 2);  // u1 saw a twice; u2 once (separate keys)
   EXPECT_EQ(last["b"], 2);
@@ -296,7 +301,7 @@ TEST(StateTtlSweep, DeletesExpiredEntriesOnlyAndRespectsTheLimit) {
   scope.reset(txn, Value("k"), 1000);
   for (int i = 0; i < 5; ++i) scope.set(Value(i), Value(i), 100 + i);  // expire 1100..1104
   scope.set(Value("keep"), Value(1), std::nullopt);
-  scope.set(Value("renewed"), Value(1), 50);  // expiry 1050 ...
+  scope.set(Value("renewed"), Value(1), 50);            // expiry 1050 ...
   scope.set(Value("renewed"), Value(2), std::nullopt);  // ... then permanent
   commit();
   EXPECT_EQ(store.size(), 5u + 2u + 6u);  // data + 6 index entries (one stale)
