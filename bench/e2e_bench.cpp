@@ -77,107 +77,6 @@ KafkaPtr make_producer(const Settings& settings, Deliveries& deliveries) {
   return make_client(RD_KAFKA_PRODUCER, std::move(conf));
 }
 
-// Topic administration and output counting through one long-lived client.
-class Admin {
- public:
-  explicit Admin(const std::string& brokers)
-      : rk_(make_client(RD_KAFKA_PRODUCER, make_conf({{"bootstrap.servers", brokers}}))) {}
-
-  void create_topics(const std::vector<std::string>& names, int partitions) {
-    std::vector<rd_kafka_NewTopic_t*> topics;
-    struct Cleanup {
-      std::vector<rd_kafka_NewTopic_t*>& t;
-      ~Cleanup() { rd_kafka_NewTopic_destroy_array(t.data(), t.size()); }
-    } cleanup{topics};
-    std::array<char, 512> errstr{};
-    for (const auto& name : names) {
-      rd_kafka_NewTopic_t* t =
-          rd_kafka_NewTopic_new(name.c_str(), partitions, 1, errstr.data(), errstr.size());
-      if (t == nullptr) throw BenchError(fmt::format("topic {}: {}", name, errstr.data()));
-      topics.push_back(t);
-    }
-    AdminOptionsPtr options(rd_kafka_AdminOptions_new(rk_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
-    // Wait until the controller has created them, not only accepted the request.
-    rd_kafka_AdminOptions_set_operation_timeout(options.get(), 30000, errstr.data(), errstr.size());
-    QueuePtr queue(rd_kafka_queue_new(rk_.get()));
-    rd_kafka_CreateTopics(rk_.get(), topics.data(), topics.size(), options.get(), queue.get());
-    EventPtr ev(rd_kafka_queue_poll(queue.get(), 90000));
-    if (!ev) throw BenchError("CreateTopics: no answer within 90 s");
-    if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      throw BenchError(fmt::format("CreateTopics: {}", rd_kafka_event_error_string(ev.get())));
-    }
-    std::size_t count = 0;
-    const rd_kafka_topic_result_t** results =
-        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev.get()), &count);
-    for (std::size_t i = 0; i < count; ++i) {
-      const auto err = rd_kafka_topic_result_error(results[i]);
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-        throw BenchError(fmt::format("creating topic {}: {}",
-                                     rd_kafka_topic_result_name(results[i]),
-                                     rd_kafka_topic_result_error_string(results[i])));
-      }
-    }
-    for (const auto& name : names) wait_for_leaders(name, partitions);
-  }
-
-  void delete_topics(const std::vector<std::string>& names) {
-    std::vector<rd_kafka_DeleteTopic_t*> topics;
-    for (const auto& name : names) topics.push_back(rd_kafka_DeleteTopic_new(name.c_str()));
-    QueuePtr queue(rd_kafka_queue_new(rk_.get()));
-    rd_kafka_DeleteTopics(rk_.get(), topics.data(), topics.size(), nullptr, queue.get());
-    rd_kafka_DeleteTopic_destroy_array(topics.data(), topics.size());
-    EventPtr ev(rd_kafka_queue_poll(queue.get(), 60000));
-    if (!ev || rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      fmt::print(stderr, "warning: deleting the bench topics failed: {}\n",
-                 ev ? rd_kafka_event_error_string(ev.get()) : "no answer within 60 s");
-    }
-  }
-
-  // Records in `topic` (sum over partitions of high - low watermark). Idempotent producers
-  // and no transactions: offsets are dense, so this is the number of records written.
-  std::uint64_t record_count(const std::string& topic, int partitions) {
-    std::uint64_t total = 0;
-    for (int p = 0; p < partitions; ++p) {
-      std::int64_t low = 0;
-      std::int64_t high = 0;
-      const auto err =
-          rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), p, &low, &high, 10000);
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        throw BenchError(fmt::format("watermarks of {}[{}]: {}", topic, p, rd_kafka_err2str(err)));
-      }
-      total += static_cast<std::uint64_t>(high - low);
-    }
-    return total;
-  }
-
- private:
-  // A freshly created topic's partitions get their leaders a moment after CreateTopics answers.
-  void wait_for_leaders(const std::string& name, int partitions) {
-    TopicPtr rkt = make_topic(rk_.get(), name);
-    const auto deadline = Clock::now() + std::chrono::seconds(30);
-    for (;;) {
-      const rd_kafka_metadata_t* md = nullptr;
-      bool ready = false;
-      if (rd_kafka_metadata(rk_.get(), 0, rkt.get(), &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        ready = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                md->topics[0].partition_cnt == partitions;
-        for (int i = 0; ready && i < md->topics[0].partition_cnt; ++i) {
-          ready = md->topics[0].partitions[i].leader >= 0;
-        }
-        rd_kafka_metadata_destroy(md);
-      }
-      if (ready) return;
-      if (Clock::now() > deadline) {
-        throw BenchError(
-            fmt::format("topic {} has no leader for every partition after 30 s", name));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
-
-  KafkaPtr rk_;
-};
-
 // ---------------------------------------------------------------------------------------------
 // Input data
 
@@ -642,54 +541,6 @@ CaseResult run_frame(Pipeline pipeline, const std::string& brokers, const std::s
 }
 
 // ---------------------------------------------------------------------------------------------
-// Environment of the measurement
-
-// CPU seconds the machine, this process and the broker spent over a case, to tell whether
-// something else was competing for the cores while it ran.
-struct CpuSample {
-  Clock::time_point at;
-  double machine_busy = 0;  // all CPUs: user, nice and system time
-  double self = 0;
-  double broker = 0;
-};
-
-CpuSample sample_cpu(const std::string& broker_pid) {
-  CpuSample s;
-  s.at = Clock::now();
-  std::ifstream in("/proc/stat");
-  std::string cpu;
-  std::uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
-                steal = 0;
-  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
-  // irq, softirq and steal are left out: loopback traffic is charged to softirq, not to the
-  // processes that cause it.
-  s.machine_busy = clock_ticks(user + nice + system);
-  s.self = process_cpu("self");
-  if (!broker_pid.empty()) s.broker = process_cpu(broker_pid);
-  return s;
-}
-
-struct CpuUse {
-  double wall = 0;
-  double self = 0;
-  std::optional<double> broker;
-  std::optional<double> others;  // busy - self - broker: needs the broker's pid
-  double busy = 0;
-};
-
-CpuUse cpu_use(const CpuSample& a, const CpuSample& b, bool have_broker) {
-  CpuUse u;
-  u.wall = seconds_between(a.at, b.at);
-  u.self = b.self - a.self;
-  u.busy = b.machine_busy - a.machine_busy;
-  if (have_broker) {
-    u.broker = b.broker - a.broker;
-    u.others = std::max(0.0, u.busy - u.self - *u.broker);
-  }
-  return u;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Results
 
 struct Measurement {
@@ -820,12 +671,6 @@ void print_row(const Measurement& m, std::uint64_t records) {
       grouped(m.outputs_in_topic), detail,
       m.ok() ? "" : fmt::format("  MISMATCH: expected {} outputs", grouped(m.outputs_expected)));
   std::fflush(stdout);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 }  // namespace
