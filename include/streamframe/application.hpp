@@ -80,6 +80,9 @@ struct ApplicationConfig {
   // APP-15: run() throws KafkaBrokerUnavailableError once every broker has been unreachable
   // this long (0 = never).
   std::chrono::milliseconds broker_availability_timeout{120000};
+  // Processing-time clock in ms, read for idle closing (EXT-02). Empty => steady_clock.
+  // Tests inject a manual clock to make idle closing deterministic.
+  std::function<std::int64_t()> clock{};
   // EXT-06: worker threads, each with its own consumer, producer and stores in the group.
   int num_workers = 1;
 };
@@ -102,6 +105,8 @@ struct RunStats {
   std::uint64_t checkpoints = 0;
   // Exactly-once checkpoints whose transaction was aborted (then processed again).
   std::uint64_t checkpoints_aborted = 0;
+  // Records a window skipped because their key was null (WIN-01).
+  std::uint64_t null_keys_skipped = 0;
 };
 
 class Application {

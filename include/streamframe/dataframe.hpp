@@ -1,6 +1,7 @@
 // StreamingDataFrame: the lazy pipeline-building API (SEMANTICS §5).
 #pragma once
 
+#include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <functional>
@@ -19,6 +20,7 @@
 #include "streamframe/state.hpp"
 #include "streamframe/topic.hpp"
 #include "streamframe/value.hpp"
+#include "streamframe/windows.hpp"
 
 namespace streamframe {
 
@@ -213,11 +215,31 @@ class StreamingDataFrame {
   // SDF-15: terminal. The sink must outlive the application's run.
   void sink(Sink& sink);
 
+  // §7 windows, EXT-01 sessions. Invalid parameters => ConfigError naming the parameter,
+  // here at the declaration. Windows are stateful: they keep their windows in a store of
+  // their own (WIN-12) with its changelog.
+  WindowDefinition tumbling_window(std::chrono::milliseconds duration,
+                                   WindowOptions options = {}) const;
+  WindowDefinition hopping_window(std::chrono::milliseconds duration,
+                                  std::chrono::milliseconds step, WindowOptions options = {}) const;
+  WindowDefinition sliding_window(std::chrono::milliseconds duration,
+                                  WindowOptions options = {}) const;
+  WindowDefinition tumbling_count_window(std::int64_t count, CountWindowOptions options = {}) const;
+  WindowDefinition hopping_count_window(std::int64_t count, std::int64_t step,
+                                        CountWindowOptions options = {}) const;
+  WindowDefinition sliding_count_window(std::int64_t count, CountWindowOptions options = {}) const;
+  WindowDefinition session_window(std::chrono::milliseconds gap,
+                                  SessionWindowOptions options = {}) const;
+
   // SDF-18: runs one record through the whole pipeline of this frame's root, synchronously,
   // without Kafka, and returns what leaves the leaves. Pipelines with to_topic =>
   // InvalidOperation.
   std::vector<Row> test(Value value, Value key = Value("key"), std::int64_t timestamp = 0,
                         Headers headers = {}) const;
+
+  // With sdf.test(): runs idle closing (EXT-02) of the test state at the application
+  // clock's current time (ApplicationConfig::clock) and returns what left the leaves.
+  std::vector<Row> test_idle() const;
 
   // SDF-19: the context of the record being processed (inside a callable), else
   // InvalidOperation.

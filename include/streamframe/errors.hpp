@@ -65,6 +65,10 @@ STREAMFRAME_DEFINE_ERROR(CheckpointProducerTimeout)
 STREAMFRAME_DEFINE_ERROR(CheckpointConsumerCommitError)
 STREAMFRAME_DEFINE_ERROR(SourceException)
 STREAMFRAME_DEFINE_ERROR(Interrupted)
+// A window got a record whose timestamp is negative or missing (windows need event time).
+STREAMFRAME_DEFINE_ERROR(InvalidTimestamp)
+// A user aggregator, reducer or collector threw; the message names the window and key.
+STREAMFRAME_DEFINE_ERROR(AggregationError)
 
 #undef STREAMFRAME_DEFINE_ERROR
 

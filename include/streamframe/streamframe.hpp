@@ -12,3 +12,4 @@
 #include "streamframe/state.hpp"
 #include "streamframe/topic.hpp"
 #include "streamframe/value.hpp"
+#include "streamframe/windows.hpp"

@@ -287,6 +287,7 @@ class Application::Impl {
       }
     }
     auto graph = std::make_shared<detail::Graph>(topic);
+    graph->clock = config_.clock;
     graphs_.push_back(graph);
     return StreamingDataFrame(graph, graph->root());
   }
@@ -394,6 +395,7 @@ class Application::Impl {
     stats_.errors_skipped += s.errors_skipped;
     stats_.checkpoints += s.checkpoints;
     stats_.checkpoints_aborted += s.checkpoints_aborted;
+    stats_.null_keys_skipped += s.null_keys_skipped;
   }
 
   void stop(bool fail) {

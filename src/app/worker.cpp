@@ -203,7 +203,9 @@ bool Worker::flush_producer(Clock::time_point deadline) {
 }
 
 bool Worker::checkpoint_due() const {
-  if (offsets_stored_ == 0) return false;
+  if (offsets_stored_ == 0) {
+    return operator_changes_ && Clock::now() - checkpoint_start_ >= config_.commit_interval;
+  }
   if (config_.commit_every > 0 && offsets_stored_ >= config_.commit_every) return true;
   return Clock::now() - checkpoint_start_ >= config_.commit_interval;
 }
@@ -218,7 +220,7 @@ void Worker::checkpoint(Clock::time_point deadline) {
       }
     }
   }
-  if (commit.empty()) {
+  if (commit.empty() && !operator_changes_) {
     offsets_stored_ = 0;
     if (settings_.exactly_once && producer_->in_transaction()) {
       producer_->abort_transaction(config_.request_timeout);  // CK-02: empty => abort
@@ -230,6 +232,7 @@ void Worker::checkpoint(Clock::time_point deadline) {
   // failure in steps 1-4 leaves offsets and stores untouched, so the records are processed
   // again from the last checkpoint.
   for (Sink* s : sinks_) s->flush();
+  flush_operators();
   sweep_expired();
   produce_changelogs();
   if (!flush_producer(deadline)) {
@@ -245,7 +248,7 @@ void Worker::checkpoint(Clock::time_point deadline) {
     }
   } else {
     try {
-      consumer_->commit(commit);
+      if (!commit.empty()) consumer_->commit(commit);
     } catch (const KafkaError& e) {
       throw CheckpointConsumerCommitError(std::string("checkpoint: committing offsets failed: ") +
                                           e.what());
@@ -265,7 +268,57 @@ void Worker::checkpoint(Clock::time_point deadline) {
     }
   }
   offsets_stored_ = 0;
+  operator_changes_ = false;
   ++stats_.checkpoints;
+}
+
+void Worker::flush_operators() {
+  for (auto& [name, slot] : slots_) {
+    for (auto& part : slot.state) {
+      if (!part || !part->ready) continue;
+      for (auto& st : part->stores) {
+        if (st->op && st->txn) st->op->flush(*st->txn);
+      }
+    }
+  }
+}
+
+void Worker::tick_operators() {
+  if (!has_ticking_) return;
+  const std::int64_t now = now_ms();
+  for (auto& [name, slot] : slots_) {
+    for (std::size_t p = 0; p < slot.state.size(); ++p) {
+      auto& part = slot.state[p];
+      if (!part || !part->ready || !slot.assigned[p]) continue;
+      for (auto& st : part->stores) {
+        if (!st->op || !st->op->ticks()) continue;
+        // EXT-02: outputs carry the input topic and partition, offset -1.
+        current_slot_ = &slot;
+        context_.topic = name;
+        context_.partition = static_cast<std::int32_t>(p);
+        context_.offset = -1;
+        context_.size = 0;
+        current_message_context() = &context_;
+        const bool changed = st->op->tick(now, *this);
+        current_message_context() = nullptr;
+        operator_changes_ = operator_changes_ || changed;
+      }
+    }
+  }
+}
+
+std::int64_t Worker::now_ms() const {
+  if (config_.clock) return config_.clock();
+  return ExecContext::now_ms();
+}
+
+OperatorState& Worker::operator_state(std::size_t store, const Node& owner) {
+  auto& slot = *current_slot_->state[context_.partition]->stores[store];
+  if (!slot.op) {
+    slot.op = owner.make_operator_state(*slot.txn, context_.partition);
+    has_ticking_ = has_ticking_ || slot.op->ticks();
+  }
+  return *slot.op;
 }
 
 void Worker::sweep_expired() {
@@ -321,7 +374,7 @@ bool Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offset
     return std::clamp(left, std::chrono::milliseconds(1000), config_.request_timeout);
   };
   try {
-    producer_->send_offsets_to_transaction(offsets, *consumer_, remaining());
+    if (!offsets.empty()) producer_->send_offsets_to_transaction(offsets, *consumer_, remaining());
     for (int attempt = 1;; ++attempt) {
       try {
         producer_->commit_transaction(remaining());
@@ -380,11 +433,13 @@ void Worker::rewind_to_checkpoint() {
     for (auto& part : slot.state) {
       if (!part) continue;
       for (auto& st : part->stores) {
+        st->op.reset();  // rebuilt from the store on next use
         if (st->txn) st->txn->discard();
       }
     }
   }
   offsets_stored_ = 0;
+  operator_changes_ = false;
   rewound_ = true;
 }
 
@@ -399,6 +454,7 @@ void Worker::close_partition_state(TopicSlot& slot, std::int32_t partition) {
   if (static_cast<std::size_t>(partition) >= slot.state.size() || !slot.state[partition]) return;
   auto& part = *slot.state[partition];
   for (auto& st : part.stores) {
+    st->op.reset();
     st->txn.reset();
     if (st->store) {
       try {
@@ -894,6 +950,8 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
         if (stop.load(std::memory_order_relaxed)) break;
       }
       rewound_ = false;
+      tick_operators();
+      if (run.options.count > 0 && run.outputs >= run.options.count) run.limit_reached = true;
       producer_->poll(std::chrono::milliseconds(0));
       rethrow_pending();
       if (run.limit_reached) break;

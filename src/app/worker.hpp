@@ -73,6 +73,9 @@ class Worker final : public ExecContext {
   void emit(Row& row) override;
   const MessageContext& context() const override { return context_; }
   StateScope& state(std::size_t store, const Row& row) override;
+  OperatorState& operator_state(std::size_t store, const Node& owner) override;
+  void count_null_key() override { ++stats_.null_keys_skipped; }
+  std::int64_t now_ms() const override;
 
  private:
   // One store of one partition, with the checkpoint's writes. Kept (closed) after a revoke so
@@ -82,6 +85,8 @@ class Worker final : public ExecContext {
     std::string changelog;  // empty = no changelog
     std::unique_ptr<state::PartitionStore> store;
     std::unique_ptr<state::PartitionTransaction> txn;
+    // An operator's in-memory state over `txn` (windows); dropped before `txn`.
+    std::unique_ptr<OperatorState> op;
     std::int64_t delivered = -1;  // highest changelog offset acknowledged
   };
   struct PartitionState {
@@ -133,6 +138,10 @@ class Worker final : public ExecContext {
   std::unique_ptr<state::PartitionStore> open_store(const state::StoreId& id, bool& rebuilt);
   void close_partition_state(TopicSlot& slot, std::int32_t partition);
   void produce_changelogs();
+  // Operators write their in-memory state into their transactions (before the changelogs).
+  void flush_operators();
+  // EXT-02: lets operators act on the application clock (idle closing) once per loop turn.
+  void tick_operators();
   // ST-06: deletes expired entries (at most max_evictions_per_flush per store).
   void sweep_expired();
   void ensure_transaction();
@@ -164,6 +173,10 @@ class Worker final : public ExecContext {
   // Set once a run ended in an error or stop(fail=true): nothing may be committed any more.
   bool failed_ = false;
   bool rewound_ = false;  // a checkpoint was aborted and the positions moved back
+  // Operators changed state or emitted outside any message (idle closing): the next
+  // checkpoint commits even without new offsets.
+  bool operator_changes_ = false;
+  bool has_ticking_ = false;  // some operator may act on the clock
 
   std::vector<kafka::TopicPartition> to_prepare_;
   std::vector<std::unique_ptr<state::Restorer>> restorers_;

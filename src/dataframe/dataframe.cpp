@@ -1,5 +1,6 @@
 #include "streamframe/dataframe.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <string_view>
@@ -51,6 +52,28 @@ void Node::forward_applied(Row& row, Value result, bool expand, ExecContext& ctx
 
 StateScope& ExecContext::state(std::size_t, const Row&) {
   throw InvalidOperation("state is not available in this context");
+}
+
+OperatorState& ExecContext::operator_state(std::size_t, const Node&) {
+  throw InvalidOperation("state is not available in this context");
+}
+
+std::int64_t ExecContext::now_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::unique_ptr<OperatorState> Node::make_operator_state(state::PartitionTransaction&,
+                                                         std::int32_t) const {
+  throw InvalidOperation(std::string("internal: node '") + kind() + "' keeps no operator state");
+}
+
+std::int64_t Graph::now_ms() const {
+  if (clock) return clock();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 namespace {
@@ -468,7 +491,30 @@ void Graph::link(Node* node, Node* parent) {
   parent->children.push_back(node);
 }
 
+std::size_t Graph::add_unique_store(const std::string& name) {
+  for (const auto& taken : unique_stores_) {
+    if (taken == name) {
+      throw ConfigError("store '" + name + "' is used twice on stream '" + stream_id() +
+                        "'; give one of the windows a name");
+    }
+  }
+  for (const auto& taken : stores_) {
+    if (taken == name) {
+      throw ConfigError("store '" + name + "' is already used by a stateful operation on stream '" +
+                        stream_id() + "'");
+    }
+  }
+  unique_stores_.push_back(name);
+  stores_.push_back(name);
+  return stores_.size() - 1;
+}
+
 std::size_t Graph::store_index(const std::string& name) {
+  for (const auto& taken : unique_stores_) {
+    if (taken == name) {
+      throw ConfigError("store '" + name + "' belongs to a window on stream '" + stream_id() + "'");
+    }
+  }
   if (name.empty()) throw ConfigError("a state store name must not be empty");
   for (std::size_t i = 0; i < stores_.size(); ++i) {
     if (stores_[i] == name) return i;
@@ -635,59 +681,118 @@ const MessageContext& StreamingDataFrame::message_context() {
   return *ctx;
 }
 
+namespace {
+
+// sdf.test() state: in-memory stores of partition 0 and the operators' states over them,
+// committed after every call.
+struct TestState {
+  std::vector<std::unique_ptr<state::MemoryStore>> stores;
+  std::vector<std::unique_ptr<state::PartitionTransaction>> txns;
+  std::vector<std::unique_ptr<detail::OperatorState>> operators;
+  detail::StateScope scope;
+
+  void commit() {
+    for (std::size_t i = 0; i < txns.size(); ++i) {
+      if (operators[i]) operators[i]->flush(*txns[i]);
+      auto& txn = *txns[i];
+      if (!txn.empty()) txn.store().write(txn.batch(), std::nullopt);
+      txn.committed();
+    }
+  }
+};
+
+class TestContext final : public detail::ExecContext {
+ public:
+  TestContext(TestState& ts, const detail::Graph& graph) : ts_(ts), graph_(graph) {
+    mc_.topic = graph.topic().name();
+    mc_.partition = 0;
+    mc_.offset = 0;
+  }
+  std::vector<Row> rows;
+
+  void produce(const Topic::Definition&, const Row&, const Value&) override {}
+  void emit(Row& row) override { rows.push_back(row); }
+  const MessageContext& context() const override { return mc_; }
+  detail::StateScope& state(std::size_t store, const Row& row) override {
+    ts_.scope.reset(*ts_.txns.at(store), row.key, row.timestamp);
+    return ts_.scope;
+  }
+  detail::OperatorState& operator_state(std::size_t store, const detail::Node& owner) override {
+    auto& op = ts_.operators.at(store);
+    if (!op) op = owner.make_operator_state(*ts_.txns.at(store), 0);
+    return *op;
+  }
+  std::int64_t now_ms() const override { return graph_.now_ms(); }
+  void set_offset(std::int64_t offset) { mc_.offset = offset; }
+
+ private:
+  TestState& ts_;
+  const detail::Graph& graph_;
+  MessageContext mc_;
+};
+
+TestState& test_state_of(const detail::Graph& graph) {
+  if (!graph.test_state) graph.test_state = std::make_shared<TestState>();
+  auto& ts = *std::static_pointer_cast<TestState>(graph.test_state);
+  while (ts.stores.size() < graph.stores().size()) {
+    ts.stores.push_back(std::make_unique<state::MemoryStore>());
+    ts.txns.push_back(std::make_unique<state::PartitionTransaction>(*ts.stores.back()));
+    ts.operators.emplace_back();
+  }
+  return ts;
+}
+
+}  // namespace
+
 std::vector<Row> StreamingDataFrame::test(Value value, Value key, std::int64_t timestamp,
                                           Headers headers) const {
   if (graph_->produces()) {
     throw InvalidOperation("sdf.test() cannot run a pipeline with to_topic(); use the test driver");
   }
-  // sdf.test() state: in-memory stores of partition 0, committed after every call.
-  struct TestState {
-    std::vector<std::unique_ptr<state::MemoryStore>> stores;
-    std::vector<std::unique_ptr<state::PartitionTransaction>> txns;
-    detail::StateScope scope;
-  };
-  if (!graph_->test_state) graph_->test_state = std::make_shared<TestState>();
-  auto& ts = *std::static_pointer_cast<TestState>(graph_->test_state);
-  while (ts.stores.size() < graph_->stores().size()) {
-    ts.stores.push_back(std::make_unique<state::MemoryStore>());
-    ts.txns.push_back(std::make_unique<state::PartitionTransaction>(*ts.stores.back()));
+  TestState& ts = test_state_of(*graph_);
+  if (graph_->test_reload_state) {
+    // Everything goes through the stored form: operators are rebuilt from their stores.
+    for (auto& op : ts.operators) op.reset();
   }
-  struct Collect final : detail::ExecContext {
-    std::vector<Row> rows;
-    MessageContext mc;
-    TestState* ts = nullptr;
-    void produce(const Topic::Definition&, const Row&, const Value&) override {}
-    void emit(Row& row) override { rows.push_back(row); }
-    const MessageContext& context() const override { return mc; }
-    detail::StateScope& state(std::size_t store, const Row& row) override {
-      ts->scope.reset(*ts->txns.at(store), row.key, row.timestamp);
-      return ts->scope;
-    }
-  } collect;
-  collect.ts = &ts;
-  collect.mc.topic = graph_->topic().name();
-  collect.mc.partition = 0;
-  collect.mc.offset = 0;
+  TestContext ctx(ts, *graph_);
   Row row{std::move(value), std::move(key), timestamp, std::move(headers)};
   auto*& current = detail::current_message_context();
   const auto* saved = current;
-  current = &collect.mc;
-  auto commit = [&ts] {
-    for (auto& txn : ts.txns) {
-      if (!txn->empty()) txn->store().write(txn->batch(), std::nullopt);
-      txn->committed();
-    }
-  };
+  current = &ctx.context();
   try {
-    graph_->run(row, collect);
+    graph_->run(row, ctx);
   } catch (...) {
     current = saved;
-    commit();  // like a skipped row: writes made before the error stay (ERR-01)
+    ts.commit();  // like a skipped row: writes made before the error stay (ERR-01)
     throw;
   }
   current = saved;
-  commit();
-  return std::move(collect.rows);
+  ts.commit();
+  return std::move(ctx.rows);
+}
+
+std::vector<Row> StreamingDataFrame::test_idle() const {
+  TestState& ts = test_state_of(*graph_);
+  TestContext ctx(ts, *graph_);
+  ctx.set_offset(-1);
+  const std::int64_t now = graph_->now_ms();
+  auto*& current = detail::current_message_context();
+  const auto* saved = current;
+  current = &ctx.context();
+  try {
+    for (std::size_t i = 0; i < ts.operators.size(); ++i) {
+      // Idle closing needs the state as it is; build it from the store when not in memory.
+      if (!ts.operators[i]) continue;
+      if (ts.operators[i]->ticks()) ts.operators[i]->tick(now, ctx);
+    }
+  } catch (...) {
+    current = saved;
+    ts.commit();
+    throw;
+  }
+  current = saved;
+  ts.commit();
+  return std::move(ctx.rows);
 }
 
 }  // namespace streamframe

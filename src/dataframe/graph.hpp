@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,9 +12,35 @@
 #include "streamframe/record.hpp"
 #include "streamframe/topic.hpp"
 
+namespace streamframe::state {
+class PartitionTransaction;
+}
+
 namespace streamframe::detail {
 
 class StateScope;
+class ExecContext;
+class Node;
+
+// What an operator keeps in memory for one partition of its store (windows: the open windows
+// of every key), in front of the store: read once, updated per record in memory, written back
+// to the partition's transaction at each checkpoint. Owned by whoever owns the store.
+class OperatorState {
+ public:
+  virtual ~OperatorState() = default;
+  // Writes everything changed since the last call into `txn` (checkpoint, before the
+  // changelogs are produced).
+  virtual void flush(state::PartitionTransaction& txn) = 0;
+  // Called on every turn of the run loop with the application clock (ms): idle closing
+  // (EXT-02). Rows it emits run through the operator's children with `ctx`. Returns whether
+  // it changed anything (the next checkpoint must commit it).
+  virtual bool tick(std::int64_t now_ms, ExecContext& ctx) {
+    (void)now_ms, (void)ctx;
+    return false;
+  }
+  // Whether tick() may do anything (the run loop skips the others).
+  virtual bool ticks() const { return false; }
+};
 
 // What a node may ask of whoever runs the pipeline (a worker, or sdf.test()).
 class ExecContext {
@@ -28,6 +56,15 @@ class ExecContext {
   // partition, scoped to `row`'s key and timestamp. Contexts without state =>
   // InvalidOperation.
   virtual StateScope& state(std::size_t store, const Row& row);
+  // The in-memory state `owner` keeps for store `store` in the current message's partition,
+  // made by owner.make_operator_state() on first use after the partition's stores opened (and
+  // again after an aborted checkpoint dropped it). Contexts without state =>
+  // InvalidOperation.
+  virtual OperatorState& operator_state(std::size_t store, const Node& owner);
+  // A window skipped a record with a null key (WIN-01): counted in RunStats.
+  virtual void count_null_key() {}
+  // The application clock in ms (ApplicationConfig::clock, else steady_clock).
+  virtual std::int64_t now_ms() const;
 };
 
 class Node {
@@ -42,6 +79,10 @@ class Node {
   virtual Sink* sink() const { return nullptr; }
   // The topic a plain `to_topic(topic)` sends to (no key callable), else null.
   virtual const Topic* plain_topic() const { return nullptr; }
+  // Operators with in-memory state (see ExecContext::operator_state): builds it for one
+  // partition from what `txn` (the partition's store) holds.
+  virtual std::unique_ptr<OperatorState> make_operator_state(state::PartitionTransaction& txn,
+                                                             std::int32_t partition) const;
 
   Node* parent = nullptr;
   std::vector<Node*> children;
@@ -53,6 +94,10 @@ class Node {
   // apply's tail: `result` becomes the row's value, or with `expand` each element of the
   // array `result` continues as its own row (SDF-01).
   void forward_applied(Row& row, Value result, bool expand, ExecContext& ctx) const;
+
+ public:
+  // For operators emitting outside process() (idle closing): runs `row` through the children.
+  void forward_from(Row& row, ExecContext& ctx) const { forward(row, ctx); }
 };
 
 class Graph {
@@ -73,20 +118,28 @@ class Graph {
 
   // Stores used by the pipeline's stateful operations, in registration order.
   std::size_t store_index(const std::string& name);
+  // Registers a store only one operation may use (WIN-12); taken already => ConfigError.
+  std::size_t add_unique_store(const std::string& name);
   const std::vector<std::string>& stores() const noexcept { return stores_; }
   bool stateful() const noexcept { return !stores_.empty(); }
   // ST-01/TOP-14: the stream id of a single-topic pipeline is its topic's name.
   const std::string& stream_id() const noexcept { return topic_.name(); }
-  // Opaque in-memory state for sdf.test(), kept across calls like a store would be.
-  mutable std::shared_ptr<void> test_state;
   // The in-memory state that sdf.test() runs against, created on first use and kept across
   // calls like a store would.
+  mutable std::shared_ptr<void> test_state;
+  // Tests: sdf.test() rebuilds operator states from their stores before every record, so
+  // each record also goes through the stored form.
+  bool test_reload_state = false;
+  // The application clock (ApplicationConfig::clock); empty = steady_clock.
+  std::function<std::int64_t()> clock;
+  std::int64_t now_ms() const;
 
  private:
   Topic topic_;
   std::vector<std::unique_ptr<Node>> nodes_;
   Node* root_;
   std::vector<std::string> stores_;
+  std::vector<std::string> unique_stores_;
 };
 
 // The context of the message being processed on this thread (SDF-19); null outside one.

@@ -1058,4 +1058,43 @@ Series operator~(const Series& s) {
   return make<NotExpr>(adopt(s.expr()));
 }
 
+namespace detail {
+
+Value add_values(const Value& a, const Value& b) {
+  const Operand x = Operand::of(a);
+  const Operand y = Operand::of(b);
+  if (x.is_number() && y.is_number()) [[likely]] {
+    if (!x.is_double() && !y.is_double()) {
+      std::int64_t r = 0;
+      if (__builtin_add_overflow(x.i(), y.i(), &r)) [[unlikely]] {
+        throw ArithmeticError(cat({"integer overflow: ", std::to_string(x.i()), " + ",
+                                   std::to_string(y.i()), " does not fit in int64"}));
+      }
+      return Value(r);
+    }
+    return Value(x.as_double() + y.as_double());
+  }
+  if (a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
+  if (a.is_array() && b.is_array()) {
+    Array joined = a.as_array();
+    joined.insert(joined.end(), b.as_array().begin(), b.as_array().end());
+    return Value(std::move(joined));
+  }
+  throw ValueTypeError(cat({"cannot apply '+' to ", a.type_name(), " and ", b.type_name()}));
+}
+
+int compare_values(const Value& a, const Value& b) {
+  std::partial_ordering out = std::partial_ordering::equivalent;
+  const Value* bad_a = nullptr;
+  const Value* bad_b = nullptr;
+  if (!order(a, b, out, bad_a, bad_b)) {
+    throw ValueTypeError(cat({"cannot compare ", bad_a->type_name(), " and ", bad_b->type_name()}));
+  }
+  if (out == std::partial_ordering::less) return -1;
+  if (out == std::partial_ordering::greater) return 1;
+  return 0;  // equal, or unordered (NaN): keep what is there
+}
+
+}  // namespace detail
+
 }  // namespace streamframe
