@@ -118,6 +118,13 @@ class WindowState final : public OperatorState {
   using Map = std::unordered_map<std::string, KeyState, Hash, std::equal_to<>>;
 
   void load();
+  Array aggregation_names() const {
+    Array names;
+    for (std::size_t i = 0; i < spec_.aggs.size(); ++i) {
+      names.emplace_back(spec_.columns[i] + "/" + spec_.aggs[i]->state_suffix());
+    }
+    return names;
+  }
   KeyState& lookup(const Value& key);
   KeyState decode_key(std::string_view enc, std::string_view blob) const;
   void mark(KeyState& ks) {
@@ -182,6 +189,10 @@ class WindowState final : public OperatorState {
   std::int64_t T_p_ = kMin;    // max timestamp of the partition
   std::int64_t floor_ = kMin;  // EXT-02: every key's stream time is at least this
   bool meta_dirty_ = false;
+  // Stored accumulator i goes to aggregation acc_map_[i] (-1 = dropped) when the stored
+  // aggregations differ from the declared ones.
+  bool remap_ = false;
+  std::vector<int> acc_map_;
   std::optional<std::int64_t> last_record_clock_;
   // Partition strategy: when each key may next close something (entries may be stale).
   using Scheduled = std::pair<std::int64_t, std::string>;
@@ -235,11 +246,27 @@ KeyState WindowState::decode_key(std::string_view enc, std::string_view blob) co
     w.end = f[1].as_int();
     w.count = f[2].as_int();
     w.first_seq = f[3].as_int();
-    for (const Value& acc : f[4].as_array()) w.accs.push_back(acc_from_value(acc));
-    if (w.accs.size() != spec_.aggs.size()) {
-      throw SerializationError("window store: " + std::to_string(w.accs.size()) +
-                               " accumulators stored, the window has " +
-                               std::to_string(spec_.aggs.size()) + " aggregations");
+    const Array& accs = f[4].as_array();
+    if (!remap_) {
+      if (accs.size() != spec_.aggs.size()) {
+        throw SerializationError("window store: " + std::to_string(accs.size()) +
+                                 " accumulators stored, the window has " +
+                                 std::to_string(spec_.aggs.size()) + " aggregations");
+      }
+      for (const Value& acc : accs) w.accs.push_back(acc_from_value(acc));
+    } else {
+      // The aggregations changed since the state was written (WIN-12): accumulators are
+      // matched by `<column>/<state_suffix>`; new ones start from their initial value.
+      const std::int64_t start = w.start;
+      const std::int64_t end = w.end;
+      const std::int64_t count = w.count;
+      const std::int64_t first = w.first_seq;
+      init_window(w, start, end);
+      w.count = count;
+      w.first_seq = first;
+      for (std::size_t j = 0; j < accs.size() && j < acc_map_.size(); ++j) {
+        if (acc_map_[j] >= 0) w.accs[static_cast<std::size_t>(acc_map_[j])] = acc_from_value(accs[j]);
+      }
     }
     ks.windows.push_back(std::move(w));
   }
@@ -250,11 +277,24 @@ KeyState WindowState::decode_key(std::string_view enc, std::string_view blob) co
 void WindowState::load() {
   // Everything open is read once, when the partition's state is first used: windows of
   // every key can close (partition strategy, idle closing), so they must be known.
+  const Array names = aggregation_names();
   if (auto meta = txn_.get(kMetaKey)) {
     const Value m = state::decode(state::parse_stored(*meta).payload);
     T_p_ = m.at(0).as_int();
     floor_ = m.at(1).as_int();
+    const Array& stored = m.at(2).as_array();
+    if (stored != names) {
+      remap_ = true;
+      for (const Value& name : stored) {
+        auto it = std::find(names.begin(), names.end(), name);
+        acc_map_.push_back(it == names.end() ? -1 : static_cast<int>(it - names.begin()));
+      }
+      logger()->info("window store '{}' partition {}: aggregations changed, accumulators "
+                     "matched by name",
+                     node_.store_name(), partition_);
+    }
   }
+  meta_dirty_ = true;  // written at the first checkpoint with the current aggregations
   txn_.store().scan(std::string(1, kKeyTag), std::string(1, kKeyTag + 1),
                     [&](std::string_view k, std::string_view v) {
                       const auto stored = state::parse_stored(v);
@@ -279,6 +319,13 @@ void WindowState::load() {
                       i.ts = item.at(0).as_int();
                       i.seq = static_cast<std::int64_t>(get_be64(k.substr(5 + n)));
                       i.inputs = item.at(1).as_array();
+                      if (remap_) {
+                        std::vector<Value> inputs(spec_.aggs.size());
+                        for (std::size_t j = 0; j < i.inputs.size() && j < acc_map_.size(); ++j) {
+                          if (acc_map_[j] >= 0) inputs[acc_map_[j]] = std::move(i.inputs[j]);
+                        }
+                        i.inputs = std::move(inputs);
+                      }
                       it->second.items.push_back(std::move(i));
                       return true;
                     });
@@ -293,6 +340,11 @@ void WindowState::load() {
                 [](const Item& a, const Item& b) { return a.seq < b.seq; });
     }
     if (partition_strategy_) schedule(ks);
+    if (remap_) {
+      // Rewritten in the current layout at the next checkpoint, items included.
+      ks.flushed_seq = 0;
+      mark(ks);
+    }
   }
 }
 
@@ -331,7 +383,7 @@ void WindowState::flush(state::PartitionTransaction& txn) {
   if (meta_dirty_) {
     stored.clear();
     state::build_stored(stored, true, std::nullopt);
-    state::encode(Value(Array{Value(T_p_), Value(floor_)}), stored);
+    state::encode(Value(Array{Value(T_p_), Value(floor_), Value(aggregation_names())}), stored);
     txn.put(kMetaKey, stored);
     meta_dirty_ = false;
   }
@@ -504,7 +556,7 @@ Value WindowState::output(const KeyState& ks, const Window& w) const {
 void WindowState::late(const KeyState& ks, const Row& row, std::int64_t T, std::int64_t start,
                        std::int64_t end, ExecContext& ctx) const {
   const std::int64_t grace =
-      spec_.kind == WindowKind::session ? spec_.grace + spec_.gap : spec_.grace;
+      spec_.grace;
   bool log = true;
   if (spec_.on_late) {
     const MessageContext& mc = ctx.context();

@@ -304,5 +304,27 @@ TEST(Windows, IdleClosingWithSdfTest) {
   EXPECT_TRUE(out.test_idle().empty());
 }
 
+// WIN-12: accumulators are stored by `<column>/<state_suffix>`; state written with other
+// aggregations keeps the ones still declared and starts the new ones from scratch. (Two
+// pipelines share one sdf.test() state here, as a redeployed app shares its store.)
+TEST(Windows, ChangedAggregationsKeepTheAccumulatorsTheyShare) {
+  Application app(embedded("win-change"));
+  auto before = app.dataframe(app.topic("win-change-a"))
+                    .tumbling_window(1s, {.name = "w"})
+                    .agg({{"sum", agg::sum("v")}, {"n", agg::count()}, {"xs", agg::collect("v")}})
+                    .final();
+  before.test(Value::object({{"v", 1}}), Value("k"), 1000);
+  before.test(Value::object({{"v", 2}}), Value("k"), 1100);
+  auto after = app.dataframe(app.topic("win-change-b"))
+                   .tumbling_window(1s, {.name = "w"})
+                   .agg({{"max", agg::max("v")}, {"sum", agg::sum("v")}, {"xs", agg::collect("v")}})
+                   .final();
+  after.graph()->test_state = before.graph()->test_state;
+  after.graph()->test_reload_state = true;
+  EXPECT_TRUE(after.test(Value::object({{"v", 5}}), Value("k"), 1200).empty());
+  EXPECT_EQ(texts(after.test(Value::object({{"v", 0}}), Value("k"), 2000)),
+            std::vector<std::string>{R"({"max":5,"sum":8,"xs":[1,2,5],"start":1000,"end":2000})"});
+}
+
 }  // namespace
 }  // namespace streamframe
