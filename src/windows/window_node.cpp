@@ -154,6 +154,8 @@ class WindowState final : public OperatorState {
 
   void add_record(KeyState& ks, Window& w, const Value& value, std::int64_t ts, std::int64_t seq);
   void init_window(Window& w, std::int64_t start, std::int64_t end) const;
+  // The index of the window (or slice) starting at `start`, created empty when absent.
+  std::size_t window_at(KeyState& ks, std::int64_t start, std::int64_t end) const;
   void keep_item(KeyState& ks, const Value& value, std::int64_t ts, std::int64_t seq,
                  bool all_inputs, bool by_time);
   void drop_items_before(KeyState& ks, const std::function<bool(const Item&)>& expired);
@@ -265,7 +267,8 @@ KeyState WindowState::decode_key(std::string_view enc, std::string_view blob) co
       w.count = count;
       w.first_seq = first;
       for (std::size_t j = 0; j < accs.size() && j < acc_map_.size(); ++j) {
-        if (acc_map_[j] >= 0) w.accs[static_cast<std::size_t>(acc_map_[j])] = acc_from_value(accs[j]);
+        if (acc_map_[j] >= 0)
+          w.accs[static_cast<std::size_t>(acc_map_[j])] = acc_from_value(accs[j]);
       }
     }
     ks.windows.push_back(std::move(w));
@@ -289,9 +292,10 @@ void WindowState::load() {
         auto it = std::find(names.begin(), names.end(), name);
         acc_map_.push_back(it == names.end() ? -1 : static_cast<int>(it - names.begin()));
       }
-      logger()->info("window store '{}' partition {}: aggregations changed, accumulators "
-                     "matched by name",
-                     node_.store_name(), partition_);
+      logger()->info(
+          "window store '{}' partition {}: aggregations changed, accumulators "
+          "matched by name",
+          node_.store_name(), partition_);
     }
   }
   meta_dirty_ = true;  // written at the first checkpoint with the current aggregations
@@ -454,6 +458,19 @@ void WindowState::aggregation_failed(const KeyState& ks, const Window& w, std::s
                          "': aggregation '" + spec_.columns[agg] + "' failed: " + e.what());
 }
 
+std::size_t WindowState::window_at(KeyState& ks, std::int64_t start, std::int64_t end) const {
+  auto& ws = ks.windows;
+  // Records mostly go to the newest window.
+  if (!ws.empty() && ws.back().start == start) return ws.size() - 1;
+  auto it = std::lower_bound(ws.begin(), ws.end(), start,
+                             [](const Window& w, std::int64_t s) { return w.start < s; });
+  if (it != ws.end() && it->start == start) return static_cast<std::size_t>(it - ws.begin());
+  Window w;
+  init_window(w, start, end);
+  const auto inserted = ws.insert(it, std::move(w));  // may reallocate: begin() after it
+  return static_cast<std::size_t>(inserted - ws.begin());
+}
+
 void WindowState::add_record(KeyState& ks, Window& w, const Value& value, std::int64_t ts,
                              std::int64_t seq) {
   if (w.count == 0) w.first_seq = seq;
@@ -555,8 +572,7 @@ Value WindowState::output(const KeyState& ks, const Window& w) const {
 
 void WindowState::late(const KeyState& ks, const Row& row, std::int64_t T, std::int64_t start,
                        std::int64_t end, ExecContext& ctx) const {
-  const std::int64_t grace =
-      spec_.grace;
+  const std::int64_t grace = spec_.grace;
   bool log = true;
   if (spec_.on_late) {
     const MessageContext& mc = ctx.context();
@@ -671,17 +687,7 @@ void WindowState::process_time(KeyState& ks, Row& row, std::int64_t T, ExecConte
       continue;
     }
     // Windows are kept by start; a record's windows are usually the newest.
-    auto it = std::find_if(ks.windows.rbegin(), ks.windows.rend(),
-                           [s](const Window& w) { return w.start <= s; });
-    std::size_t idx;
-    if (it != ks.windows.rend() && it->start == s) {
-      idx = static_cast<std::size_t>(ks.windows.rend() - it) - 1;
-    } else {
-      idx = static_cast<std::size_t>(ks.windows.rend() - it);
-      Window w;
-      init_window(w, s, e);
-      ks.windows.insert(ks.windows.begin() + static_cast<std::ptrdiff_t>(idx), std::move(w));
-    }
+    const std::size_t idx = window_at(ks, s, e);
     if (spec_.before_update && trigger(spec_.before_update, ks, ks.windows[idx], row)) {
       if (node_.final_mode()) triggered_.push_back({s, &ks, make_row(ks, ks.windows[idx])});
       ks.windows.erase(ks.windows.begin() + static_cast<std::ptrdiff_t>(idx));
@@ -703,9 +709,12 @@ void WindowState::process_time(KeyState& ks, Row& row, std::int64_t T, ExecConte
   }
   if (accepted && !kept && spec_.has_collectors()) keep_item(ks, row.value, ts, seq, false, true);
   if (!node_.final_mode()) {
-    // WIN-10: every window the record updated, by start.
+    // WIN-10: every window the record updated, by start (both lists ascend).
+    auto next = updated.begin();
     for (const Window& w : ks.windows) {
-      if (std::find(updated.begin(), updated.end(), w.start) != updated.end()) {
+      while (next != updated.end() && *next < w.start) ++next;
+      if (next == updated.end()) break;
+      if (*next == w.start) {
         Row out = make_row(ks, w);
         node_.forward_from(out, ctx);
       }
@@ -756,17 +765,7 @@ void WindowState::process_sliced(KeyState& ks, Row& row, std::int64_t T, ExecCon
   if (!any_open) return;
   const std::int64_t seq = ks.next_seq++;
   const std::int64_t ps = ts - ts % pane_;
-  auto it = std::find_if(ks.windows.rbegin(), ks.windows.rend(),
-                         [ps](const Window& w) { return w.start <= ps; });
-  std::size_t idx;
-  if (it != ks.windows.rend() && it->start == ps) {
-    idx = static_cast<std::size_t>(ks.windows.rend() - it) - 1;
-  } else {
-    idx = static_cast<std::size_t>(ks.windows.rend() - it);
-    Window w;
-    init_window(w, ps, ps + pane_);
-    ks.windows.insert(ks.windows.begin() + static_cast<std::ptrdiff_t>(idx), std::move(w));
-  }
+  const std::size_t idx = window_at(ks, ps, ps + pane_);
   add_record(ks, ks.windows[idx], row.value, ts, seq);
   if (spec_.has_collectors()) keep_item(ks, row.value, ts, seq, false, true);
 }
