@@ -11,69 +11,22 @@
 // It runs until SIGTERM/SIGINT. Exit codes: 0 graceful stop; 1 error (message on stderr, the
 // error's type name first); 2 bad command line; 130 second SIGINT.
 #include <CLI/CLI.hpp>
-#include <chrono>
-#include <cstdint>
-#include <cstdio>
-#include <exception>
-#include <map>
 #include <streamframe/streamframe.hpp>
-#include <string>
-#include <typeinfo>
-#include <vector>
+#include <utility>
+
+#include "app_cli.hpp"
 
 namespace sf = streamframe;
 
 int main(int argc, char** argv) {
   CLI::App cli{"streamframe counter app: per-key word counts in state"};
-  std::string brokers, input, output, group, state_dir, guarantee = "at_least_once";
-  std::int64_t commit_interval_ms = 1000;
-  std::int64_t broker_timeout_ms = 120000;
-  std::int64_t request_timeout_ms = 30000;
-  int workers = 1;
-  std::string loglevel = "INFO";
-  std::vector<std::string> consumer_config, producer_config;
-  cli.add_option("--brokers", brokers)->required();
-  cli.add_option("--input", input)->required();
-  cli.add_option("--output", output)->required();
-  cli.add_option("--group", group)->required();
-  cli.add_option("--state-dir", state_dir)->required();
-  cli.add_option("--guarantee", guarantee)->check(CLI::IsMember({"at_least_once", "exactly_once"}));
-  cli.add_option("--commit-interval-ms", commit_interval_ms);
-  cli.add_option("--broker-availability-timeout-ms", broker_timeout_ms);
-  cli.add_option("--request-timeout-ms", request_timeout_ms);
-  cli.add_option("--workers", workers);
-  cli.add_option("--loglevel", loglevel);
-  cli.add_option("--consumer-config", consumer_config, "name=value (repeatable)");
-  cli.add_option("--producer-config", producer_config, "name=value (repeatable)");
+  sf::test_apps::StatefulAppCli opts;
+  opts.add_to(cli);
   CLI11_PARSE(cli, argc, argv);
 
-  auto to_map = [](const std::vector<std::string>& settings) {
-    std::map<std::string, std::string> out;
-    for (const auto& s : settings) {
-      const auto eq = s.find('=');
-      if (eq == std::string::npos || eq == 0) throw CLI::ValidationError("want name=value: " + s);
-      out[s.substr(0, eq)] = s.substr(eq + 1);
-    }
-    return out;
-  };
-
-  try {
-    sf::Application app(
-        {.broker_address = brokers,
-         .consumer_group = group,
-         .state_dir = state_dir,
-         .auto_offset_reset = sf::AutoOffsetReset::earliest,
-         .processing_guarantee = guarantee == "exactly_once"
-                                     ? sf::ProcessingGuarantee::exactly_once
-                                     : sf::ProcessingGuarantee::at_least_once,
-         .commit_interval = std::chrono::milliseconds(commit_interval_ms),
-         .request_timeout = std::chrono::milliseconds(request_timeout_ms),
-         .producer_extra_config = to_map(producer_config),
-         .consumer_extra_config = to_map(consumer_config),
-         .loglevel = loglevel,
-         .broker_availability_timeout = std::chrono::milliseconds(broker_timeout_ms),
-         .num_workers = workers});
-    auto sdf = app.dataframe(app.topic(input));
+  return sf::test_apps::run_guarded("counter_app", [&] {
+    sf::Application app(opts.config());
+    auto sdf = app.dataframe(app.topic(opts.input));
     sdf.apply(
            [](const sf::Value& v) {
              sf::Array out;
@@ -88,22 +41,9 @@ int main(int argc, char** argv) {
           state.set(v["word"], sf::Value(n));
           return sf::Value::object({{"id", v["id"]}, {"word", v["word"]}, {"count", n}});
         })
-        .to_topic(app.topic(output));
+        .to_topic(app.topic(opts.output));
     app.run();
-    const auto s = app.stats();
-    std::printf("counter_app: stopped consumed=%llu produced=%llu checkpoints=%llu\n",
-                static_cast<unsigned long long>(s.messages_consumed),
-                static_cast<unsigned long long>(s.records_produced),
-                static_cast<unsigned long long>(s.checkpoints));
+    sf::test_apps::print_stopped("counter_app", app);
     return 0;
-  } catch (const sf::Interrupted& e) {
-    std::fprintf(stderr, "counter_app: Interrupted: %s\n", e.what());
-    return 130;
-  } catch (const CLI::Error& e) {
-    std::fprintf(stderr, "counter_app: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "counter_app: error: %s: %s\n", typeid(e).name(), e.what());
-    return 1;
-  }
+  });
 }

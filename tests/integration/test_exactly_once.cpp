@@ -43,6 +43,7 @@
 #include "support/alerts_app.hpp"  // wait_until
 #include "support/child_process.hpp"
 #include "support/counter_app.hpp"
+#include "support/eos_observer.hpp"
 #include "support/kafka_cluster.hpp"
 #include "support/kafka_probe.hpp"
 #include "support/test_env.hpp"
@@ -53,125 +54,29 @@ using namespace std::chrono_literals;
 namespace sft = streamframe::test;
 using Clock = std::chrono::steady_clock;
 using sft::ChildProcess;
+using sft::CommittedReader;
+using sft::consumed_at_stop;
 using sft::CounterAppOptions;
 using sft::CounterInput;
+using Feeder = sft::Feeder<CounterInput>;
+using sft::info;
+using sft::kill_hard;
 using sft::RawOutput;
+using sft::restored_records;
+using sft::seconds_since;
+using sft::stop_gracefully;
+using sft::test_seed;
+using sft::raw::create_topics;
+using sft::raw::make_client;
+using sft::raw::make_conf;
+using sft::raw::RkPtr;
 
 constexpr int kPartitions = 4;
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-void info(const std::string& line) {
-  std::cout << "[ info     ] " << line << std::endl;
-}
-
-std::uint64_t test_seed() {
-  if (const char* s = std::getenv("STREAMFRAME_TEST_SEED"); s && *s) {
-    return std::strtoull(s, nullptr, 10);
-  }
-  return std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32);
-}
 
 std::int64_t sum(const std::vector<std::int64_t>& v) {
   std::int64_t s = 0;
   for (auto x : v) s += x < 0 ? 0 : x;
   return s;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Raw librdkafka clients (independent of the library under test)
-
-struct RkDestroy {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
-using RkPtr = std::unique_ptr<rd_kafka_t, RkDestroy>;
-
-rd_kafka_conf_t* make_conf(const std::vector<std::pair<std::string, std::string>>& settings) {
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [k, v] : settings) {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      throw std::runtime_error("config " + k + ": " + err);
-    }
-  }
-  return conf;
-}
-
-RkPtr make_client(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
-  char err[512];
-  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof err);
-  if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    throw std::runtime_error(std::string("rd_kafka_new: ") + err);
-  }
-  return RkPtr(rk);
-}
-
-// Creates topics with the given partitions, replication factor and config, and waits until
-// the metadata shows every partition with a leader.
-void create_topics(const std::string& brokers, const std::vector<std::string>& names,
-                   int partitions, int replication_factor,
-                   const std::map<std::string, std::string>& config = {}) {
-  RkPtr rk = make_client(RD_KAFKA_PRODUCER, make_conf({{"bootstrap.servers", brokers}}));
-  char err[512];
-  std::vector<rd_kafka_NewTopic_t*> topics;
-  for (const auto& name : names) {
-    rd_kafka_NewTopic_t* nt =
-        rd_kafka_NewTopic_new(name.c_str(), partitions, replication_factor, err, sizeof err);
-    if (nt == nullptr) throw std::runtime_error(std::string("NewTopic: ") + err);
-    for (const auto& [k, v] : config) rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
-    topics.push_back(nt);
-  }
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
-  rd_kafka_AdminOptions_t* opts =
-      rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, err, sizeof err);
-  rd_kafka_AdminOptions_set_request_timeout(opts, 30000, err, sizeof err);
-  rd_kafka_CreateTopics(rk.get(), topics.data(), topics.size(), opts, q);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 60000);
-  std::string error;
-  if (ev == nullptr) {
-    error = "CreateTopics timed out";
-  } else if (rd_kafka_event_error(ev)) {
-    error = rd_kafka_event_error_string(ev);
-  } else {
-    size_t n = 0;
-    const rd_kafka_topic_result_t** res =
-        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-    for (size_t i = 0; i < n; ++i) {
-      if (rd_kafka_topic_result_error(res[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        error += std::string(rd_kafka_topic_result_name(res[i])) + ": " +
-                 rd_kafka_topic_result_error_string(res[i]) + "; ";
-      }
-    }
-  }
-  if (ev) rd_kafka_event_destroy(ev);
-  rd_kafka_AdminOptions_destroy(opts);
-  rd_kafka_queue_destroy(q);
-  for (auto* nt : topics) rd_kafka_NewTopic_destroy(nt);
-  if (!error.empty()) throw std::runtime_error("create topics: " + error);
-  for (const auto& name : names) {
-    const bool ready = sft::wait_until(
-        [&] {
-          const rd_kafka_metadata_t* md = nullptr;
-          std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> rkt(
-              rd_kafka_topic_new(rk.get(), name.c_str(), nullptr), &rd_kafka_topic_destroy);
-          if (rd_kafka_metadata(rk.get(), 0, rkt.get(), &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-            return false;
-          bool ok = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                    md->topics[0].partition_cnt == partitions;
-          for (int p = 0; ok && p < md->topics[0].partition_cnt; ++p) {
-            ok = md->topics[0].partitions[p].leader >= 0;
-          }
-          rd_kafka_metadata_destroy(md);
-          return ok;
-        },
-        30s, 100ms);
-    if (!ready) throw std::runtime_error("topic " + name + " has no leaders after 30 s");
-  }
 }
 
 // The broker id (= scripts/kafka node number) coordinating `group`: the leader of the
@@ -203,213 +108,6 @@ int group_coordinator(const std::string& brokers, const std::string& group) {
                            " not in the metadata");
 }
 
-// Produces CounterInputs to a topic, in order, with an idempotent producer (keys partitioned
-// by murmur2 like Java clients): some at once, the rest at a steady rate in the background.
-class Feeder {
- public:
-  Feeder(const std::string& brokers, std::string topic, std::vector<CounterInput> inputs)
-      : topic_(std::move(topic)), inputs_(std::move(inputs)) {
-    rd_kafka_conf_t* conf = make_conf({{"bootstrap.servers", brokers},
-                                       {"enable.idempotence", "true"},
-                                       {"linger.ms", "5"},
-                                       {"partitioner", "murmur2_random"},
-                                       {"message.timeout.ms", "120000"},
-                                       // Connection errors while brokers are down are expected;
-                                       // delivery failures are counted and asserted on.
-                                       {"log_level", "2"}});
-    rd_kafka_conf_set_opaque(conf, this);
-    rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* self) {
-      auto* f = static_cast<Feeder*>(self);
-      if (m->err) {
-        std::lock_guard lock(f->mutex_);
-        if (f->failed_++ == 0) f->first_error_ = rd_kafka_err2str(m->err);
-      }
-    });
-    rk_ = make_client(RD_KAFKA_PRODUCER, conf);
-  }
-  ~Feeder() { stop(); }
-  Feeder(const Feeder&) = delete;
-  Feeder& operator=(const Feeder&) = delete;
-
-  // Produces the next `n` inputs now (the background pacing must not run).
-  void produce_now(std::size_t n) {
-    const std::size_t end = std::min(inputs_.size(), next_ + n);
-    while (next_ < end) produce_one();
-    rd_kafka_poll(rk_.get(), 0);
-  }
-
-  // Produces the remaining inputs at `per_second` in the background until stop() or finish().
-  void start_paced(double per_second) {
-    pacing_ = true;
-    thread_ = std::thread([this, per_second] {
-      const auto started = Clock::now();
-      const std::size_t base = next_;
-      while (pacing_ && next_ < inputs_.size()) {
-        const auto due = base + static_cast<std::size_t>(seconds_since(started) * per_second);
-        while (next_ < std::min(due, inputs_.size())) produce_one();
-        rd_kafka_poll(rk_.get(), 20);
-      }
-    });
-  }
-
-  // Stops the pacing without producing the rest.
-  void stop() {
-    pacing_ = false;
-    if (thread_.joinable()) thread_.join();
-  }
-
-  // Stops the pacing, produces everything not produced yet and waits for the acknowledgements.
-  bool finish(std::chrono::milliseconds timeout) {
-    stop();
-    produce_now(inputs_.size());
-    return flush(timeout);
-  }
-
-  bool flush(std::chrono::milliseconds timeout) {
-    return rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count())) ==
-           RD_KAFKA_RESP_ERR_NO_ERROR;
-  }
-
-  std::size_t produced() const { return next_; }
-  std::size_t total() const { return inputs_.size(); }
-  std::int64_t failed() {
-    std::lock_guard lock(mutex_);
-    return failed_;
-  }
-  std::string first_error() {
-    std::lock_guard lock(mutex_);
-    return first_error_;
-  }
-
- private:
-  void produce_one() {
-    const CounterInput& in = inputs_[next_];
-    const std::string value = in.json();
-    for (;;) {
-      const rd_kafka_resp_err_t err = rd_kafka_producev(
-          rk_.get(), RD_KAFKA_V_TOPIC(topic_.c_str()), RD_KAFKA_V_KEY(in.key.data(), in.key.size()),
-          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        throw std::runtime_error(std::string("feeder produce: ") + rd_kafka_err2str(err));
-      }
-      rd_kafka_poll(rk_.get(), 10);
-    }
-    ++next_;
-  }
-
-  std::string topic_;
-  std::vector<CounterInput> inputs_;
-  RkPtr rk_;
-  std::atomic<std::size_t> next_{0};
-  std::atomic<bool> pacing_{false};
-  std::thread thread_;
-  std::mutex mutex_;
-  std::int64_t failed_ = 0;
-  std::string first_error_;
-};
-
-// Reads a topic from the beginning with isolation.level=read_committed in a background thread
-// and keeps every record, as a downstream exactly-once consumer would see them.
-class CommittedReader {
- public:
-  CommittedReader(const std::string& brokers, const std::string& topic, int partitions)
-      : topic_(topic), eof_(static_cast<std::size_t>(partitions), -1) {
-    rk_ = make_client(RD_KAFKA_CONSUMER, make_conf({{"bootstrap.servers", brokers},
-                                                    {"group.id", sft::unique_name("eos-reader")},
-                                                    {"enable.auto.commit", "false"},
-                                                    {"enable.auto.offset.store", "false"},
-                                                    {"enable.partition.eof", "true"},
-                                                    {"isolation.level", "read_committed"},
-                                                    {"auto.offset.reset", "earliest"},
-                                                    {"log_level", "2"}}));
-    rd_kafka_poll_set_consumer(rk_.get());
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-    for (int p = 0; p < partitions; ++p) {
-      rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    }
-    const auto rc = rd_kafka_assign(rk_.get(), list);
-    rd_kafka_topic_partition_list_destroy(list);
-    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      throw std::runtime_error(std::string("reader assign: ") + rd_kafka_err2str(rc));
-    }
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~CommittedReader() {
-    running_ = false;
-    if (thread_.joinable()) thread_.join();
-    rd_kafka_consumer_close(rk_.get());
-  }
-  CommittedReader(const CommittedReader&) = delete;
-  CommittedReader& operator=(const CommittedReader&) = delete;
-
-  std::int64_t count() const { return count_; }
-  std::vector<RawOutput> snapshot() const {
-    std::lock_guard lock(mutex_);
-    return records_;
-  }
-  std::vector<std::int64_t> eof_offsets() const {
-    std::lock_guard lock(mutex_);
-    return eof_;
-  }
-  std::string last_error() const {
-    std::lock_guard lock(mutex_);
-    return last_error_;
-  }
-
-  // Last stable offset of each partition (ListOffsets with read_committed): below the first
-  // open transaction, equal to the end offset when none is open.
-  std::vector<std::int64_t> stable_ends() {
-    std::vector<std::int64_t> out;
-    for (std::size_t p = 0; p < eof_.size(); ++p) {
-      std::int64_t low = -1, high = -1;
-      const auto rc = rd_kafka_query_watermark_offsets(
-          rk_.get(), topic_.c_str(), static_cast<std::int32_t>(p), &low, &high, 10000);
-      if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        throw std::runtime_error("read_committed end offsets of '" + topic_ +
-                                 "': " + rd_kafka_err2str(rc));
-      }
-      out.push_back(high);
-    }
-    return out;
-  }
-
- private:
-  void loop() {
-    while (running_) {
-      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 100);
-      if (m == nullptr) continue;
-      std::lock_guard lock(mutex_);
-      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        auto& e = eof_.at(static_cast<std::size_t>(m->partition));
-        e = std::max(e, m->offset);
-      } else if (m->err) {
-        last_error_ = rd_kafka_message_errstr(m);
-      } else {
-        RawOutput r;
-        r.partition = m->partition;
-        r.offset = m->offset;
-        if (m->key) r.key.emplace(static_cast<const char*>(m->key), m->key_len);
-        if (m->payload) r.value.emplace(static_cast<const char*>(m->payload), m->len);
-        records_.push_back(std::move(r));
-        ++count_;
-      }
-      rd_kafka_message_destroy(m);
-    }
-  }
-
-  std::string topic_;
-  RkPtr rk_;
-  mutable std::mutex mutex_;
-  std::vector<RawOutput> records_;
-  std::vector<std::int64_t> eof_;
-  std::string last_error_;
-  std::atomic<std::int64_t> count_{0};
-  std::atomic<bool> running_{true};
-  std::thread thread_;
-};
-
 // The input topic as the app consumes it: every record in (partition, offset) order, so
 // per key in processing order. `offsets` gets (partition, offset) of each.
 std::vector<CounterInput> read_inputs(
@@ -430,48 +128,6 @@ std::vector<CounterInput> read_inputs(
     if (offsets) offsets->emplace_back(r.partition, r.offset);
   }
   return out;
-}
-
-// Stops the app with SIGTERM (graceful, final checkpoint) and expects exit code 0.
-void stop_gracefully(ChildProcess& app, const std::string& what) {
-  ASSERT_TRUE(app.running()) << what << " is not running any more\n" << app.log_tail();
-  app.signal(SIGTERM);
-  const auto st = app.wait_for_exit(60s);
-  ASSERT_TRUE(st.has_value()) << what << ": no exit within 60 s of SIGTERM\n" << app.log_tail();
-  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0)
-      << what << ": " << sft::describe_wait_status(*st) << "\n"
-      << app.log_tail();
-}
-
-void kill_hard(ChildProcess& app, const std::string& what) {
-  ASSERT_TRUE(app.running()) << what << " ended by itself before the kill:\n" << app.log_tail();
-  app.signal(SIGKILL);
-  const auto st = app.wait_for_exit(10s);
-  ASSERT_TRUE(st.has_value()) << what << " survived SIGKILL";
-  ASSERT_TRUE(WIFSIGNALED(*st) && WTERMSIG(*st) == SIGKILL)
-      << what << ": " << sft::describe_wait_status(*st) << "\n"
-      << app.log_tail();
-}
-
-// "counter_app: stopped consumed=N ..." => N (or -1).
-std::int64_t consumed_at_stop(const ChildProcess& app) {
-  static const std::regex re("stopped consumed=([0-9]+)");
-  std::smatch m;
-  const std::string log = app.log();
-  if (std::regex_search(log, m, re)) return std::stoll(m[1]);
-  return -1;
-}
-
-// Records applied by "restored store ... N records applied" lines from byte `from` of the log.
-std::int64_t restored_records(const ChildProcess& app, std::size_t from = 0) {
-  static const std::regex re("restored store '[^']*' partition [0-9]+: ([0-9]+) records applied");
-  const std::string log = app.log();
-  const std::string tail = from < log.size() ? log.substr(from) : std::string();
-  std::int64_t n = 0;
-  for (std::sregex_iterator it(tail.begin(), tail.end(), re), end; it != end; ++it) {
-    n += std::stoll((*it)[1]);
-  }
-  return n;
 }
 
 // scripts/kafka <args> against a cluster of the test's own, timed.
@@ -524,59 +180,14 @@ class ExactlyOnce : public ::testing::Test {
   // processed and checkpointed. False on timeout or when an app in `apps` exited.
   bool wait_all_committed(sft::KafkaProbe& probe, const std::vector<ChildProcess*>& apps,
                           std::chrono::milliseconds timeout, std::string* why) {
-    const auto ends = probe.end_offsets(input_, kPartitions);
-    std::vector<std::int64_t> committed;
-    bool exited = false;
-    const bool ok = sft::wait_until(
-        [&] {
-          for (auto* a : apps) {
-            if (!a->running()) exited = true;
-          }
-          if (exited) return true;
-          committed = probe.committed(input_, kPartitions);
-          return committed == ends;
-        },
-        timeout, 200ms);
-    if (ok && !exited) return true;
-    *why = (exited ? "an app exited" : "timed out") + std::string(": committed ") +
-           std::to_string(sum(committed)) + " of " + std::to_string(sum(ends)) + " inputs";
-    return false;
+    return sft::wait_all_committed(probe, input_, kPartitions, apps, timeout, why);
   }
 
   // Waits (bounded) until no transaction is open on the output topic (last stable offset =
   // end offset) and the reader has read up to the end of every partition.
   bool wait_settled(sft::KafkaProbe& probe, CommittedReader& reader,
                     std::chrono::milliseconds timeout, std::string* why) {
-    std::vector<std::int64_t> ends, stable, eof;
-    const auto t0 = Clock::now();
-    const bool ok = sft::wait_until(
-        [&] {
-          ends = probe.end_offsets(output_, kPartitions);
-          stable = reader.stable_ends();
-          eof = reader.eof_offsets();
-          if (stable != ends) return false;
-          for (int p = 0; p < kPartitions; ++p) {
-            if (eof[p] < ends[p]) return false;
-          }
-          return true;
-        },
-        timeout, 200ms);
-    if (ok) {
-      info("output settled (no open transaction, read to the end) after " +
-           std::to_string(seconds_since(t0)) + " s");
-      return true;
-    }
-    auto show = [](const std::vector<std::int64_t>& v) {
-      std::string s;
-      for (auto x : v) {
-        s += ' ';
-        s += std::to_string(x);
-      }
-      return s;
-    };
-    *why = "end offsets" + show(ends) + ", last stable offsets" + show(stable) + ", reader at" +
-           show(eof) + "; reader error: " + reader.last_error();
-    return false;
+    return sft::wait_settled(probe, reader, output_, kPartitions, timeout, why);
   }
 
   // Reads the inputs back, waits until no transaction is open and judges the outputs.

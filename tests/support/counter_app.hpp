@@ -27,7 +27,9 @@
 #include <utility>
 #include <vector>
 
+#include "support/app_process.hpp"
 #include "support/child_process.hpp"
+#include "support/eos_observer.hpp"  // RawOutput
 
 #ifndef STREAMFRAME_COUNTER_APP
 #error \
@@ -40,72 +42,16 @@ inline std::string counter_app_path() {
   return STREAMFRAME_COUNTER_APP;
 }
 
-struct CounterAppOptions {
-  std::string brokers;
-  std::string input;
-  std::string output;
-  std::string group;
-  std::string state_dir;
-  std::string guarantee = "exactly_once";  // or "at_least_once"
-  long commit_interval_ms = 1000;
-  // A SIGKILLed member leaves the group after this (the broker's minimum here is 1 s;
-  // librdkafka's default 45 s would make every restart wait that long). 0 = client default.
-  long session_timeout_ms = 6000;
-  std::vector<std::string> extra_args{};
-};
+using CounterAppOptions = StatefulAppOptions;
 
 inline std::vector<std::string> counter_app_argv(const CounterAppOptions& o) {
-  std::vector<std::string> argv{counter_app_path(),
-                                "--brokers",
-                                o.brokers,
-                                "--input",
-                                o.input,
-                                "--output",
-                                o.output,
-                                "--group",
-                                o.group,
-                                "--state-dir",
-                                o.state_dir,
-                                "--guarantee",
-                                o.guarantee,
-                                "--commit-interval-ms",
-                                std::to_string(o.commit_interval_ms)};
-  if (o.session_timeout_ms > 0) {
-    argv.push_back("--consumer-config");
-    argv.push_back("session.timeout.ms=" + std::to_string(o.session_timeout_ms));
-  }
-  argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
-  return argv;
+  return stateful_app_argv(counter_app_path(), o);
 }
 
 // Starts the app; its stdout and stderr go to <gtest temp dir>/<group>-<run_name>.log.
 inline std::unique_ptr<ChildProcess> start_counter_app(const CounterAppOptions& o,
                                                        const std::string& run_name) {
-  return std::make_unique<ChildProcess>(counter_app_argv(o),
-                                        ::testing::TempDir() + o.group + "-" + run_name + ".log");
-}
-
-// How many times `needle` occurs in the child's log so far.
-inline std::size_t log_count(const ChildProcess& child, std::string_view needle) {
-  const std::string log = child.log();
-  std::size_t n = 0;
-  for (auto pos = log.find(needle); pos != std::string::npos;
-       pos = log.find(needle, pos + needle.size())) {
-    ++n;
-  }
-  return n;
-}
-
-// Waits until the child's log holds `needle` at least `times` times; false when the child
-// exits first or `timeout` passes.
-inline bool wait_for_log(ChildProcess& child, std::string_view needle,
-                         std::chrono::milliseconds timeout, std::size_t times = 1) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (log_count(child, needle) < times) {
-    if (!child.running() || std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
+  return start_stateful_app(counter_app_path(), o, run_name);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -154,14 +100,6 @@ inline std::int64_t expected_output_count(const std::vector<CounterInput>& input
   for (const auto& in : inputs) n += static_cast<std::int64_t>(in.words.size());
   return n;
 }
-
-// One record of the output topic (raw), as a reader saw it.
-struct RawOutput {
-  std::int32_t partition = -1;
-  std::int64_t offset = -1;
-  std::optional<std::string> key;
-  std::optional<std::string> value;
-};
 
 // The result of judging the outputs against the inputs in their topic order.
 struct CounterCheck {
