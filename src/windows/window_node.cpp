@@ -353,6 +353,7 @@ void WindowState::load() {
 }
 
 void WindowState::flush(state::PartitionTransaction& txn) {
+  std::vector<std::string> idle_keys;
   std::string blob;
   std::string stored;
   for (KeyState* ks : dirty_) {
@@ -382,6 +383,7 @@ void WindowState::flush(state::PartitionTransaction& txn) {
       txn.put(item_key(ks->enc, item.seq), stored);
     }
     ks->flushed_seq = ks->next_seq;
+    if (ks->windows.empty() && ks->items.empty()) idle_keys.push_back(ks->enc);
   }
   dirty_.clear();
   if (meta_dirty_) {
@@ -392,14 +394,8 @@ void WindowState::flush(state::PartitionTransaction& txn) {
     meta_dirty_ = false;
   }
   // Keys with nothing open leave memory: their stream time is in the store, read again when
-  // the key comes back.
-  for (auto it = keys_.begin(); it != keys_.end();) {
-    if (it->second.windows.empty() && it->second.items.empty()) {
-      it = keys_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  // the key comes back. Only a change can empty a key, so only changed keys are looked at.
+  for (const std::string& enc : idle_keys) keys_.erase(enc);
 }
 
 KeyState& WindowState::lookup(const Value& key) {
