@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "streamframe/streamframe.hpp"
+#include "support/embedded_config.hpp"
 
 namespace streamframe {
 namespace {
@@ -46,15 +47,7 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
-ApplicationConfig embedded_config(const std::string& group) {
-  ApplicationConfig c;
-  c.broker_address = "embedded";
-  c.consumer_group = group;
-  c.auto_offset_reset = AutoOffsetReset::earliest;
-  c.loglevel = "ERROR";  // the embedded broker's in-memory warning is expected
-  c.install_signal_handlers = false;
-  return c;
-}
+using test::embedded_config;
 
 struct ChildResult {
   int exit_code = -1;

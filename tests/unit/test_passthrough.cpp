@@ -8,6 +8,7 @@
 
 #include "kafka/consumer.hpp"
 #include "streamframe/streamframe.hpp"
+#include "support/embedded_config.hpp"
 
 namespace sf = streamframe;
 using namespace std::chrono_literals;
@@ -15,13 +16,7 @@ using namespace std::chrono_literals;
 namespace {
 
 sf::ApplicationConfig config(const std::string& group) {
-  sf::ApplicationConfig c;
-  c.broker_address = "embedded";
-  c.consumer_group = group;
-  c.auto_offset_reset = sf::AutoOffsetReset::earliest;
-  c.loglevel = "ERROR";
-  c.install_signal_handlers = false;
-  return c;
+  return sf::test::embedded_config(group);
 }
 
 // Reads every value of `topic` (1 partition) from the application's embedded broker.

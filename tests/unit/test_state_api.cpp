@@ -12,6 +12,7 @@
 #include "state/transaction.hpp"
 #include "state/value_codec.hpp"
 #include "streamframe/streamframe.hpp"
+#include "support/embedded_config.hpp"
 #include "support/expect_error.hpp"
 
 namespace streamframe {
@@ -20,13 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 
 ApplicationConfig embedded(const std::string& group) {
-  ApplicationConfig c;
-  c.broker_address = "embedded";
-  c.consumer_group = group;
-  c.auto_offset_reset = AutoOffsetReset::earliest;
-  c.loglevel = "ERROR";
-  c.install_signal_handlers = false;
-  return c;
+  return test::embedded_config(group);
 }
 
 // A counter per (message key, word): the word-count shape.

@@ -15,6 +15,7 @@
 
 #include "dataframe/graph.hpp"
 #include "streamframe/streamframe.hpp"
+#include "support/embedded_config.hpp"
 #include "support/expect_error.hpp"
 
 namespace streamframe {
@@ -24,13 +25,7 @@ using namespace std::chrono_literals;
 using test::expect_error;
 
 ApplicationConfig embedded(const std::string& group) {
-  ApplicationConfig c;
-  c.broker_address = "embedded";
-  c.consumer_group = group;
-  c.auto_offset_reset = AutoOffsetReset::earliest;
-  c.loglevel = "ERROR";
-  c.install_signal_handlers = false;
-  return c;
+  return test::embedded_config(group);
 }
 
 std::vector<std::string> texts(const std::vector<Row>& rows) {
