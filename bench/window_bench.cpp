@@ -753,6 +753,13 @@ int main(int argc, char** argv) {
       fmt::print("case {:<5} {} on input {}: {} outputs expected\n", c.id, describe(c), c.input,
                  grouped(expected[c.id].outputs));
     }
+    for (const auto& [what, kv] :
+         {std::pair{"consumer", &ctx.consumer_extra}, std::pair{"producer", &ctx.producer_extra}}) {
+      if (kv->empty()) continue;
+      std::string text;
+      for (const auto& [k, v] : *kv) text += fmt::format("{}{}={}", text.empty() ? "" : ",", k, v);
+      fmt::print("app {} config: {}\n", what, text);
+    }
     fmt::print("commit {}{}, {} x {}, {:.1f} GB, librdkafka {}\n\n", ctx.commit,
                ctx.dirty ? "+dirty" : "", ctx.machine.nproc, ctx.machine.model, ctx.machine.mem_gb,
                rd_kafka_version_str());
