@@ -373,10 +373,11 @@ using RecordFn = std::function<void(std::uint64_t i, std::string& key, std::stri
                                     std::int64_t& timestamp)>;
 
 // Produces records [first, first + count) with an idempotent murmur2 producer (the
-// partitioner the application uses) and waits for every delivery report. Returns seconds.
+// partitioner the application uses) and waits for every delivery report. Shows its progress
+// on a terminal when it fills `progress_from` records or more. Returns seconds.
 inline double produce_records(const std::string& brokers, const std::string& topic,
                               std::uint64_t first, std::uint64_t count, const RecordFn& make,
-                              std::uint64_t* value_bytes) {
+                              std::uint64_t* value_bytes, std::uint64_t progress_from = 100000) {
   FillDeliveries deliveries;
   ConfPtr conf = make_conf({{"bootstrap.servers", brokers},
                             {"enable.idempotence", "true"},
@@ -394,7 +395,7 @@ inline double produce_records(const std::string& brokers, const std::string& top
   std::string key;
   std::string value;
   const auto start = Clock::now();
-  const bool progress = isatty(STDERR_FILENO) != 0 && count >= 100000;
+  const bool progress = isatty(STDERR_FILENO) != 0 && count >= progress_from;
   const std::uint64_t progress_step = std::max<std::uint64_t>(count / 10, 1);
   for (std::uint64_t n = 0; n < count; ++n) {
     std::int64_t timestamp = 0;
@@ -477,6 +478,70 @@ inline void for_each_record(const std::string& brokers, const std::string& topic
 // ---------------------------------------------------------------------------------------------
 // The end of a case: the consumer group's committed offsets
 
+// Takes the instant a sum the case drives up (offsets, read by `probe` through the watcher's own
+// client) reaches `target`: idle until armed near the end of the case, then `probe` in a tight
+// loop, `interval` apart, on its own thread. `probe` runs once in the constructor, so that the
+// client has connected (and found the coordinator or the leaders) before the measurement starts.
+class ArmedPoller {
+ public:
+  using Probe = std::function<std::optional<std::int64_t>()>;
+
+  ArmedPoller(Probe probe, std::int64_t target, std::chrono::microseconds interval)
+      : probe_(std::move(probe)), target_(target), interval_(interval) {
+    probe_();
+    thread_ = std::thread([this] { loop(); });
+  }
+  ArmedPoller(const ArmedPoller&) = delete;
+  ArmedPoller& operator=(const ArmedPoller&) = delete;
+  ~ArmedPoller() { stop(); }
+
+  // Cheap; called from the pipeline's thread.
+  void arm() noexcept { armed_.store(true, std::memory_order_relaxed); }
+  bool armed() const noexcept { return armed_.load(std::memory_order_relaxed); }
+
+  // Waits (up to `timeout`) for the target once armed, stops, and returns when it was seen.
+  std::optional<Clock::time_point> finish(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (armed() && !done_.load() && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    stop();
+    if (!done_.load()) return std::nullopt;
+    return reached_;
+  }
+
+ private:
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void loop() {
+    while (!stop_.load()) {
+      if (!armed()) {
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
+        continue;
+      }
+      const auto sum = probe_();
+      if (sum && *sum >= target_) {
+        reached_ = Clock::now();
+        done_ = true;
+        return;
+      }
+      std::this_thread::sleep_for(interval_);
+    }
+  }
+
+  Probe probe_;
+  std::int64_t target_;
+  std::chrono::microseconds interval_;
+  std::atomic<bool> armed_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> done_{false};
+  Clock::time_point reached_{};  // written before done_ is set, read after the join
+  std::thread thread_;
+};
+
 // Watches, from outside the application, the offsets its consumer group has committed for the
 // input topic, in a tight loop once armed near the end, and takes the instant they sum to
 // `target` (the input's record count: offsets are dense). At-least-once commits them after the
@@ -495,32 +560,14 @@ class CommitWatcher {
                                                       {"isolation.level", "read_uncommitted"}}))),
         topic_(topic),
         partitions_(partitions),
-        target_(target) {
-    committed_sum();  // finds the group coordinator before the measurement starts
-    thread_ = std::thread([this] { loop(); });
-  }
-  CommitWatcher(const CommitWatcher&) = delete;
-  CommitWatcher& operator=(const CommitWatcher&) = delete;
-  ~CommitWatcher() { stop(); }
+        poller_([this] { return committed_sum(); }, target, std::chrono::microseconds(200)) {}
 
-  void arm() noexcept { armed_.store(true, std::memory_order_relaxed); }
-
+  void arm() noexcept { poller_.arm(); }
   std::optional<Clock::time_point> finish(std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (armed_.load() && !done_.load() && Clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    stop();
-    if (!done_.load()) return std::nullopt;
-    return reached_;
+    return poller_.finish(timeout);
   }
 
  private:
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-
   std::optional<std::int64_t> committed_sum() {
     PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions_));
     for (int p = 0; p < partitions_; ++p) {
@@ -538,31 +585,10 @@ class CommitWatcher {
     return sum;
   }
 
-  void loop() {
-    while (!stop_.load()) {
-      if (!armed_.load(std::memory_order_relaxed)) {
-        std::this_thread::sleep_for(std::chrono::microseconds(500));
-        continue;
-      }
-      const auto sum = committed_sum();
-      if (sum && *sum >= target_) {
-        reached_ = Clock::now();
-        done_ = true;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-  }
-
   KafkaPtr rk_;
   std::string topic_;
   int partitions_;
-  std::int64_t target_;
-  std::atomic<bool> armed_{false};
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> done_{false};
-  Clock::time_point reached_{};
-  std::thread thread_;
+  ArmedPoller poller_;  // last: stopped before the client goes
 };
 
 // CPU seconds the machine, this process and the broker spent over a case, to tell whether

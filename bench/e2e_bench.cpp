@@ -39,12 +39,9 @@
 #include <utility>
 #include <vector>
 
+#include "bench_driver.hpp"
 #include "bench_util.hpp"
 #include "streamframe/streamframe.hpp"
-
-#ifndef STREAMFRAME_SOURCE_DIR
-#define STREAMFRAME_SOURCE_DIR "."
-#endif
 
 namespace {
 
@@ -144,19 +141,6 @@ struct InputData {
 // Produces with an idempotent librdkafka producer and waits for every delivery report.
 InputData fill_input(const std::string& brokers, const std::string& topic, std::uint64_t records,
                      std::size_t record_size, double hot_fraction, std::uint64_t seed) {
-  Deliveries deliveries;
-  deliveries.target = records;
-  KafkaPtr producer = make_producer({{"bootstrap.servers", brokers},
-                                     {"enable.idempotence", "true"},
-                                     {"partitioner", "murmur2"},
-                                     {"linger.ms", "20"},
-                                     {"batch.num.messages", "10000"},
-                                     {"batch.size", "1000000"},
-                                     {"compression.type", "none"},
-                                     {"queue.buffering.max.messages", "1000000"},
-                                     {"queue.buffering.max.kbytes", "1048576"}},
-                                    deliveries);
-  TopicPtr rkt = make_topic(producer.get(), topic);
   const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
@@ -164,41 +148,12 @@ InputData fill_input(const std::string& brokers, const std::string& topic, std::
                        now_ms - static_cast<std::int64_t>(records));
   InputData data;
   data.records = records;
-  std::string key;
-  std::string value;
-  const auto start = Clock::now();
-  const std::uint64_t progress_step = std::max<std::uint64_t>(records / 10, 1);
-  const bool progress = isatty(STDERR_FILENO) != 0;
-  for (std::uint64_t i = 0; i < records; ++i) {
-    if (gen.next(i, key, value)) ++data.passing;
-    data.value_bytes += value.size();
-    for (;;) {
-      const auto err = rd_kafka_producev(
-          producer.get(), RD_KAFKA_V_RKT(rkt.get()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(value.data(), value.size()),
-          RD_KAFKA_V_END);
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        throw BenchError(fmt::format("producing input record {}: {}", i, rd_kafka_err2str(err)));
-      }
-      rd_kafka_poll(producer.get(), 10);
-    }
-    if ((i & 0xfff) == 0) rd_kafka_poll(producer.get(), 0);
-    if (deliveries.failed > 0) {
-      throw BenchError(fmt::format("input delivery failed: {}", deliveries.first_error));
-    }
-    if (progress && (i + 1) % progress_step == 0) {
-      fmt::print(stderr, "\r  filling {}: {:3}%", topic, (i + 1) * 100 / records);
-    }
-  }
-  rd_kafka_flush(producer.get(), 300000);
-  if (progress) fmt::print(stderr, "\n");
-  if (deliveries.failed > 0 || deliveries.acked != records) {
-    throw BenchError(fmt::format("input: {} of {} records acknowledged, {} failed ({})",
-                                 deliveries.acked, records, deliveries.failed,
-                                 deliveries.first_error));
-  }
-  data.seconds = seconds_between(start, Clock::now());
+  data.seconds = produce_records(
+      brokers, topic, 0, records,
+      [&](std::uint64_t i, std::string& key, std::string& value, std::int64_t&) {
+        if (gen.next(i, key, value)) ++data.passing;
+      },
+      &data.value_bytes, 0);
   return data;
 }
 
@@ -236,41 +191,26 @@ class AckWatcher {
   AckWatcher(const std::string& brokers, const std::string& topic, int partitions,
              std::uint64_t target)
       : rk_(make_client(RD_KAFKA_PRODUCER, make_conf({{"bootstrap.servers", brokers}}))),
-        target_(target) {
-    for (int p = 0; p < partitions; ++p) partitions_.push_back(p);
-    topic_ = topic;
-    end_offsets();  // connects and learns the leaders before the measurement starts
-    thread_ = std::thread([this] { loop(); });
-  }
-  AckWatcher(const AckWatcher&) = delete;
-  AckWatcher& operator=(const AckWatcher&) = delete;
-  ~AckWatcher() { stop(); }
+        topic_(topic),
+        partitions_(partitions),
+        poller_(
+            [this]() -> std::optional<std::int64_t> {
+              const auto sum = end_offsets();
+              if (!sum) return std::nullopt;
+              return static_cast<std::int64_t>(*sum);
+            },
+            static_cast<std::int64_t>(target), std::chrono::microseconds(100)) {}
 
-  // Cheap; called from the pipeline's thread.
-  void arm() noexcept { armed_.store(true, std::memory_order_relaxed); }
-  bool armed() const noexcept { return armed_.load(std::memory_order_relaxed); }
-
-  // Waits (up to `timeout`) for the target once armed, stops, and returns when it was seen.
+  void arm() noexcept { poller_.arm(); }
   std::optional<Clock::time_point> finish(std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (armed() && !done_.load() && Clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    stop();
-    if (!done_.load()) return std::nullopt;
-    return reached_;
+    return poller_.finish(timeout);
   }
 
  private:
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-
   // Sum of the partitions' end offsets (ListOffsets "latest", one request per leader).
   std::optional<std::uint64_t> end_offsets() {
-    PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size())));
-    for (int p : partitions_) {
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions_));
+    for (int p = 0; p < partitions_; ++p) {
       rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), p)->offset =
           RD_KAFKA_OFFSET_END;
     }
@@ -286,36 +226,14 @@ class AckWatcher {
     return sum;
   }
 
-  void loop() {
-    while (!stop_.load()) {
-      if (!armed()) {
-        std::this_thread::sleep_for(std::chrono::microseconds(500));
-        continue;
-      }
-      const auto sum = end_offsets();
-      if (sum && *sum >= target_) {
-        reached_ = Clock::now();
-        done_ = true;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-    }
-  }
-
   KafkaPtr rk_;
   std::string topic_;
-  std::vector<int> partitions_;
-  std::uint64_t target_;
-  std::atomic<bool> armed_{false};
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> done_{false};
-  Clock::time_point reached_{};  // written before done_ is set, read after the join
-  std::thread thread_;
+  int partitions_;
+  ArmedPoller poller_;  // last: stopped before the client goes
 };
 
-// The watcher is armed this many input records before the end (in (c) the run stops at the
-// last record that passes the filter, a few records before the last one).
-constexpr std::uint64_t k_arm_before_end = 2000;
+// The watcher is armed k_arm_before_end input records before the end (in (c) the run stops at
+// the last record that passes the filter, a few records before the last one).
 
 // (a) Raw pass-through. The consumer and producer use the settings streamframe uses (range
 // assignment, read_committed, manual commit; idempotent murmur2 producer, linger.ms=5,
@@ -555,15 +473,11 @@ struct Measurement {
   bool ok() const { return outputs_in_topic == outputs_expected; }
 };
 
-struct RunContext {
+struct RunContext : Provenance {
   AppExtraConfig app_extra;
   std::uint64_t records = 0;
   int partitions = 0;
   double value_bytes = 0;
-  std::string commit;
-  bool dirty = false;
-  Machine machine;
-  double load_1m = 0;
 };
 
 std::string describe_case(char c) {
@@ -580,20 +494,9 @@ std::string describe_case(char c) {
 std::string json_line(const Measurement& m, const RunContext& ctx) {
   using streamframe::Object;
   using streamframe::Value;
-  const double rps = static_cast<double>(ctx.records) / m.result.seconds;
-  Object line{
-      {"bench", Value("e2e")},
-      {"case", Value(std::string(1, m.case_id))},
-      {"records", Value(static_cast<long long>(ctx.records))},
-      {"seconds", Value(round_to(m.result.seconds, 6))},
-      {"records_per_s", Value(static_cast<long long>(std::llround(rps)))},
-      {"ratio_vs_a", m.ratio_vs_a ? Value(round_to(*m.ratio_vs_a, 4)) : Value()},
-      {"commit", Value(ctx.commit)},
-      {"date", Value(m.date)},
-      {"machine", Value(Object{{"nproc", Value(static_cast<long long>(ctx.machine.nproc))},
-                               {"model", Value(ctx.machine.model)},
-                               {"mem_gb", Value(ctx.machine.mem_gb)}})},
-  };
+  Object line = line_head(
+      "e2e", std::string(1, m.case_id), ctx.records, m.result.seconds,
+      {{"ratio_vs_a", m.ratio_vs_a ? Value(round_to(*m.ratio_vs_a, 4)) : Value()}}, ctx, m.date);
   line.set("run", Value(m.run));
   line.set("partitions", Value(ctx.partitions));
   line.set("value_bytes", Value(round_to(ctx.value_bytes, 1)));
@@ -609,26 +512,9 @@ std::string json_line(const Measurement& m, const RunContext& ctx) {
   for (const auto& [name, value] : instants) {
     if (*value) line.set(name, Value(round_to(**value, 6)));
   }
-  const auto settings = [](const std::map<std::string, std::string>& m) {
-    Object o;
-    for (const auto& [k, v] : m) o.set(k, Value(v));
-    return Value(std::move(o));
-  };
-  if (m.case_id != 'a' && !ctx.app_extra.consumer.empty()) {
-    line.set("app_consumer_config", settings(ctx.app_extra.consumer));
-  }
-  if (m.case_id != 'a' && !ctx.app_extra.producer.empty()) {
-    line.set("app_producer_config", settings(ctx.app_extra.producer));
-  }
-  Object cpu{{"wall_s", Value(round_to(m.cpu.wall, 3))},
-             {"bench_s", Value(round_to(m.cpu.self, 2))},
-             {"machine_busy_s", Value(round_to(m.cpu.busy, 2))}};
-  if (m.cpu.broker) cpu.set("broker_s", Value(round_to(*m.cpu.broker, 2)));
-  if (m.cpu.others) cpu.set("others_s", Value(round_to(*m.cpu.others, 2)));
-  line.set("cpu", Value(std::move(cpu)));
-  line.set("dirty", Value(ctx.dirty));
-  line.set("load_1m", Value(ctx.load_1m));
-  line.set("librdkafka", Value(rd_kafka_version_str()));
+  if (m.case_id != 'a') set_app_config_fields(line, ctx.app_extra.consumer, ctx.app_extra.producer);
+  line.set("cpu", cpu_json(m.cpu));
+  set_tail_fields(line, ctx);
   return Value(std::move(line)).to_json();
 }
 
@@ -659,11 +545,7 @@ void print_row(const Measurement& m, std::uint64_t records) {
   detail += fmt::format("; cpu s: bench {:.1f}", m.cpu.self);
   if (m.cpu.broker)
     detail += fmt::format(", broker {:.1f}, others {:.1f}", *m.cpu.broker, *m.cpu.others);
-  // Other processes used more than 5 % of the machine while the case ran.
-  if (m.cpu.others &&
-      *m.cpu.others > 0.05 * m.cpu.wall * static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN))) {
-    detail += "  NOISY";
-  }
+  if (m.cpu.noisy()) detail += "  NOISY";
   fmt::print(
       "{:>3}  {:<4} {:<42} {:>9.3f} {:>12} {:>6} {:>10}  {}{}\n", m.run, m.case_id,
       describe_case(m.case_id), m.result.seconds, grouped(rps),
@@ -722,24 +604,12 @@ int main(int argc, char** argv) {
   cli.add_option("--warmup", warmup, "untimed passes of case (a) before the measurements")
       ->capture_default_str()
       ->check(CLI::Range(0, 10));
-  cli.add_option("--broker-pid", broker_pid,
-                 "pid of a local broker: its CPU time is recorded, and what neither it nor the "
-                 "bench used is reported as other load");
   std::vector<std::string> app_consumer_config;
   std::vector<std::string> app_producer_config;
-  const auto key_value = [](const std::string& s) {
-    return s.find('=') == std::string::npos || s.front() == '=' ? "expected key=value"
-                                                                : std::string();
-  };
-  cli.add_option("--app-consumer-config", app_consumer_config,
-                 "extra librdkafka consumer settings for (b) and (c): key=value[,key=value]; "
-                 "recorded with their results")
-      ->delimiter(',')
-      ->check(key_value);
-  cli.add_option("--app-producer-config", app_producer_config,
-                 "extra librdkafka producer settings for (b) and (c): key=value[,key=value]")
-      ->delimiter(',')
-      ->check(key_value);
+  add_client_options(cli, broker_pid, app_consumer_config, app_producer_config,
+                     "extra librdkafka consumer settings for (b) and (c): key=value[,key=value]; "
+                     "recorded with their results",
+                     "extra librdkafka producer settings for (b) and (c): key=value[,key=value]");
   CLI11_PARSE(cli, argc, argv);
 
   std::vector<char> cases;
@@ -748,25 +618,13 @@ int main(int argc, char** argv) {
   }
 
   RunContext ctx;
-  for (const auto& kv : app_consumer_config) {
-    ctx.app_extra.consumer[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
-  }
-  for (const auto& kv : app_producer_config) {
-    ctx.app_extra.producer[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
-  }
+  ctx.app_extra.consumer = key_values(app_consumer_config);
+  ctx.app_extra.producer = key_values(app_producer_config);
   ctx.records = records;
   ctx.partitions = partitions;
-  ctx.machine = machine_info();
-  ctx.load_1m = load_average_1m();
-  const std::string git = std::string("git -C '") + STREAMFRAME_SOURCE_DIR + "' ";
-  ctx.commit = command_output(git + "rev-parse --short HEAD 2>/dev/null");
-  if (ctx.commit.empty()) ctx.commit = "unknown";
-  ctx.dirty = !command_output(git + "status --porcelain --untracked-files=no 2>/dev/null").empty();
+  read_provenance(ctx);
 
-  const auto wall = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
-  const std::string run_id = fmt::format("{}-{}", wall, getpid());
+  const std::string run_id = make_run_id(unix_seconds());
   const std::string input_topic = fmt::format("bench-e2e-{}-in", run_id);
   std::vector<std::string> topics{input_topic};
   std::vector<Measurement> measurements;
@@ -774,12 +632,7 @@ int main(int argc, char** argv) {
 
   try {
     Admin admin(brokers);
-    fmt::print(stderr, "streamframe e2e bench: broker {}, commit {}{}, librdkafka {}\n", brokers,
-               ctx.commit, ctx.dirty ? " (+ uncommitted changes)" : "", rd_kafka_version_str());
-    if (ctx.load_1m > 0.5) {
-      fmt::print(stderr, "warning: load average {:.2f} before the bench; numbers may be noisy\n",
-                 ctx.load_1m);
-    }
+    print_banner("e2e", brokers, ctx);
     admin.create_topics({input_topic}, partitions);
     const InputData input = fill_input(brokers, input_topic, records, size, hot_fraction, seed);
     if (const auto n = admin.record_count(input_topic, partitions); n != records) {
@@ -808,11 +661,10 @@ int main(int argc, char** argv) {
 
     fmt::print(
         "\nstreamframe e2e: {} records of ~{:.0f} B JSON, {} partitions, {} pass the filter"
-        " ({:.1f}%)\ncommit {}{}, {} x {}, {:.1f} GB, librdkafka {}\n\n",
+        " ({:.1f}%)\n{}\n\n",
         grouped(records), ctx.value_bytes, partitions, grouped(input.passing),
-        100.0 * static_cast<double>(input.passing) / static_cast<double>(records), ctx.commit,
-        ctx.dirty ? "+dirty" : "", ctx.machine.nproc, ctx.machine.model, ctx.machine.mem_gb,
-        rd_kafka_version_str());
+        100.0 * static_cast<double>(input.passing) / static_cast<double>(records),
+        provenance_text(ctx));
     const auto show = [](const char* what, const std::map<std::string, std::string>& m) {
       if (m.empty()) return;
       std::string list;
@@ -893,26 +745,7 @@ int main(int argc, char** argv) {
     ++failures;
   }
 
-  std::fflush(stdout);
-  if (!results_file.empty() && !measurements.empty()) {
-    const std::filesystem::path path(results_file);
-    if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-    std::ofstream out(path, std::ios::app);
-    for (const auto& m : measurements) out << json_line(m, ctx) << '\n';
-    if (!out) {
-      fmt::print(stderr, "error: cannot append to {}\n", results_file);
-      ++failures;
-    } else {
-      fmt::print(stderr, "appended {} results to {}\n", measurements.size(), results_file);
-    }
-  }
-
-  if (!keep_topics) {
-    try {
-      Admin(brokers).delete_topics(topics);
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "warning: deleting the bench topics: {}\n", e.what());
-    }
-  }
-  return failures == 0 ? 0 : 1;
+  std::vector<std::string> lines;
+  for (const auto& m : measurements) lines.push_back(json_line(m, ctx));
+  return finish_bench(results_file, lines, failures, keep_topics, brokers, topics);
 }

@@ -58,12 +58,9 @@
 #include <utility>
 #include <vector>
 
+#include "bench_driver.hpp"
 #include "bench_util.hpp"
 #include "streamframe/streamframe.hpp"
-
-#ifndef STREAMFRAME_SOURCE_DIR
-#define STREAMFRAME_SOURCE_DIR "."
-#endif
 
 namespace {
 
@@ -276,114 +273,26 @@ void build_counter(sf::Application& app, const sf::Topic& in, const std::optiona
   if (out) counted.to_topic(*out);
 }
 
-struct CaseResult {
-  double seconds = 0;  // first input processed -> end_by
-  std::string end_by;  // "committed" or "run_return" (the watcher saw nothing: upper bound)
-  std::optional<double> committed;
-  std::optional<double> last_processed;
-  std::optional<double> run_returned;
-  std::uint64_t outputs = 0;  // counted in the output topic afterwards
-  std::uint64_t outputs_expected = 0;
-  std::uint64_t records_produced = 0;  // the app's delivery reports: outputs + changelog
-  std::uint64_t checkpoints = 0;
-  // Gaps of at least the stall threshold between two consecutive processed input records
-  // (checkpoints, waits for input): how long the pipeline stood still.
-  std::uint64_t stalls = 0;
-  double stall_seconds = 0;
-  double longest_stall = 0;
-  CpuUse cpu;
-  bool ok() const { return outputs == outputs_expected; }
-};
+using CaseResult = AppCaseResult;
 
-constexpr std::uint64_t k_arm_before_end = 2000;
-
-struct Env {
-  std::string brokers;
-  std::string broker_pid;
-  std::filesystem::path state_root;
-  std::map<std::string, std::string> consumer_extra;
-  std::map<std::string, std::string> producer_extra;
-  std::chrono::microseconds stall_threshold{5000};
-};
-
-CaseResult run_count_case(const Env& env, const CaseSpec& spec, const std::string& input,
+CaseResult run_count_case(const AppEnv& env, const CaseSpec& spec, const std::string& input,
                           const std::string& output, const std::string& group, int partitions,
                           std::uint64_t records, std::uint64_t outputs_expected) {
-  const std::filesystem::path state_dir = env.state_root / group;
-  CommitWatcher watcher(env.brokers, group, input, partitions, static_cast<std::int64_t>(records));
-  std::uint64_t processed = 0;
-  Clock::time_point first{};
-  Clock::time_point last{};
-  Clock::time_point previous{};
-  const std::uint64_t mark = records > k_arm_before_end ? records - k_arm_before_end : 1;
-
-  CpuMeter meter(env.broker_pid);
-  CaseResult result;
-  result.outputs_expected = outputs_expected;
-  {
-    sf::ApplicationConfig config;
-    config.broker_address = env.brokers;
-    config.consumer_group = group;
-    config.state_dir = state_dir.string();
-    config.auto_offset_reset = sf::AutoOffsetReset::earliest;
-    config.processing_guarantee = spec.exactly_once ? sf::ProcessingGuarantee::exactly_once
-                                                    : sf::ProcessingGuarantee::at_least_once;
-    config.commit_interval = spec.commit_interval;
-    config.loglevel = "WARNING";
-    config.install_signal_handlers = false;
-    config.consumer_extra_config = env.consumer_extra;
-    config.producer_extra_config = env.producer_extra;
-    const bool stalls = env.stall_threshold.count() > 0;
-    config.on_message_processed = [&](const std::string&, std::int32_t, std::int64_t) {
-      if (++processed == 1) {
-        first = previous = Clock::now();
-      } else if (stalls) {
-        // One clock read per input record (~25 ns here): the same small cost in every case.
-        const auto now = Clock::now();
-        if (now - previous >= env.stall_threshold) {
-          const double gap = seconds_between(previous, now);
-          ++result.stalls;
-          result.stall_seconds += gap;
-          result.longest_stall = std::max(result.longest_stall, gap);
-        }
-        previous = now;
-      }
-      if (processed >= mark) {
-        last = Clock::now();
-        if (processed == mark) watcher.arm();
-      }
-    };
-    sf::Application app(std::move(config));
-    sf::TopicOptions topic_options;
-    topic_options.config = sf::TopicConfig{.num_partitions = partitions};
-    const sf::Topic in = app.topic(input, topic_options);
-    const sf::Topic out = app.topic(output, topic_options);
-    build_counter(app, in, out, spec.stateful);
-    app.run({.timeout = std::chrono::seconds(30), .count = outputs_expected, .collect = false});
-    const auto returned = Clock::now();
-    const sf::RunStats stats = app.stats();
-    if (processed == 0) throw BenchError("no message was processed");
-    if (processed < records) {
-      throw BenchError(fmt::format("run() ended (idle timeout?) after {} of {} input records",
-                                   processed, records));
-    }
-    result.records_produced = stats.records_produced;
-    result.checkpoints = stats.checkpoints;
-    result.run_returned = seconds_between(first, returned);
-    result.last_processed = seconds_between(first, last);
-  }
-  result.cpu = meter.done();
-  if (const auto t = watcher.finish(std::chrono::seconds(10))) {
-    result.committed = seconds_between(first, *t);
-    result.seconds = *result.committed;
-    result.end_by = "committed";
-  } else {
-    result.seconds = *result.run_returned;
-    result.end_by = "run_return";
-  }
-  std::error_code ec;
-  std::filesystem::remove_all(state_dir, ec);
-  return result;
+  AppCase c;
+  c.input = input;
+  c.output = output;
+  c.group = group;
+  c.partitions = partitions;
+  c.records = records;
+  c.guarantee = spec.exactly_once ? sf::ProcessingGuarantee::exactly_once
+                                  : sf::ProcessingGuarantee::at_least_once;
+  c.commit_interval = spec.commit_interval;
+  c.timeout = std::chrono::seconds(30);
+  c.count = outputs_expected;
+  return run_app_case(env, c, outputs_expected,
+                      [&](sf::Application& app, const sf::Topic& in, const sf::Topic& out) {
+                        build_counter(app, in, out, spec.stateful);
+                      });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -435,7 +344,7 @@ struct RawRead {
 
 // A plain librdkafka consumer with the restorer's settings reads the changelog partition by
 // partition, as the restorer does, and only counts: how fast the records arrive.
-RawRead raw_read_changelog(const Env& env, const std::string& changelog, int partitions) {
+RawRead raw_read_changelog(const AppEnv& env, const std::string& changelog, int partitions) {
   CpuMeter meter(env.broker_pid);
   KafkaPtr rk = make_client(RD_KAFKA_CONSUMER, make_conf({{"bootstrap.servers", env.brokers},
                                                           {"group.id", "bench-state-raw-read"},
@@ -507,7 +416,7 @@ struct FillResult {
 // Runs the counter (no output topic: the count step is the leaf) once over the whole restore
 // input, at_least_once with the default commit interval, so that the changelog holds one
 // record per key.
-FillResult fill_changelog(const Env& env, const std::string& input, const std::string& group,
+FillResult fill_changelog(const AppEnv& env, const std::string& input, const std::string& group,
                           int partitions, std::uint64_t keys, const std::string& changelog,
                           Admin& admin) {
   CommitWatcher watcher(env.brokers, group, input, partitions, static_cast<std::int64_t>(keys));
@@ -549,7 +458,7 @@ FillResult fill_changelog(const Env& env, const std::string& input, const std::s
 // One restore: deletes the local state, appends `new_records` records whose keys already have
 // a count of 1 in the changelog (a different slice of keys per run), starts the application
 // and runs it until it processed them. Every output must count 2.
-RestoreRun run_restore(const Env& env, CaptureSink& log, const std::string& input,
+RestoreRun run_restore(const AppEnv& env, CaptureSink& log, const std::string& input,
                        const std::string& group, int partitions, std::uint64_t keys,
                        std::uint64_t new_records, int run) {
   const std::filesystem::path state_dir = env.state_root / group;
@@ -644,56 +553,27 @@ RestoreRun run_restore(const Env& env, CaptureSink& log, const std::string& inpu
 // ---------------------------------------------------------------------------------------------
 // Results
 
-struct RunContext {
+struct RunContext : Provenance {
   std::uint64_t records = 0;
   int partitions = 0;
   int keys = 0;
   int vocabulary = 0;
   int words_per_record = 0;
   double value_bytes = 0;
-  std::string commit;
-  bool dirty = false;
-  Machine machine;
-  double load_1m = 0;
-  std::map<std::string, std::string> consumer_extra;
-  std::map<std::string, std::string> producer_extra;
+  KeyValues consumer_extra;
+  KeyValues producer_extra;
 };
 
 sf::Object line_head(const RunContext& ctx, const std::string& case_id, std::uint64_t records,
                      double seconds, sf::Value ratio) {
-  using sf::Value;
-  return sf::Object{
-      {"bench", Value("state")},
-      {"case", Value(case_id)},
-      {"records", Value(static_cast<long long>(records))},
-      {"seconds", Value(round_to(seconds, 6))},
-      {"records_per_s",
-       Value(static_cast<long long>(per_second(static_cast<double>(records), seconds)))},
-      {"ratio_vs_a", std::move(ratio)},
-      {"commit", Value(ctx.commit)},
-      {"date", Value(iso8601_utc_now())},
-      {"machine", Value(sf::Object{{"nproc", Value(static_cast<long long>(ctx.machine.nproc))},
-                                   {"model", Value(ctx.machine.model)},
-                                   {"mem_gb", Value(ctx.machine.mem_gb)}})},
-  };
+  return line_head("state", case_id, records, seconds, {{"ratio_vs_a", std::move(ratio)}}, ctx,
+                   iso8601_utc_now());
 }
 
 void line_tail(sf::Object& line, const RunContext& ctx, const CpuUse& cpu) {
-  using sf::Value;
-  line.set("cpu", cpu_json(cpu));
-  line.set("noisy", Value(cpu.noisy()));
-  line.set("load_1m_before", Value(round_to(cpu.load_1m_before, 2)));
-  line.set("load_1m_after", Value(round_to(cpu.load_1m_after, 2)));
-  const auto settings = [](const std::map<std::string, std::string>& m) {
-    sf::Object o;
-    for (const auto& [k, v] : m) o.set(k, Value(v));
-    return Value(std::move(o));
-  };
-  if (!ctx.consumer_extra.empty()) line.set("app_consumer_config", settings(ctx.consumer_extra));
-  if (!ctx.producer_extra.empty()) line.set("app_producer_config", settings(ctx.producer_extra));
-  line.set("dirty", Value(ctx.dirty));
-  line.set("load_1m", Value(ctx.load_1m));
-  line.set("librdkafka", Value(rd_kafka_version_str()));
+  set_cpu_fields(line, cpu);
+  set_app_config_fields(line, ctx.consumer_extra, ctx.producer_extra);
+  set_tail_fields(line, ctx);
 }
 
 struct Measurement {
@@ -721,18 +601,10 @@ std::string count_json(const Measurement& m, const RunContext& ctx) {
   line.set("outputs_per_s",
            Value(static_cast<long long>(per_second(static_cast<double>(r.outputs), r.seconds))));
   line.set("verified", Value(r.ok()));
-  line.set("end_by", Value(r.end_by));
-  if (r.committed) line.set("seconds_committed", Value(round_to(*r.committed, 6)));
-  if (r.last_processed) line.set("seconds_last_processed", Value(round_to(*r.last_processed, 6)));
-  if (r.run_returned) line.set("seconds_run_returned", Value(round_to(*r.run_returned, 6)));
-  line.set("checkpoints", Value(static_cast<long long>(r.checkpoints)));
-  line.set("stalls", Value(static_cast<long long>(r.stalls)));
-  line.set("stall_seconds", Value(round_to(r.stall_seconds, 4)));
-  line.set("longest_stall_s", Value(round_to(r.longest_stall, 4)));
+  set_end_fields(line, r);
+  set_stall_fields(line, r);
   if (m.spec.stateful) {
-    line.set("changelog_records",
-             Value(static_cast<long long>(r.records_produced -
-                                          std::min(r.records_produced, r.outputs_expected))));
+    line.set("changelog_records", Value(static_cast<long long>(r.changelog_records())));
   }
   line_tail(line, ctx, r.cpu);
   return Value(std::move(line)).to_json();
@@ -745,23 +617,7 @@ void print_header() {
 
 void print_row(const Measurement& m, std::uint64_t records) {
   const auto& r = m.result;
-  std::string detail;
-  const auto add = [&](const char* what, const std::optional<double>& t) {
-    if (!t) return;
-    if (!detail.empty()) detail += ", ";
-    detail += fmt::format("{} {:+.0f} ms", what, (*t - r.seconds) * 1000);
-  };
-  add("last processed", r.last_processed);
-  add("run() returned", r.run_returned);
-  if (r.end_by != "committed") detail += " (end = run() return)";
-  detail += fmt::format("; {} checkpoints; stalled {:.2f} s in {} gaps (longest {:.0f} ms)",
-                        r.checkpoints, r.stall_seconds, r.stalls, r.longest_stall * 1000);
-  if (m.spec.stateful) {
-    detail +=
-        fmt::format(", {} changelog records",
-                    grouped(r.records_produced - std::min(r.records_produced, r.outputs_expected)));
-  }
-  detail += "; " + cpu_text(r.cpu);
+  const std::string detail = app_case_detail(r, m.spec.stateful) + "; " + cpu_text(r.cpu);
   fmt::print("{:>3}  {:<4} {:<44} {:>8.3f} {:>10} {:>11} {:>6}  {}{}\n", m.run, m.spec.id,
              describe_case(m.spec.id), r.seconds,
              grouped(per_second(static_cast<double>(records), r.seconds)),
@@ -857,23 +713,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 60000.0));
   cli.add_option("--seed", seed, "data generator seed")->capture_default_str();
   cli.add_flag("--keep-topics", keep_topics, "do not delete the bench topics at the end");
-  cli.add_option("--broker-pid", broker_pid,
-                 "pid of a local broker: its CPU time is recorded, and what neither it nor the "
-                 "bench used is reported as other load");
   std::vector<std::string> app_consumer_config;
   std::vector<std::string> app_producer_config;
-  const auto key_value = [](const std::string& s) {
-    return s.find('=') == std::string::npos || s.front() == '=' ? "expected key=value"
-                                                                : std::string();
-  };
-  cli.add_option("--app-consumer-config", app_consumer_config,
-                 "extra librdkafka consumer settings for the word count applications")
-      ->delimiter(',')
-      ->check(key_value);
-  cli.add_option("--app-producer-config", app_producer_config,
-                 "extra librdkafka producer settings for the word count applications")
-      ->delimiter(',')
-      ->check(key_value);
+  add_client_options(cli, broker_pid, app_consumer_config, app_producer_config,
+                     "extra librdkafka consumer settings for the word count applications",
+                     "extra librdkafka producer settings for the word count applications");
   CLI11_PARSE(cli, argc, argv);
   if (restore_runs == 0) restore_runs = runs;
   g_b_commit_interval = std::chrono::milliseconds(b_commit_ms);
@@ -887,29 +731,17 @@ int main(int argc, char** argv) {
   }
 
   RunContext ctx;
-  for (const auto& kv : app_consumer_config) {
-    ctx.consumer_extra[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
-  }
-  for (const auto& kv : app_producer_config) {
-    ctx.producer_extra[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
-  }
+  ctx.consumer_extra = key_values(app_consumer_config);
+  ctx.producer_extra = key_values(app_producer_config);
   ctx.records = records;
   ctx.partitions = partitions;
   ctx.keys = keys;
   ctx.vocabulary = vocabulary;
   ctx.words_per_record = words_per_record;
-  ctx.machine = machine_info();
-  ctx.load_1m = load_average_1m();
-  const std::string git = std::string("git -C '") + STREAMFRAME_SOURCE_DIR + "' ";
-  ctx.commit = command_output(git + "rev-parse --short HEAD 2>/dev/null");
-  if (ctx.commit.empty()) ctx.commit = "unknown";
-  ctx.dirty = !command_output(git + "status --porcelain --untracked-files=no 2>/dev/null").empty();
+  read_provenance(ctx);
 
-  const auto wall = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
-  const std::string run_id = fmt::format("{}-{}", wall, getpid());
-  Env env;
+  const std::string run_id = make_run_id(unix_seconds());
+  AppEnv env;
   env.brokers = brokers;
   env.broker_pid = broker_pid;
   env.consumer_extra = ctx.consumer_extra;
@@ -929,12 +761,7 @@ int main(int argc, char** argv) {
 
   try {
     Admin admin(brokers);
-    fmt::print(stderr, "streamframe state bench: broker {}, commit {}{}, librdkafka {}\n", brokers,
-               ctx.commit, ctx.dirty ? " (+ uncommitted changes)" : "", rd_kafka_version_str());
-    if (ctx.load_1m > 0.5) {
-      fmt::print(stderr, "warning: load average {:.2f} before the bench; numbers may be noisy\n",
-                 ctx.load_1m);
-    }
+    print_banner("state", brokers, ctx);
 
     // ------------------------------------------------------------------ word count
     if (!cases.empty()) {
@@ -970,11 +797,9 @@ int main(int argc, char** argv) {
 
       fmt::print(
           "\nstreamframe state: word count, {} records of ~{:.0f} B JSON, {} words each from {} "
-          "({} outputs), {} keys, {} partitions\ncommit {}{}, {} x {}, {:.1f} GB, librdkafka "
-          "{}\n\n",
+          "({} outputs), {} keys, {} partitions\n{}\n\n",
           grouped(records), ctx.value_bytes, words_per_record, vocabulary, grouped(outputs), keys,
-          partitions, ctx.commit, ctx.dirty ? "+dirty" : "", ctx.machine.nproc, ctx.machine.model,
-          ctx.machine.mem_gb, rd_kafka_version_str());
+          partitions, provenance_text(ctx));
       print_header();
 
       std::vector<Measurement> measurements;
@@ -1046,20 +871,7 @@ int main(int argc, char** argv) {
         }
         return r;
       };
-      const auto runs_of = [](const std::vector<double>& v) {
-        std::string s;
-        for (double x : v) s += fmt::format("{}{:.3f}", s.empty() ? "" : ", ", x);
-        return s;
-      };
-      const auto show = [&](const Ratios& r) {
-        std::string text = fmt::format("{:.3f} ({})", median(r.all), runs_of(r.all));
-        if (r.quiet.size() != r.all.size()) {
-          text += r.quiet.empty() ? std::string("; no run without NOISY")
-                                  : fmt::format("; without NOISY runs {:.3f} ({})", median(r.quiet),
-                                                runs_of(r.quiet));
-        }
-        return text;
-      };
+      const auto show = [](const Ratios& r) { return ratio_summary(r.all, r.quiet); };
       for (const auto& spec : cases) {
         if (secs[spec.id].empty()) continue;
         const double s = median(secs[spec.id]);
@@ -1252,17 +1064,6 @@ int main(int argc, char** argv) {
     ++failures;
   }
 
-  std::fflush(stdout);
-  append_lines(results_file, lines, failures);
-
-  if (!keep_topics) {
-    try {
-      Admin(brokers).delete_topics(topics);
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "warning: deleting the bench topics: {}\n", e.what());
-    }
-  }
-  std::error_code ec;
-  std::filesystem::remove_all(env.state_root, ec);
-  return failures == 0 ? 0 : 1;
+  return finish_bench(results_file, lines, failures, keep_topics, brokers, topics, "",
+                      env.state_root);
 }

@@ -41,12 +41,9 @@
 #include <utility>
 #include <vector>
 
+#include "bench_driver.hpp"
 #include "bench_util.hpp"
 #include "streamframe/streamframe.hpp"
-
-#ifndef STREAMFRAME_SOURCE_DIR
-#define STREAMFRAME_SOURCE_DIR "."
-#endif
 
 namespace {
 
@@ -202,124 +199,33 @@ void build_pipeline(sf::Application& app, const sf::Topic& in, const sf::Topic& 
   }
 }
 
-struct CaseResult {
-  double seconds = 0;  // first input processed -> end_by
-  std::string end_by;  // "committed" or "run_return" (the watcher saw nothing: upper bound)
-  std::optional<double> committed;
-  std::optional<double> last_processed;
-  std::optional<double> run_returned;
-  std::uint64_t processed = 0;
-  std::uint64_t outputs = 0;  // counted in the output topic afterwards
-  std::uint64_t outputs_expected = 0;
-  std::uint64_t records_produced = 0;  // the app's delivery reports: outputs + changelog
-  std::uint64_t checkpoints = 0;
-  std::uint64_t null_keys_skipped = 0;
-  std::uint64_t stalls = 0;
-  double stall_seconds = 0;
-  double longest_stall = 0;
-  // The outputs' values read back (window cases): problems found, empty = all as expected.
+// A window case also reads its outputs back: the problems found, empty = all as expected.
+struct CaseResult : AppCaseResult {
   std::optional<std::string> value_check;
-  CpuUse cpu;
-  bool ok() const { return outputs == outputs_expected && (!value_check || value_check->empty()); }
-};
-
-constexpr std::uint64_t k_arm_before_end = 2000;
-
-struct Env {
-  std::string brokers;
-  std::string broker_pid;
-  std::filesystem::path state_root;
-  std::map<std::string, std::string> consumer_extra;
-  std::map<std::string, std::string> producer_extra;
-  std::chrono::microseconds stall_threshold{5000};
+  bool ok() const { return AppCaseResult::ok() && (!value_check || value_check->empty()); }
 };
 
 // Runs one case over the whole input and stops the application right after its last input
 // record (app.stop() from the processed callback: the final checkpoint follows). The end of the
 // measurement is seen from outside, when the group's committed input offsets reach the input's
 // size.
-CaseResult run_case(const Env& env, const CaseSpec& spec, const InputSpec& input,
+CaseResult run_case(const AppEnv& env, const CaseSpec& spec, const InputSpec& input,
                     const std::string& output, const std::string& group, int partitions,
                     std::uint64_t outputs_expected) {
-  const std::filesystem::path state_dir = env.state_root / group;
-  const std::uint64_t records = input.total();
-  CommitWatcher watcher(env.brokers, group, input.topic, partitions,
-                        static_cast<std::int64_t>(records));
-  std::uint64_t processed = 0;
-  Clock::time_point first{};
-  Clock::time_point last{};
-  Clock::time_point previous{};
-  const std::uint64_t mark = records > k_arm_before_end ? records - k_arm_before_end : 1;
-  sf::Application* app_ptr = nullptr;
-
-  CpuMeter meter(env.broker_pid);
+  AppCase c;
+  c.input = input.topic;
+  c.output = output;
+  c.group = group;
+  c.partitions = partitions;
+  c.records = input.total();
+  c.timeout = std::chrono::seconds(60);
+  c.stop_after_last = true;
   CaseResult result;
-  result.outputs_expected = outputs_expected;
-  {
-    sf::ApplicationConfig config;
-    config.broker_address = env.brokers;
-    config.consumer_group = group;
-    config.state_dir = state_dir.string();
-    config.auto_offset_reset = sf::AutoOffsetReset::earliest;
-    config.processing_guarantee = sf::ProcessingGuarantee::at_least_once;
-    config.loglevel = "WARNING";
-    config.install_signal_handlers = false;
-    config.consumer_extra_config = env.consumer_extra;
-    config.producer_extra_config = env.producer_extra;
-    const bool stalls = env.stall_threshold.count() > 0;
-    config.on_message_processed = [&](const std::string&, std::int32_t, std::int64_t) {
-      if (++processed == 1) {
-        first = previous = Clock::now();
-      } else if (stalls) {
-        // One clock read per input record (~25 ns here): the same small cost in every case.
-        const auto now = Clock::now();
-        if (now - previous >= env.stall_threshold) {
-          const double gap = seconds_between(previous, now);
-          ++result.stalls;
-          result.stall_seconds += gap;
-          result.longest_stall = std::max(result.longest_stall, gap);
-        }
-        previous = now;
-      }
-      if (processed >= mark) {
-        last = Clock::now();
-        if (processed == mark) watcher.arm();
-        if (processed == records) app_ptr->stop();
-      }
-    };
-    sf::Application app(std::move(config));
-    app_ptr = &app;
-    sf::TopicOptions topic_options;
-    topic_options.config = sf::TopicConfig{.num_partitions = partitions};
-    const sf::Topic in = app.topic(input.topic, topic_options);
-    const sf::Topic out = app.topic(output, topic_options);
-    build_pipeline(app, in, out, spec);
-    app.run({.timeout = std::chrono::seconds(60), .count = 0, .collect = false});
-    const auto returned = Clock::now();
-    const sf::RunStats stats = app.stats();
-    if (processed == 0) throw BenchError("no message was processed");
-    if (processed < records) {
-      throw BenchError(fmt::format("run() ended (idle timeout?) after {} of {} input records",
-                                   processed, records));
-    }
-    result.processed = processed;
-    result.records_produced = stats.records_produced;
-    result.checkpoints = stats.checkpoints;
-    result.null_keys_skipped = stats.null_keys_skipped;
-    result.run_returned = seconds_between(first, returned);
-    result.last_processed = seconds_between(first, last);
-  }
-  result.cpu = meter.done();
-  if (const auto t = watcher.finish(std::chrono::seconds(10))) {
-    result.committed = seconds_between(first, *t);
-    result.seconds = *result.committed;
-    result.end_by = "committed";
-  } else {
-    result.seconds = *result.run_returned;
-    result.end_by = "run_return";
-  }
-  std::error_code ec;
-  std::filesystem::remove_all(state_dir, ec);
+  static_cast<AppCaseResult&>(result) =
+      run_app_case(env, c, outputs_expected,
+                   [&](sf::Application& app, const sf::Topic& in, const sf::Topic& out) {
+                     build_pipeline(app, in, out, spec);
+                   });
   return result;
 }
 
@@ -407,14 +313,10 @@ std::string check_values(const std::string& brokers, const std::string& topic, i
 // ---------------------------------------------------------------------------------------------
 // Results
 
-struct RunContext {
+struct RunContext : Provenance {
   int partitions = 0;
-  std::string commit;
-  bool dirty = false;
-  Machine machine;
-  double load_1m = 0;
-  std::map<std::string, std::string> consumer_extra;
-  std::map<std::string, std::string> producer_extra;
+  KeyValues consumer_extra;
+  KeyValues producer_extra;
 };
 
 struct Measurement {
@@ -429,21 +331,11 @@ std::string json_line(const Measurement& m, const RunContext& ctx) {
   using sf::Value;
   const auto& r = m.result;
   const std::uint64_t records = m.input->total();
-  sf::Object line{
-      {"bench", Value("windows")},
-      {"case", Value(m.spec.id)},
-      {"records", Value(static_cast<long long>(records))},
-      {"seconds", Value(round_to(r.seconds, 6))},
-      {"records_per_s",
-       Value(static_cast<long long>(per_second(static_cast<double>(records), r.seconds)))},
-      {"ratio", m.ratio ? Value(round_to(*m.ratio, 4)) : Value()},
-      {"ratio_vs", m.spec.ratio_to.empty() ? Value() : Value(m.spec.ratio_to)},
-      {"commit", Value(ctx.commit)},
-      {"date", Value(iso8601_utc_now())},
-      {"machine", Value(sf::Object{{"nproc", Value(static_cast<long long>(ctx.machine.nproc))},
-                                   {"model", Value(ctx.machine.model)},
-                                   {"mem_gb", Value(ctx.machine.mem_gb)}})},
-  };
+  sf::Object line =
+      line_head("windows", m.spec.id, records, r.seconds,
+                {{"ratio", m.ratio ? Value(round_to(*m.ratio, 4)) : Value()},
+                 {"ratio_vs", m.spec.ratio_to.empty() ? Value() : Value(m.spec.ratio_to)}},
+                ctx, iso8601_utc_now());
   line.set("run", Value(m.run));
   line.set("partitions", Value(ctx.partitions));
   line.set("input", Value(std::string(1, m.input->id)));
@@ -466,31 +358,12 @@ std::string json_line(const Measurement& m, const RunContext& ctx) {
            Value(static_cast<long long>(per_second(static_cast<double>(r.outputs), r.seconds))));
   line.set("verified", Value(r.ok()));
   if (r.value_check) line.set("values_checked", Value(r.value_check->empty()));
-  line.set("end_by", Value(r.end_by));
-  if (r.committed) line.set("seconds_committed", Value(round_to(*r.committed, 6)));
-  if (r.last_processed) line.set("seconds_last_processed", Value(round_to(*r.last_processed, 6)));
-  if (r.run_returned) line.set("seconds_run_returned", Value(round_to(*r.run_returned, 6)));
-  line.set("checkpoints", Value(static_cast<long long>(r.checkpoints)));
-  line.set("changelog_records",
-           Value(static_cast<long long>(r.records_produced -
-                                        std::min(r.records_produced, r.outputs_expected))));
-  line.set("stalls", Value(static_cast<long long>(r.stalls)));
-  line.set("stall_seconds", Value(round_to(r.stall_seconds, 4)));
-  line.set("longest_stall_s", Value(round_to(r.longest_stall, 4)));
-  line.set("cpu", cpu_json(r.cpu));
-  line.set("noisy", Value(r.cpu.noisy()));
-  line.set("load_1m_before", Value(round_to(r.cpu.load_1m_before, 2)));
-  line.set("load_1m_after", Value(round_to(r.cpu.load_1m_after, 2)));
-  const auto settings = [](const std::map<std::string, std::string>& kv) {
-    sf::Object o;
-    for (const auto& [k, v] : kv) o.set(k, Value(v));
-    return Value(std::move(o));
-  };
-  if (!ctx.consumer_extra.empty()) line.set("app_consumer_config", settings(ctx.consumer_extra));
-  if (!ctx.producer_extra.empty()) line.set("app_producer_config", settings(ctx.producer_extra));
-  line.set("dirty", Value(ctx.dirty));
-  line.set("load_1m", Value(ctx.load_1m));
-  line.set("librdkafka", Value(rd_kafka_version_str()));
+  set_end_fields(line, r);
+  line.set("changelog_records", Value(static_cast<long long>(r.changelog_records())));
+  set_stall_fields(line, r);
+  set_cpu_fields(line, r.cpu);
+  set_app_config_fields(line, ctx.consumer_extra, ctx.producer_extra);
+  set_tail_fields(line, ctx);
   return Value(std::move(line)).to_json();
 }
 
@@ -501,22 +374,7 @@ void print_header() {
 
 void print_row(const Measurement& m) {
   const auto& r = m.result;
-  std::string detail;
-  const auto add = [&](const char* what, const std::optional<double>& t) {
-    if (!t) return;
-    if (!detail.empty()) detail += ", ";
-    detail += fmt::format("{} {:+.0f} ms", what, (*t - r.seconds) * 1000);
-  };
-  add("last processed", r.last_processed);
-  add("run() returned", r.run_returned);
-  if (r.end_by != "committed") detail += " (end = run() return)";
-  detail += fmt::format("; {} checkpoints; stalled {:.2f} s in {} gaps (longest {:.0f} ms)",
-                        r.checkpoints, r.stall_seconds, r.stalls, r.longest_stall * 1000);
-  if (m.spec.kind != Kind::stateless) {
-    detail +=
-        fmt::format(", {} changelog records",
-                    grouped(r.records_produced - std::min(r.records_produced, r.outputs_expected)));
-  }
+  std::string detail = app_case_detail(r, m.spec.kind != Kind::stateless);
   if (r.null_keys_skipped > 0) detail += fmt::format(", {} null keys", r.null_keys_skipped);
   detail += "; " + cpu_text(r.cpu);
   std::string problems;
@@ -613,23 +471,11 @@ int main(int argc, char** argv) {
   cli.add_option("--seed", seed, "data generator seed")->capture_default_str();
   cli.add_flag("--keep-topics", keep_topics, "do not delete the bench topics at the end");
   cli.add_flag("!--no-check", check, "do not read the window outputs back to check their values");
-  cli.add_option("--broker-pid", broker_pid,
-                 "pid of a local broker: its CPU time is recorded, and what neither it nor the "
-                 "bench used is reported as other load");
   std::vector<std::string> app_consumer_config;
   std::vector<std::string> app_producer_config;
-  const auto key_value = [](const std::string& s) {
-    return s.find('=') == std::string::npos || s.front() == '=' ? "expected key=value"
-                                                                : std::string();
-  };
-  cli.add_option("--app-consumer-config", app_consumer_config,
-                 "extra librdkafka consumer settings for the applications")
-      ->delimiter(',')
-      ->check(key_value);
-  cli.add_option("--app-producer-config", app_producer_config,
-                 "extra librdkafka producer settings for the applications")
-      ->delimiter(',')
-      ->check(key_value);
+  add_client_options(cli, broker_pid, app_consumer_config, app_producer_config,
+                     "extra librdkafka consumer settings for the applications",
+                     "extra librdkafka producer settings for the applications");
   CLI11_PARSE(cli, argc, argv);
 
   const std::string agg_t = "agg mean(v)";
@@ -650,26 +496,15 @@ int main(int argc, char** argv) {
   };
 
   RunContext ctx;
-  for (const auto& kv : app_consumer_config) {
-    ctx.consumer_extra[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
-  }
-  for (const auto& kv : app_producer_config) {
-    ctx.producer_extra[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
-  }
+  ctx.consumer_extra = key_values(app_consumer_config);
+  ctx.producer_extra = key_values(app_producer_config);
   ctx.partitions = partitions;
-  ctx.machine = machine_info();
-  ctx.load_1m = load_average_1m();
-  const std::string git = std::string("git -C '") + STREAMFRAME_SOURCE_DIR + "' ";
-  ctx.commit = command_output(git + "rev-parse --short HEAD 2>/dev/null");
-  if (ctx.commit.empty()) ctx.commit = "unknown";
-  ctx.dirty = !command_output(git + "status --porcelain --untracked-files=no 2>/dev/null").empty();
+  read_provenance(ctx);
 
-  const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-  const std::string run_id = fmt::format("{}-{}", now_s, getpid());
+  const std::int64_t now_s = unix_seconds();
+  const std::string run_id = make_run_id(now_s);
   const std::string prefix = fmt::format("bench-windows-{}", run_id);
-  Env env;
+  AppEnv env;
   env.brokers = brokers;
   env.broker_pid = broker_pid;
   env.consumer_extra = ctx.consumer_extra;
@@ -705,13 +540,7 @@ int main(int argc, char** argv) {
 
   try {
     Admin admin(brokers);
-    fmt::print(stderr, "streamframe windows bench: broker {}, commit {}{}, librdkafka {}\n",
-               brokers, ctx.commit, ctx.dirty ? " (+ uncommitted changes)" : "",
-               rd_kafka_version_str());
-    if (ctx.load_1m > 0.5) {
-      fmt::print(stderr, "warning: load average {:.2f} before the bench; numbers may be noisy\n",
-                 ctx.load_1m);
-    }
+    print_banner("windows", brokers, ctx);
 
     // Inputs, and what each case must output.
     std::map<char, double> value_bytes;
@@ -760,9 +589,7 @@ int main(int argc, char** argv) {
       for (const auto& [k, v] : *kv) text += fmt::format("{}{}={}", text.empty() ? "" : ",", k, v);
       fmt::print("app {} config: {}\n", what, text);
     }
-    fmt::print("commit {}{}, {} x {}, {:.1f} GB, librdkafka {}\n\n", ctx.commit,
-               ctx.dirty ? "+dirty" : "", ctx.machine.nproc, ctx.machine.model, ctx.machine.mem_gb,
-               rd_kafka_version_str());
+    fmt::print("{}\n\n", provenance_text(ctx));
     std::fflush(stdout);
 
     // Warm-up: the stateless case over input T, untimed (the fresh broker's JIT, the page cache).
@@ -825,11 +652,6 @@ int main(int argc, char** argv) {
     // Medians over the runs: throughput per case, and the within-run ratios, over all runs and
     // over the runs in which neither case of the ratio was NOISY.
     fmt::print("\nmedian of {} run(s)\n", runs);
-    const auto runs_of = [](const std::vector<double>& v) {
-      std::string s;
-      for (double x : v) s += fmt::format("{}{:.3f}", s.empty() ? "" : ", ", x);
-      return s;
-    };
     for (const auto& c : cases) {
       std::vector<double> secs;
       std::vector<double> ratios;
@@ -853,12 +675,7 @@ int main(int argc, char** argv) {
       const std::uint64_t total = inputs[c.input].total();
       std::string ratio;
       if (!ratios.empty()) {
-        ratio = fmt::format("{}/{} {:.3f} ({})", c.id, c.ratio_to, median(ratios), runs_of(ratios));
-        if (quiet.size() != ratios.size()) {
-          ratio += quiet.empty() ? std::string("; no run without NOISY")
-                                 : fmt::format("; without NOISY runs {:.3f} ({})", median(quiet),
-                                               runs_of(quiet));
-        }
+        ratio = fmt::format("{}/{} {}", c.id, c.ratio_to, ratio_summary(ratios, quiet));
       }
       std::string outs = grouped(*outputs.begin());
       if (outputs.size() > 1) {
@@ -878,19 +695,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "error: {}\n", e.what());
     ++failures;
   }
-  std::fflush(stdout);
-  append_lines(results_file, lines, failures);
-  if (!keep_topics) {
-    try {
-      Admin admin(brokers);
-      // The changelogs of the window stores: changelog__<group>--<input>--<store>.
-      for (auto& t : admin.topics_with_prefix("changelog__" + prefix)) topics.push_back(t);
-      admin.delete_topics(topics);
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "warning: deleting the bench topics: {}\n", e.what());
-    }
-  }
-  std::error_code ec;
-  std::filesystem::remove_all(env.state_root, ec);
-  return failures == 0 ? 0 : 1;
+  // The changelogs of the window stores: changelog__<group>--<input>--<store>.
+  return finish_bench(results_file, lines, failures, keep_topics, brokers, topics,
+                      "changelog__" + prefix, env.state_root);
 }
