@@ -202,12 +202,12 @@ bool Worker::flush_producer(Clock::time_point deadline) {
   return true;
 }
 
-bool Worker::checkpoint_due() const {
+bool Worker::checkpoint_due(bool read_clock) const {
   if (offsets_stored_ == 0) {
     return operator_changes_ && Clock::now() - checkpoint_start_ >= config_.commit_interval;
   }
   if (config_.commit_every > 0 && offsets_stored_ >= config_.commit_every) return true;
-  return Clock::now() - checkpoint_start_ >= config_.commit_interval;
+  return read_clock && Clock::now() - checkpoint_start_ >= config_.commit_interval;
 }
 
 void Worker::checkpoint(Clock::time_point deadline) {
@@ -752,7 +752,7 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
   context_.size = m->len;
   context_.leader_epoch = -1;  // librdkafka 2.0.2 does not expose it per message
   current_message_context() = &context_;
-  last_activity_ = Clock::now();
+  consumed_ = true;
 
   const bool collecting =
       run.options.collect && (run.options.count > 0 || run.options.timeout.count() > 0);
@@ -941,7 +941,11 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
       prepare_assigned(stop);
       for (auto& m : batch) {
         handle_message(m.get(), run);
-        if (checkpoint_due()) checkpoint(Clock::now() + settings_.flush_timeout);
+        // The clock is read every 64 messages, not for each: a commit interval is
+        // milliseconds, 64 messages are microseconds (and the batch's end checks again).
+        if (checkpoint_due((offsets_stored_ & 63) == 0)) {
+          checkpoint(Clock::now() + settings_.flush_timeout);
+        }
         if (rewound_) break;  // the rest of the batch comes again from the rewound positions
         if (run.options.count > 0 && run.outputs >= run.options.count) {
           run.limit_reached = true;
@@ -950,6 +954,10 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
         if (stop.load(std::memory_order_relaxed)) break;
       }
       rewound_ = false;
+      if (consumed_) {
+        last_activity_ = Clock::now();
+        consumed_ = false;
+      }
       tick_operators();
       if (run.options.count > 0 && run.outputs >= run.options.count) run.limit_reached = true;
       producer_->poll(std::chrono::milliseconds(0));

@@ -120,7 +120,8 @@ class Worker final : public ExecContext {
                     const rd_kafka_message_t* message);
   // CK-02 within `deadline` (flush and transaction calls).
   void checkpoint(std::chrono::steady_clock::time_point deadline);
-  bool checkpoint_due() const;
+  // `read_clock` false: only the count-based trigger is checked (per-message fast path).
+  bool checkpoint_due(bool read_clock = true) const;
   bool flush_producer(std::chrono::steady_clock::time_point deadline);
   void rethrow_pending();
   void on_assign(const std::vector<kafka::TopicPartition>& tps);
@@ -196,6 +197,7 @@ class Worker final : public ExecContext {
   Headers produce_headers_;
   RunStats stats_;
   std::chrono::steady_clock::time_point last_activity_;
+  bool consumed_ = false;  // a message was handled since last_activity_ was last set
 };
 
 }  // namespace streamframe::detail
