@@ -1,6 +1,7 @@
 #include "app/worker.hpp"
 
 #include <librdkafka/rdkafka.h>
+#include <time.h>
 
 #include <thread>
 
@@ -202,12 +203,25 @@ bool Worker::flush_producer(Clock::time_point deadline) {
   return true;
 }
 
-bool Worker::checkpoint_due(bool read_clock) const {
+namespace {
+// steady_clock (CLOCK_MONOTONIC) at a few ms resolution, for the checks made once per
+// message: CLOCK_MONOTONIC_COARSE is served from the vDSO without reading the clock source,
+// which on some VMs costs a system call per read. Same epoch as steady_clock.
+Clock::time_point coarse_now() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+      std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+}
+}  // namespace
+
+bool Worker::checkpoint_due() const {
   if (offsets_stored_ == 0) {
     return operator_changes_ && Clock::now() - checkpoint_start_ >= config_.commit_interval;
   }
   if (config_.commit_every > 0 && offsets_stored_ >= config_.commit_every) return true;
-  return read_clock && Clock::now() - checkpoint_start_ >= config_.commit_interval;
+  if (config_.commit_interval.count() <= 0) return true;  // APP-04: after every message
+  return coarse_now() - checkpoint_start_ >= config_.commit_interval;
 }
 
 void Worker::checkpoint(Clock::time_point deadline) {
@@ -389,6 +403,10 @@ bool Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offset
       }
     }
   } catch (const KafkaError& e) {
+    // A transaction call failing because every broker is gone is APP-15, not a checkpoint
+    // error of its own: check_brokers() throws KafkaBrokerUnavailableError once the outage
+    // is older than broker_availability_timeout.
+    check_brokers();
     if (!e.fatal()) {
       try {
         producer_->abort_transaction(remaining());
@@ -743,7 +761,8 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
   const Graph& graph = *slot->graph;
   const Topic::Definition& topic = graph.topic().definition();
   current_slot_ = slot;
-  brokers_down_since_.reset();  // a message arrived: a broker is up
+  // No reset of brokers_down_since_ here: messages fetched before an outage keep arriving
+  // from the local queue; only the metadata probe in check_brokers() says a broker is back.
 
   ++stats_.messages_consumed;
   context_.topic = topic.name;
@@ -941,11 +960,7 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
       prepare_assigned(stop);
       for (auto& m : batch) {
         handle_message(m.get(), run);
-        // The clock is read every 64 messages, not for each: a commit interval is
-        // milliseconds, 64 messages are microseconds (and the batch's end checks again).
-        if (checkpoint_due((offsets_stored_ & 63) == 0)) {
-          checkpoint(Clock::now() + settings_.flush_timeout);
-        }
+        if (checkpoint_due()) checkpoint(Clock::now() + settings_.flush_timeout);
         if (rewound_) break;  // the rest of the batch comes again from the rewound positions
         if (run.options.count > 0 && run.outputs >= run.options.count) {
           run.limit_reached = true;

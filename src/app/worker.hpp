@@ -120,8 +120,7 @@ class Worker final : public ExecContext {
                     const rd_kafka_message_t* message);
   // CK-02 within `deadline` (flush and transaction calls).
   void checkpoint(std::chrono::steady_clock::time_point deadline);
-  // `read_clock` false: only the count-based trigger is checked (per-message fast path).
-  bool checkpoint_due(bool read_clock = true) const;
+  bool checkpoint_due() const;
   bool flush_producer(std::chrono::steady_clock::time_point deadline);
   void rethrow_pending();
   void on_assign(const std::vector<kafka::TopicPartition>& tps);
