@@ -59,6 +59,10 @@ OperatorState& ExecContext::operator_state(std::size_t, const Node&) {
 }
 
 std::int64_t ExecContext::now_ms() const {
+  return steady_ms();
+}
+
+std::int64_t ExecContext::steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -70,10 +74,7 @@ std::unique_ptr<OperatorState> Node::make_operator_state(state::PartitionTransac
 }
 
 std::int64_t Graph::now_ms() const {
-  if (clock) return clock();
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return clock ? clock() : ExecContext::steady_ms();
 }
 
 namespace {

@@ -65,6 +65,8 @@ class ExecContext {
   virtual void count_null_key() {}
   // The application clock in ms (ApplicationConfig::clock, else steady_clock).
   virtual std::int64_t now_ms() const;
+  // steady_clock in ms: the application clock when none is injected.
+  static std::int64_t steady_ms();
 };
 
 class Node {

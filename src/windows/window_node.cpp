@@ -153,6 +153,11 @@ class WindowState final : public OperatorState {
   void close_partition(std::int64_t T);
 
   void add_record(KeyState& ks, Window& w, const Value& value, std::int64_t ts, std::int64_t seq);
+  // One input into one accumulator; a user-defined aggregation's failure names window and key.
+  void add_input(const KeyState& ks, Window& w, std::size_t agg, const Value& input,
+                 std::int64_t ts, std::int64_t seq) const;
+  // `later`'s accumulators into `into`'s (session merges, slices into a window).
+  void merge_accs(const KeyState& ks, Window& into, const Window& later) const;
   void init_window(Window& w, std::int64_t start, std::int64_t end) const;
   // The index of the window (or slice) starting at `start`, created empty when absent.
   std::size_t window_at(KeyState& ks, std::int64_t start, std::int64_t end) const;
@@ -472,18 +477,31 @@ void WindowState::add_record(KeyState& ks, Window& w, const Value& value, std::i
   if (w.count == 0) w.first_seq = seq;
   ++w.count;
   for (std::size_t i = 0; i < spec_.aggs.size(); ++i) {
-    const AggregationSpec& a = *spec_.aggs[i];
-    if (a.is_collector()) continue;
-    if (!user_defined(i)) {
-      acc_add(a, w.accs[i], a.input(value), ts, seq);
-      continue;
-    }
+    if (!spec_.aggs[i]->is_collector()) add_input(ks, w, i, spec_.aggs[i]->input(value), ts, seq);
+  }
+}
+
+void WindowState::add_input(const KeyState& ks, Window& w, std::size_t agg, const Value& input,
+                            std::int64_t ts, std::int64_t seq) const {
+  try {
+    acc_add(*spec_.aggs[agg], w.accs[agg], input, ts, seq);
+  } catch (const std::exception& e) {
+    if (!user_defined(agg)) throw;
+    aggregation_failed(ks, w, agg, e);
+  }
+}
+
+void WindowState::merge_accs(const KeyState& ks, Window& into, const Window& later) const {
+  for (std::size_t i = 0; i < spec_.aggs.size(); ++i) {
+    if (spec_.aggs[i]->is_collector()) continue;
     try {
-      acc_add(a, w.accs[i], a.input(value), ts, seq);
+      acc_merge(*spec_.aggs[i], into.accs[i], later.accs[i]);
     } catch (const std::exception& e) {
-      aggregation_failed(ks, w, i, e);
+      if (!user_defined(i)) throw;
+      aggregation_failed(ks, into, i, e);
     }
   }
+  into.count += later.count;
 }
 
 void WindowState::keep_item(KeyState& ks, const Value& value, std::int64_t ts, std::int64_t seq,
@@ -795,18 +813,7 @@ void WindowState::close_sliced(KeyState& ks, std::int64_t T) {
     if (node_.final_mode()) {
       Window merged;
       init_window(merged, ws, we);
-      for (auto p = first; p != ks.windows.end() && p->start < we; ++p) {
-        for (std::size_t i = 0; i < spec_.aggs.size(); ++i) {
-          if (spec_.aggs[i]->is_collector()) continue;
-          try {
-            acc_merge(*spec_.aggs[i], merged.accs[i], p->accs[i]);
-          } catch (const std::exception& e) {
-            if (!user_defined(i)) throw;
-            aggregation_failed(ks, merged, i, e);
-          }
-        }
-        merged.count += p->count;
-      }
+      for (auto p = first; p != ks.windows.end() && p->start < we; ++p) merge_accs(ks, merged, *p);
       closed_.push_back({ws, &ks, make_row(ks, merged)});
     }
     ++k;
@@ -856,13 +863,7 @@ void WindowState::process_sliding(KeyState& ks, Row& row, std::int64_t T, ExecCo
       if (w.count == 0) w.first_seq = i->seq;
       ++w.count;
       for (std::size_t a = 0; a < spec_.aggs.size(); ++a) {
-        if (spec_.aggs[a]->is_collector()) continue;
-        try {
-          acc_add(*spec_.aggs[a], w.accs[a], i->inputs[a], i->ts, i->seq);
-        } catch (const std::exception& e) {
-          if (!user_defined(a)) throw;
-          aggregation_failed(ks, w, a, e);
-        }
+        if (!spec_.aggs[a]->is_collector()) add_input(ks, w, a, i->inputs[a], i->ts, i->seq);
       }
     }
     auto pos = std::lower_bound(ks.windows.begin(), ks.windows.end(), ts,
@@ -977,16 +978,7 @@ void WindowState::process_session(KeyState& ks, Row& row, std::int64_t T, ExecCo
     // Bridging: the later sessions fold into the first, in start order.
     for (std::size_t j = 1; j < joins.size(); ++j) {
       const Window& other = ks.windows[joins[j]];
-      for (std::size_t a = 0; a < spec_.aggs.size(); ++a) {
-        if (spec_.aggs[a]->is_collector()) continue;
-        try {
-          acc_merge(*spec_.aggs[a], into.accs[a], other.accs[a]);
-        } catch (const std::exception& e) {
-          if (!user_defined(a)) throw;
-          aggregation_failed(ks, into, a, e);
-        }
-      }
-      into.count += other.count;
+      merge_accs(ks, into, other);
       into.start = std::min(into.start, other.start);
       into.end = std::max(into.end, other.end);
     }
