@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -82,10 +83,20 @@ class KafkaProbe {
       const std::string& topic, int partitions,
       std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
     std::vector<std::int64_t> ends;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (int p = 0; p < partitions; ++p) {
       std::int64_t low = -1, high = -1;
-      const auto rc = rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), p, &low, &high,
-                                                       static_cast<int>(timeout.count()));
+      rd_kafka_resp_err_t rc;
+      // A topic created a moment ago may have no leader yet: wait for it within the timeout.
+      while (true) {
+        rc = rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), p, &low, &high,
+                                              static_cast<int>(timeout.count()));
+        const bool no_leader_yet = rc == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                                   rc == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                                   rc == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        if (!no_leader_yet || std::chrono::steady_clock::now() >= deadline) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
       if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
         throw std::runtime_error("watermarks of '" + topic + "' [" + std::to_string(p) +
                                  "]: " + rd_kafka_err2str(rc));
