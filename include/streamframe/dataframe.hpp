@@ -94,6 +94,10 @@ class StreamingDataFrame {
   StreamingDataFrame(std::shared_ptr<detail::Graph> graph, detail::Node* node)
       : graph_(std::move(graph)), node_(node) {}
 
+  // The root frame of `topic` (made with Topic::make) outside any Application: for a
+  // TestDriver or sdf.test() without a broker. It cannot be run by an Application.
+  static StreamingDataFrame standalone(const Topic& topic);
+
   // SDF-01: new frame with the callable's result as value.
   // Stateful when the callable takes a trailing State& (ST-01, store "default").
   template <class F>

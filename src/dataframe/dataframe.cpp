@@ -660,6 +660,12 @@ StreamingDataFrame& StreamingDataFrame::set_headers(HeadersFn f) {
   return append(std::make_unique<detail::SetHeadersNode>(std::move(f)));
 }
 
+StreamingDataFrame StreamingDataFrame::standalone(const Topic& topic) {
+  auto graph = std::make_shared<detail::Graph>(topic);
+  detail::Node* root = graph->root();
+  return StreamingDataFrame(std::move(graph), root);
+}
+
 StreamingDataFrame StreamingDataFrame::concat(const StreamingDataFrame& other) const {
   if (other.graph_ != graph_) {
     throw InvalidOperation(
