@@ -53,9 +53,9 @@ class TestDriver {
       std::function<void(const std::string& topic, std::optional<std::string_view> key,
                          std::optional<std::string_view> value, std::int64_t timestamp)>;
 
-  // `root`: the frame of the pipeline's input topic (app.dataframe(topic)); the whole pipeline
-  // declared on it runs. `on_output` empty => outputs are collected (take_outputs()).
-  explicit TestDriver(const StreamingDataFrame& root, TestDriverOptions options = {},
+  // `frame`: any frame of the pipeline; the whole pipeline of its input topic runs (as
+  // sdf.test() does). `on_output` empty => outputs are collected (take_outputs()).
+  explicit TestDriver(const StreamingDataFrame& frame, TestDriverOptions options = {},
                       OutputFn on_output = nullptr);
   ~TestDriver();
   TestDriver(const TestDriver&) = delete;

@@ -28,9 +28,6 @@ struct TestDriver::Impl final : detail::ExecContext {
   Impl(const StreamingDataFrame& root, TestDriverOptions opts, OutputFn fn)
       : graph(root.graph()), options(opts), on_output(std::move(fn)) {
     if (options.partitions < 1) throw InvalidOperation("TestDriver: partitions must be >= 1");
-    if (root.node() != graph->root()) {
-      throw InvalidOperation("TestDriver: pass the frame of the input topic (app.dataframe())");
-    }
     passthrough = graph->passthrough_targets();
     partitions.resize(static_cast<std::size_t>(options.partitions));
     for (auto& p : partitions) {
@@ -168,9 +165,9 @@ struct TestDriver::Impl final : detail::ExecContext {
   std::vector<Row> rows;
 };
 
-TestDriver::TestDriver(const StreamingDataFrame& root, TestDriverOptions options,
+TestDriver::TestDriver(const StreamingDataFrame& frame, TestDriverOptions options,
                        OutputFn on_output)
-    : impl_(std::make_unique<Impl>(root, options, std::move(on_output))) {}
+    : impl_(std::make_unique<Impl>(frame, options, std::move(on_output))) {}
 
 TestDriver::~TestDriver() = default;
 
