@@ -22,6 +22,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -230,7 +231,9 @@ class Admin {
   explicit Admin(const std::string& brokers)
       : rk_(make_client(RD_KAFKA_PRODUCER, make_conf({{"bootstrap.servers", brokers}}))) {}
 
-  void create_topics(const std::vector<std::string>& names, int partitions) {
+  // `configs`: topic settings, e.g. retention.ms=-1 for records stamped long ago.
+  void create_topics(const std::vector<std::string>& names, int partitions,
+                     const std::map<std::string, std::string>& configs = {}) {
     std::vector<rd_kafka_NewTopic_t*> topics;
     struct Cleanup {
       std::vector<rd_kafka_NewTopic_t*>& t;
@@ -242,6 +245,12 @@ class Admin {
           rd_kafka_NewTopic_new(name.c_str(), partitions, 1, errstr.data(), errstr.size());
       if (t == nullptr) throw BenchError(fmt::format("topic {}: {}", name, errstr.data()));
       topics.push_back(t);
+      for (const auto& [key, value] : configs) {
+        if (rd_kafka_NewTopic_set_config(t, key.c_str(), value.c_str()) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+          throw BenchError(fmt::format("topic {}: setting {}={}", name, key, value));
+        }
+      }
     }
     AdminOptionsPtr options(rd_kafka_AdminOptions_new(rk_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
     // Wait until the controller has created them, not only accepted the request.

@@ -189,7 +189,9 @@ int cmd_generate(const std::string& brokers, const std::string& kind_name, const
                  std::uint64_t records, int partitions, const nx::GeneratorConfig& gen_config) {
   const nx::Generator gen(nx::parse_kind(kind_name), gen_config);
   streamframe::bench::Admin admin(brokers);
-  admin.create_topics({topic}, partitions);
+  // The records are stamped with event time in the past (2026-01-01 on): the broker's
+  // time-based retention would delete them within minutes.
+  admin.create_topics({topic}, partitions, {{"retention.ms", "-1"}});
   Delivered delivered;
   auto producer = make_input_producer(brokers, delivered, "20");
   auto rkt = make_topic(producer.get(), topic);
@@ -231,6 +233,7 @@ struct RunArgs {
   std::string guarantee = "alo";
   std::string state_dir;
   std::optional<std::int64_t> commit_interval_ms;
+  std::string loglevel = "WARNING";
 };
 
 int cmd_run(const RunArgs& a) {
@@ -243,7 +246,7 @@ int cmd_run(const RunArgs& a) {
   if (a.commit_interval_ms)
     config.commit_interval = std::chrono::milliseconds(*a.commit_interval_ms);
   if (!a.state_dir.empty()) config.state_dir = a.state_dir;
-  config.loglevel = "WARNING";
+  config.loglevel = a.loglevel;
   sf::Application app(config);
   const sf::Topic in = app.topic(a.input);
   const sf::Topic out = app.topic(a.output);
@@ -617,6 +620,8 @@ int main(int argc, char** argv) {
   run->add_option("--guarantee", run_args.guarantee)->check(CLI::IsMember({"alo", "eos"}));
   run->add_option("--state-dir", run_args.state_dir);
   run->add_option("--commit-interval-ms", run_args.commit_interval_ms);
+  run->add_option("--loglevel", run_args.loglevel, "the library's log level")
+      ->capture_default_str();
 
   std::string input, output, group;
   auto* pass = cli.add_subcommand("passthrough", "raw librdkafka pass-through until SIGTERM");
