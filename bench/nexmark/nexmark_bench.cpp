@@ -157,6 +157,8 @@ streamframe::bench::KafkaPtr make_input_producer(const std::string& brokers, Del
   auto conf = make_conf({{"bootstrap.servers", brokers},
                          {"enable.idempotence", "true"},
                          {"linger.ms", linger_ms},
+                         // Java clients send at once (TCP_NODELAY); librdkafka waits for Nagle.
+                         {"socket.nagle.disable", "true"},
                          {"batch.num.messages", "10000"},
                          {"batch.size", "1000000"},
                          {"compression.type", "none"},
@@ -234,6 +236,8 @@ struct RunArgs {
   std::string state_dir;
   std::optional<std::int64_t> commit_interval_ms;
   std::string loglevel = "WARNING";
+  std::vector<std::string> consumer_config;
+  std::vector<std::string> producer_config;
 };
 
 int cmd_run(const RunArgs& a) {
@@ -247,6 +251,10 @@ int cmd_run(const RunArgs& a) {
     config.commit_interval = std::chrono::milliseconds(*a.commit_interval_ms);
   if (!a.state_dir.empty()) config.state_dir = a.state_dir;
   config.loglevel = a.loglevel;
+  for (const auto& kv : a.consumer_config)
+    config.consumer_extra_config[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+  for (const auto& kv : a.producer_config)
+    config.producer_extra_config[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
   sf::Application app(config);
   const sf::Topic in = app.topic(a.input);
   const sf::Topic out = app.topic(a.output);
@@ -620,6 +628,12 @@ int main(int argc, char** argv) {
   run->add_option("--guarantee", run_args.guarantee)->check(CLI::IsMember({"alo", "eos"}));
   run->add_option("--state-dir", run_args.state_dir);
   run->add_option("--commit-interval-ms", run_args.commit_interval_ms);
+  run->add_option("--consumer-config", run_args.consumer_config,
+                  "extra librdkafka consumer settings k=v")
+      ->delimiter(',');
+  run->add_option("--producer-config", run_args.producer_config,
+                  "extra librdkafka producer settings k=v")
+      ->delimiter(',');
   run->add_option("--loglevel", run_args.loglevel, "the library's log level")
       ->capture_default_str();
 

@@ -63,6 +63,10 @@ Config default_consumer_config() {
       {"partition.assignment.strategy", "range"},
       {"max.poll.interval.ms", "300000"},
       {"isolation.level", "read_committed"},
+      // Send requests at once, as Java clients do (TCP_NODELAY): with Nagle on, small
+      // fetch and commit requests wait for the previous segment's ACK (bench/nexmark
+      // latency at 20k records/s: p99 250 ms -> 91 ms with both clients on).
+      {"socket.nagle.disable", "true"},
       // librdkafka keeps fetching until this many messages per partition are queued
       // locally (bounded by queued.max.messages.kbytes, 64 MiB by default). The default
       // (100000) lets the fetcher idle between batches at high rates (DESIGN: consumption
@@ -84,6 +88,7 @@ Config default_producer_config() {
       {"partitioner", "murmur2"},
       {"enable.idempotence", "true"},
       {"linger.ms", "5"},
+      {"socket.nagle.disable", "true"},  // see default_consumer_config()
       // Up to 10000 messages or 1 MB per batch (librdkafka's batch.size default), and a
       // local queue deep enough that bursts do not hit QUEUE_FULL at ~1-2 M msg/s.
       {"batch.num.messages", "10000"},
