@@ -471,7 +471,7 @@ int cmd_digest(const std::string& brokers, const std::string& topic, std::uint64
       rd_kafka_message_destroy(m);
     }
     if (d.count() >= expect && settle_until == Clock::time_point::max()) {
-      settle_until = Clock::now() + std::chrono::milliseconds(500);
+      settle_until = Clock::now() + std::chrono::milliseconds(200);
     }
   }
   rd_kafka_consumer_close(rk.get());
