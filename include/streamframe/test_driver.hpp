@@ -34,6 +34,9 @@ struct TestDriverOptions {
   int partitions = 1;
   // Records between automatic checkpoints (0 = only when checkpoint() is called).
   std::uint64_t checkpoint_every = 10000;
+  // Keep the rows that leave the pipeline's leaves for take_rows(). Off when only the produced
+  // messages matter (a long run would otherwise hold every row in memory).
+  bool collect_rows = true;
 };
 
 // One message the pipeline produced.
@@ -76,7 +79,8 @@ class TestDriver {
   std::uint64_t produced() const noexcept;
   // Collected outputs since the last call (empty when on_output is set).
   std::vector<TestOutput> take_outputs();
-  // Rows that left leaves of the pipeline without being produced (sdf.test()'s result).
+  // Rows that left the pipeline's leaves since the last call, as sdf.test() returns them (a
+  // to_topic() at a leaf is a leaf too: its rows are here and in the outputs).
   std::vector<Row> take_rows();
 
  private:

@@ -70,7 +70,9 @@ struct TestDriver::Impl final : detail::ExecContext {
     outputs.push_back(std::move(o));
   }
 
-  void emit(Row& row) override { rows.push_back(row); }
+  void emit(Row& row) override {
+    if (options.collect_rows) rows.push_back(row);
+  }
   const MessageContext& context() const override { return mc; }
 
   detail::StateScope& state(std::size_t store, const Row& row) override {

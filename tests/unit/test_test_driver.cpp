@@ -45,6 +45,12 @@ TEST(TestDriver, RunsTheReadmePipelineFromBytesToBytes) {
                                       R"({"temperature":100.5,"temperature_F":212.9})"}));
   EXPECT_EQ(driver.produced(), 2u);
   EXPECT_TRUE(driver.take_outputs().empty());  // taken
+  EXPECT_EQ(driver.take_rows().size(), 2u);    // the to_topic leaf's rows, as sdf.test() has them
+
+  TestDriver quiet(root, {.collect_rows = false});
+  quiet.pipe(0, "s2", R"({"temperature":70})", 2000);
+  EXPECT_EQ(quiet.take_outputs().size(), 1u);
+  EXPECT_TRUE(quiet.take_rows().empty());
 }
 
 TEST(TestDriver, EachPartitionHasItsOwnStreamTimeAndState) {
