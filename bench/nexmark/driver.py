@@ -25,9 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("STREAMFRAME_BENCH_BUILD_DIR") or ROOT / "build-bench")
 
-# Records per input topic. The "big" topic feeds streamframe, the ceiling and engine-only; the
-# "small" one the peers, which are 10-30x slower, so that each of their measurements still
-# lasts >= 10 s in full mode without the suite taking hours. The generator is deterministic
+# Records per input topic. The "big" topic feeds streamframe, the ceiling and engine-only, the
+# "medium" one Kafka Streams and the "small" one Quix Streams, which are 3-30x slower, so that
+# each of their measurements still lasts about 10 s or more in full mode without the suite
+# taking hours. The generator is deterministic
 # (event n is the same in every topic), so a small topic is a prefix of the big one.
 # "runs" is the default of --runs (3 in both: the report takes the median). Quick is sized so
 # that the whole suite, 3 runs each, fits in 5 minutes on 2 cores: its measurements are short
@@ -35,9 +36,9 @@ BUILD = Path(os.environ.get("STREAMFRAME_BENCH_BUILD_DIR") or ROOT / "build-benc
 PROFILES = {
     "quick": {
         "records": {
-            "nexmark": {"big": 100_000, "small": 100_000},
-            "words": {"big": 50_000, "small": 50_000},
-            "temperature": {"big": 100_000, "small": 100_000},
+            "nexmark": {"big": 100_000, "medium": 100_000, "small": 100_000},
+            "words": {"big": 50_000, "medium": 50_000, "small": 50_000},
+            "temperature": {"big": 100_000, "medium": 100_000, "small": 100_000},
         },
         "latency_s": 2,
         "runs": 3,
@@ -45,9 +46,9 @@ PROFILES = {
     },
     "full": {
         "records": {
-            "nexmark": {"big": 15_000_000, "small": 1_000_000},
-            "words": {"big": 2_000_000, "small": 200_000},
-            "temperature": {"big": 10_000_000, "small": 1_000_000},
+            "nexmark": {"big": 15_000_000, "medium": 2_500_000, "small": 1_500_000},
+            "words": {"big": 2_000_000, "medium": 200_000, "small": 200_000},
+            "temperature": {"big": 10_000_000, "medium": 3_000_000, "small": 1_500_000},
         },
         "latency_s": 20,
         "runs": 3,
@@ -66,7 +67,7 @@ LABEL = {
     "ceiling": "ceiling", "streamframe": "streamframe", "engine": "streamframe engine-only",
     "kafka-streams": "Kafka Streams", "quix": "Quix Streams",
 }
-SIZE_OF = {"ceiling": "big", "streamframe": "big", "engine": "big", "kafka-streams": "small", "quix": "small"}
+SIZE_OF = {"ceiling": "big", "streamframe": "big", "engine": "big", "kafka-streams": "medium", "quix": "small"}
 COLOR = {
     "ceiling": "#9e9e9e", "streamframe": "#1f77b4", "engine": "#aec7e8",
     "kafka-streams": "#d62728", "quix": "#2ca02c",
@@ -91,7 +92,10 @@ def throughput_commit_ms(system: str, workload: str) -> int | None:
 
 T0_TIMEOUT_S = 60
 STOP_GRACE_S = 30
+# The read-back parses every output (about 400k records/s here): 30 s plus 1 s per 100k outputs
+# (a full q0 check reads 15 M records, 3 GB).
 DIGEST_TIMEOUT_S = 30
+DIGEST_RECORDS_PER_S = 100_000
 LATENCY_DRAIN_S = 10
 # A run during which processes other than the program, the broker and the driver used more than
 # this share of the machine is marked noisy (the machine is shared).
@@ -562,10 +566,11 @@ class Suite:
             time.sleep(pause)
 
     def check_output(self, topic: str, expected: int, digest: str | None, log_prefix: Path) -> dict:
+        timeout_s = DIGEST_TIMEOUT_S + expected // DIGEST_RECORDS_PER_S
         try:
             line = run_json([self.args.bench_bin, "digest", "--brokers", self.args.brokers, "--topic", topic,
-                             "--expect", str(expected), "--timeout-s", str(DIGEST_TIMEOUT_S)],
-                            log_prefix, timeout=DIGEST_TIMEOUT_S + 120)[-1]
+                             "--expect", str(expected), "--timeout-s", str(timeout_s)],
+                            log_prefix, timeout=timeout_s + 120)[-1]
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             return {"ok": False, "error": str(e)}
         ok = line["count"] == expected and (digest is None or line["digest"] == digest)
@@ -882,12 +887,16 @@ def render_markdown(res: dict, png_name: str) -> str:
     L.append("")
     sizes = []
     for kind in dict.fromkeys(WORKLOAD_KIND[w] for w in res["workloads"]):
-        big, small = prof["records"][kind]["big"], prof["records"][kind]["small"]
-        if big == small:
-            sizes.append(f"{kind} {big:,} records (every system)")
+        by_size: dict[int, list[str]] = {}
+        for system in ("ceiling", "streamframe", "engine", "kafka-streams", "quix"):
+            n = prof["records"][kind].get(SIZE_OF[system], prof["records"][kind]["small"])
+            by_size.setdefault(n, []).append(LABEL[system])
+        if len(by_size) == 1:
+            sizes.append(f"{kind} {next(iter(by_size)):,} records (every system)")
         else:
-            sizes.append(f"{kind} {big:,} records (ceiling, streamframe, engine-only) and {small:,} "
-                         f"(Kafka Streams, Quix Streams: the first {small:,} of the same records)")
+            sizes.append(f"{kind} " + ", ".join(f"{n:,} records ({', '.join(names)})"
+                                                for n, names in sorted(by_size.items(), reverse=True))
+                         + " (each the first records of the same sequence)")
     L.append(f"- **Size** `{res['size']}`: {'; '.join(sizes)}. {res['partitions']} partitions, "
              f"{res['runs']} {'run' if res['runs'] == 1 else 'runs'} per system and workload (the median and, with more than one run, the "
              f"min–max), systems interleaved within a run index; workloads {', '.join(res['workloads'])} "
