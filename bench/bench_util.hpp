@@ -82,6 +82,61 @@ using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDel
 using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
 using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 
+// The raw pass-through's clients (e2e_bench case (a), the nexmark suite's ceiling): the
+// settings streamframe's own clients use (range assignment, read_committed, manual commit;
+// idempotent murmur2 producer, linger.ms=5, batches of 10000) with the consumer's prefetch
+// limits at their maximums: librdkafka < 2.4 stops fetching for a fixed 1 s whenever the local
+// queue reaches either limit (librdkafka #2879), so at the maximums the pass-through never
+// waits on that backoff.
+inline Settings raw_consumer_settings(const std::string& brokers, const std::string& group) {
+  return {{"bootstrap.servers", brokers},
+          {"group.id", group},
+          {"auto.offset.reset", "earliest"},
+          {"enable.auto.commit", "false"},
+          {"enable.auto.offset.store", "false"},
+          {"enable.partition.eof", "false"},
+          {"partition.assignment.strategy", "range"},
+          {"isolation.level", "read_committed"},
+          {"queued.min.messages", "10000000"},
+          {"queued.max.messages.kbytes", "2097151"},
+          {"max.partition.fetch.bytes", "4194304"},
+          {"fetch.max.bytes", "52428800"},
+          {"fetch.wait.max.ms", "100"}};
+}
+
+inline Settings raw_producer_settings(const std::string& brokers) {
+  return {{"bootstrap.servers", brokers},
+          {"enable.idempotence", "true"},
+          {"partitioner", "murmur2"},
+          {"linger.ms", "5"},
+          {"batch.num.messages", "10000"},
+          {"queue.buffering.max.messages", "1000000"},
+          {"queue.buffering.max.kbytes", "1048576"}};
+}
+
+// splitmix64 seeded with (seed, n): record n's own random stream, reproducible whichever order
+// records are made in, and cheap (a Mersenne Twister seeded per record costs more than
+// producing the record).
+class RecordRng {
+ public:
+  RecordRng(std::uint64_t seed, std::uint64_t n)
+      : state_(seed * 0x9E3779B97F4A7C15ull + n * 0xD1B54A32D192ED03ull) {}
+  std::uint64_t next() {
+    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  std::uint64_t operator()() { return next(); }
+  // Uniform in [0, n) (the modulo bias is far below anything a benchmark could see).
+  std::int64_t below(std::int64_t n) { return static_cast<std::int64_t>(next() % n); }
+  // Uniform in [0, 1).
+  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+ private:
+  std::uint64_t state_;
+};
+
 inline ConfPtr make_conf(const Settings& settings) {
   ConfPtr conf(rd_kafka_conf_new());
   std::array<char, 512> errstr{};

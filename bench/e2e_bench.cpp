@@ -248,34 +248,11 @@ CaseResult run_raw(const std::string& brokers, const std::string& input, const s
   const std::uint64_t arm_at = records > k_arm_before_end ? records - k_arm_before_end : 1;
   Deliveries deliveries;
   deliveries.target = records;
-  KafkaPtr producer = make_producer({{"bootstrap.servers", brokers},
-                                     {"enable.idempotence", "true"},
-                                     {"partitioner", "murmur2"},
-                                     {"linger.ms", "5"},
-                                     {"batch.num.messages", "10000"},
-                                     {"queue.buffering.max.messages", "1000000"},
-                                     {"queue.buffering.max.kbytes", "1048576"}},
-                                    deliveries);
+  KafkaPtr producer = make_producer(raw_producer_settings(brokers), deliveries);
   TopicPtr out_rkt = make_topic(producer.get(), output);
 
   KafkaPtr consumer =
-      make_client(RD_KAFKA_CONSUMER, make_conf({{"bootstrap.servers", brokers},
-                                                {"group.id", group},
-                                                {"auto.offset.reset", "earliest"},
-                                                {"enable.auto.commit", "false"},
-                                                {"enable.auto.offset.store", "false"},
-                                                {"enable.partition.eof", "false"},
-                                                {"partition.assignment.strategy", "range"},
-                                                {"isolation.level", "read_committed"},
-                                                // librdkafka < 2.4 stops fetching for a fixed
-                                                // 1 s whenever the local queue reaches either
-                                                // limit (librdkafka #2879): at the maximums the
-                                                // pass-through never waits on that backoff.
-                                                {"queued.min.messages", "10000000"},
-                                                {"queued.max.messages.kbytes", "2097151"},
-                                                {"max.partition.fetch.bytes", "4194304"},
-                                                {"fetch.max.bytes", "52428800"},
-                                                {"fetch.wait.max.ms", "100"}}));
+      make_client(RD_KAFKA_CONSUMER, make_conf(raw_consumer_settings(brokers, group)));
   rd_kafka_poll_set_consumer(consumer.get());
   {
     PartitionListPtr topics(rd_kafka_topic_partition_list_new(1));

@@ -92,15 +92,8 @@ class WordRecords {
   }
 
   void make(std::uint64_t i, std::string& key, std::string& value) const {
-    // splitmix64 over (seed, i): records are reproducible whichever order they are made in,
-    // and cheap (a Mersenne Twister seeded per record cost more than the producer).
-    std::uint64_t state = seed_ * 0x9E3779B97F4A7C15ull + i * 0xD1B54A32D192ED03ull;
-    const auto rng = [&state] {
-      std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      return z ^ (z >> 31);
-    };
+    // Record i's own stream: reproducible whichever order records are made in.
+    RecordRng rng(seed_, i);
     key.clear();
     fmt::format_to(std::back_inserter(key), "user-{}", i % static_cast<std::uint64_t>(keys_));
     value.clear();

@@ -25,6 +25,8 @@
 #include <string>
 #include <string_view>
 
+#include "../bench_util.hpp"
+
 namespace streamframe::bench::nexmark {
 
 enum class Kind { nexmark, words, temperature };
@@ -47,26 +49,7 @@ inline const char* kind_name(Kind k) {
   }
 }
 
-// splitmix64 seeded with (seed, n): a per-record stream that costs a few multiplications
-// (a Mersenne Twister seeded per record would cost more than producing the record).
-class RecordRng {
- public:
-  RecordRng(std::uint64_t seed, std::uint64_t n)
-      : state_(seed * 0x9E3779B97F4A7C15ull + n * 0xD1B54A32D192ED03ull) {}
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n) (the modulo bias is far below anything a benchmark could see).
-  std::int64_t below(std::int64_t n) { return static_cast<std::int64_t>(next() % n); }
-  // Uniform in [0, 1).
-  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-
- private:
-  std::uint64_t state_;
-};
+using streamframe::bench::RecordRng;
 
 struct GeneratorConfig {
   std::uint64_t seed = 42;

@@ -264,39 +264,22 @@ int cmd_run(const RunArgs& a) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// passthrough: the ceiling. The settings of e2e_bench's case (a): streamframe's consumer and
-// producer settings, prefetch limits at their maximums (librdkafka #2879), batched reads.
+// passthrough: the ceiling, e2e_bench's case (a) (raw_consumer_settings/raw_producer_settings,
+// batched reads) run until SIGTERM.
 
 int cmd_passthrough(const std::string& brokers, const std::string& input, const std::string& output,
                     const std::string& group) {
   install_stop_signals();
   Delivered delivered;
   auto producer = [&] {
-    auto conf = make_conf({{"bootstrap.servers", brokers},
-                           {"enable.idempotence", "true"},
-                           {"partitioner", "murmur2"},
-                           {"linger.ms", "5"},
-                           {"batch.num.messages", "10000"},
-                           {"queue.buffering.max.messages", "1000000"},
-                           {"queue.buffering.max.kbytes", "1048576"}});
+    auto conf = make_conf(streamframe::bench::raw_producer_settings(brokers));
     rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
     rd_kafka_conf_set_opaque(conf.get(), &delivered);
     return make_client(RD_KAFKA_PRODUCER, std::move(conf));
   }();
   auto out_rkt = make_topic(producer.get(), output);
-  auto consumer =
-      make_client(RD_KAFKA_CONSUMER, make_conf({{"bootstrap.servers", brokers},
-                                                {"group.id", group},
-                                                {"auto.offset.reset", "earliest"},
-                                                {"enable.auto.commit", "false"},
-                                                {"enable.partition.eof", "false"},
-                                                {"partition.assignment.strategy", "range"},
-                                                {"isolation.level", "read_committed"},
-                                                {"queued.min.messages", "10000000"},
-                                                {"queued.max.messages.kbytes", "2097151"},
-                                                {"max.partition.fetch.bytes", "4194304"},
-                                                {"fetch.max.bytes", "52428800"},
-                                                {"fetch.wait.max.ms", "100"}}));
+  auto consumer = make_client(RD_KAFKA_CONSUMER,
+                              make_conf(streamframe::bench::raw_consumer_settings(brokers, group)));
   rd_kafka_poll_set_consumer(consumer.get());
   streamframe::bench::PartitionListPtr topics(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(topics.get(), input.c_str(), RD_KAFKA_PARTITION_UA);
