@@ -331,6 +331,12 @@ TEST_F(ExactlyOnce, AtLeastOnceSurvivesRepeatedSigkill) {
     ASSERT_TRUE(sft::wait_for_log(*app, "partitions assigned: 4", 60s))
         << "run " << k << " got no assignment within 60 s\n"
         << app->log_tail();
+    // The kill lands at a random point of a run that is producing: an assignment is followed by
+    // restores first, which under the sanitizers took longer than the shortest delay below.
+    ASSERT_TRUE(
+        sft::wait_until([&] { return probe.total_end(output_, kPartitions) > out_before; }, 60s))
+        << "run " << k << " produced nothing within 60 s of its assignment\n"
+        << app->log_tail();
     const auto delay = std::chrono::milliseconds(500 + rng() % 2500);
     std::this_thread::sleep_for(delay);
     ASSERT_NO_FATAL_FAILURE(kill_hard(*app, "run " + std::to_string(k)));
