@@ -103,6 +103,15 @@ Worker::~Worker() {
   } catch (const std::exception& e) {
     logger()->warn("closing the consumer failed: {}", e.what());
   }
+  // After APP-15 no broker answers: the abort in the producer's close would only wait out its
+  // timeout. The broker aborts the open transaction after transaction.timeout.ms instead.
+  if (brokers_unavailable_ && producer_) {
+    try {
+      producer_->close(std::chrono::milliseconds(1000));
+    } catch (const std::exception& e) {
+      logger()->warn("closing the producer failed: {}", e.what());
+    }
+  }
 }
 
 ErrorAction Worker::decide(const ErrorCallback& callback, const std::exception& error,
@@ -387,49 +396,91 @@ bool Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offset
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     return std::clamp(left, std::chrono::milliseconds(1000), config_.request_timeout);
   };
+  // While the offsets are sent: serve the producer's events (its "all brokers down" report)
+  // and end the wait with APP-15 or a second SIGINT; librdkafka alone may wait forever.
+  auto while_sending = [this] {
+    producer_->poll(std::chrono::milliseconds(0));
+    if (stop_fail_ != nullptr && stop_fail_->load()) {
+      throw Interrupted("checkpoint interrupted while sending the offsets to the transaction");
+    }
+    check_brokers();
+  };
   try {
-    if (!offsets.empty()) producer_->send_offsets_to_transaction(offsets, *consumer_, remaining());
+    if (!offsets.empty()) {
+      producer_->send_offsets_to_transaction(offsets, *consumer_, remaining(), while_sending);
+    }
     for (int attempt = 1;; ++attempt) {
       try {
-        producer_->commit_transaction(remaining());
+        producer_->commit_transaction(attempt_timeout(remaining()));
         return true;
       } catch (const KafkaError& e) {
         // A retriable error leaves the outcome open: committing again is the documented way
-        // to learn it; anything else falls through to abort or stop.
-        if (!e.retriable() || attempt >= 3 || Clock::now() >= deadline) throw;
+        // to learn it; anything else falls through to abort or stop. During an outage the
+        // retries go on until check_brokers() ends them with APP-15.
+        if (!e.retriable()) throw;
+        producer_->poll(std::chrono::milliseconds(0));  // serves "all brokers down"
+        check_brokers();
+        if (!brokers_down() && (attempt >= 3 || Clock::now() >= deadline)) throw;
+        if (stop_fail_ != nullptr && stop_fail_->load()) {
+          throw Interrupted("checkpoint interrupted while committing the transaction");
+        }
         logger()->warn("committing the transaction failed (attempt {}), retrying: {}", attempt,
                        e.what());
-        check_brokers();
       }
     }
+  } catch (const KafkaBrokerUnavailableError&) {
+    throw;  // APP-15 from check_brokers(): the outage, not this checkpoint, is the error
   } catch (const KafkaError& e) {
     // A transaction call failing because every broker is gone is APP-15, not a checkpoint
     // error of its own: check_brokers() throws KafkaBrokerUnavailableError once the outage
     // is older than broker_availability_timeout.
     check_brokers();
-    if (!e.fatal()) {
-      try {
-        producer_->abort_transaction(remaining());
-      } catch (const std::exception& abort_error) {
-        logger()->warn("aborting the failed transaction failed too: {}", abort_error.what());
-        throw KafkaError(e.code(),
-                         std::string("checkpoint: the transaction did not commit: ") + e.what(),
-                         e.retriable(), e.fatal(), e.txn_requires_abort());
-      }
-      if (e.txn_requires_abort()) {
-        // E.g. the group moved on (a new generation or member id) while this transaction was
-        // open: nothing of it is visible, so processing again from the last commit is exact.
-        logger()->warn(
-            "checkpoint: the transaction was aborted ({}); processing again from the "
-            "last committed offsets",
-            e.what());
-        ++stats_.checkpoints_aborted;
-        return false;
-      }
+    auto checkpoint_error = [&e] {
+      return KafkaError(e.code(),
+                        std::string("checkpoint: the transaction did not commit: ") + e.what(),
+                        e.retriable(), e.fatal(), e.txn_requires_abort());
+    };
+    if (e.fatal()) throw checkpoint_error();
+    abort_failed_transaction(remaining, checkpoint_error);
+    if (e.txn_requires_abort() || e.retriable()) {
+      // E.g. the group moved on (a new generation or member id) while this transaction was
+      // open, or a broker outage shorter than broker_availability_timeout: nothing of it is
+      // visible, so processing again from the last commit is exact.
+      logger()->warn(
+          "checkpoint: the transaction was aborted ({}); processing again from the "
+          "last committed offsets",
+          e.what());
+      ++stats_.checkpoints_aborted;
+      return false;
     }
-    throw KafkaError(e.code(),
-                     std::string("checkpoint: the transaction did not commit: ") + e.what(),
-                     e.retriable(), e.fatal(), e.txn_requires_abort());
+    throw checkpoint_error();
+  }
+}
+
+void Worker::abort_failed_transaction(const std::function<std::chrono::milliseconds()>& timeout,
+                                      const std::function<KafkaError()>& checkpoint_error) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      producer_->abort_transaction(attempt_timeout(timeout()));
+      return;
+    } catch (const KafkaError& abort_error) {
+      // The abort needs the transaction coordinator too. While every broker is down it times
+      // out; retrying it is librdkafka's documented way to resume, and check_brokers() ends
+      // the wait with APP-15 once the outage passes broker_availability_timeout, so the error
+      // reported is the outage, not this checkpoint (the race CI hit: the send of the offsets
+      // failed at once, the abort then timed out well after the timeout).
+      producer_->poll(std::chrono::milliseconds(0));  // serves "all brokers down"
+      check_brokers();
+      if (!abort_error.retriable() || (!brokers_down() && attempt >= 3)) {
+        logger()->warn("aborting the failed transaction failed too: {}", abort_error.what());
+        throw checkpoint_error();
+      }
+      if (stop_fail_ != nullptr && stop_fail_->load()) {
+        throw Interrupted("checkpoint interrupted while aborting the failed transaction");
+      }
+      logger()->warn("aborting the failed transaction failed (attempt {}), retrying: {}", attempt,
+                     abort_error.what());
+    }
   }
 }
 
@@ -658,6 +709,16 @@ void Worker::restore_all(std::vector<state::RestoreRequest>& requests,
   if (error) std::rethrow_exception(error);
 }
 
+bool Worker::brokers_down() const {
+  return brokers_down_since_.has_value() && config_.broker_availability_timeout.count() > 0;
+}
+
+std::chrono::milliseconds Worker::attempt_timeout(std::chrono::milliseconds budget) const {
+  // During an outage, short attempts let check_brokers() end the wait on time; librdkafka
+  // resumes a timed-out transaction call when it is called again.
+  return brokers_down() ? std::min(budget, std::chrono::milliseconds(1000)) : budget;
+}
+
 void Worker::check_brokers() {
   if (config_.broker_availability_timeout.count() <= 0 || !consumer_ || consumer_->closed()) return;
   const auto now = Clock::now();
@@ -687,6 +748,7 @@ void Worker::check_brokers() {
     brokers_down_since_.reset();
     return;
   }
+  brokers_unavailable_ = true;
   throw KafkaBrokerUnavailableError(
       err,
       "all Kafka brokers have been unavailable for more than " +

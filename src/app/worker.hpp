@@ -25,6 +25,7 @@
 #include "state/recovery.hpp"
 #include "state/transaction.hpp"
 #include "streamframe/application.hpp"
+#include "streamframe/errors.hpp"
 
 namespace streamframe::detail {
 
@@ -145,14 +146,23 @@ class Worker final : public ExecContext {
   // ST-06: deletes expired entries (at most max_evictions_per_flush per store).
   void sweep_expired();
   void ensure_transaction();
-  // false: the transaction was aborted (abortable error) and the caller rewinds.
+  // false: the transaction was aborted (an abortable error, or a retriable one such as a broker
+  // outage shorter than broker_availability_timeout) and the caller rewinds.
   bool commit_transaction(const std::vector<kafka::TopicPartition>& offsets,
                           std::chrono::steady_clock::time_point deadline);
+  // Aborts after a failed commit, retrying while every broker is down (APP-15 ends that wait);
+  // throws checkpoint_error() when the abort fails for another reason.
+  void abort_failed_transaction(const std::function<std::chrono::milliseconds()>& timeout,
+                                const std::function<KafkaError()>& checkpoint_error);
   // After an aborted checkpoint: forget its state writes and offsets, seek back to its first
   // offsets.
   void rewind_to_checkpoint();
   // APP-15: throws KafkaBrokerUnavailableError when every broker has been down too long.
   void check_brokers();
+  // Whether an outage is under way that check_brokers() will end (the timeout is on).
+  bool brokers_down() const;
+  // The timeout for one attempt of a transaction call: 1 s at most during an outage.
+  std::chrono::milliseconds attempt_timeout(std::chrono::milliseconds budget) const;
   ErrorAction decide(const ErrorCallback& callback, const std::exception& error,
                      const ErrorContext& ctx, const char* stage);
 
@@ -184,6 +194,7 @@ class Worker final : public ExecContext {
   TopicSlot* current_slot_ = nullptr;
   Headers changelog_headers_;
   std::optional<std::chrono::steady_clock::time_point> brokers_down_since_;
+  bool brokers_unavailable_ = false;  // check_brokers() threw APP-15
   std::chrono::steady_clock::time_point last_broker_check_;
 
   RunState* run_ = nullptr;

@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
 
 #include "kafka/consumer.hpp"
 #include "kafka/error.hpp"
@@ -221,26 +225,112 @@ void Producer::begin_transaction() {
   in_transaction_ = true;
 }
 
-void Producer::send_offsets_to_transaction(const std::vector<TopicPartition>& offsets,
-                                           const rd_kafka_consumer_group_metadata_t* group,
-                                           std::chrono::milliseconds timeout) {
-  rd_kafka_t* rk = require_transactional("send_offsets_to_transaction");
-  if (group == nullptr) {
-    throw InvalidOperation("send_offsets_to_transaction needs the consumer's group metadata");
-  }
-  if (offsets.empty()) return;
-  const TopicPartitionListPtr list = to_c_list(offsets);
-  check_txn_result(rd_kafka_send_offsets_to_transaction(rk, list.get(), group, to_ms(timeout)),
-                   "send_offsets_to_transaction");
+namespace {
+// One send_offsets_to_transaction call on its helper thread. Shared by the caller and the
+// thread: whichever finishes last frees it.
+struct OffsetsCall {
+  std::mutex mutex;
+  std::condition_variable finished_cv;
+  bool finished = false;
+  bool abandoned = false;
+  rd_kafka_error_t* error = nullptr;
+  KafkaPtr rk;  // set when abandoned: the thread destroys the handle after librdkafka returns
+};
+
+std::atomic<int> g_abandoned_in_flight{0};
+}  // namespace
+
+int Producer::abandoned_in_flight() noexcept {
+  return g_abandoned_in_flight.load(std::memory_order_relaxed);
 }
 
 void Producer::send_offsets_to_transaction(const std::vector<TopicPartition>& offsets,
                                            const Consumer& consumer,
-                                           std::chrono::milliseconds timeout) {
-  require_transactional("send_offsets_to_transaction");
+                                           std::chrono::milliseconds timeout,
+                                           const std::function<void()>& while_waiting) {
+  rd_kafka_t* rk = require_transactional("send_offsets_to_transaction");
   if (offsets.empty()) return;
-  const GroupMetadataPtr group = consumer.group_metadata();
-  send_offsets_to_transaction(offsets, group.get(), timeout);
+  GroupMetadataPtr group = consumer.group_metadata();
+  if (!group) {
+    throw InvalidOperation("send_offsets_to_transaction needs the consumer's group metadata");
+  }
+  auto call = std::make_shared<OffsetsCall>();
+  // The thread owns everything it passes to librdkafka: the caller may leave first.
+  std::thread helper([call, rk, list = to_c_list(offsets), group = std::move(group),
+                      ms = to_ms(timeout)]() mutable {
+    rd_kafka_error_t* error = rd_kafka_send_offsets_to_transaction(rk, list.get(), group.get(), ms);
+    KafkaPtr abandoned_rk;
+    {
+      const std::lock_guard lock(call->mutex);
+      call->finished = true;
+      if (call->abandoned) {
+        abandoned_rk = std::move(call->rk);
+      } else {
+        call->error = error;
+        error = nullptr;
+      }
+    }
+    call->finished_cv.notify_all();
+    if (error != nullptr) rd_kafka_error_destroy(error);
+    if (abandoned_rk) {
+      abandoned_rk.reset();  // after librdkafka let go of it
+      g_abandoned_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    }
+  });
+
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point give_up = Clock::now() + timeout + std::chrono::seconds(2);
+  auto leave = [&](std::unique_lock<std::mutex>& lock) {
+    // Still blocked in librdkafka: it keeps the handle and destroys it when it returns.
+    call->abandoned = true;
+    call->rk = abandon();
+    g_abandoned_in_flight.fetch_add(1, std::memory_order_relaxed);
+    lock.unlock();
+    helper.detach();
+  };
+  std::unique_lock lock(call->mutex);
+  while (!call->finished) {
+    if (Clock::now() >= give_up) {
+      leave(lock);
+      throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT,
+                       fmt::format("Kafka producer send_offsets_to_transaction did not return "
+                                   "within {} ms (the group coordinator is unreachable); the "
+                                   "producer is closed and its transaction left to the broker's "
+                                   "transaction timeout",
+                                   timeout.count() + 2000),
+                       false, true, false);
+    }
+    call->finished_cv.wait_for(lock, std::chrono::milliseconds(100));
+    if (call->finished || !while_waiting) continue;
+    lock.unlock();
+    try {
+      while_waiting();
+    } catch (...) {
+      lock.lock();
+      if (!call->finished)
+        leave(lock);
+      else {
+        lock.unlock();
+        helper.join();
+        if (call->error != nullptr) rd_kafka_error_destroy(call->error);
+      }
+      throw;
+    }
+    lock.lock();
+  }
+  lock.unlock();
+  helper.join();
+  check_txn_result(call->error, "send_offsets_to_transaction");
+}
+
+KafkaPtr Producer::abandon() {
+  // Topic handles go before the instance they belong to.
+  last_topic_ = nullptr;
+  last_topic_name_ = {};
+  topics_.clear();
+  fatal_ = true;
+  in_transaction_ = false;
+  return std::move(rk_);
 }
 
 void Producer::commit_transaction(std::chrono::milliseconds timeout) {

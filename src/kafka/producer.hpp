@@ -127,12 +127,23 @@ class Producer {
   void begin_transaction();
   // Adds the consumer offsets (the NEXT offset to read per partition) to the transaction,
   // committed for the consumer's group only if the transaction commits. An empty list is a
-  // no-op. The Consumer overload takes its group metadata at the call.
+  // no-op. Takes the consumer's group metadata at the call.
+  //
+  // librdkafka ignores this call's timeout while the group coordinator is unreachable
+  // (librdkafka #5456, still open in 2.14): it blocks until the coordinator is back, which
+  // with every broker down is forever. So the call runs on a helper thread, and the caller
+  // waits for it, calling `while_waiting` every 100 ms (it may throw, e.g. to end the wait
+  // when the brokers have been down too long). If the call has not returned `timeout` + 2 s
+  // after it began, or `while_waiting` throws, the producer is abandoned: the helper thread
+  // takes the handle and destroys it once librdkafka returns, and this Producer is closed.
+  // A timeout then throws KafkaError RD_KAFKA_RESP_ERR__TIMED_OUT with fatal() set (the
+  // broker aborts the open transaction after transaction.timeout.ms).
   void send_offsets_to_transaction(const std::vector<TopicPartition>& offsets,
-                                   const rd_kafka_consumer_group_metadata_t* group,
-                                   std::chrono::milliseconds timeout);
-  void send_offsets_to_transaction(const std::vector<TopicPartition>& offsets,
-                                   const Consumer& consumer, std::chrono::milliseconds timeout);
+                                   const Consumer& consumer, std::chrono::milliseconds timeout,
+                                   const std::function<void()>& while_waiting = {});
+  // Handles given up by send_offsets_to_transaction whose librdkafka call has not returned yet
+  // (process-wide).
+  static int abandoned_in_flight() noexcept;
   // Flushes the messages of the transaction, then commits it. A retriable error (e.g. a
   // timeout) leaves the outcome open: call commit again or abort.
   void commit_transaction(std::chrono::milliseconds timeout);
@@ -156,6 +167,9 @@ class Producer {
   rd_kafka_t* require_open(const char* operation) const;
   rd_kafka_t* require_transactional(const char* operation) const;
   void check_txn_result(rd_kafka_error_t* error, const char* operation);
+  // Hands the handle to a helper thread still blocked in librdkafka (see
+  // send_offsets_to_transaction); this Producer is closed afterwards.
+  KafkaPtr abandon();
 
   DeliveryHandler handler_;
   QueueFullPolicy queue_full_;
