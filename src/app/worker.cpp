@@ -442,10 +442,9 @@ bool Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offset
     };
     if (e.fatal()) throw checkpoint_error();
     abort_failed_transaction(remaining, checkpoint_error);
-    if (e.txn_requires_abort() || e.retriable()) {
+    if (e.txn_requires_abort()) {
       // E.g. the group moved on (a new generation or member id) while this transaction was
-      // open, or a broker outage shorter than broker_availability_timeout: nothing of it is
-      // visible, so processing again from the last commit is exact.
+      // open: nothing of it is visible, so processing again from the last commit is exact.
       logger()->warn(
           "checkpoint: the transaction was aborted ({}); processing again from the "
           "last committed offsets",

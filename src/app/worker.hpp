@@ -146,8 +146,7 @@ class Worker final : public ExecContext {
   // ST-06: deletes expired entries (at most max_evictions_per_flush per store).
   void sweep_expired();
   void ensure_transaction();
-  // false: the transaction was aborted (an abortable error, or a retriable one such as a broker
-  // outage shorter than broker_availability_timeout) and the caller rewinds.
+  // false: the transaction was aborted (abortable error) and the caller rewinds.
   bool commit_transaction(const std::vector<kafka::TopicPartition>& offsets,
                           std::chrono::steady_clock::time_point deadline);
   // Aborts after a failed commit, retrying while every broker is down (APP-15 ends that wait);
