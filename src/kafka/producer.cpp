@@ -307,9 +307,9 @@ void Producer::send_offsets_to_transaction(const std::vector<TopicPartition>& of
       while_waiting();
     } catch (...) {
       lock.lock();
-      if (!call->finished)
+      if (!call->finished) {
         leave(lock);
-      else {
+      } else {
         lock.unlock();
         helper.join();
         if (call->error != nullptr) rd_kafka_error_destroy(call->error);
