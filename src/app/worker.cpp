@@ -203,10 +203,7 @@ void Worker::rethrow_pending() {
 bool Worker::flush_producer(Clock::time_point deadline) {
   // Flush in short steps so a second SIGINT (stop with fail) cuts a hanging flush short.
   while (!producer_->flush(std::chrono::milliseconds(100))) {
-    if (stop_fail_ && stop_fail_->load()) {
-      throw Interrupted("checkpoint interrupted while waiting for the producer");
-    }
-    check_brokers();
+    checkpoint_wait_step("waiting for the producer");
     if (Clock::now() >= deadline) return false;
   }
   return true;
@@ -391,39 +388,24 @@ void Worker::ensure_transaction() {
 bool Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offsets,
                                 Clock::time_point deadline) {
   ensure_transaction();
-  auto remaining = [&] {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    return std::clamp(left, std::chrono::milliseconds(1000), config_.request_timeout);
-  };
-  // While the offsets are sent: serve the producer's events (its "all brokers down" report)
-  // and end the wait with APP-15 or a second SIGINT; librdkafka alone may wait forever.
-  auto while_sending = [this] {
-    producer_->poll(std::chrono::milliseconds(0));
-    if (stop_fail_ != nullptr && stop_fail_->load()) {
-      throw Interrupted("checkpoint interrupted while sending the offsets to the transaction");
-    }
-    check_brokers();
-  };
   try {
     if (!offsets.empty()) {
-      producer_->send_offsets_to_transaction(offsets, *consumer_, remaining(), while_sending);
+      // librdkafka alone may wait forever here (see Producer::send_offsets_to_transaction).
+      producer_->send_offsets_to_transaction(offsets, *consumer_, time_left(deadline), [this] {
+        checkpoint_wait_step("sending the offsets to the transaction");
+      });
     }
     for (int attempt = 1;; ++attempt) {
       try {
-        producer_->commit_transaction(attempt_timeout(remaining()));
+        producer_->commit_transaction(attempt_timeout(time_left(deadline)));
         return true;
       } catch (const KafkaError& e) {
         // A retriable error leaves the outcome open: committing again is the documented way
         // to learn it; anything else falls through to abort or stop. During an outage the
         // retries go on until check_brokers() ends them with APP-15.
         if (!e.retriable()) throw;
-        producer_->poll(std::chrono::milliseconds(0));  // serves "all brokers down"
-        check_brokers();
+        checkpoint_wait_step("committing the transaction");
         if (!brokers_down() && (attempt >= 3 || Clock::now() >= deadline)) throw;
-        if (stop_fail_ != nullptr && stop_fail_->load()) {
-          throw Interrupted("checkpoint interrupted while committing the transaction");
-        }
         logger()->warn("committing the transaction failed (attempt {}), retrying: {}", attempt,
                        e.what());
       }
@@ -435,14 +417,7 @@ bool Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offset
     // error of its own: check_brokers() throws KafkaBrokerUnavailableError once the outage
     // is older than broker_availability_timeout.
     check_brokers();
-    auto checkpoint_error = [&e] {
-      return KafkaError(e.code(),
-                        std::string("checkpoint: the transaction did not commit: ") + e.what(),
-                        e.retriable(), e.fatal(), e.txn_requires_abort());
-    };
-    if (e.fatal()) throw checkpoint_error();
-    abort_failed_transaction(remaining, checkpoint_error);
-    if (e.txn_requires_abort()) {
+    if (!e.fatal() && abort_failed_transaction(deadline) && e.txn_requires_abort()) {
       // E.g. the group moved on (a new generation or member id) while this transaction was
       // open: nothing of it is visible, so processing again from the last commit is exact.
       logger()->warn(
@@ -452,30 +427,27 @@ bool Worker::commit_transaction(const std::vector<kafka::TopicPartition>& offset
       ++stats_.checkpoints_aborted;
       return false;
     }
-    throw checkpoint_error();
+    throw KafkaError(e.code(),
+                     std::string("checkpoint: the transaction did not commit: ") + e.what(),
+                     e.retriable(), e.fatal(), e.txn_requires_abort());
   }
 }
 
-void Worker::abort_failed_transaction(const std::function<std::chrono::milliseconds()>& timeout,
-                                      const std::function<KafkaError()>& checkpoint_error) {
+bool Worker::abort_failed_transaction(Clock::time_point deadline) {
   for (int attempt = 1;; ++attempt) {
     try {
-      producer_->abort_transaction(attempt_timeout(timeout()));
-      return;
+      producer_->abort_transaction(attempt_timeout(time_left(deadline)));
+      return true;
     } catch (const KafkaError& abort_error) {
       // The abort needs the transaction coordinator too. While every broker is down it times
       // out; retrying it is librdkafka's documented way to resume, and check_brokers() ends
       // the wait with APP-15 once the outage passes broker_availability_timeout, so the error
       // reported is the outage, not this checkpoint (the race CI hit: the send of the offsets
       // failed at once, the abort then timed out well after the timeout).
-      producer_->poll(std::chrono::milliseconds(0));  // serves "all brokers down"
-      check_brokers();
+      checkpoint_wait_step("aborting the failed transaction");
       if (!abort_error.retriable() || (!brokers_down() && attempt >= 3)) {
         logger()->warn("aborting the failed transaction failed too: {}", abort_error.what());
-        throw checkpoint_error();
-      }
-      if (stop_fail_ != nullptr && stop_fail_->load()) {
-        throw Interrupted("checkpoint interrupted while aborting the failed transaction");
+        return false;
       }
       logger()->warn("aborting the failed transaction failed (attempt {}), retrying: {}", attempt,
                      abort_error.what());
@@ -710,6 +682,20 @@ void Worker::restore_all(std::vector<state::RestoreRequest>& requests,
 
 bool Worker::brokers_down() const {
   return brokers_down_since_.has_value() && config_.broker_availability_timeout.count() > 0;
+}
+
+std::chrono::milliseconds Worker::time_left(Clock::time_point deadline) const {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return std::clamp(left, std::chrono::milliseconds(1000), config_.request_timeout);
+}
+
+void Worker::checkpoint_wait_step(const char* during) {
+  // Serves the producer's events, among them its "all brokers down" report.
+  producer_->poll(std::chrono::milliseconds(0));
+  if (stop_fail_ != nullptr && stop_fail_->load()) {
+    throw Interrupted(std::string("checkpoint interrupted while ") + during);
+  }
+  check_brokers();
 }
 
 std::chrono::milliseconds Worker::attempt_timeout(std::chrono::milliseconds budget) const {

@@ -25,7 +25,6 @@
 #include "state/recovery.hpp"
 #include "state/transaction.hpp"
 #include "streamframe/application.hpp"
-#include "streamframe/errors.hpp"
 
 namespace streamframe::detail {
 
@@ -150,9 +149,14 @@ class Worker final : public ExecContext {
   bool commit_transaction(const std::vector<kafka::TopicPartition>& offsets,
                           std::chrono::steady_clock::time_point deadline);
   // Aborts after a failed commit, retrying while every broker is down (APP-15 ends that wait);
-  // throws checkpoint_error() when the abort fails for another reason.
-  void abort_failed_transaction(const std::function<std::chrono::milliseconds()>& timeout,
-                                const std::function<KafkaError()>& checkpoint_error);
+  // false when the abort failed for another reason.
+  bool abort_failed_transaction(std::chrono::steady_clock::time_point deadline);
+  // One turn of a checkpoint's wait: serves the producer, honours a second SIGINT
+  // (Interrupted, naming `during`) and APP-15.
+  void checkpoint_wait_step(const char* during);
+  // What is left of a checkpoint's deadline for one call: at least 1 s, at most
+  // request_timeout.
+  std::chrono::milliseconds time_left(std::chrono::steady_clock::time_point deadline) const;
   // After an aborted checkpoint: forget its state writes and offsets, seek back to its first
   // offsets.
   void rewind_to_checkpoint();
