@@ -9,10 +9,10 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <thread>
 #include <unordered_set>
 
+#include "app/process_identity.hpp"
 #include "app/producer_factory.hpp"
 #include "app/worker.hpp"
 #include "core/logging.hpp"
@@ -63,17 +63,6 @@ void apply_extra(kafka::Config& config, const std::map<std::string, std::string>
     }
     kafka::set_option(config, k, v);
   }
-}
-
-// A random (version 4) UUID: the default transactional.id of each producer (CK-05).
-std::string uuid4() {
-  std::random_device rd;
-  std::mt19937_64 gen((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
-  std::uint64_t hi = gen(), lo = gen();
-  hi = (hi & ~0xF000ULL) | 0x4000ULL;                  // version 4
-  lo = (lo & ~(0xC000ULL << 48)) | (0x8000ULL << 48);  // RFC 4122 variant
-  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xFFFF,
-                     hi & 0xFFFF, lo >> 48, lo & 0xFFFFFFFFFFFFULL);
 }
 
 // The application whose run() is active, for the signal handlers (one at a time).
@@ -165,18 +154,20 @@ class Application::Impl {
     return config_.processing_guarantee == ProcessingGuarantee::exactly_once;
   }
 
-  kafka::Config worker_producer_config(int index) const {
+  kafka::Config worker_producer_config(int index) {
     kafka::Config c = producer_config();
     if (exactly_once()) {
       std::string id;
       for (const auto& [k, v] : c) {
         if (k == "transactional.id") id = v;
       }
-      id = id.empty() ? uuid4() : (index == 0 ? id : id + "-w" + std::to_string(index));
+      id = id.empty() ? default_transactional_id() : id;
+      if (index > 0) id += "-w" + std::to_string(index);
       kafka::set_option(c, "transactional.id", id);
       if (!config_.producer_extra_config.count("transaction.timeout.ms")) {
         // A killed instance's open transaction blocks read_committed readers (and changelog
         // recovery) until the coordinator times it out: keep that short, as Kafka Streams does.
+        // A restart on the same state directory does not wait for it (CK-05: it fences).
         kafka::set_option(c, "transaction.timeout.ms", "10000");
       }
     }
@@ -185,6 +176,35 @@ class Application::Impl {
                         "streamframe-" + config_.consumer_group + "-w" + std::to_string(index));
     }
     return c;
+  }
+
+  // CK-05: `<consumer_group>-<process id>`, the process id kept in the state directory, so a
+  // restarted process fences its predecessor's transactional producers at start.
+  std::string default_transactional_id() {
+    if (!identity_ && !identity_failed_) {
+      const auto dir = std::filesystem::path(config_.state_dir) / config_.consumer_group;
+      try {
+        identity_.emplace(detail::ProcessIdentity::acquire(dir));
+        detail::logger()->info(
+            "exactly-once: process id {} ({} {}): {}", identity_->id(),
+            identity_->created() ? "new, kept in" : "from", identity_->file().string(),
+            identity_->created()
+                ? "a later restart on this state directory fences this instance's transactions"
+                : "a predecessor's open transaction is aborted at start");
+      } catch (const Error& e) {
+        identity_failed_ = true;
+        detail::logger()->warn(
+            "exactly-once: no process id can be kept in '{}' ({}); using a random "
+            "transactional id: after a crash, read_committed readers of this app's outputs and "
+            "changelogs wait up to transaction.timeout.ms",
+            dir.string(), e.what());
+      }
+    }
+    if (!identity_) {
+      if (random_id_.empty()) random_id_ = detail::random_uuid();
+      return config_.consumer_group + "-" + random_id_;
+    }
+    return config_.consumer_group + "-" + identity_->id();
   }
 
   std::string changelog_name(const std::string& stream_id, const std::string& store) const {
@@ -227,6 +247,9 @@ class Application::Impl {
       return;
     }
     const auto dir = std::filesystem::path(config_.state_dir) / config_.consumer_group;
+    // The process id goes with the directory: the next run takes a new one.
+    identity_.reset();
+    identity_failed_ = false;
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
     if (ec) throw Error("clear_state(): cannot delete '" + dir.string() + "': " + ec.message());
@@ -448,6 +471,10 @@ class Application::Impl {
   std::unordered_set<std::string> mock_topics_;
   std::vector<std::shared_ptr<detail::Graph>> graphs_;
   std::unique_ptr<state::StoreProvider> stores_;
+  // CK-05: held from the first exactly-once run() until clear_state() or destruction.
+  std::optional<detail::ProcessIdentity> identity_;
+  bool identity_failed_ = false;
+  std::string random_id_;  // the transactional id's base when no identity can be kept
   std::atomic<bool> running_{false};
   std::atomic<bool> stop_{false};
   std::atomic<bool> stop_fail_{false};

@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "core/crash_point.hpp"
 #include "core/logging.hpp"
 #include "dataframe/metadata.hpp"
 #include "kafka/retry.hpp"
@@ -261,6 +262,7 @@ void Worker::checkpoint(Clock::time_point deadline) {
                                     " records within the flush timeout");
   }
   rethrow_pending();
+  crash_point("checkpoint.flushed");
   if (settings_.exactly_once) {
     if (!commit_transaction(commit, deadline)) {
       rewind_to_checkpoint();
@@ -641,9 +643,26 @@ void Worker::prepare_partition(const std::string& topic, TopicSlot& slot, std::i
   restored.push_back(part.get());
 }
 
+std::chrono::milliseconds Worker::open_transaction_wait() const {
+  // CK-07: the coordinator aborts a dead producer's transaction after its
+  // transaction.timeout.ms (this application's own setting is the best guess of its
+  // predecessor's; librdkafka's default is 60 s); request_timeout covers the coordinator's
+  // periodic check for timed-out transactions (10 s by default).
+  std::int64_t txn_timeout_ms = 60000;
+  if (auto v = kafka::get_option(settings_.producer_config, "transaction.timeout.ms")) {
+    try {
+      txn_timeout_ms = std::stoll(*v);
+    } catch (const std::exception&) {
+      // librdkafka rejected the producer config already if this were not a number.
+    }
+  }
+  return std::chrono::milliseconds(txn_timeout_ms) + config_.request_timeout;
+}
+
 void Worker::restore_all(std::vector<state::RestoreRequest>& requests,
                          const std::atomic<bool>& stop) {
   if (requests.empty()) return;
+  const auto txn_wait = open_transaction_wait();
   // Restoring is CPU-bound (decoding, RocksDB inserts): partitions restore side by side, one
   // consumer each, up to the number of cores.
   const std::size_t threads = std::min<std::size_t>(
@@ -653,7 +672,7 @@ void Worker::restore_all(std::vector<state::RestoreRequest>& requests,
   }
   if (threads == 1) {
     for (const auto& r : requests) {
-      restorers_[0]->restore(r, stop, config_.request_timeout);
+      restorers_[0]->restore(r, stop, txn_wait);
       if (stop.load()) return;
     }
     return;
@@ -667,7 +686,7 @@ void Worker::restore_all(std::vector<state::RestoreRequest>& requests,
     pool.emplace_back([&, restorer = restorers_[t].get()] {
       for (std::size_t i; !halt.load() && !stop.load() && (i = next++) < requests.size();) {
         try {
-          restorer->restore(requests[i], stop, config_.request_timeout);
+          restorer->restore(requests[i], stop, txn_wait);
         } catch (...) {
           std::lock_guard lock(error_mutex);
           if (!error) error = std::current_exception();

@@ -135,6 +135,8 @@ class Worker final : public ExecContext {
                          std::int64_t committed, std::vector<state::RestoreRequest>& restores,
                          std::vector<PartitionState*>& restored);
   void restore_all(std::vector<state::RestoreRequest>& requests, const std::atomic<bool>& stop);
+  // CK-07: how long a restore waits for a transaction a dead producer left open.
+  std::chrono::milliseconds open_transaction_wait() const;
   std::unique_ptr<state::PartitionStore> open_store(const state::StoreId& id, bool& rebuilt);
   void close_partition_state(TopicSlot& slot, std::int32_t partition);
   void produce_changelogs();

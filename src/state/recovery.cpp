@@ -57,6 +57,20 @@ std::optional<std::string_view> processed_header(const rd_kafka_message_t* m) {
   return std::string_view(static_cast<const char*>(value), size);
 }
 
+// Progress of a CK-07 wait, every 5 s.
+void log_waiting(const RestoreRequest& r, std::int64_t at, std::int64_t high,
+                 Clock::time_point since, std::chrono::milliseconds limit,
+                 Clock::time_point& last_log) {
+  const auto now = Clock::now();
+  if (now - last_log < std::chrono::seconds(5)) return;
+  last_log = now;
+  detail::logger()->info(
+      "restoring store '{}' partition {}: still waiting for the transaction open at offset {} "
+      "(high watermark {}): {:.0f} of at most {} s",
+      r.store_name, r.partition, at, high, std::chrono::duration<double>(now - since).count(),
+      limit.count() / 1000);
+}
+
 void validate_value(std::string_view bytes) {
   const StoredValue v = parse_stored(bytes);
   if (!v.raw_bytes) validate(v.payload);
@@ -75,7 +89,7 @@ Restorer::Restorer(kafka::Config consumer_config)
 Restorer::~Restorer() = default;
 
 RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>& stop,
-                                std::chrono::milliseconds request_timeout) {
+                                std::chrono::milliseconds open_transaction_wait) {
   RestoreResult result;
   const auto started = Clock::now();
   // No watermark request up front: the fetch itself finds the end (PARTITION_EOF) and follows
@@ -104,6 +118,10 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
   std::int64_t next = start;  // the changelog offset the store reflects once batch is written
   auto last_log = started;
   int idle = 0;
+  // CK-07: set while the fetch stands at the last stable offset below the high watermark.
+  bool waiting = false;
+  Clock::time_point waiting_since{};
+  std::int64_t waiting_at = -1;
   std::vector<kafka::MessagePtr> msgs;
   bool done = false;
   while (!done) {
@@ -114,6 +132,24 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
     msgs.clear();
     consumer_->poll_batch(msgs, kBatchRecords, std::chrono::milliseconds(500));
     if (msgs.empty()) {
+      if (waiting) {
+        // Polls stay empty until the coordinator ends the open transaction; the fetcher then
+        // goes on by itself and reports the partition's end again.
+        if (Clock::now() - waiting_since >= open_transaction_wait) {
+          throw KafkaError(
+              RD_KAFKA_RESP_ERR__TIMED_OUT,
+              fmt::format("recovery of '{}' partition {} cannot complete: a transaction open at "
+                          "offset {} (high watermark {}) hides committed changelog records after "
+                          "it and did not end within {} ms; its producer may be alive (a zombie "
+                          "instance) or use a transaction.timeout.ms longer than this "
+                          "application's",
+                          r.changelog, r.partition, waiting_at, high,
+                          open_transaction_wait.count()),
+              true, false);
+        }
+        log_waiting(r, waiting_at, high, waiting_since, open_transaction_wait, last_log);
+        continue;
+      }
       if (++idle >= kMaxIdlePolls) {
         throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT,
                          fmt::format("recovery of '{}' partition {} is stuck at offset {} "
@@ -129,8 +165,27 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
       const rd_kafka_message_t* m = mp.get();
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         next = std::max(next, m->offset);
-        done = true;
-        break;
+        // The fetch response that reported the end also updated the cached high watermark.
+        high = consumer_->get_watermarks(r.changelog, r.partition).second;
+        if (m->offset >= high) {
+          done = true;
+          break;
+        }
+        // The end of a read_committed fetch is the last stable offset: the first offset of a
+        // transaction still open. Records after it may be committed already (CK-07).
+        if (!waiting || waiting_at != m->offset) {
+          waiting = true;
+          waiting_since = Clock::now();
+          waiting_at = m->offset;
+          detail::logger()->warn(
+              "restoring store '{}' partition {}: changelog '{}' has a transaction open at "
+              "offset {} (high watermark {}), left by a producer that stopped mid-checkpoint; "
+              "waiting up to {} ms for it to be aborted, because committed records may follow "
+              "it",
+              r.store_name, r.partition, r.changelog, m->offset, high,
+              open_transaction_wait.count());
+        }
+        continue;
       }
       if (m->err) {
         if (rd_kafka_fatal_error(consumer_->handle(), nullptr, 0)) {
@@ -140,6 +195,16 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
         detail::logger()->warn("recovery of '{}' partition {}: {}", r.changelog, r.partition,
                                rd_kafka_message_errstr(m));
         continue;
+      }
+      if (waiting) {
+        // The open transaction ended (committed: its records come now; aborted: the fetch
+        // skips them) and the fetch goes on.
+        detail::logger()->info(
+            "restoring store '{}' partition {}: the transaction open at offset {} ended after "
+            "{:.1f} s",
+            r.store_name, r.partition, waiting_at,
+            std::chrono::duration<double>(Clock::now() - waiting_since).count());
+        waiting = false;
       }
       try {
         bool apply = true;

@@ -42,10 +42,19 @@ class Restorer {
 
   // Replays the changelog from the store's changelog offset to its end, writing the records
   // and the new offset together. A record that cannot be decoded => SerializationError naming
-  // topic, partition and offset (nothing after it is applied). `stop` aborts with
-  // Interrupted-free early return (false).
+  // topic, partition and offset (nothing after it is applied). `stop` ends it early (the
+  // store keeps its previous offset).
+  //
+  // CK-07: the end is the high watermark, not the last stable offset where a read_committed
+  // fetch stops: a transaction left open by a dead producer (killed while a checkpoint was
+  // in flight) would otherwise hide every committed record written after it, and processing
+  // would start on state older than the committed input offsets. While such a transaction
+  // is open the restore waits for the coordinator to end it (fenced by a restarted
+  // predecessor, or aborted after its transaction.timeout.ms), at most
+  // `open_transaction_wait`; then KafkaError (timed out) naming the changelog, partition
+  // and offsets.
   RestoreResult restore(const RestoreRequest& request, const std::atomic<bool>& stop,
-                        std::chrono::milliseconds request_timeout);
+                        std::chrono::milliseconds open_transaction_wait);
 
  private:
   std::unique_ptr<kafka::Consumer> consumer_;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <map>
@@ -22,6 +23,7 @@ namespace streamframe::test_apps {
 struct StatefulAppCli {
   std::string brokers, input, output, group, state_dir, guarantee = "at_least_once";
   std::int64_t commit_interval_ms = 1000;
+  std::int64_t commit_every = 0;
   std::int64_t broker_timeout_ms = 120000;
   std::int64_t request_timeout_ms = 30000;
   int workers = 1;
@@ -37,6 +39,12 @@ struct StatefulAppCli {
     cli.add_option("--guarantee", guarantee)
         ->check(CLI::IsMember({"at_least_once", "exactly_once"}));
     cli.add_option("--commit-interval-ms", commit_interval_ms);
+    cli.add_option("--commit-every", commit_every, "checkpoint after this many messages (0 = off)");
+    // A crash at a chosen step of the library's protocols (src/core/crash_point.hpp).
+    cli.add_option_function<std::string>(
+        "--crash-at",
+        [](const std::string& point) { ::setenv("STREAMFRAME_TEST_CRASH_AT", point.c_str(), 1); },
+        "<point>[:<n>]: SIGKILL this process the n-th time it passes the library's crash point");
     cli.add_option("--broker-availability-timeout-ms", broker_timeout_ms);
     cli.add_option("--request-timeout-ms", request_timeout_ms);
     cli.add_option("--workers", workers);
@@ -55,6 +63,7 @@ struct StatefulAppCli {
                                         ? ProcessingGuarantee::exactly_once
                                         : ProcessingGuarantee::at_least_once,
             .commit_interval = std::chrono::milliseconds(commit_interval_ms),
+            .commit_every = commit_every,
             .request_timeout = std::chrono::milliseconds(request_timeout_ms),
             .producer_extra_config = to_map(producer_config),
             .consumer_extra_config = to_map(consumer_config),

@@ -31,7 +31,7 @@ class KafkaProbe {
  public:
   // A consumer-type handle in `group` that never joins it (no subscribe): committed() reads
   // that group's offsets, read_all() uses manual assignment. Empty group => a private one.
-  explicit KafkaProbe(const std::string& brokers, std::string group = {}) {
+  explicit KafkaProbe(const std::string& brokers, std::string group = {}) : brokers_(brokers) {
     if (group.empty())
       group = "streamframe-probe-" + std::to_string(reinterpret_cast<std::uintptr_t>(this));
     char err[512];
@@ -104,6 +104,61 @@ class KafkaProbe {
       ends.push_back(high);
     }
     return ends;
+  }
+
+  // Last stable offset of each partition (ListOffsets with read_committed): the first offset
+  // of the oldest transaction still open, or the end offset when none is open.
+  std::vector<std::int64_t> stable_end_offsets(
+      const std::string& topic, int partitions,
+      std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    if (!committed_rk_) {
+      char err[512];
+      rd_kafka_conf_t* conf = rd_kafka_conf_new();
+      if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers_.c_str(), err, sizeof err) !=
+              RD_KAFKA_CONF_OK ||
+          rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof err) !=
+              RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        throw std::runtime_error(std::string("KafkaProbe read_committed config: ") + err);
+      }
+      rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+      if (rk == nullptr) {
+        rd_kafka_conf_destroy(conf);
+        throw std::runtime_error(std::string("KafkaProbe: rd_kafka_new: ") + err);
+      }
+      committed_rk_.reset(rk);
+    }
+    std::vector<std::int64_t> out;
+    for (int p = 0; p < partitions; ++p) {
+      std::int64_t low = -1, high = -1;
+      const auto rc = rd_kafka_query_watermark_offsets(committed_rk_.get(), topic.c_str(), p, &low,
+                                                       &high, static_cast<int>(timeout.count()));
+      if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        throw std::runtime_error("last stable offsets of '" + topic + "' [" + std::to_string(p) +
+                                 "]: " + rd_kafka_err2str(rc));
+      }
+      out.push_back(high);
+    }
+    return out;
+  }
+
+  // Names of the cluster's topics that start with `prefix`.
+  std::vector<std::string> topics_with_prefix(
+      const std::string& prefix, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const rd_kafka_metadata_t* md = nullptr;
+    const auto rc =
+        rd_kafka_metadata(rk_.get(), 1, nullptr, &md, static_cast<int>(timeout.count()));
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      throw std::runtime_error(std::string("metadata: ") + rd_kafka_err2str(rc));
+    }
+    std::unique_ptr<const rd_kafka_metadata_t, decltype(&rd_kafka_metadata_destroy)> holder(
+        md, &rd_kafka_metadata_destroy);
+    std::vector<std::string> out;
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      const std::string name = md->topics[i].topic;
+      if (name.rfind(prefix, 0) == 0) out.push_back(name);
+    }
+    return out;
   }
 
   std::int64_t total_end(const std::string& topic, int partitions,
@@ -217,7 +272,12 @@ class KafkaProbe {
       rd_kafka_destroy(rk);
     }
   };
+  std::string brokers_;
   std::unique_ptr<rd_kafka_t, Closer> rk_;
+  struct Destroyer {
+    void operator()(rd_kafka_t* rk) const noexcept { rd_kafka_destroy(rk); }
+  };
+  std::unique_ptr<rd_kafka_t, Destroyer> committed_rk_;  // read_committed, for stable offsets
 };
 
 }  // namespace streamframe::test
