@@ -103,7 +103,8 @@ struct RunStats {
   std::uint64_t records_produced = 0;
   std::uint64_t errors_skipped = 0;
   std::uint64_t checkpoints = 0;
-  // Exactly-once checkpoints whose transaction was aborted (then processed again).
+  // Checkpoints that committed nothing and whose messages were processed again: exactly-once
+  // transactions aborted, at-least-once commits refused because the group moved on.
   std::uint64_t checkpoints_aborted = 0;
   // Records a window skipped because their key was null (WIN-01).
   std::uint64_t null_keys_skipped = 0;

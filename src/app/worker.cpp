@@ -8,6 +8,7 @@
 #include "core/crash_point.hpp"
 #include "core/logging.hpp"
 #include "dataframe/metadata.hpp"
+#include "kafka/error.hpp"
 #include "kafka/retry.hpp"
 #include "kafka/types.hpp"
 #include "streamframe/errors.hpp"
@@ -84,6 +85,7 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
   kafka::RebalanceHandler handler;
   handler.on_assign = [this](const std::vector<kafka::TopicPartition>& tps) { on_assign(tps); };
   handler.on_revoke = [this](const std::vector<kafka::TopicPartition>& tps) { on_revoke(tps); };
+  handler.on_lost = [this](const std::vector<kafka::TopicPartition>& tps) { on_lost(tps); };
   consumer_ = std::make_unique<kafka::Consumer>(settings_.consumer_config, std::move(handler));
   std::vector<std::string> topics;
   for (const auto& [name, slot] : slots_) topics.push_back(name);
@@ -150,6 +152,31 @@ void Worker::on_revoke(const std::vector<kafka::TopicPartition>& tps) {
   } catch (...) {
     if (!pending_error_) pending_error_ = std::current_exception();
   }
+  release_partitions(tps);
+  logger()->info("partitions revoked: {}", tps.size());
+}
+
+void Worker::on_lost(const std::vector<kafka::TopicPartition>& tps) {
+  // The group already moved on (this member's session expired): a checkpoint could commit
+  // nothing, so everything since the last one is dropped (exactly-once: its transaction
+  // aborted) and the partitions' next owner processes it again from the committed offsets.
+  logger()->warn(
+      "partitions lost: {} (the consumer group session expired, e.g. while the brokers were "
+      "unreachable); what was processed since the last checkpoint is not committed and is "
+      "processed again by the partitions' next owner",
+      tps.size());
+  try {
+    if (settings_.exactly_once && producer_->in_transaction()) {
+      producer_->abort_transaction(config_.request_timeout);
+    }
+  } catch (...) {
+    if (!pending_error_) pending_error_ = std::current_exception();
+  }
+  forget_since_checkpoint();
+  release_partitions(tps);
+}
+
+void Worker::release_partitions(const std::vector<kafka::TopicPartition>& tps) {
   for (const auto& tp : tps) {
     if (TopicSlot* slot = slot_of(tp.topic, tp.partition)) {
       if (slot->assigned[tp.partition]) --assigned_count_;
@@ -159,7 +186,6 @@ void Worker::on_revoke(const std::vector<kafka::TopicPartition>& tps) {
       std::erase(to_prepare_, tp);
     }
   }
-  logger()->info("partitions revoked: {}", tps.size());
   last_activity_ = Clock::now();
 }
 
@@ -272,6 +298,18 @@ void Worker::checkpoint(Clock::time_point deadline) {
     try {
       if (!commit.empty()) consumer_->commit(commit);
     } catch (const KafkaError& e) {
+      if (kafka::is_group_moved_on(e.code())) {
+        // E.g. the session expired during a broker outage: the partitions may belong to
+        // another member already. Nothing was committed; processing again from the last
+        // commit only repeats outputs, which at-least-once allows.
+        logger()->warn(
+            "checkpoint: the group moved on without this member ({}); nothing was committed, "
+            "processing again from the last committed offsets",
+            e.what());
+        ++stats_.checkpoints_aborted;
+        rewind_to_checkpoint();
+        return;
+      }
       throw CheckpointConsumerCommitError(std::string("checkpoint: committing offsets failed: ") +
                                           e.what());
     }
@@ -471,6 +509,13 @@ void Worker::rewind_to_checkpoint() {
         logger()->warn("rewinding {}[{}] to offset {} failed: {}", name, p, tp.offset, e.what());
       }
     }
+  }
+  forget_since_checkpoint();
+  rewound_ = true;
+}
+
+void Worker::forget_since_checkpoint() {
+  for (auto& [name, slot] : slots_) {
     std::fill(slot.offsets.begin(), slot.offsets.end(), -1);
     for (auto& part : slot.state) {
       if (!part) continue;
@@ -482,7 +527,6 @@ void Worker::rewind_to_checkpoint() {
   }
   offsets_stored_ = 0;
   operator_changes_ = false;
-  rewound_ = true;
 }
 
 StateScope& Worker::state(std::size_t store, const Row& row) {
@@ -727,31 +771,35 @@ void Worker::check_brokers() {
   if (config_.broker_availability_timeout.count() <= 0 || !consumer_ || consumer_->closed()) return;
   const auto now = Clock::now();
   // Either client may be the first to notice: a checkpoint flushing the producer does not
-  // poll the consumer.
+  // poll the consumer. librdkafka reports the moment every broker is down, never the moment
+  // one is back: the probe below ends an outage.
+  std::string reason;
+  bool reported_down = false;
   for (const auto& e : consumer_->take_client_errors()) {
-    if (e.code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !brokers_down_since_) {
-      brokers_down_since_ = now;
-      logger()->warn("all Kafka brokers are down: {}", e.reason);
+    if (e.code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+      reported_down = true;
+      reason = e.reason;
     }
   }
-  if (producer_->take_all_brokers_down() && !brokers_down_since_) {
+  if (producer_->take_all_brokers_down()) reported_down = true;
+  if (reported_down && !brokers_down_since_) {
     brokers_down_since_ = now;
-    logger()->warn("all Kafka brokers are down (producer)");
+    logger()->warn("all Kafka brokers are down{}{}", reason.empty() ? "" : ": ", reason);
   }
-  if (!brokers_down_since_ || now - *brokers_down_since_ < config_.broker_availability_timeout ||
-      now - last_broker_check_ < std::chrono::seconds(1)) {
-    return;
-  }
+  if (!brokers_down_since_ || now - last_broker_check_ < std::chrono::seconds(1)) return;
+  // During an outage, a metadata request once a second: any broker that answers ends it, so
+  // the next outage is timed from its own start (APP-15).
   last_broker_check_ = now;
-  // The timeout passed: an active metadata request decides (APP-15).
-  const rd_kafka_metadata_t* md = nullptr;
-  const rd_kafka_resp_err_t err = rd_kafka_metadata(consumer_->handle(), 0, nullptr, &md, 2000);
-  if (md != nullptr) rd_kafka_metadata_destroy(md);
+  const bool timed_out = now - *brokers_down_since_ >= config_.broker_availability_timeout;
+  const rd_kafka_resp_err_t err = consumer_->probe_brokers(
+      timed_out ? std::chrono::milliseconds(2000) : std::chrono::milliseconds(500));
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    logger()->info("Kafka brokers are reachable again");
+    logger()->info("Kafka brokers are reachable again after {:.1f} s",
+                   std::chrono::duration<double>(Clock::now() - *brokers_down_since_).count());
     brokers_down_since_.reset();
     return;
   }
+  if (!timed_out) return;
   brokers_unavailable_ = true;
   throw KafkaBrokerUnavailableError(
       err,

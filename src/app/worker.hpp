@@ -125,6 +125,11 @@ class Worker final : public ExecContext {
   void rethrow_pending();
   void on_assign(const std::vector<kafka::TopicPartition>& tps);
   void on_revoke(const std::vector<kafka::TopicPartition>& tps);
+  // The group took the partitions away without a revoke (session expired): nothing since the
+  // last checkpoint is committed.
+  void on_lost(const std::vector<kafka::TopicPartition>& tps);
+  // Forgets the partitions' offsets and closes their stores (after a revoke or a loss).
+  void release_partitions(const std::vector<kafka::TopicPartition>& tps);
   void on_delivery(const kafka::DeliveryReport& report);
   // Opens and restores the stores of partitions assigned since the last call (ST-05, APP-10,
   // ST-08), before any of their messages is processed.
@@ -162,6 +167,8 @@ class Worker final : public ExecContext {
   // After an aborted checkpoint: forget its state writes and offsets, seek back to its first
   // offsets.
   void rewind_to_checkpoint();
+  // Drops everything since the last checkpoint: pending state writes and processed offsets.
+  void forget_since_checkpoint();
   // APP-15: throws KafkaBrokerUnavailableError when every broker has been down too long.
   void check_brokers();
   // Whether an outage is under way that check_brokers() will end (the timeout is on).

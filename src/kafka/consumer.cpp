@@ -299,6 +299,16 @@ std::string Consumer::memberid() const {
   return out;
 }
 
+rd_kafka_resp_err_t Consumer::probe_brokers(std::chrono::milliseconds timeout) {
+  rd_kafka_t* rk = require_open("probe_brokers");
+  const rd_kafka_metadata_t* md = nullptr;
+  // all_topics = 0 and no topic: only the locally known topics, a small response.
+  const rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk, 0, nullptr, &md, static_cast<int>(timeout.count()));
+  MetadataPtr holder(md);
+  return err;
+}
+
 std::vector<ClientError> Consumer::take_client_errors() {
   const std::lock_guard lock(errors_mutex_);
   std::vector<ClientError> out;
@@ -367,9 +377,11 @@ void Consumer::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_li
   if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
     log->debug("group '{}': revoking {} partition(s)", group_id_, partitions->cnt);
     drop_taken_messages_of(partitions);
-    if (handler_.on_revoke) {
+    const bool lost = rd_kafka_assignment_lost(rk) != 0;
+    const auto& handle = lost && handler_.on_lost ? handler_.on_lost : handler_.on_revoke;
+    if (handle) {
       try {
-        handler_.on_revoke(from_c_list(partitions));
+        handle(from_c_list(partitions));
       } catch (...) {
         remember(std::current_exception());
       }

@@ -28,6 +28,12 @@ namespace streamframe::kafka {
 struct RebalanceHandler {
   std::function<void(const std::vector<TopicPartition>&)> on_assign;
   std::function<void(const std::vector<TopicPartition>&)> on_revoke;
+  // Partitions taken away without a revoke the member could act on: its session expired
+  // (e.g. the group coordinator was unreachable longer than session.timeout.ms) and the
+  // group may already have given them to another member, so nothing may be committed for
+  // them (the commit would fail with UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION). Unset =>
+  // on_revoke is called instead.
+  std::function<void(const std::vector<TopicPartition>&)> on_lost;
 };
 
 // An instance-level error reported by librdkafka's error callback (e.g. transport failures,
@@ -114,6 +120,11 @@ class Consumer {
   std::vector<TopicPartition> assignment() const;
   std::string memberid() const;  // "" before the first join
   const std::string& group_id() const noexcept { return group_id_; }
+
+  // Asks a broker for metadata (a real request, no cache): NO_ERROR when one answered within
+  // `timeout`, else librdkafka's error (e.g. RD_KAFKA_RESP_ERR__TRANSPORT, __TIMED_OUT).
+  // Blocks up to `timeout` while no broker is reachable.
+  rd_kafka_resp_err_t probe_brokers(std::chrono::milliseconds timeout);
 
   // Drains the instance-level errors seen so far (bounded; the oldest are dropped).
   std::vector<ClientError> take_client_errors();

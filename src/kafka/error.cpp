@@ -33,6 +33,12 @@ bool is_retriable(rd_kafka_resp_err_t err) noexcept {
   }
 }
 
+bool is_group_moved_on(int code) noexcept {
+  return code == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+         code == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+         code == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+}
+
 KafkaError make_error(rd_kafka_resp_err_t err, std::string_view what, rd_kafka_t* rk) {
   if (err == RD_KAFKA_RESP_ERR__FATAL && rk != nullptr) {
     std::array<char, 512> reason{};
