@@ -281,6 +281,19 @@ void Worker::checkpoint(Clock::time_point deadline) {
   for (Sink* s : sinks_) s->flush();
   flush_operators();
   sweep_expired();
+  if (!settings_.exactly_once && operator_changes_) {
+    // At-least-once: changes made outside any message (idle closing) carry no
+    // processed-offsets header, so a restore applies them even if this checkpoint never
+    // completes. Their outputs (the windows idle closing emitted) must therefore be
+    // acknowledged before the changes are: a crash in between then repeats a window rather
+    // than losing it.
+    if (!flush_producer(deadline)) {
+      throw CheckpointProducerTimeout("checkpoint: the producer did not deliver " +
+                                      std::to_string(producer_->outstanding()) +
+                                      " records within the flush timeout");
+    }
+    rethrow_pending();
+  }
   produce_changelogs();
   if (!flush_producer(deadline)) {
     throw CheckpointProducerTimeout("checkpoint: the producer did not deliver " +
