@@ -219,7 +219,7 @@ class StreamingDataFrame {
   // SDF-15: terminal. The sink must outlive the application's run.
   void sink(Sink& sink);
 
-  // §7 windows, EXT-01 sessions. Invalid parameters => ConfigError naming the parameter,
+  // §7 windows, WIN-13 sessions. Invalid parameters => ConfigError naming the parameter,
   // here at the declaration. Windows are stateful: they keep their windows in a store of
   // their own (WIN-12) with its changelog.
   WindowDefinition tumbling_window(std::chrono::milliseconds duration,

@@ -1,4 +1,4 @@
-// Windows and aggregations (SEMANTICS §7, §8, EXT-01, EXT-02).
+// Windows and aggregations (SEMANTICS §7, §8, EXT-02).
 //
 //   sdf.tumbling_window(std::chrono::seconds(10), {.grace = std::chrono::seconds(1)})
 //      .agg({{"avg", agg::mean("temperature")}, {"n", agg::count()}})
@@ -42,8 +42,10 @@ struct LateRecord {
   Value value;
   Value key;
   std::int64_t timestamp = 0;
-  std::int64_t late_by_ms = 0;  // T - grace - timestamp
-  std::int64_t start = 0;       // the closed window
+  // Time windows: T - grace - timestamp; sessions: W - gap - grace - timestamp (WIN-13).
+  std::int64_t late_by_ms = 0;
+  // The closed window; for a late session record [timestamp, timestamp + 1).
+  std::int64_t start = 0;
   std::int64_t end = 0;
   std::string store_name;
   std::string topic;
@@ -73,7 +75,7 @@ struct CountWindowOptions {
   std::string name{};
 };
 
-// EXT-01.
+// WIN-13: sessions [start, last timestamp + 1) of records at most `gap` apart; no triggers.
 struct SessionWindowOptions {
   std::chrono::milliseconds grace{0};
   std::string name{};
@@ -104,9 +106,10 @@ class Aggregator {
   // `input` is the record's value, or its `column` when one is set.
   virtual Value agg(const Value& accumulator, const Value& input, std::int64_t timestamp) const = 0;
   virtual Value result(const Value& accumulator) const = 0;
-  // Session windows merge two sessions when a record bridges them (EXT-01); aggregators that
-  // cannot merge are refused there (ConfigError), and hopping windows then update every
-  // window a record falls into instead of sharing slices.
+  // Session windows merge two sessions when a record bridges them (WIN-13): merge(a, b) gets
+  // the earlier session's accumulator (the record already added) and the later one's.
+  // Aggregators that cannot merge are refused there (ConfigError), and hopping windows then
+  // update every window a record falls into instead of sharing slices.
   virtual bool can_merge() const { return false; }
   virtual Value merge(const Value& a, const Value& b) const;
 

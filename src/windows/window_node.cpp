@@ -23,6 +23,7 @@ namespace streamframe::detail {
 namespace {
 
 constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
 
 // Floor division for possibly negative numerators (positive divisors).
 std::int64_t floor_div(std::int64_t a, std::int64_t b) {
@@ -31,13 +32,38 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   return q;
 }
 
+// Stream-time arithmetic that saturates instead of wrapping: a grace or gap of
+// milliseconds::max() means "never", not an overflow.
+std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
+  std::int64_t r = 0;
+  if (!__builtin_add_overflow(a, b, &r)) return r;
+  return b > 0 ? kMax : kMin;
+}
+std::int64_t saturating_sub(std::int64_t a, std::int64_t b) {
+  std::int64_t r = 0;
+  if (!__builtin_sub_overflow(a, b, &r)) return r;
+  return b > 0 ? kMin : kMax;
+}
+
 // Store layout of a window store (one per partition):
 //   'S' <encoded message key>                       the key's windows: flag byte, then a
 //                                                    value-codec array (see KeyState)
 //   'I' <4-byte BE length> <encoded key> <8-byte BE seq>   one collected/kept input
 //   0xFF 'W'                                         the partition's stream time and idle floor
+//
+// The key state's flag byte: bit 0 = something is open (loading skips keys without), the
+// bits above = the layout of the array after it:
+//   layout 0 (written before WIN-13): [T, closed_T, next_seq, C, windows]; a session's end
+//            was its last timestamp and C the largest end of a closed session (EXT-01).
+//   layout 1: [T, closed_T, next_seq, windows]; a session's end is its last timestamp + 1
+//            (WIN-13).
+// A layout-0 session is read as [start, last + 1): the old and new rules keep sessions the
+// same distance apart, so the conversion is exact; C is no longer used.
+// Each window is [start, end, count, first_seq, [accumulator...]].
 constexpr char kKeyTag = 'S';
 constexpr char kItemTag = 'I';
+constexpr std::uint8_t kOpenFlag = 1;
+constexpr std::uint8_t kKeyStateLayout = 1;
 const std::string kMetaKey(
     "\xFF"
     "W",
@@ -54,7 +80,9 @@ std::uint64_t get_be64(std::string_view in) {
 
 struct Window {
   std::int64_t start = 0;
-  std::int64_t end = 0;        // exclusive for tumbling/hopping, inclusive max ts otherwise
+  // Exclusive for tumbling/hopping and sessions (a session's last timestamp + 1, WIN-13),
+  // inclusive max ts for sliding and count windows.
+  std::int64_t end = 0;
   std::int64_t count = 0;      // count windows: records in it
   std::int64_t first_seq = 0;  // count windows: sequence of its first record
   std::vector<Acc> accs;       // one per aggregation (collectors' stay unused)
@@ -74,7 +102,6 @@ struct KeyState {
   std::int64_t T = kMin;              // max timestamp of the key (strategy key, sessions)
   std::int64_t closed_T = kMin;       // slices: stream time up to which windows were closed
   std::int64_t next_seq = 0;          // processing sequence (first/last, item keys)
-  std::int64_t C = kMin;              // sessions: largest end of a closed session
   std::vector<Window> windows;        // by start (slices when sliced)
   std::vector<Item> items;            // by (ts, seq); count windows: by seq
   std::int64_t flushed_seq = 0;       // items with seq >= this are not in the store yet
@@ -82,6 +109,11 @@ struct KeyState {
   std::int64_t scheduled = kMin;      // partition strategy: the close time in the heap
   bool dirty = false;
 };
+
+// Whether the key keeps nothing but its stream time (it may then leave memory).
+bool nothing_kept(const KeyState& ks) {
+  return ks.windows.empty() && ks.items.empty();
+}
 
 struct Pending {
   std::int64_t start;
@@ -139,7 +171,16 @@ class WindowState final : public OperatorState {
   void process_sliced(KeyState& ks, Row& row, std::int64_t T, ExecContext& ctx);
   void process_sliding(KeyState& ks, Row& row, std::int64_t T, ExecContext& ctx);
   void process_count(KeyState& ks, Row& row, ExecContext& ctx);
-  void process_session(KeyState& ks, Row& row, std::int64_t T, ExecContext& ctx);
+  void process_session(KeyState& ks, Row& row, std::int64_t W, ExecContext& ctx);
+  Window& add_to_session(KeyState& ks, const Row& row, std::int64_t seq);
+  // WIN-13 at stream time W: records before late_before are late, sessions ending by
+  // close_before close.
+  std::int64_t session_late_before(std::int64_t W) const {
+    return saturating_sub(saturating_sub(W, spec_.gap), spec_.grace);
+  }
+  std::int64_t session_close_before(std::int64_t W) const {
+    return saturating_sub(session_late_before(W), spec_.gap);
+  }
 
   // Closes what the close rule closes at T; returns the next time anything of the key could
   // close (kMin = nothing open).
@@ -147,7 +188,7 @@ class WindowState final : public OperatorState {
   void close_time(KeyState& ks, std::int64_t T);
   void close_sliced(KeyState& ks, std::int64_t T);
   void close_sliding(KeyState& ks, std::int64_t T);
-  void close_session(KeyState& ks, std::int64_t T);
+  void close_session(KeyState& ks, std::int64_t W);
   std::int64_t next_close(const KeyState& ks) const;
   void schedule(KeyState& ks);
   void close_partition(std::int64_t T);
@@ -170,8 +211,13 @@ class WindowState final : public OperatorState {
   Row make_row(const KeyState& ks, const Window& w) const {
     return Row{output(ks, w), ks.key, w.start, Headers{}};
   }
-  void late(const KeyState& ks, const Row& row, std::int64_t T, std::int64_t start,
+  // on_late for one closed window [start, end] the record belongs to (WIN-08, WIN-13).
+  void late(const KeyState& ks, const Row& row, std::int64_t late_by, std::int64_t start,
             std::int64_t end, ExecContext& ctx) const;
+  // Time windows: late by T - grace - ts (WIN-08).
+  std::int64_t late_by(const Row& row, std::int64_t T) const {
+    return saturating_sub(saturating_sub(T, spec_.grace), row.timestamp);
+  }
   [[noreturn]] void aggregation_failed(const KeyState& ks, const Window& w, std::size_t agg,
                                        const std::exception& e) const;
   bool user_defined(std::size_t agg) const {
@@ -238,19 +284,29 @@ KeyState WindowState::decode_key(std::string_view enc, std::string_view blob) co
   ks.enc = std::string(enc);
   ks.key = state::decode(enc);
   if (blob.empty()) throw SerializationError("window store: empty key state");
+  const int layout = static_cast<unsigned char>(blob[0]) >> 1;
+  if (layout > kKeyStateLayout) {
+    throw SerializationError("window store: key state layout " + std::to_string(layout) +
+                             " is newer than this version reads (" +
+                             std::to_string(kKeyStateLayout) + ")");
+  }
   const Value v = state::decode(blob.substr(1));
   const Array& a = v.as_array();
-  if (a.size() != 5) throw SerializationError("window store: key state has the wrong shape");
+  if (a.size() != (layout == 0 ? 5u : 4u)) {
+    throw SerializationError("window store: key state has the wrong shape");
+  }
   ks.T = a[0].as_int();
   ks.closed_T = a[1].as_int();
   ks.next_seq = a[2].as_int();
-  ks.C = a[3].as_int();
-  for (const Value& wv : a[4].as_array()) {
+  // Layout 0 kept the closed-session bound at [3], unused since WIN-13.
+  const Array& stored_windows = layout == 0 ? a[4].as_array() : a[3].as_array();
+  const bool inclusive_session_ends = layout == 0 && spec_.kind == WindowKind::session;
+  for (const Value& wv : stored_windows) {
     const Array& f = wv.as_array();
     if (f.size() != 5) throw SerializationError("window store: window has the wrong shape");
     Window w;
     w.start = f[0].as_int();
-    w.end = f[1].as_int();
+    w.end = f[1].as_int() + (inclusive_session_ends ? 1 : 0);
     w.count = f[2].as_int();
     w.first_seq = f[3].as_int();
     const Array& accs = f[4].as_array();
@@ -307,7 +363,8 @@ void WindowState::load() {
   txn_.store().scan(std::string(1, kKeyTag), std::string(1, kKeyTag + 1),
                     [&](std::string_view k, std::string_view v) {
                       const auto stored = state::parse_stored(v);
-                      if (stored.payload.empty() || stored.payload[0] == 0) return true;
+                      if (stored.payload.empty() || (stored.payload[0] & kOpenFlag) == 0)
+                        return true;
                       KeyState ks = decode_key(k.substr(1), stored.payload);
                       std::string enc = ks.enc;
                       keys_.emplace(std::move(enc), std::move(ks));
@@ -367,9 +424,11 @@ void WindowState::flush(state::PartitionTransaction& txn) {
     windows.reserve(ks->windows.size());
     for (const Window& w : ks->windows) windows.push_back(window_to_value(w));
     blob.clear();
-    // First byte: whether anything is open, so loading skips keys that only keep their time.
-    blob.push_back((ks->windows.empty() && ks->items.empty()) ? 0 : 1);
-    state::encode(Value(Array{Value(ks->T), Value(ks->closed_T), Value(ks->next_seq), Value(ks->C),
+    // First byte: the layout, and whether anything is open, so loading skips keys that only
+    // keep their time.
+    const bool open = !nothing_kept(*ks);
+    blob.push_back(static_cast<char>((kKeyStateLayout << 1) | (open ? kOpenFlag : 0)));
+    state::encode(Value(Array{Value(ks->T), Value(ks->closed_T), Value(ks->next_seq),
                               Value(std::move(windows))}),
                   blob);
     stored.clear();
@@ -388,7 +447,7 @@ void WindowState::flush(state::PartitionTransaction& txn) {
       txn.put(item_key(ks->enc, item.seq), stored);
     }
     ks->flushed_seq = ks->next_seq;
-    if (ks->windows.empty() && ks->items.empty()) idle_keys.push_back(ks->enc);
+    if (!open) idle_keys.push_back(ks->enc);
   }
   dirty_.clear();
   if (meta_dirty_) {
@@ -541,8 +600,8 @@ Array WindowState::collected(const KeyState& ks, const Window& w, std::size_t ag
     }
     return out;
   }
-  // Tumbling/hopping ends are exclusive; sliding and session ends are the last timestamp.
-  const bool inclusive = spec_.kind == WindowKind::sliding || spec_.kind == WindowKind::session;
+  // Tumbling/hopping and session ends are exclusive; sliding ends are the last timestamp.
+  const bool inclusive = spec_.kind == WindowKind::sliding;
   auto it = std::lower_bound(ks.items.begin(), ks.items.end(), w.start,
                              [](const Item& i, std::int64_t t) { return i.ts < t; });
   for (; it != ks.items.end(); ++it) {
@@ -584,22 +643,20 @@ Value WindowState::output(const KeyState& ks, const Window& w) const {
   return Value(std::move(out));
 }
 
-void WindowState::late(const KeyState& ks, const Row& row, std::int64_t T, std::int64_t start,
+void WindowState::late(const KeyState& ks, const Row& row, std::int64_t late_by, std::int64_t start,
                        std::int64_t end, ExecContext& ctx) const {
-  const std::int64_t grace = spec_.grace;
   bool log = true;
   if (spec_.on_late) {
     const MessageContext& mc = ctx.context();
-    LateRecord lr{row.value,    ks.key,   row.timestamp,      T - grace - row.timestamp,
-                  start,        end,      node_.store_name(), mc.topic,
-                  mc.partition, mc.offset};
+    LateRecord lr{row.value,          ks.key,   row.timestamp, late_by,  start, end,
+                  node_.store_name(), mc.topic, mc.partition,  mc.offset};
     log = spec_.on_late(lr);
   }
   if (log) {
     logger()->warn(
         "skipping window processing for a closed window: store '{}', window [{}, {}], "
         "timestamp {}, late by {} ms (partition {})",
-        node_.store_name(), start, end, row.timestamp, T - grace - row.timestamp, partition_);
+        node_.store_name(), start, end, row.timestamp, late_by, partition_);
   }
 }
 
@@ -697,7 +754,7 @@ void WindowState::process_time(KeyState& ks, Row& row, std::int64_t T, ExecConte
     const std::int64_t s = k * step;
     const std::int64_t e = s + d;
     if (e + spec_.grace <= T) {
-      late(ks, row, T, s, e, ctx);
+      late(ks, row, late_by(row, T), s, e, ctx);
       continue;
     }
     // Windows are kept by start; a record's windows are usually the newest.
@@ -771,7 +828,7 @@ void WindowState::process_sliced(KeyState& ks, Row& row, std::int64_t T, ExecCon
   bool any_open = false;
   for (std::int64_t k = k_first; k <= k_last; ++k) {
     if (k * step + d + spec_.grace <= T) {
-      late(ks, row, T, k * step, k * step + d, ctx);
+      late(ks, row, late_by(row, T), k * step, k * step + d, ctx);
     } else {
       any_open = true;
     }
@@ -837,7 +894,7 @@ void WindowState::process_sliding(KeyState& ks, Row& row, std::int64_t T, ExecCo
   const std::int64_t d = spec_.duration;
   const std::int64_t g = spec_.grace;
   if (ts + d + g < T) {
-    late(ks, row, T, std::max<std::int64_t>(0, ts - d), ts, ctx);
+    late(ks, row, late_by(row, T), std::max<std::int64_t>(0, ts - d), ts, ctx);
     return;
   }
   const std::int64_t seq = ks.next_seq++;
@@ -948,74 +1005,80 @@ void WindowState::process_count(KeyState& ks, Row& row, ExecContext& ctx) {
   }
 }
 
-// EXT-01.
-void WindowState::process_session(KeyState& ks, Row& row, std::int64_t T, ExecContext& ctx) {
-  const std::int64_t t = row.timestamp;
-  const std::int64_t gap = spec_.gap;
-  const std::int64_t g = spec_.grace;
-  std::vector<std::size_t> joins;
-  for (std::size_t i = 0; i < ks.windows.size(); ++i) {
-    const Window& s = ks.windows[i];
-    if (s.start - gap <= t && t <= s.end + gap) joins.push_back(i);
-  }
-  const bool late_record = (joins.empty() && t + gap + g <= T) || (ks.C != kMin && t <= ks.C + gap);
-  if (late_record) {
-    late(ks, row, T, t, t, ctx);
+// WIN-13: sessions are half-open [start, end) with end = last timestamp + 1. At stream time W
+// a record before W - gap - grace is late; sessions ending by W - 2 gap - grace close.
+void WindowState::process_session(KeyState& ks, Row& row, std::int64_t W, ExecContext& ctx) {
+  const std::int64_t ts = row.timestamp;
+  const std::int64_t late_before = session_late_before(W);
+  if (ts < late_before) {
+    late(ks, row, late_before - ts, ts, ts + 1, ctx);
     return;
   }
   const std::int64_t seq = ks.next_seq++;
-  std::size_t idx;
-  if (joins.empty()) {
-    Window w;
-    init_window(w, t, t);
-    auto pos = std::lower_bound(ks.windows.begin(), ks.windows.end(), t,
-                                [](const Window& x, std::int64_t v) { return x.start < v; });
-    idx = static_cast<std::size_t>(pos - ks.windows.begin());
-    ks.windows.insert(pos, std::move(w));
-  } else {
-    idx = joins.front();
-    Window& into = ks.windows[idx];
-    // Bridging: the later sessions fold into the first, in start order.
-    for (std::size_t j = 1; j < joins.size(); ++j) {
-      const Window& other = ks.windows[joins[j]];
-      merge_accs(ks, into, other);
-      into.start = std::min(into.start, other.start);
-      into.end = std::max(into.end, other.end);
-    }
-    for (std::size_t j = joins.size(); j-- > 1;) {
-      ks.windows.erase(ks.windows.begin() + static_cast<std::ptrdiff_t>(joins[j]));
-    }
-    Window& s = ks.windows[idx];
-    s.start = std::min(s.start, t);
-    s.end = std::max(s.end, t);
-  }
-  add_record(ks, ks.windows[idx], row.value, t, seq);
-  if (spec_.has_collectors()) keep_item(ks, row.value, t, seq, false, true);
+  const Window& session = add_to_session(ks, row, seq);
+  if (spec_.has_collectors()) keep_item(ks, row.value, ts, seq, false, true);
   if (!node_.final_mode()) {
-    Row out = make_row(ks, ks.windows[idx]);
+    Row out = make_row(ks, session);
     node_.forward_from(out, ctx);
   }
-  close_session(ks, T);
+  // The partition strategy closes every key's sessions after the record (close_partition).
+  if (!partition_strategy_) close_session(ks, W);
 }
 
-void WindowState::close_session(KeyState& ks, std::int64_t T) {
+// The record joins a stored session [s, e) iff s - gap <= ts < e + gap. Sessions are kept by
+// start, each at least `gap` after the end of the one before (a record within gap of both
+// neighbours merges them), so only the two neighbours of ts can match: the last session
+// starting at or before ts and the first one after it.
+Window& WindowState::add_to_session(KeyState& ks, const Row& row, std::int64_t seq) {
+  const std::int64_t ts = row.timestamp;
   const std::int64_t gap = spec_.gap;
-  const std::int64_t g = spec_.grace;
-  bool any = false;
-  for (auto it = ks.windows.begin(); it != ks.windows.end();) {
-    if (it->end + gap + g <= T) {
-      if (node_.final_mode()) closed_.push_back({it->start, &ks, make_row(ks, *it)});
-      ks.C = std::max(ks.C, it->end);
-      it = ks.windows.erase(it);
-      any = true;
-    } else {
-      ++it;
-    }
+  auto& sessions = ks.windows;
+  const auto after = std::upper_bound(sessions.begin(), sessions.end(), ts,
+                                      [](std::int64_t t, const Window& w) { return t < w.start; });
+  // The left neighbour starts at or before ts and the right one after it, so half of each
+  // test always holds.
+  const bool joins_before =
+      after != sessions.begin() && ts < saturating_add(std::prev(after)->end, gap);
+  const bool joins_after = after != sessions.end() && saturating_sub(after->start, gap) <= ts;
+  if (!joins_before && !joins_after) {
+    Window session;
+    init_window(session, ts, ts + 1);
+    add_record(ks, session, row.value, ts, seq);
+    return *sessions.insert(after, std::move(session));
   }
-  if (any) {
-    const std::int64_t c = ks.C;
-    drop_items_before(ks, [c](const Item& i) { return i.ts <= c; });
+  const auto into = joins_before ? std::prev(after) : after;
+  add_record(ks, *into, row.value, ts, seq);
+  std::int64_t end = std::max(into->end, ts + 1);
+  const bool bridges = joins_before && joins_after;
+  if (bridges) {
+    // merge(add(acc1, v), acc2): the later session's inputs come after the record's. The
+    // bounds change only once it succeeded (a user merger may throw), so the sessions stay
+    // apart whatever happens.
+    merge_accs(ks, *into, *after);
+    end = std::max(end, after->end);
   }
+  into->start = std::min(into->start, ts);
+  into->end = end;
+  if (bridges) sessions.erase(after);  // `into` is before it, so it stays valid
+  return *into;
+}
+
+void WindowState::close_session(KeyState& ks, std::int64_t W) {
+  const std::int64_t close_before = session_close_before(W);
+  // Sessions are disjoint and kept by start, so their ends ascend too: the closing ones are a
+  // prefix.
+  std::size_t n = 0;
+  while (n < ks.windows.size() && ks.windows[n].end <= close_before) {
+    if (node_.final_mode())
+      closed_.push_back({ks.windows[n].start, &ks, make_row(ks, ks.windows[n])});
+    ++n;
+  }
+  if (n == 0) return;
+  const std::int64_t closed_end = ks.windows[n - 1].end;
+  ks.windows.erase(ks.windows.begin(), ks.windows.begin() + static_cast<std::ptrdiff_t>(n));
+  // Collected inputs of the closed sessions leave with them; open sessions start later.
+  drop_items_before(ks, [closed_end](const Item& i) { return i.ts < closed_end; });
+  mark(ks);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1052,6 +1115,11 @@ std::int64_t WindowState::next_close(const KeyState& ks) const {
     const std::int64_t open_k =
         ks.closed_T == kMin ? 0 : floor_div(ks.closed_T - d - spec_.grace, step) + 1;
     return std::max(first_k, open_k) * step + d + spec_.grace;
+  }
+  if (spec_.kind == WindowKind::session) {
+    // The first session closes once its end <= W - 2 gap - grace.
+    const std::int64_t end = ks.windows.front().end;
+    return saturating_add(saturating_add(saturating_add(end, spec_.gap), spec_.gap), spec_.grace);
   }
   return ks.windows.front().end + spec_.grace;
 }

@@ -1,5 +1,5 @@
 // The window operator: one DAG node per final()/current(), keeping the open windows of each
-// partition in memory in front of its store (SEMANTICS §7, EXT-01, EXT-02).
+// partition in memory in front of its store (SEMANTICS §7, WIN-13, EXT-02).
 #pragma once
 
 #include <cstdint>
@@ -52,7 +52,7 @@ struct WindowSpec {
            kind == WindowKind::sliding_count;
   }
   bool has_collectors() const;
-  // WIN-12 / EXT-01.
+  // WIN-12, WIN-13.
   std::string store_name() const;
   // "tumbling_window(10000 ms)" for messages.
   std::string describe() const;

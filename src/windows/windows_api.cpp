@@ -1,4 +1,4 @@
-// The public window API: declaring windows (parameters checked here, WIN-02/05, EXT-01),
+// The public window API: declaring windows (parameters checked here, WIN-02/05, WIN-13),
 // choosing aggregations, and final()/current() adding the window node to the DAG.
 #include <chrono>
 #include <memory>
@@ -219,8 +219,8 @@ StreamingDataFrame WindowedAggregation::emit(bool final_mode, const EmitOptions&
       throw ConfigError(what + ": count windows close by count, not by idle time");
     }
   }
-  if ((spec.kind == WindowKind::sliding || spec.kind == WindowKind::session) &&
-      options.closing_strategy != ClosingStrategy::key) {
+  // WIN-04: sliding windows close by the key's time only; sessions take both (WIN-13).
+  if (spec.kind == WindowKind::sliding && options.closing_strategy != ClosingStrategy::key) {
     throw ConfigError(what + ": only the 'key' closing strategy is supported");
   }
   if (spec.kind == WindowKind::session) {

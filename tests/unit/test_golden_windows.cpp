@@ -1,4 +1,4 @@
-// Golden (data-driven) tests of windows and aggregations (SEMANTICS §7, §8, EXT-01, EXT-02).
+// Golden (data-driven) tests of windows and aggregations (SEMANTICS §7, §8, EXT-02).
 //
 // The cases live in tests/golden/windows/*.test (format: tests/golden/README.md); this runner
 // knows no case: it parses every file, builds the pipeline a case names through the public API,
