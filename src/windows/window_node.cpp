@@ -55,8 +55,8 @@ std::int64_t saturating_sub(std::int64_t a, std::int64_t b) {
 // bits above = the layout of the array after it:
 //   layout 0 (written before WIN-13): [T, closed_T, next_seq, C, windows]; a session's end
 //            was its last timestamp and C the largest end of a closed session (EXT-01).
-//   layout 1: [T, closed_T, next_seq, windows]; a session's end is its last timestamp + 1
-//            (WIN-13).
+//   layout 1: [T, closed_T, next_seq, windows, closed_ends]; a session's end is its last
+//            timestamp + 1 (WIN-13); closed_ends = KeyState::closed_ends (sliding).
 // A layout-0 session is read as [start, last + 1): the old and new rules keep sessions the
 // same distance apart, so the conversion is exact; C is no longer used.
 // Each window is [start, end, count, first_seq, [accumulator...]].
@@ -108,11 +108,16 @@ struct KeyState {
   std::vector<std::int64_t> removed;  // stored items dropped since the last flush
   std::int64_t scheduled = kMin;      // partition strategy: the close time in the heap
   bool dirty = false;
+  // Sliding: the ends of closed windows a record that is not wholly late can still fall in
+  // (end + d + grace >= T), ascending; such a record is reported late for them (WIN-08). A
+  // closed window's records stay in `items` as long as its end does, so its bounds are all
+  // that is kept of it.
+  std::vector<std::int64_t> closed_ends;
 };
 
 // Whether the key keeps nothing but its stream time (it may then leave memory).
 bool nothing_kept(const KeyState& ks) {
-  return ks.windows.empty() && ks.items.empty();
+  return ks.windows.empty() && ks.items.empty() && ks.closed_ends.empty();
 }
 
 struct Pending {
@@ -170,6 +175,15 @@ class WindowState final : public OperatorState {
   void process_time(KeyState& ks, Row& row, std::int64_t T, ExecContext& ctx);
   void process_sliced(KeyState& ks, Row& row, std::int64_t T, ExecContext& ctx);
   void process_sliding(KeyState& ks, Row& row, std::int64_t T, ExecContext& ctx);
+  void report_closed_sliding_windows(const KeyState& ks, const Row& row, std::int64_t T,
+                                     ExecContext& ctx) const;
+  void create_sliding_window(KeyState& ks, std::int64_t end);
+  // Sliding (WIN-07): whether `time` + d + grace < T. For a window's start: it is closed; for
+  // a record's timestamp: the record is wholly late; for a window's end or a kept record's
+  // timestamp: no record that is not wholly late can fall in it any more.
+  bool sliding_passed(std::int64_t time, std::int64_t T) const {
+    return saturating_add(saturating_add(time, spec_.duration), spec_.grace) < T;
+  }
   void process_count(KeyState& ks, Row& row, ExecContext& ctx);
   void process_session(KeyState& ks, Row& row, std::int64_t W, ExecContext& ctx);
   Window& add_to_session(KeyState& ks, const Row& row, std::int64_t seq);
@@ -292,14 +306,16 @@ KeyState WindowState::decode_key(std::string_view enc, std::string_view blob) co
   }
   const Value v = state::decode(blob.substr(1));
   const Array& a = v.as_array();
-  if (a.size() != (layout == 0 ? 5u : 4u)) {
-    throw SerializationError("window store: key state has the wrong shape");
-  }
+  if (a.size() != 5) throw SerializationError("window store: key state has the wrong shape");
   ks.T = a[0].as_int();
   ks.closed_T = a[1].as_int();
   ks.next_seq = a[2].as_int();
-  // Layout 0 kept the closed-session bound at [3], unused since WIN-13.
+  // Layout 0 kept the closed-session bound at [3] (unused since WIN-13) and had no list of
+  // closed sliding windows: those closed before the upgrade are not reported late.
   const Array& stored_windows = layout == 0 ? a[4].as_array() : a[3].as_array();
+  if (layout > 0) {
+    for (const Value& end : a[4].as_array()) ks.closed_ends.push_back(end.as_int());
+  }
   const bool inclusive_session_ends = layout == 0 && spec_.kind == WindowKind::session;
   for (const Value& wv : stored_windows) {
     const Array& f = wv.as_array();
@@ -423,13 +439,16 @@ void WindowState::flush(state::PartitionTransaction& txn) {
     Array windows;
     windows.reserve(ks->windows.size());
     for (const Window& w : ks->windows) windows.push_back(window_to_value(w));
+    Array closed_ends;
+    closed_ends.reserve(ks->closed_ends.size());
+    for (const std::int64_t end : ks->closed_ends) closed_ends.emplace_back(end);
     blob.clear();
     // First byte: the layout, and whether anything is open, so loading skips keys that only
     // keep their time.
     const bool open = !nothing_kept(*ks);
     blob.push_back(static_cast<char>((kKeyStateLayout << 1) | (open ? kOpenFlag : 0)));
     state::encode(Value(Array{Value(ks->T), Value(ks->closed_T), Value(ks->next_seq),
-                              Value(std::move(windows))}),
+                              Value(std::move(windows)), Value(std::move(closed_ends))}),
                   blob);
     stored.clear();
     state::build_stored(stored, true, std::nullopt);
@@ -889,44 +908,27 @@ void WindowState::close_sliced(KeyState& ks, std::int64_t T) {
 }
 
 // WIN-04: one window [max(0, e-d), e] per distinct timestamp e of the key's accepted records.
+// A window closes when start + d + grace < T (WIN-07); a record is wholly late when even its
+// own window would be closed (ts + d + grace < T) and is then dropped.
 void WindowState::process_sliding(KeyState& ks, Row& row, std::int64_t T, ExecContext& ctx) {
   const std::int64_t ts = row.timestamp;
   const std::int64_t d = spec_.duration;
-  const std::int64_t g = spec_.grace;
-  if (ts + d + g < T) {
-    late(ks, row, late_by(row, T), std::max<std::int64_t>(0, ts - d), ts, ctx);
+  const std::int64_t own_start = std::max<std::int64_t>(0, ts - d);
+  if (sliding_passed(ts, T)) {
+    late(ks, row, late_by(row, T), own_start, ts, ctx);
     return;
   }
+  report_closed_sliding_windows(ks, row, T, ctx);
   const std::int64_t seq = ks.next_seq++;
   keep_item(ks, row.value, ts, seq, true, true);
+  // The stored windows are the open ones (closing runs after every record at the same T).
   bool have_own = false;
   for (Window& w : ks.windows) {
     if (w.end == ts) have_own = true;
     if (w.start <= ts && ts <= w.end) add_record(ks, w, row.value, ts, seq);
   }
-  // The window ending at the record's own timestamp, unless it would be closed already.
-  const std::int64_t own_start = std::max<std::int64_t>(0, ts - d);
-  if (!have_own && !(own_start + d + g < T)) {
-    Window w;
-    init_window(w, own_start, ts);
-    // Folded from the kept records in arrival order.
-    std::vector<const Item*> in_range;
-    for (const Item& i : ks.items) {
-      if (i.ts >= own_start && i.ts <= ts) in_range.push_back(&i);
-    }
-    std::sort(in_range.begin(), in_range.end(),
-              [](const Item* a, const Item* b) { return a->seq < b->seq; });
-    for (const Item* i : in_range) {
-      if (w.count == 0) w.first_seq = i->seq;
-      ++w.count;
-      for (std::size_t a = 0; a < spec_.aggs.size(); ++a) {
-        if (!spec_.aggs[a]->is_collector()) add_input(ks, w, a, i->inputs[a], i->ts, i->seq);
-      }
-    }
-    auto pos = std::lower_bound(ks.windows.begin(), ks.windows.end(), ts,
-                                [](const Window& x, std::int64_t e) { return x.end < e; });
-    ks.windows.insert(pos, std::move(w));
-  }
+  // WIN-04: a record never creates a window that is already closed.
+  if (!have_own && !sliding_passed(own_start, T)) create_sliding_window(ks, ts);
   if (!node_.final_mode()) {
     for (const Window& w : ks.windows) {
       if (w.end >= ts && w.end <= ts + d && w.start <= ts) {
@@ -938,20 +940,65 @@ void WindowState::process_sliding(KeyState& ks, Row& row, std::int64_t T, ExecCo
   close_sliding(ks, T);
 }
 
+// WIN-08: a record that is not wholly late is late for each closed window that holds its
+// timestamp, newest first. Windows that were never created (a record's own window that was
+// already closed when the record came) are not in closed_ends, so they are not reported.
+void WindowState::report_closed_sliding_windows(const KeyState& ks, const Row& row, std::int64_t T,
+                                                ExecContext& ctx) const {
+  const std::int64_t ts = row.timestamp;
+  for (auto it = ks.closed_ends.rbegin(); it != ks.closed_ends.rend() && *it >= ts; ++it) {
+    const std::int64_t start = std::max<std::int64_t>(0, *it - spec_.duration);
+    if (start <= ts) late(ks, row, late_by(row, T), start, *it, ctx);
+  }
+}
+
+// The window ending at `end`, folded from the kept records in its range in arrival order.
+void WindowState::create_sliding_window(KeyState& ks, std::int64_t end) {
+  const std::int64_t start = std::max<std::int64_t>(0, end - spec_.duration);
+  Window w;
+  init_window(w, start, end);
+  std::vector<const Item*> in_range;
+  for (const Item& i : ks.items) {
+    if (i.ts >= start && i.ts <= end) in_range.push_back(&i);
+  }
+  std::sort(in_range.begin(), in_range.end(),
+            [](const Item* a, const Item* b) { return a->seq < b->seq; });
+  for (const Item* i : in_range) {
+    if (w.count == 0) w.first_seq = i->seq;
+    ++w.count;
+    for (std::size_t a = 0; a < spec_.aggs.size(); ++a) {
+      if (!spec_.aggs[a]->is_collector()) add_input(ks, w, a, i->inputs[a], i->ts, i->seq);
+    }
+  }
+  auto pos = std::lower_bound(ks.windows.begin(), ks.windows.end(), end,
+                              [](const Window& x, std::int64_t e) { return x.end < e; });
+  ks.windows.insert(pos, std::move(w));
+}
+
 void WindowState::close_sliding(KeyState& ks, std::int64_t T) {
-  const std::int64_t d = spec_.duration;
-  const std::int64_t g = spec_.grace;
+  // A closed window (or kept record) at e can still take a record that is not wholly late
+  // while e + d + grace >= T; after that nothing can fall in it any more.
+  auto beyond_reach = [this, T](std::int64_t e) { return sliding_passed(e, T); };
   // Windows are ordered by end, and so by start.
   std::size_t n = 0;
-  while (n < ks.windows.size() && ks.windows[n].start + d + g < T) {
-    if (node_.final_mode())
-      closed_.push_back({ks.windows[n].start, &ks, make_row(ks, ks.windows[n])});
+  while (n < ks.windows.size() && sliding_passed(ks.windows[n].start, T)) {
+    const Window& w = ks.windows[n];
+    if (node_.final_mode()) closed_.push_back({w.start, &ks, make_row(ks, w)});
+    // closed_ends stays ascending: a window is only created while open, so every open
+    // window ends after every closed one.
+    if (!beyond_reach(w.end)) ks.closed_ends.push_back(w.end);
     ++n;
   }
   if (n > 0) {
     ks.windows.erase(ks.windows.begin(), ks.windows.begin() + static_cast<std::ptrdiff_t>(n));
   }
-  drop_items_before(ks, [&](const Item& i) { return i.ts + d + g < T; });
+  std::size_t gone = 0;
+  while (gone < ks.closed_ends.size() && beyond_reach(ks.closed_ends[gone])) ++gone;
+  if (gone > 0) {
+    ks.closed_ends.erase(ks.closed_ends.begin(),
+                         ks.closed_ends.begin() + static_cast<std::ptrdiff_t>(gone));
+  }
+  drop_items_before(ks, [&](const Item& i) { return beyond_reach(i.ts); });
 }
 
 // WIN-05.
@@ -1165,8 +1212,10 @@ bool WindowState::tick(std::int64_t now, ExecContext& ctx) {
     if (ks.windows.empty()) continue;
     const std::size_t windows = ks.windows.size();
     const std::size_t items = ks.items.size();
+    const std::size_t closed_ends = ks.closed_ends.size();
     close_key(ks, std::max(stream_time(ks), t_eff));
-    if (ks.windows.size() != windows || ks.items.size() != items) {
+    if (ks.windows.size() != windows || ks.items.size() != items ||
+        ks.closed_ends.size() != closed_ends) {
       mark(ks);
       changed = true;
     }
