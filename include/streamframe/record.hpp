@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,8 +11,12 @@
 
 namespace streamframe {
 
-// Header values are raw bytes, kept in a std::string. Order is kept and names may repeat.
-using Headers = std::vector<std::pair<std::string, std::string>>;
+// A header's value: raw bytes, or nullopt for a null value. Kafka tells a null value from an
+// empty one, and so does streamframe: both pass through unchanged.
+using HeaderValue = std::optional<std::string>;
+// Headers in order; names may repeat. `{{"a", "b"}, {"c", std::nullopt}}` builds two entries
+// (the second with a null value). The optional adds no allocation: a value lives inline in it.
+using Headers = std::vector<std::pair<std::string, HeaderValue>>;
 
 // Kafka timestamp type of a consumed message (TOP-12).
 enum class TimestampType : int { none = 0, create_time = 1, log_append_time = 2 };

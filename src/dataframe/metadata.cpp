@@ -5,7 +5,9 @@ namespace streamframe::detail {
 Value headers_to_value(const Headers& headers) {
   Array out;
   out.reserve(headers.size());
-  for (const auto& [k, v] : headers) out.push_back(Value::array({Value(k), Value(v)}));
+  for (const auto& [k, v] : headers) {
+    out.push_back(Value::array({Value(k), v ? Value(*v) : Value()}));  // null stays null
+  }
   return Value(std::move(out));
 }
 

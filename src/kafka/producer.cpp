@@ -108,8 +108,10 @@ void Producer::produce(std::string_view topic, std::int32_t partition,
     for (const auto& [name, bytes] : *headers) {
       rd_kafka_vu_t& vu = arg(RD_KAFKA_VTYPE_HEADER);
       vu.u.header.name = name.c_str();
-      vu.u.header.val = bytes.data();
-      vu.u.header.size = static_cast<ssize_t>(bytes.size());
+      // librdkafka writes a null pointer as a null value (length -1 on the wire) and any
+      // other pointer, even to 0 bytes, as a value: std::string::data() is never null.
+      vu.u.header.val = bytes ? bytes->data() : nullptr;
+      vu.u.header.size = bytes ? static_cast<ssize_t>(bytes->size()) : 0;
     }
   }
 

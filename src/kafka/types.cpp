@@ -31,23 +31,42 @@ std::vector<TopicPartition> from_c_list(const rd_kafka_topic_partition_list_t* l
 
 Headers message_headers(const rd_kafka_message_t& m) {
   Headers out;
+  message_headers(m, out);
+  return out;
+}
+
+void message_headers(const rd_kafka_message_t& m, Headers& out) {
   rd_kafka_headers_t* hdrs = nullptr;  // owned by the message
   const rd_kafka_resp_err_t err = rd_kafka_message_headers(&m, &hdrs);
-  if (err == RD_KAFKA_RESP_ERR__NOENT) return out;
+  if (err == RD_KAFKA_RESP_ERR__NOENT) {
+    out.clear();
+    return;
+  }
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    out.clear();
     throw_error(err, fmt::format("reading headers of message at offset {}", m.offset));
   }
-  out.reserve(rd_kafka_header_cnt(hdrs));
+  const std::size_t count = rd_kafka_header_cnt(hdrs);
+  if (out.size() < count) out.resize(count);
   const char* name = nullptr;
   const void* value = nullptr;
   std::size_t size = 0;
-  for (std::size_t i = 0;
-       rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-    // A header with a null value is kept as an empty byte string.
-    out.emplace_back(name, value != nullptr ? std::string(static_cast<const char*>(value), size)
-                                            : std::string());
+  std::size_t n = 0;
+  for (; n < count &&
+         rd_kafka_header_get_all(hdrs, n, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+       ++n) {
+    auto& [out_name, out_value] = out[n];
+    out_name.assign(name);
+    // A null value stays null (nullopt), an empty one empty.
+    if (value == nullptr) {
+      out_value.reset();
+    } else if (out_value) {
+      out_value->assign(static_cast<const char*>(value), size);
+    } else {
+      out_value.emplace(static_cast<const char*>(value), size);
+    }
   }
-  return out;
+  out.resize(n);
 }
 
 std::string message_error(const rd_kafka_message_t& m) {

@@ -141,9 +141,12 @@ inline std::int64_t message_timestamp(const rd_kafka_message_t& m,
   return ts;
 }
 
-// Copies the message's headers (empty when it has none). Throws KafkaError when librdkafka
-// cannot parse them.
+// Copies the message's headers (empty when it has none); a null value stays nullopt. Throws
+// KafkaError when librdkafka cannot parse them.
 Headers message_headers(const rd_kafka_message_t& m);
+// The same into `out`, reusing its entries and their strings' capacity: a hot path that
+// keeps `out` across messages allocates nothing once it has seen as many headers as bytes.
+void message_headers(const rd_kafka_message_t& m, Headers& out);
 
 // Human-readable error of an error message ("" for a good message).
 std::string message_error(const rd_kafka_message_t& m);

@@ -223,18 +223,25 @@ struct Msg {
   Headers headers;
 };
 
+enum class Isolation { read_uncommitted, read_committed };
+
 // Reads every message of `topic` (all partitions) up to the high watermarks seen at the call,
-// in (partition, offset) order. Fails the calling test on timeout.
+// in (partition, offset) order. Fails the calling test on timeout. With read_committed, call
+// it once no transaction is open on the topic: a partition counts as read when the reader
+// reaches its end (the offsets of transaction markers are never returned as messages).
 inline std::vector<Msg> read_topic(const std::string& topic,
-                                   std::chrono::milliseconds timeout = 30s) {
+                                   std::chrono::milliseconds timeout = 30s,
+                                   Isolation isolation = Isolation::read_uncommitted) {
   const auto parts = partition_count(topic);
   if (!parts) throw std::runtime_error("read_topic: no topic " + topic);
-  Rk rk = make_client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", brokers()},
-                                          {"group.id", streamframe::test::unique_name("reader")},
-                                          {"enable.auto.commit", "false"},
-                                          {"enable.partition.eof", "false"},
-                                          {"isolation.level", "read_uncommitted"},
-                                          {"fetch.message.max.bytes", "10485760"}});
+  const bool committed = isolation == Isolation::read_committed;
+  Rk rk = make_client(RD_KAFKA_CONSUMER,
+                      {{"bootstrap.servers", brokers()},
+                       {"group.id", streamframe::test::unique_name("reader")},
+                       {"enable.auto.commit", "false"},
+                       {"enable.partition.eof", committed ? "true" : "false"},
+                       {"isolation.level", committed ? "read_committed" : "read_uncommitted"},
+                       {"fetch.message.max.bytes", "10485760"}});
   std::vector<std::int64_t> high(*parts, 0);
   std::vector<std::int64_t> next(*parts, 0);
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(*parts);
@@ -265,6 +272,10 @@ inline std::vector<Msg> read_topic(const std::string& topic,
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), 200);
     if (m == nullptr) continue;
     if (m->err) {
+      // read_committed: the end of a partition may be a commit marker, never returned.
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->offset >= high[m->partition]) {
+        next[m->partition] = m->offset;
+      }
       rd_kafka_message_destroy(m);
       continue;
     }
@@ -280,7 +291,9 @@ inline std::vector<Msg> read_topic(const std::string& topic,
       const void* val;
       size_t size;
       for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); ++i) {
-        msg.headers.emplace_back(name, val ? std::string(static_cast<const char*>(val), size) : "");
+        HeaderValue bytes;  // null stays null
+        if (val != nullptr) bytes.emplace(static_cast<const char*>(val), size);
+        msg.headers.emplace_back(name, std::move(bytes));
       }
     }
     next[m->partition] = m->offset + 1;

@@ -123,7 +123,8 @@ TEST_F(KafkaLayer, ProduceConsumeCommitAndResumeFromCommittedOffset) {
   const std::string topic = make_topic("roundtrip", 3);
   const std::string group = unique_name("group");
   Producer producer(producer_config());
-  const streamframe::Headers headers{{"h", "1"}, {"h", "2"}};
+  // A null header value stays null and an empty one empty, through a real broker.
+  const streamframe::Headers headers{{"h", "1"}, {"null", std::nullopt}, {"empty", ""}, {"h", "2"}};
   for (int i = 0; i < 2000; ++i) {
     producer.produce(topic, -1, "key-" + std::to_string(i % 40), "value-" + std::to_string(i),
                      1700000000000 + i, i == 0 ? &headers : nullptr);

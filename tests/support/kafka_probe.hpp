@@ -24,7 +24,8 @@ struct ProbedMessage {
   std::optional<std::string> key;
   std::optional<std::string> value;
   std::int64_t timestamp = -1;
-  std::vector<std::pair<std::string, std::string>> headers;
+  // nullopt = a header whose value is null (Kafka tells it from an empty value).
+  std::vector<std::pair<std::string, std::optional<std::string>>> headers;
 };
 
 class KafkaProbe {
@@ -248,8 +249,9 @@ class KafkaProbe {
         for (size_t i = 0;
              rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
              ++i) {
-          out.headers.emplace_back(
-              name, val ? std::string(static_cast<const char*>(val), size) : std::string());
+          std::optional<std::string> bytes;
+          if (val != nullptr) bytes.emplace(static_cast<const char*>(val), size);
+          out.headers.emplace_back(name, std::move(bytes));
         }
       }
       by_partition[p].push_back(std::move(out));
