@@ -41,7 +41,11 @@ struct ErrorContext {
 };
 
 // ERR-01: decides what happens after an error. Returning `skip` drops the message or row and
-// goes on; `stop` ends run() with the error and nothing after the last checkpoint committed.
+// goes on; `stop` ends run() with the error and nothing after the last checkpoint committed;
+// `dead_letter` (deserialization and processing errors) sends the message to
+// ApplicationConfig::dead_letter_topic and goes on as `skip` does (EXT-03). For producer
+// errors `dead_letter` stops. Without a callback: the error is logged, then dead-lettered when
+// dead_letter_topic is set, else it stops.
 using ErrorCallback = std::function<ErrorAction(const std::exception&, const ErrorContext&)>;
 
 struct ApplicationConfig {
@@ -63,6 +67,13 @@ struct ApplicationConfig {
   ErrorCallback on_consumer_error{};
   ErrorCallback on_processing_error{};
   ErrorCallback on_producer_error{};
+  // EXT-03: the topic `ErrorAction::dead_letter` sends failed messages to (nullopt = none): the
+  // message's raw key, value, timestamp and headers plus headers streamframe.error.stage,
+  // .type, .message and streamframe.source.topic, .partition, .offset; partitioned by murmur2
+  // of the raw key; produced as part of the checkpoint (exactly-once: in its transaction).
+  // The name is checked at construction; run() creates the topic when it is absent (APP-08,
+  // 1 partition: declare it first with app.topic() for another layout).
+  std::optional<std::string> dead_letter_topic{};
   std::function<void(const std::string& topic, std::int32_t partition, std::int64_t offset)>
       on_message_processed{};
   std::map<std::string, std::string> producer_extra_config{};
@@ -102,6 +113,8 @@ struct RunStats {
   std::uint64_t rows_processed = 0;
   std::uint64_t records_produced = 0;
   std::uint64_t errors_skipped = 0;
+  // Messages sent to the dead-letter topic (EXT-03); an aborted checkpoint's are sent again.
+  std::uint64_t dead_lettered = 0;
   std::uint64_t checkpoints = 0;
   // Checkpoints that committed nothing and whose messages were processed again: exactly-once
   // transactions aborted, at-least-once commits refused because the group moved on.

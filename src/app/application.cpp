@@ -100,6 +100,13 @@ class Application::Impl {
         !std::filesystem::is_directory(config_.state_dir)) {
       throw ConfigError("state_dir '" + config_.state_dir + "' is not a directory");
     }
+    if (config_.dead_letter_topic) {
+      try {
+        (void)Topic::make(*config_.dead_letter_topic, dead_letter_options());
+      } catch (const ConfigError& e) {
+        throw ConfigError(std::string("dead_letter_topic: ") + e.what());
+      }
+    }
     embedded_ = config_.broker_address == "embedded";
     if (embedded_) {
       if (config_.processing_guarantee == ProcessingGuarantee::exactly_once) {
@@ -297,6 +304,33 @@ class Application::Impl {
     return t;
   }
 
+  // EXT-03: the dead-letter topic carries the original bytes.
+  static TopicOptions dead_letter_options() {
+    TopicOptions o;
+    o.value_deserializer = "bytes";
+    o.value_serializer = "bytes";
+    o.key_deserializer = "bytes";
+    o.key_serializer = "bytes";
+    return o;
+  }
+
+  // Creates the dead-letter topic when absent (APP-08), before any message can need it.
+  void prepare_dead_letter_topic() {
+    if (!config_.dead_letter_topic) return;
+    const std::string& name = *config_.dead_letter_topic;
+    for (const auto& g : graphs_) {
+      if (g->topic().name() == name) {
+        throw ConfigError("dead_letter_topic '" + name +
+                          "' is also an input topic: a dead letter would be consumed again");
+      }
+    }
+    try {
+      (void)topic(name, dead_letter_options());
+    } catch (const TopicNotFound& e) {
+      throw TopicNotFound(std::string("dead_letter_topic: ") + e.what());
+    }
+  }
+
   static bool is_unreachable(int code) {
     return code == RD_KAFKA_RESP_ERR__TRANSPORT || code == RD_KAFKA_RESP_ERR__TIMED_OUT ||
            code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || code == RD_KAFKA_RESP_ERR__RESOLVE;
@@ -339,6 +373,7 @@ class Application::Impl {
     if (stateful && !embedded_) {
       state::ensure_writable_dir(std::filesystem::path(config_.state_dir) / config_.consumer_group);
     }
+    prepare_dead_letter_topic();
     const auto changelogs = stateful ? prepare_changelogs()
                                      : std::map<std::pair<std::string, std::string>, std::string>{};
     for (int i = 0; i < config_.num_workers; ++i) {
@@ -416,6 +451,7 @@ class Application::Impl {
     stats_.rows_processed += s.rows_processed;
     stats_.records_produced += s.records_produced;
     stats_.errors_skipped += s.errors_skipped;
+    stats_.dead_lettered += s.dead_lettered;
     stats_.checkpoints += s.checkpoints;
     stats_.checkpoints_aborted += s.checkpoints_aborted;
     stats_.null_keys_skipped += s.null_keys_skipped;

@@ -1,9 +1,13 @@
 #include "app/worker.hpp"
 
+#include <cxxabi.h>
 #include <librdkafka/rdkafka.h>
 #include <time.h>
 
+#include <cstdlib>
+#include <string_view>
 #include <thread>
+#include <typeinfo>
 
 #include "core/crash_point.hpp"
 #include "core/logging.hpp"
@@ -41,6 +45,36 @@ Value leaf_value(const Row& row, const MessageContext& mc, bool metadata) {
   }
   return with_metadata(row.value, row.key, row.timestamp, row.headers, mc.topic, mc.partition,
                        mc.offset);
+}
+
+// EXT-03: the headers a dead-letter record carries after the message's own.
+constexpr const char* kErrorStageHeader = "streamframe.error.stage";
+constexpr const char* kErrorTypeHeader = "streamframe.error.type";
+constexpr const char* kErrorMessageHeader = "streamframe.error.message";
+constexpr const char* kSourceTopicHeader = "streamframe.source.topic";
+constexpr const char* kSourcePartitionHeader = "streamframe.source.partition";
+constexpr const char* kSourceOffsetHeader = "streamframe.source.offset";
+constexpr std::size_t kErrorMessageMaxBytes = 4096;
+
+// The error's dynamic type as written in C++, without the streamframe:: prefix
+// ("SerializationError", "std::runtime_error").
+std::string error_type_name(const std::exception& e) {
+  const char* mangled = typeid(e).name();
+  int status = 0;
+  const std::unique_ptr<char, decltype(&std::free)> demangled(
+      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), &std::free);
+  std::string name = status == 0 && demangled ? demangled.get() : mangled;
+  constexpr std::string_view prefix = "streamframe::";
+  if (name.starts_with(prefix)) name.erase(0, prefix.size());
+  return name;
+}
+
+// At most `max` bytes of `text`, cut before a UTF-8 sequence rather than inside it.
+std::string truncate_utf8(std::string_view text, std::size_t max) {
+  if (text.size() <= max) return std::string(text);
+  std::size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return std::string(text.substr(0, end));
 }
 
 // Rethrows `error` after attaching the message's origin, keeping its dynamic type.
@@ -119,16 +153,61 @@ Worker::~Worker() {
 
 ErrorAction Worker::decide(const ErrorCallback& callback, const std::exception& error,
                            const ErrorContext& ctx, const char* stage) {
+  ErrorAction action = ErrorAction::stop;
   if (callback) {
-    const ErrorAction action = callback(error, ctx);
-    if (action == ErrorAction::skip) {
-      ++stats_.errors_skipped;
-      logger()->debug("{} error skipped: {}", stage, error.what());
-    }
-    return action;
+    action = callback(error, ctx);
+  } else {
+    // ERR-01: no callback => log, then dead-letter when a dead-letter topic is set, else stop.
+    logger()->error("{} error: {}", stage, error.what());
+    if (config_.dead_letter_topic) action = ErrorAction::dead_letter;
   }
-  logger()->error("{} error: {}", stage, error.what());
-  return ErrorAction::stop;
+  if (action == ErrorAction::skip) {
+    ++stats_.errors_skipped;
+    logger()->debug("{} error skipped: {}", stage, error.what());
+  }
+  if (action == ErrorAction::dead_letter && !config_.dead_letter_topic &&
+      std::string_view(stage) != "producer") {
+    // The callback cannot be checked before it runs: stop here, naming the missing setting.
+    throw ConfigError(std::string("the ") + stage +
+                      " error callback returned ErrorAction::dead_letter but "
+                      "ApplicationConfig::dead_letter_topic is not set; the error: " +
+                      error.what());
+  }
+  return action;
+}
+
+bool Worker::deserialization_failed(const rd_kafka_message_t* m, const std::exception& error) {
+  RawMessage raw = raw_message_of(m);
+  const ErrorAction action =
+      decide(config_.on_consumer_error, error, ErrorContext{&raw, nullptr}, "deserialization");
+  if (action == ErrorAction::dead_letter) dead_letter(m, error, "deserialization");
+  return action != ErrorAction::stop;
+}
+
+void Worker::dead_letter(const rd_kafka_message_t* m, const std::exception& error,
+                         const char* stage) {
+  try {
+    kafka::message_headers(*m, dead_letter_headers_);  // cleared when it throws
+  } catch (const KafkaError& e) {
+    logger()->warn("the headers of {}[{}]@{} cannot be read ({}); dead-lettered without them",
+                   kafka::message_topic(*m), m->partition, m->offset, e.what());
+  }
+  dead_letter_headers_.emplace_back(kErrorStageHeader, stage);
+  dead_letter_headers_.emplace_back(kErrorTypeHeader, error_type_name(error));
+  dead_letter_headers_.emplace_back(kErrorMessageHeader,
+                                    truncate_utf8(error.what(), kErrorMessageMaxBytes));
+  dead_letter_headers_.emplace_back(kSourceTopicHeader, std::string(kafka::message_topic(*m)));
+  dead_letter_headers_.emplace_back(kSourcePartitionHeader, std::to_string(m->partition));
+  dead_letter_headers_.emplace_back(kSourceOffsetHeader, std::to_string(m->offset));
+  ensure_transaction();
+  // Partition -1: the producer's partitioner, murmur2 of the raw key (KAF-01, like outputs).
+  const std::int64_t timestamp = kafka::message_timestamp(*m);
+  producer_->produce(*config_.dead_letter_topic, -1, kafka::message_key(*m),
+                     kafka::message_value(*m), timestamp > 0 ? timestamp : 0, &dead_letter_headers_,
+                     &dead_letter_tag_);
+  ++stats_.dead_lettered;
+  logger()->debug("{} error: {}[{}]@{} sent to the dead-letter topic '{}'", stage,
+                  kafka::message_topic(*m), m->partition, m->offset, *config_.dead_letter_topic);
 }
 
 void Worker::on_assign(const std::vector<kafka::TopicPartition>& tps) {
@@ -190,15 +269,25 @@ void Worker::release_partitions(const std::vector<kafka::TopicPartition>& tps) {
 }
 
 void Worker::on_delivery(const kafka::DeliveryReport& report) {
+  const bool dead_letter = report.opaque == &dead_letter_tag_;
   if (report.error_code == 0) {
     ++stats_.records_produced;
-    if (report.opaque != nullptr) {
+    if (report.opaque != nullptr && !dead_letter) {
       auto& delivered = static_cast<StoreSlot*>(report.opaque)->delivered;
       delivered = std::max(delivered, report.offset);
     }
     return;
   }
   if (pending_error_) return;
+  if (dead_letter) {
+    // The message is only in the dead-letter record now (its offset counts as processed):
+    // losing the record would lose the message, so this is never skippable (EXT-03).
+    pending_error_ = std::make_exception_ptr(KafkaError(
+        report.error_code,
+        "failed to deliver a dead-letter record to topic '" + std::string(report.topic) +
+            "' partition " + std::to_string(report.partition) + ": " + std::string(report.error)));
+    return;
+  }
   if (report.opaque != nullptr) {
     // A lost changelog record would lose state on the next recovery: never skippable.
     pending_error_ = std::make_exception_ptr(KafkaError(
@@ -941,22 +1030,18 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
     rows_.clear();
   } catch (Error& e) {
     e.set_origin(topic.name, m->partition, m->offset);
-    RawMessage raw = raw_message_of(m);
-    ErrorContext ctx{&raw, nullptr};
-    if (decide(config_.on_consumer_error, e, ctx, "deserialization") != ErrorAction::skip) throw;
+    if (!deserialization_failed(m, e)) throw;
     rows_.clear();
   } catch (const std::exception& e) {
     SerializationError wrapped(std::string("deserialization failed: ") + e.what());
     wrapped.set_origin(topic.name, m->partition, m->offset);
-    RawMessage raw = raw_message_of(m);
-    ErrorContext ctx{&raw, nullptr};
-    if (decide(config_.on_consumer_error, wrapped, ctx, "deserialization") != ErrorAction::skip)
-      throw wrapped;
+    if (!deserialization_failed(m, wrapped)) throw wrapped;
     rows_.clear();
   }
 
   // Processing: each row runs the whole DAG depth-first before the next (APP-25).
   const std::size_t row_count = rows_.size();
+  bool dead_lettered = false;  // EXT-03: once per message, however many of its rows fail
   for (std::size_t i = 0; i < row_count; ++i) {
     // The last (usually only) row takes the key and headers; earlier ones get copies.
     const bool last = i + 1 == row_count;
@@ -989,8 +1074,13 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
       try {
         rethrow_with_origin(error, context_);
       } catch (const std::exception& located) {
-        if (decide(config_.on_processing_error, located, ctx, "processing") != ErrorAction::skip)
-          throw;
+        const ErrorAction action = decide(config_.on_processing_error, located, ctx, "processing");
+        if (action == ErrorAction::stop) throw;
+        // dead_letter goes on with the next row as skip does; the message goes out once.
+        if (action == ErrorAction::dead_letter && !dead_lettered) {
+          dead_letter(m, located, "processing");
+          dead_lettered = true;
+        }
       }
     }
   }
@@ -1025,9 +1115,7 @@ void Worker::forward_raw(const rd_kafka_message_t* m, const Topic::Definition& t
     if (value) topic.value_deserializer->validate(*value, no_headers);
   } catch (Error& e) {
     e.set_origin(topic.name, m->partition, m->offset);
-    RawMessage raw = raw_message_of(m);
-    ErrorContext ctx{&raw, nullptr};
-    if (decide(config_.on_consumer_error, e, ctx, "deserialization") != ErrorAction::skip) throw;
+    if (!deserialization_failed(m, e)) throw;
     store_offset(slot, topic, m);
     return;
   }

@@ -115,6 +115,14 @@ class Worker final : public ExecContext {
   // The forwarding path: validates, then produces the message's own bytes.
   void forward_raw(const rd_kafka_message_t* message, const Topic::Definition& topic,
                    TopicSlot& slot, RunState& run);
+  // ERR-01 for a message that failed deserialization (or the forwarding path's validation):
+  // asks on_consumer_error and dead-letters when told to; false = stop (the caller rethrows).
+  bool deserialization_failed(const rd_kafka_message_t* message, const std::exception& error);
+  // EXT-03: produces `message` as consumed plus the error headers to the dead-letter topic, in
+  // the checkpoint under way (exactly-once: its transaction). Its delivery is confirmed by the
+  // checkpoint's flush; a failed delivery stops the worker (never skippable).
+  void dead_letter(const rd_kafka_message_t* message, const std::exception& error,
+                   const char* stage);
   // Records `message` as processed for the next checkpoint (offsets strictly increase, CK-01).
   void store_offset(TopicSlot& slot, const Topic::Definition& topic,
                     const rd_kafka_message_t* message);
@@ -217,6 +225,10 @@ class Worker final : public ExecContext {
   std::string key_buf_;
   std::string value_buf_;
   Headers produce_headers_;
+  Headers dead_letter_headers_;
+  // Its address is the delivery opaque of dead-letter records (changelog records carry their
+  // StoreSlot, outputs nothing).
+  char dead_letter_tag_ = 0;
   RunStats stats_;
   std::chrono::steady_clock::time_point last_activity_;
   bool consumed_ = false;  // a message was handled since last_activity_ was last set

@@ -212,6 +212,46 @@ inline std::int64_t committed_offset(const std::string& group, const std::string
   return offset;
 }
 
+// One message to produce with produce_raw().
+struct RawRecord {
+  std::optional<std::string> key;    // nullopt = null key
+  std::optional<std::string> value;  // nullopt = tombstone
+  std::int64_t timestamp = 0;        // 0 = now
+  Headers headers;                   // a nullopt value is produced as a null value
+};
+
+// Produces `records` to partition `partition` of `topic` in order with a plain librdkafka
+// producer (not the library under test) and waits for every acknowledgement.
+inline void produce_raw(const std::string& topic, const std::vector<RawRecord>& records,
+                        std::int32_t partition = 0) {
+  Rk rk = make_client(RD_KAFKA_PRODUCER,
+                      {{"bootstrap.servers", brokers()}, {"enable.idempotence", "true"}});
+  for (const auto& r : records) {
+    rd_kafka_headers_t* hdrs = rd_kafka_headers_new(r.headers.size());
+    for (const auto& [name, value] : r.headers) {
+      rd_kafka_header_add(hdrs, name.c_str(), -1, value ? value->data() : nullptr,
+                          value ? static_cast<ssize_t>(value->size()) : 0);
+    }
+    // A null pointer is a null key or value; an empty string's data() is never null.
+    const void* key = r.key ? r.key->data() : nullptr;
+    const std::size_t key_size = r.key ? r.key->size() : 0;
+    void* value = r.value ? const_cast<char*>(r.value->data()) : nullptr;
+    const std::size_t value_size = r.value ? r.value->size() : 0;
+    const rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(key, key_size), RD_KAFKA_V_VALUE(value, value_size),
+        RD_KAFKA_V_TIMESTAMP(r.timestamp), RD_KAFKA_V_HEADERS(hdrs),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_headers_destroy(hdrs);  // owned by the message only when produced
+      throw std::runtime_error(std::string("produce_raw: ") + rd_kafka_err2str(err));
+    }
+  }
+  if (rd_kafka_flush(rk.get(), 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw std::runtime_error("produce_raw: not acknowledged within 30 s");
+  }
+}
+
 // One message as read back from a topic.
 struct Msg {
   std::int32_t partition = -1;
@@ -226,9 +266,9 @@ struct Msg {
 enum class Isolation { read_uncommitted, read_committed };
 
 // Reads every message of `topic` (all partitions) up to the high watermarks seen at the call,
-// in (partition, offset) order. Fails the calling test on timeout. With read_committed, call
-// it once no transaction is open on the topic: a partition counts as read when the reader
-// reaches its end (the offsets of transaction markers are never returned as messages).
+// in (partition, offset) order. Fails the calling test on timeout. A partition counts as read
+// when the reader reaches its end: transaction markers take offsets but are never returned
+// as messages. With read_committed, call it once no transaction is open on the topic.
 inline std::vector<Msg> read_topic(const std::string& topic,
                                    std::chrono::milliseconds timeout = 30s,
                                    Isolation isolation = Isolation::read_uncommitted) {
@@ -239,7 +279,7 @@ inline std::vector<Msg> read_topic(const std::string& topic,
                       {{"bootstrap.servers", brokers()},
                        {"group.id", streamframe::test::unique_name("reader")},
                        {"enable.auto.commit", "false"},
-                       {"enable.partition.eof", committed ? "true" : "false"},
+                       {"enable.partition.eof", "true"},
                        {"isolation.level", committed ? "read_committed" : "read_uncommitted"},
                        {"fetch.message.max.bytes", "10485760"}});
   std::vector<std::int64_t> high(*parts, 0);
@@ -272,7 +312,7 @@ inline std::vector<Msg> read_topic(const std::string& topic,
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), 200);
     if (m == nullptr) continue;
     if (m->err) {
-      // read_committed: the end of a partition may be a commit marker, never returned.
+      // The end of a partition may be a transaction marker, never returned as a message.
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->offset >= high[m->partition]) {
         next[m->partition] = m->offset;
       }
