@@ -243,7 +243,7 @@ TEST(DeadLetterEmbedded, DeadLetterWithoutTopicStopsNamingTheSetting) {
 }
 
 TEST(DeadLetterEmbedded, BadTopicNamesAreConfigErrors) {
-  for (const std::string name : {std::string(), std::string("bad name"), std::string(250, 'x')}) {
+  for (const std::string& name : {std::string(), std::string("bad name"), std::string(250, 'x')}) {
     auto cfg = embedded_config("dl-names");
     cfg.dead_letter_topic = name;
     try {
