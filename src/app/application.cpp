@@ -91,6 +91,8 @@ class Application::Impl {
     if (config_.request_timeout.count() <= 0) throw ConfigError("request_timeout must be > 0");
     if (config_.consumer_poll_timeout.count() < 0)
       throw ConfigError("consumer_poll_timeout must be >= 0");
+    if (config_.producer_poll_timeout.count() < 0)
+      throw ConfigError("producer_poll_timeout must be >= 0 (0 = do not wait)");
     if (config_.broker_availability_timeout.count() < 0)
       throw ConfigError("broker_availability_timeout must be >= 0 (0 = off)");
     if (config_.num_workers < 1) {

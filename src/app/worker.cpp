@@ -1192,7 +1192,11 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
       }
       tick_operators();
       if (run.options.count > 0 && run.outputs >= run.options.count) run.limit_reached = true;
-      producer_->poll(std::chrono::milliseconds(0));
+      // APP-25: serve the producer's callbacks (delivery reports reach on_producer_error here)
+      // before taking the next messages. producer_poll_timeout > 0 waits up to that long for
+      // the first report, but only while records are awaiting one: an idle loop never blocks.
+      producer_->poll(producer_->outstanding() > 0 ? config_.producer_poll_timeout
+                                                   : std::chrono::milliseconds(0));
       rethrow_pending();
       if (run.limit_reached) break;
       check_brokers();
