@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
               {"max", sf::agg::max("temperature")},
               {"n", sf::agg::count()}})
         .final({.idle_timeout = std::chrono::milliseconds(idle_ms)})
-        .print(false, true)
+        .print({.pretty = false, .metadata = true})
         .to_topic(output);
 
     // Stop once the app has been idle for a while (a production app just calls run()).

@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
           state.set(word, sf::Value(n));
           return sf::Value::object({{"word", word}, {"count", n}});
         })
-        .print(false, true)
+        .print({.pretty = false, .metadata = true})
         .to_topic(counts);
 
     // Stop once the app has been idle for 3 s (a production app just calls run()).

@@ -67,6 +67,15 @@ using FilterStateFn =
 
 enum class DropErrors { raise, ignore };
 
+// Options of print() (SDF-08): `sdf.print({.pretty = false, .metadata = true})`.
+struct PrintOptions {
+  // Indented JSON over several lines; false = one compact line per record.
+  bool pretty = true;
+  // Prints {"value", "key", "timestamp", "headers"} (headers as [name, value] pairs) instead
+  // of the value alone.
+  bool metadata = false;
+};
+
 class StreamingDataFrame;
 
 // `sdf["col"]`: a Series that can also be assigned to, setting the column in place (SDF-04).
@@ -202,8 +211,9 @@ class StreamingDataFrame {
   StreamingDataFrame& fill(std::vector<std::string> columns,
                            std::vector<std::pair<std::string, Value>> values = {});
 
-  // SDF-08: prints each record as JSON to stdout.
-  StreamingDataFrame& print(bool pretty = true, bool metadata = false);
+  // SDF-08 (in place): prints each record as JSON to stdout, one record per write, and
+  // forwards it unchanged.
+  StreamingDataFrame& print(PrintOptions options = {});
 
   // SDF-09: produces every record to `topic` (the key, unless `key` computes a new one).
   StreamingDataFrame& to_topic(const Topic& topic, KeyFn key = nullptr);

@@ -637,8 +637,8 @@ StreamingDataFrame& StreamingDataFrame::fill(std::vector<std::string> columns,
   return append(std::make_unique<detail::FillNode>(std::move(fills)));
 }
 
-StreamingDataFrame& StreamingDataFrame::print(bool pretty, bool metadata) {
-  return append(std::make_unique<detail::PrintNode>(pretty, metadata));
+StreamingDataFrame& StreamingDataFrame::print(PrintOptions options) {
+  return append(std::make_unique<detail::PrintNode>(options.pretty, options.metadata));
 }
 
 StreamingDataFrame& StreamingDataFrame::to_topic(const Topic& topic, KeyFn key) {

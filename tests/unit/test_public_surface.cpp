@@ -1,5 +1,5 @@
-// Public API that had no test of its own, where no broker is needed to prove the point:
-// producer_poll_timeout validation (§1). The Kafka side of the same features is in
+// Public API that had no test of its own, where no broker is needed to prove the point: print
+// (SDF-08) and producer_poll_timeout validation (§1). The Kafka side of the same features is in
 // tests/integration/test_app_surface.cpp.
 #include <gtest/gtest.h>
 
@@ -15,6 +15,103 @@ namespace streamframe {
 namespace {
 
 using namespace std::chrono_literals;
+
+// Runs `fn` with stdout captured and returns what it printed.
+template <class Fn>
+std::string captured_stdout(Fn&& fn) {
+  ::testing::internal::CaptureStdout();
+  fn();
+  return ::testing::internal::GetCapturedStdout();
+}
+
+// ---------------------------------------------------------------------------------------------
+// print (SDF-08)
+
+TEST(Print, PrettyByDefaultCompactOnRequestAndTheRecordGoesOn) {
+  auto root = StreamingDataFrame::standalone(Topic::make("print-in", {}));
+  auto& printed = root.print();
+  EXPECT_EQ(&printed, &root) << "print() works in place and returns its own frame";
+  const Value value = Value::object({{"a", 1}, {"b", Value::array({"x", 2.5})}});
+  std::vector<Row> rows;
+  const std::string pretty = captured_stdout([&] { rows = root.test(value); });
+  EXPECT_EQ(pretty,
+            "{\n"
+            "  \"a\": 1,\n"
+            "  \"b\": [\n"
+            "    \"x\",\n"
+            "    2.5\n"
+            "  ]\n"
+            "}\n");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].value, value);  // forwarded unchanged
+
+  auto compact = StreamingDataFrame::standalone(Topic::make("print-in", {}));
+  compact.print({.pretty = false});
+  EXPECT_EQ(captured_stdout([&] { compact.test(value); }), "{\"a\":1,\"b\":[\"x\",2.5]}\n");
+  // One line per record, in processing order; non-object values print as they are.
+  EXPECT_EQ(captured_stdout([&] {
+              compact.test(Value(7));
+              compact.test(Value("text"));
+              compact.test(Value());
+            }),
+            "7\n\"text\"\nnull\n");
+}
+
+TEST(Print, MetadataShowsKeyTimestampAndHeaders) {
+  auto root = StreamingDataFrame::standalone(Topic::make("print-in", {}));
+  root.print({.pretty = false, .metadata = true});
+  const std::string line = captured_stdout([&] {
+    root.test(Value::object({{"t", 21.5}}), Value("sensor-1"), 1700000000123,
+              {{"trace", "abc"}, {"dup", "1"}, {"dup", "2"}});
+  });
+  EXPECT_EQ(line,
+            "{\"value\":{\"t\":21.5},\"key\":\"sensor-1\",\"timestamp\":1700000000123,"
+            "\"headers\":[[\"trace\",\"abc\"],[\"dup\",\"1\"],[\"dup\",\"2\"]]}\n");
+  // A null key and no headers.
+  EXPECT_EQ(captured_stdout([&] { root.test(Value(1), Value(), 5); }),
+            "{\"value\":1,\"key\":null,\"timestamp\":5,\"headers\":[]}\n");
+
+  auto pretty = StreamingDataFrame::standalone(Topic::make("print-in", {}));
+  pretty.print({.metadata = true});
+  EXPECT_EQ(captured_stdout([&] {
+              pretty.test(Value(1), Value("k"), 9, {{"h", "v"}});
+            }),
+            "{\n"
+            "  \"value\": 1,\n"
+            "  \"key\": \"k\",\n"
+            "  \"timestamp\": 9,\n"
+            "  \"headers\": [\n"
+            "    [\n"
+            "      \"h\",\n"
+            "      \"v\"\n"
+            "    ]\n"
+            "  ]\n"
+            "}\n");
+}
+
+TEST(Print, PrintsWhatReachesItInTheRunLoop) {
+  Application app(test::embedded_config("print-run"));
+  const Topic in = app.topic("print-run-in");
+  auto sdf = app.dataframe(in);
+  sdf = sdf[sdf["keep"]];
+  sdf.print({.pretty = false, .metadata = true});
+  {
+    Producer producer = app.get_producer();
+    producer.produce("print-run-in", "k1", R"({"keep":true,"n":1})", 1000, {{"h", "1"}});
+    producer.produce("print-run-in", "k2", R"({"keep":false,"n":2})", 2000);
+    producer.produce("print-run-in", std::nullopt, R"({"keep":true,"n":3})", 3000);
+    ASSERT_TRUE(producer.flush(10s));
+  }
+  std::vector<Value> outputs;
+  const std::string printed =
+      captured_stdout([&] { outputs = app.run({.timeout = 3s, .count = 2}); });
+  EXPECT_EQ(outputs.size(), 2u);
+  EXPECT_EQ(printed,
+            "{\"value\":{\"keep\":true,\"n\":1},\"key\":\"k1\",\"timestamp\":1000,"
+            "\"headers\":[[\"h\",\"1\"]]}\n"
+            "{\"value\":{\"keep\":true,\"n\":3},\"key\":null,\"timestamp\":3000,"
+            "\"headers\":[]}\n");
+}
 
 // ---------------------------------------------------------------------------------------------
 // producer_poll_timeout (§1, APP-11..16): validated at construction.
