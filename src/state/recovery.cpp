@@ -71,7 +71,12 @@ void log_waiting(const RestoreRequest& r, std::int64_t at, std::int64_t high,
       limit.count() / 1000);
 }
 
-void validate_value(std::string_view bytes) {
+void validate_record(std::string_view key, std::string_view bytes) {
+  if (is_ttl_index_key(key)) {
+    // ST-06: the TTL index is changelogged like any key; its entries have no value.
+    if (!bytes.empty()) throw SerializationError("TTL index entry with a value");
+    return;
+  }
   const StoredValue v = parse_stored(bytes);
   if (!v.raw_bytes) validate(v.payload);
 }
@@ -221,7 +226,7 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
         if (!key) throw SerializationError("changelog record has no key");
         if (apply) {
           if (auto value = kafka::message_value(*m)) {
-            validate_value(*value);
+            validate_record(*key, *value);
             batch.put(*key, *value);
           } else {
             batch.remove(*key);

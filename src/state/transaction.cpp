@@ -56,6 +56,10 @@ std::string ttl_index_key(std::int64_t expiry, std::string_view data_key) {
   return key;
 }
 
+bool is_ttl_index_key(std::string_view key) {
+  return key.size() > 10 && key.substr(0, 2) == std::string_view(kIndexPrefix, 2);
+}
+
 std::size_t PartitionTransaction::sweep_expired(std::int64_t now, std::size_t limit) {
   std::string begin(kIndexPrefix, 2);
   std::string end = begin;

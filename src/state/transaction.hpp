@@ -37,6 +37,8 @@ void build_stored(std::string& out, bool raw_bytes, std::optional<std::int64_t> 
 // codec tag (< 0x10), so the index never meets them; it is changelogged like any key, and
 // entries made stale by a later write are dropped when the sweep reaches them.
 std::string ttl_index_key(std::int64_t expiry, std::string_view data_key);
+// Whether `key` is such an index entry (its value is empty, not a stored value).
+bool is_ttl_index_key(std::string_view key);
 
 // Reads go to the pending writes first, then to the store (ST-02: reads see uncommitted
 // writes). Entries stay after a checkpoint as a read cache (up to kCacheEntries), so a hot

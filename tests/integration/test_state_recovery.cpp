@@ -337,6 +337,74 @@ TEST_F(StateRecovery, CommittedOffsetBelowLowWatermark) {
   EXPECT_EQ(out[0]["count"], Value(3));
 }
 
+// ST-06 + ST-04: a value set with a TTL is swept at the first checkpoint after a record whose
+// timestamp passes its expiry (a record that reads no key: only the sweep deletes it), and the
+// sweep is a tombstone in the changelog. The swept key reads as absent even for a record older
+// than the expiry (so it was deleted, not only hidden by the read-time rule), and again after
+// the state is rebuilt from the changelog (which needs the changelogged TTL index to restore).
+TEST_F(StateRecovery, ExpiredTtlEntryIsATombstoneInTheChangelog) {
+  input_ = streamframe::test::unique_name("st-ttl");
+  create_topic(input_, 1);
+  ApplicationConfig c = config();
+  c.commit_every = 1;  // a checkpoint after every message
+  auto session = [](Application& app, const Topic& in) {
+    app.dataframe(in).apply([](const Value& v, State& state) {
+      if (v["op"] == Value("set")) state.set("session", v["value"], 1000ms);
+      if (v["op"] == Value("tick")) return Value::object({{"op", v["op"]}});
+      return Value::object({{"op", v["op"]}, {"session", state.get("session")}});
+    });
+  };
+  auto send_at = [&](Application& app, const Topic& in, const std::string& json, std::int64_t ts) {
+    Producer p = app.get_producer();
+    p.produce(in.name(), "k", json, ts);
+    ASSERT_TRUE(p.flush(30s));
+  };
+  auto sessions = [](const std::vector<Value>& out) {  // as JSON, for readable failures
+    std::vector<std::string> s;
+    for (const auto& r : out) s.push_back(r.get_or("session", Value()).to_json());
+    return s;
+  };
+  {
+    Application app(c);
+    const Topic in = app.topic(input_);
+    session(app, in);
+    send_at(app, in, R"({"op":"set","value":"v1"})", 10000);  // expires at 11000
+    send_at(app, in, R"({"op":"get"})", 10500);
+    send_at(app, in, R"({"op":"tick"})", 20000);  // past the expiry: swept at its checkpoint
+    send_at(app, in, R"({"op":"get"})", 10600);   // before the expiry, after the sweep
+    EXPECT_EQ(sessions(app.run({.timeout = 10s, .count = 4})),
+              (std::vector<std::string>{"\"v1\"", "\"v1\"", "null", "null"}));
+  }
+  // The changelog: the data key's value, then its tombstone from the checkpoint of offset 2.
+  // (Keys starting with 0xFF 'T' belong to the TTL index, which is swept with it.)
+  std::vector<Msg> data;
+  int index_records = 0;
+  for (auto& m : read_topic(changelog())) {
+    ASSERT_TRUE(m.key.has_value());
+    if (m.key->rfind("\xffT", 0) == 0) {
+      ++index_records;
+    } else {
+      data.push_back(std::move(m));
+    }
+  }
+  ASSERT_EQ(data.size(), 2u);
+  EXPECT_EQ(data[0].key, data[1].key);
+  EXPECT_TRUE(data[0].value.has_value());
+  EXPECT_FALSE(data[1].value.has_value()) << "the expired entry is not a tombstone";
+  std::map<std::string, std::string> headers;
+  for (const auto& [name, value] : data[1].headers) headers[name] = value.value_or("");
+  EXPECT_EQ(Value::from_json(headers["__processed_tp_offsets__"]),
+            Value::object({{input_, 2}}));  // written by the checkpoint after offset 2
+  EXPECT_EQ(index_records, 2);              // its index entry: written, then deleted
+  // Rebuilt from the changelog, the key is absent at a time before its expiry.
+  fs::remove_all(state_dir_);
+  Application app(c);
+  const Topic in = app.topic(input_);
+  session(app, in);
+  send_at(app, in, R"({"op":"get"})", 10700);
+  EXPECT_EQ(sessions(app.run({.timeout = 10s, .count = 1})), (std::vector<std::string>{"null"}));
+}
+
 }  // namespace
 }  // namespace streamframe::apptest
 
