@@ -1113,6 +1113,12 @@ void Worker::forward_raw(const rd_kafka_message_t* m, const Topic::Definition& t
     static const Headers no_headers;
     if (key) topic.key_deserializer->validate(*key, no_headers);
     if (value) topic.value_deserializer->validate(*value, no_headers);
+  } catch (const IgnoreMessage&) {
+    // TOP-10 on this path too: dropped, offset stored.
+    logger()->debug("message ignored by the deserializer at {}[{}]@{}", topic.name, m->partition,
+                    m->offset);
+    store_offset(slot, topic, m);
+    return;
   } catch (Error& e) {
     e.set_origin(topic.name, m->partition, m->offset);
     if (!deserialization_failed(m, e)) throw;

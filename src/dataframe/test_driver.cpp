@@ -108,19 +108,27 @@ struct TestDriver::Impl final : detail::ExecContext {
 
     if (!passthrough.empty()) {
       // As the run loop: validated, not decoded, and the original bytes go out.
-      if (key) topic.key_deserializer->validate(*key, headers);
-      if (value) topic.value_deserializer->validate(*value, headers);
+      try {
+        if (key) topic.key_deserializer->validate(*key, headers);
+        if (value) topic.value_deserializer->validate(*value, headers);
+      } catch (const IgnoreMessage&) {
+        return;  // TOP-10: dropped, as the run loop does; its offset is used
+      }
       for (const Topic::Definition* target : passthrough) {
         output(target->name, key, value, timestamp, headers, {});
       }
     } else {
       Value key_value;
-      if (key) key_value = topic.key_deserializer->deserialize_one(*key);
       values.clear();
-      if (value) {
-        topic.value_deserializer->deserialize(*value, headers, values);
-      } else {
-        values.emplace_back();  // tombstone (TOP-09)
+      try {
+        if (key) key_value = topic.key_deserializer->deserialize_one(*key);
+        if (value) {
+          topic.value_deserializer->deserialize(*value, headers, values);
+        } else {
+          values.emplace_back();  // tombstone (TOP-09)
+        }
+      } catch (const IgnoreMessage&) {
+        return;  // TOP-10: dropped, as the run loop does; its offset is used
       }
       std::int64_t ts = timestamp;
       if (topic.timestamp_extractor) {

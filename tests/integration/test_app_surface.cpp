@@ -1,6 +1,6 @@
-// Public API that had no test, against the real broker: producer_poll_timeout (§1, APP-25).
-// Outputs, headers, partitions and committed offsets are read back with raw librdkafka clients
-// (test_app_helpers.hpp).
+// Public API that had no test, against the real broker: a deserializer throwing IgnoreMessage
+// (TOP-10) and producer_poll_timeout (§1, APP-25). Outputs, headers, partitions and committed
+// offsets are read back with raw librdkafka clients (test_app_helpers.hpp).
 #include <gtest/gtest.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
@@ -18,6 +18,138 @@ namespace streamframe::apptest {
 namespace {
 
 using streamframe::test::unique_name;
+
+// ---------------------------------------------------------------------------------------------
+// IgnoreMessage (TOP-10)
+
+// JSON, except that the value "ignore-me" (a JSON string) is dropped with IgnoreMessage
+// (TOP-10). It claims to round-trip with any serializer, so a pipeline that only forwards
+// (`sdf.to_topic(out)`) takes the forwarding path, which validates instead of decoding.
+class IgnoringJson final : public Deserializer {
+ public:
+  void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
+    if (data == "\"ignore-me\"") throw IgnoreMessage();
+    out.push_back(json::parse(data));
+  }
+  std::string_view name() const override { return "ignoring-json"; }
+  bool round_trips_with(const Serializer&) const override { return true; }
+};
+
+TopicOptions ignoring_input() {
+  TopicOptions o;
+  o.value_deserializer = std::shared_ptr<const Deserializer>(std::make_shared<IgnoringJson>());
+  return o;
+}
+
+// What the "streamframe" logger logs from construction on, one "<level>|<message>" line per
+// entry. The sink is added to the logger once and never removed: librdkafka threads may log
+// through the logger at any time, and its sink list must not change under them. Create it
+// after an Application (which creates the logger) and before anything runs.
+class LogCapture {
+ public:
+  LogCapture() : start_(sink().text().size()) {}
+  std::string text() const { return sink().text().substr(start_); }
+
+ private:
+  class Sink final : public spdlog::sinks::base_sink<std::mutex> {
+   public:
+    std::string text() {
+      std::lock_guard lock(mutex_);
+      return text_;
+    }
+
+   protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+      const auto level = spdlog::level::to_string_view(msg.level);
+      text_.append(level.data(), level.size());
+      text_ += '|';
+      text_.append(msg.payload.data(), msg.payload.size());
+      text_ += '\n';
+    }
+    void flush_() override {}
+
+   private:
+    std::string text_;
+  };
+
+  static Sink& sink() {
+    static const std::shared_ptr<Sink> s = [] {
+      auto logger = spdlog::get("streamframe");
+      if (!logger) throw std::runtime_error("no 'streamframe' logger yet");
+      auto sink = std::make_shared<Sink>();
+      logger->sinks().push_back(sink);
+      return sink;
+    }();
+    return *s;
+  }
+
+  std::size_t start_;
+};
+
+// The ignored messages leave no output and reach no error callback; their offsets count as
+// processed (on_message_processed, the committed offset even when the last message is an
+// ignored one) and the messages after them are processed. A DEBUG line names each one. Both
+// paths: decoding (a pipeline with apply) and forwarding (a plain to_topic).
+TEST(AppSurface, IgnoreMessageDropsTheMessageStoresItsOffsetAndGoesOn) {
+  REQUIRE_TEST_BROKERS();
+  const std::string in = unique_name("ign-in");
+  const std::string out = unique_name("ign-out");
+  const std::string forwarded = unique_name("ign-fwd");
+  create_topic(in, 1);
+  create_topic(out, 1);
+  create_topic(forwarded, 1);
+  const std::vector<std::string> inputs{"1", "\"ignore-me\"", "3", "4", "\"ignore-me\""};
+  {
+    Application feeder(base_config(unique_name("ign-feed")));
+    Producer producer = feeder.get_producer();
+    for (const auto& v : inputs) producer.produce(in, "k", v);
+    ASSERT_TRUE(producer.flush(30s));
+  }
+
+  for (const bool forwarding : {false, true}) {
+    SCOPED_TRACE(forwarding ? "forwarding path" : "decoding path");
+    const std::string group = unique_name("ign-grp");
+    CallbackLog consumer_errors;
+    std::vector<std::int64_t> processed;
+    auto cfg = base_config(group);
+    cfg.loglevel = "DEBUG";
+    cfg.commit_interval = std::chrono::hours(1);
+    cfg.on_consumer_error = consumer_errors.make(ErrorAction::stop);
+    cfg.on_message_processed = [&](const std::string&, std::int32_t, std::int64_t offset) {
+      processed.push_back(offset);
+    };
+    Application app(cfg);
+    LogCapture log;
+    const Topic t_in = app.topic(in, ignoring_input());
+    auto sdf = app.dataframe(t_in);
+    if (forwarding) {
+      sdf.to_topic(app.topic(forwarded));
+      // Not collecting: collect mode always decodes.
+      app.run({.timeout = 3s, .collect = false});
+    } else {
+      sdf = sdf.apply([](const Value& v) { return Value::object({{"v", v}}); });
+      sdf.to_topic(app.topic(out));
+      const auto outputs = app.run({.timeout = 3s});
+      EXPECT_EQ(outputs, (std::vector<Value>{Value::object({{"v", 1}}), Value::object({{"v", 3}}),
+                                             Value::object({{"v", 4}})}));
+    }
+    std::vector<std::string> produced;
+    for (const auto& m : read_topic(forwarding ? forwarded : out)) produced.push_back(*m.value);
+    EXPECT_EQ(produced, forwarding
+                            ? (std::vector<std::string>{"1", "3", "4"})
+                            : (std::vector<std::string>{R"({"v":1})", R"({"v":3})", R"({"v":4})"}));
+    EXPECT_EQ(consumer_errors.size(), 0u) << "an ignored message is not an error";
+    EXPECT_EQ(app.stats().errors_skipped, 0u);
+    EXPECT_EQ(processed, (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
+    EXPECT_EQ(committed_offset(group, in), 5);
+    const std::string text = log.text();
+    for (const int offset : {1, 4}) {
+      const std::string line =
+          "debug|message ignored by the deserializer at " + in + "[0]@" + std::to_string(offset);
+      EXPECT_NE(text.find(line), std::string::npos) << "no log line '" << line << "' in:\n" << text;
+    }
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // producer_poll_timeout (§1, APP-25)

@@ -1,5 +1,6 @@
 // Public API that had no test of its own, where no broker is needed to prove the point: print
-// (SDF-08) and producer_poll_timeout validation (§1). The Kafka side of the same features is in
+// (SDF-08), producer_poll_timeout validation (§1) and IgnoreMessage (TOP-10). IgnoreMessage runs
+// through the TestDriver. The Kafka side of the same features is in
 // tests/integration/test_app_surface.cpp.
 #include <gtest/gtest.h>
 
@@ -129,6 +130,63 @@ TEST(ProducerPollTimeout, DefaultsToZeroAndNegativeIsAConfigError) {
   cfg.producer_poll_timeout = 250ms;
   Application app(cfg);
   EXPECT_EQ(app.config().producer_poll_timeout, 250ms);
+}
+
+// ---------------------------------------------------------------------------------------------
+// IgnoreMessage (TOP-10) through the TestDriver: dropped, later messages go on, on both the
+// decoding path and the forwarding path.
+
+// JSON, except that a value "ignore-me" (valid JSON: a string) is dropped (TOP-10). Claims to
+// round-trip with any serializer, so a plain to_topic() pipeline takes the forwarding path.
+class IgnoringJson final : public Deserializer {
+ public:
+  void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
+    if (data == "\"ignore-me\"") throw IgnoreMessage();
+    out.push_back(json::parse(data));
+  }
+  std::string_view name() const override { return "ignoring-json"; }
+  bool round_trips_with(const Serializer&) const override { return true; }
+};
+
+TopicOptions ignoring_input() {
+  TopicOptions o;
+  o.value_deserializer = std::shared_ptr<const Deserializer>(std::make_shared<IgnoringJson>());
+  return o;
+}
+
+TEST(IgnoreMessageInTestDriver, DropsTheMessageAndGoesOn) {
+  const Topic in = Topic::make("ign-in", ignoring_input());
+  const Topic out = Topic::make("ign-out", {});
+  auto root = StreamingDataFrame::standalone(in);
+  root.apply([](const Value& v) {
+        return Value::object({{"v", v}, {"offset", StreamingDataFrame::message_context().offset}});
+      })
+      .to_topic(out);
+  TestDriver driver(root);
+  driver.pipe(0, "k", "1", 10);
+  driver.pipe(0, "k", "\"ignore-me\"", 20);
+  driver.pipe(0, "k", "3", 30);
+  const auto outputs = driver.take_outputs();
+  ASSERT_EQ(outputs.size(), 2u);
+  EXPECT_EQ(outputs[0].value, R"({"v":1,"offset":0})");
+  // The ignored message used offset 1, as it does on Kafka.
+  EXPECT_EQ(outputs[1].value, R"({"v":3,"offset":2})");
+}
+
+TEST(IgnoreMessageInTestDriver, DropsTheMessageOnTheForwardingPath) {
+  const Topic in = Topic::make("ign-in", ignoring_input());
+  const Topic out = Topic::make("ign-out", {});
+  auto root = StreamingDataFrame::standalone(in);
+  root.to_topic(out);
+  ASSERT_EQ(root.graph()->passthrough_targets().size(), 1u) << "not the forwarding path";
+  TestDriver driver(root);
+  driver.pipe(0, "k", "1", 10);
+  driver.pipe(0, "k", "\"ignore-me\"", 20);
+  driver.pipe(0, "k", "3", 30);
+  const auto outputs = driver.take_outputs();
+  ASSERT_EQ(outputs.size(), 2u);
+  EXPECT_EQ(outputs[0].value, "1");
+  EXPECT_EQ(outputs[1].value, "3");
 }
 
 }  // namespace
