@@ -28,7 +28,8 @@ class Producer {
   void produce(std::string_view topic, std::optional<std::string_view> key,
                std::optional<std::string_view> value, std::int64_t timestamp = 0,
                const Headers& headers = {}, std::int32_t partition = -1);
-  // Serializes with the topic's serializers.
+  // Serializes with the topic's serializers; the value serializer's extra_headers() are
+  // appended after `headers` (TOP-13), as to_topic() does.
   void produce(const Topic& topic, const Value& value, const Value& key = Value(),
                std::int64_t timestamp = 0, const Headers& headers = {});
   // Waits until everything produced is acknowledged; false on timeout. Throws KafkaError if a

@@ -62,7 +62,15 @@ void Producer::produce(const Topic& topic, const Value& value, const Value& key,
     def.value_serializer->serialize(value, impl_->value_buf_);
     v = impl_->value_buf_;
   }
-  produce(def.name, k, v, timestamp, headers, -1);
+  // TOP-13: as to_topic() does, the value serializer's extra headers follow the record's own.
+  const Headers extra = def.value_serializer->extra_headers();
+  if (extra.empty()) {
+    produce(def.name, k, v, timestamp, headers, -1);
+    return;
+  }
+  Headers all = headers;
+  all.insert(all.end(), extra.begin(), extra.end());
+  produce(def.name, k, v, timestamp, all, -1);
 }
 
 bool Producer::flush(std::chrono::milliseconds timeout) {

@@ -1,6 +1,7 @@
 // Public API that had no test, against the real broker: a deserializer throwing IgnoreMessage
-// (TOP-10) and producer_poll_timeout (§1, APP-25). Outputs, headers, partitions and committed
-// offsets are read back with raw librdkafka clients (test_app_helpers.hpp).
+// (TOP-10), serializer extra_headers (TOP-13) and producer_poll_timeout (§1, APP-25). Outputs,
+// headers, partitions and committed offsets are read back with raw librdkafka clients
+// (test_app_helpers.hpp).
 #include <gtest/gtest.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
@@ -148,6 +149,83 @@ TEST(AppSurface, IgnoreMessageDropsTheMessageStoresItsOffsetAndGoesOn) {
           "debug|message ignored by the deserializer at " + in + "[0]@" + std::to_string(offset);
       EXPECT_NE(text.find(line), std::string::npos) << "no log line '" << line << "' in:\n" << text;
     }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// extra_headers (TOP-13)
+
+// JSON that adds two headers to every message it serializes (TOP-13); "trace" is also a
+// header name the inputs use, so appending (not replacing) shows.
+class TaggingJson final : public Serializer {
+ public:
+  void serialize(const Value& value, std::string& out) const override {
+    out.clear();
+    json::write(value, out);
+  }
+  Headers extra_headers() const override {
+    return {{"content-type", "application/json"}, {"trace", "from-serializer"}};
+  }
+  std::string_view name() const override { return "tagging-json"; }
+};
+
+TopicOptions tagging_output() {
+  TopicOptions o;
+  o.value_serializer = std::shared_ptr<const Serializer>(std::make_shared<TaggingJson>());
+  return o;
+}
+
+// A serializer's extra headers are appended after the record's own headers (a name the record
+// already has is repeated, not replaced): through to_topic after processing, through a
+// pipeline that only forwards (which must not take the forwarding path, as that would skip
+// the serializer), and through Producer::produce(topic, ...).
+TEST(AppSurface, SerializerExtraHeadersAreAppendedAfterTheRecordsOwn) {
+  REQUIRE_TEST_BROKERS();
+  const std::string in = unique_name("xh-in");
+  const std::string processed = unique_name("xh-processed");
+  const std::string forwarded = unique_name("xh-forwarded");
+  const std::string direct = unique_name("xh-direct");
+  create_topic(in, 1);
+  create_topic(processed, 1);
+  create_topic(forwarded, 1);
+  create_topic(direct, 1);
+  const Headers extra{{"content-type", "application/json"}, {"trace", "from-serializer"}};
+  const Headers own{{"trace", "from-input"}, {"x", "1"}};
+  auto with_extra = [&](Headers h) {
+    h.insert(h.end(), extra.begin(), extra.end());
+    return h;
+  };
+  {
+    Application feeder(base_config(unique_name("xh-feed")));
+    Producer producer = feeder.get_producer();
+    producer.produce(in, "k", R"({"a":  1})", 1000, own);
+    producer.produce(in, "k", R"({"a":2})", 2000);
+    ASSERT_TRUE(producer.flush(30s));
+    // The public producer with a Topic serializes like to_topic, extra headers included.
+    const Topic t_direct = feeder.topic(direct, tagging_output());
+    producer.produce(t_direct, Value::object({{"d", 1}}), Value("k"), 3000, own);
+    ASSERT_TRUE(producer.flush(30s));
+  }
+  const auto direct_messages = read_topic(direct);
+  ASSERT_EQ(direct_messages.size(), 1u);
+  EXPECT_EQ(direct_messages[0].headers, with_extra(own));
+  EXPECT_EQ(direct_messages[0].value, R"({"d":1})");
+
+  for (const bool forwarding : {false, true}) {
+    SCOPED_TRACE(forwarding ? "pipeline that only forwards" : "pipeline that processes");
+    const std::string target = forwarding ? forwarded : processed;
+    Application app(base_config(unique_name("xh-grp")));
+    auto sdf = app.dataframe(app.topic(in, ignoring_input()));
+    if (!forwarding) sdf["b"] = sdf["a"] * 10;
+    sdf.to_topic(app.topic(target, tagging_output()));
+    app.run({.timeout = 3s, .collect = false});
+    const auto messages = read_topic(target);
+    ASSERT_EQ(messages.size(), 2u);
+    EXPECT_EQ(messages[0].headers, with_extra(own));
+    EXPECT_EQ(messages[1].headers, extra);
+    EXPECT_EQ(messages[0].timestamp, 1000);
+    // Serialized by the serializer: the input's spacing is gone.
+    EXPECT_EQ(messages[0].value, forwarding ? R"({"a":1})" : R"({"a":1,"b":10})");
   }
 }
 

@@ -1,7 +1,7 @@
 // Public API that had no test of its own, where no broker is needed to prove the point: print
-// (SDF-08), producer_poll_timeout validation (§1) and IgnoreMessage (TOP-10). IgnoreMessage runs
-// through the TestDriver. The Kafka side of the same features is in
-// tests/integration/test_app_surface.cpp.
+// (SDF-08), producer_poll_timeout validation (§1), IgnoreMessage (TOP-10) and serializer
+// extra_headers (TOP-13). IgnoreMessage and extra_headers run through the TestDriver. The Kafka
+// side of the same features is in tests/integration/test_app_surface.cpp.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -187,6 +187,50 @@ TEST(IgnoreMessageInTestDriver, DropsTheMessageOnTheForwardingPath) {
   ASSERT_EQ(outputs.size(), 2u);
   EXPECT_EQ(outputs[0].value, "1");
   EXPECT_EQ(outputs[1].value, "3");
+}
+
+// ---------------------------------------------------------------------------------------------
+// extra_headers (TOP-13) through the TestDriver: appended after the record's own headers, also
+// for a pipeline that only forwards (which then does not take the forwarding path).
+
+// JSON with two extra headers on every produced message (TOP-13).
+class TaggingJson final : public Serializer {
+ public:
+  void serialize(const Value& value, std::string& out) const override {
+    out.clear();
+    json::write(value, out);
+  }
+  Headers extra_headers() const override {
+    return {{"content-type", "application/json"}, {"trace", "from-serializer"}};
+  }
+  std::string_view name() const override { return "tagging-json"; }
+};
+
+TopicOptions tagging_output() {
+  TopicOptions o;
+  o.value_serializer = std::shared_ptr<const Serializer>(std::make_shared<TaggingJson>());
+  return o;
+}
+
+TEST(ExtraHeadersInTestDriver, AppendedAfterTheRecordsHeaders) {
+  const Topic in = Topic::make("xh-in", ignoring_input());
+  const Topic out = Topic::make("xh-out", tagging_output());
+  auto root = StreamingDataFrame::standalone(in);
+  root.to_topic(out);
+  EXPECT_TRUE(root.graph()->passthrough_targets().empty())
+      << "a serializer with extra headers must not be bypassed";
+  TestDriver driver(root);
+  driver.pipe(0, "k", R"({"a":  1})", 10, {{"trace", "from-input"}, {"x", "1"}});
+  driver.pipe(0, "k", R"({"a":2})", 20);
+  const auto outputs = driver.take_outputs();
+  ASSERT_EQ(outputs.size(), 2u);
+  EXPECT_EQ(outputs[0].value, R"({"a":1})");  // serialized again, not the original bytes
+  EXPECT_EQ(outputs[0].headers, (Headers{{"trace", "from-input"},
+                                         {"x", "1"},
+                                         {"content-type", "application/json"},
+                                         {"trace", "from-serializer"}}));
+  EXPECT_EQ(outputs[1].headers,
+            (Headers{{"content-type", "application/json"}, {"trace", "from-serializer"}}));
 }
 
 }  // namespace
