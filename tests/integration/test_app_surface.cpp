@@ -1,7 +1,8 @@
-// Public API that had no test, against the real broker: a deserializer throwing IgnoreMessage
-// (TOP-10), serializer extra_headers (TOP-13) and producer_poll_timeout (§1, APP-25). Outputs,
-// headers, partitions and committed offsets are read back with raw librdkafka clients
-// (test_app_helpers.hpp).
+// Public API that had no test, against the real broker: to_topic with a topic-choosing callable and
+// with key= (SDF-09, KAF-01), a deserializer throwing IgnoreMessage (TOP-10), serializer
+// extra_headers (TOP-13), stop(fail=true) and stop() (APP-21) and producer_poll_timeout (§1,
+// APP-25). Outputs, headers, partitions and committed offsets are read back with raw librdkafka
+// clients (test_app_helpers.hpp).
 #include <gtest/gtest.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
@@ -19,6 +20,94 @@ namespace streamframe::apptest {
 namespace {
 
 using streamframe::test::unique_name;
+
+// ---------------------------------------------------------------------------------------------
+// to_topic (SDF-09)
+
+// A callable picks the topic per record from its value; key= changes only the produced key:
+// value, headers and timestamp are the input's, and the partition is Java's murmur2 of the new
+// key on a 6-partition topic (KAF-01).
+TEST(AppSurface, ToTopicCallableRoutesByValueAndKeyReplacesOnlyTheKey) {
+  REQUIRE_TEST_BROKERS();
+  const std::string in = unique_name("tt-in");
+  const std::string hot = unique_name("tt-hot");
+  const std::string cold = unique_name("tt-cold");
+  const std::string rekeyed = unique_name("tt-rekeyed");
+  create_topic(in, 1);
+  create_topic(hot, 1);
+  create_topic(cold, 1);
+  create_topic(rekeyed, 6);
+  Application app(base_config(unique_name("tt-grp")));
+  const Topic t_in = app.topic(in);
+  const Topic t_hot = app.topic(hot);
+  const Topic t_cold = app.topic(cold);
+  const Topic t_rekeyed = app.topic(rekeyed);
+
+  constexpr int n = 30;
+  const std::int64_t ts0 = 1600000000000;
+  std::vector<Value> values;
+  std::vector<Headers> headers;
+  {
+    Producer producer = app.get_producer();
+    for (int i = 0; i < n; ++i) {
+      values.push_back(Value::object({{"i", i},
+                                      {"sensor", "sensor-" + std::to_string(i * 7919)},
+                                      {"t", i % 3 == 0 ? Value(35.5) : Value(20)}}));
+      headers.push_back(i % 2 == 0 ? Headers{{"seq", std::to_string(i)}, {"dup", "a"}, {"dup", "b"}}
+                                   : Headers{});
+      producer.produce(in, "key-" + std::to_string(i), values.back().to_json(), ts0 + i,
+                       headers.back());
+    }
+    ASSERT_TRUE(producer.flush(30s));
+  }
+  auto sdf = app.dataframe(t_in);
+  sdf.to_topic([&](const Value& v, const Value&, std::int64_t, const Headers&) {
+    return v["t"].as_double() > 30 ? t_hot : t_cold;
+  });
+  sdf.to_topic(t_rekeyed, [](const Value& v) { return v["sensor"]; });
+  ASSERT_EQ(app.run({.timeout = 10s, .count = n}).size(), std::size_t{n});
+
+  auto check_routed = [&](const std::string& topic, bool want_hot) {
+    const auto messages = read_topic(topic);
+    std::vector<int> ids;
+    for (const auto& m : messages) {
+      const Value v = Value::from_json(*m.value);
+      const int i = static_cast<int>(v["i"].as_int());
+      ids.push_back(i);
+      EXPECT_EQ(v, values[i]) << topic;
+      EXPECT_EQ(m.key, "key-" + std::to_string(i)) << topic;  // no key=: the record's key
+      EXPECT_EQ(m.timestamp, ts0 + i) << topic;
+      EXPECT_EQ(m.headers, headers[i]) << topic;
+    }
+    std::vector<int> expected;
+    for (int i = 0; i < n; ++i) {
+      if ((i % 3 == 0) == want_hot) expected.push_back(i);
+    }
+    EXPECT_EQ(ids, expected) << topic;
+  };
+  check_routed(hot, true);
+  check_routed(cold, false);
+
+  const auto messages = read_topic(rekeyed);
+  ASSERT_EQ(messages.size(), std::size_t{n});
+  std::set<int> partitions;
+  std::set<int> seen;
+  for (const auto& m : messages) {
+    const Value v = Value::from_json(*m.value);
+    const int i = static_cast<int>(v["i"].as_int());
+    seen.insert(i);
+    const std::string sensor = "sensor-" + std::to_string(i * 7919);
+    EXPECT_EQ(m.key, sensor);
+    EXPECT_EQ(m.partition, java_partition(sensor, 6)) << sensor;
+    EXPECT_EQ(v, values[i]);
+    EXPECT_EQ(m.timestamp, ts0 + i);
+    EXPECT_EQ(m.timestamp_type, RD_KAFKA_TIMESTAMP_CREATE_TIME);
+    EXPECT_EQ(m.headers, headers[i]);
+    partitions.insert(m.partition);
+  }
+  EXPECT_EQ(seen.size(), std::size_t{n});
+  EXPECT_GE(partitions.size(), 4u) << "the new keys should spread over the partitions";
+}
 
 // ---------------------------------------------------------------------------------------------
 // IgnoreMessage (TOP-10)
@@ -226,6 +315,64 @@ TEST(AppSurface, SerializerExtraHeadersAreAppendedAfterTheRecordsOwn) {
     EXPECT_EQ(messages[0].timestamp, 1000);
     // Serialized by the serializer: the input's spacing is gone.
     EXPECT_EQ(messages[0].value, forwarding ? R"({"a":1})" : R"({"a":1,"b":10})");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// stop() and stop(fail=true) (APP-21)
+
+// stop(fail=true) ends run() without the final checkpoint: run() returns normally (it is not
+// an error), the committed offset stays where the last checkpoint left it and the next run
+// processes those messages again. stop() commits them.
+TEST(AppSurface, StopWithFailSkipsTheFinalCheckpointAndStopCommits) {
+  REQUIRE_TEST_BROKERS();
+  const std::string in = unique_name("stop-in");
+  const std::string group = unique_name("stop-grp");
+  create_topic(in, 1);
+  {
+    Application feeder(base_config(unique_name("stop-feed")));
+    Producer producer = feeder.get_producer();
+    for (int i = 0; i < 10; ++i) {
+      producer.produce(in, "k", Value::object({{"i", i}}).to_json());
+    }
+    ASSERT_TRUE(producer.flush(30s));
+  }
+  auto ids = [](const std::vector<Value>& outputs) {
+    std::vector<std::int64_t> out;
+    for (const auto& v : outputs) out.push_back(v["i"].as_int());
+    return out;
+  };
+  // Checkpoints only when run() ends (or a stop commits).
+  auto cfg = base_config(group);
+  cfg.commit_interval = std::chrono::hours(1);
+  Application* running = nullptr;
+  bool fail = false;
+  cfg.on_message_processed = [&](const std::string&, std::int32_t, std::int64_t offset) {
+    if (offset == 5) running->stop(fail);
+  };
+  {
+    Application app(cfg);
+    running = &app;
+    app.dataframe(app.topic(in));
+    // A first run commits offset 2 at its end.
+    EXPECT_EQ(ids(app.run({.count = 2})), (std::vector<std::int64_t>{0, 1}));
+    ASSERT_EQ(committed_offset(group, in), 2);
+    fail = true;
+    std::vector<Value> outputs;
+    EXPECT_NO_THROW(outputs = app.run({.timeout = 30s}));
+    EXPECT_EQ(ids(outputs), (std::vector<std::int64_t>{2, 3, 4, 5}));
+    EXPECT_EQ(committed_offset(group, in), 2) << "stop(fail=true) committed";
+    EXPECT_EQ(app.stats().checkpoints, 1u);  // the first run's only
+  }
+  {
+    // A new instance resumes at the last commit: 2..5 again; a plain stop() commits them.
+    fail = false;
+    Application app(cfg);
+    running = &app;
+    app.dataframe(app.topic(in));
+    EXPECT_EQ(ids(app.run({.timeout = 30s})), (std::vector<std::int64_t>{2, 3, 4, 5}));
+    EXPECT_EQ(committed_offset(group, in), 6);
+    EXPECT_EQ(app.stats().checkpoints, 1u);
   }
 }
 

@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "integration/test_app_helpers.hpp"
@@ -42,6 +45,15 @@ class StateRecovery : public ::testing::Test {
     return c;
   }
   std::string changelog() const { return "changelog__" + group_ + "--" + input_ + "--default"; }
+  // A file put into the local store of input_[0] (APP-06 path): it disappears when the store
+  // is deleted, and only then.
+  fs::path mark_store() const {
+    const fs::path store = state_dir_ / group_ / "default" / input_ / "0";
+    if (!fs::is_directory(store)) throw std::runtime_error("no store at " + store.string());
+    const fs::path marker = store / "test-marker";
+    std::ofstream(marker) << "kept";
+    return marker;
+  }
 
   // Counts per (message key, value["w"]) in state; outputs {"w", "count"}.
   static void counter(Application& app, const Topic& in) {
@@ -317,6 +329,7 @@ TEST_F(StateRecovery, CommittedOffsetBelowLowWatermark) {
   }
   ASSERT_EQ(committed_offset(group_, input_), 2);
   delete_records_before(input_, 0, 3);
+  const fs::path marker = mark_store();
   {
     // Off: the state is kept and the error names the partition.
     ApplicationConfig c = config();
@@ -328,6 +341,7 @@ TEST_F(StateRecovery, CommittedOffsetBelowLowWatermark) {
         expect_throw<StateRecoveryOffsetOutOfRange>([&] { app.run({.timeout = 5s, .count = 1}); });
     ASSERT_TRUE(e);
     EXPECT_NE(std::string(e->what()).find(input_ + "[0]"), std::string::npos) << e->what();
+    EXPECT_TRUE(fs::exists(marker)) << "the store was deleted";
   }
   // On (default, earliest): the local store is deleted, rebuilt from the changelog up to the
   // low watermark, and processing goes on from the low watermark: offset 3 counts as the
@@ -335,6 +349,142 @@ TEST_F(StateRecovery, CommittedOffsetBelowLowWatermark) {
   const auto out = run_counter(1, config());
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0]["count"], Value(3));
+  EXPECT_FALSE(fs::exists(marker)) << "the store was not deleted";
+}
+
+// APP-10 with state_recovery_offset_reset latest and match. The situation, on a fresh
+// one-partition input: offsets 0-2 (a:x, a:x, a:y) processed and committed (3), 3-4 (a:x, a:y)
+// never processed, retention removed everything below 4 (low watermark 4, high watermark 5),
+// and after the app's changelog records (each with a processed-offsets header) one change
+// without that header, (a, y) = 100, as a change made outside any message is written.
+class StateRecoveryOutOfRange : public StateRecovery {
+ protected:
+  void SetUp() override {
+    StateRecovery::SetUp();
+    if (IsSkipped()) return;
+    input_ = streamframe::test::unique_name("st-oor");
+    create_topic(input_, 1);
+    {
+      Application app(config());
+      const Topic in = app.topic(input_);
+      counter(app, in);
+      send(app, in, {{"a", "x"}, {"a", "x"}, {"a", "y"}});
+      ASSERT_EQ(app.run({.timeout = 10s, .count = 3}).size(), 3u);
+      send(app, in, {{"a", "x"}, {"a", "y"}});
+    }
+    ASSERT_EQ(committed_offset(group_, input_), 3);
+    delete_records_before(input_, 0, 4);
+    // The store key of (a, y): the app wrote it; its last byte is the state key's "y".
+    std::optional<std::string> y_key;
+    for (const auto& m : read_topic(changelog())) {
+      if (m.key && !m.key->empty() && m.key->back() == 'y') y_key = m.key;
+    }
+    ASSERT_TRUE(y_key) << "no changelog record for (a, y)";
+    std::string value("\x00", 1);             // stored-value flags: a Value, no expiry
+    value += std::string("\x03\xc8\x01", 3);  // codec: int 100 (zigzag varint 200)
+    Rk producer = make_client(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers()}});
+    ASSERT_EQ(
+        rd_kafka_producev(producer.get(), RD_KAFKA_V_TOPIC(changelog().c_str()),
+                          RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_KEY(y_key->data(), y_key->size()),
+                          RD_KAFKA_V_VALUE(value.data(), value.size()),
+                          RD_KAFKA_V_HEADER("__column_family__", "default", 7), RD_KAFKA_V_END),
+        RD_KAFKA_RESP_ERR_NO_ERROR);
+    ASSERT_EQ(rd_kafka_flush(producer.get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    marker_ = mark_store();
+  }
+
+  // Runs the counter with `c` while a feeder appends (a:x, a:y) pairs, which the app reaches
+  // only if it starts at the high watermark; returns its first two outputs with metadata.
+  std::vector<Value> run_while_feeding(const ApplicationConfig& c) {
+    Application app(c);
+    const Topic in = app.topic(input_);
+    counter(app, in);
+    std::atomic<bool> done{false};
+    std::thread feeder([&] {
+      Producer p = app.get_producer();
+      while (!done) {
+        p.produce(in, Value::object({{"w", "x"}}), Value("a"));
+        p.produce(in, Value::object({{"w", "y"}}), Value("a"));
+        p.flush(10s);
+        std::this_thread::sleep_for(200ms);
+      }
+    });
+    std::vector<Value> out;
+    try {
+      out = app.run({.timeout = 30s, .count = 2, .metadata = true});
+    } catch (...) {
+      done = true;
+      feeder.join();
+      throw;
+    }
+    done = true;
+    feeder.join();
+    return out;
+  }
+
+  // latest: the store is deleted; of the changelog only the change without a processed-offsets
+  // header is applied (y = 100; x's records are not, so x starts again from nothing); the
+  // first message processed is at or past the high watermark 5 (offset 4 is skipped).
+  void expect_latest(const ApplicationConfig& c) {
+    const auto out = run_while_feeding(c);
+    ASSERT_EQ(out.size(), 2u);
+    std::map<std::string, std::int64_t> first;
+    for (const auto& r : out) {
+      EXPECT_GE(r["_offset"].as_int(), 5) << r.to_json();
+      first.emplace(r["w"].as_string(), r["count"].as_int());
+    }
+    EXPECT_EQ(first, (std::map<std::string, std::int64_t>{{"x", 1}, {"y", 101}}));
+    EXPECT_FALSE(fs::exists(marker_)) << "the store was not deleted";
+  }
+
+  fs::path marker_;
+};
+
+TEST_F(StateRecoveryOutOfRange, LatestAppliesOnlyChangesWithoutOffsetsAndStartsAtTheEnd) {
+  ApplicationConfig c = config();
+  c.state_recovery_offset_reset = StateRecoveryOffsetReset::latest;
+  expect_latest(c);
+}
+
+TEST_F(StateRecoveryOutOfRange, MatchWithAutoOffsetResetLatestActsAsLatest) {
+  ApplicationConfig c = config();
+  c.state_recovery_offset_reset = StateRecoveryOffsetReset::match;
+  c.auto_offset_reset = AutoOffsetReset::latest;
+  expect_latest(c);
+}
+
+// match + earliest = earliest: the store is rebuilt from the changelog up to the low
+// watermark (every record, the header-less one last: y = 100) and processing starts at the
+// low watermark, offset 4 (a:y).
+TEST_F(StateRecoveryOutOfRange, MatchWithAutoOffsetResetEarliestActsAsEarliest) {
+  ApplicationConfig c = config();
+  c.state_recovery_offset_reset = StateRecoveryOffsetReset::match;
+  c.auto_offset_reset = AutoOffsetReset::earliest;
+  Application app(c);
+  const Topic in = app.topic(input_);
+  counter(app, in);
+  const auto out = app.run({.timeout = 10s, .count = 1, .metadata = true});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["_offset"], Value(4));
+  EXPECT_EQ(out[0]["w"], Value("y"));
+  EXPECT_EQ(out[0]["count"], Value(101));
+  EXPECT_FALSE(fs::exists(marker_)) << "the store was not deleted";
+}
+
+// match + error: StateRecoveryOffsetOutOfRange naming the partition; nothing is deleted.
+TEST_F(StateRecoveryOutOfRange, MatchWithAutoOffsetResetErrorIsAnError) {
+  ApplicationConfig c = config();
+  c.state_recovery_offset_reset = StateRecoveryOffsetReset::match;
+  c.auto_offset_reset = AutoOffsetReset::error;
+  Application app(c);
+  const Topic in = app.topic(input_);
+  counter(app, in);
+  const auto e =
+      expect_throw<StateRecoveryOffsetOutOfRange>([&] { app.run({.timeout = 10s, .count = 1}); });
+  ASSERT_TRUE(e);
+  EXPECT_NE(std::string(e->what()).find(input_ + "[0]"), std::string::npos) << e->what();
+  EXPECT_TRUE(fs::exists(marker_)) << "the store was deleted";
+  EXPECT_EQ(committed_offset(group_, input_), 3);
 }
 
 // ST-06 + ST-04: a value set with a TTL is swept at the first checkpoint after a record whose

@@ -1,7 +1,8 @@
 // Public API that had no test of its own, where no broker is needed to prove the point: print
-// (SDF-08), producer_poll_timeout validation (§1), IgnoreMessage (TOP-10) and serializer
-// extra_headers (TOP-13). IgnoreMessage and extra_headers run through the TestDriver. The Kafka
-// side of the same features is in tests/integration/test_app_surface.cpp.
+// (SDF-08), producer_poll_timeout validation (§1), IgnoreMessage (TOP-10), serializer extra_headers
+// (TOP-13) and to_topic with a topic-choosing callable and key= (SDF-09). IgnoreMessage,
+// extra_headers and to_topic run through the TestDriver. The Kafka side of the same features is in
+// tests/integration/test_app_surface.cpp.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -231,6 +232,45 @@ TEST(ExtraHeadersInTestDriver, AppendedAfterTheRecordsHeaders) {
                                          {"trace", "from-serializer"}}));
   EXPECT_EQ(outputs[1].headers,
             (Headers{{"content-type", "application/json"}, {"trace", "from-serializer"}}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// to_topic (SDF-09) through the TestDriver: a callable choosing the topic, and key=.
+
+TEST(ToTopicInTestDriver, CallableChoosesTheTopicAndKeyChangesOnlyTheKey) {
+  const Topic in = Topic::make("tt-in", {});
+  const Topic hot = Topic::make("tt-hot", {});
+  const Topic cold = Topic::make("tt-cold", {});
+  TopicOptions string_keys;
+  string_keys.key_serializer = "string";
+  const Topic rekeyed = Topic::make("tt-rekeyed", string_keys);
+  auto root = StreamingDataFrame::standalone(in);
+  root.to_topic([&](const Value& v, const Value&, std::int64_t, const Headers&) {
+    return v["t"].as_double() > 30 ? hot : cold;
+  });
+  root.to_topic(rekeyed, [](const Value& v) { return v["sensor"]; });
+
+  TestDriver driver(root);
+  driver.pipe(0, "k1", R"({"sensor":"s-1","t":35.5})", 100, {{"h", "1"}});
+  driver.pipe(0, "k2", R"({"sensor":"s-2","t":20})", 200);
+  const auto outputs = driver.take_outputs();
+  ASSERT_EQ(outputs.size(), 4u);
+  EXPECT_EQ(outputs[0].topic, "tt-hot");
+  EXPECT_EQ(outputs[0].key, "k1");
+  EXPECT_EQ(outputs[1].topic, "tt-rekeyed");
+  EXPECT_EQ(outputs[1].key, "s-1");
+  EXPECT_EQ(outputs[1].value, R"({"sensor":"s-1","t":35.5})");
+  EXPECT_EQ(outputs[1].timestamp, 100);
+  EXPECT_EQ(outputs[1].headers, (Headers{{"h", "1"}}));
+  EXPECT_EQ(outputs[2].topic, "tt-cold");
+  EXPECT_EQ(outputs[2].key, "k2");
+  EXPECT_EQ(outputs[3].topic, "tt-rekeyed");
+  EXPECT_EQ(outputs[3].key, "s-2");
+  // to_topic works in place (the two calls chain); the record leaving it keeps its own key.
+  const auto rows = driver.take_rows();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].key, Value("k1"));
+  EXPECT_EQ(rows[1].key, Value("k2"));
 }
 
 }  // namespace
