@@ -21,6 +21,16 @@ namespace {
 
 using streamframe::test::unique_name;
 
+// Record timestamps for the inputs: a minute ago. Much older ones (e.g. 1970 or 2020) are past
+// the broker's retention (7 days), and its periodic retention check deletes them, inputs or
+// outputs, at any moment of a test.
+std::int64_t recent_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+             .count() -
+         60000;
+}
+
 // ---------------------------------------------------------------------------------------------
 // to_topic (SDF-09)
 
@@ -44,7 +54,7 @@ TEST(AppSurface, ToTopicCallableRoutesByValueAndKeyReplacesOnlyTheKey) {
   const Topic t_rekeyed = app.topic(rekeyed);
 
   constexpr int n = 30;
-  const std::int64_t ts0 = 1600000000000;
+  const std::int64_t ts0 = recent_ms();
   std::vector<Value> values;
   std::vector<Headers> headers;
   {
@@ -205,21 +215,24 @@ TEST(AppSurface, IgnoreMessageDropsTheMessageStoresItsOffsetAndGoesOn) {
     cfg.loglevel = "DEBUG";
     cfg.commit_interval = std::chrono::hours(1);
     cfg.on_consumer_error = consumer_errors.make(ErrorAction::stop);
+    Application* running = nullptr;
     cfg.on_message_processed = [&](const std::string&, std::int32_t, std::int64_t offset) {
       processed.push_back(offset);
+      if (offset == 4) running->stop();  // the last input (an ignored one) ends the run
     };
     Application app(cfg);
+    running = &app;
     LogCapture log;
     const Topic t_in = app.topic(in, ignoring_input());
     auto sdf = app.dataframe(t_in);
     if (forwarding) {
       sdf.to_topic(app.topic(forwarded));
-      // Not collecting: collect mode always decodes.
-      app.run({.timeout = 3s, .collect = false});
+      // Not collecting: collect mode always decodes. The timeout only bounds a failure.
+      app.run({.timeout = 60s, .collect = false});
     } else {
       sdf = sdf.apply([](const Value& v) { return Value::object({{"v", v}}); });
       sdf.to_topic(app.topic(out));
-      const auto outputs = app.run({.timeout = 3s});
+      const auto outputs = app.run({.timeout = 60s});
       EXPECT_EQ(outputs, (std::vector<Value>{Value::object({{"v", 1}}), Value::object({{"v", 3}}),
                                              Value::object({{"v", 4}})}));
     }
@@ -278,6 +291,7 @@ TEST(AppSurface, SerializerExtraHeadersAreAppendedAfterTheRecordsOwn) {
   create_topic(processed, 1);
   create_topic(forwarded, 1);
   create_topic(direct, 1);
+  const std::int64_t ts0 = recent_ms();
   const Headers extra{{"content-type", "application/json"}, {"trace", "from-serializer"}};
   const Headers own{{"trace", "from-input"}, {"x", "1"}};
   auto with_extra = [&](Headers h) {
@@ -287,12 +301,12 @@ TEST(AppSurface, SerializerExtraHeadersAreAppendedAfterTheRecordsOwn) {
   {
     Application feeder(base_config(unique_name("xh-feed")));
     Producer producer = feeder.get_producer();
-    producer.produce(in, "k", R"({"a":  1})", 1000, own);
-    producer.produce(in, "k", R"({"a":2})", 2000);
+    producer.produce(in, "k", R"({"a":  1})", ts0, own);
+    producer.produce(in, "k", R"({"a":2})", ts0 + 1);
     ASSERT_TRUE(producer.flush(30s));
     // The public producer with a Topic serializes like to_topic, extra headers included.
     const Topic t_direct = feeder.topic(direct, tagging_output());
-    producer.produce(t_direct, Value::object({{"d", 1}}), Value("k"), 3000, own);
+    producer.produce(t_direct, Value::object({{"d", 1}}), Value("k"), ts0 + 2, own);
     ASSERT_TRUE(producer.flush(30s));
   }
   const auto direct_messages = read_topic(direct);
@@ -307,12 +321,12 @@ TEST(AppSurface, SerializerExtraHeadersAreAppendedAfterTheRecordsOwn) {
     auto sdf = app.dataframe(app.topic(in, ignoring_input()));
     if (!forwarding) sdf["b"] = sdf["a"] * 10;
     sdf.to_topic(app.topic(target, tagging_output()));
-    app.run({.timeout = 3s, .collect = false});
+    app.run({.timeout = 60s, .count = 2, .collect = false});
     const auto messages = read_topic(target);
     ASSERT_EQ(messages.size(), 2u);
     EXPECT_EQ(messages[0].headers, with_extra(own));
     EXPECT_EQ(messages[1].headers, extra);
-    EXPECT_EQ(messages[0].timestamp, 1000);
+    EXPECT_EQ(messages[0].timestamp, ts0);
     // Serialized by the serializer: the input's spacing is gone.
     EXPECT_EQ(messages[0].value, forwarding ? R"({"a":1})" : R"({"a":1,"b":10})");
   }
@@ -401,7 +415,7 @@ TEST(AppSurface, LongProducerPollTimeoutProcessesEverything) {
   auto sdf = app.dataframe(app.topic(in));
   sdf["j"] = sdf["i"] + 1;
   sdf.to_topic(app.topic(out));
-  app.run({.timeout = 3s, .collect = false});
+  app.run({.timeout = 60s, .count = 50, .collect = false});
   const auto messages = read_topic(out);
   ASSERT_EQ(messages.size(), 50u);
   for (int i = 0; i < 50; ++i) {

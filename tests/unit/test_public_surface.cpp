@@ -106,7 +106,7 @@ TEST(Print, PrintsWhatReachesItInTheRunLoop) {
   }
   std::vector<Value> outputs;
   const std::string printed =
-      captured_stdout([&] { outputs = app.run({.timeout = 3s, .count = 2}); });
+      captured_stdout([&] { outputs = app.run({.timeout = 30s, .count = 2}); });
   EXPECT_EQ(outputs.size(), 2u);
   EXPECT_EQ(printed,
             "{\"value\":{\"keep\":true,\"n\":1},\"key\":\"k1\",\"timestamp\":1000,"
