@@ -1,5 +1,6 @@
 #include "streamframe/dataframe.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -490,6 +491,16 @@ std::vector<Sink*> Graph::sinks() const {
 
 void Graph::link(Node* node, Node* parent) {
   parent->children.push_back(node);
+}
+
+void Graph::set_ticking_owner(std::size_t store, const Node* owner) {
+  if (ticking_owners_.size() <= store) ticking_owners_.resize(store + 1, nullptr);
+  ticking_owners_[store] = owner;
+}
+
+bool Graph::ticks() const noexcept {
+  return std::any_of(ticking_owners_.begin(), ticking_owners_.end(),
+                     [](const Node* n) { return n != nullptr; });
 }
 
 std::size_t Graph::add_unique_store(const std::string& name) {

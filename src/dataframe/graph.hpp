@@ -124,6 +124,14 @@ class Graph {
   std::size_t add_unique_store(const std::string& name);
   const std::vector<std::string>& stores() const noexcept { return stores_; }
   bool stateful() const noexcept { return !stores_.empty(); }
+  // The operator of store `store` that acts on the clock (idle closing, EXT-02): the run loop
+  // builds its state as soon as the partition is ready, not on its first record, so what a
+  // restart or an aborted checkpoint left open still closes on a partition that stays quiet.
+  void set_ticking_owner(std::size_t store, const Node* owner);
+  const Node* ticking_owner(std::size_t store) const noexcept {
+    return store < ticking_owners_.size() ? ticking_owners_[store] : nullptr;
+  }
+  bool ticks() const noexcept;
   // ST-01/TOP-14: the stream id of a single-topic pipeline is its topic's name.
   const std::string& stream_id() const noexcept { return topic_.name(); }
   // The in-memory state that sdf.test() runs against, created on first use and kept across
@@ -142,6 +150,7 @@ class Graph {
   Node* root_;
   std::vector<std::string> stores_;
   std::vector<std::string> unique_stores_;
+  std::vector<const Node*> ticking_owners_;  // by store index, null = none
 };
 
 // The context of the message being processed on this thread (SDF-19); null outside one.

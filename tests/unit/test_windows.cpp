@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -275,6 +276,37 @@ TEST(WindowsApp, IdleClosingOnTheApplicationClock) {
   EXPECT_EQ(out[0].to_json(), R"({"start":0,"end":10000,"value":5})");
   // It closed after the second advance, not the first.
   EXPECT_GE(std::chrono::steady_clock::now() - started, 500ms);
+}
+
+// EXT-02 after a restart: windows left open by a run that ended are closed by idle closing in
+// the next run even when their partition receives nothing more (the window state is built
+// when the partition is ready, not on its first record).
+TEST(WindowsApp, IdleClosingClosesWhatAnEarlierRunLeftOpen) {
+  auto config = embedded("win-idle-restart");
+  const std::string dir =
+      ::testing::TempDir() + "win-idle-restart-" +
+      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  config.state_dir = dir;
+  auto now = std::make_shared<std::atomic<std::int64_t>>(1'000'000);
+  config.clock = [now] { return now->load(); };
+  Application app(config);
+  const Topic in = app.topic("win-idle-restart-in");
+  app.dataframe(in).tumbling_window(10s).sum().final({.idle_timeout = 30s});
+  produce_all(app, in, {{"k", Value(2), 1000}, {"k", Value(3), 4000}});
+  // Run 1: the clock stands still, so the window stays open; the input is committed.
+  EXPECT_TRUE(app.run({.timeout = 1s}).empty());
+  ASSERT_EQ(app.stats().messages_consumed, 2u);
+  // Run 2 consumes nothing; the clock moves on by more than idle_timeout.
+  std::thread advance([&] {
+    std::this_thread::sleep_for(500ms);
+    *now += 31'000;
+  });
+  auto out = app.run({.timeout = 3s, .count = 1});
+  advance.join();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].to_json(), R"({"start":0,"end":10000,"value":5})");
+  EXPECT_EQ(app.stats().messages_consumed, 2u) << "run 2 consumed the input again";
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Windows, IdleClosingWithSdfTest) {
