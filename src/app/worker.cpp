@@ -94,6 +94,7 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
     TopicSlot& slot = slots_[g->topic().name()];
     slot.graph = g.get();
     slot.passthrough = g->passthrough_targets();
+    has_ticking_ = has_ticking_ || g->ticks();
     for (Sink* s : g->sinks()) sinks_.push_back(s);
   }
   for (Sink* s : sinks_) s->setup();
@@ -452,8 +453,15 @@ void Worker::tick_operators() {
     for (std::size_t p = 0; p < slot.state.size(); ++p) {
       auto& part = slot.state[p];
       if (!part || !part->ready || !slot.assigned[p]) continue;
-      for (auto& st : part->stores) {
-        if (!st->op || !st->op->ticks()) continue;
+      for (std::size_t i = 0; i < part->stores.size(); ++i) {
+        auto& st = part->stores[i];
+        if (!st->op) {
+          // Built here rather than on the partition's next record (see Graph::ticking_owner).
+          const Node* owner = slot.graph->ticking_owner(i);
+          if (owner == nullptr || !st->txn) continue;
+          st->op = owner->make_operator_state(*st->txn, static_cast<std::int32_t>(p));
+        }
+        if (!st->op->ticks()) continue;
         // EXT-02: outputs carry the input topic and partition, offset -1.
         current_slot_ = &slot;
         context_.topic = name;
@@ -885,7 +893,16 @@ void Worker::check_brokers() {
   }
   if (producer_->take_all_brokers_down()) reported_down = true;
   if (reported_down && !brokers_down_since_) {
+    // A client that was not polled during an outage (the consumer while a checkpoint waits
+    // on the producer) hands over its report only after the outage ended: a broker that
+    // answers now makes the report out of date.
+    if (consumer_->probe_brokers(std::chrono::milliseconds(500)) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      logger()->debug("ignoring an out-of-date report that all Kafka brokers are down{}{}",
+                      reason.empty() ? "" : ": ", reason);
+      return;
+    }
     brokers_down_since_ = now;
+    last_broker_check_ = Clock::now();
     logger()->warn("all Kafka brokers are down{}{}", reason.empty() ? "" : ": ", reason);
   }
   if (!brokers_down_since_ || now - last_broker_check_ < std::chrono::seconds(1)) return;
