@@ -1221,6 +1221,12 @@ bool WindowState::tick(std::int64_t now, ExecContext& ctx) {
     }
   }
   const bool emitted = !closed_.empty();
+  if (changed || emitted) {
+    logger()->debug(
+        "window store '{}' partition {}: idle closing at stream time {} emitted {} "
+        "window(s)",
+        node_.store_name(), partition_, t_eff, closed_.size());
+  }
   emit_pending(ctx);
   // Only a change needs a checkpoint of its own; the raised floor alone is written with the
   // next one (a quiet partition then commits nothing turn after turn).

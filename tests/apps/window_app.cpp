@@ -8,7 +8,8 @@
 //   key = the message key, timestamp = the window's start,
 //   value {"sum": <sum of v>, "n": <records>, "start": <ms>, "end": <ms>}
 // Windows close when end + grace <= stream time: the key's largest timestamp seen, or the
-// partition's with --closing partition.
+// partition's with --closing partition; with --idle-timeout-ms also when the partition has
+// seen no record for that long (idle closing, EXT-02).
 //
 // It runs until SIGTERM/SIGINT. Exit codes: 0 graceful stop; 1 error (message on stderr, the
 // error's type name first); 2 bad command line; 130 second SIGINT.
@@ -29,9 +30,12 @@ int main(int argc, char** argv) {
   std::int64_t window_ms = 1000;
   std::int64_t grace_ms = 0;
   std::string closing = "key";
+  std::int64_t idle_timeout_ms = 0;
   cli.add_option("--window-ms", window_ms)->check(CLI::PositiveNumber);
   cli.add_option("--grace-ms", grace_ms)->check(CLI::NonNegativeNumber);
   cli.add_option("--closing", closing)->check(CLI::IsMember({"key", "partition"}));
+  cli.add_option("--idle-timeout-ms", idle_timeout_ms, "idle closing (EXT-02); 0 = off")
+      ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(cli, argc, argv);
 
   return sf::test_apps::run_guarded("window_app", [&] {
@@ -41,7 +45,8 @@ int main(int argc, char** argv) {
                         {.grace = std::chrono::milliseconds(grace_ms)})
         .agg({{"sum", sf::agg::sum("v")}, {"n", sf::agg::count()}})
         .final({.closing_strategy = closing == "partition" ? sf::ClosingStrategy::partition
-                                                           : sf::ClosingStrategy::key})
+                                                           : sf::ClosingStrategy::key,
+                .idle_timeout = std::chrono::milliseconds(idle_timeout_ms)})
         .to_topic(app.topic(opts.output));
     app.run();
     sf::test_apps::print_stopped("window_app", app);

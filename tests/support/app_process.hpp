@@ -59,6 +59,12 @@ inline std::vector<std::string> stateful_app_argv(const std::string& program,
     argv.push_back("--consumer-config");
     argv.push_back("session.timeout.ms=" + std::to_string(o.session_timeout_ms));
   }
+  // STREAMFRAME_TEST_APP_DEBUG=cgrp,fetch,... turns on librdkafka's debug contexts in every
+  // app a test starts: a failure's log then shows what the consumer group did.
+  if (const char* debug = std::getenv("STREAMFRAME_TEST_APP_DEBUG"); debug && *debug) {
+    argv.push_back("--consumer-config");
+    argv.push_back(std::string("debug=") + debug);
+  }
   argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
   return argv;
 }

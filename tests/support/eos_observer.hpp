@@ -144,6 +144,58 @@ inline void create_topics(const std::string& brokers, const std::vector<std::str
   }
 }
 
+// Creates a one-partition topic whose replicas are the given broker node ids (the first is
+// the preferred leader), for tests that need to know which broker a partition lives on.
+inline void create_topic_on(const std::string& brokers, const std::string& name,
+                            const std::vector<std::int32_t>& replicas,
+                            const std::map<std::string, std::string>& config = {}) {
+  RkPtr rk = make_client(RD_KAFKA_PRODUCER, make_conf({{"bootstrap.servers", brokers}}));
+  char err[512];
+  rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(name.c_str(), 1, -1, err, sizeof err);
+  if (nt == nullptr) throw std::runtime_error(std::string("NewTopic: ") + err);
+  std::vector<std::int32_t> ids = replicas;
+  if (rd_kafka_NewTopic_set_replica_assignment(nt, 0, ids.data(), ids.size(), err, sizeof err)) {
+    rd_kafka_NewTopic_destroy(nt);
+    throw std::runtime_error(std::string("replica assignment: ") + err);
+  }
+  for (const auto& [k, v] : config) rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
+  rd_kafka_CreateTopics(rk.get(), &nt, 1, nullptr, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 60000);
+  std::string error;
+  if (ev == nullptr) {
+    error = "CreateTopics timed out";
+  } else if (rd_kafka_event_error(ev)) {
+    error = rd_kafka_event_error_string(ev);
+  } else {
+    size_t n = 0;
+    const rd_kafka_topic_result_t** res =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    if (n == 1 && rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      error = rd_kafka_topic_result_error_string(res[0]);
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_NewTopic_destroy(nt);
+  if (!error.empty()) throw std::runtime_error("create topic " + name + ": " + error);
+  const bool ready = wait_until(
+      [&] {
+        const rd_kafka_metadata_t* md = nullptr;
+        std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> rkt(
+            rd_kafka_topic_new(rk.get(), name.c_str(), nullptr), &rd_kafka_topic_destroy);
+        if (rd_kafka_metadata(rk.get(), 0, rkt.get(), &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+          return false;
+        const bool ok = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                        md->topics[0].partition_cnt == 1 &&
+                        md->topics[0].partitions[0].leader == replicas.front();
+        rd_kafka_metadata_destroy(md);
+        return ok;
+      },
+      std::chrono::seconds(30), std::chrono::milliseconds(100));
+  if (!ready) throw std::runtime_error("topic " + name + " has no leader on its first replica");
+}
+
 }  // namespace raw
 
 // Produces inputs to a topic, in order, with an idempotent producer (keys partitioned by

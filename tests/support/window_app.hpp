@@ -49,13 +49,15 @@ inline std::string window_app_path() {
 struct WindowParams {
   std::int64_t window_ms = 1000;
   std::int64_t grace_ms = 0;
-  std::string closing = "key";  // or "partition"
+  std::string closing = "key";       // or "partition"
+  std::int64_t idle_timeout_ms = 0;  // idle closing (EXT-02); 0 = off
 };
 
 inline std::vector<std::string> window_app_args(const WindowParams& w) {
-  return {"--window-ms", std::to_string(w.window_ms),
-          "--grace-ms",  std::to_string(w.grace_ms),
-          "--closing",   w.closing};
+  return {"--window-ms",       std::to_string(w.window_ms),
+          "--grace-ms",        std::to_string(w.grace_ms),
+          "--closing",         w.closing,
+          "--idle-timeout-ms", std::to_string(w.idle_timeout_ms)};
 }
 
 // Starts the app with `w` appended to `o`'s arguments; its stdout and stderr go to
