@@ -397,9 +397,9 @@ void Worker::checkpoint(Clock::time_point deadline) {
       rewind_to_checkpoint();
       return;
     }
-  } else {
+  } else if (!commit.empty()) {
     try {
-      if (!commit.empty()) consumer_->commit(commit);
+      commit_offsets(commit, deadline);
     } catch (const KafkaError& e) {
       if (kafka::is_group_moved_on(e.code())) {
         // E.g. the session expired during a broker outage: the partitions may belong to
@@ -602,6 +602,31 @@ bool Worker::abort_failed_transaction(Clock::time_point deadline) {
       logger()->warn("aborting the failed transaction failed (attempt {}), retrying: {}", attempt,
                      abort_error.what());
     }
+  }
+}
+
+void Worker::commit_offsets(const std::vector<kafka::TopicPartition>& offsets,
+                            Clock::time_point deadline) {
+  // A group coordinator that is being looked up or loaded (after a broker restart) refuses the
+  // commit with a retriable error; the same offsets are committed again once it answers, up
+  // to the checkpoint's deadline (a long outage ends the wait through check_brokers()).
+  auto backoff = std::chrono::milliseconds(100);
+  for (;;) {
+    try {
+      consumer_->commit(offsets);
+      return;
+    } catch (const KafkaError& e) {
+      if (!e.retriable() || e.fatal() || Clock::now() + backoff >= deadline) throw;
+      logger()->warn("checkpoint: committing offsets failed, retrying in {} ms: {}",
+                     backoff.count(), e.what());
+    }
+    const auto until = Clock::now() + backoff;
+    while (Clock::now() < until) {
+      checkpoint_wait_step("committing offsets");
+      std::this_thread::sleep_for(
+          std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(50)));
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
   }
 }
 

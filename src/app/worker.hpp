@@ -174,6 +174,9 @@ class Worker final : public ExecContext {
   std::chrono::milliseconds time_left(std::chrono::steady_clock::time_point deadline) const;
   // After an aborted checkpoint: forget its state writes and offsets, seek back to its first
   // offsets.
+  // At-least-once: commits `offsets`, retrying retriable errors until `deadline`.
+  void commit_offsets(const std::vector<kafka::TopicPartition>& offsets,
+                      std::chrono::steady_clock::time_point deadline);
   void rewind_to_checkpoint();
   // Drops everything since the last checkpoint: pending state writes and processed offsets.
   void forget_since_checkpoint();
