@@ -64,6 +64,8 @@ inline std::vector<std::string> stateful_app_argv(const std::string& program,
   if (const char* debug = std::getenv("STREAMFRAME_TEST_APP_DEBUG"); debug && *debug) {
     argv.push_back("--consumer-config");
     argv.push_back(std::string("debug=") + debug);
+    argv.push_back("--loglevel");  // librdkafka's debug lines reach the log at DEBUG
+    argv.push_back("DEBUG");
   }
   argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
   return argv;
