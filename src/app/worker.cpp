@@ -247,6 +247,12 @@ void Worker::on_lost(const std::vector<kafka::TopicPartition>& tps) {
       tps.size());
   try {
     if (settings_.exactly_once && producer_->in_transaction()) {
+      // Delivered first: an abort while librdkafka is still adding the records' partitions to
+      // the transaction can fail fatally with INVALID_TXN_STATE (librdkafka #4849, seen here
+      // when the group coordinator's broker stopped). Delivered records of an aborted
+      // transaction are never visible, so the flush changes nothing for readers.
+      producer_->flush(
+          std::min<std::chrono::milliseconds>(config_.request_timeout, std::chrono::seconds(5)));
       producer_->abort_transaction(config_.request_timeout);
     }
   } catch (...) {
@@ -280,6 +286,15 @@ void Worker::on_delivery(const kafka::DeliveryReport& report) {
     return;
   }
   if (pending_error_) return;
+  if (settings_.exactly_once && (report.error_code == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                                 report.error_code == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)) {
+    // An aborted transaction's records that librdkafka purged (it purges on abort; this
+    // library purges only when closing): they were never to be visible and their messages
+    // are processed again, so this is no loss (librdkafka #3196).
+    logger()->debug("record of an aborted transaction purged: topic '{}' partition {}",
+                    report.topic, report.partition);
+    return;
+  }
   if (dead_letter) {
     // The message is only in the dead-letter record now (its offset counts as processed):
     // losing the record would lose the message, so this is never skippable (EXT-03).
