@@ -80,27 +80,14 @@ inline RkPtr make_client(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
   return RkPtr(rk);
 }
 
-// Creates topics with the given partitions, replication factor and config, and waits until
-// the metadata shows every partition with a leader.
-inline void create_topics(const std::string& brokers, const std::vector<std::string>& names,
-                          int partitions, int replication_factor,
-                          const std::map<std::string, std::string>& config = {}) {
-  RkPtr rk = make_client(RD_KAFKA_PRODUCER, make_conf({{"bootstrap.servers", brokers}}));
+// Sends one CreateTopics request for `topics` (destroyed here) and returns "" or what failed.
+inline std::string submit_create_topics(rd_kafka_t* rk, std::vector<rd_kafka_NewTopic_t*> topics) {
   char err[512];
-  std::vector<rd_kafka_NewTopic_t*> topics;
-  for (const auto& name : names) {
-    rd_kafka_NewTopic_t* nt =
-        rd_kafka_NewTopic_new(name.c_str(), partitions, replication_factor, err, sizeof err);
-    if (nt == nullptr) throw std::runtime_error(std::string("NewTopic: ") + err);
-    for (const auto& [k, v] : config) rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
-    topics.push_back(nt);
-  }
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
-  rd_kafka_AdminOptions_t* opts =
-      rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, err, sizeof err);
   rd_kafka_AdminOptions_set_request_timeout(opts, 30000, err, sizeof err);
-  rd_kafka_CreateTopics(rk.get(), topics.data(), topics.size(), opts, q);
+  rd_kafka_CreateTopics(rk, topics.data(), topics.size(), opts, q);
   rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 60000);
   std::string error;
   if (ev == nullptr) {
@@ -122,25 +109,53 @@ inline void create_topics(const std::string& brokers, const std::vector<std::str
   rd_kafka_AdminOptions_destroy(opts);
   rd_kafka_queue_destroy(q);
   for (auto* nt : topics) rd_kafka_NewTopic_destroy(nt);
+  return error;
+}
+
+// Waits up to 30 s until the metadata shows `name` with `partitions` partitions, each with
+// a leader that `leader_ok` accepts.
+template <class LeaderOk>
+inline bool wait_for_leaders(rd_kafka_t* rk, const std::string& name, int partitions,
+                             LeaderOk leader_ok) {
+  return wait_until(
+      [&] {
+        const rd_kafka_metadata_t* md = nullptr;
+        std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> rkt(
+            rd_kafka_topic_new(rk, name.c_str(), nullptr), &rd_kafka_topic_destroy);
+        if (rd_kafka_metadata(rk, 0, rkt.get(), &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+          return false;
+        bool ok = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                  md->topics[0].partition_cnt == partitions;
+        for (int p = 0; ok && p < md->topics[0].partition_cnt; ++p) {
+          ok = leader_ok(md->topics[0].partitions[p].leader);
+        }
+        rd_kafka_metadata_destroy(md);
+        return ok;
+      },
+      std::chrono::seconds(30), std::chrono::milliseconds(100));
+}
+
+// Creates topics with the given partitions, replication factor and config, and waits until
+// the metadata shows every partition with a leader.
+inline void create_topics(const std::string& brokers, const std::vector<std::string>& names,
+                          int partitions, int replication_factor,
+                          const std::map<std::string, std::string>& config = {}) {
+  RkPtr rk = make_client(RD_KAFKA_PRODUCER, make_conf({{"bootstrap.servers", brokers}}));
+  char err[512];
+  std::vector<rd_kafka_NewTopic_t*> topics;
+  for (const auto& name : names) {
+    rd_kafka_NewTopic_t* nt =
+        rd_kafka_NewTopic_new(name.c_str(), partitions, replication_factor, err, sizeof err);
+    if (nt == nullptr) throw std::runtime_error(std::string("NewTopic: ") + err);
+    for (const auto& [k, v] : config) rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
+    topics.push_back(nt);
+  }
+  const std::string error = submit_create_topics(rk.get(), std::move(topics));
   if (!error.empty()) throw std::runtime_error("create topics: " + error);
   for (const auto& name : names) {
-    const bool ready = wait_until(
-        [&] {
-          const rd_kafka_metadata_t* md = nullptr;
-          std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> rkt(
-              rd_kafka_topic_new(rk.get(), name.c_str(), nullptr), &rd_kafka_topic_destroy);
-          if (rd_kafka_metadata(rk.get(), 0, rkt.get(), &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-            return false;
-          bool ok = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                    md->topics[0].partition_cnt == partitions;
-          for (int p = 0; ok && p < md->topics[0].partition_cnt; ++p) {
-            ok = md->topics[0].partitions[p].leader >= 0;
-          }
-          rd_kafka_metadata_destroy(md);
-          return ok;
-        },
-        std::chrono::seconds(30), std::chrono::milliseconds(100));
-    if (!ready) throw std::runtime_error("topic " + name + " has no leaders after 30 s");
+    if (!wait_for_leaders(rk.get(), name, partitions, [](std::int32_t l) { return l >= 0; })) {
+      throw std::runtime_error("topic " + name + " has no leaders after 30 s");
+    }
   }
 }
 
@@ -159,41 +174,12 @@ inline void create_topic_on(const std::string& brokers, const std::string& name,
     throw std::runtime_error(std::string("replica assignment: ") + err);
   }
   for (const auto& [k, v] : config) rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
-  rd_kafka_CreateTopics(rk.get(), &nt, 1, nullptr, q);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 60000);
-  std::string error;
-  if (ev == nullptr) {
-    error = "CreateTopics timed out";
-  } else if (rd_kafka_event_error(ev)) {
-    error = rd_kafka_event_error_string(ev);
-  } else {
-    size_t n = 0;
-    const rd_kafka_topic_result_t** res =
-        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-    if (n == 1 && rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      error = rd_kafka_topic_result_error_string(res[0]);
-    }
-  }
-  if (ev) rd_kafka_event_destroy(ev);
-  rd_kafka_queue_destroy(q);
-  rd_kafka_NewTopic_destroy(nt);
+  const std::string error = submit_create_topics(rk.get(), {nt});
   if (!error.empty()) throw std::runtime_error("create topic " + name + ": " + error);
-  const bool ready = wait_until(
-      [&] {
-        const rd_kafka_metadata_t* md = nullptr;
-        std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> rkt(
-            rd_kafka_topic_new(rk.get(), name.c_str(), nullptr), &rd_kafka_topic_destroy);
-        if (rd_kafka_metadata(rk.get(), 0, rkt.get(), &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-          return false;
-        const bool ok = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                        md->topics[0].partition_cnt == 1 &&
-                        md->topics[0].partitions[0].leader == replicas.front();
-        rd_kafka_metadata_destroy(md);
-        return ok;
-      },
-      std::chrono::seconds(30), std::chrono::milliseconds(100));
-  if (!ready) throw std::runtime_error("topic " + name + " has no leader on its first replica");
+  const std::int32_t leader = replicas.front();
+  if (!wait_for_leaders(rk.get(), name, 1, [&](std::int32_t l) { return l == leader; })) {
+    throw std::runtime_error("topic " + name + " has no leader on its first replica");
+  }
 }
 
 }  // namespace raw
