@@ -226,7 +226,9 @@ class Application::Impl {
     if (embedded_ || !config_.use_changelog_topics) return out;
     for (const auto& g : graphs_) {
       if (!g->stateful()) continue;
-      const auto source = admin().describe_topic(g->topic().name(), config_.request_timeout);
+      // topic() found or created the source a moment ago: a broker that does not list it
+      // yet has not caught up with the controller.
+      const auto source = admin().wait_for_topic(g->topic().name(), config_.request_timeout);
       if (!source) throw TopicNotFound("topic '" + g->topic().name() + "' does not exist");
       for (const auto& store : g->stores()) {
         const std::string name = changelog_name(g->stream_id(), store);
@@ -240,6 +242,14 @@ class Application::Impl {
         if (!existing) {
           admin().create_topic(name, source->partitions, source->replication_factor,
                                {{"cleanup.policy", "compact"}}, config_.topic_create_timeout);
+          // Restoring reads its end offsets first: it must be listed everywhere by then.
+          if (!admin().wait_for_topic(name, config_.topic_create_timeout)) {
+            throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT,
+                             "changelog topic '" + name +
+                                 "' was created but metadata did not list it within " +
+                                 std::to_string(config_.topic_create_timeout.count()) + " ms",
+                             true, false);
+          }
           detail::logger()->info("created changelog topic '{}' ({} partitions)", name,
                                  source->partitions);
         }
@@ -300,6 +310,14 @@ class Application::Impl {
       }
       admin().create_topic(t.name(), cfg.num_partitions, cfg.replication_factor, cfg.extra_config,
                            config_.topic_create_timeout);
+      // Returned only once metadata lists it, so a producer or consumer started next finds it.
+      if (!admin().wait_for_topic(t.name(), config_.topic_create_timeout)) {
+        throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT,
+                         "topic '" + t.name() +
+                             "' was created but metadata did not list it within " +
+                             std::to_string(config_.topic_create_timeout.count()) + " ms",
+                         true, false);
+      }
       detail::logger()->info("created topic '{}' ({} partitions, replication factor {})", t.name(),
                              cfg.num_partitions, cfg.replication_factor);
     }

@@ -163,6 +163,21 @@ bool Admin::topic_exists(const std::string& name, std::chrono::milliseconds time
   return describe_topic(name, timeout).has_value();
 }
 
+std::optional<TopicDescription> Admin::wait_for_topic(const std::string& name,
+                                                      std::chrono::milliseconds timeout) {
+  const Clock::time_point deadline = Clock::now() + timeout;
+  while (true) {
+    const auto left =
+        std::max(std::chrono::milliseconds(1),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+    if (auto description = describe_topic(name, left); description && description->partitions > 0) {
+      return description;
+    }
+    if (Clock::now() + std::chrono::milliseconds(100) >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 std::map<std::string, std::string> Admin::topic_config(const std::string& name,
                                                        std::chrono::milliseconds timeout) {
   const std::string what = fmt::format("describing the configuration of topic '{}'", name);

@@ -51,6 +51,13 @@ class Admin {
   std::optional<int> partition_count(const std::string& name, std::chrono::milliseconds timeout);
   bool topic_exists(const std::string& name, std::chrono::milliseconds timeout);
 
+  // describe_topic until the topic shows with partitions, for up to `timeout`; nullopt if it
+  // never does. For a topic known to exist (just created, or seen a moment ago): in a
+  // cluster each broker learns new topics from the controller a little later, and a
+  // metadata request may go to one that has not yet.
+  std::optional<TopicDescription> wait_for_topic(const std::string& name,
+                                                 std::chrono::milliseconds timeout);
+
   // The topic's effective configuration (DescribeConfigs): name -> value; entries without a
   // value (sensitive) are left out. KafkaError if the topic does not exist.
   std::map<std::string, std::string> topic_config(const std::string& name,

@@ -94,7 +94,10 @@ class KafkaProbe {
                                               static_cast<int>(timeout.count()));
         const bool no_leader_yet = rc == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
                                    rc == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
-                                   rc == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+                                   rc == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                                   // the broker that answered metadata has not caught up
+                                   rc == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+                                   rc == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
         if (!no_leader_yet || std::chrono::steady_clock::now() >= deadline) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }

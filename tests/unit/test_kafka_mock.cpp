@@ -642,6 +642,28 @@ TEST_F(KafkaMock, AdminDescribesWithoutAutoCreating) {
   EXPECT_EQ(admin.partition_count(missing, 5s), 2);
 }
 
+TEST_F(KafkaMock, AdminWaitsForATopicThatAppearsLate) {
+  Admin admin({{"bootstrap.servers", cluster_->bootstrap_servers()}});
+  ASSERT_TRUE(admin.wait_until_reachable(5s));
+  const std::string never = unique_name("never");
+  const auto start = Clock::now();
+  EXPECT_EQ(admin.wait_for_topic(never, 600ms), std::nullopt);
+  const auto took = Clock::now() - start;
+  EXPECT_GE(took, 500ms);
+  EXPECT_LT(took, 3s);
+
+  // A topic that shows up while the wait is on: the wait returns it, not nullopt.
+  const std::string late = unique_name("late");
+  std::thread creator([&] {
+    std::this_thread::sleep_for(300ms);
+    cluster_->create_topic(late, 3);
+  });
+  const auto description = admin.wait_for_topic(late, 10s);
+  creator.join();
+  ASSERT_TRUE(description.has_value());
+  EXPECT_EQ(description->partitions, 3);
+}
+
 TEST(KafkaAdmin, UnreachableBrokerReturnsFalseWithinTheTimeout) {
   Admin admin({{"bootstrap.servers", "127.0.0.1:1"}, {"log_level", "0"}});
   const auto start = Clock::now();
