@@ -232,26 +232,30 @@ class Application::Impl {
       if (!source) throw TopicNotFound("topic '" + g->topic().name() + "' does not exist");
       for (const auto& store : g->stores()) {
         const std::string name = changelog_name(g->stream_id(), store);
-        const auto existing = admin().describe_topic(name, config_.request_timeout);
-        if (existing && existing->partitions != source->partitions) {
-          throw TopicConfigurationMismatch(
-              "changelog topic '" + name + "' has " + std::to_string(existing->partitions) +
-              " partitions but its source topic '" + g->topic().name() + "' has " +
-              std::to_string(source->partitions));
-        }
+        auto existing = admin().describe_topic(name, config_.request_timeout);
         if (!existing) {
-          admin().create_topic(name, source->partitions, source->replication_factor,
-                               {{"cleanup.policy", "compact"}}, config_.topic_create_timeout);
-          // Restoring reads its end offsets first: it must be listed everywhere by then.
-          if (!admin().wait_for_topic(name, config_.topic_create_timeout)) {
+          // Absent, or listed only by brokers other than the one asked: creating it then
+          // reports that it exists, and the partition check below still runs.
+          if (admin().create_topic(name, source->partitions, source->replication_factor,
+                                   {{"cleanup.policy", "compact"}}, config_.topic_create_timeout)) {
+            detail::logger()->info("created changelog topic '{}' ({} partitions)", name,
+                                   source->partitions);
+          }
+          // Restoring reads its end offsets first: it must be listed by then.
+          existing = admin().wait_for_topic(name, config_.topic_create_timeout);
+          if (!existing) {
             throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT,
                              "changelog topic '" + name +
                                  "' was created but metadata did not list it within " +
                                  std::to_string(config_.topic_create_timeout.count()) + " ms",
                              true, false);
           }
-          detail::logger()->info("created changelog topic '{}' ({} partitions)", name,
-                                 source->partitions);
+        }
+        if (existing->partitions != source->partitions) {
+          throw TopicConfigurationMismatch(
+              "changelog topic '" + name + "' has " + std::to_string(existing->partitions) +
+              " partitions but its source topic '" + g->topic().name() + "' has " +
+              std::to_string(source->partitions));
         }
         out[{g->topic().name(), store}] = name;
       }

@@ -1,6 +1,7 @@
 #include "app/worker.hpp"
 
 #include <cxxabi.h>
+#include <fmt/ranges.h>
 #include <librdkafka/rdkafka.h>
 #include <time.h>
 
@@ -125,6 +126,13 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
   std::vector<std::string> topics;
   for (const auto& [name, slot] : slots_) topics.push_back(name);
   if (settings_.static_assignment.empty()) {
+    const auto missing = consumer_->await_topics(topics, config_.request_timeout);
+    if (!missing.empty()) {
+      logger()->warn(
+          "metadata does not list topic(s) '{}' after {} ms; subscribing anyway (their "
+          "partitions are assigned once a metadata refresh finds them)",
+          fmt::join(missing, "', '"), config_.request_timeout.count());
+    }
     consumer_->subscribe(topics);
   } else {
     consumer_->assign(settings_.static_assignment);

@@ -6,6 +6,7 @@
 #include <array>
 #include <climits>
 #include <cstring>
+#include <thread>
 
 #include "kafka/error.hpp"
 #include "kafka/logging.hpp"
@@ -79,6 +80,38 @@ void Consumer::subscribe(const std::vector<std::string>& topics) {
   if (const rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, list.get())) {
     throw_error(err, fmt::format("subscribing group '{}' to {} topic(s)", group_id_, topics.size()),
                 rk);
+  }
+}
+
+std::vector<std::string> Consumer::await_topics(const std::vector<std::string>& topics,
+                                                std::chrono::milliseconds timeout) {
+  rd_kafka_t* rk = require_open("await_topics");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<std::string> missing = topics;
+  while (true) {
+    std::vector<std::string> still;
+    for (const std::string& topic : missing) {
+      // A named request (not all topics): only those update the cache the group join reads.
+      // The consumer asks with allow.auto.create.topics=false, so it creates nothing.
+      const TopicPtr rkt(rd_kafka_topic_new(rk, topic.c_str(), nullptr));
+      const rd_kafka_metadata_t* raw = nullptr;
+      const auto left = std::max(std::chrono::milliseconds(1),
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     deadline - std::chrono::steady_clock::now()));
+      bool listed = false;
+      if (rd_kafka_metadata(rk, 0, rkt.get(), &raw, to_ms(left)) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const MetadataPtr md(raw);
+        listed = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                 md->topics[0].partition_cnt > 0;
+      }
+      if (!listed) still.push_back(topic);
+    }
+    missing = std::move(still);
+    if (missing.empty()) return missing;
+    if (std::chrono::steady_clock::now() + std::chrono::milliseconds(100) >= deadline) {
+      return missing;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 

@@ -55,6 +55,14 @@ class Consumer {
   Consumer& operator=(const Consumer&) = delete;
 
   void subscribe(const std::vector<std::string>& topics);
+  // Asks for the metadata of `topics` by name until each shows with partitions, for up to
+  // `timeout`; returns the topics still missing. Call it before subscribe(): the group join
+  // takes the topics' partitions from librdkafka's metadata cache, and a subscription made
+  // while the cache calls a topic unknown gets none of its partitions until the next periodic
+  // refresh (topic.metadata.refresh.interval.ms, 5 minutes by default). In a cluster a broker
+  // answers "unknown" for a topic the controller created a moment ago.
+  std::vector<std::string> await_topics(const std::vector<std::string>& topics,
+                                        std::chrono::milliseconds timeout);
   void unsubscribe();
   // Static assignment without the group protocol (no rebalance callbacks): fetching starts at
   // each partition's committed offset, else auto.offset.reset. Commits still use group.id.

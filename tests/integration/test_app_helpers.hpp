@@ -26,6 +26,7 @@
 
 #include "streamframe/streamframe.hpp"
 #include "support/test_env.hpp"
+#include "support/topic_ready.hpp"
 
 namespace streamframe::apptest {
 
@@ -152,6 +153,7 @@ inline void create_topic(const std::string& name, int partitions,
   if (!eventually([&] { return partition_count(name) == partitions; }, 30s)) {
     throw std::runtime_error("topic " + name + " did not appear");
   }
+  streamframe::test::wait_until_every_broker_lists(brokers(), {name}, partitions);
 }
 
 inline void delete_topic(const std::string& name) {
@@ -287,9 +289,24 @@ inline std::vector<Msg> read_topic(const std::string& topic,
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(*parts);
   for (int p = 0; p < *parts; ++p) {
     std::int64_t lo = 0, hi = 0;
-    if (rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &lo, &hi, 10000)) {
+    // In a cluster, the broker this new client asks first may not list a topic created a
+    // moment ago, and librdkafka keeps that answer until a refresh: ask by name and retry.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    rd_kafka_resp_err_t rc;
+    while ((rc = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &lo, &hi, 10000)) !=
+               RD_KAFKA_RESP_ERR_NO_ERROR &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> rkt(
+          rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr), &rd_kafka_topic_destroy);
+      const rd_kafka_metadata_t* md = nullptr;
+      if (rd_kafka_metadata(rk.get(), 0, rkt.get(), &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_metadata_destroy(md);
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
       rd_kafka_topic_partition_list_destroy(list);
-      throw std::runtime_error("watermarks of " + topic);
+      throw std::runtime_error("watermarks of " + topic + ": " + rd_kafka_err2str(rc));
     }
     high[p] = hi;
     next[p] = lo;

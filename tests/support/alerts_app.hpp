@@ -13,6 +13,7 @@
 
 #include "streamframe/streamframe.hpp"
 #include "support/child_process.hpp"
+#include "support/topic_ready.hpp"
 
 #ifndef STREAMFRAME_ALERTS_APP
 #error "STREAMFRAME_ALERTS_APP (path of streamframe_alerts_app) is set by tests/apps/CMakeLists.txt"
@@ -56,7 +57,8 @@ inline std::unique_ptr<ChildProcess> start_alerts_app(const AlertsAppOptions& o,
                                         ::testing::TempDir() + o.group + "-" + run_name + ".log");
 }
 
-// Creates topics (absent ones) through the library's own Application::topic (APP-08).
+// Creates topics (absent ones) through the library's own Application::topic (APP-08), then
+// waits until every broker lists them (topic_ready.hpp).
 inline void create_topics(const std::string& brokers, const std::vector<std::string>& names,
                           int partitions) {
   Application admin({.broker_address = brokers,
@@ -65,6 +67,7 @@ inline void create_topics(const std::string& brokers, const std::vector<std::str
   for (const auto& name : names) {
     admin.topic(name, {.config = TopicConfig{.num_partitions = partitions}});
   }
+  wait_until_every_broker_lists(brokers, names, partitions);
 }
 
 // Polls `done` every `period` until it returns true or `timeout` passes; false on timeout.

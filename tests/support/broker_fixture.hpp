@@ -14,6 +14,7 @@
 #include "kafka/config.hpp"
 #include "support/kafka_test_support.hpp"
 #include "support/test_env.hpp"
+#include "support/topic_ready.hpp"
 
 namespace streamframe::kafka::testing {
 
@@ -41,6 +42,7 @@ class RealBrokerTest : public ::testing::Test {
     std::string topic = unique_name(prefix);
     EXPECT_TRUE(admin_->create_topic(topic, partitions, 1, config, std::chrono::seconds(60)));
     created_.push_back(topic);
+    streamframe::test::wait_until_every_broker_lists(brokers_, {topic}, partitions);
     return topic;
   }
 

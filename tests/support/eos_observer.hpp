@@ -26,6 +26,7 @@
 #include "support/child_process.hpp"
 #include "support/kafka_probe.hpp"
 #include "support/test_env.hpp"
+#include "support/topic_ready.hpp"
 
 namespace streamframe::test {
 
@@ -157,6 +158,7 @@ inline void create_topics(const std::string& brokers, const std::vector<std::str
       throw std::runtime_error("topic " + name + " has no leaders after 30 s");
     }
   }
+  wait_until_every_broker_lists(brokers, names, partitions);
 }
 
 // Creates a one-partition topic whose replicas are the given broker node ids (the first is
@@ -180,6 +182,7 @@ inline void create_topic_on(const std::string& brokers, const std::string& name,
   if (!wait_for_leaders(rk.get(), name, 1, [&](std::int32_t l) { return l == leader; })) {
     throw std::runtime_error("topic " + name + " has no leader on its first replica");
   }
+  wait_until_every_broker_lists(brokers, {name}, 1);
 }
 
 }  // namespace raw

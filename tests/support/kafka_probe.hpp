@@ -79,6 +79,22 @@ class KafkaProbe {
     return md->topics[0].partition_cnt;
   }
 
+  // Partition count from a named metadata request (which also refreshes librdkafka's cache of
+  // the topic); 0 when the request fails or the topic is not listed.
+  int partition_count_or_zero(const std::string& topic) {
+    std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> rkt(
+        rd_kafka_topic_new(rk_.get(), topic.c_str(), nullptr), &rd_kafka_topic_destroy);
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(rk_.get(), 0, rkt.get(), &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return 0;
+    }
+    const int n = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR
+                      ? md->topics[0].partition_cnt
+                      : 0;
+    rd_kafka_metadata_destroy(md);
+    return n;
+  }
+
   // High watermark (end offset) of each partition 0..partitions-1.
   std::vector<std::int64_t> end_offsets(
       const std::string& topic, int partitions,
@@ -99,6 +115,9 @@ class KafkaProbe {
                                    rc == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
                                    rc == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
         if (!no_leader_yet || std::chrono::steady_clock::now() >= deadline) break;
+        // librdkafka keeps what its cache says about the topic (unknown, no such partition,
+        // an old leader) until a metadata refresh: ask for the topic by name.
+        partition_count_or_zero(topic);
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
       if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
