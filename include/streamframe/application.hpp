@@ -133,7 +133,7 @@ class Application {
   // Declares a topic; creates it at once when absent and auto_create_topics is on (APP-08).
   Topic topic(std::string name, TopicOptions options = {});
   // The root frame of a topic (APP-19). One root per topic.
-  StreamingDataFrame dataframe(const Topic& topic);
+  [[nodiscard]] StreamingDataFrame dataframe(const Topic& topic);
 
   // Runs until stopped (signal, stop(), or a limit in `options`). APP-20.
   std::vector<Value> run(RunOptions options = {});

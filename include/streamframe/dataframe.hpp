@@ -105,12 +105,12 @@ class StreamingDataFrame {
 
   // The root frame of `topic` (made with Topic::make) outside any Application: for a
   // TestDriver or sdf.test() without a broker. It cannot be run by an Application.
-  static StreamingDataFrame standalone(const Topic& topic);
+  [[nodiscard]] static StreamingDataFrame standalone(const Topic& topic);
 
   // SDF-01: new frame with the callable's result as value.
   // Stateful when the callable takes a trailing State& (ST-01, store "default").
   template <class F>
-  StreamingDataFrame apply(F&& f, ApplyOptions options = {}) const {
+  [[nodiscard]] StreamingDataFrame apply(F&& f, ApplyOptions options = {}) const {
     if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t, const Headers&,
                                       State&>) {
       return apply_state_impl(ApplyStateFn(std::forward<F>(f)), options);
@@ -155,7 +155,7 @@ class StreamingDataFrame {
 
   // SDF-03: forwards the record iff the callable's result is truthy.
   template <class F>
-  StreamingDataFrame filter(F&& f, StateOptions state_options = {}) const {
+  [[nodiscard]] StreamingDataFrame filter(F&& f, StateOptions state_options = {}) const {
     if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t, const Headers&,
                                       State&>) {
       return filter_state_impl(
@@ -183,28 +183,32 @@ class StreamingDataFrame {
   }
 
   // SDF-04.
-  ColumnRef operator[](std::string column) { return ColumnRef(*this, std::move(column)); }
-  ColumnRef operator[](const char* column) { return ColumnRef(*this, column); }
-  Series operator[](std::string column) const { return Series::column(std::move(column)); }
+  [[nodiscard]] ColumnRef operator[](std::string column) {
+    return ColumnRef(*this, std::move(column));
+  }
+  [[nodiscard]] ColumnRef operator[](const char* column) { return ColumnRef(*this, column); }
+  [[nodiscard]] Series operator[](std::string column) const {
+    return Series::column(std::move(column));
+  }
   // Both qualifications, so a braced list never competes with operator[](std::string).
-  StreamingDataFrame operator[](std::initializer_list<std::string> columns) const {
+  [[nodiscard]] StreamingDataFrame operator[](std::initializer_list<std::string> columns) const {
     return project(std::vector<std::string>(columns));
   }
-  StreamingDataFrame operator[](std::initializer_list<std::string> columns) {
+  [[nodiscard]] StreamingDataFrame operator[](std::initializer_list<std::string> columns) {
     return project(std::vector<std::string>(columns));
   }
-  StreamingDataFrame operator[](const Series& predicate) const;
-  StreamingDataFrame operator[](const ColumnRef& predicate) const {
+  [[nodiscard]] StreamingDataFrame operator[](const Series& predicate) const;
+  [[nodiscard]] StreamingDataFrame operator[](const ColumnRef& predicate) const {
     return (*this)[static_cast<const Series&>(predicate)];
   }
-  StreamingDataFrame project(std::vector<std::string> columns) const;
+  [[nodiscard]] StreamingDataFrame project(std::vector<std::string> columns) const;
 
   // SDF-05/06/07.
-  Series contains(std::vector<std::string> keys) const;
-  Series contains(std::initializer_list<std::string> keys) const {
+  [[nodiscard]] Series contains(std::vector<std::string> keys) const;
+  [[nodiscard]] Series contains(std::initializer_list<std::string> keys) const {
     return contains(std::vector<std::string>(keys));
   }
-  Series contains(std::string key) const {
+  [[nodiscard]] Series contains(std::string key) const {
     return contains(std::vector<std::string>{std::move(key)});
   }
   StreamingDataFrame& drop(std::vector<std::string> columns, DropErrors errors = DropErrors::raise);
@@ -224,36 +228,41 @@ class StreamingDataFrame {
   StreamingDataFrame& set_headers(HeadersFn f);
 
   // SDF-13: merges another branch of the same root topic into one stream.
-  StreamingDataFrame concat(const StreamingDataFrame& other) const;
+  [[nodiscard]] StreamingDataFrame concat(const StreamingDataFrame& other) const;
 
-  // SDF-15: terminal. The sink must outlive the application's run.
-  void sink(Sink& sink);
+  // SDF-15: terminal. The pipeline shares ownership of the sink, so it lives as long as the
+  // pipeline does; keep a copy of the pointer to read it (e.g. ListSink::rows()) after run().
+  // A null sink => ConfigError.
+  void sink(std::shared_ptr<Sink> sink);
 
   // §7 windows, WIN-13 sessions. Invalid parameters => ConfigError naming the parameter,
   // here at the declaration. Windows are stateful: they keep their windows in a store of
   // their own (WIN-12) with its changelog.
-  WindowDefinition tumbling_window(std::chrono::milliseconds duration,
-                                   WindowOptions options = {}) const;
-  WindowDefinition hopping_window(std::chrono::milliseconds duration,
-                                  std::chrono::milliseconds step, WindowOptions options = {}) const;
-  WindowDefinition sliding_window(std::chrono::milliseconds duration,
-                                  WindowOptions options = {}) const;
-  WindowDefinition tumbling_count_window(std::int64_t count, CountWindowOptions options = {}) const;
-  WindowDefinition hopping_count_window(std::int64_t count, std::int64_t step,
-                                        CountWindowOptions options = {}) const;
-  WindowDefinition sliding_count_window(std::int64_t count, CountWindowOptions options = {}) const;
-  WindowDefinition session_window(std::chrono::milliseconds gap,
-                                  SessionWindowOptions options = {}) const;
+  [[nodiscard]] WindowDefinition tumbling_window(std::chrono::milliseconds duration,
+                                                 WindowOptions options = {}) const;
+  [[nodiscard]] WindowDefinition hopping_window(std::chrono::milliseconds duration,
+                                                std::chrono::milliseconds step,
+                                                WindowOptions options = {}) const;
+  [[nodiscard]] WindowDefinition sliding_window(std::chrono::milliseconds duration,
+                                                WindowOptions options = {}) const;
+  [[nodiscard]] WindowDefinition tumbling_count_window(std::int64_t count,
+                                                       CountWindowOptions options = {}) const;
+  [[nodiscard]] WindowDefinition hopping_count_window(std::int64_t count, std::int64_t step,
+                                                      CountWindowOptions options = {}) const;
+  [[nodiscard]] WindowDefinition sliding_count_window(std::int64_t count,
+                                                      CountWindowOptions options = {}) const;
+  [[nodiscard]] WindowDefinition session_window(std::chrono::milliseconds gap,
+                                                SessionWindowOptions options = {}) const;
 
   // SDF-18: runs one record through the whole pipeline of this frame's root, synchronously,
   // without Kafka, and returns what leaves the leaves. Pipelines with to_topic =>
   // InvalidOperation.
-  std::vector<Row> test(Value value, Value key = Value("key"), std::int64_t timestamp = 0,
-                        Headers headers = {}) const;
+  [[nodiscard]] std::vector<Row> test(Value value, Value key = Value("key"),
+                                      std::int64_t timestamp = 0, Headers headers = {}) const;
 
   // With sdf.test(): runs idle closing (EXT-02) of the test state at the application
   // clock's current time (ApplicationConfig::clock) and returns what left the leaves.
-  std::vector<Row> test_idle() const;
+  [[nodiscard]] std::vector<Row> test_idle() const;
 
   // SDF-19: the context of the record being processed (inside a callable), else
   // InvalidOperation.

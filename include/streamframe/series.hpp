@@ -31,28 +31,28 @@ class Series {
  public:
   // A column of the record's value (missing => ColumnDoesNotExist; value not an object =>
   // InvalidColumnReference).
-  static Series column(std::string name);
+  [[nodiscard]] static Series column(std::string name);
   // A constant.
-  static Series constant(Value value);
+  [[nodiscard]] static Series constant(Value value);
   explicit Series(detail::ExprPtr expr) : expr_(std::move(expr)) {}
 
   // Nested access: s["k"] on objects, s[i] on arrays (negative from the end).
-  Series operator[](std::string key) const;
-  Series operator[](const char* key) const { return (*this)[std::string(key)]; }
-  Series operator[](int index) const;
+  [[nodiscard]] Series operator[](std::string key) const;
+  [[nodiscard]] Series operator[](const char* key) const { return (*this)[std::string(key)]; }
+  [[nodiscard]] Series operator[](int index) const;
 
   // SER-05.
-  Series isin(Value container) const;  // element of array / key of object / substring
-  Series contains(Value item) const;   // roles swapped
-  Series is_(Value other) const;       // same kind and equal
-  Series isnot(Value other) const;
-  Series isnull() const;
-  Series notnull() const;
-  Series abs() const;
-  Series apply(std::function<Value(const Value&)> f) const;
+  [[nodiscard]] Series isin(Value container) const;  // element of array / key of object / substring
+  [[nodiscard]] Series contains(Value item) const;   // roles swapped
+  [[nodiscard]] Series is_(Value other) const;       // same kind and equal
+  [[nodiscard]] Series isnot(Value other) const;
+  [[nodiscard]] Series isnull() const;
+  [[nodiscard]] Series notnull() const;
+  [[nodiscard]] Series abs() const;
+  [[nodiscard]] Series apply(std::function<Value(const Value&)> f) const;
 
   // Evaluates against a record value (what the pipeline does per record).
-  Value evaluate(const Value& row) const;
+  [[nodiscard]] Value evaluate(const Value& row) const;
   const Value& evaluate(const Value& row, Value& scratch) const {
     return expr_->eval(row, scratch);
   }
@@ -67,23 +67,23 @@ class Series {
 };
 
 enum class BinaryOp { add, sub, mul, div, mod, eq, ne, lt, le, gt, ge, logical_and, logical_or };
-Series make_binary(BinaryOp op, Series lhs, Series rhs);
-Series operator~(const Series& s);  // bool(!truthy)
+[[nodiscard]] Series make_binary(BinaryOp op, Series lhs, Series rhs);
+[[nodiscard]] Series operator~(const Series& s);  // bool(!truthy)
 
 template <class T>
 concept ValueLike =
     std::constructible_from<Value, T> && !std::derived_from<std::remove_cvref_t<T>, Series>;
 
 #define STREAMFRAME_SERIES_OPERATOR(sym, op)                                          \
-  inline Series operator sym(const Series& a, const Series& b) {                      \
+  [[nodiscard]] inline Series operator sym(const Series& a, const Series& b) {        \
     return make_binary(BinaryOp::op, a, b);                                           \
   }                                                                                   \
   template <ValueLike T>                                                              \
-  Series operator sym(const Series& a, T&& b) {                                       \
+  [[nodiscard]] Series operator sym(const Series& a, T&& b) {                         \
     return make_binary(BinaryOp::op, a, Series::constant(Value(std::forward<T>(b)))); \
   }                                                                                   \
   template <ValueLike T>                                                              \
-  Series operator sym(T&& a, const Series& b) {                                       \
+  [[nodiscard]] Series operator sym(T&& a, const Series& b) {                         \
     return make_binary(BinaryOp::op, Series::constant(Value(std::forward<T>(a))), b); \
   }
 

@@ -22,11 +22,17 @@ class Sink {
   virtual void flush() {}
 };
 
-// Collects rows in memory (SNK-04). With `metadata`, each row becomes an object with
-// _key, _timestamp, _headers, _topic, _partition, _offset prepended.
+struct ListSinkOptions {
+  // Each row becomes an object with _key, _timestamp, _headers, _topic, _partition, _offset
+  // prepended to the value's fields.
+  bool metadata = false;
+};
+
+// Collects rows in memory (SNK-04): `std::make_shared<ListSink>(ListSinkOptions{.metadata =
+// true})`. Thread-safe: workers add while another thread reads.
 class ListSink : public Sink {
  public:
-  explicit ListSink(bool metadata = false) : metadata_(metadata) {}
+  explicit ListSink(ListSinkOptions options = {}) : metadata_(options.metadata) {}
   void add(const Value& value, const Value& key, std::int64_t timestamp, const Headers& headers,
            const std::string& topic, std::int32_t partition, std::int64_t offset) override;
   std::vector<Value> rows() const;

@@ -63,7 +63,7 @@ class Topic {
   const Definition& definition() const noexcept { return *def_; }
   // Builds a definition from options, resolving serdes by name (unknown name => ConfigError,
   // name empty or > 249 characters => ConfigError).
-  static Topic make(std::string name, const TopicOptions& options);
+  [[nodiscard]] static Topic make(std::string name, const TopicOptions& options);
 
  private:
   std::shared_ptr<const Definition> def_;

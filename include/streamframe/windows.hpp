@@ -153,21 +153,22 @@ class Aggregation {
 // §8. `column` unset => the whole value; set => value[column] (missing = null). A value that
 // is not an object while a column is set => ValueTypeError.
 namespace agg {
-Aggregation count(std::optional<std::string> column = std::nullopt);     // AGG-01
-Aggregation sum(std::optional<std::string> column = std::nullopt);       // AGG-02
-Aggregation mean(std::optional<std::string> column = std::nullopt);      // AGG-03
-Aggregation min(std::optional<std::string> column = std::nullopt);       // AGG-04
-Aggregation max(std::optional<std::string> column = std::nullopt);       // AGG-04
-Aggregation earliest(std::optional<std::string> column = std::nullopt);  // AGG-05
-Aggregation latest(std::optional<std::string> column = std::nullopt);    // AGG-05
-Aggregation first(std::optional<std::string> column = std::nullopt);     // AGG-06
-Aggregation last(std::optional<std::string> column = std::nullopt);      // AGG-06
+[[nodiscard]] Aggregation count(std::optional<std::string> column = std::nullopt);     // AGG-01
+[[nodiscard]] Aggregation sum(std::optional<std::string> column = std::nullopt);       // AGG-02
+[[nodiscard]] Aggregation mean(std::optional<std::string> column = std::nullopt);      // AGG-03
+[[nodiscard]] Aggregation min(std::optional<std::string> column = std::nullopt);       // AGG-04
+[[nodiscard]] Aggregation max(std::optional<std::string> column = std::nullopt);       // AGG-04
+[[nodiscard]] Aggregation earliest(std::optional<std::string> column = std::nullopt);  // AGG-05
+[[nodiscard]] Aggregation latest(std::optional<std::string> column = std::nullopt);    // AGG-05
+[[nodiscard]] Aggregation first(std::optional<std::string> column = std::nullopt);     // AGG-06
+[[nodiscard]] Aggregation last(std::optional<std::string> column = std::nullopt);      // AGG-06
 // AGG-07: the first input starts the accumulator with initializer(v), later ones
 // reducer(acc, v). `merger` lets session windows merge two accumulators.
-Aggregation reduce(ReduceFn reducer, InitializeFn initializer, MergeFn merger = nullptr);
-Aggregation collect(std::optional<std::string> column = std::nullopt);  // AGG-08
-Aggregation custom(std::shared_ptr<const Aggregator> aggregator);       // AGG-09
-Aggregation custom(std::shared_ptr<const Collector> collector);         // AGG-09
+[[nodiscard]] Aggregation reduce(ReduceFn reducer, InitializeFn initializer,
+                                 MergeFn merger = nullptr);
+[[nodiscard]] Aggregation collect(std::optional<std::string> column = std::nullopt);  // AGG-08
+[[nodiscard]] Aggregation custom(std::shared_ptr<const Aggregator> aggregator);       // AGG-09
+[[nodiscard]] Aggregation custom(std::shared_ptr<const Collector> collector);         // AGG-09
 }  // namespace agg
 
 // A window with its aggregation, waiting for final() or current().
@@ -178,9 +179,9 @@ class WindowedAggregation {
       : graph_(std::move(graph)), node_(node), spec_(std::move(spec)) {}
 
   // WIN-09: each window once, when it closes.
-  StreamingDataFrame final(EmitOptions options = {}) const;
+  [[nodiscard]] StreamingDataFrame final(EmitOptions options = {}) const;
   // WIN-10: after each record, every window it updated. Collectors => InvalidOperation.
-  StreamingDataFrame current(EmitOptions options = {}) const;
+  [[nodiscard]] StreamingDataFrame current(EmitOptions options = {}) const;
 
  private:
   StreamingDataFrame emit(bool final_mode, const EmitOptions& options) const;
@@ -197,17 +198,18 @@ class WindowDefinition {
       : graph_(std::move(graph)), node_(node), spec_(std::move(spec)) {}
 
   // Single aggregations of the whole value: output {"start", "end", "value"}.
-  WindowedAggregation sum() const;
-  WindowedAggregation count() const;
-  WindowedAggregation mean() const;
-  WindowedAggregation min() const;
-  WindowedAggregation max() const;
-  WindowedAggregation reduce(ReduceFn reducer, InitializeFn initializer,
-                             MergeFn merger = nullptr) const;
-  WindowedAggregation collect() const;
+  [[nodiscard]] WindowedAggregation sum() const;
+  [[nodiscard]] WindowedAggregation count() const;
+  [[nodiscard]] WindowedAggregation mean() const;
+  [[nodiscard]] WindowedAggregation min() const;
+  [[nodiscard]] WindowedAggregation max() const;
+  [[nodiscard]] WindowedAggregation reduce(ReduceFn reducer, InitializeFn initializer,
+                                           MergeFn merger = nullptr) const;
+  [[nodiscard]] WindowedAggregation collect() const;
   // Several named aggregations: output {columns..., "start", "end"} in declaration order.
   // Column names "start"/"end", repeats or none => ConfigError.
-  WindowedAggregation agg(std::vector<std::pair<std::string, Aggregation>> columns) const;
+  [[nodiscard]] WindowedAggregation agg(
+      std::vector<std::pair<std::string, Aggregation>> columns) const;
 
  private:
   WindowedAggregation single(Aggregation aggregation, const char* func) const;

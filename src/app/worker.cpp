@@ -10,6 +10,7 @@
 #include <thread>
 #include <typeinfo>
 
+#include "core/assert.hpp"
 #include "core/crash_point.hpp"
 #include "core/logging.hpp"
 #include "dataframe/metadata.hpp"
@@ -1032,13 +1033,11 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
   }
   TopicSlot* slot = slot_of(m);
   if (slot == nullptr || !slot->assigned[m->partition]) return;  // fetched before a revoke
-  if (slot->graph->stateful() &&
-      (slot->state.size() <= static_cast<std::size_t>(m->partition) || !slot->state[m->partition] ||
-       !slot->state[m->partition]->ready)) {
-    throw InvalidOperation("internal: a message of " + std::string(rd_kafka_topic_name(m->rkt)) +
-                           "[" + std::to_string(m->partition) +
-                           "] arrived before its state was restored");
-  }
+  SF_ASSERT(
+      !slot->graph->stateful() || (slot->state.size() > static_cast<std::size_t>(m->partition) &&
+                                   slot->state[m->partition] && slot->state[m->partition]->ready),
+      "a message of {}[{}] arrived before its state was restored", rd_kafka_topic_name(m->rkt),
+      m->partition);
   const Graph& graph = *slot->graph;
   const Topic::Definition& topic = graph.topic().definition();
   current_slot_ = slot;

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <string_view>
 
+#include "core/assert.hpp"
 #include "dataframe/graph.hpp"
 #include "dataframe/metadata.hpp"
 #include "state/memory_store.hpp"
@@ -71,7 +72,7 @@ std::int64_t ExecContext::steady_ms() {
 
 std::unique_ptr<OperatorState> Node::make_operator_state(state::PartitionTransaction&,
                                                          std::int32_t) const {
-  throw InvalidOperation(std::string("internal: node '") + kind() + "' keeps no operator state");
+  SF_ASSERT(false, "node '{}' keeps no operator state", kind());
 }
 
 std::int64_t Graph::now_ms() const {
@@ -405,17 +406,17 @@ class SetHeadersNode final : public Node {
 
 class SinkNode final : public Node {
  public:
-  explicit SinkNode(Sink& sink) : sink_(&sink) {}
+  explicit SinkNode(std::shared_ptr<Sink> sink) : sink_(std::move(sink)) {}
   void process(Row& row, ExecContext& ctx) const override {
     const auto& mc = ctx.context();
     sink_->add(row.value, row.key, row.timestamp, row.headers, mc.topic, mc.partition, mc.offset);
     forward(row, ctx);
   }
   const char* kind() const override { return "sink"; }
-  Sink* sink() const override { return sink_; }
+  Sink* sink() const override { return sink_.get(); }
 
  private:
-  Sink* sink_;
+  std::shared_ptr<Sink> sink_;
 };
 
 }  // namespace
@@ -688,8 +689,9 @@ StreamingDataFrame StreamingDataFrame::concat(const StreamingDataFrame& other) c
   return StreamingDataFrame(graph_, merged);
 }
 
-void StreamingDataFrame::sink(Sink& sink) {
-  append(std::make_unique<detail::SinkNode>(sink));
+void StreamingDataFrame::sink(std::shared_ptr<Sink> sink) {
+  if (!sink) throw ConfigError("sink(): the sink is null");
+  append(std::make_unique<detail::SinkNode>(std::move(sink)));
 }
 
 const MessageContext& StreamingDataFrame::message_context() {

@@ -168,7 +168,7 @@ TEST(AppOptions, ExtraConfigPassesThroughExceptReservedKeys) {
     auto bad = base_config(group);
     bad.consumer_extra_config = {{"session.timeout.ms", "not-a-number"}};
     Application bad_app(bad);
-    bad_app.dataframe(bad_app.topic(in));
+    (void)bad_app.dataframe(bad_app.topic(in));
     const CaughtError e = capture_error([&] { bad_app.run({.timeout = 1s}); });
     ASSERT_TRUE(e.thrown);
     EXPECT_EQ(e.type, std::type_index(typeid(ConfigError))) << e.what;

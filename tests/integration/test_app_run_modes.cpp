@@ -67,7 +67,7 @@ TEST(AppRunModes, CountReturnsOutputsAndRunsResumeWithoutRepeatsOrGaps) {
   }
   {
     Application app(base_config(group));
-    app.dataframe(app.topic(in));
+    (void)app.dataframe(app.topic(in));
     const auto third = app.run({.timeout = 3s, .count = 100});
     EXPECT_EQ(ids_of(third), range(9, 12));
     EXPECT_EQ(committed_offset(group, in), 12);
@@ -114,7 +114,7 @@ TEST(AppRunModes, MetadataFields) {
                      1);
     ASSERT_TRUE(producer.flush(30s));
   }
-  app.dataframe(app.topic(in));
+  (void)app.dataframe(app.topic(in));
   const auto outputs = app.run({.count = 3, .metadata = true});
   ASSERT_EQ(outputs.size(), 3u);
 
@@ -166,7 +166,7 @@ TEST(AppRunModes, TimeoutStopsAfterIdlePeriod) {
   create_topic(in, 1);
   Application app(base_config(group));
   feed(app, in, 0, 3);
-  app.dataframe(app.topic(in));
+  (void)app.dataframe(app.topic(in));
 
   auto start = Clock::now();
   const auto outputs = app.run({.timeout = 1500ms});
@@ -218,7 +218,7 @@ TEST(AppRunModes, CommitEveryCommitsAfterNMessages) {
   };
   Application app(cfg);
   feed(app, in, 0, 10);
-  app.dataframe(app.topic(in));
+  (void)app.dataframe(app.topic(in));
   const auto outputs = app.run({.count = 10});
   EXPECT_EQ(outputs.size(), 10u);
   ASSERT_EQ(committed_at.size(), 10u);
@@ -244,7 +244,7 @@ TEST(AppRunModes, LongCommitIntervalCommitsOnlyAtTheEnd) {
   };
   Application app(cfg);
   feed(app, in, 0, 5);
-  app.dataframe(app.topic(in));
+  (void)app.dataframe(app.topic(in));
   EXPECT_EQ(app.run({.count = 5}).size(), 5u);
   EXPECT_EQ(seen, std::vector<std::int64_t>(5, RD_KAFKA_OFFSET_INVALID));
   EXPECT_EQ(app.stats().checkpoints, 1u);
@@ -293,7 +293,7 @@ TEST(AppRunModes, AutoOffsetResetEarliest) {
   create_topic(in, 1);
   Application app(base_config(streamframe::test::unique_name("early-grp")));
   feed(app, in, 0, 3);
-  app.dataframe(app.topic(in));
+  (void)app.dataframe(app.topic(in));
   EXPECT_EQ(ids_of(app.run({.count = 3})), range(0, 3));
 }
 
@@ -307,7 +307,7 @@ TEST(AppRunModes, AutoOffsetResetLatest) {
   cfg.auto_offset_reset = AutoOffsetReset::latest;
   Application app(cfg);
   feed(app, in, 0, 5);
-  app.dataframe(app.topic(in));
+  (void)app.dataframe(app.topic(in));
   // Keep producing until the app (which starts at the end) has seen one new record.
   std::atomic<bool> done{false};
   std::thread feeder([&] {
@@ -336,7 +336,7 @@ TEST(AppRunModes, AutoOffsetResetErrorWithoutCommittedOffsetIsFatal) {
     cfg.auto_offset_reset = AutoOffsetReset::error;
     Application app(cfg);
     feed(app, in, 0, 4);
-    app.dataframe(app.topic(in));
+    (void)app.dataframe(app.topic(in));
     const auto start = Clock::now();
     const CaughtError e = capture_error([&] { app.run({.timeout = 20s}); });
     ASSERT_TRUE(e.thrown) << "run() returned without an error";
@@ -349,14 +349,14 @@ TEST(AppRunModes, AutoOffsetResetErrorWithoutCommittedOffsetIsFatal) {
   {
     // Commit offset 2 with an earliest app, then the `error` app resumes there.
     Application app(base_config(group));
-    app.dataframe(app.topic(in));
+    (void)app.dataframe(app.topic(in));
     EXPECT_EQ(ids_of(app.run({.count = 2})), range(0, 2));
   }
   {
     auto cfg = base_config(group);
     cfg.auto_offset_reset = AutoOffsetReset::error;
     Application app(cfg);
-    app.dataframe(app.topic(in));
+    (void)app.dataframe(app.topic(in));
     EXPECT_EQ(ids_of(app.run({.timeout = 3s, .count = 2})), range(2, 4));
   }
 }

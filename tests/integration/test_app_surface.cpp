@@ -367,7 +367,7 @@ TEST(AppSurface, StopWithFailSkipsTheFinalCheckpointAndStopCommits) {
   {
     Application app(cfg);
     running = &app;
-    app.dataframe(app.topic(in));
+    (void)app.dataframe(app.topic(in));
     // A first run commits offset 2 at its end.
     EXPECT_EQ(ids(app.run({.count = 2})), (std::vector<std::int64_t>{0, 1}));
     ASSERT_EQ(committed_offset(group, in), 2);
@@ -383,7 +383,7 @@ TEST(AppSurface, StopWithFailSkipsTheFinalCheckpointAndStopCommits) {
     fail = false;
     Application app(cfg);
     running = &app;
-    app.dataframe(app.topic(in));
+    (void)app.dataframe(app.topic(in));
     EXPECT_EQ(ids(app.run({.timeout = 30s})), (std::vector<std::int64_t>{2, 3, 4, 5}));
     EXPECT_EQ(committed_offset(group, in), 6);
     EXPECT_EQ(app.stats().checkpoints, 1u);

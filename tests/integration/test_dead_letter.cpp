@@ -296,7 +296,7 @@ TEST(DeadLetterOnce, FailedExactlyOnceCheckpointLeavesNoVisibleDeadLetter) {
                    {"bad", bad_value(Stage::processing, 1), kBaseTimestamp, {}},
                    {"k2", good_value(2), kBaseTimestamp, {}}});
 
-  FailingFlushSink sink;
+  auto sink = std::make_shared<FailingFlushSink>();
   auto run_once = [&] {
     auto cfg = base_config(group);
     cfg.processing_guarantee = ProcessingGuarantee::exactly_once;
@@ -323,7 +323,7 @@ TEST(DeadLetterOnce, FailedExactlyOnceCheckpointLeavesNoVisibleDeadLetter) {
   EXPECT_TRUE(read_topic(dlq, 30s, Isolation::read_committed).empty());
   EXPECT_TRUE(read_topic(out, 30s, Isolation::read_committed).empty());
 
-  sink.failing = false;
+  sink->failing = false;
   const CaughtError again = run_once();
   ASSERT_FALSE(again.thrown) << again.what;
   EXPECT_EQ(committed_offset(group, in), 3);

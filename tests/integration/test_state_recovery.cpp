@@ -57,7 +57,7 @@ class StateRecovery : public ::testing::Test {
 
   // Counts per (message key, value["w"]) in state; outputs {"w", "count"}.
   static void counter(Application& app, const Topic& in) {
-    app.dataframe(in).apply([](const Value& v, State& state) {
+    (void)app.dataframe(in).apply([](const Value& v, State& state) {
       const auto n = state.get(v["w"], Value(0)).as_int() + 1;
       state.set(v["w"], Value(n));
       return Value::object({{"w", v["w"]}, {"count", n}});
@@ -504,7 +504,7 @@ TEST_F(StateRecovery, ExpiredTtlEntryIsATombstoneInTheChangelog) {
                               .count() -
                           60000;
   auto session = [](Application& app, const Topic& in) {
-    app.dataframe(in).apply([](const Value& v, State& state) {
+    (void)app.dataframe(in).apply([](const Value& v, State& state) {
       if (v["op"] == Value("set")) state.set("session", v["value"], 1000ms);
       if (v["op"] == Value("tick")) return Value::object({{"op", v["op"]}});
       return Value::object({{"op", v["op"]}, {"session", state.get("session")}});

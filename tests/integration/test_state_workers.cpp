@@ -84,7 +84,7 @@ TEST_F(WorkersFixture, AnErrorInOneWorkerStopsAllAndRunRethrowsIt) {
   };
   Application app(c);
   const Topic in = app.topic(input);
-  app.dataframe(in).apply([](const Value& v, State& state) {
+  (void)app.dataframe(in).apply([](const Value& v, State& state) {
     if (v["i"] == Value(-1)) throw ValueTypeError("record -1 is bad");
     state.set("last", v["i"]);
     return v;

@@ -131,7 +131,7 @@ TEST_F(DataFrameTest, MissingColumnInExpressionIsTyped) {
 TEST_F(DataFrameTest, StringTimesNumberIsValueTypeError) {
   sdf["f"] = sdf["temperature"] * 9;
   try {
-    sdf.test(Value::object({{"temperature", "hot"}}));
+    (void)sdf.test(Value::object({{"temperature", "hot"}}));
     FAIL() << "expected ValueTypeError";
   } catch (const sf::ValueTypeError& e) {
     EXPECT_NE(std::string(e.what()).find("string"), std::string::npos) << e.what();
@@ -235,10 +235,10 @@ TEST_F(DataFrameTest, SetTimestampAndHeaders) {
 }
 
 TEST_F(DataFrameTest, SinkReceivesRowsWithContext) {
-  sf::ListSink sink(/*metadata=*/true);
+  auto sink = std::make_shared<sf::ListSink>(sf::ListSinkOptions{.metadata = true});
   sdf.sink(sink);
-  sdf.test(Value::object({{"a", 1}}), Value("k"), 5);
-  auto rows = sink.rows();
+  EXPECT_EQ(sdf.test(Value::object({{"a", 1}}), Value("k"), 5).size(), 1u);
+  auto rows = sink->rows();
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0]["_key"], Value("k"));
   EXPECT_EQ(rows[0]["_topic"], Value(input.name()));
@@ -254,7 +254,7 @@ TEST_F(DataFrameTest, MessageContextOnlyInsideProcessing) {
   EXPECT_THROW(sf::StreamingDataFrame::message_context(), sf::InvalidOperation);
   std::string seen_topic;
   sdf.update([&](Value&) { seen_topic = sf::StreamingDataFrame::message_context().topic; });
-  sdf.test(Value(1));
+  (void)sdf.test(Value(1));
   EXPECT_EQ(seen_topic, input.name());
 }
 

@@ -47,7 +47,7 @@ TEST(NullHeaders, SdfTestAndSetHeadersKeepNullApartFromEmpty) {
     out.emplace_back("added-empty", "");
     return out;
   });
-  ListSink sink(/*metadata=*/true);
+  auto sink = std::make_shared<ListSink>(ListSinkOptions{.metadata = true});
   sdf.sink(sink);
   const auto rows = sdf.test(Value::object({{"a", 1}}), Value("k"), 5, kMixed);
   EXPECT_EQ(seen, kMixed);
@@ -57,13 +57,13 @@ TEST(NullHeaders, SdfTestAndSetHeadersKeepNullApartFromEmpty) {
   expected.emplace_back("added-empty", "");
   EXPECT_EQ(rows[0].headers, expected);
 
-  ASSERT_EQ(sink.size(), 1u);
+  ASSERT_EQ(sink->size(), 1u);
   Value want = mixed_as_value();
   want.as_array().push_back(Value::array({Value("added-null"), Value()}));
   want.as_array().push_back(Value::array({Value("added-empty"), Value("")}));
-  EXPECT_EQ(sink.rows()[0]["_headers"], want) << sink.rows()[0].to_json();
-  EXPECT_NE(sink.rows()[0].to_json().find(R"(["added-null",null])"), std::string::npos)
-      << sink.rows()[0].to_json();
+  EXPECT_EQ(sink->rows()[0]["_headers"], want) << sink->rows()[0].to_json();
+  EXPECT_NE(sink->rows()[0].to_json().find(R"(["added-null",null])"), std::string::npos)
+      << sink->rows()[0].to_json();
 }
 
 // A serializer whose extra headers (TOP-13) include a null value.

@@ -49,12 +49,12 @@ TEST(Print, PrettyByDefaultCompactOnRequestAndTheRecordGoesOn) {
 
   auto compact = StreamingDataFrame::standalone(Topic::make("print-in", {}));
   compact.print({.pretty = false});
-  EXPECT_EQ(captured_stdout([&] { compact.test(value); }), "{\"a\":1,\"b\":[\"x\",2.5]}\n");
+  EXPECT_EQ(captured_stdout([&] { (void)compact.test(value); }), "{\"a\":1,\"b\":[\"x\",2.5]}\n");
   // One line per record, in processing order; non-object values print as they are.
   EXPECT_EQ(captured_stdout([&] {
-              compact.test(Value(7));
-              compact.test(Value("text"));
-              compact.test(Value());
+              (void)compact.test(Value(7));
+              (void)compact.test(Value("text"));
+              (void)compact.test(Value());
             }),
             "7\n\"text\"\nnull\n");
 }
@@ -63,20 +63,20 @@ TEST(Print, MetadataShowsKeyTimestampAndHeaders) {
   auto root = StreamingDataFrame::standalone(Topic::make("print-in", {}));
   root.print({.pretty = false, .metadata = true});
   const std::string line = captured_stdout([&] {
-    root.test(Value::object({{"t", 21.5}}), Value("sensor-1"), 1700000000123,
-              {{"trace", "abc"}, {"dup", "1"}, {"dup", "2"}});
+    (void)root.test(Value::object({{"t", 21.5}}), Value("sensor-1"), 1700000000123,
+                    {{"trace", "abc"}, {"dup", "1"}, {"dup", "2"}});
   });
   EXPECT_EQ(line,
             "{\"value\":{\"t\":21.5},\"key\":\"sensor-1\",\"timestamp\":1700000000123,"
             "\"headers\":[[\"trace\",\"abc\"],[\"dup\",\"1\"],[\"dup\",\"2\"]]}\n");
   // A null key and no headers.
-  EXPECT_EQ(captured_stdout([&] { root.test(Value(1), Value(), 5); }),
+  EXPECT_EQ(captured_stdout([&] { (void)root.test(Value(1), Value(), 5); }),
             "{\"value\":1,\"key\":null,\"timestamp\":5,\"headers\":[]}\n");
 
   auto pretty = StreamingDataFrame::standalone(Topic::make("print-in", {}));
   pretty.print({.metadata = true});
   EXPECT_EQ(captured_stdout([&] {
-              pretty.test(Value(1), Value("k"), 9, {{"h", "v"}});
+              (void)pretty.test(Value(1), Value("k"), 9, {{"h", "v"}});
             }),
             "{\n"
             "  \"value\": 1,\n"

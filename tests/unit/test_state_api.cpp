@@ -83,14 +83,14 @@ TEST(StateApi, TtlExpiresInEventTime) {
     if (v["op"] == Value("forever")) state.set("x", Value(7));
     return state.get("x", Value("expired"));
   });
-  out.test(Value::object({{"op", "set"}}), Value("k"), 1000);
+  (void)out.test(Value::object({{"op", "set"}}), Value("k"), 1000);
   EXPECT_EQ(out.test(Value::object({{"op", "get"}}), Value("k"), 1099)[0].value, Value(42));
   EXPECT_EQ(out.test(Value::object({{"op", "get"}}), Value("k"), 1100)[0].value, Value("expired"));
   // Once expired it stays absent, even for an older record.
   EXPECT_EQ(out.test(Value::object({{"op", "get"}}), Value("k"), 1050)[0].value, Value("expired"));
   // set without a TTL makes the key permanent.
-  out.test(Value::object({{"op", "set"}}), Value("k"), 2000);
-  out.test(Value::object({{"op", "forever"}}), Value("k"), 2001);
+  (void)out.test(Value::object({{"op", "set"}}), Value("k"), 2000);
+  (void)out.test(Value::object({{"op", "forever"}}), Value("k"), 2001);
   EXPECT_EQ(out.test(Value::object({{"op", "get"}}), Value("k"), 999999)[0].value, Value(7));
 }
 
@@ -101,17 +101,17 @@ TEST(StateApi, InvalidTtlAndEmptyStoreNameFailAtTheCall) {
     state.set("x", Value(1), std::chrono::milliseconds(0));
     return Value();
   });
-  test::expect_error<ConfigError>([&] { zero.test(Value(1)); }, "TTL must be > 0");
+  test::expect_error<ConfigError>([&] { (void)zero.test(Value(1)); }, "TTL must be > 0");
   auto negative = sdf.apply([](const Value&, State& state) {
     state.set_bytes("x", "b", std::chrono::milliseconds(-5));
     return Value();
   });
-  test::expect_error<ConfigError>([&] { negative.test(Value(1)); }, "TTL must be > 0");
+  test::expect_error<ConfigError>([&] { (void)negative.test(Value(1)); }, "TTL must be > 0");
   test::expect_error<ConfigError>(
-      [&] { sdf.apply([](const Value& v, State&) { return v; }, {.store = ""}); },
+      [&] { (void)sdf.apply([](const Value& v, State&) { return v; }, {.store = ""}); },
       "store name must not be empty");
   test::expect_error<ConfigError>(
-      [&] { sdf.filter([](const Value&, State&) { return true; }, {.store = ""}); },
+      [&] { (void)sdf.filter([](const Value&, State&) { return true; }, {.store = ""}); },
       "store name must not be empty");
 }
 
@@ -141,7 +141,7 @@ TEST(StateApi, BytesVariantsRoundTripAndDoNotMixWithValues) {
   EXPECT_EQ(out.test(Value("write"))[0].value, Value(raw));
   EXPECT_EQ(out.test(Value("read"))[0].value, Value(raw));
   auto wrong = sdf.apply([](const Value&, State& state) { return state.get("b"); });
-  test::expect_error<ValueTypeError>([&] { wrong.test(Value("x")); }, "get_bytes");
+  test::expect_error<ValueTypeError>([&] { (void)wrong.test(Value("x")); }, "get_bytes");
 }
 
 TEST(StateApi, StatefulUpdateAndFilter) {

@@ -125,7 +125,7 @@ TEST(TestDriver, APurePassThroughForwardsTheOriginalBytesAndStillRejectsBadInput
 TEST(TestDriver, ErrorsReachTheCaller) {
   const Topic in = Topic::make("in", {});
   auto root = StreamingDataFrame::standalone(in);
-  root.apply([](const Value& v) {
+  (void)root.apply([](const Value& v) {
     if (v["bad"].as_bool()) throw std::runtime_error("boom");
     return v;
   });
@@ -148,7 +148,7 @@ TEST(TestDriver, AnyFrameOfThePipelineRunsTheWholePipeline) {
   const Topic in = Topic::make("in", {});
   auto root = StreamingDataFrame::standalone(in);
   auto child = root.apply([](const Value& v) { return Value(v.as_int() + 1); });
-  root.apply([](const Value& v) { return Value(v.as_int() * 10); });
+  (void)root.apply([](const Value& v) { return Value(v.as_int() * 10); });
   TestDriver driver(child);
   driver.pipe(0, std::nullopt, "4", 0);
   const auto rows = driver.take_rows();

@@ -57,8 +57,8 @@ TEST(Windows, IssueExampleAggColumnsThenBounds) {
                        {"max", agg::max("temperature")},
                        {"n", agg::count()}})
                  .final();
-  out.test(Value::object({{"temperature", 20}}), Value("s1"), 1000);
-  out.test(Value::object({{"temperature", 30}}), Value("s1"), 9000);
+  (void)out.test(Value::object({{"temperature", 20}}), Value("s1"), 1000);
+  (void)out.test(Value::object({{"temperature", 30}}), Value("s1"), 9000);
   EXPECT_TRUE(out.test(Value::object({{"temperature", 0}}), Value("s1"), 10999).empty());
   EXPECT_EQ(texts(out.test(Value::object({{"temperature", 0}}), Value("s1"), 11000)),
             std::vector<std::string>{R"({"avg":25.0,"max":30,"n":2,"start":0,"end":10000})"});
@@ -67,55 +67,64 @@ TEST(Windows, IssueExampleAggColumnsThenBounds) {
 TEST(Windows, InvalidParametersFailAtDeclarationNamingTheParameter) {
   Application app(embedded("win-params"));
   auto sdf = app.dataframe(app.topic("win-params-in"));
-  expect_error<ConfigError>([&] { sdf.tumbling_window(0ms); }, "duration must be at least 1 ms");
-  expect_error<ConfigError>([&] { sdf.tumbling_window(-5ms); }, "duration");
-  expect_error<ConfigError>([&] { sdf.tumbling_window(1s, {.grace = -1ms}); },
+  expect_error<ConfigError>([&] { (void)sdf.tumbling_window(0ms); },
+                            "duration must be at least 1 ms");
+  expect_error<ConfigError>([&] { (void)sdf.tumbling_window(-5ms); }, "duration");
+  expect_error<ConfigError>([&] { (void)sdf.tumbling_window(1s, {.grace = -1ms}); },
                             "grace must not be negative");
-  expect_error<ConfigError>([&] { sdf.hopping_window(10s, 10s); }, "step must be more than 0");
-  expect_error<ConfigError>([&] { sdf.hopping_window(10s, 0s); }, "step");
-  expect_error<ConfigError>([&] { sdf.hopping_window(10s, 11s); }, "step");
-  expect_error<ConfigError>([&] { sdf.hopping_window(0s, 1s); }, "duration");
-  expect_error<ConfigError>([&] { sdf.sliding_window(0s); }, "duration");
+  expect_error<ConfigError>([&] { (void)sdf.hopping_window(10s, 10s); },
+                            "step must be more than 0");
+  expect_error<ConfigError>([&] { (void)sdf.hopping_window(10s, 0s); }, "step");
+  expect_error<ConfigError>([&] { (void)sdf.hopping_window(10s, 11s); }, "step");
+  expect_error<ConfigError>([&] { (void)sdf.hopping_window(0s, 1s); }, "duration");
+  expect_error<ConfigError>([&] { (void)sdf.sliding_window(0s); }, "duration");
   expect_error<ConfigError>(
       [&] {
-        sdf.sliding_window(
+        (void)sdf.sliding_window(
             1s, {.before_update = [](const Value&, const Value&, const Value&, std::int64_t,
                                      const Headers&) { return false; }});
       },
       "triggers");
-  expect_error<ConfigError>([&] { sdf.tumbling_count_window(1); }, "count must be at least 2");
-  expect_error<ConfigError>([&] { sdf.sliding_count_window(0); }, "count");
-  expect_error<ConfigError>([&] { sdf.hopping_count_window(5, 0); }, "step");
-  expect_error<ConfigError>([&] { sdf.hopping_count_window(5, 5); }, "step");
-  expect_error<ConfigError>([&] { sdf.session_window(0ms); }, "gap must be at least 1 ms");
-  expect_error<ConfigError>([&] { sdf.session_window(1s, {.grace = -1s}); }, "grace");
+  expect_error<ConfigError>([&] { (void)sdf.tumbling_count_window(1); },
+                            "count must be at least 2");
+  expect_error<ConfigError>([&] { (void)sdf.sliding_count_window(0); }, "count");
+  expect_error<ConfigError>([&] { (void)sdf.hopping_count_window(5, 0); }, "step");
+  expect_error<ConfigError>([&] { (void)sdf.hopping_count_window(5, 5); }, "step");
+  expect_error<ConfigError>([&] { (void)sdf.session_window(0ms); }, "gap must be at least 1 ms");
+  expect_error<ConfigError>([&] { (void)sdf.session_window(1s, {.grace = -1s}); }, "grace");
 }
 
 TEST(Windows, AggregationDeclarationErrors) {
   Application app(embedded("win-aggerr"));
   auto sdf = app.dataframe(app.topic("win-aggerr-in"));
   auto w = sdf.tumbling_window(1s);
-  expect_error<ConfigError>([&] { w.agg({{"start", agg::count()}}); }, "reserved");
-  expect_error<ConfigError>([&] { w.agg({{"end", agg::count()}}); }, "reserved");
-  expect_error<ConfigError>([&] { w.agg({}); }, "at least one");
-  expect_error<ConfigError>([&] { w.agg({{"n", agg::count()}, {"n", agg::sum()}}); }, "twice");
-  expect_error<InvalidOperation>([&] { w.collect().current(); }, "final()");
+  expect_error<ConfigError>([&] { (void)w.agg({{"start", agg::count()}}); }, "reserved");
+  expect_error<ConfigError>([&] { (void)w.agg({{"end", agg::count()}}); }, "reserved");
+  expect_error<ConfigError>([&] { (void)w.agg({}); }, "at least one");
   expect_error<ConfigError>(
       [&] {
-        sdf.session_window(1s)
+        (void)w.agg({{"n", agg::count()}, {"n", agg::sum()}});
+      },
+      "twice");
+  expect_error<InvalidOperation>([&] { (void)w.collect().current(); }, "final()");
+  expect_error<ConfigError>(
+      [&] {
+        (void)sdf.session_window(1s)
             .reduce([](const Value& a, const Value& b) { return Value(a.as_int() + b.as_int()); },
                     [](const Value& v) { return v; })
             .final();
       },
       "cannot merge");
   expect_error<ConfigError>(
-      [&] { sdf.sliding_window(1s).sum().final({.closing_strategy = ClosingStrategy::partition}); },
+      [&] {
+        (void)sdf.sliding_window(1s).sum().final({.closing_strategy = ClosingStrategy::partition});
+      },
       "closing strategy");
-  expect_error<ConfigError>([&] { sdf.tumbling_count_window(3).sum().final({.idle_timeout = 1s}); },
-                            "idle");
+  expect_error<ConfigError>(
+      [&] { (void)sdf.tumbling_count_window(3).sum().final({.idle_timeout = 1s}); }, "idle");
   // WIN-12: one store per window; the same name twice on a stream is refused.
-  sdf.tumbling_window(1s).sum().final();
-  expect_error<ConfigError>([&] { sdf.tumbling_window(1s).sum().final(); }, "used twice");
+  (void)sdf.tumbling_window(1s).sum().final();
+  expect_error<ConfigError>([&] { (void)sdf.tumbling_window(1s).sum().final(); }, "used twice");
   EXPECT_NO_THROW(sdf.tumbling_window(1s, {.name = "other"}).sum().final());
   EXPECT_NO_THROW(sdf.tumbling_window(1s).count().final());
 }
@@ -125,8 +134,8 @@ TEST(Windows, NullKeysAreSkippedAndNegativeTimestampsAreErrors) {
   auto sdf = app.dataframe(app.topic("win-bad-in"));
   auto out = sdf.tumbling_window(10ms).count().final();
   EXPECT_TRUE(out.test(Value(1), Value(), 5).empty());
-  expect_error<InvalidTimestamp>([&] { out.test(Value(1), Value("k"), -1); }, "negative");
-  out.test(Value(1), Value("k"), 5);
+  expect_error<InvalidTimestamp>([&] { (void)out.test(Value(1), Value("k"), -1); }, "negative");
+  (void)out.test(Value(1), Value("k"), 5);
   // The null-key record counted in no window: only k's record is in [0, 10).
   EXPECT_EQ(texts(out.test(Value(1), Value("k"), 10)),
             std::vector<std::string>{R"({"start":0,"end":10,"value":1})"});
@@ -169,7 +178,7 @@ TEST(WindowsApp, ThrowingAggregatorReachesTheProcessingErrorCallbackNamingWindow
   };
   Application app(config);
   const Topic in = app.topic("win-fragile-in");
-  app.dataframe(in)
+  (void)app.dataframe(in)
       .tumbling_window(1s)
       .agg({{"total", agg::custom(std::make_shared<Fragile>())}, {"n", agg::count("v")}})
       .final();
@@ -200,7 +209,7 @@ TEST(WindowsApp, ThrowingAggregatorReachesTheProcessingErrorCallbackNamingWindow
 TEST(WindowsApp, NullKeysAreCountedInRunStats) {
   Application app(embedded("win-nullkey"));
   const Topic in = app.topic("win-nullkey-in");
-  app.dataframe(in).tumbling_window(1s).count().final();
+  (void)app.dataframe(in).tumbling_window(1s).count().final();
   produce_all(app, in,
               {{nullptr, Value(1), 1000},
                {"k", Value(1), 1000},
@@ -217,7 +226,7 @@ TEST(WindowsApp, NullKeysAreCountedInRunStats) {
 TEST(WindowsApp, WindowsContinueAcrossRuns) {
   Application app(embedded("win-runs"));
   const Topic in = app.topic("win-runs-in", {.config = TopicConfig{.num_partitions = 2}});
-  app.dataframe(in)
+  (void)app.dataframe(in)
       .hopping_window(1000ms, 500ms)
       .agg({{"sum", agg::sum("v")}, {"items", agg::collect("v")}})
       .final();
@@ -257,7 +266,7 @@ TEST(WindowsApp, IdleClosingOnTheApplicationClock) {
   };
   Application app(config);
   const Topic in = app.topic("win-idle-in");
-  app.dataframe(in).tumbling_window(10s).sum().final({.idle_timeout = 30s});
+  (void)app.dataframe(in).tumbling_window(10s).sum().final({.idle_timeout = 30s});
   produce_all(app, in, {{"k", Value(2), 1000}, {"k", Value(3), 4000}});
   std::thread advance([&] {
     const auto deadline = std::chrono::steady_clock::now() + 20s;
@@ -291,7 +300,7 @@ TEST(WindowsApp, IdleClosingClosesWhatAnEarlierRunLeftOpen) {
   config.clock = [now] { return now->load(); };
   Application app(config);
   const Topic in = app.topic("win-idle-restart-in");
-  app.dataframe(in).tumbling_window(10s).sum().final({.idle_timeout = 30s});
+  (void)app.dataframe(in).tumbling_window(10s).sum().final({.idle_timeout = 30s});
   produce_all(app, in, {{"k", Value(2), 1000}, {"k", Value(3), 4000}});
   // Run 1: the clock stands still, so the window stays open; the input is committed.
   EXPECT_TRUE(app.run({.timeout = 1s}).empty());
@@ -316,7 +325,7 @@ TEST(Windows, IdleClosingWithSdfTest) {
   Application app(config);
   auto sdf = app.dataframe(app.topic("win-idle-test-in"));
   auto out = sdf.tumbling_window(10s).count().final({.idle_timeout = 5s});
-  out.test(Value(1), Value("a"), 1000);
+  (void)out.test(Value(1), Value("a"), 1000);
   now += 4999;
   EXPECT_TRUE(out.test_idle().empty());
   now += 1;
@@ -340,8 +349,8 @@ TEST(Windows, ChangedAggregationsKeepTheAccumulatorsTheyShare) {
                     .tumbling_window(1s, {.name = "w"})
                     .agg({{"sum", agg::sum("v")}, {"n", agg::count()}, {"xs", agg::collect("v")}})
                     .final();
-  before.test(Value::object({{"v", 1}}), Value("k"), 1000);
-  before.test(Value::object({{"v", 2}}), Value("k"), 1100);
+  (void)before.test(Value::object({{"v", 1}}), Value("k"), 1000);
+  (void)before.test(Value::object({{"v", 2}}), Value("k"), 1100);
   auto after = app.dataframe(app.topic("win-change-b"))
                    .tumbling_window(1s, {.name = "w"})
                    .agg({{"max", agg::max("v")}, {"sum", agg::sum("v")}, {"xs", agg::collect("v")}})
