@@ -131,7 +131,7 @@ class Application {
   Application& operator=(const Application&) = delete;
 
   // Declares a topic; creates it at once when absent and auto_create_topics is on (APP-08).
-  Topic topic(std::string name, TopicOptions options = {});
+  Topic topic(std::string name, const TopicOptions& options = {});
   // The root frame of a topic (APP-19). One root per topic.
   [[nodiscard]] StreamingDataFrame dataframe(const Topic& topic);
 

@@ -83,6 +83,8 @@ class ColumnRef : public Series {
  public:
   ColumnRef(StreamingDataFrame& sdf, std::string column);
   StreamingDataFrame& operator=(const Series& expr);
+  // Sets this column to the other's expression: `sdf["x"] = sdf["x"]` is harmless.
+  // NOLINTNEXTLINE(bugprone-unhandled-self-assignment)
   StreamingDataFrame& operator=(const ColumnRef& other) {
     return *this = static_cast<const Series&>(other);
   }
@@ -110,7 +112,7 @@ class StreamingDataFrame {
   // SDF-01: new frame with the callable's result as value.
   // Stateful when the callable takes a trailing State& (ST-01, store "default").
   template <class F>
-  [[nodiscard]] StreamingDataFrame apply(F&& f, ApplyOptions options = {}) const {
+  [[nodiscard]] StreamingDataFrame apply(F&& f, const ApplyOptions& options = {}) const {
     if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t, const Headers&,
                                       State&>) {
       return apply_state_impl(ApplyStateFn(std::forward<F>(f)), options);
@@ -132,7 +134,7 @@ class StreamingDataFrame {
 
   // SDF-02: mutates the value in place; the callable's result is ignored.
   template <class F>
-  StreamingDataFrame& update(F&& f, StateOptions state_options = {}) {
+  StreamingDataFrame& update(F&& f, const StateOptions& state_options = {}) {
     if constexpr (std::is_invocable_v<F&, Value&, const Value&, std::int64_t, const Headers&,
                                       State&>) {
       return update_state_impl(UpdateStateFn(std::forward<F>(f)), state_options.store);
@@ -155,7 +157,7 @@ class StreamingDataFrame {
 
   // SDF-03: forwards the record iff the callable's result is truthy.
   template <class F>
-  [[nodiscard]] StreamingDataFrame filter(F&& f, StateOptions state_options = {}) const {
+  [[nodiscard]] StreamingDataFrame filter(F&& f, const StateOptions& state_options = {}) const {
     if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t, const Headers&,
                                       State&>) {
       return filter_state_impl(
@@ -239,20 +241,20 @@ class StreamingDataFrame {
   // here at the declaration. Windows are stateful: they keep their windows in a store of
   // their own (WIN-12) with its changelog.
   [[nodiscard]] WindowDefinition tumbling_window(std::chrono::milliseconds duration,
-                                                 WindowOptions options = {}) const;
+                                                 const WindowOptions& options = {}) const;
   [[nodiscard]] WindowDefinition hopping_window(std::chrono::milliseconds duration,
                                                 std::chrono::milliseconds step,
-                                                WindowOptions options = {}) const;
+                                                const WindowOptions& options = {}) const;
   [[nodiscard]] WindowDefinition sliding_window(std::chrono::milliseconds duration,
-                                                WindowOptions options = {}) const;
-  [[nodiscard]] WindowDefinition tumbling_count_window(std::int64_t count,
-                                                       CountWindowOptions options = {}) const;
+                                                const WindowOptions& options = {}) const;
+  [[nodiscard]] WindowDefinition tumbling_count_window(
+      std::int64_t count, const CountWindowOptions& options = {}) const;
   [[nodiscard]] WindowDefinition hopping_count_window(std::int64_t count, std::int64_t step,
-                                                      CountWindowOptions options = {}) const;
+                                                      const CountWindowOptions& options = {}) const;
   [[nodiscard]] WindowDefinition sliding_count_window(std::int64_t count,
-                                                      CountWindowOptions options = {}) const;
+                                                      const CountWindowOptions& options = {}) const;
   [[nodiscard]] WindowDefinition session_window(std::chrono::milliseconds gap,
-                                                SessionWindowOptions options = {}) const;
+                                                const SessionWindowOptions& options = {}) const;
 
   // SDF-18: runs one record through the whole pipeline of this frame's root, synchronously,
   // without Kafka, and returns what leaves the leaves. Pipelines with to_topic =>
@@ -297,10 +299,10 @@ class StreamingDataFrame {
       return Value(std::forward<R>(r)).truthy();
   }
 
-  StreamingDataFrame apply_impl(ApplyMetaFn f, ApplyOptions options) const;
+  StreamingDataFrame apply_impl(ApplyMetaFn f, const ApplyOptions& options) const;
   StreamingDataFrame& update_impl(UpdateMetaFn f);
   StreamingDataFrame filter_impl(FilterMetaFn f) const;
-  StreamingDataFrame apply_state_impl(ApplyStateFn f, ApplyOptions options) const;
+  StreamingDataFrame apply_state_impl(ApplyStateFn f, const ApplyOptions& options) const;
   StreamingDataFrame& update_state_impl(UpdateStateFn f, const std::string& store);
   StreamingDataFrame filter_state_impl(FilterStateFn f, const std::string& store) const;
   StreamingDataFrame child(std::unique_ptr<detail::Node> node) const;

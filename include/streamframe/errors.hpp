@@ -38,11 +38,13 @@ class Error : public std::exception {
   int64_t offset_ = -1;
 };
 
+// NOLINTBEGIN(bugprone-macro-parentheses): `Name` is a class name, which takes no parentheses.
 #define STREAMFRAME_DEFINE_ERROR(Name) \
   class Name : public Error {          \
    public:                             \
     using Error::Error;                \
   };
+// NOLINTEND(bugprone-macro-parentheses)
 
 STREAMFRAME_DEFINE_ERROR(ConfigError)
 STREAMFRAME_DEFINE_ERROR(InvalidOperation)

@@ -67,7 +67,7 @@ class Series {
 };
 
 enum class BinaryOp { add, sub, mul, div, mod, eq, ne, lt, le, gt, ge, logical_and, logical_or };
-[[nodiscard]] Series make_binary(BinaryOp op, Series lhs, Series rhs);
+[[nodiscard]] Series make_binary(BinaryOp op, const Series& lhs, const Series& rhs);
 [[nodiscard]] Series operator~(const Series& s);  // bool(!truthy)
 
 template <class T>

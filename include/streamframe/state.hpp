@@ -20,7 +20,7 @@ enum class RocksDBCompression { none, snappy, zlib, bz2, lz4, lz4hc, zstd };
 
 // SEMANTICS §1 RocksDBOptions (APP-07).
 struct RocksDBOptions {
-  static constexpr std::size_t kMiB = 1024 * 1024;
+  static constexpr std::size_t kMiB = std::size_t{1024} * 1024;
 
   std::size_t write_buffer_size = 64 * kMiB;
   std::uint64_t target_file_size_base = 64 * kMiB;

@@ -37,15 +37,17 @@ class Object {
   // invariant: find() would see only the first one.
   Value& append_unchecked(std::string_view key, Value value);
   bool erase(std::string_view key);
-  void reserve(std::size_t n) { entries_.reserve(n); }
-  void clear() noexcept { entries_.clear(); }
+  // Defined below Value: a member of std::vector<Entry> may be instantiated only once Value
+  // is complete (GCC waits for the use, clang does not).
+  void reserve(std::size_t n);
+  void clear() noexcept;
 
-  std::size_t size() const noexcept { return entries_.size(); }
-  bool empty() const noexcept { return entries_.empty(); }
-  iterator begin() noexcept { return entries_.begin(); }
-  iterator end() noexcept { return entries_.end(); }
-  const_iterator begin() const noexcept { return entries_.begin(); }
-  const_iterator end() const noexcept { return entries_.end(); }
+  std::size_t size() const noexcept;
+  bool empty() const noexcept;
+  iterator begin() noexcept;
+  iterator end() noexcept;
+  const_iterator begin() const noexcept;
+  const_iterator end() const noexcept;
 
  private:
   std::vector<Entry> entries_;
@@ -133,5 +135,30 @@ class Value {
  private:
   std::variant<std::monostate, bool, std::int64_t, double, std::string, Array, Object> data_;
 };
+
+inline void Object::reserve(std::size_t n) {
+  entries_.reserve(n);
+}
+inline void Object::clear() noexcept {
+  entries_.clear();
+}
+inline std::size_t Object::size() const noexcept {
+  return entries_.size();
+}
+inline bool Object::empty() const noexcept {
+  return entries_.empty();
+}
+inline Object::iterator Object::begin() noexcept {
+  return entries_.begin();
+}
+inline Object::iterator Object::end() noexcept {
+  return entries_.end();
+}
+inline Object::const_iterator Object::begin() const noexcept {
+  return entries_.begin();
+}
+inline Object::const_iterator Object::end() const noexcept {
+  return entries_.end();
+}
 
 }  // namespace streamframe

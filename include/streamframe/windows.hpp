@@ -209,10 +209,10 @@ class WindowDefinition {
   // Several named aggregations: output {columns..., "start", "end"} in declaration order.
   // Column names "start"/"end", repeats or none => ConfigError.
   [[nodiscard]] WindowedAggregation agg(
-      std::vector<std::pair<std::string, Aggregation>> columns) const;
+      const std::vector<std::pair<std::string, Aggregation>>& columns) const;
 
  private:
-  WindowedAggregation single(Aggregation aggregation, const char* func) const;
+  WindowedAggregation single(const Aggregation& aggregation, const char* func) const;
   std::shared_ptr<detail::Graph> graph_;
   detail::Node* node_;
   std::shared_ptr<detail::WindowSpec> spec_;

@@ -446,6 +446,7 @@ class Application::Impl {
       // EXT-06: an error in one worker stops the others gracefully (they commit).
       std::mutex error_mutex;
       std::vector<std::thread> threads;
+      threads.reserve(workers.size());
       for (auto& w : workers) {
         threads.emplace_back([&, worker = w.get()] {
           try {
@@ -546,7 +547,7 @@ Application::Application(ApplicationConfig config)
     : impl_(std::make_unique<Impl>(std::move(config))) {}
 Application::~Application() = default;
 
-Topic Application::topic(std::string name, TopicOptions options) {
+Topic Application::topic(std::string name, const TopicOptions& options) {
   return impl_->topic(std::move(name), options);
 }
 StreamingDataFrame Application::dataframe(const Topic& topic) {

@@ -80,7 +80,7 @@ std::string truncate_utf8(std::string_view text, std::size_t max) {
 }
 
 // Rethrows `error` after attaching the message's origin, keeping its dynamic type.
-[[noreturn]] void rethrow_with_origin(std::exception_ptr error, const MessageContext& mc) {
+[[noreturn]] void rethrow_with_origin(const std::exception_ptr& error, const MessageContext& mc) {
   try {
     std::rethrow_exception(error);
   } catch (Error& e) {
@@ -125,6 +125,7 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
   handler.on_lost = [this](const std::vector<kafka::TopicPartition>& tps) { on_lost(tps); };
   consumer_ = std::make_unique<kafka::Consumer>(settings_.consumer_config, std::move(handler));
   std::vector<std::string> topics;
+  topics.reserve(slots_.size());
   for (const auto& [name, slot] : slots_) topics.push_back(name);
   if (settings_.static_assignment.empty()) {
     const auto missing = consumer_->await_topics(topics, config_.request_timeout);
@@ -1109,8 +1110,10 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
   for (std::size_t i = 0; i < row_count; ++i) {
     // The last (usually only) row takes the key and headers; earlier ones get copies.
     const bool last = i + 1 == row_count;
+    // NOLINTBEGIN(bugprone-use-after-move): moved from only for the last row
     Row row{std::move(rows_[i]), last ? std::move(key) : key, timestamp,
             last ? std::move(headers) : headers};
+    // NOLINTEND(bugprone-use-after-move)
     ++stats_.rows_processed;
     try {
       graph.run(row, *this);

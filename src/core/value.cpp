@@ -102,7 +102,9 @@ Value& Object::operator[](std::string_view key) {
   return entries_.emplace_back(std::string(key), Value()).second;
 }
 
-Value& Object::append_unchecked(std::string_view key, Value value) {
+// `value` is moved into the new entry (through forward_as_tuple).
+Value& Object::append_unchecked(std::string_view key,
+                                Value value) {  // NOLINT(performance-unnecessary-value-param)
   return entries_
       .emplace_back(std::piecewise_construct, std::forward_as_tuple(key),
                     std::forward_as_tuple(std::move(value)))
@@ -248,22 +250,23 @@ std::size_t Value::size() const noexcept {
   }
 }
 
+// std::get_if, not std::get: the type is known from type(), and these are noexcept.
 bool Value::truthy() const noexcept {
   switch (type()) {
     case Type::null:
       return false;
     case Type::boolean:
-      return std::get<bool>(data_);
+      return *std::get_if<bool>(&data_);
     case Type::integer:
-      return std::get<std::int64_t>(data_) != 0;
+      return *std::get_if<std::int64_t>(&data_) != 0;
     case Type::floating:
-      return std::get<double>(data_) != 0.0;  // NaN is truthy, as in Python
+      return *std::get_if<double>(&data_) != 0.0;  // NaN is truthy, as in Python
     case Type::string:
-      return !std::get<std::string>(data_).empty();
+      return !std::get_if<std::string>(&data_)->empty();
     case Type::array:
-      return !std::get<Array>(data_).empty();
+      return !std::get_if<Array>(&data_)->empty();
     case Type::object:
-      return !std::get<Object>(data_).empty();
+      return !std::get_if<Object>(&data_)->empty();
   }
   return false;
 }
@@ -278,11 +281,11 @@ bool operator==(const Value& a, const Value& b) noexcept {
     const auto number = [](const Value& v) -> Number {
       switch (v.type()) {
         case Value::Type::boolean:
-          return {false, std::get<bool>(v.data_) ? 1 : 0, 0.0};
+          return {false, *std::get_if<bool>(&v.data_) ? 1 : 0, 0.0};
         case Value::Type::integer:
-          return {false, std::get<std::int64_t>(v.data_), 0.0};
+          return {false, *std::get_if<std::int64_t>(&v.data_), 0.0};
         default:
-          return {true, 0, std::get<double>(v.data_)};
+          return {true, 0, *std::get_if<double>(&v.data_)};
       }
     };
     const Number x = number(a);
@@ -296,12 +299,12 @@ bool operator==(const Value& a, const Value& b) noexcept {
     case Value::Type::null:
       return true;
     case Value::Type::string:
-      return std::get<std::string>(a.data_) == std::get<std::string>(b.data_);
+      return *std::get_if<std::string>(&a.data_) == *std::get_if<std::string>(&b.data_);
     case Value::Type::array:
-      return std::get<Array>(a.data_) == std::get<Array>(b.data_);
+      return *std::get_if<Array>(&a.data_) == *std::get_if<Array>(&b.data_);
     case Value::Type::object: {
-      const Object& x = std::get<Object>(a.data_);
-      const Object& y = std::get<Object>(b.data_);
+      const Object& x = *std::get_if<Object>(&a.data_);
+      const Object& y = *std::get_if<Object>(&b.data_);
       if (x.size() != y.size()) return false;
       // Keys are unique within an object, so same size + every key of x equal in y suffices.
       // Try the same position first: equal objects usually share their key order.

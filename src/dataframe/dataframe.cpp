@@ -203,7 +203,12 @@ class SetColumnNode final : public Node {
     Value scratch;
     const Value& result = expr_.evaluate(row.value, scratch);
     // The result may refer into row.value, which set() modifies: take it out first.
-    Value owned = (&result == &scratch) ? std::move(scratch) : result;
+    Value owned;
+    if (&result == &scratch) {
+      owned = std::move(scratch);
+    } else {
+      owned = result;
+    }
     object_of(row.value, column_).set(column_, std::move(owned));
     forward(row, ctx);
   }
@@ -592,7 +597,8 @@ StreamingDataFrame& StreamingDataFrame::append(std::unique_ptr<detail::Node> nod
   return *this;
 }
 
-StreamingDataFrame StreamingDataFrame::apply_impl(ApplyMetaFn f, ApplyOptions options) const {
+StreamingDataFrame StreamingDataFrame::apply_impl(ApplyMetaFn f,
+                                                  const ApplyOptions& options) const {
   return child(std::make_unique<detail::ApplyNode>(std::move(f), options.expand));
 }
 
@@ -605,7 +611,7 @@ StreamingDataFrame StreamingDataFrame::filter_impl(FilterMetaFn f) const {
 }
 
 StreamingDataFrame StreamingDataFrame::apply_state_impl(ApplyStateFn f,
-                                                        ApplyOptions options) const {
+                                                        const ApplyOptions& options) const {
   const auto store = graph_->store_index(options.store);
   return child(std::make_unique<detail::StatefulApplyNode>(std::move(f), options.expand, store));
 }
@@ -644,6 +650,7 @@ StreamingDataFrame& StreamingDataFrame::fill(std::vector<std::string> columns,
     throw ConfigError("fill() needs at least one column");
   }
   std::vector<std::pair<std::string, Value>> fills;
+  fills.reserve(columns.size() + values.size());
   for (auto& c : columns) fills.emplace_back(std::move(c), Value());
   for (auto& v : values) fills.push_back(std::move(v));
   return append(std::make_unique<detail::FillNode>(std::move(fills)));

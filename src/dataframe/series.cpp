@@ -309,7 +309,9 @@ std::partial_ordering compare_int_double(std::int64_t i, double d) noexcept {
 inline std::partial_ordering compare_numbers(const Operand& a, const Operand& b) noexcept {
   if (!a.is_double() && !b.is_double()) return a.i() <=> b.i();
   if (a.is_double() && b.is_double()) return a.d() <=> b.d();
-  if (a.is_double()) return 0 <=> compare_int_double(b.i(), a.d());
+  // `0 <=> ordering` reverses an ordering (the 0 is not a null pointer).
+  if (a.is_double())
+    return 0 <=> compare_int_double(b.i(), a.d());  // NOLINT(modernize-use-nullptr)
   return compare_int_double(a.i(), b.d());
 }
 
@@ -1020,7 +1022,7 @@ Value Series::evaluate(const Value& row) const {
   return result;
 }
 
-Series make_binary(BinaryOp op, Series lhs, Series rhs) {
+Series make_binary(BinaryOp op, const Series& lhs, const Series& rhs) {
   NodePtr a = adopt(lhs.expr());
   NodePtr b = adopt(rhs.expr());
   switch (op) {

@@ -137,7 +137,10 @@ struct TestDriver::Impl final : detail::ExecContext {
       }
       for (std::size_t i = 0; i < values.size(); ++i) {
         const bool last = i + 1 == values.size();
-        Row row{std::move(values[i]), last ? std::move(key_value) : key_value, ts, headers};
+        // The key is moved only into the last row.
+        Row row{std::move(values[i]),
+                last ? std::move(key_value) : key_value,  // NOLINT(bugprone-use-after-move)
+                ts, headers};
         graph->run(row, *this);
       }
     }

@@ -317,7 +317,9 @@ bool short_digits(double a, char* digits, int& n, int& exp) {
   int e = (b * 78913) >> 18;
   if (a >= pow10(e + 1)) ++e;
   const int p = 14 - e;
-  const auto m = static_cast<std::int64_t>(a * pow10(p) + 0.5);
+  // a > 0 here, so adding 0.5 and truncating rounds to nearest.
+  const auto m =
+      static_cast<std::int64_t>(a * pow10(p) + 0.5);  // NOLINT(bugprone-incorrect-roundings)
   if (static_cast<double>(m) / pow10(p) != a) return false;
   // Strip trailing zeros arithmetically (m has at most 15 of them) so only the significant
   // digits are converted.

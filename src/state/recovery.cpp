@@ -256,9 +256,10 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
       last_log = now;
       const double secs = std::chrono::duration<double>(now - started).count();
       const std::int64_t from = first >= 0 ? first : start;
-      detail::logger()->info(
-          "restoring store '{}' partition {}: {}/{} records ({:.0f}/s)", r.store_name, r.partition,
-          next - from, std::max(high - from, next - from), (next - from) / std::max(secs, 1e-3));
+      detail::logger()->info("restoring store '{}' partition {}: {}/{} records ({:.0f}/s)",
+                             r.store_name, r.partition, next - from,
+                             std::max(high - from, next - from),
+                             static_cast<double>(next - from) / std::max(secs, 1e-3));
     }
   }
   r.store->end_bulk_load();
@@ -267,7 +268,7 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
   detail::logger()->info(
       "restored store '{}' partition {}: {} records applied, {} skipped in {:.2f} s ({:.0f}/s)",
       r.store_name, r.partition, result.applied, result.skipped, result.seconds,
-      (result.applied + result.skipped) / std::max(result.seconds, 1e-3));
+      static_cast<double>(result.applied + result.skipped) / std::max(result.seconds, 1e-3));
   return result;
 }
 

@@ -44,34 +44,34 @@ Aggregation::Aggregation(std::shared_ptr<const Collector> custom) {
 namespace agg {
 using detail::AggKind;
 Aggregation count(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::count, c));
+  return Aggregation(make(AggKind::count, std::move(c)));
 }
 Aggregation sum(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::sum, c));
+  return Aggregation(make(AggKind::sum, std::move(c)));
 }
 Aggregation mean(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::mean, c));
+  return Aggregation(make(AggKind::mean, std::move(c)));
 }
 Aggregation min(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::min, c));
+  return Aggregation(make(AggKind::min, std::move(c)));
 }
 Aggregation max(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::max, c));
+  return Aggregation(make(AggKind::max, std::move(c)));
 }
 Aggregation earliest(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::earliest, c));
+  return Aggregation(make(AggKind::earliest, std::move(c)));
 }
 Aggregation latest(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::latest, c));
+  return Aggregation(make(AggKind::latest, std::move(c)));
 }
 Aggregation first(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::first, c));
+  return Aggregation(make(AggKind::first, std::move(c)));
 }
 Aggregation last(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::last, c));
+  return Aggregation(make(AggKind::last, std::move(c)));
 }
 Aggregation collect(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::collect, c));
+  return Aggregation(make(AggKind::collect, std::move(c)));
 }
 Aggregation reduce(ReduceFn reducer, InitializeFn initializer, MergeFn merger) {
   if (!reducer || !initializer)

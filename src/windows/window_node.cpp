@@ -1029,6 +1029,7 @@ void WindowState::process_count(KeyState& ks, Row& row, ExecContext& ctx) {
   if (spec_.has_collectors()) keep_item(ks, row.value, ts, seq, false, false);
   if (!node_.final_mode()) {
     std::vector<const Window*> order;
+    order.reserve(ks.windows.size());
     for (const Window& w : ks.windows) order.push_back(&w);
     std::stable_sort(order.begin(), order.end(),
                      [](const Window* a, const Window* b) { return a->start < b->start; });

@@ -58,7 +58,7 @@ std::shared_ptr<WindowSpec> time_spec(WindowKind kind, std::chrono::milliseconds
 }  // namespace
 
 WindowDefinition StreamingDataFrame::tumbling_window(std::chrono::milliseconds duration,
-                                                     WindowOptions options) const {
+                                                     const WindowOptions& options) const {
   check_duration("tumbling_window", "duration", duration);
   check_grace("tumbling_window", options.grace);
   return WindowDefinition(graph_, node_, time_spec(WindowKind::tumbling, duration, options));
@@ -66,7 +66,7 @@ WindowDefinition StreamingDataFrame::tumbling_window(std::chrono::milliseconds d
 
 WindowDefinition StreamingDataFrame::hopping_window(std::chrono::milliseconds duration,
                                                     std::chrono::milliseconds step,
-                                                    WindowOptions options) const {
+                                                    const WindowOptions& options) const {
   check_duration("hopping_window", "duration", duration);
   if (step.count() <= 0 || step >= duration) {
     throw ConfigError("hopping_window: step must be more than 0 and less than the duration (" +
@@ -79,7 +79,7 @@ WindowDefinition StreamingDataFrame::hopping_window(std::chrono::milliseconds du
 }
 
 WindowDefinition StreamingDataFrame::sliding_window(std::chrono::milliseconds duration,
-                                                    WindowOptions options) const {
+                                                    const WindowOptions& options) const {
   check_duration("sliding_window", "duration", duration);
   check_grace("sliding_window", options.grace);
   if (options.before_update || options.after_update) {
@@ -88,8 +88,8 @@ WindowDefinition StreamingDataFrame::sliding_window(std::chrono::milliseconds du
   return WindowDefinition(graph_, node_, time_spec(WindowKind::sliding, duration, options));
 }
 
-WindowDefinition StreamingDataFrame::tumbling_count_window(std::int64_t count,
-                                                           CountWindowOptions options) const {
+WindowDefinition StreamingDataFrame::tumbling_count_window(
+    std::int64_t count, const CountWindowOptions& options) const {
   check_count("tumbling_count_window", count);
   auto spec = std::make_shared<WindowSpec>();
   spec->kind = WindowKind::tumbling_count;
@@ -99,7 +99,7 @@ WindowDefinition StreamingDataFrame::tumbling_count_window(std::int64_t count,
 }
 
 WindowDefinition StreamingDataFrame::hopping_count_window(std::int64_t count, std::int64_t step,
-                                                          CountWindowOptions options) const {
+                                                          const CountWindowOptions& options) const {
   check_count("hopping_count_window", count);
   if (step <= 0 || step >= count) {
     throw ConfigError("hopping_count_window: step must be more than 0 and less than the count (" +
@@ -114,7 +114,7 @@ WindowDefinition StreamingDataFrame::hopping_count_window(std::int64_t count, st
 }
 
 WindowDefinition StreamingDataFrame::sliding_count_window(std::int64_t count,
-                                                          CountWindowOptions options) const {
+                                                          const CountWindowOptions& options) const {
   check_count("sliding_count_window", count);
   auto spec = std::make_shared<WindowSpec>();
   spec->kind = WindowKind::sliding_count;
@@ -125,7 +125,7 @@ WindowDefinition StreamingDataFrame::sliding_count_window(std::int64_t count,
 }
 
 WindowDefinition StreamingDataFrame::session_window(std::chrono::milliseconds gap,
-                                                    SessionWindowOptions options) const {
+                                                    const SessionWindowOptions& options) const {
   check_duration("session_window", "gap", gap);
   check_grace("session_window", options.grace);
   auto spec = std::make_shared<WindowSpec>();
@@ -139,7 +139,8 @@ WindowDefinition StreamingDataFrame::session_window(std::chrono::milliseconds ga
 
 // ---------------------------------------------------------------------------------------------
 
-WindowedAggregation WindowDefinition::single(Aggregation aggregation, const char* func) const {
+WindowedAggregation WindowDefinition::single(const Aggregation& aggregation,
+                                             const char* func) const {
   auto spec = std::make_shared<WindowSpec>(*spec_);
   spec->single = true;
   spec->func = func;
@@ -173,7 +174,7 @@ WindowedAggregation WindowDefinition::collect() const {
 }
 
 WindowedAggregation WindowDefinition::agg(
-    std::vector<std::pair<std::string, Aggregation>> columns) const {
+    const std::vector<std::pair<std::string, Aggregation>>& columns) const {
   if (columns.empty()) throw ConfigError("agg() needs at least one aggregation");
   auto spec = std::make_shared<WindowSpec>(*spec_);
   spec->single = false;
