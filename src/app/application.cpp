@@ -12,6 +12,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "app/config_reference.hpp"
 #include "app/process_identity.hpp"
 #include "app/producer_factory.hpp"
 #include "app/worker.hpp"
@@ -29,18 +30,6 @@ namespace {
 std::string env_or(const char* name, std::string fallback) {
   const char* v = std::getenv(name);
   return (v && *v) ? std::string(v) : std::move(fallback);
-}
-
-const char* offset_reset_name(AutoOffsetReset r) {
-  switch (r) {
-    case AutoOffsetReset::earliest:
-      return "earliest";
-    case AutoOffsetReset::latest:
-      return "latest";
-    case AutoOffsetReset::error:
-      return "error";
-  }
-  return "latest";
 }
 
 // Client settings the application owns; extra config may not override them (APP-17).
@@ -147,7 +136,7 @@ class Application::Impl {
     kafka::set_option(c, "enable.partition.eof", "false");
     kafka::set_option(c, "fetch.wait.max.ms", "100");
     if (embedded_) c = kafka::merge(std::move(c), kafka::embedded_consumer_overrides());
-    kafka::set_option(c, "auto.offset.reset", offset_reset_name(config_.auto_offset_reset));
+    kafka::set_option(c, "auto.offset.reset", detail::offset_reset_name(config_.auto_offset_reset));
     apply_extra(c, config_.consumer_extra_config, "consumer_extra_config");
     return c;
   }

@@ -23,18 +23,6 @@ std::string code(const std::string& s) {
   return "`" + s + "`";
 }
 
-const char* name_of(AutoOffsetReset r) {
-  switch (r) {
-    case AutoOffsetReset::latest:
-      return "latest";
-    case AutoOffsetReset::earliest:
-      return "earliest";
-    case AutoOffsetReset::error:
-      return "error";
-  }
-  return "?";
-}
-
 const char* name_of(ProcessingGuarantee g) {
   return g == ProcessingGuarantee::exactly_once ? "exactly_once" : "at_least_once";
 }
@@ -63,7 +51,7 @@ std::vector<ConfigEntry> application_config_reference() {
        "Kafka group id; more processes with the same group share the partitions"},
       {"state_dir", "env `STREAMFRAME_STATE_DIR`, else `state`",
        "where the state stores live, under `<state_dir>/<consumer_group>`"},
-      {"auto_offset_reset", code(name_of(d.auto_offset_reset)),
+      {"auto_offset_reset", code(offset_reset_name(d.auto_offset_reset)),
        "where a group without a committed offset starts; `error` stops with a fatal "
        "`KafkaError`"},
       {"processing_guarantee", code(name_of(d.processing_guarantee)),
@@ -124,6 +112,18 @@ std::vector<ConfigEntry> application_config_reference() {
       {"num_workers", std::to_string(d.num_workers),
        "worker threads, each with its own consumer, producer and stores in the group"},
   };
+}
+
+const char* offset_reset_name(AutoOffsetReset r) {
+  switch (r) {
+    case AutoOffsetReset::earliest:
+      return "earliest";
+    case AutoOffsetReset::latest:
+      return "latest";
+    case AutoOffsetReset::error:
+      return "error";
+  }
+  return "latest";
 }
 
 std::string config_reference_markdown() {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "streamframe/application.hpp"
+
 namespace streamframe::detail {
 
 struct ConfigEntry {
@@ -16,6 +18,9 @@ struct ConfigEntry {
 };
 
 std::vector<ConfigEntry> application_config_reference();
+
+// librdkafka's auto.offset.reset value; the reference shows the same name.
+const char* offset_reset_name(AutoOffsetReset r);
 
 // The markdown table (header, separator, one row per entry, trailing newline).
 std::string config_reference_markdown();
