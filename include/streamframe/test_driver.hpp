@@ -37,6 +37,10 @@ struct TestDriverOptions {
   // Keep the rows that leave the pipeline's leaves for take_rows(). Off when only the produced
   // messages matter (a long run would otherwise hold every row in memory).
   bool collect_rows = true;
+  // Rebuild every operator's in-memory state from its store before each record, so every
+  // record also goes through the stored form (what a restart or a rebalance does). Slow; for
+  // tests of the store codecs.
+  bool reload_state = false;
 };
 
 // One message the pipeline produced.
@@ -67,10 +71,12 @@ class TestDriver {
   // Feeds one message to input partition `partition` (0 <= partition < options.partitions,
   // else InvalidOperation): deserialized with the topic's deserializers and run through the
   // pipeline exactly as the run loop would (a pipeline that only forwards messages forwards
-  // their original bytes). Deserialization and processing errors throw.
+  // their original bytes). `timestamp_type` is what a consumer would report and what the
+  // topic's timestamp extractor sees (TOP-12). Deserialization and processing errors throw.
   void pipe(std::int32_t partition, std::optional<std::string_view> key,
             std::optional<std::string_view> value, std::int64_t timestamp,
-            const Headers& headers = {});
+            const Headers& headers = {},
+            TimestampType timestamp_type = TimestampType::create_time);
 
   // Writes every partition's in-memory operator state to its store.
   void checkpoint();

@@ -1,7 +1,6 @@
 #include "streamframe/application.hpp"
 
 #include <fmt/format.h>
-#include <librdkafka/rdkafka.h>
 
 #include <atomic>
 #include <csignal>
@@ -19,6 +18,7 @@
 #include "core/logging.hpp"
 #include "dataframe/graph.hpp"
 #include "kafka/admin.hpp"
+#include "kafka/codes.hpp"
 #include "kafka/mock_cluster.hpp"
 #include "state/provider.hpp"
 #include "state/store.hpp"
@@ -233,7 +233,7 @@ class Application::Impl {
           // Restoring reads its end offsets first: it must be listed by then.
           existing = admin().wait_for_topic(name, config_.topic_create_timeout);
           if (!existing) {
-            throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT,
+            throw KafkaError(kafka::code::timed_out,
                              "changelog topic '" + name +
                                  "' was created but metadata did not list it within " +
                                  std::to_string(config_.topic_create_timeout.count()) + " ms",
@@ -305,7 +305,7 @@ class Application::Impl {
                            config_.topic_create_timeout);
       // Returned only once metadata lists it, so a producer or consumer started next finds it.
       if (!admin().wait_for_topic(t.name(), config_.topic_create_timeout)) {
-        throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT,
+        throw KafkaError(kafka::code::timed_out,
                          "topic '" + t.name() +
                              "' was created but metadata did not list it within " +
                              std::to_string(config_.topic_create_timeout.count()) + " ms",
@@ -345,8 +345,8 @@ class Application::Impl {
   }
 
   static bool is_unreachable(int code) {
-    return code == RD_KAFKA_RESP_ERR__TRANSPORT || code == RD_KAFKA_RESP_ERR__TIMED_OUT ||
-           code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || code == RD_KAFKA_RESP_ERR__RESOLVE;
+    return code == kafka::code::transport || code == kafka::code::timed_out ||
+           code == kafka::code::all_brokers_down || code == kafka::code::resolve;
   }
 
   StreamingDataFrame dataframe(const Topic& topic) {
@@ -374,7 +374,7 @@ class Application::Impl {
     SignalScope signals(this, config_.install_signal_handlers);
 
     if (!embedded_ && !admin().wait_until_reachable(config_.request_timeout)) {
-      throw KafkaBrokerUnavailableError(RD_KAFKA_RESP_ERR__TRANSPORT,
+      throw KafkaBrokerUnavailableError(kafka::code::transport,
                                         "no Kafka broker reachable at '" + bootstrap_ +
                                             "' within " +
                                             std::to_string(config_.request_timeout.count()) + " ms",

@@ -2,7 +2,6 @@
 
 #include <cxxabi.h>
 #include <fmt/ranges.h>
-#include <librdkafka/rdkafka.h>
 #include <time.h>
 
 #include <cstdlib>
@@ -14,6 +13,7 @@
 #include "core/crash_point.hpp"
 #include "core/logging.hpp"
 #include "dataframe/metadata.hpp"
+#include "kafka/codes.hpp"
 #include "kafka/error.hpp"
 #include "kafka/retry.hpp"
 #include "kafka/types.hpp"
@@ -24,16 +24,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-RawMessage raw_message_of(const rd_kafka_message_t* m) {
+RawMessage raw_message_of(const kafka::Message& m) {
   RawMessage raw;
-  raw.topic = std::string(kafka::message_topic(*m));
-  raw.partition = m->partition;
-  raw.offset = m->offset;
-  if (auto key = kafka::message_key(*m)) raw.key.emplace(*key);
-  if (auto value = kafka::message_value(*m)) raw.value.emplace(*value);
-  raw.timestamp = kafka::message_timestamp(*m, nullptr);
+  raw.topic = std::string(m.topic());
+  raw.partition = m.partition();
+  raw.offset = m.offset();
+  if (auto key = m.key()) raw.key.emplace(*key);
+  if (auto value = m.value()) raw.value.emplace(*value);
+  raw.timestamp = m.timestamp();
   try {
-    raw.headers = kafka::message_headers(*m);
+    raw.headers = m.headers();
   } catch (const KafkaError&) {
     // The error being reported matters more than headers librdkafka cannot parse.
   }
@@ -95,7 +95,6 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
   for (const auto& g : settings_.graphs) {
     TopicSlot& slot = slots_[g->topic().name()];
     slot.graph = g.get();
-    slot.passthrough = g->passthrough_targets();
     has_ticking_ = has_ticking_ || g->ticks();
     for (Sink* s : g->sinks()) sinks_.push_back(s);
   }
@@ -187,7 +186,7 @@ ErrorAction Worker::decide(const ErrorCallback& callback, const std::exception& 
   return action;
 }
 
-bool Worker::deserialization_failed(const rd_kafka_message_t* m, const std::exception& error) {
+bool Worker::deserialization_failed(const kafka::Message& m, const std::exception& error) {
   RawMessage raw = raw_message_of(m);
   const ErrorAction action =
       decide(config_.on_consumer_error, error, ErrorContext{&raw, nullptr}, "deserialization");
@@ -195,30 +194,29 @@ bool Worker::deserialization_failed(const rd_kafka_message_t* m, const std::exce
   return action != ErrorAction::stop;
 }
 
-void Worker::dead_letter(const rd_kafka_message_t* m, const std::exception& error,
+void Worker::dead_letter(const kafka::Message& m, const std::exception& error,
                          const char* stage) {
   try {
-    kafka::message_headers(*m, dead_letter_headers_);  // cleared when it throws
+    m.headers(dead_letter_headers_);  // cleared when it throws
   } catch (const KafkaError& e) {
     logger()->warn("the headers of {}[{}]@{} cannot be read ({}); dead-lettered without them",
-                   kafka::message_topic(*m), m->partition, m->offset, e.what());
+                   m.topic(), m.partition(), m.offset(), e.what());
   }
   dead_letter_headers_.emplace_back(kErrorStageHeader, stage);
   dead_letter_headers_.emplace_back(kErrorTypeHeader, error_type_name(error));
   dead_letter_headers_.emplace_back(kErrorMessageHeader,
                                     truncate_utf8(error.what(), kErrorMessageMaxBytes));
-  dead_letter_headers_.emplace_back(kSourceTopicHeader, std::string(kafka::message_topic(*m)));
-  dead_letter_headers_.emplace_back(kSourcePartitionHeader, std::to_string(m->partition));
-  dead_letter_headers_.emplace_back(kSourceOffsetHeader, std::to_string(m->offset));
+  dead_letter_headers_.emplace_back(kSourceTopicHeader, std::string(m.topic()));
+  dead_letter_headers_.emplace_back(kSourcePartitionHeader, std::to_string(m.partition()));
+  dead_letter_headers_.emplace_back(kSourceOffsetHeader, std::to_string(m.offset()));
   ensure_transaction();
   // Partition -1: the producer's partitioner, murmur2 of the raw key (KAF-01, like outputs).
-  const std::int64_t timestamp = kafka::message_timestamp(*m);
-  producer_->produce(*config_.dead_letter_topic, -1, kafka::message_key(*m),
-                     kafka::message_value(*m), timestamp > 0 ? timestamp : 0, &dead_letter_headers_,
-                     &dead_letter_tag_);
+  const std::int64_t timestamp = m.timestamp();
+  producer_->produce(*config_.dead_letter_topic, -1, m.key(), m.value(),
+                     timestamp > 0 ? timestamp : 0, &dead_letter_headers_, &dead_letter_tag_);
   ++stats_.dead_lettered;
   logger()->debug("{} error: {}[{}]@{} sent to the dead-letter topic '{}'", stage,
-                  kafka::message_topic(*m), m->partition, m->offset, *config_.dead_letter_topic);
+                  m.topic(), m.partition(), m.offset(), *config_.dead_letter_topic);
 }
 
 void Worker::on_assign(const std::vector<kafka::TopicPartition>& tps) {
@@ -226,7 +224,12 @@ void Worker::on_assign(const std::vector<kafka::TopicPartition>& tps) {
     if (TopicSlot* slot = slot_of(tp.topic, tp.partition)) {
       if (!slot->assigned[tp.partition]) ++assigned_count_;
       slot->assigned[tp.partition] = 1;
-      if (slot->graph->stateful()) to_prepare_.push_back(tp);
+      PartitionTask& task = task_of(*slot, tp.partition);
+      if (task.stateful()) {
+        to_prepare_.push_back(tp);
+      } else {
+        task.set_ready(true);
+      }
     }
   }
   logger()->info("partitions assigned: {}", tps.size());
@@ -278,7 +281,7 @@ void Worker::release_partitions(const std::vector<kafka::TopicPartition>& tps) {
       if (slot->assigned[tp.partition]) --assigned_count_;
       slot->assigned[tp.partition] = 0;
       slot->offsets[tp.partition] = -1;
-      close_partition_state(*slot, tp.partition);
+      if (auto& task = slot->tasks[tp.partition]) task->close_stores();
       std::erase(to_prepare_, tp);
     }
   }
@@ -290,14 +293,13 @@ void Worker::on_delivery(const kafka::DeliveryReport& report) {
   if (report.error_code == 0) {
     ++stats_.records_produced;
     if (report.opaque != nullptr && !dead_letter) {
-      auto& delivered = static_cast<StoreSlot*>(report.opaque)->delivered;
+      auto& delivered = static_cast<PartitionTask::Store*>(report.opaque)->delivered;
       delivered = std::max(delivered, report.offset);
     }
     return;
   }
   if (pending_error_) return;
-  if (settings_.exactly_once && (report.error_code == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
-                                 report.error_code == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)) {
+  if (settings_.exactly_once && kafka::is_purged(report.error_code)) {
     // An aborted transaction's records that librdkafka purged (it purges on abort; this
     // library purges only when closing): they were never to be visible and their messages
     // are processed again, so this is no loss (librdkafka #3196).
@@ -444,15 +446,8 @@ void Worker::checkpoint(Clock::time_point deadline) {
   }
   for (auto& [name, slot] : slots_) {
     std::fill(slot.offsets.begin(), slot.offsets.end(), -1);
-    for (auto& part : slot.state) {
-      if (!part) continue;
-      for (auto& st : part->stores) {
-        if (!st->txn || st->txn->empty()) continue;
-        std::optional<std::int64_t> offset;
-        if (!st->changelog.empty() && st->delivered >= 0) offset = st->delivered + 1;
-        st->store->write(st->txn->batch(), offset);
-        st->txn->committed();
-      }
+    for (auto& task : slot.tasks) {
+      if (task) task->commit_writes();
     }
   }
   offsets_stored_ = 0;
@@ -462,11 +457,8 @@ void Worker::checkpoint(Clock::time_point deadline) {
 
 void Worker::flush_operators() {
   for (auto& [name, slot] : slots_) {
-    for (auto& part : slot.state) {
-      if (!part || !part->ready) continue;
-      for (auto& st : part->stores) {
-        if (st->op && st->txn) st->op->flush(*st->txn);
-      }
+    for (auto& task : slot.tasks) {
+      if (task && task->ready()) task->flush_operators();
     }
   }
 }
@@ -475,83 +467,55 @@ void Worker::tick_operators() {
   if (!has_ticking_) return;
   const std::int64_t now = now_ms();
   for (auto& [name, slot] : slots_) {
-    for (std::size_t p = 0; p < slot.state.size(); ++p) {
-      auto& part = slot.state[p];
-      if (!part || !part->ready || !slot.assigned[p]) continue;
-      for (std::size_t i = 0; i < part->stores.size(); ++i) {
-        auto& st = part->stores[i];
-        if (!st->op) {
-          // Built here rather than on the partition's next record (see Graph::ticking_owner).
-          const Node* owner = slot.graph->ticking_owner(i);
-          if (owner == nullptr || !st->txn) continue;
-          st->op = owner->make_operator_state(*st->txn, static_cast<std::int32_t>(p));
-        }
-        if (!st->op->ticks()) continue;
-        // EXT-02: outputs carry the input topic and partition, offset -1.
-        current_slot_ = &slot;
-        context_.topic = name;
-        context_.partition = static_cast<std::int32_t>(p);
-        context_.offset = -1;
-        context_.size = 0;
-        current_message_context() = &context_;
-        const bool changed = st->op->tick(now, *this);
-        current_message_context() = nullptr;
-        operator_changes_ = operator_changes_ || changed;
-      }
+    for (std::size_t p = 0; p < slot.tasks.size(); ++p) {
+      auto& task = slot.tasks[p];
+      if (!task || !task->ready() || !slot.assigned[p]) continue;
+      operator_changes_ = task->tick(now) || operator_changes_;
     }
   }
 }
 
 std::int64_t Worker::now_ms() const {
   if (config_.clock) return config_.clock();
-  return ExecContext::now_ms();
-}
-
-OperatorState& Worker::operator_state(std::size_t store, const Node& owner) {
-  auto& slot = *current_slot_->state[context_.partition]->stores[store];
-  if (!slot.op) {
-    slot.op = owner.make_operator_state(*slot.txn, context_.partition);
-    has_ticking_ = has_ticking_ || slot.op->ticks();
-  }
-  return *slot.op;
+  return ExecContext::steady_ms();
 }
 
 void Worker::sweep_expired() {
   for (auto& [name, slot] : slots_) {
-    for (auto& part : slot.state) {
-      if (!part || !part->ready || part->max_timestamp == std::numeric_limits<std::int64_t>::min())
-        continue;
-      for (auto& st : part->stores) {
-        const auto n = st->txn->sweep_expired(part->max_timestamp,
-                                              config_.rocksdb_options.max_evictions_per_flush);
-        if (n > 0) logger()->debug("store '{}': {} expired entries deleted", st->name, n);
+    for (auto& task : slot.tasks) {
+      if (task && task->ready()) {
+        task->sweep_expired(config_.rocksdb_options.max_evictions_per_flush);
       }
     }
   }
 }
 
 void Worker::produce_changelogs() {
+  if (settings_.changelogs.empty()) return;
   for (auto& [name, slot] : slots_) {
-    for (std::size_t p = 0; p < slot.state.size(); ++p) {
-      auto& part = slot.state[p];
-      if (!part) continue;
+    for (std::size_t p = 0; p < slot.tasks.size(); ++p) {
+      auto& task = slot.tasks[p];
+      if (!task) continue;
       const std::int64_t processed = slot.offsets[p];
-      for (auto& st : part->stores) {
-        if (st->changelog.empty() || !st->txn || st->txn->empty()) continue;
-        ensure_transaction();
-        changelog_headers_.clear();
-        changelog_headers_.emplace_back(state::kColumnFamilyHeader, "default");
-        if (processed >= 0) {
-          changelog_headers_.emplace_back(state::kProcessedOffsetsHeader,
-                                          state::processed_offsets_header(name, processed));
+      bool headers_ready = false;
+      task->for_each_change([&](PartitionTask::Store& st, std::string_view key,
+                                const std::optional<std::string>& v) {
+        if (st.changelog.empty()) return;
+        if (!headers_ready) {
+          ensure_transaction();
+          changelog_headers_.clear();
+          changelog_headers_.emplace_back(state::kColumnFamilyHeader, "default");
+          if (processed >= 0) {
+            changelog_headers_.emplace_back(state::kProcessedOffsetsHeader,
+                                            state::processed_offsets_header(name, processed));
+          }
+          headers_ready = true;
         }
-        st->txn->for_each_change([&](std::string_view key, const std::optional<std::string>& v) {
-          std::optional<std::string_view> value;
-          if (v) value = *v;
-          producer_->produce(st->changelog, static_cast<std::int32_t>(p), key, value, 0,
-                             &changelog_headers_, st.get());
-        });
-      }
+        std::optional<std::string_view> value;
+        if (v) value = *v;
+        producer_->produce(st.changelog, static_cast<std::int32_t>(p), key, value, 0,
+                           &changelog_headers_, &st);
+      });
     }
   }
 }
@@ -677,41 +641,26 @@ void Worker::rewind_to_checkpoint() {
 void Worker::forget_since_checkpoint() {
   for (auto& [name, slot] : slots_) {
     std::fill(slot.offsets.begin(), slot.offsets.end(), -1);
-    for (auto& part : slot.state) {
-      if (!part) continue;
-      for (auto& st : part->stores) {
-        st->op.reset();  // rebuilt from the store on next use
-        if (st->txn) st->txn->discard();
-      }
+    for (auto& task : slot.tasks) {
+      if (task) task->discard_writes();
     }
   }
   offsets_stored_ = 0;
   operator_changes_ = false;
 }
 
-StateScope& Worker::state(std::size_t store, const Row& row) {
-  auto& part = current_slot_->state[context_.partition];
-  part->max_timestamp = std::max(part->max_timestamp, row.timestamp);
-  scope_.reset(*part->stores[store]->txn, row.key, row.timestamp);
-  return scope_;
-}
-
-void Worker::close_partition_state(TopicSlot& slot, std::int32_t partition) {
-  if (static_cast<std::size_t>(partition) >= slot.state.size() || !slot.state[partition]) return;
-  auto& part = *slot.state[partition];
-  for (auto& st : part.stores) {
-    st->op.reset();
-    st->txn.reset();
-    if (st->store) {
-      try {
-        st->store->close();
-      } catch (const std::exception& e) {
-        logger()->warn("closing store '{}' partition {} failed: {}", st->name, partition, e.what());
-      }
-      st->store.reset();
-    }
+PartitionTask& Worker::task_of(TopicSlot& slot, std::int32_t partition) {
+  if (slot.tasks.size() <= static_cast<std::size_t>(partition)) slot.tasks.resize(partition + 1);
+  auto& task = slot.tasks[partition];
+  if (!task) {
+    task = std::make_unique<PartitionTask>(
+        std::vector<const Graph*>{slot.graph}, partition, *this,
+        [this](const std::string& topic, const std::string& store) -> std::string {
+          const auto it = settings_.changelogs.find({topic, store});
+          return it == settings_.changelogs.end() ? std::string() : it->second;
+        });
   }
-  part.ready = false;
+  return *task;
 }
 
 std::unique_ptr<state::PartitionStore> Worker::open_store(const state::StoreId& id, bool& rebuilt) {
@@ -739,7 +688,7 @@ void Worker::prepare_assigned(const std::atomic<bool>& stop) {
   auto tps = std::move(to_prepare_);
   to_prepare_.clear();
   std::vector<state::RestoreRequest> restores;
-  std::vector<PartitionState*> restored;
+  std::vector<PartitionTask*> restored;
   std::vector<kafka::TopicPartition> committed;
   if (!settings_.changelogs.empty()) {
     committed =
@@ -749,7 +698,7 @@ void Worker::prepare_assigned(const std::atomic<bool>& stop) {
   for (const auto& tp : tps) {
     TopicSlot* slot = slot_of(tp.topic, tp.partition);
     if (slot == nullptr || !slot->assigned[tp.partition]) continue;
-    std::int64_t offset = RD_KAFKA_OFFSET_INVALID;
+    std::int64_t offset = kafka::offset_invalid;
     for (const auto& c : committed) {
       if (c.topic == tp.topic && c.partition == tp.partition) offset = c.offset;
     }
@@ -757,36 +706,23 @@ void Worker::prepare_assigned(const std::atomic<bool>& stop) {
   }
   restore_all(restores, stop);
   if (stop.load()) return;
-  for (PartitionState* part : restored) part->ready = true;
+  for (PartitionTask* task : restored) task->set_ready(true);
   last_activity_ = Clock::now();
 }
 
 void Worker::prepare_partition(const std::string& topic, TopicSlot& slot, std::int32_t partition,
                                std::int64_t committed, std::vector<state::RestoreRequest>& restores,
-                               std::vector<PartitionState*>& restored) {
-  if (slot.state.size() <= static_cast<std::size_t>(partition)) slot.state.resize(partition + 1);
-  auto& part = slot.state[partition];
-  if (!part) {
-    part = std::make_unique<PartitionState>();
-    for (const auto& name : slot.graph->stores()) {
-      auto st = std::make_unique<StoreSlot>();
-      st->name = name;
-      if (auto it = settings_.changelogs.find({topic, name}); it != settings_.changelogs.end()) {
-        st->changelog = it->second;
-      }
-      part->stores.push_back(std::move(st));
-    }
-  }
-  if (part->ready) return;
-  const std::string& stream_id = slot.graph->stream_id();
-  for (auto& st : part->stores) {
+                               std::vector<PartitionTask*>& restored) {
+  PartitionTask& task = task_of(slot, partition);
+  if (task.ready()) return;
+  const std::string& stream_id = task.stream_id();
+  auto& stores = task.stores();
+  for (std::size_t i = 0; i < stores.size(); ++i) {
     bool rebuilt = false;
-    st->store = open_store({st->name, stream_id, partition}, rebuilt);
-    st->txn = std::make_unique<state::PartitionTransaction>(*st->store);
-    st->delivered = -1;
+    task.attach(i, open_store({stores[i]->name, stream_id, partition}, rebuilt));
   }
   if (settings_.changelogs.empty()) {
-    part->ready = true;
+    task.set_ready(true);
     return;
   }
 
@@ -815,14 +751,11 @@ void Worker::prepare_partition(const std::string& topic, TopicSlot& slot, std::i
                     : StateRecoveryOffsetReset::latest;
       }
       logger()->critical("{}: destructive state recovery, deleting the partition's stores", where);
-      for (auto& st : part->stores) {
-        st->txn.reset();
-        st->store->close();
-        st->store.reset();
-        settings_.stores->destroy({st->name, stream_id, partition});
+      task.close_stores();
+      for (std::size_t i = 0; i < stores.size(); ++i) {
+        settings_.stores->destroy({stores[i]->name, stream_id, partition});
         bool rebuilt = false;
-        st->store = open_store({st->name, stream_id, partition}, rebuilt);
-        st->txn = std::make_unique<state::PartitionTransaction>(*st->store);
+        task.attach(i, open_store({stores[i]->name, stream_id, partition}, rebuilt));
       }
       if (reset == StateRecoveryOffsetReset::earliest) {
         boundary = low;
@@ -833,7 +766,7 @@ void Worker::prepare_partition(const std::string& topic, TopicSlot& slot, std::i
       }
     }
   }
-  for (auto& st : part->stores) {
+  for (auto& st : stores) {
     state::RestoreRequest request;
     request.store = st->store.get();
     request.store_name = st->name;
@@ -844,7 +777,7 @@ void Worker::prepare_partition(const std::string& topic, TopicSlot& slot, std::i
     request.only_without_offsets = only_without_offsets;
     restores.push_back(std::move(request));
   }
-  restored.push_back(part.get());
+  restored.push_back(&task);
 }
 
 std::chrono::milliseconds Worker::open_transaction_wait() const {
@@ -936,7 +869,7 @@ void Worker::check_brokers() {
   std::string reason;
   bool reported_down = false;
   for (const auto& e : consumer_->take_client_errors()) {
-    if (e.code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+    if (e.code == kafka::code::all_brokers_down) {
       reported_down = true;
       reason = e.reason;
     }
@@ -946,7 +879,7 @@ void Worker::check_brokers() {
     // A client that was not polled during an outage (the consumer while a checkpoint waits
     // on the producer) hands over its report only after the outage ended: a broker that
     // answers now makes the report out of date.
-    if (consumer_->probe_brokers(std::chrono::milliseconds(500)) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (consumer_->probe_brokers(std::chrono::milliseconds(500)) == kafka::code::no_error) {
       logger()->debug("ignoring an out-of-date report that all Kafka brokers are down{}{}",
                       reason.empty() ? "" : ": ", reason);
       return;
@@ -960,9 +893,9 @@ void Worker::check_brokers() {
   // the next outage is timed from its own start (APP-15).
   last_broker_check_ = now;
   const bool timed_out = now - *brokers_down_since_ >= config_.broker_availability_timeout;
-  const rd_kafka_resp_err_t err = consumer_->probe_brokers(
+  const int err = consumer_->probe_brokers(
       timed_out ? std::chrono::milliseconds(2000) : std::chrono::milliseconds(500));
-  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (err == kafka::code::no_error) {
     logger()->info("Kafka brokers are reachable again after {:.1f} s",
                    std::chrono::duration<double>(Clock::now() - *brokers_down_since_).count());
     brokers_down_since_.reset();
@@ -974,90 +907,48 @@ void Worker::check_brokers() {
       err,
       "all Kafka brokers have been unavailable for more than " +
           std::to_string(config_.broker_availability_timeout.count()) +
-          " ms (broker_availability_timeout): " + rd_kafka_err2str(err),
+          " ms (broker_availability_timeout): " + kafka::error_text(err),
       true, false);
 }
 
-void Worker::produce(const Topic::Definition& topic, const Row& row, const Value& key) {
+void Worker::send(const std::string& topic, std::optional<std::string_view> key,
+                  std::optional<std::string_view> value, std::int64_t timestamp,
+                  const Headers* headers) {
   ensure_transaction();
-  std::optional<std::string_view> key_bytes;
-  if (!key.is_null()) {
-    topic.key_serializer->serialize(key, key_buf_);
-    key_bytes = key_buf_;
-  }
-  std::optional<std::string_view> value_bytes;
-  if (!row.value.is_null()) {
-    topic.value_serializer->serialize(row.value, value_buf_);
-    value_bytes = value_buf_;
-  }
-  const Headers* headers = &row.headers;
-  auto extra = topic.value_serializer->extra_headers();
-  if (!extra.empty()) {
-    produce_headers_ = row.headers;
-    produce_headers_.insert(produce_headers_.end(), extra.begin(), extra.end());
-    headers = &produce_headers_;
-  }
-  producer_->produce(topic.name, -1, key_bytes, value_bytes, row.timestamp,
-                     headers->empty() ? nullptr : headers, nullptr);
+  producer_->produce(topic, -1, key, value, timestamp, headers, nullptr);
 }
 
-void Worker::emit(Row& row) {
+void Worker::emit(Row& row, const MessageContext& context) {
   run_->outputs.fetch_add(1, std::memory_order_relaxed);
   const auto& opts = run_->options;
   if (opts.collect && (opts.count > 0 || opts.timeout.count() > 0)) {
-    Value v = leaf_value(row, context_, opts.metadata);
+    Value v = leaf_value(row, context, opts.metadata);
     std::lock_guard lock(run_->collected_mutex);
     run_->collected.push_back(std::move(v));
   }
 }
 
-void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
-  if (m->err) {
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
-    if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
-      // auto_offset_reset = error and no valid committed offset (APP-03).
-      throw KafkaError(m->err,
-                       std::string("no valid committed offset and auto_offset_reset is 'error': ") +
-                           rd_kafka_message_errstr(m) + " (topic '" +
-                           (m->rkt ? rd_kafka_topic_name(m->rkt) : "?") + "', partition " +
-                           std::to_string(m->partition) + ")",
-                       false, true);
-    }
-    KafkaError error(m->err, std::string("consumer error: ") + rd_kafka_message_errstr(m));
-    if (rd_kafka_fatal_error(consumer_->handle(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      throw KafkaError(m->err, std::string("fatal consumer error: ") + rd_kafka_message_errstr(m),
-                       false, true);
-    }
-    // Other consumer errors are transient: librdkafka retries them itself.
-    logger()->warn("{}", error.what());
-    return;
-  }
+void Worker::handle_message(const kafka::Message& m, RunState& run) {
+  m.throw_if_error();
+  if (m.end_of_partition()) return;  // only with enable.partition.eof in the consumer config
   TopicSlot* slot = slot_of(m);
-  if (slot == nullptr || !slot->assigned[m->partition]) return;  // fetched before a revoke
-  SF_ASSERT(
-      !slot->graph->stateful() || (slot->state.size() > static_cast<std::size_t>(m->partition) &&
-                                   slot->state[m->partition] && slot->state[m->partition]->ready),
-      "a message of {}[{}] arrived before its state was restored", rd_kafka_topic_name(m->rkt),
-      m->partition);
-  const Graph& graph = *slot->graph;
-  const Topic::Definition& topic = graph.topic().definition();
-  current_slot_ = slot;
+  if (slot == nullptr || !slot->assigned[m.partition()]) return;  // fetched before a revoke
+  PartitionTask& task = *slot->tasks[m.partition()];  // made when the partition was assigned
+  SF_ASSERT(task.ready(), "a message of {}[{}] arrived before its state was restored", m.topic(),
+            m.partition());
+  const Topic::Definition& topic = task.graph().topic().definition();
   // No reset of brokers_down_since_ here: messages fetched before an outage keep arriving
   // from the local queue; only the metadata probe in check_brokers() says a broker is back.
 
   ++stats_.messages_consumed;
-  context_.topic = topic.name;
-  context_.partition = m->partition;
-  context_.offset = m->offset;
-  context_.size = m->len;
-  context_.leader_epoch = -1;  // librdkafka 2.0.2 does not expose it per message
-  current_message_context() = &context_;
+  task.begin_message(0, m.offset(), m.size());
   consumed_ = true;
 
+  const TaskInput input{m.key(), m.value(), m.timestamp(), m.timestamp_type()};
   const bool collecting =
       run.options.collect && (run.options.count > 0 || run.options.timeout.count() > 0);
-  if (!slot->passthrough.empty() && !collecting) {
-    forward_raw(m, topic, *slot, run);
+  if (!task.passthrough().empty() && !collecting) {
+    forward_raw(m, input, task, *slot, run);
     return;
   }
 
@@ -1067,39 +958,19 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
   Headers headers;
   std::int64_t timestamp = 0;
   try {
-    headers = kafka::message_headers(*m);
-    if (m->key) {
-      key = topic.key_deserializer->deserialize_one(
-          std::string_view(static_cast<const char*>(m->key), m->key_len));
-    }
-    if (m->payload == nullptr) {
-      rows_.emplace_back();  // tombstone: skips deserialization, enters as null (TOP-09)
-    } else {
-      topic.value_deserializer->deserialize(
-          std::string_view(static_cast<const char*>(m->payload), m->len), headers, rows_);
-    }
-    rd_kafka_timestamp_type_t tstype;
-    timestamp = rd_kafka_message_timestamp(m, &tstype);
-    if (topic.timestamp_extractor) {
-      const auto type = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME ? TimestampType::create_time
-                        : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME
-                            ? TimestampType::log_append_time
-                            : TimestampType::none;
-      // The extractor sees the first row's value; rows of one message share a timestamp.
-      timestamp = topic.timestamp_extractor(rows_.empty() ? Value() : rows_.front(), headers,
-                                            timestamp, type);
-    }
+    m.headers(headers);
+    task.decode(input, headers, key, rows_, timestamp);
   } catch (const IgnoreMessage&) {
-    logger()->debug("message ignored by the deserializer at {}[{}]@{}", topic.name, m->partition,
-                    m->offset);
+    logger()->debug("message ignored by the deserializer at {}[{}]@{}", topic.name, m.partition(),
+                    m.offset());
     rows_.clear();
   } catch (Error& e) {
-    e.set_origin(topic.name, m->partition, m->offset);
+    e.set_origin(topic.name, m.partition(), m.offset());
     if (!deserialization_failed(m, e)) throw;
     rows_.clear();
   } catch (const std::exception& e) {
     SerializationError wrapped(std::string("deserialization failed: ") + e.what());
-    wrapped.set_origin(topic.name, m->partition, m->offset);
+    wrapped.set_origin(topic.name, m.partition(), m.offset());
     if (!deserialization_failed(m, wrapped)) throw wrapped;
     rows_.clear();
   }
@@ -1116,17 +987,15 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
     // NOLINTEND(bugprone-use-after-move)
     ++stats_.rows_processed;
     try {
-      graph.run(row, *this);
+      task.run(row);
     } catch (const std::exception& e) {
       // The row as it entered the pipeline: decoded again from the raw message (only on this
       // error path) rather than copied up front for every row.
       Row failed{Value(), row.key, timestamp, row.headers};
       try {
         std::vector<Value> again;
-        if (m->payload != nullptr) {
-          topic.value_deserializer->deserialize(
-              std::string_view(static_cast<const char*>(m->payload), m->len), failed.headers,
-              again);
+        if (const auto value_bytes = m.value()) {
+          topic.value_deserializer->deserialize(*value_bytes, failed.headers, again);
         }
         if (i < again.size()) failed.value = std::move(again[i]);
       } catch (const std::exception&) {
@@ -1139,7 +1008,7 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
         error = std::make_exception_ptr(Error(std::string("processing failed: ") + e.what()));
       }
       try {
-        rethrow_with_origin(error, context_);
+        rethrow_with_origin(error, task.context());
       } catch (const std::exception& located) {
         const ErrorAction action = decide(config_.on_processing_error, located, ctx, "processing");
         if (action == ErrorAction::stop) throw;
@@ -1156,38 +1025,34 @@ void Worker::handle_message(rd_kafka_message_t* m, RunState& run) {
 }
 
 void Worker::store_offset(TopicSlot& slot, const Topic::Definition& topic,
-                          const rd_kafka_message_t* m) {
-  std::int64_t& stored = slot.offsets[m->partition];
-  if (m->offset <= stored) {
-    throw InvalidStoredOffset("offset " + std::to_string(m->offset) + " of " + topic.name + "[" +
-                              std::to_string(m->partition) + "] is not above the stored " +
+                          const kafka::Message& m) {
+  std::int64_t& stored = slot.offsets[m.partition()];
+  if (m.offset() <= stored) {
+    throw InvalidStoredOffset("offset " + std::to_string(m.offset()) + " of " + topic.name + "[" +
+                              std::to_string(m.partition()) + "] is not above the stored " +
                               std::to_string(stored));
   }
-  if (stored < 0) slot.first_offsets[m->partition] = m->offset;
-  stored = m->offset;
+  if (stored < 0) slot.first_offsets[m.partition()] = m.offset();
+  stored = m.offset();
   ++offsets_stored_;
   if (config_.on_message_processed)
-    config_.on_message_processed(topic.name, m->partition, m->offset);
+    config_.on_message_processed(topic.name, m.partition(), m.offset());
   current_message_context() = nullptr;
 }
 
-void Worker::forward_raw(const rd_kafka_message_t* m, const Topic::Definition& topic,
+void Worker::forward_raw(const kafka::Message& m, const TaskInput& input, PartitionTask& task,
                          TopicSlot& slot, RunState& run) {
-  const auto key = kafka::message_key(*m);
-  const auto value = kafka::message_value(*m);
+  const Topic::Definition& topic = task.graph().topic().definition();
   try {
-    // Bad input must still reach the error path even though nothing is deserialized.
-    static const Headers no_headers;
-    if (key) topic.key_deserializer->validate(*key, no_headers);
-    if (value) topic.value_deserializer->validate(*value, no_headers);
+    task.validate(input);
   } catch (const IgnoreMessage&) {
     // TOP-10 on this path too: dropped, offset stored.
-    logger()->debug("message ignored by the deserializer at {}[{}]@{}", topic.name, m->partition,
-                    m->offset);
+    logger()->debug("message ignored by the deserializer at {}[{}]@{}", topic.name, m.partition(),
+                    m.offset());
     store_offset(slot, topic, m);
     return;
   } catch (Error& e) {
-    e.set_origin(topic.name, m->partition, m->offset);
+    e.set_origin(topic.name, m.partition(), m.offset());
     if (!deserialization_failed(m, e)) throw;
     store_offset(slot, topic, m);
     return;
@@ -1195,28 +1060,21 @@ void Worker::forward_raw(const rd_kafka_message_t* m, const Topic::Definition& t
   ++stats_.rows_processed;
   // The headers go out as they came (a null value stays null), through a buffer kept across
   // messages: no allocation per header once warm.
-  kafka::message_headers(*m, produce_headers_);
-  const std::int64_t timestamp = kafka::message_timestamp(*m);
-  ensure_transaction();
-  for (const Topic::Definition* target : slot.passthrough) {
-    producer_->produce(target->name, -1, key, value, timestamp,
-                       produce_headers_.empty() ? nullptr : &produce_headers_, nullptr);
-  }
-  run.outputs += slot.passthrough.size();
+  m.headers(forward_headers_);
+  run.outputs += task.forward(input, forward_headers_.empty() ? nullptr : &forward_headers_);
   store_offset(slot, topic, m);
 }
 
-Worker::TopicSlot* Worker::slot_of(const rd_kafka_message_t* m) {
-  auto it = slot_by_handle_.find(m->rkt);
-  if (it == slot_by_handle_.end()) {
-    // First message of this topic handle: librdkafka keeps one handle per topic, so the
-    // string lookup happens once per topic, not per message.
-    TopicSlot* slot = slot_of(rd_kafka_topic_name(m->rkt), m->partition);
+Worker::TopicSlot* Worker::slot_of(const kafka::Message& m) {
+  auto it = slot_by_topic_id_.find(m.topic_id());
+  if (it == slot_by_topic_id_.end()) {
+    // First message of this topic: the string lookup happens once per topic, not per message.
+    TopicSlot* slot = slot_of(std::string(m.topic()), m.partition());
     if (slot == nullptr) return nullptr;
-    it = slot_by_handle_.emplace(m->rkt, slot).first;
+    it = slot_by_topic_id_.emplace(m.topic_id(), slot).first;
   }
   TopicSlot* slot = it->second;
-  if (static_cast<std::size_t>(m->partition) >= slot->assigned.size()) return nullptr;
+  if (static_cast<std::size_t>(m.partition()) >= slot->assigned.size()) return nullptr;
   return slot;
 }
 
@@ -1238,7 +1096,7 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
   stop_fail_ = &stop_fail;
   const auto started = Clock::now();
   last_activity_ = started;
-  std::vector<kafka::MessagePtr> batch;
+  std::vector<kafka::Message> batch;
   batch.reserve(1024);
   const auto poll_timeout = std::min<std::chrono::milliseconds>(config_.consumer_poll_timeout,
                                                                 std::chrono::milliseconds(100));
@@ -1249,7 +1107,7 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
       rethrow_pending();
       prepare_assigned(stop);
       for (auto& m : batch) {
-        handle_message(m.get(), run);
+        handle_message(m, run);
         if (checkpoint_due()) checkpoint(Clock::now() + settings_.flush_timeout);
         if (rewound_) break;  // the rest of the batch comes again from the rewound positions
         if (run.options.count > 0 && run.outputs >= run.options.count) {

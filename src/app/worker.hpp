@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "dataframe/graph.hpp"
+#include "dataframe/partition_task.hpp"
 #include "kafka/consumer.hpp"
 #include "kafka/producer.hpp"
 #include "state/provider.hpp"
@@ -56,7 +57,7 @@ struct RunState {
   std::mutex collected_mutex;  // workers collect from their own threads
 };
 
-class Worker final : public ExecContext {
+class Worker final : public TaskOutput {
  public:
   explicit Worker(WorkerSettings settings);
   ~Worker() override;
@@ -68,33 +69,14 @@ class Worker final : public ExecContext {
 
   RunStats stats() const { return stats_; }
 
-  // ExecContext
-  void produce(const Topic::Definition& topic, const Row& row, const Value& key) override;
-  void emit(Row& row) override;
-  const MessageContext& context() const override { return context_; }
-  StateScope& state(std::size_t store, const Row& row) override;
-  OperatorState& operator_state(std::size_t store, const Node& owner) override;
+  // TaskOutput
+  void send(const std::string& topic, std::optional<std::string_view> key,
+            std::optional<std::string_view> value, std::int64_t timestamp,
+            const Headers* headers) override;
+  void emit(Row& row, const MessageContext& context) override;
   void count_null_key() override { ++stats_.null_keys_skipped; }
-  std::int64_t now_ms() const override;
 
  private:
-  // One store of one partition, with the checkpoint's writes. Kept (closed) after a revoke so
-  // delivery reports of its changelog records always find it.
-  struct StoreSlot {
-    std::string name;
-    std::string changelog;  // empty = no changelog
-    std::unique_ptr<state::PartitionStore> store;
-    std::unique_ptr<state::PartitionTransaction> txn;
-    // An operator's in-memory state over `txn` (windows); dropped before `txn`.
-    std::unique_ptr<OperatorState> op;
-    std::int64_t delivered = -1;  // highest changelog offset acknowledged
-  };
-  struct PartitionState {
-    std::vector<std::unique_ptr<StoreSlot>> stores;
-    bool ready = false;  // stores open and restored
-    // Highest record timestamp a stateful operation saw: the "now" of the TTL sweep.
-    std::int64_t max_timestamp = std::numeric_limits<std::int64_t>::min();
-  };
 
   // Per input topic: its pipeline and the checkpoint's bookkeeping, indexed by partition so
   // the per-message path does no string work.
@@ -103,29 +85,28 @@ class Worker final : public ExecContext {
     std::vector<std::int64_t> offsets;  // last processed offset since the checkpoint, -1 = none
     std::vector<std::int64_t> first_offsets;  // first processed offset since it (CK-01)
     std::vector<char> assigned;
-    // Targets when the pipeline only forwards messages unchanged (see Graph::passthrough_targets).
-    std::vector<const Topic::Definition*> passthrough;
-    // Stateful pipelines: per partition (null until first assigned).
-    std::vector<std::unique_ptr<PartitionState>> state;
+    // Per partition, made when first assigned and kept (stores closed) after a revoke, so
+    // delivery reports of its changelog records always find their store.
+    std::vector<std::unique_ptr<PartitionTask>> tasks;
   };
 
-  TopicSlot* slot_of(const rd_kafka_message_t* message);
+  TopicSlot* slot_of(const kafka::Message& message);
   TopicSlot* slot_of(const std::string& topic, std::int32_t partition);
-  void handle_message(rd_kafka_message_t* message, RunState& run);
+  void handle_message(const kafka::Message& message, RunState& run);
   // The forwarding path: validates, then produces the message's own bytes.
-  void forward_raw(const rd_kafka_message_t* message, const Topic::Definition& topic,
+  void forward_raw(const kafka::Message& message, const TaskInput& input, PartitionTask& task,
                    TopicSlot& slot, RunState& run);
   // ERR-01 for a message that failed deserialization (or the forwarding path's validation):
   // asks on_consumer_error and dead-letters when told to; false = stop (the caller rethrows).
-  bool deserialization_failed(const rd_kafka_message_t* message, const std::exception& error);
+  bool deserialization_failed(const kafka::Message& message, const std::exception& error);
   // EXT-03: produces `message` as consumed plus the error headers to the dead-letter topic, in
   // the checkpoint under way (exactly-once: its transaction). Its delivery is confirmed by the
   // checkpoint's flush; a failed delivery stops the worker (never skippable).
-  void dead_letter(const rd_kafka_message_t* message, const std::exception& error,
+  void dead_letter(const kafka::Message& message, const std::exception& error,
                    const char* stage);
   // Records `message` as processed for the next checkpoint (offsets strictly increase, CK-01).
   void store_offset(TopicSlot& slot, const Topic::Definition& topic,
-                    const rd_kafka_message_t* message);
+                    const kafka::Message& message);
   // CK-02 within `deadline` (flush and transaction calls).
   void checkpoint(std::chrono::steady_clock::time_point deadline);
   bool checkpoint_due() const;
@@ -142,16 +123,17 @@ class Worker final : public ExecContext {
   // Opens and restores the stores of partitions assigned since the last call (ST-05, APP-10,
   // ST-08), before any of their messages is processed.
   void prepare_assigned(const std::atomic<bool>& stop);
-  // Opens the partition's stores and adds what to replay to `restores` (and the partition to
+  // The partition's task, made on first use.
+  PartitionTask& task_of(TopicSlot& slot, std::int32_t partition);
+  // Opens the partition's stores and adds what to replay to `restores` (and the task to
   // `restored`, to be marked ready once they are replayed).
   void prepare_partition(const std::string& topic, TopicSlot& slot, std::int32_t partition,
                          std::int64_t committed, std::vector<state::RestoreRequest>& restores,
-                         std::vector<PartitionState*>& restored);
+                         std::vector<PartitionTask*>& restored);
   void restore_all(std::vector<state::RestoreRequest>& requests, const std::atomic<bool>& stop);
   // CK-07: how long a restore waits for a transaction a dead producer left open.
   std::chrono::milliseconds open_transaction_wait() const;
   std::unique_ptr<state::PartitionStore> open_store(const state::StoreId& id, bool& rebuilt);
-  void close_partition_state(TopicSlot& slot, std::int32_t partition);
   void produce_changelogs();
   // Operators write their in-memory state into their transactions (before the changelogs).
   void flush_operators();
@@ -186,13 +168,15 @@ class Worker final : public ExecContext {
   bool brokers_down() const;
   // The timeout for one attempt of a transaction call: 1 s at most during an outage.
   std::chrono::milliseconds attempt_timeout(std::chrono::milliseconds budget) const;
+  // The application clock in ms (ApplicationConfig::clock, else steady_clock).
+  std::int64_t now_ms() const;
   ErrorAction decide(const ErrorCallback& callback, const std::exception& error,
                      const ErrorContext& ctx, const char* stage);
 
   WorkerSettings settings_;
   const ApplicationConfig& config_;
   std::unordered_map<std::string, TopicSlot> slots_;
-  std::unordered_map<const rd_kafka_topic_t*, TopicSlot*> slot_by_handle_;
+  std::unordered_map<kafka::TopicId, TopicSlot*> slot_by_topic_id_;
   std::vector<Sink*> sinks_;
   std::unique_ptr<kafka::Producer> producer_;
   std::unique_ptr<kafka::Consumer> consumer_;
@@ -213,8 +197,6 @@ class Worker final : public ExecContext {
 
   std::vector<kafka::TopicPartition> to_prepare_;
   std::vector<std::unique_ptr<state::Restorer>> restorers_;
-  StateScope scope_;
-  TopicSlot* current_slot_ = nullptr;
   Headers changelog_headers_;
   std::optional<std::chrono::steady_clock::time_point> brokers_down_since_;
   bool brokers_unavailable_ = false;  // check_brokers() threw APP-15
@@ -222,12 +204,8 @@ class Worker final : public ExecContext {
 
   RunState* run_ = nullptr;
   const std::atomic<bool>* stop_fail_ = nullptr;
-  MessageContext context_;
-  RawMessage raw_;
   std::vector<Value> rows_;
-  std::string key_buf_;
-  std::string value_buf_;
-  Headers produce_headers_;
+  Headers forward_headers_;  // the forwarding path's, kept across messages
   Headers dead_letter_headers_;
   // Its address is the delivery opaque of dead-letter records (changelog records carry their
   // StoreSlot, outputs nothing).

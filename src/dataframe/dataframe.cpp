@@ -9,6 +9,7 @@
 #include "core/assert.hpp"
 #include "dataframe/graph.hpp"
 #include "dataframe/metadata.hpp"
+#include "dataframe/test_harness.hpp"
 #include "state/memory_store.hpp"
 #include "state/transaction.hpp"
 #include "streamframe/errors.hpp"
@@ -708,118 +709,46 @@ const MessageContext& StreamingDataFrame::message_context() {
   return *ctx;
 }
 
-namespace {
-
-// sdf.test() state: in-memory stores of partition 0 and the operators' states over them,
-// committed after every call.
-struct TestState {
-  std::vector<std::unique_ptr<state::MemoryStore>> stores;
-  std::vector<std::unique_ptr<state::PartitionTransaction>> txns;
-  std::vector<std::unique_ptr<detail::OperatorState>> operators;
-  detail::StateScope scope;
-
-  void commit() {
-    for (std::size_t i = 0; i < txns.size(); ++i) {
-      if (operators[i]) operators[i]->flush(*txns[i]);
-      auto& txn = *txns[i];
-      if (!txn.empty()) txn.store().write(txn.batch(), std::nullopt);
-      txn.committed();
-    }
-  }
-};
-
-class TestContext final : public detail::ExecContext {
- public:
-  TestContext(TestState& ts, const detail::Graph& graph) : ts_(ts), graph_(graph) {
-    mc_.topic = graph.topic().name();
-    mc_.partition = 0;
-    mc_.offset = 0;
-  }
-  std::vector<Row> rows;
-
-  void produce(const Topic::Definition&, const Row&, const Value&) override {}
-  void emit(Row& row) override { rows.push_back(row); }
-  const MessageContext& context() const override { return mc_; }
-  detail::StateScope& state(std::size_t store, const Row& row) override {
-    ts_.scope.reset(*ts_.txns.at(store), row.key, row.timestamp);
-    return ts_.scope;
-  }
-  detail::OperatorState& operator_state(std::size_t store, const detail::Node& owner) override {
-    auto& op = ts_.operators.at(store);
-    if (!op) op = owner.make_operator_state(*ts_.txns.at(store), 0);
-    return *op;
-  }
-  std::int64_t now_ms() const override { return graph_.now_ms(); }
-  void set_offset(std::int64_t offset) { mc_.offset = offset; }
-
- private:
-  TestState& ts_;
-  const detail::Graph& graph_;
-  MessageContext mc_;
-};
-
-TestState& test_state_of(const detail::Graph& graph) {
-  if (!graph.test_state) graph.test_state = std::make_shared<TestState>();
-  auto& ts = *std::static_pointer_cast<TestState>(graph.test_state);
-  while (ts.stores.size() < graph.stores().size()) {
-    ts.stores.push_back(std::make_unique<state::MemoryStore>());
-    ts.txns.push_back(std::make_unique<state::PartitionTransaction>(*ts.stores.back()));
-    ts.operators.emplace_back();
-  }
-  return ts;
-}
-
-}  // namespace
-
 std::vector<Row> StreamingDataFrame::test(Value value, Value key, std::int64_t timestamp,
                                           Headers headers) const {
   if (graph_->produces()) {
     throw InvalidOperation("sdf.test() cannot run a pipeline with to_topic(); use the test driver");
   }
-  TestState& ts = test_state_of(*graph_);
-  if (graph_->test_reload_state) {
-    // Everything goes through the stored form: operators are rebuilt from their stores.
-    for (auto& op : ts.operators) op.reset();
-  }
-  TestContext ctx(ts, *graph_);
+  detail::TestHarness& harness = detail::test_harness(*this);
+  detail::PartitionTask& task = harness.task();
+  (void)harness.take_rows();  // what a failed call emitted is not this call's
+  // Everything goes through the stored form: operators are rebuilt from their stores.
+  if (harness.reload_state) task.drop_operator_states();
   Row row{std::move(value), std::move(key), timestamp, std::move(headers)};
-  auto*& current = detail::current_message_context();
-  const auto* saved = current;
-  current = &ctx.context();
+  const auto* saved = detail::current_message_context();
+  task.begin_message(0, 0, 0);
   try {
-    graph_->run(row, ctx);
+    task.run(row);
   } catch (...) {
-    current = saved;
-    ts.commit();  // like a skipped row: writes made before the error stay (ERR-01)
+    detail::current_message_context() = saved;
+    harness.commit();  // like a skipped row: writes made before the error stay (ERR-01)
     throw;
   }
-  current = saved;
-  ts.commit();
-  return std::move(ctx.rows);
+  detail::current_message_context() = saved;
+  harness.commit();
+  return harness.take_rows();
 }
 
 std::vector<Row> StreamingDataFrame::test_idle() const {
-  TestState& ts = test_state_of(*graph_);
-  TestContext ctx(ts, *graph_);
-  ctx.set_offset(-1);
-  const std::int64_t now = graph_->now_ms();
-  auto*& current = detail::current_message_context();
-  const auto* saved = current;
-  current = &ctx.context();
+  detail::TestHarness& harness = detail::test_harness(*this);
+  detail::PartitionTask& task = harness.task();
+  (void)harness.take_rows();
+  const auto* saved = detail::current_message_context();
   try {
-    for (std::size_t i = 0; i < ts.operators.size(); ++i) {
-      // Idle closing needs the state as it is; build it from the store when not in memory.
-      if (!ts.operators[i]) continue;
-      if (ts.operators[i]->ticks()) ts.operators[i]->tick(now, ctx);
-    }
+    (void)task.tick(graph_->now_ms());
   } catch (...) {
-    current = saved;
-    ts.commit();
+    detail::current_message_context() = saved;
+    harness.commit();
     throw;
   }
-  current = saved;
-  ts.commit();
-  return std::move(ctx.rows);
+  detail::current_message_context() = saved;
+  harness.commit();
+  return harness.take_rows();
 }
 
 }  // namespace streamframe

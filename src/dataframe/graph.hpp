@@ -134,12 +134,6 @@ class Graph {
   bool ticks() const noexcept;
   // ST-01/TOP-14: the stream id of a single-topic pipeline is its topic's name.
   const std::string& stream_id() const noexcept { return topic_.name(); }
-  // The in-memory state that sdf.test() runs against, created on first use and kept across
-  // calls like a store would.
-  mutable std::shared_ptr<void> test_state;
-  // Tests: sdf.test() rebuilds operator states from their stores before every record, so
-  // each record also goes through the stored form.
-  bool test_reload_state = false;
   // The application clock (ApplicationConfig::clock); empty = steady_clock.
   std::function<std::int64_t()> clock;
   std::int64_t now_ms() const;

@@ -4,136 +4,87 @@
 #include <utility>
 
 #include "dataframe/graph.hpp"
+#include "dataframe/partition_task.hpp"
 #include "state/memory_store.hpp"
 #include "state/transaction.hpp"
 #include "streamframe/errors.hpp"
+#include "streamframe/state.hpp"
 #include "streamframe/serde.hpp"
 
 namespace streamframe {
 
-namespace {
-
-// One input partition: its stores (one per store the pipeline registered), their open
-// transactions and the operators' in-memory state, as a worker keeps them per partition.
-struct PartitionState {
-  std::vector<std::unique_ptr<state::MemoryStore>> stores;
-  std::vector<std::unique_ptr<state::PartitionTransaction>> txns;
-  std::vector<std::unique_ptr<detail::OperatorState>> operators;
-  std::int64_t next_offset = 0;
-};
-
-}  // namespace
-
-struct TestDriver::Impl final : detail::ExecContext {
+// Drives one PartitionTask per input partition, over in-memory stores, as the run loop drives
+// its tasks over RocksDB: the same decoding, forwarding, state and checkpoint code.
+struct TestDriver::Impl final : detail::TaskOutput {
   Impl(const StreamingDataFrame& root, TestDriverOptions opts, OutputFn fn)
       : graph(root.graph()), options(opts), on_output(std::move(fn)) {
     if (options.partitions < 1) throw InvalidOperation("TestDriver: partitions must be >= 1");
-    passthrough = graph->passthrough_targets();
-    partitions.resize(static_cast<std::size_t>(options.partitions));
-    for (auto& p : partitions) {
-      for (std::size_t s = 0; s < graph->stores().size(); ++s) {
-        p.stores.push_back(std::make_unique<state::MemoryStore>());
-        p.txns.push_back(std::make_unique<state::PartitionTransaction>(*p.stores.back()));
-        p.operators.emplace_back();
+    for (std::int32_t p = 0; p < options.partitions; ++p) {
+      auto task = std::make_unique<detail::PartitionTask>(
+          std::vector<const detail::Graph*>{graph.get()}, p, *this);
+      for (std::size_t s = 0; s < task->stores().size(); ++s) {
+        task->attach(s, std::make_unique<state::MemoryStore>());
       }
+      task->set_ready(true);
+      tasks.push_back(std::move(task));
+      next_offsets.push_back(0);
     }
-    mc.topic = graph->topic().name();
   }
 
-  void produce(const Topic::Definition& topic, const Row& row, const Value& key) override {
-    std::optional<std::string_view> key_bytes;
-    if (!key.is_null()) {
-      topic.key_serializer->serialize(key, key_buf);
-      key_bytes = key_buf;
-    }
-    std::optional<std::string_view> value_bytes;
-    if (!row.value.is_null()) {
-      topic.value_serializer->serialize(row.value, value_buf);
-      value_bytes = value_buf;
-    }
-    output(topic.name, key_bytes, value_bytes, row.timestamp, row.headers,
-           topic.value_serializer->extra_headers());
-  }
-
-  void output(const std::string& topic, std::optional<std::string_view> key,
-              std::optional<std::string_view> value, std::int64_t timestamp, const Headers& headers,
-              const Headers& extra) {
+  void send(const std::string& topic, std::optional<std::string_view> key,
+            std::optional<std::string_view> value, std::int64_t timestamp,
+            const Headers* headers) override {
     ++produced;
     if (on_output) {
       on_output(topic, key, value, timestamp);
       return;
     }
-    TestOutput o{topic, std::nullopt, std::nullopt, timestamp, headers};
+    TestOutput o{topic, std::nullopt, std::nullopt, timestamp, {}};
     if (key) o.key.emplace(*key);
     if (value) o.value.emplace(*value);
-    o.headers.insert(o.headers.end(), extra.begin(), extra.end());
+    if (headers != nullptr) o.headers = *headers;
     outputs.push_back(std::move(o));
   }
 
-  void emit(Row& row) override {
+  void emit(Row& row, const MessageContext&) override {
     if (options.collect_rows) rows.push_back(row);
   }
-  const MessageContext& context() const override { return mc; }
-
-  detail::StateScope& state(std::size_t store, const Row& row) override {
-    scope.reset(*current->txns.at(store), row.key, row.timestamp);
-    return scope;
-  }
-  detail::OperatorState& operator_state(std::size_t store, const detail::Node& owner) override {
-    auto& op = current->operators.at(store);
-    if (!op) op = owner.make_operator_state(*current->txns.at(store), mc.partition);
-    return *op;
-  }
-  std::int64_t now_ms() const override { return graph->now_ms(); }
 
   void pipe(std::int32_t partition, std::optional<std::string_view> key,
-            std::optional<std::string_view> value, std::int64_t timestamp, const Headers& headers) {
+            std::optional<std::string_view> value, std::int64_t timestamp,
+            TimestampType timestamp_type, const Headers& headers) {
     if (partition < 0 || partition >= options.partitions) {
       throw InvalidOperation("TestDriver: partition " + std::to_string(partition) +
                              " is not in [0, " + std::to_string(options.partitions) + ")");
     }
-    current = &partitions[static_cast<std::size_t>(partition)];
-    mc.partition = partition;
-    mc.offset = current->next_offset++;
-    mc.size = value ? value->size() : 0;
-    const Topic::Definition& topic = graph->topic().definition();
+    detail::PartitionTask& task = *tasks[static_cast<std::size_t>(partition)];
+    const std::int64_t offset = next_offsets[static_cast<std::size_t>(partition)]++;
     auto*& current_context = detail::current_message_context();
     const auto* saved = current_context;
-    current_context = &mc;
+    task.begin_message(0, offset, value ? value->size() : 0);
     struct Restore {
       const MessageContext*& slot;
       const MessageContext* saved;
       ~Restore() { slot = saved; }
     } restore{current_context, saved};
 
-    if (!passthrough.empty()) {
+    const detail::TaskInput input{key, value, timestamp, timestamp_type};
+    if (!task.passthrough().empty()) {
       // As the run loop: validated, not decoded, and the original bytes go out.
       try {
-        if (key) topic.key_deserializer->validate(*key, headers);
-        if (value) topic.value_deserializer->validate(*value, headers);
+        task.validate(input);
       } catch (const IgnoreMessage&) {
         return;  // TOP-10: dropped, as the run loop does; its offset is used
       }
-      for (const Topic::Definition* target : passthrough) {
-        output(target->name, key, value, timestamp, headers, {});
-      }
+      (void)task.forward(input, headers.empty() ? nullptr : &headers);
     } else {
       Value key_value;
       values.clear();
+      std::int64_t ts = timestamp;
       try {
-        if (key) key_value = topic.key_deserializer->deserialize_one(*key);
-        if (value) {
-          topic.value_deserializer->deserialize(*value, headers, values);
-        } else {
-          values.emplace_back();  // tombstone (TOP-09)
-        }
+        task.decode(input, headers, key_value, values, ts);
       } catch (const IgnoreMessage&) {
         return;  // TOP-10: dropped, as the run loop does; its offset is used
-      }
-      std::int64_t ts = timestamp;
-      if (topic.timestamp_extractor) {
-        ts = topic.timestamp_extractor(values.empty() ? Value() : values.front(), headers, ts,
-                                       TimestampType::create_time);
       }
       for (std::size_t i = 0; i < values.size(); ++i) {
         const bool last = i + 1 == values.size();
@@ -141,7 +92,8 @@ struct TestDriver::Impl final : detail::ExecContext {
         Row row{std::move(values[i]),
                 last ? std::move(key_value) : key_value,  // NOLINT(bugprone-use-after-move)
                 ts, headers};
-        graph->run(row, *this);
+        if (options.reload_state) task.drop_operator_states();
+        task.run(row);
       }
     }
     if (options.checkpoint_every > 0 && ++since_checkpoint >= options.checkpoint_every) {
@@ -149,14 +101,13 @@ struct TestDriver::Impl final : detail::ExecContext {
     }
   }
 
+  // The run loop's checkpoint without Kafka: operators write their state, expired entries go,
+  // and the writes reach the stores.
   void checkpoint() {
-    for (auto& p : partitions) {
-      for (std::size_t s = 0; s < p.txns.size(); ++s) {
-        auto& txn = *p.txns[s];
-        if (p.operators[s]) p.operators[s]->flush(txn);
-        if (!txn.empty()) txn.store().write(txn.batch(), std::nullopt);
-        txn.committed();
-      }
+    for (auto& task : tasks) {
+      task->flush_operators();
+      (void)task->sweep_expired(RocksDBOptions{}.max_evictions_per_flush);
+      task->commit_writes();
     }
     since_checkpoint = 0;
   }
@@ -164,14 +115,9 @@ struct TestDriver::Impl final : detail::ExecContext {
   std::shared_ptr<detail::Graph> graph;
   TestDriverOptions options;
   OutputFn on_output;
-  std::vector<const Topic::Definition*> passthrough;
-  std::vector<PartitionState> partitions;
-  PartitionState* current = nullptr;
-  MessageContext mc;
-  detail::StateScope scope;
+  std::vector<std::unique_ptr<detail::PartitionTask>> tasks;
+  std::vector<std::int64_t> next_offsets;
   std::vector<Value> values;
-  std::string key_buf;
-  std::string value_buf;
   std::uint64_t produced = 0;
   std::uint64_t since_checkpoint = 0;
   std::vector<TestOutput> outputs;
@@ -186,8 +132,8 @@ TestDriver::~TestDriver() = default;
 
 void TestDriver::pipe(std::int32_t partition, std::optional<std::string_view> key,
                       std::optional<std::string_view> value, std::int64_t timestamp,
-                      const Headers& headers) {
-  impl_->pipe(partition, key, value, timestamp, headers);
+                      const Headers& headers, TimestampType timestamp_type) {
+  impl_->pipe(partition, key, value, timestamp, timestamp_type, headers);
 }
 
 void TestDriver::checkpoint() {

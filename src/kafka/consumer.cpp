@@ -22,11 +22,10 @@ int to_ms(std::chrono::milliseconds timeout) {
   return static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(timeout.count(), 0, INT_MAX));
 }
 
-bool contains(const rd_kafka_topic_partition_list_t* list, const rd_kafka_message_t& m) {
-  if (m.rkt == nullptr) return false;
-  const char* topic = rd_kafka_topic_name(m.rkt);
+bool contains(const rd_kafka_topic_partition_list_t* list, const Message& m) {
+  if (m.topic().empty()) return false;
   for (int i = 0; i < list->cnt; ++i) {
-    if (list->elems[i].partition == m.partition && std::strcmp(list->elems[i].topic, topic) == 0) {
+    if (list->elems[i].partition == m.partition() && m.topic() == list->elems[i].topic) {
       return true;
     }
   }
@@ -131,7 +130,7 @@ void Consumer::unsubscribe() {
   }
 }
 
-std::size_t Consumer::poll_batch(std::vector<MessagePtr>& out, std::size_t max,
+std::size_t Consumer::poll_batch(std::vector<Message>& out, std::size_t max,
                                  std::chrono::milliseconds timeout) {
   rd_kafka_t* rk = require_open("poll_batch");
   if (max == 0) return 0;
@@ -146,8 +145,14 @@ std::size_t Consumer::poll_batch(std::vector<MessagePtr>& out, std::size_t max,
 
   rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, to_ms(timeout));
   while (m != nullptr) {
-    refs_->add();
-    out.emplace_back(m, MessageDeleter{refs_});
+    // Wrapped at once: the message is destroyed with the Message, also when classify throws.
+    Message message(m, refs_);
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      out.push_back(std::move(message));
+    } else if (auto error = classify(*m)) {
+      message.error_ = std::make_unique<KafkaError>(std::move(*error));
+      out.push_back(std::move(message));
+    }
     if (out.size() - start >= max || rebalanced_) break;
     m = rd_kafka_consumer_poll(rk, 0);
   }
@@ -332,13 +337,13 @@ std::string Consumer::memberid() const {
   return out;
 }
 
-rd_kafka_resp_err_t Consumer::probe_brokers(std::chrono::milliseconds timeout) {
+int Consumer::probe_brokers(std::chrono::milliseconds timeout) {
   rd_kafka_t* rk = require_open("probe_brokers");
   const rd_kafka_metadata_t* md = nullptr;
   // all_topics = 0 and no topic: only the locally known topics, a small response.
   const rd_kafka_resp_err_t err =
       rd_kafka_metadata(rk, 0, nullptr, &md, static_cast<int>(timeout.count()));
-  MetadataPtr holder(md);
+  const MetadataPtr holder(md);
   return err;
 }
 
@@ -461,12 +466,34 @@ void Consumer::on_error(int err, const char* reason) {
   fatal_seen_ = fatal_seen_ || fatal;
 }
 
+std::optional<KafkaError> Consumer::classify(const rd_kafka_message_t& m) {
+  const std::string topic(message_topic(m));
+  if (m.err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+    // auto.offset.reset=error and no valid committed offset (APP-03).
+    return KafkaError(m.err,
+                      fmt::format("no valid committed offset and auto_offset_reset is 'error': {} "
+                                  "(topic '{}', partition {})",
+                                  rd_kafka_message_errstr(&m), topic.empty() ? "?" : topic,
+                                  m.partition),
+                      false, true);
+  }
+  if (rd_kafka_fatal_error(rk_, nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaError(m.err, fmt::format("fatal consumer error: {}", rd_kafka_message_errstr(&m)),
+                      false, true);
+  }
+  // Everything else (a partition's leader moving, a fetch error) librdkafka retries itself.
+  streamframe_logger()->warn("Kafka consumer of group '{}': consumer error on topic '{}' "
+                             "partition {}: {}",
+                             group_id_, topic, m.partition, rd_kafka_message_errstr(&m));
+  return std::nullopt;
+}
+
 void Consumer::drop_taken_messages_of(const rd_kafka_topic_partition_list_t* revoked) {
   if (batch_ == nullptr || revoked == nullptr || revoked->cnt == 0) return;
-  std::vector<MessagePtr>& out = *batch_;
+  std::vector<Message>& out = *batch_;
   const auto first = out.begin() + static_cast<std::ptrdiff_t>(batch_start_);
   out.erase(std::remove_if(first, out.end(),
-                           [revoked](const MessagePtr& m) { return contains(revoked, *m); }),
+                           [revoked](const Message& m) { return contains(revoked, m); }),
             out.end());
 }
 

@@ -9,11 +9,13 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "kafka/config.hpp"
+#include "kafka/message.hpp"
 #include "kafka/types.hpp"
 
 namespace streamframe::kafka {
@@ -72,11 +74,13 @@ class Consumer {
   // `timeout` for the first one, then takes only what is already fetched (no waiting to fill
   // the batch). Rebalance callbacks run inside this call; the batch ends early after one.
   //
-  // Errors come back in-band: an appended message with err != 0 is an error event for its
-  // topic/partition (RD_KAFKA_RESP_ERR__PARTITION_EOF when enable.partition.eof=true, offset
-  // out of range, unknown topic, ...); see is_error() / message_error(). Instance-level
-  // errors (transport, all brokers down) are collected for take_client_errors(); a fatal one
-  // throws KafkaError(fatal) from here.
+  // In-band errors are classified here, once for every caller: the end of a partition (only
+  // with enable.partition.eof=true) comes back as a Message whose end_of_partition() is true;
+  // auto_offset_reset=error without a committed offset and a fatal consumer error come back
+  // in their place as a Message whose error() is a fatal KafkaError (the caller throws it when
+  // it gets there: see Message::throw_if_error); any other (a fetch error librdkafka retries
+  // itself) is logged and dropped. Instance-level errors (transport, all brokers down) are collected for
+  // take_client_errors(); a fatal one throws KafkaError(fatal) from here.
   //
   // Revoke safety: a message is returned only if its partition is assigned when the call
   // returns. Each message is taken with rd_kafka_consumer_poll(), which drops messages
@@ -85,7 +89,7 @@ class Consumer {
   // `out` before on_revoke runs. (The batch API rd_kafka_consume_batch_queue() would not let
   // us see where inside its batch a rebalance happened, and in 2.0.2 it has known issues
   // with pause/resume/rebalance.)
-  std::size_t poll_batch(std::vector<MessagePtr>& out, std::size_t max,
+  std::size_t poll_batch(std::vector<Message>& out, std::size_t max,
                          std::chrono::milliseconds timeout);
 
   // Synchronous commit; offsets are the NEXT offset to read per partition. Empty = no-op.
@@ -129,10 +133,10 @@ class Consumer {
   std::string memberid() const;  // "" before the first join
   const std::string& group_id() const noexcept { return group_id_; }
 
-  // Asks a broker for metadata (a real request, no cache): NO_ERROR when one answered within
-  // `timeout`, else librdkafka's error (e.g. RD_KAFKA_RESP_ERR__TRANSPORT, __TIMED_OUT).
-  // Blocks up to `timeout` while no broker is reachable.
-  rd_kafka_resp_err_t probe_brokers(std::chrono::milliseconds timeout);
+  // Asks a broker for metadata (a real request, no cache): code::no_error when one answered
+  // within `timeout`, else the error code (e.g. code::transport, code::timed_out). Blocks up
+  // to `timeout` while no broker is reachable.
+  int probe_brokers(std::chrono::milliseconds timeout);
 
   // Drains the instance-level errors seen so far (bounded; the oldest are dropped).
   std::vector<ClientError> take_client_errors();
@@ -152,6 +156,9 @@ class Consumer {
   static void error_trampoline(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
   void on_error(int err, const char* reason);
+  // An in-band error other than the end of a partition (see poll_batch): the error that stops
+  // the caller, or nullopt after logging one librdkafka retries itself.
+  std::optional<KafkaError> classify(const rd_kafka_message_t& m);
   void drop_taken_messages_of(const rd_kafka_topic_partition_list_t* revoked);
   void remember(std::exception_ptr error);
   void rethrow_pending();
@@ -164,7 +171,7 @@ class Consumer {
   rd_kafka_t* rk_ = nullptr;
 
   // The poll_batch call in progress: its output vector and where this call's messages start.
-  std::vector<MessagePtr>* batch_ = nullptr;
+  std::vector<Message>* batch_ = nullptr;
   std::size_t batch_start_ = 0;
   bool rebalanced_ = false;
 

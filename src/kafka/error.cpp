@@ -1,10 +1,25 @@
 #include "kafka/error.hpp"
 
+#include "kafka/codes.hpp"
+
 #include <fmt/format.h>
 
 #include <array>
 
 namespace streamframe::kafka {
+
+static_assert(code::no_error == RD_KAFKA_RESP_ERR_NO_ERROR);
+static_assert(code::transport == RD_KAFKA_RESP_ERR__TRANSPORT);
+static_assert(code::resolve == RD_KAFKA_RESP_ERR__RESOLVE);
+static_assert(code::all_brokers_down == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN);
+static_assert(code::timed_out == RD_KAFKA_RESP_ERR__TIMED_OUT);
+static_assert(code::purge_queue == RD_KAFKA_RESP_ERR__PURGE_QUEUE);
+static_assert(code::purge_inflight == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT);
+static_assert(offset_invalid == RD_KAFKA_OFFSET_INVALID);
+
+std::string error_text(int error_code) {
+  return rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(error_code));
+}
 
 bool is_retriable(rd_kafka_resp_err_t err) noexcept {
   switch (err) {

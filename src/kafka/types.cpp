@@ -69,9 +69,4 @@ void message_headers(const rd_kafka_message_t& m, Headers& out) {
   out.resize(n);
 }
 
-std::string message_error(const rd_kafka_message_t& m) {
-  if (m.err == RD_KAFKA_RESP_ERR_NO_ERROR) return {};
-  return rd_kafka_message_errstr(&m);
-}
-
 }  // namespace streamframe::kafka

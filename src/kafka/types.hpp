@@ -80,18 +80,6 @@ class HandleRefs {
   std::atomic<std::size_t> refs_{1};  // the owner's reference
 };
 
-// Destroys a consumed message and releases its reference on the consumer's handle (if any).
-struct MessageDeleter {
-  HandleRefs* owner = nullptr;
-  void operator()(rd_kafka_message_t* m) const noexcept {
-    if (m != nullptr) rd_kafka_message_destroy(m);
-    if (owner != nullptr) owner->release();
-  }
-};
-
-// A consumed message (or in-band error event). May outlive the Consumer that returned it.
-using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
-
 // A topic partition with an offset. Offsets given to and returned by the layer follow Kafka:
 // a committed offset or position is the NEXT offset to read. RD_KAFKA_OFFSET_INVALID (-1001)
 // means "none" (no committed offset, unknown position).
@@ -107,13 +95,7 @@ struct TopicPartition {
 TopicPartitionListPtr to_c_list(const std::vector<TopicPartition>& tps);
 std::vector<TopicPartition> from_c_list(const rd_kafka_topic_partition_list_t* list);
 
-// ---- consumed message accessors --------------------------------------------------------
-// A consumed rd_kafka_message_t either carries a message (err == 0) or an error (err != 0,
-// e.g. RD_KAFKA_RESP_ERR__PARTITION_EOF); see Consumer::poll_batch.
-
-inline bool is_error(const rd_kafka_message_t& m) noexcept {
-  return m.err != RD_KAFKA_RESP_ERR_NO_ERROR;
-}
+// ---- librdkafka message accessors (for the Kafka layer; above it, see kafka::Message) ----
 
 // Key bytes; nullopt for a null key.
 inline std::optional<std::string_view> message_key(const rd_kafka_message_t& m) noexcept {
@@ -147,8 +129,5 @@ Headers message_headers(const rd_kafka_message_t& m);
 // The same into `out`, reusing its entries and their strings' capacity: a hot path that
 // keeps `out` across messages allocates nothing once it has seen as many headers as bytes.
 void message_headers(const rd_kafka_message_t& m, Headers& out);
-
-// Human-readable error of an error message ("" for a good message).
-std::string message_error(const rd_kafka_message_t& m);
 
 }  // namespace streamframe::kafka

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/logging.hpp"
+#include "kafka/codes.hpp"
 #include "kafka/retry.hpp"
 #include "state/transaction.hpp"
 #include "state/value_codec.hpp"
@@ -42,19 +43,6 @@ bool within_boundary(std::string_view header, const RestoreRequest& r) {
     if (topic == r.source_topic && offset.as_int() >= r.boundary) return false;
   }
   return true;
-}
-
-// The processed-offsets header of `m`, without copying the other headers.
-std::optional<std::string_view> processed_header(const rd_kafka_message_t* m) {
-  rd_kafka_headers_t* headers = nullptr;
-  if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
-  const void* value = nullptr;
-  std::size_t size = 0;
-  if (rd_kafka_header_get_last(headers, kProcessedOffsetsHeader, &value, &size) !=
-      RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return std::nullopt;
-  }
-  return std::string_view(static_cast<const char*>(value), size);
 }
 
 // Progress of a CK-07 wait, every 5 s.
@@ -127,7 +115,7 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
   bool waiting = false;
   Clock::time_point waiting_since{};
   std::int64_t waiting_at = -1;
-  std::vector<kafka::MessagePtr> msgs;
+  std::vector<kafka::Message> msgs;
   bool done = false;
   while (!done) {
     if (stop.load()) {
@@ -142,7 +130,7 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
         // goes on by itself and reports the partition's end again.
         if (Clock::now() - waiting_since >= open_transaction_wait) {
           throw KafkaError(
-              RD_KAFKA_RESP_ERR__TIMED_OUT,
+              kafka::code::timed_out,
               fmt::format("recovery of '{}' partition {} cannot complete: a transaction open at "
                           "offset {} (high watermark {}) hides committed changelog records after "
                           "it and did not end within {} ms; its producer may be alive (a zombie "
@@ -156,7 +144,7 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
         continue;
       }
       if (++idle >= kMaxIdlePolls) {
-        throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT,
+        throw KafkaError(kafka::code::timed_out,
                          fmt::format("recovery of '{}' partition {} is stuck at offset {} "
                                      "(end {}) after {} polls",
                                      r.changelog, r.partition, next, high, kMaxIdlePolls),
@@ -166,39 +154,30 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
     }
     if (high < 0) high = consumer_->get_watermarks(r.changelog, r.partition).second;
     idle = 0;
-    for (auto& mp : msgs) {
-      const rd_kafka_message_t* m = mp.get();
-      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        next = std::max(next, m->offset);
+    for (const kafka::Message& m : msgs) {
+      m.throw_if_error();
+      if (m.end_of_partition()) {
+        next = std::max(next, m.offset());
         // The fetch response that reported the end also updated the cached high watermark.
         high = consumer_->get_watermarks(r.changelog, r.partition).second;
-        if (m->offset >= high) {
+        if (m.offset() >= high) {
           done = true;
           break;
         }
         // The end of a read_committed fetch is the last stable offset: the first offset of a
         // transaction still open. Records after it may be committed already (CK-07).
-        if (!waiting || waiting_at != m->offset) {
+        if (!waiting || waiting_at != m.offset()) {
           waiting = true;
           waiting_since = Clock::now();
-          waiting_at = m->offset;
+          waiting_at = m.offset();
           detail::logger()->warn(
               "restoring store '{}' partition {}: changelog '{}' has a transaction open at "
               "offset {} (high watermark {}), left by a producer that stopped mid-checkpoint; "
               "waiting up to {} ms for it to be aborted, because committed records may follow "
               "it",
-              r.store_name, r.partition, r.changelog, m->offset, high,
+              r.store_name, r.partition, r.changelog, m.offset(), high,
               open_transaction_wait.count());
         }
-        continue;
-      }
-      if (m->err) {
-        if (rd_kafka_fatal_error(consumer_->handle(), nullptr, 0)) {
-          throw KafkaError(m->err, std::string("recovery consumer: ") + rd_kafka_message_errstr(m),
-                           false, true);
-        }
-        detail::logger()->warn("recovery of '{}' partition {}: {}", r.changelog, r.partition,
-                               rd_kafka_message_errstr(m));
         continue;
       }
       if (waiting) {
@@ -213,7 +192,7 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
       }
       try {
         bool apply = true;
-        if (auto header = processed_header(m)) {
+        if (auto header = m.last_header(kProcessedOffsetsHeader)) {
           // Every record of one checkpoint carries the same header: decide once per value.
           if (*header != last_header || !last_header_valid) {
             last_header.assign(*header);
@@ -222,10 +201,10 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
           }
           apply = last_apply;
         }
-        const auto key = kafka::message_key(*m);
+        const auto key = m.key();
         if (!key) throw SerializationError("changelog record has no key");
         if (apply) {
-          if (auto value = kafka::message_value(*m)) {
+          if (auto value = m.value()) {
             validate_record(*key, *value);
             batch.put(*key, *value);
           } else {
@@ -240,11 +219,11 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
             "changelog record of store '{}' cannot be decoded; recovery of the partition stopped: "
             "{}",
             r.store_name, e.what()));
-        error.set_origin(r.changelog, r.partition, m->offset);
+        error.set_origin(r.changelog, r.partition, m.offset());
         throw error;
       }
-      if (first < 0) first = m->offset;
-      next = m->offset + 1;
+      if (first < 0) first = m.offset();
+      next = m.offset() + 1;
     }
     if (batch.size() >= kBatchRecords || done) {
       batch.sort_by_key();

@@ -29,7 +29,7 @@ using streamframe::kafka::Admin;
 using streamframe::kafka::Config;
 using streamframe::kafka::Consumer;
 using streamframe::kafka::DeliveryReport;
-using streamframe::kafka::MessagePtr;
+using streamframe::kafka::Message;
 using streamframe::kafka::Producer;
 using streamframe::kafka::RebalanceHandler;
 using streamframe::kafka::TopicPartition;
@@ -139,16 +139,16 @@ TEST_F(KafkaLayer, ProduceConsumeCommitAndResumeFromCommittedOffset) {
     auto got = consume(consumer, 2000, 60s);
     ASSERT_EQ(got.size(), 2000u);
     std::set<std::string> values;
-    for (const MessagePtr& m : got) {
-      values.emplace(*streamframe::kafka::message_value(*m));
-      const auto key = streamframe::kafka::message_key(*m);
+    for (const Message& m : got) {
+      values.emplace(*m.value());
+      const auto key = m.key();
       ASSERT_TRUE(key.has_value());
-      EXPECT_EQ(m->partition, java_partition(*key, 3));
-      if (*streamframe::kafka::message_value(*m) == "value-0") {
-        EXPECT_EQ(streamframe::kafka::message_headers(*m), headers);
-        EXPECT_EQ(streamframe::kafka::message_timestamp(*m), 1700000000000);
+      EXPECT_EQ(m.partition(), java_partition(*key, 3));
+      if (*m.value() == "value-0") {
+        EXPECT_EQ(m.headers(), headers);
+        EXPECT_EQ(m.timestamp(), 1700000000000);
       }
-      next_offset[m->partition] = std::max(next_offset[m->partition], m->offset + 1);
+      next_offset[m.partition()] = std::max(next_offset[m.partition()], m.offset() + 1);
     }
     EXPECT_EQ(values.size(), 2000u);
     std::vector<TopicPartition> offsets;
@@ -168,9 +168,9 @@ TEST_F(KafkaLayer, ProduceConsumeCommitAndResumeFromCommittedOffset) {
   auto got = consume(consumer, 300, 60s);
   ASSERT_EQ(got.size(), 300u);
   std::map<std::int32_t, std::int64_t> first;
-  for (const MessagePtr& m : got) {
-    EXPECT_EQ(streamframe::kafka::message_value(*m), "second");
-    if (!first.count(m->partition)) first[m->partition] = m->offset;
+  for (const Message& m : got) {
+    EXPECT_EQ(m.value(), "second");
+    if (!first.count(m.partition())) first[m.partition()] = m.offset();
   }
   for (const auto& [p, o] : first) EXPECT_EQ(o, next_offset[p]) << "partition " << p;
   EXPECT_TRUE(consume(consumer, 1, 1s).empty());
@@ -181,7 +181,7 @@ TEST_F(KafkaLayer, PauseResumeAndSeek) {
   Producer producer(producer_config());
   Consumer consumer(consumer_config(unique_name("group")));
   consumer.subscribe({topic});
-  std::vector<MessagePtr> batch;
+  std::vector<Message> batch;
   const auto deadline = Clock::now() + 60s;
   while (consumer.assignment().size() < 2 && Clock::now() < deadline) {
     consumer.poll_batch(batch, 100, 100ms);
@@ -193,17 +193,17 @@ TEST_F(KafkaLayer, PauseResumeAndSeek) {
 
   auto got = consume(consumer, 40, 3s);
   EXPECT_EQ(got.size(), 20u);
-  for (const MessagePtr& m : got) EXPECT_EQ(m->partition, 1);
+  for (const Message& m : got) EXPECT_EQ(m.partition(), 1);
   consumer.resume({{topic, 0}});
   got = consume(consumer, 20, 30s);
   ASSERT_EQ(got.size(), 20u);
-  for (const MessagePtr& m : got) EXPECT_EQ(m->partition, 0);
+  for (const Message& m : got) EXPECT_EQ(m.partition(), 0);
   EXPECT_EQ(consumer.get_watermarks(topic, 0).second, 20);
 
   consumer.seek({topic, 0, 15}, 10s);
   got = consume(consumer, 5, 30s);
   ASSERT_EQ(got.size(), 5u);
-  EXPECT_EQ(got.front()->offset, 15);
+  EXPECT_EQ(got.front().offset(), 15);
   EXPECT_EQ(consumer.position({{topic, 0}}), (std::vector<TopicPartition>{{topic, 0, 20}}));
 }
 
@@ -232,13 +232,13 @@ TEST_F(KafkaLayer, RebalanceRevokesBeforeReassigningAndDropsRevokedMessages) {
   Consumer a(consumer_config(group), handler);
   a_self = &a;
   a.subscribe({topic});
-  std::vector<MessagePtr> batch;
+  std::vector<Message> batch;
   int violations = 0;
   auto poll_a = [&] {
     batch.clear();
     a.poll_batch(batch, 500, 20ms);
-    for (const MessagePtr& m : batch) {
-      if (!streamframe::kafka::is_error(*m) && !a_owned.count(m->partition)) ++violations;
+    for (const Message& m : batch) {
+      if (!m.end_of_partition() && !a_owned.count(m.partition())) ++violations;
     }
   };
   auto deadline = Clock::now() + 60s;
@@ -250,7 +250,7 @@ TEST_F(KafkaLayer, RebalanceRevokesBeforeReassigningAndDropsRevokedMessages) {
 
   Consumer b(consumer_config(group));
   b.subscribe({topic});
-  std::vector<MessagePtr> b_batch;
+  std::vector<Message> b_batch;
   deadline = Clock::now() + 60s;
   while ((a_owned.size() != kPartitions / 2 || b.assignment().size() != kPartitions / 2) &&
          Clock::now() < deadline) {
@@ -285,7 +285,7 @@ TEST_F(KafkaLayer, ThroughputProduceThenConsume) {
 
   Consumer consumer(consumer_config(unique_name("group")));
   consumer.subscribe({topic});
-  std::vector<MessagePtr> batch;
+  std::vector<Message> batch;
   std::size_t got = 0;
   const auto join_deadline = Clock::now() + 60s;
   while (got == 0 && Clock::now() < join_deadline) {

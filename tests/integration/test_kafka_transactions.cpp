@@ -29,7 +29,7 @@ using streamframe::KafkaError;
 using streamframe::kafka::Admin;
 using streamframe::kafka::Config;
 using streamframe::kafka::Consumer;
-using streamframe::kafka::MessagePtr;
+using streamframe::kafka::Message;
 using streamframe::kafka::Producer;
 using streamframe::kafka::TopicPartition;
 using streamframe::kafka::testing::consume;
@@ -39,8 +39,8 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kTxnTimeout = 30s;  // bound of every transaction call
 constexpr auto kReadLimit = 30s;   // bound of every read
 
-std::string value_of(const MessagePtr& m) {
-  return std::string(streamframe::kafka::message_value(*m).value_or(""));
+std::string value_of(const Message& m) {
+  return std::string(m.value().value_or(""));
 }
 
 class KafkaTransactions : public streamframe::kafka::testing::RealBrokerTest {
@@ -67,13 +67,13 @@ class KafkaTransactions : public streamframe::kafka::testing::RealBrokerTest {
     Consumer consumer(consumer_config(unique_name("txn-reader"), isolation));
     consumer.assign({{topic, 0, RD_KAFKA_OFFSET_BEGINNING}});
     std::vector<std::string> values;
-    std::vector<MessagePtr> batch;
+    std::vector<Message> batch;
     const auto deadline = Clock::now() + kReadLimit;
     while (Clock::now() < deadline) {
       batch.clear();
       consumer.poll_batch(batch, 1000, 100ms);
-      for (const MessagePtr& m : batch) {
-        if (streamframe::kafka::is_error(*m)) continue;
+      for (const Message& m : batch) {
+        if (m.end_of_partition()) continue;
         if (value_of(m) == marker) return values;
         values.push_back(value_of(m));
       }
@@ -122,10 +122,10 @@ TEST_F(KafkaTransactions, CommittedRecordsAreVisibleToReadCommitted) {
 
   Consumer reader(consumer_config(unique_name("txn-commit-reader"), "read_committed"));
   reader.assign({{topic, 0, RD_KAFKA_OFFSET_BEGINNING}});
-  const std::vector<MessagePtr> got = consume(reader, 10, kReadLimit);
+  const std::vector<Message> got = consume(reader, 10, kReadLimit);
   ASSERT_EQ(got.size(), 10u) << "read_committed consumer did not see the committed records";
   std::vector<std::string> values;
-  for (const MessagePtr& m : got) values.push_back(value_of(m));
+  for (const Message& m : got) values.push_back(value_of(m));
   EXPECT_EQ(values, expected_values("c", 10));
 }
 
@@ -166,14 +166,14 @@ TEST_F(KafkaTransactions, OffsetsSentToTheTransactionCommitOnlyWithIt) {
   producer.init_transactions(kTxnTimeout);
 
   // Round 1: transform the first 5 records and commit with their offsets.
-  std::vector<MessagePtr> got = consume(consumer, 5, kReadLimit);
+  std::vector<Message> got = consume(consumer, 5, kReadLimit);
   ASSERT_GE(got.size(), 5u) << "input not consumed within " << kReadLimit.count() << " s";
   got.resize(5);  // the batch may hold more; only 5 are processed in this transaction
   producer.begin_transaction();
-  for (const MessagePtr& m : got) {
+  for (const Message& m : got) {
     producer.produce(output, 0, std::nullopt, "out-" + value_of(m));
   }
-  const std::int64_t first_next = got.back()->offset + 1;
+  const std::int64_t first_next = got.back().offset() + 1;
   EXPECT_EQ(first_next, 5);
   producer.send_offsets_to_transaction({{input, 0, first_next}}, consumer, kTxnTimeout);
   producer.commit_transaction(kTxnTimeout);
@@ -185,10 +185,10 @@ TEST_F(KafkaTransactions, OffsetsSentToTheTransactionCommitOnlyWithIt) {
   got = consume(consumer, 5, kReadLimit);
   ASSERT_EQ(got.size(), 5u);
   producer.begin_transaction();
-  for (const MessagePtr& m : got) {
+  for (const Message& m : got) {
     producer.produce(output, 0, std::nullopt, "out-" + value_of(m));
   }
-  producer.send_offsets_to_transaction({{input, 0, got.back()->offset + 1}}, consumer, kTxnTimeout);
+  producer.send_offsets_to_transaction({{input, 0, got.back().offset() + 1}}, consumer, kTxnTimeout);
   producer.abort_transaction(kTxnTimeout);
   EXPECT_EQ(consumer.committed({{input, 0}}, 10s).at(0).offset, 5)
       << "offsets sent to an aborted transaction were committed";

@@ -61,17 +61,17 @@ inline std::int32_t java_partition(std::string_view key, std::int32_t partitions
 }
 
 // Polls until `n` good messages arrived or `limit` passed; in-band error events are skipped.
-inline std::vector<MessagePtr> consume(Consumer& consumer, std::size_t n,
+inline std::vector<Message> consume(Consumer& consumer, std::size_t n,
                                        std::chrono::milliseconds limit) {
   using Clock = std::chrono::steady_clock;
-  std::vector<MessagePtr> got;
-  std::vector<MessagePtr> batch;
+  std::vector<Message> got;
+  std::vector<Message> batch;
   const auto deadline = Clock::now() + limit;
   while (got.size() < n && Clock::now() < deadline) {
     batch.clear();
     consumer.poll_batch(batch, 1000, std::chrono::milliseconds(100));
     for (auto& m : batch) {
-      if (!is_error(*m)) got.push_back(std::move(m));
+      if (!m.end_of_partition()) got.push_back(std::move(m));
     }
   }
   return got;

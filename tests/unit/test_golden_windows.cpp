@@ -22,7 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include "dataframe/graph.hpp"
+#include "dataframe/test_harness.hpp"
 #include "streamframe/streamframe.hpp"
 
 #ifndef STREAMFRAME_GOLDEN_DIR
@@ -657,7 +657,7 @@ std::vector<std::vector<std::string>> run_case(const GoldenCase& c, bool reload_
     produced[0].push_back("error " + error_name(e));
     return produced;
   }
-  if (reload_state) out->graph()->test_reload_state = true;
+  if (reload_state) detail::test_harness(*out).reload_state = true;
 
   for (std::size_t i = 1; i < c.steps.size(); ++i) {
     const Step& step = c.steps[i];

@@ -29,7 +29,7 @@ using streamframe::kafka::Admin;
 using streamframe::kafka::Config;
 using streamframe::kafka::Consumer;
 using streamframe::kafka::DeliveryReport;
-using streamframe::kafka::MessagePtr;
+using streamframe::kafka::Message;
 using streamframe::kafka::MockCluster;
 using streamframe::kafka::Producer;
 using streamframe::kafka::RebalanceHandler;
@@ -287,31 +287,35 @@ TEST_F(KafkaMock, ProduceConsumeCommitAndResumeFromCommittedOffset) {
     EXPECT_FALSE(consumer.memberid().empty());
 
     std::set<std::string> values;
-    for (const MessagePtr& m : got) {
-      EXPECT_EQ(streamframe::kafka::message_topic(*m), topic);
-      auto key = streamframe::kafka::message_key(*m);
-      auto value = streamframe::kafka::message_value(*m);
+    for (const Message& m : got) {
+      EXPECT_EQ(m.topic(), topic);
+      auto key = m.key();
+      auto value = m.value();
       if (!value) {  // the tombstone
         ASSERT_TRUE(key.has_value());
         EXPECT_EQ(*key, "key-0");
-        EXPECT_EQ(streamframe::kafka::message_headers(*m), headers);
-        streamframe::kafka::message_headers(*m, reused);
+        EXPECT_EQ(m.headers(), headers);
+        m.headers(reused);
         EXPECT_EQ(reused, headers);
-        streamframe::TimestampType type{};
-        EXPECT_EQ(streamframe::kafka::message_timestamp(*m, &type), 1234567);
-        EXPECT_EQ(type, streamframe::TimestampType::create_time);
+        EXPECT_EQ(m.timestamp(), 1234567);
+        EXPECT_EQ(m.timestamp_type(), streamframe::TimestampType::create_time);
+        // The last of repeated names; a null value reads as none.
+        EXPECT_EQ(m.last_header("h1"), std::optional<std::string_view>("b"));
+        EXPECT_EQ(m.last_header("empty"), std::optional<std::string_view>(""));
+        EXPECT_EQ(m.last_header("null"), std::nullopt);
+        EXPECT_EQ(m.last_header("absent"), std::nullopt);
       } else if (!key) {
         EXPECT_EQ(*value, "null-key");
-        EXPECT_EQ(m->partition, 2);
+        EXPECT_EQ(m.partition(), 2);
       } else {
-        EXPECT_EQ(m->partition, java_partition(*key, kPartitions));
-        EXPECT_TRUE(streamframe::kafka::message_headers(*m).empty());
+        EXPECT_EQ(m.partition(), java_partition(*key, kPartitions));
+        EXPECT_TRUE(m.headers().empty());
         streamframe::Headers none{{"left", "over"}};
-        streamframe::kafka::message_headers(*m, none);
+        m.headers(none);
         EXPECT_TRUE(none.empty());
         values.emplace(*value);
       }
-      next_offset[m->partition] = std::max(next_offset[m->partition], m->offset + 1);
+      next_offset[m.partition()] = std::max(next_offset[m.partition()], m.offset() + 1);
     }
     EXPECT_EQ(values.size(), static_cast<std::size_t>(kFirst - 2));
 
@@ -338,9 +342,9 @@ TEST_F(KafkaMock, ProduceConsumeCommitAndResumeFromCommittedOffset) {
   ASSERT_EQ(got.size(), static_cast<std::size_t>(kSecond));
   EXPECT_TRUE(consume(consumer, 1, 500ms).empty());  // nothing before the committed offsets
   std::map<std::int32_t, std::int64_t> first_offset;
-  for (const MessagePtr& m : got) {
-    EXPECT_EQ(streamframe::kafka::message_value(*m), "second");
-    if (!first_offset.count(m->partition)) first_offset[m->partition] = m->offset;
+  for (const Message& m : got) {
+    EXPECT_EQ(m.value(), "second");
+    if (!first_offset.count(m.partition())) first_offset[m.partition()] = m.offset();
   }
   for (const auto& [partition, offset] : first_offset) {
     EXPECT_EQ(offset, next_offset[partition]) << "partition " << partition;
@@ -359,7 +363,7 @@ TEST_F(KafkaMock, RevokeHandlerRunsBeforeUnassignAndMayCommit) {
   std::vector<TopicPartition> assignment_in_assign;
   std::vector<TopicPartition> assignment_in_revoke;
   std::vector<TopicPartition> revoked;
-  std::vector<MessagePtr> got;
+  std::vector<Message> got;
   RebalanceHandler handler;
   handler.on_assign = [&](const std::vector<TopicPartition>&) {
     assignment_in_assign = self->assignment();
@@ -368,7 +372,7 @@ TEST_F(KafkaMock, RevokeHandlerRunsBeforeUnassignAndMayCommit) {
     revoked = tps;
     assignment_in_revoke = self->assignment();
     std::vector<TopicPartition> offsets;
-    for (const MessagePtr& m : got) offsets.push_back({topic, m->partition, m->offset + 1});
+    for (const Message& m : got) offsets.push_back({topic, m.partition(), m.offset() + 1});
     self->commit(offsets);  // checkpoint from inside the revoke
   };
   Consumer consumer(consumer_config(group), handler);
@@ -395,7 +399,7 @@ TEST_F(KafkaMock, HandlerExceptionIsRethrownFromPollBatchAfterAssigning) {
   };
   Consumer consumer(consumer_config(unique_name("group")), handler);
   consumer.subscribe({topic});
-  std::vector<MessagePtr> batch;
+  std::vector<Message> batch;
   bool thrown = false;
   const auto deadline = Clock::now() + 20s;
   while (!thrown && Clock::now() < deadline) {
@@ -416,7 +420,7 @@ TEST_F(KafkaMock, PauseAndResume) {
   Consumer consumer(consumer_config(unique_name("group")));
   consumer.subscribe({topic});
   // Join the group first (nothing to read yet).
-  std::vector<MessagePtr> batch;
+  std::vector<Message> batch;
   const auto deadline = Clock::now() + 20s;
   while (consumer.assignment().size() < 2 && Clock::now() < deadline) {
     consumer.poll_batch(batch, 100, 100ms);
@@ -429,12 +433,12 @@ TEST_F(KafkaMock, PauseAndResume) {
 
   auto got = consume(consumer, 50, 1500ms);
   EXPECT_EQ(got.size(), 25u);
-  for (const MessagePtr& m : got) EXPECT_EQ(m->partition, 1);
+  for (const Message& m : got) EXPECT_EQ(m.partition(), 1);
 
   consumer.resume({{topic, 0}});
   got = consume(consumer, 25, 10s);
   ASSERT_EQ(got.size(), 25u);
-  for (const MessagePtr& m : got) EXPECT_EQ(m->partition, 0);
+  for (const Message& m : got) EXPECT_EQ(m.partition(), 0);
 }
 
 TEST_F(KafkaMock, PauseResumeMidStreamNeitherSkipsNorRepeats) {
@@ -450,15 +454,15 @@ TEST_F(KafkaMock, PauseResumeMidStreamNeitherSkipsNorRepeats) {
   Consumer consumer(consumer_config(unique_name("group")));
   consumer.subscribe({topic});
   std::vector<std::int64_t> offsets;
-  std::vector<MessagePtr> batch;
+  std::vector<Message> batch;
   const auto deadline = Clock::now() + 30s;
   int round = 0;
   Clock::time_point first_message{};
   while (offsets.size() < 120 && Clock::now() < deadline) {
     batch.clear();
     consumer.poll_batch(batch, 7, 100ms);  // small batches: most of the data is prefetched
-    for (const MessagePtr& m : batch) {
-      if (!streamframe::kafka::is_error(*m)) offsets.push_back(m->offset);
+    for (const Message& m : batch) {
+      if (!m.end_of_partition()) offsets.push_back(m.offset());
     }
     if (first_message == Clock::time_point{} && !offsets.empty()) first_message = Clock::now();
     if (!batch.empty() && ++round % 3 == 0) {
@@ -498,8 +502,8 @@ TEST_F(KafkaMock, WatermarksSeekAndPosition) {
   consumer.seek({topic, 0, 4}, 5s);
   got = consume(consumer, 6, 10s);
   ASSERT_EQ(got.size(), 6u);
-  EXPECT_EQ(got.front()->offset, 4);
-  EXPECT_EQ(got.back()->offset, 9);
+  EXPECT_EQ(got.front().offset(), 4);
+  EXPECT_EQ(got.back().offset(), 9);
 }
 
 TEST_F(KafkaMock, PartitionEofComesBackInBand) {
@@ -513,17 +517,18 @@ TEST_F(KafkaMock, PartitionEofComesBackInBand) {
   consumer.subscribe({topic});
   std::set<std::int32_t> eof;
   int good = 0;
-  std::vector<MessagePtr> batch;
+  std::vector<Message> batch;
   const auto deadline = Clock::now() + 20s;
   while (eof.size() < 2 && Clock::now() < deadline) {
     batch.clear();
     consumer.poll_batch(batch, 100, 100ms);
-    for (const MessagePtr& m : batch) {
-      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        eof.insert(m->partition);
-        EXPECT_EQ(streamframe::kafka::message_topic(*m), topic);
-        EXPECT_FALSE(streamframe::kafka::message_error(*m).empty());
-      } else if (!streamframe::kafka::is_error(*m)) {
+    for (const Message& m : batch) {
+      if (m.end_of_partition()) {
+        eof.insert(m.partition());
+        EXPECT_EQ(m.topic(), topic);
+        EXPECT_EQ(m.key(), std::nullopt);
+        EXPECT_EQ(m.value(), std::nullopt);
+      } else if (!m.end_of_partition()) {
         ++good;
       }
     }
@@ -532,11 +537,34 @@ TEST_F(KafkaMock, PartitionEofComesBackInBand) {
   EXPECT_EQ(good, 1);
 }
 
+// In-band errors are classified inside poll_batch: auto.offset.reset=error without a committed
+// offset comes back in its place as a fatal KafkaError naming the topic, not as a record.
+TEST_F(KafkaMock, AutoOffsetResetErrorIsAFatalErrorInBand) {
+  const std::string topic = unique_name("reset-error");
+  ASSERT_TRUE(cluster_->create_topic(topic, 1));
+  Producer producer(producer_config());
+  producer.produce(topic, 0, "k", "v");
+  ASSERT_TRUE(producer.flush(10s));
+
+  Consumer consumer(consumer_config(unique_name("group"), {{"auto.offset.reset", "error"}}));
+  consumer.subscribe({topic});
+  std::vector<Message> batch;
+  const auto deadline = Clock::now() + 20s;
+  while (batch.empty() && Clock::now() < deadline) consumer.poll_batch(batch, 100, 100ms);
+  ASSERT_EQ(batch.size(), 1u);
+  const streamframe::KafkaError* error = batch[0].error();
+  ASSERT_NE(error, nullptr) << "offset " << batch[0].offset();
+  EXPECT_TRUE(error->fatal());
+  EXPECT_NE(std::string(error->what()).find(topic), std::string::npos) << error->what();
+  EXPECT_EQ(batch[0].value(), std::nullopt);
+  EXPECT_THROW(batch[0].throw_if_error(), streamframe::KafkaError);
+}
+
 TEST(KafkaConsumer, InstanceLevelErrorsAreCollected) {
   Consumer consumer({{"bootstrap.servers", "127.0.0.1:1"}, {"group.id", unique_name("group")}});
   consumer.subscribe({"anything"});
   std::vector<streamframe::kafka::ClientError> errors;
-  std::vector<MessagePtr> batch;
+  std::vector<Message> batch;
   const auto deadline = Clock::now() + 10s;
   while (errors.empty() && Clock::now() < deadline) {
     consumer.poll_batch(batch, 10, 100ms);
@@ -578,13 +606,13 @@ TEST_F(KafkaMock, NoMessageOfARevokedPartitionAfterItsRevoke) {
   };
   Consumer a(consumer_config(group), a_handler);
   a.subscribe({topic});
-  std::vector<MessagePtr> batch;
+  std::vector<Message> batch;
   int violations = 0;
   auto poll_a = [&] {
     batch.clear();
     a.poll_batch(batch, 500, 20ms);
-    for (const MessagePtr& m : batch) {
-      if (!streamframe::kafka::is_error(*m) && !a_owned.count(m->partition)) ++violations;
+    for (const Message& m : batch) {
+      if (!m.end_of_partition() && !a_owned.count(m.partition())) ++violations;
     }
   };
   auto deadline = Clock::now() + 20s;
@@ -597,7 +625,7 @@ TEST_F(KafkaMock, NoMessageOfARevokedPartitionAfterItsRevoke) {
   // B joins: A must revoke everything (eager), then gets half back. Keep data flowing.
   Consumer b(consumer_config(group));
   b.subscribe({topic});
-  std::vector<MessagePtr> b_batch;
+  std::vector<Message> b_batch;
   const auto t0 = Clock::now();
   deadline = Clock::now() + 30s;
   while ((a_owned.size() != kPartitions / 2 || b.assignment().size() != kPartitions / 2) &&
@@ -708,7 +736,7 @@ TEST_F(KafkaMock, ThroughputProduceThenConsume) {
 
   Consumer consumer(consumer_config(unique_name("group")));
   consumer.subscribe({topic});
-  std::vector<MessagePtr> batch;
+  std::vector<Message> batch;
   batch.reserve(10000);
   std::size_t got = 0;
   // The clock starts at the first message, so the group join is not counted.

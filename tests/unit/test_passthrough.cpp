@@ -29,13 +29,13 @@ std::vector<std::string> read_all(sf::Application& app, const std::string& topic
   consumer.assign({{topic, 0, RD_KAFKA_OFFSET_BEGINNING}});
   std::vector<std::string> values;
   const auto deadline = std::chrono::steady_clock::now() + 20s;
-  std::vector<streamframe::kafka::MessagePtr> batch;
+  std::vector<streamframe::kafka::Message> batch;
   while (values.size() < want && std::chrono::steady_clock::now() < deadline) {
     batch.clear();
     consumer.poll_batch(batch, 100, 100ms);
     for (auto& m : batch) {
-      if (m->err) continue;
-      values.emplace_back(static_cast<const char*>(m->payload), m->len);
+      if (m.end_of_partition()) continue;
+      values.emplace_back(m.value().value_or(""));
     }
   }
   return values;

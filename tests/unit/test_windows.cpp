@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "dataframe/graph.hpp"
+#include "dataframe/test_harness.hpp"
 #include "streamframe/streamframe.hpp"
 #include "support/embedded_config.hpp"
 #include "support/expect_error.hpp"
@@ -355,8 +355,8 @@ TEST(Windows, ChangedAggregationsKeepTheAccumulatorsTheyShare) {
                    .tumbling_window(1s, {.name = "w"})
                    .agg({{"max", agg::max("v")}, {"sum", agg::sum("v")}, {"xs", agg::collect("v")}})
                    .final();
-  after.graph()->test_state = before.graph()->test_state;
-  after.graph()->test_reload_state = true;
+  detail::test_harness(after).adopt_stores(detail::test_harness(before));
+  detail::test_harness(after).reload_state = true;
   EXPECT_TRUE(after.test(Value::object({{"v", 5}}), Value("k"), 1200).empty());
   EXPECT_EQ(texts(after.test(Value::object({{"v", 0}}), Value("k"), 2000)),
             std::vector<std::string>{R"({"max":5,"sum":8,"xs":[1,2,5],"start":1000,"end":2000})"});

@@ -1,0 +1,211 @@
+#include "dataframe/partition_task.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "core/assert.hpp"
+#include "core/logging.hpp"
+#include "streamframe/serde.hpp"
+
+namespace streamframe::detail {
+
+PartitionTask::PartitionTask(
+    std::vector<const Graph*> graphs, std::int32_t partition, TaskOutput& output,
+    const std::function<std::string(const std::string&, const std::string&)>& changelog_of)
+    : graphs_(std::move(graphs)), partition_(partition), output_(&output) {
+  SF_ASSERT(!graphs_.empty(), "a task needs at least one input");
+  for (const Graph* graph : graphs_) {
+    store_base_.push_back(stores_.size());
+    passthrough_.push_back(graph->passthrough_targets());
+    for (const std::string& name : graph->stores()) {
+      auto st = std::make_unique<Store>();
+      st->name = name;
+      if (changelog_of) st->changelog = changelog_of(graph->topic().name(), name);
+      stores_.push_back(std::move(st));
+    }
+  }
+  context_.topic = graphs_.front()->topic().name();
+  context_.partition = partition_;
+}
+
+PartitionTask::~PartitionTask() {
+  close_stores();
+}
+
+void PartitionTask::attach(std::size_t index, std::unique_ptr<state::PartitionStore> store) {
+  Store& st = *stores_.at(index);
+  st.op.reset();
+  st.txn.reset();
+  st.store = std::move(store);
+  st.txn = std::make_unique<state::PartitionTransaction>(*st.store);
+  st.delivered = -1;
+}
+
+void PartitionTask::close_stores() {
+  for (auto& st : stores_) {
+    st->op.reset();
+    st->txn.reset();
+    if (!st->store) continue;
+    try {
+      st->store->close();
+    } catch (const std::exception& e) {
+      logger()->warn("closing store '{}' partition {} failed: {}", st->name, partition_, e.what());
+    }
+    st->store.reset();
+  }
+  ready_ = false;
+}
+
+void PartitionTask::begin_message(std::size_t input, std::int64_t offset, std::size_t size) {
+  input_ = input;
+  context_.topic = graphs_[input]->topic().name();
+  context_.offset = offset;
+  context_.size = size;
+  context_.leader_epoch = -1;  // librdkafka 2.0.2 does not expose it per message
+  current_message_context() = &context_;
+}
+
+void PartitionTask::end_message() noexcept {
+  current_message_context() = nullptr;
+}
+
+void PartitionTask::decode(const TaskInput& in, const Headers& headers, Value& key,
+                           std::vector<Value>& rows, std::int64_t& timestamp) const {
+  const Topic::Definition& topic = graphs_[input_]->topic().definition();
+  if (in.key) key = topic.key_deserializer->deserialize_one(*in.key);
+  if (in.value) {
+    topic.value_deserializer->deserialize(*in.value, headers, rows);
+  } else {
+    rows.emplace_back();  // tombstone: skips deserialization, enters as null (TOP-09)
+  }
+  timestamp = in.timestamp;
+  if (topic.timestamp_extractor) {
+    // The extractor sees the first row's value; rows of one message share a timestamp.
+    timestamp = topic.timestamp_extractor(rows.empty() ? Value() : rows.front(), headers,
+                                          in.timestamp, in.timestamp_type);
+  }
+}
+
+void PartitionTask::validate(const TaskInput& in) const {
+  // Bad input must reach the error path even though nothing is deserialized.
+  static const Headers no_headers;
+  const Topic::Definition& topic = graphs_[input_]->topic().definition();
+  if (in.key) topic.key_deserializer->validate(*in.key, no_headers);
+  if (in.value) topic.value_deserializer->validate(*in.value, no_headers);
+}
+
+std::size_t PartitionTask::forward(const TaskInput& in, const Headers* headers) {
+  const auto& targets = passthrough_[input_];
+  for (const Topic::Definition* target : targets) {
+    output_->send(target->name, in.key, in.value, in.timestamp, headers);
+  }
+  return targets.size();
+}
+
+void PartitionTask::produce(const Topic::Definition& topic, const Row& row, const Value& key) {
+  std::optional<std::string_view> key_bytes;
+  if (!key.is_null()) {
+    topic.key_serializer->serialize(key, key_buf_);
+    key_bytes = key_buf_;
+  }
+  std::optional<std::string_view> value_bytes;
+  if (!row.value.is_null()) {
+    topic.value_serializer->serialize(row.value, value_buf_);
+    value_bytes = value_buf_;
+  }
+  const Headers* headers = &row.headers;
+  auto extra = topic.value_serializer->extra_headers();
+  if (!extra.empty()) {
+    produce_headers_ = row.headers;
+    produce_headers_.insert(produce_headers_.end(), extra.begin(), extra.end());
+    headers = &produce_headers_;
+  }
+  output_->send(topic.name, key_bytes, value_bytes, row.timestamp,
+                headers->empty() ? nullptr : headers);
+}
+
+StateScope& PartitionTask::state(std::size_t store, const Row& row) {
+  stream_time_ = std::max(stream_time_, row.timestamp);
+  scope_.reset(*store_of(store).txn, row.key, row.timestamp);
+  return scope_;
+}
+
+OperatorState& PartitionTask::operator_state(std::size_t store, const Node& owner) {
+  Store& st = store_of(store);
+  if (!st.op) st.op = owner.make_operator_state(*st.txn, partition_);
+  return *st.op;
+}
+
+bool PartitionTask::ticks() const noexcept {
+  for (const auto& st : stores_) {
+    if (st->op && st->op->ticks()) return true;
+  }
+  return std::any_of(graphs_.begin(), graphs_.end(), [](const Graph* g) { return g->ticks(); });
+}
+
+bool PartitionTask::tick(std::int64_t now_ms) {
+  bool changed = false;
+  for (std::size_t input = 0; input < graphs_.size(); ++input) {
+    const Graph& graph = *graphs_[input];
+    for (std::size_t i = 0; i < graph.stores().size(); ++i) {
+      Store& st = *stores_[store_base_[input] + i];
+      if (!st.op) {
+        const Node* owner = graph.ticking_owner(i);
+        if (owner == nullptr || !st.txn) continue;
+        st.op = owner->make_operator_state(*st.txn, partition_);
+      }
+      if (!st.op->ticks()) continue;
+      // EXT-02: outputs carry the input topic and partition, offset -1.
+      begin_message(input, -1, 0);
+      try {
+        changed = st.op->tick(now_ms, *this) || changed;
+      } catch (...) {
+        end_message();
+        throw;
+      }
+      end_message();
+    }
+  }
+  return changed;
+}
+
+void PartitionTask::flush_operators() {
+  for (auto& st : stores_) {
+    if (st->op && st->txn) st->op->flush(*st->txn);
+  }
+}
+
+std::size_t PartitionTask::sweep_expired(std::size_t limit) {
+  if (stream_time_ == std::numeric_limits<std::int64_t>::min()) return 0;
+  std::size_t total = 0;
+  for (auto& st : stores_) {
+    if (!st->txn) continue;
+    const auto n = st->txn->sweep_expired(stream_time_, limit);
+    if (n > 0) logger()->debug("store '{}': {} expired entries deleted", st->name, n);
+    total += n;
+  }
+  return total;
+}
+
+void PartitionTask::commit_writes() {
+  for (auto& st : stores_) {
+    if (!st->txn || st->txn->empty()) continue;
+    std::optional<std::int64_t> offset;
+    if (!st->changelog.empty() && st->delivered >= 0) offset = st->delivered + 1;
+    st->store->write(st->txn->batch(), offset);
+    st->txn->committed();
+  }
+}
+
+void PartitionTask::discard_writes() noexcept {
+  for (auto& st : stores_) {
+    st->op.reset();  // rebuilt from the store on next use
+    if (st->txn) st->txn->discard();
+  }
+}
+
+void PartitionTask::drop_operator_states() noexcept {
+  for (auto& st : stores_) st->op.reset();
+}
+
+}  // namespace streamframe::detail

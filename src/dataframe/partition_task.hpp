@@ -1,0 +1,186 @@
+// One partition's runtime: what the run loop, TestDriver and sdf.test() all drive, so a
+// pipeline behaves the same under each (anchor: Kafka Streams' StreamTask, which its
+// TopologyTestDriver drives as production does).
+//
+// A task owns, for one partition number, the stores of its pipelines with their open
+// transactions and the operators' in-memory state over them, and the partition's stream
+// time. It turns a message's bytes into rows, runs them through the pipeline, serializes
+// what the pipeline produces and hands it to a TaskOutput. Checkpoints are driven from
+// outside in the run loop's order: flush_operators(), sweep_expired(), the changelog records
+// of for_each_change(), then commit_writes() once the checkpoint is durable (or
+// discard_writes() when it is not).
+//
+// A task may own the same partition of several co-partitioned input topics (one pipeline
+// each); today every task has one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataframe/graph.hpp"
+#include "state/store.hpp"
+#include "state/transaction.hpp"
+#include "streamframe/record.hpp"
+
+namespace streamframe::detail {
+
+// Where a task's results go.
+class TaskOutput {
+ public:
+  virtual ~TaskOutput() = default;
+  // A record to produce, serialized; the views are valid only during the call. `headers` is
+  // null when there are none.
+  virtual void send(const std::string& topic, std::optional<std::string_view> key,
+                    std::optional<std::string_view> value, std::int64_t timestamp,
+                    const Headers* headers) = 0;
+  // A row left a leaf of the pipeline; `context` is the message it came from.
+  virtual void emit(Row& row, const MessageContext& context) = 0;
+  // A window skipped a record with a null key (WIN-01).
+  virtual void count_null_key() {}
+};
+
+// One message's bytes as a consumer receives them.
+struct TaskInput {
+  std::optional<std::string_view> key;    // nullopt: a null key
+  std::optional<std::string_view> value;  // nullopt: a tombstone
+  std::int64_t timestamp = 0;
+  TimestampType timestamp_type = TimestampType::create_time;
+};
+
+class PartitionTask final : public ExecContext {
+ public:
+  // One store of the task, with the writes since the last checkpoint. Its address is stable
+  // for the task's lifetime (the run loop passes it as the delivery opaque of changelog
+  // records).
+  struct Store {
+    std::string name;
+    std::string changelog;  // empty = none
+    std::unique_ptr<state::PartitionStore> store;
+    std::unique_ptr<state::PartitionTransaction> txn;
+    // The operator's in-memory state over `txn` (windows); dropped before `txn`.
+    std::unique_ptr<OperatorState> op;
+    std::int64_t delivered = -1;  // highest changelog offset acknowledged
+  };
+
+  // `graphs`: the pipelines of the task's input topics (input i runs graphs[i]); every one
+  // must outlive the task. `changelog_of(topic, store)` names a store's changelog ("" =
+  // none); empty function = no changelogs.
+  PartitionTask(std::vector<const Graph*> graphs, std::int32_t partition, TaskOutput& output,
+                const std::function<std::string(const std::string& topic,
+                                                 const std::string& store)>& changelog_of = {});
+  ~PartitionTask() override;
+  PartitionTask(const PartitionTask&) = delete;
+  PartitionTask& operator=(const PartitionTask&) = delete;
+
+  std::int32_t partition() const noexcept { return partition_; }
+  const Graph& graph(std::size_t input = 0) const noexcept { return *graphs_[input]; }
+  // The stream id of the task's stores (ST-01): its single input topic's name.
+  const std::string& stream_id() const noexcept { return graphs_.front()->stream_id(); }
+
+  // ---- stores -------------------------------------------------------------------------------
+  std::vector<std::unique_ptr<Store>>& stores() noexcept { return stores_; }
+  bool stateful() const noexcept { return !stores_.empty(); }
+  // Makes `store` (opened by the caller) the task's store number `index`, with a fresh
+  // transaction over it.
+  void attach(std::size_t index, std::unique_ptr<state::PartitionStore> store);
+  // Drops operator states and transactions and closes the stores (a close failure is logged).
+  void close_stores();
+  // Stores open and restored: the task may process messages.
+  bool ready() const noexcept { return ready_; }
+  void set_ready(bool ready) noexcept { ready_ = ready; }
+  // Highest record timestamp a stateful operation saw: the "now" of the TTL sweep.
+  std::int64_t stream_time() const noexcept { return stream_time_; }
+
+  // ---- processing ---------------------------------------------------------------------------
+  // The message of input `input` at `offset` (-1: none, e.g. idle closing) is processed next:
+  // sets the context operations see (SDF-19). end_message() clears it.
+  void begin_message(std::size_t input, std::int64_t offset, std::size_t size);
+  void end_message() noexcept;
+  // Deserializes `in` into `key` and `rows` (a tombstone is one null row, TOP-09) and
+  // computes the rows' timestamp (the topic's extractor sees the first row and the record's
+  // timestamp type). Throws IgnoreMessage (TOP-10) or the deserializer's error.
+  void decode(const TaskInput& in, const Headers& headers, Value& key, std::vector<Value>& rows,
+              std::int64_t& timestamp) const;
+  // Runs `row` through the current input's pipeline (APP-25: depth-first, before the next).
+  void run(Row& row) { graphs_[input_]->run(row, *this); }
+  // The forwarding path (Graph::passthrough_targets): checks the bytes with the input's
+  // deserializers without decoding them (throws as decode() would).
+  void validate(const TaskInput& in) const;
+  // Sends `in` unchanged to every passthrough target; returns how many records went out.
+  std::size_t forward(const TaskInput& in, const Headers* headers);
+  // The current input's passthrough targets (empty: the pipeline does more than forward).
+  const std::vector<const Topic::Definition*>& passthrough() const noexcept {
+    return passthrough_[input_];
+  }
+
+  // ---- clock and checkpoints -----------------------------------------------------------------
+  // Whether some operator may act on the application clock (idle closing, EXT-02).
+  bool ticks() const noexcept;
+  // Lets operators act on the clock `now_ms` (EXT-02); builds the state of a ticking
+  // operator from its store when it has none yet (after a restart or an aborted checkpoint,
+  // so windows left open close on a partition that stays quiet). Returns whether anything
+  // changed (the next checkpoint must commit it).
+  bool tick(std::int64_t now_ms);
+  // Operators write their in-memory state into their transactions.
+  void flush_operators();
+  // ST-06: deletes expired entries, at most `limit` per store; returns how many.
+  std::size_t sweep_expired(std::size_t limit);
+  // Calls f(store, key, value) for every write since the last checkpoint (value nullopt: a
+  // delete), store by store.
+  template <class F>
+  void for_each_change(F&& f) {
+    for (auto& st : stores_) {
+      if (!st->txn || st->txn->empty()) continue;
+      st->txn->for_each_change(
+          [&](std::string_view key, const std::optional<std::string>& value) {
+            f(*st, key, value);
+          });
+    }
+  }
+  // The checkpoint is durable: each store gets its writes, with the changelog offset after
+  // the last acknowledged changelog record (stores without a changelog: none).
+  void commit_writes();
+  // The checkpoint is not durable: forget the writes since the last one; operator states are
+  // rebuilt from the stores on next use.
+  void discard_writes() noexcept;
+  // Rebuild every operator state from its store on next use (tests: every record then also
+  // goes through the stored form).
+  void drop_operator_states() noexcept;
+
+  // ---- ExecContext ----------------------------------------------------------------------------
+  void produce(const Topic::Definition& topic, const Row& row, const Value& key) override;
+  void emit(Row& row) override { output_->emit(row, context_); }
+  const MessageContext& context() const override { return context_; }
+  StateScope& state(std::size_t store, const Row& row) override;
+  OperatorState& operator_state(std::size_t store, const Node& owner) override;
+  void count_null_key() override { output_->count_null_key(); }
+  std::int64_t now_ms() const override { return graphs_.front()->now_ms(); }
+
+ private:
+  Store& store_of(std::size_t store) { return *stores_[store_base_[input_] + store]; }
+
+  std::vector<const Graph*> graphs_;
+  std::vector<std::size_t> store_base_;  // per input: index of its first store in stores_
+  std::int32_t partition_;
+  TaskOutput* output_;
+  std::vector<std::unique_ptr<Store>> stores_;
+  std::vector<std::vector<const Topic::Definition*>> passthrough_;  // per input
+  bool ready_ = false;
+  std::int64_t stream_time_ = std::numeric_limits<std::int64_t>::min();
+  std::size_t input_ = 0;
+  MessageContext context_;
+  StateScope scope_;
+  // Buffers of produce(), kept across records: no allocation per record once warm.
+  std::string key_buf_;
+  std::string value_buf_;
+  Headers produce_headers_;
+};
+
+}  // namespace streamframe::detail

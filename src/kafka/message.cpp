@@ -1,0 +1,86 @@
+#include "kafka/message.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <utility>
+
+#include "kafka/types.hpp"
+
+namespace streamframe::kafka {
+
+Message::Message(rd_kafka_message_s* raw, HandleRefs* owner) noexcept : raw_(raw), owner_(owner) {
+  if (owner_ != nullptr) owner_->add();
+  if (raw_->rkt != nullptr) {
+    topic_ = rd_kafka_topic_name(raw_->rkt);
+    topic_id_ = raw_->rkt;
+  }
+  partition_ = raw_->partition;
+  offset_ = raw_->offset;
+  end_of_partition_ = raw_->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
+  if (raw_->err != RD_KAFKA_RESP_ERR_NO_ERROR) return;  // an event, not a record
+  key_ = static_cast<const char*>(raw_->key);
+  key_size_ = raw_->key_len;
+  value_ = static_cast<const char*>(raw_->payload);
+  value_size_ = value_ == nullptr ? 0 : raw_->len;
+  timestamp_ = message_timestamp(*raw_, &timestamp_type_);
+}
+
+Message::~Message() { release(); }
+
+Message::Message(Message&& other) noexcept { *this = std::move(other); }
+
+Message& Message::operator=(Message&& other) noexcept {
+  if (this == &other) return *this;
+  release();
+  raw_ = std::exchange(other.raw_, nullptr);
+  owner_ = std::exchange(other.owner_, nullptr);
+  topic_ = other.topic_;
+  topic_id_ = other.topic_id_;
+  key_ = other.key_;
+  value_ = other.value_;
+  key_size_ = other.key_size_;
+  value_size_ = other.value_size_;
+  offset_ = other.offset_;
+  timestamp_ = other.timestamp_;
+  partition_ = other.partition_;
+  timestamp_type_ = other.timestamp_type_;
+  end_of_partition_ = other.end_of_partition_;
+  error_ = std::move(other.error_);
+  return *this;
+}
+
+void Message::release() noexcept {
+  if (raw_ != nullptr) rd_kafka_message_destroy(raw_);
+  if (owner_ != nullptr) owner_->release();
+  raw_ = nullptr;
+  owner_ = nullptr;
+}
+
+Headers Message::headers() const {
+  Headers out;
+  headers(out);
+  return out;
+}
+
+void Message::headers(Headers& out) const {
+  if (raw_ == nullptr) {
+    out.clear();
+    return;
+  }
+  message_headers(*raw_, out);
+}
+
+std::optional<std::string_view> Message::last_header(const char* name) const noexcept {
+  if (raw_ == nullptr) return std::nullopt;
+  rd_kafka_headers_t* headers = nullptr;  // owned by the message
+  if (rd_kafka_message_headers(raw_, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
+  const void* value = nullptr;
+  std::size_t size = 0;
+  if (rd_kafka_header_get_last(headers, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      value == nullptr) {
+    return std::nullopt;
+  }
+  return std::string_view(static_cast<const char*>(value), size);
+}
+
+}  // namespace streamframe::kafka
