@@ -20,6 +20,10 @@
 
 namespace streamframe {
 
+namespace detail {
+struct ApplicationAccess;
+}
+
 enum class AutoOffsetReset { latest, earliest, error };
 enum class ProcessingGuarantee { at_least_once, exactly_once };
 enum class ErrorAction { stop, skip, dead_letter };
@@ -154,6 +158,7 @@ class Application {
   class Impl;
 
  private:
+  friend struct detail::ApplicationAccess;  // the library's own tests (src/app/access.hpp)
   std::unique_ptr<Impl> impl_;
 };
 

@@ -11,6 +11,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "app/access.hpp"
 #include "app/config_reference.hpp"
 #include "app/process_identity.hpp"
 #include "app/producer_factory.hpp"
@@ -562,6 +563,10 @@ void Application::clear_state() {
 }
 RunStats Application::stats() const {
   return impl_->stats_;
+}
+
+kafka::MockCluster* detail::ApplicationAccess::embedded_cluster(Application& app) {
+  return app.impl_->mock_.get();
 }
 
 }  // namespace streamframe

@@ -21,6 +21,11 @@ inline constexpr int purge_inflight = -151;     // purged while in flight
 // "No offset": no committed offset, unknown position.
 inline constexpr std::int64_t offset_invalid = -1001;
 
+// An offset commit refused because the group moved on without this member: its session
+// expired (UNKNOWN_MEMBER_ID), a newer generation exists (ILLEGAL_GENERATION) or a rebalance
+// is under way (REBALANCE_IN_PROGRESS). Nothing was committed; the member rejoins.
+bool is_group_moved_on(int code) noexcept;
+
 // librdkafka's description of `error_code`.
 std::string error_text(int error_code);
 

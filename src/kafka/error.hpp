@@ -5,6 +5,8 @@
 
 #include <string_view>
 
+#include "kafka/codes.hpp"
+
 #include "streamframe/errors.hpp"
 
 namespace streamframe::kafka {
@@ -13,10 +15,6 @@ namespace streamframe::kafka {
 // flags retriability on rd_kafka_error_t objects; plain codes are classified here.
 bool is_retriable(rd_kafka_resp_err_t err) noexcept;
 
-// An offset commit refused because the group moved on without this member: its session
-// expired (UNKNOWN_MEMBER_ID), a newer generation exists (ILLEGAL_GENERATION) or a rebalance
-// is under way (REBALANCE_IN_PROGRESS). Nothing was committed; the member rejoins.
-bool is_group_moved_on(int code) noexcept;
 
 // "<what>: <rd_kafka_err2str(err)>". With `rk` given and err == RD_KAFKA_RESP_ERR__FATAL, the
 // instance's underlying fatal error (rd_kafka_fatal_error) is reported and marked fatal.

@@ -1,0 +1,276 @@
+#include "app/assignment.hpp"
+
+#include <algorithm>
+#include <mutex>
+#include <thread>
+
+#include "core/logging.hpp"
+#include "kafka/codes.hpp"
+#include "kafka/retry.hpp"
+#include "streamframe/errors.hpp"
+
+namespace streamframe::detail {
+
+using Clock = std::chrono::steady_clock;
+
+Assignment::Assignment(const WorkerSettings& settings, TaskOutput& output)
+    : settings_(settings), config_(*settings.app), output_(output) {
+  for (const auto& g : settings_.graphs) {
+    auto slot = std::make_unique<TopicSlot>();
+    slot->topic = g->topic().name();
+    slot->graph = g.get();
+    slot->index = slots_.size();
+    ticks_ = ticks_ || g->ticks();
+    slot_by_name_[slot->topic] = slot.get();
+    slots_.push_back(std::move(slot));
+  }
+}
+
+Assignment::~Assignment() = default;
+
+std::vector<std::string> Assignment::topics() const {
+  std::vector<std::string> out;
+  out.reserve(slots_.size());
+  for (const auto& slot : slots_) out.push_back(slot->topic);
+  return out;
+}
+
+void Assignment::assign(const std::vector<kafka::TopicPartition>& tps) {
+  for (const auto& tp : tps) {
+    TopicSlot* slot = slot_of(tp.topic, tp.partition);
+    if (slot == nullptr) continue;
+    if (!slot->assigned[tp.partition]) ++assigned_count_;
+    slot->assigned[tp.partition] = 1;
+    PartitionTask& task = task_of(*slot, tp.partition);
+    if (task.stateful()) {
+      to_prepare_.push_back(tp);
+    } else {
+      task.set_ready(true);
+    }
+  }
+}
+
+void Assignment::release(const std::vector<kafka::TopicPartition>& tps) {
+  for (const auto& tp : tps) {
+    TopicSlot* slot = slot_of(tp.topic, tp.partition);
+    if (slot == nullptr) continue;
+    if (slot->assigned[tp.partition]) --assigned_count_;
+    slot->assigned[tp.partition] = 0;
+    if (static_cast<std::size_t>(tp.partition) < slot->tasks.size() && slot->tasks[tp.partition]) {
+      slot->tasks[tp.partition]->close_stores();
+    }
+    std::erase(to_prepare_, tp);
+  }
+}
+
+PartitionTask& Assignment::task_of(TopicSlot& slot, std::int32_t partition) {
+  if (slot.tasks.size() <= static_cast<std::size_t>(partition)) slot.tasks.resize(partition + 1);
+  auto& task = slot.tasks[partition];
+  if (!task) {
+    task = std::make_unique<PartitionTask>(
+        std::vector<const Graph*>{slot.graph}, partition, output_,
+        [this](const std::string& topic, const std::string& store) -> std::string {
+          const auto it = settings_.changelogs.find({topic, store});
+          return it == settings_.changelogs.end() ? std::string() : it->second;
+        });
+  }
+  return *task;
+}
+
+std::unique_ptr<state::PartitionStore> Assignment::open_store(const state::StoreId& id) {
+  // ST-07: the open budget is half the rebalance budget (max.poll.interval.ms).
+  const auto deadline = Clock::now() + settings_.flush_timeout / 2;
+  try {
+    return settings_.stores->open(id, deadline);
+  } catch (const RocksDBCorruptedError& e) {
+    const bool can_rebuild =
+        config_.rocksdb_options.on_corrupted_recreate && !settings_.changelogs.empty();
+    if (!can_rebuild) throw;
+    // ST-08: the changelog holds everything the store held; start it again from empty.
+    logger()->warn(
+        "state store {} is corrupted ({}); deleting it and rebuilding it from the "
+        "changelog",
+        settings_.stores->describe(id), e.what());
+    settings_.stores->destroy(id);
+    return settings_.stores->open(id, deadline);
+  }
+}
+
+bool Assignment::prepare(kafka::Consumer& consumer, const std::atomic<bool>& stop) {
+  if (to_prepare_.empty()) return false;
+  auto tps = std::move(to_prepare_);
+  to_prepare_.clear();
+  std::vector<state::RestoreRequest> restores;
+  std::vector<PartitionTask*> restored;
+  std::vector<kafka::TopicPartition> committed;
+  if (!settings_.changelogs.empty()) {
+    committed =
+        kafka::with_retries([&] { return consumer.committed(tps, config_.request_timeout); },
+                            config_.request_timeout, "reading committed offsets");
+  }
+  for (const auto& tp : tps) {
+    TopicSlot* slot = slot_of(tp.topic, tp.partition);
+    if (slot == nullptr || !slot->assigned[tp.partition]) continue;
+    std::int64_t offset = kafka::offset_invalid;
+    for (const auto& c : committed) {
+      if (c.topic == tp.topic && c.partition == tp.partition) offset = c.offset;
+    }
+    prepare_partition(consumer, *slot, tp.partition, offset, restores, restored);
+  }
+  restore_all(restores, stop);
+  if (stop.load()) return true;
+  for (PartitionTask* task : restored) task->set_ready(true);
+  return true;
+}
+
+void Assignment::prepare_partition(kafka::Consumer& consumer, TopicSlot& slot,
+                                   std::int32_t partition, std::int64_t committed,
+                                   std::vector<state::RestoreRequest>& restores,
+                                   std::vector<PartitionTask*>& restored) {
+  const std::string& topic = slot.topic;
+  PartitionTask& task = task_of(slot, partition);
+  if (task.ready()) return;
+  const std::string& stream_id = task.stream_id();
+  auto& stores = task.stores();
+  for (std::size_t i = 0; i < stores.size(); ++i) {
+    task.attach(i, open_store({stores[i]->name, stream_id, partition}));
+  }
+  if (settings_.changelogs.empty()) {
+    task.set_ready(true);
+    return;
+  }
+
+  // APP-10: the committed offset fell below the low watermark (retention deleted records the
+  // state was built from).
+  std::int64_t boundary = committed >= 0 ? committed : 0;
+  bool only_without_offsets = false;
+  if (committed >= 0) {
+    const auto [low, high] = kafka::with_retries(
+        [&] { return consumer.query_watermarks(topic, partition, config_.request_timeout); },
+        config_.request_timeout, "querying watermarks");
+    if (committed < low) {
+      const std::string where = topic + "[" + std::to_string(partition) + "] committed offset " +
+                                std::to_string(committed) + " is below the low watermark " +
+                                std::to_string(low);
+      if (!config_.auto_recover_from_source_offset_out_of_range) {
+        throw StateRecoveryOffsetOutOfRange(where + "; the state is kept");
+      }
+      auto reset = config_.state_recovery_offset_reset;
+      if (reset == StateRecoveryOffsetReset::match) {
+        if (config_.auto_offset_reset == AutoOffsetReset::error) {
+          throw StateRecoveryOffsetOutOfRange(where + " and auto_offset_reset is 'error'");
+        }
+        reset = config_.auto_offset_reset == AutoOffsetReset::earliest
+                    ? StateRecoveryOffsetReset::earliest
+                    : StateRecoveryOffsetReset::latest;
+      }
+      logger()->critical("{}: destructive state recovery, deleting the partition's stores", where);
+      task.close_stores();
+      for (std::size_t i = 0; i < stores.size(); ++i) {
+        settings_.stores->destroy({stores[i]->name, stream_id, partition});
+        task.attach(i, open_store({stores[i]->name, stream_id, partition}));
+      }
+      if (reset == StateRecoveryOffsetReset::earliest) {
+        boundary = low;
+        consumer.seek({topic, partition, low}, config_.request_timeout);
+      } else {
+        only_without_offsets = true;
+        consumer.seek({topic, partition, high}, config_.request_timeout);
+      }
+    }
+  }
+  for (auto& st : stores) {
+    state::RestoreRequest request;
+    request.store = st->store.get();
+    request.store_name = st->name;
+    request.changelog = st->changelog;
+    request.partition = partition;
+    request.source_topic = topic;
+    request.boundary = boundary;
+    request.only_without_offsets = only_without_offsets;
+    restores.push_back(std::move(request));
+  }
+  restored.push_back(&task);
+}
+
+std::chrono::milliseconds Assignment::open_transaction_wait() const {
+  // CK-07: the coordinator aborts a dead producer's transaction after its
+  // transaction.timeout.ms (this application's own setting is the best guess of its
+  // predecessor's; librdkafka's default is 60 s); request_timeout covers the coordinator's
+  // periodic check for timed-out transactions (10 s by default).
+  std::int64_t txn_timeout_ms = 60000;
+  if (auto v = kafka::get_option(settings_.producer_config, "transaction.timeout.ms")) {
+    try {
+      txn_timeout_ms = std::stoll(*v);
+    } catch (const std::exception&) {
+      // librdkafka rejected the producer config already if this were not a number.
+    }
+  }
+  return std::chrono::milliseconds(txn_timeout_ms) + config_.request_timeout;
+}
+
+void Assignment::restore_all(std::vector<state::RestoreRequest>& requests,
+                         const std::atomic<bool>& stop) {
+  if (requests.empty()) return;
+  const auto txn_wait = open_transaction_wait();
+  // Restoring is CPU-bound (decoding, RocksDB inserts): partitions restore side by side, one
+  // consumer each, up to the number of cores.
+  const std::size_t threads = std::min<std::size_t>(
+      requests.size(), std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 4));
+  while (restorers_.size() < threads) {
+    restorers_.push_back(std::make_unique<state::Restorer>(settings_.restore_config));
+  }
+  if (threads == 1) {
+    for (const auto& r : requests) {
+      restorers_[0]->restore(r, stop, txn_wait);
+      if (stop.load()) return;
+    }
+    return;
+  }
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> halt{false};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t) {
+    pool.emplace_back([&, restorer = restorers_[t].get()] {
+      for (std::size_t i; !halt.load() && !stop.load() && (i = next++) < requests.size();) {
+        try {
+          restorer->restore(requests[i], stop, txn_wait);
+        } catch (...) {
+          std::lock_guard lock(error_mutex);
+          if (!error) error = std::current_exception();
+          halt = true;
+        }
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+}
+
+Assignment::TopicSlot* Assignment::slot_of(const kafka::Message& m) {
+  auto it = slot_by_topic_id_.find(m.topic_id());
+  if (it == slot_by_topic_id_.end()) {
+    // First message of this topic: the string lookup happens once per topic, not per message.
+    TopicSlot* slot = slot_of(std::string(m.topic()), m.partition());
+    if (slot == nullptr) return nullptr;
+    it = slot_by_topic_id_.emplace(m.topic_id(), slot).first;
+  }
+  TopicSlot* slot = it->second;
+  if (static_cast<std::size_t>(m.partition()) >= slot->assigned.size()) return nullptr;
+  return slot;
+}
+
+Assignment::TopicSlot* Assignment::slot_of(const std::string& topic, std::int32_t partition) {
+  const auto it = slot_by_name_.find(topic);
+  if (it == slot_by_name_.end() || partition < 0) return nullptr;
+  TopicSlot& slot = *it->second;
+  // Partitions can be added to a topic while it is consumed: grow on demand.
+  if (static_cast<std::size_t>(partition) >= slot.assigned.size()) {
+    slot.assigned.resize(partition + 1, 0);
+  }
+  return &slot;
+}
+
+}  // namespace streamframe::detail

@@ -1,0 +1,98 @@
+// The partitions a worker owns: per input topic its pipeline and one PartitionTask per
+// assigned partition; what an assignment, a revoke and a loss do to them; and preparing newly
+// assigned partitions before any of their messages runs: opening their stores, destructive
+// recovery (APP-10, ST-08) and restoring them from their changelogs (ST-05, CK-07).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "app/worker_settings.hpp"
+#include "dataframe/partition_task.hpp"
+#include "kafka/consumer.hpp"
+#include "kafka/message.hpp"
+#include "state/recovery.hpp"
+
+namespace streamframe::detail {
+
+class Assignment {
+ public:
+  struct TopicSlot {
+    std::string topic;
+    const Graph* graph = nullptr;
+    std::size_t index = 0;  // 0..topics-1, for per-topic bookkeeping elsewhere
+    std::vector<char> assigned;
+    // Per partition, made when first assigned and kept (stores closed) after a revoke, so
+    // delivery reports of its changelog records always find their store.
+    std::vector<std::unique_ptr<PartitionTask>> tasks;
+  };
+
+  // Tasks send what they produce and emit to `output`. `settings` must outlive this.
+  Assignment(const WorkerSettings& settings, TaskOutput& output);
+  ~Assignment();
+  Assignment(const Assignment&) = delete;
+  Assignment& operator=(const Assignment&) = delete;
+
+  std::vector<std::string> topics() const;
+  std::size_t topic_count() const noexcept { return slots_.size(); }
+  // The slot of a consumed message (a lookup by topic id: no string work per message), null
+  // for a topic or partition this worker does not know.
+  TopicSlot* slot_of(const kafka::Message& message);
+  TopicSlot* slot_of(const std::string& topic, std::int32_t partition);
+  // Some pipeline acts on the application clock (idle closing).
+  bool ticks() const noexcept { return ticks_; }
+  std::size_t assigned_count() const noexcept { return assigned_count_; }
+
+  // Marks the partitions assigned and makes their tasks; stateful ones wait for prepare().
+  void assign(const std::vector<kafka::TopicPartition>& tps);
+  // Marks the partitions unassigned and closes their stores.
+  void release(const std::vector<kafka::TopicPartition>& tps);
+  // Opens and restores the stores of partitions assigned since the last call, before any of
+  // their messages is processed. Returns whether there were any. `stop` ends a restore early
+  // (the partitions stay unready).
+  bool prepare(kafka::Consumer& consumer, const std::atomic<bool>& stop);
+
+  // f(slot, partition, task) for every task made so far (assigned or not).
+  template <class F>
+  void for_each_task(F&& f) {
+    for (auto& slot : slots_) {
+      for (std::size_t p = 0; p < slot->tasks.size(); ++p) {
+        if (slot->tasks[p]) f(*slot, static_cast<std::int32_t>(p), *slot->tasks[p]);
+      }
+    }
+  }
+
+ private:
+  // The partition's task, made on first use.
+  PartitionTask& task_of(TopicSlot& slot, std::int32_t partition);
+  // Opens the partition's stores and adds what to replay to `restores` (and the task to
+  // `restored`, to be marked ready once they are replayed).
+  void prepare_partition(kafka::Consumer& consumer, TopicSlot& slot, std::int32_t partition,
+                         std::int64_t committed, std::vector<state::RestoreRequest>& restores,
+                         std::vector<PartitionTask*>& restored);
+  // Replays the changelogs, partitions side by side up to the number of cores.
+  void restore_all(std::vector<state::RestoreRequest>& requests, const std::atomic<bool>& stop);
+  // CK-07: how long a restore waits for a transaction a dead producer left open.
+  std::chrono::milliseconds open_transaction_wait() const;
+  // ST-07/ST-08: opens a store, rebuilding a corrupted one from its changelog when allowed.
+  std::unique_ptr<state::PartitionStore> open_store(const state::StoreId& id);
+
+  const WorkerSettings& settings_;
+  const ApplicationConfig& config_;
+  TaskOutput& output_;
+  std::vector<std::unique_ptr<TopicSlot>> slots_;
+  std::unordered_map<std::string, TopicSlot*> slot_by_name_;
+  std::unordered_map<kafka::TopicId, TopicSlot*> slot_by_topic_id_;
+  std::size_t assigned_count_ = 0;
+  bool ticks_ = false;
+  std::vector<kafka::TopicPartition> to_prepare_;
+  std::vector<std::unique_ptr<state::Restorer>> restorers_;
+};
+
+}  // namespace streamframe::detail
