@@ -75,7 +75,7 @@ class WindowNode final : public Node {
   // Hopping windows with final() and mergeable aggregations keep one accumulator per slice
   // of gcd(duration, step) ms; a window's result merges its slices when it closes, so a
   // record updates one slice however many windows overlap (0 = one accumulator per window).
-  std::int64_t pane() const noexcept { return pane_; }
+  std::int64_t slice() const noexcept { return slice_; }
   std::size_t store() const noexcept { return store_; }
 
  private:
@@ -84,7 +84,7 @@ class WindowNode final : public Node {
   std::string store_name_;
   bool final_mode_;
   EmitOptions options_;
-  std::int64_t pane_ = 0;
+  std::int64_t slice_ = 0;
 };
 
 }  // namespace streamframe::detail
