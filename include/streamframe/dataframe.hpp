@@ -27,6 +27,7 @@ namespace streamframe {
 namespace detail {
 class Graph;
 class Node;
+struct Access;
 }  // namespace detail
 
 struct ApplyOptions {
@@ -102,9 +103,6 @@ class ColumnRef : public Series {
 
 class StreamingDataFrame {
  public:
-  StreamingDataFrame(std::shared_ptr<detail::Graph> graph, detail::Node* node)
-      : graph_(std::move(graph)), node_(node) {}
-
   // The root frame of `topic` (made with Topic::make) outside any Application: for a
   // TestDriver or sdf.test() without a broker. It cannot be run by an Application.
   [[nodiscard]] static StreamingDataFrame standalone(const Topic& topic);
@@ -272,11 +270,11 @@ class StreamingDataFrame {
 
   explicit operator bool() const = delete;  // SDF-20
 
-  detail::Node* node() const noexcept { return node_; }
-  const std::shared_ptr<detail::Graph>& graph() const noexcept { return graph_; }
-
  private:
   friend class ColumnRef;
+  friend struct detail::Access;
+  StreamingDataFrame(std::shared_ptr<detail::Graph> graph, detail::Node* node)
+      : graph_(std::move(graph)), node_(node) {}
   static ApplyMetaFn wrap(ApplyFn f) {
     return [f = std::move(f)](const Value& v, const Value&, std::int64_t, const Headers&) {
       return f(v);

@@ -13,6 +13,7 @@
 namespace streamframe {
 
 namespace detail {
+struct Access;  // the library's way in (src/dataframe/access.hpp)
 // One node of an expression tree. Trees are built once when the pipeline is declared and
 // shared read-only by every worker, so evaluation must not mutate them.
 class Expr {
@@ -34,8 +35,6 @@ class Series {
   [[nodiscard]] static Series column(std::string name);
   // A constant.
   [[nodiscard]] static Series constant(Value value);
-  explicit Series(detail::ExprPtr expr) : expr_(std::move(expr)) {}
-
   // Nested access: s["k"] on objects, s[i] on arrays (negative from the end).
   [[nodiscard]] Series operator[](std::string key) const;
   [[nodiscard]] Series operator[](const char* key) const { return (*this)[std::string(key)]; }
@@ -57,12 +56,13 @@ class Series {
     return expr_->eval(row, scratch);
   }
   std::string describe() const { return expr_->describe(); }
-  const detail::ExprPtr& expr() const noexcept { return expr_; }
 
   // A Series is not a bool: `if (sdf["x"] > 1)` must not compile (SDF-20).
   explicit operator bool() const = delete;
 
  private:
+  friend struct detail::Access;
+  explicit Series(detail::ExprPtr expr) : expr_(std::move(expr)) {}
   detail::ExprPtr expr_;
 };
 

@@ -14,6 +14,7 @@ namespace streamframe {
 
 namespace detail {
 class StateScope;
+struct Access;
 }  // namespace detail
 
 enum class RocksDBCompression { none, snappy, zlib, bz2, lz4, lz4hc, zstd };
@@ -70,9 +71,9 @@ class State {
   void set_bytes(const Value& key, std::string_view bytes);
   void set_bytes(const Value& key, std::string_view bytes, std::chrono::milliseconds ttl);
 
-  explicit State(detail::StateScope& scope) noexcept : scope_(&scope) {}
-
  private:
+  friend struct detail::Access;
+  explicit State(detail::StateScope& scope) noexcept : scope_(&scope) {}
   detail::StateScope* scope_;
 };
 

@@ -29,6 +29,7 @@ class Graph;
 class Node;
 struct AggregationSpec;
 struct WindowSpec;
+struct Access;
 }  // namespace detail
 
 // WIN-06: whose stream time closes windows.
@@ -142,11 +143,10 @@ class Aggregation {
  public:
   explicit Aggregation(std::shared_ptr<const Aggregator> custom);
   explicit Aggregation(std::shared_ptr<const Collector> custom);
+ private:
+  friend struct detail::Access;
   explicit Aggregation(std::shared_ptr<const detail::AggregationSpec> spec)
       : spec_(std::move(spec)) {}
-  const std::shared_ptr<const detail::AggregationSpec>& spec() const noexcept { return spec_; }
-
- private:
   std::shared_ptr<const detail::AggregationSpec> spec_;
 };
 
@@ -174,16 +174,16 @@ namespace agg {
 // A window with its aggregation, waiting for final() or current().
 class WindowedAggregation {
  public:
-  WindowedAggregation(std::shared_ptr<detail::Graph> graph, detail::Node* node,
-                      std::shared_ptr<detail::WindowSpec> spec)
-      : graph_(std::move(graph)), node_(node), spec_(std::move(spec)) {}
-
   // WIN-09: each window once, when it closes.
   [[nodiscard]] StreamingDataFrame final(EmitOptions options = {}) const;
   // WIN-10: after each record, every window it updated. Collectors => InvalidOperation.
   [[nodiscard]] StreamingDataFrame current(EmitOptions options = {}) const;
 
  private:
+  friend struct detail::Access;
+  WindowedAggregation(std::shared_ptr<detail::Graph> graph, detail::Node* node,
+                      std::shared_ptr<detail::WindowSpec> spec)
+      : graph_(std::move(graph)), node_(node), spec_(std::move(spec)) {}
   StreamingDataFrame emit(bool final_mode, const EmitOptions& options) const;
   std::shared_ptr<detail::Graph> graph_;
   detail::Node* node_;
@@ -193,10 +193,6 @@ class WindowedAggregation {
 // A declared window (parameters checked), waiting for its aggregation.
 class WindowDefinition {
  public:
-  WindowDefinition(std::shared_ptr<detail::Graph> graph, detail::Node* node,
-                   std::shared_ptr<detail::WindowSpec> spec)
-      : graph_(std::move(graph)), node_(node), spec_(std::move(spec)) {}
-
   // Single aggregations of the whole value: output {"start", "end", "value"}.
   [[nodiscard]] WindowedAggregation sum() const;
   [[nodiscard]] WindowedAggregation count() const;
@@ -212,6 +208,10 @@ class WindowDefinition {
       const std::vector<std::pair<std::string, Aggregation>>& columns) const;
 
  private:
+  friend struct detail::Access;
+  WindowDefinition(std::shared_ptr<detail::Graph> graph, detail::Node* node,
+                   std::shared_ptr<detail::WindowSpec> spec)
+      : graph_(std::move(graph)), node_(node), spec_(std::move(spec)) {}
   WindowedAggregation single(const Aggregation& aggregation, const char* func) const;
   std::shared_ptr<detail::Graph> graph_;
   detail::Node* node_;

@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "app/access.hpp"
+#include "dataframe/access.hpp"
 #include "app/config_reference.hpp"
 #include "app/process_identity.hpp"
 #include "app/producer_factory.hpp"
@@ -360,7 +361,7 @@ class Application::Impl {
     auto graph = std::make_shared<detail::Graph>(topic);
     graph->clock = config_.clock;
     graphs_.push_back(graph);
-    return StreamingDataFrame(graph, graph->root());
+    return detail::Access::frame(graph, graph->root());
   }
 
   std::vector<Value> run(RunOptions options) {

@@ -15,6 +15,7 @@
 // Errors throw (the API returns a Value) but only on the failure path; the throwing helpers are
 // out of line and cold so the success path stays small.
 #include "streamframe/series.hpp"
+#include "dataframe/access.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -952,7 +953,7 @@ class IndexExpr final : public UnaryExpr {
 
 template <class N, class... Args>
 Series make(Args&&... args) {
-  return Series(std::make_shared<const N>(std::forward<Args>(args)...));
+  return detail::Access::series(std::make_shared<const N>(std::forward<Args>(args)...));
 }
 
 }  // namespace
@@ -1023,8 +1024,8 @@ Value Series::evaluate(const Value& row) const {
 }
 
 Series make_binary(BinaryOp op, const Series& lhs, const Series& rhs) {
-  NodePtr a = adopt(lhs.expr());
-  NodePtr b = adopt(rhs.expr());
+  NodePtr a = adopt(detail::Access::expr(lhs));
+  NodePtr b = adopt(detail::Access::expr(rhs));
   switch (op) {
     case BinaryOp::add:
       return make<ArithmeticExpr<BinaryOp::add>>(std::move(a), std::move(b));
@@ -1057,7 +1058,7 @@ Series make_binary(BinaryOp op, const Series& lhs, const Series& rhs) {
 }
 
 Series operator~(const Series& s) {
-  return make<NotExpr>(adopt(s.expr()));
+  return make<NotExpr>(adopt(detail::Access::expr(s)));
 }
 
 namespace detail {

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "dataframe/graph.hpp"
+#include "dataframe/access.hpp"
 #include "dataframe/partition_task.hpp"
 #include "state/memory_store.hpp"
 #include "state/transaction.hpp"
@@ -17,7 +18,7 @@ namespace streamframe {
 // its tasks over RocksDB: the same decoding, forwarding, state and checkpoint code.
 struct TestDriver::Impl final : detail::TaskOutput {
   Impl(const StreamingDataFrame& root, TestDriverOptions opts, OutputFn fn)
-      : graph(root.graph()), options(opts), on_output(std::move(fn)) {
+      : graph(detail::Access::graph(root)), options(opts), on_output(std::move(fn)) {
     if (options.partitions < 1) throw InvalidOperation("TestDriver: partitions must be >= 1");
     for (std::int32_t p = 0; p < options.partitions; ++p) {
       auto task = std::make_unique<detail::PartitionTask>(

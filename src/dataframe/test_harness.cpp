@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "state/memory_store.hpp"
+#include "dataframe/access.hpp"
 
 namespace streamframe::detail {
 
@@ -71,7 +72,7 @@ TestHarness& test_harness(const StreamingDataFrame& frame) {
   // Pipelines that are gone take their harness with them (checked here rather than by the
   // Graph, which knows nothing of tests).
   std::erase_if(harnesses, [](const auto& kv) { return kv.second.graph.expired(); });
-  const std::shared_ptr<Graph>& graph = frame.graph();
+  const std::shared_ptr<Graph>& graph = Access::graph(frame);
   auto& entry = harnesses[graph.get()];
   if (!entry.harness) {
     entry.graph = graph;

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "streamframe/errors.hpp"
+#include "dataframe/access.hpp"
 
 namespace streamframe {
 
@@ -44,34 +45,34 @@ Aggregation::Aggregation(std::shared_ptr<const Collector> custom) {
 namespace agg {
 using detail::AggKind;
 Aggregation count(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::count, std::move(c)));
+  return detail::Access::aggregation(make(AggKind::count, std::move(c)));
 }
 Aggregation sum(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::sum, std::move(c)));
+  return detail::Access::aggregation(make(AggKind::sum, std::move(c)));
 }
 Aggregation mean(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::mean, std::move(c)));
+  return detail::Access::aggregation(make(AggKind::mean, std::move(c)));
 }
 Aggregation min(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::min, std::move(c)));
+  return detail::Access::aggregation(make(AggKind::min, std::move(c)));
 }
 Aggregation max(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::max, std::move(c)));
+  return detail::Access::aggregation(make(AggKind::max, std::move(c)));
 }
 Aggregation earliest(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::earliest, std::move(c)));
+  return detail::Access::aggregation(make(AggKind::earliest, std::move(c)));
 }
 Aggregation latest(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::latest, std::move(c)));
+  return detail::Access::aggregation(make(AggKind::latest, std::move(c)));
 }
 Aggregation first(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::first, std::move(c)));
+  return detail::Access::aggregation(make(AggKind::first, std::move(c)));
 }
 Aggregation last(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::last, std::move(c)));
+  return detail::Access::aggregation(make(AggKind::last, std::move(c)));
 }
 Aggregation collect(std::optional<std::string> c) {
-  return Aggregation(make(AggKind::collect, std::move(c)));
+  return detail::Access::aggregation(make(AggKind::collect, std::move(c)));
 }
 Aggregation reduce(ReduceFn reducer, InitializeFn initializer, MergeFn merger) {
   if (!reducer || !initializer)
@@ -81,7 +82,7 @@ Aggregation reduce(ReduceFn reducer, InitializeFn initializer, MergeFn merger) {
   spec->reducer = std::move(reducer);
   spec->initializer = std::move(initializer);
   spec->merger = std::move(merger);
-  return Aggregation(std::move(spec));
+  return detail::Access::aggregation(std::move(spec));
 }
 Aggregation custom(std::shared_ptr<const Aggregator> aggregator) {
   return Aggregation(std::move(aggregator));

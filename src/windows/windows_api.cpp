@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "dataframe/graph.hpp"
+#include "dataframe/access.hpp"
 #include "streamframe/dataframe.hpp"
 #include "streamframe/errors.hpp"
 #include "streamframe/windows.hpp"
@@ -61,7 +62,7 @@ WindowDefinition StreamingDataFrame::tumbling_window(std::chrono::milliseconds d
                                                      const WindowOptions& options) const {
   check_duration("tumbling_window", "duration", duration);
   check_grace("tumbling_window", options.grace);
-  return WindowDefinition(graph_, node_, time_spec(WindowKind::tumbling, duration, options));
+  return detail::Access::window(graph_, node_, time_spec(WindowKind::tumbling, duration, options));
 }
 
 WindowDefinition StreamingDataFrame::hopping_window(std::chrono::milliseconds duration,
@@ -75,7 +76,7 @@ WindowDefinition StreamingDataFrame::hopping_window(std::chrono::milliseconds du
   check_grace("hopping_window", options.grace);
   auto spec = time_spec(WindowKind::hopping, duration, options);
   spec->step = step.count();
-  return WindowDefinition(graph_, node_, std::move(spec));
+  return detail::Access::window(graph_, node_, std::move(spec));
 }
 
 WindowDefinition StreamingDataFrame::sliding_window(std::chrono::milliseconds duration,
@@ -85,7 +86,7 @@ WindowDefinition StreamingDataFrame::sliding_window(std::chrono::milliseconds du
   if (options.before_update || options.after_update) {
     throw ConfigError("sliding_window: before_update/after_update triggers are not supported");
   }
-  return WindowDefinition(graph_, node_, time_spec(WindowKind::sliding, duration, options));
+  return detail::Access::window(graph_, node_, time_spec(WindowKind::sliding, duration, options));
 }
 
 WindowDefinition StreamingDataFrame::tumbling_count_window(
@@ -95,7 +96,7 @@ WindowDefinition StreamingDataFrame::tumbling_count_window(
   spec->kind = WindowKind::tumbling_count;
   spec->count = count;
   spec->name = options.name;
-  return WindowDefinition(graph_, node_, std::move(spec));
+  return detail::Access::window(graph_, node_, std::move(spec));
 }
 
 WindowDefinition StreamingDataFrame::hopping_count_window(std::int64_t count, std::int64_t step,
@@ -110,7 +111,7 @@ WindowDefinition StreamingDataFrame::hopping_count_window(std::int64_t count, st
   spec->count = count;
   spec->step = step;
   spec->name = options.name;
-  return WindowDefinition(graph_, node_, std::move(spec));
+  return detail::Access::window(graph_, node_, std::move(spec));
 }
 
 WindowDefinition StreamingDataFrame::sliding_count_window(std::int64_t count,
@@ -121,7 +122,7 @@ WindowDefinition StreamingDataFrame::sliding_count_window(std::int64_t count,
   spec->count = count;
   spec->step = 1;
   spec->name = options.name;
-  return WindowDefinition(graph_, node_, std::move(spec));
+  return detail::Access::window(graph_, node_, std::move(spec));
 }
 
 WindowDefinition StreamingDataFrame::session_window(std::chrono::milliseconds gap,
@@ -134,7 +135,7 @@ WindowDefinition StreamingDataFrame::session_window(std::chrono::milliseconds ga
   spec->grace = options.grace.count();
   spec->name = options.name;
   spec->on_late = options.on_late;
-  return WindowDefinition(graph_, node_, std::move(spec));
+  return detail::Access::window(graph_, node_, std::move(spec));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,8 +146,8 @@ WindowedAggregation WindowDefinition::single(const Aggregation& aggregation,
   spec->single = true;
   spec->func = func;
   spec->columns = {"value"};
-  spec->aggs = {aggregation.spec()};
-  return WindowedAggregation(graph_, node_, std::move(spec));
+  spec->aggs = {detail::Access::spec(aggregation)};
+  return detail::Access::windowed(graph_, node_, std::move(spec));
 }
 
 WindowedAggregation WindowDefinition::sum() const {
@@ -186,11 +187,11 @@ WindowedAggregation WindowDefinition::agg(
     }
     if (name.empty()) throw ConfigError("agg(): a column needs a name");
     if (!seen.insert(name).second) throw ConfigError("agg(): column '" + name + "' given twice");
-    if (!aggregation.spec()) throw ConfigError("agg(): column '" + name + "' has no aggregation");
+    if (!detail::Access::spec(aggregation)) throw ConfigError("agg(): column '" + name + "' has no aggregation");
     spec->columns.push_back(name);
-    spec->aggs.push_back(aggregation.spec());
+    spec->aggs.push_back(detail::Access::spec(aggregation));
   }
-  return WindowedAggregation(graph_, node_, std::move(spec));
+  return detail::Access::windowed(graph_, node_, std::move(spec));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -238,7 +239,7 @@ StreamingDataFrame WindowedAggregation::emit(bool final_mode, const EmitOptions&
   auto node = std::make_unique<detail::WindowNode>(spec_, index, store, final_mode, options);
   auto* added = graph_->add(std::move(node), node_);
   if (options.idle_timeout.count() > 0) graph_->set_ticking_owner(index, added);
-  return StreamingDataFrame(graph_, added);
+  return detail::Access::frame(graph_, added);
 }
 
 }  // namespace streamframe

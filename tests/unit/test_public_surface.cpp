@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dataframe/graph.hpp"
+#include "dataframe/access.hpp"
 #include "streamframe/streamframe.hpp"
 #include "support/embedded_config.hpp"
 
@@ -179,7 +180,7 @@ TEST(IgnoreMessageInTestDriver, DropsTheMessageOnTheForwardingPath) {
   const Topic out = Topic::make("ign-out", {});
   auto root = StreamingDataFrame::standalone(in);
   root.to_topic(out);
-  ASSERT_EQ(root.graph()->passthrough_targets().size(), 1u) << "not the forwarding path";
+  ASSERT_EQ(detail::Access::graph(root)->passthrough_targets().size(), 1u) << "not the forwarding path";
   TestDriver driver(root);
   driver.pipe(0, "k", "1", 10);
   driver.pipe(0, "k", "\"ignore-me\"", 20);
@@ -218,7 +219,7 @@ TEST(ExtraHeadersInTestDriver, AppendedAfterTheRecordsHeaders) {
   const Topic out = Topic::make("xh-out", tagging_output());
   auto root = StreamingDataFrame::standalone(in);
   root.to_topic(out);
-  EXPECT_TRUE(root.graph()->passthrough_targets().empty())
+  EXPECT_TRUE(detail::Access::graph(root)->passthrough_targets().empty())
       << "a serializer with extra headers must not be bypassed";
   TestDriver driver(root);
   driver.pipe(0, "k", R"({"a":  1})", 10, {{"trace", "from-input"}, {"x", "1"}});

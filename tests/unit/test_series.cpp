@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "streamframe/errors.hpp"
+#include "dataframe/access.hpp"
 #include "streamframe/series.hpp"
 #include "streamframe/value.hpp"
 #include "support/expect_error.hpp"
@@ -828,7 +829,7 @@ class TwiceExpr final : public detail::Expr {
 };
 
 TEST(SeriesExpression, ForeignExpressionsAsOperands) {
-  const Series twice(std::make_shared<const TwiceExpr>());
+  const Series twice = detail::Access::series(std::make_shared<const TwiceExpr>());
   const Value row = Value::object({{"n", 4}, {"s", "x"}});
   EXPECT_TRUE(Same(eval(twice + 1, row), 9));
   EXPECT_TRUE(Same(eval(twice + twice, row), 16));

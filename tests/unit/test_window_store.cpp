@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dataframe/graph.hpp"
+#include "dataframe/access.hpp"
 #include "state/memory_store.hpp"
 #include "state/transaction.hpp"
 #include "state/value_codec.hpp"
@@ -102,7 +103,7 @@ Value layout0(std::int64_t T, std::int64_t next_seq, Array windows) {
 TEST(WindowStore, SessionWrittenBeforeWin13IsReadWithExclusiveEnd) {
   Application app(test::embedded_config("win-store-session"));
   auto out = app.dataframe(app.topic("win-store-session-in")).session_window(10ms).sum().final();
-  StoreContext ctx(*out.graph());
+  StoreContext ctx(*detail::Access::graph(out));
   // The old code's session of 1@0 and 2@5: [0, 5], end = last timestamp.
   ctx.put(key_state_key("k"), key_state(0, layout0(5, 2, {window(0, 5, 2, 3)})));
   // As [0, 6), 15 < 6 + 10 joins it (read as [0, 5) it would start a session of its own).
@@ -120,7 +121,7 @@ TEST(WindowStore, SessionWrittenBeforeWin13IsReadWithExclusiveEnd) {
 TEST(WindowStore, TumblingWrittenInLayoutZeroKeepsItsBounds) {
   Application app(test::embedded_config("win-store-tumbling"));
   auto out = app.dataframe(app.topic("win-store-tumbling-in")).tumbling_window(10ms).sum().final();
-  StoreContext ctx(*out.graph());
+  StoreContext ctx(*detail::Access::graph(out));
   ctx.put(key_state_key("k"), key_state(0, layout0(5, 1, {window(0, 10, 1, 2)})));
   EXPECT_EQ(ctx.record(1, "k", 10), std::vector<std::string>{R"({"start":0,"end":10,"value":2})"});
 }
@@ -128,7 +129,7 @@ TEST(WindowStore, TumblingWrittenInLayoutZeroKeepsItsBounds) {
 TEST(WindowStore, NewerLayoutIsRefused) {
   Application app(test::embedded_config("win-store-newer"));
   auto out = app.dataframe(app.topic("win-store-newer-in")).session_window(10ms).sum().final();
-  StoreContext ctx(*out.graph());
+  StoreContext ctx(*detail::Access::graph(out));
   ctx.put(key_state_key("k"), key_state(2, layout0(5, 2, {window(0, 6, 2, 3)})));
   EXPECT_THROW(ctx.record(4, "k", 15), SerializationError);
 }

@@ -1,0 +1,166 @@
+#include "dataframe/graph.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/assert.hpp"
+#include "dataframe/nodes.hpp"
+#include "streamframe/errors.hpp"
+
+namespace streamframe::detail {
+
+const MessageContext*& current_message_context() {
+  thread_local const MessageContext* ctx = nullptr;
+  return ctx;
+}
+
+void Node::forward(Row& row, ExecContext& ctx) const {
+  const auto n = children.size();
+  if (n == 0) {
+    ctx.emit(row);
+    return;
+  }
+  for (std::size_t i = 0; i + 1 < n; ++i) {
+    Row copy = row;
+    children[i]->process(copy, ctx);
+  }
+  children[n - 1]->process(row, ctx);
+}
+
+void Node::forward_applied(Row& row, Value result, bool expand, ExecContext& ctx) const {
+  if (!expand) {
+    row.value = std::move(result);
+    forward(row, ctx);
+    return;
+  }
+  if (!result.is_array()) {
+    throw ValueTypeError("apply(expand=true) must return an array, got " +
+                         std::string(result.type_name()));
+  }
+  auto& items = result.as_array();
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    Row item{std::move(items[i]), row.key, row.timestamp, row.headers};
+    forward(item, ctx);
+  }
+}
+
+StateScope& ExecContext::state(std::size_t, const Row&) {
+  throw InvalidOperation("state is not available in this context");
+}
+
+OperatorState& ExecContext::operator_state(std::size_t, const Node&) {
+  throw InvalidOperation("state is not available in this context");
+}
+
+std::int64_t ExecContext::now_ms() const {
+  return steady_ms();
+}
+
+std::int64_t ExecContext::steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::unique_ptr<OperatorState> Node::make_operator_state(state::PartitionTransaction&,
+                                                         std::int32_t) const {
+  SF_ASSERT(false, "node '{}' keeps no operator state", kind());
+}
+
+std::int64_t Graph::now_ms() const {
+  return clock ? clock() : ExecContext::steady_ms();
+}
+
+Graph::Graph(Topic topic) : topic_(std::move(topic)) {
+  nodes_.push_back(std::make_unique<RootNode>());
+  root_ = nodes_.back().get();
+}
+
+Node* Graph::add(std::unique_ptr<Node> node, Node* parent) {
+  Node* raw = node.get();
+  raw->parent = parent;
+  parent->children.push_back(raw);
+  nodes_.push_back(std::move(node));
+  return raw;
+}
+
+std::vector<const Topic::Definition*> Graph::passthrough_targets() const {
+  std::vector<const Topic::Definition*> targets;
+  const auto& source = topic_.definition();
+  if (source.timestamp_extractor || root_->children.empty()) return {};
+  for (const Node* child : root_->children) {
+    const Topic* target = child->plain_topic();
+    if (target == nullptr || !child->children.empty()) return {};
+    const auto& def = target->definition();
+    if (!source.value_deserializer->round_trips_with(*def.value_serializer) ||
+        !source.key_deserializer->round_trips_with(*def.key_serializer) ||
+        !def.value_serializer->extra_headers().empty()) {
+      return {};
+    }
+    targets.push_back(&def);
+  }
+  return targets;
+}
+
+std::vector<Sink*> Graph::sinks() const {
+  std::vector<Sink*> out;
+  for (const auto& n : nodes_) {
+    if (Sink* s = n->sink()) out.push_back(s);
+  }
+  return out;
+}
+
+void Graph::link(Node* node, Node* parent) {
+  parent->children.push_back(node);
+}
+
+void Graph::set_ticking_owner(std::size_t store, const Node* owner) {
+  if (ticking_owners_.size() <= store) ticking_owners_.resize(store + 1, nullptr);
+  ticking_owners_[store] = owner;
+}
+
+bool Graph::ticks() const noexcept {
+  return std::any_of(ticking_owners_.begin(), ticking_owners_.end(),
+                     [](const Node* n) { return n != nullptr; });
+}
+
+std::size_t Graph::add_unique_store(const std::string& name) {
+  for (const auto& taken : unique_stores_) {
+    if (taken == name) {
+      throw ConfigError("store '" + name + "' is used twice on stream '" + stream_id() +
+                        "'; give one of the windows a name");
+    }
+  }
+  for (const auto& taken : stores_) {
+    if (taken == name) {
+      throw ConfigError("store '" + name + "' is already used by a stateful operation on stream '" +
+                        stream_id() + "'");
+    }
+  }
+  unique_stores_.push_back(name);
+  stores_.push_back(name);
+  return stores_.size() - 1;
+}
+
+std::size_t Graph::store_index(const std::string& name) {
+  for (const auto& taken : unique_stores_) {
+    if (taken == name) {
+      throw ConfigError("store '" + name + "' belongs to a window on stream '" + stream_id() + "'");
+    }
+  }
+  if (name.empty()) throw ConfigError("a state store name must not be empty");
+  for (std::size_t i = 0; i < stores_.size(); ++i) {
+    if (stores_[i] == name) return i;
+  }
+  stores_.push_back(name);
+  return stores_.size() - 1;
+}
+
+bool Graph::produces() const {
+  for (const auto& n : nodes_) {
+    if (n->produces()) return true;
+  }
+  return false;
+}
+
+}  // namespace streamframe::detail
