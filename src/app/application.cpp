@@ -12,12 +12,12 @@
 #include <unordered_set>
 
 #include "app/access.hpp"
-#include "dataframe/access.hpp"
 #include "app/config_reference.hpp"
 #include "app/process_identity.hpp"
 #include "app/producer_factory.hpp"
 #include "app/worker.hpp"
 #include "core/logging.hpp"
+#include "dataframe/access.hpp"
 #include "dataframe/graph.hpp"
 #include "kafka/admin.hpp"
 #include "kafka/codes.hpp"

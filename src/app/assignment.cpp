@@ -210,7 +210,7 @@ std::chrono::milliseconds Assignment::open_transaction_wait() const {
 }
 
 void Assignment::restore_all(std::vector<state::RestoreRequest>& requests,
-                         const std::atomic<bool>& stop) {
+                             const std::atomic<bool>& stop) {
   if (requests.empty()) return;
   const auto txn_wait = open_transaction_wait();
   // Restoring is CPU-bound (decoding, RocksDB inserts): partitions restore side by side, one

@@ -16,10 +16,10 @@ namespace streamframe::detail {
 
 using Clock = std::chrono::steady_clock;
 
-Checkpoint::Checkpoint(const ApplicationConfig& config, bool exactly_once,
-                       Assignment& assignment, kafka::Producer& producer,
-                       kafka::Consumer& consumer, kafka::BrokerWatch& brokers,
-                       std::vector<Sink*> sinks, PendingError& pending, RunStats& stats)
+Checkpoint::Checkpoint(const ApplicationConfig& config, bool exactly_once, Assignment& assignment,
+                       kafka::Producer& producer, kafka::Consumer& consumer,
+                       kafka::BrokerWatch& brokers, std::vector<Sink*> sinks, PendingError& pending,
+                       RunStats& stats)
     : config_(config),
       exactly_once_(exactly_once),
       assignment_(assignment),
@@ -220,29 +220,29 @@ void Checkpoint::sweep_expired() {
 }
 
 void Checkpoint::produce_changelogs() {
-  assignment_.for_each_task([this](Assignment::TopicSlot& slot, std::int32_t partition,
-                                   PartitionTask& task) {
-    const std::int64_t processed_offset = processed(slot, partition);
-    bool headers_ready = false;
-    task.for_each_change([&](PartitionTask::Store& st, std::string_view key,
-                             const std::optional<std::string>& v) {
-      if (st.changelog.empty()) return;
-      if (!headers_ready) {
-        ensure_transaction();
-        changelog_headers_.clear();
-        changelog_headers_.emplace_back(state::kColumnFamilyHeader, "default");
-        if (processed_offset >= 0) {
-          changelog_headers_.emplace_back(
-              state::kProcessedOffsetsHeader,
-              state::processed_offsets_header(slot.topic, processed_offset));
-        }
-        headers_ready = true;
-      }
-      std::optional<std::string_view> value;
-      if (v) value = *v;
-      producer_.produce(st.changelog, partition, key, value, 0, &changelog_headers_, &st);
-    });
-  });
+  assignment_.for_each_task(
+      [this](Assignment::TopicSlot& slot, std::int32_t partition, PartitionTask& task) {
+        const std::int64_t processed_offset = processed(slot, partition);
+        bool headers_ready = false;
+        task.for_each_change([&](PartitionTask::Store& st, std::string_view key,
+                                 const std::optional<std::string>& v) {
+          if (st.changelog.empty()) return;
+          if (!headers_ready) {
+            ensure_transaction();
+            changelog_headers_.clear();
+            changelog_headers_.emplace_back(state::kColumnFamilyHeader, "default");
+            if (processed_offset >= 0) {
+              changelog_headers_.emplace_back(
+                  state::kProcessedOffsetsHeader,
+                  state::processed_offsets_header(slot.topic, processed_offset));
+            }
+            headers_ready = true;
+          }
+          std::optional<std::string_view> value;
+          if (v) value = *v;
+          producer_.produce(st.changelog, partition, key, value, 0, &changelog_headers_, &st);
+        });
+      });
 }
 
 void Checkpoint::ensure_transaction() {
@@ -250,7 +250,7 @@ void Checkpoint::ensure_transaction() {
 }
 
 bool Checkpoint::commit_transaction(const std::vector<kafka::TopicPartition>& offsets,
-                                Clock::time_point deadline) {
+                                    Clock::time_point deadline) {
   ensure_transaction();
   try {
     if (!offsets.empty()) {
@@ -320,7 +320,7 @@ bool Checkpoint::abort_failed_transaction(Clock::time_point deadline) {
 }
 
 void Checkpoint::commit_offsets(const std::vector<kafka::TopicPartition>& offsets,
-                            Clock::time_point deadline) {
+                                Clock::time_point deadline) {
   // A group coordinator that is being looked up or loaded (after a broker restart) refuses the
   // commit with a retriable error; the same offsets are committed again once it answers, up
   // to the checkpoint's deadline (a long outage ends the wait through check_brokers()).

@@ -116,9 +116,9 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
   consumer_ = std::make_unique<kafka::Consumer>(settings_.consumer_config, std::move(handler));
   brokers_ = std::make_unique<kafka::BrokerWatch>(*consumer_, *producer_,
                                                   config_.broker_availability_timeout);
-  checkpoint_ = std::make_unique<Checkpoint>(config_, settings_.exactly_once, *assignment_,
-                                             *producer_, *consumer_, *brokers_, sinks_, pending_,
-                                             stats_);
+  checkpoint_ =
+      std::make_unique<Checkpoint>(config_, settings_.exactly_once, *assignment_, *producer_,
+                                   *consumer_, *brokers_, sinks_, pending_, stats_);
   const std::vector<std::string> topics = assignment_->topics();
   if (settings_.static_assignment.empty()) {
     const auto missing = consumer_->await_topics(topics, config_.request_timeout);
@@ -187,8 +187,7 @@ bool Worker::deserialization_failed(const kafka::Message& m, const std::exceptio
   return action != ErrorAction::stop;
 }
 
-void Worker::dead_letter(const kafka::Message& m, const std::exception& error,
-                         const char* stage) {
+void Worker::dead_letter(const kafka::Message& m, const std::exception& error, const char* stage) {
   try {
     m.headers(dead_letter_headers_);  // cleared when it throws
   } catch (const KafkaError& e) {
@@ -208,8 +207,8 @@ void Worker::dead_letter(const kafka::Message& m, const std::exception& error,
   producer_->produce(*config_.dead_letter_topic, -1, m.key(), m.value(),
                      timestamp > 0 ? timestamp : 0, &dead_letter_headers_, &dead_letter_tag_);
   ++stats_.dead_lettered;
-  logger()->debug("{} error: {}[{}]@{} sent to the dead-letter topic '{}'", stage,
-                  m.topic(), m.partition(), m.offset(), *config_.dead_letter_topic);
+  logger()->debug("{} error: {}[{}]@{} sent to the dead-letter topic '{}'", stage, m.topic(),
+                  m.partition(), m.offset(), *config_.dead_letter_topic);
 }
 
 void Worker::on_assign(const std::vector<kafka::TopicPartition>& tps) {
@@ -442,7 +441,8 @@ void Worker::processing_failed(const kafka::Message& m, PartitionTask& task, std
 
 void Worker::processed(Assignment::TopicSlot& slot, const kafka::Message& m) {
   checkpoint_->record(slot, m.partition(), m.offset());
-  if (config_.on_message_processed) config_.on_message_processed(slot.topic, m.partition(), m.offset());
+  if (config_.on_message_processed)
+    config_.on_message_processed(slot.topic, m.partition(), m.offset());
   current_message_context() = nullptr;
 }
 
@@ -537,8 +537,8 @@ bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
   if (checkpoint_->due()) checkpoint(Clock::now() + settings_.flush_timeout);
   if (run.options.timeout.count() > 0) {
     // Before the first assignment the app may still be joining the group: allow 60 s.
-    const auto grace = assignment_->assigned_count() == 0 ? std::chrono::seconds(60)
-                                                          : std::chrono::seconds(0);
+    const auto grace =
+        assignment_->assigned_count() == 0 ? std::chrono::seconds(60) : std::chrono::seconds(0);
     if (Clock::now() - last_activity_ >= run.options.timeout + grace) return false;
   }
   return true;

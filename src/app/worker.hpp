@@ -66,8 +66,7 @@ class Worker final : public TaskOutput {
   // EXT-03: produces `message` as consumed plus the error headers to the dead-letter topic, in
   // the checkpoint under way (exactly-once: its transaction). Its delivery is confirmed by the
   // checkpoint's flush; a failed delivery stops the worker (never skippable).
-  void dead_letter(const kafka::Message& message, const std::exception& error,
-                   const char* stage);
+  void dead_letter(const kafka::Message& message, const std::exception& error, const char* stage);
   // Records `message` as processed for the next checkpoint (CK-01) and leaves its context.
   void processed(Assignment::TopicSlot& slot, const kafka::Message& message);
   void checkpoint(std::chrono::steady_clock::time_point deadline) { checkpoint_->commit(deadline); }

@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "dataframe/graph.hpp"
 #include "dataframe/access.hpp"
+#include "dataframe/graph.hpp"
 #include "dataframe/metadata.hpp"
 #include "state/transaction.hpp"
 #include "streamframe/dataframe.hpp"
@@ -279,7 +279,7 @@ class PrintNode final : public Node {
 
 // to_topic: the record's key, or the one `key` computes from the value, goes with it.
 inline void produce_with_key(const Topic::Definition& topic, const KeyFn& key, const Row& row,
-                      ExecContext& ctx) {
+                             ExecContext& ctx) {
   if (key) {
     const Value computed = key(row.value);
     ctx.produce(topic, row, computed);

@@ -74,7 +74,7 @@ class PartitionTask final : public ExecContext {
   // none); empty function = no changelogs.
   PartitionTask(std::vector<const Graph*> graphs, std::int32_t partition, TaskOutput& output,
                 const std::function<std::string(const std::string& topic,
-                                                 const std::string& store)>& changelog_of = {});
+                                                const std::string& store)>& changelog_of = {});
   ~PartitionTask() override;
   PartitionTask(const PartitionTask&) = delete;
   PartitionTask& operator=(const PartitionTask&) = delete;
@@ -138,10 +138,9 @@ class PartitionTask final : public ExecContext {
   void for_each_change(F&& f) {
     for (auto& st : stores_) {
       if (!st->txn || st->txn->empty()) continue;
-      st->txn->for_each_change(
-          [&](std::string_view key, const std::optional<std::string>& value) {
-            f(*st, key, value);
-          });
+      st->txn->for_each_change([&](std::string_view key, const std::optional<std::string>& value) {
+        f(*st, key, value);
+      });
     }
   }
   // The checkpoint is durable: each store gets its writes, with the changelog offset after

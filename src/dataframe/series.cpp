@@ -15,7 +15,6 @@
 // Errors throw (the API returns a Value) but only on the failure path; the throwing helpers are
 // out of line and cold so the success path stays small.
 #include "streamframe/series.hpp"
-#include "dataframe/access.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -29,6 +28,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "dataframe/access.hpp"
 #include "streamframe/errors.hpp"
 
 namespace streamframe {

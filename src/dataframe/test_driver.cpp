@@ -3,14 +3,14 @@
 #include <string>
 #include <utility>
 
-#include "dataframe/graph.hpp"
 #include "dataframe/access.hpp"
+#include "dataframe/graph.hpp"
 #include "dataframe/partition_task.hpp"
 #include "state/memory_store.hpp"
 #include "state/transaction.hpp"
 #include "streamframe/errors.hpp"
-#include "streamframe/state.hpp"
 #include "streamframe/serde.hpp"
+#include "streamframe/state.hpp"
 
 namespace streamframe {
 

@@ -4,8 +4,8 @@
 #include <mutex>
 #include <utility>
 
-#include "state/memory_store.hpp"
 #include "dataframe/access.hpp"
+#include "state/memory_store.hpp"
 
 namespace streamframe::detail {
 

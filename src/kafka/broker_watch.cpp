@@ -33,9 +33,10 @@ void BrokerWatch::check() {
     // on the producer) hands over its report only after the outage ended: a broker that
     // answers now makes the report out of date.
     if (consumer_->probe_brokers(std::chrono::milliseconds(500)) == code::no_error) {
-      streamframe_logger()->debug("ignoring an out-of-date report that all Kafka brokers are "
-                                  "down{}{}",
-                                  reason.empty() ? "" : ": ", reason);
+      streamframe_logger()->debug(
+          "ignoring an out-of-date report that all Kafka brokers are "
+          "down{}{}",
+          reason.empty() ? "" : ": ", reason);
       return;
     }
     down_since_ = now;
@@ -51,9 +52,8 @@ void BrokerWatch::check() {
   const int err = consumer_->probe_brokers(timed_out ? std::chrono::milliseconds(2000)
                                                      : std::chrono::milliseconds(500));
   if (err == code::no_error) {
-    streamframe_logger()->info(
-        "Kafka brokers are reachable again after {:.1f} s",
-        std::chrono::duration<double>(Clock::now() - *down_since_).count());
+    streamframe_logger()->info("Kafka brokers are reachable again after {:.1f} s",
+                               std::chrono::duration<double>(Clock::now() - *down_since_).count());
     down_since_.reset();
     return;
   }

@@ -10,12 +10,12 @@ namespace streamframe::kafka {
 
 namespace code {
 inline constexpr int no_error = 0;
-inline constexpr int transport = -195;          // a broker connection failed
-inline constexpr int resolve = -193;            // a broker name did not resolve
-inline constexpr int all_brokers_down = -187;   // no broker connection is up
-inline constexpr int timed_out = -185;          // a local timeout ran out
-inline constexpr int purge_queue = -152;        // purged before it was sent
-inline constexpr int purge_inflight = -151;     // purged while in flight
+inline constexpr int transport = -195;         // a broker connection failed
+inline constexpr int resolve = -193;           // a broker name did not resolve
+inline constexpr int all_brokers_down = -187;  // no broker connection is up
+inline constexpr int timed_out = -185;         // a local timeout ran out
+inline constexpr int purge_queue = -152;       // purged before it was sent
+inline constexpr int purge_inflight = -151;    // purged while in flight
 }  // namespace code
 
 // "No offset": no committed offset, unknown position.

@@ -470,21 +470,22 @@ std::optional<KafkaError> Consumer::classify(const rd_kafka_message_t& m) {
   const std::string topic(message_topic(m));
   if (m.err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
     // auto.offset.reset=error and no valid committed offset (APP-03).
-    return KafkaError(m.err,
-                      fmt::format("no valid committed offset and auto_offset_reset is 'error': {} "
-                                  "(topic '{}', partition {})",
-                                  rd_kafka_message_errstr(&m), topic.empty() ? "?" : topic,
-                                  m.partition),
-                      false, true);
+    return KafkaError(
+        m.err,
+        fmt::format("no valid committed offset and auto_offset_reset is 'error': {} "
+                    "(topic '{}', partition {})",
+                    rd_kafka_message_errstr(&m), topic.empty() ? "?" : topic, m.partition),
+        false, true);
   }
   if (rd_kafka_fatal_error(rk_, nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return KafkaError(m.err, fmt::format("fatal consumer error: {}", rd_kafka_message_errstr(&m)),
                       false, true);
   }
   // Everything else (a partition's leader moving, a fetch error) librdkafka retries itself.
-  streamframe_logger()->warn("Kafka consumer of group '{}': consumer error on topic '{}' "
-                             "partition {}: {}",
-                             group_id_, topic, m.partition, rd_kafka_message_errstr(&m));
+  streamframe_logger()->warn(
+      "Kafka consumer of group '{}': consumer error on topic '{}' "
+      "partition {}: {}",
+      group_id_, topic, m.partition, rd_kafka_message_errstr(&m));
   return std::nullopt;
 }
 

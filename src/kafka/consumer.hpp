@@ -79,8 +79,8 @@ class Consumer {
   // auto_offset_reset=error without a committed offset and a fatal consumer error come back
   // in their place as a Message whose error() is a fatal KafkaError (the caller throws it when
   // it gets there: see Message::throw_if_error); any other (a fetch error librdkafka retries
-  // itself) is logged and dropped. Instance-level errors (transport, all brokers down) are collected for
-  // take_client_errors(); a fatal one throws KafkaError(fatal) from here.
+  // itself) is logged and dropped. Instance-level errors (transport, all brokers down) are
+  // collected for take_client_errors(); a fatal one throws KafkaError(fatal) from here.
   //
   // Revoke safety: a message is returned only if its partition is assigned when the call
   // returns. Each message is taken with rd_kafka_consumer_poll(), which drops messages

@@ -1,10 +1,10 @@
 #include "kafka/error.hpp"
 
-#include "kafka/codes.hpp"
-
 #include <fmt/format.h>
 
 #include <array>
+
+#include "kafka/codes.hpp"
 
 namespace streamframe::kafka {
 

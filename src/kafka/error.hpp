@@ -6,7 +6,6 @@
 #include <string_view>
 
 #include "kafka/codes.hpp"
-
 #include "streamframe/errors.hpp"
 
 namespace streamframe::kafka {
@@ -14,7 +13,6 @@ namespace streamframe::kafka {
 // Codes that are worth retrying (timeouts, transport, coordinator moves). librdkafka only
 // flags retriability on rd_kafka_error_t objects; plain codes are classified here.
 bool is_retriable(rd_kafka_resp_err_t err) noexcept;
-
 
 // "<what>: <rd_kafka_err2str(err)>". With `rk` given and err == RD_KAFKA_RESP_ERR__FATAL, the
 // instance's underlying fatal error (rd_kafka_fatal_error) is reported and marked fatal.

@@ -25,9 +25,13 @@ Message::Message(rd_kafka_message_s* raw, HandleRefs* owner) noexcept : raw_(raw
   timestamp_ = message_timestamp(*raw_, &timestamp_type_);
 }
 
-Message::~Message() { release(); }
+Message::~Message() {
+  release();
+}
 
-Message::Message(Message&& other) noexcept { *this = std::move(other); }
+Message::Message(Message&& other) noexcept {
+  *this = std::move(other);
+}
 
 Message& Message::operator=(Message&& other) noexcept {
   if (this == &other) return *this;

@@ -3,8 +3,8 @@
 #include <string>
 #include <utility>
 
-#include "streamframe/errors.hpp"
 #include "dataframe/access.hpp"
+#include "streamframe/errors.hpp"
 
 namespace streamframe {
 

@@ -13,14 +13,10 @@ namespace {
 // key; a new one opens every `step` records. They close by count only, never by time.
 class CountWindows final : public WindowFamily {
  public:
-  explicit CountWindows(WindowState& state) : state_(state), spec_(state.spec()) {}
+  using WindowFamily::WindowFamily;
   void process(KeyState& ks, Row& row, std::int64_t stream_time, ExecContext& ctx) override;
   void close(KeyState&, std::int64_t) override {}
   std::int64_t next_close(const KeyState&) const override { return kNoTime; }
-
- private:
-  WindowState& state_;
-  const WindowSpec& spec_;
 };
 
 }  // namespace

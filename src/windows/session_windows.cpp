@@ -13,7 +13,7 @@ namespace {
 // a record before W - gap - grace is late; sessions ending by W - 2 gap - grace close.
 class SessionWindows final : public WindowFamily {
  public:
-  explicit SessionWindows(WindowState& state) : state_(state), spec_(state.spec()) {}
+  using WindowFamily::WindowFamily;
   void process(KeyState& ks, Row& row, std::int64_t stream_time, ExecContext& ctx) override;
   void close(KeyState& ks, std::int64_t stream_time) override;
   std::int64_t next_close(const KeyState& ks) const override {
@@ -37,9 +37,6 @@ class SessionWindows final : public WindowFamily {
   std::int64_t close_bound(std::int64_t stream_time) const {
     return saturating_sub(late_bound(stream_time), spec_.gap);
   }
-
-  WindowState& state_;
-  const WindowSpec& spec_;
 };
 
 }  // namespace
@@ -101,8 +98,7 @@ void SessionWindows::close(KeyState& ks, std::int64_t stream_time) {
   // prefix.
   std::size_t n = 0;
   while (n < ks.windows.size() && ks.windows[n].end <= close_before) {
-    if (state_.final_mode())
-      state_.closed(ks, ks.windows[n]);
+    if (state_.final_mode()) state_.closed(ks, ks.windows[n]);
     ++n;
   }
   if (n == 0) return;

@@ -15,7 +15,7 @@ namespace {
 // and is then dropped. Every accepted record is kept: a new window is folded from them.
 class SlidingWindows final : public WindowFamily {
  public:
-  explicit SlidingWindows(WindowState& state) : state_(state), spec_(state.spec()) {}
+  using WindowFamily::WindowFamily;
   void process(KeyState& ks, Row& row, std::int64_t stream_time, ExecContext& ctx) override;
   void close(KeyState& ks, std::int64_t stream_time) override;
   std::int64_t next_close(const KeyState& ks) const override {
@@ -36,9 +36,6 @@ class SlidingWindows final : public WindowFamily {
   bool passed(std::int64_t time, std::int64_t stream_time) const {
     return saturating_add(saturating_add(time, spec_.duration), spec_.grace) < stream_time;
   }
-
-  WindowState& state_;
-  const WindowSpec& spec_;
 };
 
 }  // namespace
@@ -72,8 +69,8 @@ void SlidingWindows::process(KeyState& ks, Row& row, std::int64_t stream_time, E
   close(ks, stream_time);
 }
 
-void SlidingWindows::report_closed_windows(const KeyState& ks, const Row& row, std::int64_t stream_time,
-                                                ExecContext& ctx) const {
+void SlidingWindows::report_closed_windows(const KeyState& ks, const Row& row,
+                                           std::int64_t stream_time, ExecContext& ctx) const {
   const std::int64_t ts = row.timestamp;
   for (auto it = ks.closed_ends.rbegin(); it != ks.closed_ends.rend() && *it >= ts; ++it) {
     const std::int64_t start = std::max<std::int64_t>(0, *it - spec_.duration);

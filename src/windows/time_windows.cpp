@@ -14,16 +14,12 @@ namespace {
 // grace is at or below the stream time.
 class TimeWindows final : public WindowFamily {
  public:
-  explicit TimeWindows(WindowState& state) : state_(state), spec_(state.spec()) {}
+  using WindowFamily::WindowFamily;
   void process(KeyState& ks, Row& row, std::int64_t stream_time, ExecContext& ctx) override;
   void close(KeyState& ks, std::int64_t stream_time) override;
   std::int64_t next_close(const KeyState& ks) const override {
     return ks.windows.empty() ? kNoTime : ks.windows.front().end + spec_.grace;
   }
-
- private:
-  WindowState& state_;
-  const WindowSpec& spec_;
 };
 
 // Hopping windows with slices (final() and mergeable aggregations): one accumulator per slice
@@ -31,8 +27,7 @@ class TimeWindows final : public WindowFamily {
 // costs one update however many windows overlap.
 class SlicedHoppingWindows final : public WindowFamily {
  public:
-  explicit SlicedHoppingWindows(WindowState& state)
-      : state_(state), spec_(state.spec()), slice(state.slice()) {}
+  explicit SlicedHoppingWindows(WindowState& state) : WindowFamily(state), slice(state.slice()) {}
   void process(KeyState& ks, Row& row, std::int64_t stream_time, ExecContext& ctx) override;
   void close(KeyState& ks, std::int64_t stream_time) override;
   std::int64_t next_close(const KeyState& ks) const override {
@@ -42,15 +37,13 @@ class SlicedHoppingWindows final : public WindowFamily {
     const std::int64_t step = spec_.step;
     const std::int64_t first_k =
         std::max<std::int64_t>(0, floor_div(ks.windows.front().start - duration, step) + 1);
-    const std::int64_t open_k =
-        ks.closed_until == kNoTime ? 0
-                                   : floor_div(ks.closed_until - duration - spec_.grace, step) + 1;
+    const std::int64_t open_k = ks.closed_until == kNoTime
+                                    ? 0
+                                    : floor_div(ks.closed_until - duration - spec_.grace, step) + 1;
     return std::max(first_k, open_k) * step + duration + spec_.grace;
   }
 
  private:
-  WindowState& state_;
-  const WindowSpec& spec_;
   const std::int64_t slice;
 };
 
@@ -94,7 +87,8 @@ void TimeWindows::process(KeyState& ks, Row& row, std::int64_t stream_time, Exec
     }
     if (!state_.final_mode()) updated.push_back(s);
   }
-  if (accepted && !kept && spec_.has_collectors()) state_.keep_item(ks, row.value, ts, seq, false, true);
+  if (accepted && !kept && spec_.has_collectors())
+    state_.keep_item(ks, row.value, ts, seq, false, true);
   if (!state_.final_mode()) {
     // WIN-10: every window the record updated, by start (both lists ascend).
     auto next = updated.begin();
@@ -112,8 +106,7 @@ void TimeWindows::process(KeyState& ks, Row& row, std::int64_t stream_time, Exec
 void TimeWindows::close(KeyState& ks, std::int64_t stream_time) {
   std::size_t n = 0;
   while (n < ks.windows.size() && ks.windows[n].end + spec_.grace <= stream_time) {
-    if (state_.final_mode())
-      state_.closed(ks, ks.windows[n]);
+    if (state_.final_mode()) state_.closed(ks, ks.windows[n]);
     ++n;
   }
   if (n > 0) {
@@ -129,7 +122,8 @@ void TimeWindows::close(KeyState& ks, std::int64_t stream_time) {
   }
 }
 
-void SlicedHoppingWindows::process(KeyState& ks, Row& row, std::int64_t stream_time, ExecContext& ctx) {
+void SlicedHoppingWindows::process(KeyState& ks, Row& row, std::int64_t stream_time,
+                                   ExecContext& ctx) {
   const std::int64_t ts = row.timestamp;
   const std::int64_t duration = spec_.duration;
   const std::int64_t step = spec_.step;
@@ -163,9 +157,11 @@ void SlicedHoppingWindows::close(KeyState& ks, std::int64_t stream_time) {
     if (ks.windows.empty()) state_.drop_items_before(ks, [](const Item&) { return true; });
     return;
   }
-  // Windows k with closed_until < k*step + duration + grace <= stream_time close now; only those holding slices.
+  // Windows k with closed_until < k*step + duration + grace <= stream_time close now; only those
+  // holding slices.
   const std::int64_t k_hi = floor_div(stream_time - duration - grace, step);
-  const std::int64_t k_lo = ks.closed_until == kNoTime ? 0 : floor_div(ks.closed_until - duration - grace, step) + 1;
+  const std::int64_t k_lo =
+      ks.closed_until == kNoTime ? 0 : floor_div(ks.closed_until - duration - grace, step) + 1;
   auto k_of_first_window = [&](std::int64_t slice_start) {
     return std::max<std::int64_t>(0, floor_div(slice_start - duration, step) + 1);
   };
@@ -183,7 +179,8 @@ void SlicedHoppingWindows::close(KeyState& ks, std::int64_t stream_time) {
     if (state_.final_mode()) {
       Window merged;
       state_.init_window(merged, ws, we);
-      for (auto p = first; p != ks.windows.end() && p->start < we; ++p) state_.merge_accs(ks, merged, *p);
+      for (auto p = first; p != ks.windows.end() && p->start < we; ++p)
+        state_.merge_accs(ks, merged, *p);
       state_.closed(ks, merged);
     }
     ++k;
@@ -191,12 +188,15 @@ void SlicedHoppingWindows::close(KeyState& ks, std::int64_t stream_time) {
   ks.closed_until = stream_time;
   // A slice leaves once the last window holding it closed.
   std::size_t n = 0;
-  while (n < ks.windows.size() && (ks.windows[n].start / step) * step + duration + grace <= stream_time) ++n;
+  while (n < ks.windows.size() &&
+         (ks.windows[n].start / step) * step + duration + grace <= stream_time)
+    ++n;
   if (n > 0) {
     ks.windows.erase(ks.windows.begin(), ks.windows.begin() + static_cast<std::ptrdiff_t>(n));
   }
   if (spec_.has_collectors()) {
-    state_.drop_items_before(ks, [&](const Item& i) { return (i.ts / step) * step + duration + grace <= stream_time; });
+    state_.drop_items_before(
+        ks, [&](const Item& i) { return (i.ts / step) * step + duration + grace <= stream_time; });
   }
   state_.mark(ks);
 }

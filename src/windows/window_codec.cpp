@@ -30,9 +30,10 @@ Value window_to_value(const Window& w) {
 }  // namespace
 
 const std::string& meta_key() {
-  static const std::string key("\xFF"
-                               "W",
-                               2);
+  static const std::string key(
+      "\xFF"
+      "W",
+      2);
   return key;
 }
 

@@ -48,6 +48,8 @@ WindowState::WindowState(const WindowNode& node, state::PartitionTransaction& tx
 
 WindowState::~WindowState() = default;
 
+WindowFamily::WindowFamily(WindowState& state) : state_(state), spec_(state.spec()) {}
+
 Array WindowState::aggregation_names() const {
   Array names;
   for (std::size_t i = 0; i < spec_.aggs.size(); ++i) {

@@ -106,6 +106,7 @@ class WindowState;
 // closes when the stream time advances.
 class WindowFamily {
  public:
+  explicit WindowFamily(WindowState& state);
   virtual ~WindowFamily() = default;
   // A record of `key`, whose stream time (key's or partition's, per strategy) is now
   // `stream_time`. Count windows ignore time.
@@ -114,9 +115,13 @@ class WindowFamily {
   virtual void close(KeyState& key, std::int64_t stream_time) = 0;
   // The stream time at which something of `key` closes next; kNoTime when nothing can.
   virtual std::int64_t next_close(const KeyState& key) const = 0;
+
+ protected:
+  WindowState& state_;  // what every family shares: windows, items, emitting
+  const WindowSpec& spec_;
 };
 
-std::unique_ptr<WindowFamily> make_time_windows(WindowState& state);           // tumbling, hopping
+std::unique_ptr<WindowFamily> make_time_windows(WindowState& state);            // tumbling, hopping
 std::unique_ptr<WindowFamily> make_sliced_hopping_windows(WindowState& state);  // hopping, slices
 std::unique_ptr<WindowFamily> make_sliding_windows(WindowState& state);
 std::unique_ptr<WindowFamily> make_count_windows(WindowState& state);
@@ -174,7 +179,9 @@ class WindowState final : public OperatorState {
   }
   bool trigger(const WindowTriggerFn& f, const KeyState& ks, const Window& w, const Row& row);
   // A window closed by stream time: emitted after the record, ordered by (start, key).
-  void closed(const KeyState& ks, const Window& w) { closed_.push_back({w.start, &ks, make_row(ks, w)}); }
+  void closed(const KeyState& ks, const Window& w) {
+    closed_.push_back({w.start, &ks, make_row(ks, w)});
+  }
   // A window a trigger closed: emitted after those closed by stream time.
   void triggered(const KeyState& ks, const Window& w) {
     triggered_.push_back({w.start, &ks, make_row(ks, w)});

@@ -6,8 +6,8 @@
 #include <string>
 #include <utility>
 
-#include "dataframe/graph.hpp"
 #include "dataframe/access.hpp"
+#include "dataframe/graph.hpp"
 #include "streamframe/dataframe.hpp"
 #include "streamframe/errors.hpp"
 #include "streamframe/windows.hpp"
@@ -187,7 +187,8 @@ WindowedAggregation WindowDefinition::agg(
     }
     if (name.empty()) throw ConfigError("agg(): a column needs a name");
     if (!seen.insert(name).second) throw ConfigError("agg(): column '" + name + "' given twice");
-    if (!detail::Access::spec(aggregation)) throw ConfigError("agg(): column '" + name + "' has no aggregation");
+    if (!detail::Access::spec(aggregation))
+      throw ConfigError("agg(): column '" + name + "' has no aggregation");
     spec->columns.push_back(name);
     spec->aggs.push_back(detail::Access::spec(aggregation));
   }
