@@ -9,6 +9,10 @@
 
 namespace streamframe::detail {
 
+namespace {
+const Headers kNoHeaders;  // the forwarding path validates without decoding the headers
+}  // namespace
+
 PartitionTask::PartitionTask(
     std::vector<const Graph*> graphs, std::int32_t partition, TaskOutput& output,
     const std::function<std::string(const std::string&, const std::string&)>& changelog_of)
@@ -25,6 +29,7 @@ PartitionTask::PartitionTask(
     }
   }
   context_.topic = graphs_.front()->topic().name();
+  context_input_ = 0;
   context_.partition = partition_;
 }
 
@@ -57,8 +62,12 @@ void PartitionTask::close_stores() {
 }
 
 void PartitionTask::begin_message(std::size_t input, std::int64_t offset, std::size_t size) {
+  // The topic's name is copied only when the input changes: not once per message.
+  if (input != context_input_) {
+    context_.topic = graphs_[input]->topic().name();
+    context_input_ = input;
+  }
   input_ = input;
-  context_.topic = graphs_[input]->topic().name();
   context_.offset = offset;
   context_.size = size;
   context_.leader_epoch = -1;  // librdkafka 2.0.2 does not expose it per message
@@ -88,10 +97,9 @@ void PartitionTask::decode(const TaskInput& in, const Headers& headers, Value& k
 
 void PartitionTask::validate(const TaskInput& in) const {
   // Bad input must reach the error path even though nothing is deserialized.
-  static const Headers no_headers;
   const Topic::Definition& topic = graphs_[input_]->topic().definition();
-  if (in.key) topic.key_deserializer->validate(*in.key, no_headers);
-  if (in.value) topic.value_deserializer->validate(*in.value, no_headers);
+  if (in.key) topic.key_deserializer->validate(*in.key, kNoHeaders);
+  if (in.value) topic.value_deserializer->validate(*in.value, kNoHeaders);
 }
 
 std::size_t PartitionTask::forward(const TaskInput& in, const Headers* headers) {

@@ -175,6 +175,7 @@ class PartitionTask final : public ExecContext {
   std::int64_t stream_time_ = std::numeric_limits<std::int64_t>::min();
   std::size_t input_ = 0;
   MessageContext context_;
+  std::size_t context_input_ = 0;  // the input whose topic context_ names
   StateScope scope_;
   // Buffers of produce(), kept across records: no allocation per record once warm.
   std::string key_buf_;
