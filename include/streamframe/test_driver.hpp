@@ -75,8 +75,7 @@ class TestDriver {
   // topic's timestamp extractor sees (TOP-12). Deserialization and processing errors throw.
   void pipe(std::int32_t partition, std::optional<std::string_view> key,
             std::optional<std::string_view> value, std::int64_t timestamp,
-            const Headers& headers = {},
-            TimestampType timestamp_type = TimestampType::create_time);
+            const Headers& headers = {}, TimestampType timestamp_type = TimestampType::create_time);
 
   // Writes every partition's in-memory operator state to its store.
   void checkpoint();

@@ -143,6 +143,7 @@ class Aggregation {
  public:
   explicit Aggregation(std::shared_ptr<const Aggregator> custom);
   explicit Aggregation(std::shared_ptr<const Collector> custom);
+
  private:
   friend struct detail::Access;
   explicit Aggregation(std::shared_ptr<const detail::AggregationSpec> spec)

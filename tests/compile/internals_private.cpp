@@ -1,9 +1,8 @@
 // Compiled by the api.internals.<case> tests: a program using only the installed headers
 // cannot reach the library's internals. `keep` uses the public API and must compile; every
 // other case touches one internal and must fail with an access error.
-#include <streamframe/streamframe.hpp>
-
 #include <memory>
+#include <streamframe/streamframe.hpp>
 
 using namespace streamframe;
 

@@ -188,7 +188,8 @@ TEST_F(KafkaTransactions, OffsetsSentToTheTransactionCommitOnlyWithIt) {
   for (const Message& m : got) {
     producer.produce(output, 0, std::nullopt, "out-" + value_of(m));
   }
-  producer.send_offsets_to_transaction({{input, 0, got.back().offset() + 1}}, consumer, kTxnTimeout);
+  producer.send_offsets_to_transaction({{input, 0, got.back().offset() + 1}}, consumer,
+                                       kTxnTimeout);
   producer.abort_transaction(kTxnTimeout);
   EXPECT_EQ(consumer.committed({{input, 0}}, 10s).at(0).offset, 5)
       << "offsets sent to an aborted transaction were committed";

@@ -67,9 +67,10 @@ void run_three(TimestampType topic_type) {
     out.as_object().set("seen", Value(n));
     return out;
   });
-  const auto out = sdf.tumbling_window(std::chrono::seconds(1))
-                       .agg({{"sum", agg::sum("w")}, {"n", agg::count()}, {"last", agg::latest("seen")}})
-                       .final();
+  const auto out =
+      sdf.tumbling_window(std::chrono::seconds(1))
+          .agg({{"sum", agg::sum("w")}, {"n", agg::count()}, {"last", agg::latest("seen")}})
+          .final();
 
   // TestDriver: the bytes a consumer would receive, with the topic's timestamp type.
   std::vector<TimestampType> driver_seen;

@@ -62,7 +62,7 @@ inline std::int32_t java_partition(std::string_view key, std::int32_t partitions
 
 // Polls until `n` good messages arrived or `limit` passed; in-band error events are skipped.
 inline std::vector<Message> consume(Consumer& consumer, std::size_t n,
-                                       std::chrono::milliseconds limit) {
+                                    std::chrono::milliseconds limit) {
   using Clock = std::chrono::steady_clock;
   std::vector<Message> got;
   std::vector<Message> batch;

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "dataframe/graph.hpp"
 #include "dataframe/access.hpp"
+#include "dataframe/graph.hpp"
 #include "streamframe/streamframe.hpp"
 #include "support/embedded_config.hpp"
 
@@ -180,7 +180,8 @@ TEST(IgnoreMessageInTestDriver, DropsTheMessageOnTheForwardingPath) {
   const Topic out = Topic::make("ign-out", {});
   auto root = StreamingDataFrame::standalone(in);
   root.to_topic(out);
-  ASSERT_EQ(detail::Access::graph(root)->passthrough_targets().size(), 1u) << "not the forwarding path";
+  ASSERT_EQ(detail::Access::graph(root)->passthrough_targets().size(), 1u)
+      << "not the forwarding path";
   TestDriver driver(root);
   driver.pipe(0, "k", "1", 10);
   driver.pipe(0, "k", "\"ignore-me\"", 20);

@@ -15,8 +15,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "streamframe/errors.hpp"
 #include "dataframe/access.hpp"
+#include "streamframe/errors.hpp"
 #include "streamframe/series.hpp"
 #include "streamframe/value.hpp"
 #include "support/expect_error.hpp"

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "dataframe/graph.hpp"
 #include "dataframe/access.hpp"
+#include "dataframe/graph.hpp"
 #include "state/memory_store.hpp"
 #include "state/transaction.hpp"
 #include "state/value_codec.hpp"
