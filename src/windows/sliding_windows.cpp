@@ -18,9 +18,6 @@ class SlidingWindows final : public WindowFamily {
   using WindowFamily::WindowFamily;
   void process(KeyState& ks, Row& row, std::int64_t stream_time, ExecContext& ctx) override;
   void close(KeyState& ks, std::int64_t stream_time) override;
-  std::int64_t next_close(const KeyState& ks) const override {
-    return ks.windows.empty() ? kNoTime : ks.windows.front().end + spec_.grace;
-  }
 
  private:
   // WIN-08: a record that is not wholly late is late for each closed window that holds its

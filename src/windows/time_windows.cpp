@@ -17,9 +17,6 @@ class TimeWindows final : public WindowFamily {
   using WindowFamily::WindowFamily;
   void process(KeyState& ks, Row& row, std::int64_t stream_time, ExecContext& ctx) override;
   void close(KeyState& ks, std::int64_t stream_time) override;
-  std::int64_t next_close(const KeyState& ks) const override {
-    return ks.windows.empty() ? kNoTime : ks.windows.front().end + spec_.grace;
-  }
 };
 
 // Hopping windows with slices (final() and mergeable aggregations): one accumulator per slice

@@ -113,8 +113,11 @@ class WindowFamily {
   virtual void process(KeyState& key, Row& row, std::int64_t stream_time, ExecContext& ctx) = 0;
   // Closes what the family's rule closes at `stream_time`.
   virtual void close(KeyState& key, std::int64_t stream_time) = 0;
-  // The stream time at which something of `key` closes next; kNoTime when nothing can.
-  virtual std::int64_t next_close(const KeyState& key) const = 0;
+  // The stream time at which something of `key` closes next; kNoTime when nothing can. By
+  // default its first window's end plus grace (time and sliding windows).
+  virtual std::int64_t next_close(const KeyState& key) const {
+    return key.windows.empty() ? kNoTime : key.windows.front().end + spec_.grace;
+  }
 
  protected:
   WindowState& state_;  // what every family shares: windows, items, emitting
