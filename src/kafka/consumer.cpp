@@ -143,15 +143,28 @@ std::size_t Consumer::poll_batch(std::vector<Message>& out, std::size_t max,
     ~BatchReset() { self->batch_ = nullptr; }
   } reset{this};
 
+  // Room for the whole batch first, so that a message is built in place (no move per message)
+  // and emplace_back cannot throw while a raw message is not yet owned.
+  out.reserve(start + max);
   rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, to_ms(timeout));
   while (m != nullptr) {
-    // Wrapped at once: the message is destroyed with the Message, also when classify throws.
-    Message message(m, refs_);
+    // Consecutive messages mostly share a topic. The name of the last message's topic is
+    // reused; that message holds a reference on its topic, so the name is still alive.
+    std::string_view topic;
+    if (!out.empty() && out.back().topic_id_ == m->rkt) {
+      topic = out.back().topic_;
+    } else if (m->rkt != nullptr) {
+      topic = rd_kafka_topic_name(m->rkt);
+    }
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      out.push_back(std::move(message));
-    } else if (auto error = classify(*m)) {
-      message.error_ = std::make_unique<KafkaError>(std::move(*error));
-      out.push_back(std::move(message));
+      out.emplace_back(Message::Key(), m, refs_, topic);
+    } else {
+      // Wrapped at once: the message is destroyed with the Message, also when classify throws.
+      Message message(Message::Key(), m, refs_, topic);
+      if (auto error = classify(*m)) {
+        message.error_ = std::make_unique<KafkaError>(std::move(*error));
+        out.push_back(std::move(message));
+      }
     }
     if (out.size() - start >= max || rebalanced_) break;
     m = rd_kafka_consumer_poll(rk, 0);

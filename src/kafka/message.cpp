@@ -8,12 +8,10 @@
 
 namespace streamframe::kafka {
 
-Message::Message(rd_kafka_message_s* raw, HandleRefs* owner) noexcept : raw_(raw), owner_(owner) {
+Message::Message(Key /*only the Consumer*/, rd_kafka_message_s* raw, HandleRefs* owner,
+                 std::string_view topic) noexcept
+    : raw_(raw), owner_(owner), topic_(topic), topic_id_(raw->rkt) {
   if (owner_ != nullptr) owner_->add();
-  if (raw_->rkt != nullptr) {
-    topic_ = rd_kafka_topic_name(raw_->rkt);
-    topic_id_ = raw_->rkt;
-  }
   partition_ = raw_->partition;
   offset_ = raw_->offset;
   end_of_partition_ = raw_->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
@@ -29,9 +27,21 @@ Message::~Message() {
   release();
 }
 
-Message::Message(Message&& other) noexcept {
-  *this = std::move(other);
-}
+Message::Message(Message&& other) noexcept
+    : raw_(std::exchange(other.raw_, nullptr)),
+      owner_(std::exchange(other.owner_, nullptr)),
+      topic_(other.topic_),
+      topic_id_(other.topic_id_),
+      key_(other.key_),
+      value_(other.value_),
+      key_size_(other.key_size_),
+      value_size_(other.value_size_),
+      offset_(other.offset_),
+      timestamp_(other.timestamp_),
+      partition_(other.partition_),
+      timestamp_type_(other.timestamp_type_),
+      end_of_partition_(other.end_of_partition_),
+      error_(std::move(other.error_)) {}
 
 Message& Message::operator=(Message&& other) noexcept {
   if (this == &other) return *this;

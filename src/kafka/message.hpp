@@ -26,8 +26,17 @@ using TopicId = const void*;
 // views stay valid for the Message's lifetime. It may outlive the Consumer that returned it.
 // Move-only.
 class Message {
+  // Only the Consumer makes messages; the key lets it construct them in place in its output
+  // vector (emplace_back needs a public constructor).
+  struct Key {
+    explicit Key() = default;
+  };
+
  public:
   Message() = default;
+  // Takes `raw` and one reference on `owner` (may be null). Reads the plain fields once;
+  // `topic` is the name of raw's topic (the caller may know it from an earlier message).
+  Message(Key, rd_kafka_message_s* raw, HandleRefs* owner, std::string_view topic) noexcept;
   ~Message();
   Message(Message&& other) noexcept;
   Message& operator=(Message&& other) noexcept;
@@ -79,8 +88,6 @@ class Message {
 
  private:
   friend class Consumer;
-  // Takes `raw` and one reference on `owner` (may be null). Reads the plain fields once.
-  Message(rd_kafka_message_s* raw, HandleRefs* owner) noexcept;
   void release() noexcept;
 
   rd_kafka_message_s* raw_ = nullptr;
