@@ -68,6 +68,13 @@ using FilterStateFn =
 
 enum class DropErrors { raise, ignore };
 
+// Options of aggregate() (EXT-05).
+struct AggregateOptions {
+  // Names the store: "<name>_aggregate" ("aggregate" when empty). Two aggregate() calls on
+  // one pipeline need different names.
+  std::string name;
+};
+
 // Options of print() (SDF-08): `sdf.print({.pretty = false, .metadata = true})`.
 struct PrintOptions {
   // Indented JSON over several lines; false = one compact line per record.
@@ -229,6 +236,16 @@ class StreamingDataFrame {
 
   // SDF-13: merges another branch of the same root topic into one stream.
   [[nodiscard]] StreamingDataFrame concat(const StreamingDataFrame& other) const;
+
+  // EXT-05: a running aggregate per key, without windows (a KTable-style total). After each
+  // record, emits {column: result, ...} in declaration order with the record's key and
+  // timestamp and no headers. The accumulators live in the store "[name_]aggregate" with its
+  // changelog, so they survive restarts and rebalances. A record with a null value deletes its
+  // key's aggregate and emits null; a record with a null key is skipped (logged, counted).
+  // No columns, an unnamed or repeated column, or a collector (agg::collect) => ConfigError.
+  [[nodiscard]] StreamingDataFrame aggregate(
+      const std::vector<std::pair<std::string, Aggregation>>& columns,
+      const AggregateOptions& options = {}) const;
 
   // SDF-15: terminal. The pipeline shares ownership of the sink, so it lives as long as the
   // pipeline does; keep a copy of the pointer to read it (e.g. ListSink::rows()) after run().

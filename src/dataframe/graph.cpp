@@ -128,7 +128,7 @@ std::size_t Graph::add_unique_store(const std::string& name) {
   for (const auto& taken : unique_stores_) {
     if (taken == name) {
       throw ConfigError("store '" + name + "' is used twice on stream '" + stream_id() +
-                        "'; give one of the windows a name");
+                        "'; give one of the operations a name");
     }
   }
   for (const auto& taken : stores_) {

@@ -135,6 +135,50 @@ TEST_F(StateRecovery, DeletedStateIsRestoredFromTheChangelog) {
   EXPECT_EQ(counts, (std::vector<std::int64_t>{2, 4}));  // b: 1 + 1, a: 3 + 1
 }
 
+// EXT-05: sdf.aggregate's accumulators live in the store "aggregate" with its own changelog;
+// a process without local state continues every key's totals from it, and a key deleted by a
+// null value stays deleted.
+TEST_F(StateRecovery, AggregateIsRestoredFromItsChangelog) {
+  const auto totals = [](Application& app, const Topic& in) {
+    (void)app.dataframe(in).aggregate({{"total", agg::sum("x")}, {"n", agg::count()}});
+  };
+  const auto send_x = [&](Application& app, const Topic& in,
+                          const std::vector<std::pair<std::string, std::optional<int>>>& kx) {
+    Producer p = app.get_producer();
+    for (const auto& [key, x] : kx) {
+      if (x) {
+        p.produce(in, Value::object({{"x", *x}}), Value(key));
+      } else {
+        p.produce(in, Value(), Value(key));  // a tombstone deletes the key's aggregate
+      }
+    }
+    ASSERT_TRUE(p.flush(30s));
+  };
+  {
+    Application app(config());
+    const Topic in = app.topic(input_);
+    totals(app, in);
+    send_x(app, in, {{"a", 1}, {"a", 2}, {"b", 10}, {"c", 5}, {"c", std::nullopt}});
+    EXPECT_EQ(app.run({.timeout = 10s, .count = 5}).size(), 5u);
+  }
+  const std::string changelog = "changelog__" + group_ + "--" + input_ + "--aggregate";
+  EXPECT_EQ(partition_count(changelog), 2);
+  fs::remove_all(state_dir_);
+
+  Application app(config());
+  const Topic in = app.topic(input_);
+  totals(app, in);
+  send_x(app, in, {{"a", 3}, {"b", 1}, {"c", 7}});
+  const auto out = app.run({.timeout = 10s, .count = 3});
+  ASSERT_EQ(out.size(), 3u);
+  std::vector<std::string> got;
+  for (const auto& v : out) got.push_back(v.to_json());
+  std::sort(got.begin(), got.end());
+  // a: 1 + 2 + 3 over 3 records, b: 10 + 1 over 2, c: only the record after its deletion.
+  EXPECT_EQ(got, (std::vector<std::string>{R"({"total":11,"n":2})", R"({"total":6,"n":3})",
+                                           R"({"total":7,"n":1})"}));
+}
+
 TEST_F(StateRecovery, CorruptedStoreIsRebuiltFromTheChangelog) {
   {
     Application app(config());
