@@ -68,6 +68,13 @@ using FilterStateFn =
 
 enum class DropErrors { raise, ignore };
 
+// Options of group_by() (SDF-12).
+struct GroupByOptions {
+  // Partitions, replication and extra config of the repartition topic when it is created;
+  // unset => the input topic's partitions and replication factor.
+  std::optional<TopicConfig> config;
+};
+
 // Options of aggregate() (EXT-05).
 struct AggregateOptions {
   // Names the store: "<name>_aggregate" ("aggregate" when empty). Two aggregate() calls on
@@ -236,6 +243,19 @@ class StreamingDataFrame {
 
   // SDF-13: merges another branch of the same root topic into one stream.
   [[nodiscard]] StreamingDataFrame concat(const StreamingDataFrame& other) const;
+
+  // SDF-12/EXT-04: re-keys the stream by value[column], or by key(value) named `name` (an
+  // empty name => ConfigError). Every record goes to the internal topic
+  // `repartition__<group>--<stream id>--<name>` (json key and value, the record's timestamp
+  // and headers), partitioned by its new key, and is consumed back by this application; the
+  // returned frame continues from there, so state, windows and aggregates after it are per new
+  // key and the partitions of one new key meet in one task. Under exactly-once the hop is part
+  // of the checkpoint's transaction and read back read_committed. The same name twice on one
+  // stream => GroupByDuplicate; group_by after group_by adds another hop. A missing column =>
+  // ColumnDoesNotExist, a key callable that throws is a processing error (ERR-01).
+  [[nodiscard]] StreamingDataFrame group_by(std::string column, GroupByOptions options = {}) const;
+  [[nodiscard]] StreamingDataFrame group_by(KeyFn key, std::string name,
+                                            GroupByOptions options = {}) const;
 
   // EXT-05: a running aggregate per key, without windows (a KTable-style total). After each
   // record, emits {column: result, ...} in declaration order with the record's key and

@@ -57,6 +57,8 @@ STREAMFRAME_DEFINE_ERROR(SerializationError)
 STREAMFRAME_DEFINE_ERROR(TopicNotFound)
 STREAMFRAME_DEFINE_ERROR(TopicPartitionsMismatch)
 STREAMFRAME_DEFINE_ERROR(TopicConfigurationMismatch)
+// SDF-12: the same group_by operation twice on one stream.
+STREAMFRAME_DEFINE_ERROR(GroupByDuplicate)
 STREAMFRAME_DEFINE_ERROR(InvalidStoredOffset)
 // A state store's files are damaged (ST-08): the caller may delete and rebuild it.
 STREAMFRAME_DEFINE_ERROR(RocksDBCorruptedError)

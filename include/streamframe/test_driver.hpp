@@ -61,7 +61,10 @@ class TestDriver {
                          std::optional<std::string_view> value, std::int64_t timestamp)>;
 
   // `frame`: any frame of the pipeline; the whole pipeline of its input topic runs (as
-  // sdf.test() does). `on_output` empty => outputs are collected (take_outputs()).
+  // sdf.test() does). With group_by, every hop runs in-process: a record produced to a
+  // repartition topic goes to the partition its key hashes to (as the producer's murmur2
+  // partitioner picks; the topic's partition count) and is processed before pipe() returns;
+  // it is not an output. `on_output` empty => outputs are collected (take_outputs()).
   explicit TestDriver(const StreamingDataFrame& frame, TestDriverOptions options = {},
                       OutputFn on_output = nullptr);
   ~TestDriver();

@@ -275,7 +275,9 @@ class Application::Impl {
     return *admin_;
   }
 
-  Topic topic(std::string name, const TopicOptions& options) {
+  // `internal`: a topic of the pipeline's own (group_by's repartition topics), whose
+  // partition count must be what the pipeline derived.
+  Topic topic(std::string name, const TopicOptions& options, bool internal = false) {
     Topic t = Topic::make(std::move(name), options);
     const auto& cfg = t.config();
     if (embedded_) {
@@ -286,9 +288,9 @@ class Application::Impl {
       }
       return t;
     }
-    std::optional<int> partitions;
+    std::optional<kafka::TopicDescription> existing;
     try {
-      partitions = admin().partition_count(t.name(), config_.request_timeout);
+      existing = admin().describe_topic(t.name(), config_.request_timeout);
     } catch (const KafkaError& e) {
       // Usually the first call that needs the broker: say which address was not reachable.
       if (!is_unreachable(e.code())) throw;
@@ -298,8 +300,26 @@ class Application::Impl {
               std::to_string(config_.request_timeout.count()) + " ms: " + e.what(),
           true, false);
     }
-    if (!partitions) {
-      if (!config_.auto_create_topics) {
+    if (existing) {
+      if (internal && existing->partitions != cfg.num_partitions) {
+        throw TopicConfigurationMismatch(
+            "internal topic '" + t.name() + "' has " + std::to_string(existing->partitions) +
+            " partitions but the pipeline needs " + std::to_string(cfg.num_partitions) +
+            " (the partition count of its input changed?); delete it to start over");
+      }
+      // The topic's real partitions and replication, not the defaults of a definition made
+      // without a config: what group_by derives its repartition topics from (TOP-14).
+      if (existing->partitions != cfg.num_partitions ||
+          existing->replication_factor != cfg.replication_factor) {
+        auto def = std::make_shared<Topic::Definition>(t.definition());
+        def->config.num_partitions = existing->partitions;
+        if (existing->replication_factor > 0) {
+          def->config.replication_factor = existing->replication_factor;
+        }
+        t = Topic(std::move(def));
+      }
+    } else {
+      if (!config_.auto_create_topics && !internal) {
         throw TopicNotFound("topic '" + t.name() +
                             "' does not exist and auto_create_topics is off");
       }
@@ -358,10 +378,31 @@ class Application::Impl {
                           "' already has a dataframe; branch it instead");
       }
     }
-    auto graph = std::make_shared<detail::Graph>(topic);
+    auto graph = std::make_shared<detail::Graph>(topic, std::string(), graph_env());
     graph->clock = config_.clock;
     graphs_.push_back(graph);
     return detail::Access::frame(graph, graph->root());
+  }
+
+  // What group_by needs of the application: repartition topics on its broker, and the graphs
+  // they feed run by its workers. The graphs hold it only while the pipeline is being
+  // declared (group_by calls it), which the Application outlives.
+  std::shared_ptr<detail::GraphEnv> graph_env() {
+    if (env_) return env_;
+    env_ = std::make_shared<detail::GraphEnv>();
+    env_->group = config_.consumer_group;
+    env_->internal_topic = [this](const std::string& name, const TopicOptions& options) {
+      return topic(name, options, true);
+    };
+    env_->add_graph = [this](const std::shared_ptr<detail::Graph>& graph) {
+      for (const auto& g : graphs_) {
+        if (g->topic().name() == graph->topic().name()) {
+          throw ConfigError("topic '" + graph->topic().name() + "' already has a dataframe");
+        }
+      }
+      graphs_.push_back(graph);
+    };
+    return env_;
   }
 
   std::vector<Value> run(RunOptions options) {
@@ -522,6 +563,7 @@ class Application::Impl {
   std::unique_ptr<kafka::Admin> admin_;
   std::unordered_set<std::string> mock_topics_;
   std::vector<std::shared_ptr<detail::Graph>> graphs_;
+  std::shared_ptr<detail::GraphEnv> env_;
   std::unique_ptr<state::StoreProvider> stores_;
   // CK-05: held from the first exactly-once run() until clear_state() or destruction.
   std::optional<detail::ProcessIdentity> identity_;

@@ -71,9 +71,26 @@ std::int64_t Graph::now_ms() const {
   return clock ? clock() : ExecContext::steady_ms();
 }
 
-Graph::Graph(Topic topic) : topic_(std::move(topic)) {
+Graph::Graph(Topic topic, std::string stream_id, std::shared_ptr<GraphEnv> env)
+    : topic_(std::move(topic)),
+      stream_id_(stream_id.empty() ? topic_.name() : std::move(stream_id)),
+      env_(env ? std::move(env) : std::make_shared<GraphEnv>()) {
   nodes_.push_back(std::make_unique<RootNode>());
   root_ = nodes_.back().get();
+}
+
+void Graph::claim_group_by(const std::string& operation) {
+  if (std::find(group_by_ops_.begin(), group_by_ops_.end(), operation) != group_by_ops_.end()) {
+    throw GroupByDuplicate("group_by '" + operation + "' is already used on stream '" + stream_id_ +
+                           "'; give the other one another name");
+  }
+  group_by_ops_.push_back(operation);
+}
+
+void Graph::add_downstream(const std::shared_ptr<Graph>& graph) {
+  SF_ASSERT(graph->upstream_.expired(), "a graph has one upstream graph");
+  graph->upstream_ = weak_from_this();
+  downstream_.push_back(graph);
 }
 
 Node* Graph::add(std::unique_ptr<Node> node, Node* parent) {

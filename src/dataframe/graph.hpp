@@ -102,9 +102,26 @@ class Node {
   void forward_from(Row& row, ExecContext& ctx) const { forward(row, ctx); }
 };
 
-class Graph {
+class Graph;
+
+// Where a pipeline's internal topics come from and where the pipelines they feed run: the
+// application (topics created on the broker, graphs run by its workers), or, for a standalone
+// pipeline, plain definitions that TestDriver runs. Shared by every graph of one pipeline.
+struct GraphEnv {
+  // The consumer group, part of internal topic names (TOP-14).
+  std::string group = "standalone";
+  // Finds or creates the internal topic `name` (options carry its serdes, partitions and
+  // replication); an existing one with another partition count => TopicConfigurationMismatch.
+  std::function<Topic(const std::string& name, const TopicOptions& options)> internal_topic;
+  // A graph fed by an internal topic (group_by) joins the pipeline.
+  std::function<void(const std::shared_ptr<Graph>&)> add_graph;
+};
+
+class Graph : public std::enable_shared_from_this<Graph> {
  public:
-  explicit Graph(Topic topic);
+  // Made with std::make_shared (group_by links graphs through weak_from_this()).
+  // `stream_id` empty => the topic's name (ST-01/TOP-14).
+  explicit Graph(Topic topic, std::string stream_id = {}, std::shared_ptr<GraphEnv> env = nullptr);
   Node* add(std::unique_ptr<Node> node, Node* parent);
   // Links an existing node under an additional parent (concat).
   void link(Node* node, Node* parent);
@@ -132,14 +149,28 @@ class Graph {
     return store < ticking_owners_.size() ? ticking_owners_[store] : nullptr;
   }
   bool ticks() const noexcept;
-  // ST-01/TOP-14: the stream id of a single-topic pipeline is its topic's name.
-  const std::string& stream_id() const noexcept { return topic_.name(); }
+  // ST-01/TOP-14: the stream id of a single-topic pipeline is its topic's name; a graph fed
+  // by a repartition topic has `repartition.<upstream stream id>.<operation>`.
+  const std::string& stream_id() const noexcept { return stream_id_; }
+  const std::shared_ptr<GraphEnv>& env() const noexcept { return env_; }
+  // SDF-12/EXT-04: a group_by operation may appear once per stream; again => GroupByDuplicate.
+  void claim_group_by(const std::string& operation);
+  // group_by: the graph fed by this one's repartition topic. TestDriver runs it in-process.
+  void add_downstream(const std::shared_ptr<Graph>& graph);
+  const std::vector<std::shared_ptr<Graph>>& downstream() const noexcept { return downstream_; }
+  // The graph whose repartition topic feeds this one, if it still exists.
+  std::shared_ptr<Graph> upstream() const { return upstream_.lock(); }
   // The application clock (ApplicationConfig::clock); empty = steady_clock.
   std::function<std::int64_t()> clock;
   std::int64_t now_ms() const;
 
  private:
   Topic topic_;
+  std::string stream_id_;
+  std::shared_ptr<GraphEnv> env_;
+  std::vector<std::string> group_by_ops_;
+  std::vector<std::shared_ptr<Graph>> downstream_;
+  std::weak_ptr<Graph> upstream_;
   std::vector<std::unique_ptr<Node>> nodes_;
   Node* root_;
   std::vector<std::string> stores_;

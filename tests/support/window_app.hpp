@@ -3,7 +3,7 @@
 // exactly-once test judges it by: the input records it feeds, the windows they must produce
 // and the check of the output topic against them.
 //
-// Input: JSON {"v": <int>} keyed by "key-NN", with an explicit message timestamp. Per key the
+// Input: JSON {"v": <int>, "k": "key-NN"} keyed by "key-NN", with an explicit message timestamp. Per key the
 // timestamps start at a phase below one window and advance by `step_ms` with a jitter below
 // `jitter_ms`, so records arrive out of order but never later than the grace allows when
 // grace_ms >= jitter_ms - step_ms (closing by key) or grace_ms >= window_ms + jitter_ms
@@ -76,7 +76,8 @@ struct WindowInput {
   std::string key;
   std::int64_t v = 0;
   std::int64_t timestamp = 0;  // the message timestamp, ms
-  std::string json() const { return R"({"v":)" + std::to_string(v) + "}"; }
+  // The key is in the value too, for the app's --group-by (re-keying by "k" keeps the key).
+  std::string json() const { return R"({"v":)" + std::to_string(v) + R"(,"k":")" + key + "\"}"; }
 };
 
 struct WindowInputSpec {

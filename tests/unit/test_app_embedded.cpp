@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -176,6 +177,31 @@ TEST(AppEmbedded, KcatTalksToTheEmbeddedBroker) {
 
 // The pipeline on the embedded broker: run({count}) returns the alerts, and they are
 // in the output topic (read by kcat).
+// group_by on the embedded broker: the repartition topic is made in the mock cluster and
+// consumed back by the same run.
+TEST(AppEmbedded, GroupByHopsThroughARepartitionTopic) {
+  Application app(embedded_config("gb-grp"));
+  const Topic in = app.topic("page-views", {.config = TopicConfig{.num_partitions = 2}});
+  {
+    Producer producer = app.get_producer();
+    const std::vector<std::string> users{"ann", "bob", "ann", "ann", "bob"};
+    for (std::size_t i = 0; i < users.size(); ++i) {
+      producer.produce(in, Value::object({{"user", users[i]}}),
+                       Value("device-" + std::to_string(i)));
+    }
+    ASSERT_TRUE(producer.flush(30s));
+  }
+  (void)app.dataframe(in).group_by("user").aggregate(
+      {{"user", agg::last("user")}, {"views", agg::count()}});
+  const auto rows = app.run({.timeout = 20s, .count = 5});
+  ASSERT_EQ(rows.size(), 5u);
+  // Each user's count rises one by one, whatever partition its device keys were on.
+  std::map<std::string, std::vector<std::int64_t>> views;
+  for (const auto& r : rows) views[r["user"].as_string()].push_back(r["views"].as_int());
+  EXPECT_EQ(views, (std::map<std::string, std::vector<std::int64_t>>{{"ann", {1, 2, 3}},
+                                                                     {"bob", {1, 2}}}));
+}
+
 TEST(AppEmbedded, PipelineEndToEndWithCount) {
   Application app(embedded_config("e2e-grp"));
   const Topic in = app.topic("temperature-celsius");

@@ -1,0 +1,123 @@
+// group_by against the real broker (SDF-12, EXT-04, TOP-14): the repartition topic's name and
+// partition count, the hop under both guarantees (exactly-once: read back read_committed,
+// every running count exactly once), and a repartition topic whose partition count no longer
+// matches.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "integration/test_app_helpers.hpp"
+
+namespace streamframe::apptest {
+namespace {
+
+namespace fs = std::filesystem;
+
+class GroupByHop : public ::testing::TestWithParam<ProcessingGuarantee> {
+ protected:
+  void SetUp() override {
+    REQUIRE_TEST_BROKERS();
+    input_ = streamframe::test::unique_name("gb-in");
+    output_ = streamframe::test::unique_name("gb-out");
+    group_ = streamframe::test::unique_name("gb-grp");
+    state_dir_ = fs::path(::testing::TempDir()) / streamframe::test::unique_name("gb-state");
+    create_topic(input_, 3);
+    create_topic(output_, 2);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(state_dir_, ec);
+  }
+  ApplicationConfig config() const {
+    ApplicationConfig c = base_config(group_);
+    c.state_dir = state_dir_.string();
+    c.commit_interval = 200ms;
+    c.processing_guarantee = GetParam();
+    c.consumer_extra_config = {{"session.timeout.ms", "6000"}};
+    return c;
+  }
+  std::string repartition() const { return "repartition__" + group_ + "--" + input_ + "--user"; }
+
+  std::string input_;
+  std::string output_;
+  std::string group_;
+  fs::path state_dir_;
+};
+
+// Clicks keyed by device, spread over the input's 3 partitions; counted per user after the hop.
+TEST_P(GroupByHop, CountsPerNewKeyExactlyAcrossTheRepartitionTopic) {
+  constexpr int kUsers = 7;
+  constexpr int kClicks = 700;
+  std::vector<RawRecord> by_partition[3];
+  std::map<std::string, int> expected;
+  for (int i = 0; i < kClicks; ++i) {
+    const std::string user = "user-" + std::to_string(i * 5 % kUsers);
+    ++expected[user];
+    by_partition[i % 3].push_back(
+        RawRecord{"device-" + std::to_string(i % 11),
+                  R"({"user":")" + user + R"(","n":)" + std::to_string(i) + "}",
+                  0,
+                  {}});
+  }
+  for (int p = 0; p < 3; ++p) produce_raw(input_, by_partition[p], p);
+
+  Application app(config());
+  const Topic in = app.topic(input_);
+  const Topic out = app.topic(output_, {.key_serializer = "json"});
+  app.dataframe(in).group_by("user").aggregate({{"clicks", agg::count()}}).to_topic(out);
+  // The repartition topic exists from the declaration on, partitioned like the input.
+  EXPECT_EQ(partition_count(repartition()), 3);
+  const auto collected = app.run({.timeout = 60s, .count = kClicks});
+  EXPECT_EQ(collected.size(), static_cast<std::size_t>(kClicks));
+
+  // Every running count of every user exactly once, in order per user.
+  const auto outputs = read_topic(output_, 30s, Isolation::read_committed);
+  std::map<std::string, std::vector<int>> counts;
+  for (const auto& m : outputs) {
+    ASSERT_TRUE(m.key && m.value);
+    counts[*m.key].push_back(static_cast<int>(Value::from_json(*m.value)["clicks"].as_int()));
+  }
+  ASSERT_EQ(counts.size(), expected.size());
+  for (const auto& [user, n] : expected) {
+    const auto& seen = counts["\"" + user + "\""];
+    ASSERT_EQ(seen.size(), static_cast<std::size_t>(n)) << user;
+    for (int i = 0; i < n; ++i) ASSERT_EQ(seen[i], i + 1) << user << " output " << i;
+  }
+  // The hop's records are in the repartition topic with the new key and the input's value.
+  const auto hop = read_topic(repartition(), 30s, Isolation::read_committed);
+  ASSERT_EQ(hop.size(), static_cast<std::size_t>(kClicks));
+  const Value first = Value::from_json(*hop.front().value);
+  EXPECT_EQ(*hop.front().key, Value(first["user"]).to_json());
+  // The state after the hop has its changelog under the hop's stream id (TOP-14).
+  EXPECT_EQ(
+      partition_count("changelog__" + group_ + "--repartition." + input_ + ".user--aggregate"), 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Guarantees, GroupByHop,
+                         ::testing::Values(ProcessingGuarantee::at_least_once,
+                                           ProcessingGuarantee::exactly_once),
+                         [](const auto& info) {
+                           return info.param == ProcessingGuarantee::exactly_once
+                                      ? std::string("ExactlyOnce")
+                                      : std::string("AtLeastOnce");
+                         });
+
+TEST(GroupByTopics, ARepartitionTopicWithAnotherPartitionCountIsAMismatch) {
+  REQUIRE_TEST_BROKERS();
+  const std::string input = streamframe::test::unique_name("gbm-in");
+  const std::string group = streamframe::test::unique_name("gbm-grp");
+  create_topic(input, 2);
+  create_topic("repartition__" + group + "--" + input + "--user", 3);
+  Application app(base_config(group));
+  auto sdf = app.dataframe(app.topic(input));
+  expect_throw<TopicConfigurationMismatch>([&] { (void)sdf.group_by("user"); });
+  // With the partitions asked for explicitly, the existing topic fits.
+  (void)sdf.group_by("user", {.config = TopicConfig{.num_partitions = 3}});
+}
+
+}  // namespace
+}  // namespace streamframe::apptest

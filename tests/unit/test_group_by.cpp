@@ -1,0 +1,137 @@
+// group_by (SDF-12, EXT-04) through the public API: re-keying through a repartition topic,
+// run in-process by TestDriver (every hop before pipe() returns). The real-broker hop, under
+// both guarantees, is tested in tests/integration/test_group_by.cpp.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "streamframe/streamframe.hpp"
+
+namespace streamframe {
+namespace {
+
+using namespace std::chrono_literals;
+
+const Topic kIn = Topic::make("clicks", {});
+const Topic kOut = Topic::make("per-user", {});
+
+std::map<std::string, std::string> last_by_key(const std::vector<TestOutput>& outputs) {
+  std::map<std::string, std::string> m;
+  for (const auto& o : outputs) m[o.key.value_or("<null>")] = o.value.value_or("<null>");
+  return m;
+}
+
+TEST(GroupBy, ReKeysByAColumnSoStateIsPerNewKey) {
+  auto root = StreamingDataFrame::standalone(kIn);
+  root.group_by("user").aggregate({{"clicks", agg::count()}}).to_topic(kOut);
+
+  // Records of one user arrive under different device keys and on different partitions.
+  TestDriver driver(root, {.partitions = 3});
+  driver.pipe(0, "dev-1", R"({"user":"ann"})", 1000);
+  driver.pipe(1, "dev-2", R"({"user":"ann"})", 1001);
+  driver.pipe(2, "dev-3", R"({"user":"bob"})", 1002);
+  driver.pipe(2, "dev-1", R"({"user":"ann"})", 1003);
+  const auto outputs = driver.take_outputs();
+  ASSERT_EQ(outputs.size(), 4u);
+  // The new key is the column's value (the output topic's bytes serializer writes a string
+  // as its bytes).
+  EXPECT_EQ(outputs[3].key, std::optional<std::string>("ann"));
+  EXPECT_EQ(outputs[3].value, std::optional<std::string>(R"({"clicks":3})"));
+  EXPECT_EQ(outputs[3].timestamp, 1003);
+  EXPECT_EQ(last_by_key(outputs), (std::map<std::string, std::string>{{"ann", R"({"clicks":3})"},
+                                                                      {"bob", R"({"clicks":1})"}}));
+  EXPECT_EQ(driver.produced(), 4u);  // the repartition records are not outputs
+}
+
+TEST(GroupBy, ByACallableWithANameAndThenAWindow) {
+  auto root = StreamingDataFrame::standalone(kIn);
+  root.group_by([](const Value& v) { return Value(v["page"].as_string().substr(0, 4)); }, "site")
+      .tumbling_window(10s)
+      .count()
+      .final()
+      .to_topic(kOut);
+  TestDriver driver(root, {.partitions = 2});
+  driver.pipe(0, "u1", R"({"page":"shop/a"})", 1000);
+  driver.pipe(1, "u2", R"({"page":"shop/b"})", 2000);
+  driver.pipe(0, "u3", R"({"page":"blog/x"})", 3000);
+  EXPECT_TRUE(driver.take_outputs().empty());
+  // Stream time is per partition of the repartition topic: move both keys' partitions on.
+  driver.pipe(0, "u1", R"({"page":"shop/c"})", 20000);
+  driver.pipe(0, "u3", R"({"page":"blog/y"})", 20000);
+  const auto outputs = last_by_key(driver.take_outputs());
+  EXPECT_EQ(outputs,
+            (std::map<std::string, std::string>{{"shop", R"({"start":0,"end":10000,"value":2})"},
+                                                {"blog", R"({"start":0,"end":10000,"value":1})"}}));
+}
+
+TEST(GroupBy, AfterGroupByEachHopHasItsOwnTopic) {
+  auto root = StreamingDataFrame::standalone(kIn);
+  auto by_user = root.group_by("user");
+  by_user.aggregate({{"n", agg::count()}}).to_topic(kOut);
+  // EXT-04: group_by of a group_by result, one more hop.
+  by_user.group_by("country")
+      .aggregate({{"n", agg::count()}}, {.name = "country"})
+      .to_topic(Topic::make("per-country", {}));
+  TestDriver driver(root, {.partitions = 2});
+  driver.pipe(0, "d1", R"({"user":"ann","country":"fr"})", 1);
+  driver.pipe(1, "d2", R"({"user":"bob","country":"fr"})", 2);
+  driver.pipe(1, "d3", R"({"user":"ann","country":"de"})", 3);
+  std::map<std::string, std::string> users;
+  std::map<std::string, std::string> countries;
+  for (const auto& o : driver.take_outputs()) {
+    (o.topic == "per-user" ? users : countries)[*o.key] = *o.value;
+  }
+  EXPECT_EQ(users,
+            (std::map<std::string, std::string>{{"ann", R"({"n":2})"}, {"bob", R"({"n":1})"}}));
+  EXPECT_EQ(countries,
+            (std::map<std::string, std::string>{{"fr", R"({"n":2})"}, {"de", R"({"n":1})"}}));
+}
+
+TEST(GroupBy, BadKeysAreProcessingErrorsAndBadDeclarationsConfigErrors) {
+  auto root = StreamingDataFrame::standalone(kIn);
+  auto grouped = root.group_by("user");
+  grouped.to_topic(kOut);
+  TestDriver driver(root);
+  EXPECT_THROW(driver.pipe(0, "k", R"({"name":"ann"})", 1), ColumnDoesNotExist);
+  EXPECT_THROW(driver.pipe(0, "k", R"([1])", 1), InvalidColumnReference);
+  driver.pipe(0, "k", R"({"user":"ann","x":1})", 5);
+  const auto outputs = driver.take_outputs();
+  ASSERT_EQ(outputs.size(), 1u);
+  EXPECT_EQ(outputs[0].key, std::optional<std::string>("ann"));
+  EXPECT_EQ(outputs[0].value, std::optional<std::string>(R"({"user":"ann","x":1})"));
+
+  auto sdf = StreamingDataFrame::standalone(kIn);
+  EXPECT_THROW((void)sdf.group_by(""), ConfigError);
+  EXPECT_THROW((void)sdf.group_by([](const Value& v) { return v; }, ""), ConfigError);
+  (void)sdf.group_by("user");
+  EXPECT_THROW((void)sdf.group_by("user"), GroupByDuplicate);
+  EXPECT_THROW((void)sdf.group_by([](const Value& v) { return v["user"]; }, "user"),
+               GroupByDuplicate);
+  // sdf.test() runs no Kafka hop.
+  EXPECT_THROW((void)sdf.test(Value::object({{"user", "ann"}})), InvalidOperation);
+}
+
+TEST(GroupBy, AThrowingKeyCallableLeavesNothingBehind) {
+  auto root = StreamingDataFrame::standalone(kIn);
+  root.group_by(
+          [](const Value& v) -> Value {
+            if (!v.contains("user")) throw std::runtime_error("no user");
+            return v["user"];
+          },
+          "user")
+      .aggregate({{"n", agg::count()}})
+      .to_topic(kOut);
+  TestDriver driver(root);
+  EXPECT_THROW(driver.pipe(0, "k", R"({})", 1), std::runtime_error);
+  driver.pipe(0, "k", R"({"user":"ann"})", 2);
+  EXPECT_EQ(last_by_key(driver.take_outputs()),
+            (std::map<std::string, std::string>{{"ann", R"({"n":1})"}}));
+}
+
+}  // namespace
+}  // namespace streamframe
