@@ -48,12 +48,6 @@ using sft::seconds_since;
 
 constexpr int kPartitions = 4;
 
-std::int64_t sum(const std::vector<std::int64_t>& v) {
-  std::int64_t s = 0;
-  for (auto x : v) s += x < 0 ? 0 : x;
-  return s;
-}
-
 // One run of the scenario both tests share.
 struct Scenario {
   std::string guarantee;
@@ -125,7 +119,7 @@ class WindowsUnderKills : public ::testing::Test {
       }
       auto opts = options(state, sc.guarantee, 100 + static_cast<long>(rng() % 101));
       const std::int64_t out_before = probe.total_end(output_, kPartitions);
-      const std::int64_t committed_before = sum(probe.committed(input_, kPartitions));
+      const std::int64_t committed_before = probe.total_committed(input_, kPartitions);
       const auto run_started = Clock::now();
       auto app = sft::start_window_app(opts, sc.window, "run" + std::to_string(k));
       std::string when;
@@ -142,7 +136,7 @@ class WindowsUnderKills : public ::testing::Test {
         const bool progressed = sft::wait_until(
             [&] {
               return !app->running() ||
-                     sum(probe.committed(input_, kPartitions)) > committed_before ||
+                     probe.total_committed(input_, kPartitions) > committed_before ||
                      static_cast<std::int64_t>(feeder.produced()) == n_inputs;
             },
             30s, 50ms);
@@ -161,7 +155,7 @@ class WindowsUnderKills : public ::testing::Test {
            std::to_string(sft::restored_records(*app)) + " changelog records, output log grew by " +
            std::to_string(out_after - out_before) + ", inputs fed " +
            std::to_string(feeder.produced()) + ", committed by the group " +
-           std::to_string(sum(probe.committed(input_, kPartitions))) + ", read_committed " +
+           std::to_string(probe.total_committed(input_, kPartitions)) + ", read_committed " +
            std::to_string(reader.count()));
     }
     EXPECT_GE(runs_with_output, sc.kills / 2)

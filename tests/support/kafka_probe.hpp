@@ -190,6 +190,14 @@ class KafkaProbe {
     return std::accumulate(ends.begin(), ends.end(), std::int64_t{0});
   }
 
+  // The group's committed offsets of `topic` summed over its partitions (a partition without
+  // one counts 0): how many inputs the group has committed, for an input fed from offset 0.
+  std::int64_t total_committed(const std::string& topic, int partitions) {
+    std::int64_t total = 0;
+    for (const std::int64_t offset : committed(topic, partitions)) total += offset < 0 ? 0 : offset;
+    return total;
+  }
+
   // This probe's group's committed offset of each partition (RD_KAFKA_OFFSET_INVALID, -1001,
   // when the group has committed nothing there).
   std::vector<std::int64_t> committed(
