@@ -150,6 +150,14 @@ class Application {
   // Deletes `<state_dir>/<consumer_group>` (APP-22); while running => InvalidOperation.
   void clear_state();
 
+  // Deletes the internal topics of the pipeline declared so far from the broker: group_by's
+  // repartition topics and every store's changelog (TOP-14), those that exist. Returns the
+  // names deleted. With clear_state(), the way to start a pipeline's state over; the group's
+  // committed input offsets stay (use another consumer group to reprocess the input). The
+  // next declaration of a group_by creates its topic again. While running, or on the
+  // embedded broker (no admin API) => InvalidOperation.
+  std::vector<std::string> delete_internal_topics();
+
   const ApplicationConfig& config() const;
   // Address of the broker in use: the embedded broker's when broker_address is "embedded".
   std::string bootstrap_servers() const;

@@ -270,6 +270,30 @@ class Application::Impl {
     detail::logger()->info("deleted the state directory '{}'", dir.string());
   }
 
+  std::vector<std::string> delete_internal_topics() {
+    if (running_) {
+      throw InvalidOperation("delete_internal_topics() while the application is running");
+    }
+    if (embedded_) {
+      throw InvalidOperation(
+          "delete_internal_topics(): the embedded broker has no admin API (its topics go at "
+          "exit)");
+    }
+    std::vector<std::string> names;
+    for (const auto& g : graphs_) {
+      if (g->upstream()) names.push_back(g->topic().name());  // a repartition topic
+      for (const auto& store : g->stores()) names.push_back(changelog_name(g->stream_id(), store));
+    }
+    std::vector<std::string> deleted;
+    for (const auto& name : names) {
+      if (admin().delete_topic(name, config_.topic_create_timeout)) {
+        detail::logger()->info("deleted internal topic '{}'", name);
+        deleted.push_back(name);
+      }
+    }
+    return deleted;
+  }
+
   kafka::Admin& admin() {
     if (!admin_) admin_ = std::make_unique<kafka::Admin>(common_config());
     return *admin_;
@@ -603,6 +627,9 @@ std::string Application::bootstrap_servers() const {
 }
 void Application::clear_state() {
   impl_->clear_state();
+}
+std::vector<std::string> Application::delete_internal_topics() {
+  return impl_->delete_internal_topics();
 }
 RunStats Application::stats() const {
   return impl_->stats_;

@@ -4,6 +4,7 @@
 // matches.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -117,6 +118,44 @@ TEST(GroupByTopics, ARepartitionTopicWithAnotherPartitionCountIsAMismatch) {
   expect_throw<TopicConfigurationMismatch>([&] { (void)sdf.group_by("user"); });
   // With the partitions asked for explicitly, the existing topic fits.
   (void)sdf.group_by("user", {.config = TopicConfig{.num_partitions = 3}});
+}
+
+// The way to start a pipeline's state over: its repartition and changelog topics go, the
+// input and output topics stay, and a new declaration creates the repartition topic again.
+TEST(GroupByTopics, DeleteInternalTopicsRemovesRepartitionAndChangelogTopicsOnly) {
+  REQUIRE_TEST_BROKERS();
+  const std::string input = streamframe::test::unique_name("gbd-in");
+  const std::string group = streamframe::test::unique_name("gbd-grp");
+  const fs::path state = fs::path(::testing::TempDir()) / streamframe::test::unique_name("gbd-st");
+  create_topic(input, 2);
+  const std::string repartition = "repartition__" + group + "--" + input + "--user";
+  const std::string changelog =
+      "changelog__" + group + "--repartition." + input + ".user--aggregate";
+  ApplicationConfig cfg = base_config(group);
+  cfg.state_dir = state.string();
+  {
+    Application app(cfg);
+    const Topic in = app.topic(input);
+    (void)app.dataframe(in).group_by("user").aggregate({{"n", agg::count()}});
+    Producer p = app.get_producer();
+    p.produce(in, Value::object({{"user", "ann"}}), Value("d1"));
+    ASSERT_TRUE(p.flush(30s));
+    ASSERT_EQ(app.run({.timeout = 10s, .count = 1}).size(), 1u);
+    ASSERT_EQ(partition_count(changelog), 2);
+
+    auto deleted = app.delete_internal_topics();
+    std::sort(deleted.begin(), deleted.end());
+    EXPECT_EQ(deleted, (std::vector<std::string>{changelog, repartition}));
+    EXPECT_TRUE(eventually(
+        [&] { return !partition_count(repartition) && !partition_count(changelog); }, 30s));
+    EXPECT_EQ(partition_count(input), 2);
+    EXPECT_TRUE(app.delete_internal_topics().empty());  // nothing left to delete
+  }
+  Application app(cfg);
+  (void)app.dataframe(app.topic(input)).group_by("user");
+  EXPECT_EQ(partition_count(repartition), 2);
+  std::error_code ec;
+  fs::remove_all(state, ec);
 }
 
 }  // namespace
