@@ -3,9 +3,9 @@
 // exactly-once test judges it by: the input records it feeds, the windows they must produce
 // and the check of the output topic against them.
 //
-// Input: JSON {"v": <int>, "k": "key-NN"} keyed by "key-NN", with an explicit message timestamp. Per key the
-// timestamps start at a phase below one window and advance by `step_ms` with a jitter below
-// `jitter_ms`, so records arrive out of order but never later than the grace allows when
+// Input: JSON {"v": <int>, "k": "key-NN"} keyed by "key-NN", with an explicit message timestamp.
+// Per key the timestamps start at a phase below one window and advance by `step_ms` with a jitter
+// below `jitter_ms`, so records arrive out of order but never later than the grace allows when
 // grace_ms >= jitter_ms - step_ms (closing by key) or grace_ms >= window_ms + jitter_ms
 // (closing by partition: the keys' phases count too). Each key ends with one record far
 // enough ahead (2 windows + grace) to close all of its windows; that record's own window
