@@ -27,9 +27,17 @@ class RepartitionNode final : public Node {
         topic_(std::move(topic)) {}
 
   void process(Row& row, ExecContext& ctx) const override {
-    const Value key = key_ ? key_(row.value) : column_of(row.value);
+    // The column's value is used where it is (no copy per record); a callable's is owned.
+    Value computed;
+    const Value* key = nullptr;
+    if (key_) {
+      computed = key_(row.value);
+      key = &computed;
+    } else {
+      key = &column_of(row.value);
+    }
     try {
-      ctx.produce(topic_.definition(), row, key);
+      ctx.produce(topic_.definition(), row, *key);
     } catch (const SerializationError& e) {
       throw SerializationError("group_by '" + operation_ + "': " + e.what());
     }
@@ -39,7 +47,7 @@ class RepartitionNode final : public Node {
   const char* kind() const override { return "group_by"; }
 
  private:
-  Value column_of(const Value& value) const {
+  const Value& column_of(const Value& value) const {
     if (!value.is_object()) {
       throw InvalidColumnReference("group_by '" + operation_ + "': cannot read column '" + column_ +
                                    "' of a " + std::string(value.type_name()) + " value");
