@@ -15,6 +15,7 @@
 #include "app/config_reference.hpp"
 #include "app/process_identity.hpp"
 #include "app/producer_factory.hpp"
+#include "app/topic_catalog.hpp"
 #include "app/worker.hpp"
 #include "core/logging.hpp"
 #include "dataframe/access.hpp"
@@ -95,7 +96,7 @@ class Application::Impl {
     }
     if (config_.dead_letter_topic) {
       try {
-        (void)Topic::make(*config_.dead_letter_topic, dead_letter_options());
+        (void)Topic::make(*config_.dead_letter_topic, detail::TopicCatalog::dead_letter_options());
       } catch (const ConfigError& e) {
         throw ConfigError(std::string("dead_letter_topic: ") + e.what());
       }
@@ -119,6 +120,11 @@ class Application::Impl {
       stores_ = std::make_unique<state::RocksDBProvider>(config_.state_dir, config_.consumer_group,
                                                          config_.rocksdb_options);
     }
+    topics_.emplace(
+        detail::TopicCatalogSettings{bootstrap_, common_config(), config_.consumer_group,
+                                     config_.request_timeout, config_.topic_create_timeout,
+                                     config_.auto_create_topics},
+        mock_.get());
   }
 
   ~Impl() {
@@ -207,53 +213,6 @@ class Application::Impl {
     return config_.consumer_group + "-" + identity_->id();
   }
 
-  std::string changelog_name(const std::string& stream_id, const std::string& store) const {
-    return "changelog__" + config_.consumer_group + "--" + stream_id + "--" + store;
-  }
-
-  // TOP-14: one compacted changelog per (stream, store), partitioned like the source.
-  std::map<std::pair<std::string, std::string>, std::string> prepare_changelogs() {
-    std::map<std::pair<std::string, std::string>, std::string> out;
-    if (embedded_ || !config_.use_changelog_topics) return out;
-    for (const auto& g : graphs_) {
-      if (!g->stateful()) continue;
-      // topic() found or created the source a moment ago: a broker that does not list it
-      // yet has not caught up with the controller.
-      const auto source = admin().wait_for_topic(g->topic().name(), config_.request_timeout);
-      if (!source) throw TopicNotFound("topic '" + g->topic().name() + "' does not exist");
-      for (const auto& store : g->stores()) {
-        const std::string name = changelog_name(g->stream_id(), store);
-        auto existing = admin().describe_topic(name, config_.request_timeout);
-        if (!existing) {
-          // Absent, or listed only by brokers other than the one asked: creating it then
-          // reports that it exists, and the partition check below still runs.
-          if (admin().create_topic(name, source->partitions, source->replication_factor,
-                                   {{"cleanup.policy", "compact"}}, config_.topic_create_timeout)) {
-            detail::logger()->info("created changelog topic '{}' ({} partitions)", name,
-                                   source->partitions);
-          }
-          // Restoring reads its end offsets first: it must be listed by then.
-          existing = admin().wait_for_topic(name, config_.topic_create_timeout);
-          if (!existing) {
-            throw KafkaError(kafka::code::timed_out,
-                             "changelog topic '" + name +
-                                 "' was created but metadata did not list it within " +
-                                 std::to_string(config_.topic_create_timeout.count()) + " ms",
-                             true, false);
-          }
-        }
-        if (existing->partitions != source->partitions) {
-          throw TopicConfigurationMismatch(
-              "changelog topic '" + name + "' has " + std::to_string(existing->partitions) +
-              " partitions but its source topic '" + g->topic().name() + "' has " +
-              std::to_string(source->partitions));
-        }
-        out[{g->topic().name(), store}] = name;
-      }
-    }
-    return out;
-  }
-
   void clear_state() {
     if (running_) throw InvalidOperation("clear_state() while the application is running");
     if (mock_) {
@@ -279,120 +238,11 @@ class Application::Impl {
           "delete_internal_topics(): the embedded broker has no admin API (its topics go at "
           "exit)");
     }
-    std::vector<std::string> names;
-    for (const auto& g : graphs_) {
-      if (g->upstream()) names.push_back(g->topic().name());  // a repartition topic
-      for (const auto& store : g->stores()) names.push_back(changelog_name(g->stream_id(), store));
-    }
-    std::vector<std::string> deleted;
-    for (const auto& name : names) {
-      if (admin().delete_topic(name, config_.topic_create_timeout)) {
-        detail::logger()->info("deleted internal topic '{}'", name);
-        deleted.push_back(name);
-      }
-    }
-    return deleted;
+    return topics_->delete_internal_topics(graphs_);
   }
 
-  kafka::Admin& admin() {
-    if (!admin_) admin_ = std::make_unique<kafka::Admin>(common_config());
-    return *admin_;
-  }
-
-  // `internal`: a topic of the pipeline's own (group_by's repartition topics), whose
-  // partition count must be what the pipeline derived.
-  Topic topic(std::string name, const TopicOptions& options, bool internal = false) {
-    Topic t = Topic::make(std::move(name), options);
-    const auto& cfg = t.config();
-    if (embedded_) {
-      // The mock cluster has no admin API; its own call creates topics (DESIGN "Brokers").
-      if (!mock_topics_.count(t.name())) {
-        mock_->create_topic(t.name(), cfg.num_partitions, cfg.replication_factor);
-        mock_topics_.insert(t.name());
-      }
-      return t;
-    }
-    std::optional<kafka::TopicDescription> existing;
-    try {
-      existing = admin().describe_topic(t.name(), config_.request_timeout);
-    } catch (const KafkaError& e) {
-      // Usually the first call that needs the broker: say which address was not reachable.
-      if (!is_unreachable(e.code())) throw;
-      throw KafkaBrokerUnavailableError(
-          e.code(),
-          "no Kafka broker reachable at '" + bootstrap_ + "' within " +
-              std::to_string(config_.request_timeout.count()) + " ms: " + e.what(),
-          true, false);
-    }
-    if (existing) {
-      if (internal && existing->partitions != cfg.num_partitions) {
-        throw TopicConfigurationMismatch(
-            "internal topic '" + t.name() + "' has " + std::to_string(existing->partitions) +
-            " partitions but the pipeline needs " + std::to_string(cfg.num_partitions) +
-            " (the partition count of its input changed?); delete it to start over");
-      }
-      // The topic's real partitions and replication, not the defaults of a definition made
-      // without a config: what group_by derives its repartition topics from (TOP-14).
-      if (existing->partitions != cfg.num_partitions ||
-          existing->replication_factor != cfg.replication_factor) {
-        auto def = std::make_shared<Topic::Definition>(t.definition());
-        def->config.num_partitions = existing->partitions;
-        if (existing->replication_factor > 0) {
-          def->config.replication_factor = existing->replication_factor;
-        }
-        t = Topic(std::move(def));
-      }
-    } else {
-      if (!config_.auto_create_topics && !internal) {
-        throw TopicNotFound("topic '" + t.name() +
-                            "' does not exist and auto_create_topics is off");
-      }
-      admin().create_topic(t.name(), cfg.num_partitions, cfg.replication_factor, cfg.extra_config,
-                           config_.topic_create_timeout);
-      // Returned only once metadata lists it, so a producer or consumer started next finds it.
-      if (!admin().wait_for_topic(t.name(), config_.topic_create_timeout)) {
-        throw KafkaError(kafka::code::timed_out,
-                         "topic '" + t.name() +
-                             "' was created but metadata did not list it within " +
-                             std::to_string(config_.topic_create_timeout.count()) + " ms",
-                         true, false);
-      }
-      detail::logger()->info("created topic '{}' ({} partitions, replication factor {})", t.name(),
-                             cfg.num_partitions, cfg.replication_factor);
-    }
-    return t;
-  }
-
-  // EXT-03: the dead-letter topic carries the original bytes.
-  static TopicOptions dead_letter_options() {
-    TopicOptions o;
-    o.value_deserializer = "bytes";
-    o.value_serializer = "bytes";
-    o.key_deserializer = "bytes";
-    o.key_serializer = "bytes";
-    return o;
-  }
-
-  // Creates the dead-letter topic when absent (APP-08), before any message can need it.
-  void prepare_dead_letter_topic() {
-    if (!config_.dead_letter_topic) return;
-    const std::string& name = *config_.dead_letter_topic;
-    for (const auto& g : graphs_) {
-      if (g->topic().name() == name) {
-        throw ConfigError("dead_letter_topic '" + name +
-                          "' is also an input topic: a dead letter would be consumed again");
-      }
-    }
-    try {
-      (void)topic(name, dead_letter_options());
-    } catch (const TopicNotFound& e) {
-      throw TopicNotFound(std::string("dead_letter_topic: ") + e.what());
-    }
-  }
-
-  static bool is_unreachable(int code) {
-    return code == kafka::code::transport || code == kafka::code::timed_out ||
-           code == kafka::code::all_brokers_down || code == kafka::code::resolve;
+  Topic topic(std::string name, const TopicOptions& options) {
+    return topics_->ensure(std::move(name), options);
   }
 
   StreamingDataFrame dataframe(const Topic& topic) {
@@ -416,7 +266,7 @@ class Application::Impl {
     env_ = std::make_shared<detail::GraphEnv>();
     env_->group = config_.consumer_group;
     env_->internal_topic = [this](const std::string& name, const TopicOptions& options) {
-      return topic(name, options, true);
+      return topics_->ensure(name, options, true);
     };
     env_->add_graph = [this](const std::shared_ptr<detail::Graph>& graph) {
       for (const auto& g : graphs_) {
@@ -440,7 +290,7 @@ class Application::Impl {
     stop_fail_ = false;
     SignalScope signals(this, config_.install_signal_handlers);
 
-    if (!embedded_ && !admin().wait_until_reachable(config_.request_timeout)) {
+    if (!topics_->reachable()) {
       throw KafkaBrokerUnavailableError(kafka::code::transport,
                                         "no Kafka broker reachable at '" + bootstrap_ +
                                             "' within " +
@@ -453,9 +303,11 @@ class Application::Impl {
     if (stateful && !embedded_) {
       state::ensure_writable_dir(std::filesystem::path(config_.state_dir) / config_.consumer_group);
     }
-    prepare_dead_letter_topic();
-    const auto changelogs = stateful ? prepare_changelogs()
-                                     : std::map<std::pair<std::string, std::string>, std::string>{};
+    if (config_.dead_letter_topic)
+      topics_->prepare_dead_letter_topic(*config_.dead_letter_topic, graphs_);
+    const auto changelogs = stateful && config_.use_changelog_topics
+                                ? topics_->prepare_changelogs(graphs_)
+                                : detail::ChangelogMap{};
     for (int i = 0; i < config_.num_workers; ++i) {
       detail::WorkerSettings settings;
       settings.consumer_config = consumer_config();
@@ -584,8 +436,7 @@ class Application::Impl {
   bool embedded_ = false;
   std::string bootstrap_;
   std::unique_ptr<kafka::MockCluster> mock_;
-  std::unique_ptr<kafka::Admin> admin_;
-  std::unordered_set<std::string> mock_topics_;
+  std::optional<detail::TopicCatalog> topics_;  // set once the broker is known
   std::vector<std::shared_ptr<detail::Graph>> graphs_;
   std::shared_ptr<detail::GraphEnv> env_;
   std::unique_ptr<state::StoreProvider> stores_;
