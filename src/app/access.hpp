@@ -1,8 +1,12 @@
-// What the library's own tests may reach inside an Application (not installed, not API).
+// What the library's own tests and TestDriver may reach inside an Application (not installed,
+// not API).
 #pragma once
+
+#include <vector>
 
 #include "kafka/mock_cluster.hpp"
 #include "streamframe/application.hpp"
+#include "streamframe/dataframe.hpp"
 
 namespace streamframe::detail {
 
@@ -10,6 +14,8 @@ struct ApplicationAccess {
   // The embedded broker (broker_address "embedded"), e.g. to inject request errors; null
   // otherwise.
   static kafka::MockCluster* embedded_cluster(Application& app);
+  // One frame of each input topic's pipeline declared on `app` (what TestDriver(app) runs).
+  static std::vector<StreamingDataFrame> frames(Application& app);
 };
 
 }  // namespace streamframe::detail

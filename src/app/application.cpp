@@ -26,6 +26,7 @@
 #include "state/provider.hpp"
 #include "state/store.hpp"
 #include "streamframe/errors.hpp"
+#include "streamframe/test_driver.hpp"
 
 namespace streamframe {
 namespace {
@@ -489,5 +490,17 @@ RunStats Application::stats() const {
 kafka::MockCluster* detail::ApplicationAccess::embedded_cluster(Application& app) {
   return app.impl_->mock_.get();
 }
+
+std::vector<StreamingDataFrame> detail::ApplicationAccess::frames(Application& app) {
+  std::vector<StreamingDataFrame> out;
+  for (const auto& g : app.impl_->graphs_) {
+    if (!g->upstream()) out.push_back(detail::Access::frame(g, g->root()));
+  }
+  return out;
+}
+
+// Here rather than with the driver: the dataframe layer does not know the Application.
+TestDriver::TestDriver(Application& app, TestDriverOptions options, OutputFn on_output)
+    : TestDriver(detail::ApplicationAccess::frames(app), options, std::move(on_output)) {}
 
 }  // namespace streamframe

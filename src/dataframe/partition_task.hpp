@@ -160,7 +160,11 @@ class PartitionTask final : public ExecContext {
   StateScope& state(std::size_t store, const Row& row) override;
   OperatorState& operator_state(std::size_t store, const Node& owner) override;
   void count_null_key() override { output_->count_null_key(); }
-  std::int64_t now_ms() const override { return graphs_.front()->now_ms(); }
+  std::int64_t now_ms() const override {
+    return manual_clock_ != nullptr ? *manual_clock_ : graphs_.front()->now_ms();
+  }
+  // The TestDriver's clock (advance_clock) instead of the application's; null = the graph's.
+  void set_manual_clock(const std::int64_t* now_ms) noexcept { manual_clock_ = now_ms; }
 
  private:
   Store& store_of(std::size_t store) { return *stores_[store_base_[input_] + store]; }
@@ -169,6 +173,7 @@ class PartitionTask final : public ExecContext {
   std::vector<std::size_t> store_base_;  // per input: index of its first store in stores_
   std::int32_t partition_;
   TaskOutput* output_;
+  const std::int64_t* manual_clock_ = nullptr;
   std::vector<std::unique_ptr<Store>> stores_;
   std::vector<std::vector<const Topic::Definition*>> passthrough_;  // per input
   bool ready_ = false;

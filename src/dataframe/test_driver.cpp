@@ -1,5 +1,6 @@
 #include "streamframe/test_driver.hpp"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -21,17 +22,19 @@ namespace streamframe {
 
 // Drives one PartitionTask per input partition, over in-memory stores, as the run loop drives
 // its tasks over RocksDB: the same decoding, forwarding, state and checkpoint code. A pipeline
-// with group_by is several graphs (each repartition topic feeds one): what a graph produces to
-// such a topic is routed by its key, as the producer would, and processed before pipe()
-// returns, in the order it was produced (EXT-07).
+// with group_by is several graphs (each repartition topic feeds one), and an application may
+// declare several input topics: what a graph produces to a topic that feeds a graph is routed
+// by its key, as the producer would, and processed before pipe() returns, in the order it was
+// produced (EXT-07).
 struct TestDriver::Impl final : detail::TaskOutput {
-  // One graph of the pipeline with its tasks, one per partition of its input.
+  // One graph of the pipelines with its tasks, one per partition of its input.
   struct Stage {
     std::shared_ptr<detail::Graph> graph;
+    bool internal = false;  // fed by a repartition topic: not piped into, not an output
     std::vector<std::unique_ptr<detail::PartitionTask>> tasks;
     std::vector<std::int64_t> next_offsets;
   };
-  // A record produced to a repartition topic, waiting for its turn.
+  // A record produced to a topic that feeds a stage, waiting for its turn.
   struct Pending {
     std::size_t stage = 0;
     std::int32_t partition = 0;
@@ -40,14 +43,24 @@ struct TestDriver::Impl final : detail::TaskOutput {
     std::int64_t timestamp = 0;
     Headers headers;
   };
+  // A pipeline that feeds itself through its input topic never becomes quiet; Kafka would
+  // loop forever too, the driver says so instead.
+  static constexpr std::size_t kMaxFedBack = 1'000'000;
 
-  Impl(const StreamingDataFrame& frame, TestDriverOptions opts, OutputFn fn)
+  Impl(const std::vector<StreamingDataFrame>& frames, TestDriverOptions opts, OutputFn fn)
       : options(opts), on_output(std::move(fn)) {
-    if (options.partitions < 1) throw InvalidOperation("TestDriver: partitions must be >= 1");
-    // The whole pipeline: from the graph fed by the input topic, every graph downstream.
-    std::shared_ptr<detail::Graph> top = detail::Access::graph(frame);
-    while (auto up = top->upstream()) top = std::move(up);
-    add_stage(top, options.partitions);
+    if (options.partitions < 0) {
+      throw InvalidOperation("TestDriver: partitions must be >= 0 (0 = the topic's own)");
+    }
+    clock_ms = options.start_time;
+    if (frames.empty()) throw InvalidOperation("TestDriver: no pipeline to run");
+    // The whole pipelines: from each graph fed by an input topic, every graph downstream.
+    for (const auto& frame : frames) {
+      std::shared_ptr<detail::Graph> top = detail::Access::graph(frame);
+      while (auto up = top->upstream()) top = std::move(up);
+      add_stage(top,
+                options.partitions > 0 ? options.partitions : top->topic().config().num_partitions);
+    }
     for (std::size_t i = 0; i < stages.size(); ++i) {
       // Copied: add_stage grows `stages`.
       const auto downstream = stages[i].graph->downstream();
@@ -56,27 +69,42 @@ struct TestDriver::Impl final : detail::TaskOutput {
   }
 
   void add_stage(const std::shared_ptr<detail::Graph>& graph, int partitions) {
+    for (const auto& stage : stages) {
+      if (stage.graph == graph) return;  // two frames of one pipeline
+    }
+    const std::string& topic = graph->topic().name();
+    if (topic_stage.count(topic)) {
+      throw InvalidOperation("TestDriver: two pipelines read topic '" + topic +
+                             "' (one dataframe per input topic; branch it instead)");
+    }
     Stage stage;
     stage.graph = graph;
+    stage.internal = graph->upstream() != nullptr;
     for (std::int32_t p = 0; p < partitions; ++p) {
       auto task = std::make_unique<detail::PartitionTask>(
           std::vector<const detail::Graph*>{graph.get()}, p, *this);
       for (std::size_t s = 0; s < task->stores().size(); ++s) {
         task->attach(s, std::make_unique<state::MemoryStore>());
       }
+      task->set_manual_clock(&clock_ms);
       task->set_ready(true);
       stage.tasks.push_back(std::move(task));
       stage.next_offsets.push_back(0);
     }
-    if (!stages.empty()) internal_topics.emplace(graph->topic().name(), stages.size());
+    topic_stage.emplace(topic, stages.size());
     stages.push_back(std::move(stage));
   }
 
   void send(const std::string& topic, std::optional<std::string_view> key,
             std::optional<std::string_view> value, std::int64_t timestamp,
             const Headers* headers) override {
-    if (const auto it = internal_topics.find(topic); it != internal_topics.end()) {
+    if (const auto it = topic_stage.find(topic); it != topic_stage.end()) {
       const Stage& stage = stages[it->second];
+      if (pending.size() >= kMaxFedBack) {
+        throw InvalidOperation("TestDriver: the pipelines produced " + std::to_string(kMaxFedBack) +
+                               " records to their own input topics within one call without "
+                               "becoming quiet (a pipeline that feeds itself?)");
+      }
       Pending p;
       p.stage = it->second;
       p.partition = kafka::partition_for_key(key, static_cast<std::int32_t>(stage.tasks.size()));
@@ -85,7 +113,7 @@ struct TestDriver::Impl final : detail::TaskOutput {
       p.timestamp = timestamp;
       if (headers != nullptr) p.headers = *headers;
       pending.push_back(std::move(p));
-      return;
+      if (stage.internal) return;  // a repartition topic is not an output
     }
     ++produced;
     if (on_output) {
@@ -103,24 +131,71 @@ struct TestDriver::Impl final : detail::TaskOutput {
     if (options.collect_rows) rows.push_back(row);
   }
 
-  void pipe(std::int32_t partition, std::optional<std::string_view> key,
+  std::size_t input_stage(const std::string& topic) const {
+    const auto it = topic_stage.find(topic);
+    if (it == topic_stage.end()) {
+      std::string inputs;
+      for (const auto& stage : stages) {
+        if (stage.internal) continue;
+        inputs += (inputs.empty() ? "'" : ", '") + stage.graph->topic().name() + "'";
+      }
+      throw InvalidOperation("TestDriver: '" + topic +
+                             "' is not an input topic of the pipelines (inputs: " + inputs + ")");
+    }
+    if (stages[it->second].internal) {
+      throw InvalidOperation("TestDriver: '" + topic +
+                             "' is a repartition topic: only the pipelines produce to it");
+    }
+    return it->second;
+  }
+
+  void pipe(std::size_t stage_index, std::int32_t partition, std::optional<std::string_view> key,
             std::optional<std::string_view> value, std::int64_t timestamp,
             TimestampType timestamp_type, const Headers& headers) {
-    if (partition < 0 || partition >= options.partitions) {
-      throw InvalidOperation("TestDriver: partition " + std::to_string(partition) +
-                             " is not in [0, " + std::to_string(options.partitions) + ")");
+    Stage& stage = stages[stage_index];
+    if (partition < 0 || static_cast<std::size_t>(partition) >= stage.tasks.size()) {
+      throw InvalidOperation("TestDriver: partition " + std::to_string(partition) + " of topic '" +
+                             stage.graph->topic().name() + "' is not in [0, " +
+                             std::to_string(stage.tasks.size()) + ")");
     }
-    pending.clear();  // what a failed pipe() left
-    process(stages.front(), partition, {key, value, timestamp, timestamp_type}, headers);
-    // Until quiet: a hop's records may produce to the next hop.
+    pending.clear();  // what a failed call left
+    process(stage, partition, {key, value, timestamp, timestamp_type}, headers);
+    drain();
+    if (options.checkpoint_every > 0 && ++since_checkpoint >= options.checkpoint_every) {
+      checkpoint();
+    }
+  }
+
+  // Until quiet: a record fed back may produce more.
+  void drain() {
     for (std::size_t i = 0; i < pending.size(); ++i) {
       Pending p = std::move(pending[i]);
       process(stages[p.stage], p.partition,
               {p.key, p.value, p.timestamp, TimestampType::create_time}, p.headers);
     }
     pending.clear();
-    if (options.checkpoint_every > 0 && ++since_checkpoint >= options.checkpoint_every) {
-      checkpoint();
+  }
+
+  void advance_clock(std::chrono::milliseconds by) {
+    if (by.count() < 0) throw InvalidOperation("TestDriver: advance_clock() by a negative time");
+    clock_ms += by.count();
+    pending.clear();
+    auto*& current_context = detail::current_message_context();
+    const auto* saved = current_context;
+    struct Restore {
+      const MessageContext*& slot;
+      const MessageContext* saved;
+      ~Restore() { slot = saved; }
+    } restore{current_context, saved};
+    // Stage by stage, partition by partition, as the run loop's turn visits its tasks; what a
+    // closing window produces to a topic that feeds a stage is processed before the next task.
+    for (std::size_t s = 0; s < stages.size(); ++s) {
+      for (std::size_t p = 0; p < stages[s].tasks.size(); ++p) {
+        detail::PartitionTask& task = *stages[s].tasks[p];
+        if (!task.ticks()) continue;
+        (void)task.tick(clock_ms);
+        drain();
+      }
     }
   }
 
@@ -179,12 +254,63 @@ struct TestDriver::Impl final : detail::TaskOutput {
     since_checkpoint = 0;
   }
 
+  // pipe() with values: serialized as a producer would, partitioned by the key's bytes.
+  void pipe_value(const Topic& topic, const Value& value, const Value& key,
+                  std::optional<std::int64_t> timestamp, const Headers& headers,
+                  std::optional<std::int32_t> partition) {
+    const std::size_t stage = input_stage(topic.name());
+    const auto& def = topic.definition();
+    std::optional<std::string_view> key_bytes;
+    std::optional<std::string_view> value_bytes;
+    if (!key.is_null()) {
+      def.key_serializer->serialize(key, key_buf);
+      key_bytes = key_buf;
+    }
+    if (!value.is_null()) {
+      def.value_serializer->serialize(value, value_buf);
+      value_bytes = value_buf;
+    }
+    Headers all = headers;
+    for (auto& h : def.value_serializer->extra_headers()) all.push_back(std::move(h));
+    const auto partitions = static_cast<std::int32_t>(stages[stage].tasks.size());
+    pipe(stage, partition ? *partition : kafka::partition_for_key(key_bytes, partitions), key_bytes,
+         value_bytes, timestamp ? *timestamp : clock_ms, TimestampType::create_time, all);
+  }
+
+  std::vector<TestRecord> output(const Topic& topic) {
+    const auto& def = topic.definition();
+    const auto partitions = static_cast<std::int32_t>(std::max(1, topic.config().num_partitions));
+    auto& next_offsets = output_offsets[topic.name()];
+    next_offsets.resize(static_cast<std::size_t>(partitions), 0);
+    std::vector<TestRecord> out;
+    std::vector<TestOutput> rest;
+    for (auto& o : outputs) {
+      if (o.topic != topic.name()) {
+        rest.push_back(std::move(o));
+        continue;
+      }
+      TestRecord r;
+      if (o.key) r.key = def.key_deserializer->deserialize_one(*o.key);
+      if (o.value) r.value = def.value_deserializer->deserialize_one(*o.value);
+      r.timestamp = o.timestamp;
+      r.headers = std::move(o.headers);
+      r.partition = kafka::partition_for_key(o.key, partitions);
+      r.offset = next_offsets[static_cast<std::size_t>(r.partition)]++;
+      out.push_back(std::move(r));
+    }
+    outputs = std::move(rest);
+    return out;
+  }
+
   TestDriverOptions options;
   OutputFn on_output;
-  std::vector<Stage> stages;                           // [0]: the graph of the input topic
-  std::map<std::string, std::size_t> internal_topics;  // repartition topic -> its stage
+  std::vector<Stage> stages;
+  std::map<std::string, std::size_t> topic_stage;  // a stage's input topic -> the stage
   std::vector<Pending> pending;
   std::vector<Value> values;
+  std::string key_buf, value_buf;                                   // pipe() with values
+  std::map<std::string, std::vector<std::int64_t>> output_offsets;  // per output partition
+  std::int64_t clock_ms = 0;
   std::uint64_t produced = 0;
   std::uint64_t since_checkpoint = 0;
   std::vector<TestOutput> outputs;
@@ -193,14 +319,44 @@ struct TestDriver::Impl final : detail::TaskOutput {
 
 TestDriver::TestDriver(const StreamingDataFrame& frame, TestDriverOptions options,
                        OutputFn on_output)
-    : impl_(std::make_unique<Impl>(frame, options, std::move(on_output))) {}
+    : impl_(std::make_unique<Impl>(std::vector<StreamingDataFrame>{frame}, options,
+                                   std::move(on_output))) {}
+
+TestDriver::TestDriver(const std::vector<StreamingDataFrame>& frames, TestDriverOptions options,
+                       OutputFn on_output)
+    : impl_(std::make_unique<Impl>(frames, options, std::move(on_output))) {}
 
 TestDriver::~TestDriver() = default;
 
 void TestDriver::pipe(std::int32_t partition, std::optional<std::string_view> key,
                       std::optional<std::string_view> value, std::int64_t timestamp,
                       const Headers& headers, TimestampType timestamp_type) {
-  impl_->pipe(partition, key, value, timestamp, timestamp_type, headers);
+  impl_->pipe(0, partition, key, value, timestamp, timestamp_type, headers);
+}
+
+void TestDriver::pipe(const Topic& topic, const Value& value, const Value& key,
+                      std::optional<std::int64_t> timestamp, const Headers& headers,
+                      std::optional<std::int32_t> partition) {
+  impl_->pipe_value(topic, value, key, timestamp, headers, partition);
+}
+
+void TestDriver::pipe_raw(const std::string& topic, std::int32_t partition,
+                          std::optional<std::string_view> key,
+                          std::optional<std::string_view> value, std::int64_t timestamp,
+                          const Headers& headers, TimestampType timestamp_type) {
+  impl_->pipe(impl_->input_stage(topic), partition, key, value, timestamp, timestamp_type, headers);
+}
+
+void TestDriver::advance_clock(std::chrono::milliseconds by) {
+  impl_->advance_clock(by);
+}
+
+std::int64_t TestDriver::clock() const noexcept {
+  return impl_->clock_ms;
+}
+
+std::vector<TestRecord> TestDriver::output(const Topic& topic) {
+  return impl_->output(topic);
 }
 
 void TestDriver::checkpoint() {

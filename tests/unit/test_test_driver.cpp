@@ -155,7 +155,11 @@ TEST(TestDriver, AnyFrameOfThePipelineRunsTheWholePipeline) {
   ASSERT_EQ(rows.size(), 2u);  // both branches, in declaration order
   EXPECT_EQ(rows[0].value, Value(5));
   EXPECT_EQ(rows[1].value, Value(40));
-  EXPECT_THROW({ TestDriver bad(root, {.partitions = 0}); }, InvalidOperation);
+  EXPECT_THROW({ TestDriver bad(root, {.partitions = -1}); }, InvalidOperation);
+  // 0: the topic's own partition count (1 for a definition without a config).
+  TestDriver own(root, {.partitions = 0});
+  own.pipe(0, std::nullopt, "1", 0);
+  EXPECT_THROW(own.pipe(1, std::nullopt, "1", 0), InvalidOperation);
 }
 
 TEST(StandaloneFrame, RunsSdfTestWithoutAnApplication) {
