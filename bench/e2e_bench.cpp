@@ -5,7 +5,10 @@
 // fresh output topic:
 //   (a) a raw consume->produce pass-through against librdkafka's C API, no parsing: the ceiling;
 //   (b) streamframe pass-through: app.dataframe(in).to_topic(out);
-//   (c) the README pipeline: temperature_F = temperature * 9 / 5 + 32, keep > 150, to_topic.
+//   (c) the README pipeline: temperature_F = temperature * 9 / 5 + 32, keep > 150, to_topic;
+//   (g) a group_by hop: group_by("sensor").to_topic(out), i.e. every record produced to a
+//       repartition topic and consumed back before it reaches the output (not in the default
+//       --only: it writes each record twice).
 // Throughput = N input records / (first record consumed -> last output acknowledged). How each
 // case takes those two instants is described in bench/README.md and at run_raw/run_frame.
 
@@ -350,7 +353,7 @@ CaseResult run_raw(const std::string& brokers, const std::string& input, const s
   return result;
 }
 
-enum class Pipeline { passthrough, readme };
+enum class Pipeline { passthrough, readme, group_by };
 
 // Extra librdkafka settings for the application's clients in (b) and (c)
 // (ApplicationConfig::consumer_extra_config / producer_extra_config), to try a tuning
@@ -390,9 +393,19 @@ CaseResult run_frame(Pipeline pipeline, const std::string& brokers, const std::s
   config.install_signal_handlers = false;  // Ctrl-C ends the whole bench, not one case
   config.consumer_extra_config = extra.consumer;
   config.producer_extra_config = extra.producer;
-  config.on_message_processed = [&](const std::string&, std::int32_t, std::int64_t) {
+  // With a group_by hop each record is processed twice, once from the input and once from
+  // the repartition topic: the first instant is the input's, the last ones the hop's.
+  std::uint64_t hop_processed = 0;
+  config.on_message_processed = [&](const std::string& topic, std::int32_t, std::int64_t) {
+    if (pipeline == Pipeline::group_by && topic != input) {
+      if (++hop_processed >= mark) {
+        last = Clock::now();
+        if (hop_processed == mark) watcher.arm();
+      }
+      return;
+    }
     if (++processed == 1) first = Clock::now();
-    if (processed >= mark) {
+    if (pipeline != Pipeline::group_by && processed >= mark) {
       last = Clock::now();
       if (processed == mark) watcher.arm();
     }
@@ -408,12 +421,15 @@ CaseResult run_frame(Pipeline pipeline, const std::string& brokers, const std::s
     sdf["temperature_F"] = sdf["temperature"] * 9 / 5 + 32;
     sdf = sdf[sdf["temperature_F"] > 150];
   }
+  if (pipeline == Pipeline::group_by) sdf = sdf.group_by("sensor");
   sdf.to_topic(out);
 
   // The idle timeout only guards against a count that is never reached (it would hang).
   app.run({.timeout = std::chrono::seconds(30), .count = count, .collect = false});
   const auto returned = Clock::now();
   const streamframe::RunStats stats = app.stats();
+  // The repartition topic goes with the case (a fresh group makes a fresh one each run).
+  if (pipeline == Pipeline::group_by) (void)app.delete_internal_topics();
   if (processed == 0) throw BenchError("no message was processed");
   if (stats.records_produced < count) {
     throw BenchError(fmt::format(
@@ -463,6 +479,8 @@ std::string describe_case(char c) {
       return "raw librdkafka consume->produce (ceiling)";
     case 'b':
       return "streamframe pass-through, to_topic";
+    case 'g':
+      return "streamframe group_by(sensor) hop, to_topic";
     default:
       return "streamframe README pipeline (F, filter)";
   }
@@ -566,7 +584,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   cli.add_option("--only", only, "cases to run, e.g. --only a,c")
       ->delimiter(',')
-      ->check(CLI::IsMember({"a", "b", "c"}))
+      ->check(CLI::IsMember({"a", "b", "c", "g"}))
       ->capture_default_str();
   cli.add_option("--results-file", results_file, "JSON lines appended here ('' = none)")
       ->capture_default_str();
@@ -590,7 +608,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(cli, argc, argv);
 
   std::vector<char> cases;
-  for (char c : {'a', 'b', 'c'}) {
+  for (char c : {'a', 'b', 'c', 'g'}) {
     if (std::find(only.begin(), only.end(), std::string(1, c)) != only.end()) cases.push_back(c);
   }
 
@@ -675,9 +693,11 @@ int main(int argc, char** argv) {
           if (c == 'a') {
             m.result = run_raw(brokers, input_topic, outputs[c], group, partitions, records);
           } else {
-            m.result = run_frame(c == 'b' ? Pipeline::passthrough : Pipeline::readme, brokers,
-                                 input_topic, outputs[c], group, partitions, records,
-                                 m.outputs_expected, ctx.app_extra);
+            const Pipeline pipeline = c == 'b'   ? Pipeline::passthrough
+                                      : c == 'g' ? Pipeline::group_by
+                                                 : Pipeline::readme;
+            m.result = run_frame(pipeline, brokers, input_topic, outputs[c], group, partitions,
+                                 records, m.outputs_expected, ctx.app_extra);
           }
         } catch (const std::exception& e) {
           ++failures;
