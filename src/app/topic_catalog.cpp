@@ -14,6 +14,9 @@ bool is_unreachable(int code) {
          code == kafka::code::all_brokers_down || code == kafka::code::resolve;
 }
 
+// TOP-14: what internal topics take from their inputs besides partitions and replication.
+constexpr const char* kRetentionKeys[] = {"retention.ms", "retention.bytes"};
+
 KafkaError not_listed(const std::string& what, std::chrono::milliseconds timeout) {
   return KafkaError(kafka::code::timed_out,
                     what + " was created but metadata did not list it within " +
@@ -65,15 +68,35 @@ Topic TopicCatalog::ensure(std::string name, const TopicOptions& options, bool i
           " partitions but the pipeline needs " + std::to_string(cfg.num_partitions) +
           " (the partition count of its input changed?); delete it to start over");
     }
-    // The topic's real partitions and replication, not the defaults of a definition made
-    // without a config: what group_by derives its repartition topics from (TOP-14).
+    // The topic's real partitions, replication and retention, not the defaults of a
+    // definition made without a config: what group_by derives its repartition topics from
+    // (TOP-14).
+    std::map<std::string, std::string> retention;
+    if (!internal) {
+      try {
+        const auto actual = admin().topic_config(t.name(), settings_.request_timeout);
+        for (const char* key : kRetentionKeys) {
+          const auto it = actual.find(key);
+          if (it != actual.end() && !cfg.extra_config.count(key)) {
+            retention.emplace(key, it->second);
+          }
+        }
+      } catch (const KafkaError& e) {
+        // E.g. no DescribeConfigs permission: internal topics then get the broker's defaults.
+        logger()->info(
+            "topic '{}': its retention settings could not be read ({}); topics "
+            "derived from it get the broker's defaults",
+            t.name(), e.what());
+      }
+    }
     if (existing->partitions != cfg.num_partitions ||
-        existing->replication_factor != cfg.replication_factor) {
+        existing->replication_factor != cfg.replication_factor || !retention.empty()) {
       auto def = std::make_shared<Topic::Definition>(t.definition());
       def->config.num_partitions = existing->partitions;
       if (existing->replication_factor > 0) {
         def->config.replication_factor = existing->replication_factor;
       }
+      def->config.extra_config.insert(retention.begin(), retention.end());
       t = Topic(std::move(def));
     }
     return t;

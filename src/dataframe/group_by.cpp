@@ -87,8 +87,14 @@ StreamingDataFrame group_by(const std::shared_ptr<Graph>& graph, Node* node, std
   topic_options.value_deserializer = "json";
   TopicConfig config = options.config.value_or(TopicConfig{});
   if (!options.config) {
+    // TOP-14: partitions, replication and retention of the input (app.topic() records an
+    // existing topic's real ones). One input: its values are the maximum.
     config.num_partitions = input.config().num_partitions;
     config.replication_factor = input.config().replication_factor;
+    for (const char* key : {"retention.ms", "retention.bytes"}) {
+      const auto it = input.config().extra_config.find(key);
+      if (it != input.config().extra_config.end()) config.extra_config[key] = it->second;
+    }
   }
   topic_options.config = config;
   const std::string name =

@@ -255,7 +255,10 @@ TEST(DeadLetterOnce, SeveralFailingRowsOfOneMessageGiveOneDeadLetter) {
   auto sdf = app.dataframe(app.topic(in, rows));
   sdf["u"] = sdf["t"] * 2;
   sdf.to_topic(app.topic(out));
-  app.run({.timeout = 3s, .collect = false});
+  // Until the third output (the last message's), not until 3 s pass without a message: on a
+  // loaded machine the first fetch after the assignment can take that long (it failed once so
+  // while a soak ran beside it).
+  app.run({.timeout = 30s, .count = 3, .collect = false});
 
   ASSERT_EQ(log.size(), 2u);  // both failing rows were reported
   const auto outputs = read_topic(out, 30s, Isolation::read_committed);

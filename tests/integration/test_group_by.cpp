@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -118,6 +119,32 @@ TEST(GroupByTopics, ARepartitionTopicWithAnotherPartitionCountIsAMismatch) {
   expect_throw<TopicConfigurationMismatch>([&] { (void)sdf.group_by("user"); });
   // With the partitions asked for explicitly, the existing topic fits.
   (void)sdf.group_by("user", {.config = TopicConfig{.num_partitions = 3}});
+}
+
+// TOP-14: a repartition topic takes its input's retention (here an existing topic's, which
+// app.topic() reads from the broker), and a config given to group_by replaces the derived one.
+TEST(GroupByTopics, TheRepartitionTopicTakesTheInputsRetention) {
+  REQUIRE_TEST_BROKERS();
+  const std::string input = streamframe::test::unique_name("gbr-in");
+  const std::string group = streamframe::test::unique_name("gbr-grp");
+  create_topic(input, 2, {{"retention.ms", "3600000"}, {"retention.bytes", "1073741824"}});
+  Application app(base_config(group));
+  const Topic in = app.topic(input);
+  EXPECT_EQ(in.config().extra_config.at("retention.ms"), "3600000");
+  auto sdf = app.dataframe(in);
+  (void)sdf.group_by("user");
+  const std::string repartition = "repartition__" + group + "--" + input + "--user";
+  EXPECT_EQ(partition_count(repartition), 2);
+  EXPECT_EQ(topic_config_value(repartition, "retention.ms"), std::optional<std::string>("3600000"));
+  EXPECT_EQ(topic_config_value(repartition, "retention.bytes"),
+            std::optional<std::string>("1073741824"));
+
+  (void)sdf.group_by(
+      "country",
+      {.config = TopicConfig{.num_partitions = 2, .extra_config = {{"retention.ms", "60000"}}}});
+  EXPECT_EQ(
+      topic_config_value("repartition__" + group + "--" + input + "--country", "retention.ms"),
+      std::optional<std::string>("60000"));
 }
 
 // The way to start a pipeline's state over: its repartition and changelog topics go, the
