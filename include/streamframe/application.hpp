@@ -103,7 +103,8 @@ struct ApplicationConfig {
 };
 
 struct RunOptions {
-  // Stop after this long without a consumed message (0 = no limit).
+  // Stop after this long without a consumed message (0 = no limit), counted once the fetcher
+  // has answered for every assigned partition (up to 60 s more while it has not).
   std::chrono::milliseconds timeout{0};
   // Stop once at least this many records left the pipeline's leaves (0 = no limit).
   std::size_t count = 0;

@@ -535,11 +535,25 @@ bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
   if (run.limit_reached) return false;
   checkpoint_->check_brokers();
   if (checkpoint_->due()) checkpoint(Clock::now() + settings_.flush_timeout);
-  if (run.options.timeout.count() > 0) {
-    // Before the first assignment the app may still be joining the group: allow 60 s.
-    const auto grace =
-        assignment_->assigned_count() == 0 ? std::chrono::seconds(60) : std::chrono::seconds(0);
-    if (Clock::now() - last_activity_ >= run.options.timeout + grace) return false;
+  if (run.options.timeout.count() > 0 && idle_timeout_expired(run)) return false;
+  return true;
+}
+
+bool Worker::idle_timeout_expired(const RunState& run) const {
+  const auto idle = Clock::now() - last_activity_;
+  if (idle < run.options.timeout) return false;
+  // The timeout means "nothing more to read", which is known only once the fetcher has
+  // answered for every assigned partition: before the first assignment the app may still be
+  // joining the group, and after it a loaded machine may take longer than a short timeout to
+  // look up the start offsets and send the first fetch (the messages already in the topic
+  // would then be left unread). Both get up to 60 s.
+  constexpr auto kStartGrace = std::chrono::seconds(60);
+  if (idle >= run.options.timeout + kStartGrace) return true;
+  if (assignment_->assigned_count() == 0) return false;
+  for (const auto& tp : consumer_->assignment()) {
+    if (consumer_->get_watermarks(tp.topic, tp.partition).second == RD_KAFKA_OFFSET_INVALID) {
+      return false;
+    }
   }
   return true;
 }

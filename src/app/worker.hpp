@@ -50,6 +50,8 @@ class Worker final : public TaskOutput {
   // One turn of the loop: prepares new partitions, runs a polled batch, ticks, serves the
   // producer, checkpoints when due. False when the run is over (a limit was reached).
   bool turn(std::vector<kafka::Message>& batch, RunState& run, const std::atomic<bool>& stop);
+  // RunOptions::timeout: whether the run has been idle long enough to stop.
+  bool idle_timeout_expired(const RunState& run) const;
   void handle_message(const kafka::Message& message, RunState& run);
   // The forwarding path: validates, then produces the message's own bytes.
   void forward_raw(const kafka::Message& message, const TaskInput& input, PartitionTask& task,

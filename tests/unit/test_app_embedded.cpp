@@ -2,6 +2,8 @@
 // without a real Kafka: exactly-once refused, broker address from argument or environment,
 // an outside client (kcat) talking to the embedded broker, a run({count}) pipeline end to end.
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "app/access.hpp"
+#include "kafka/mock_cluster.hpp"
 #include "streamframe/streamframe.hpp"
 #include "support/embedded_config.hpp"
 
@@ -246,6 +250,34 @@ TEST(AppEmbedded, PipelineEndToEndWithCount) {
     EXPECT_EQ(read.output.find("sensor-0|"), std::string::npos) << read.output;
     EXPECT_EQ(read.output.find("sensor-4|"), std::string::npos) << read.output;
   }
+}
+
+// run({.timeout}) stops after that long without a message, but only once the fetcher has
+// answered for every assigned partition: a first fetch slower than the timeout (a loaded
+// machine, a distant broker) must not end the run before the topic's messages are read. The
+// embedded broker holds the first fetch response back for 2.5 s; the timeout is 500 ms.
+TEST(RunTimeout, ASlowFirstFetchIsNotIdleness) {
+  Application app(embedded_config("slow-fetch"));
+  const Topic in = app.topic("slow-fetch-in");
+  {
+    Producer producer = app.get_producer();
+    for (int i = 0; i < 3; ++i) producer.produce(in, Value::object({{"i", i}}), Value("k"));
+    ASSERT_TRUE(producer.flush(10s));
+  }
+  kafka::MockCluster* cluster = detail::ApplicationAccess::embedded_cluster(app);
+  ASSERT_NE(cluster, nullptr);
+  constexpr std::int16_t kApiFetch = 1;
+  ASSERT_EQ(rd_kafka_mock_broker_push_request_error_rtts(cluster->handle(), 1, kApiFetch, 1,
+                                                         RD_KAFKA_RESP_ERR_NO_ERROR, 2500),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  (void)app.dataframe(in);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto out = app.run({.timeout = 500ms});
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[2]["i"], Value(2));
+  // The delay was really there (the run could not have read the messages sooner).
+  EXPECT_GE(took, 2500ms);
 }
 
 }  // namespace
