@@ -304,6 +304,7 @@ class Application::Impl {
     if (stateful && !embedded_) {
       state::ensure_writable_dir(std::filesystem::path(config_.state_dir) / config_.consumer_group);
     }
+    topics_->check_in_place_group_by(graphs_);
     if (config_.dead_letter_topic)
       topics_->prepare_dead_letter_topic(*config_.dead_letter_topic, graphs_);
     const auto changelogs = stateful && config_.use_changelog_topics

@@ -69,8 +69,8 @@ PartitionTask& Assignment::task_of(TopicSlot& slot, std::int32_t partition) {
   if (!task) {
     task = std::make_unique<PartitionTask>(
         std::vector<const Graph*>{slot.graph}, partition, output_,
-        [this](const std::string& topic, const std::string& store) -> std::string {
-          const auto it = settings_.changelogs.find({topic, store});
+        [this](const StoreDecl& store) -> std::string {
+          const auto it = settings_.changelogs.find({store.stream_id, store.name});
           return it == settings_.changelogs.end() ? std::string() : it->second;
         });
   }
@@ -130,10 +130,9 @@ void Assignment::prepare_partition(kafka::Consumer& consumer, TopicSlot& slot,
   const std::string& topic = slot.topic;
   PartitionTask& task = task_of(slot, partition);
   if (task.ready()) return;
-  const std::string& stream_id = task.stream_id();
   auto& stores = task.stores();
   for (std::size_t i = 0; i < stores.size(); ++i) {
-    task.attach(i, open_store({stores[i]->name, stream_id, partition}));
+    task.attach(i, open_store({stores[i]->name, stores[i]->stream_id, partition}));
   }
   if (settings_.changelogs.empty()) {
     task.set_ready(true);
@@ -167,8 +166,8 @@ void Assignment::prepare_partition(kafka::Consumer& consumer, TopicSlot& slot,
       logger()->critical("{}: destructive state recovery, deleting the partition's stores", where);
       task.close_stores();
       for (std::size_t i = 0; i < stores.size(); ++i) {
-        settings_.stores->destroy({stores[i]->name, stream_id, partition});
-        task.attach(i, open_store({stores[i]->name, stream_id, partition}));
+        settings_.stores->destroy({stores[i]->name, stores[i]->stream_id, partition});
+        task.attach(i, open_store({stores[i]->name, stores[i]->stream_id, partition}));
       }
       if (reset == StateRecoveryOffsetReset::earliest) {
         boundary = low;

@@ -14,9 +14,6 @@ bool is_unreachable(int code) {
          code == kafka::code::all_brokers_down || code == kafka::code::resolve;
 }
 
-// TOP-14: what internal topics take from their inputs besides partitions and replication.
-constexpr const char* kRetentionKeys[] = {"retention.ms", "retention.bytes"};
-
 KafkaError not_listed(const std::string& what, std::chrono::milliseconds timeout) {
   return KafkaError(kafka::code::timed_out,
                     what + " was created but metadata did not list it within " +
@@ -75,7 +72,7 @@ Topic TopicCatalog::ensure(std::string name, const TopicOptions& options, bool i
     if (!internal) {
       try {
         const auto actual = admin().topic_config(t.name(), settings_.request_timeout);
-        for (const char* key : kRetentionKeys) {
+        for (const char* key : kInheritedTopicConfig) {
           const auto it = actual.find(key);
           if (it != actual.end() && !cfg.extra_config.count(key)) {
             retention.emplace(key, it->second);
@@ -130,7 +127,7 @@ ChangelogMap TopicCatalog::prepare_changelogs(const std::vector<std::shared_ptr<
     const auto source = admin().wait_for_topic(g->topic().name(), settings_.request_timeout);
     if (!source) throw TopicNotFound("topic '" + g->topic().name() + "' does not exist");
     for (const auto& store : g->stores()) {
-      const std::string name = changelog_name(g->stream_id(), store);
+      const std::string name = changelog_name(store.stream_id, store.name);
       auto existing = admin().describe_topic(name, settings_.request_timeout);
       if (!existing) {
         // Absent, or listed only by brokers other than the one asked: creating it then
@@ -151,10 +148,25 @@ ChangelogMap TopicCatalog::prepare_changelogs(const std::vector<std::shared_ptr<
                                          " partitions but its source topic '" + g->topic().name() +
                                          "' has " + std::to_string(source->partitions));
       }
-      out[{g->topic().name(), store}] = name;
+      out[{store.stream_id, store.name}] = name;
     }
   }
   return out;
+}
+
+void TopicCatalog::check_in_place_group_by(const std::vector<std::shared_ptr<Graph>>& graphs) {
+  if (mock_) return;  // the embedded broker's topics are made with the declared count
+  for (const auto& g : graphs) {
+    if (!g->rekeys_in_place()) continue;
+    const auto topic = admin().describe_topic(g->topic().name(), settings_.request_timeout);
+    if (topic && topic->partitions != 1) {
+      throw TopicConfigurationMismatch(
+          "topic '" + g->topic().name() + "' has " + std::to_string(topic->partitions) +
+          " partitions, but the pipeline was declared for one, where group_by re-keys in place "
+          "without a repartition topic; declare the pipeline again (app.topic() reads the "
+          "topic's partition count)");
+    }
+  }
 }
 
 TopicOptions TopicCatalog::dead_letter_options() {
@@ -186,7 +198,9 @@ std::vector<std::string> TopicCatalog::delete_internal_topics(
   std::vector<std::string> names;
   for (const auto& g : graphs) {
     if (g->upstream()) names.push_back(g->topic().name());  // a repartition topic
-    for (const auto& store : g->stores()) names.push_back(changelog_name(g->stream_id(), store));
+    for (const auto& store : g->stores()) {
+      names.push_back(changelog_name(store.stream_id, store.name));
+    }
   }
   std::vector<std::string> deleted;
   for (const auto& name : names) {

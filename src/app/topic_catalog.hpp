@@ -34,7 +34,7 @@ struct TopicCatalogSettings {
   bool auto_create_topics = true;
 };
 
-// (source topic, store) -> changelog topic, as the workers take it.
+// (stream id, store) -> changelog topic, as the workers take it.
 using ChangelogMap = std::map<std::pair<std::string, std::string>, std::string>;
 
 class TopicCatalog {
@@ -57,6 +57,10 @@ class TopicCatalog {
   // TOP-14: one compacted changelog per (stream, store) of the stateful graphs, partitioned
   // like the stream's source; created when absent, a partition mismatch is an error.
   ChangelogMap prepare_changelogs(const std::vector<std::shared_ptr<Graph>>& graphs);
+
+  // SDF-12: a group_by declared on a one-partition topic re-keys in place, which is right only
+  // while the topic has one partition: one that has more now => TopicConfigurationMismatch.
+  void check_in_place_group_by(const std::vector<std::shared_ptr<Graph>>& graphs);
 
   // EXT-03: the dead-letter topic carries the original bytes.
   static TopicOptions dead_letter_options();

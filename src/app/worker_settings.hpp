@@ -30,7 +30,7 @@ struct WorkerSettings {
   // When set, these partitions are assigned directly instead of joining the group: the
   // embedded broker serves one process, and its group join costs seconds.
   std::vector<kafka::TopicPartition> static_assignment;
-  // State: where stores come from, and the changelog topic of each (graph topic, store).
+  // State: where stores come from, and the changelog topic of each (stream id, store).
   state::StoreProvider* stores = nullptr;
   std::map<std::pair<std::string, std::string>, std::string> changelogs;  // empty = none
   kafka::Config restore_config;  // consumer settings for changelog recovery

@@ -73,19 +73,19 @@ StreamingDataFrame StreamingDataFrame::filter_impl(FilterMetaFn f) const {
 
 StreamingDataFrame StreamingDataFrame::apply_state_impl(ApplyStateFn f,
                                                         const ApplyOptions& options) const {
-  const auto store = graph_->store_index(options.store);
+  const auto store = graph_->store_index(options.store, node_);
   return child(std::make_unique<detail::StatefulApplyNode>(std::move(f), options.expand, store));
 }
 
 StreamingDataFrame& StreamingDataFrame::update_state_impl(UpdateStateFn f,
                                                           const std::string& store_name) {
-  const auto store = graph_->store_index(store_name);
+  const auto store = graph_->store_index(store_name, node_);
   return append(std::make_unique<detail::StatefulUpdateNode>(std::move(f), store));
 }
 
 StreamingDataFrame StreamingDataFrame::filter_state_impl(FilterStateFn f,
                                                          const std::string& store_name) const {
-  const auto store = graph_->store_index(store_name);
+  const auto store = graph_->store_index(store_name, node_);
   return child(std::make_unique<detail::StatefulFilterNode>(std::move(f), store));
 }
 

@@ -77,14 +77,16 @@ Graph::Graph(Topic topic, std::string stream_id, std::shared_ptr<GraphEnv> env)
       env_(env ? std::move(env) : std::make_shared<GraphEnv>()) {
   nodes_.push_back(std::make_unique<RootNode>());
   root_ = nodes_.back().get();
+  root_->stream_id = stream_id_;
 }
 
-void Graph::claim_group_by(const std::string& operation) {
-  if (std::find(group_by_ops_.begin(), group_by_ops_.end(), operation) != group_by_ops_.end()) {
-    throw GroupByDuplicate("group_by '" + operation + "' is already used on stream '" + stream_id_ +
+void Graph::claim_group_by(const std::string& stream_id, const std::string& operation) {
+  const StoreDecl claim{stream_id, operation};
+  if (std::find(group_by_ops_.begin(), group_by_ops_.end(), claim) != group_by_ops_.end()) {
+    throw GroupByDuplicate("group_by '" + operation + "' is already used on stream '" + stream_id +
                            "'; give the other one another name");
   }
-  group_by_ops_.push_back(operation);
+  group_by_ops_.push_back(claim);
 }
 
 void Graph::add_downstream(const std::shared_ptr<Graph>& graph) {
@@ -96,6 +98,7 @@ void Graph::add_downstream(const std::shared_ptr<Graph>& graph) {
 Node* Graph::add(std::unique_ptr<Node> node, Node* parent) {
   Node* raw = node.get();
   raw->parent = parent;
+  if (raw->stream_id.empty()) raw->stream_id = parent->stream_id;
   parent->children.push_back(raw);
   nodes_.push_back(std::move(node));
   return raw;
@@ -141,35 +144,31 @@ bool Graph::ticks() const noexcept {
                      [](const Node* n) { return n != nullptr; });
 }
 
-std::size_t Graph::add_unique_store(const std::string& name) {
-  for (const auto& taken : unique_stores_) {
-    if (taken == name) {
-      throw ConfigError("store '" + name + "' is used twice on stream '" + stream_id() +
-                        "'; give one of the operations a name");
-    }
+std::size_t Graph::add_unique_store(const std::string& name, const Node* at) {
+  const StoreDecl decl{at->stream_id, name};
+  if (std::find(unique_stores_.begin(), unique_stores_.end(), decl) != unique_stores_.end()) {
+    throw ConfigError("store '" + name + "' is used twice on stream '" + decl.stream_id +
+                      "'; give one of the operations a name");
   }
-  for (const auto& taken : stores_) {
-    if (taken == name) {
-      throw ConfigError("store '" + name + "' is already used by a stateful operation on stream '" +
-                        stream_id() + "'");
-    }
+  if (std::find(stores_.begin(), stores_.end(), decl) != stores_.end()) {
+    throw ConfigError("store '" + name + "' is already used by a stateful operation on stream '" +
+                      decl.stream_id + "'");
   }
-  unique_stores_.push_back(name);
-  stores_.push_back(name);
+  unique_stores_.push_back(decl);
+  stores_.push_back(decl);
   return stores_.size() - 1;
 }
 
-std::size_t Graph::store_index(const std::string& name) {
-  for (const auto& taken : unique_stores_) {
-    if (taken == name) {
-      throw ConfigError("store '" + name + "' belongs to a window on stream '" + stream_id() + "'");
-    }
+std::size_t Graph::store_index(const std::string& name, const Node* at) {
+  const StoreDecl decl{at->stream_id, name};
+  if (std::find(unique_stores_.begin(), unique_stores_.end(), decl) != unique_stores_.end()) {
+    throw ConfigError("store '" + name + "' belongs to a window on stream '" + decl.stream_id +
+                      "'");
   }
   if (name.empty()) throw ConfigError("a state store name must not be empty");
-  for (std::size_t i = 0; i < stores_.size(); ++i) {
-    if (stores_[i] == name) return i;
-  }
-  stores_.push_back(name);
+  const auto it = std::find(stores_.begin(), stores_.end(), decl);
+  if (it != stores_.end()) return static_cast<std::size_t>(it - stores_.begin());
+  stores_.push_back(decl);
   return stores_.size() - 1;
 }
 

@@ -88,6 +88,10 @@ class Node {
 
   Node* parent = nullptr;
   std::vector<Node*> children;
+  // ST-01: the stream the node's records belong to, which names the stores of the stateful
+  // operations below it. Graph::add copies the parent's, unless the node starts a stream of
+  // its own (an in-place group_by sets it before it is added).
+  std::string stream_id;
 
  protected:
   // Hands the row to the children in declaration order; each branch but the last gets its
@@ -103,6 +107,17 @@ class Node {
 };
 
 class Graph;
+
+// TOP-14: what internal topics take from their inputs besides partitions and replication.
+inline constexpr const char* kInheritedTopicConfig[] = {"retention.ms", "retention.bytes"};
+
+// A state store of a pipeline: its name and the stream it belongs to (ST-01), which together
+// name its changelog (TOP-14) and its directory (APP-06).
+struct StoreDecl {
+  std::string stream_id;
+  std::string name;
+  friend bool operator==(const StoreDecl&, const StoreDecl&) = default;
+};
 
 // Where a pipeline's internal topics come from and where the pipelines they feed run: the
 // application (topics created on the broker, graphs run by its workers), or, for a standalone
@@ -135,11 +150,12 @@ class Graph : public std::enable_shared_from_this<Graph> {
   std::vector<const Topic::Definition*> passthrough_targets() const;
   void run(Row& row, ExecContext& ctx) const { root_->process(row, ctx); }
 
-  // Stores used by the pipeline's stateful operations, in registration order.
-  std::size_t store_index(const std::string& name);
+  // Stores used by the pipeline's stateful operations, in registration order; a store
+  // belongs to the stream of the node `at` the operation is declared on.
+  std::size_t store_index(const std::string& name, const Node* at);
   // Registers a store only one operation may use (WIN-12); taken already => ConfigError.
-  std::size_t add_unique_store(const std::string& name);
-  const std::vector<std::string>& stores() const noexcept { return stores_; }
+  std::size_t add_unique_store(const std::string& name, const Node* at);
+  const std::vector<StoreDecl>& stores() const noexcept { return stores_; }
   bool stateful() const noexcept { return !stores_.empty(); }
   // The operator of store `store` that acts on the clock (idle closing, EXT-02): the run loop
   // builds its state as soon as the partition is ready, not on its first record, so what a
@@ -149,12 +165,17 @@ class Graph : public std::enable_shared_from_this<Graph> {
     return store < ticking_owners_.size() ? ticking_owners_[store] : nullptr;
   }
   bool ticks() const noexcept;
-  // ST-01/TOP-14: the stream id of a single-topic pipeline is its topic's name; a graph fed
-  // by a repartition topic has `repartition.<upstream stream id>.<operation>`.
+  // ST-01/TOP-14: the stream id of the graph's root: a single-topic pipeline's is its topic's
+  // name; a graph fed by a repartition topic has `repartition.<upstream stream id>.<operation>`.
+  // Nodes below an in-place group_by have another one (Node::stream_id).
   const std::string& stream_id() const noexcept { return stream_id_; }
   const std::shared_ptr<GraphEnv>& env() const noexcept { return env_; }
   // SDF-12/EXT-04: a group_by operation may appear once per stream; again => GroupByDuplicate.
-  void claim_group_by(const std::string& operation);
+  void claim_group_by(const std::string& stream_id, const std::string& operation);
+  // An in-place group_by (one partition) holds only while the topic keeps one partition: the
+  // run and TestDriver check it.
+  void set_rekeys_in_place() noexcept { rekeys_in_place_ = true; }
+  bool rekeys_in_place() const noexcept { return rekeys_in_place_; }
   // group_by: the graph fed by this one's repartition topic. TestDriver runs it in-process.
   void add_downstream(const std::shared_ptr<Graph>& graph);
   const std::vector<std::shared_ptr<Graph>>& downstream() const noexcept { return downstream_; }
@@ -168,14 +189,15 @@ class Graph : public std::enable_shared_from_this<Graph> {
   Topic topic_;
   std::string stream_id_;
   std::shared_ptr<GraphEnv> env_;
-  std::vector<std::string> group_by_ops_;
+  std::vector<StoreDecl> group_by_ops_;  // (stream id, operation)
   std::vector<std::shared_ptr<Graph>> downstream_;
   std::weak_ptr<Graph> upstream_;
   std::vector<std::unique_ptr<Node>> nodes_;
   Node* root_;
-  std::vector<std::string> stores_;
-  std::vector<std::string> unique_stores_;
+  std::vector<StoreDecl> stores_;
+  std::vector<StoreDecl> unique_stores_;
   std::vector<const Node*> ticking_owners_;  // by store index, null = none
+  bool rekeys_in_place_ = false;
 };
 
 // The context of the message being processed on this thread (SDF-19); null outside one.

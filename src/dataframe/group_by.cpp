@@ -4,6 +4,10 @@
 // the same partition, and the same task, downstream. The repartition records go through the
 // task's output like to_topic's, so they are part of the checkpoint (its transaction under
 // exactly-once); the downstream graph reads them like any input.
+//
+// With one partition there is nothing to redistribute: every key already meets in the one
+// task, so the key is replaced in place and the pipeline goes on in the same graph, under a
+// stream id of its own (its stores are not the ones of the stream it came from).
 #include <memory>
 #include <string>
 #include <utility>
@@ -18,33 +22,20 @@ namespace streamframe {
 namespace detail {
 namespace {
 
-class RepartitionNode final : public Node {
+// The new key of a record: a column of its value or what a callable makes of it.
+class KeySelector {
  public:
-  RepartitionNode(std::string column, KeyFn key, std::string operation, Topic topic)
-      : column_(std::move(column)),
-        key_(std::move(key)),
-        operation_(std::move(operation)),
-        topic_(std::move(topic)) {}
+  KeySelector(std::string column, KeyFn key, std::string operation)
+      : column_(std::move(column)), key_(std::move(key)), operation_(std::move(operation)) {}
 
-  void process(Row& row, ExecContext& ctx) const override {
-    // The column's value is used where it is (no copy per record); a callable's is owned.
-    Value computed;
-    const Value* key = nullptr;
-    if (key_) {
-      computed = key_(row.value);
-      key = &computed;
-    } else {
-      key = &column_of(row.value);
-    }
-    try {
-      ctx.produce(topic_.definition(), row, *key);
-    } catch (const SerializationError& e) {
-      throw SerializationError("group_by '" + operation_ + "': " + e.what());
-    }
-    // The row continues downstream from the repartition topic, not from here.
+  // The column's value is used where it is (no copy per record); a callable's goes to
+  // `computed`.
+  const Value& select(const Value& value, Value& computed) const {
+    if (!key_) return column_of(value);
+    computed = key_(value);
+    return computed;
   }
-  bool produces() const override { return true; }
-  const char* kind() const override { return "group_by"; }
+  const std::string& operation() const noexcept { return operation_; }
 
  private:
   const Value& column_of(const Value& value) const {
@@ -63,7 +54,48 @@ class RepartitionNode final : public Node {
   std::string column_;
   KeyFn key_;
   std::string operation_;
+};
+
+class RepartitionNode final : public Node {
+ public:
+  RepartitionNode(KeySelector selector, Topic topic)
+      : selector_(std::move(selector)), topic_(std::move(topic)) {}
+
+  void process(Row& row, ExecContext& ctx) const override {
+    Value computed;
+    const Value& key = selector_.select(row.value, computed);
+    try {
+      ctx.produce(topic_.definition(), row, key);
+    } catch (const SerializationError& e) {
+      throw SerializationError("group_by '" + selector_.operation() + "': " + e.what());
+    }
+    // The row continues downstream from the repartition topic, not from here.
+  }
+  bool produces() const override { return true; }
+  const char* kind() const override { return "group_by"; }
+
+ private:
+  KeySelector selector_;
   Topic topic_;
+};
+
+// One partition: the row keeps going with its new key.
+class RekeyNode final : public Node {
+ public:
+  RekeyNode(KeySelector selector, std::string stream) : selector_(std::move(selector)) {
+    stream_id = std::move(stream);
+  }
+
+  void process(Row& row, ExecContext& ctx) const override {
+    Value computed;
+    const Value& key = selector_.select(row.value, computed);
+    row.key = &key == &computed ? std::move(computed) : key;
+    forward(row, ctx);
+  }
+  const char* kind() const override { return "group_by"; }
+
+ private:
+  KeySelector selector_;
 };
 
 // TOP-14: `<type>__<group>--X--Y` used as a stream id is written `<type>.X.Y`.
@@ -79,6 +111,19 @@ StreamingDataFrame group_by(const std::shared_ptr<Graph>& graph, Node* node, std
   }
   const GraphEnv& env = *graph->env();
   const Topic& input = graph->topic();
+  const std::string& stream_id = node->stream_id;
+  KeySelector selector(std::move(column), std::move(key), operation);
+
+  const int partitions =
+      options.config ? options.config->num_partitions : input.config().num_partitions;
+  if (partitions == 1) {
+    graph->claim_group_by(stream_id, operation);
+    graph->set_rekeys_in_place();
+    Node* rekey = graph->add(
+        std::make_unique<RekeyNode>(std::move(selector), stream_id + "--groupby--" + operation),
+        node);
+    return Access::frame(graph, rekey);
+  }
 
   TopicOptions topic_options;
   topic_options.key_serializer = "json";
@@ -91,23 +136,20 @@ StreamingDataFrame group_by(const std::shared_ptr<Graph>& graph, Node* node, std
     // existing topic's real ones). One input: its values are the maximum.
     config.num_partitions = input.config().num_partitions;
     config.replication_factor = input.config().replication_factor;
-    for (const char* key : {"retention.ms", "retention.bytes"}) {
+    for (const char* key : kInheritedTopicConfig) {
       const auto it = input.config().extra_config.find(key);
       if (it != input.config().extra_config.end()) config.extra_config[key] = it->second;
     }
   }
   topic_options.config = config;
-  const std::string name =
-      "repartition__" + env.group + "--" + graph->stream_id() + "--" + operation;
+  const std::string name = "repartition__" + env.group + "--" + stream_id + "--" + operation;
   Topic repartition = env.internal_topic ? env.internal_topic(name, topic_options)
                                          : Topic::make(name, topic_options);
 
-  graph->claim_group_by(operation);  // after the topic: a refused topic claims nothing
-  graph->add(
-      std::make_unique<RepartitionNode>(std::move(column), std::move(key), operation, repartition),
-      node);
-  auto downstream = std::make_shared<Graph>(
-      repartition, internal_stream_id(graph->stream_id(), operation), graph->env());
+  graph->claim_group_by(stream_id, operation);  // after the topic: a refused one claims nothing
+  graph->add(std::make_unique<RepartitionNode>(std::move(selector), repartition), node);
+  auto downstream =
+      std::make_shared<Graph>(repartition, internal_stream_id(stream_id, operation), graph->env());
   downstream->clock = graph->clock;
   graph->add_downstream(downstream);
   if (env.add_graph) env.add_graph(downstream);

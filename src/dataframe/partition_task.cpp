@@ -13,18 +13,19 @@ namespace {
 const Headers kNoHeaders;  // the forwarding path validates without decoding the headers
 }  // namespace
 
-PartitionTask::PartitionTask(
-    std::vector<const Graph*> graphs, std::int32_t partition, TaskOutput& output,
-    const std::function<std::string(const std::string&, const std::string&)>& changelog_of)
+PartitionTask::PartitionTask(std::vector<const Graph*> graphs, std::int32_t partition,
+                             TaskOutput& output,
+                             const std::function<std::string(const StoreDecl&)>& changelog_of)
     : graphs_(std::move(graphs)), partition_(partition), output_(&output) {
   SF_ASSERT(!graphs_.empty(), "a task needs at least one input");
   for (const Graph* graph : graphs_) {
     store_base_.push_back(stores_.size());
     passthrough_.push_back(graph->passthrough_targets());
-    for (const std::string& name : graph->stores()) {
+    for (const StoreDecl& decl : graph->stores()) {
       auto st = std::make_unique<Store>();
-      st->name = name;
-      if (changelog_of) st->changelog = changelog_of(graph->topic().name(), name);
+      st->name = decl.name;
+      st->stream_id = decl.stream_id;
+      if (changelog_of) st->changelog = changelog_of(decl);
       stores_.push_back(std::move(st));
     }
   }

@@ -61,6 +61,7 @@ class PartitionTask final : public ExecContext {
   // records).
   struct Store {
     std::string name;
+    std::string stream_id;  // ST-01: with `name`, the store's identity
     std::string changelog;  // empty = none
     std::unique_ptr<state::PartitionStore> store;
     std::unique_ptr<state::PartitionTransaction> txn;
@@ -70,19 +71,16 @@ class PartitionTask final : public ExecContext {
   };
 
   // `graphs`: the pipelines of the task's input topics (input i runs graphs[i]); every one
-  // must outlive the task. `changelog_of(topic, store)` names a store's changelog ("" =
-  // none); empty function = no changelogs.
+  // must outlive the task. `changelog_of(store)` names a store's changelog ("" = none);
+  // empty function = no changelogs.
   PartitionTask(std::vector<const Graph*> graphs, std::int32_t partition, TaskOutput& output,
-                const std::function<std::string(const std::string& topic,
-                                                const std::string& store)>& changelog_of = {});
+                const std::function<std::string(const StoreDecl& store)>& changelog_of = {});
   ~PartitionTask() override;
   PartitionTask(const PartitionTask&) = delete;
   PartitionTask& operator=(const PartitionTask&) = delete;
 
   std::int32_t partition() const noexcept { return partition_; }
   const Graph& graph(std::size_t input = 0) const noexcept { return *graphs_[input]; }
-  // The stream id of the task's stores (ST-01): its single input topic's name.
-  const std::string& stream_id() const noexcept { return graphs_.front()->stream_id(); }
 
   // ---- stores -------------------------------------------------------------------------------
   std::vector<std::unique_ptr<Store>>& stores() noexcept { return stores_; }

@@ -69,6 +69,13 @@ struct TestDriver::Impl final : detail::TaskOutput {
   }
 
   void add_stage(const std::shared_ptr<detail::Graph>& graph, int partitions) {
+    if (graph->rekeys_in_place() && partitions != 1) {
+      throw ConfigError("TestDriver: topic '" + graph->topic().name() +
+                        "' has one partition in its definition, so its group_by re-keys in "
+                        "place, but the driver runs it with " +
+                        std::to_string(partitions) +
+                        " partitions; declare the topic with that many (TopicConfig)");
+    }
     for (const auto& stage : stages) {
       if (stage.graph == graph) return;  // two frames of one pipeline
     }
@@ -270,11 +277,18 @@ struct TestDriver::Impl final : detail::TaskOutput {
       def.value_serializer->serialize(value, value_buf);
       value_bytes = value_buf;
     }
-    Headers all = headers;
-    for (auto& h : def.value_serializer->extra_headers()) all.push_back(std::move(h));
+    // The serializer's extra headers are appended (TOP-13); without any the caller's are used
+    // as they are.
+    auto extra = def.value_serializer->extra_headers();
+    Headers with_extra;
+    if (!extra.empty()) {
+      with_extra = headers;
+      for (auto& h : extra) with_extra.push_back(std::move(h));
+    }
     const auto partitions = static_cast<std::int32_t>(stages[stage].tasks.size());
     pipe(stage, partition ? *partition : kafka::partition_for_key(key_bytes, partitions), key_bytes,
-         value_bytes, timestamp ? *timestamp : clock_ms, TimestampType::create_time, all);
+         value_bytes, timestamp ? *timestamp : clock_ms, TimestampType::create_time,
+         extra.empty() ? headers : with_extra);
   }
 
   std::vector<TestRecord> output(const Topic& topic) {

@@ -49,6 +49,8 @@ void TestHarness::adopt_stores(TestHarness& from) {
   auto& targets = target.stores();
   for (std::size_t i = 0; i < targets.size(); ++i) {
     for (auto& st : source.stores()) {
+      // By name alone: tests move a store to a pipeline of another topic (a restart with
+      // another declaration).
       if (st->name != targets[i]->name || !st->store) continue;
       st->op.reset();
       st->txn.reset();

@@ -126,7 +126,7 @@ StreamingDataFrame StreamingDataFrame::aggregate(
     aggs.push_back(spec);
   }
   std::string store = options.name.empty() ? "aggregate" : options.name + "_aggregate";
-  const std::size_t index = graph_->add_unique_store(store);
+  const std::size_t index = graph_->add_unique_store(store, node_);
   auto node = std::make_unique<detail::AggregateNode>(std::move(names), std::move(aggs), index,
                                                       std::move(store));
   return child(std::move(node));

@@ -236,7 +236,7 @@ StreamingDataFrame WindowedAggregation::emit(bool final_mode, const EmitOptions&
     }
   }
   const std::string store = spec.store_name();
-  const std::size_t index = graph_->add_unique_store(store);
+  const std::size_t index = graph_->add_unique_store(store, node_);
   auto node = std::make_unique<detail::WindowNode>(spec_, index, store, final_mode, options);
   auto* added = graph_->add(std::move(node), node_);
   if (options.idle_timeout.count() > 0) graph_->set_ticking_owner(index, added);

@@ -156,6 +156,30 @@ inline void create_topic(const std::string& name, int partitions,
   streamframe::test::wait_until_every_broker_lists(brokers(), {name}, partitions);
 }
 
+// Grows an existing topic to `total` partitions and waits until every broker lists them.
+inline void add_partitions(const std::string& name, int total) {
+  Rk rk = make_client(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers()}});
+  char err[512];
+  rd_kafka_NewPartitions_t* np =
+      rd_kafka_NewPartitions_new(name.c_str(), static_cast<std::size_t>(total), err, sizeof err);
+  if (np == nullptr) throw std::runtime_error(err);
+  rd_kafka_event_t* ev = detail_::admin_call(rk.get(), RD_KAFKA_ADMIN_OP_CREATEPARTITIONS,
+                                             [&](rd_kafka_AdminOptions_t* o, rd_kafka_queue_t* q) {
+                                               rd_kafka_CreatePartitions(rk.get(), &np, 1, o, q);
+                                             });
+  size_t n = 0;
+  const rd_kafka_topic_result_t** res =
+      rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev), &n);
+  std::string error;
+  if (n == 1 && rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    error = rd_kafka_topic_result_error_string(res[0]);
+  }
+  rd_kafka_event_destroy(ev);
+  rd_kafka_NewPartitions_destroy(np);
+  if (!error.empty()) throw std::runtime_error("add partitions to " + name + ": " + error);
+  streamframe::test::wait_until_every_broker_lists(brokers(), {name}, total);
+}
+
 inline void delete_topic(const std::string& name) {
   Rk rk = make_client(RD_KAFKA_PRODUCER, {{"bootstrap.servers", brokers()}});
   rd_kafka_DeleteTopic_t* dt = rd_kafka_DeleteTopic_new(name.c_str());

@@ -197,5 +197,70 @@ TEST(GroupByTopics, DeleteInternalTopicsRemovesRepartitionAndChangelogTopicsOnly
   fs::remove_all(state, ec);
 }
 
+// SDF-12: an input of one partition is re-keyed in place, with no repartition topic; the
+// state after it belongs to `<input>--groupby--<operation>`. Exactly-once: every running count
+// exactly once, read read_committed.
+TEST(GroupByTopics, OnePartitionReKeysInPlaceExactlyOnce) {
+  REQUIRE_TEST_BROKERS();
+  const std::string input = streamframe::test::unique_name("gbi-in");
+  const std::string output = streamframe::test::unique_name("gbi-out");
+  const std::string group = streamframe::test::unique_name("gbi-grp");
+  const fs::path state = fs::path(::testing::TempDir()) / streamframe::test::unique_name("gbi-st");
+  create_topic(input, 1);
+  create_topic(output, 1);
+  constexpr int kClicks = 300;
+  std::vector<RawRecord> records;
+  std::map<std::string, int> expected;
+  for (int i = 0; i < kClicks; ++i) {
+    const std::string user = "user-" + std::to_string(i * 3 % 5);
+    ++expected[user];
+    records.push_back(
+        RawRecord{"device-" + std::to_string(i % 7), R"({"user":")" + user + R"("})", 0, {}});
+  }
+  produce_raw(input, records, 0);
+
+  ApplicationConfig cfg = base_config(group);
+  cfg.state_dir = state.string();
+  cfg.commit_interval = 200ms;
+  cfg.processing_guarantee = ProcessingGuarantee::exactly_once;
+  Application app(cfg);
+  const Topic in = app.topic(input);
+  const Topic out = app.topic(output, {.key_serializer = "json"});
+  app.dataframe(in).group_by("user").aggregate({{"clicks", agg::count()}}).to_topic(out);
+  ASSERT_EQ(app.run({.timeout = 60s, .count = kClicks}).size(), static_cast<std::size_t>(kClicks));
+
+  std::map<std::string, std::vector<int>> counts;
+  for (const auto& m : read_topic(output, 30s, Isolation::read_committed)) {
+    ASSERT_TRUE(m.key && m.value);
+    counts[*m.key].push_back(static_cast<int>(Value::from_json(*m.value)["clicks"].as_int()));
+  }
+  ASSERT_EQ(counts.size(), expected.size());
+  for (const auto& [user, n] : expected) {
+    const auto& seen = counts["\"" + user + "\""];
+    ASSERT_EQ(seen.size(), static_cast<std::size_t>(n)) << user;
+    for (int i = 0; i < n; ++i) ASSERT_EQ(seen[i], i + 1) << user << " output " << i;
+  }
+  EXPECT_FALSE(partition_count("repartition__" + group + "--" + input + "--user").has_value());
+  EXPECT_EQ(partition_count("changelog__" + group + "--" + input + "--groupby--user--aggregate"),
+            1);
+  std::error_code ec;
+  fs::remove_all(state, ec);
+}
+
+// The in-place decision holds only while the topic has one partition: grown since the
+// declaration, the run refuses to start rather than split keys over partitions.
+TEST(GroupByTopics, AnInPlaceGroupByOnATopicThatGrewIsAMismatchAtRun) {
+  REQUIRE_TEST_BROKERS();
+  const std::string input = streamframe::test::unique_name("gbg-in");
+  const std::string group = streamframe::test::unique_name("gbg-grp");
+  create_topic(input, 1);
+  Application app(base_config(group));
+  (void)app.dataframe(app.topic(input)).group_by("user");
+  add_partitions(input, 3);
+  const auto e = expect_throw<TopicConfigurationMismatch>([&] { app.run({.timeout = 5s}); });
+  ASSERT_TRUE(e.has_value());
+  EXPECT_NE(std::string(e->what()).find("has 3 partitions"), std::string::npos) << e->what();
+}
+
 }  // namespace
 }  // namespace streamframe::apptest

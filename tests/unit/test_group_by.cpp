@@ -1,6 +1,7 @@
 // group_by (SDF-12, EXT-04) through the public API: re-keying through a repartition topic,
-// run in-process by TestDriver (every hop before pipe() returns). The real-broker hop, under
-// both guarantees, is tested in tests/integration/test_group_by.cpp.
+// run in-process by TestDriver (every hop before pipe() returns), and in place on a topic of
+// one partition. The real-broker hop, under both guarantees, is tested in
+// tests/integration/test_group_by.cpp.
 
 #include <gtest/gtest.h>
 
@@ -17,8 +18,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const Topic kIn = Topic::make("clicks", {});
+const Topic kIn = Topic::make("clicks", {.config = TopicConfig{.num_partitions = 3}});
 const Topic kOut = Topic::make("per-user", {});
+const Topic kSingle = Topic::make("one-partition", {});  // TopicConfig's default: 1 partition
 
 std::map<std::string, std::string> last_by_key(const std::vector<TestOutput>& outputs) {
   std::map<std::string, std::string> m;
@@ -131,6 +133,80 @@ TEST(GroupBy, AThrowingKeyCallableLeavesNothingBehind) {
   driver.pipe(0, "k", R"({"user":"ann"})", 2);
   EXPECT_EQ(last_by_key(driver.take_outputs()),
             (std::map<std::string, std::string>{{"ann", R"({"n":1})"}}));
+}
+
+// One partition: every key already meets in the one task, so group_by re-keys in place, with
+// no repartition topic and nothing produced for the hop; what follows is per new key.
+TEST(GroupByInPlace, OnePartitionReKeysWithoutARepartitionTopic) {
+  auto root = StreamingDataFrame::standalone(kSingle);
+  root.group_by("user").aggregate({{"clicks", agg::count()}}).to_topic(kOut);
+  TestDriver driver(root);
+  driver.pipe(0, "dev-1", R"({"user":"ann"})", 1000);
+  driver.pipe(0, "dev-2", R"({"user":"ann"})", 1001);
+  driver.pipe(0, "dev-1", R"({"user":"bob"})", 1002);
+  const auto outputs = driver.take_outputs();
+  ASSERT_EQ(outputs.size(), 3u);
+  EXPECT_EQ(outputs[1].key, std::optional<std::string>("ann"));
+  EXPECT_EQ(outputs[1].value, std::optional<std::string>(R"({"clicks":2})"));
+  EXPECT_EQ(outputs[1].timestamp, 1001);
+  EXPECT_EQ(outputs[2].key, std::optional<std::string>("bob"));
+  EXPECT_EQ(outputs[2].value, std::optional<std::string>(R"({"clicks":1})"));
+  for (const auto& o : outputs) EXPECT_EQ(o.topic, "per-user");  // no hop record anywhere
+  EXPECT_EQ(driver.produced(), 3u);
+
+  // Nothing goes through Kafka, so sdf.test() runs it too (a callable key as well).
+  auto sdf = StreamingDataFrame::standalone(kSingle);
+  auto by_site = sdf.group_by([](const Value& v) { return v["page"]; }, "site");
+  const auto rows = by_site.test(Value::object({{"page", "shop"}}), Value("u1"), 5);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].key, Value("shop"));
+  EXPECT_EQ(rows[0].timestamp, 5);
+}
+
+// The stores after an in-place group_by belong to a stream of their own
+// (`<stream_id>--groupby--<operation>`): the same store name before and after it holds two
+// separate states, one per old key and one per new key.
+TEST(GroupByInPlace, StoresBeforeAndAfterTheReKeyAreSeparate) {
+  const auto counter = [](const Value& v, State& state) {
+    const std::int64_t n = state.get("n", Value(0)).as_int() + 1;
+    state.set("n", Value(n));
+    Value out = v;
+    out.as_object().set(out.contains("by_device") ? "by_user" : "by_device", Value(n));
+    return out;
+  };
+  auto root = StreamingDataFrame::standalone(kSingle);
+  root.apply(counter).group_by("user").apply(counter).to_topic(kOut);
+  TestDriver driver(root);
+  driver.pipe(0, "dev-1", R"({"user":"ann"})", 1);
+  driver.pipe(0, "dev-2", R"({"user":"ann"})", 2);
+  driver.pipe(0, "dev-1", R"({"user":"bob"})", 3);
+  driver.checkpoint();
+  const auto outputs = driver.take_outputs();
+  ASSERT_EQ(outputs.size(), 3u);
+  EXPECT_EQ(outputs[0].value,
+            std::optional<std::string>(R"({"user":"ann","by_device":1,"by_user":1})"));
+  EXPECT_EQ(outputs[1].value,
+            std::optional<std::string>(R"({"user":"ann","by_device":1,"by_user":2})"));
+  EXPECT_EQ(outputs[2].value,
+            std::optional<std::string>(R"({"user":"bob","by_device":2,"by_user":1})"));
+}
+
+// The in-place decision is made at the declaration from the topic's partition count: a driver
+// running that topic with more partitions would spread one new key over several tasks, so it
+// refuses. The same operation twice on one stream is still GroupByDuplicate; on the re-keyed
+// stream it is another stream.
+TEST(GroupByInPlace, ADriverWithMorePartitionsIsRefusedAndDuplicatesAreCaught) {
+  auto root = StreamingDataFrame::standalone(kSingle);
+  auto by_user = root.group_by("user");
+  by_user.to_topic(kOut);
+  try {
+    TestDriver driver(root, {.partitions = 2});
+    FAIL() << "a one-partition group_by run on 2 partitions must be refused";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("'one-partition'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)root.group_by("user"), GroupByDuplicate);
+  (void)by_user.group_by("user");  // a group_by of the re-keyed stream
 }
 
 }  // namespace

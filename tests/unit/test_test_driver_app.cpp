@@ -137,7 +137,7 @@ TEST(TestDriverApp, WhatAPipelineProducesToAnotherPipelinesInputIsProcessedBefor
 TEST(TestDriverApp, GroupByHopsRunInProcessAndTheirTopicsAreNotInputsOrOutputs) {
   Application app(embedded_config("driver-group-by"));
   const Topic totals = app.topic("totals");
-  app.dataframe(app.topic("orders-by-id"))
+  app.dataframe(app.topic("orders-by-id", {.config = TopicConfig{.num_partitions = 2}}))
       .group_by("customer")
       .aggregate({{"total", agg::sum("amount")}})
       .to_topic(totals);
