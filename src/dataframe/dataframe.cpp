@@ -147,13 +147,26 @@ StreamingDataFrame StreamingDataFrame::standalone(const Topic& topic) {
 }
 
 StreamingDataFrame StreamingDataFrame::concat(const StreamingDataFrame& other) const {
-  if (other.graph_ != graph_) {
-    throw InvalidOperation(
-        "concat() of frames of different topics is not supported yet; concatenate branches of "
-        "one topic");
+  if (other.graph_ == graph_) {
+    auto* merged = graph_->add(std::make_unique<detail::PassNode>(), node_);
+    graph_->link(merged, other.node_);
+    return StreamingDataFrame(graph_, merged);
   }
-  auto* merged = graph_->add(std::make_unique<detail::PassNode>(), node_);
-  graph_->link(merged, other.node_);
+  // Standalone frames (no application) may meet; an application's frames only its own.
+  if (other.graph_->env() != graph_->env() &&
+      (other.graph_->env()->add_graph || graph_->env()->add_graph)) {
+    throw InvalidOperation("concat(): the frames belong to different applications");
+  }
+  // SDF-13/TOP-14: the merged stream's id is made of both streams' ids, sorted.
+  std::string a = node_->stream_id;
+  std::string b = other.node_->stream_id;
+  if (b < a) std::swap(a, b);
+  auto merge = std::make_unique<detail::PassNode>();
+  merge->stream_id = a == b ? a : a + "--" + b;
+  merge->merges_topics = true;
+  auto* merged = graph_->add(std::move(merge), node_);
+  other.graph_->add(std::make_unique<detail::BridgeNode>(graph_, merged), other.node_);
+  graph_->add_feeder(other.graph_);
   return StreamingDataFrame(graph_, merged);
 }
 
@@ -171,6 +184,11 @@ const MessageContext& StreamingDataFrame::message_context() {
 
 std::vector<Row> StreamingDataFrame::test(Value value, Value key, std::int64_t timestamp,
                                           Headers headers) const {
+  if (!graph_->feeders().empty() || node_->merges_topics) {
+    throw ConfigError(
+        "sdf.test() cannot tell which topic a record of a concat of different topics comes "
+        "from; use the test driver (TestDriver::pipe names the topic)");
+  }
   if (graph_->produces()) {
     throw InvalidOperation("sdf.test() cannot run a pipeline with to_topic(); use the test driver");
   }

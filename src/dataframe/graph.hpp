@@ -92,6 +92,9 @@ class Node {
   // operations below it. Graph::add copies the parent's, unless the node starts a stream of
   // its own (an in-place group_by sets it before it is added).
   std::string stream_id;
+  // Records of several input topics reach this node (below a concat of different topics).
+  // Copied from the parent like stream_id.
+  bool merges_topics = false;
 
  protected:
   // Hands the row to the children in declaration order; each branch but the last gets its
@@ -176,6 +179,11 @@ class Graph : public std::enable_shared_from_this<Graph> {
   // run and TestDriver check it.
   void set_rekeys_in_place() noexcept { rekeys_in_place_ = true; }
   bool rekeys_in_place() const noexcept { return rekeys_in_place_; }
+  // concat of different topics (SDF-13): `graph`'s records continue in this graph's nodes. The
+  // feeder holds this graph (its bridge node points into it); this graph only names the
+  // feeder, so TestDriver finds every input of a merged frame.
+  void add_feeder(const std::shared_ptr<Graph>& graph) { feeders_.push_back(graph); }
+  std::vector<std::shared_ptr<Graph>> feeders() const;
   // group_by: the graph fed by this one's repartition topic. TestDriver runs it in-process.
   void add_downstream(const std::shared_ptr<Graph>& graph);
   const std::vector<std::shared_ptr<Graph>>& downstream() const noexcept { return downstream_; }
@@ -198,6 +206,7 @@ class Graph : public std::enable_shared_from_this<Graph> {
   std::vector<StoreDecl> unique_stores_;
   std::vector<const Node*> ticking_owners_;  // by store index, null = none
   bool rekeys_in_place_ = false;
+  std::vector<std::weak_ptr<Graph>> feeders_;
 };
 
 // The context of the message being processed on this thread (SDF-19); null outside one.

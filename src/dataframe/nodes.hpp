@@ -369,6 +369,21 @@ class PassNode final : public Node {
   const char* kind() const override { return "concat"; }
 };
 
+// concat of different topics (SDF-13): the end of one topic's branch, whose rows go on in the
+// merge node of the graph of another topic, in the same task and message context.
+class BridgeNode final : public Node {
+ public:
+  BridgeNode(std::shared_ptr<const Graph> target_graph, const Node* target)
+      : target_graph_(std::move(target_graph)), target_(target) {}
+  void process(Row& row, ExecContext& ctx) const override { target_->process(row, ctx); }
+  bool produces() const override { return target_graph_->produces(); }
+  const char* kind() const override { return "concat"; }
+
+ private:
+  std::shared_ptr<const Graph> target_graph_;  // keeps target_ alive
+  const Node* target_;
+};
+
 // sdf.contains(keys): true iff the record value is an object holding every key (SDF-05).
 class ContainsKeysExpr final : public Expr {
  public:

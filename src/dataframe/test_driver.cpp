@@ -62,7 +62,14 @@ struct TestDriver::Impl final : detail::TaskOutput {
                 options.partitions > 0 ? options.partitions : top->topic().config().num_partitions);
     }
     for (std::size_t i = 0; i < stages.size(); ++i) {
-      // Copied: add_stage grows `stages`.
+      // Copied: add_stage grows `stages`. A concat of different topics is fed by the other
+      // topics' graphs: their topics are inputs too.
+      const auto feeders = stages[i].graph->feeders();
+      for (auto top : feeders) {
+        while (auto up = top->upstream()) top = std::move(up);
+        add_stage(top, options.partitions > 0 ? options.partitions
+                                              : top->topic().config().num_partitions);
+      }
       const auto downstream = stages[i].graph->downstream();
       for (const auto& g : downstream) add_stage(g, g->topic().config().num_partitions);
     }
