@@ -241,7 +241,9 @@ class StreamingDataFrame {
   StreamingDataFrame& set_timestamp(TimestampFn f);
   StreamingDataFrame& set_headers(HeadersFn f);
 
-  // SDF-13: merges another branch of the same root topic into one stream.
+  // SDF-13: merges another frame into one stream: a branch of the same root topic, or a frame
+  // of another topic of the same application (state right after such a merge =>
+  // InvalidOperation for now; a group_by after it re-keys both topics' records).
   [[nodiscard]] StreamingDataFrame concat(const StreamingDataFrame& other) const;
 
   // SDF-12/EXT-04: re-keys the stream by value[column], or by key(value) named `name` (an
@@ -252,7 +254,9 @@ class StreamingDataFrame {
   // key and the partitions of one new key meet in one task. Under exactly-once the hop is part
   // of the checkpoint's transaction and read back read_committed. The same name twice on one
   // stream => GroupByDuplicate; group_by after group_by adds another hop. A missing column =>
-  // ColumnDoesNotExist, a key callable that throws is a processing error (ERR-01).
+  // ColumnDoesNotExist, a key callable that throws is a processing error (ERR-01). An input
+  // of one partition (or GroupByOptions::config of one) needs no hop: the key is replaced in
+  // place, and what follows is under the stream id `<stream id>--groupby--<name>`.
   [[nodiscard]] StreamingDataFrame group_by(std::string column, GroupByOptions options = {}) const;
   [[nodiscard]] StreamingDataFrame group_by(KeyFn key, std::string name,
                                             GroupByOptions options = {}) const;
