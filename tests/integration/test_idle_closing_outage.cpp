@@ -95,8 +95,18 @@ TEST(IdleClosingAtLeastOnce, WindowEmittedWhileItsOutputIsUndeliverableSurvivesA
   feeder.produce_now(inputs.size());
   ASSERT_TRUE(feeder.flush(30s));
   const auto n = static_cast<std::int64_t>(inputs.size());
-  ASSERT_TRUE(sft::wait_until([&] { return !app->running() || probe.committed(input, 1)[0] == n; },
-                              60s, 100ms))
+  // The group's coordinator may have been node 3: until the cluster moves it (after node 3's
+  // session times out), a committed-offsets query times out. That is the outage this test
+  // makes, not the app's failure, so such a query only means "not yet".
+  const auto committed_all = [&] {
+    try {
+      return probe.committed(input, 1, 5s)[0] == n;
+    } catch (const std::exception& e) {
+      info(std::string("committed offsets not readable yet: ") + e.what());
+      return false;
+    }
+  };
+  ASSERT_TRUE(sft::wait_until([&] { return !app->running() || committed_all(); }, 60s, 100ms))
       << "the app did not commit its input\n"
       << app->log_tail();
   ASSERT_TRUE(app->running()) << app->log_tail();
