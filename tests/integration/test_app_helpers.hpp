@@ -517,6 +517,24 @@ inline int java_partition(const std::string& key, int partitions) {
                           static_cast<std::uint32_t>(partitions));
 }
 
+// A running count per key, read read_committed from `topic` (keys as JSON strings, the count
+// in `field`): every key of `expected` counted 1, 2, ..., n exactly once and in order, and no
+// other key. For the exactly-once checks of re-keying pipelines.
+inline void expect_running_counts(const std::string& topic, const std::string& field,
+                                  const std::map<std::string, int>& expected) {
+  std::map<std::string, std::vector<std::int64_t>> counts;
+  for (const auto& m : read_topic(topic, std::chrono::seconds(30), Isolation::read_committed)) {
+    ASSERT_TRUE(m.key && m.value);
+    counts[*m.key].push_back(Value::from_json(*m.value)[field].as_int());
+  }
+  ASSERT_EQ(counts.size(), expected.size());
+  for (const auto& [key, n] : expected) {
+    const auto& seen = counts["\"" + key + "\""];
+    ASSERT_EQ(seen.size(), static_cast<std::size_t>(n)) << key;
+    for (int i = 0; i < n; ++i) ASSERT_EQ(seen[i], i + 1) << key << " output " << i;
+  }
+}
+
 // Runs `fn`, which must throw E; returns a copy of the caught error (fails the test if it
 // throws something else or nothing).
 template <class E, class Fn>

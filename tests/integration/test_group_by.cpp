@@ -78,18 +78,7 @@ TEST_P(GroupByHop, CountsPerNewKeyExactlyAcrossTheRepartitionTopic) {
   EXPECT_EQ(collected.size(), static_cast<std::size_t>(kClicks));
 
   // Every running count of every user exactly once, in order per user.
-  const auto outputs = read_topic(output_, 30s, Isolation::read_committed);
-  std::map<std::string, std::vector<int>> counts;
-  for (const auto& m : outputs) {
-    ASSERT_TRUE(m.key && m.value);
-    counts[*m.key].push_back(static_cast<int>(Value::from_json(*m.value)["clicks"].as_int()));
-  }
-  ASSERT_EQ(counts.size(), expected.size());
-  for (const auto& [user, n] : expected) {
-    const auto& seen = counts["\"" + user + "\""];
-    ASSERT_EQ(seen.size(), static_cast<std::size_t>(n)) << user;
-    for (int i = 0; i < n; ++i) ASSERT_EQ(seen[i], i + 1) << user << " output " << i;
-  }
+  ASSERT_NO_FATAL_FAILURE(expect_running_counts(output_, "clicks", expected));
   // The hop's records are in the repartition topic with the new key and the input's value.
   const auto hop = read_topic(repartition(), 30s, Isolation::read_committed);
   ASSERT_EQ(hop.size(), static_cast<std::size_t>(kClicks));
@@ -229,17 +218,7 @@ TEST(GroupByTopics, OnePartitionReKeysInPlaceExactlyOnce) {
   app.dataframe(in).group_by("user").aggregate({{"clicks", agg::count()}}).to_topic(out);
   ASSERT_EQ(app.run({.timeout = 60s, .count = kClicks}).size(), static_cast<std::size_t>(kClicks));
 
-  std::map<std::string, std::vector<int>> counts;
-  for (const auto& m : read_topic(output, 30s, Isolation::read_committed)) {
-    ASSERT_TRUE(m.key && m.value);
-    counts[*m.key].push_back(static_cast<int>(Value::from_json(*m.value)["clicks"].as_int()));
-  }
-  ASSERT_EQ(counts.size(), expected.size());
-  for (const auto& [user, n] : expected) {
-    const auto& seen = counts["\"" + user + "\""];
-    ASSERT_EQ(seen.size(), static_cast<std::size_t>(n)) << user;
-    for (int i = 0; i < n; ++i) ASSERT_EQ(seen[i], i + 1) << user << " output " << i;
-  }
+  ASSERT_NO_FATAL_FAILURE(expect_running_counts(output, "clicks", expected));
   EXPECT_FALSE(partition_count("repartition__" + group + "--" + input + "--user").has_value());
   EXPECT_EQ(partition_count("changelog__" + group + "--" + input + "--groupby--user--aggregate"),
             1);

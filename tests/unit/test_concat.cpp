@@ -60,7 +60,8 @@ TEST(ConcatTopics, StateNeedsAGroupByAfterTheMerge) {
   auto us = StreamingDataFrame::standalone(kUs);
   auto all = eu.concat(us);
   EXPECT_THROW((void)all.aggregate({{"n", agg::count()}}), InvalidOperation);
-  EXPECT_THROW((void)all.tumbling_window(std::chrono::seconds(10)).count().final(), InvalidOperation);
+  EXPECT_THROW((void)all.tumbling_window(std::chrono::seconds(10)).count().final(),
+               InvalidOperation);
   EXPECT_THROW((void)all.apply([](const Value& v, State&) { return v; }), InvalidOperation);
 
   all.group_by("customer").aggregate({{"n", agg::count()}}).to_topic(kAll);
