@@ -100,6 +100,10 @@ struct ApplicationConfig {
   std::function<std::int64_t()> clock{};
   // EXT-06: worker threads, each with its own consumer, producer and stores in the group.
   int num_workers = 1;
+  // APP-13/KAF-04: messages buffered per topic partition while a concat of different topics
+  // orders them by timestamp; a full buffer pauses its partition until it drains (it may reach
+  // about twice this, with what was fetched before the pause). 0 => ConfigError.
+  std::size_t max_partition_buffer_size = 10000;
 };
 
 struct RunOptions {

@@ -242,8 +242,9 @@ class StreamingDataFrame {
   StreamingDataFrame& set_headers(HeadersFn f);
 
   // SDF-13: merges another frame into one stream: a branch of the same root topic, or a frame
-  // of another topic of the same application (state right after such a merge =>
-  // InvalidOperation for now; a group_by after it re-keys both topics' records).
+  // of another topic of the same application, whose partitions of one number then share a
+  // task and are read in timestamp order (KAF-04). State on such topics needs equal partition
+  // counts (TOP-15: TopicPartitionsMismatch here or at the stateful operation).
   [[nodiscard]] StreamingDataFrame concat(const StreamingDataFrame& other) const;
 
   // SDF-12/EXT-04: re-keys the stream by value[column], or by key(value) named `name` (an

@@ -88,6 +88,9 @@ class Application::Impl {
       throw ConfigError("producer_poll_timeout must be >= 0 (0 = do not wait)");
     if (config_.broker_availability_timeout.count() < 0)
       throw ConfigError("broker_availability_timeout must be >= 0 (0 = off)");
+    if (config_.max_partition_buffer_size == 0) {
+      throw ConfigError("max_partition_buffer_size must be >= 1");
+    }
     if (config_.num_workers < 1) {
       throw ConfigError("num_workers must be >= 1, got " + std::to_string(config_.num_workers));
     }
@@ -305,6 +308,7 @@ class Application::Impl {
       state::ensure_writable_dir(std::filesystem::path(config_.state_dir) / config_.consumer_group);
     }
     topics_->check_in_place_group_by(graphs_);
+    topics_->check_co_partitioned(graphs_);
     if (config_.dead_letter_topic)
       topics_->prepare_dead_letter_topic(*config_.dead_letter_topic, graphs_);
     const auto changelogs = stateful && config_.use_changelog_topics
@@ -330,11 +334,12 @@ class Application::Impl {
       settings.exactly_once = exactly_once();
       settings.index = i;
       if (embedded_) {
-        // Partitions are dealt to the workers round-robin; the mock has no group protocol.
-        int n = 0;
+        // Partitions are dealt to the workers by partition number (TOP-15: one number of
+        // every topic goes to one worker, as the range assignor does); the mock has no group
+        // protocol.
         for (const auto& g : graphs_) {
-          for (int p = 0; p < g->topic().config().num_partitions; ++p, ++n) {
-            if (n % config_.num_workers == i) {
+          for (int p = 0; p < g->topic().config().num_partitions; ++p) {
+            if (p % config_.num_workers == i) {
               settings.static_assignment.push_back({g->topic().name(), p});
             }
           }

@@ -24,6 +24,16 @@ Assignment::Assignment(const WorkerSettings& settings, TaskOutput& output)
     slot_by_name_[slot->topic] = slot.get();
     slots_.push_back(std::move(slot));
   }
+  for (const auto& members : task_groups(settings_.graphs)) {
+    auto group = std::make_unique<TaskGroup>();
+    for (std::size_t i : members) {
+      slots_[i]->group = group.get();
+      slots_[i]->input = group->inputs.size();
+      group->inputs.push_back(slots_[i].get());
+    }
+    aligned_ = aligned_ || group->aligned();
+    groups_.push_back(std::move(group));
+  }
 }
 
 Assignment::~Assignment() = default;
@@ -38,10 +48,13 @@ std::vector<std::string> Assignment::topics() const {
 void Assignment::assign(const std::vector<kafka::TopicPartition>& tps) {
   for (const auto& tp : tps) {
     TopicSlot* slot = slot_of(tp.topic, tp.partition);
-    if (slot == nullptr) continue;
-    if (!slot->assigned[tp.partition]) ++assigned_count_;
+    if (slot == nullptr || slot->assigned[tp.partition]) continue;
+    ++assigned_count_;
     slot->assigned[tp.partition] = 1;
-    PartitionTask& task = task_of(*slot, tp.partition);
+    TaskGroup& group = *slot->group;
+    if (group.aligned()) slot->buffers[tp.partition] = PartitionBuffer{};
+    PartitionTask& task = task_of(group, tp.partition);
+    if (group.assigned[tp.partition]++ > 0) continue;  // the task has another input here
     if (task.stateful()) {
       to_prepare_.push_back(tp);
     } else {
@@ -53,23 +66,35 @@ void Assignment::assign(const std::vector<kafka::TopicPartition>& tps) {
 void Assignment::release(const std::vector<kafka::TopicPartition>& tps) {
   for (const auto& tp : tps) {
     TopicSlot* slot = slot_of(tp.topic, tp.partition);
-    if (slot == nullptr) continue;
-    if (slot->assigned[tp.partition]) --assigned_count_;
+    if (slot == nullptr || !slot->assigned[tp.partition]) continue;
+    --assigned_count_;
     slot->assigned[tp.partition] = 0;
-    if (static_cast<std::size_t>(tp.partition) < slot->tasks.size() && slot->tasks[tp.partition]) {
-      slot->tasks[tp.partition]->close_stores();
+    TaskGroup& group = *slot->group;
+    if (group.aligned()) slot->buffers[tp.partition] = PartitionBuffer{};
+    // The task closes when the last of its inputs goes.
+    if (--group.assigned[tp.partition] > 0) continue;
+    if (static_cast<std::size_t>(tp.partition) < group.tasks.size() && group.tasks[tp.partition]) {
+      group.tasks[tp.partition]->close_stores();
     }
-    std::erase(to_prepare_, tp);
+    std::erase_if(to_prepare_, [&](const kafka::TopicPartition& waiting) {
+      const TopicSlot* s = slot_of(waiting.topic, waiting.partition);
+      return waiting.partition == tp.partition && s != nullptr && s->group == &group;
+    });
   }
 }
 
-PartitionTask& Assignment::task_of(TopicSlot& slot, std::int32_t partition) {
-  if (slot.tasks.size() <= static_cast<std::size_t>(partition)) slot.tasks.resize(partition + 1);
-  auto& task = slot.tasks[partition];
+PartitionTask& Assignment::task_of(TaskGroup& group, std::int32_t partition) {
+  const auto p = static_cast<std::size_t>(partition);
+  if (group.tasks.size() <= p) {
+    group.tasks.resize(p + 1);
+    group.assigned.resize(p + 1, 0);
+  }
+  auto& task = group.tasks[p];
   if (!task) {
+    std::vector<const Graph*> graphs;
+    for (const TopicSlot* input : group.inputs) graphs.push_back(input->graph);
     task = std::make_unique<PartitionTask>(
-        std::vector<const Graph*>{slot.graph}, partition, output_,
-        [this](const StoreDecl& store) -> std::string {
+        std::move(graphs), partition, output_, [this](const StoreDecl& store) -> std::string {
           const auto it = settings_.changelogs.find({store.stream_id, store.name});
           return it == settings_.changelogs.end() ? std::string() : it->second;
         });
@@ -98,24 +123,32 @@ std::unique_ptr<state::PartitionStore> Assignment::open_store(const state::Store
 
 bool Assignment::prepare(kafka::Consumer& consumer, const std::atomic<bool>& stop) {
   if (to_prepare_.empty()) return false;
-  auto tps = std::move(to_prepare_);
+  // One entry per task: the first of its inputs assigned stands for it.
+  auto waiting = std::move(to_prepare_);
   to_prepare_.clear();
+  std::vector<std::pair<TaskGroup*, std::int32_t>> tasks;
+  std::vector<kafka::TopicPartition> tps;  // every assigned input partition of those tasks
+  for (const auto& tp : waiting) {
+    TopicSlot* slot = slot_of(tp.topic, tp.partition);
+    if (slot == nullptr || !assigned(*slot->group, tp.partition)) continue;
+    tasks.emplace_back(slot->group, tp.partition);
+    for (const TopicSlot* input : slot->group->inputs) {
+      if (static_cast<std::size_t>(tp.partition) < input->assigned.size() &&
+          input->assigned[tp.partition]) {
+        tps.push_back({input->topic, tp.partition});
+      }
+    }
+  }
   std::vector<state::RestoreRequest> restores;
   std::vector<PartitionTask*> restored;
   std::vector<kafka::TopicPartition> committed;
-  if (!settings_.changelogs.empty()) {
+  if (!settings_.changelogs.empty() && !tps.empty()) {
     committed =
         kafka::with_retries([&] { return consumer.committed(tps, config_.request_timeout); },
                             config_.request_timeout, "reading committed offsets");
   }
-  for (const auto& tp : tps) {
-    TopicSlot* slot = slot_of(tp.topic, tp.partition);
-    if (slot == nullptr || !slot->assigned[tp.partition]) continue;
-    std::int64_t offset = kafka::offset_invalid;
-    for (const auto& c : committed) {
-      if (c.topic == tp.topic && c.partition == tp.partition) offset = c.offset;
-    }
-    prepare_partition(consumer, *slot, tp.partition, offset, restores, restored);
+  for (const auto& [group, partition] : tasks) {
+    prepare_task(consumer, *group, partition, committed, restores, restored);
   }
   restore_all(restores, stop);
   if (stop.load()) return true;
@@ -123,12 +156,11 @@ bool Assignment::prepare(kafka::Consumer& consumer, const std::atomic<bool>& sto
   return true;
 }
 
-void Assignment::prepare_partition(kafka::Consumer& consumer, TopicSlot& slot,
-                                   std::int32_t partition, std::int64_t committed,
-                                   std::vector<state::RestoreRequest>& restores,
-                                   std::vector<PartitionTask*>& restored) {
-  const std::string& topic = slot.topic;
-  PartitionTask& task = task_of(slot, partition);
+void Assignment::prepare_task(kafka::Consumer& consumer, TaskGroup& group, std::int32_t partition,
+                              const std::vector<kafka::TopicPartition>& committed,
+                              std::vector<state::RestoreRequest>& restores,
+                              std::vector<PartitionTask*>& restored) {
+  PartitionTask& task = task_of(group, partition);
   if (task.ready()) return;
   auto& stores = task.stores();
   for (std::size_t i = 0; i < stores.size(); ++i) {
@@ -139,44 +171,63 @@ void Assignment::prepare_partition(kafka::Consumer& consumer, TopicSlot& slot,
     return;
   }
 
-  // APP-10: the committed offset fell below the low watermark (retention deleted records the
-  // state was built from).
-  std::int64_t boundary = committed >= 0 ? committed : 0;
+  // ST-05: per input topic, records are applied up to its committed offset. APP-10: the
+  // committed offset fell below the low watermark (retention deleted records the state was
+  // built from).
+  std::vector<std::pair<std::string, std::int64_t>> boundaries;
   bool only_without_offsets = false;
-  if (committed >= 0) {
-    const auto [low, high] = kafka::with_retries(
-        [&] { return consumer.query_watermarks(topic, partition, config_.request_timeout); },
-        config_.request_timeout, "querying watermarks");
-    if (committed < low) {
-      const std::string where = topic + "[" + std::to_string(partition) + "] committed offset " +
-                                std::to_string(committed) + " is below the low watermark " +
-                                std::to_string(low);
-      if (!config_.auto_recover_from_source_offset_out_of_range) {
-        throw StateRecoveryOffsetOutOfRange(where + "; the state is kept");
-      }
-      auto reset = config_.state_recovery_offset_reset;
-      if (reset == StateRecoveryOffsetReset::match) {
-        if (config_.auto_offset_reset == AutoOffsetReset::error) {
-          throw StateRecoveryOffsetOutOfRange(where + " and auto_offset_reset is 'error'");
+  bool destroyed = false;
+  for (const TopicSlot* input : group.inputs) {
+    const std::string& topic = input->topic;
+    if (static_cast<std::size_t>(partition) >= input->assigned.size() ||
+        !input->assigned[partition]) {
+      continue;
+    }
+    std::int64_t offset = kafka::offset_invalid;
+    for (const auto& c : committed) {
+      if (c.topic == topic && c.partition == partition) offset = c.offset;
+    }
+    std::int64_t boundary = offset >= 0 ? offset : 0;
+    if (offset >= 0) {
+      const auto [low, high] = kafka::with_retries(
+          [&] { return consumer.query_watermarks(topic, partition, config_.request_timeout); },
+          config_.request_timeout, "querying watermarks");
+      if (offset < low) {
+        const std::string where = topic + "[" + std::to_string(partition) + "] committed offset " +
+                                  std::to_string(offset) + " is below the low watermark " +
+                                  std::to_string(low);
+        if (!config_.auto_recover_from_source_offset_out_of_range) {
+          throw StateRecoveryOffsetOutOfRange(where + "; the state is kept");
         }
-        reset = config_.auto_offset_reset == AutoOffsetReset::earliest
-                    ? StateRecoveryOffsetReset::earliest
-                    : StateRecoveryOffsetReset::latest;
-      }
-      logger()->critical("{}: destructive state recovery, deleting the partition's stores", where);
-      task.close_stores();
-      for (std::size_t i = 0; i < stores.size(); ++i) {
-        settings_.stores->destroy({stores[i]->name, stores[i]->stream_id, partition});
-        task.attach(i, open_store({stores[i]->name, stores[i]->stream_id, partition}));
-      }
-      if (reset == StateRecoveryOffsetReset::earliest) {
-        boundary = low;
-        consumer.seek({topic, partition, low}, config_.request_timeout);
-      } else {
-        only_without_offsets = true;
-        consumer.seek({topic, partition, high}, config_.request_timeout);
+        auto reset = config_.state_recovery_offset_reset;
+        if (reset == StateRecoveryOffsetReset::match) {
+          if (config_.auto_offset_reset == AutoOffsetReset::error) {
+            throw StateRecoveryOffsetOutOfRange(where + " and auto_offset_reset is 'error'");
+          }
+          reset = config_.auto_offset_reset == AutoOffsetReset::earliest
+                      ? StateRecoveryOffsetReset::earliest
+                      : StateRecoveryOffsetReset::latest;
+        }
+        if (!destroyed) {
+          logger()->critical("{}: destructive state recovery, deleting the partition's stores",
+                             where);
+          task.close_stores();
+          for (std::size_t i = 0; i < stores.size(); ++i) {
+            settings_.stores->destroy({stores[i]->name, stores[i]->stream_id, partition});
+            task.attach(i, open_store({stores[i]->name, stores[i]->stream_id, partition}));
+          }
+          destroyed = true;
+        }
+        if (reset == StateRecoveryOffsetReset::earliest) {
+          boundary = low;
+          consumer.seek({topic, partition, low}, config_.request_timeout);
+        } else {
+          only_without_offsets = true;
+          consumer.seek({topic, partition, high}, config_.request_timeout);
+        }
       }
     }
+    boundaries.emplace_back(topic, boundary);
   }
   for (auto& st : stores) {
     state::RestoreRequest request;
@@ -184,8 +235,7 @@ void Assignment::prepare_partition(kafka::Consumer& consumer, TopicSlot& slot,
     request.store_name = st->name;
     request.changelog = st->changelog;
     request.partition = partition;
-    request.source_topic = topic;
-    request.boundary = boundary;
+    request.boundaries = boundaries;
     request.only_without_offsets = only_without_offsets;
     restores.push_back(std::move(request));
   }
@@ -268,6 +318,7 @@ Assignment::TopicSlot* Assignment::slot_of(const std::string& topic, std::int32_
   // Partitions can be added to a topic while it is consumed: grow on demand.
   if (static_cast<std::size_t>(partition) >= slot.assigned.size()) {
     slot.assigned.resize(partition + 1, 0);
+    if (slot.group->aligned()) slot.buffers.resize(partition + 1);
   }
   return &slot;
 }

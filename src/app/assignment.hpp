@@ -1,13 +1,15 @@
-// The partitions a worker owns: per input topic its pipeline and one PartitionTask per
-// assigned partition; what an assignment, a revoke and a loss do to them; and preparing newly
-// assigned partitions before any of their messages runs: opening their stores, destructive
-// recovery (APP-10, ST-08) and restoring them from their changelogs (ST-05, CK-07).
+// The partitions a worker owns: per input topic its pipeline, per group of co-partitioned
+// topics (TOP-15) one PartitionTask per assigned partition number; what an assignment, a
+// revoke and a loss do to them; and preparing newly assigned partitions before any of their
+// messages runs: opening their stores, destructive recovery (APP-10, ST-08) and restoring
+// them from their changelogs (ST-05, CK-07).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -23,14 +25,40 @@ namespace streamframe::detail {
 
 class Assignment {
  public:
+  struct TaskGroup;
+
+  // KAF-04: the messages of one partition of a topic whose tasks have several inputs,
+  // fetched but not yet processed.
+  struct PartitionBuffer {
+    std::deque<kafka::Message> messages;
+    // The fetcher reported the partition's end after the last message buffered (librdkafka's
+    // partition EOF, which in read_committed mode is the last stable offset): with nothing
+    // buffered, the partition is idle and does not hold its task back.
+    bool at_end = false;
+    bool paused = false;  // by a full buffer
+  };
+
   struct TopicSlot {
     std::string topic;
     const Graph* graph = nullptr;
     std::size_t index = 0;  // 0..topics-1, for per-topic bookkeeping elsewhere
+    TaskGroup* group = nullptr;
+    std::size_t input = 0;  // this topic's input number in its group's tasks
     std::vector<char> assigned;
+    // Aligned groups only, by partition (a deque: growing it moves no buffer).
+    std::deque<PartitionBuffer> buffers;
+  };
+
+  // The topics whose partitions of one number run in one task (TOP-15: a concat of
+  // different topics; a single topic otherwise).
+  struct TaskGroup {
+    std::vector<TopicSlot*> inputs;  // in declaration order (KAF-04's tie-break)
     // Per partition, made when first assigned and kept (stores closed) after a revoke, so
     // delivery reports of its changelog records always find their store.
     std::vector<std::unique_ptr<PartitionTask>> tasks;
+    std::vector<int> assigned;  // per partition: how many of the inputs are assigned
+    // KAF-04: records of several topics are processed in timestamp order.
+    bool aligned() const noexcept { return inputs.size() > 1; }
   };
 
   // Tasks send what they produce and emit to `output`. `settings` must outlive this.
@@ -41,6 +69,9 @@ class Assignment {
 
   std::vector<std::string> topics() const;
   std::size_t topic_count() const noexcept { return slots_.size(); }
+  // Some task has several inputs (KAF-04 buffers are in use).
+  bool aligned() const noexcept { return aligned_; }
+  std::vector<std::unique_ptr<TaskGroup>>& groups() noexcept { return groups_; }
   // The slot of a consumed message (a lookup by topic id: no string work per message), null
   // for a topic or partition this worker does not know.
   TopicSlot* slot_of(const kafka::Message& message);
@@ -58,24 +89,31 @@ class Assignment {
   // (the partitions stay unready).
   bool prepare(kafka::Consumer& consumer, const std::atomic<bool>& stop);
 
-  // f(slot, partition, task) for every task made so far (assigned or not).
+  // f(group, partition, task) for every task made so far (assigned or not).
   template <class F>
   void for_each_task(F&& f) {
-    for (auto& slot : slots_) {
-      for (std::size_t p = 0; p < slot->tasks.size(); ++p) {
-        if (slot->tasks[p]) f(*slot, static_cast<std::int32_t>(p), *slot->tasks[p]);
+    for (auto& group : groups_) {
+      for (std::size_t p = 0; p < group->tasks.size(); ++p) {
+        if (group->tasks[p]) f(*group, static_cast<std::int32_t>(p), *group->tasks[p]);
       }
     }
   }
+  // Whether some input of `group`'s partition `partition` is assigned.
+  static bool assigned(const TaskGroup& group, std::int32_t partition) noexcept {
+    return static_cast<std::size_t>(partition) < group.assigned.size() &&
+           group.assigned[partition] > 0;
+  }
 
  private:
-  // The partition's task, made on first use.
-  PartitionTask& task_of(TopicSlot& slot, std::int32_t partition);
-  // Opens the partition's stores and adds what to replay to `restores` (and the task to
-  // `restored`, to be marked ready once they are replayed).
-  void prepare_partition(kafka::Consumer& consumer, TopicSlot& slot, std::int32_t partition,
-                         std::int64_t committed, std::vector<state::RestoreRequest>& restores,
-                         std::vector<PartitionTask*>& restored);
+  // The group's task of `partition`, made on first use.
+  PartitionTask& task_of(TaskGroup& group, std::int32_t partition);
+  // Opens the task's stores and adds what to replay to `restores` (and the task to
+  // `restored`, to be marked ready once they are replayed). `committed`: the committed
+  // offsets of the task's assigned input partitions.
+  void prepare_task(kafka::Consumer& consumer, TaskGroup& group, std::int32_t partition,
+                    const std::vector<kafka::TopicPartition>& committed,
+                    std::vector<state::RestoreRequest>& restores,
+                    std::vector<PartitionTask*>& restored);
   // Replays the changelogs, partitions side by side up to the number of cores.
   void restore_all(std::vector<state::RestoreRequest>& requests, const std::atomic<bool>& stop);
   // CK-07: how long a restore waits for a transaction a dead producer left open.
@@ -87,6 +125,8 @@ class Assignment {
   const ApplicationConfig& config_;
   TaskOutput& output_;
   std::vector<std::unique_ptr<TopicSlot>> slots_;
+  std::vector<std::unique_ptr<TaskGroup>> groups_;
+  bool aligned_ = false;
   std::unordered_map<std::string, TopicSlot*> slot_by_name_;
   std::unordered_map<kafka::TopicId, TopicSlot*> slot_by_topic_id_;
   std::size_t assigned_count_ = 0;

@@ -200,29 +200,28 @@ void Checkpoint::commit(Clock::time_point deadline) {
   }
   for (auto& progress : progress_) std::fill(progress.offsets.begin(), progress.offsets.end(), -1);
   assignment_.for_each_task(
-      [](Assignment::TopicSlot&, std::int32_t, PartitionTask& task) { task.commit_writes(); });
+      [](Assignment::TaskGroup&, std::int32_t, PartitionTask& task) { task.commit_writes(); });
   offsets_stored_ = 0;
   operator_changes_ = false;
   ++stats_.checkpoints;
 }
 
 void Checkpoint::flush_operators() {
-  assignment_.for_each_task([](Assignment::TopicSlot&, std::int32_t, PartitionTask& task) {
+  assignment_.for_each_task([](Assignment::TaskGroup&, std::int32_t, PartitionTask& task) {
     if (task.ready()) task.flush_operators();
   });
 }
 
 void Checkpoint::sweep_expired() {
   const std::size_t limit = config_.rocksdb_options.max_evictions_per_flush;
-  assignment_.for_each_task([limit](Assignment::TopicSlot&, std::int32_t, PartitionTask& task) {
+  assignment_.for_each_task([limit](Assignment::TaskGroup&, std::int32_t, PartitionTask& task) {
     if (task.ready()) (void)task.sweep_expired(limit);
   });
 }
 
 void Checkpoint::produce_changelogs() {
   assignment_.for_each_task(
-      [this](Assignment::TopicSlot& slot, std::int32_t partition, PartitionTask& task) {
-        const std::int64_t processed_offset = processed(slot, partition);
+      [this](Assignment::TaskGroup& group, std::int32_t partition, PartitionTask& task) {
         bool headers_ready = false;
         task.for_each_change([&](PartitionTask::Store& st, std::string_view key,
                                  const std::optional<std::string>& v) {
@@ -231,10 +230,16 @@ void Checkpoint::produce_changelogs() {
             ensure_transaction();
             changelog_headers_.clear();
             changelog_headers_.emplace_back(state::kColumnFamilyHeader, "default");
-            if (processed_offset >= 0) {
-              changelog_headers_.emplace_back(
-                  state::kProcessedOffsetsHeader,
-                  state::processed_offsets_header(slot.topic, processed_offset));
+            // ST-04: every input partition of the task that processed a message since the
+            // last checkpoint (a concat of different topics has several).
+            processed_offsets_.clear();
+            for (const Assignment::TopicSlot* input : group.inputs) {
+              const std::int64_t offset = processed(*input, partition);
+              if (offset >= 0) processed_offsets_.emplace_back(input->topic, offset);
+            }
+            if (!processed_offsets_.empty()) {
+              changelog_headers_.emplace_back(state::kProcessedOffsetsHeader,
+                                              state::processed_offsets_header(processed_offsets_));
             }
             headers_ready = true;
           }
@@ -352,6 +357,8 @@ void Checkpoint::rewind() {
       if (progress.offsets[p] < 0) continue;
       const kafka::TopicPartition tp{progress.topic, static_cast<std::int32_t>(p),
                                      progress.first_offsets[p]};
+      // What was fetched after the first offset is stale now, buffered or not.
+      if (on_rewind_) on_rewind_(tp);
       try {
         consumer_.seek(tp, config_.request_timeout);
       } catch (const KafkaError& e) {
@@ -362,13 +369,12 @@ void Checkpoint::rewind() {
     }
   }
   forget();
-  ++rewinds_;
 }
 
 void Checkpoint::forget() {
   for (auto& progress : progress_) std::fill(progress.offsets.begin(), progress.offsets.end(), -1);
   assignment_.for_each_task(
-      [](Assignment::TopicSlot&, std::int32_t, PartitionTask& task) { task.discard_writes(); });
+      [](Assignment::TaskGroup&, std::int32_t, PartitionTask& task) { task.discard_writes(); });
   offsets_stored_ = 0;
   operator_changes_ = false;
 }

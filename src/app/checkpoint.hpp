@@ -11,7 +11,9 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -50,6 +52,12 @@ class Checkpoint {
 
   // A second SIGINT (stop with fail) interrupts a checkpoint's waits; null = never.
   void set_stop_fail(const std::atomic<bool>* stop_fail) noexcept { stop_fail_ = stop_fail; }
+  // Called for each partition an aborted checkpoint moves back, before the seek: what the
+  // run loop holds of it from after that point (the rest of a batch, KAF-04 buffers) is stale
+  // and comes again from the consumer.
+  void set_on_rewind(std::function<void(const kafka::TopicPartition&)> f) {
+    on_rewind_ = std::move(f);
+  }
 
   // CK-01: `offset` of `slot`'s partition was processed; offsets strictly increase.
   void record(const Assignment::TopicSlot& slot, std::int32_t partition, std::int64_t offset);
@@ -58,11 +66,9 @@ class Checkpoint {
   void note_operator_changes() noexcept { operator_changes_ = true; }
   bool due() const;
   // Commits everything since the last checkpoint within `deadline` (flush and transaction
-  // calls). Returns normally also when the checkpoint was aborted and rewound (rewound()).
+  // calls). Returns normally also when the checkpoint was aborted and rewound (the rewind
+  // callback named the partitions moved back).
   void commit(Clock::time_point deadline);
-  // How many times an aborted checkpoint moved the fetch positions back. A batch polled
-  // before a rewind is stale from that point: its rest comes again from the new positions.
-  std::uint64_t rewinds() const noexcept { return rewinds_; }
 
   // Exactly-once: records produced from now belong to the open transaction.
   void ensure_transaction();
@@ -124,8 +130,9 @@ class Checkpoint {
   std::int64_t offsets_stored_ = 0;      // messages processed since the last checkpoint
   Clock::time_point started_;            // when the last checkpoint started
   bool operator_changes_ = false;
-  std::uint64_t rewinds_ = 0;
   Headers changelog_headers_;
+  std::vector<std::pair<std::string_view, std::int64_t>> processed_offsets_;
+  std::function<void(const kafka::TopicPartition&)> on_rewind_;
 };
 
 }  // namespace streamframe::detail

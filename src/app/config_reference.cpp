@@ -111,6 +111,9 @@ std::vector<ConfigEntry> application_config_reference() {
        "processing-time clock in ms, read for idle closing of windows; tests inject one"},
       {"num_workers", std::to_string(d.num_workers),
        "worker threads, each with its own consumer, producer and stores in the group"},
+      {"max_partition_buffer_size", std::to_string(d.max_partition_buffer_size),
+       "messages buffered per topic partition while a concat of different topics orders them "
+       "by timestamp; a full buffer pauses its partition until it drains"},
   };
 }
 

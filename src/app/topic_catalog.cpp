@@ -1,5 +1,7 @@
 #include "app/topic_catalog.hpp"
 
+#include <algorithm>
+
 #include "core/logging.hpp"
 #include "dataframe/graph.hpp"
 #include "kafka/codes.hpp"
@@ -167,6 +169,19 @@ void TopicCatalog::check_in_place_group_by(const std::vector<std::shared_ptr<Gra
           "topic's partition count)");
     }
   }
+}
+
+void TopicCatalog::check_co_partitioned(const std::vector<std::shared_ptr<Graph>>& graphs) {
+  const auto groups = task_groups(graphs);
+  if (std::all_of(groups.begin(), groups.end(), [](const auto& g) { return g.size() < 2; })) {
+    return;
+  }
+  // The topics may have grown since their declaration: the broker's counts decide.
+  detail::check_co_partitioned(graphs, groups, [this](const Graph& g) {
+    if (mock_) return g.topic().config().num_partitions;
+    const auto topic = admin().describe_topic(g.topic().name(), settings_.request_timeout);
+    return topic ? topic->partitions : g.topic().config().num_partitions;
+  });
 }
 
 TopicOptions TopicCatalog::dead_letter_options() {

@@ -62,6 +62,10 @@ class TopicCatalog {
   // while the topic has one partition: one that has more now => TopicConfigurationMismatch.
   void check_in_place_group_by(const std::vector<std::shared_ptr<Graph>>& graphs);
 
+  // TOP-15: the topics of a concat of different topics with state share tasks, so they need
+  // equal partition counts on the broker now => else TopicPartitionsMismatch.
+  void check_co_partitioned(const std::vector<std::shared_ptr<Graph>>& graphs);
+
   // EXT-03: the dead-letter topic carries the original bytes.
   static TopicOptions dead_letter_options();
 

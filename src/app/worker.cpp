@@ -3,6 +3,7 @@
 #include <cxxabi.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string_view>
 #include <typeinfo>
@@ -109,6 +110,10 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
     }
   }
 
+  if (assignment_->aligned()) {
+    // KAF-04: an empty partition holds its task back until the fetcher reports its end.
+    kafka::set_option(settings_.consumer_config, "enable.partition.eof", "true");
+  }
   kafka::RebalanceHandler handler;
   handler.on_assign = [this](const std::vector<kafka::TopicPartition>& tps) { on_assign(tps); };
   handler.on_revoke = [this](const std::vector<kafka::TopicPartition>& tps) { on_revoke(tps); };
@@ -119,6 +124,10 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
   checkpoint_ =
       std::make_unique<Checkpoint>(config_, settings_.exactly_once, *assignment_, *producer_,
                                    *consumer_, *brokers_, sinks_, pending_, stats_);
+  checkpoint_->set_on_rewind([this](const kafka::TopicPartition& tp) {
+    rewound_.push_back(tp);
+    if (assignment_->aligned()) drop_buffer(tp);
+  });
   const std::vector<std::string> topics = assignment_->topics();
   if (settings_.static_assignment.empty()) {
     const auto missing = consumer_->await_topics(topics, config_.request_timeout);
@@ -249,6 +258,9 @@ void Worker::on_lost(const std::vector<kafka::TopicPartition>& tps) {
 }
 
 void Worker::release(const std::vector<kafka::TopicPartition>& tps) {
+  if (assignment_->aligned()) {
+    for (const auto& tp : tps) drop_buffer(tp);
+  }
   checkpoint_->forget_partitions(tps);
   assignment_->release(tps);
   last_activity_ = Clock::now();
@@ -307,8 +319,10 @@ void Worker::tick_operators() {
   const std::int64_t now = now_ms();
   bool changed = false;
   assignment_->for_each_task(
-      [&](Assignment::TopicSlot& slot, std::int32_t partition, PartitionTask& task) {
-        if (task.ready() && slot.assigned[partition]) changed = task.tick(now) || changed;
+      [&](Assignment::TaskGroup& group, std::int32_t partition, PartitionTask& task) {
+        if (task.ready() && Assignment::assigned(group, partition)) {
+          changed = task.tick(now) || changed;
+        }
       });
   if (changed) checkpoint_->note_operator_changes();
 }
@@ -335,20 +349,19 @@ void Worker::emit(Row& row, const MessageContext& context) {
   }
 }
 
-void Worker::handle_message(const kafka::Message& m, RunState& run) {
-  m.throw_if_error();
-  if (m.end_of_partition()) return;  // only with enable.partition.eof in the consumer config
-  Assignment::TopicSlot* slot = assignment_->slot_of(m);
-  if (slot == nullptr || !slot->assigned[m.partition()]) return;  // fetched before a revoke
-  PartitionTask& task = *slot->tasks[m.partition()];  // made when the partition was assigned
+void Worker::handle_message(const kafka::Message& m, Assignment::TopicSlot& slot_ref,
+                            RunState& run) {
+  Assignment::TopicSlot* slot = &slot_ref;
+  // Made when the partition was assigned.
+  PartitionTask& task = *slot->group->tasks[m.partition()];
   SF_ASSERT(task.ready(), "a message of {}[{}] arrived before its state was restored", m.topic(),
             m.partition());
-  const Topic::Definition& topic = task.graph().topic().definition();
+  const Topic::Definition& topic = slot->graph->topic().definition();
   // No end of a broker outage here: messages fetched before it keep arriving from the local
   // queue; only the broker watch's metadata probe says a broker is back.
 
   ++stats_.messages_consumed;
-  task.begin_message(0, m.offset(), m.size());
+  task.begin_message(slot->input, m.offset(), m.size());
   consumed_ = true;
 
   const TaskInput input{m.key(), m.value(), m.timestamp(), m.timestamp_type()};
@@ -404,7 +417,7 @@ void Worker::handle_message(const kafka::Message& m, RunState& run) {
 
 void Worker::processing_failed(const kafka::Message& m, PartitionTask& task, std::size_t index,
                                const Row& row, bool& dead_lettered) {
-  const Topic::Definition& topic = task.graph().topic().definition();
+  const Topic::Definition& topic = task.input_graph().topic().definition();
   // The row as it entered the pipeline: decoded again from the raw message (only on this
   // error path) rather than copied up front for every row.
   Row failed{Value(), row.key, row.timestamp, row.headers};
@@ -448,7 +461,7 @@ void Worker::processed(Assignment::TopicSlot& slot, const kafka::Message& m) {
 
 void Worker::forward_raw(const kafka::Message& m, const TaskInput& input, PartitionTask& task,
                          Assignment::TopicSlot& slot, RunState& run) {
-  const Topic::Definition& topic = task.graph().topic().definition();
+  const Topic::Definition& topic = slot.graph->topic().definition();
   try {
     task.validate(input);
   } catch (const IgnoreMessage&) {
@@ -501,24 +514,38 @@ bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
     return run.options.count > 0 && run.outputs >= run.options.count;
   };
   batch.clear();
+  // A rewind before the poll is already in the batch (the seek drops what was fetched before
+  // it).
+  rewound_.clear();
   consumer_->poll_batch(batch, 1024,
                         std::min<std::chrono::milliseconds>(config_.consumer_poll_timeout,
                                                             std::chrono::milliseconds(100)));
   pending_.rethrow();
   if (assignment_->prepare(*consumer_, stop)) last_activity_ = Clock::now();
-  // A rewind before the poll is already in the batch (the seek drops what was fetched before
-  // it); one during the batch makes the rest of it come again from the rewound positions, so
-  // it must not run now. (Counting rewinds rather than keeping a flag: a flag set by the
-  // checkpoint at the end of the previous turn would cut the next batch after its first
-  // message and skip the rest.)
-  const std::uint64_t rewinds = checkpoint_->rewinds();
+  // A rewind during the batch makes the rest of its messages of the rewound partitions come
+  // again from the rewound positions, so they must not run now; those of the other
+  // partitions are the only copy the consumer returns and must run.
   for (auto& m : batch) {
-    handle_message(m, run);
-    if (checkpoint_->due()) checkpoint(Clock::now() + settings_.flush_timeout);
-    if (checkpoint_->rewinds() != rewinds || limit_reached() ||
-        stop.load(std::memory_order_relaxed)) {
-      break;
+    if (!rewound_.empty() && was_rewound(m)) continue;
+    m.throw_if_error();
+    Assignment::TopicSlot* slot = assignment_->slot_of(m);
+    // Fetched before a revoke, or a topic this worker does not read.
+    if (slot == nullptr || !slot->assigned[m.partition()]) continue;
+    if (slot->group->aligned()) {
+      if (m.end_of_partition()) {
+        slot->buffers[m.partition()].at_end = true;
+      } else {
+        buffer(m, *slot);
+      }
+      continue;
     }
+    if (m.end_of_partition()) continue;  // only with enable.partition.eof in the config
+    handle_message(m, *slot, run);
+    if (checkpoint_->due()) checkpoint(Clock::now() + settings_.flush_timeout);
+    if (limit_reached() || stop.load(std::memory_order_relaxed)) break;
+  }
+  if (assignment_->aligned() && !limit_reached() && !stop.load(std::memory_order_relaxed)) {
+    (void)drain_aligned(run, stop);
   }
   if (consumed_) {
     last_activity_ = Clock::now();
@@ -537,6 +564,88 @@ bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
   if (checkpoint_->due()) checkpoint(Clock::now() + settings_.flush_timeout);
   if (run.options.timeout.count() > 0 && idle_timeout_expired(run)) return false;
   return true;
+}
+
+bool Worker::was_rewound(const kafka::Message& m) const {
+  return std::any_of(rewound_.begin(), rewound_.end(), [&](const kafka::TopicPartition& tp) {
+    return tp.partition == m.partition() && tp.topic == m.topic();
+  });
+}
+
+void Worker::buffer(kafka::Message& m, Assignment::TopicSlot& slot) {
+  const std::int32_t partition = m.partition();
+  Assignment::PartitionBuffer& buffer = slot.buffers[partition];
+  buffer.messages.push_back(std::move(m));
+  buffer.at_end = false;
+  consumed_ = true;
+  // APP-13: what was fetched before the pause still arrives, so a buffer may reach about
+  // twice the limit.
+  if (!buffer.paused && buffer.messages.size() >= config_.max_partition_buffer_size) {
+    consumer_->pause({{slot.topic, partition}});
+    buffer.paused = true;
+  }
+}
+
+bool Worker::drain_aligned(RunState& run, const std::atomic<bool>& stop) {
+  for (auto& group_ptr : assignment_->groups()) {
+    Assignment::TaskGroup& group = *group_ptr;
+    if (!group.aligned()) continue;
+    for (std::size_t p = 0; p < group.assigned.size(); ++p) {
+      // A task whose restore a stop cut short is not ready: its messages wait.
+      while (group.assigned[p] > 0 && group.tasks[p]->ready()) {
+        Assignment::TopicSlot* next = nullptr;
+        std::int64_t next_ts = 0;
+        bool wait = false;
+        for (Assignment::TopicSlot* input : group.inputs) {
+          if (p >= input->assigned.size() || !input->assigned[p]) continue;
+          const auto& buffer = input->buffers[p];
+          if (buffer.messages.empty()) {
+            // Not known to be at its end: its next message may come before every head.
+            wait = !buffer.at_end;
+            if (wait) break;
+            continue;
+          }
+          const std::int64_t ts = buffer.messages.front().timestamp();
+          if (next == nullptr || ts < next_ts) {  // strict: a tie goes to the earlier topic
+            next = input;
+            next_ts = ts;
+          }
+        }
+        if (wait || next == nullptr) break;
+        Assignment::PartitionBuffer& buffer = next->buffers[p];
+        const kafka::Message m = std::move(buffer.messages.front());
+        buffer.messages.pop_front();
+        if (buffer.paused && buffer.messages.size() < config_.max_partition_buffer_size) {
+          consumer_->resume({{next->topic, static_cast<std::int32_t>(p)}});
+          buffer.paused = false;
+        }
+        handle_message(m, *next, run);
+        if (checkpoint_->due()) checkpoint(Clock::now() + settings_.flush_timeout);
+        if ((run.options.count > 0 && run.outputs >= run.options.count) ||
+            stop.load(std::memory_order_relaxed)) {
+          return false;
+        }
+      }
+    }
+  }
+  return true;
+}
+
+void Worker::drop_buffer(const kafka::TopicPartition& tp) {
+  Assignment::TopicSlot* slot = assignment_->slot_of(tp.topic, tp.partition);
+  if (slot == nullptr || !slot->group->aligned()) return;
+  Assignment::PartitionBuffer& buffer = slot->buffers[tp.partition];
+  buffer.messages.clear();
+  buffer.at_end = false;
+  if (buffer.paused) {
+    buffer.paused = false;
+    try {
+      consumer_->resume({{tp.topic, tp.partition}});
+    } catch (const KafkaError& e) {
+      // A partition being revoked may refuse; its next assignment starts unpaused.
+      logger()->warn("resuming {}[{}] failed: {}", tp.topic, tp.partition, e.what());
+    }
+  }
 }
 
 bool Worker::idle_timeout_expired(const RunState& run) const {

@@ -52,7 +52,21 @@ class Worker final : public TaskOutput {
   bool turn(std::vector<kafka::Message>& batch, RunState& run, const std::atomic<bool>& stop);
   // RunOptions::timeout: whether the run has been idle long enough to stop.
   bool idle_timeout_expired(const RunState& run) const;
-  void handle_message(const kafka::Message& message, RunState& run);
+  // Runs one message of `slot`'s topic through its task.
+  void handle_message(const kafka::Message& message, Assignment::TopicSlot& slot, RunState& run);
+  // KAF-04: keeps a message of a topic whose tasks have several inputs until its turn; a
+  // buffer that reaches max_partition_buffer_size pauses its partition.
+  void buffer(kafka::Message& message, Assignment::TopicSlot& slot);
+  // KAF-04: per task with several inputs, processes the buffered head with the smallest
+  // timestamp (ties: the topic declared first) while no assigned input is empty without being
+  // at its end. False when the turn must end (a limit or stop).
+  bool drain_aligned(RunState& run, const std::atomic<bool>& stop);
+  // A buffered partition is moved back (rewind) or given up (revoke): its buffer goes, and
+  // a pause of a full buffer is lifted.
+  void drop_buffer(const kafka::TopicPartition& tp);
+  // Whether an aborted checkpoint moved `message`'s partition back during this turn: what the
+  // batch holds of it after that point comes again from the consumer.
+  bool was_rewound(const kafka::Message& message) const;
   // The forwarding path: validates, then produces the message's own bytes.
   void forward_raw(const kafka::Message& message, const TaskInput& input, PartitionTask& task,
                    Assignment::TopicSlot& slot, RunState& run);
@@ -109,6 +123,7 @@ class Worker final : public TaskOutput {
   char dead_letter_tag_ = 0;
   std::chrono::steady_clock::time_point last_activity_;
   bool consumed_ = false;  // a message was handled since last_activity_ was last set
+  std::vector<kafka::TopicPartition> rewound_;  // this turn's rewound partitions
 };
 
 }  // namespace streamframe::detail

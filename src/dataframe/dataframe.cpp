@@ -1,5 +1,6 @@
 #include "streamframe/dataframe.hpp"
 
+#include <algorithm>
 #include <string_view>
 
 #include "core/assert.hpp"
@@ -157,6 +158,13 @@ StreamingDataFrame StreamingDataFrame::concat(const StreamingDataFrame& other) c
       (other.graph_->env()->add_graph || graph_->env()->add_graph)) {
     throw InvalidOperation("concat(): the frames belong to different applications");
   }
+  // TOP-15: the two topics are about to share tasks; state on either side needs equal
+  // partition counts (checked before anything is linked).
+  auto linked = graph_->co_partitioned();
+  for (auto& g : other.graph_->co_partitioned()) {
+    if (std::find(linked.begin(), linked.end(), g) == linked.end()) linked.push_back(g);
+  }
+  detail::check_declared_partitions(linked);
   // SDF-13/TOP-14: the merged stream's id is made of both streams' ids, sorted.
   std::string a = node_->stream_id;
   std::string b = other.node_->stream_id;

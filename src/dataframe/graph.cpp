@@ -145,18 +145,82 @@ bool Graph::ticks() const noexcept {
                      [](const Node* n) { return n != nullptr; });
 }
 
-namespace {
-// State below a concat of different topics needs their co-partitioned partitions in one task
-// and their records in timestamp order (KAF-04); until then it is refused at the declaration.
-void refuse_merged_state(const Node* at, const std::string& name) {
-  if (!at->merges_topics) return;
-  throw InvalidOperation(
-      "store '" + name + "': stateful operations after concat() of different topics ('" +
-      at->stream_id +
-      "') are not supported yet; group_by() after the concat re-keys the merged records "
-      "through a repartition topic, and state after it works");
+void Graph::add_feeder(const std::shared_ptr<Graph>& graph) {
+  feeders_.push_back(graph);
+  graph->fed_.push_back(weak_from_this());
 }
-}  // namespace
+
+std::vector<std::shared_ptr<Graph>> Graph::co_partitioned() {
+  std::vector<std::shared_ptr<Graph>> out{shared_from_this()};
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const auto visit = [&out](const std::vector<std::weak_ptr<Graph>>& links) {
+      for (const auto& w : links) {
+        auto g = w.lock();
+        if (g && std::find(out.begin(), out.end(), g) == out.end()) out.push_back(std::move(g));
+      }
+    };
+    visit(out[i]->feeders_);
+    visit(out[i]->fed_);
+  }
+  return out;
+}
+
+void Graph::check_co_partitioned() {
+  check_declared_partitions(co_partitioned());
+}
+
+void check_declared_partitions(const std::vector<std::shared_ptr<Graph>>& graphs) {
+  if (graphs.size() < 2) return;
+  std::vector<std::size_t> all(graphs.size());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+  detail::check_co_partitioned(graphs, {all},
+                               [](const Graph& g) { return g.topic().config().num_partitions; });
+}
+
+std::vector<std::vector<std::size_t>> task_groups(
+    const std::vector<std::shared_ptr<Graph>>& graphs) {
+  std::vector<std::vector<std::size_t>> groups;
+  std::vector<char> placed(graphs.size(), 0);
+  for (std::size_t i = 0; i < graphs.size(); ++i) {
+    if (placed[i]) continue;
+    const auto linked = graphs[i]->co_partitioned();
+    std::vector<std::size_t> group;
+    for (std::size_t j = i; j < graphs.size(); ++j) {
+      if (std::find(linked.begin(), linked.end(), graphs[j]) == linked.end()) continue;
+      group.push_back(j);
+      placed[j] = 1;
+    }
+    groups.push_back(std::move(group));
+  }
+  return groups;
+}
+
+void check_co_partitioned(const std::vector<std::shared_ptr<Graph>>& graphs,
+                          const std::vector<std::vector<std::size_t>>& groups,
+                          const std::function<int(const Graph&)>& partitions_of) {
+  for (const auto& group : groups) {
+    if (group.size() < 2) continue;
+    const bool stateful = std::any_of(group.begin(), group.end(),
+                                      [&](std::size_t i) { return graphs[i]->stateful(); });
+    if (!stateful) continue;
+    std::string counts;
+    bool differ = false;
+    const int first = partitions_of(*graphs[group.front()]);
+    for (std::size_t i : group) {
+      const int n = partitions_of(*graphs[i]);
+      differ = differ || n != first;
+      counts +=
+          (counts.empty() ? "'" : ", '") + graphs[i]->topic().name() + "' " + std::to_string(n);
+    }
+    if (differ) {
+      throw TopicPartitionsMismatch(
+          "stateful operations after concat() of different topics need the topics to have "
+          "as many partitions each (a task owns one partition number of all of them); "
+          "partitions: " +
+          counts);
+    }
+  }
+}
 
 std::vector<std::shared_ptr<Graph>> Graph::feeders() const {
   std::vector<std::shared_ptr<Graph>> out;
@@ -167,7 +231,6 @@ std::vector<std::shared_ptr<Graph>> Graph::feeders() const {
 }
 
 std::size_t Graph::add_unique_store(const std::string& name, const Node* at) {
-  refuse_merged_state(at, name);
   const StoreDecl decl{at->stream_id, name};
   if (std::find(unique_stores_.begin(), unique_stores_.end(), decl) != unique_stores_.end()) {
     throw ConfigError("store '" + name + "' is used twice on stream '" + decl.stream_id +
@@ -177,13 +240,18 @@ std::size_t Graph::add_unique_store(const std::string& name, const Node* at) {
     throw ConfigError("store '" + name + "' is already used by a stateful operation on stream '" +
                       decl.stream_id + "'");
   }
-  unique_stores_.push_back(decl);
   stores_.push_back(decl);
+  try {
+    check_co_partitioned();
+  } catch (...) {
+    stores_.pop_back();
+    throw;
+  }
+  unique_stores_.push_back(decl);
   return stores_.size() - 1;
 }
 
 std::size_t Graph::store_index(const std::string& name, const Node* at) {
-  refuse_merged_state(at, name);
   const StoreDecl decl{at->stream_id, name};
   if (std::find(unique_stores_.begin(), unique_stores_.end(), decl) != unique_stores_.end()) {
     throw ConfigError("store '" + name + "' belongs to a window on stream '" + decl.stream_id +
@@ -193,6 +261,12 @@ std::size_t Graph::store_index(const std::string& name, const Node* at) {
   const auto it = std::find(stores_.begin(), stores_.end(), decl);
   if (it != stores_.end()) return static_cast<std::size_t>(it - stores_.begin());
   stores_.push_back(decl);
+  try {
+    check_co_partitioned();
+  } catch (...) {
+    stores_.pop_back();
+    throw;
+  }
   return stores_.size() - 1;
 }
 

@@ -63,6 +63,14 @@ class ExecContext {
   virtual OperatorState& operator_state(std::size_t store, const Node& owner);
   // A window skipped a record with a null key (WIN-01): counted in RunStats.
   virtual void count_null_key() {}
+  // concat of different topics (SDF-13): the nodes about to run belong to `graph`, so the
+  // store indices they pass are that graph's. Returns what leave_graph() restores. A context
+  // that runs one graph has nothing to switch.
+  virtual std::size_t enter_graph(const Graph& graph) {
+    (void)graph;
+    return 0;
+  }
+  virtual void leave_graph(std::size_t previous) noexcept { (void)previous; }
   // The application clock in ms (ApplicationConfig::clock, else steady_clock).
   virtual std::int64_t now_ms() const;
   // steady_clock in ms: the application clock when none is injected.
@@ -182,8 +190,14 @@ class Graph : public std::enable_shared_from_this<Graph> {
   // concat of different topics (SDF-13): `graph`'s records continue in this graph's nodes. The
   // feeder holds this graph (its bridge node points into it); this graph only names the
   // feeder, so TestDriver finds every input of a merged frame.
-  void add_feeder(const std::shared_ptr<Graph>& graph) { feeders_.push_back(graph); }
+  void add_feeder(const std::shared_ptr<Graph>& graph);
   std::vector<std::shared_ptr<Graph>> feeders() const;
+  // TOP-15: every graph linked to this one by concat, this one included, in no set order:
+  // their partitions of one number run in one task.
+  std::vector<std::shared_ptr<Graph>> co_partitioned();
+  // TOP-15: stateful operations over several topics need equal partition counts (declared
+  // counts; the run checks the broker's again). Throws TopicPartitionsMismatch naming them.
+  void check_co_partitioned();
   // group_by: the graph fed by this one's repartition topic. TestDriver runs it in-process.
   void add_downstream(const std::shared_ptr<Graph>& graph);
   const std::vector<std::shared_ptr<Graph>>& downstream() const noexcept { return downstream_; }
@@ -207,7 +221,24 @@ class Graph : public std::enable_shared_from_this<Graph> {
   std::vector<const Node*> ticking_owners_;  // by store index, null = none
   bool rekeys_in_place_ = false;
   std::vector<std::weak_ptr<Graph>> feeders_;
+  std::vector<std::weak_ptr<Graph>> fed_;  // the graphs this one's bridges lead into
 };
+
+// TOP-15/KAF-04: `graphs` (an application's) split into the sets that share tasks: each set
+// is the graphs linked by concat of different topics, in `graphs`' order (the declaration
+// order, which breaks KAF-04's timestamp ties); a graph linked to no other is a set of one.
+// Returns indices into `graphs`.
+std::vector<std::vector<std::size_t>> task_groups(
+    const std::vector<std::shared_ptr<Graph>>& graphs);
+
+// TOP-15: `graphs` (one set that shares tasks) by their declared partition counts; see below.
+void check_declared_partitions(const std::vector<std::shared_ptr<Graph>>& graphs);
+
+// TOP-15: the stateful sets among task_groups() whose topics have different partition counts
+// (`partitions_of` gives a graph's topic's count) => TopicPartitionsMismatch naming them.
+void check_co_partitioned(const std::vector<std::shared_ptr<Graph>>& graphs,
+                          const std::vector<std::vector<std::size_t>>& groups,
+                          const std::function<int(const Graph&)>& partitions_of);
 
 // The context of the message being processed on this thread (SDF-19); null outside one.
 const MessageContext*& current_message_context();

@@ -375,7 +375,17 @@ class BridgeNode final : public Node {
  public:
   BridgeNode(std::shared_ptr<const Graph> target_graph, const Node* target)
       : target_graph_(std::move(target_graph)), target_(target) {}
-  void process(Row& row, ExecContext& ctx) const override { target_->process(row, ctx); }
+  void process(Row& row, ExecContext& ctx) const override {
+    // The nodes below the merge are the target graph's: so are the stores they name.
+    const std::size_t previous = ctx.enter_graph(*target_graph_);
+    try {
+      target_->process(row, ctx);
+    } catch (...) {
+      ctx.leave_graph(previous);
+      throw;
+    }
+    ctx.leave_graph(previous);
+  }
   bool produces() const override { return target_graph_->produces(); }
   const char* kind() const override { return "concat"; }
 

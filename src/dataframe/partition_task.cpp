@@ -69,6 +69,7 @@ void PartitionTask::begin_message(std::size_t input, std::int64_t offset, std::s
     context_input_ = input;
   }
   input_ = input;
+  store_input_ = input;
   context_.offset = offset;
   context_.size = size;
   context_.leader_epoch = -1;  // librdkafka 2.0.2 does not expose it per message
@@ -137,6 +138,13 @@ StateScope& PartitionTask::state(std::size_t store, const Row& row) {
   stream_time_ = std::max(stream_time_, row.timestamp);
   scope_.reset(*store_of(store).txn, row.key, row.timestamp);
   return scope_;
+}
+
+std::size_t PartitionTask::enter_graph(const Graph& graph) {
+  const std::size_t previous = store_input_;
+  const auto it = std::find(graphs_.begin(), graphs_.end(), &graph);
+  store_input_ = static_cast<std::size_t>(it - graphs_.begin());  // size(): not this task's
+  return previous;
 }
 
 OperatorState& PartitionTask::operator_state(std::size_t store, const Node& owner) {

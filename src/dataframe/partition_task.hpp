@@ -11,7 +11,8 @@
 // discard_writes() when it is not).
 //
 // A task may own the same partition of several co-partitioned input topics (one pipeline
-// each); today every task has one.
+// each): the topics of a concat of different topics (TOP-15), whose records then meet in the
+// same stores.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/assert.hpp"
 #include "dataframe/graph.hpp"
 #include "state/store.hpp"
 #include "state/transaction.hpp"
@@ -81,6 +83,8 @@ class PartitionTask final : public ExecContext {
 
   std::int32_t partition() const noexcept { return partition_; }
   const Graph& graph(std::size_t input = 0) const noexcept { return *graphs_[input]; }
+  // The graph of the input whose message is being processed (begin_message).
+  const Graph& input_graph() const noexcept { return *graphs_[input_]; }
 
   // ---- stores -------------------------------------------------------------------------------
   std::vector<std::unique_ptr<Store>>& stores() noexcept { return stores_; }
@@ -158,6 +162,8 @@ class PartitionTask final : public ExecContext {
   StateScope& state(std::size_t store, const Row& row) override;
   OperatorState& operator_state(std::size_t store, const Node& owner) override;
   void count_null_key() override { output_->count_null_key(); }
+  std::size_t enter_graph(const Graph& graph) override;
+  void leave_graph(std::size_t previous) noexcept override { store_input_ = previous; }
   std::int64_t now_ms() const override {
     return manual_clock_ != nullptr ? *manual_clock_ : graphs_.front()->now_ms();
   }
@@ -165,7 +171,10 @@ class PartitionTask final : public ExecContext {
   void set_manual_clock(const std::int64_t* now_ms) noexcept { manual_clock_ = now_ms; }
 
  private:
-  Store& store_of(std::size_t store) { return *stores_[store_base_[input_] + store]; }
+  Store& store_of(std::size_t store) {
+    SF_ASSERT(store_input_ < graphs_.size(), "a store of a graph this task does not run");
+    return *stores_[store_base_[store_input_] + store];
+  }
 
   std::vector<const Graph*> graphs_;
   std::vector<std::size_t> store_base_;  // per input: index of its first store in stores_
@@ -177,6 +186,9 @@ class PartitionTask final : public ExecContext {
   bool ready_ = false;
   std::int64_t stream_time_ = std::numeric_limits<std::int64_t>::min();
   std::size_t input_ = 0;
+  // The graph whose nodes are running (the input's, or past a concat bridge the merge's):
+  // store indices are relative to its stores.
+  std::size_t store_input_ = 0;
   MessageContext context_;
   std::size_t context_input_ = 0;  // the input whose topic context_ names
   StateScope scope_;

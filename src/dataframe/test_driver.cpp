@@ -31,7 +31,11 @@ struct TestDriver::Impl final : detail::TaskOutput {
   struct Stage {
     std::shared_ptr<detail::Graph> graph;
     bool internal = false;  // fed by a repartition topic: not piped into, not an output
-    std::vector<std::unique_ptr<detail::PartitionTask>> tasks;
+    int partitions = 1;
+    // By partition. The topics of a concat of different topics share their tasks (TOP-15),
+    // where this stage's topic is input number `input`.
+    std::vector<std::shared_ptr<detail::PartitionTask>> tasks;
+    std::size_t input = 0;
     std::vector<std::int64_t> next_offsets;
   };
   // A record produced to a topic that feeds a stage, waiting for its turn.
@@ -73,6 +77,42 @@ struct TestDriver::Impl final : detail::TaskOutput {
       const auto downstream = stages[i].graph->downstream();
       for (const auto& g : downstream) add_stage(g, g->topic().config().num_partitions);
     }
+    make_tasks();
+  }
+
+  // One task per partition number of each set of stages linked by concat, as the run loop's
+  // assignment makes them.
+  void make_tasks() {
+    std::vector<std::shared_ptr<detail::Graph>> graphs;
+    for (const auto& stage : stages) graphs.push_back(stage.graph);
+    const auto groups = detail::task_groups(graphs);
+    detail::check_co_partitioned(graphs, groups, [this](const detail::Graph& g) {
+      for (const auto& stage : stages) {
+        if (stage.graph.get() == &g) return stage.partitions;
+      }
+      return 0;
+    });
+    for (const auto& group : groups) {
+      std::vector<const detail::Graph*> members;
+      int partitions = 0;
+      for (std::size_t i : group) {
+        stages[i].input = members.size();
+        members.push_back(stages[i].graph.get());
+        partitions = std::max(partitions, stages[i].partitions);
+      }
+      for (std::int32_t p = 0; p < partitions; ++p) {
+        auto task = std::make_shared<detail::PartitionTask>(members, p, *this);
+        for (std::size_t s = 0; s < task->stores().size(); ++s) {
+          task->attach(s, std::make_unique<state::MemoryStore>());
+        }
+        task->set_manual_clock(&clock_ms);
+        task->set_ready(true);
+        for (std::size_t i : group) {
+          if (p < stages[i].partitions) stages[i].tasks.push_back(task);
+        }
+        tasks.push_back(std::move(task));
+      }
+    }
   }
 
   void add_stage(const std::shared_ptr<detail::Graph>& graph, int partitions) {
@@ -94,17 +134,8 @@ struct TestDriver::Impl final : detail::TaskOutput {
     Stage stage;
     stage.graph = graph;
     stage.internal = graph->upstream() != nullptr;
-    for (std::int32_t p = 0; p < partitions; ++p) {
-      auto task = std::make_unique<detail::PartitionTask>(
-          std::vector<const detail::Graph*>{graph.get()}, p, *this);
-      for (std::size_t s = 0; s < task->stores().size(); ++s) {
-        task->attach(s, std::make_unique<state::MemoryStore>());
-      }
-      task->set_manual_clock(&clock_ms);
-      task->set_ready(true);
-      stage.tasks.push_back(std::move(task));
-      stage.next_offsets.push_back(0);
-    }
+    stage.partitions = partitions;
+    stage.next_offsets.assign(static_cast<std::size_t>(partitions), 0);
     topic_stage.emplace(topic, stages.size());
     stages.push_back(std::move(stage));
   }
@@ -121,7 +152,7 @@ struct TestDriver::Impl final : detail::TaskOutput {
       }
       Pending p;
       p.stage = it->second;
-      p.partition = kafka::partition_for_key(key, static_cast<std::int32_t>(stage.tasks.size()));
+      p.partition = kafka::partition_for_key(key, stage.partitions);
       if (key) p.key.emplace(*key);
       if (value) p.value.emplace(*value);
       p.timestamp = timestamp;
@@ -203,13 +234,10 @@ struct TestDriver::Impl final : detail::TaskOutput {
     } restore{current_context, saved};
     // Stage by stage, partition by partition, as the run loop's turn visits its tasks; what a
     // closing window produces to a topic that feeds a stage is processed before the next task.
-    for (std::size_t s = 0; s < stages.size(); ++s) {
-      for (std::size_t p = 0; p < stages[s].tasks.size(); ++p) {
-        detail::PartitionTask& task = *stages[s].tasks[p];
-        if (!task.ticks()) continue;
-        (void)task.tick(clock_ms);
-        drain();
-      }
+    for (const auto& task : tasks) {
+      if (!task->ticks()) continue;
+      (void)task->tick(clock_ms);
+      drain();
     }
   }
 
@@ -219,7 +247,7 @@ struct TestDriver::Impl final : detail::TaskOutput {
     const std::int64_t offset = stage.next_offsets[static_cast<std::size_t>(partition)]++;
     auto*& current_context = detail::current_message_context();
     const auto* saved = current_context;
-    task.begin_message(0, offset, input.value ? input.value->size() : 0);
+    task.begin_message(stage.input, offset, input.value ? input.value->size() : 0);
     struct Restore {
       const MessageContext*& slot;
       const MessageContext* saved;
@@ -258,12 +286,10 @@ struct TestDriver::Impl final : detail::TaskOutput {
   // The run loop's checkpoint without Kafka: operators write their state, expired entries go,
   // and the writes reach the stores.
   void checkpoint() {
-    for (auto& stage : stages) {
-      for (auto& task : stage.tasks) {
-        task->flush_operators();
-        (void)task->sweep_expired(RocksDBOptions{}.max_evictions_per_flush);
-        task->commit_writes();
-      }
+    for (auto& task : tasks) {
+      task->flush_operators();
+      (void)task->sweep_expired(RocksDBOptions{}.max_evictions_per_flush);
+      task->commit_writes();
     }
     since_checkpoint = 0;
   }
@@ -292,7 +318,7 @@ struct TestDriver::Impl final : detail::TaskOutput {
       with_extra = headers;
       for (auto& h : extra) with_extra.push_back(std::move(h));
     }
-    const auto partitions = static_cast<std::int32_t>(stages[stage].tasks.size());
+    const auto partitions = static_cast<std::int32_t>(stages[stage].partitions);
     pipe(stage, partition ? *partition : kafka::partition_for_key(key_bytes, partitions), key_bytes,
          value_bytes, timestamp ? *timestamp : clock_ms, TimestampType::create_time,
          extra.empty() ? headers : with_extra);
@@ -326,6 +352,8 @@ struct TestDriver::Impl final : detail::TaskOutput {
   TestDriverOptions options;
   OutputFn on_output;
   std::vector<Stage> stages;
+  // Every task once, in the order of the stages' groups and partitions (the run loop's).
+  std::vector<std::shared_ptr<detail::PartitionTask>> tasks;
   std::map<std::string, std::size_t> topic_stage;  // a stage's input topic -> the stage
   std::vector<Pending> pending;
   std::vector<Value> values;

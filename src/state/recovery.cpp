@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <iterator>
 #include <vector>
 
 #include "core/logging.hpp"
@@ -40,7 +41,9 @@ bool within_boundary(std::string_view header, const RestoreRequest& r) {
   if (!offsets.is_object()) throw SerializationError("processed-offsets header is not an object");
   for (const auto& [topic, offset] : offsets.as_object()) {
     if (!offset.is_int()) throw SerializationError("processed offset is not an integer");
-    if (topic == r.source_topic && offset.as_int() >= r.boundary) return false;
+    for (const auto& [source, boundary] : r.boundaries) {
+      if (topic == source && offset.as_int() >= boundary) return false;
+    }
   }
   return true;
 }
@@ -71,9 +74,16 @@ void validate_record(std::string_view key, std::string_view bytes) {
 
 }  // namespace
 
-std::string processed_offsets_header(const std::string& topic, std::int64_t offset) {
+std::string processed_offsets_header(
+    const std::vector<std::pair<std::string_view, std::int64_t>>& offsets) {
   // Topic names are limited to [a-zA-Z0-9._-] by Kafka: nothing to escape.
-  return fmt::format("{{\"{}\":{}}}", topic, offset);
+  std::string out = "{";
+  for (const auto& [topic, offset] : offsets) {
+    if (out.size() > 1) out += ',';
+    fmt::format_to(std::back_inserter(out), "\"{}\":{}", topic, offset);
+  }
+  out += '}';
+  return out;
 }
 
 Restorer::Restorer(kafka::Config consumer_config)

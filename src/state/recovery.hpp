@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "kafka/config.hpp"
 #include "kafka/consumer.hpp"
@@ -18,10 +21,11 @@ struct RestoreRequest {
   std::string store_name;
   std::string changelog;  // topic; its partition equals the source partition
   std::int32_t partition = 0;
-  // The recovery boundary: a record is applied iff it carries no processed-offset header or
-  // every offset in it for `source_topic` is below `boundary` (the committed source offset).
-  std::string source_topic;
-  std::int64_t boundary = 0;
+  // The recovery boundary per source topic of the task (a concat of different topics has
+  // several): a record is applied iff it carries no processed-offset header or every offset
+  // in it is below its topic's boundary (the committed source offset); topics not listed do
+  // not hold it back.
+  std::vector<std::pair<std::string, std::int64_t>> boundaries;
   // APP-10 "latest": only records without the processed-offset header are applied.
   bool only_without_offsets = false;
 };
@@ -60,8 +64,10 @@ class Restorer {
   std::unique_ptr<kafka::Consumer> consumer_;
 };
 
-// The `__processed_tp_offsets__` header value for one source partition (ST-04).
-std::string processed_offsets_header(const std::string& topic, std::int64_t offset);
+// The `__processed_tp_offsets__` header value (ST-04): the last offset processed since the
+// previous checkpoint of each of the task's source partitions that processed any.
+std::string processed_offsets_header(
+    const std::vector<std::pair<std::string_view, std::int64_t>>& offsets);
 
 inline constexpr const char* kColumnFamilyHeader = "__column_family__";
 inline constexpr const char* kProcessedOffsetsHeader = "__processed_tp_offsets__";

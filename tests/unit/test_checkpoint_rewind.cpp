@@ -12,6 +12,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <chrono>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,39 @@ TEST(CheckpointRewind, AbortedEndOfTurnCheckpointRunsEveryRewoundMessageAgain) {
   EXPECT_EQ(seen, expected);
   EXPECT_EQ(app.stats().checkpoints_aborted, 1u);
   EXPECT_EQ(app.stats().messages_consumed, 10u);
+}
+
+// A checkpoint aborted in the middle of a batch rewinds only the partitions it processed
+// messages of; the batch's messages of the other partitions are the only copy the consumer
+// will return (its position is past them), so they must still run. The loop once dropped the
+// rest of the batch after a rewind: a partition whose messages came after the abort lost
+// them, and its next commit passed over them.
+TEST(CheckpointRewind, AMidBatchAbortLosesNoMessageOfAnotherPartition) {
+  ApplicationConfig c = test::embedded_config("rewind-mid");
+  c.commit_every = 2;  // the first checkpoint (the refused one) comes after two messages
+  c.commit_interval = 60s;
+  Application app(c);
+  const Topic in = app.topic("rewind-mid-in", {.config = TopicConfig{.num_partitions = 2}});
+  (void)app.dataframe(in);
+  constexpr int kMessages = 20;
+  {
+    Producer producer = app.get_producer();
+    for (int i = 0; i < kMessages; ++i) {
+      producer.produce(in.name(), "k-" + std::to_string(i), Value::object({{"i", i}}).to_json(),
+                       1000 + i);
+    }
+    ASSERT_TRUE(producer.flush(10s));
+  }
+  kafka::MockCluster* cluster = detail::ApplicationAccess::embedded_cluster(app);
+  ASSERT_NE(cluster, nullptr);
+  rd_kafka_mock_push_request_errors(cluster->handle(), kApiOffsetCommit, 1,
+                                    RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION);
+
+  const auto outputs = app.run({.timeout = 4s});
+  std::set<std::int64_t> seen;
+  for (const auto& v : outputs) seen.insert(v["i"].as_int());
+  EXPECT_EQ(seen.size(), static_cast<std::size_t>(kMessages));
+  EXPECT_EQ(app.stats().checkpoints_aborted, 1u);
 }
 
 }  // namespace
