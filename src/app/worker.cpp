@@ -367,8 +367,7 @@ void Worker::handle_message(const kafka::Message& m, Assignment::TopicSlot& slot
   const TaskInput input{m.key(), m.value(), m.timestamp(), m.timestamp_type()};
   const bool collecting =
       run.options.collect && (run.options.count > 0 || run.options.timeout.count() > 0);
-  if (!task.passthrough().empty() && !collecting) {
-    forward_raw(m, input, task, *slot, run);
+  if (!task.passthrough().empty() && !collecting && forward_raw(m, input, task, *slot, run)) {
     return;
   }
 
@@ -459,7 +458,7 @@ void Worker::processed(Assignment::TopicSlot& slot, const kafka::Message& m) {
   current_message_context() = nullptr;
 }
 
-void Worker::forward_raw(const kafka::Message& m, const TaskInput& input, PartitionTask& task,
+bool Worker::forward_raw(const kafka::Message& m, const TaskInput& input, PartitionTask& task,
                          Assignment::TopicSlot& slot, RunState& run) {
   const Topic::Definition& topic = slot.graph->topic().definition();
   try {
@@ -469,19 +468,21 @@ void Worker::forward_raw(const kafka::Message& m, const TaskInput& input, Partit
     logger()->debug("message ignored by the deserializer at {}[{}]@{}", topic.name, m.partition(),
                     m.offset());
     processed(slot, m);
-    return;
+    return true;
   } catch (Error& e) {
     e.set_origin(topic.name, m.partition(), m.offset());
     if (!deserialization_failed(m, e)) throw;
     processed(slot, m);
-    return;
+    return true;
   }
+  if (!task.encode_forward_keys(input)) return false;
   ++stats_.rows_processed;
   // The headers go out as they came (a null value stays null), through a buffer kept across
   // messages: no allocation per header once warm.
   m.headers(forward_headers_);
   run.outputs += task.forward(input, forward_headers_.empty() ? nullptr : &forward_headers_);
   processed(slot, m);
+  return true;
 }
 
 void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic<bool>& stop_fail) {

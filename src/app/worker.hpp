@@ -67,8 +67,9 @@ class Worker final : public TaskOutput {
   // Whether an aborted checkpoint moved `message`'s partition back during this turn: what the
   // batch holds of it after that point comes again from the consumer.
   bool was_rewound(const kafka::Message& message) const;
-  // The forwarding path: validates, then produces the message's own bytes.
-  void forward_raw(const kafka::Message& message, const TaskInput& input, PartitionTask& task,
+  // The forwarding path: validates, then produces the message's own bytes. False when the
+  // message must take the decoding path instead (a key the output's serializer refuses).
+  bool forward_raw(const kafka::Message& message, const TaskInput& input, PartitionTask& task,
                    Assignment::TopicSlot& slot, RunState& run);
   // ERR-01 for a message that failed deserialization (or the forwarding path's validation):
   // asks on_consumer_error and dead-letters when told to; false = stop (the caller rethrows).

@@ -105,8 +105,8 @@ Node* Graph::add(std::unique_ptr<Node> node, Node* parent) {
   return raw;
 }
 
-std::vector<const Topic::Definition*> Graph::passthrough_targets() const {
-  std::vector<const Topic::Definition*> targets;
+std::vector<Graph::PassthroughTarget> Graph::passthrough_targets() const {
+  std::vector<PassthroughTarget> targets;
   const auto& source = topic_.definition();
   if (source.timestamp_extractor || root_->children.empty()) return {};
   for (const Node* child : root_->children) {
@@ -114,11 +114,10 @@ std::vector<const Topic::Definition*> Graph::passthrough_targets() const {
     if (target == nullptr || !child->children.empty()) return {};
     const auto& def = target->definition();
     if (!source.value_deserializer->round_trips_with(*def.value_serializer) ||
-        !source.key_deserializer->round_trips_with(*def.key_serializer) ||
         !def.value_serializer->extra_headers().empty()) {
       return {};
     }
-    targets.push_back(&def);
+    targets.push_back({&def, !source.key_deserializer->round_trips_with(*def.key_serializer)});
   }
   return targets;
 }

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "streamframe/dataframe.hpp"
@@ -49,6 +51,17 @@ class ExecContext {
   // Produces `row` to `topic`; `key` is the key to produce (row.key unless to_topic computed
   // another one).
   virtual void produce(const Topic::Definition& topic, const Row& row, const Value& key) = 0;
+  // produce() with the value as bytes already serialized for `topic` (nullopt: a null value).
+  // A context that cannot take bytes serializes row.value instead.
+  virtual void produce_bytes(const Topic::Definition& topic, const Row& row, const Value& key,
+                             std::optional<std::string_view> value) {
+    (void)value;
+    produce(topic, row, key);
+  }
+  // The value bytes of the message being processed, when it decoded into exactly one row that
+  // is not null: an operation that sends the row on unchanged may send these instead of
+  // serializing it again. nullopt otherwise, and outside a message.
+  virtual std::optional<std::string_view> input_value_bytes() const { return std::nullopt; }
   // A row left a leaf of the DAG.
   virtual void emit(Row& row) = 0;
   virtual const MessageContext& context() const = 0;
@@ -155,10 +168,18 @@ class Graph : public std::enable_shared_from_this<Graph> {
   const Topic& topic() const noexcept { return topic_; }
   bool produces() const;
   std::vector<Sink*> sinks() const;
+  // A topic the forwarding path sends to.
+  struct PassthroughTarget {
+    const Topic::Definition* topic = nullptr;
+    // The key is written in another format than the input's (a group_by hop's JSON key to a
+    // `bytes` output): it is decoded and serialized again; the value bytes still go as read.
+    bool reencode_key = false;
+  };
   // Non-empty when the pipeline only forwards each message unchanged to these topics (every
-  // child of the root is a leaf `to_topic(topic)` whose serdes round-trip with the input's
-  // and no timestamp extractor is set): the run loop then produces the original bytes.
-  std::vector<const Topic::Definition*> passthrough_targets() const;
+  // child of the root is a leaf `to_topic(topic)` whose value serdes round-trip with the
+  // input's and no timestamp extractor is set): the run loop then produces the original value
+  // bytes, and the original key bytes where the key serdes round-trip too.
+  std::vector<PassthroughTarget> passthrough_targets() const;
   void run(Row& row, ExecContext& ctx) const { root_->process(row, ctx); }
 
   // Stores used by the pipeline's stateful operations, in registration order; a store

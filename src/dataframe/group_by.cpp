@@ -58,13 +58,22 @@ class KeySelector {
 
 class RepartitionNode final : public Node {
  public:
-  RepartitionNode(KeySelector selector, Topic topic)
-      : selector_(std::move(selector)), topic_(std::move(topic)) {}
+  // `forward_bytes`: the row arrives as its message decoded it (the node hangs right off the
+  // input) and the repartition topic's serializer writes what the input's deserializer
+  // reads: the message's own value bytes can go out instead of the row serialized again.
+  RepartitionNode(KeySelector selector, Topic topic, bool forward_bytes)
+      : selector_(std::move(selector)), topic_(std::move(topic)), forward_bytes_(forward_bytes) {}
 
   void process(Row& row, ExecContext& ctx) const override {
     Value computed;
     const Value& key = selector_.select(row.value, computed);
     try {
+      if (forward_bytes_) {
+        if (const auto bytes = ctx.input_value_bytes()) {
+          ctx.produce_bytes(topic_.definition(), row, key, bytes);
+          return;
+        }
+      }
       ctx.produce(topic_.definition(), row, key);
     } catch (const SerializationError& e) {
       throw SerializationError("group_by '" + selector_.operation() + "': " + e.what());
@@ -77,6 +86,7 @@ class RepartitionNode final : public Node {
  private:
   KeySelector selector_;
   Topic topic_;
+  bool forward_bytes_;
 };
 
 // One partition: the row keeps going with its new key.
@@ -147,7 +157,14 @@ StreamingDataFrame group_by(const std::shared_ptr<Graph>& graph, Node* node, std
                                          : Topic::make(name, topic_options);
 
   graph->claim_group_by(stream_id, operation);  // after the topic: a refused one claims nothing
-  graph->add(std::make_unique<RepartitionNode>(std::move(selector), repartition), node);
+  const auto& source = input.definition();
+  const auto& target = repartition.definition();
+  const bool forward_bytes =
+      node == graph->root() &&
+      source.value_deserializer->round_trips_with(*target.value_serializer) &&
+      target.value_serializer->extra_headers().empty();
+  graph->add(std::make_unique<RepartitionNode>(std::move(selector), repartition, forward_bytes),
+             node);
   auto downstream =
       std::make_shared<Graph>(repartition, internal_stream_id(stream_id, operation), graph->env());
   downstream->clock = graph->clock;

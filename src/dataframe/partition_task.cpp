@@ -70,6 +70,7 @@ void PartitionTask::begin_message(std::size_t input, std::int64_t offset, std::s
   }
   input_ = input;
   store_input_ = input;
+  single_value_.reset();
   context_.offset = offset;
   context_.size = size;
   context_.leader_epoch = -1;  // librdkafka 2.0.2 does not expose it per message
@@ -77,6 +78,7 @@ void PartitionTask::begin_message(std::size_t input, std::int64_t offset, std::s
 }
 
 void PartitionTask::end_message() noexcept {
+  single_value_.reset();
   current_message_context() = nullptr;
 }
 
@@ -86,6 +88,7 @@ void PartitionTask::decode(const TaskInput& in, const Headers& headers, Value& k
   if (in.key) key = topic.key_deserializer->deserialize_one(*in.key);
   if (in.value) {
     topic.value_deserializer->deserialize(*in.value, headers, rows);
+    if (rows.size() == 1) single_value_ = in.value;
   } else {
     rows.emplace_back();  // tombstone: skips deserialization, enters as null (TOP-09)
   }
@@ -104,24 +107,49 @@ void PartitionTask::validate(const TaskInput& in) const {
   if (in.value) topic.value_deserializer->validate(*in.value, kNoHeaders);
 }
 
+bool PartitionTask::encode_forward_keys(const TaskInput& in) {
+  const auto& targets = passthrough_[input_];
+  forward_keys_.resize(targets.size());
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    if (!targets[i].reencode_key || !in.key) continue;
+    try {
+      const Value decoded =
+          graphs_[input_]->topic().definition().key_deserializer->deserialize_one(*in.key);
+      if (decoded.is_null()) return false;  // no key to send: the decoding path sends none
+      forward_keys_[i].clear();
+      targets[i].topic->key_serializer->serialize(decoded, forward_keys_[i]);
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::size_t PartitionTask::forward(const TaskInput& in, const Headers* headers) {
   const auto& targets = passthrough_[input_];
-  for (const Topic::Definition* target : targets) {
-    output_->send(target->name, in.key, in.value, in.timestamp, headers);
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    std::optional<std::string_view> key = in.key;
+    if (targets[i].reencode_key && in.key) key = forward_keys_[i];
+    output_->send(targets[i].topic->name, key, in.value, in.timestamp, headers);
   }
   return targets.size();
 }
 
 void PartitionTask::produce(const Topic::Definition& topic, const Row& row, const Value& key) {
-  std::optional<std::string_view> key_bytes;
-  if (!key.is_null()) {
-    topic.key_serializer->serialize(key, key_buf_);
-    key_bytes = key_buf_;
-  }
   std::optional<std::string_view> value_bytes;
   if (!row.value.is_null()) {
     topic.value_serializer->serialize(row.value, value_buf_);
     value_bytes = value_buf_;
+  }
+  produce_bytes(topic, row, key, value_bytes);
+}
+
+void PartitionTask::produce_bytes(const Topic::Definition& topic, const Row& row, const Value& key,
+                                  std::optional<std::string_view> value_bytes) {
+  std::optional<std::string_view> key_bytes;
+  if (!key.is_null()) {
+    topic.key_serializer->serialize(key, key_buf_);
+    key_bytes = key_buf_;
   }
   const Headers* headers = &row.headers;
   auto extra = topic.value_serializer->extra_headers();

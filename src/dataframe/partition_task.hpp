@@ -115,10 +115,16 @@ class PartitionTask final : public ExecContext {
   // The forwarding path (Graph::passthrough_targets): checks the bytes with the input's
   // deserializers without decoding them (throws as decode() would).
   void validate(const TaskInput& in) const;
-  // Sends `in` unchanged to every passthrough target; returns how many records went out.
+  // Re-encodes `in`'s key for the passthrough targets whose key format differs from the
+  // input's (validate() first). False when a target's serializer refuses the key: nothing
+  // has been sent, and the message takes the decoding path, which reports the error where a
+  // to_topic would.
+  bool encode_forward_keys(const TaskInput& in);
+  // Sends `in` unchanged to every passthrough target, with the keys encode_forward_keys()
+  // made; returns how many records went out.
   std::size_t forward(const TaskInput& in, const Headers* headers);
   // The current input's passthrough targets (empty: the pipeline does more than forward).
-  const std::vector<const Topic::Definition*>& passthrough() const noexcept {
+  const std::vector<Graph::PassthroughTarget>& passthrough() const noexcept {
     return passthrough_[input_];
   }
 
@@ -157,6 +163,9 @@ class PartitionTask final : public ExecContext {
 
   // ---- ExecContext ----------------------------------------------------------------------------
   void produce(const Topic::Definition& topic, const Row& row, const Value& key) override;
+  void produce_bytes(const Topic::Definition& topic, const Row& row, const Value& key,
+                     std::optional<std::string_view> value) override;
+  std::optional<std::string_view> input_value_bytes() const override { return single_value_; }
   void emit(Row& row) override { output_->emit(row, context_); }
   const MessageContext& context() const override { return context_; }
   StateScope& state(std::size_t store, const Row& row) override;
@@ -182,7 +191,7 @@ class PartitionTask final : public ExecContext {
   TaskOutput* output_;
   const std::int64_t* manual_clock_ = nullptr;
   std::vector<std::unique_ptr<Store>> stores_;
-  std::vector<std::vector<const Topic::Definition*>> passthrough_;  // per input
+  std::vector<std::vector<Graph::PassthroughTarget>> passthrough_;  // per input
   bool ready_ = false;
   std::int64_t stream_time_ = std::numeric_limits<std::int64_t>::min();
   std::size_t input_ = 0;
@@ -190,11 +199,15 @@ class PartitionTask final : public ExecContext {
   // store indices are relative to its stores.
   std::size_t store_input_ = 0;
   MessageContext context_;
-  std::size_t context_input_ = 0;  // the input whose topic context_ names
+  std::size_t context_input_ = 0;
+  // The current message's value bytes when it decoded into one row (decode() sets it; the
+  // caller keeps the bytes alive while the message is processed).
+  mutable std::optional<std::string_view> single_value_;  // the input whose topic context_ names
   StateScope scope_;
   // Buffers of produce(), kept across records: no allocation per record once warm.
   std::string key_buf_;
   std::string value_buf_;
+  std::vector<std::string> forward_keys_;  // per passthrough target of the current input
   Headers produce_headers_;
 };
 

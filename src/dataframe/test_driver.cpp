@@ -261,8 +261,10 @@ struct TestDriver::Impl final : detail::TaskOutput {
       } catch (const IgnoreMessage&) {
         return;  // TOP-10: dropped, as the run loop does; its offset is used
       }
-      (void)task.forward(input, headers.empty() ? nullptr : &headers);
-      return;
+      if (task.encode_forward_keys(input)) {
+        (void)task.forward(input, headers.empty() ? nullptr : &headers);
+        return;
+      }
     }
     Value key_value;
     values.clear();

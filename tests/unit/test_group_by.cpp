@@ -50,6 +50,35 @@ TEST(GroupBy, ReKeysByAColumnSoStateIsPerNewKey) {
   EXPECT_EQ(driver.produced(), 4u);  // the repartition records are not outputs
 }
 
+// A group_by right after the input sends the message's own value bytes to the repartition
+// topic (a row nothing changed need not be serialized again), and a to_topic right after the
+// hop forwards them unchanged too (only the key is re-encoded, from the hop's JSON to the
+// output's `bytes`): the output holds the input's bytes, spacing and all. A group_by after
+// anything else serializes the row it gets.
+TEST(GroupBy, AnUnchangedRowGoesThroughTheHopAsItsOriginalBytes) {
+  const std::string original = R"({ "user" : "ann",  "n": 1.50 })";
+  {
+    auto root = StreamingDataFrame::standalone(kIn);
+    root.group_by("user").to_topic(kOut);
+    TestDriver driver(root, {.partitions = 3});
+    driver.pipe(0, "dev-1", original, 1000);
+    const auto out = driver.take_outputs();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].value, original);
+    // The hop's JSON key, written by the output's `bytes` key serializer.
+    EXPECT_EQ(out[0].key, std::optional<std::string>("ann"));
+  }
+  {
+    auto root = StreamingDataFrame::standalone(kIn);
+    root[root["n"] > 0].group_by("user").to_topic(kOut);
+    TestDriver driver(root, {.partitions = 3});
+    driver.pipe(0, "dev-1", original, 1000);
+    const auto out = driver.take_outputs();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].value, std::optional<std::string>(R"({"user":"ann","n":1.5})"));
+  }
+}
+
 TEST(GroupBy, ByACallableWithANameAndThenAWindow) {
   auto root = StreamingDataFrame::standalone(kIn);
   root.group_by([](const Value& v) { return Value(v["page"].as_string().substr(0, 4)); }, "site")

@@ -110,3 +110,34 @@ TEST(Passthrough, ChangedValueIsReserialized) {
 }
 
 }  // namespace
+
+// A key whose format differs between input and output (JSON in, `string` out, as after a
+// group_by hop) is decoded and written again while the value bytes still go out as read; a
+// key the output's serializer refuses takes the decoding path and is a processing error
+// there, with its callback, as a to_topic of a decoded record would be.
+TEST(Passthrough, KeyInAnotherFormatIsReencodedAndARefusedOneIsAProcessingError) {
+  sf::ApplicationConfig c = config("passthrough-key");
+  std::vector<std::string> errors;
+  c.on_processing_error = [&](const std::exception& e, const sf::ErrorContext&) {
+    errors.emplace_back(e.what());
+    return sf::ErrorAction::skip;
+  };
+  sf::Application app(c);
+  const auto in = app.topic("passthrough-key-in", {.key_deserializer = "json"});
+  const auto out = app.topic("passthrough-key-out", {.key_serializer = "string"});
+  app.dataframe(in).to_topic(out);
+  const std::string value = R"({ "spaced" : 1.50 })";
+  {
+    auto producer = app.get_producer();
+    producer.produce(in.name(), R"("ann")", value, 1000);
+    producer.produce(in.name(), "42", value, 1001);  // a number: `string` refuses it
+    producer.produce(in.name(), R"("bob")", value, 1002);
+    ASSERT_TRUE(producer.flush(10s));
+  }
+  (void)app.run({.timeout = 5s, .count = 2, .collect = false});
+  EXPECT_EQ(read_all(app, out.name(), 2), (std::vector<std::string>{value, value}));
+  ASSERT_EQ(errors.size(), 1u);
+  // The output's serializer names the refusal, at the message's place.
+  EXPECT_NE(errors[0].find("expected string, got int"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[0].find("offset 1"), std::string::npos) << errors[0];
+}
