@@ -294,7 +294,8 @@ enum class Isolation { read_uncommitted, read_committed };
 // Reads every message of `topic` (all partitions) up to the high watermarks seen at the call,
 // in (partition, offset) order. Fails the calling test on timeout. A partition counts as read
 // when the reader reaches its end: transaction markers take offsets but are never returned
-// as messages. With read_committed, call it once no transaction is open on the topic.
+// as messages. With read_committed, call it once no transaction is open on the topic (one
+// whose commit is still being written is waited for).
 inline std::vector<Msg> read_topic(const std::string& topic,
                                    std::chrono::milliseconds timeout = 30s,
                                    Isolation isolation = Isolation::read_uncommitted) {
@@ -308,6 +309,14 @@ inline std::vector<Msg> read_topic(const std::string& topic,
                        {"enable.partition.eof", "true"},
                        {"isolation.level", committed ? "read_committed" : "read_uncommitted"},
                        {"fetch.message.max.bytes", "10485760"}});
+  // The watermarks come from a read_uncommitted client: asked with read_committed, the broker
+  // answers the last stable offset, which stays before a transaction whose commit markers are
+  // still being written when the producer's commit has already returned; the reader would then
+  // stop before that transaction's records. Reading up to the high watermark waits for them.
+  Rk probe =
+      make_client(RD_KAFKA_CONSUMER, {{"bootstrap.servers", brokers()},
+                                      {"group.id", streamframe::test::unique_name("reader-probe")},
+                                      {"isolation.level", "read_uncommitted"}});
   std::vector<std::int64_t> high(*parts, 0);
   std::vector<std::int64_t> next(*parts, 0);
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(*parts);
@@ -317,13 +326,13 @@ inline std::vector<Msg> read_topic(const std::string& topic,
     // moment ago, and librdkafka keeps that answer until a refresh: ask by name and retry.
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     rd_kafka_resp_err_t rc;
-    while ((rc = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &lo, &hi, 10000)) !=
-               RD_KAFKA_RESP_ERR_NO_ERROR &&
+    while ((rc = rd_kafka_query_watermark_offsets(probe.get(), topic.c_str(), p, &lo, &hi,
+                                                  10000)) != RD_KAFKA_RESP_ERR_NO_ERROR &&
            std::chrono::steady_clock::now() < deadline) {
       std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> rkt(
-          rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr), &rd_kafka_topic_destroy);
+          rd_kafka_topic_new(probe.get(), topic.c_str(), nullptr), &rd_kafka_topic_destroy);
       const rd_kafka_metadata_t* md = nullptr;
-      if (rd_kafka_metadata(rk.get(), 0, rkt.get(), &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (rd_kafka_metadata(probe.get(), 0, rkt.get(), &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_metadata_destroy(md);
       }
       std::this_thread::sleep_for(100ms);
