@@ -511,9 +511,7 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
 
 bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
                   const std::atomic<bool>& stop) {
-  const auto limit_reached = [&] {
-    return run.options.count > 0 && run.outputs >= run.options.count;
-  };
+  const auto limit_reached = [&run] { return count_reached(run); };
   batch.clear();
   // A rewind before the poll is already in the batch (the seek drops what was fetched before
   // it).
@@ -565,6 +563,10 @@ bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
   if (checkpoint_->due()) checkpoint(Clock::now() + settings_.flush_timeout);
   if (run.options.timeout.count() > 0 && idle_timeout_expired(run)) return false;
   return true;
+}
+
+bool Worker::count_reached(const RunState& run) {
+  return run.options.count > 0 && run.outputs >= run.options.count;
 }
 
 bool Worker::was_rewound(const kafka::Message& m) const {
@@ -622,10 +624,7 @@ bool Worker::drain_aligned(RunState& run, const std::atomic<bool>& stop) {
         }
         handle_message(m, *next, run);
         if (checkpoint_->due()) checkpoint(Clock::now() + settings_.flush_timeout);
-        if ((run.options.count > 0 && run.outputs >= run.options.count) ||
-            stop.load(std::memory_order_relaxed)) {
-          return false;
-        }
+        if (count_reached(run) || stop.load(std::memory_order_relaxed)) return false;
       }
     }
   }

@@ -52,6 +52,8 @@ class Worker final : public TaskOutput {
   bool turn(std::vector<kafka::Message>& batch, RunState& run, const std::atomic<bool>& stop);
   // RunOptions::timeout: whether the run has been idle long enough to stop.
   bool idle_timeout_expired(const RunState& run) const;
+  // RunOptions::count: whether the run has produced the outputs it asked for.
+  static bool count_reached(const RunState& run);
   // Runs one message of `slot`'s topic through its task.
   void handle_message(const kafka::Message& message, Assignment::TopicSlot& slot, RunState& run);
   // KAF-04: keeps a message of a topic whose tasks have several inputs until its turn; a

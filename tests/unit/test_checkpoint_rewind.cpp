@@ -27,6 +27,15 @@ using namespace std::chrono_literals;
 
 constexpr std::int16_t kApiOffsetCommit = 8;
 
+// The embedded broker answers the app's next OffsetCommit with ILLEGAL_GENERATION.
+::testing::AssertionResult refuse_next_offset_commit(Application& app) {
+  kafka::MockCluster* cluster = detail::ApplicationAccess::embedded_cluster(app);
+  if (cluster == nullptr) return ::testing::AssertionFailure() << "no embedded broker";
+  rd_kafka_mock_push_request_errors(cluster->handle(), kApiOffsetCommit, 1,
+                                    RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION);
+  return ::testing::AssertionSuccess();
+}
+
 TEST(CheckpointRewind, AbortedEndOfTurnCheckpointRunsEveryRewoundMessageAgain) {
   ApplicationConfig c = test::embedded_config("rewind-turn");
   // Long enough that the five messages run in the first turn without a checkpoint, so the
@@ -47,10 +56,7 @@ TEST(CheckpointRewind, AbortedEndOfTurnCheckpointRunsEveryRewoundMessageAgain) {
     }
     ASSERT_TRUE(producer.flush(10s));
   }
-  kafka::MockCluster* cluster = detail::ApplicationAccess::embedded_cluster(app);
-  ASSERT_NE(cluster, nullptr);
-  rd_kafka_mock_push_request_errors(cluster->handle(), kApiOffsetCommit, 1,
-                                    RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION);
+  ASSERT_TRUE(refuse_next_offset_commit(app));
 
   const auto outputs = app.run({.timeout = 4s});
   std::vector<std::string> seen;
@@ -89,10 +95,7 @@ TEST(CheckpointRewind, AMidBatchAbortLosesNoMessageOfAnotherPartition) {
     }
     ASSERT_TRUE(producer.flush(10s));
   }
-  kafka::MockCluster* cluster = detail::ApplicationAccess::embedded_cluster(app);
-  ASSERT_NE(cluster, nullptr);
-  rd_kafka_mock_push_request_errors(cluster->handle(), kApiOffsetCommit, 1,
-                                    RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION);
+  ASSERT_TRUE(refuse_next_offset_commit(app));
 
   const auto outputs = app.run({.timeout = 4s});
   std::set<std::int64_t> seen;
