@@ -128,20 +128,13 @@ class WindowsUnderKills : public ::testing::Test {
         delay = std::chrono::milliseconds(200 + rng() % 2800);
         when = "after start";
       } else {
-        ASSERT_TRUE(sft::wait_for_log(*app, "partitions assigned: 4", 60s))
-            << "run " << k << " got no assignment within 60 s\n"
-            << app->log_tail();
-        // Then until the run has committed a checkpoint of its own (its output is committed),
-        // and a random moment after that, between checkpoints.
-        const bool progressed = sft::wait_until(
-            [&] {
-              return !app->running() ||
-                     probe.total_committed(input_, kPartitions) > committed_before ||
-                     static_cast<std::int64_t>(feeder.produced()) == n_inputs;
-            },
-            30s, 50ms);
-        ASSERT_TRUE(progressed) << "run " << k << " committed nothing within 30 s of assignment\n"
-                                << app->log_tail();
+        // Until the run has committed a checkpoint of its own (its output is committed), then
+        // a random moment after that, between checkpoints.
+        ASSERT_TRUE(sft::wait_for_own_commit(
+            *app, "partitions assigned: 4",
+            [&] { return probe.total_committed(input_, kPartitions); }, committed_before,
+            [&] { return static_cast<std::int64_t>(feeder.produced()) == n_inputs; },
+            "run " + std::to_string(k)));
         delay = std::chrono::milliseconds(rng() % 1500);
         when = "after its first commit (" + std::to_string(seconds_since(run_started)) + " s)";
       }

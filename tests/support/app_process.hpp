@@ -102,6 +102,31 @@ inline bool wait_for_log(ChildProcess& child, std::string_view needle,
   return true;
 }
 
+// Waits until a run of a kill test got its partitions (`assigned_line` in its log) and then
+// committed a checkpoint of its own (`committed()` passed `committed_before`), so a kill after
+// this hits running processing between checkpoints. A run that ended, or whose inputs are all
+// fed (`all_fed()`), counts as done too. Fails naming the step that timed out.
+template <typename Committed, typename AllFed>
+::testing::AssertionResult wait_for_own_commit(ChildProcess& app, std::string_view assigned_line,
+                                               Committed committed, std::int64_t committed_before,
+                                               AllFed all_fed, const std::string& what) {
+  using namespace std::chrono_literals;
+  if (!wait_for_log(app, assigned_line, 60s)) {
+    return ::testing::AssertionFailure() << what << " got no assignment within 60 s\n"
+                                         << app.log_tail();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (app.running() && committed() <= committed_before && !all_fed()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return ::testing::AssertionFailure()
+             << what << " committed nothing within 30 s of assignment\n"
+             << app.log_tail();
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  return ::testing::AssertionSuccess();
+}
+
 // Stops the app with SIGTERM (graceful, final checkpoint) and expects exit code 0.
 inline void stop_gracefully(ChildProcess& app, const std::string& what) {
   using namespace std::chrono_literals;
