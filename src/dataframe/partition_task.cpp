@@ -5,6 +5,7 @@
 
 #include "core/assert.hpp"
 #include "core/logging.hpp"
+#include "streamframe/errors.hpp"
 #include "streamframe/serde.hpp"
 
 namespace streamframe::detail {
@@ -21,6 +22,9 @@ PartitionTask::PartitionTask(std::vector<const Graph*> graphs, std::int32_t part
   for (const Graph* graph : graphs_) {
     store_base_.push_back(stores_.size());
     passthrough_.push_back(graph->passthrough_targets());
+    const auto& targets = passthrough_.back();
+    reencodes_key_.push_back(static_cast<char>(
+        std::any_of(targets.begin(), targets.end(), [](const auto& t) { return t.reencode_key; })));
     for (const StoreDecl& decl : graph->stores()) {
       auto st = std::make_unique<Store>();
       st->name = decl.name;
@@ -85,7 +89,16 @@ void PartitionTask::end_message() noexcept {
 void PartitionTask::decode(const TaskInput& in, const Headers& headers, Value& key,
                            std::vector<Value>& rows, std::int64_t& timestamp) const {
   const Topic::Definition& topic = graphs_[input_]->topic().definition();
-  if (in.key) key = topic.key_deserializer->deserialize_one(*in.key);
+  if (in.key) {
+    key_rows_.clear();
+    topic.key_deserializer->deserialize(*in.key, kNoHeaders, key_rows_);
+    if (key_rows_.size() != 1) {
+      throw SerializationError(std::string(topic.key_deserializer->name()) +
+                               " deserializer: expected exactly one row for a key, got " +
+                               std::to_string(key_rows_.size()));
+    }
+    key = std::move(key_rows_.front());
+  }
   if (in.value) {
     topic.value_deserializer->deserialize(*in.value, headers, rows);
     if (rows.size() == 1) single_value_ = in.value;
@@ -108,10 +121,11 @@ void PartitionTask::validate(const TaskInput& in) const {
 }
 
 bool PartitionTask::encode_forward_keys(const TaskInput& in) {
+  if (reencodes_key_[input_] == 0 || !in.key) return true;
   const auto& targets = passthrough_[input_];
   forward_keys_.resize(targets.size());
   for (std::size_t i = 0; i < targets.size(); ++i) {
-    if (!targets[i].reencode_key || !in.key) continue;
+    if (!targets[i].reencode_key) continue;
     try {
       const Value decoded =
           graphs_[input_]->topic().definition().key_deserializer->deserialize_one(*in.key);

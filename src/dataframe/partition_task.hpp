@@ -192,6 +192,7 @@ class PartitionTask final : public ExecContext {
   const std::int64_t* manual_clock_ = nullptr;
   std::vector<std::unique_ptr<Store>> stores_;
   std::vector<std::vector<Graph::PassthroughTarget>> passthrough_;  // per input
+  std::vector<char> reencodes_key_;  // per input: whether a passthrough target re-encodes keys
   bool ready_ = false;
   std::int64_t stream_time_ = std::numeric_limits<std::int64_t>::min();
   std::size_t input_ = 0;
@@ -199,10 +200,12 @@ class PartitionTask final : public ExecContext {
   // store indices are relative to its stores.
   std::size_t store_input_ = 0;
   MessageContext context_;
-  std::size_t context_input_ = 0;
+  std::size_t context_input_ = 0;  // the input whose topic context_ names
   // The current message's value bytes when it decoded into one row (decode() sets it; the
   // caller keeps the bytes alive while the message is processed).
-  mutable std::optional<std::string_view> single_value_;  // the input whose topic context_ names
+  mutable std::optional<std::string_view> single_value_;
+  // decode()'s key rows, kept across records: a key costs no vector allocation.
+  mutable std::vector<Value> key_rows_;
   StateScope scope_;
   // Buffers of produce(), kept across records: no allocation per record once warm.
   std::string key_buf_;

@@ -140,18 +140,30 @@ struct TestDriver::Impl final : detail::TaskOutput {
     stages.push_back(std::move(stage));
   }
 
+  // The stage `topic` is the input of, if any. The last answer is kept: a pipeline's records
+  // mostly go to one topic, and the name compares cheaper than the map finds it.
+  std::optional<std::size_t> stage_fed_by(const std::string& topic) {
+    if (topic != last_sent_topic) {
+      last_sent_topic = topic;
+      const auto it = topic_stage.find(topic);
+      last_sent_stage =
+          it == topic_stage.end() ? std::nullopt : std::optional<std::size_t>(it->second);
+    }
+    return last_sent_stage;
+  }
+
   void send(const std::string& topic, std::optional<std::string_view> key,
             std::optional<std::string_view> value, std::int64_t timestamp,
             const Headers* headers) override {
-    if (const auto it = topic_stage.find(topic); it != topic_stage.end()) {
-      const Stage& stage = stages[it->second];
+    if (const auto stage_index = stage_fed_by(topic)) {
+      const Stage& stage = stages[*stage_index];
       if (pending.size() >= kMaxFedBack) {
         throw InvalidOperation("TestDriver: the pipelines produced " + std::to_string(kMaxFedBack) +
                                " records to their own input topics within one call without "
                                "becoming quiet (a pipeline that feeds itself?)");
       }
       Pending p;
-      p.stage = it->second;
+      p.stage = *stage_index;
       p.partition = kafka::partition_for_key(key, stage.partitions);
       if (key) p.key.emplace(*key);
       if (value) p.value.emplace(*value);
@@ -357,6 +369,8 @@ struct TestDriver::Impl final : detail::TaskOutput {
   // Every task once, in the order of the stages' groups and partitions (the run loop's).
   std::vector<std::shared_ptr<detail::PartitionTask>> tasks;
   std::map<std::string, std::size_t> topic_stage;  // a stage's input topic -> the stage
+  std::string last_sent_topic;                     // stage_fed_by()'s last question
+  std::optional<std::size_t> last_sent_stage;      // and its answer
   std::vector<Pending> pending;
   std::vector<Value> values;
   std::string key_buf, value_buf;                                   // pipe() with values

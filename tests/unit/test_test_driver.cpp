@@ -144,6 +144,38 @@ TEST(TestDriver, ErrorsReachTheCaller) {
   EXPECT_EQ(driver.produced(), 0u);
 }
 
+// A key deserializer yielding one row per byte (TOP-11 allows N rows for values only).
+class SplitKeyDeserializer final : public Deserializer {
+ public:
+  void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
+    for (char c : data) out.emplace_back(std::string(1, c));
+  }
+  std::string_view name() const override { return "split"; }
+};
+
+// A key must decode to exactly one value: more is a SerializationError naming the
+// deserializer, and the rows of one key never leak into the next message's key.
+TEST(TestDriver, AKeyThatDecodesToSeveralRowsIsASerializationError) {
+  const std::shared_ptr<const Deserializer> split = std::make_shared<SplitKeyDeserializer>();
+  const Topic in = Topic::make("in", {.key_deserializer = split});
+  auto root = StreamingDataFrame::standalone(in);
+  TestDriver driver(root, {});
+  driver.pipe(0, "a", "1", 0);
+  try {
+    driver.pipe(0, "bc", "2", 0);
+    ADD_FAILURE() << "a key of two rows was accepted";
+  } catch (const SerializationError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "split deserializer: expected exactly one row for a key, got 2");
+  }
+  driver.pipe(0, "d", "3", 0);
+  const auto rows = driver.take_rows();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].key, Value("a"));
+  EXPECT_EQ(rows[1].key, Value("d"));
+  EXPECT_EQ(rows[1].value, Value(3));
+}
+
 TEST(TestDriver, AnyFrameOfThePipelineRunsTheWholePipeline) {
   const Topic in = Topic::make("in", {});
   auto root = StreamingDataFrame::standalone(in);
