@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "../bench_driver.hpp"
@@ -107,28 +108,52 @@ void canonical(const sf::Value& v, std::string& out) {
   }
 }
 
+// With `table` set, the outputs are a table's updates (nx::table_output): only each key's last
+// value counts (the records of one key are in one partition, in the order they were made), and
+// the digest is over those last values; count() still counts every record.
 class Digest {
  public:
+  explicit Digest(bool table = false) : table_(table) {}
+
   void add(std::optional<std::string_view> key, std::optional<std::string_view> value) {
     buf_.clear();
     if (key) buf_.append(*key);
     buf_ += '\0';
+    const std::size_t key_end = buf_.size();
     if (value) {
       canonical(sf::json::parse(*value), buf_);
     } else {
       buf_ += "<null>";
     }
-    const std::size_t h = std::hash<std::string_view>{}(buf_);
+    ++count_;
+    if (table_) {
+      last_[buf_.substr(0, key_end)] = buf_.substr(key_end);
+    } else {
+      mix(buf_);
+    }
+  }
+  std::uint64_t count() const { return count_; }
+  // Keys of a table (0 otherwise).
+  std::uint64_t keys() const { return last_.size(); }
+  std::string hex() {
+    if (table_) {
+      sum_ = squares_ = 0;
+      for (const auto& [key, value] : last_) mix(key + value);
+    }
+    return fmt::format("{:016x}{:016x}", sum_, squares_);
+  }
+
+ private:
+  void mix(std::string_view record) {
+    const std::size_t h = std::hash<std::string_view>{}(record);
     sum_ += h;
     // A second, differently weighted sum: a pair of swapped records cannot cancel in both.
     squares_ += h * (h | 1);
-    ++count_;
   }
-  std::uint64_t count() const { return count_; }
-  std::string hex() const { return fmt::format("{:016x}{:016x}", sum_, squares_); }
 
- private:
+  bool table_;
   std::string buf_;
+  std::unordered_map<std::string, std::string> last_;  // key + '\0' -> canonical value
   std::uint64_t sum_ = 0;
   std::uint64_t squares_ = 0;
   std::uint64_t count_ = 0;
@@ -363,7 +388,10 @@ EnginePass engine_pass(const std::string& workload, const Arena& arena, int part
                        const std::function<void(std::optional<std::string_view>,
                                                 std::optional<std::string_view>)>& on_output) {
   // No Application: nothing may reach for a broker.
-  const sf::Topic in = sf::Topic::make("input", {});
+  // Declared with the partitions the driver runs, as app.topic() reads them from the broker:
+  // a group_by then hops through its repartition topic as on Kafka.
+  const sf::Topic in =
+      sf::Topic::make("input", {.config = sf::TopicConfig{.num_partitions = partitions}});
   const sf::Topic out = sf::Topic::make("output", {});
   auto root = sf::StreamingDataFrame::standalone(in);
   nx::declare_workload(workload, root, out);
@@ -392,7 +420,7 @@ int cmd_engine(const std::string& workload, std::uint64_t records, int partition
                const nx::GeneratorConfig& gen_config) {
   const Arena arena = make_records(nx::input_kind(workload), gen_config, records, partitions);
   // An untimed first pass hashes the outputs (parsing each again); the timed passes only count.
-  Digest digest;
+  Digest digest(nx::table_output(workload));
   engine_pass(workload, arena, partitions,
               [&](std::optional<std::string_view> key, std::optional<std::string_view> value) {
                 digest.add(key, value);
@@ -403,14 +431,17 @@ int cmd_engine(const std::string& workload, std::uint64_t records, int partition
       throw BenchError(fmt::format("engine {}: {} outputs in run {}, {} in the digest pass",
                                    workload, pass.outputs, run + 1, digest.count()));
     }
-    const sf::Object line{{"workload", sf::Value(workload)},
-                          {"run", sf::Value(run + 1)},
-                          {"records", sf::Value(static_cast<std::int64_t>(records))},
-                          {"outputs", sf::Value(static_cast<std::int64_t>(pass.outputs))},
-                          {"output_bytes", sf::Value(static_cast<std::int64_t>(pass.output_bytes))},
-                          {"seconds", sf::Value(pass.seconds)},
-                          {"records_per_s", sf::Value(static_cast<double>(records) / pass.seconds)},
-                          {"digest", sf::Value(digest.hex())}};
+    sf::Object line{{"workload", sf::Value(workload)},
+                    {"run", sf::Value(run + 1)},
+                    {"records", sf::Value(static_cast<std::int64_t>(records))},
+                    {"outputs", sf::Value(static_cast<std::int64_t>(pass.outputs))},
+                    {"output_bytes", sf::Value(static_cast<std::int64_t>(pass.output_bytes))},
+                    {"seconds", sf::Value(pass.seconds)},
+                    {"records_per_s", sf::Value(static_cast<double>(records) / pass.seconds)},
+                    {"digest", sf::Value(digest.hex())}};
+    if (nx::table_output(workload)) {
+      line.set("keys", sf::Value(static_cast<std::int64_t>(digest.keys())));
+    }
     fmt::print("{}\n", json_line(sf::Value(line)));
     std::fflush(stdout);
   }
@@ -434,7 +465,7 @@ int partition_count(rd_kafka_t* rk, const std::string& topic) {
 }
 
 int cmd_digest(const std::string& brokers, const std::string& topic, std::uint64_t expect,
-               double timeout_s) {
+               double timeout_s, bool table) {
   auto rk = make_client(RD_KAFKA_CONSUMER, make_conf({{"bootstrap.servers", brokers},
                                                       {"group.id", "bench-digest"},
                                                       {"enable.auto.commit", "false"},
@@ -449,7 +480,7 @@ int cmd_digest(const std::string& brokers, const std::string& topic, std::uint64
   }
   rd_kafka_assign(rk.get(), list.get());
   streamframe::bench::QueuePtr queue(rd_kafka_queue_get_consumer(rk.get()));
-  Digest d;
+  Digest d(table);
   std::array<rd_kafka_message_t*, 4096> batch{};
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(timeout_s));
@@ -480,6 +511,7 @@ int cmd_digest(const std::string& brokers, const std::string& topic, std::uint64
   sf::Object line{{"topic", sf::Value(topic)},
                   {"count", sf::Value(static_cast<std::int64_t>(d.count()))},
                   {"digest", sf::Value(d.hex())}};
+  if (table) line.set("keys", sf::Value(static_cast<std::int64_t>(d.keys())));
   if (!error.empty()) line.set("error", sf::Value(error));
   fmt::print("{}\n", json_line(sf::Value(std::move(line))));
   return 0;
@@ -660,6 +692,9 @@ int main(int argc, char** argv) {
   digest->add_option("--topic", topic)->required();
   digest->add_option("--expect", expect)->required();
   digest->add_option("--timeout-s", timeout_s)->capture_default_str();
+  bool table = false;
+  digest->add_flag("--table", table,
+                   "the topic holds a table's updates: hash each key's last value (SPEC.md)");
 
   double rate = 10000, seconds = 5, drain_s = 10;
   bool read_committed = false;
@@ -683,7 +718,7 @@ int main(int argc, char** argv) {
     if (*run) return cmd_run(run_args);
     if (*pass) return cmd_passthrough(brokers, input, output, group);
     if (*engine) return cmd_engine(workload, records, partitions, runs, gen);
-    if (*digest) return cmd_digest(brokers, topic, expect, timeout_s);
+    if (*digest) return cmd_digest(brokers, topic, expect, timeout_s, table);
     if (*latency) {
       return cmd_latency(brokers, input, output, workload, rate, seconds, drain_s, read_committed,
                          partitions, gen);

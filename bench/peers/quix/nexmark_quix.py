@@ -9,7 +9,10 @@ import argparse
 from quixstreams import Application
 from quixstreams.dataframe.windows import Max
 
-WORKLOADS = ("q0", "q1", "q2", "q5", "q7", "wordcount", "temperature")
+WORKLOADS = ("q0", "q1", "q2", "q5", "q5-like", "q7", "q7-like", "wordcount", "temperature")
+# Their output is a table (one update per record of the second stage): the driver compares
+# each key's last value.
+TABLE_WORKLOADS = ("q5", "q7")
 
 
 def parse_args():
@@ -36,6 +39,35 @@ def count_words(word, state):
     return {"word": word, "count": count}
 
 
+def with_auction(result, key, timestamp, headers):
+    # The first stage's key is the auction id (bytes): kept as a field before the re-key.
+    return {**result, "auction": int(key)}
+
+
+def by_window(result):
+    return str(result["start"])
+
+
+def hottest(c, state):
+    best = state.get("hot")
+    if best is None or c["value"] > best["count"]:
+        best = {"start": c["start"], "end": c["end"], "auctions": [c["auction"]], "count": c["value"]}
+    elif c["value"] == best["count"] and c["auction"] not in best["auctions"]:
+        best["auctions"] = sorted(best["auctions"] + [c["auction"]])
+    state.set("hot", best)
+    return best
+
+
+def highest(m, state):
+    # A tie goes to the smaller auction id.
+    top = state.get("top")
+    if top is not None and (m["value"], -m["auction"]) <= (top["price"], -top["auction"]):
+        return top
+    top = {"start": m["start"], "end": m["end"], "price": m["value"], "auction": m["auction"]}
+    state.set("top", top)
+    return top
+
+
 def build(workload, sdf):
     if workload == "q0":
         return sdf
@@ -51,19 +83,35 @@ def build(workload, sdf):
         return sdf[["auction", "price"]]
     # SPEC closes windows on the partition's stream time, not on the key's (Quix's default).
     # Quix stamps window results with the window start, as streamframe does.
-    if workload == "q5":
-        return (
+    if workload in ("q5", "q5-like"):
+        counts = (
             bids(sdf)
             .hopping_window(duration_ms=10_000, step_ms=2_000, grace_ms=0)
             .count()
             .final(closing_strategy="partition")
         )
-    if workload == "q7":
+        if workload == "q5-like":
+            return counts
+        # Hot items: re-keyed by window, the auction(s) with the most bids in it.
         return (
+            counts.apply(with_auction, metadata=True)
+            .group_by(by_window, name="window")
+            .apply(hottest, stateful=True)
+        )
+    if workload in ("q7", "q7-like"):
+        tops = (
             bids(sdf)
             .tumbling_window(duration_ms=10_000, grace_ms=0)
             .agg(value=Max("price"))
             .final(closing_strategy="partition")
+        )
+        if workload == "q7-like":
+            return tops
+        # Highest bid: re-keyed by window, the top price over all auctions.
+        return (
+            tops.apply(with_auction, metadata=True)
+            .group_by(by_window, name="window")
+            .apply(highest, stateful=True)
         )
     if workload == "wordcount":
         sdf = sdf.apply(lambda doc: doc["text"].split(" "), expand=True)
@@ -91,7 +139,9 @@ def main():
     # Keys stay raw bytes (Quix's default), so output keys are the input key bytes.
     # The driver has created both topics; Quix uses existing topics as they are.
     source = app.topic(args.input, value_deserializer="json", key_deserializer="bytes")
-    sink = app.topic(args.output, value_serializer="json", key_serializer="bytes")
+    # After a group_by the keys are str (the repartition topic's JSON keys): written as text.
+    sink = app.topic(args.output, value_serializer="json",
+                     key_serializer="string" if args.workload in TABLE_WORKLOADS else "bytes")
     build(args.workload, app.dataframe(source)).to_topic(sink)
     app.run()
 

@@ -24,7 +24,7 @@ public final class NexmarkKStreams {
     private static final List<String> REQUIRED = List.of("brokers", "workload", "input", "output", "group");
     private static final List<String> OPTIONAL = List.of("guarantee", "state-dir", "commit-interval-ms");
     private static final String USAGE = "usage: " + NAME + " --brokers HOST:PORT --workload "
-            + "q0|q1|q2|q5|q7|wordcount|temperature --input TOPIC --output TOPIC --group ID\n"
+            + "q0|q1|q2|q5|q5-like|q7|q7-like|wordcount|temperature --input TOPIC --output TOPIC --group ID\n"
             + "       [--guarantee alo|eos] [--state-dir DIR] [--commit-interval-ms MS]";
 
     private NexmarkKStreams() {}
