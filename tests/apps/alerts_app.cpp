@@ -17,6 +17,7 @@
 #include <map>
 #include <streamframe/streamframe.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace sf = streamframe;
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   std::string loglevel = "INFO";
   std::vector<std::string> consumer_config;
   bool no_filter = false;
+  std::int64_t pace_us = 0;
   cli.add_option("--brokers", brokers, "bootstrap servers (host:port[,host:port])")->required();
   cli.add_option("--input", input, "topic of temperature readings (JSON)")->required();
   cli.add_option("--output", output, "topic the alerts go to")->required();
@@ -59,6 +61,9 @@ int main(int argc, char** argv) {
   cli.add_option("--consumer-config", consumer_config,
                  "extra consumer setting name=value (repeatable), e.g. session.timeout.ms=6000");
   cli.add_flag("--no-filter", no_filter, "send every reading to the output, not only alerts");
+  cli.add_option("--pace-us", pace_us,
+                 "sleep this long per reading (0, the default: full speed), so a test can stop "
+                 "the app while it is still in the middle of its input");
   CLI11_PARSE(cli, argc, argv);
 
   std::map<std::string, std::string> consumer_extra;
@@ -84,6 +89,11 @@ int main(int argc, char** argv) {
     auto alerts = app.topic(output);
 
     auto sdf = app.dataframe(readings);
+    if (pace_us > 0) {
+      sdf = sdf.update([pace = std::chrono::microseconds(pace_us)](sf::Value&) {
+        std::this_thread::sleep_for(pace);
+      });
+    }
     sdf["temperature_F"] = sdf["temperature"] * 9 / 5 + 32;
     if (!no_filter) sdf = sdf[sdf["temperature_F"] > 150];
     sdf.to_topic(alerts);

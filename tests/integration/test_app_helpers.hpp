@@ -299,8 +299,12 @@ enum class Isolation { read_uncommitted, read_committed };
 inline std::vector<Msg> read_topic(const std::string& topic,
                                    std::chrono::milliseconds timeout = 30s,
                                    Isolation isolation = Isolation::read_uncommitted) {
-  const auto parts = partition_count(topic);
-  if (!parts) throw std::runtime_error("read_topic: no topic " + topic);
+  // In a cluster the broker asked may not list yet a topic the app created a moment ago (each
+  // broker learns of it from the controller on its own time): seen once on 3 brokers with a
+  // changelog read right after the run that made it.
+  std::optional<int> parts;
+  (void)eventually([&] { return (parts = partition_count(topic)).has_value(); }, 10s);
+  if (!parts) throw std::runtime_error("read_topic: no topic " + topic + " after 10 s");
   const bool committed = isolation == Isolation::read_committed;
   Rk rk = make_client(RD_KAFKA_CONSUMER,
                       {{"bootstrap.servers", brokers()},

@@ -32,6 +32,7 @@ struct AlertsAppOptions {
   std::string group;
   long commit_interval_ms = 5000;
   bool no_filter = false;
+  long pace_us = 0;  // the app sleeps this long per reading (0: full speed)
   std::vector<std::string> extra_args{};
 };
 
@@ -52,6 +53,10 @@ inline std::unique_ptr<ChildProcess> start_alerts_app(const AlertsAppOptions& o,
                                 "--auto-offset-reset",
                                 "earliest"};
   if (o.no_filter) argv.push_back("--no-filter");
+  if (o.pace_us > 0) {
+    argv.push_back("--pace-us");
+    argv.push_back(std::to_string(o.pace_us));
+  }
   argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
   return std::make_unique<ChildProcess>(argv,
                                         ::testing::TempDir() + o.group + "-" + run_name + ".log");
