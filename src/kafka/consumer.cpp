@@ -201,8 +201,10 @@ void Consumer::commit(const std::vector<TopicPartition>& offsets) {
       rd_kafka_commit_queue(rk, list.get(), nullptr, on_commit, &result);
   const std::string what = fmt::format("committing offsets of group '{}'", group_id_);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw_error(err, what, rk);
-  if (result.err != RD_KAFKA_RESP_ERR_NO_ERROR) throw_error(result.err, what, rk);
+  // The partitions first: a failed commit's overall error does not say which topic it was
+  // about (one deleted while the application ran fails it with UNKNOWN_TOPIC_OR_PART).
   check_partition_errors(result.partitions.get(), what);
+  if (result.err != RD_KAFKA_RESP_ERR_NO_ERROR) throw_error(result.err, what, rk);
 }
 
 std::vector<TopicPartition> Consumer::committed(const std::vector<TopicPartition>& tps,
@@ -494,12 +496,47 @@ std::optional<KafkaError> Consumer::classify(const rd_kafka_message_t& m) {
     return KafkaError(m.err, fmt::format("fatal consumer error: {}", rd_kafka_message_errstr(&m)),
                       false, true);
   }
+  if ((m.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+       m.err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) &&
+      !topic.empty() && deleted_while_assigned(topic)) {
+    // librdkafka would report it forever while the run went on without the topic (and under
+    // exactly-once, aborted every transaction that names it).
+    return KafkaError(m.err,
+                      fmt::format("topic '{}' no longer exists: it was deleted while the "
+                                  "application ran ({})",
+                                  topic, rd_kafka_message_errstr(&m)),
+                      false, true);
+  }
   // Everything else (a partition's leader moving, a fetch error) librdkafka retries itself.
   streamframe_logger()->warn(
       "Kafka consumer of group '{}': consumer error on topic '{}' "
       "partition {}: {}",
       group_id_, topic, m.partition, rd_kafka_message_errstr(&m));
   return std::nullopt;
+}
+
+bool Consumer::deleted_while_assigned(const std::string& topic) {
+  if (deleted_topics_.count(topic) != 0) return true;
+  rd_kafka_topic_partition_list_t* assigned = nullptr;
+  if (rd_kafka_assignment(rk_, &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+  const TopicPartitionListPtr holder(assigned);
+  bool was_assigned = false;
+  for (int i = 0; i < assigned->cnt; ++i) was_assigned |= topic == assigned->elems[i].topic;
+  // Not assigned: a subscription's topic that is not there yet, or one this member does not
+  // read; the rebalance deals with it.
+  if (!was_assigned) return false;
+  // Confirmed by a full metadata answer: the error alone also comes from a broker that has not
+  // caught up. No answer: not confirmed, librdkafka goes on retrying.
+  const rd_kafka_metadata_t* md = nullptr;
+  if (rd_kafka_metadata(rk_, 1, nullptr, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+  const MetadataPtr metadata(md);
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    if (topic == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return false;
+    }
+  }
+  deleted_topics_.insert(topic);
+  return true;
 }
 
 void Consumer::drop_taken_messages_of(const rd_kafka_topic_partition_list_t* revoked) {

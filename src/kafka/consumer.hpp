@@ -10,6 +10,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -159,6 +160,9 @@ class Consumer {
   // An in-band error other than the end of a partition (see poll_batch): the error that stops
   // the caller, or nullopt after logging one librdkafka retries itself.
   std::optional<KafkaError> classify(const rd_kafka_message_t& m);
+  // Whether `topic`, which the broker says it does not know, is assigned to this member and
+  // absent from a full metadata answer: deleted while the application ran.
+  bool deleted_while_assigned(const std::string& topic);
   void drop_taken_messages_of(const rd_kafka_topic_partition_list_t* revoked);
   void remember(std::exception_ptr error);
   void rethrow_pending();
@@ -166,6 +170,7 @@ class Consumer {
 
   RebalanceHandler handler_;
   std::string group_id_;
+  std::set<std::string> deleted_topics_;  // confirmed by deleted_while_assigned()
   // rk_ is owned through refs_ (shared with the messages handed out; see HandleRefs).
   HandleRefs* refs_ = nullptr;
   rd_kafka_t* rk_ = nullptr;

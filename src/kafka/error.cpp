@@ -87,7 +87,11 @@ void check_partition_errors(const rd_kafka_topic_partition_list_t* list, std::st
   for (int i = 0; i < list->cnt; ++i) {
     const rd_kafka_topic_partition_t& p = list->elems[i];
     if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      throw_error(p.err, fmt::format("{} (topic '{}', partition {})", what, p.topic, p.partition));
+      const bool missing = p.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+      throw_error(p.err, fmt::format("{} (topic '{}', partition {}{})", what, p.topic, p.partition,
+                                     missing ? ": the broker does not know it; was the topic "
+                                               "deleted while the application ran?"
+                                             : ""));
     }
   }
 }

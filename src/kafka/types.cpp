@@ -3,10 +3,36 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
+#include <future>
+#include <thread>
 
 #include "kafka/error.hpp"
+#include "kafka/logging.hpp"
 
 namespace streamframe::kafka {
+
+void destroy_bounded(rd_kafka_t* rk) noexcept {
+  constexpr std::chrono::seconds kWait{10};
+  try {
+    std::packaged_task<void()> destroy([rk] { rd_kafka_destroy(rk); });
+    auto done = destroy.get_future();
+    std::thread destroyer(std::move(destroy));
+    if (done.wait_for(kWait) == std::future_status::ready) {
+      destroyer.join();
+      return;
+    }
+    destroyer.detach();
+    streamframe_logger()->error(
+        "librdkafka did not finish destroying a client within {} s (its broker threads still "
+        "wait, as librdkafka 2.0.2 does after a topic the client read was deleted); leaving it "
+        "behind",
+        kWait.count());
+  } catch (...) {
+    // No thread to spare: destroy here, as before.
+    rd_kafka_destroy(rk);
+  }
+}
 
 TopicPartitionListPtr to_c_list(const std::vector<TopicPartition>& tps) {
   TopicPartitionListPtr list(

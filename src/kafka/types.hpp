@@ -54,6 +54,13 @@ using MockClusterPtr =
 using GroupMetadataPtr = std::unique_ptr<rd_kafka_consumer_group_metadata_t,
                                          Destroy<rd_kafka_consumer_group_metadata_destroy>>;
 
+// rd_kafka_destroy() on a thread of its own, waited for up to 10 s. librdkafka 2.0.2's destroy
+// of a consumer can wait forever for one of its broker threads after a topic it read was
+// deleted (seen when a repartition topic was deleted under a running app; the thread's
+// reference count never drops). Past the wait the handle is left to its thread, a leak that
+// is logged, rather than a run() that never returns.
+void destroy_bounded(rd_kafka_t* rk) noexcept;
+
 // Shared ownership of an rd_kafka_t between its owner (Consumer) and the messages taken from
 // it. rd_kafka_destroy() blocks until every message of the instance is destroyed, so a
 // message outliving its consumer would hang the consumer's close; instead the handle is
@@ -69,7 +76,7 @@ class HandleRefs {
   // Drops one reference; the last one destroys the handle and this object.
   void release() noexcept {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      rd_kafka_destroy(rk_);
+      destroy_bounded(rk_);
       delete this;
     }
   }

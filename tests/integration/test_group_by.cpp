@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "integration/test_app_helpers.hpp"
@@ -87,6 +90,55 @@ TEST_P(GroupByHop, CountsPerNewKeyExactlyAcrossTheRepartitionTopic) {
   // The state after the hop has its changelog under the hop's stream id (TOP-14).
   EXPECT_EQ(
       partition_count("changelog__" + group_ + "--repartition." + input_ + ".user--aggregate"), 3);
+}
+
+// A repartition topic deleted while the app runs: run() ends with an error that names the
+// topic, instead of hanging, or producing the hop's records into nothing while the input's
+// offsets are committed.
+TEST_P(GroupByHop, ARepartitionTopicDeletedWhileRunningIsAClearError) {
+  ApplicationConfig c = config();
+  std::atomic<int> hopped{0};  // messages processed from the repartition topic
+  c.on_message_processed = [&](const std::string& topic, std::int32_t, std::int64_t) {
+    if (topic == repartition()) ++hopped;
+  };
+  Application app(c);
+  const Topic in = app.topic(input_);
+  const Topic out = app.topic(output_, {.key_serializer = "json"});
+  app.dataframe(in).group_by("user").aggregate({{"clicks", agg::count()}}).to_topic(out);
+
+  std::atomic<bool> feeding{true};
+  std::thread feeder([&] {
+    for (int i = 0; feeding; ++i) {
+      produce_raw(input_,
+                  {RawRecord{"device-" + std::to_string(i % 11),
+                             R"({"user":"user-)" + std::to_string(i % 5) + R"("})",
+                             0,
+                             {}}},
+                  i % 3);
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  std::promise<std::string> outcome;
+  auto ended = outcome.get_future();
+  std::thread runner([&] {
+    try {
+      app.run();
+      outcome.set_value("run() returned without an error");
+    } catch (const std::exception& e) {
+      outcome.set_value(e.what());
+    }
+  });
+  const bool flowing = eventually([&] { return hopped.load() > 0; }, 60s);
+  if (flowing) delete_topic(repartition());
+  const bool stopped = flowing && ended.wait_for(120s) == std::future_status::ready;
+  if (!stopped) app.stop(true);
+  feeding = false;
+  feeder.join();
+  runner.join();
+  ASSERT_TRUE(flowing) << "no record came back from the repartition topic within 60 s";
+  ASSERT_TRUE(stopped) << "run() went on for 120 s after the repartition topic was deleted";
+  const std::string error = ended.get();
+  EXPECT_NE(error.find(repartition()), std::string::npos) << error;
 }
 
 INSTANTIATE_TEST_SUITE_P(Guarantees, GroupByHop,
