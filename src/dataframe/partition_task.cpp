@@ -139,16 +139,6 @@ bool PartitionTask::encode_forward_keys(const TaskInput& in) {
   return true;
 }
 
-std::size_t PartitionTask::forward(const TaskInput& in, const Headers* headers) {
-  const auto& targets = passthrough_[input_];
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    std::optional<std::string_view> key = in.key;
-    if (targets[i].reencode_key && in.key) key = forward_keys_[i];
-    output_->send(targets[i].topic->name, key, in.value, in.timestamp, headers);
-  }
-  return targets.size();
-}
-
 void PartitionTask::produce(const Topic::Definition& topic, const Row& row, const Value& key) {
   std::optional<std::string_view> value_bytes;
   if (!row.value.is_null()) {

@@ -122,7 +122,17 @@ class PartitionTask final : public ExecContext {
   bool encode_forward_keys(const TaskInput& in);
   // Sends `in` unchanged to every passthrough target, with the keys encode_forward_keys()
   // made; returns how many records went out.
-  std::size_t forward(const TaskInput& in, const Headers* headers);
+  // Inline: it runs once per forwarded message, from the run loop and the TestDriver.
+  std::size_t forward(const TaskInput& in, const Headers* headers) {
+    const auto& targets = passthrough_[input_];
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      const bool reencoded = targets[i].reencode_key && in.key;
+      output_->send(targets[i].topic->name,
+                    reencoded ? std::optional<std::string_view>(forward_keys_[i]) : in.key,
+                    in.value, in.timestamp, headers);
+    }
+    return targets.size();
+  }
   // The current input's passthrough targets (empty: the pipeline does more than forward).
   const std::vector<Graph::PassthroughTarget>& passthrough() const noexcept {
     return passthrough_[input_];

@@ -67,6 +67,8 @@ class BytesDeserializer final : public Deserializer {
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
     out.emplace_back(data);
   }
+  // Any bytes are a value: nothing to build to find that out (the default deserializes).
+  void validate(std::string_view, const Headers&) const override {}
   std::string_view name() const override { return "bytes"; }
 };
 
@@ -88,6 +90,9 @@ class StringDeserializer final : public Deserializer {
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
     check_utf8("str", "deserializer", data);
     out.emplace_back(data);
+  }
+  void validate(std::string_view data, const Headers&) const override {
+    check_utf8("str", "deserializer", data);
   }
   std::string_view name() const override { return "str"; }
 };
@@ -112,6 +117,9 @@ class IntDeserializer final : public Deserializer {
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
     if (data.size() != 4) throw_wrong_length("int", 4, data.size());
     out.emplace_back(static_cast<std::int32_t>(load_big_endian<std::uint32_t>(data.data())));
+  }
+  void validate(std::string_view data, const Headers&) const override {
+    if (data.size() != 4) throw_wrong_length("int", 4, data.size());
   }
   std::string_view name() const override { return "int"; }
 };
@@ -140,6 +148,9 @@ class DoubleDeserializer final : public Deserializer {
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
     if (data.size() != 8) throw_wrong_length("double", 8, data.size());
     out.emplace_back(std::bit_cast<double>(load_big_endian<std::uint64_t>(data.data())));
+  }
+  void validate(std::string_view data, const Headers&) const override {
+    if (data.size() != 8) throw_wrong_length("double", 8, data.size());
   }
   std::string_view name() const override { return "double"; }
 };

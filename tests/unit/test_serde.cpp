@@ -188,6 +188,30 @@ TEST(Serde, DeserializeAppendsToOut) {
   EXPECT_EQ(rows[1], Value::array({2}));
 }
 
+// The forwarding path validates without building values: each built-in's validate() refuses
+// exactly what its deserialize() refuses, with the same message, and accepts the rest.
+TEST(Serde, ValidateRefusesWhatDeserializeRefuses) {
+  struct Case {
+    const char* serde;
+    std::string good;
+    std::string bad;  // empty: every input is good
+  };
+  const std::vector<Case> cases{{"bytes", "\xff\x00 anything", ""},
+                                {"str", "text", "\xff\xfe"},
+                                {"int", std::string("\0\0\0\x07", 4), "abc"},
+                                {"double", std::string(8, '\0'), "1234567"},
+                                {"json", R"({"a":1})", "{\"a\":"}};
+  for (const auto& c : cases) {
+    const auto d = make_deserializer(c.serde);
+    EXPECT_NO_THROW(d->validate(c.good, {})) << c.serde;
+    if (c.bad.empty()) continue;
+    std::vector<Value> rows;
+    const std::string expected = serialization_error([&] { d->deserialize(c.bad, {}, rows); });
+    EXPECT_NE(expected, "<no SerializationError>") << c.serde;
+    EXPECT_EQ(serialization_error([&] { d->validate(c.bad, {}); }), expected) << c.serde;
+  }
+}
+
 // A user deserializer yielding N rows (TOP-11): deserialize_one insists on exactly one.
 class SplitDeserializer final : public Deserializer {
  public:
