@@ -113,7 +113,8 @@ class PartitionTask final : public ExecContext {
   // Runs `row` through the current input's pipeline (APP-25: depth-first, before the next).
   void run(Row& row) { graphs_[input_]->run(row, *this); }
   // The forwarding path (Graph::passthrough_targets): checks the bytes with the input's
-  // deserializers without decoding them (throws as decode() would).
+  // deserializers without decoding them (throws as decode() would). A repartition topic's
+  // records are not checked: this application wrote them.
   void validate(const TaskInput& in) const;
   // Re-encodes `in`'s key for the passthrough targets whose key format differs from the
   // input's (validate() first). False when a target's serializer refuses the key: nothing
@@ -203,6 +204,7 @@ class PartitionTask final : public ExecContext {
   std::vector<std::unique_ptr<Store>> stores_;
   std::vector<std::vector<Graph::PassthroughTarget>> passthrough_;  // per input
   std::vector<char> reencodes_key_;  // per input: whether a passthrough target re-encodes keys
+  std::vector<char> validates_;      // per input: false for a repartition topic (validate())
   bool ready_ = false;
   std::int64_t stream_time_ = std::numeric_limits<std::int64_t>::min();
   std::size_t input_ = 0;
