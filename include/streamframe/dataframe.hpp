@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "streamframe/joins.hpp"
 #include "streamframe/record.hpp"
 #include "streamframe/series.hpp"
 #include "streamframe/sink.hpp"
@@ -261,6 +262,18 @@ class StreamingDataFrame {
   [[nodiscard]] StreamingDataFrame group_by(std::string column, GroupByOptions options = {}) const;
   [[nodiscard]] StreamingDataFrame group_by(KeyFn key, std::string name,
                                             GroupByOptions options = {}) const;
+
+  // JOIN-02: an as-of join. Every record of `right` is kept as its key's value at its
+  // timestamp (one at the same timestamp replaces it) and is not emitted; every record of this
+  // frame takes its key's newest right value at or before its own timestamp and goes on merged
+  // with it (JoinAsofOptions::on_merge, JOIN-03), with its own key, timestamp and headers; one
+  // without a truthy match is dropped (inner) or merged with null (left). `right` reads another
+  // topic of the application with as many partitions (TopicPartitionsMismatch otherwise; the
+  // two are then read in timestamp order, KAF-04), or is this stream itself (a self-join,
+  // EXT-04: a record is stored first, so it may match itself). The right side's entries live
+  // in the store `options.name` of the right stream, with its changelog.
+  [[nodiscard]] StreamingDataFrame join_asof(const StreamingDataFrame& right,
+                                             JoinAsofOptions options = {}) const;
 
   // EXT-05: a running aggregate per key, without windows (a KTable-style total). After each
   // record, emits {column: result, ...} in declaration order with the record's key and

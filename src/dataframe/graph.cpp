@@ -105,6 +105,14 @@ Node* Graph::add(std::unique_ptr<Node> node, Node* parent) {
   return raw;
 }
 
+Node* Graph::add_detached(std::unique_ptr<Node> node) {
+  SF_ASSERT(!node->stream_id.empty(), "a detached node needs its stream id");
+  Node* raw = node.get();
+  raw->parent = nullptr;
+  nodes_.push_back(std::move(node));
+  return raw;
+}
+
 std::vector<Graph::PassthroughTarget> Graph::passthrough_targets() const {
   std::vector<PassthroughTarget> targets;
   const auto& source = topic_.definition();

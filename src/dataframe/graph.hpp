@@ -164,6 +164,9 @@ class Graph : public std::enable_shared_from_this<Graph> {
   Node* add(std::unique_ptr<Node> node, Node* parent);
   // Links an existing node under an additional parent (concat).
   void link(Node* node, Node* parent);
+  // A node with no parent in this graph, reached only through a bridge from another graph (a
+  // join's right side): its stream_id must be set.
+  Node* add_detached(std::unique_ptr<Node> node);
   Node* root() const noexcept { return root_; }
   const Topic& topic() const noexcept { return topic_; }
   bool produces() const;

@@ -292,7 +292,11 @@ struct TestDriver::Impl final : detail::TaskOutput {
       Row row{std::move(values[i]),
               last ? std::move(key_value) : key_value,  // NOLINT(bugprone-use-after-move)
               ts, headers};
-      if (options.reload_state) task.drop_operator_states();
+      if (options.reload_state) {
+        // What the operators hold goes to the store first: the reload must not lose it.
+        task.flush_operators();
+        task.drop_operator_states();
+      }
       task.run(row);
     }
   }

@@ -24,6 +24,7 @@
 
 #include "dataframe/test_harness.hpp"
 #include "streamframe/streamframe.hpp"
+#include "support/golden_text.hpp"
 
 #ifndef STREAMFRAME_GOLDEN_DIR
 #error "STREAMFRAME_GOLDEN_DIR must name tests/golden (see tests/CMakeLists.txt)"
@@ -33,14 +34,10 @@ namespace streamframe {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace golden;  // NOLINT(google-build-using-namespace): the runners' shared helpers
 using std::chrono::milliseconds;
 
 constexpr std::size_t kMinimumCases = 60;
-
-// Thrown for mistakes in a case file (as opposed to errors of the library under test).
-struct CaseError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 // ---------------------------------------------------------------------------------------------
 // Case files
@@ -69,75 +66,6 @@ struct GoldenCase {
   std::string options;
   std::vector<Step> steps;  // steps[0] is the definition
 };
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
-}
-
-std::vector<std::string> split_ws(const std::string& s) {
-  std::istringstream in(s);
-  std::vector<std::string> out;
-  for (std::string t; in >> t;) out.push_back(t);
-  return out;
-}
-
-std::int64_t parse_int(const std::string& s, const std::string& what) {
-  std::size_t used = 0;
-  long long v = 0;
-  try {
-    v = std::stoll(s, &used);
-  } catch (const std::exception&) {
-    throw CaseError("expected an integer for " + what + ", got '" + s + "'");
-  }
-  if (used != s.size()) throw CaseError("expected an integer for " + what + ": '" + s + "'");
-  return v;
-}
-
-// Splits "<first> <second> <rest...>" into the two leading tokens and the remainder.
-bool take_two(const std::string& line, std::string& a, std::string& b, std::string& rest) {
-  std::istringstream in(line);
-  if (!(in >> a >> b)) return false;
-  std::getline(in, rest);
-  rest = trim(rest);
-  return true;
-}
-
-std::string key_text(const Value& key) {
-  return key.is_string() ? key.as_string() : key.to_json();
-}
-
-Value parse_key(const std::string& token) {
-  if (token == "null") return Value();
-  return Value(token);
-}
-
-// `late` lines: "late <key> f=v ..." with spaces collapsed; other lines: "<key> <ts> <json>"
-// with the JSON re-serialized (whitespace-insensitive, key order and int/double kept).
-std::string canonical_expect(const std::string& line) {
-  const auto tokens = split_ws(line);
-  if (tokens.empty()) throw std::runtime_error("empty expect line");
-  if (tokens[0] == "late" || tokens[0] == "error") {
-    std::string out;
-    for (const auto& t : tokens) out += (out.empty() ? "" : " ") + t;
-    return out;
-  }
-  if (tokens[0] == "advance" || tokens[0] == "tick")
-    throw std::runtime_error("'" + tokens[0] + "' is not an output line");
-  std::string key, ts, json;
-  if (!take_two(line, key, ts, json) || json.empty())
-    throw std::runtime_error("expect line needs '<key> <timestamp> <json>': " + line);
-  parse_int(ts, "timestamp");
-  return key + " " + ts + " " + Value::from_json(json).to_json();
-}
-
-std::string collapse(const std::string& line) {
-  std::string out;
-  for (const auto& t : split_ws(line)) out += (out.empty() ? "" : " ") + t;
-  return out;
-}
 
 void parse_file(const fs::path& path, const std::string& rel, std::vector<GoldenCase>& cases,
                 std::vector<std::string>& errors) {
@@ -415,38 +343,6 @@ WindowTriggerFn make_trigger(const std::string& spec) {
 // Running a case
 // ---------------------------------------------------------------------------------------------
 
-std::string error_name(const std::exception& e) {
-#define GOLDEN_ERROR(T) \
-  if (dynamic_cast<const T*>(&e)) return #T;
-  GOLDEN_ERROR(KafkaBrokerUnavailableError)
-  GOLDEN_ERROR(KafkaError)
-  GOLDEN_ERROR(IgnoreMessage)
-  GOLDEN_ERROR(ConfigError)
-  GOLDEN_ERROR(InvalidOperation)
-  GOLDEN_ERROR(ColumnDoesNotExist)
-  GOLDEN_ERROR(InvalidColumnReference)
-  GOLDEN_ERROR(ValueTypeError)
-  GOLDEN_ERROR(ArithmeticError)
-  GOLDEN_ERROR(OverlappingColumns)
-  GOLDEN_ERROR(SerializationError)
-  GOLDEN_ERROR(TopicNotFound)
-  GOLDEN_ERROR(TopicPartitionsMismatch)
-  GOLDEN_ERROR(TopicConfigurationMismatch)
-  GOLDEN_ERROR(InvalidStoredOffset)
-  GOLDEN_ERROR(RocksDBCorruptedError)
-  GOLDEN_ERROR(StateRecoveryOffsetOutOfRange)
-  GOLDEN_ERROR(IncompatibleStateStoreError)
-  GOLDEN_ERROR(CheckpointProducerTimeout)
-  GOLDEN_ERROR(CheckpointConsumerCommitError)
-  GOLDEN_ERROR(SourceException)
-  GOLDEN_ERROR(Interrupted)
-  GOLDEN_ERROR(InvalidTimestamp)
-  GOLDEN_ERROR(AggregationError)
-  GOLDEN_ERROR(Error)
-#undef GOLDEN_ERROR
-  return "std::exception(" + std::string(e.what()) + ")";
-}
-
 // "key=value" options after the positional tokens of a header line.
 struct Options {
   std::vector<std::string> positional;
@@ -694,34 +590,6 @@ std::vector<std::string> transcript(const GoldenCase& c,
     for (const auto& line : outputs[i]) t.push_back("> " + line);
   }
   return t;
-}
-
-std::string listing(const std::vector<std::string>& lines) {
-  std::string s;
-  for (const auto& l : lines) s += "    " + l + "\n";
-  return s;
-}
-
-// A line diff (LCS) of expected against actual: "-" expected only, "+" actual only.
-std::string diff(const std::vector<std::string>& a, const std::vector<std::string>& b) {
-  const std::size_t n = a.size(), m = b.size();
-  std::vector<std::vector<std::size_t>> l(n + 1, std::vector<std::size_t>(m + 1, 0));
-  for (std::size_t i = n; i-- > 0;)
-    for (std::size_t j = m; j-- > 0;)
-      l[i][j] = a[i] == b[j] ? l[i + 1][j + 1] + 1 : std::max(l[i + 1][j], l[i][j + 1]);
-  std::string out;
-  std::size_t i = 0, j = 0;
-  while (i < n || j < m) {
-    if (i < n && j < m && a[i] == b[j]) {
-      out += "    " + a[i++] + "\n";
-      ++j;
-    } else if (j < m && (i == n || l[i][j + 1] >= l[i + 1][j])) {
-      out += "  + " + b[j++] + "\n";
-    } else {
-      out += "  - " + a[i++] + "\n";
-    }
-  }
-  return out;
 }
 
 void check_case(const GoldenCase& c, bool reload_state) {
