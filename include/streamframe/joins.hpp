@@ -32,7 +32,7 @@ struct JoinAsofOptions {
   JoinHow how = JoinHow::inner;
   OnMerge on_merge = OnMerge::raise;
   // Set: used instead of on_merge.
-  MergeFn merge;
+  MergeFn merge = nullptr;
   // How far behind the newest right record of a key an older one of that key stays visible:
   // a right record at t hides the key's entries before t - grace (they leave the store at the
   // next checkpoint). Negative => ConfigError.
