@@ -274,6 +274,12 @@ class StreamingDataFrame {
   // in the store `options.name` of the right stream, with its changelog.
   [[nodiscard]] StreamingDataFrame join_asof(const StreamingDataFrame& right,
                                              JoinAsofOptions options = {}) const;
+  // JOIN-04: an interval join (JoinIntervalOptions). Both sides are stored; each arriving
+  // record is paired with the other side's records of its key within its window, one merged
+  // record per pair, with the arriving record's key and timestamp and no headers. `right` as
+  // for join_asof; a self-join pairs a record with itself once.
+  [[nodiscard]] StreamingDataFrame join_interval(const StreamingDataFrame& right,
+                                                 JoinIntervalOptions options = {}) const;
 
   // EXT-05: a running aggregate per key, without windows (a KTable-style total). After each
   // record, emits {column: result, ...} in declaration order with the record's key and

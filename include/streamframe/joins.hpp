@@ -42,4 +42,30 @@ struct JoinAsofOptions {
   std::string name = "join";
 };
 
+// join_interval (JOIN-04): records of the two sides whose timestamps are close enough are
+// paired. Both sides are stored (duplicates kept); a left record at t matches the right
+// records of its key in [t - backward, t], a right record at t the left records in
+// [t - forward, t]. Each match goes on as merge(left, right) with the arriving record's key
+// and timestamp and no headers, in timestamp then arrival order.
+struct JoinIntervalOptions {
+  // A record without a match: inner drops it; left emits a left record as merge(left, null),
+  // right a right record as merge(null, right); outer does both.
+  JoinHow how = JoinHow::inner;
+  OnMerge on_merge = OnMerge::raise;
+  // Set: used instead of on_merge.
+  MergeFn merge = nullptr;
+  // Per side: a record at t hides its side's entries of the key before t - grace (they leave
+  // the store at the next checkpoint). Negative => ConfigError.
+  std::chrono::milliseconds grace = std::chrono::hours(24 * 7);
+  // The sides' stores (with their changelogs): `name` on each side's stream, `<name>-left` and
+  // `<name>-right` when both sides are one stream (a self-join, EXT-04). Empty => ConfigError.
+  std::string name = "join";
+  // How far back a left record looks for right ones; negative or more than grace =>
+  // ConfigError.
+  std::chrono::milliseconds backward{0};
+  // How far back a right record looks for left ones (so how far forward of a left record its
+  // matches may be); negative => ConfigError.
+  std::chrono::milliseconds forward{0};
+};
+
 }  // namespace streamframe

@@ -4,10 +4,12 @@
 // side keeps.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "streamframe/streamframe.hpp"
 #include "support/embedded_config.hpp"
@@ -59,6 +61,71 @@ TEST(AsofJoin, TheRunLoopEnrichesEachRecordWithTheRightValueOfItsTime) {
             R"({"amount":20,"tier":"platinum","name":"Ann"})");
   EXPECT_EQ(got[std::make_pair(std::string("c2"), std::int64_t{3000})],
             R"({"amount":7,"name":"Bob","tier":"silver"})");
+}
+
+// Clicks (right) matched to the impressions (left) of the same ad up to 60 s before them. All
+// clicks are produced first: the run loop's timestamp order across the topics (KAF-04) brings
+// each impression before the clicks that follow it in time.
+TEST(IntervalJoin, TheRunLoopPairsRecordsWithinTheWindow) {
+  Application app(test::embedded_config("interval-run"));
+  const auto two = TopicOptions{.config = TopicConfig{.num_partitions = 2}};
+  const Topic impressions = app.topic("iv-impressions", two);
+  const Topic clicks = app.topic("iv-clicks", two);
+  {
+    Producer producer = app.get_producer();
+    producer.produce(clicks, Value::object({{"click", "c1"}}), Value("ad-a"), 30'000);
+    producer.produce(clicks, Value::object({{"click", "c2"}}), Value("ad-a"), 100'000);  // too late
+    producer.produce(clicks, Value::object({{"click", "c3"}}), Value("ad-b"), 2'000);
+    producer.produce(impressions, Value::object({{"imp", "i1"}}), Value("ad-a"), 1'000);
+    producer.produce(impressions, Value::object({{"imp", "i2"}}), Value("ad-a"), 20'000);
+    producer.produce(impressions, Value::object({{"imp", "i3"}}), Value("ad-b"), 2'000);
+    ASSERT_TRUE(producer.flush(30s));
+  }
+  (void)app.dataframe(impressions).join_interval(app.dataframe(clicks), {.forward = 60s});
+  const auto rows = app.run({.timeout = 20s, .count = 3, .metadata = true});
+  ASSERT_EQ(rows.size(), 3u);
+  std::vector<std::string> got;
+  for (const auto& r : rows) {
+    got.push_back(r["_key"].as_string() + "@" + std::to_string(r["_timestamp"].as_int()) + " " +
+                  r["imp"].as_string() + "+" + r["click"].as_string());
+  }
+  std::sort(got.begin(), got.end());
+  // c1 matches both impressions of ad-a within 60 s, in timestamp order; c3 arrives at the
+  // same time as i3 (ties go to the topic declared first: the impression), so it finds it.
+  EXPECT_EQ(got,
+            (std::vector<std::string>{"ad-a@30000 i1+c1", "ad-a@30000 i2+c1", "ad-b@2000 i3+c3"}));
+}
+
+TEST(IntervalJoin, OptionsAreCheckedWhenTheJoinIsDeclared) {
+  const auto left = StreamingDataFrame::standalone(Topic::make("iv-opt-l", {}));
+  const auto right = StreamingDataFrame::standalone(Topic::make("iv-opt-r", {}));
+  EXPECT_THROW((void)left.join_interval(right, {.grace = 10ms, .backward = 11ms}), ConfigError);
+  EXPECT_THROW((void)left.join_interval(right, {.forward = -1ms}), ConfigError);
+  EXPECT_THROW((void)left.join_interval(right, {.name = ""}), ConfigError);
+  const auto other = StreamingDataFrame::standalone(
+      Topic::make("iv-opt-3", {.config = TopicConfig{.num_partitions = 3}}));
+  EXPECT_THROW((void)left.join_interval(other), TopicPartitionsMismatch);
+  (void)left.join_interval(right);
+  EXPECT_THROW((void)left.join_interval(right), ConfigError);  // the stores are taken
+  EXPECT_NO_THROW((void)left.join_interval(right, {.name = "second"}));
+}
+
+// What follows an interval join sees the pairs made by both sides' arrivals: a count after it
+// counts them in one store.
+TEST(IntervalJoin, StateAfterTheJoinSeesThePairsOfBothSides) {
+  const Topic l = Topic::make("iv-agg-l", {});
+  const Topic r = Topic::make("iv-agg-r", {});
+  const auto left = StreamingDataFrame::standalone(l);
+  const auto right = StreamingDataFrame::standalone(r);
+  auto pairs = left.join_interval(right, {.how = JoinHow::outer, .backward = 5ms, .forward = 5ms})
+                   .aggregate({{"n", agg::count()}});
+  TestDriver driver({pairs}, {.partitions = 1});
+  driver.pipe(l, Value::object({{"a", 1}}), Value("k"), 10);  // unmatched: emitted (outer)
+  driver.pipe(r, Value::object({{"b", 1}}), Value("k"), 12);  // pairs with a@10
+  driver.pipe(l, Value::object({{"a", 2}}), Value("k"), 14);  // pairs with b@12
+  std::vector<std::string> got;
+  for (const Row& row : driver.take_rows()) got.push_back(row.value.to_json());
+  EXPECT_EQ(got, (std::vector<std::string>{R"({"n":1})", R"({"n":2})", R"({"n":3})"}));
 }
 
 TEST(AsofJoin, SidesWithDifferentPartitionCountsAreAMismatch) {
