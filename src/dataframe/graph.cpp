@@ -153,6 +153,10 @@ bool Graph::ticks() const noexcept {
 }
 
 void Graph::add_feeder(const std::shared_ptr<Graph>& graph) {
+  // Linked once however many joins or concats link the two.
+  for (const auto& w : feeders_) {
+    if (w.lock() == graph) return;
+  }
   feeders_.push_back(graph);
   graph->fed_.push_back(weak_from_this());
 }
