@@ -19,11 +19,12 @@ std::unique_ptr<OperatorState> AsofRightNode::make_operator_state(state::Partiti
 
 void AsofLeftNode::process(Row& row, ExecContext& ctx) const {
   auto& st = static_cast<TimelineState&>(ctx.operator_state(right_->store(), *right_));
-  const TimelineState::Timeline& right = st.timeline(row.key);
   // The newest entry at or before the record's time, if it is not below the floor.
   const Value* match = nullptr;
-  auto it = right.by_ts.upper_bound(row.timestamp);
-  if (it != right.by_ts.begin() && (--it)->first >= right.floor) match = &it->second;
+  if (const TimelineState::Timeline* right = st.find(row.key)) {
+    auto it = right->by_ts.upper_bound(row.timestamp);
+    if (it != right->by_ts.begin() && (--it)->first >= right->floor) match = &it->second;
+  }
   if (match != nullptr && match->truthy()) {
     row.value = merger_(std::move(row.value), *match);
   } else if (how_ == JoinHow::left) {

@@ -12,7 +12,9 @@ void IntervalSideNode::process(Row& row, ExecContext& ctx) const {
   auto& other = static_cast<TimelineState&>(ctx.operator_state(other_->store(), *other_));
   // Stored before matching: in a self-join the second side to see a record finds it.
   (void)own.add(row.key, row.timestamp, row.value, grace_ms_, /*replace=*/false);
-  const TimelineState::Timeline& entries = other.timeline(row.key);
+  static const TimelineState::Timeline kNone;
+  const TimelineState::Timeline* found = other.find(row.key);
+  const TimelineState::Timeline& entries = found != nullptr ? *found : kNone;
   const std::int64_t from = row.timestamp >= std::numeric_limits<std::int64_t>::min() + window_ms_
                                 ? row.timestamp - window_ms_
                                 : std::numeric_limits<std::int64_t>::min();

@@ -59,28 +59,43 @@ std::int64_t floor_after(std::int64_t ts, std::int64_t grace) {
 
 }  // namespace
 
+bool TimelineState::load(Timeline& t) {
+  const auto stored = txn_->get(enc_);
+  if (!stored) return false;
+  const state::StoredValue sv = state::parse_stored(*stored);
+  Reader r(sv.payload);
+  if (r.fixed<std::uint8_t>() != kLayout) {
+    throw SerializationError("join store: unknown layout of a stored entry");
+  }
+  t.floor = r.fixed<std::int64_t>();
+  const auto count = r.fixed<std::uint32_t>();
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const auto ts = r.fixed<std::int64_t>();
+    const auto len = r.fixed<std::uint32_t>();
+    t.by_ts.emplace_hint(t.by_ts.end(), ts, state::decode(r.bytes(len)));
+  }
+  if (!r.done()) throw SerializationError("join store: trailing bytes in a stored entry");
+  return true;
+}
+
 TimelineState::Timeline& TimelineState::timeline(const Value& key) {
   enc_.clear();
   state::encode(key, enc_);
   auto it = keys_.find(enc_);
   if (it != keys_.end()) return it->second;
   Timeline t;
-  if (const auto stored = txn_->get(enc_)) {
-    const state::StoredValue sv = state::parse_stored(*stored);
-    Reader r(sv.payload);
-    if (r.fixed<std::uint8_t>() != kLayout) {
-      throw SerializationError("join store: unknown layout of a stored entry");
-    }
-    t.floor = r.fixed<std::int64_t>();
-    const auto count = r.fixed<std::uint32_t>();
-    for (std::uint32_t i = 0; i < count; ++i) {
-      const auto ts = r.fixed<std::int64_t>();
-      const auto len = r.fixed<std::uint32_t>();
-      t.by_ts.emplace_hint(t.by_ts.end(), ts, state::decode(r.bytes(len)));
-    }
-    if (!r.done()) throw SerializationError("join store: trailing bytes in a stored entry");
-  }
+  (void)load(t);
   return keys_.emplace(enc_, std::move(t)).first->second;
+}
+
+const TimelineState::Timeline* TimelineState::find(const Value& key) {
+  enc_.clear();
+  state::encode(key, enc_);
+  auto it = keys_.find(enc_);
+  if (it != keys_.end()) return &it->second;
+  Timeline t;
+  if (!load(t)) return nullptr;
+  return &keys_.emplace(enc_, std::move(t)).first->second;
 }
 
 TimelineState::Timeline& TimelineState::add(const Value& key, std::int64_t ts, Value value,

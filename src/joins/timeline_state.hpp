@@ -28,12 +28,17 @@ class TimelineState final : public OperatorState {
 
   // The key's timeline, read from the store the first time after a checkpoint.
   Timeline& timeline(const Value& key);
+  // The same for a lookup: a key with nothing stored is not kept in memory (null).
+  const Timeline* find(const Value& key);
   // Adds `value` at `ts` (replacing what is there when `replace`, else after it) and raises the
   // key's floor to ts - grace (never below 0).
   Timeline& add(const Value& key, std::int64_t ts, Value value, std::int64_t grace, bool replace);
   void flush(state::PartitionTransaction& txn) override;
 
  private:
+  // Loads the key encoded in enc_; false when nothing is stored for it.
+  bool load(Timeline& t);
+
   state::PartitionTransaction* txn_;
   std::unordered_map<std::string, Timeline> keys_;
   std::string enc_;  // the current key's encoding, reused
