@@ -55,10 +55,10 @@ int main(int argc, char** argv) {
                        sf::Value("c1"), 1500);
       producer.produce(orders, sf::Value::object({{"order", "o2"}, {"amount", 25}}),
                        sf::Value("c1"), 6000);
-      producer.produce(orders, sf::Value::object({{"order", "o3"}, {"amount", 7}}),
-                       sf::Value("c2"), 2500);
-      producer.produce(orders, sf::Value::object({{"order", "o4"}, {"amount", 3}}),
-                       sf::Value("c3"), 3000);  // an unknown customer: kept, not enriched
+      producer.produce(orders, sf::Value::object({{"order", "o3"}, {"amount", 7}}), sf::Value("c2"),
+                       2500);
+      producer.produce(orders, sf::Value::object({{"order", "o4"}, {"amount", 3}}), sf::Value("c3"),
+                       3000);  // an unknown customer: kept, not enriched
       producer.flush(10s);
     }
 

@@ -8,7 +8,8 @@ namespace streamframe::detail {
 
 void AsofRightNode::process(Row& row, ExecContext& ctx) const {
   auto& st = static_cast<TimelineState&>(ctx.operator_state(store_, *this));
-  (void)st.add(row.key, row.timestamp, row.value, grace_ms_, /*replace=*/true);
+  // The record goes no further: its value moves into the store.
+  (void)st.add(row.key, row.timestamp, std::move(row.value), grace_ms_, /*replace=*/true);
 }
 
 std::unique_ptr<OperatorState> AsofRightNode::make_operator_state(state::PartitionTransaction& txn,

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -146,6 +148,65 @@ inline std::string diff(const std::vector<std::string>& a, const std::vector<std
     }
   }
   return out;
+}
+
+// Every case of the *.test files under <root>/<subdir>, in file-name order, parsed by
+// `parse(path, relative name, cases, errors)`.
+template <class Case>
+struct Loaded {
+  std::vector<Case> cases;
+  std::vector<std::string> errors;
+  std::vector<std::string> files;
+};
+
+template <class Case, class Parse>
+Loaded<Case> load_cases(const std::string& root_dir, const std::string& subdir, Parse parse) {
+  namespace fs = std::filesystem;
+  Loaded<Case> l;
+  const fs::path root(root_dir);
+  const fs::path dir = root / subdir;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    l.errors.push_back(dir.string() + ": not a directory");
+    return l;
+  }
+  std::vector<fs::path> paths;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.is_regular_file() && entry.path().extension() == ".test")
+      paths.push_back(entry.path());
+  std::sort(paths.begin(), paths.end());
+  for (const auto& p : paths) {
+    const std::string rel = fs::relative(p, root).string();
+    l.files.push_back(rel);
+    parse(p, rel, l.cases, l.errors);
+  }
+  return l;
+}
+
+// The input lines (steps[1..]) with what each produced under it ("> ..."), as compared and
+// as shown; steps[0] is the definition, whose outputs come first.
+template <class Case>
+std::vector<std::string> transcript(const Case& c,
+                                    const std::vector<std::vector<std::string>>& outputs) {
+  std::vector<std::string> t;
+  for (std::size_t i = 0; i < c.steps.size(); ++i) {
+    if (i > 0) t.push_back(c.steps[i].text);
+    for (const auto& line : outputs[i]) t.push_back("> " + line);
+  }
+  return t;
+}
+
+// A gtest name for a case: <file stem>_L<line>_<name with non-alphanumerics as '_'>.
+inline std::string case_test_name(const std::string& file, int line, const std::string& name) {
+  std::string s = std::filesystem::path(file).stem().string() + "_L" + std::to_string(line) + "_";
+  for (char ch : name) {
+    if (std::isalnum(static_cast<unsigned char>(ch)))
+      s += ch;
+    else if (s.back() != '_')
+      s += '_';
+  }
+  while (!s.empty() && s.back() == '_') s.pop_back();
+  return s;
 }
 
 }  // namespace streamframe::golden

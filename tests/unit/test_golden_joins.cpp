@@ -131,34 +131,9 @@ void parse_file(const fs::path& path, const std::string& rel, std::vector<JoinCa
   if (section != Section::none) fail("file ends inside a case (missing 'end')");
 }
 
-struct Loaded {
-  std::vector<JoinCase> cases;
-  std::vector<std::string> errors;
-  std::vector<std::string> files;
-};
-
-const Loaded& loaded() {
-  static const Loaded all = [] {
-    Loaded l;
-    const fs::path root = fs::path(STREAMFRAME_GOLDEN_DIR);
-    const fs::path dir = root / "joins";
-    std::error_code ec;
-    if (!fs::is_directory(dir, ec)) {
-      l.errors.push_back(dir.string() + ": not a directory");
-      return l;
-    }
-    std::vector<fs::path> paths;
-    for (const auto& entry : fs::directory_iterator(dir))
-      if (entry.is_regular_file() && entry.path().extension() == ".test")
-        paths.push_back(entry.path());
-    std::sort(paths.begin(), paths.end());
-    for (const auto& p : paths) {
-      const std::string rel = fs::relative(p, root).string();
-      l.files.push_back(rel);
-      parse_file(p, rel, l.cases, l.errors);
-    }
-    return l;
-  }();
+const Loaded<JoinCase>& loaded() {
+  static const Loaded<JoinCase> all =
+      load_cases<JoinCase>(STREAMFRAME_GOLDEN_DIR, "joins", parse_file);
   return all;
 }
 
@@ -275,16 +250,6 @@ std::vector<std::vector<std::string>> run_case(const JoinCase& c, bool reload_st
   return produced;
 }
 
-std::vector<std::string> transcript(const JoinCase& c,
-                                    const std::vector<std::vector<std::string>>& outputs) {
-  std::vector<std::string> t;
-  for (std::size_t i = 0; i < c.steps.size(); ++i) {
-    if (i > 0) t.push_back(c.steps[i].text);
-    for (const auto& line : outputs[i]) t.push_back("> " + line);
-  }
-  return t;
-}
-
 void check_case(const JoinCase& c, bool reload_state) {
   SCOPED_TRACE(c.file + ":" + std::to_string(c.line) + ": " + c.name);
   std::vector<std::vector<std::string>> actual;
@@ -343,15 +308,7 @@ std::vector<std::size_t> case_indexes() {
 
 std::string case_test_name(const ::testing::TestParamInfo<std::size_t>& info) {
   const auto& c = loaded().cases.at(info.param);
-  std::string s = fs::path(c.file).stem().string() + "_L" + std::to_string(c.line) + "_";
-  for (char ch : c.name) {
-    if (std::isalnum(static_cast<unsigned char>(ch)))
-      s += ch;
-    else if (s.back() != '_')
-      s += '_';
-  }
-  while (!s.empty() && s.back() == '_') s.pop_back();
-  return s;
+  return golden::case_test_name(c.file, c.line, c.name);
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, GoldenJoins, ::testing::ValuesIn(case_indexes()), case_test_name);
