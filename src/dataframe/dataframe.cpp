@@ -160,11 +160,7 @@ StreamingDataFrame StreamingDataFrame::concat(const StreamingDataFrame& other) c
   }
   // TOP-15: the two topics are about to share tasks; state on either side needs equal
   // partition counts (checked before anything is linked).
-  auto linked = graph_->co_partitioned();
-  for (auto& g : other.graph_->co_partitioned()) {
-    if (std::find(linked.begin(), linked.end(), g) == linked.end()) linked.push_back(g);
-  }
-  detail::check_declared_partitions(linked);
+  detail::check_declared_partitions(detail::linked_graphs(graph_, other.graph_));
   // SDF-13/TOP-14: the merged stream's id is made of both streams' ids, sorted.
   std::string a = node_->stream_id;
   std::string b = other.node_->stream_id;

@@ -180,12 +180,21 @@ void Graph::check_co_partitioned() {
   check_declared_partitions(co_partitioned());
 }
 
-void check_declared_partitions(const std::vector<std::shared_ptr<Graph>>& graphs) {
+std::vector<std::shared_ptr<Graph>> linked_graphs(const std::shared_ptr<Graph>& a,
+                                                  const std::shared_ptr<Graph>& b) {
+  auto linked = a->co_partitioned();
+  for (auto& g : b->co_partitioned()) {
+    if (std::find(linked.begin(), linked.end(), g) == linked.end()) linked.push_back(g);
+  }
+  return linked;
+}
+
+void check_declared_partitions(const std::vector<std::shared_ptr<Graph>>& graphs, bool stateful) {
   if (graphs.size() < 2) return;
   std::vector<std::size_t> all(graphs.size());
   for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
-  detail::check_co_partitioned(graphs, {all},
-                               [](const Graph& g) { return g.topic().config().num_partitions; });
+  detail::check_co_partitioned(
+      graphs, {all}, [](const Graph& g) { return g.topic().config().num_partitions; }, stateful);
 }
 
 std::vector<std::vector<std::size_t>> task_groups(
@@ -208,12 +217,13 @@ std::vector<std::vector<std::size_t>> task_groups(
 
 void check_co_partitioned(const std::vector<std::shared_ptr<Graph>>& graphs,
                           const std::vector<std::vector<std::size_t>>& groups,
-                          const std::function<int(const Graph&)>& partitions_of) {
+                          const std::function<int(const Graph&)>& partitions_of, bool stateful) {
   for (const auto& group : groups) {
     if (group.size() < 2) continue;
-    const bool stateful = std::any_of(group.begin(), group.end(),
-                                      [&](std::size_t i) { return graphs[i]->stateful(); });
-    if (!stateful) continue;
+    if (!stateful && std::none_of(group.begin(), group.end(),
+                                  [&](std::size_t i) { return graphs[i]->stateful(); })) {
+      continue;
+    }
     std::string counts;
     bool differ = false;
     const int first = partitions_of(*graphs[group.front()]);

@@ -255,14 +255,24 @@ class Graph : public std::enable_shared_from_this<Graph> {
 std::vector<std::vector<std::size_t>> task_groups(
     const std::vector<std::shared_ptr<Graph>>& graphs);
 
+// TOP-15: the graphs that share tasks with `a` or with `b` once the two are linked (concat,
+// joins), each once.
+std::vector<std::shared_ptr<Graph>> linked_graphs(const std::shared_ptr<Graph>& a,
+                                                  const std::shared_ptr<Graph>& b);
+
 // TOP-15: `graphs` (one set that shares tasks) by their declared partition counts; see below.
-void check_declared_partitions(const std::vector<std::shared_ptr<Graph>>& graphs);
+// `stateful`: the set is about to keep state (a join being declared) even if no graph has a
+// store yet.
+void check_declared_partitions(const std::vector<std::shared_ptr<Graph>>& graphs,
+                               bool stateful = false);
 
 // TOP-15: the stateful sets among task_groups() whose topics have different partition counts
 // (`partitions_of` gives a graph's topic's count) => TopicPartitionsMismatch naming them.
+// `stateful`: every set counts as stateful.
 void check_co_partitioned(const std::vector<std::shared_ptr<Graph>>& graphs,
                           const std::vector<std::vector<std::size_t>>& groups,
-                          const std::function<int(const Graph&)>& partitions_of);
+                          const std::function<int(const Graph&)>& partitions_of,
+                          bool stateful = false);
 
 // The context of the message being processed on this thread (SDF-19); null outside one.
 const MessageContext*& current_message_context();

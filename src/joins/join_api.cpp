@@ -16,37 +16,15 @@ namespace streamframe {
 
 namespace {
 
-// JOIN-01/TOP-15: both sides' topics will share tasks, and the join keeps state: every topic
-// linked to either side needs as many partitions (as declared; the run checks the broker's).
-void check_join_partitions(const char* join, const std::shared_ptr<detail::Graph>& left,
-                           const std::shared_ptr<detail::Graph>& right) {
-  auto linked = left->co_partitioned();
-  for (auto& g : right->co_partitioned()) {
-    if (std::find(linked.begin(), linked.end(), g) == linked.end()) linked.push_back(g);
-  }
-  const int first = linked.front()->topic().config().num_partitions;
-  std::string counts;
-  bool differ = false;
-  for (const auto& g : linked) {
-    const int n = g->topic().config().num_partitions;
-    differ = differ || n != first;
-    counts += (counts.empty() ? "'" : ", '") + g->topic().name() + "' " + std::to_string(n);
-  }
-  if (differ) {
-    throw TopicPartitionsMismatch(std::string(join) +
-                                  ": the joined topics need as many partitions each (a task "
-                                  "owns one partition number of all of them); partitions: " +
-                                  counts);
-  }
-}
-
 void check_frames(const char* join, const std::shared_ptr<detail::Graph>& left,
                   const std::shared_ptr<detail::Graph>& right) {
   if (right == left) return;
   if (right->env() != left->env() && (right->env()->add_graph || left->env()->add_graph)) {
     throw InvalidOperation(std::string(join) + ": the frames belong to different applications");
   }
-  check_join_partitions(join, left, right);
+  // JOIN-01/TOP-15: both sides' topics will share tasks, and the join keeps state: every
+  // topic linked to either side needs as many partitions.
+  detail::check_declared_partitions(detail::linked_graphs(left, right), /*stateful=*/true);
 }
 
 void check_common(const char* join, std::chrono::milliseconds grace, const std::string& name) {
