@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "streamframe/joins.hpp"
+#include "streamframe/lookups.hpp"
 #include "streamframe/record.hpp"
 #include "streamframe/series.hpp"
 #include "streamframe/sink.hpp"
@@ -280,6 +281,16 @@ class StreamingDataFrame {
   // for join_asof; a self-join pairs a record with itself once.
   [[nodiscard]] StreamingDataFrame join_interval(const StreamingDataFrame& right,
                                                  JoinIntervalOptions options = {}) const;
+  // JOIN-05: a lookup join. Each record's value (an object, else ValueTypeError) gets
+  // value[name] = the lookup's result for each of `fields`, in place, keyed by options.on (the
+  // message key, a column, or a callable). The lookup caches results per (field, key) for the
+  // field's ttl. With options.buffer, records whose value is not `is_resolved` after the lookup
+  // are held in a store of this stream (with its changelog) until a later record of their key
+  // resolves or their grace passes (LookupBuffer). Fields the lookup cannot serve, bad SQL
+  // identifiers or buffer options => ConfigError here.
+  [[nodiscard]] StreamingDataFrame join_lookup(std::shared_ptr<Lookup> lookup,
+                                               LookupFields fields,
+                                               JoinLookupOptions options = {}) const;
 
   // EXT-05: a running aggregate per key, without windows (a KTable-style total). After each
   // record, emits {column: result, ...} in declaration order with the record's key and

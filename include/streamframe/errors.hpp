@@ -73,6 +73,11 @@ STREAMFRAME_DEFINE_ERROR(Interrupted)
 STREAMFRAME_DEFINE_ERROR(InvalidTimestamp)
 // A user aggregator, reducer or collector threw; the message names the window and key.
 STREAMFRAME_DEFINE_ERROR(AggregationError)
+// A lookup join's query failed (JOIN-05); the message names the field and the database's error.
+STREAMFRAME_DEFINE_ERROR(LookupError)
+// A lookup join's database cannot be reached (at start: after connection_timeout; while
+// running: after reconnect_timeout).
+STREAMFRAME_DEFINE_ERROR(LookupConnectionError)
 
 #undef STREAMFRAME_DEFINE_ERROR
 

@@ -293,8 +293,11 @@ struct TestDriver::Impl final : detail::TaskOutput {
               last ? std::move(key_value) : key_value,  // NOLINT(bugprone-use-after-move)
               ts, headers};
       if (options.reload_state) {
-        // What the operators hold goes to the store first: the reload must not lose it.
+        // What the operators hold goes to the store first, as at a checkpoint: the reload
+        // must not lose it, and an operator that reads its whole store back (a scan sees the
+        // store, not the transaction) must find it there.
         task.flush_operators();
+        task.commit_writes();
         task.drop_operator_states();
       }
       task.run(row);

@@ -9,6 +9,7 @@
 #include "dataframe/nodes.hpp"
 #include "joins/asof_join.hpp"
 #include "joins/interval_join.hpp"
+#include "joins/lookup_join.hpp"
 #include "streamframe/dataframe.hpp"
 #include "streamframe/errors.hpp"
 
@@ -141,6 +142,48 @@ StreamingDataFrame StreamingDataFrame::join_interval(const StreamingDataFrame& r
   detail::Node* merged = graph_->add(std::move(merge), left_raw);
   graph_->link(merged, right_raw);
   return StreamingDataFrame(graph_, merged);
+}
+
+StreamingDataFrame StreamingDataFrame::join_lookup(std::shared_ptr<Lookup> lookup,
+                                                   LookupFields fields,
+                                                   JoinLookupOptions options) const {
+  if (!lookup) throw ConfigError("join_lookup: no lookup given");
+  if (fields.empty()) throw ConfigError("join_lookup: no fields given");
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (fields[i].first.empty()) throw ConfigError("join_lookup: a field has no name");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (fields[j].first == fields[i].first) {
+        throw ConfigError("join_lookup: field '" + fields[i].first + "' is given twice");
+      }
+    }
+  }
+  lookup->check_fields(fields);
+  detail::LookupEnricher enricher(std::move(lookup), std::move(fields), std::move(options.on));
+  if (!options.buffer) {
+    detail::Node* added =
+        graph_->add(std::make_unique<detail::LookupNode>(std::move(enricher)), node_);
+    return StreamingDataFrame(graph_, added);
+  }
+  LookupBuffer& buffer = *options.buffer;
+  if (buffer.grace.count() <= 0) {
+    throw ConfigError(
+        "join_lookup: buffer grace must be > 0 (without a wait, leave the buffer "
+        "out), got " +
+        std::to_string(buffer.grace.count()) + " ms");
+  }
+  if (!buffer.is_resolved) throw ConfigError("join_lookup: buffer is_resolved is required");
+  if (buffer.max_buffered_per_key < 1) {
+    throw ConfigError("join_lookup: buffer max_buffered_per_key must be >= 1");
+  }
+  if (buffer.store.empty()) throw ConfigError("join_lookup: buffer store name must not be empty");
+  // The store is registered first: a name taken already refuses the join here.
+  const std::size_t store = graph_->add_unique_store(buffer.store, node_);
+  auto node = std::make_unique<detail::LookupBufferNode>(std::move(enricher), std::move(buffer));
+  node->set_store(store);
+  detail::Node* added = graph_->add(std::move(node), node_);
+  // Held records time out on a quiet partition too: the run loop ticks the buffer.
+  graph_->set_ticking_owner(store, added);
+  return StreamingDataFrame(graph_, added);
 }
 
 }  // namespace streamframe
