@@ -174,8 +174,9 @@ enum class LookupTimeout {
 };
 
 // JOIN-05: holds records whose lookup did not resolve, instead of sending them on with
-// defaults. A held record is released, enriched again, in arrival order per message key, when
-// a later record of its key resolves (a held one that still does not resolve stays), or goes
+// defaults. A held record is kept as it arrived (the fields' columns as they were before the
+// lookup) and released, enriched again, in arrival order per message key, when a later record
+// of its key resolves (a held one that still does not resolve stays), or goes
 // out per `on_timeout` once it waited `grace` on the application clock (checked every turn of
 // the run loop, so a quiet partition drains too). Held records live in the store `store` of
 // the stream, with its changelog: nothing acknowledged is lost on a crash or rebalance. After
@@ -185,7 +186,7 @@ struct LookupBuffer {
   // Called with the value after the lookup; true = resolved. Required.
   std::function<bool(const Value& value)> is_resolved{};
   LookupTimeout on_timeout = LookupTimeout::emit;
-  // A record arriving for a key that holds this many is dropped (logged, counted); >= 1.
+  // A record arriving for a key that holds this many is dropped (logged); >= 1.
   std::size_t max_buffered_per_key = 10000;
   std::string store = "lookup-buffer";
 };

@@ -39,6 +39,26 @@ void LookupEnricher::set_defaults(Value& value) const {
   for (const auto& [name, field] : fields_) value[name] = lookup_field_default(field);
 }
 
+void LookupEnricher::save_fields(const Value& value,
+                                 std::vector<std::optional<Value>>& saved) const {
+  saved.clear();
+  for (const auto& [name, field] : fields_) {
+    const Value* v = value.find(name);
+    saved.push_back(v == nullptr ? std::nullopt : std::optional<Value>(*v));
+  }
+}
+
+void LookupEnricher::restore_fields(Value& value, std::vector<std::optional<Value>>& saved) const {
+  if (!value.is_object()) return;
+  for (std::size_t i = 0; i < fields_.size() && i < saved.size(); ++i) {
+    if (saved[i]) {
+      value.as_object().set(fields_[i].first, std::move(*saved[i]));
+    } else {
+      value.as_object().erase(fields_[i].first);
+    }
+  }
+}
+
 void LookupNode::process(Row& row, ExecContext& ctx) const {
   enricher_.enrich(row.value, row.key, row.timestamp);
   forward(row, ctx);
@@ -125,8 +145,11 @@ class BufferState final : public OperatorState {
   void process(Row& row, ExecContext& ctx) {
     const std::int64_t now = ctx.now_ms();
     settle_restored(now);
+    if (row.value.is_object()) node_.enricher().save_fields(row.value, saved_);
     node_.enricher().enrich(row.value, row.key, row.timestamp);
     const bool resolved = node_.resolved(row.value);
+    // A record that waits is kept as it arrived.
+    if (!resolved) node_.enricher().restore_fields(row.value, saved_);
     enc_.clear();
     state::encode(row.key, enc_);
     auto it = keys_.find(enc_);
@@ -337,6 +360,7 @@ class BufferState final : public OperatorState {
   std::set<std::pair<std::int64_t, std::string>> due_;  // (oldest arrival, key) of held keys
   std::size_t restored_ = 0;
   std::string enc_;
+  std::vector<std::optional<Value>> saved_;  // reused per record
 };
 
 }  // namespace

@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "dataframe/graph.hpp"
 #include "streamframe/lookups.hpp"
@@ -20,6 +22,11 @@ class LookupEnricher {
   void enrich(Value& value, const Value& key, std::int64_t timestamp) const;
   // Sets every field to its default_value (a buffered record that timed out).
   void set_defaults(Value& value) const;
+  // What the fields hold in `value` before enrich() (nullopt: absent), and putting it back: a
+  // held record is stored as it arrived, so that joining it again sees the columns it had
+  // (a field may overwrite the very column the lookup key comes from).
+  void save_fields(const Value& value, std::vector<std::optional<Value>>& saved) const;
+  void restore_fields(Value& value, std::vector<std::optional<Value>>& saved) const;
 
  private:
   std::shared_ptr<Lookup> lookup_;

@@ -22,6 +22,15 @@ inline std::optional<std::string> test_brokers() {
   return std::string(value);
 }
 
+// The address (host:port) of the real PostgreSQL the lookup tests run against, from
+// STREAMFRAME_TEST_POSTGRES (scripts/test sets it from `scripts/postgres start`; user,
+// password and database are all `streamframe`).
+inline std::optional<std::string> test_postgres() {
+  const char* value = std::getenv("STREAMFRAME_TEST_POSTGRES");
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  return std::string(value);
+}
+
 // A name no other test, process or earlier run uses: prefix-<pid>-<counter>-<ms since epoch>.
 // Topic and group names built from it are valid Kafka names as long as the prefix is.
 inline std::string unique_name(std::string_view prefix) {
@@ -48,4 +57,12 @@ inline std::string unique_name(std::string_view prefix) {
     if (!::streamframe::test::test_brokers()) {           \
       GTEST_SKIP() << "STREAMFRAME_TEST_BROKERS not set"; \
     }                                                     \
+  } while (0)
+
+// The same for the tests that need the test PostgreSQL.
+#define REQUIRE_TEST_POSTGRES()                            \
+  do {                                                     \
+    if (!::streamframe::test::test_postgres()) {           \
+      GTEST_SKIP() << "STREAMFRAME_TEST_POSTGRES not set"; \
+    }                                                      \
   } while (0)

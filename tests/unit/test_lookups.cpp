@@ -465,6 +465,36 @@ TEST(LookupBuffer, HeldRecordsAreReadBackFromTheStore) {
   EXPECT_EQ(ns_of(b.driver->take_rows()), (std::vector<std::string>{"j:2"}));
 }
 
+// The field replaces the column its lookup key comes from: a held record is kept as it
+// arrived, so joining it again still finds its key.
+TEST(LookupBuffer, AHeldRecordIsKeptAsItArrived) {
+  Db db;
+  auto lookup = std::make_shared<SQLiteLookup>(db.path());
+  auto root = StreamingDataFrame::standalone(Topic::make("orders", {}));
+  SQLiteLookupField field = customer_field();
+  field.ttl = 0ms;
+  field.default_value = Value("unknown");
+  (void)root.join_lookup(
+      lookup, {{"customer", field}},
+      {.on = "customer", .buffer = LookupBuffer{.grace = 1000ms, .is_resolved = [](const Value& v) {
+                                                  return v["customer"].is_object();
+                                                }}});
+  TestDriver driver(root, {.partitions = 1, .reload_state = true});
+  driver.pipe(0, "k", R"({"customer":"c8","n":0})", 1);
+  driver.pipe(0, "k", R"({"customer":"c8","n":1})", 2);
+  db.exec("INSERT INTO customers VALUES ('c8', 'Eve', 'bronze', 1.0, 0, NULL)");
+  driver.pipe(0, "k", R"({"customer":"c1","n":2})", 3);
+  auto rows = driver.take_rows();
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].value.to_json(), R"({"customer":{"name":"Eve","tier":"bronze"},"n":0})");
+  EXPECT_EQ(rows[2].value.to_json(), R"({"customer":{"name":"Ann","tier":"gold"},"n":2})");
+  driver.pipe(0, "k", R"({"customer":"c9","n":3})", 4);
+  driver.advance_clock(1000ms);
+  rows = driver.take_rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].value.to_json(), R"({"customer":"unknown","n":3})") << "the default";
+}
+
 TEST(LookupBuffer, BadOptionsAreRefused) {
   Db db;
   auto lookup = std::make_shared<SQLiteLookup>(db.path());
