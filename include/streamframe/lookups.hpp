@@ -139,7 +139,8 @@ struct PostgresLookupOptions {
   // A connection lost while running is re-established with backoff (100 ms doubling to 5 s)
   // while the record waits; after this long the record fails with LookupConnectionError
   // (processing stops without committing it), unless `default_when_unavailable`, which gives
-  // it each field's default instead.
+  // it each field's default instead; the records after it then try to reconnect once each,
+  // without waiting, and get the defaults until the database is back.
   std::chrono::milliseconds reconnect_timeout = std::chrono::seconds(60);
   bool default_when_unavailable = false;
 };

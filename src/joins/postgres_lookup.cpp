@@ -143,6 +143,8 @@ struct PostgresLookup::Impl {
   std::unordered_map<std::string, Prepared> prepared;  // by the field's query text
   std::uint64_t reconnects = 0;
   std::uint64_t next_statement = 0;
+  // default_when_unavailable: a reconnect wait ran out and the database is still away.
+  bool unavailable_ = false;
 
   explicit Impl(PostgresLookupOptions o) : opts(std::move(o)), cache(opts.cache_size) {}
 
@@ -234,20 +236,25 @@ struct PostgresLookup::Impl {
           }
         }
       }
-      // The connection is gone: the record waits while it is re-established.
+      // The connection is gone: the record waits while it is re-established. Once a wait
+      // ran out (the records since got defaults), each record tries once, without waiting.
       const std::int64_t now = detail::lookup_clock_ms();
       if (deadline == 0) {
-        deadline = now + opts.reconnect_timeout.count();
+        deadline = unavailable_ ? now : now + opts.reconnect_timeout.count();
         detail::logger()->warn("PostgresLookup: connection to {} lost ({}); reconnecting", where(),
                                conn ? trimmed(PQerrorMessage(conn.get())) : "closed");
       }
       std::string error;
       if (!connect(deadline, error)) {
-        detail::logger()->error("PostgresLookup: {} still unreachable after {} ms: {}", where(),
-                                opts.reconnect_timeout.count(), error);
+        if (!unavailable_) {
+          detail::logger()->error("PostgresLookup: {} still unreachable after {} ms: {}", where(),
+                                  opts.reconnect_timeout.count(), error);
+        }
+        unavailable_ = opts.default_when_unavailable;
         last_error = error;
         return std::nullopt;
       }
+      unavailable_ = false;
       ++reconnects;
       detail::logger()->info("PostgresLookup: reconnected to {}", where());
     }

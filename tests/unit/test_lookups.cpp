@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "streamframe/streamframe.hpp"
+#include "support/embedded_config.hpp"
 #include "support/expect_error.hpp"
 
 using namespace std::chrono_literals;
@@ -316,6 +317,42 @@ TEST(SQLiteLookup, BadRecordsAndFailingQueriesAreProcessingErrorsNamingTheField)
   TestDriver positional_driver(positional, {.partitions = 1});
   test::expect_error<LookupError>([&] { positional_driver.pipe(0, "k", R"({"x":1})", 1); },
                                   "field 'q': the query has a positional parameter");
+}
+
+// One lookup serves every worker thread of the application (it locks around its connection
+// and cache): each of 400 orders on 4 partitions read by 2 workers gets its own customer.
+TEST(SQLiteLookup, OneLookupServesEveryWorkerOfTheRunLoop) {
+  Db db;
+  for (int i = 0; i < 40; ++i) {
+    db.exec("INSERT INTO customers (id, name) VALUES ('x" + std::to_string(i) + "', 'name-" +
+            std::to_string(i) + "')");
+  }
+  auto lookup = std::make_shared<SQLiteLookup>(db.path(), 16);
+  ApplicationConfig cfg = test::embedded_config("lookup-workers");
+  cfg.num_workers = 2;
+  Application app(cfg);
+  const Topic orders = app.topic("lookup-orders", {.config = TopicConfig{.num_partitions = 4}});
+  {
+    Producer producer = app.get_producer();
+    for (int i = 0; i < 400; ++i) {
+      producer.produce(orders,
+                       Value::object({{"customer", "x" + std::to_string(i % 40)}, {"n", i}}),
+                       Value("k" + std::to_string(i)), 1000 + i);
+    }
+    ASSERT_TRUE(producer.flush(30s));
+  }
+  SQLiteLookupField field{.table = "customers", .columns = {"name"}, .on = "id"};
+  field.ttl = 10ms;  // misses now and then, from both threads
+  (void)app.dataframe(orders).join_lookup(lookup, {{"c", field}}, {.on = "customer"});
+  const auto rows = app.run({.timeout = 20s, .count = 400});
+  ASSERT_EQ(rows.size(), 400u);
+  for (const auto& v : rows) {
+    const auto n = v["n"].as_int();
+    EXPECT_EQ(v["c"]["name"].as_string(), "name-" + std::to_string(n % 40)) << v.to_json();
+  }
+  const auto info = lookup->cache_info();
+  EXPECT_EQ(info.hits + info.misses, 400u);
+  EXPECT_LE(info.size, 16u);
 }
 
 // ---------------------------------------------------------------------------------------------
