@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "state/store.hpp"
 #include "streamframe/value.hpp"
@@ -57,15 +58,13 @@ class PartitionTransaction {
   void remove(std::string_view key);
 
   // Whether nothing was written since the last checkpoint.
-  bool empty() const noexcept { return dirty_ == 0; }
-  std::size_t size() const noexcept { return dirty_; }
-  // Each key written since the last checkpoint once, with its final value (nullopt = deleted).
+  bool empty() const noexcept { return changed_.empty(); }
+  std::size_t size() const noexcept { return changed_.size(); }
+  // Each key written since the last checkpoint once, with its final value (nullopt = deleted),
+  // in the order they were first written. Walks only what changed, not the whole cache.
   template <class F>
   void for_each_change(F&& f) const {
-    if (dirty_ == 0) return;
-    for (const auto& [k, e] : entries_) {
-      if (e.dirty) f(std::string_view(k), e.value);
-    }
+    for (const Map::value_type* kv : changed_) f(std::string_view(kv->first), kv->second.value);
   }
   // The changes as a batch, ordered by key (cheaper for RocksDB to apply).
   WriteBatch batch() const;
@@ -94,16 +93,19 @@ class PartitionTransaction {
   // The entry of `key`, read from the store into the cache when missing. Remembers it: the
   // put() that follows a get() of the same key does not look it up again.
   Entry& entry(std::string_view key, bool read_store);
-  void mark_dirty(Entry& e) {
-    if (!e.dirty) {
-      e.dirty = true;
-      ++dirty_;
+  // `kv` is the entry just returned by entry() (last_).
+  void mark_dirty(Map::value_type& kv) {
+    if (!kv.second.dirty) {
+      kv.second.dirty = true;
+      changed_.push_back(&kv);
     }
   }
 
   PartitionStore* store_;
   Map entries_;
-  std::size_t dirty_ = 0;
+  // The entries written since the last checkpoint, in first-write order: a checkpoint costs
+  // what changed, not the size of the cache.
+  std::vector<Map::value_type*> changed_;
   // Element pointers of an unordered_map survive rehashing; only erase/clear invalidate.
   Map::value_type* last_ = nullptr;
 };
