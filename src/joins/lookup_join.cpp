@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/logging.hpp"
+#include "joins/store_codec.hpp"
 #include "state/transaction.hpp"
 #include "state/value_codec.hpp"
 #include "streamframe/errors.hpp"
@@ -82,45 +83,6 @@ constexpr std::int64_t kRestored = std::numeric_limits<std::int64_t>::min();
 //   (uint32 LE), per header: name length (uint32 LE), name, null flag (uint8), value length
 //   (uint32 LE), value; then value length (uint32 LE) and the value-codec bytes.
 constexpr std::uint8_t kLayout = 0;
-
-template <class T>
-void put_fixed(std::string& out, T v) {
-  char buf[sizeof(T)];
-  std::memcpy(buf, &v, sizeof(T));  // little-endian hosts only, like the other stores
-  out.append(buf, sizeof(T));
-}
-
-void put_bytes(std::string& out, std::string_view b) {
-  put_fixed(out, static_cast<std::uint32_t>(b.size()));
-  out.append(b);
-}
-
-class Reader {
- public:
-  explicit Reader(std::string_view bytes) : rest_(bytes) {}
-  template <class T>
-  T fixed() {
-    need(sizeof(T));
-    T v;
-    std::memcpy(&v, rest_.data(), sizeof(T));
-    rest_.remove_prefix(sizeof(T));
-    return v;
-  }
-  std::string_view bytes() {
-    const auto n = fixed<std::uint32_t>();
-    need(n);
-    auto out = rest_.substr(0, n);
-    rest_.remove_prefix(n);
-    return out;
-  }
-  bool done() const noexcept { return rest_.empty(); }
-
- private:
-  void need(std::size_t n) const {
-    if (rest_.size() < n) throw SerializationError("lookup buffer: a stored entry is truncated");
-  }
-  std::string_view rest_;
-};
 
 class BufferState final : public OperatorState {
  public:
@@ -235,7 +197,7 @@ class BufferState final : public OperatorState {
   }
 
   static void decode(std::string_view bytes, std::deque<Held>& out) {
-    Reader r(bytes);
+    StoreReader r(bytes, "lookup buffer");
     if (r.fixed<std::uint8_t>() != kLayout) {
       throw SerializationError("lookup buffer: unknown layout of a stored entry");
     }
@@ -255,7 +217,7 @@ class BufferState final : public OperatorState {
       h.value = state::decode(r.bytes());
       out.push_back(std::move(h));
     }
-    if (!r.done()) throw SerializationError("lookup buffer: trailing bytes in a stored entry");
+    r.finish();
   }
 
   // Restored records wait a whole grace from the first turn after the restore (their arrival

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <variant>
 
 #include "streamframe/lookups.hpp"
 
@@ -43,6 +44,34 @@ class LookupCache {
 
 // Milliseconds of steady_clock: a cache ttl is measured in real time.
 std::int64_t lookup_clock_ms();
+
+// A field's result as a lookup fetched it; `cacheable` false: given for now only (a default
+// while the database is unreachable), asked again next time.
+struct Fetched {
+  Value value;
+  bool cacheable = true;
+};
+
+// What every database lookup's join() does: value[name] = the field's result, from `cache`
+// while younger than the field's ttl, else `fetch(name, field)` (stored in the cache when the
+// ttl is > 0).
+template <class Fetch>
+void join_fields(const LookupFields& fields, const Value& on, Value& value, LookupCache& cache,
+                 Fetch&& fetch) {
+  for (const auto& [name, field] : fields) {
+    const auto ttl = std::visit([](const auto& f) { return f.ttl; }, field);
+    const std::int64_t now = lookup_clock_ms();
+    if (ttl.count() > 0) {
+      if (const Value* hit = cache.get(name, on, ttl, now)) {
+        value[name] = *hit;
+        continue;
+      }
+    }
+    Fetched r = fetch(name, field);
+    if (ttl.count() > 0 && r.cacheable) cache.put(r.value, now);
+    value[name] = std::move(r.value);
+  }
+}
 
 // ConfigError unless `id` is a plain SQL identifier ([A-Za-z0-9_]+): identifiers are spliced
 // into the query text, so nothing else may reach it. `what` names it in the message.

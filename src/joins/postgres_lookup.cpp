@@ -332,44 +332,36 @@ void PostgresLookup::join(const LookupFields& fields, const Value& on, Value& va
                           const Value& key, std::int64_t timestamp) {
   (void)key, (void)timestamp;
   std::lock_guard lock(impl_->mu);
-  for (const auto& [name, field] : fields) {
-    const std::int64_t now = detail::lookup_clock_ms();
-    Value result = std::visit(
-        [&](const auto& f) -> Value {
-          using F = std::decay_t<decltype(f)>;
-          if constexpr (std::is_same_v<F, PostgresLookupField> ||
-                        std::is_same_v<F, PostgresLookupQueryField>) {
-            const bool cached = f.ttl.count() > 0;
-            if (cached) {
-              if (const Value* hit = impl_->cache.get(name, on, f.ttl, now)) return *hit;
-            }
-            std::optional<ResultPtr> res;
-            const std::vector<std::string>* columns = nullptr;
-            if constexpr (std::is_same_v<F, PostgresLookupField>) {
-              const std::string sql =
-                  detail::table_query_text({f.schema, f.table, &f.columns, f.on, f.order_by,
-                                            f.order_by_direction, f.first_match_only},
-                                           "$1");
-              res = impl_->exec(name, sql, {}, &on, value);
-              columns = &f.columns;
-            } else {
-              const PgQuery q = convert_placeholders(name, f.query);
-              res = impl_->exec(name, q.text, q.params, nullptr, value);
-            }
-            if (!res) {
-              if (!impl_->opts.default_when_unavailable) impl_->unavailable(name);
-              return f.default_value;  // not cached: the next record asks again
-            }
-            Value r = impl_->shape(res->get(), columns, f.first_match_only, f.default_value);
-            if (cached) impl_->cache.put(r, now);
-            return r;
-          } else {
-            throw ConfigError("join_lookup: field '" + name + "' is not a PostgreSQL field");
-          }
-        },
-        field);
-    value[name] = std::move(result);
-  }
+  detail::join_fields(
+      fields, on, value, impl_->cache,
+      [&](const std::string& name, const LookupField& field) -> detail::Fetched {
+        std::optional<ResultPtr> res;
+        const std::vector<std::string>* columns = nullptr;
+        bool first_match_only = true;
+        const Value* default_value = nullptr;
+        if (const auto* f = std::get_if<PostgresLookupField>(&field)) {
+          const std::string sql =
+              detail::table_query_text({f->schema, f->table, &f->columns, f->on, f->order_by,
+                                        f->order_by_direction, f->first_match_only},
+                                       "$1");
+          res = impl_->exec(name, sql, {}, &on, value);
+          columns = &f->columns;
+          first_match_only = f->first_match_only;
+          default_value = &f->default_value;
+        } else if (const auto* q = std::get_if<PostgresLookupQueryField>(&field)) {
+          const PgQuery pq = convert_placeholders(name, q->query);
+          res = impl_->exec(name, pq.text, pq.params, nullptr, value);
+          first_match_only = q->first_match_only;
+          default_value = &q->default_value;
+        } else {
+          throw ConfigError("join_lookup: field '" + name + "' is not a PostgreSQL field");
+        }
+        if (!res) {
+          if (!impl_->opts.default_when_unavailable) impl_->unavailable(name);
+          return {*default_value, /*cacheable=*/false};  // the next record asks again
+        }
+        return {impl_->shape(res->get(), columns, first_match_only, *default_value)};
+      });
 }
 
 LookupCacheInfo PostgresLookup::cache_info() const {

@@ -204,33 +204,18 @@ void SQLiteLookup::check_fields(const LookupFields& fields) const {
 void SQLiteLookup::join(const LookupFields& fields, const Value& on, Value& value, const Value& key,
                         std::int64_t timestamp) {
   (void)key, (void)timestamp;
-  const std::int64_t now = detail::lookup_clock_ms();
   std::lock_guard lock(impl_->mu);
-  for (const auto& [name, field] : fields) {
-    Value result = std::visit(
-        [&](const auto& f) -> Value {
-          using F = std::decay_t<decltype(f)>;
-          if constexpr (std::is_same_v<F, SQLiteLookupField> ||
-                        std::is_same_v<F, SQLiteLookupQueryField>) {
-            const bool cached = f.ttl.count() > 0;
-            if (cached) {
-              if (const Value* hit = impl_->cache.get(name, on, f.ttl, now)) return *hit;
-            }
-            Value r;
-            if constexpr (std::is_same_v<F, SQLiteLookupField>) {
-              r = impl_->query(name, f, on);
-            } else {
-              r = impl_->query(name, f, value);
-            }
-            if (cached) impl_->cache.put(r, now);
-            return r;
-          } else {
-            throw ConfigError("join_lookup: field '" + name + "' is not a SQLite field");
-          }
-        },
-        field);
-    value[name] = std::move(result);
-  }
+  detail::join_fields(
+      fields, on, value, impl_->cache,
+      [&](const std::string& name, const LookupField& field) -> detail::Fetched {
+        if (const auto* f = std::get_if<SQLiteLookupField>(&field)) {
+          return {impl_->query(name, *f, on)};
+        }
+        if (const auto* q = std::get_if<SQLiteLookupQueryField>(&field)) {
+          return {impl_->query(name, *q, value)};
+        }
+        throw ConfigError("join_lookup: field '" + name + "' is not a SQLite field");
+      });
 }
 
 LookupCacheInfo SQLiteLookup::cache_info() const {

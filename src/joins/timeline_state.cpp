@@ -6,6 +6,7 @@
 #include <string_view>
 #include <utility>
 
+#include "joins/store_codec.hpp"
 #include "state/transaction.hpp"
 #include "state/value_codec.hpp"
 #include "streamframe/errors.hpp"
@@ -17,39 +18,6 @@ namespace {
 //   layout byte (0), floor (int64 LE), entry count (uint32 LE),
 //   per entry: timestamp (int64 LE), value length (uint32 LE), value-codec bytes.
 constexpr std::uint8_t kLayout = 0;
-
-template <class T>
-void put_fixed(std::string& out, T v) {
-  char buf[sizeof(T)];
-  std::memcpy(buf, &v, sizeof(T));  // little-endian hosts only, like the window codec
-  out.append(buf, sizeof(T));
-}
-
-class Reader {
- public:
-  explicit Reader(std::string_view bytes) : rest_(bytes) {}
-  template <class T>
-  T fixed() {
-    need(sizeof(T));
-    T v;
-    std::memcpy(&v, rest_.data(), sizeof(T));
-    rest_.remove_prefix(sizeof(T));
-    return v;
-  }
-  std::string_view bytes(std::size_t n) {
-    need(n);
-    auto out = rest_.substr(0, n);
-    rest_.remove_prefix(n);
-    return out;
-  }
-  bool done() const noexcept { return rest_.empty(); }
-
- private:
-  void need(std::size_t n) const {
-    if (rest_.size() < n) throw SerializationError("join store: a stored entry is truncated");
-  }
-  std::string_view rest_;
-};
 
 std::int64_t floor_after(std::int64_t ts, std::int64_t grace) {
   // ts - grace without overflow, never below 0.
@@ -63,7 +31,7 @@ bool TimelineState::load(Timeline& t) {
   const auto stored = txn_->get(enc_);
   if (!stored) return false;
   const state::StoredValue sv = state::parse_stored(*stored);
-  Reader r(sv.payload);
+  StoreReader r(sv.payload, "join store");
   if (r.fixed<std::uint8_t>() != kLayout) {
     throw SerializationError("join store: unknown layout of a stored entry");
   }
@@ -74,7 +42,7 @@ bool TimelineState::load(Timeline& t) {
     const auto len = r.fixed<std::uint32_t>();
     t.by_ts.emplace_hint(t.by_ts.end(), ts, state::decode(r.bytes(len)));
   }
-  if (!r.done()) throw SerializationError("join store: trailing bytes in a stored entry");
+  r.finish();
   return true;
 }
 
