@@ -183,6 +183,9 @@ SQLiteLookup::SQLiteLookup(const std::string& path, std::size_t cache_size)
     const std::string why = raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
     throw LookupConnectionError("SQLiteLookup: cannot open '" + path + "' read-only: " + why);
   }
+  // A writer holding the file's lock makes a read wait up to 5 s (as Python's sqlite3 does)
+  // instead of failing at once with SQLITE_BUSY.
+  sqlite3_busy_timeout(raw, 5000);
   detail::logger()->info("SQLiteLookup: '{}' opened read-only, cache size {}", path, cache_size);
 }
 

@@ -247,6 +247,30 @@ TEST(SQLiteLookup, AnEntryOlderThanItsTtlIsQueriedAgain) {
   EXPECT_EQ(rows[1].value["c"]["tier"].as_string(), "platinum");
 }
 
+// Another process writing the file holds its lock for a moment: the lookup waits for it
+// instead of failing with SQLITE_BUSY.
+TEST(SQLiteLookup, AWritersLockIsWaitedFor) {
+  Db db;
+  auto lookup = std::make_shared<SQLiteLookup>(db.path());
+  auto root = StreamingDataFrame::standalone(Topic::make("orders", {}));
+  SQLiteLookupField field = customer_field();
+  field.ttl = 0ms;
+  (void)root.join_lookup(lookup, {{"c", field}}, {.on = "customer"});
+  TestDriver driver(root, {.partitions = 1});
+  db.exec("BEGIN EXCLUSIVE");
+  db.exec("UPDATE customers SET tier = 'platinum' WHERE id = 'c1'");
+  std::jthread writer([&db] {  // joined on the way out, also when pipe() throws
+    std::this_thread::sleep_for(300ms);
+    db.exec("COMMIT");
+  });
+  const auto start = std::chrono::steady_clock::now();
+  driver.pipe(0, "k", R"({"customer":"c1"})", 1);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  writer.join();
+  EXPECT_GE(waited, 250ms);
+  EXPECT_EQ(driver.take_rows().at(0).value["c"]["tier"].as_string(), "platinum");
+}
+
 TEST(SQLiteLookup, BadDefinitionsAreRefusedWhenTheJoinIsDeclared) {
   Db db;
   auto lookup = std::make_shared<SQLiteLookup>(db.path());
