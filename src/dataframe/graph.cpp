@@ -21,8 +21,15 @@ void Node::forward(Row& row, ExecContext& ctx) const {
     return;
   }
   for (std::size_t i = 0; i + 1 < n; ++i) {
+    const Node& child = *children[i];
+    if (const auto admitted = child.admits(row)) {
+      if (!*admitted) continue;  // dropped by the filter: no copy made
+      Row copy = row;
+      child.forward(copy, ctx);
+      continue;
+    }
     Row copy = row;
-    children[i]->process(copy, ctx);
+    child.process(copy, ctx);
   }
   children[n - 1]->process(row, ctx);
 }

@@ -98,6 +98,13 @@ class Node {
   virtual void process(Row& row, ExecContext& ctx) const = 0;
   // Whether the node sends records to Kafka (sdf.test() refuses those).
   virtual bool produces() const { return false; }
+  // A filter that only reads the row and keeps no state: its verdict on `row` (nullopt: not
+  // such a filter). forward() asks it before copying a row for a branch, so a branch whose
+  // filter drops the row costs no copy (SDF-14: the branches still see the same rows).
+  virtual std::optional<bool> admits(const Row& row) const {
+    (void)row;
+    return std::nullopt;
+  }
   virtual const char* kind() const = 0;
   virtual Sink* sink() const { return nullptr; }
   // The topic a plain `to_topic(topic)` sends to (no key callable), else null.

@@ -107,6 +107,9 @@ class FilterNode final : public Node {
   void process(Row& row, ExecContext& ctx) const override {
     if (f_(row.value, row.key, row.timestamp, row.headers)) forward(row, ctx);
   }
+  std::optional<bool> admits(const Row& row) const override {
+    return f_(row.value, row.key, row.timestamp, row.headers);
+  }
   const char* kind() const override { return "filter"; }
 
  private:
@@ -117,8 +120,11 @@ class SeriesFilterNode final : public Node {
  public:
   explicit SeriesFilterNode(Series predicate) : predicate_(std::move(predicate)) {}
   void process(Row& row, ExecContext& ctx) const override {
+    if (*admits(row)) forward(row, ctx);
+  }
+  std::optional<bool> admits(const Row& row) const override {
     Value scratch;
-    if (predicate_.evaluate(row.value, scratch).truthy()) forward(row, ctx);
+    return predicate_.evaluate(row.value, scratch).truthy();
   }
   const char* kind() const override { return "filter"; }
 

@@ -209,6 +209,31 @@ TEST_F(DataFrameTest, ForkedBranchesRunInDeclarationOrderWithIndependentValues) 
   (void)right;
 }
 
+// A filter at the head of a branch is asked before the row is copied for it (a dropped row
+// costs no copy); what passes still gets its own copy, so a change made below the filter is
+// not seen by the branches after it.
+TEST_F(DataFrameTest, FilteredBranchesStillGetTheirOwnCopies) {
+  auto first = sdf.filter([](const Value& v) { return v["x"].as_int() > 0; }).update([](Value& v) {
+    v["seen_by"] = "first";
+  });
+  auto second = sdf[sdf["x"] > 5].update([](Value& v) { v["seen_by"] = "second"; });
+  auto third = sdf.update([](Value& v) { v["last"] = true; });
+  (void)first;
+  (void)second;
+  (void)third;
+  auto out = sdf.test(Value::object({{"x", 1}}));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].value.to_json(), R"({"x":1,"seen_by":"first"})");
+  EXPECT_EQ(out[1].value.to_json(), R"({"x":1,"last":true})");
+  out = sdf.test(Value::object({{"x", 9}}));
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[1].value.to_json(), R"({"x":9,"seen_by":"second"})");
+  EXPECT_EQ(out[2].value.to_json(), R"({"x":9,"last":true})");
+  out = sdf.test(Value::object({{"x", -1}}));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].value.to_json(), R"({"x":-1,"last":true})");
+}
+
 TEST_F(DataFrameTest, ConcatOfBranchesMergesThem) {
   auto hot = sdf[sdf["t"] > 10];
   auto cold = sdf[sdf["t"] <= 10];
