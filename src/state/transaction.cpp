@@ -114,13 +114,13 @@ void PartitionTransaction::put(std::string_view key, std::string_view value) {
   } else {
     e.value.emplace(value);
   }
-  mark_dirty(e);
+  mark_dirty();
 }
 
 void PartitionTransaction::remove(std::string_view key) {
   Entry& e = entry(key, false);
   e.value.reset();
-  mark_dirty(e);
+  mark_dirty();
 }
 
 WriteBatch PartitionTransaction::batch() const {
@@ -142,15 +142,15 @@ void PartitionTransaction::committed() {
     entries_.clear();
     last_ = nullptr;
   } else {
-    for (auto& [k, e] : entries_) e.dirty = false;
+    for (Map::value_type* written : written_) written->second.dirty = false;
   }
-  dirty_ = 0;
+  written_.clear();
 }
 
 void PartitionTransaction::discard() noexcept {
   entries_.clear();
   last_ = nullptr;
-  dirty_ = 0;
+  written_.clear();
 }
 
 }  // namespace streamframe::state

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "state/store.hpp"
 #include "streamframe/value.hpp"
@@ -57,14 +58,13 @@ class PartitionTransaction {
   void remove(std::string_view key);
 
   // Whether nothing was written since the last checkpoint.
-  bool empty() const noexcept { return dirty_ == 0; }
-  std::size_t size() const noexcept { return dirty_; }
+  bool empty() const noexcept { return written_.empty(); }
+  std::size_t size() const noexcept { return written_.size(); }
   // Each key written since the last checkpoint once, with its final value (nullopt = deleted).
   template <class F>
   void for_each_change(F&& f) const {
-    if (dirty_ == 0) return;
-    for (const auto& [k, e] : entries_) {
-      if (e.dirty) f(std::string_view(k), e.value);
+    for (const Map::value_type* written : written_) {
+      f(std::string_view(written->first), written->second.value);
     }
   }
   // The changes as a batch, ordered by key (cheaper for RocksDB to apply).
@@ -94,16 +94,19 @@ class PartitionTransaction {
   // The entry of `key`, read from the store into the cache when missing. Remembers it: the
   // put() that follows a get() of the same key does not look it up again.
   Entry& entry(std::string_view key, bool read_store);
-  void mark_dirty(Entry& e) {
-    if (!e.dirty) {
-      e.dirty = true;
-      ++dirty_;
+  // Marks the entry entry() returned last (last_) as written since the last checkpoint.
+  void mark_dirty() {
+    if (!last_->second.dirty) {
+      last_->second.dirty = true;
+      written_.push_back(last_);
     }
   }
 
   PartitionStore* store_;
   Map entries_;
-  std::size_t dirty_ = 0;
+  // The entries written since the last checkpoint, each once: a checkpoint visits these, not
+  // the whole cache (up to kCacheEntries).
+  std::vector<Map::value_type*> written_;
   // Element pointers of an unordered_map survive rehashing; only erase/clear invalidate.
   Map::value_type* last_ = nullptr;
 };
