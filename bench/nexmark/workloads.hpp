@@ -94,31 +94,30 @@ inline void declare_q3(StreamingDataFrame root, const Topic& out) {
             return state == "OR" || state == "ID" || state == "CA";
           })
           .apply([](const Value& p) {
-            return Value::object({{"id", p["id"]},
-                                  {"name", p["name"]},
-                                  {"city", p["city"]},
-                                  {"state", p["state"]}});
+            return Value::object(
+                {{"id", p["id"]}, {"name", p["name"]}, {"city", p["city"]}, {"state", p["state"]}});
           });
   persons.set_timestamp(no_time);
-  auto auctions =
-      root.filter(
-              [](const Value& v) { return is_type(v, "auction") && v["category"].as_int() == 10; })
-          .apply([](const Value& a) {
-            return Value::object({{"id", a["id"]}, {"seller", a["seller"]}});
-          });
+  auto auctions = root.filter([](const Value& v) {
+                        return is_type(v, "auction") && v["category"].as_int() == 10;
+                      })
+                      .apply([](const Value& a) {
+                        return Value::object({{"id", a["id"]}, {"seller", a["seller"]}});
+                      });
   auctions.set_timestamp(no_time);
   persons.group_by([](const Value& p) { return key_of(p, "id"); }, "person")
-      .join_interval(auctions.group_by([](const Value& a) { return key_of(a, "seller"); }, "seller"),
-                     {.how = JoinHow::inner,
-                      .merge =
-                          [](const Value& person, const Value& auction) {
-                            return Value::object({{"name", person["name"]},
-                                                  {"city", person["city"]},
-                                                  {"state", person["state"]},
-                                                  {"id", auction["id"]}});
-                          },
-                      .grace = k_join_grace,
-                      .name = "q3"})
+      .join_interval(
+          auctions.group_by([](const Value& a) { return key_of(a, "seller"); }, "seller"),
+          {.how = JoinHow::inner,
+           .merge =
+               [](const Value& person, const Value& auction) {
+                 return Value::object({{"name", person["name"]},
+                                       {"city", person["city"]},
+                                       {"state", person["state"]},
+                                       {"id", auction["id"]}});
+               },
+           .grace = k_join_grace,
+           .name = "q3"})
       .to_topic(out);
 }
 
@@ -129,15 +128,15 @@ inline void declare_q8(StreamingDataFrame root, const Topic& out) {
   const TimestampFn window = [](const Value&, const Value&, std::int64_t ts, const Headers&) {
     return window_start(ts);
   };
-  auto persons = root.filter([](const Value& v) { return is_type(v, "person"); })
-                     .apply([](const Value& p) {
-                       return Value::object({{"id", p["id"]}, {"name", p["name"]}});
-                     });
+  auto persons =
+      root.filter([](const Value& v) { return is_type(v, "person"); }).apply([](const Value& p) {
+        return Value::object({{"id", p["id"]}, {"name", p["name"]}});
+      });
   persons.set_timestamp(window);
-  auto auctions = root.filter([](const Value& v) { return is_type(v, "auction"); })
-                      .apply([](const Value& a) {
-                        return Value::object({{"auction", a["id"]}, {"seller", a["seller"]}});
-                      });
+  auto auctions =
+      root.filter([](const Value& v) { return is_type(v, "auction"); }).apply([](const Value& a) {
+        return Value::object({{"auction", a["id"]}, {"seller", a["seller"]}});
+      });
   auctions.set_timestamp(window);
   persons.group_by([](const Value& p) { return key_of(p, "id"); }, "person")
       .join_interval(
