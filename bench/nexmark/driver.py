@@ -57,8 +57,9 @@ PROFILES = {
 }
 
 WORKLOAD_KIND = {
-    "q0": "nexmark", "q1": "nexmark", "q2": "nexmark", "q5": "nexmark", "q5-like": "nexmark",
-    "q7": "nexmark", "q7-like": "nexmark", "wordcount": "words", "temperature": "temperature",
+    "q0": "nexmark", "q1": "nexmark", "q2": "nexmark", "q3": "nexmark", "q5": "nexmark",
+    "q5-like": "nexmark", "q7": "nexmark", "q7-like": "nexmark", "q8": "nexmark",
+    "wordcount": "words", "temperature": "temperature",
 }
 # Workloads whose output is a table (SPEC.md): one update per record of their second stage, in
 # an order that depends on how partitions interleave; only each key's last update is compared.

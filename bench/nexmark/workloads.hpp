@@ -17,8 +17,8 @@
 namespace streamframe::bench::nexmark {
 
 inline const std::vector<std::string>& workload_names() {
-  static const std::vector<std::string> names{"q0", "q1",      "q2",        "q5",         "q5-like",
-                                              "q7", "q7-like", "wordcount", "temperature"};
+  static const std::vector<std::string> names{
+      "q0", "q1", "q2", "q3", "q5", "q5-like", "q7", "q7-like", "q8", "wordcount", "temperature"};
   return names;
 }
 
@@ -32,8 +32,9 @@ inline bool table_output(std::string_view workload) {
 inline Kind input_kind(std::string_view workload) {
   if (workload == "wordcount") return Kind::words;
   if (workload == "temperature") return Kind::temperature;
-  if (workload == "q0" || workload == "q1" || workload == "q2" || workload == "q5" ||
-      workload == "q5-like" || workload == "q7" || workload == "q7-like") {
+  if (workload == "q0" || workload == "q1" || workload == "q2" || workload == "q3" ||
+      workload == "q5" || workload == "q5-like" || workload == "q7" || workload == "q7-like" ||
+      workload == "q8") {
     return Kind::nexmark;
   }
   throw std::invalid_argument(fmt::format("unknown workload '{}'", workload));
@@ -56,6 +57,105 @@ inline Value with_auction(const Value& result, const Value& key, std::int64_t, c
 // The second stage's key: the window's start, as text.
 inline Value by_window(const Value& result) {
   return Value(std::to_string(result["start"].as_int()));
+}
+
+// The number of an event's field as the text of a key: persons re-keyed by "id", auctions by
+// "seller", so the two sides of q3 and q8 have equal keys (the same bytes) for a join.
+inline Value key_of(const Value& v, const char* field) {
+  return Value(std::to_string(v[field].as_int()));
+}
+
+inline bool is_type(const Value& v, std::string_view type) {
+  return v["type"].as_string() == type;
+}
+
+// q8's window: the start of the 10 s tumbling window of an event time.
+inline std::int64_t window_start(std::int64_t ms) {
+  return ms - ms % 10000;  // event times are positive
+}
+
+// How long a join side keeps a key's older records behind its newest one (q3, q8): far more
+// than the two sides' records can be out of order after their repartition hops (SPEC.md).
+inline constexpr std::chrono::minutes k_join_grace{5};
+
+// q3 (local item suggestion): category-10 auctions with their seller, persons from OR, ID or
+// CA, as a regular (unwindowed) inner join: both sides re-keyed by the person's id, stamped
+// with one time (1 ms: librdkafka's producer reads a timestamp of 0 as "now"), and paired by an
+// interval join of width 0, so each pair is made when the second of the two arrives, whichever
+// it is (SPEC.md, "Joins").
+inline void declare_q3(StreamingDataFrame root, const Topic& out) {
+  const TimestampFn no_time = [](const Value&, const Value&, std::int64_t, const Headers&) {
+    return std::int64_t{1};
+  };
+  auto persons =
+      root.filter([](const Value& v) {
+            if (!is_type(v, "person")) return false;
+            const std::string& state = v["state"].as_string();
+            return state == "OR" || state == "ID" || state == "CA";
+          })
+          .apply([](const Value& p) {
+            return Value::object(
+                {{"id", p["id"]}, {"name", p["name"]}, {"city", p["city"]}, {"state", p["state"]}});
+          });
+  persons.set_timestamp(no_time);
+  auto auctions = root.filter([](const Value& v) {
+                        return is_type(v, "auction") && v["category"].as_int() == 10;
+                      })
+                      .apply([](const Value& a) {
+                        return Value::object({{"id", a["id"]}, {"seller", a["seller"]}});
+                      });
+  auctions.set_timestamp(no_time);
+  persons.group_by([](const Value& p) { return key_of(p, "id"); }, "person")
+      .join_interval(
+          auctions.group_by([](const Value& a) { return key_of(a, "seller"); }, "seller"),
+          {.how = JoinHow::inner,
+           .merge =
+               [](const Value& person, const Value& auction) {
+                 return Value::object({{"name", person["name"]},
+                                       {"city", person["city"]},
+                                       {"state", person["state"]},
+                                       {"id", auction["id"]}});
+               },
+           .grace = k_join_grace,
+           .name = "q3"})
+      .to_topic(out);
+}
+
+// q8 (new users): persons and the auctions they open in the same 10 s tumbling window. Both
+// sides re-keyed by the person's id and stamped with their window's start, then paired by an
+// interval join of width 0: a pair is made when the second of the two arrives, whichever it is.
+inline void declare_q8(StreamingDataFrame root, const Topic& out) {
+  const TimestampFn window = [](const Value&, const Value&, std::int64_t ts, const Headers&) {
+    return window_start(ts);
+  };
+  auto persons =
+      root.filter([](const Value& v) { return is_type(v, "person"); }).apply([](const Value& p) {
+        return Value::object({{"id", p["id"]}, {"name", p["name"]}});
+      });
+  persons.set_timestamp(window);
+  auto auctions =
+      root.filter([](const Value& v) { return is_type(v, "auction"); }).apply([](const Value& a) {
+        return Value::object({{"auction", a["id"]}, {"seller", a["seller"]}});
+      });
+  auctions.set_timestamp(window);
+  persons.group_by([](const Value& p) { return key_of(p, "id"); }, "person")
+      .join_interval(
+          auctions.group_by([](const Value& a) { return key_of(a, "seller"); }, "seller"),
+          {.how = JoinHow::inner,
+           .merge =
+               [](const Value& person, const Value& auction) {
+                 return Value::object({{"id", person["id"]},
+                                       {"name", person["name"]},
+                                       {"auction", auction["auction"]}});
+               },
+           .grace = k_join_grace,
+           .name = "q8"})
+      .apply([](const Value& pair, const Value&, std::int64_t window_start, const Headers&) {
+        Value v = pair;
+        v["start"] = Value(window_start);
+        return v;
+      })
+      .to_topic(out);
 }
 
 // Declares `workload` on `root` (the frame of the input topic), producing to `out`.
@@ -86,6 +186,14 @@ inline void declare_workload(std::string_view workload, StreamingDataFrame root,
           return Value::object({{"word", word}, {"count", Value(n)}});
         })
         .to_topic(out);
+    return;
+  }
+  if (workload == "q3") {
+    declare_q3(root, out);
+    return;
+  }
+  if (workload == "q8") {
+    declare_q8(root, out);
     return;
   }
   if (workload == "temperature") {

@@ -3,6 +3,7 @@
 // outlive one run() call, N workers).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <string>
@@ -362,6 +363,61 @@ TEST(PartitionTransactionCache, CommitDiscardAndBatchContents) {
   EXPECT_TRUE(txn.empty());
   EXPECT_EQ(txn.get("c"), "3");
   EXPECT_EQ(store.get("c"), "3");
+}
+
+}  // namespace
+}  // namespace streamframe
+
+namespace streamframe {
+namespace {
+
+// A checkpoint sees only the keys written since the last one, however many are cached: a key
+// written again after a checkpoint is a change once more, cached reads and earlier writes are
+// not.
+TEST(PartitionTransactionCache, OnlyTheWritesSinceTheLastCheckpointAreChanges) {
+  state::MemoryStore store;
+  state::PartitionTransaction txn(store);
+  for (int i = 0; i < 100; ++i) txn.put("k" + std::to_string(i), "v");
+  EXPECT_EQ(txn.size(), 100u);
+  store.write(txn.batch(), std::nullopt);
+  txn.committed();
+  EXPECT_TRUE(txn.empty());
+
+  EXPECT_EQ(txn.get("k1"), "v");  // a cached read is no change
+  txn.put("k7", "w");
+  txn.put("k7", "x");
+  txn.remove("k8");
+  txn.put("new", "y");
+  std::vector<std::pair<std::string, std::optional<std::string>>> changes;
+  txn.for_each_change([&](std::string_view key, const std::optional<std::string>& value) {
+    changes.emplace_back(std::string(key), value);
+  });
+  std::sort(changes.begin(), changes.end());
+  using Change = std::pair<std::string, std::optional<std::string>>;
+  EXPECT_EQ(changes, (std::vector<Change>{{"k7", "x"}, {"k8", std::nullopt}, {"new", "y"}}));
+  EXPECT_EQ(txn.size(), 3u);
+  store.write(txn.batch(), std::nullopt);
+  txn.committed();
+  EXPECT_TRUE(txn.empty());
+  EXPECT_EQ(store.get("k7"), "x");
+  EXPECT_EQ(store.get("k8"), std::nullopt);
+
+  // Past the cache's bound the cache starts again: the next writes are the only changes.
+  for (std::size_t i = 0; i <= state::PartitionTransaction::kCacheEntries; ++i) {
+    txn.put("bulk" + std::to_string(i), "b");
+  }
+  store.write(txn.batch(), std::nullopt);
+  txn.committed();
+  txn.put("after", "z");
+  EXPECT_EQ(txn.size(), 1u);
+  std::size_t seen = 0;
+  txn.for_each_change([&](std::string_view key, const std::optional<std::string>& value) {
+    ++seen;
+    EXPECT_EQ(key, "after");
+    EXPECT_EQ(value, "z");
+  });
+  EXPECT_EQ(seen, 1u);
+  EXPECT_EQ(txn.get("bulk5"), "b");  // read back from the store
 }
 
 }  // namespace

@@ -9,10 +9,13 @@ import argparse
 from quixstreams import Application
 from quixstreams.dataframe.windows import Max
 
-WORKLOADS = ("q0", "q1", "q2", "q5", "q5-like", "q7", "q7-like", "wordcount", "temperature")
+WORKLOADS = ("q0", "q1", "q2", "q3", "q5", "q5-like", "q7", "q7-like", "q8", "wordcount",
+             "temperature")
 # Their output is a table (one update per record of the second stage): the driver compares
 # each key's last value.
 TABLE_WORKLOADS = ("q5", "q7")
+# Their outputs are keyed by a group_by's key (a str), written as text.
+JOIN_WORKLOADS = ("q3", "q8")
 
 
 def parse_args():
@@ -68,6 +71,78 @@ def highest(m, state):
     return top
 
 
+def is_local_seller(event):
+    return event["type"] == "person" and event["state"] in ("OR", "ID", "CA")
+
+
+def is_category_10(event):
+    return event["type"] == "auction" and event["category"] == 10
+
+
+def local_item(person, auction):
+    return {"name": person["name"], "city": person["city"], "state": person["state"],
+            "id": auction["id"]}
+
+
+def window_start(ms):
+    return ms - ms % 10_000
+
+
+def new_user(person, auction):
+    return {"id": person["id"], "name": person["name"], "auction": auction["auction"]}
+
+
+def with_start(pair, key, timestamp, headers):
+    # The pair's timestamp is its window's start (both sides were stamped with it).
+    return {**pair, "start": timestamp}
+
+
+# How long a join side keeps a key's older records behind its newest one: far more than the
+# two sides' records can be out of order after their repartition hops (SPEC.md, "Joins").
+JOIN_GRACE_MS = 300_000
+
+
+def q3(sdf):
+    # A regular (unwindowed) join: both sides re-keyed by the person's id (a str key, the same
+    # bytes on both sides), stamped with one time (1 ms: librdkafka's producer reads 0 as
+    # "now") and paired by an interval join of width 0, so a pair is made when the second of
+    # the two arrives, whichever it is.
+    persons = (
+        sdf.filter(is_local_seller)
+        .apply(lambda p: {"id": p["id"], "name": p["name"], "city": p["city"], "state": p["state"]})
+        .set_timestamp(lambda value, key, timestamp, headers: 1)
+        .group_by(lambda p: str(p["id"]), name="person")
+    )
+    auctions = (
+        sdf.filter(is_category_10)
+        .apply(lambda a: {"id": a["id"], "seller": a["seller"]})
+        .set_timestamp(lambda value, key, timestamp, headers: 1)
+        .group_by(lambda a: str(a["seller"]), name="seller")
+    )
+    return persons.join_interval(auctions, how="inner", on_merge=local_item,
+                                 grace_ms=JOIN_GRACE_MS, name="q3")
+
+
+def q8(sdf):
+    # Both sides stamped with their 10 s window's start: an interval join of width 0 pairs
+    # a person with the auctions of the same window, whichever arrives first.
+    persons = (
+        sdf[sdf["type"] == "person"]
+        .apply(lambda p: {"id": p["id"], "name": p["name"]})
+        .set_timestamp(lambda value, key, timestamp, headers: window_start(timestamp))
+        .group_by(lambda p: str(p["id"]), name="person")
+    )
+    auctions = (
+        sdf[sdf["type"] == "auction"]
+        .apply(lambda a: {"auction": a["id"], "seller": a["seller"]})
+        .set_timestamp(lambda value, key, timestamp, headers: window_start(timestamp))
+        .group_by(lambda a: str(a["seller"]), name="seller")
+    )
+    pairs = persons.join_interval(auctions, how="inner", on_merge=new_user,
+                                  grace_ms=JOIN_GRACE_MS, name="q8")
+    return pairs.apply(with_start, metadata=True)
+
+
 def build(workload, sdf):
     if workload == "q0":
         return sdf
@@ -113,6 +188,10 @@ def build(workload, sdf):
             .group_by(by_window, name="window")
             .apply(highest, stateful=True)
         )
+    if workload == "q3":
+        return q3(sdf)
+    if workload == "q8":
+        return q8(sdf)
     if workload == "wordcount":
         sdf = sdf.apply(lambda doc: doc["text"].split(" "), expand=True)
         return sdf.apply(count_words, stateful=True)
@@ -141,7 +220,8 @@ def main():
     source = app.topic(args.input, value_deserializer="json", key_deserializer="bytes")
     # After a group_by the keys are str (the repartition topic's JSON keys): written as text.
     sink = app.topic(args.output, value_serializer="json",
-                     key_serializer="string" if args.workload in TABLE_WORKLOADS else "bytes")
+                     key_serializer="string" if args.workload in TABLE_WORKLOADS + JOIN_WORKLOADS
+                     else "bytes")
     build(args.workload, app.dataframe(source)).to_topic(sink)
     app.run()
 
