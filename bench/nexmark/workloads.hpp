@@ -78,11 +78,21 @@ inline std::int64_t window_start(std::int64_t ms) {
 // than the two sides' records can be out of order after their repartition hops (SPEC.md).
 inline constexpr std::chrono::minutes k_join_grace{5};
 
+// q3 and q8's join: persons re-keyed by "id", auctions by "seller" (the same text keys on both
+// sides), paired by an interval join of width 0, so a pair is made when the second of the two
+// arrives, whichever it is (SPEC.md, "Joins").
+inline StreamingDataFrame pair_by_person(const StreamingDataFrame& persons,
+                                         const StreamingDataFrame& auctions, MergeFn merge,
+                                         const char* name) {
+  return persons.group_by([](const Value& p) { return key_of(p, "id"); }, "person")
+      .join_interval(
+          auctions.group_by([](const Value& a) { return key_of(a, "seller"); }, "seller"),
+          {.how = JoinHow::inner, .merge = std::move(merge), .grace = k_join_grace, .name = name});
+}
+
 // q3 (local item suggestion): category-10 auctions with their seller, persons from OR, ID or
-// CA, as a regular (unwindowed) inner join: both sides re-keyed by the person's id, stamped
-// with one time (1 ms: librdkafka's producer reads a timestamp of 0 as "now"), and paired by an
-// interval join of width 0, so each pair is made when the second of the two arrives, whichever
-// it is (SPEC.md, "Joins").
+// CA, as a regular (unwindowed) inner join: both sides stamped with one time (1 ms:
+// librdkafka's producer reads a timestamp of 0 as "now") and paired by pair_by_person.
 inline void declare_q3(StreamingDataFrame root, const Topic& out) {
   const TimestampFn no_time = [](const Value&, const Value&, std::int64_t, const Headers&) {
     return std::int64_t{1};
@@ -105,25 +115,20 @@ inline void declare_q3(StreamingDataFrame root, const Topic& out) {
                         return Value::object({{"id", a["id"]}, {"seller", a["seller"]}});
                       });
   auctions.set_timestamp(no_time);
-  persons.group_by([](const Value& p) { return key_of(p, "id"); }, "person")
-      .join_interval(
-          auctions.group_by([](const Value& a) { return key_of(a, "seller"); }, "seller"),
-          {.how = JoinHow::inner,
-           .merge =
-               [](const Value& person, const Value& auction) {
-                 return Value::object({{"name", person["name"]},
-                                       {"city", person["city"]},
-                                       {"state", person["state"]},
-                                       {"id", auction["id"]}});
-               },
-           .grace = k_join_grace,
-           .name = "q3"})
+  pair_by_person(
+      persons, auctions,
+      [](const Value& person, const Value& auction) {
+        return Value::object({{"name", person["name"]},
+                              {"city", person["city"]},
+                              {"state", person["state"]},
+                              {"id", auction["id"]}});
+      },
+      "q3")
       .to_topic(out);
 }
 
-// q8 (new users): persons and the auctions they open in the same 10 s tumbling window. Both
-// sides re-keyed by the person's id and stamped with their window's start, then paired by an
-// interval join of width 0: a pair is made when the second of the two arrives, whichever it is.
+// q8 (new users): persons and the auctions they open in the same 10 s tumbling window: both
+// sides stamped with their window's start and paired by pair_by_person.
 inline void declare_q8(StreamingDataFrame root, const Topic& out) {
   const TimestampFn window = [](const Value&, const Value&, std::int64_t ts, const Headers&) {
     return window_start(ts);
@@ -138,18 +143,13 @@ inline void declare_q8(StreamingDataFrame root, const Topic& out) {
         return Value::object({{"auction", a["id"]}, {"seller", a["seller"]}});
       });
   auctions.set_timestamp(window);
-  persons.group_by([](const Value& p) { return key_of(p, "id"); }, "person")
-      .join_interval(
-          auctions.group_by([](const Value& a) { return key_of(a, "seller"); }, "seller"),
-          {.how = JoinHow::inner,
-           .merge =
-               [](const Value& person, const Value& auction) {
-                 return Value::object({{"id", person["id"]},
-                                       {"name", person["name"]},
-                                       {"auction", auction["auction"]}});
-               },
-           .grace = k_join_grace,
-           .name = "q8"})
+  pair_by_person(
+      persons, auctions,
+      [](const Value& person, const Value& auction) {
+        return Value::object(
+            {{"id", person["id"]}, {"name", person["name"]}, {"auction", auction["auction"]}});
+      },
+      "q8")
       .apply([](const Value& pair, const Value&, std::int64_t window_start, const Headers&) {
         Value v = pair;
         v["start"] = Value(window_start);
