@@ -288,8 +288,7 @@ class StreamingDataFrame {
   // are held in a store of this stream (with its changelog) until a later record of their key
   // resolves or their grace passes (LookupBuffer). Fields the lookup cannot serve, bad SQL
   // identifiers or buffer options => ConfigError here.
-  [[nodiscard]] StreamingDataFrame join_lookup(std::shared_ptr<Lookup> lookup,
-                                               LookupFields fields,
+  [[nodiscard]] StreamingDataFrame join_lookup(std::shared_ptr<Lookup> lookup, LookupFields fields,
                                                JoinLookupOptions options = {}) const;
 
   // EXT-05: a running aggregate per key, without windows (a KTable-style total). After each
