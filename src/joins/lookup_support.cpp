@@ -50,12 +50,6 @@ LookupCacheInfo LookupCache::info() const {
   return LookupCacheInfo{hits_, misses_, lru_.size(), max_size_};
 }
 
-std::int64_t lookup_clock_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 void check_sql_identifier(const std::string& id, const std::string& field, const char* what) {
   const bool plain = !id.empty() && std::all_of(id.begin(), id.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';

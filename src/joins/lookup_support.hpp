@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "dataframe/graph.hpp"
 #include "streamframe/lookups.hpp"
 
 namespace streamframe::detail {
@@ -42,9 +43,6 @@ class LookupCache {
   std::uint64_t misses_ = 0;
 };
 
-// Milliseconds of steady_clock: a cache ttl is measured in real time.
-std::int64_t lookup_clock_ms();
-
 // A field's result as a lookup fetched it; `cacheable` false: given for now only (a default
 // while the database is unreachable), asked again next time.
 struct Fetched {
@@ -60,7 +58,8 @@ void join_fields(const LookupFields& fields, const Value& on, Value& value, Look
                  Fetch&& fetch) {
   for (const auto& [name, field] : fields) {
     const auto ttl = std::visit([](const auto& f) { return f.ttl; }, field);
-    const std::int64_t now = lookup_clock_ms();
+    // A cache ttl is measured in real time.
+    const std::int64_t now = ExecContext::steady_ms();
     if (ttl.count() > 0) {
       if (const Value* hit = cache.get(name, on, ttl, now)) {
         value[name] = *hit;

@@ -176,7 +176,7 @@ struct PostgresLookup::Impl {
       error = conn ? PQerrorMessage(conn.get()) : "out of memory";
       while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
       conn.reset();
-      const std::int64_t now = detail::lookup_clock_ms();
+      const std::int64_t now = detail::ExecContext::steady_ms();
       if (now >= deadline) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min(backoff, deadline - now)));
       backoff = std::min<std::int64_t>(backoff * 2, 5000);
@@ -238,7 +238,7 @@ struct PostgresLookup::Impl {
       }
       // The connection is gone: the record waits while it is re-established. Once a wait
       // ran out (the records since got defaults), each record tries once, without waiting.
-      const std::int64_t now = detail::lookup_clock_ms();
+      const std::int64_t now = detail::ExecContext::steady_ms();
       if (deadline == 0) {
         deadline = unavailable_ ? now : now + opts.reconnect_timeout.count();
         detail::logger()->warn("PostgresLookup: connection to {} lost ({}); reconnecting", where(),
@@ -301,7 +301,7 @@ struct PostgresLookup::Impl {
 PostgresLookup::PostgresLookup(PostgresLookupOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {
   std::string error;
-  const auto deadline = detail::lookup_clock_ms() + impl_->opts.connection_timeout.count();
+  const auto deadline = detail::ExecContext::steady_ms() + impl_->opts.connection_timeout.count();
   if (!impl_->connect(deadline, error)) {
     throw LookupConnectionError("PostgresLookup: cannot connect to " + impl_->where() + " within " +
                                 std::to_string(impl_->opts.connection_timeout.count()) +
