@@ -200,11 +200,26 @@ void Consumer::commit(const std::vector<TopicPartition>& offsets) {
   const rd_kafka_resp_err_t err =
       rd_kafka_commit_queue(rk, list.get(), nullptr, on_commit, &result);
   const std::string what = fmt::format("committing offsets of group '{}'", group_id_);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw_error(err, what, rk);
-  // The partitions first: a failed commit's overall error does not say which topic it was
-  // about (one deleted while the application ran fails it with UNKNOWN_TOPIC_OR_PART).
+  // The partitions first, also when the call itself returns the error: a failed commit's
+  // overall error does not say which topic it was about (one deleted while the application
+  // ran fails it with UNKNOWN_TOPIC_OR_PART, returned here or only through the callback).
   check_partition_errors(result.partitions.get(), what);
-  if (result.err != RD_KAFKA_RESP_ERR_NO_ERROR) throw_error(result.err, what, rk);
+  const rd_kafka_resp_err_t failed = err != RD_KAFKA_RESP_ERR_NO_ERROR ? err : result.err;
+  if (failed == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  if (failed == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+    // No partition said which: name every topic the commit was for.
+    std::string topics;
+    for (const TopicPartition& tp : offsets) {
+      if (topics.find("'" + tp.topic + "'") != std::string::npos) continue;
+      topics += topics.empty() ? "" : ", ";
+      topics += "'" + tp.topic + "'";
+    }
+    throw_error(
+        failed,
+        fmt::format("{} (topics {}: was one deleted while the application ran?)", what, topics),
+        rk);
+  }
+  throw_error(failed, what, rk);
 }
 
 std::vector<TopicPartition> Consumer::committed(const std::vector<TopicPartition>& tps,
@@ -405,7 +420,10 @@ void Consumer::error_trampoline(rd_kafka_t* /*rk*/, int err, const char* reason,
 void Consumer::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) {
   rebalanced_ = true;
   rd_kafka_t* rk = rk_;
-  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  // NULL once the consumer has left its group (the revoke that rd_kafka_consumer_close runs):
+  // that final revoke unassigns everything, the eager way.
+  const char* protocol = rd_kafka_rebalance_protocol(rk);
+  const bool cooperative = protocol != nullptr && std::strcmp(protocol, "COOPERATIVE") == 0;
   const auto log = streamframe_logger();
 
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
