@@ -41,6 +41,8 @@ class Object {
   // is complete (GCC waits for the use, clang does not).
   void reserve(std::size_t n);
   void clear() noexcept;
+  // Keeps the first `n` entries (all of them when there are no more).
+  void truncate(std::size_t n) noexcept;
 
   std::size_t size() const noexcept;
   bool empty() const noexcept;
@@ -141,6 +143,10 @@ inline void Object::reserve(std::size_t n) {
 }
 inline void Object::clear() noexcept {
   entries_.clear();
+}
+inline void Object::truncate(std::size_t n) noexcept {
+  if (n < entries_.size())
+    entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(n), entries_.end());
 }
 inline std::size_t Object::size() const noexcept {
   return entries_.size();

@@ -13,6 +13,7 @@
 #include "core/logging.hpp"
 #include "dataframe/metadata.hpp"
 #include "kafka/codes.hpp"
+#include "serde/parse_reuse.hpp"
 #include "streamframe/errors.hpp"
 
 namespace streamframe::detail {
@@ -410,6 +411,8 @@ void Worker::handle_message(const kafka::Message& m, Assignment::TopicSlot& slot
     } catch (const std::exception&) {
       processing_failed(m, task, i, row, dead_lettered);
     }
+    // What the pipeline left of the value is storage for the next message's parse.
+    detail::give_back_parsed(std::move(row.value));
   }
   processed(*slot, m);
 }

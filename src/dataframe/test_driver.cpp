@@ -12,6 +12,7 @@
 #include "dataframe/graph.hpp"
 #include "dataframe/partition_task.hpp"
 #include "kafka/partitioner.hpp"
+#include "serde/parse_reuse.hpp"
 #include "state/memory_store.hpp"
 #include "state/transaction.hpp"
 #include "streamframe/errors.hpp"
@@ -301,6 +302,7 @@ struct TestDriver::Impl final : detail::TaskOutput {
         task.drop_operator_states();
       }
       task.run(row);
+      detail::give_back_parsed(std::move(row.value));  // as the run loop does
     }
   }
 

@@ -12,7 +12,9 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
+#include "serde/parse_reuse.hpp"
 #include "streamframe/errors.hpp"
 #include "streamframe/serde.hpp"
 #include "streamframe/value.hpp"
@@ -111,6 +113,87 @@ Value build(dom::element el) {
   return Value();  // unreachable: every element type is handled above
 }
 
+// s = text, without std::string::assign's general path (aliasing checks, _M_replace) when the
+// capacity suffices, which it almost always does for a recycled field.
+inline void assign_text(std::string& s, std::string_view text) {
+  if (text.size() <= s.capacity()) {
+    s.resize(text.size());
+    if (!text.empty()) std::memcpy(s.data(), text.data(), text.size());
+  } else {
+    s.assign(text);
+  }
+}
+
+// Builds `el` into `target`, reusing the storage of what it holds where the kinds match: an
+// object's entries (each key and value assigned in place) and a string's capacity. The result
+// equals build(el).
+void build_into(Value& target, dom::element el);
+
+// False (nothing changed) for objects too large for the linear duplicate scan: the caller
+// builds those afresh.
+bool build_object_into(Object& o, dom::object obj) {
+  if (obj.size() > kLinearDuplicateScanLimit) return false;
+  std::size_t used = 0;
+  std::uint64_t seen = 0;
+  for (dom::key_value_pair field : obj) {
+    const std::string_view key = field.key;
+    const std::uint64_t bit = std::uint64_t{1} << (key_hash(key) & 63);
+    if ((seen & bit) != 0) {
+      // Only the entries written for this document count: those after them are left over.
+      const auto written = o.begin() + static_cast<std::ptrdiff_t>(used);
+      const auto it =
+          std::find_if(o.begin(), written, [&](const auto& e) { return e.first == key; });
+      if (it != written) {
+        build_into(it->second, field.value);  // last wins, at the first key's position
+        continue;
+      }
+    }
+    seen |= bit;
+    if (used < o.size()) {
+      auto& entry = *(o.begin() + static_cast<std::ptrdiff_t>(used));
+      if (entry.first != key) assign_text(entry.first, key);  // records of one shape: equal
+      build_into(entry.second, field.value);
+    } else {
+      o.append_unchecked(key, build(field.value));
+    }
+    ++used;
+  }
+  o.truncate(used);
+  return true;
+}
+
+void build_into(Value& target, dom::element el) {
+  switch (el.type()) {
+    case dom::element_type::OBJECT: {
+      const dom::object obj = el.get_object().value_unsafe();
+      if (target.is_object() && build_object_into(target.as_object(), obj)) return;
+      target = build_object(obj);
+      return;
+    }
+    case dom::element_type::STRING:
+      if (target.is_string()) {
+        assign_text(target.as_string(), el.get_string().value_unsafe());
+        return;
+      }
+      target = Value(el.get_string().value_unsafe());
+      return;
+    default:
+      target = build(el);
+      return;
+  }
+}
+
+// One parser per thread: Deserializers are shared between workers, and the parser's buffers
+// are reused across messages. build() never re-enters parse(), so the parser's strings stay
+// valid while the Value is built. `spare` is what give_back_parsed() kept for the thread's next
+// parse (null when nothing is kept). One thread_local for both: in a shared library each costs
+// a __tls_get_addr call per access.
+struct ThreadParse {
+  dom::parser parser;
+  Value spare;
+};
+thread_local ThreadParse t_parse;
+
 [[noreturn]] void throw_parse_error(simdjson::error_code code) {
   std::string msg = "invalid JSON: ";
   msg += simdjson::error_message(code);
@@ -126,6 +209,17 @@ Value parse_with(dom::parser& parser, std::string_view text) {
   auto result = parser.parse(text.data(), text.size(), true);
   if (result.error()) throw_parse_error(result.error());
   return build(result.value_unsafe());
+}
+
+// parse_with() on this thread's parser, into the value given back last on this thread, if any.
+Value parse_reusing(std::string_view text) {
+  ThreadParse& t = t_parse;
+  auto result = t.parser.parse(text.data(), text.size(), true);
+  if (result.error()) throw_parse_error(result.error());
+  Value out = std::move(t.spare);
+  t.spare = Value();
+  build_into(out, result.value_unsafe());
+  return out;
 }
 
 // ---- write -----------------------------------------------------------------------------
@@ -495,20 +589,16 @@ Value parse(std::string_view text) {
     dom::parser parser;
     return parse_with(parser, text);
   }
-  // One parser per thread: Deserializers are shared between workers, and the parser's buffers
-  // are reused across messages. build() never re-enters parse(), so the parser's strings stay
-  // valid while the Value is built.
-  thread_local dom::parser parser;
-  return parse_with(parser, text);
+  return parse_reusing(text);
 }
 
 void validate(std::string_view text) {
-  thread_local dom::parser parser;
   if (text.size() > kThreadParserMaxBytes) {
     dom::parser big;
     if (auto err = big.parse(text.data(), text.size(), true).error()) throw_parse_error(err);
     return;
   }
+  dom::parser& parser = t_parse.parser;
   if (auto err = parser.parse(text.data(), text.size(), true).error()) throw_parse_error(err);
 }
 
@@ -533,6 +623,13 @@ std::string write_pretty(const Value& value, int indent) {
 }
 
 }  // namespace json
+
+void detail::give_back_parsed(Value&& v) noexcept {
+  // One value per thread, and only an object small enough to be rebuilt in place.
+  if (!v.is_object() || v.size() > kLinearDuplicateScanLimit) return;
+  Value& spare = t_parse.spare;
+  if (spare.is_null()) spare = std::move(v);
+}
 
 std::string Value::to_json() const {
   std::string out;

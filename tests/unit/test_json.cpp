@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "serde/parse_reuse.hpp"
 #include "streamframe/errors.hpp"
 #include "streamframe/serde.hpp"
 #include "streamframe/value.hpp"
@@ -347,6 +348,96 @@ TEST(JsonParse, LargeDocumentAndThreads) {
   }
   for (auto& th : threads) th.join();
   for (int t = 0; t < 4; ++t) EXPECT_EQ(ok[t], 1000);
+}
+
+// ---- parsing into a value given back (the run loop's recycling) -------------------------
+
+// A random document over few, short keys (so duplicates and the duplicate filter's collisions
+// are frequent), nested objects and arrays, and strings both short and too long for the
+// string's inline buffer.
+std::string random_document(std::mt19937& rng, int depth = 0) {
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  static const char* const keys[] = {"a", "b", "id", "url", "xa", "ab", "type", "extra", "b1"};
+  std::string out = "{";
+  const int fields = pick(depth == 0 ? 12 : 4);
+  for (int i = 0; i < fields; ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    out += keys[pick(9)];
+    out += "\":";
+    switch (pick(depth < 2 ? 7 : 5)) {
+      case 0:
+        out += std::to_string(pick(1000) - 500);
+        break;
+      case 1:
+        out += "\"s" + std::string(static_cast<std::size_t>(pick(3)), 'x') + '"';
+        break;
+      case 2:
+        out += "\"" + std::string(static_cast<std::size_t>(20 + pick(60)), 'y') + '"';
+        break;
+      case 3:
+        out += pick(2) == 0 ? "null" : "true";
+        break;
+      case 4:
+        out += "2.5";
+        break;
+      case 5:
+        out += random_document(rng, depth + 1);
+        break;
+      default:
+        out += "[1,\"two\"," + random_document(rng, depth + 1) + "]";
+        break;
+    }
+  }
+  return out + "}";
+}
+
+TEST(JsonParseReuse, EveryDocumentParsesAsIfFresh) {
+  std::mt19937 rng(20261203);
+  for (int i = 0; i < 3000; ++i) {
+    const std::string text = random_document(rng);
+    const std::string fresh = write(json::parse(text));  // nothing given back: built afresh
+    detail::give_back_parsed(json::parse(random_document(rng)));
+    const Value reused = json::parse(text);  // built into the previous document's value
+    ASSERT_EQ(write(reused), fresh) << text;
+  }
+}
+
+TEST(JsonParseReuse, DuplicateKeysIgnoreLeftOverFields) {
+  // The given-back object has "c" after the slots the new document writes: the duplicate
+  // "b" must find its own first position, not a left-over field.
+  detail::give_back_parsed(json::parse(R"({"x":1,"y":2,"b":3,"c":4})"));
+  EXPECT_EQ(write(json::parse(R"({"b":1,"c":2,"b":5})")), R"({"b":5,"c":2})");
+  detail::give_back_parsed(json::parse(R"({"c":"left over","d":1})"));
+  EXPECT_EQ(write(json::parse(R"({"a":1})")), R"({"a":1})");
+}
+
+TEST(JsonParseReuse, ASimilarRecordReusesTheStorage) {
+  const std::string url(64, 'u');
+  Value first = json::parse(R"({"type":"bid","url":")" + url + R"(","price":1})");
+  const char* storage = first["url"].as_string().data();
+  detail::give_back_parsed(std::move(first));
+  const Value second =
+      json::parse(R"({"type":"bid","url":")" + std::string(60, 'v') + R"(","price":2})");
+  EXPECT_EQ(second["url"].as_string(), std::string(60, 'v'));
+  EXPECT_EQ(second["url"].as_string().data(), storage) << "the string was allocated again";
+  EXPECT_EQ(second["price"].as_int(), 2);
+}
+
+TEST(JsonParseReuse, OnlyObjectsAreKeptAndOnlyOneAtATime) {
+  detail::give_back_parsed(Value("not an object"));
+  detail::give_back_parsed(Value::array({1, 2}));
+  EXPECT_EQ(write(json::parse(R"([3,{"a":1}])")), R"([3,{"a":1}])");
+  detail::give_back_parsed(json::parse(R"({"a":"one"})"));
+  detail::give_back_parsed(json::parse(R"({"b":"two"})"));  // the slot is taken: dropped
+  EXPECT_EQ(write(json::parse(R"("text")")), R"("text")");  // uses up the kept object
+  EXPECT_EQ(write(json::parse(R"({"c":3})")), R"({"c":3})");
+}
+
+TEST(JsonParseReuse, AFailedParseLeavesNothingBehind) {
+  detail::give_back_parsed(json::parse(R"({"a":1,"b":2})"));
+  EXPECT_THROW((void)json::parse(R"({"a":18446744073709551615})"), SerializationError);
+  EXPECT_EQ(write(json::parse(R"({"b":1})")), R"({"b":1})");
 }
 
 }  // namespace
