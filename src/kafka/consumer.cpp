@@ -6,7 +6,9 @@
 #include <array>
 #include <climits>
 #include <cstring>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "kafka/error.hpp"
 #include "kafka/logging.hpp"
@@ -208,16 +210,14 @@ void Consumer::commit(const std::vector<TopicPartition>& offsets) {
   if (failed == RD_KAFKA_RESP_ERR_NO_ERROR) return;
   if (failed == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
     // No partition said which: name every topic the commit was for.
-    std::string topics;
-    for (const TopicPartition& tp : offsets) {
-      if (topics.find("'" + tp.topic + "'") != std::string::npos) continue;
-      topics += topics.empty() ? "" : ", ";
-      topics += "'" + tp.topic + "'";
-    }
-    throw_error(
-        failed,
-        fmt::format("{} (topics {}: was one deleted while the application ran?)", what, topics),
-        rk);
+    std::vector<std::string_view> topics;
+    for (const TopicPartition& tp : offsets) topics.push_back(tp.topic);
+    std::sort(topics.begin(), topics.end());
+    topics.erase(std::unique(topics.begin(), topics.end()), topics.end());
+    throw_error(failed,
+                fmt::format("{} (topics '{}': was one deleted while the application ran?)", what,
+                            fmt::join(topics, "', '")),
+                rk);
   }
   throw_error(failed, what, rk);
 }

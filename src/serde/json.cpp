@@ -45,28 +45,13 @@ inline unsigned key_hash(std::string_view key) {
 // Values are built bottom-up and moved once into their parent's slot.
 Value build(dom::element el);
 
+bool build_object_into(Object& o, dom::object obj);
+
 Value build_object(dom::object obj) {
   Object o;
   const std::size_t n = obj.size();
   o.reserve(n);
-  if (n <= kLinearDuplicateScanLimit) {
-    // Duplicate keys: last wins, at the first key's position (TOP-05). A 64-bit filter over
-    // (length, first and last byte) rules out almost every key without scanning.
-    std::uint64_t seen = 0;
-    for (dom::key_value_pair field : obj) {
-      const std::string_view key = field.key;
-      const std::uint64_t bit = std::uint64_t{1} << (key_hash(key) & 63);
-      if ((seen & bit) != 0) {
-        if (Value* existing = o.find(key)) {
-          *existing = build(field.value);
-          continue;
-        }
-      }
-      seen |= bit;
-      o.append_unchecked(key, build(field.value));
-    }
-    return Value(std::move(o));
-  }
+  if (build_object_into(o, obj)) return Value(std::move(o));
   // Keys point into the parser's string buffer, valid until the next parse on this parser.
   std::unordered_map<std::string_view, std::size_t> index;
   index.reserve(n);
@@ -129,8 +114,10 @@ inline void assign_text(std::string& s, std::string_view text) {
 // equals build(el).
 void build_into(Value& target, dom::element el);
 
-// False (nothing changed) for objects too large for the linear duplicate scan: the caller
-// builds those afresh.
+// `obj` into `o`, its entries assigned in place, left-over ones dropped. Duplicate keys: last
+// wins, at the first key's position (TOP-05); a 64-bit filter over (length, first and last
+// byte) rules out almost every key without scanning. False (nothing changed) for objects too
+// large for that scan: build_object() indexes those.
 bool build_object_into(Object& o, dom::object obj) {
   if (obj.size() > kLinearDuplicateScanLimit) return false;
   std::size_t used = 0;
@@ -203,21 +190,12 @@ thread_local ThreadParse t_parse;
   throw SerializationError(std::move(msg));
 }
 
-Value parse_with(dom::parser& parser, std::string_view text) {
+// Parses `text` into `out` (a value given back, or null), reusing its storage (build_into).
+Value parse_with(dom::parser& parser, std::string_view text, Value out = Value()) {
   // realloc_if_needed=true copies into the parser's own padded buffer, which it keeps between
   // calls: no allocation per message once warm.
   auto result = parser.parse(text.data(), text.size(), true);
   if (result.error()) throw_parse_error(result.error());
-  return build(result.value_unsafe());
-}
-
-// parse_with() on this thread's parser, into the value given back last on this thread, if any.
-Value parse_reusing(std::string_view text) {
-  ThreadParse& t = t_parse;
-  auto result = t.parser.parse(text.data(), text.size(), true);
-  if (result.error()) throw_parse_error(result.error());
-  Value out = std::move(t.spare);
-  t.spare = Value();
   build_into(out, result.value_unsafe());
   return out;
 }
@@ -589,7 +567,8 @@ Value parse(std::string_view text) {
     dom::parser parser;
     return parse_with(parser, text);
   }
-  return parse_reusing(text);
+  ThreadParse& t = t_parse;
+  return parse_with(t.parser, text, std::exchange(t.spare, Value()));
 }
 
 void validate(std::string_view text) {
