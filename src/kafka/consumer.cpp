@@ -6,6 +6,7 @@
 #include <array>
 #include <climits>
 #include <cstring>
+#include <span>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -202,24 +203,31 @@ void Consumer::commit(const std::vector<TopicPartition>& offsets) {
   const rd_kafka_resp_err_t err =
       rd_kafka_commit_queue(rk, list.get(), nullptr, on_commit, &result);
   const std::string what = fmt::format("committing offsets of group '{}'", group_id_);
-  // The partitions first, also when the call itself returns the error: a failed commit's
-  // overall error does not say which topic it was about (one deleted while the application
-  // ran fails it with UNKNOWN_TOPIC_OR_PART, returned here or only through the callback).
-  check_partition_errors(result.partitions.get(), what);
   const rd_kafka_resp_err_t failed = err != RD_KAFKA_RESP_ERR_NO_ERROR ? err : result.err;
-  if (failed == RD_KAFKA_RESP_ERR_NO_ERROR) return;
   if (failed == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-    // No partition said which: name every topic the commit was for.
+    // librdkafka gives the request's error to every partition the broker did not fail, so the
+    // partitions do not say which topic the broker did not know: the metadata does.
     std::vector<std::string_view> topics;
     for (const TopicPartition& tp : offsets) topics.push_back(tp.topic);
     std::sort(topics.begin(), topics.end());
     topics.erase(std::unique(topics.begin(), topics.end()), topics.end());
+    const std::vector<std::string_view> gone = absent_from_metadata(topics);
+    if (!gone.empty()) {
+      throw KafkaError(failed,
+                       fmt::format("{}: topic{} '{}' no longer exist{}: deleted while the "
+                                   "application ran? ({})",
+                                   what, gone.size() > 1 ? "s" : "", fmt::join(gone, "', '"),
+                                   gone.size() > 1 ? "" : "s", rd_kafka_err2str(failed)),
+                       /*retriable=*/false, /*fatal=*/false);
+    }
     throw_error(failed,
-                fmt::format("{} (topics '{}': was one deleted while the application ran?)", what,
-                            fmt::join(topics, "', '")),
+                fmt::format("{} (topics '{}': the broker did not know one of them; was one "
+                            "deleted while the application ran?)",
+                            what, fmt::join(topics, "', '")),
                 rk);
   }
-  throw_error(failed, what, rk);
+  check_partition_errors(result.partitions.get(), what);
+  if (failed != RD_KAFKA_RESP_ERR_NO_ERROR) throw_error(failed, what, rk);
 }
 
 std::vector<TopicPartition> Consumer::committed(const std::vector<TopicPartition>& tps,
@@ -545,16 +553,27 @@ bool Consumer::deleted_while_assigned(const std::string& topic) {
   if (!was_assigned) return false;
   // Confirmed by a full metadata answer: the error alone also comes from a broker that has not
   // caught up. No answer: not confirmed, librdkafka goes on retrying.
-  const rd_kafka_metadata_t* md = nullptr;
-  if (rd_kafka_metadata(rk_, 1, nullptr, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
-  const MetadataPtr metadata(md);
-  for (int i = 0; i < md->topic_cnt; ++i) {
-    if (topic == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return false;
-    }
-  }
+  if (absent_from_metadata({topic}).empty()) return false;
   deleted_topics_.insert(topic);
   return true;
+}
+
+std::vector<std::string_view> Consumer::absent_from_metadata(
+    const std::vector<std::string_view>& topics) const {
+  const rd_kafka_metadata_t* md = nullptr;
+  if (rd_kafka_metadata(rk_, 1, nullptr, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+  const MetadataPtr metadata(md);
+  const std::span<const rd_kafka_metadata_topic_t> listed(md->topics,
+                                                          static_cast<std::size_t>(md->topic_cnt));
+  std::vector<std::string_view> absent;
+  for (const std::string_view topic : topics) {
+    if (std::none_of(listed.begin(), listed.end(), [topic](const rd_kafka_metadata_topic_t& t) {
+          return topic == t.topic && t.err == RD_KAFKA_RESP_ERR_NO_ERROR;
+        })) {
+      absent.push_back(topic);
+    }
+  }
+  return absent;
 }
 
 void Consumer::drop_taken_messages_of(const rd_kafka_topic_partition_list_t* revoked) {

@@ -163,6 +163,10 @@ class Consumer {
   // Whether `topic`, which the broker says it does not know, is assigned to this member and
   // absent from a full metadata answer: deleted while the application ran.
   bool deleted_while_assigned(const std::string& topic);
+  // The ones of `topics` that a full metadata answer does not list; none when no answer came
+  // within 5 s (nothing confirmed).
+  std::vector<std::string_view> absent_from_metadata(
+      const std::vector<std::string_view>& topics) const;
   void drop_taken_messages_of(const rd_kafka_topic_partition_list_t* revoked);
   void remember(std::exception_ptr error);
   void rethrow_pending();
