@@ -1,5 +1,6 @@
 #include "app/checkpoint.hpp"
 
+#include <fmt/format.h>
 #include <time.h>
 
 #include <algorithm>
@@ -286,7 +287,21 @@ bool Checkpoint::commit_transaction(const std::vector<kafka::TopicPartition>& of
     // error of its own: check_brokers() throws KafkaBrokerUnavailableError once the outage
     // is older than broker_availability_timeout.
     brokers_.check();
-    if (!e.fatal() && abort_failed_transaction(deadline) && e.txn_requires_abort()) {
+    bool aborted = false;
+    try {
+      aborted = !e.fatal() && abort_failed_transaction(deadline);
+    } catch (const KafkaBrokerUnavailableError&) {
+      throw;
+    } catch (const KafkaError& abort_error) {
+      // The abort's own error (e.g. the producer fenced while aborting, raised by the poll
+      // between attempts) says nothing of why the transaction failed: report both.
+      throw KafkaError(e.code(),
+                       fmt::format("checkpoint: the transaction did not commit: {}; aborting it "
+                                   "failed too: {}",
+                                   e.what(), abort_error.what()),
+                       false, e.fatal() || abort_error.fatal(), e.txn_requires_abort());
+    }
+    if (aborted && e.txn_requires_abort()) {
       // E.g. the group moved on (a new generation or member id) while this transaction was
       // open: nothing of it is visible, so processing again from the last commit is exact.
       logger()->warn(
