@@ -110,8 +110,12 @@ void Checkpoint::wait_step(const char* during) {
 }
 
 bool Checkpoint::flush_producer(Clock::time_point deadline) {
-  // Flush in short steps so a second SIGINT (stop with fail) cuts a hanging flush short.
+  // Flush in short steps so a second SIGINT (stop with fail) cuts a hanging flush short, and
+  // so a record that failed ends the wait: this checkpoint cannot succeed any more, and the
+  // rest may never be answered (a record for a partition deleted meanwhile stayed queued for
+  // minutes under exactly-once, holding run() in the flush up to flush_timeout).
   while (!producer_.flush(std::chrono::milliseconds(100))) {
+    pending_.rethrow();
     wait_step("waiting for the producer");
     if (Clock::now() >= deadline) return false;
   }
