@@ -43,6 +43,7 @@ PROFILES = {
         "latency_s": 2,
         "runs": 3,
         "check_every_run": True,
+        "instructions_records": 20_000,
     },
     "full": {
         "records": {
@@ -53,6 +54,7 @@ PROFILES = {
         "latency_s": 20,
         "runs": 3,
         "check_every_run": False,
+        "instructions_records": 100_000,
     },
 }
 
@@ -405,6 +407,65 @@ def run_json(argv: list[str], log_prefix: Path, timeout: float) -> list[dict]:
     return lines
 
 
+# The timed engine pass is its own function in the bench so callgrind counts it alone: no
+# generator, no digest pass, no start-up.
+CALLGRIND_TOGGLE = "*timed_engine_pass*"
+
+
+def count_instructions(bench_bin: str, workload: str, records: int, partitions: int, log_prefix: Path) -> dict:
+    """Instructions per record of `workload`'s engine-only pass under callgrind: repeatable where
+    timings on a shared machine are not, so a regression between two commits shows."""
+    valgrind = shutil.which("valgrind")
+    if not valgrind:
+        raise RuntimeError("valgrind not found: apt-get install valgrind (or pass --no-instructions)")
+    argv = [valgrind, "--tool=callgrind", f"--toggle-collect={CALLGRIND_TOGGLE}",
+            f"--callgrind-out-file={log_prefix.with_suffix('.callgrind')}",
+            bench_bin, "engine", "--workload", workload, "--records", str(records),
+            "--partitions", str(partitions), "--runs", "1"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=3600, cwd=ROOT)
+    log_prefix.with_suffix(".out").write_text(r.stdout)
+    log_prefix.with_suffix(".err").write_text("$ " + " ".join(argv) + "\n" + r.stderr)
+    if r.returncode != 0:
+        raise RuntimeError(f"callgrind on engine {workload} exited {r.returncode}; see {rel(log_prefix)}.err")
+    m = re.search(r"Collected\s*:\s*(\d+)", r.stderr)
+    instructions = int(m.group(1)) if m else 0
+    if instructions == 0:
+        raise RuntimeError(f"callgrind counted nothing in {CALLGRIND_TOGGLE} for {workload}; see {rel(log_prefix)}.err")
+    lines = [json.loads(x) for x in r.stdout.splitlines() if x.strip().startswith("{")]
+    if not lines:
+        raise RuntimeError(f"engine {workload} under callgrind printed no JSON; see {rel(log_prefix)}.out")
+    return {"workload": workload, "records": records, "instructions": instructions,
+            "per_record": instructions / records, "outputs": lines[-1]["outputs"], "digest": lines[-1].get("digest")}
+
+
+def instruction_rows(res: dict) -> list[dict]:
+    return res.get("instructions") or []
+
+
+def compare_instructions(base: dict, new: dict) -> list[tuple[str, float | None, float | None]]:
+    """(workload, base per record, new per record) for every workload of either results file."""
+    a = {r["workload"]: r["per_record"] for r in instruction_rows(base)}
+    b = {r["workload"]: r["per_record"] for r in instruction_rows(new)}
+    return [(w, a.get(w), b.get(w)) for w in dict.fromkeys([*a, *b])]
+
+
+def print_instruction_comparison(base: dict, new: dict, base_name: str, new_name: str) -> bool:
+    """Prints the per-record counts of two results files and their ratio; False when a workload's
+    outputs differ (the two builds did not compute the same thing)."""
+    same = True
+    outs_a = {r["workload"]: (r["outputs"], r.get("digest")) for r in instruction_rows(base)}
+    outs_b = {r["workload"]: (r["outputs"], r.get("digest")) for r in instruction_rows(new)}
+    print(f"base: {base_name}\nnew:  {new_name}")
+    print(f"{'workload':<12}{'base instr/record':>20}{'new instr/record':>20}{'new/base':>10}")
+    for w, x, y in compare_instructions(base, new):
+        ratio = f"{y / x:.3f}" if x and y else "–"
+        note = ""
+        if w in outs_a and w in outs_b and outs_a[w] != outs_b[w]:
+            note, same = "  outputs differ", False
+        print(f"{w:<12}{(f'{x:,.0f}' if x else '–'):>20}{(f'{y:,.0f}' if y else '–'):>20}{ratio:>10}{note}")
+    return same
+
+
 # ---------------------------------------------------------------------------------------------
 # The suite
 
@@ -431,7 +492,8 @@ class Suite:
             "workloads": args.workloads, "systems": args.systems,
             "ceiling": not args.no_ceiling, "engine_row": not args.no_engine,
             "log_dir": rel(self.log_dir),
-            "generate": [], "engine": [], "throughput": [], "latency": [], "latency_rate": None,
+            "generate": [], "engine": [], "instructions": [], "throughput": [], "latency": [],
+            "latency_rate": None,
         }
 
     def _broker_pid(self) -> int | None:
@@ -509,6 +571,14 @@ class Suite:
                     raise RuntimeError(f"engine {w} printed no digest; see {rel(self.log_dir)}/engine-{w}-{n}.out")
                 self.expected[(w, n)] = {"outputs": lines[0]["outputs"], "digest": lines[0]["digest"],
                                          "consistent": len(digests) == 1}
+
+    def instructions(self) -> None:
+        n = self.profile["instructions_records"]
+        for w in self.args.workloads:
+            log(f"instructions per record of engine-only {w} (callgrind, {n:,} records)")
+            row = count_instructions(self.args.bench_bin, w, n, self.P, self.log_dir / f"callgrind-{w}-{n}")
+            self.results["instructions"].append(row)
+            log(f"  {row['per_record']:,.0f} instructions per record, {row['outputs']:,} outputs")
 
     def program_argv(self, system: str, workload: str, inp: str, out: str, group: str, guarantee: str | None,
                      state_dir: Path, commit_ms: int | None) -> list[str]:
@@ -1024,6 +1094,19 @@ def render_markdown(res: dict, png_name: str) -> str:
     elif res.get("latency_skipped"):
         L.append(f"Latency was not measured: {res['latency_skipped']}.")
         L.append("")
+    if instruction_rows(res):
+        rows = instruction_rows(res)
+        L.append("## Instructions per record (engine-only, callgrind)")
+        L.append("")
+        L.append(f"The engine-only pass of each workload on {rows[0]['records']:,} records under "
+                 "`valgrind --tool=callgrind`, counting only the timed pass. Unlike records/s these counts "
+                 "repeat from run to run on a busy machine; bench/README.md says how to compare two commits.")
+        L.append("")
+        L.append("| workload | instructions per record | outputs |")
+        L.append("|---|---:|---:|")
+        for r in rows:
+            L.append(f"| `{r['workload']}` | {r['per_record']:,.0f} | {r['outputs']:,} |")
+        L.append("")
     L.append("## Notes")
     L.append("")
     notes = auto_notes(res)
@@ -1142,6 +1225,15 @@ def print_table(res: dict) -> None:
         ratios = [f"{r[k]:.2f}" if k in r else "–" for k in ("streamframe/kafka-streams", "streamframe/quix",
                                                               "streamframe/ceiling")]
         print("".join(c.ljust(wd + 2) for c, wd in zip(cells, widths)) + "".join(x.ljust(8) for x in ratios))
+    print_instructions(res)
+
+
+def print_instructions(res: dict) -> None:
+    rows = instruction_rows(res)
+    if rows:
+        print(f"instructions per record (engine-only, callgrind, {rows[0]['records']:,} records):")
+        for r in rows:
+            print(f"  {r['workload']:<12}{r['per_record']:>12,.0f}")
 
 
 def write_outputs(res: dict, results_dir: Path, json_path: Path | None = None, latest: bool = True) -> Path:
@@ -1178,6 +1270,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-ceiling", action="store_true", help="skip the raw librdkafka pass-through")
     p.add_argument("--no-engine", action="store_true", help="no engine-only row (it still gives the expected outputs)")
     p.add_argument("--no-latency", action="store_true", help="skip the latency step")
+    p.add_argument("--no-instructions", action="store_true",
+                   help="skip the instructions-per-record step (callgrind on each engine-only workload)")
+    p.add_argument("--instructions-only", action="store_true",
+                   help="only count instructions per record (no broker, no peers); writes "
+                        "instructions-<date>-<commit>.json in --results-dir")
+    p.add_argument("--compare", nargs=2, type=Path, metavar=("BASE.json", "NEW.json"),
+                   help="print the instructions per record of two results files and their ratio; runs nothing")
     p.add_argument("--latency-rate", type=float, help="latency input rate (default: 50%% of streamframe's q1 median)")
     p.add_argument("--latency-seconds", type=float, help="latency probe duration (default: from the size profile)")
     p.add_argument("--partitions", type=int, default=4)
@@ -1195,7 +1294,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--report-only", type=Path, metavar="FILE.json",
                    help="re-render FILE.md, FILE.png and peers-latest.* from a results JSON; runs nothing")
     args = p.parse_args(argv)
-    if args.report_only:
+    if args.report_only or args.compare:
         return args
     for w in args.workloads:
         if w not in WORKLOAD_KIND:
@@ -1203,11 +1302,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for s in args.systems:
         if s not in PEERS:
             p.error(f"unknown system {s!r}")
-    if not args.brokers:
+    if not args.brokers and not args.instructions_only:
         p.error("--brokers is required (scripts/bench --suite nexmark starts a broker)")
     if args.runs is not None and args.runs < 1:
         p.error("--runs must be >= 1")
     needed = [Path(args.bench_bin)]
+    if args.instructions_only:
+        args.systems = []
     if "kafka-streams" in args.systems:
         needed.append(args.ks_run)
     if "quix" in args.systems:
@@ -1222,6 +1323,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.compare:
+        base, new = (json.loads(f.read_text()) for f in args.compare)
+        return 0 if print_instruction_comparison(base, new, str(args.compare[0]), str(args.compare[1])) else 1
+    if args.instructions_only:
+        return instructions_only(args)
     if args.report_only:
         res = json.loads(args.report_only.read_text())
         write_outputs(res, args.report_only.parent, json_path=args.report_only)
@@ -1243,7 +1349,9 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, on_term)
     steps = {}
     try:
-        for name, step in (("generate", suite.generate), ("engine", suite.engine), ("throughput", suite.throughput),
+        for name, step in (("generate", suite.generate), ("engine", suite.engine),
+                           ("instructions", None if args.no_instructions else suite.instructions),
+                           ("throughput", suite.throughput),
                            ("latency", None if args.no_latency else suite.latency)):
             if step is None:
                 continue
@@ -1269,6 +1377,29 @@ def main(argv: list[str]) -> int:
     if failed or disagree:
         log(f"{len(failed)} run(s) failed, {len(disagree)} disagree with the engine: see the report's notes")
         return 1
+    return 0
+
+
+def instructions_only(args) -> int:
+    """The instructions step alone: no broker, no peers. Its JSON is what --compare reads."""
+    profile = PROFILES[args.size]
+    log_dir = Path(args.log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    prov = provenance(args)
+    res = {"suite": "nexmark-instructions", "size": args.size, "partitions": args.partitions,
+           "workloads": args.workloads, "provenance": prov, "log_dir": rel(log_dir), "instructions": []}
+    for w in args.workloads:
+        n = profile["instructions_records"]
+        log(f"instructions per record of engine-only {w} (callgrind, {n:,} records)")
+        row = count_instructions(args.bench_bin, w, n, args.partitions, log_dir / f"callgrind-{w}-{n}")
+        res["instructions"].append(row)
+        log(f"  {row['per_record']:,.0f} instructions per record, {row['outputs']:,} outputs")
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    dirty = "-dirty" if prov["dirty"] else ""
+    path = args.results_dir / f"instructions-{prov['date'][:10]}-{prov['commit']}{dirty}-{args.size}.json"
+    path.write_text(json.dumps(res, indent=1) + "\n")
+    print_instructions(res)
+    log(f"results: {rel(path)}")
     return 0
 
 
