@@ -14,6 +14,10 @@
 #include <unordered_map>
 #include <utility>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "serde/parse_reuse.hpp"
 #include "streamframe/errors.hpp"
 #include "streamframe/serde.hpp"
@@ -277,14 +281,69 @@ constexpr std::array<char, 256> kEscape = [] {
   return t;
 }();
 
-// True when one of the 8 bytes in `w` is a control character, '"' or '\\' (SWAR: exact for
-// "any byte", which is all we ask).
-inline bool needs_escape8(std::uint64_t w) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
-  const auto has_zero = [](std::uint64_t v) { return (v - kOnes) & ~v & kHighs; };
-  const std::uint64_t below_space = (w - kOnes * 0x20) & ~w & kHighs;
+// True when one of the bytes of `w` (4 or 8, as read from memory) is a control character, '"'
+// or '\\' (SWAR: exact for "any byte", which is all we ask).
+template <typename Word>
+inline bool needs_escape(Word w) {
+  constexpr Word kOnes = static_cast<Word>(0x0101010101010101ULL);
+  constexpr Word kHighs = static_cast<Word>(0x8080808080808080ULL);
+  const auto has_zero = [](Word v) { return (v - kOnes) & ~v & kHighs; };
+  const Word below_space = (w - kOnes * 0x20) & ~w & kHighs;
   return (below_space | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\'))) != 0;
+}
+
+template <typename Word>
+inline Word load(const char* p) {
+  Word w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+#if defined(__SSE2__)
+// Bit i set when byte i of the 16 at `p` is a control character, '"' or '\\' (SSE2 is part of
+// every x86-64: 16 bytes in a few instructions, against 8 for the SWAR test).
+inline unsigned escape_mask16(const char* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+  const __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+  const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v);  // v <= 0x1F
+  return static_cast<unsigned>(
+      _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)));
+}
+#endif
+
+inline const char* first_escape_bytewise(const char* p, const char* const end) {
+  while (p != end && kEscape[static_cast<unsigned char>(*p)] == 0) ++p;
+  return p;
+}
+
+// The first byte of [p, end) that JSON needs escaped, or end. Whole words at a time, the last
+// one overlapping the one before: most strings (keys, short values) have nothing to escape and
+// are ruled out in one or two tests.
+inline const char* find_escape(const char* p, const char* const end) {
+#if defined(__SSE2__)
+  if (end - p >= 16) {
+    for (; end - p >= 16; p += 16) {
+      if (const unsigned mask = escape_mask16(p)) return p + std::countr_zero(mask);
+    }
+    if (p == end) return end;
+    // The last 16 bytes again, with those already checked shifted out.
+    const unsigned rest = escape_mask16(end - 16) >> (16 - (end - p));
+    return rest != 0 ? p + std::countr_zero(rest) : end;
+  }
+#endif
+  if (end - p >= 8) {
+    for (; end - p >= 8; p += 8) {
+      if (needs_escape(load<std::uint64_t>(p))) return first_escape_bytewise(p, p + 8);
+    }
+    if (p == end || !needs_escape(load<std::uint64_t>(end - 8))) return end;
+    return first_escape_bytewise(p, end);
+  }
+  if (end - p >= 4 && !needs_escape(load<std::uint32_t>(p)) &&
+      !needs_escape(load<std::uint32_t>(end - 4))) {
+    return end;
+  }
+  return first_escape_bytewise(p, end);
 }
 
 void write_string(std::string_view s, Out& out) {
@@ -294,22 +353,10 @@ void write_string(std::string_view s, Out& out) {
   out.reserve(s.size() + 2);
   out.put('"');
   const char* run = p;
-  while (p != end) {
-    if (end - p >= 8) {
-      std::uint64_t w;
-      std::memcpy(&w, p, 8);
-      if (!needs_escape8(w)) {
-        p += 8;
-        continue;
-      }
-    }
-    const char e = kEscape[static_cast<unsigned char>(*p)];
-    if (e == 0) {
-      ++p;
-      continue;
-    }
+  while ((p = find_escape(p, end)) != end) {
     out.put(run, static_cast<std::size_t>(p - run));
     out.reserve(static_cast<std::size_t>(end - p) + 6 + 1);
+    const char e = kEscape[static_cast<unsigned char>(*p)];
     if (e == 'u') {
       static constexpr char kHex[] = "0123456789abcdef";
       const auto c = static_cast<unsigned char>(*p);

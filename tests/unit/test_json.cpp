@@ -1,4 +1,5 @@
 // JSON parse and write (SEMANTICS TOP-05).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <bit>
@@ -184,6 +185,63 @@ TEST(JsonWrite, Escapes) {
   EXPECT_EQ(write(Value("héllo 日本 😀")), "\"héllo 日本 😀\"");
   // Keys are escaped the same way.
   EXPECT_EQ(write(Value::object({{"k\"\n", 1}})), R"({"k\"\n":1})");
+}
+
+// Every byte value at every position of strings long enough for each of the writer's scans
+// (16 bytes at a time, 8 at a time, one at a time, and the tails between them), against a
+// byte-by-byte escaper.
+TEST(JsonWrite, EscapesEveryByteAtEveryPosition) {
+  const auto reference = [](const std::string& s) {
+    std::string out = "\"";
+    for (const char ch : s) {
+      const auto c = static_cast<unsigned char>(ch);
+      switch (c) {
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        default:
+          if (c < 0x20) {
+            out += fmt::format("\\u{:04x}", c);
+          } else {
+            out += ch;
+          }
+      }
+    }
+    return out + "\"";
+  };
+  int failures = 0;
+  for (std::size_t length : {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 24, 31, 32, 33, 40}) {
+    for (std::size_t at = 0; at < length; ++at) {
+      for (int b = 0; b < 256; ++b) {
+        std::string s(length, 'x');
+        s[at] = static_cast<char>(b);
+        if (at + 3 < length) s[at + 3] = '"';  // a second escape after the first
+        const std::string got = write(Value(s));
+        if (got != reference(s) && ++failures <= 5) {
+          ADD_FAILURE() << "length " << length << ", byte " << b << " at " << at << ": " << got;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(failures, 0);
 }
 
 TEST(JsonWrite, ObjectsKeepInsertionOrderCompactly) {
