@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -192,37 +193,20 @@ TEST(JsonWrite, Escapes) {
 // byte-by-byte escaper.
 TEST(JsonWrite, EscapesEveryByteAtEveryPosition) {
   const auto reference = [](const std::string& s) {
+    static const std::map<unsigned char, std::string> kShortForm = {
+        {'\n', "\\n"}, {'\t', "\\t"}, {'\r', "\\r"}, {'\b', "\\b"}, {'\f', "\\f"}};
     std::string out = "\"";
     for (const char ch : s) {
       const auto c = static_cast<unsigned char>(ch);
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\b':
-          out += "\\b";
-          break;
-        case '\f':
-          out += "\\f";
-          break;
-        default:
-          if (c < 0x20) {
-            out += fmt::format("\\u{:04x}", c);
-          } else {
-            out += ch;
-          }
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += ch;
+      } else if (const auto it = kShortForm.find(c); it != kShortForm.end()) {
+        out += it->second;
+      } else if (c < 0x20) {
+        out += fmt::format("\\u{:04x}", c);
+      } else {
+        out += ch;
       }
     }
     return out + "\"";
