@@ -542,6 +542,12 @@ bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
       continue;
     }
     if (m.end_of_partition()) continue;  // only with enable.partition.eof in the config
+    // A stop (e.g. another worker's error) cut this partition's restore short in prepare():
+    // its messages must not run. The worker is stopping and nothing after this point is
+    // committed, so the batch ends here, as it does after any message once stop is set.
+    if (!slot->group->tasks[m.partition()]->ready() && stop.load(std::memory_order_relaxed)) {
+      break;
+    }
     handle_message(m, *slot, run);
     if (checkpoint_->due()) checkpoint(Clock::now() + settings_.flush_timeout);
     if (limit_reached() || stop.load(std::memory_order_relaxed)) break;
