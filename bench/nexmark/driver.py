@@ -438,6 +438,16 @@ def count_instructions(bench_bin: str, workload: str, records: int, partitions: 
             "per_record": instructions / records, "outputs": lines[-1]["outputs"], "digest": lines[-1].get("digest")}
 
 
+def count_workloads(bench_bin: str, workloads: list[str], records: int, partitions: int,
+                    log_dir: Path) -> list[dict]:
+    rows = []
+    for w in workloads:
+        log(f"instructions per record of engine-only {w} (callgrind, {records:,} records)")
+        rows.append(count_instructions(bench_bin, w, records, partitions, log_dir / f"callgrind-{w}-{records}"))
+        log(f"  {rows[-1]['per_record']:,.0f} instructions per record, {rows[-1]['outputs']:,} outputs")
+    return rows
+
+
 def instruction_rows(res: dict) -> list[dict]:
     return res.get("instructions") or []
 
@@ -573,12 +583,8 @@ class Suite:
                                          "consistent": len(digests) == 1}
 
     def instructions(self) -> None:
-        n = self.profile["instructions_records"]
-        for w in self.args.workloads:
-            log(f"instructions per record of engine-only {w} (callgrind, {n:,} records)")
-            row = count_instructions(self.args.bench_bin, w, n, self.P, self.log_dir / f"callgrind-{w}-{n}")
-            self.results["instructions"].append(row)
-            log(f"  {row['per_record']:,.0f} instructions per record, {row['outputs']:,} outputs")
+        self.results["instructions"] = count_workloads(self.args.bench_bin, self.args.workloads,
+                                                       self.profile["instructions_records"], self.P, self.log_dir)
 
     def program_argv(self, system: str, workload: str, inp: str, out: str, group: str, guarantee: str | None,
                      state_dir: Path, commit_ms: int | None) -> list[str]:
@@ -1387,13 +1393,9 @@ def instructions_only(args) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     prov = provenance(args)
     res = {"suite": "nexmark-instructions", "size": args.size, "partitions": args.partitions,
-           "workloads": args.workloads, "provenance": prov, "log_dir": rel(log_dir), "instructions": []}
-    for w in args.workloads:
-        n = profile["instructions_records"]
-        log(f"instructions per record of engine-only {w} (callgrind, {n:,} records)")
-        row = count_instructions(args.bench_bin, w, n, args.partitions, log_dir / f"callgrind-{w}-{n}")
-        res["instructions"].append(row)
-        log(f"  {row['per_record']:,.0f} instructions per record, {row['outputs']:,} outputs")
+           "workloads": args.workloads, "provenance": prov, "log_dir": rel(log_dir),
+           "instructions": count_workloads(args.bench_bin, args.workloads, profile["instructions_records"],
+                                           args.partitions, log_dir)}
     args.results_dir.mkdir(parents=True, exist_ok=True)
     dirty = "-dirty" if prov["dirty"] else ""
     path = args.results_dir / f"instructions-{prov['date'][:10]}-{prov['commit']}{dirty}-{args.size}.json"
