@@ -114,6 +114,10 @@ class Value {
   Value& operator[](const char* key) { return (*this)[std::string_view(key)]; }
   // Array element access; out of range or not an array => InvalidOperation/ValueTypeError.
   const Value& at(std::size_t index) const;
+  // The same with an int, negative counting from the end (as a Series' s[i], SER-05). Without
+  // it `v[0]` would choose the const char* overload above and look up a null key.
+  const Value& operator[](int index) const;
+  Value& operator[](int index);
   // nullptr when not an object or the key is absent.
   const Value* find(std::string_view key) const noexcept;
   bool contains(std::string_view key) const noexcept { return find(key) != nullptr; }

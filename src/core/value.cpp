@@ -226,6 +226,22 @@ const Value& Value::at(std::size_t index) const {
   return (*a)[index];
 }
 
+const Value& Value::operator[](int index) const {
+  if (index >= 0) return at(static_cast<std::size_t>(index));
+  const Array* a = std::get_if<Array>(&data_);
+  if (a == nullptr) throw_type_error("array", *this);
+  const auto back = static_cast<std::size_t>(-static_cast<std::int64_t>(index));
+  if (back > a->size()) {
+    throw InvalidOperation("index " + std::to_string(index) + " out of range for an array of " +
+                           std::to_string(a->size()) + " elements");
+  }
+  return (*a)[a->size() - back];
+}
+
+Value& Value::operator[](int index) {
+  return const_cast<Value&>(std::as_const(*this)[index]);
+}
+
 const Value* Value::find(std::string_view key) const noexcept {
   const Object* o = std::get_if<Object>(&data_);
   return o == nullptr ? nullptr : o->find(key);

@@ -119,6 +119,27 @@ TEST(Value, ArrayAt) {
   expect_error_exact<ValueTypeError>([] { (void)Value(1).at(0); }, "expected array, got int");
 }
 
+TEST(Value, ArrayIndexWithAnInt) {
+  // v[0] is an element, not a lookup of a null const char* key (which crashed).
+  const Value a = Value::array({10, "x", 30});
+  EXPECT_EQ(a[0], Value(10));
+  EXPECT_EQ(a[2], Value(30));
+  EXPECT_EQ(a[-1], Value(30));
+  EXPECT_EQ(a[-3], Value(10));
+  expect_error_exact<InvalidOperation>([&a] { (void)a[3]; },
+                                       "index 3 out of range for an array of 3 elements");
+  expect_error_exact<InvalidOperation>([&a] { (void)a[-4]; },
+                                       "index -4 out of range for an array of 3 elements");
+  expect_error_exact<ValueTypeError>([] { (void)Value(1)[0]; }, "expected array, got int");
+  expect_error_exact<ValueTypeError>([] { (void)Value(1)[-1]; }, "expected array, got int");
+  Value m = Value::array({1, 2});
+  m[1] = Value("two");
+  m[-2] = Value(true);
+  EXPECT_EQ(m, Value::array({true, "two"}));
+  // Keys still go by name.
+  EXPECT_EQ(Value::object({{"0", 5}})["0"], Value(5));
+}
+
 TEST(Value, FindContainsGetOr) {
   const Value v = Value::object({{"a", 1}, {"n", nullptr}});
   ASSERT_NE(v.find("a"), nullptr);
