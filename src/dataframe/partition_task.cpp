@@ -129,17 +129,21 @@ bool PartitionTask::encode_forward_keys(const TaskInput& in) {
   if (reencodes_key_[input_] == 0 || !in.key) return true;
   const auto& targets = passthrough_[input_];
   forward_keys_.resize(targets.size());
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    if (!targets[i].reencode_key) continue;
-    try {
-      const Value decoded =
-          graphs_[input_]->topic().definition().key_deserializer->deserialize_one(*in.key);
-      if (decoded.is_null()) return false;  // no key to send: the decoding path sends none
+  try {
+    // Decoded once for all the targets that re-encode it, into a vector kept across messages.
+    key_rows_.clear();
+    graphs_[input_]->topic().definition().key_deserializer->deserialize(*in.key, kNoHeaders,
+                                                                        key_rows_);
+    // Not one key, or none to send: the decoding path reports or sends it.
+    if (key_rows_.size() != 1 || key_rows_.front().is_null()) return false;
+    const Value& decoded = key_rows_.front();
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      if (!targets[i].reencode_key) continue;
       forward_keys_[i].clear();
       targets[i].topic->key_serializer->serialize(decoded, forward_keys_[i]);
-    } catch (const std::exception&) {
-      return false;
     }
+  } catch (const std::exception&) {
+    return false;
   }
   return true;
 }

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <cmath>
@@ -340,6 +341,58 @@ TEST(JsonParse, UnicodeEscapesDecode) {
   EXPECT_EQ(json::parse(R"("\n\t\"\\\/\u0000")").as_string(), std::string("\n\t\"\\/\0", 6));
   EXPECT_EQ(json::parse("\"héllo 日本 😀\"").as_string(), "héllo 日本 😀");
   EXPECT_THROW((void)json::parse(R"("\ud800")"), SerializationError);  // lone surrogate
+}
+
+// A JSON text that is one string token is read without the parser when nothing in it is
+// escaped (json.cpp, plain_string). Wrapped in an array the same token always goes through
+// simdjson: both must agree, on the value or on refusing it, for every byte at every position.
+TEST(JsonParse, StringTokensReadWithoutTheParserAgreeWithIt) {
+  const auto outcome = [](const std::string& text, bool wrapped) -> std::string {
+    try {
+      if (wrapped) {
+        const Value v = json::parse("[" + text + "]");
+        if (v.size() != 1) return "error";  // "" wraps into [], a list of no string
+        return "ok:" + v[0].as_string();
+      }
+      return "ok:" + json::parse(text).as_string();
+    } catch (const SerializationError&) {
+      return "error";
+    }
+  };
+  const auto validates = [](std::string_view text) {
+    try {
+      json::validate(text);
+      return true;
+    } catch (const SerializationError&) {
+      return false;
+    }
+  };
+  int failures = 0;
+  const auto check = [&](const std::string& text) {
+    const std::string direct = outcome(text, false);
+    const std::string reference = outcome(text, true);
+    if ((direct != reference || validates(text) != (reference != "error")) && ++failures <= 5) {
+      ADD_FAILURE() << "text '" << text << "': " << direct << " vs " << reference;
+    }
+  };
+  for (std::size_t length : {0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 33}) {
+    for (std::size_t at = 0; at < std::max<std::size_t>(length, 1); ++at) {
+      for (int b = 0; b < 256; ++b) {
+        std::string inner(length, 'k');
+        if (length > 0) inner[at] = static_cast<char>(b);
+        check("\"" + inner + "\"");
+        check("\"" + inner);  // unterminated
+      }
+    }
+  }
+  // Multi-byte UTF-8 (valid, truncated, overlong) and whitespace around the token.
+  for (const char* text :
+       {"\"h\xc3\xa9llo \xe6\x97\xa5\xf0\x9f\x98\x80\"", "\"\xc3\"", "\"\xe6\x97\"", "\"\xc0\xaf\"",
+        "\"\xed\xa0\x80\"", " \"a\"", "\"a\" ", "\"\"", "\"a\"\"", "\"", ""}) {
+    check(text);
+  }
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(json::parse("\"sensor-17\"").as_string(), "sensor-17");
 }
 
 TEST(JsonRoundTrip, Compact) {
