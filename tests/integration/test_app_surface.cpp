@@ -8,8 +8,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <iterator>
 #include <memory>
 #include <mutex>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -481,6 +483,41 @@ TEST(AppSurface, ProducerPollTimeoutServesDeliveryReportsBeforeTheNextMessage) {
   const auto messages = read_topic(out);
   ASSERT_EQ(messages.size(), 1u);
   EXPECT_EQ(messages[0].value, R"({"i":1})");
+}
+
+// At DEBUG level each checkpoint names what it committed and where its time went (processing
+// stands still meanwhile): the trace for finding where latency comes from.
+TEST(AppSurface, CheckpointTimesAreTracedAtDebugLevel) {
+  REQUIRE_TEST_BROKERS();
+  const std::string in = unique_name("cpt-in");
+  const std::string out = unique_name("cpt-out");
+  const std::string group = unique_name("cpt-grp");
+  create_topic(in, 1);
+  create_topic(out, 1);
+  auto cfg = base_config(group);
+  cfg.loglevel = "DEBUG";
+  cfg.commit_every = 2;
+  cfg.commit_interval = std::chrono::hours(1);
+  Application app(cfg);
+  LogCapture log;
+  {
+    Producer producer = app.get_producer();
+    for (int i = 0; i < 4; ++i) producer.produce(in, "k", Value::object({{"i", i}}).to_json());
+    ASSERT_TRUE(producer.flush(30s));
+  }
+  auto sdf = app.dataframe(app.topic(in));
+  sdf["j"] = sdf["i"] + 1;
+  sdf.to_topic(app.topic(out));
+  app.run({.timeout = 60s, .count = 4, .collect = false});
+  EXPECT_EQ(committed_offset(group, in), 4);
+  const std::string text = log.text();
+  const std::regex line(
+      R"(debug\|checkpoint: 2 messages, 1 partition offsets; [0-9.]+ ms in all: before the )"
+      R"(flush [0-9.]+ ms, waiting for acknowledgements [0-9.]+ ms, offset commit and stores )"
+      R"([0-9.]+ ms\n)");
+  const auto lines =
+      std::distance(std::sregex_iterator(text.begin(), text.end(), line), std::sregex_iterator());
+  EXPECT_EQ(lines, 2) << text;
 }
 
 }  // namespace
