@@ -590,7 +590,16 @@ int cmd_latency(const std::string& brokers, const std::string& input, const std:
   std::array<rd_kafka_message_t*, 1024> batch{};
   auto drain_deadline = Clock::time_point::max();
   for (;;) {
-    const ssize_t n = rd_kafka_consume_batch_queue(queue.get(), 10, batch.data(), batch.size());
+    // What is queued now, without waiting: a batch call with a timeout waits until the batch is
+    // full or the timeout passes, and at these rates that wait (up to the timeout) would count
+    // as the system's latency. With nothing queued, wait for the next message alone.
+    ssize_t n = rd_kafka_consume_batch_queue(queue.get(), 0, batch.data(), batch.size());
+    if (n == 0) {
+      if (rd_kafka_message_t* m = rd_kafka_consume_queue(queue.get(), 10)) {
+        batch[0] = m;
+        n = 1;
+      }
+    }
     const std::int64_t now = wall_ms();
     for (ssize_t j = 0; j < n; ++j) {
       rd_kafka_message_t* m = batch[static_cast<std::size_t>(j)];
