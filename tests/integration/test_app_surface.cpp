@@ -395,6 +395,20 @@ TEST(AppSurface, StopWithFailSkipsTheFinalCheckpointAndStopCommits) {
 // ---------------------------------------------------------------------------------------------
 // producer_poll_timeout (§1, APP-25)
 
+// Writes {"i": 0} .. {"i": n - 1} to `in` (key "k"), then runs `app` on in -> j = i + 1 ->
+// `out` until n records left the pipeline.
+void run_plus_one(Application& app, const std::string& in, const std::string& out, int n) {
+  {
+    Producer producer = app.get_producer();
+    for (int i = 0; i < n; ++i) producer.produce(in, "k", Value::object({{"i", i}}).to_json());
+    ASSERT_TRUE(producer.flush(30s));
+  }
+  auto sdf = app.dataframe(app.topic(in));
+  sdf["j"] = sdf["i"] + 1;
+  sdf.to_topic(app.topic(out));
+  app.run({.timeout = 60s, .count = static_cast<std::size_t>(n), .collect = false});
+}
+
 // A producer_poll_timeout far longer than the test: an idle loop (nothing awaiting a delivery
 // report) must not wait for it, and every record is processed and produced in order. (A loop
 // that waited the full timeout whenever no event came would hang here until the test times
@@ -409,15 +423,7 @@ TEST(AppSurface, LongProducerPollTimeoutProcessesEverything) {
   auto cfg = base_config(group);
   cfg.producer_poll_timeout = std::chrono::minutes(10);
   Application app(cfg);
-  {
-    Producer producer = app.get_producer();
-    for (int i = 0; i < 50; ++i) producer.produce(in, "k", Value::object({{"i", i}}).to_json());
-    ASSERT_TRUE(producer.flush(30s));
-  }
-  auto sdf = app.dataframe(app.topic(in));
-  sdf["j"] = sdf["i"] + 1;
-  sdf.to_topic(app.topic(out));
-  app.run({.timeout = 60s, .count = 50, .collect = false});
+  ASSERT_NO_FATAL_FAILURE(run_plus_one(app, in, out, 50));
   const auto messages = read_topic(out);
   ASSERT_EQ(messages.size(), 50u);
   for (int i = 0; i < 50; ++i) {
@@ -500,15 +506,7 @@ TEST(AppSurface, CheckpointTimesAreTracedAtDebugLevel) {
   cfg.commit_interval = std::chrono::hours(1);
   Application app(cfg);
   LogCapture log;
-  {
-    Producer producer = app.get_producer();
-    for (int i = 0; i < 4; ++i) producer.produce(in, "k", Value::object({{"i", i}}).to_json());
-    ASSERT_TRUE(producer.flush(30s));
-  }
-  auto sdf = app.dataframe(app.topic(in));
-  sdf["j"] = sdf["i"] + 1;
-  sdf.to_topic(app.topic(out));
-  app.run({.timeout = 60s, .count = 4, .collect = false});
+  ASSERT_NO_FATAL_FAILURE(run_plus_one(app, in, out, 4));
   EXPECT_EQ(committed_offset(group, in), 4);
   const std::string text = log.text();
   const std::regex line(
