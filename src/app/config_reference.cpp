@@ -87,7 +87,10 @@ std::vector<ConfigEntry> application_config_reference() {
        "passed to librdkafka's consumer; `bootstrap.servers`, `group.id`, "
        "`auto.offset.reset` and the assignment strategy are kept (with a warning)"},
       {"loglevel", d.loglevel ? code("\"" + *d.loglevel + "\"") : "none",
-       "`DEBUG`..`CRITICAL`; `nullopt` leaves the `streamframe` spdlog logger alone"},
+       "`DEBUG`..`CRITICAL`; `nullopt` leaves the `streamframe` spdlog logger alone. At `DEBUG` "
+       "each checkpoint logs what it committed and where its time went (`checkpoint: N messages, "
+       "P partition offsets; T ms in all: ...`): processing waits for a checkpoint, so this is "
+       "where to look when latency has spikes"},
       {"install_signal_handlers", flag(d.install_signal_handlers),
        "SIGINT/SIGTERM stop gracefully; a second SIGINT aborts without commit (`Interrupted`)"},
       {"rocksdb_options", "see State",
