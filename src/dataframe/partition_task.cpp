@@ -91,9 +91,7 @@ void PartitionTask::decode(const TaskInput& in, const Headers& headers, Value& k
                            std::vector<Value>& rows, std::int64_t& timestamp) const {
   const Topic::Definition& topic = graphs_[input_]->topic().definition();
   if (in.key) {
-    key_rows_.clear();
-    topic.key_deserializer->deserialize(*in.key, kNoHeaders, key_rows_);
-    if (key_rows_.size() != 1) {
+    if (!decode_key(*in.key)) {
       throw SerializationError(std::string(topic.key_deserializer->name()) +
                                " deserializer: expected exactly one row for a key, got " +
                                std::to_string(key_rows_.size()));
@@ -114,6 +112,12 @@ void PartitionTask::decode(const TaskInput& in, const Headers& headers, Value& k
   }
 }
 
+bool PartitionTask::decode_key(std::string_view key) const {
+  key_rows_.clear();
+  graphs_[input_]->topic().definition().key_deserializer->deserialize(key, kNoHeaders, key_rows_);
+  return key_rows_.size() == 1;
+}
+
 void PartitionTask::validate(const TaskInput& in) const {
   // Bad input must reach the error path even though nothing is deserialized. A repartition
   // topic is not input: only this application writes it, with its own serializer or the bytes
@@ -131,11 +135,8 @@ bool PartitionTask::encode_forward_keys(const TaskInput& in) {
   forward_keys_.resize(targets.size());
   try {
     // Decoded once for all the targets that re-encode it, into a vector kept across messages.
-    key_rows_.clear();
-    graphs_[input_]->topic().definition().key_deserializer->deserialize(*in.key, kNoHeaders,
-                                                                        key_rows_);
     // Not one key, or none to send: the decoding path reports or sends it.
-    if (key_rows_.size() != 1 || key_rows_.front().is_null()) return false;
+    if (!decode_key(*in.key) || key_rows_.front().is_null()) return false;
     const Value& decoded = key_rows_.front();
     for (std::size_t i = 0; i < targets.size(); ++i) {
       if (!targets[i].reencode_key) continue;

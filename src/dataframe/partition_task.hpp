@@ -216,7 +216,9 @@ class PartitionTask final : public ExecContext {
   // The current message's value bytes when it decoded into one row (decode() sets it; the
   // caller keeps the bytes alive while the message is processed).
   mutable std::optional<std::string_view> single_value_;
-  // decode()'s key rows, kept across records: a key costs no vector allocation.
+  // The current input's key deserialized into key_rows_ (kept across records: a key costs no
+  // vector allocation); true when it made exactly one row. decode() and encode_forward_keys().
+  bool decode_key(std::string_view key) const;
   mutable std::vector<Value> key_rows_;
   StateScope scope_;
   // Buffers of produce(), kept across records: no allocation per record once warm.
