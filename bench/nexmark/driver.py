@@ -41,6 +41,7 @@ PROFILES = {
             "temperature": {"big": 100_000, "medium": 100_000, "small": 100_000},
         },
         "latency_s": 2,
+        "latency_runs": 1,
         "runs": 3,
         "check_every_run": True,
         "instructions_records": 20_000,
@@ -52,6 +53,7 @@ PROFILES = {
             "temperature": {"big": 10_000_000, "medium": 3_000_000, "small": 1_500_000},
         },
         "latency_s": 20,
+        "latency_runs": 2,
         "runs": 3,
         "check_every_run": False,
         "instructions_records": 100_000,
@@ -104,6 +106,16 @@ STOP_GRACE_S = 30
 DIGEST_TIMEOUT_S = 30
 DIGEST_RECORDS_PER_S = 100_000
 LATENCY_DRAIN_S = 10
+# The latency step's input rates, each a share of a q1 maximum (the median q1 records/s of this
+# suite's throughput step). A system is probed once per distinct rate; a rate that serves two
+# points (streamframe's own 50 % is also "50 % of streamframe's") is one row naming both.
+LATENCY_POINTS = {
+    "streamframe-50": "50 % of streamframe's q1 maximum",
+    "own-50": "50 % of the system's own q1 maximum",
+    "own-10": "10 % of the system's own q1 maximum",
+    "common": "50 % of the slowest system's q1 maximum: a rate every system sustains",
+    "fixed": "--latency-rate",
+}
 # A run during which processes other than the program, the broker and the driver used more than
 # this share of the machine is marked noisy (the machine is shared).
 NOISY_SHARE = 0.05
@@ -503,7 +515,7 @@ class Suite:
             "ceiling": not args.no_ceiling, "engine_row": not args.no_engine,
             "log_dir": rel(self.log_dir),
             "generate": [], "engine": [], "instructions": [], "throughput": [], "latency": [],
-            "latency_rate": None,
+            "latency_plan": None,
         }
 
     def _broker_pid(self) -> int | None:
@@ -750,36 +762,74 @@ class Suite:
             else:
                 log(f"{head}: FAILED: {rec['error']} (log {rec['log']})")
 
+    def q1_maxima(self) -> dict[str, float]:
+        """Each system's q1 maximum: the median records/s of its q1 throughput runs in this suite."""
+        out = {}
+        for s in self.args.systems:
+            xs = [r["records_per_s"] for r in self.results["throughput"]
+                  if r["workload"] == "q1" and r["system"] == s and r["status"] == "ok"]
+            if xs:
+                out[s] = statistics.median(xs)
+        return out
+
+    def latency_plan(self, maxima: dict[str, float], generator: float | None) -> list[dict]:
+        """(system, rate, points) to probe: rates capped at what the probe's generator sends."""
+        a = self.args
+        wanted: list[tuple[str, str, float]] = []
+        if a.latency_rate:
+            wanted = [(s, "fixed", a.latency_rate) for s in a.systems]
+        else:
+            sf = maxima.get("streamframe")
+            common = 0.5 * min(maxima.values()) if len(maxima) > 1 else None
+            for s in a.systems:
+                own = maxima.get(s)
+                if sf:
+                    wanted.append((s, "streamframe-50", 0.5 * sf))
+                if own:
+                    wanted.append((s, "own-50", 0.5 * own))
+                    wanted.append((s, "own-10", 0.1 * own))
+                    if common:
+                        wanted.append((s, "common", common))
+        plan: dict[tuple[str, int], dict] = {}
+        for s, point, requested in wanted:
+            rate = min(requested, generator) if generator else requested
+            row = plan.setdefault((s, int(round(rate))), {"system": s, "rate": int(round(rate)), "points": [],
+                                                            "requested": round(requested, 1),
+                                                            "capped": rate < requested})
+            row["points"].append(point)
+        # Slowest rates first in each system (a backlog left by a run that fell behind is
+        # deleted with its topics, but the broker's page cache is not).
+        return sorted(plan.values(), key=lambda r: (a.systems.index(r["system"]), r["rate"]))
+
     def latency(self) -> None:
         a = self.args
-        sf = [r["records_per_s"] for r in self.results["throughput"]
-              if r["workload"] == "q1" and r["system"] == "streamframe" and r["status"] == "ok"]
         gen = [g["records"] / g["seconds"] for g in self.results["generate"]
                if g.get("kind") == "nexmark" and g.get("seconds")]
-        info = {"requested": None, "generator": round(max(gen), 1) if gen else None}
-        if a.latency_rate:
-            info["requested"], info["from"] = a.latency_rate, "--latency-rate"
-        elif sf:
-            info["requested"] = round(0.5 * statistics.median(sf), 1)
-            info["from"] = "50 % of streamframe's median q1 records/s"
-        else:
-            log("latency skipped: no streamframe q1 throughput to derive the rate from (--latency-rate R sets it)")
+        generator = round(max(gen), 1) if gen else None
+        maxima = self.q1_maxima()
+        if not a.latency_rate and "streamframe" not in maxima:
+            log("latency skipped: no streamframe q1 throughput to derive the rates from (--latency-rate R sets one)")
             self.results["latency_skipped"] = "no streamframe q1 throughput and no --latency-rate"
             return
-        rate = info["requested"]
-        if info["generator"] and rate > info["generator"]:
-            rate = info["generator"]
-        info["rate"] = int(round(rate))
-        info["capped"] = rate < info["requested"]
-        self.results["latency_rate"] = info
+        plan = self.latency_plan(maxima, generator)
+        runs = a.latency_runs or self.profile.get("latency_runs", 1)
+        self.results["latency_plan"] = {"q1_maxima": maxima, "generator": generator, "runs": runs,
+                                        "rows": plan}
         seconds = self.profile["latency_s"] if a.latency_seconds is None else a.latency_seconds
-        systems = [s for s in a.systems]
-        for s in systems:
-            for guarantee in ("alo", "eos"):
-                self.results["latency"].append(self.latency_run(s, guarantee, info["rate"], seconds))
+        total = runs * len(plan) * 2
+        k = 0
+        for i in range(1, runs + 1):
+            for row in plan:
+                for guarantee in ("alo", "eos"):
+                    k += 1
+                    log(f"[{k}/{total}] latency {LABEL[row['system']]} {guarantee} at {row['rate']:,} records/s "
+                        f"({', '.join(row['points'])}), run {i}/{runs}")
+                    rec = self.latency_run(row["system"], guarantee, row["rate"], seconds)
+                    rec.update(run=i, points=row["points"])
+                    self.results["latency"].append(rec)
 
     def latency_run(self, system: str, guarantee: str, rate: int, seconds: float) -> dict:
-        group = f"{self.run_id}-lat-{system}-{guarantee}-g"
+        group = f"{self.run_id}-lat-{system}-{guarantee}-{rate}-{int(time.time() * 1000) % 100000:05d}-g"
         inp, out = f"{group}-in", f"{group}-out"
         state_dir = self.log_dir / "state" / group
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -903,6 +953,77 @@ def fmt_ms(x) -> str:
     return "–" if x is None else (f"{x:.1f}" if x < 100 else f"{x:,.0f}")
 
 
+def ms_cell(c: dict | None) -> str:
+    if not c:
+        return "–"
+    cell = fmt_ms(c["median"])
+    if c["n"] > 1:
+        cell += f" ({fmt_ms(c['min'])}–{fmt_ms(c['max'])})"
+    return cell
+
+
+def latency_rows(res: dict) -> list[dict]:
+    """The latency runs by system, guarantee and rate, with the median (min, max) of each percentile."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in res["latency"]:
+        groups.setdefault((r["system"], r["guarantee"], r["rate"]), []).append(r)
+    rows = []
+    for (system, guarantee, rate), runs in groups.items():
+        ok = [r for r in runs if r["status"] == "ok"]
+        row = {"system": system, "guarantee": guarantee, "rate": rate, "points": runs[0].get("points", []),
+               "runs": runs, "ok": ok, "behind": any(r.get("behind") for r in ok),
+               "received": sum(r["received"] for r in ok), "expected": sum(r["expected"] for r in ok)}
+        for f in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "input_rate"):
+            row[f] = spread([r[f] for r in ok if r.get(f) is not None])
+        rows.append(row)
+    order = {s: i for i, s in enumerate(PEERS)}
+    rows.sort(key=lambda r: (order.get(r["system"], 99), r["guarantee"] != "alo", r["rate"]))
+    return rows
+
+
+def render_latency_chart(res: dict, path: Path) -> bool:
+    """One CDF line per latency row that kept up (the run with the median p99), one panel per guarantee."""
+    rows = [r for r in latency_rows(res) if r["ok"] and not r["behind"] and any(x.get("cdf") for x in r["ok"])]
+    if not rows:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    style = {"own-10": ":", "common": "--", "own-50": "-", "streamframe-50": "-.", "fixed": "-"}
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharey=True)
+    ticks = [0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999]
+    for ax, guarantee, title in zip(axes, ("alo", "eos"), ("at-least-once", "exactly-once (100 ms commits)")):
+        for row in (r for r in rows if r["guarantee"] == guarantee):
+            runs = sorted((x for x in row["ok"] if x.get("cdf")), key=lambda x: x["p99_ms"])
+            run = runs[len(runs) // 2]
+            pts = [(q, ms) for q, ms in run["cdf"] if 0 < q < 1 and ms is not None and ms > 0]
+            if not pts:
+                continue
+            point = row["points"][0] if row["points"] else "fixed"
+            ax.plot([ms for _, ms in pts], [q for q, _ in pts], color=COLOR[row["system"]],
+                    linestyle=style.get(point, "-"), linewidth=1.4,
+                    label=f"{LABEL[row['system']]} at {fmt_rate(row['rate'])}/s ({', '.join(row['points'])})")
+        ax.set_xscale("log")
+        ax.set_yscale("logit")
+        ax.set_yticks(ticks)
+        ax.set_yticklabels([f"p{q * 100:g}" for q in ticks])
+        ax.set_ylim(0.005, 0.99995)
+        ax.set_xlabel("latency, ms (probe: produce -> output read)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    axes[0].set_ylabel("percentile of outputs")
+    prov = res["provenance"]
+    fig.suptitle(f"Nexmark q1 latency — streamframe {prov['commit']}{'-dirty' if prov['dirty'] else ''}, "
+                 f"{prov['machine'].get('cpu_model')}, {prov['date'][:10]}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def rate_cell(c: dict | None) -> str:
     if not c:
         return "–"
@@ -1011,8 +1132,24 @@ def render_markdown(res: dict, png_name: str) -> str:
              "input topic, measured once per input kind; **engine-only** runs the streamframe pipeline in-process "
              "on records made in memory, no broker (deserialize, pipeline, serialize).")
     L.append("")
-    lr = res.get("latency_rate")
-    if res["latency"] and lr:
+    lr, lp = res.get("latency_rate"), res.get("latency_plan")
+    if res["latency"] and lp:
+        maxima = ", ".join(f"{LABEL[k]} {v:,.0f}" for k, v in lp["q1_maxima"].items())
+        L.append(f"**Latency** (workload q1). The latency probe produces fresh nexmark events at a fixed rate for "
+                 f"{res['latency'][0]['seconds']} s into an empty input topic, each stamped with the time it is "
+                 "produced, reads the output topic and takes now − timestamp per output (the probe's reader then "
+                 f"waits up to {LATENCY_DRAIN_S} s for the rest). The program is started and its group stable before "
+                 "the probe starts. Each system is probed at 50 % and 10 % of its own q1 maximum (the median q1 "
+                 f"records/s of the throughput step: {maxima}), at 50 % of the slowest system's maximum (a rate "
+                 "every system sustains) and at 50 % of streamframe's"
+                 + (f", every rate capped at what the probe's generator sends ({lp['generator']:,.0f} records/s)"
+                    if lp.get("generator") else "")
+                 + f"; {lp['runs']} {'run' if lp['runs'] == 1 else 'runs'} of each, systems interleaved (the median "
+                 "and, with more than one run, the min–max). At-least-once runs use each system's default commit "
+                 "interval; exactly-once runs use `--guarantee eos --commit-interval-ms 100` for every system, and "
+                 "the probe reads read_committed, so outputs count only once their transaction commits.")
+        L.append("")
+    elif res["latency"] and lr:
         L.append(f"**Latency** (workload q1). The latency probe produces fresh nexmark events at {lr['rate']:,} "
                  f"records/s ({lr['from']}: {lr['requested']:,.0f}"
                  + (f", capped at what the generator sends, {lr['generator']:,.0f}" if lr.get("capped") else "")
@@ -1083,20 +1220,35 @@ def render_markdown(res: dict, png_name: str) -> str:
     if res["latency"]:
         L.append("## Latency (q1)")
         L.append("")
-        L.append("| system | guarantee | input rate (records/s) | p50 ms | p99 ms | max ms | received / expected |")
-        L.append("|---|---|---:|---:|---:|---:|---|")
-        for r in res["latency"]:
-            g = "exactly-once" if r["guarantee"] == "eos" else "at-least-once"
-            if r["status"] != "ok":
-                L.append(f"| {LABEL[r['system']]} | {g} | {r['rate']:,} | – | – | – | FAILED: {r.get('error')} |")
+        L.append("| system | guarantee | input rate (records/s) | rate | runs | p50 ms | p90 ms | p99 ms | p99.9 ms | "
+                 "max ms | received / expected |")
+        L.append("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|")
+        for row in latency_rows(res):
+            g = "exactly-once" if row["guarantee"] == "eos" else "at-least-once"
+            which = "; ".join(LATENCY_POINTS.get(p, p) for p in row["points"]) or "–"
+            failed = len(row["runs"]) - len(row["ok"])
+            if not row["ok"]:
+                errors = "; ".join(str(r.get("error")) for r in row["runs"])
+                L.append(f"| {LABEL[row['system']]} | {g} | {row['rate']:,} | {which} | {len(row['runs'])} | – | – | "
+                         f"– | – | – | FAILED: {errors} |")
                 continue
-            recv = f"{r['received']:,} / {r['expected']:,}" + (" **fell behind**" if r.get("behind") else "")
-            L.append(f"| {LABEL[r['system']]} | {g} | {r.get('input_rate', r['rate']):,.0f} | {fmt_ms(r['p50_ms'])} | "
-                     f"{fmt_ms(r['p99_ms'])} | {fmt_ms(r['max_ms'])} | {recv} |")
+            recv = f"{row['received']:,} / {row['expected']:,}" + (" **fell behind**" if row["behind"] else "")
+            if failed:
+                recv += f", {failed} of {len(row['runs'])} runs FAILED"
+            rate = row["input_rate"]["median"] if row["input_rate"] else row["rate"]
+            L.append(f"| {LABEL[row['system']]} | {g} | {rate:,.0f} | {which} | {len(row['runs'])} | "
+                     + " | ".join(ms_cell(row[f]) for f in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms"))
+                     + f" | {recv} |")
         L.append("")
         L.append("A system that received fewer outputs than expected fell behind the input rate: its numbers "
                  "cover only what arrived before the probe stopped waiting.")
         L.append("")
+        if any(r.get("cdf") for r in res["latency"]):
+            L.append(f"![latency CDF]({png_name.replace('.png', '-latency.png')})")
+            L.append("")
+            L.append("Each line is the distribution of one row above (the run with the median p99), on a percentile "
+                     "scale that stretches the tail; rows that fell behind are left out.")
+            L.append("")
     elif res.get("latency_skipped"):
         L.append(f"Latency was not measured: {res['latency_skipped']}.")
         L.append("")
@@ -1145,8 +1297,12 @@ def auto_notes(res: dict) -> list[str]:
                          + f" (log `{r['log']}`).")
     for r in res["latency"]:
         if r.get("exit_code") not in (0, None):
-            notes.append(f"latency {LABEL[r['system']]} {r['guarantee']} exited with code {r['exit_code']} "
-                         f"(log `{r['log']}`).")
+            notes.append(f"latency {LABEL[r['system']]} {r['guarantee']} at {r['rate']:,} records/s exited with "
+                         f"code {r['exit_code']} (log `{r['log']}`).")
+    capped = [r for r in (res.get("latency_plan") or {}).get("rows", []) if r.get("capped")]
+    if capped:
+        notes.append(f"Latency rates capped at the probe generator's rate ({res['latency_plan']['generator']:,.0f} "
+                     "records/s): " + ", ".join(f"{LABEL[r['system']]} {r['requested']:,.0f}" for r in capped) + ".")
     noisy = [r for r in res["throughput"] if r.get("cpu", {}).get("noisy")]
     if noisy:
         notes.append(f"{len(noisy)} of {len(res['throughput'])} throughput runs were noisy: other processes used "
@@ -1231,6 +1387,14 @@ def print_table(res: dict) -> None:
         ratios = [f"{r[k]:.2f}" if k in r else "–" for k in ("streamframe/kafka-streams", "streamframe/quix",
                                                               "streamframe/ceiling")]
         print("".join(c.ljust(wd + 2) for c, wd in zip(cells, widths)) + "".join(x.ljust(8) for x in ratios))
+    rows = latency_rows(res)
+    if rows:
+        print("\nlatency q1       guarantee  records/s   p50 ms   p99 ms   max ms")
+        for row in rows:
+            med = lambda f: fmt_ms(row[f]["median"]) if row[f] else "–"
+            print(f"{LABEL[row['system']]:<16} {row['guarantee']:<10} {row['rate']:>9,.0f}  {med('p50_ms'):>7}  "
+                  f"{med('p99_ms'):>7}  {med('max_ms'):>7}" + ("  FELL BEHIND" if row["behind"] else "")
+                  + ("" if row["ok"] else "  FAILED"))
     print_instructions(res)
 
 
@@ -1251,12 +1415,16 @@ def write_outputs(res: dict, results_dir: Path, json_path: Path | None = None, l
     json_path.write_text(json.dumps(res, indent=1) + "\n")
     md_path, png_path = json_path.with_suffix(".md"), json_path.with_suffix(".png")
     render_chart(res, png_path)
+    latency_png = png_path.with_name(png_path.stem + "-latency.png")
+    has_latency_chart = render_latency_chart(res, latency_png)
     md_path.write_text(render_markdown(res, png_path.name))
     if latest:
         # stable names for bench/README.md to link; the .md links the chart by its own name
         (json_path.parent / "peers-latest.md").write_text(render_markdown(res, "peers-latest.png"))
         if png_path.exists():
             shutil.copyfile(png_path, json_path.parent / "peers-latest.png")
+        if has_latency_chart:
+            shutil.copyfile(latency_png, json_path.parent / "peers-latest-latency.png")
     log(f"results: {rel(json_path)}, report {rel(md_path)}, chart {rel(png_path)}")
     return json_path
 
@@ -1283,7 +1451,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "instructions-<date>-<commit>.json in --results-dir")
     p.add_argument("--compare", nargs=2, type=Path, metavar=("BASE.json", "NEW.json"),
                    help="print the instructions per record of two results files and their ratio; runs nothing")
-    p.add_argument("--latency-rate", type=float, help="latency input rate (default: 50%% of streamframe's q1 median)")
+    p.add_argument("--latency-rate", type=float,
+                   help="one latency input rate for every system (default: 50%% and 10%% of each system's own q1 "
+                        "median, 50%% of streamframe's and 50%% of the slowest system's)")
+    p.add_argument("--latency-runs", type=int, help="probe runs per system, guarantee and rate (default: quick 1, full 2)")
     p.add_argument("--latency-seconds", type=float, help="latency probe duration (default: from the size profile)")
     p.add_argument("--partitions", type=int, default=4)
     p.add_argument("--results-dir", type=Path, default=ROOT / "bench/results")

@@ -627,6 +627,14 @@ int cmd_latency(const std::string& brokers, const std::string& input, const std:
     return latencies[i];
   };
   const double send_seconds = static_cast<double>(wall_ms() - start_ms) / 1000.0;
+  // The distribution for the report's CDF chart: every percentile, then finer steps in the
+  // tail, where the systems differ most ([quantile, ms] pairs).
+  sf::Array cdf;
+  const auto cdf_point = [&](double q) {
+    cdf.push_back(sf::Value(sf::Array{sf::Value(q), sf::Value(pct(q))}));
+  };
+  for (int i = 0; i <= 99; ++i) cdf_point(i / 100.0);
+  for (const double q : {0.995, 0.999, 0.9995, 0.9999, 1.0}) cdf_point(q);
   fmt::print("{}\n", json_line(sf::Value::object(
                          {{"workload", sf::Value(workload)},
                           {"rate", sf::Value(rate)},
@@ -637,10 +645,13 @@ int cmd_latency(const std::string& brokers, const std::string& input, const std:
                           {"received", sf::Value(static_cast<std::int64_t>(latencies.size()))},
                           {"received_all", sf::Value(static_cast<std::int64_t>(received_all))},
                           {"p50_ms", sf::Value(pct(0.50))},
+                          {"p90_ms", sf::Value(pct(0.90))},
                           {"p99_ms", sf::Value(pct(0.99))},
+                          {"p999_ms", sf::Value(pct(0.999))},
                           {"max_ms", sf::Value(latencies.empty() ? -1.0 : latencies.back())},
                           {"wall_seconds", sf::Value(send_seconds)},
-                          {"read_committed", sf::Value(read_committed)}})));
+                          {"read_committed", sf::Value(read_committed)},
+                          {"cdf", sf::Value(std::move(cdf))}})));
   return 0;
 }
 
