@@ -1133,32 +1133,30 @@ def render_markdown(res: dict, png_name: str) -> str:
              "on records made in memory, no broker (deserialize, pipeline, serialize).")
     L.append("")
     lr, lp = res.get("latency_rate"), res.get("latency_plan")
-    if res["latency"] and lp:
-        maxima = ", ".join(f"{LABEL[k]} {v:,.0f}" for k, v in lp["q1_maxima"].items())
-        L.append(f"**Latency** (workload q1). The latency probe produces fresh nexmark events at a fixed rate for "
-                 f"{res['latency'][0]['seconds']} s into an empty input topic, each stamped with the time it is "
-                 "produced, reads the output topic and takes now − timestamp per output (the probe's reader then "
-                 f"waits up to {LATENCY_DRAIN_S} s for the rest). The program is started and its group stable before "
-                 "the probe starts. Each system is probed at 50 % and 10 % of its own q1 maximum (the median q1 "
-                 f"records/s of the throughput step: {maxima}), at 50 % of the slowest system's maximum (a rate "
-                 "every system sustains) and at 50 % of streamframe's"
-                 + (f", every rate capped at what the probe's generator sends ({lp['generator']:,.0f} records/s)"
-                    if lp.get("generator") else "")
-                 + f"; {lp['runs']} {'run' if lp['runs'] == 1 else 'runs'} of each, systems interleaved (the median "
-                 "and, with more than one run, the min–max). At-least-once runs use each system's default commit "
-                 "interval; exactly-once runs use `--guarantee eos --commit-interval-ms 100` for every system, and "
-                 "the probe reads read_committed, so outputs count only once their transaction commits.")
-        L.append("")
-    elif res["latency"] and lr:
-        L.append(f"**Latency** (workload q1). The latency probe produces fresh nexmark events at {lr['rate']:,} "
-                 f"records/s ({lr['from']}: {lr['requested']:,.0f}"
-                 + (f", capped at what the generator sends, {lr['generator']:,.0f}" if lr.get("capped") else "")
-                 + f") for {res['latency'][0]['seconds']} s into an empty input topic, each stamped with the time "
-                 "it is produced, reads the output topic and takes now − timestamp per output (the probe's reader "
+    if res["latency"] and (lp or lr):
+        probe = (f"for {res['latency'][0]['seconds']} s into an empty input topic, each stamped with the time it "
+                 "is produced, reads the output topic and takes now − timestamp per output (the probe's reader "
                  f"then waits up to {LATENCY_DRAIN_S} s for the rest). The program is started and its group "
-                 "stable before the probe starts. At-least-once runs use each system's default commit interval; "
-                 "exactly-once runs use `--guarantee eos --commit-interval-ms 100` for every system, and the probe "
-                 "reads read_committed, so outputs count only once their transaction commits.")
+                 "stable before the probe starts.")
+        guarantees = ("At-least-once runs use each system's default commit interval; exactly-once runs use "
+                      "`--guarantee eos --commit-interval-ms 100` for every system, and the probe reads "
+                      "read_committed, so outputs count only once their transaction commits.")
+        if lp:
+            maxima = ", ".join(f"{LABEL[k]} {v:,.0f}" for k, v in lp["q1_maxima"].items())
+            rates = ("Each system is probed at 50 % and 10 % of its own q1 maximum (the median q1 records/s of "
+                     f"the throughput step: {maxima}), at 50 % of the slowest system's maximum (a rate every "
+                     "system sustains) and at 50 % of streamframe's"
+                     + (f", every rate capped at what the probe's generator sends ({lp['generator']:,.0f} records/s)"
+                        if lp.get("generator") else "")
+                     + f"; {lp['runs']} {'run' if lp['runs'] == 1 else 'runs'} of each, systems interleaved (the "
+                     "median and, with more than one run, the min–max).")
+            L.append(f"**Latency** (workload q1). The latency probe produces fresh nexmark events at a fixed rate "
+                     f"{probe} {rates} {guarantees}")
+        else:
+            L.append(f"**Latency** (workload q1). The latency probe produces fresh nexmark events at {lr['rate']:,} "
+                     f"records/s ({lr['from']}: {lr['requested']:,.0f}"
+                     + (f", capped at what the generator sends, {lr['generator']:,.0f}" if lr.get("capped") else "")
+                     + f") {probe} {guarantees}")
         L.append("")
     L.append("## Throughput (records/s)")
     L.append("")
