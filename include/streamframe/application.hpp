@@ -125,6 +125,10 @@ struct RunStats {
   // Messages sent to the dead-letter topic (EXT-03); an aborted checkpoint's are sent again.
   std::uint64_t dead_lettered = 0;
   std::uint64_t checkpoints = 0;
+  // Of `checkpoints`, those whose offsets were committed while processing went on: at-least-
+  // once checkpoints with no state changes, committed once the outputs produced before them
+  // were acknowledged (CK-02 step 3) instead of stopping to wait for those acknowledgements.
+  std::uint64_t checkpoints_deferred = 0;
   // Checkpoints that committed nothing and whose messages were processed again: exactly-once
   // transactions aborted, at-least-once commits refused because the group moved on.
   std::uint64_t checkpoints_aborted = 0;

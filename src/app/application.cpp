@@ -394,6 +394,7 @@ class Application::Impl {
     stats_.dead_lettered += s.dead_lettered;
     stats_.checkpoints += s.checkpoints;
     stats_.checkpoints_aborted += s.checkpoints_aborted;
+    stats_.checkpoints_deferred += s.checkpoints_deferred;
     stats_.null_keys_skipped += s.null_keys_skipped;
   }
 

@@ -19,14 +19,15 @@ using Clock = std::chrono::steady_clock;
 
 Checkpoint::Checkpoint(const ApplicationConfig& config, bool exactly_once, Assignment& assignment,
                        kafka::Producer& producer, kafka::Consumer& consumer,
-                       kafka::BrokerWatch& brokers, std::vector<Sink*> sinks, PendingError& pending,
-                       RunStats& stats)
+                       kafka::BrokerWatch& brokers, OutputAcks& acks, std::vector<Sink*> sinks,
+                       PendingError& pending, RunStats& stats)
     : config_(config),
       exactly_once_(exactly_once),
       assignment_(assignment),
       producer_(producer),
       consumer_(consumer),
       brokers_(brokers),
+      acks_(acks),
       sinks_(std::move(sinks)),
       pending_(pending),
       stats_(stats),
@@ -64,6 +65,17 @@ std::int64_t Checkpoint::processed(const Assignment::TopicSlot& slot,
 }
 
 void Checkpoint::forget_partitions(const std::vector<kafka::TopicPartition>& tps) {
+  if (deferred_) {
+    // Committing a partition this member no longer owns could overwrite its next owner's
+    // commit; the next owner processes it again from the last commit instead.
+    const auto revoked = [&tps](const kafka::TopicPartition& d) {
+      return std::any_of(tps.begin(), tps.end(), [&d](const kafka::TopicPartition& tp) {
+        return tp.partition == d.partition && tp.topic == d.topic;
+      });
+    };
+    std::erase_if(deferred_->offsets, revoked);
+    std::erase_if(deferred_->rewind_to, revoked);
+  }
   for (const auto& tp : tps) {
     for (auto& progress : progress_) {
       if (progress.topic == tp.topic && tp.partition >= 0 &&
@@ -143,7 +155,90 @@ bool Checkpoint::due() const {
   return coarse_now() - started_ >= config_.commit_interval;
 }
 
-void Checkpoint::commit(Clock::time_point deadline) {
+bool Checkpoint::deferrable() {
+  if (exactly_once_ || operator_changes_ || other_records_) return false;
+  bool writes = false;
+  assignment_.for_each_task([&writes](Assignment::TaskGroup&, std::int32_t, PartitionTask& task) {
+    writes = writes || task.has_writes();
+  });
+  return !writes;
+}
+
+void Checkpoint::defer(std::vector<kafka::TopicPartition> offsets) {
+  Deferred d;
+  d.offsets = std::move(offsets);
+  for (auto& progress : progress_) {
+    for (std::size_t p = 0; p < progress.offsets.size(); ++p) {
+      if (progress.offsets[p] >= 0) {
+        d.rewind_to.push_back(
+            {progress.topic, static_cast<std::int32_t>(p), progress.first_offsets[p]});
+      }
+    }
+    std::fill(progress.offsets.begin(), progress.offsets.end(), -1);
+  }
+  d.epoch = acks_.next_epoch();
+  d.messages = offsets_stored_;
+  d.started = started_;
+  deferred_ = std::move(d);
+  offsets_stored_ = 0;
+  crash_point("checkpoint.deferred");
+}
+
+void Checkpoint::finish_deferred(Clock::time_point deadline) {
+  if (deferred_) (void)complete_deferred(deadline, false);
+}
+
+void Checkpoint::settle(Clock::time_point deadline) {
+  if (!deferred_ || pending_ || acks_.in_flight(deferred_->epoch) > 0) return;
+  (void)commit_deferred(deadline);
+}
+
+bool Checkpoint::complete_deferred(Clock::time_point deadline, bool rethrow_pending) {
+  // Only the deferred epoch's outputs: those produced since go on without being waited for.
+  const int epoch = deferred_->epoch;
+  const auto check_lost = [&] {
+    if (rethrow_pending) pending_.rethrow();
+    if (acks_.lost_any(epoch)) {
+      throw CheckpointProducerTimeout(
+          "checkpoint: an output record of the deferred checkpoint was not delivered");
+    }
+  };
+  while (acks_.in_flight(epoch) > 0) {
+    producer_.poll(std::chrono::milliseconds(10));
+    check_lost();
+    wait_step("waiting for the producer");
+    if (Clock::now() >= deadline) {
+      throw CheckpointProducerTimeout("checkpoint: the producer did not deliver " +
+                                      std::to_string(acks_.in_flight(epoch)) +
+                                      " records within the flush timeout");
+    }
+  }
+  check_lost();
+  return commit_deferred(deadline);
+}
+
+bool Checkpoint::commit_deferred(Clock::time_point deadline) {
+  crash_point("checkpoint.deferred.acknowledged");
+  if (!deferred_->offsets.empty() && !commit_offsets_or_rewind(deferred_->offsets, deadline)) {
+    return false;
+  }
+  if (logger()->should_log(spdlog::level::debug)) {
+    logger()->debug(
+        "checkpoint: {} messages, {} partition offsets committed {:.1f} ms after it started "
+        "(deferred: processing went on while their outputs were acknowledged)",
+        deferred_->messages, deferred_->offsets.size(),
+        std::chrono::duration<double, std::milli>(Clock::now() - deferred_->started).count());
+  }
+  deferred_.reset();
+  ++stats_.checkpoints;
+  ++stats_.checkpoints_deferred;
+  return true;
+}
+
+void Checkpoint::commit(Clock::time_point deadline, bool may_defer) {
+  // A deferred checkpoint's offsets come first (commits keep their order); a failure there
+  // rewinds past this checkpoint's messages too.
+  if (deferred_ && !complete_deferred(deadline)) return;
   started_ = Clock::now();
   std::vector<kafka::TopicPartition> commit;
   for (const auto& progress : progress_) {
@@ -167,6 +262,12 @@ void Checkpoint::commit(Clock::time_point deadline) {
   for (Sink* s : sinks_) s->flush();
   flush_operators();
   sweep_expired();
+  if (may_defer && !commit.empty() && deferrable()) {
+    defer(std::move(commit));
+    // Nothing of it to wait for (no outputs, or all acknowledged already): commit now.
+    if (acks_.in_flight(deferred_->epoch) == 0) (void)commit_deferred(deadline);
+    return;
+  }
   if (!exactly_once_ && operator_changes_) {
     // At-least-once: changes made outside any message (idle closing) carry no
     // processed-offsets header, so a restore applies them even if this checkpoint never
@@ -185,25 +286,8 @@ void Checkpoint::commit(Clock::time_point deadline) {
       rewind();
       return;
     }
-  } else if (!commit.empty()) {
-    try {
-      commit_offsets(commit, deadline);
-    } catch (const KafkaError& e) {
-      if (kafka::is_group_moved_on(e.code())) {
-        // E.g. the session expired during a broker outage: the partitions may belong to
-        // another member already. Nothing was committed; processing again from the last
-        // commit only repeats outputs, which at-least-once allows.
-        logger()->warn(
-            "checkpoint: the group moved on without this member ({}); nothing was committed, "
-            "processing again from the last committed offsets",
-            e.what());
-        ++stats_.checkpoints_aborted;
-        rewind();
-        return;
-      }
-      throw CheckpointConsumerCommitError(std::string("checkpoint: committing offsets failed: ") +
-                                          e.what());
-    }
+  } else if (!commit.empty() && !commit_offsets_or_rewind(commit, deadline)) {
+    return;
   }
   for (auto& progress : progress_) std::fill(progress.offsets.begin(), progress.offsets.end(), -1);
   assignment_.for_each_task(
@@ -224,6 +308,7 @@ void Checkpoint::commit(Clock::time_point deadline) {
   }
   offsets_stored_ = 0;
   operator_changes_ = false;
+  other_records_ = false;  // every record so far was acknowledged
   ++stats_.checkpoints;
 }
 
@@ -359,6 +444,29 @@ bool Checkpoint::abort_failed_transaction(Clock::time_point deadline) {
   }
 }
 
+bool Checkpoint::commit_offsets_or_rewind(const std::vector<kafka::TopicPartition>& offsets,
+                                          Clock::time_point deadline) {
+  try {
+    commit_offsets(offsets, deadline);
+    return true;
+  } catch (const KafkaError& e) {
+    if (kafka::is_group_moved_on(e.code())) {
+      // E.g. the session expired during a broker outage: the partitions may belong to
+      // another member already. Nothing was committed; processing again from the last
+      // commit only repeats outputs, which at-least-once allows.
+      logger()->warn(
+          "checkpoint: the group moved on without this member ({}); nothing was committed, "
+          "processing again from the last committed offsets",
+          e.what());
+      ++stats_.checkpoints_aborted;
+      rewind();
+      return false;
+    }
+    throw CheckpointConsumerCommitError(std::string("checkpoint: committing offsets failed: ") +
+                                        e.what());
+  }
+}
+
 void Checkpoint::commit_offsets(const std::vector<kafka::TopicPartition>& offsets,
                                 Clock::time_point deadline) {
   // A group coordinator that is being looked up or loaded (after a broker restart) refuses the
@@ -385,22 +493,31 @@ void Checkpoint::commit_offsets(const std::vector<kafka::TopicPartition>& offset
 }
 
 void Checkpoint::rewind() {
-  // Everything since the last checkpoint is forgotten: pending state writes, processed
-  // offsets, and the fetch positions, which go back to the first offset processed after it.
+  // Everything since the last commit is forgotten: pending state writes, processed offsets
+  // (a deferred checkpoint's too), and the fetch positions, which go back to the first offset
+  // processed after it: the deferred checkpoint's where it has one, it came first.
+  std::vector<kafka::TopicPartition> targets;
+  if (deferred_) targets = deferred_->rewind_to;
   for (const auto& progress : progress_) {
     for (std::size_t p = 0; p < progress.offsets.size(); ++p) {
       if (progress.offsets[p] < 0) continue;
       const kafka::TopicPartition tp{progress.topic, static_cast<std::int32_t>(p),
                                      progress.first_offsets[p]};
-      // What was fetched after the first offset is stale now, buffered or not.
-      if (on_rewind_) on_rewind_(tp);
-      try {
-        consumer_.seek(tp, config_.request_timeout);
-      } catch (const KafkaError& e) {
-        // A partition being revoked cannot be sought; its next owner starts from the commit.
-        logger()->warn("rewinding {}[{}] to offset {} failed: {}", progress.topic, p, tp.offset,
-                       e.what());
-      }
+      const bool earlier = std::any_of(targets.begin(), targets.end(), [&tp](const auto& t) {
+        return t.partition == tp.partition && t.topic == tp.topic;
+      });
+      if (!earlier) targets.push_back(tp);
+    }
+  }
+  for (const auto& tp : targets) {
+    // What was fetched after the first offset is stale now, buffered or not.
+    if (on_rewind_) on_rewind_(tp);
+    try {
+      consumer_.seek(tp, config_.request_timeout);
+    } catch (const KafkaError& e) {
+      // A partition being revoked cannot be sought; its next owner starts from the commit.
+      logger()->warn("rewinding {}[{}] to offset {} failed: {}", tp.topic, tp.partition, tp.offset,
+                     e.what());
     }
   }
   forget();
@@ -412,6 +529,7 @@ void Checkpoint::forget() {
       [](Assignment::TaskGroup&, std::int32_t, PartitionTask& task) { task.discard_writes(); });
   offsets_stored_ = 0;
   operator_changes_ = false;
+  deferred_.reset();
 }
 
 }  // namespace streamframe::detail

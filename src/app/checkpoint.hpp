@@ -5,13 +5,22 @@
 // failure in steps 1-4 leaves offsets and stores as they were: the records are processed
 // again from the last checkpoint. Also the exactly-once commit and abort retries, and the
 // rewind after an aborted checkpoint.
+//
+// An at-least-once checkpoint with nothing for steps 2 and 5 (no state changed: a stateless
+// pipeline, or no message touched state) is deferred: its offsets are set aside and processing
+// goes on; they are committed once every output produced before them is acknowledged
+// (OutputAcks), which is step 3's order without stopping for it. Waiting for acknowledgements
+// was most of a checkpoint's time and the source of the run loop's latency spikes (a slow
+// produce response held every partition).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,6 +50,54 @@ class PendingError {
   std::exception_ptr error_;
 };
 
+// Acknowledgements of output records counted by checkpoint epoch. An epoch ends when a
+// checkpoint is deferred; its offsets are committed once its count is back to zero. Two epochs
+// alternate (the one being produced and the one whose offsets wait): a checkpoint completes the
+// deferred one before deferring again. Used from the worker's thread only (delivery reports
+// are served by its polls); owned by the worker, because delivery reports can still arrive
+// while it closes the producer.
+class OutputAcks {
+ public:
+  // The delivery opaque of an output record produced now.
+  void* tag() noexcept { return &tags_[static_cast<std::size_t>(epoch_)]; }
+  // An output record was handed to the producer with tag().
+  void produced() noexcept { ++in_flight_[static_cast<std::size_t>(epoch_)]; }
+  // The epoch of the output whose tag is `opaque`, its answer (acknowledgement or failure)
+  // counted; -1 when `opaque` is not an output's tag.
+  int answered(const void* opaque) noexcept {
+    for (std::size_t e = 0; e < tags_.size(); ++e) {
+      if (opaque == &tags_[e]) {
+        --in_flight_[e];
+        return static_cast<int>(e);
+      }
+    }
+    return -1;
+  }
+  // An output of `epoch` was lost (its failure was not skipped): that epoch's offsets must
+  // never be committed.
+  void lost(int epoch) noexcept { lost_[static_cast<std::size_t>(epoch)] = true; }
+  bool lost_any(int epoch) const noexcept { return lost_[static_cast<std::size_t>(epoch)]; }
+  // Ends the current epoch and returns it.
+  int next_epoch() noexcept {
+    const int ended = epoch_;
+    epoch_ ^= 1;
+    const auto e = static_cast<std::size_t>(epoch_);
+    // Answers still due to a reused epoch belong to a deferred checkpoint that was dropped
+    // (rewound); its losses stand until they are answered.
+    if (in_flight_[e] == 0) lost_[e] = false;
+    return ended;
+  }
+  std::int64_t in_flight(int epoch) const noexcept {
+    return in_flight_[static_cast<std::size_t>(epoch)];
+  }
+
+ private:
+  std::array<char, 2> tags_{};
+  std::array<std::int64_t, 2> in_flight_{};
+  std::array<bool, 2> lost_{};
+  int epoch_ = 0;
+};
+
 class Checkpoint {
  public:
   using Clock = std::chrono::steady_clock;
@@ -48,7 +105,7 @@ class Checkpoint {
   // Everything referenced must outlive the checkpoint.
   Checkpoint(const ApplicationConfig& config, bool exactly_once, Assignment& assignment,
              kafka::Producer& producer, kafka::Consumer& consumer, kafka::BrokerWatch& brokers,
-             std::vector<Sink*> sinks, PendingError& pending, RunStats& stats);
+             OutputAcks& acks, std::vector<Sink*> sinks, PendingError& pending, RunStats& stats);
 
   // A second SIGINT (stop with fail) interrupts a checkpoint's waits; null = never.
   void set_stop_fail(const std::atomic<bool>* stop_fail) noexcept { stop_fail_ = stop_fail; }
@@ -67,8 +124,20 @@ class Checkpoint {
   bool due() const;
   // Commits everything since the last checkpoint within `deadline` (flush and transaction
   // calls). Returns normally also when the checkpoint was aborted and rewound (the rewind
-  // callback named the partitions moved back).
-  void commit(Clock::time_point deadline);
+  // callback named the partitions moved back). `may_defer`: an at-least-once checkpoint
+  // without state changes may leave its offsets to settle() (the checkpoints made because one
+  // was due); otherwise (the final one, a revoke) everything is committed on return, a
+  // deferred checkpoint's offsets first.
+  void commit(Clock::time_point deadline, bool may_defer = false);
+  // Commits the deferred checkpoint's offsets if all its outputs are acknowledged; cheap
+  // otherwise. Called once per loop turn, after the producer's delivery reports were served.
+  void settle(Clock::time_point deadline);
+  // The run ends in an error: a deferred checkpoint made before it is committed, as it would
+  // have been without deferral, once all its outputs are acknowledged; not if one was lost.
+  void finish_deferred(Clock::time_point deadline);
+  // A record other than an output was produced (a dead letter): the next checkpoint waits for
+  // every acknowledgement instead of being deferred.
+  void note_other_record() noexcept { other_records_ = true; }
 
   // Exactly-once: records produced from now belong to the open transaction.
   void ensure_transaction();
@@ -90,6 +159,23 @@ class Checkpoint {
     std::vector<std::int64_t> first_offsets;  // first processed (the rewind target)
   };
 
+  // A deferred checkpoint: offsets waiting for the acknowledgements of their epoch's outputs.
+  struct Deferred {
+    std::vector<kafka::TopicPartition> offsets;    // to commit
+    std::vector<kafka::TopicPartition> rewind_to;  // the first offsets processed in it
+    int epoch = 0;
+    std::int64_t messages = 0;
+    Clock::time_point started;
+  };
+
+  // At-least-once, no state changes, nothing but outputs produced: see the file comment.
+  bool deferrable();
+  void defer(std::vector<kafka::TopicPartition> offsets);
+  // Waits for the deferred checkpoint's outputs, then commits its offsets; false when it was
+  // aborted and rewound. Throws a pending error as soon as there is one (`rethrow_pending`),
+  // or, when the run already failed, an error only if one of its own outputs was lost.
+  bool complete_deferred(Clock::time_point deadline, bool rethrow_pending = true);
+  bool commit_deferred(Clock::time_point deadline);
   bool flush_producer(Clock::time_point deadline);
   void flush_producer_or_throw(Clock::time_point deadline);
   void flush_operators();
@@ -102,11 +188,15 @@ class Checkpoint {
   // Aborts after a failed commit, retrying while every broker is down (APP-15 ends that wait);
   // false when the abort failed for another reason.
   bool abort_failed_transaction(Clock::time_point deadline);
+  // At-least-once: commit_offsets(); false when the group moved on without this member (then
+  // everything since the last commit was rewound). Other errors: CheckpointConsumerCommitError.
+  bool commit_offsets_or_rewind(const std::vector<kafka::TopicPartition>& offsets,
+                                Clock::time_point deadline);
   // At-least-once: commits `offsets`, retrying retriable errors until `deadline`.
   void commit_offsets(const std::vector<kafka::TopicPartition>& offsets,
                       Clock::time_point deadline);
-  // After an aborted checkpoint: forget its state writes and offsets, seek back to its first
-  // offsets.
+  // After an aborted checkpoint: forget its state writes and offsets (and a deferred
+  // checkpoint's), seek back to the first offsets processed after the last commit.
   void rewind();
   // One turn of a checkpoint's wait: serves the producer, honours a second SIGINT
   // (Interrupted, naming `during`) and APP-15.
@@ -121,6 +211,7 @@ class Checkpoint {
   kafka::Producer& producer_;
   kafka::Consumer& consumer_;
   kafka::BrokerWatch& brokers_;
+  OutputAcks& acks_;
   std::vector<Sink*> sinks_;
   PendingError& pending_;
   RunStats& stats_;
@@ -130,6 +221,8 @@ class Checkpoint {
   std::int64_t offsets_stored_ = 0;      // messages processed since the last checkpoint
   Clock::time_point started_;            // when the last checkpoint started
   bool operator_changes_ = false;
+  bool other_records_ = false;  // since the last checkpoint that waited for every record
+  std::optional<Deferred> deferred_;
   Headers changelog_headers_;
   std::vector<std::pair<std::string_view, std::int64_t>> processed_offsets_;
   std::function<void(const kafka::TopicPartition&)> on_rewind_;

@@ -124,7 +124,7 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
                                                   config_.broker_availability_timeout);
   checkpoint_ =
       std::make_unique<Checkpoint>(config_, settings_.exactly_once, *assignment_, *producer_,
-                                   *consumer_, *brokers_, sinks_, pending_, stats_);
+                                   *consumer_, *brokers_, output_acks_, sinks_, pending_, stats_);
   checkpoint_->set_on_rewind([this](const kafka::TopicPartition& tp) {
     rewound_.push_back(tp);
     if (assignment_->aligned()) drop_buffer(tp);
@@ -216,6 +216,7 @@ void Worker::dead_letter(const kafka::Message& m, const std::exception& error, c
   const std::int64_t timestamp = m.timestamp();
   producer_->produce(*config_.dead_letter_topic, -1, m.key(), m.value(),
                      timestamp > 0 ? timestamp : 0, &dead_letter_headers_, &dead_letter_tag_);
+  checkpoint_->note_other_record();
   ++stats_.dead_lettered;
   logger()->debug("{} error: {}[{}]@{} sent to the dead-letter topic '{}'", stage, m.topic(),
                   m.partition(), m.offset(), *config_.dead_letter_topic);
@@ -268,16 +269,28 @@ void Worker::release(const std::vector<kafka::TopicPartition>& tps) {
 }
 
 void Worker::on_delivery(const kafka::DeliveryReport& report) {
+  // Counted first: a deferred checkpoint waits for every output's answer, failed ones too.
+  const int epoch = output_acks_.answered(report.opaque);
   const bool dead_letter = report.opaque == &dead_letter_tag_;
+  const bool changelog = epoch < 0 && !dead_letter && report.opaque != nullptr;
+  // A failure that is not skipped: the output's checkpoint must never commit. Dead letters
+  // and changelogs need no mark: a checkpoint that produced them is never deferred, so they
+  // always belong to the epoch after the deferred one, which the error leaves uncommitted.
+  const auto lost = [&] {
+    if (epoch >= 0) output_acks_.lost(epoch);
+  };
   if (report.error_code == 0) {
     ++stats_.records_produced;
-    if (report.opaque != nullptr && !dead_letter) {
+    if (changelog) {
       auto& delivered = static_cast<PartitionTask::Store*>(report.opaque)->delivered;
       delivered = std::max(delivered, report.offset);
     }
     return;
   }
-  if (pending_) return;
+  if (pending_) {
+    lost();  // undecided, so never committed past
+    return;
+  }
   if (settings_.exactly_once && kafka::is_purged(report.error_code)) {
     // An aborted transaction's records that librdkafka purged (it purges on abort; this
     // library purges only when closing): they were never to be visible and their messages
@@ -295,7 +308,7 @@ void Worker::on_delivery(const kafka::DeliveryReport& report) {
             "' partition " + std::to_string(report.partition) + ": " + std::string(report.error))));
     return;
   }
-  if (report.opaque != nullptr) {
+  if (changelog) {
     // A lost changelog record would lose state on the next recovery: never skippable.
     pending_.set(std::make_exception_ptr(KafkaError(
         report.error_code,
@@ -309,8 +322,12 @@ void Worker::on_delivery(const kafka::DeliveryReport& report) {
                                           std::string(report.error));
   try {
     const ErrorAction action = decide(config_.on_producer_error, error, ErrorContext{}, "producer");
-    if (action != ErrorAction::skip) pending_.set(std::make_exception_ptr(error));
+    if (action != ErrorAction::skip) {
+      lost();
+      pending_.set(std::make_exception_ptr(error));
+    }
   } catch (...) {
+    lost();
     pending_.set(std::current_exception());
   }
 }
@@ -337,7 +354,8 @@ void Worker::send(const std::string& topic, std::optional<std::string_view> key,
                   std::optional<std::string_view> value, std::int64_t timestamp,
                   const Headers* headers) {
   checkpoint_->ensure_transaction();
-  producer_->produce(topic, -1, key, value, timestamp, headers, nullptr);
+  producer_->produce(topic, -1, key, value, timestamp, headers, output_acks_.tag());
+  output_acks_.produced();
 }
 
 void Worker::emit(Row& row, const MessageContext& context) {
@@ -505,6 +523,17 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
     }
   } catch (...) {
     current_message_context() = nullptr;
+    // The checkpoints completed before the error are committed, as they were before
+    // checkpoints could be deferred: a deferred one is committed once its outputs are all
+    // acknowledged (not if one was lost, nor after stop(fail)); any error doing so leaves it
+    // uncommitted, which at-least-once allows.
+    if (!stop_fail.load()) {
+      try {
+        checkpoint_->finish_deferred(Clock::now() + settings_.flush_timeout);
+      } catch (const std::exception& e) {
+        logger()->warn("the checkpoint before the error was not committed: {}", e.what());
+      }
+    }
     run_ = nullptr;
     failed_ = true;  // the consumer's close must not commit what the error left behind
     throw;
@@ -549,7 +578,7 @@ bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
       break;
     }
     handle_message(m, *slot, run);
-    if (checkpoint_->due()) checkpoint(Clock::now() + settings_.flush_timeout);
+    if (checkpoint_->due()) checkpoint(Clock::now() + settings_.flush_timeout, true);
     if (limit_reached() || stop.load(std::memory_order_relaxed)) break;
   }
   if (assignment_->aligned() && !limit_reached() && !stop.load(std::memory_order_relaxed)) {
@@ -567,9 +596,10 @@ bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
   producer_->poll(producer_->outstanding() > 0 ? config_.producer_poll_timeout
                                                : std::chrono::milliseconds(0));
   pending_.rethrow();
+  checkpoint_->settle(Clock::now() + settings_.flush_timeout);
   if (run.limit_reached) return false;
   checkpoint_->check_brokers();
-  if (checkpoint_->due()) checkpoint(Clock::now() + settings_.flush_timeout);
+  if (checkpoint_->due()) checkpoint(Clock::now() + settings_.flush_timeout, true);
   if (run.options.timeout.count() > 0 && idle_timeout_expired(run)) return false;
   return true;
 }
@@ -632,7 +662,7 @@ bool Worker::drain_aligned(RunState& run, const std::atomic<bool>& stop) {
           buffer.paused = false;
         }
         handle_message(m, *next, run);
-        if (checkpoint_->due()) checkpoint(Clock::now() + settings_.flush_timeout);
+        if (checkpoint_->due()) checkpoint(Clock::now() + settings_.flush_timeout, true);
         if (count_reached(run) || stop.load(std::memory_order_relaxed)) return false;
       }
     }

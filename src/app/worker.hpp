@@ -88,7 +88,10 @@ class Worker final : public TaskOutput {
   void dead_letter(const kafka::Message& message, const std::exception& error, const char* stage);
   // Records `message` as processed for the next checkpoint (CK-01) and leaves its context.
   void processed(Assignment::TopicSlot& slot, const kafka::Message& message);
-  void checkpoint(std::chrono::steady_clock::time_point deadline) { checkpoint_->commit(deadline); }
+  // `may_defer`: a checkpoint made because one was due (Checkpoint::commit).
+  void checkpoint(std::chrono::steady_clock::time_point deadline, bool may_defer = false) {
+    checkpoint_->commit(deadline, may_defer);
+  }
   void on_assign(const std::vector<kafka::TopicPartition>& tps);
   void on_revoke(const std::vector<kafka::TopicPartition>& tps);
   // The group took the partitions away without a revoke (session expired): nothing since the
@@ -110,6 +113,8 @@ class Worker final : public TaskOutput {
   PendingError pending_;
   // Set once a run ended in an error or stop(fail=true): nothing may be committed any more.
   bool failed_ = false;
+  // Before the producer: its close may still serve delivery reports.
+  OutputAcks output_acks_;
   // Declared in dependency order: each is destroyed before what it refers to.
   std::unique_ptr<Assignment> assignment_;
   std::unique_ptr<kafka::Producer> producer_;
@@ -122,7 +127,7 @@ class Worker final : public TaskOutput {
   Headers forward_headers_;  // the forwarding path's, kept across messages
   Headers dead_letter_headers_;
   // Its address is the delivery opaque of dead-letter records (changelog records carry their
-  // store, outputs nothing).
+  // store, outputs a tag of output_acks_).
   char dead_letter_tag_ = 0;
   std::chrono::steady_clock::time_point last_activity_;
   bool consumed_ = false;  // a message was handled since last_activity_ was last set

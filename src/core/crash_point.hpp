@@ -6,6 +6,11 @@
 // Points (each named where it is passed):
 //   checkpoint.flushed   CK-02 step 3 done (changelogs and outputs acknowledged), before the
 //                        offsets are committed or the transaction commits
+//   checkpoint.deferred  an at-least-once checkpoint set its offsets aside (processing goes
+//                        on; src/app/checkpoint.hpp)
+//   checkpoint.deferred.acknowledged
+//                        a deferred checkpoint's outputs are acknowledged, before its offsets
+//                        are committed
 //
 // The variable is read once per process; unset, a pass costs a few instructions. Points sit
 // on per-checkpoint paths only, never per record.

@@ -162,6 +162,13 @@ class PartitionTask final : public ExecContext {
       });
     }
   }
+  // Some store has writes since the last checkpoint (for its changelog and its store).
+  bool has_writes() const noexcept {
+    for (const auto& st : stores_) {
+      if (st->txn && !st->txn->empty()) return true;
+    }
+    return false;
+  }
   // The checkpoint is durable: each store gets its writes, with the changelog offset after
   // the last acknowledged changelog record (stores without a changelog: none).
   void commit_writes();

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <map>
 #include <streamframe/streamframe.hpp>
@@ -61,6 +62,11 @@ int main(int argc, char** argv) {
   cli.add_option("--consumer-config", consumer_config,
                  "extra consumer setting name=value (repeatable), e.g. session.timeout.ms=6000");
   cli.add_flag("--no-filter", no_filter, "send every reading to the output, not only alerts");
+  // A crash at a chosen step of the library's protocols (src/core/crash_point.hpp).
+  cli.add_option_function<std::string>(
+      "--crash-at",
+      [](const std::string& point) { ::setenv("STREAMFRAME_TEST_CRASH_AT", point.c_str(), 1); },
+      "<point>[:<n>]: SIGKILL this process the n-th time it passes the library's crash point");
   cli.add_option("--pace-us", pace_us,
                  "sleep this long per reading (0, the default: full speed), so a test can stop "
                  "the app while it is still in the middle of its input");

@@ -226,8 +226,9 @@ TEST(AppOptions, ProducerDeliveryFailureReachesOnProducerError) {
     EXPECT_EQ(e.kafka_code, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) << e.what;
     EXPECT_NE(e.what.find(out), std::string::npos) << e.what;
   }
-  EXPECT_LE(committed_offset(group, in), 2);
-  EXPECT_GE(committed_offset(group, in), 0);
+  // Records 0 and 1 were committed (their checkpoints' outputs were acknowledged, a deferred
+  // one's too when record 2's failure came while it waited); record 2's checkpoint never.
+  EXPECT_EQ(committed_offset(group, in), 2);
   {
     CallbackLog log;
     auto skip_cfg = cfg;
@@ -244,7 +245,12 @@ TEST(AppOptions, ProducerDeliveryFailureReachesOnProducerError) {
   EXPECT_EQ(committed_offset(group, in), 6);
   std::vector<std::int64_t> ids;
   for (const auto& m : read_topic(out)) ids.push_back(Value::from_json(*m.value)["i"].as_int());
-  EXPECT_EQ(ids, (std::vector<std::int64_t>{0, 1, 3, 4, 5}));
+  // Record 2 never; the others at least once. The first run may have processed records after
+  // 2 while 2's acknowledgement was awaited (a deferred checkpoint, src/app/checkpoint.hpp):
+  // those outputs are in the topic without their offsets committed, and the second run
+  // repeats them, as at-least-once allows.
+  const std::set<std::int64_t> unique(ids.begin(), ids.end());
+  EXPECT_EQ(unique, (std::set<std::int64_t>{0, 1, 3, 4, 5}));
 }
 
 // Keys land where a Java client puts them: murmur2(key bytes) & 0x7fffffff mod partitions.

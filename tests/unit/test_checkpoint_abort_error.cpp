@@ -70,8 +70,9 @@ TEST(CheckpointAbortError, AFailedAbortKeepsTheReasonTheTransactionFailed) {
   Assignment assignment(settings, output);
   PendingError pending;
   RunStats stats;
-  Checkpoint checkpoint(config, /*exactly_once=*/true, assignment, producer, consumer, brokers, {},
-                        pending, stats);
+  OutputAcks acks;
+  Checkpoint checkpoint(config, /*exactly_once=*/true, assignment, producer, consumer, brokers,
+                        acks, {}, pending, stats);
 
   checkpoint.ensure_transaction();
   producer.produce(topic, 0, std::nullopt, "in the transaction");
