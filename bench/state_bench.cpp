@@ -22,6 +22,14 @@
 // lines), the time from the application's start until the first new record is processed,
 // and, as a ceiling, how fast a plain librdkafka consumer with the restorer's settings reads
 // the same changelog.
+//
+// Checkpoint cost against state size (case k). Per K in --checkpoint-keys: the counter runs
+// once over K records of distinct keys (K state keys, as for the restore), then over U more
+// records on keys drawn at random from all K, with a checkpoint every C messages
+// (commit_every, at_least_once), reading the same state directory. Measured from the
+// library's DEBUG line of each checkpoint: its time in all and its parts (before the flush:
+// operators and changelogs; waiting for acknowledgements; offset commit and store writes).
+// A checkpoint that touches only what changed takes the same time at every K.
 
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
@@ -55,6 +63,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -129,16 +138,45 @@ struct RestoreLine {
   double seconds = 0;  // done: as the library measured it
 };
 
+// "checkpoint: N messages, P partition offsets; X ms in all: before the flush A ms, waiting
+// for acknowledgements B ms, offset commit and stores C ms" (DEBUG).
+struct CheckpointLine {
+  std::int64_t messages = 0;
+  double total_ms = 0;
+  double before_flush_ms = 0;
+  double acks_ms = 0;
+  double commit_ms = 0;
+};
+
 class CaptureSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
   std::vector<RestoreLine> take() {
     std::lock_guard lock(mutex_);
     return std::exchange(lines_, {});
   }
+  std::vector<CheckpointLine> take_checkpoints() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(checkpoints_, {});
+  }
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     const std::string text(msg.payload.data(), msg.payload.size());
+    if (text.rfind("checkpoint: ", 0) == 0) {
+      CheckpointLine c;
+      long long n = 0;
+      const auto stores = text.rfind("and stores ");
+      if (stores != std::string::npos &&
+          std::sscanf(text.c_str(),
+                      "checkpoint: %lld messages, %*d partition offsets; %lf ms in all: before the "
+                      "flush %lf ms, waiting for acknowledgements %lf ms",
+                      &n, &c.total_ms, &c.before_flush_ms, &c.acks_ms) == 4) {
+        c.messages = n;
+        c.commit_ms = std::strtod(text.c_str() + stores + 11, nullptr);
+        checkpoints_.push_back(c);
+      }
+      return;
+    }
     const bool restore = text.rfind("restor", 0) == 0;
     if (restore) parse(text);
     if (restore || msg.level >= spdlog::level::warn) {
@@ -178,6 +216,7 @@ class CaptureSink final : public spdlog::sinks::base_sink<std::mutex> {
   }
 
   std::vector<RestoreLine> lines_;
+  std::vector<CheckpointLine> checkpoints_;
 };
 
 std::shared_ptr<CaptureSink> install_logger() {
@@ -448,6 +487,88 @@ FillResult fill_changelog(const AppEnv& env, const std::string& input, const std
   return r;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Checkpoint cost against state size (case k)
+
+struct CheckpointScaleRun {
+  std::uint64_t keys = 0;
+  std::uint64_t updates = 0;
+  std::uint64_t every = 0;
+  double fill_seconds = 0;
+  double seconds = 0;                       // run() of the update pass
+  std::vector<CheckpointLine> checkpoints;  // those of a full `every` messages
+  std::uint64_t verified = 0;               // outputs whose count is 1 + the key's updates so far
+  std::uint64_t outputs = 0;
+  CpuUse cpu;
+};
+
+// After fill_changelog() over `keys` distinct keys: appends `updates` records on keys drawn at
+// random from all of them and runs the counter over them from the same state directory, a
+// checkpoint every `every` messages, logging at DEBUG for the checkpoint lines.
+CheckpointScaleRun run_checkpoint_scale(const AppEnv& env, CaptureSink& log,
+                                        const std::string& input, const std::string& group,
+                                        int partitions, std::uint64_t keys, std::uint64_t updates,
+                                        std::uint64_t every, std::uint64_t seed) {
+  std::mt19937_64 rng(seed ^ keys);
+  std::vector<std::uint64_t> drawn(updates);
+  for (auto& k : drawn) k = rng() % keys;
+  // Outputs of one key come in input order: the count of update i is 1 (the fill) plus the
+  // updates of its key up to i.
+  std::vector<std::uint32_t> expected(updates);
+  {
+    std::unordered_map<std::uint64_t, std::uint32_t> seen;
+    for (std::uint64_t i = 0; i < updates; ++i) expected[i] = 1 + ++seen[drawn[i]];
+  }
+  produce_records(
+      env.brokers, input, 0, updates,
+      [&](std::uint64_t i, std::string& key, std::string& value, std::int64_t&) {
+        key = restore_key(drawn[i]);
+        value.clear();
+        fmt::format_to(std::back_inserter(value), R"({{"id":{},"words":["w"]}})", keys + i);
+      },
+      nullptr);
+  (void)log.take_checkpoints();
+
+  CheckpointScaleRun r;
+  r.keys = keys;
+  r.updates = updates;
+  r.every = every;
+  CpuMeter meter(env.broker_pid);
+  std::vector<sf::Value> outputs;
+  const auto started = Clock::now();
+  {
+    sf::ApplicationConfig config;
+    config.broker_address = env.brokers;
+    config.consumer_group = group;
+    config.state_dir = (env.state_root / group).string();
+    config.auto_offset_reset = sf::AutoOffsetReset::earliest;
+    config.loglevel = "DEBUG";  // the checkpoint lines
+    config.install_signal_handlers = false;
+    config.commit_every = static_cast<std::int64_t>(every);
+    config.commit_interval = std::chrono::seconds(600);
+    sf::Application app(std::move(config));
+    sf::TopicOptions topic_options;
+    topic_options.config = sf::TopicConfig{.num_partitions = partitions};
+    build_counter(app, app.topic(input, topic_options), std::nullopt, true);
+    outputs = app.run({.timeout = std::chrono::seconds(60), .count = updates});
+  }
+  r.seconds = seconds_between(started, Clock::now());
+  r.cpu = meter.done();
+  r.outputs = outputs.size();
+  for (const auto& v : outputs) {
+    const auto* id = v.find("id");
+    const auto* count = v.find("count");
+    if (id == nullptr || count == nullptr || !id->is_int() || !count->is_int()) continue;
+    const auto i = static_cast<std::uint64_t>(id->as_int()) - keys;
+    if (i < updates && count->as_int() == expected[i]) ++r.verified;
+  }
+  for (const auto& c : log.take_checkpoints()) {
+    // The last one (the final checkpoint at the stop) holds the rest, fewer messages.
+    if (static_cast<std::uint64_t>(c.messages) == every) r.checkpoints.push_back(c);
+  }
+  return r;
+}
+
 // One restore: deletes the local state, appends `new_records` records whose keys already have
 // a count of 1 in the changelog (a different slice of keys per run), starts the application
 // and runs it until it processed them. Every output must count 2.
@@ -666,10 +787,26 @@ int main(int argc, char** argv) {
   cli.add_option("--runs", runs, "measurements of each word count case")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
-  cli.add_option("--only", only, "cases: a,b,c,d,e (word count), r (restore)")
+  cli.add_option("--only", only,
+                 "cases: a,b,c,d,e (word count), r (restore), k (checkpoint cost against state "
+                 "size; not run unless named)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"a", "b", "c", "d", "e", "r"}))
+      ->check(CLI::IsMember({"a", "b", "c", "d", "e", "r", "k"}))
       ->capture_default_str();
+  std::vector<std::uint64_t> checkpoint_keys{100'000, 1'000'000};
+  std::uint64_t checkpoint_updates = 200'000;
+  std::uint64_t checkpoint_every = 10'000;
+  cli.add_option("--checkpoint-keys", checkpoint_keys, "case k: state sizes (distinct keys)")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}));
+  cli.add_option("--checkpoint-updates", checkpoint_updates,
+                 "case k: records on random existing keys after the fill")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));
+  cli.add_option("--checkpoint-every", checkpoint_every, "case k: messages per checkpoint")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));
   cli.add_option("--warmup", warmup, "untimed passes of case (d) before the word count runs")
       ->capture_default_str()
       ->check(CLI::Range(0, 10));
@@ -1051,6 +1188,83 @@ int main(int argc, char** argv) {
             "'restored store' line; keys = records applied; partitions restore one after "
             "another)\n");
       }
+    }
+
+    // ------------------------------------------------------------------ checkpoint cost
+    if (wanted('k')) {
+      std::optional<double> first_median;
+      for (const std::uint64_t k : checkpoint_keys) {
+        const std::string input = fmt::format("bench-state-{}-ck{}-in", run_id, k);
+        const std::string group = fmt::format("bench-state-{}-ck{}", run_id, k);
+        const std::string changelog = changelog_of(group, input);
+        topics.push_back(input);
+        topics.push_back(changelog);
+        admin.create_topics({input}, restore_partitions);
+        produce_records(brokers, input, 0, k, restore_record, nullptr);
+        std::this_thread::sleep_for(std::chrono::duration<double>(pause_s));
+        const FillResult fill =
+            fill_changelog(env, input, group, restore_partitions, k, changelog, admin);
+        std::this_thread::sleep_for(std::chrono::duration<double>(pause_s));
+        CheckpointScaleRun r = run_checkpoint_scale(env, *log, input, group, restore_partitions, k,
+                                                    checkpoint_updates, checkpoint_every, seed);
+        r.fill_seconds = fill.seconds;
+        const bool ok = r.verified == checkpoint_updates && r.outputs == checkpoint_updates &&
+                        !r.checkpoints.empty();
+        if (!ok) ++failures;
+        std::vector<double> total;
+        std::vector<double> before;
+        std::vector<double> acks;
+        std::vector<double> commit;
+        for (const auto& c : r.checkpoints) {
+          total.push_back(c.total_ms);
+          before.push_back(c.before_flush_ms);
+          acks.push_back(c.acks_ms);
+          commit.push_back(c.commit_ms);
+        }
+        const auto pct = [](std::vector<double> v, double q) {
+          if (v.empty()) return 0.0;
+          std::sort(v.begin(), v.end());
+          return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))];
+        };
+        const double med = total.empty() ? 0.0 : median(total);
+        if (!first_median && med > 0) first_median = med;
+        fmt::print(
+            "\ncheckpoint cost, {} state keys (filled in {:.1f} s), {} updates on random keys, a "
+            "checkpoint every {} messages: {} checkpoints, ms median {:.1f} (p90 {:.1f}, max "
+            "{:.1f}; {:.2f} x the first size); parts, median ms: before the flush {:.1f}, "
+            "acknowledgements {:.1f}, offset commit and stores {:.1f}; {:.2f} us per message; "
+            "update pass {:.1f} s; {}/{} outputs verified; {}{}\n",
+            grouped(k), fill.seconds, grouped(checkpoint_updates), grouped(checkpoint_every),
+            r.checkpoints.size(), med, pct(total, 0.9), pct(total, 1.0),
+            first_median ? med / *first_median : 0.0, before.empty() ? 0.0 : median(before),
+            acks.empty() ? 0.0 : median(acks), commit.empty() ? 0.0 : median(commit),
+            med * 1000.0 / static_cast<double>(checkpoint_every), r.seconds, grouped(r.verified),
+            grouped(checkpoint_updates), cpu_text(r.cpu), ok ? "" : "  NOT VERIFIED");
+        std::fflush(stdout);
+        sf::Object line =
+            line_head(ctx, "checkpoint_cost", checkpoint_updates, r.seconds, sf::Value());
+        line.set("keys", sf::Value(static_cast<long long>(k)));
+        line.set("partitions", sf::Value(restore_partitions));
+        line.set("checkpoint_every", sf::Value(static_cast<long long>(checkpoint_every)));
+        line.set("checkpoints", sf::Value(static_cast<long long>(r.checkpoints.size())));
+        line.set("checkpoint_ms_median", sf::Value(round_to(med, 3)));
+        line.set("checkpoint_ms_p90", sf::Value(round_to(pct(total, 0.9), 3)));
+        line.set("checkpoint_ms_max", sf::Value(round_to(pct(total, 1.0), 3)));
+        line.set("before_flush_ms_median",
+                 sf::Value(round_to(before.empty() ? 0.0 : median(before), 3)));
+        line.set("acks_ms_median", sf::Value(round_to(acks.empty() ? 0.0 : median(acks), 3)));
+        line.set("commit_and_stores_ms_median",
+                 sf::Value(round_to(commit.empty() ? 0.0 : median(commit), 3)));
+        line.set("fill_seconds", sf::Value(round_to(fill.seconds, 3)));
+        line.set("verified", sf::Value(ok));
+        line_tail(line, ctx, r.cpu);
+        lines.push_back(sf::Value(std::move(line)).to_json());
+        std::filesystem::remove_all(env.state_root / group);
+      }
+      fmt::print(
+          "(checkpoint ms: the library's DEBUG line of each checkpoint of a full {} messages; "
+          "the final one at the stop is left out)\n",
+          grouped(checkpoint_every));
     }
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());
