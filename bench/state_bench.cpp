@@ -1227,19 +1227,27 @@ int main(int argc, char** argv) {
           return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))];
         };
         const double med = total.empty() ? 0.0 : median(total);
+        // Keys drawn uniformly: C draws from K keys touch K (1 - e^(-C/K)) distinct keys on
+        // average, the entries a checkpoint writes (fewer than C when K is small).
+        const double changed =
+            static_cast<double>(k) *
+            (1.0 - std::exp(-static_cast<double>(checkpoint_every) / static_cast<double>(k)));
         if (!first_median && med > 0) first_median = med;
         fmt::print(
             "\ncheckpoint cost, {} state keys (filled in {:.1f} s), {} updates on random keys, a "
             "checkpoint every {} messages: {} checkpoints, ms median {:.1f} (p90 {:.1f}, max "
             "{:.1f}; {:.2f} x the first size); parts, median ms: before the flush {:.1f}, "
-            "acknowledgements {:.1f}, offset commit and stores {:.1f}; {:.2f} us per message; "
+            "acknowledgements {:.1f}, offset commit and stores {:.1f}; {:.2f} us per message, "
+            "{:.2f} us per changed key ({} expected per checkpoint); "
             "update pass {:.1f} s; {}/{} outputs verified; {}{}\n",
             grouped(k), fill.seconds, grouped(checkpoint_updates), grouped(checkpoint_every),
             r.checkpoints.size(), med, pct(total, 0.9), pct(total, 1.0),
             first_median ? med / *first_median : 0.0, before.empty() ? 0.0 : median(before),
             acks.empty() ? 0.0 : median(acks), commit.empty() ? 0.0 : median(commit),
-            med * 1000.0 / static_cast<double>(checkpoint_every), r.seconds, grouped(r.verified),
-            grouped(checkpoint_updates), cpu_text(r.cpu), ok ? "" : "  NOT VERIFIED");
+            med * 1000.0 / static_cast<double>(checkpoint_every), med * 1000.0 / changed,
+            grouped(static_cast<std::uint64_t>(std::llround(changed))), r.seconds,
+            grouped(r.verified), grouped(checkpoint_updates), cpu_text(r.cpu),
+            ok ? "" : "  NOT VERIFIED");
         std::fflush(stdout);
         sf::Object line =
             line_head(ctx, "checkpoint_cost", checkpoint_updates, r.seconds, sf::Value());
@@ -1248,6 +1256,8 @@ int main(int argc, char** argv) {
         line.set("checkpoint_every", sf::Value(static_cast<long long>(checkpoint_every)));
         line.set("checkpoints", sf::Value(static_cast<long long>(r.checkpoints.size())));
         line.set("checkpoint_ms_median", sf::Value(round_to(med, 3)));
+        line.set("changed_keys_per_checkpoint_expected", sf::Value(std::llround(changed)));
+        line.set("us_per_changed_key", sf::Value(round_to(med * 1000.0 / changed, 3)));
         line.set("checkpoint_ms_p90", sf::Value(round_to(pct(total, 0.9), 3)));
         line.set("checkpoint_ms_max", sf::Value(round_to(pct(total, 1.0), 3)));
         line.set("before_flush_ms_median",
