@@ -336,10 +336,15 @@ std::string restore_key(std::uint64_t i) {
   return fmt::format("k-{:09}", i);
 }
 
-void restore_record(std::uint64_t i, std::string& key, std::string& value, std::int64_t&) {
-  key = restore_key(i);
+// A record of the restore input's shape: key "k-<key_index>", id `id`, one word.
+void keyed_record(std::uint64_t key_index, std::uint64_t id, std::string& key, std::string& value) {
+  key = restore_key(key_index);
   value.clear();
-  fmt::format_to(std::back_inserter(value), R"({{"id":{},"words":["w"]}})", i);
+  fmt::format_to(std::back_inserter(value), R"({{"id":{},"words":["w"]}})", id);
+}
+
+void restore_record(std::uint64_t i, std::string& key, std::string& value, std::int64_t&) {
+  keyed_record(i, i, key, value);
 }
 
 struct PartitionRestore {
@@ -522,9 +527,7 @@ CheckpointScaleRun run_checkpoint_scale(const AppEnv& env, CaptureSink& log,
   produce_records(
       env.brokers, input, 0, updates,
       [&](std::uint64_t i, std::string& key, std::string& value, std::int64_t&) {
-        key = restore_key(drawn[i]);
-        value.clear();
-        fmt::format_to(std::back_inserter(value), R"({{"id":{},"words":["w"]}})", keys + i);
+        keyed_record(drawn[i], keys + i, key, value);
       },
       nullptr);
   (void)log.take_checkpoints();
@@ -582,10 +585,7 @@ RestoreRun run_restore(const AppEnv& env, CaptureSink& log, const std::string& i
   produce_records(
       env.brokers, input, 0, new_records,
       [&](std::uint64_t i, std::string& key, std::string& value, std::int64_t&) {
-        const std::uint64_t k = (i * stride + offset) % keys;
-        key = restore_key(k);
-        value.clear();
-        fmt::format_to(std::back_inserter(value), R"({{"id":{},"words":["w"]}})", keys + i);
+        keyed_record((i * stride + offset) % keys, keys + i, key, value);
       },
       nullptr);
   (void)log.take();
