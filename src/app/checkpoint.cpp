@@ -98,12 +98,16 @@ void Checkpoint::abort_lost() {
   }
 }
 
+namespace {
+CheckpointProducerTimeout producer_timeout(std::int64_t undelivered) {
+  return CheckpointProducerTimeout("checkpoint: the producer did not deliver " +
+                                   std::to_string(undelivered) +
+                                   " records within the flush timeout");
+}
+}  // namespace
+
 void Checkpoint::flush_producer_or_throw(Clock::time_point deadline) {
-  if (!flush_producer(deadline)) {
-    throw CheckpointProducerTimeout("checkpoint: the producer did not deliver " +
-                                    std::to_string(producer_.outstanding()) +
-                                    " records within the flush timeout");
-  }
+  if (!flush_producer(deadline)) throw producer_timeout(producer_.outstanding());
   pending_.rethrow();
 }
 
@@ -207,11 +211,7 @@ bool Checkpoint::complete_deferred(Clock::time_point deadline, bool rethrow_pend
     producer_.poll(std::chrono::milliseconds(10));
     check_lost();
     wait_step("waiting for the producer");
-    if (Clock::now() >= deadline) {
-      throw CheckpointProducerTimeout("checkpoint: the producer did not deliver " +
-                                      std::to_string(acks_.in_flight(epoch)) +
-                                      " records within the flush timeout");
-    }
+    if (Clock::now() >= deadline) throw producer_timeout(acks_.in_flight(epoch));
   }
   check_lost();
   return commit_deferred(deadline);
