@@ -18,6 +18,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kBatchRecords = 10000;
+// Restored records are written in batches of about this many bytes of keys and values: large
+// enough that RocksDB takes each as one sorted table file, small enough to bound the memory of
+// a restore (one batch per partition being restored).
+constexpr std::size_t kBulkBytes = std::size_t{16} << 20;
 // ERR-02: a recovery that makes no progress for this many polls is stuck.
 constexpr int kMaxIdlePolls = 60;
 
@@ -235,9 +239,8 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
       if (first < 0) first = m.offset();
       next = m.offset() + 1;
     }
-    if (batch.size() >= kBatchRecords || done) {
-      batch.sort_by_key();
-      r.store->write(batch, next);
+    if (batch.bytes() >= kBulkBytes || done) {
+      r.store->bulk_write(batch, next);
       batch.clear();
     }
     const auto now = Clock::now();

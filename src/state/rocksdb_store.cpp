@@ -1,9 +1,11 @@
 #include "state/rocksdb_store.hpp"
 
+#include <fmt/format.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -19,6 +21,12 @@ namespace {
 
 constexpr const char* kMetaColumnFamily = "__streamframe_meta__";
 constexpr std::string_view kChangelogOffsetKey = "changelog_offset";
+// Bulk-load table files are written next to the database's own files under this prefix, which
+// RocksDB's file names never start with, and ingested (moved) into it.
+constexpr std::string_view kIngestFilePrefix = "streamframe-bulk-";
+// Below this many operations a bulk-load batch goes through the memtable: a table file and
+// its ingestion cost a fixed few milliseconds.
+constexpr std::size_t kIngestMinOps = 4096;
 
 rocksdb::CompressionType to_rocksdb(RocksDBCompression c) {
   switch (c) {
@@ -195,6 +203,13 @@ void RocksDBStore::scan(std::string_view begin, std::string_view end, const Scan
 void RocksDBStore::begin_bulk_load() {
   check_open();
   bulk_loading_ = true;
+  // A process that died mid-ingestion may have left its table file behind.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(path_, ec)) {
+    if (entry.path().filename().string().starts_with(kIngestFilePrefix)) {
+      std::filesystem::remove(entry.path(), ec);
+    }
+  }
 }
 
 void RocksDBStore::end_bulk_load() {
@@ -207,6 +222,47 @@ void RocksDBStore::end_bulk_load() {
   options.wait = true;
   auto s = db_->Flush(options, {data_cf_.get(), meta_cf_.get()});
   if (!s.ok()) throw Error("state store flush after restore failed at " + describe(path_, s));
+}
+
+void RocksDBStore::bulk_write(WriteBatch& batch, std::int64_t changelog_offset) {
+  check_open();
+  batch.sort_by_key();
+  if (!bulk_loading_ || batch.size() < kIngestMinOps) {
+    write(batch, changelog_offset);
+    return;
+  }
+  // A memtable insert walks a skip list per record (the restore's main cost, growing with the
+  // memtable); a table file is written in key order once and ingested whole. The file's keys
+  // get a sequence number above everything in the database, so it overrides older values like
+  // later writes would.
+  const auto file = path_ / fmt::format("{}{}.sst", kIngestFilePrefix, ingested_files_++);
+  struct RemoveFile {
+    const std::filesystem::path& p;
+    ~RemoveFile() {
+      std::error_code ec;
+      std::filesystem::remove(p, ec);
+    }
+  } remove_file{file};
+  const rocksdb::Options options = db_->GetOptions(data_cf_.get());
+  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(options), options, data_cf_.get());
+  auto s = writer.Open(file.string());
+  if (!s.ok()) throw Error("state store bulk-load file cannot be created at " + describe(file, s));
+  batch.for_each_last_per_key([&](const WriteBatch::Op& op) {
+    const rocksdb::Slice key(op.key.data(), op.key.size());
+    s = op.value ? writer.Put(key, rocksdb::Slice(op.value->data(), op.value->size()))
+                 : writer.Delete(key);
+    if (!s.ok()) throw Error("state store bulk-load file write failed at " + describe(file, s));
+  });
+  s = writer.Finish();
+  if (!s.ok()) throw Error("state store bulk-load file write failed at " + describe(file, s));
+  rocksdb::IngestExternalFileOptions ingest;
+  ingest.move_files = true;
+  ingest.snapshot_consistency = false;  // the store takes no snapshots
+  s = db_->IngestExternalFile(data_cf_.get(), {file.string()}, ingest);
+  if (s.IsCorruption())
+    throw RocksDBCorruptedError("state store bulk load failed at " + describe(path_, s));
+  if (!s.ok()) throw Error("state store bulk load failed at " + describe(path_, s));
+  write(WriteBatch{}, changelog_offset);
 }
 
 void RocksDBStore::write(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset) {

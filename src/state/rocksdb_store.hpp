@@ -45,6 +45,7 @@ class RocksDBStore final : public PartitionStore {
   std::optional<std::int64_t> changelog_offset() const override;
   void begin_bulk_load() override;
   void end_bulk_load() override;
+  void bulk_write(WriteBatch& batch, std::int64_t changelog_offset) override;
   void close() override;
   bool closed() const noexcept override { return db_ == nullptr; }
 
@@ -68,6 +69,7 @@ class RocksDBStore final : public PartitionStore {
   std::unique_ptr<rocksdb::ColumnFamilyHandle> meta_cf_;
   std::optional<std::int64_t> changelog_offset_;
   bool bulk_loading_ = false;
+  std::uint64_t ingested_files_ = 0;  // names the next bulk-load table file
   rocksdb::WriteBatch batch_;
 };
 

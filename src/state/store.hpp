@@ -52,7 +52,26 @@ class WriteBatch {
       return all.substr(a.key_pos, a.key_len) < all.substr(b.key_pos, b.key_len);
     });
   }
+  // After sort_by_key(): calls f(const Op&) once per key with its last operation (the one
+  // that decides the key's state), in key order.
+  template <class F>
+  void for_each_last_per_key(F&& f) const {
+    const std::string_view all(data_);
+    for (std::size_t i = 0; i < refs_.size(); ++i) {
+      const Ref& r = refs_[i];
+      const std::string_view key = all.substr(r.key_pos, r.key_len);
+      if (i + 1 < refs_.size()) {
+        const Ref& n = refs_[i + 1];
+        if (all.substr(n.key_pos, n.key_len) == key) continue;
+      }
+      Op op{key, std::nullopt};
+      if (r.has_value) op.value = all.substr(r.value_pos, r.value_len);
+      f(op);
+    }
+  }
   std::size_t size() const noexcept { return refs_.size(); }
+  // Bytes of keys and values held.
+  std::size_t bytes() const noexcept { return data_.size(); }
   bool empty() const noexcept { return refs_.empty(); }
   void clear() noexcept {
     refs_.clear();
@@ -94,6 +113,18 @@ class PartitionStore {
   // write-ahead log) as long as end_bulk_load() makes everything durable before returning.
   virtual void begin_bulk_load() {}
   virtual void end_bulk_load() {}
+
+  // Between begin_bulk_load() and end_bulk_load(): applies `batch` like write() and then
+  // records `changelog_offset`. Unlike write(), the two need not be atomic: a crash between
+  // them leaves the data newer than the recorded offset, and replaying the changelog from
+  // that offset rewrites the same records in the same order, so the store ends up the same.
+  // The batch is sorted by key (its result is the same). A store may take large batches a
+  // cheaper way (RocksDB: one sorted table file ingested whole instead of a memtable insert
+  // per record).
+  virtual void bulk_write(WriteBatch& batch, std::int64_t changelog_offset) {
+    batch.sort_by_key();
+    write(batch, changelog_offset);
+  }
 
   // Idempotent.
   virtual void close() = 0;

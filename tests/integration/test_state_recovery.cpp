@@ -135,6 +135,73 @@ TEST_F(StateRecovery, DeletedStateIsRestoredFromTheChangelog) {
   EXPECT_EQ(counts, (std::vector<std::int64_t>{2, 4}));  // b: 1 + 1, a: 3 + 1
 }
 
+// ST-05 at a size where recovery takes the bulk path (RocksDB ingests a restore batch of 4,096
+// or more records as one sorted table file), onto a store that has data: a copy of the state
+// taken earlier catches up with the changes made since (every key's newer value, and keys
+// deleted since stay deleted), as a store left on a machine does when its partition returns.
+TEST_F(StateRecovery, StaleStoreCatchesUpWithEveryChangeAndDelete) {
+  constexpr int kWords = 12000;
+  const auto pipeline = [](Application& app, const Topic& in) {
+    (void)app.dataframe(in).apply([](const Value& v, State& state) {
+      if (v.contains("op")) {
+        state.remove(v["w"]);
+        return Value::object({{"w", v["w"]}, {"count", 0}});
+      }
+      const auto n = state.get(v["w"], Value(0)).as_int() + 1;
+      state.set(v["w"], Value(n));
+      return Value::object({{"w", v["w"]}, {"count", n}});
+    });
+  };
+  const auto key_of = [](int i) { return Value("k" + std::to_string(i % 16)); };
+  const auto word_of = [](int i) { return "w" + std::to_string(i); };
+  // Every word once more, and with `deletes` every tenth word deleted after it.
+  const auto run_all = [&](bool deletes) -> std::vector<Value> {
+    Application app(config());
+    const Topic in = app.topic(input_);
+    pipeline(app, in);
+    Producer p = app.get_producer();
+    std::size_t sent = 0;
+    for (int i = 0; i < kWords; ++i, ++sent) {
+      p.produce(in, Value::object({{"w", word_of(i)}}), key_of(i));
+    }
+    for (int i = 0; deletes && i < kWords; i += 10, ++sent) {
+      p.produce(in, Value::object({{"w", word_of(i)}, {"op", "del"}}), key_of(i));
+    }
+    EXPECT_TRUE(p.flush(30s));
+    auto out = app.run({.timeout = 60s, .count = sent});
+    EXPECT_EQ(out.size(), sent);
+    return out;
+  };
+  const auto per_partition = [&] {
+    std::map<std::int32_t, std::size_t> n;
+    for (const auto& m : read_topic(changelog())) ++n[m.partition];
+    return n;
+  };
+  run_all(false);
+  const auto before = per_partition();
+  const fs::path stale = state_dir_.string() + "-stale";
+  fs::copy(state_dir_, stale, fs::copy_options::recursive);
+  run_all(true);
+  // Both partitions replay more records than the bulk path's threshold onto the stale copy.
+  const auto after = per_partition();
+  ASSERT_EQ(after.size(), 2u);
+  for (const auto& [partition, n] : after) EXPECT_GE(n - before.at(partition), 4096u) << partition;
+
+  fs::remove_all(state_dir_);
+  fs::rename(stale, state_dir_);
+  const auto out = run_all(false);
+  std::size_t wrong = 0;
+  for (const auto& r : out) {
+    const int i = std::stoi(r["w"].as_string().substr(1));
+    const std::int64_t expected = i % 10 == 0 ? 1 : 3;
+    if (r["count"].as_int() != expected && ++wrong <= 5) {
+      ADD_FAILURE() << r["w"].as_string() << ": count " << r["count"].as_int() << ", expected "
+                    << expected;
+    }
+  }
+  EXPECT_EQ(wrong, 0u);
+}
+
 // EXT-05: sdf.aggregate's accumulators live in the store "aggregate" with its own changelog;
 // a process without local state continues every key's totals from it, and a key deleted by a
 // null value stays deleted.

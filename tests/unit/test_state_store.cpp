@@ -7,10 +7,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -18,6 +21,7 @@
 #include "state/rocksdb_store.hpp"
 #include "state/store.hpp"
 #include "streamframe/errors.hpp"
+#include "support/child_process.hpp"
 #include "support/test_env.hpp"
 
 namespace {
@@ -149,6 +153,206 @@ void make_store_with_data(const fs::path& path) {
 void overwrite(const fs::path& file, const std::string& bytes) {
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   out << bytes;
+}
+
+std::string fmt_key(std::int64_t batch, int j) {
+  return "b" + std::to_string(batch) + "-" + std::to_string(j);
+}
+
+// A restore's batch (ST-05): operations in changelog order, many per key.
+WriteBatch restore_like_batch(int keys) {
+  WriteBatch batch;
+  // Descending, so sorting has work to do.
+  for (int i = keys - 1; i >= 0; --i) batch.put("n" + std::to_string(i), "v" + std::to_string(i));
+  batch.put("n5", "overwritten");
+  batch.remove("e1");           // existed before the bulk load
+  batch.remove("n6");           // put earlier in this batch
+  batch.remove("never-there");  // a tombstone of a key never written
+  batch.remove("n7");
+  batch.put("n7", "back");  // deleted then written again
+  batch.put("e2", "replaced");
+  return batch;
+}
+
+TYPED_TEST(PartitionStoreTest, BulkWriteKeepsTheLastOperationPerKeyAndRecordsTheOffset) {
+  auto store = this->factory.make();
+  WriteBatch before;
+  before.put("e1", "old");
+  before.put("e2", "old");
+  before.put("e3", "old");
+  store->write(before, 3);
+  store->begin_bulk_load();
+  // Above the size at which RocksDB takes a batch as an ingested table file.
+  WriteBatch batch = restore_like_batch(30000);
+  store->bulk_write(batch, 30007);
+  EXPECT_EQ(store->changelog_offset(), 30007);
+  WriteBatch small;  // below it: through the memtable
+  small.put("n8", "small");
+  small.remove("n9");
+  store->bulk_write(small, 30009);
+  store->end_bulk_load();
+  EXPECT_EQ(store->changelog_offset(), 30009);
+  EXPECT_EQ(store->get("n0"), "v0");
+  EXPECT_EQ(store->get("n29999"), "v29999");
+  EXPECT_EQ(store->get("n5"), "overwritten");
+  EXPECT_EQ(store->get("n6"), std::nullopt);
+  EXPECT_EQ(store->get("n7"), "back");
+  EXPECT_EQ(store->get("n8"), "small");
+  EXPECT_EQ(store->get("n9"), std::nullopt);
+  EXPECT_EQ(store->get("never-there"), std::nullopt);
+  EXPECT_EQ(store->get("e1"), std::nullopt);
+  EXPECT_EQ(store->get("e2"), "replaced");
+  EXPECT_EQ(store->get("e3"), "old");
+  std::size_t keys = 0;
+  store->scan("", "\xff", [&](std::string_view, std::string_view) { return ++keys, true; });
+  EXPECT_EQ(keys, 30000u - 2 + 2);  // n0..n29999 without n6 and n9, plus e2 and e3
+}
+
+TEST(WriteBatch, LastOperationPerKeyAfterSorting) {
+  WriteBatch batch;
+  batch.put("b", "1");
+  batch.put("a", "1");
+  batch.remove("b");
+  batch.put("a", "2");
+  batch.put("c", "1");
+  batch.sort_by_key();
+  std::vector<std::string> seen;
+  batch.for_each_last_per_key([&](const WriteBatch::Op& op) {
+    seen.push_back(std::string(op.key) + "=" + (op.value ? std::string(*op.value) : "<del>"));
+  });
+  EXPECT_EQ(seen, (std::vector<std::string>{"a=2", "b=<del>", "c=1"}));
+  EXPECT_EQ(batch.bytes(), 9u);  // keys and values: b1 a1 b a2 c1
+}
+
+std::size_t table_files(const fs::path& db) {
+  std::size_t n = 0;
+  for (const auto& e : fs::directory_iterator(db)) n += e.path().extension() == ".sst";
+  return n;
+}
+
+// A large bulk-load batch becomes a table file at once (the memtable is never involved), the
+// file it was written to is gone, and everything survives a reopen.
+TEST(RocksDBStore, LargeBulkWriteIsIngestedAsATableFile) {
+  TempDir dir;
+  const auto path = dir.path() / "db";
+  {
+    auto options = test_options();
+    options.write_buffer_size = 64 << 20;  // no flush would write a table file before the end
+    RocksDBStore store(path, options);
+    store.begin_bulk_load();
+    WriteBatch batch = restore_like_batch(30000);
+    store.bulk_write(batch, 30007);
+    EXPECT_EQ(table_files(path), 1u);
+    WriteBatch again = restore_like_batch(20000);  // overlaps the first file: newer wins
+    again.put("n25000", "newer");
+    store.bulk_write(again, 50014);
+    EXPECT_EQ(table_files(path), 2u);
+    store.end_bulk_load();
+    for (const auto& e : fs::directory_iterator(path)) {
+      EXPECT_FALSE(e.path().filename().string().starts_with("streamframe-bulk-")) << e.path();
+    }
+  }
+  RocksDBStore store(path, test_options());
+  EXPECT_EQ(store.changelog_offset(), 50014);
+  EXPECT_EQ(store.get("n25000"), "newer");
+  EXPECT_EQ(store.get("n29999"), "v29999");
+  EXPECT_EQ(store.get("n5"), "overwritten");
+  EXPECT_EQ(store.get("n6"), std::nullopt);
+  EXPECT_EQ(store.get("n7"), "back");
+}
+
+// A bulk-load file left by a process that died mid-ingestion is removed by the next bulk load
+// and never read as data.
+TEST(RocksDBStore, LeftoverBulkLoadFileIsRemoved) {
+  TempDir dir;
+  const auto path = dir.path() / "db";
+  make_store_with_data(path);
+  overwrite(path / "streamframe-bulk-3.sst", "not a table");
+  RocksDBStore store(path, test_options());
+  EXPECT_EQ(store.get("a"), "1");
+  store.begin_bulk_load();
+  EXPECT_FALSE(fs::exists(path / "streamframe-bulk-3.sst"));
+  store.end_bulk_load();
+}
+
+// The argument with which the test below re-executes its own binary as the writer it kills:
+// a forked copy of this multi-threaded process would lack RocksDB's background threads, and a
+// bulk load's final flush waits for them.
+constexpr std::string_view kBulkWriterArg = "--streamframe-bulk-writer=";
+
+std::optional<std::string> bulk_writer_path() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  for (std::string arg; std::getline(in, arg, '\0');) {
+    if (arg.starts_with(kBulkWriterArg)) return arg.substr(kBulkWriterArg.size());
+  }
+  return std::nullopt;
+}
+
+// Bulk-loads batch after batch of 5,000 keys into the store at `path`, ending the load (and
+// saying so on stderr) after every third, until killed.
+[[noreturn]] void run_bulk_writer(const fs::path& path) {
+  try {
+    RocksDBStore store(path, test_options());
+    std::int64_t i = store.changelog_offset().value_or(0);
+    store.begin_bulk_load();
+    for (;;) {
+      ++i;
+      WriteBatch batch;
+      for (int j = 0; j < 5000; ++j) batch.put(fmt_key(i, j), std::to_string(i));
+      store.bulk_write(batch, i);
+      if (i % 3 == 0) {  // as restores of this store after restarts would
+        store.end_bulk_load();
+        std::fprintf(stderr, "load ended at %lld\n", static_cast<long long>(i));
+        store.begin_bulk_load();
+      }
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bulk writer failed: %s\n", e.what());
+  }
+  std::_Exit(3);
+}
+
+// A restore killed at any moment (ST-05): the data may be newer than the recorded offset
+// (table files are durable at once, the offset once the load ends), never older, so a replay
+// from the recorded offset ends in the same state.
+TEST(RocksDBStore, KilledBulkLoadNeverRecordsAnOffsetAheadOfItsData) {
+  if (const auto writer = bulk_writer_path()) run_bulk_writer(*writer);
+  TempDir dir;
+  const auto path = dir.path() / "db";
+  std::int64_t previous = 0;
+  for (int round = 0; round < 3; ++round) {
+    const auto log = dir.path() / ("writer-" + std::to_string(round) + ".log");
+    streamframe::test::ChildProcess child(
+        {"/proc/self/exe",
+         "--gtest_filter=RocksDBStore.KilledBulkLoadNeverRecordsAnOffsetAheadOfItsData",
+         std::string(kBulkWriterArg) + path.string()},
+        log.string());
+    // Killed once it has ended a load, a little later each round.
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    auto ended = [&] {
+      std::ifstream in(log);
+      return std::string(std::istreambuf_iterator<char>(in), {}).find("load ended") !=
+             std::string::npos;
+    };
+    while (!ended() && child.running() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(7 + 31 * round));
+    child.signal(SIGKILL);
+    const auto status = child.wait_for_exit(30s);
+    ASSERT_TRUE(status.has_value());
+    ASSERT_TRUE(WIFSIGNALED(*status))
+        << "writer " << streamframe::test::describe_wait_status(*status) << "; its log: " << log;
+
+    RocksDBStore store(path, test_options());
+    const std::int64_t offset = store.changelog_offset().value_or(0);
+    EXPECT_GT(offset, previous) << "round " << round << ": no load ended before the kill";
+    for (std::int64_t i = 1; i <= offset; ++i) {
+      EXPECT_EQ(store.get(fmt_key(i, 0)), std::to_string(i)) << "round " << round;
+      EXPECT_EQ(store.get(fmt_key(i, 4999)), std::to_string(i)) << "round " << round;
+    }
+    previous = offset;
+  }
 }
 
 TEST(RocksDBStore, ReopenKeepsDataAndOffset) {
