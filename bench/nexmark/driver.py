@@ -261,6 +261,25 @@ def group_cpu_s(pgid: int) -> float:
     return total
 
 
+def group_peak_rss_mib(pgid: int) -> float:
+    """Peak resident memory of a process group: the sum of each live process's high-water mark
+    (VmHWM), read just before the group is stopped (a run script's is a few MiB; the JVM's or
+    the program's is the figure)."""
+    total_kib = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            if int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            for line in Path(f"/proc/{d}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total_kib += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return round(total_kib / 1024, 1)
+
+
 class CpuMeter:
     def __init__(self, pgid: int | None, broker_pid: int | None):
         self.pgid, self.broker_pid = pgid, broker_pid
@@ -388,6 +407,7 @@ class Program:
             return False
 
     def stop(self) -> dict:
+        peak_rss_mib = group_peak_rss_mib(self.pgid)
         start = time.monotonic()
         killed = False
         try:
@@ -403,7 +423,8 @@ class Program:
             except ProcessLookupError:
                 pass
             self.proc.wait()
-        return {"exit_code": self.proc.returncode, "stop_s": round(time.monotonic() - start, 2), "killed": killed}
+        return {"exit_code": self.proc.returncode, "stop_s": round(time.monotonic() - start, 2), "killed": killed,
+                "peak_rss_mib": peak_rss_mib}
 
 
 def run_json(argv: list[str], log_prefix: Path, timeout: float) -> list[dict]:
@@ -1075,6 +1096,34 @@ def results_stem(res: dict) -> str:
     return stem if res["size"] == "full" else f"{stem}-{res['size']}"
 
 
+def render_memory(res: dict, sysnames: list[str]) -> list[str]:
+    """Peak RSS of each system's process group in its throughput runs (median of the runs that
+    recorded one), and streamframe's as a share of Kafka Streams'."""
+    peaks: dict[str, dict[str, list[float]]] = {}
+    for r in res["throughput"]:
+        if r.get("peak_rss_mib"):
+            peaks.setdefault(r["workload"], {}).setdefault(r["system"], []).append(r["peak_rss_mib"])
+    if not peaks:
+        return []
+    cols = [s for s in sysnames if any(s in row for row in peaks.values())]
+    ratio = "streamframe" in cols and "kafka-streams" in cols
+    head = ["workload"] + [LABEL[s] for s in cols] + (["streamframe / Kafka Streams"] if ratio else [])
+    L = ["## Peak memory (RSS, MiB)", "", "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for w, row in peaks.items():
+        med = {s: statistics.median(v) for s, v in row.items()}
+        cells = [f"`{w}`"] + [f"{med[s]:,.0f}" if s in med else "–" for s in cols]
+        if ratio:
+            cells.append(f"{med['streamframe'] / med['kafka-streams']:.2f}"
+                         if "streamframe" in med and med.get("kafka-streams") else "–")
+        L.append("| " + " | ".join(cells) + " |")
+    L.append("")
+    L.append("The sum of the high-water marks (VmHWM) of the processes in the system's process group "
+             "(the program, or its run script and the JVM or Python process it starts), read just before "
+             "the run is stopped; median of the throughput runs.")
+    L.append("")
+    return L
+
+
 def render_markdown(res: dict, png_name: str) -> str:
     prov, prof = res["provenance"], res["profile"]
     m, v = prov["machine"], prov["versions"]
@@ -1190,6 +1239,7 @@ def render_markdown(res: dict, png_name: str) -> str:
     L.append("")
     L.append(f"![throughput]({png_name})")
     L.append("")
+    L.extend(render_memory(res, sysnames))
     L.append("## Output agreement")
     L.append("")
     expect_rows = {}
