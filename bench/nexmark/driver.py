@@ -246,18 +246,27 @@ def proc_cpu_s(pid: int) -> float:
         return 0.0
 
 
-def group_cpu_s(pgid: int) -> float:
-    """CPU of every live process in a process group (a run script and the JVM it starts)."""
-    total = 0.0
+def group_pids(pgid: int):
+    """The live processes of a process group (a run script and the JVM it starts)."""
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
+            if int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                yield d
+        except (OSError, ValueError, IndexError):
+            continue
+
+
+def group_cpu_s(pgid: int) -> float:
+    """CPU of every live process in a process group."""
+    total = 0.0
+    for d in group_pids(pgid):
+        try:
             f = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(f[2]) == pgid:
-            total += (int(f[11]) + int(f[12])) / CLK_TCK
+        total += (int(f[11]) + int(f[12])) / CLK_TCK
     return total
 
 
@@ -266,12 +275,8 @@ def group_peak_rss_mib(pgid: int) -> float:
     (VmHWM), read just before the group is stopped (a run script's is a few MiB; the JVM's or
     the program's is the figure)."""
     total_kib = 0
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
+    for d in group_pids(pgid):
         try:
-            if int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[2]) != pgid:
-                continue
             for line in Path(f"/proc/{d}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     total_kib += int(line.split()[1])
