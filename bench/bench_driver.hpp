@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +17,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
@@ -172,6 +174,26 @@ inline void set_tail_fields(Object& line, const Provenance& p) {
 // ---------------------------------------------------------------------------------------------
 // One application over a whole input
 
+// A field of /proc/self/status in KiB ("VmRSS", "VmHWM"); 0 when unreadable.
+inline std::uint64_t proc_status_kib(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0)
+      return std::strtoull(line.c_str() + field.size() + 1, nullptr, 10);
+  }
+  return 0;
+}
+
+// Starts measuring the process's peak memory afresh: what malloc keeps of earlier phases goes
+// back to the system, and the kernel's peak (VmHWM) is reset to the current RSS. Returns that
+// RSS in KiB.
+inline std::uint64_t reset_peak_rss() {
+  (void)malloc_trim(0);
+  std::ofstream("/proc/self/clear_refs") << "5";
+  return proc_status_kib("VmRSS");
+}
+
 struct AppEnv {
   std::string brokers;
   std::string broker_pid;
@@ -179,6 +201,7 @@ struct AppEnv {
   KeyValues consumer_extra;
   KeyValues producer_extra;
   std::chrono::microseconds stall_threshold{5000};
+  std::size_t state_memory_budget = 0;  // 0 = the library's default
 };
 
 struct AppCase {
@@ -213,6 +236,10 @@ struct AppCaseResult {
   std::uint64_t stalls = 0;
   double stall_seconds = 0;
   double longest_stall = 0;
+  // How far the process's RSS rose above what it was when the application was made, at its
+  // peak (the application's state, clients and buffers; the bench's own data was already
+  // resident).
+  double peak_rss_growth_mib = 0;
   CpuUse cpu;
   bool ok() const { return outputs == outputs_expected; }
   std::uint64_t changelog_records() const {
@@ -238,6 +265,7 @@ inline AppCaseResult run_app_case(const AppEnv& env, const AppCase& c,
   const std::uint64_t mark = records > k_arm_before_end ? records - k_arm_before_end : 1;
   Application* app_ptr = nullptr;
 
+  const std::uint64_t rss_before_kib = reset_peak_rss();
   CpuMeter meter(env.broker_pid);
   AppCaseResult result;
   result.outputs_expected = outputs_expected;
@@ -253,6 +281,7 @@ inline AppCaseResult run_app_case(const AppEnv& env, const AppCase& c,
     config.install_signal_handlers = false;
     config.consumer_extra_config = env.consumer_extra;
     config.producer_extra_config = env.producer_extra;
+    if (env.state_memory_budget > 0) config.state_memory_budget = env.state_memory_budget;
     const bool stalls = env.stall_threshold.count() > 0;
     const bool stop_after_last = c.stop_after_last;
     config.on_message_processed = [&](const std::string&, std::int32_t, std::int64_t) {
@@ -296,6 +325,9 @@ inline AppCaseResult run_app_case(const AppEnv& env, const AppCase& c,
     result.null_keys_skipped = stats.null_keys_skipped;
     result.run_returned = seconds_between(first, returned);
     result.last_processed = seconds_between(first, last);
+    const std::uint64_t peak_kib = proc_status_kib("VmHWM");
+    result.peak_rss_growth_mib =
+        static_cast<double>(peak_kib - std::min(peak_kib, rss_before_kib)) / 1024.0;
   }
   result.cpu = meter.done();
   if (const auto t = watcher.finish(std::chrono::seconds(10))) {
@@ -314,6 +346,7 @@ inline AppCaseResult run_app_case(const AppEnv& env, const AppCase& c,
 // How the measurement ended, and the checkpoints (results line fields).
 inline void set_end_fields(Object& line, const AppCaseResult& r) {
   line.set("end_by", Value(r.end_by));
+  line.set("peak_rss_growth_mib", Value(round_to(r.peak_rss_growth_mib, 1)));
   if (r.committed) line.set("seconds_committed", Value(round_to(*r.committed, 6)));
   if (r.last_processed) line.set("seconds_last_processed", Value(round_to(*r.last_processed, 6)));
   if (r.run_returned) line.set("seconds_run_returned", Value(round_to(*r.run_returned, 6)));

@@ -315,6 +315,7 @@ std::string check_values(const std::string& brokers, const std::string& topic, i
 
 struct RunContext : Provenance {
   int partitions = 0;
+  std::size_t memory_budget_mib = 0;  // 0 = the library's default
   KeyValues consumer_extra;
   KeyValues producer_extra;
 };
@@ -338,6 +339,9 @@ std::string json_line(const Measurement& m, const RunContext& ctx) {
                 ctx, iso8601_utc_now());
   line.set("run", Value(m.run));
   line.set("partitions", Value(ctx.partitions));
+  if (ctx.memory_budget_mib > 0) {
+    line.set("state_memory_budget_mib", Value(static_cast<long long>(ctx.memory_budget_mib)));
+  }
   line.set("input", Value(std::string(1, m.input->id)));
   line.set("data_records", Value(static_cast<long long>(m.input->records)));
   line.set("closing_records", Value(m.input->keys));
@@ -377,6 +381,7 @@ void print_row(const Measurement& m) {
   std::string detail = app_case_detail(r, m.spec.kind != Kind::stateless);
   if (r.null_keys_skipped > 0) detail += fmt::format(", {} null keys", r.null_keys_skipped);
   detail += "; " + cpu_text(r.cpu);
+  detail += fmt::format("; peak RSS +{:.0f} MiB", r.peak_rss_growth_mib);
   std::string problems;
   if (r.outputs != r.outputs_expected) {
     problems += fmt::format("  MISMATCH: {} outputs, expected {}", grouped(r.outputs),
@@ -419,6 +424,7 @@ int main(int argc, char** argv) {
   double pause_s = 5.0;
   std::string state_root;
   double stall_ms = 5;
+  std::size_t memory_budget_mib = 0;
   cli.add_option("--brokers", brokers, "bootstrap servers, host:port[,host:port]")->required();
   cli.add_option("--records", records, "data records per input topic (N)")
       ->capture_default_str()
@@ -463,6 +469,9 @@ int main(int argc, char** argv) {
                  "<id>; deleted at the end)");
   cli.add_option("--results-file", results_file, "JSON lines appended here ('' = none)")
       ->capture_default_str();
+  cli.add_option("--state-memory-budget-mib", memory_budget_mib,
+                 "the applications' state_memory_budget in MiB (0 = the library's default)")
+      ->capture_default_str();
   cli.add_option("--stall-ms", stall_ms,
                  "gaps of at least this many ms between two processed input records are counted "
                  "as stalls (0 = off: no clock read per record)")
@@ -499,6 +508,7 @@ int main(int argc, char** argv) {
   ctx.consumer_extra = key_values(app_consumer_config);
   ctx.producer_extra = key_values(app_producer_config);
   ctx.partitions = partitions;
+  ctx.memory_budget_mib = memory_budget_mib;
   read_provenance(ctx);
 
   const std::int64_t now_s = unix_seconds();
@@ -510,6 +520,7 @@ int main(int argc, char** argv) {
   env.consumer_extra = ctx.consumer_extra;
   env.producer_extra = ctx.producer_extra;
   env.stall_threshold = std::chrono::microseconds(std::llround(stall_ms * 1000));
+  env.state_memory_budget = memory_budget_mib * 1024 * 1024;
   env.state_root = state_root.empty()
                        ? std::filesystem::path("/tmp/streamframe-bench-windows-" + run_id)
                        : std::filesystem::path(state_root) / run_id;

@@ -88,6 +88,13 @@ struct ApplicationConfig {
 
   // --- state (SEMANTICS §10, APP-06..10) ---
   RocksDBOptions rocksdb_options{};
+  // The memory the process's state may hold, stores of every worker together: half goes to
+  // RocksDB (its shared block cache, with every memtable charged to it; see
+  // RocksDBOptions::block_cache_size), half to the caches in front of the stores (open
+  // windows, recently read state), which evict cold entries to the stores at checkpoints and
+  // read them back when needed. What changes between two checkpoints stays in memory until the
+  // second. Below 16 MiB => ConfigError.
+  std::size_t state_memory_budget = 512 * RocksDBOptions::kMiB;
   // Stores are backed by compacted changelog topics and restored from them (APP-09).
   bool use_changelog_topics = true;
   bool auto_recover_from_source_offset_out_of_range = true;

@@ -26,7 +26,9 @@ struct RocksDBOptions {
   std::size_t write_buffer_size = 64 * kMiB;
   std::uint64_t target_file_size_base = 64 * kMiB;
   int max_write_buffer_number = 3;
-  std::size_t block_cache_size = 128 * kMiB;
+  // One LRU block cache shared by every store of the process, the memtables of every store
+  // charged to it. 0 = half of ApplicationConfig::state_memory_budget.
+  std::size_t block_cache_size = 0;
   double bloom_filter_bits_per_key = 10;
   bool enable_pipelined_write = false;
   RocksDBCompression compression = RocksDBCompression::lz4;

@@ -61,6 +61,11 @@ struct TestDriverOptions {
   // The driver's processing-time clock at the start, in ms (advance_clock moves it; pipe()
   // without a timestamp uses it).
   std::int64_t start_time = 0;
+  // Bytes the caches in front of the stores (open windows, recently read state) of every
+  // partition may keep after a checkpoint, like the engine's half of
+  // ApplicationConfig::state_memory_budget; cold entries are dropped and read back from the
+  // stores when needed. 0 = no bound.
+  std::size_t state_cache_budget = 0;
 };
 
 // One message the pipeline produced.
@@ -150,6 +155,9 @@ class TestDriver {
 
   // Messages produced so far (also those handed to on_output).
   std::uint64_t produced() const noexcept;
+  // The estimated bytes the caches in front of the stores held at the last checkpoint (0
+  // without state_cache_budget).
+  std::size_t state_cache_bytes() const noexcept;
   // Collected outputs since the last call (empty when on_output is set).
   std::vector<TestOutput> take_outputs();
   // The collected outputs to `topic` (by name) since they were last taken, in produced order,

@@ -88,6 +88,10 @@ class Application::Impl {
       throw ConfigError("producer_poll_timeout must be >= 0 (0 = do not wait)");
     if (config_.broker_availability_timeout.count() < 0)
       throw ConfigError("broker_availability_timeout must be >= 0 (0 = off)");
+    if (config_.state_memory_budget < 16 * RocksDBOptions::kMiB) {
+      throw ConfigError("state_memory_budget must be at least 16 MiB, got " +
+                        std::to_string(config_.state_memory_budget) + " bytes");
+    }
     if (config_.max_partition_buffer_size == 0) {
       throw ConfigError("max_partition_buffer_size must be >= 1");
     }
@@ -113,7 +117,7 @@ class Application::Impl {
             "transactions; use a real Kafka broker");
       }
       mock_ = std::make_unique<kafka::MockCluster>(1);
-      stores_ = std::make_unique<state::MemoryProvider>();
+      stores_ = std::make_unique<state::MemoryProvider>(config_.state_memory_budget);
       bootstrap_ = mock_->bootstrap_servers();
       detail::logger()->warn(
           "using the embedded in-memory broker at {}: it lacks read-committed filtering of "
@@ -122,7 +126,8 @@ class Application::Impl {
     } else {
       bootstrap_ = config_.broker_address;
       stores_ = std::make_unique<state::RocksDBProvider>(config_.state_dir, config_.consumer_group,
-                                                         config_.rocksdb_options);
+                                                         config_.rocksdb_options,
+                                                         config_.state_memory_budget);
     }
     topics_.emplace(
         detail::TopicCatalogSettings{bootstrap_, common_config(), config_.consumer_group,

@@ -150,10 +150,20 @@ Clock::time_point coarse_now() noexcept {
 }
 }  // namespace
 
+void Checkpoint::rearm_memory_pressure() noexcept {
+  if (!budget_) return;
+  // Over the budget or a quarter above what the caches kept after this checkpoint, whichever
+  // is more: what they cannot drop must not make every message a checkpoint.
+  const std::size_t limit = budget_->limit();
+  pressure_at_ = std::max(limit, budget_->used() + limit / 4);
+}
+
 bool Checkpoint::due() const {
+  const bool memory = budget_ && budget_->used() >= pressure_at_;
   if (offsets_stored_ == 0) {
-    return operator_changes_ && Clock::now() - started_ >= config_.commit_interval;
+    return operator_changes_ && (memory || Clock::now() - started_ >= config_.commit_interval);
   }
+  if (memory) return true;
   if (config_.commit_every > 0 && offsets_stored_ >= config_.commit_every) return true;
   if (config_.commit_interval.count() <= 0) return true;  // APP-04: after every message
   return coarse_now() - started_ >= config_.commit_interval;
@@ -232,6 +242,7 @@ bool Checkpoint::commit_deferred(Clock::time_point deadline) {
   deferred_.reset();
   ++stats_.checkpoints;
   ++stats_.checkpoints_deferred;
+  rearm_memory_pressure();
   return true;
 }
 
@@ -310,6 +321,7 @@ void Checkpoint::commit(Clock::time_point deadline, bool may_defer) {
   operator_changes_ = false;
   other_records_ = false;  // every record so far was acknowledged
   ++stats_.checkpoints;
+  rearm_memory_pressure();
 }
 
 void Checkpoint::flush_operators() {
@@ -530,6 +542,7 @@ void Checkpoint::forget() {
   offsets_stored_ = 0;
   operator_changes_ = false;
   deferred_.reset();
+  rearm_memory_pressure();  // the caches dropped what they held
 }
 
 }  // namespace streamframe::detail

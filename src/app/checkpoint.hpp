@@ -30,6 +30,7 @@
 #include "kafka/broker_watch.hpp"
 #include "kafka/consumer.hpp"
 #include "kafka/producer.hpp"
+#include "state/memory_budget.hpp"
 #include "streamframe/application.hpp"
 
 namespace streamframe::detail {
@@ -107,6 +108,12 @@ class Checkpoint {
              kafka::Producer& producer, kafka::Consumer& consumer, kafka::BrokerWatch& brokers,
              OutputAcks& acks, std::vector<Sink*> sinks, PendingError& pending, RunStats& stats);
 
+  // The budget of the state caches (null = none): a checkpoint is due as soon as they outgrow
+  // it, since only a checkpoint lets them write out and drop what changed.
+  void set_memory_budget(std::shared_ptr<const state::MemoryBudget> budget) noexcept {
+    budget_ = std::move(budget);
+    rearm_memory_pressure();
+  }
   // A second SIGINT (stop with fail) interrupts a checkpoint's waits; null = never.
   void set_stop_fail(const std::atomic<bool>* stop_fail) noexcept { stop_fail_ = stop_fail; }
   // Called for each partition an aborted checkpoint moves back, before the seek: what the
@@ -221,6 +228,10 @@ class Checkpoint {
   std::int64_t offsets_stored_ = 0;      // messages processed since the last checkpoint
   Clock::time_point started_;            // when the last checkpoint started
   bool operator_changes_ = false;
+  // Memory pressure: the caches' charge at which a checkpoint is due (SIZE_MAX = never).
+  std::shared_ptr<const state::MemoryBudget> budget_;
+  std::size_t pressure_at_ = SIZE_MAX;
+  void rearm_memory_pressure() noexcept;
   bool other_records_ = false;  // since the last checkpoint that waited for every record
   std::optional<Deferred> deferred_;
   Headers changelog_headers_;

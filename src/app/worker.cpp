@@ -125,6 +125,8 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
   checkpoint_ =
       std::make_unique<Checkpoint>(config_, settings_.exactly_once, *assignment_, *producer_,
                                    *consumer_, *brokers_, output_acks_, sinks_, pending_, stats_);
+  if (settings_.stores != nullptr)
+    checkpoint_->set_memory_budget(settings_.stores->memory_budget());
   checkpoint_->set_on_rewind([this](const kafka::TopicPartition& tp) {
     rewound_.push_back(tp);
     if (assignment_->aligned()) drop_buffer(tp);

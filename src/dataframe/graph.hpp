@@ -33,6 +33,9 @@ class OperatorState {
   // Writes everything changed since the last call into `txn` (checkpoint, before the
   // changelogs are produced).
   virtual void flush(state::PartitionTransaction& txn) = 0;
+  // The last flush's writes are in the store (the checkpoint completed): what is cached of
+  // them may be dropped.
+  virtual void committed() {}
   // Called on every turn of the run loop with the application clock (ms): idle closing
   // (EXT-02). Rows it emits run through the operator's children with `ctx`. Returns whether
   // it changed anything (the next checkpoint must commit it).

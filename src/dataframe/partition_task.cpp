@@ -248,11 +248,15 @@ std::size_t PartitionTask::sweep_expired(std::size_t limit) {
 
 void PartitionTask::commit_writes() {
   for (auto& st : stores_) {
-    if (!st->txn || st->txn->empty()) continue;
-    std::optional<std::int64_t> offset;
-    if (!st->changelog.empty() && st->delivered >= 0) offset = st->delivered + 1;
-    st->store->write(st->txn->batch(), offset);
+    if (!st->txn) continue;
+    if (!st->txn->empty()) {
+      std::optional<std::int64_t> offset;
+      if (!st->changelog.empty() && st->delivered >= 0) offset = st->delivered + 1;
+      st->store->write(st->txn->batch(), offset);
+    }
+    // Also without writes: reads alone grow the caches.
     st->txn->committed();
+    if (st->op) st->op->committed();
   }
 }
 

@@ -58,6 +58,9 @@ struct TestDriver::Impl final : detail::TaskOutput {
       throw InvalidOperation("TestDriver: partitions must be >= 0 (0 = the topic's own)");
     }
     clock_ms = options.start_time;
+    if (options.state_cache_budget > 0) {
+      cache_budget = std::make_shared<state::MemoryBudget>(options.state_cache_budget);
+    }
     if (frames.empty()) throw InvalidOperation("TestDriver: no pipeline to run");
     // The whole pipelines: from each graph fed by an input topic, every graph downstream.
     for (const auto& frame : frames) {
@@ -104,7 +107,7 @@ struct TestDriver::Impl final : detail::TaskOutput {
       for (std::int32_t p = 0; p < partitions; ++p) {
         auto task = std::make_shared<detail::PartitionTask>(members, p, *this);
         for (std::size_t s = 0; s < task->stores().size(); ++s) {
-          task->attach(s, std::make_unique<state::MemoryStore>());
+          task->attach(s, std::make_unique<state::MemoryStore>(cache_budget));
         }
         task->set_manual_clock(&clock_ms);
         task->set_ready(true);
@@ -373,6 +376,7 @@ struct TestDriver::Impl final : detail::TaskOutput {
   }
 
   TestDriverOptions options;
+  std::shared_ptr<state::MemoryBudget> cache_budget;
   OutputFn on_output;
   std::vector<Stage> stages;
   // Every task once, in the order of the stages' groups and partitions (the run loop's).
@@ -439,6 +443,10 @@ void TestDriver::checkpoint() {
 
 std::uint64_t TestDriver::produced() const noexcept {
   return impl_->produced;
+}
+
+std::size_t TestDriver::state_cache_bytes() const noexcept {
+  return impl_->cache_budget ? impl_->cache_budget->used() : 0;
 }
 
 std::vector<TestOutput> TestDriver::take_outputs() {

@@ -10,6 +10,10 @@ namespace streamframe::state {
 
 class MemoryStore final : public PartitionStore {
  public:
+  // `budget`: what the caches in front of the store charge (null = unbounded).
+  explicit MemoryStore(std::shared_ptr<MemoryBudget> budget = nullptr)
+      : budget_(std::move(budget)) {}
+
   std::optional<std::string> get(std::string_view key) const override;
   void scan(std::string_view begin, std::string_view end, const ScanFn& f) const override;
   void write(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset) override;
@@ -18,6 +22,7 @@ class MemoryStore final : public PartitionStore {
   bool closed() const noexcept override { return closed_; }
 
   std::size_t size() const noexcept { return data_.size(); }
+  std::shared_ptr<MemoryBudget> memory_budget() const override { return budget_; }
 
  private:
   void check_open() const;
@@ -26,6 +31,7 @@ class MemoryStore final : public PartitionStore {
   // on both stores.
   std::map<std::string, std::string, std::less<>> data_;
   std::optional<std::int64_t> changelog_offset_;
+  std::shared_ptr<MemoryBudget> budget_;
   bool closed_ = false;
 };
 

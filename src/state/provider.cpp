@@ -11,7 +11,7 @@ std::filesystem::path RocksDBProvider::path(const StoreId& id) const {
 
 std::unique_ptr<PartitionStore> RocksDBProvider::open(
     const StoreId& id, std::chrono::steady_clock::time_point deadline) {
-  return std::make_unique<RocksDBStore>(path(id), options_, deadline);
+  return std::make_unique<RocksDBStore>(path(id), options_, deadline, memory_);
 }
 
 void RocksDBProvider::destroy(const StoreId& id) {
@@ -23,7 +23,9 @@ namespace {
 // A view of a provider-owned store: closing it only ends this handle.
 class MemoryHandle final : public PartitionStore {
  public:
-  explicit MemoryHandle(std::shared_ptr<MemoryStore> store) : store_(std::move(store)) {}
+  MemoryHandle(std::shared_ptr<MemoryStore> store, std::shared_ptr<MemoryBudget> budget)
+      : store_(std::move(store)), budget_(std::move(budget)) {}
+  std::shared_ptr<MemoryBudget> memory_budget() const override { return budget_; }
   std::optional<std::string> get(std::string_view key) const override {
     check();
     return store_->get(key);
@@ -48,6 +50,7 @@ class MemoryHandle final : public PartitionStore {
     if (closed_) throw InvalidOperation("in-memory state store is closed");
   }
   std::shared_ptr<MemoryStore> store_;
+  std::shared_ptr<MemoryBudget> budget_;
   bool closed_ = false;
 };
 
@@ -58,7 +61,7 @@ std::unique_ptr<PartitionStore> MemoryProvider::open(const StoreId& id,
   std::lock_guard lock(mutex_);
   auto& slot = stores_[id];
   if (!slot) slot = std::make_shared<MemoryStore>();
-  return std::make_unique<MemoryHandle>(slot);
+  return std::make_unique<MemoryHandle>(slot, budget_);
 }
 
 void MemoryProvider::destroy(const StoreId& id) {

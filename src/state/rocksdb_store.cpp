@@ -8,6 +8,7 @@
 #include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 
 #include <algorithm>
 #include <system_error>
@@ -27,6 +28,8 @@ constexpr std::string_view kIngestFilePrefix = "streamframe-bulk-";
 // Below this many operations a bulk-load batch goes through the memtable: a table file and
 // its ingestion cost a fixed few milliseconds.
 constexpr std::size_t kIngestMinOps = 4096;
+// The block cache of a store opened without a process's shared one (tests, tools).
+constexpr std::size_t kDefaultOwnCache = 64 * RocksDBOptions::kMiB;
 
 rocksdb::CompressionType to_rocksdb(RocksDBCompression c) {
   switch (c) {
@@ -48,7 +51,7 @@ rocksdb::CompressionType to_rocksdb(RocksDBCompression c) {
   throw ConfigError("unknown RocksDB compression");
 }
 
-rocksdb::Options make_options(const RocksDBOptions& o) {
+rocksdb::Options make_options(const RocksDBOptions& o, const StoreMemory& memory) {
   rocksdb::Options r;
   r.create_if_missing = true;
   r.create_missing_column_families = true;
@@ -61,8 +64,12 @@ rocksdb::Options make_options(const RocksDBOptions& o) {
   r.compression = to_rocksdb(o.compression);
   r.wal_dir = o.wal_dir;
   r.db_log_dir = o.db_log_dir;
+  r.write_buffer_manager = memory.write_buffers;
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(o.block_cache_size);
+  table.block_cache =
+      memory.block_cache
+          ? memory.block_cache
+          : rocksdb::NewLRUCache(o.block_cache_size > 0 ? o.block_cache_size : kDefaultOwnCache);
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(o.bloom_filter_bits_per_key));
   r.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return r;
@@ -83,9 +90,21 @@ std::string describe(const std::filesystem::path& path, const rocksdb::Status& s
 
 }  // namespace
 
+StoreMemory StoreMemory::make(const RocksDBOptions& options, std::size_t state_memory_budget) {
+  StoreMemory m;
+  const std::size_t cache =
+      options.block_cache_size > 0 ? options.block_cache_size : state_memory_budget / 2;
+  m.block_cache = rocksdb::NewLRUCache(cache);
+  // Memtables count against the cache: the cache's capacity is then what RocksDB holds, and a
+  // full share flushes the largest memtable instead of growing.
+  m.write_buffers = std::make_shared<rocksdb::WriteBufferManager>(cache / 2, m.block_cache);
+  m.budget = std::make_shared<MemoryBudget>(state_memory_budget - state_memory_budget / 2);
+  return m;
+}
+
 RocksDBStore::RocksDBStore(std::filesystem::path path, const RocksDBOptions& options,
-                           std::chrono::steady_clock::time_point deadline)
-    : path_(std::move(path)) {
+                           std::chrono::steady_clock::time_point deadline, StoreMemory memory)
+    : path_(std::move(path)), budget_(std::move(memory.budget)) {
   if (options.open_max_retries < 0) {
     throw ConfigError("RocksDBOptions.open_max_retries must be >= 0, got " +
                       std::to_string(options.open_max_retries));
@@ -95,7 +114,7 @@ RocksDBStore::RocksDBStore(std::filesystem::path path, const RocksDBOptions& opt
   }
   ensure_writable_dir(path_);
 
-  const auto db_options = make_options(options);
+  const auto db_options = make_options(options, memory);
   const rocksdb::ColumnFamilyOptions cf_options(db_options);
   const std::vector<rocksdb::ColumnFamilyDescriptor> families{
       {rocksdb::kDefaultColumnFamilyName, cf_options}, {kMetaColumnFamily, cf_options}};

@@ -16,13 +16,30 @@
 
 namespace rocksdb {
 class DB;
+class Cache;
 class ColumnFamilyHandle;
+class WriteBufferManager;
 }  // namespace rocksdb
 
 namespace streamframe::state {
 
 using streamframe::RocksDBCompression;
 using streamframe::RocksDBOptions;
+
+// What every store of a process shares (issue 15 item 3): one block cache, the memtables of
+// every store charged to it (so RocksDB's memory has one bound however many stores are
+// open), and the budget of streamframe's caches in front of the stores. A store opened without
+// it gets a cache and memtable limit of its own.
+struct StoreMemory {
+  std::shared_ptr<rocksdb::Cache> block_cache;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers;
+  std::shared_ptr<MemoryBudget> budget;
+
+  // `state_memory_budget` split in two: half for RocksDB (the block cache, unless
+  // options.block_cache_size sets it, with memtables up to half of it charged to it), half
+  // for the caches in front of the stores.
+  static StoreMemory make(const RocksDBOptions& options, std::size_t state_memory_budget);
+};
 
 class RocksDBStore final : public PartitionStore {
  public:
@@ -32,9 +49,10 @@ class RocksDBStore final : public PartitionStore {
   // `deadline` (the caller's share of the rebalance budget); then Error naming the path.
   // Damaged files => RocksDBCorruptedError (the caller may remove_files() and rebuild).
   // Options RocksDB rejects => ConfigError. Messages carry RocksDB's status text.
-  RocksDBStore(std::filesystem::path path, const RocksDBOptions& options,
-               std::chrono::steady_clock::time_point deadline =
-                   std::chrono::steady_clock::time_point::max());
+  RocksDBStore(
+      std::filesystem::path path, const RocksDBOptions& options,
+      std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max(),
+      StoreMemory memory = {});
   ~RocksDBStore() override;
   RocksDBStore(const RocksDBStore&) = delete;
   RocksDBStore& operator=(const RocksDBStore&) = delete;
@@ -46,6 +64,7 @@ class RocksDBStore final : public PartitionStore {
   void begin_bulk_load() override;
   void end_bulk_load() override;
   void bulk_write(WriteBatch& batch, std::int64_t changelog_offset) override;
+  std::shared_ptr<MemoryBudget> memory_budget() const override { return budget_; }
   void close() override;
   bool closed() const noexcept override { return db_ == nullptr; }
 
@@ -60,6 +79,7 @@ class RocksDBStore final : public PartitionStore {
   std::optional<std::int64_t> read_changelog_offset() const;
 
   std::filesystem::path path_;
+  std::shared_ptr<MemoryBudget> budget_;
   // Declared before the handles: members are destroyed in reverse order and RocksDB requires
   // column family handles to be released before their database.
   std::unique_ptr<rocksdb::DB> db_;

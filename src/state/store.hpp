@@ -6,10 +6,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "state/memory_budget.hpp"
 
 namespace streamframe::state {
 
@@ -125,6 +128,10 @@ class PartitionStore {
     batch.sort_by_key();
     write(batch, changelog_offset);
   }
+
+  // The budget the caches in front of this store charge (the provider's, shared by every
+  // store of the process); null = unbounded.
+  virtual std::shared_ptr<MemoryBudget> memory_budget() const { return nullptr; }
 
   // Idempotent.
   virtual void close() = 0;

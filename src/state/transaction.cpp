@@ -92,10 +92,16 @@ std::size_t PartitionTransaction::sweep_expired(std::int64_t now, std::size_t li
 PartitionTransaction::Entry& PartitionTransaction::entry(std::string_view key, bool read_store) {
   if (last_ != nullptr && last_->first == key) return last_->second;
   auto it = entries_.find(key);
-  if (it == entries_.end()) {
+  if (it != entries_.end()) {
+    it->second.recent = true;
+  } else {
     Entry e;
     if (read_store) e.value = store_->get(key);
+    bytes_ += kEntryOverhead + key.size() + value_bytes(e.value);
     it = entries_.emplace(std::string(key), std::move(e)).first;
+    // The budget hears of growth between checkpoints too (a checkpoint is due when the
+    // caches outgrow it), but not per entry.
+    if ((entries_.size() & 1023) == 0) charge_.set(bytes_);
   }
   last_ = &*it;
   return it->second;
@@ -109,6 +115,7 @@ std::optional<std::string_view> PartitionTransaction::get(std::string_view key) 
 
 void PartitionTransaction::put(std::string_view key, std::string_view value) {
   Entry& e = entry(key, false);
+  bytes_ = bytes_ - value_bytes(e.value) + value.size();
   if (e.value) {
     e.value->assign(value);
   } else {
@@ -119,6 +126,7 @@ void PartitionTransaction::put(std::string_view key, std::string_view value) {
 
 void PartitionTransaction::remove(std::string_view key) {
   Entry& e = entry(key, false);
+  bytes_ -= value_bytes(e.value);
   e.value.reset();
   mark_dirty(*last_);
 }
@@ -137,20 +145,49 @@ WriteBatch PartitionTransaction::batch() const {
 }
 
 void PartitionTransaction::committed() {
-  if (entries_.size() > kCacheEntries) {
-    // Bounded memory: start the cache again rather than track recency per entry.
-    entries_.clear();
-    last_ = nullptr;
-  } else {
-    for (Map::value_type* kv : changed_) kv->second.dirty = false;
-  }
+  for (Map::value_type* kv : changed_) kv->second.dirty = false;
   changed_.clear();
+  if (charge_.bounded()) {
+    charge_.set(bytes_);
+    const std::size_t keep = charge_.allowance();
+    if (bytes_ > keep) {
+      trim(keep);
+      charge_.set(bytes_);
+    }
+  } else if (entries_.size() > kCacheEntries) {
+    // Start the cache again rather than track recency per entry.
+    trim(0);
+  }
+}
+
+void PartitionTransaction::trim(std::size_t target) noexcept {
+  last_ = nullptr;
+  if (target == 0) {
+    entries_.clear();
+    bytes_ = 0;
+    return;
+  }
+  // Every entry is clean after a checkpoint. One bit per entry stands in for recency: the
+  // first pass spares (and clears) entries used since the last trim.
+  for (int pass = 0; pass < 2 && bytes_ > target; ++pass) {
+    for (auto it = entries_.begin(); it != entries_.end() && bytes_ > target;) {
+      if (pass == 0 && it->second.recent) {
+        it->second.recent = false;
+        ++it;
+        continue;
+      }
+      bytes_ -= kEntryOverhead + it->first.size() + value_bytes(it->second.value);
+      it = entries_.erase(it);
+    }
+  }
 }
 
 void PartitionTransaction::discard() noexcept {
   entries_.clear();
   last_ = nullptr;
   changed_.clear();
+  bytes_ = 0;
+  charge_.set(0);
 }
 
 }  // namespace streamframe::state

@@ -42,14 +42,18 @@ std::string ttl_index_key(std::int64_t expiry, std::string_view data_key);
 bool is_ttl_index_key(std::string_view key);
 
 // Reads go to the pending writes first, then to the store (ST-02: reads see uncommitted
-// writes). Entries stay after a checkpoint as a read cache (up to kCacheEntries), so a hot
-// key is read from RocksDB once, not once per checkpoint. A read-modify-write of one key
-// finds its entry once. Not thread-safe: one worker thread owns it.
+// writes). Entries stay after a checkpoint as a read cache, so a hot key is read from RocksDB
+// once, not once per checkpoint: the store's memory budget bounds the cache (its share is
+// kept after each checkpoint, the rest dropped), else kCacheEntries does. A read-modify-write
+// of one key finds its entry once. Not thread-safe: one worker thread owns it.
 class PartitionTransaction {
  public:
   static constexpr std::size_t kCacheEntries = 200000;
+  // What one cached entry costs besides its key and value bytes: the map node and its bucket.
+  static constexpr std::size_t kEntryOverhead = 96;
 
-  explicit PartitionTransaction(PartitionStore& store) : store_(&store) {}
+  explicit PartitionTransaction(PartitionStore& store)
+      : store_(&store), charge_(store.memory_budget()) {}
 
   // The current bytes of `key` (pending or stored), nullopt when absent or deleted. The view
   // is valid until the next call on this transaction.
@@ -73,6 +77,9 @@ class PartitionTransaction {
   // The changes are dropped (an aborted checkpoint): forget everything, the store decides.
   void discard() noexcept;
   PartitionStore& store() noexcept { return *store_; }
+  // Estimated bytes of the cache, pending writes included.
+  std::size_t bytes() const noexcept { return bytes_; }
+  std::size_t cached() const noexcept { return entries_.size(); }
 
   // Deletes up to `limit` stored entries whose expiry is <= `now` (ST-06: swept at flush).
   // Returns how many data entries were deleted.
@@ -88,6 +95,7 @@ class PartitionTransaction {
   struct Entry {
     std::optional<std::string> value;  // nullopt = absent / deleted
     bool dirty = false;                // written since the last checkpoint
+    bool recent = true;                // used since the last trim looked at it
   };
   using Map = std::unordered_map<std::string, Entry, Hash, std::equal_to<>>;
   // The entry of `key`, read from the store into the cache when missing. Remembers it: the
@@ -101,7 +109,16 @@ class PartitionTransaction {
     }
   }
 
+  static std::size_t value_bytes(const std::optional<std::string>& v) noexcept {
+    return v ? v->size() : 0;
+  }
+  // Drops clean entries until the cache holds at most `target` bytes: first those not used
+  // since the last trim (a clock sweep), then any.
+  void trim(std::size_t target) noexcept;
+
   PartitionStore* store_;
+  MemoryCharge charge_;
+  std::size_t bytes_ = 0;
   Map entries_;
   // The entries written since the last checkpoint, in first-write order: a checkpoint costs
   // what changed, not the size of the cache.

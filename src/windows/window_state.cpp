@@ -41,7 +41,10 @@ WindowState::WindowState(const WindowNode& node, state::PartitionTransaction& tx
       txn_(txn),
       partition_(partition),
       slice_(node.slice()),
-      partition_strategy_(node.options().closing_strategy == ClosingStrategy::partition) {
+      partition_strategy_(node.options().closing_strategy == ClosingStrategy::partition),
+      scheduling_(partition_strategy_ || node.options().idle_timeout.count() > 0),
+      keeps_items_(spec_.has_collectors() || spec_.kind == WindowKind::sliding),
+      charge_(txn.store().memory_budget()) {
   family_ = make_family(spec_, slice_, *this);
   load();
 }
@@ -103,9 +106,32 @@ KeyState WindowState::decode_key(std::string_view enc, std::string_view blob) co
   return ks;
 }
 
+void WindowState::add_stored_item(KeyState& ks, Item&& item) const {
+  if (remap_) {
+    std::vector<Value> inputs(spec_.aggs.size());
+    for (std::size_t j = 0; j < item.inputs.size() && j < acc_map_.size(); ++j) {
+      if (acc_map_[j] >= 0) inputs[acc_map_[j]] = std::move(item.inputs[j]);
+    }
+    item.inputs = std::move(inputs);
+  }
+  ks.items.push_back(std::move(item));
+}
+
+void WindowState::order_items(KeyState& ks) const {
+  if (!spec_.count_based()) {
+    std::stable_sort(ks.items.begin(), ks.items.end(), [](const Item& a, const Item& b) {
+      return a.ts != b.ts ? a.ts < b.ts : a.seq < b.seq;
+    });
+  } else {
+    std::sort(ks.items.begin(), ks.items.end(),
+              [](const Item& a, const Item& b) { return a.seq < b.seq; });
+  }
+}
+
 void WindowState::load() {
-  // Everything open is read once, when the partition's state is first used: windows of
-  // every key can close (partition strategy, idle closing), so they must be known.
+  // Keys are read when a record (or a close) needs them, so a partition's state may be far
+  // larger than memory. Only the close times of every key are read now, when keys can close
+  // without a record of their own (partition strategy, idle closing).
   const Array names = aggregation_names();
   if (auto meta = txn_.get(window_codec::meta_key())) {
     Array stored;
@@ -126,15 +152,25 @@ void WindowState::load() {
   meta_dirty_ = true;  // written at the first checkpoint with the current aggregations
   using window_codec::kItemTag;
   using window_codec::kKeyTag;
+  if (!remap_ && !scheduling_) return;
   txn_.store().scan(std::string(1, kKeyTag), std::string(1, kKeyTag + 1),
                     [&](std::string_view k, std::string_view v) {
                       const auto stored = state::parse_stored(v);
                       if (!window_codec::is_open(stored.payload)) return true;
                       KeyState ks = decode_key(k.substr(1), stored.payload);
-                      std::string enc = ks.enc;
-                      keys_.emplace(std::move(enc), std::move(ks));
+                      if (remap_) {
+                        ks.charged = stored.payload.size();  // the stored size, for now
+                        std::string enc = ks.enc;
+                        keys_.emplace(std::move(enc), std::move(ks));
+                      } else {
+                        const std::int64_t at = family_->next_close(ks);
+                        if (at != kNoTime) heap_.emplace(at, std::move(ks.enc));
+                      }
                       return true;
                     });
+  if (!remap_) return;
+  // The aggregations changed: every open key is read now and rewritten in the current layout
+  // at the first checkpoint (until then a stored key cannot be read back).
   txn_.store().scan(std::string(1, kItemTag), std::string(1, kItemTag + 1),
                     [&](std::string_view k, std::string_view v) {
                       std::string_view enc;
@@ -143,33 +179,17 @@ void WindowState::load() {
                       auto it = keys_.find(enc);
                       if (it == keys_.end()) return true;  // an orphan: its key has nothing open
                       window_codec::decode_item(state::parse_stored(v).payload, item);
-                      if (remap_) {
-                        std::vector<Value> inputs(spec_.aggs.size());
-                        for (std::size_t j = 0; j < item.inputs.size() && j < acc_map_.size();
-                             ++j) {
-                          if (acc_map_[j] >= 0) inputs[acc_map_[j]] = std::move(item.inputs[j]);
-                        }
-                        item.inputs = std::move(inputs);
-                      }
-                      it->second.items.push_back(std::move(item));
+                      add_stored_item(it->second, std::move(item));
                       return true;
                     });
-  const bool by_time = !spec_.count_based();
   for (auto& [enc, ks] : keys_) {
-    if (by_time) {
-      std::stable_sort(ks.items.begin(), ks.items.end(), [](const Item& a, const Item& b) {
-        return a.ts != b.ts ? a.ts < b.ts : a.seq < b.seq;
-      });
-    } else {
-      std::sort(ks.items.begin(), ks.items.end(),
-                [](const Item& a, const Item& b) { return a.seq < b.seq; });
-    }
-    if (partition_strategy_) schedule(ks);
-    if (remap_) {
-      // Rewritten in the current layout at the next checkpoint, items included.
-      ks.flushed_seq = 0;
-      mark(ks);
-    }
+    order_items(ks);
+    if (scheduling_) schedule(ks);
+    ks.flushed_seq = 0;
+    mark(ks);
+    const std::size_t stored = ks.charged;
+    ks.charged = 0;
+    recharge(ks, stored);
   }
 }
 
@@ -182,6 +202,7 @@ void WindowState::flush(state::PartitionTransaction& txn) {
     state::build_stored(stored, true, std::nullopt);
     window_codec::encode_key_state(*ks, stored);
     txn.put(window_codec::key_state_key(ks->enc), stored);
+    const std::size_t key_state_bytes = stored.size();
     for (std::int64_t seq : ks->removed) txn.remove(window_codec::item_key(ks->enc, seq));
     ks->removed.clear();
     for (const Item& item : ks->items) {
@@ -192,7 +213,11 @@ void WindowState::flush(state::PartitionTransaction& txn) {
       txn.put(window_codec::item_key(ks->enc, item.seq), stored);
     }
     ks->flushed_seq = ks->next_seq;
-    if (ks->nothing_kept()) idle_keys.push_back(ks->enc);
+    if (ks->nothing_kept()) {
+      idle_keys.push_back(ks->enc);
+    } else {
+      recharge(*ks, key_state_bytes);
+    }
   }
   dirty_.clear();
   if (meta_dirty_) {
@@ -204,23 +229,131 @@ void WindowState::flush(state::PartitionTransaction& txn) {
   }
   // Keys with nothing open leave memory: their stream time is in the store, read again when
   // the key comes back. Only a change can empty a key, so only changed keys are looked at.
-  for (const std::string& enc : idle_keys) keys_.erase(enc);
+  for (const std::string& enc : idle_keys) {
+    auto it = keys_.find(enc);
+    keys_bytes_ -= it->second.charged;
+    keys_.erase(it);
+  }
+}
+
+std::size_t WindowState::estimate(const KeyState& ks, std::size_t stored) const {
+  // The map node with its key and bucket, the key's encoded form twice (map key and
+  // KeyState::enc) and decoded once, the vectors' element arrays.
+  constexpr std::size_t kNode = sizeof(Map::value_type) + 32;
+  const std::size_t aggs = spec_.aggs.size();
+  return kNode + 3 * ks.enc.size() + stored +
+         ks.windows.capacity() * (sizeof(Window) + aggs * sizeof(Acc)) +
+         ks.items.capacity() * (sizeof(Item) + aggs * sizeof(Value)) +
+         (ks.closed_ends.capacity() + ks.removed.capacity()) * sizeof(std::int64_t);
+}
+
+std::size_t WindowState::heap_bytes() const noexcept {
+  // A heap entry and its share of the vector's spare capacity; encoded keys past the short
+  // string buffer are rare.
+  return heap_.size() * (sizeof(Scheduled) + 8);
+}
+
+void WindowState::publish() noexcept {
+  const std::size_t per_change = sizeof(Window) + spec_.aggs.size() * sizeof(Acc) +
+                                 state::PartitionTransaction::kEntryOverhead + 64;
+  charge_.set(keys_bytes_ + heap_bytes() + dirty_.size() * per_change);
+}
+
+void WindowState::committed() {
+  if (remap_) {
+    // Every key read at load was rewritten in the current layout by the checkpoint that just
+    // completed, and so was the list of aggregations: stored keys read as they are from now.
+    remap_ = false;
+    acc_map_.clear();
+  }
+  charge_.set(keys_bytes_ + heap_bytes());
+  if (!charge_.bounded()) return;
+  const std::size_t keep = charge_.allowance();
+  if (charge_.bytes() <= keep) return;
+  const std::size_t heap = heap_bytes();
+  evict(keep > heap ? keep - heap : 0);
+  charge_.set(keys_bytes_ + heap);
+}
+
+void WindowState::evict(std::size_t target) {
+  for (int pass = 0; pass < 2 && keys_bytes_ > target; ++pass) {
+    for (auto it = keys_.begin(); it != keys_.end() && keys_bytes_ > target;) {
+      KeyState& ks = it->second;
+      // A changed key's writes are not in the store yet.
+      if (ks.dirty || (pass == 0 && ks.recent)) {
+        ks.recent = false;
+        ++it;
+        continue;
+      }
+      keys_bytes_ -= ks.charged;
+      it = keys_.erase(it);
+    }
+  }
 }
 
 KeyState& WindowState::lookup(const Value& key) {
   key_buf_.clear();
   state::encode(key, key_buf_);
   auto it = keys_.find(std::string_view(key_buf_));
-  if (it != keys_.end()) return it->second;
-  KeyState ks;
-  if (auto v = txn_.get(window_codec::key_state_key(key_buf_))) {
-    const auto stored = state::parse_stored(*v);
-    ks = decode_key(key_buf_, stored.payload);
-  } else {
-    ks.enc = key_buf_;
-    ks.key = key;
+  if (it != keys_.end()) {
+    it->second.recent = true;
+    return it->second;
   }
-  return keys_.emplace(key_buf_, std::move(ks)).first->second;
+  return load_key(key_buf_, &key);
+}
+
+KeyState* WindowState::resident(std::string_view enc) {
+  auto it = keys_.find(enc);
+  if (it != keys_.end()) return &it->second;
+  if (auto v = txn_.get(window_codec::key_state_key(enc))) {
+    if (!window_codec::is_open(state::parse_stored(*v).payload)) return nullptr;
+  } else {
+    return nullptr;
+  }
+  return &load_key(enc, nullptr);
+}
+
+KeyState& WindowState::load_key(std::string_view enc, const Value* key) {
+  KeyState ks;
+  std::size_t stored_bytes = 0;
+  bool open = false;
+  if (auto v = txn_.get(window_codec::key_state_key(enc))) {
+    const auto stored = state::parse_stored(*v);
+    stored_bytes = stored.payload.size();
+    open = window_codec::is_open(stored.payload);
+    ks = decode_key(enc, stored.payload);
+  } else {
+    ks.enc = std::string(enc);
+    ks.key = key != nullptr ? *key : state::decode(enc);
+  }
+  if (open && keeps_items_) {
+    // Its inputs are all in the store: a key leaves memory only once its writes are there.
+    std::string begin = window_codec::item_key(enc, 0);
+    begin.resize(begin.size() - 8);
+    std::string end = begin;
+    end.push_back('\xff');
+    txn_.store().scan(begin, end, [&](std::string_view k, std::string_view v) {
+      std::string_view item_enc;
+      Item item;
+      if (!window_codec::parse_item_key(k, item_enc, item.seq) || item_enc != enc) return true;
+      window_codec::decode_item(state::parse_stored(v).payload, item);
+      add_stored_item(ks, std::move(item));
+      return true;
+    });
+    order_items(ks);
+  }
+  // Its heap entry, if it has one, is at its next close time.
+  if (scheduling_) ks.scheduled = family_->next_close(ks);
+  ks.recent = true;
+  KeyState& in = insert(std::move(ks));
+  recharge(in, stored_bytes);
+  if ((keys_.size() & (kPublishEvery - 1)) == 0) publish();
+  return in;
+}
+
+KeyState& WindowState::insert(KeyState&& ks) {
+  std::string enc = ks.enc;
+  return keys_.emplace(std::move(enc), std::move(ks)).first->second;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -462,10 +595,8 @@ void WindowState::process(Row& row, ExecContext& ctx, bool track_clock) {
   ks.stream_time = std::max(ks.stream_time, ts);
   const std::int64_t stream_time = stream_time_of(ks);
   family_->process(ks, row, stream_time, ctx);
-  if (partition_strategy_) {
-    schedule(ks);
-    close_partition(stream_time);
-  }
+  if (scheduling_) schedule(ks);
+  if (partition_strategy_) (void)close_due(stream_time, false);
   emit_pending(ctx);
 }
 
@@ -479,19 +610,40 @@ void WindowState::schedule(KeyState& ks) {
   heap_.emplace(at, ks.enc);
 }
 
-void WindowState::close_partition(std::int64_t stream_time) {
+bool WindowState::close_due(std::int64_t stream_time, bool idle) {
+  bool changed = false;
+  std::string enc;
+  // Scheduled again once the heap holds nothing due: a family may leave a key due at this
+  // same stream time (sliding windows keep a window until a later record), which would
+  // otherwise pop forever.
+  std::vector<KeyState*> closed;
   while (!heap_.empty() && heap_.top().first <= stream_time) {
     const std::int64_t at = heap_.top().first;
-    auto it = keys_.find(std::string_view(heap_.top().second));
+    enc = heap_.top().second;
     heap_.pop();
+    KeyState* ks = resident(enc);
     // Stale entries (the key was closed or rescheduled since) are skipped.
-    if (it == keys_.end() || it->second.scheduled != at) continue;
-    KeyState& ks = it->second;
-    ks.scheduled = kNoTime;
-    family_->close(ks, stream_time);
-    mark(ks);
-    schedule(ks);
+    if (ks == nullptr || ks->scheduled != at) continue;
+    ks->scheduled = kNoTime;
+    if (idle) {
+      const std::size_t windows = ks->windows.size();
+      const std::size_t items = ks->items.size();
+      const std::size_t closed_ends = ks->closed_ends.size();
+      family_->close(*ks, std::max(stream_time_of(*ks), stream_time));
+      if (ks->windows.size() != windows || ks->items.size() != items ||
+          ks->closed_ends.size() != closed_ends) {
+        mark(*ks);
+        changed = true;
+      }
+    } else {
+      family_->close(*ks, stream_time);
+      mark(*ks);
+      changed = true;
+    }
+    closed.push_back(ks);
   }
+  for (KeyState* ks : closed) schedule(*ks);
+  return changed;
 }
 
 bool WindowState::tick(std::int64_t now, ExecContext& ctx) {
@@ -508,19 +660,8 @@ bool WindowState::tick(std::int64_t now, ExecContext& ctx) {
   if (idle_stream_time <= idle_floor_) return false;
   idle_floor_ = idle_stream_time;
   meta_dirty_ = true;
-  bool changed = false;
-  for (auto& [enc, ks] : keys_) {
-    if (ks.windows.empty()) continue;
-    const std::size_t windows = ks.windows.size();
-    const std::size_t items = ks.items.size();
-    const std::size_t closed_ends = ks.closed_ends.size();
-    family_->close(ks, std::max(stream_time_of(ks), idle_stream_time));
-    if (ks.windows.size() != windows || ks.items.size() != items ||
-        ks.closed_ends.size() != closed_ends) {
-      mark(ks);
-      changed = true;
-    }
-  }
+  // Only keys with something due: the heap knows them, in memory or not.
+  const bool changed = close_due(idle_stream_time, true);
   const bool emitted = !closed_.empty();
   if (changed || emitted) {
     logger()->debug(

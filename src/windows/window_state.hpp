@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "dataframe/graph.hpp"
+#include "state/memory_budget.hpp"
 #include "windows/aggregation.hpp"
 #include "windows/window_node.hpp"
 
@@ -86,8 +87,10 @@ struct KeyState {
   std::vector<Item> items;              // by (ts, seq); count windows: by seq
   std::int64_t flushed_seq = 0;         // items with seq >= this are not in the store yet
   std::vector<std::int64_t> removed;    // stored items dropped since the last flush
-  std::int64_t scheduled = kNoTime;     // partition strategy: the close time in the heap
+  std::int64_t scheduled = kNoTime;     // the close time in the heap (when it has one)
+  std::size_t charged = 0;              // its estimated bytes, as counted in the budget
   bool dirty = false;
+  bool recent = false;  // looked up since the last eviction pass looked at it
   // Sliding: the ends of closed windows a record that is not wholly late can still fall in
   // (end + duration + grace >= stream time), ascending; such a record is reported late for
   // them (WIN-08). A closed window's records stay in `items` as long as its end does, so its
@@ -137,6 +140,9 @@ class WindowState final : public OperatorState {
 
   void process(Row& row, ExecContext& ctx, bool track_clock);
   void flush(state::PartitionTransaction& txn) override;
+  // Keys that did not change since the checkpoint are in the store now: while the memory
+  // budget is exceeded, the coldest leave memory (read back by the next record or close).
+  void committed() override;
   bool tick(std::int64_t now_ms, ExecContext& ctx) override;
   bool ticks() const override { return node_.options().idle_timeout.count() > 0; }
 
@@ -153,6 +159,7 @@ class WindowState final : public OperatorState {
     if (!ks.dirty) {
       ks.dirty = true;
       dirty_.push_back(&ks);
+      if ((dirty_.size() & (kPublishEvery - 1)) == 0) publish();
     }
   }
   void init_window(Window& w, std::int64_t start, std::int64_t end) const;
@@ -212,7 +219,37 @@ class WindowState final : public OperatorState {
   void load();
   Array aggregation_names() const;
   KeyState& lookup(const Value& key);
+  // The key `enc` in memory, read from the store when it is not; null when it keeps nothing
+  // open there.
+  KeyState* resident(std::string_view enc);
+  // Reads a key that is not in memory (absent from the store: a new key; `key` = its decoded
+  // form when the caller has it) and puts it there.
+  KeyState& load_key(std::string_view enc, const Value* key);
+  KeyState& insert(KeyState&& ks);
   KeyState decode_key(std::string_view enc, std::string_view blob) const;
+  // A stored item of `ks` (its inputs mapped to the current aggregations).
+  void add_stored_item(KeyState& ks, Item&& item) const;
+  void order_items(KeyState& ks) const;
+  // The estimated bytes of a key in memory: its structures plus `stored` bytes for the values
+  // they point to (the size of its stored form).
+  std::size_t estimate(const KeyState& ks, std::size_t stored) const;
+  void recharge(KeyState& ks, std::size_t stored) {
+    const std::size_t bytes = estimate(ks, stored);
+    keys_bytes_ = keys_bytes_ - ks.charged + bytes;
+    ks.charged = bytes;
+  }
+  std::size_t heap_bytes() const noexcept;
+  // Tells the budget what the keys take now, changes included (a change grows its key by
+  // about a window and adds a pending write to the transaction), so that a checkpoint comes
+  // early when they outgrow it. Every kPublishEvery new or changed keys: not per record.
+  static constexpr std::size_t kPublishEvery = 256;
+  void publish() noexcept;
+  // Drops clean keys until those in memory take at most `target` bytes: first the ones not
+  // looked up since the last pass (a clock sweep), then any.
+  void evict(std::size_t target);
+  // Closes what is due at `stream_time` (partition strategy) or, with `idle`, what idle
+  // closing at that time closes; returns whether a key changed.
+  bool close_due(std::int64_t stream_time, bool idle);
   // What the window emits: {"start","end","value"} or the agg columns then start and end.
   Value output(const KeyState& ks, const Window& w) const;
   Array collected(const KeyState& ks, const Window& w, std::size_t agg) const;
@@ -229,8 +266,6 @@ class WindowState final : public OperatorState {
   }
   // Partition strategy: puts the key in the heap at its next close time.
   void schedule(KeyState& ks);
-  // Partition strategy: closes every key whose next close time is at or before stream time.
-  void close_partition(std::int64_t stream_time);
 
   const WindowNode& node_;
   const WindowSpec& spec_;
@@ -238,9 +273,16 @@ class WindowState final : public OperatorState {
   std::int32_t partition_;
   std::int64_t slice_;
   bool partition_strategy_;
+  // Close times of every key are kept in a heap (partition strategy, idle closing): keys may
+  // close without a record of their own, so every key's next close must be known.
+  bool scheduling_;
+  // Whether keys keep inputs (sliding windows, collectors): a key read back reads them too.
+  bool keeps_items_;
   std::unique_ptr<WindowFamily> family_;
 
   Map keys_;
+  std::size_t keys_bytes_ = 0;  // estimated bytes of keys_
+  state::MemoryCharge charge_;
   std::vector<KeyState*> dirty_;
   std::int64_t partition_time_ = kNoTime;  // T_p: largest timestamp of the partition
   std::int64_t idle_floor_ = kNoTime;      // EXT-02: every key's stream time is at least this
@@ -250,7 +292,8 @@ class WindowState final : public OperatorState {
   bool remap_ = false;
   std::vector<int> acc_map_;
   std::optional<std::int64_t> last_record_clock_;
-  // Partition strategy: when each key may next close something (entries may be stale).
+  // When each key may next close something (entries may be stale: a key's current one is
+  // KeyState::scheduled). Keys that left memory keep theirs.
   using Scheduled = std::pair<std::int64_t, std::string>;
   std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> heap_;
 
