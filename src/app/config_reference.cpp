@@ -100,7 +100,8 @@ std::vector<ConfigEntry> application_config_reference() {
        "memory the process's state may hold, all workers together: half for RocksDB (one block "
        "cache shared by every store, memtables charged to it), half for the caches in front of "
        "the stores (open windows, recently read state), whose cold entries are dropped at "
-       "checkpoints and read back from the store when needed; below 16 MiB => `ConfigError`"},
+       "checkpoints and read back from the store when needed; a checkpoint comes early when "
+       "they outgrow it; below 16 MiB => `ConfigError`"},
       {"use_changelog_topics", flag(d.use_changelog_topics),
        "back every store with a compacted changelog topic and restore from it; off => state "
        "stays on the local disk only"},
