@@ -43,13 +43,18 @@ std::string key_state_key(std::string_view enc) {
   return key;
 }
 
-std::string item_key(std::string_view enc, std::int64_t seq) {
+std::string item_key_prefix(std::string_view enc) {
   std::string k;
   k.reserve(1 + 4 + enc.size() + 8);
   k.push_back(kItemTag);
   const auto n = static_cast<std::uint32_t>(enc.size());
   for (int i = 3; i >= 0; --i) k.push_back(static_cast<char>((n >> (i * 8)) & 0xFF));
   k.append(enc);
+  return k;
+}
+
+std::string item_key(std::string_view enc, std::int64_t seq) {
+  std::string k = item_key_prefix(enc);
   put_be64(k, static_cast<std::uint64_t>(seq));
   return k;
 }

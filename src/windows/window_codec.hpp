@@ -37,6 +37,8 @@ const std::string& meta_key();
 
 std::string key_state_key(std::string_view enc);
 std::string item_key(std::string_view enc, std::int64_t seq);
+// What every item key of `enc` starts with (the range of a key's items begins there).
+std::string item_key_prefix(std::string_view enc);
 // The encoded message key and sequence of an item key; false for a malformed key.
 bool parse_item_key(std::string_view key, std::string_view& enc, std::int64_t& seq);
 

@@ -299,21 +299,16 @@ KeyState& WindowState::lookup(const Value& key) {
     it->second.recent = true;
     return it->second;
   }
-  return load_key(key_buf_, &key);
+  return *load_key(key_buf_, &key, false);
 }
 
 KeyState* WindowState::resident(std::string_view enc) {
   auto it = keys_.find(enc);
   if (it != keys_.end()) return &it->second;
-  if (auto v = txn_.get(window_codec::key_state_key(enc))) {
-    if (!window_codec::is_open(state::parse_stored(*v).payload)) return nullptr;
-  } else {
-    return nullptr;
-  }
-  return &load_key(enc, nullptr);
+  return load_key(enc, nullptr, true);
 }
 
-KeyState& WindowState::load_key(std::string_view enc, const Value* key) {
+KeyState* WindowState::load_key(std::string_view enc, const Value* key, bool only_open) {
   KeyState ks;
   std::size_t stored_bytes = 0;
   bool open = false;
@@ -321,15 +316,16 @@ KeyState& WindowState::load_key(std::string_view enc, const Value* key) {
     const auto stored = state::parse_stored(*v);
     stored_bytes = stored.payload.size();
     open = window_codec::is_open(stored.payload);
+    if (only_open && !open) return nullptr;
     ks = decode_key(enc, stored.payload);
   } else {
+    if (only_open) return nullptr;
     ks.enc = std::string(enc);
     ks.key = key != nullptr ? *key : state::decode(enc);
   }
   if (open && keeps_items_) {
     // Its inputs are all in the store: a key leaves memory only once its writes are there.
-    std::string begin = window_codec::item_key(enc, 0);
-    begin.resize(begin.size() - 8);
+    const std::string begin = window_codec::item_key_prefix(enc);
     std::string end = begin;
     end.push_back('\xff');
     txn_.store().scan(begin, end, [&](std::string_view k, std::string_view v) {
@@ -348,7 +344,7 @@ KeyState& WindowState::load_key(std::string_view enc, const Value* key) {
   KeyState& in = insert(std::move(ks));
   recharge(in, stored_bytes);
   if ((keys_.size() & (kPublishEvery - 1)) == 0) publish();
-  return in;
+  return &in;
 }
 
 KeyState& WindowState::insert(KeyState&& ks) {
@@ -616,7 +612,8 @@ bool WindowState::close_due(std::int64_t stream_time, bool idle) {
   // Scheduled again once the heap holds nothing due: a family may leave a key due at this
   // same stream time (sliding windows keep a window until a later record), which would
   // otherwise pop forever.
-  std::vector<KeyState*> closed;
+  std::vector<KeyState*>& closed = closed_keys_;
+  closed.clear();
   while (!heap_.empty() && heap_.top().first <= stream_time) {
     const std::int64_t at = heap_.top().first;
     enc = heap_.top().second;

@@ -223,8 +223,9 @@ class WindowState final : public OperatorState {
   // open there.
   KeyState* resident(std::string_view enc);
   // Reads a key that is not in memory (absent from the store: a new key; `key` = its decoded
-  // form when the caller has it) and puts it there.
-  KeyState& load_key(std::string_view enc, const Value* key);
+  // form when the caller has it) and puts it there. With `only_open`, a key with nothing open
+  // in the store is left there (null).
+  KeyState* load_key(std::string_view enc, const Value* key, bool only_open);
   KeyState& insert(KeyState&& ks);
   KeyState decode_key(std::string_view enc, std::string_view blob) const;
   // A stored item of `ks` (its inputs mapped to the current aggregations).
@@ -300,6 +301,7 @@ class WindowState final : public OperatorState {
   std::vector<Pending> closed_;     // closed by stream time: sorted by (start, key)
   std::vector<Pending> triggered_;  // closed by a trigger: after those
   std::string key_buf_;
+  std::vector<KeyState*> closed_keys_;  // close_due's keys to schedule again (reused)
   std::uint64_t null_keys_ = 0;
 };
 
