@@ -342,7 +342,7 @@ void Checkpoint::produce_changelogs() {
       [this](Assignment::TaskGroup& group, std::int32_t partition, PartitionTask& task) {
         bool headers_ready = false;
         task.for_each_change([&](PartitionTask::Store& st, std::string_view key,
-                                 const std::optional<std::string>& v) {
+                                 std::optional<std::string_view> value) {
           if (st.changelog.empty()) return;
           if (!headers_ready) {
             ensure_transaction();
@@ -361,8 +361,6 @@ void Checkpoint::produce_changelogs() {
             }
             headers_ready = true;
           }
-          std::optional<std::string_view> value;
-          if (v) value = *v;
           producer_.produce(st.changelog, partition, key, value, 0, &changelog_headers_, &st);
         });
       });

@@ -157,9 +157,8 @@ class PartitionTask final : public ExecContext {
   void for_each_change(F&& f) {
     for (auto& st : stores_) {
       if (!st->txn || st->txn->empty()) continue;
-      st->txn->for_each_change([&](std::string_view key, const std::optional<std::string>& value) {
-        f(*st, key, value);
-      });
+      st->txn->for_each_change(
+          [&](std::string_view key, std::optional<std::string_view> value) { f(*st, key, value); });
     }
   }
   // Some store has writes since the last checkpoint (for its changelog and its store).

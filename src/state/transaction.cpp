@@ -90,15 +90,22 @@ std::size_t PartitionTransaction::sweep_expired(std::int64_t now, std::size_t li
 }
 
 PartitionTransaction::Entry& PartitionTransaction::entry(std::string_view key, bool read_store) {
-  if (last_ != nullptr && last_->first == key) return last_->second;
+  if (last_ != nullptr && view(last_->first) == key) return last_->second;
   auto it = entries_.find(key);
   if (it != entries_.end()) {
     it->second.recent = true;
   } else {
+    // The store is read first: if it fails, nothing is cached (an entry left behind would
+    // answer "absent" from then on).
     Entry e;
-    if (read_store) e.value = store_->get(key);
-    bytes_ += kEntryOverhead + key.size() + value_bytes(e.value);
-    it = entries_.emplace(std::string(key), std::move(e)).first;
+    if (read_store) {
+      if (auto stored = store_->get(key)) {
+        e.value.assign(stored->begin(), stored->end());
+        e.present = true;
+      }
+    }
+    bytes_ += kEntryOverhead + key.size() + e.bytes();
+    it = entries_.try_emplace(Key(key.begin(), key.end()), std::move(e)).first;
     // The budget hears of growth between checkpoints too (a checkpoint is due when the
     // caches outgrow it), but not per entry.
     if ((entries_.size() & 1023) == 0) charge_.set(bytes_);
@@ -108,32 +115,28 @@ PartitionTransaction::Entry& PartitionTransaction::entry(std::string_view key, b
 }
 
 std::optional<std::string_view> PartitionTransaction::get(std::string_view key) {
-  Entry& e = entry(key, true);
-  if (!e.value) return std::nullopt;
-  return std::string_view(*e.value);
+  return entry(key, true).get();
 }
 
 void PartitionTransaction::put(std::string_view key, std::string_view value) {
   Entry& e = entry(key, false);
-  bytes_ = bytes_ - value_bytes(e.value) + value.size();
-  if (e.value) {
-    e.value->assign(value);
-  } else {
-    e.value.emplace(value);
-  }
+  bytes_ = bytes_ - e.bytes() + value.size();
+  e.value.assign(value.begin(), value.end());
+  e.present = true;
   mark_dirty(*last_);
 }
 
 void PartitionTransaction::remove(std::string_view key) {
   Entry& e = entry(key, false);
-  bytes_ -= value_bytes(e.value);
-  e.value.reset();
+  bytes_ -= e.bytes();
+  e.value.clear();
+  e.present = false;
   mark_dirty(*last_);
 }
 
 WriteBatch PartitionTransaction::batch() const {
   WriteBatch b;
-  for_each_change([&b](std::string_view k, const std::optional<std::string>& v) {
+  for_each_change([&b](std::string_view k, std::optional<std::string_view> v) {
     if (v) {
       b.put(k, *v);
     } else {
@@ -145,7 +148,7 @@ WriteBatch PartitionTransaction::batch() const {
 }
 
 void PartitionTransaction::committed() {
-  for (Map::value_type* kv : changed_) kv->second.dirty = false;
+  for (const Key& k : changed_) entries_.find(k)->second.dirty = false;
   changed_.clear();
   if (charge_.bounded()) {
     charge_.set(bytes_);
@@ -160,7 +163,7 @@ void PartitionTransaction::committed() {
   }
 }
 
-void PartitionTransaction::trim(std::size_t target) noexcept {
+void PartitionTransaction::trim(std::size_t target) {
   last_ = nullptr;
   if (target == 0) {
     entries_.clear();
@@ -176,10 +179,14 @@ void PartitionTransaction::trim(std::size_t target) noexcept {
         ++it;
         continue;
       }
-      bytes_ -= kEntryOverhead + it->first.size() + value_bytes(it->second.value);
-      it = entries_.erase(it);
+      bytes_ -= kEntryOverhead + it->first.size() + it->second.bytes();
+      // Erasing leaves the other slots where they are: the iterator stays usable.
+      entries_.erase(it++);
     }
   }
+  // The table keeps its size when entries go; give the memory back once it is mostly empty
+  // (only last_ pointed into it, and it is reset above).
+  if (entries_.size() * 4 < entries_.capacity()) entries_.rehash(0);
 }
 
 void PartitionTransaction::discard() noexcept {

@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "state/memory_budget.hpp"
 #include "state/memory_store.hpp"
 #include "state/transaction.hpp"
 #include "state/value_codec.hpp"
@@ -389,7 +392,7 @@ TEST(PartitionTransactionCache, OnlyTheWritesSinceTheLastCheckpointAreChanges) {
   txn.remove("k8");
   txn.put("new", "y");
   std::vector<std::pair<std::string, std::optional<std::string>>> changes;
-  txn.for_each_change([&](std::string_view key, const std::optional<std::string>& value) {
+  txn.for_each_change([&](std::string_view key, std::optional<std::string_view> value) {
     changes.emplace_back(std::string(key), value);
   });
   std::sort(changes.begin(), changes.end());
@@ -411,13 +414,140 @@ TEST(PartitionTransactionCache, OnlyTheWritesSinceTheLastCheckpointAreChanges) {
   txn.put("after", "z");
   EXPECT_EQ(txn.size(), 1u);
   std::size_t seen = 0;
-  txn.for_each_change([&](std::string_view key, const std::optional<std::string>& value) {
+  txn.for_each_change([&](std::string_view key, std::optional<std::string_view> value) {
     ++seen;
     EXPECT_EQ(key, "after");
     EXPECT_EQ(value, "z");
   });
   EXPECT_EQ(seen, 1u);
   EXPECT_EQ(txn.get("bulk5"), "b");  // read back from the store
+}
+
+// A store read that fails leaves nothing in the cache: the next read asks the store again
+// instead of finding the key "absent".
+TEST(PartitionTransactionCache, AFailedStoreReadIsNotCached) {
+  class FailingStore final : public state::PartitionStore {
+   public:
+    std::optional<std::string> get(std::string_view key) const override {
+      if (fail) throw RocksDBCorruptedError("store read failed");
+      return inner.get(key);
+    }
+    void scan(std::string_view b, std::string_view e, const ScanFn& f) const override {
+      inner.scan(b, e, f);
+    }
+    void write(const state::WriteBatch& batch, std::optional<std::int64_t> offset) override {
+      inner.write(batch, offset);
+    }
+    std::optional<std::int64_t> changelog_offset() const override {
+      return inner.changelog_offset();
+    }
+    void close() override { inner.close(); }
+    bool closed() const noexcept override { return inner.closed(); }
+    state::MemoryStore inner;
+    bool fail = false;
+  };
+  FailingStore store;
+  state::WriteBatch stored;
+  stored.put("k", "v");
+  store.write(stored, std::nullopt);
+  state::PartitionTransaction txn(store);
+  store.fail = true;
+  EXPECT_THROW((void)txn.get("k"), RocksDBCorruptedError);
+  EXPECT_EQ(txn.cached(), 0u);
+  store.fail = false;
+  EXPECT_EQ(txn.get("k"), "v");
+}
+
+// A cache trimmed to a budget leaves holes in its table; the inserts after it may reorganise
+// the table without growing it. Writes made in between are all still found at the next
+// checkpoint, with their values, and the trimmed entries are read back from the store.
+// Several budgets and write counts, so that trims leave tables at many different fillings
+// (a trim that empties most of the table shrinks it, one that drops less leaves holes).
+TEST(PartitionTransactionCache, WritesSurviveTheCacheReorganisingAfterATrim) {
+  const auto key = [](int i) { return "key-" + std::to_string(i); };
+  for (std::size_t kib : {96, 192, 256, 384}) {
+    auto budget = std::make_shared<state::MemoryBudget>(kib * 1024);
+    state::MemoryStore store(budget);
+    state::PartitionTransaction txn(store);
+    std::map<std::string, std::string> stored;
+    int next = 0;
+    for (int round = 0; round < 24; ++round) {
+      // Reads of cached and trimmed keys, then new keys and rewrites, all in one checkpoint.
+      std::map<std::string, std::optional<std::string>> expected;
+      for (int i = round % 50; i < next; i += 50) ASSERT_EQ(txn.get(key(i)), stored[key(i)]);
+      for (int n = 0; n < 500 + 53 * (round % 7); ++n, ++next) {
+        txn.put(key(next), "v" + std::to_string(next));
+        expected[key(next)] = "v" + std::to_string(next);
+        if (next % 4 == 0) {
+          const int earlier = next / 2;
+          txn.put(key(earlier), "round" + std::to_string(round));
+          expected[key(earlier)] = "round" + std::to_string(round);
+        }
+      }
+      std::map<std::string, std::optional<std::string>> changes;
+      txn.for_each_change([&](std::string_view k, std::optional<std::string_view> v) {
+        EXPECT_TRUE(
+            changes.emplace(std::string(k), v ? std::optional<std::string>(*v) : std::nullopt)
+                .second)
+            << "changed twice: " << k;
+      });
+      ASSERT_EQ(changes, expected) << kib << " KiB, round " << round;
+      store.write(txn.batch(), std::nullopt);
+      txn.committed();
+      for (const auto& [k, v] : expected) stored[k] = *v;
+    }
+    // The budget made the cache give entries up (else nothing was reorganised).
+    EXPECT_LT(txn.cached(), static_cast<std::size_t>(next)) << kib;
+    for (int i = 0; i < next; ++i) ASSERT_EQ(txn.get(key(i)), stored[key(i)]) << key(i);
+  }
+}
+
+// The cache's table moves its slots when it grows; the writes since the last checkpoint must
+// all still be found, once each, with their last value, whatever their sizes (short keys and
+// values live in the slot, long ones do not). Keys are read, written, rewritten and deleted
+// while the table grows through many sizes.
+TEST(PartitionTransactionCache, WritesSurviveTheCacheGrowing) {
+  state::MemoryStore store;
+  state::WriteBatch stored;
+  for (int i = 0; i < 3000; i += 5) stored.put("stored" + std::to_string(i), "old");
+  store.write(stored, std::nullopt);
+  state::PartitionTransaction txn(store);
+  std::map<std::string, std::optional<std::string>> expected;
+  for (int i = 0; i < 3000; ++i) {
+    // Keys of 1 to 60 bytes, values of 0 to 40.
+    const std::string key = std::string(1 + i % 60, 'k') + std::to_string(i);
+    const std::string value(i % 41, static_cast<char>('a' + i % 26));
+    txn.put(key, value);
+    expected[key] = value;
+    // Reads of stored and absent keys grow the table without being changes.
+    EXPECT_EQ(txn.get("stored" + std::to_string(i)),
+              i % 5 == 0 ? std::optional<std::string_view>("old") : std::nullopt);
+    if (i % 3 == 0 && i > 0) {
+      const std::string earlier = std::string(1 + (i / 2) % 60, 'k') + std::to_string(i / 2);
+      txn.put(earlier, "rewritten-" + earlier);
+      expected[earlier] = "rewritten-" + earlier;
+    }
+    if (i % 7 == 0) {
+      txn.remove(key);
+      expected[key] = std::nullopt;
+    }
+  }
+  std::map<std::string, std::optional<std::string>> changes;
+  std::size_t calls = 0;
+  txn.for_each_change([&](std::string_view key, std::optional<std::string_view> value) {
+    ++calls;
+    changes[std::string(key)] = value ? std::optional<std::string>(*value) : std::nullopt;
+  });
+  EXPECT_EQ(calls, expected.size());
+  EXPECT_EQ(txn.size(), expected.size());
+  EXPECT_EQ(changes, expected);
+
+  store.write(txn.batch(), std::nullopt);
+  txn.committed();
+  for (const auto& [key, value] : expected) {
+    ASSERT_EQ(store.get(key), value) << key;
+    ASSERT_EQ(txn.get(key), value) << key;
+  }
 }
 
 }  // namespace
