@@ -129,20 +129,20 @@ class StreamingDataFrame {
   [[nodiscard]] StreamingDataFrame apply(F&& f, const ApplyOptions& options = {}) const {
     if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t, const Headers&,
                                       State&>) {
-      return apply_state_impl(ApplyStateFn(std::forward<F>(f)), options);
+      return apply_state_impl(ApplyStateFn(std::forward<F>(f)), options, true);
     } else if constexpr (std::is_invocable_v<F&, const Value&, State&>) {
       return apply_state_impl(
           [g = std::forward<F>(f)](const Value& v, const Value&, std::int64_t, const Headers&,
                                    State& s) mutable -> Value { return g(v, s); },
-          options);
+          options, false);
     } else if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t,
                                              const Headers&>) {
-      return apply_impl(ApplyMetaFn(std::forward<F>(f)), options);
+      return apply_impl(ApplyMetaFn(std::forward<F>(f)), options, true);
     } else {
       static_assert(std::is_invocable_v<F&, const Value&>,
                     "apply takes Value(const Value&) or Value(const Value& value, const Value& "
                     "key, int64_t timestamp, const Headers& headers)");
-      return apply_impl(wrap(ApplyFn(std::forward<F>(f))), options);
+      return apply_impl(wrap(ApplyFn(std::forward<F>(f))), options, false);
     }
   }
 
@@ -151,21 +151,22 @@ class StreamingDataFrame {
   StreamingDataFrame& update(F&& f, const StateOptions& state_options = {}) {
     if constexpr (std::is_invocable_v<F&, Value&, const Value&, std::int64_t, const Headers&,
                                       State&>) {
-      return update_state_impl(UpdateStateFn(std::forward<F>(f)), state_options.store);
+      return update_state_impl(UpdateStateFn(std::forward<F>(f)), state_options.store, true);
     } else if constexpr (std::is_invocable_v<F&, Value&, State&>) {
       return update_state_impl(
           [g = std::forward<F>(f)](Value& v, const Value&, std::int64_t, const Headers&,
                                    State& s) mutable { g(v, s); },
-          state_options.store);
+          state_options.store, false);
     } else if constexpr (std::is_invocable_v<F&, Value&, const Value&, std::int64_t,
                                              const Headers&>) {
-      return update_impl(UpdateMetaFn(std::forward<F>(f)));
+      return update_impl(UpdateMetaFn(std::forward<F>(f)), true);
     } else {
       static_assert(std::is_invocable_v<F&, Value&>,
                     "update takes void(Value&) or void(Value&, const Value& key, int64_t "
                     "timestamp, const Headers& headers)");
       UpdateFn fn(std::forward<F>(f));
-      return update_impl([fn](Value& v, const Value&, std::int64_t, const Headers&) { fn(v); });
+      return update_impl([fn](Value& v, const Value&, std::int64_t, const Headers&) { fn(v); },
+                         false);
     }
   }
 
@@ -179,22 +180,22 @@ class StreamingDataFrame {
                                    State& s) mutable -> bool {
             return truthy_of(g(v, k, t, h, s));
           },
-          state_options.store);
+          state_options.store, true);
     } else if constexpr (std::is_invocable_v<F&, const Value&, State&>) {
       return filter_state_impl(
           [g = std::forward<F>(f)](const Value& v, const Value&, std::int64_t, const Headers&,
                                    State& s) mutable -> bool { return truthy_of(g(v, s)); },
-          state_options.store);
+          state_options.store, false);
     } else if constexpr (std::is_invocable_v<F&, const Value&, const Value&, std::int64_t,
                                              const Headers&>) {
-      return filter_impl(FilterMetaFn(to_bool4(std::forward<F>(f))));
+      return filter_impl(FilterMetaFn(to_bool4(std::forward<F>(f))), true);
     } else {
       static_assert(
           std::is_invocable_v<F&, const Value&>,
           "filter takes a predicate of (const Value&) or (value, key, timestamp, headers)");
       auto g = to_bool1(std::forward<F>(f));
       return filter_impl(
-          [g](const Value& v, const Value&, std::int64_t, const Headers&) { return g(v); });
+          [g](const Value& v, const Value&, std::int64_t, const Headers&) { return g(v); }, false);
     }
   }
 
@@ -368,12 +369,18 @@ class StreamingDataFrame {
       return Value(std::forward<R>(r)).truthy();
   }
 
-  StreamingDataFrame apply_impl(ApplyMetaFn f, const ApplyOptions& options) const;
-  StreamingDataFrame& update_impl(UpdateMetaFn f);
-  StreamingDataFrame filter_impl(FilterMetaFn f) const;
-  StreamingDataFrame apply_state_impl(ApplyStateFn f, const ApplyOptions& options) const;
-  StreamingDataFrame& update_state_impl(UpdateStateFn f, const std::string& store);
-  StreamingDataFrame filter_state_impl(FilterStateFn f, const std::string& store) const;
+  // `reads_headers`: the callable takes the metadata form (the run loop reads a message's
+  // headers only for operations that look at them).
+  StreamingDataFrame apply_impl(ApplyMetaFn f, const ApplyOptions& options,
+                                bool reads_headers) const;
+  StreamingDataFrame& update_impl(UpdateMetaFn f, bool reads_headers);
+  StreamingDataFrame filter_impl(FilterMetaFn f, bool reads_headers) const;
+  StreamingDataFrame apply_state_impl(ApplyStateFn f, const ApplyOptions& options,
+                                      bool reads_headers) const;
+  StreamingDataFrame& update_state_impl(UpdateStateFn f, const std::string& store,
+                                        bool reads_headers);
+  StreamingDataFrame filter_state_impl(FilterStateFn f, const std::string& store,
+                                       bool reads_headers) const;
   StreamingDataFrame child(std::unique_ptr<detail::Node> node) const;
   StreamingDataFrame& append(std::unique_ptr<detail::Node> node);
 

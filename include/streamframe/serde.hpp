@@ -34,6 +34,10 @@ class Deserializer {
   // Throws what deserialize() would throw for `data`, without building values; used on the
   // forwarding path so bad input still reaches the error callbacks. Default: deserializes.
   virtual void validate(std::string_view data, const Headers& headers) const;
+  // Whether deserialize() looks at `headers`. The run loop reads a message's headers only
+  // when something asks for them; a deserializer that answers false is given none (an empty
+  // list). Default: true.
+  virtual bool reads_headers() const { return true; }
 };
 
 // Turns a value into bytes. `out` is cleared first and reused between messages, so hot paths

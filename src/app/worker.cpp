@@ -37,6 +37,11 @@ RawMessage raw_message_of(const kafka::Message& m) {
   return raw;
 }
 
+// PartitionTask::HeaderReader for a consumed message.
+void read_message_headers(const void* message, Headers& out) {
+  static_cast<const kafka::Message*>(message)->headers(out);
+}
+
 Value leaf_value(const Row& row, const MessageContext& mc, bool metadata) {
   if (!metadata) {
     if (row.value.is_object()) return row.value;
@@ -397,8 +402,11 @@ void Worker::handle_message(const kafka::Message& m, Assignment::TopicSlot& slot
   rows_.clear();
   Headers headers;
   std::int64_t timestamp = 0;
+  // Headers are read now only if decoding looks at them, else when an operation asks (most
+  // never do, and librdkafka allocates to answer even for a message without any).
+  const bool headers_read = task.decoding_reads_headers();
   try {
-    m.headers(headers);
+    if (headers_read) m.headers(headers);
     task.decode(input, headers, key, rows_, timestamp);
   } catch (const IgnoreMessage&) {
     logger()->debug("message ignored by the deserializer at {}[{}]@{}", topic.name, m.partition(),
@@ -426,10 +434,14 @@ void Worker::handle_message(const kafka::Message& m, Assignment::TopicSlot& slot
             last ? std::move(headers) : headers};
     // NOLINTEND(bugprone-use-after-move)
     ++stats_.rows_processed;
-    try {
-      task.run(row);
-    } catch (const std::exception&) {
-      processing_failed(m, task, i, row, dead_lettered);
+    {
+      std::optional<PartitionTask::UnreadHeaders> unread;
+      if (!headers_read) unread.emplace(task, row, &read_message_headers, &m);
+      try {
+        task.run(row);
+      } catch (const std::exception&) {
+        processing_failed(m, task, i, row, dead_lettered);
+      }
     }
     // What the pipeline left of the value is storage for the next message's parse.
     detail::give_back_parsed(std::move(row.value));
@@ -440,6 +452,11 @@ void Worker::handle_message(const kafka::Message& m, Assignment::TopicSlot& slot
 void Worker::processing_failed(const kafka::Message& m, PartitionTask& task, std::size_t index,
                                const Row& row, bool& dead_lettered) {
   const Topic::Definition& topic = task.input_graph().topic().definition();
+  try {
+    task.load_headers(row);
+  } catch (const KafkaError&) {
+    // The error being reported matters more than headers librdkafka cannot parse.
+  }
   // The row as it entered the pipeline: decoded again from the raw message (only on this
   // error path) rather than copied up front for every row.
   Row failed{Value(), row.key, row.timestamp, row.headers};

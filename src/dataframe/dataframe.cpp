@@ -45,7 +45,8 @@ StreamingDataFrame& ColumnRef::operator=(const StreamingDataFrame& applied) {
     apply->process(r, capture);
     return std::move(capture.out);
   };
-  return sdf_->append(std::make_unique<detail::SetColumnApplyNode>(column_, std::move(f)));
+  return sdf_->append(
+      std::make_unique<detail::SetColumnApplyNode>(column_, std::move(f), apply->reads_headers()));
 }
 
 // --- StreamingDataFrame --------------------------------------------------------------------
@@ -59,35 +60,38 @@ StreamingDataFrame& StreamingDataFrame::append(std::unique_ptr<detail::Node> nod
   return *this;
 }
 
-StreamingDataFrame StreamingDataFrame::apply_impl(ApplyMetaFn f,
-                                                  const ApplyOptions& options) const {
-  return child(std::make_unique<detail::ApplyNode>(std::move(f), options.expand));
+StreamingDataFrame StreamingDataFrame::apply_impl(ApplyMetaFn f, const ApplyOptions& options,
+                                                  bool reads_headers) const {
+  return child(std::make_unique<detail::ApplyNode>(std::move(f), options.expand, reads_headers));
 }
 
-StreamingDataFrame& StreamingDataFrame::update_impl(UpdateMetaFn f) {
-  return append(std::make_unique<detail::UpdateNode>(std::move(f)));
+StreamingDataFrame& StreamingDataFrame::update_impl(UpdateMetaFn f, bool reads_headers) {
+  return append(std::make_unique<detail::UpdateNode>(std::move(f), reads_headers));
 }
 
-StreamingDataFrame StreamingDataFrame::filter_impl(FilterMetaFn f) const {
-  return child(std::make_unique<detail::FilterNode>(std::move(f)));
+StreamingDataFrame StreamingDataFrame::filter_impl(FilterMetaFn f, bool reads_headers) const {
+  return child(std::make_unique<detail::FilterNode>(std::move(f), reads_headers));
 }
 
-StreamingDataFrame StreamingDataFrame::apply_state_impl(ApplyStateFn f,
-                                                        const ApplyOptions& options) const {
+StreamingDataFrame StreamingDataFrame::apply_state_impl(ApplyStateFn f, const ApplyOptions& options,
+                                                        bool reads_headers) const {
   const auto store = graph_->store_index(options.store, node_);
-  return child(std::make_unique<detail::StatefulApplyNode>(std::move(f), options.expand, store));
+  return child(std::make_unique<detail::StatefulApplyNode>(std::move(f), options.expand, store,
+                                                           reads_headers));
 }
 
 StreamingDataFrame& StreamingDataFrame::update_state_impl(UpdateStateFn f,
-                                                          const std::string& store_name) {
+                                                          const std::string& store_name,
+                                                          bool reads_headers) {
   const auto store = graph_->store_index(store_name, node_);
-  return append(std::make_unique<detail::StatefulUpdateNode>(std::move(f), store));
+  return append(std::make_unique<detail::StatefulUpdateNode>(std::move(f), store, reads_headers));
 }
 
 StreamingDataFrame StreamingDataFrame::filter_state_impl(FilterStateFn f,
-                                                         const std::string& store_name) const {
+                                                         const std::string& store_name,
+                                                         bool reads_headers) const {
   const auto store = graph_->store_index(store_name, node_);
-  return child(std::make_unique<detail::StatefulFilterNode>(std::move(f), store));
+  return child(std::make_unique<detail::StatefulFilterNode>(std::move(f), store, reads_headers));
 }
 
 StreamingDataFrame StreamingDataFrame::operator[](const Series& predicate) const {

@@ -20,6 +20,8 @@ void Node::forward(Row& row, ExecContext& ctx) const {
     ctx.emit(row);
     return;
   }
+  // Every branch but the last gets a copy of the row, which must carry its headers.
+  if (n > 1) ctx.load_headers(row);
   for (std::size_t i = 0; i + 1 < n; ++i) {
     const Node& child = *children[i];
     if (const auto admitted = child.admits(row)) {
@@ -45,6 +47,7 @@ void Node::forward_applied(Row& row, Value result, bool expand, ExecContext& ctx
                          std::string(result.type_name()));
   }
   auto& items = result.as_array();
+  ctx.load_headers(row);  // each item gets a copy
   for (std::size_t i = 0; i < items.size(); ++i) {
     Row item{std::move(items[i]), row.key, row.timestamp, row.headers};
     forward(item, ctx);

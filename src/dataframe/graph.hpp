@@ -87,6 +87,14 @@ class ExecContext {
     return 0;
   }
   virtual void leave_graph(std::size_t previous) noexcept { (void)previous; }
+  // Headers are read from a consumed message only when something asks for them: for a
+  // message without headers librdkafka still allocates and frees a parse buffer on each
+  // request, a tenth of a filter-heavy pipeline's run loop. Whoever reads or copies a row's
+  // headers calls load_headers(row) first; whoever replaces them calls headers_replaced(row)
+  // (otherwise a later load would overwrite them). Both do nothing for a row whose headers
+  // are already in it (every row but the one the run loop is processing).
+  virtual void load_headers(const Row& row) { (void)row; }
+  virtual void headers_replaced(const Row& row) noexcept { (void)row; }
   // The application clock in ms (ApplicationConfig::clock, else steady_clock).
   virtual std::int64_t now_ms() const;
   // steady_clock in ms: the application clock when none is injected.

@@ -28,26 +28,31 @@ class RootNode final : public Node {
 
 class ApplyNode final : public Node {
  public:
-  ApplyNode(ApplyMetaFn f, bool expand) : f_(std::move(f)), expand_(expand) {}
+  ApplyNode(ApplyMetaFn f, bool expand, bool reads_headers)
+      : f_(std::move(f)), expand_(expand), reads_headers_(reads_headers) {}
   void process(Row& row, ExecContext& ctx) const override {
+    if (reads_headers_) ctx.load_headers(row);
     Value result = f_(row.value, row.key, row.timestamp, row.headers);
     forward_applied(row, std::move(result), expand_, ctx);
   }
   const char* kind() const override { return "apply"; }
+  bool reads_headers() const noexcept { return reads_headers_; }
 
  private:
   ApplyMetaFn f_;
   bool expand_;
+  bool reads_headers_;
 };
 
 // apply / update / filter with State& (ST-01): one node, the three shapes differ only in
 // what they do with the callable's result.
 class StatefulApplyNode final : public Node {
  public:
-  StatefulApplyNode(ApplyStateFn f, bool expand, std::size_t store)
-      : f_(std::move(f)), expand_(expand), store_(store) {}
+  StatefulApplyNode(ApplyStateFn f, bool expand, std::size_t store, bool reads_headers)
+      : f_(std::move(f)), expand_(expand), store_(store), reads_headers_(reads_headers) {}
   void process(Row& row, ExecContext& ctx) const override {
     State state = Access::state(ctx.state(store_, row));
+    if (reads_headers_) ctx.load_headers(row);
     Value result = f_(row.value, row.key, row.timestamp, row.headers, state);
     forward_applied(row, std::move(result), expand_, ctx);
   }
@@ -57,13 +62,16 @@ class StatefulApplyNode final : public Node {
   ApplyStateFn f_;
   bool expand_;
   std::size_t store_;
+  bool reads_headers_;
 };
 
 class StatefulUpdateNode final : public Node {
  public:
-  StatefulUpdateNode(UpdateStateFn f, std::size_t store) : f_(std::move(f)), store_(store) {}
+  StatefulUpdateNode(UpdateStateFn f, std::size_t store, bool reads_headers)
+      : f_(std::move(f)), store_(store), reads_headers_(reads_headers) {}
   void process(Row& row, ExecContext& ctx) const override {
     State state = Access::state(ctx.state(store_, row));
+    if (reads_headers_) ctx.load_headers(row);
     f_(row.value, row.key, row.timestamp, row.headers, state);
     forward(row, ctx);
   }
@@ -72,13 +80,16 @@ class StatefulUpdateNode final : public Node {
  private:
   UpdateStateFn f_;
   std::size_t store_;
+  bool reads_headers_;
 };
 
 class StatefulFilterNode final : public Node {
  public:
-  StatefulFilterNode(FilterStateFn f, std::size_t store) : f_(std::move(f)), store_(store) {}
+  StatefulFilterNode(FilterStateFn f, std::size_t store, bool reads_headers)
+      : f_(std::move(f)), store_(store), reads_headers_(reads_headers) {}
   void process(Row& row, ExecContext& ctx) const override {
     State state = Access::state(ctx.state(store_, row));
+    if (reads_headers_) ctx.load_headers(row);
     if (f_(row.value, row.key, row.timestamp, row.headers, state)) forward(row, ctx);
   }
   const char* kind() const override { return "filter"; }
@@ -86,12 +97,15 @@ class StatefulFilterNode final : public Node {
  private:
   FilterStateFn f_;
   std::size_t store_;
+  bool reads_headers_;
 };
 
 class UpdateNode final : public Node {
  public:
-  explicit UpdateNode(UpdateMetaFn f) : f_(std::move(f)) {}
+  UpdateNode(UpdateMetaFn f, bool reads_headers)
+      : f_(std::move(f)), reads_headers_(reads_headers) {}
   void process(Row& row, ExecContext& ctx) const override {
+    if (reads_headers_) ctx.load_headers(row);
     f_(row.value, row.key, row.timestamp, row.headers);
     forward(row, ctx);
   }
@@ -99,14 +113,18 @@ class UpdateNode final : public Node {
 
  private:
   UpdateMetaFn f_;
+  bool reads_headers_;
 };
 
 class FilterNode final : public Node {
  public:
-  explicit FilterNode(FilterMetaFn f) : f_(std::move(f)) {}
+  FilterNode(FilterMetaFn f, bool reads_headers)
+      : f_(std::move(f)), reads_headers_(reads_headers) {}
   void process(Row& row, ExecContext& ctx) const override {
+    if (reads_headers_) ctx.load_headers(row);
     if (f_(row.value, row.key, row.timestamp, row.headers)) forward(row, ctx);
   }
+  // Node::forward loads the row's headers before asking (it has the context).
   std::optional<bool> admits(const Row& row) const override {
     return f_(row.value, row.key, row.timestamp, row.headers);
   }
@@ -114,6 +132,7 @@ class FilterNode final : public Node {
 
  private:
   FilterMetaFn f_;
+  bool reads_headers_;
 };
 
 class SeriesFilterNode final : public Node {
@@ -166,9 +185,10 @@ class SetColumnNode final : public Node {
 
 class SetColumnApplyNode final : public Node {
  public:
-  SetColumnApplyNode(std::string column, ApplyMetaFn f)
-      : column_(std::move(column)), f_(std::move(f)) {}
+  SetColumnApplyNode(std::string column, ApplyMetaFn f, bool reads_headers)
+      : column_(std::move(column)), f_(std::move(f)), reads_headers_(reads_headers) {}
   void process(Row& row, ExecContext& ctx) const override {
+    if (reads_headers_) ctx.load_headers(row);
     Value result = f_(row.value, row.key, row.timestamp, row.headers);
     object_of(row.value, column_).set(column_, std::move(result));
     forward(row, ctx);
@@ -178,6 +198,7 @@ class SetColumnApplyNode final : public Node {
  private:
   std::string column_;
   ApplyMetaFn f_;
+  bool reads_headers_;
 };
 
 class ProjectNode final : public Node {
@@ -260,6 +281,7 @@ class PrintNode final : public Node {
   void process(Row& row, ExecContext& ctx) const override {
     Value shown = row.value;
     if (metadata_) {
+      ctx.load_headers(row);
       shown = Value::object({{"value", row.value},
                              {"key", row.key},
                              {"timestamp", row.timestamp},
@@ -315,6 +337,7 @@ class DynamicToTopicNode final : public Node {
   DynamicToTopicNode(TopicFn choose, KeyFn key)
       : choose_(std::move(choose)), key_(std::move(key)) {}
   void process(Row& row, ExecContext& ctx) const override {
+    ctx.load_headers(row);
     const Topic topic = choose_(row.value, row.key, row.timestamp, row.headers);
     produce_with_key(topic.definition(), key_, row, ctx);
     forward(row, ctx);
@@ -331,6 +354,7 @@ class SetTimestampNode final : public Node {
  public:
   explicit SetTimestampNode(TimestampFn f) : f_(std::move(f)) {}
   void process(Row& row, ExecContext& ctx) const override {
+    ctx.load_headers(row);
     row.timestamp = f_(row.value, row.key, row.timestamp, row.headers);
     forward(row, ctx);
   }
@@ -344,6 +368,7 @@ class SetHeadersNode final : public Node {
  public:
   explicit SetHeadersNode(HeadersFn f) : f_(std::move(f)) {}
   void process(Row& row, ExecContext& ctx) const override {
+    ctx.load_headers(row);
     Headers copy = row.headers;  // the callable gets a copy (SDF-11)
     row.headers = f_(row.value, row.key, row.timestamp, copy);
     forward(row, ctx);
@@ -359,6 +384,7 @@ class SinkNode final : public Node {
   explicit SinkNode(std::shared_ptr<Sink> sink) : sink_(std::move(sink)) {}
   void process(Row& row, ExecContext& ctx) const override {
     const auto& mc = ctx.context();
+    ctx.load_headers(row);
     sink_->add(row.value, row.key, row.timestamp, row.headers, mc.topic, mc.partition, mc.offset);
     forward(row, ctx);
   }

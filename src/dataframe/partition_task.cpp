@@ -112,6 +112,11 @@ void PartitionTask::decode(const TaskInput& in, const Headers& headers, Value& k
   }
 }
 
+bool PartitionTask::decoding_reads_headers() const {
+  const Topic::Definition& topic = graphs_[input_]->topic().definition();
+  return topic.timestamp_extractor || topic.value_deserializer->reads_headers();
+}
+
 bool PartitionTask::decode_key(std::string_view key) const {
   key_rows_.clear();
   graphs_[input_]->topic().definition().key_deserializer->deserialize(key, kNoHeaders, key_rows_);
@@ -165,6 +170,7 @@ void PartitionTask::produce_bytes(const Topic::Definition& topic, const Row& row
     topic.key_serializer->serialize(key, key_buf_);
     key_bytes = key_buf_;
   }
+  load_headers(row);
   const Headers* headers = &row.headers;
   auto extra = topic.value_serializer->extra_headers();
   if (!extra.empty()) {

@@ -112,6 +112,33 @@ class PartitionTask final : public ExecContext {
               std::int64_t& timestamp) const;
   // Runs `row` through the current input's pipeline (APP-25: depth-first, before the next).
   void run(Row& row) { graphs_[input_]->run(row, *this); }
+  // Whether the input's deserializers read headers: then decode() needs them up front.
+  bool decoding_reads_headers() const;
+  // `row`'s headers are still in the message being processed: `read(message, out)` reads
+  // them into the row when an operation asks (load_headers). `row` and `message` must outlive
+  // the call of forget_unread_headers() that ends it (UnreadHeaders does both).
+  using HeaderReader = void (*)(const void* message, Headers& out);
+  void set_unread_headers(Row& row, HeaderReader read, const void* message) noexcept {
+    unread_row_ = &row;
+    read_headers_ = read;
+    unread_message_ = message;
+  }
+  void forget_unread_headers() noexcept { unread_row_ = nullptr; }
+  // Scope of set_unread_headers(): forgets the row on every way out, exceptions included (a
+  // row made later at the same address must not read a message that is gone).
+  class UnreadHeaders {
+   public:
+    UnreadHeaders(PartitionTask& task, Row& row, HeaderReader read, const void* message) noexcept
+        : task_(task) {
+      task_.set_unread_headers(row, read, message);
+    }
+    ~UnreadHeaders() { task_.forget_unread_headers(); }
+    UnreadHeaders(const UnreadHeaders&) = delete;
+    UnreadHeaders& operator=(const UnreadHeaders&) = delete;
+
+   private:
+    PartitionTask& task_;
+  };
   // The forwarding path (Graph::passthrough_targets): checks the bytes with the input's
   // deserializers without decoding them (throws as decode() would). A repartition topic's
   // records are not checked: this application wrote them.
@@ -183,7 +210,19 @@ class PartitionTask final : public ExecContext {
   void produce_bytes(const Topic::Definition& topic, const Row& row, const Value& key,
                      std::optional<std::string_view> value) override;
   std::optional<std::string_view> input_value_bytes() const override { return single_value_; }
-  void emit(Row& row) override { output_->emit(row, context_); }
+  void emit(Row& row) override {
+    load_headers(row);
+    output_->emit(row, context_);
+  }
+  void load_headers(const Row& row) override {
+    if (&row != unread_row_) return;
+    Row& target = *unread_row_;
+    unread_row_ = nullptr;  // once, even if reading throws
+    read_headers_(unread_message_, target.headers);
+  }
+  void headers_replaced(const Row& row) noexcept override {
+    if (&row == unread_row_) unread_row_ = nullptr;
+  }
   const MessageContext& context() const override { return context_; }
   StateScope& state(std::size_t store, const Row& row) override;
   OperatorState& operator_state(std::size_t store, const Node& owner) override;
@@ -218,6 +257,10 @@ class PartitionTask final : public ExecContext {
   // store indices are relative to its stores.
   std::size_t store_input_ = 0;
   MessageContext context_;
+  // The row whose headers are still in the message (set_unread_headers), or null.
+  Row* unread_row_ = nullptr;
+  HeaderReader read_headers_ = nullptr;
+  const void* unread_message_ = nullptr;
   std::size_t context_input_ = 0;  // the input whose topic context_ names
   // The current message's value bytes when it decoded into one row (decode() sets it; the
   // caller keeps the bytes alive while the message is processed).

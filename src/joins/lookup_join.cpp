@@ -119,6 +119,7 @@ class BufferState final : public OperatorState {
       if (resolved) {
         node_.release(row, ctx);
       } else {
+        ctx.load_headers(row);  // held past the message
         hold(enc_, row, now);
       }
       return;
@@ -127,6 +128,7 @@ class BufferState final : public OperatorState {
     const std::string enc = enc_;  // enc_ is reused by what runs downstream
     time_out(enc, it->second, now - node_.buffer().grace.count(), ctx);
     if (!resolved) {
+      ctx.load_headers(row);  // held past the message
       hold(enc, row, now);
       return;
     }

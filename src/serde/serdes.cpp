@@ -64,6 +64,7 @@ void store_big_endian(U u, std::string& out) {
 class BytesDeserializer final : public Deserializer {
  public:
   bool round_trips_with(const Serializer& serializer) const override;
+  bool reads_headers() const override { return false; }
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
     out.emplace_back(data);
   }
@@ -87,6 +88,7 @@ class BytesSerializer final : public Serializer {
 class StringDeserializer final : public Deserializer {
  public:
   bool round_trips_with(const Serializer& serializer) const override;
+  bool reads_headers() const override { return false; }
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
     check_utf8("str", "deserializer", data);
     out.emplace_back(data);
@@ -114,6 +116,7 @@ class StringSerializer final : public Serializer {
 class IntDeserializer final : public Deserializer {
  public:
   bool round_trips_with(const Serializer& serializer) const override;
+  bool reads_headers() const override { return false; }
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
     if (data.size() != 4) throw_wrong_length("int", 4, data.size());
     out.emplace_back(static_cast<std::int32_t>(load_big_endian<std::uint32_t>(data.data())));
@@ -145,6 +148,7 @@ class IntSerializer final : public Serializer {
 class DoubleDeserializer final : public Deserializer {
  public:
   bool round_trips_with(const Serializer& serializer) const override;
+  bool reads_headers() const override { return false; }
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
     if (data.size() != 8) throw_wrong_length("double", 8, data.size());
     out.emplace_back(std::bit_cast<double>(load_big_endian<std::uint64_t>(data.data())));
@@ -170,6 +174,7 @@ class DoubleSerializer final : public Serializer {
 class JsonDeserializer final : public Deserializer {
  public:
   bool round_trips_with(const Serializer& serializer) const override;
+  bool reads_headers() const override { return false; }
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
     out.push_back(json::parse(data));
   }

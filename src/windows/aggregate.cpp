@@ -47,6 +47,7 @@ class AggregateNode final : public Node {
       return;
     }
     StateScope& state = ctx.state(store_, row);
+    ctx.headers_replaced(row);
     row.headers.clear();
     if (row.value.is_null()) {
       for (const Value& key : state_keys_) state.remove(key);

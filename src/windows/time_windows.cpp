@@ -47,6 +47,7 @@ class SlicedHoppingWindows final : public WindowFamily {
 }  // namespace
 
 void TimeWindows::process(KeyState& ks, Row& row, std::int64_t stream_time, ExecContext& ctx) {
+  if (spec_.before_update || spec_.after_update) ctx.load_headers(row);  // the triggers see them
   const std::int64_t ts = row.timestamp;
   const std::int64_t duration = spec_.duration;
   const std::int64_t step = spec_.kind == WindowKind::tumbling ? duration : spec_.step;
