@@ -20,16 +20,18 @@ void Node::forward(Row& row, ExecContext& ctx) const {
     ctx.emit(row);
     return;
   }
-  // Every branch but the last gets a copy of the row, which must carry its headers.
-  if (n > 1) ctx.load_headers(row);
+  // Every branch but the last gets a copy of the row, which must carry its headers (read
+  // only for a copy that is made: a branch's filter usually drops most records).
   for (std::size_t i = 0; i + 1 < n; ++i) {
     const Node& child = *children[i];
     if (const auto admitted = child.admits(row)) {
       if (!*admitted) continue;  // dropped by the filter: no copy made
+      ctx.load_headers(row);
       Row copy = row;
       child.forward(copy, ctx);
       continue;
     }
+    ctx.load_headers(row);
     Row copy = row;
     child.process(copy, ctx);
   }

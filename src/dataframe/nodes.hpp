@@ -124,8 +124,10 @@ class FilterNode final : public Node {
     if (reads_headers_) ctx.load_headers(row);
     if (f_(row.value, row.key, row.timestamp, row.headers)) forward(row, ctx);
   }
-  // Node::forward loads the row's headers before asking (it has the context).
+  // Without the context the headers may not be read yet: a metadata-form predicate is left to
+  // process() (on a copy, which Node::forward fills).
   std::optional<bool> admits(const Row& row) const override {
+    if (reads_headers_) return std::nullopt;
     return f_(row.value, row.key, row.timestamp, row.headers);
   }
   const char* kind() const override { return "filter"; }

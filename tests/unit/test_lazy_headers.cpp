@@ -76,7 +76,14 @@ TEST(LazyHeaders, BranchesAndExpandEachCarryThem) {
   produce_inputs(app, "lh-branch-in", 4);
   auto sdf = app.dataframe(app.topic("lh-branch-in"));
   sdf["b"] = 1;
-  // Two branches: the first gets a copy of the row.
+  // Four branches: all but the last get a copy of the row. A metadata-form filter and a
+  // Series filter are asked before a copy is made.
+  std::vector<std::size_t> seen;
+  (void)sdf.filter([&](const Value&, const Value&, std::int64_t, const Headers& h) {
+    seen.push_back(h.size());
+    return false;
+  });
+  sdf[sdf["a"] >= 0].to_topic(app.topic("lh-branch-out0"));
   sdf.apply([](const Value& v) { return v; }).to_topic(app.topic("lh-branch-out1"));
   sdf.apply(
          [](const Value& v) {
@@ -86,12 +93,15 @@ TEST(LazyHeaders, BranchesAndExpandEachCarryThem) {
       .to_topic(app.topic("lh-branch-out2"));
   app.run({.timeout = 1s, .collect = false});
 
+  EXPECT_EQ(seen, (std::vector<std::size_t>{3, 0, 3, 0}));
   test::KafkaProbe probe(app.bootstrap_servers());
+  const auto zero = probe.read_all("lh-branch-out0", 1, 20s);
   const auto one = probe.read_all("lh-branch-out1", 1, 20s);
   const auto two = probe.read_all("lh-branch-out2", 1, 20s);
+  ASSERT_EQ(zero.size(), 4u);
   ASSERT_EQ(one.size(), 4u);
   ASSERT_EQ(two.size(), 8u);
-  for (const auto& out : {one, two}) {
+  for (const auto& out : {zero, one, two}) {
     for (const auto& m : out) {
       const auto a = json::parse(*m.value)["a"].as_int();
       EXPECT_EQ(m.headers, a % 2 == 0 ? probed(kHeaders) : Probed{}) << "a=" << a;
