@@ -375,6 +375,12 @@ void Worker::emit(Row& row, const MessageContext& context) {
   }
 }
 
+bool Worker::emit_reads_headers() const {
+  // Only collected rows with their metadata (app.run(..., metadata)) show headers.
+  const auto& opts = run_->options;
+  return opts.collect && opts.metadata && (opts.count > 0 || opts.timeout.count() > 0);
+}
+
 void Worker::handle_message(const kafka::Message& m, Assignment::TopicSlot& slot_ref,
                             RunState& run) {
   Assignment::TopicSlot* slot = &slot_ref;

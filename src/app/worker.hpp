@@ -44,6 +44,7 @@ class Worker final : public TaskOutput {
             std::optional<std::string_view> value, std::int64_t timestamp,
             const Headers* headers) override;
   void emit(Row& row, const MessageContext& context) override;
+  bool emit_reads_headers() const override;
   void count_null_key() override { ++stats_.null_keys_skipped; }
 
  private:

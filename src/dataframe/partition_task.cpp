@@ -26,6 +26,9 @@ PartitionTask::PartitionTask(std::vector<const Graph*> graphs, std::int32_t part
     reencodes_key_.push_back(static_cast<char>(
         std::any_of(targets.begin(), targets.end(), [](const auto& t) { return t.reencode_key; })));
     validates_.push_back(static_cast<char>(graph->upstream() == nullptr));
+    const Topic::Definition& topic = graph->topic().definition();
+    decoding_reads_headers_.push_back(
+        static_cast<char>(topic.timestamp_extractor || topic.value_deserializer->reads_headers()));
     for (const StoreDecl& decl : graph->stores()) {
       auto st = std::make_unique<Store>();
       st->name = decl.name;
@@ -110,11 +113,6 @@ void PartitionTask::decode(const TaskInput& in, const Headers& headers, Value& k
     timestamp = topic.timestamp_extractor(rows.empty() ? Value() : rows.front(), headers,
                                           in.timestamp, in.timestamp_type);
   }
-}
-
-bool PartitionTask::decoding_reads_headers() const {
-  const Topic::Definition& topic = graphs_[input_]->topic().definition();
-  return topic.timestamp_extractor || topic.value_deserializer->reads_headers();
 }
 
 bool PartitionTask::decode_key(std::string_view key) const {

@@ -44,6 +44,9 @@ class TaskOutput {
                     const Headers* headers) = 0;
   // A row left a leaf of the pipeline; `context` is the message it came from.
   virtual void emit(Row& row, const MessageContext& context) = 0;
+  // Whether emit() looks at the row's headers: if not, the task leaves them unread in the
+  // message (reading them allocates, and most leaves only count the row).
+  virtual bool emit_reads_headers() const { return true; }
   // A window skipped a record with a null key (WIN-01).
   virtual void count_null_key() {}
 };
@@ -113,19 +116,13 @@ class PartitionTask final : public ExecContext {
   // Runs `row` through the current input's pipeline (APP-25: depth-first, before the next).
   void run(Row& row) { graphs_[input_]->run(row, *this); }
   // Whether the input's deserializers read headers: then decode() needs them up front.
-  bool decoding_reads_headers() const;
+  // (Known per input when the task is made: asked once per message.)
+  bool decoding_reads_headers() const noexcept { return decoding_reads_headers_[input_] != 0; }
   // `row`'s headers are still in the message being processed: `read(message, out)` reads
-  // them into the row when an operation asks (load_headers). `row` and `message` must outlive
-  // the call of forget_unread_headers() that ends it (UnreadHeaders does both).
+  // them into the row when an operation asks (load_headers). The scope forgets the row on
+  // every way out, exceptions included (a row made later at the same address must not read a
+  // message that is gone); `row` and `message` must outlive it.
   using HeaderReader = void (*)(const void* message, Headers& out);
-  void set_unread_headers(Row& row, HeaderReader read, const void* message) noexcept {
-    unread_row_ = &row;
-    read_headers_ = read;
-    unread_message_ = message;
-  }
-  void forget_unread_headers() noexcept { unread_row_ = nullptr; }
-  // Scope of set_unread_headers(): forgets the row on every way out, exceptions included (a
-  // row made later at the same address must not read a message that is gone).
   class UnreadHeaders {
    public:
     UnreadHeaders(PartitionTask& task, Row& row, HeaderReader read, const void* message) noexcept
@@ -211,7 +208,7 @@ class PartitionTask final : public ExecContext {
                      std::optional<std::string_view> value) override;
   std::optional<std::string_view> input_value_bytes() const override { return single_value_; }
   void emit(Row& row) override {
-    load_headers(row);
+    if (output_->emit_reads_headers()) load_headers(row);
     output_->emit(row, context_);
   }
   void load_headers(const Row& row) override {
@@ -250,6 +247,7 @@ class PartitionTask final : public ExecContext {
   std::vector<std::vector<Graph::PassthroughTarget>> passthrough_;  // per input
   std::vector<char> reencodes_key_;  // per input: whether a passthrough target re-encodes keys
   std::vector<char> validates_;      // per input: false for a repartition topic (validate())
+  std::vector<char> decoding_reads_headers_;  // per input: decoding_reads_headers()
   bool ready_ = false;
   std::int64_t stream_time_ = std::numeric_limits<std::int64_t>::min();
   std::size_t input_ = 0;
@@ -257,7 +255,13 @@ class PartitionTask final : public ExecContext {
   // store indices are relative to its stores.
   std::size_t store_input_ = 0;
   MessageContext context_;
-  // The row whose headers are still in the message (set_unread_headers), or null.
+  void set_unread_headers(Row& row, HeaderReader read, const void* message) noexcept {
+    unread_row_ = &row;
+    read_headers_ = read;
+    unread_message_ = message;
+  }
+  void forget_unread_headers() noexcept { unread_row_ = nullptr; }
+  // The row whose headers are still in the message (UnreadHeaders), or null.
   Row* unread_row_ = nullptr;
   HeaderReader read_headers_ = nullptr;
   const void* unread_message_ = nullptr;

@@ -191,6 +191,7 @@ struct TestDriver::Impl final : detail::TaskOutput {
   void emit(Row& row, const MessageContext&) override {
     if (options.collect_rows) rows.push_back(row);
   }
+  bool emit_reads_headers() const override { return options.collect_rows; }
 
   std::size_t input_stage(const std::string& topic) const {
     const auto it = topic_stage.find(topic);
