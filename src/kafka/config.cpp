@@ -72,11 +72,12 @@ Config default_consumer_config() {
       // (100000) lets the fetcher idle between batches at high rates (DESIGN: consumption
       // stalls at 0.2-0.5 M msg/s with defaults).
       {"queued.min.messages", "1000000"},
-      // librdkafka < 2.4 stops fetching for a fixed 1 s whenever the local queue is full
-      // (messages or bytes). At ~600k msg/s of 150 B records the default 64 MiB fills in
-      // under a second, so the fetcher idles; 256 MiB holds > 1 s and keeps it busy (bench:
-      // +40 % end-to-end). Lower it with consumer_extra_config where memory matters more.
-      {"queued.max.messages.kbytes", "262144"},
+      // 32 MiB, half librdkafka's default. Before 2.4 librdkafka stops fetching for up to 1 s
+      // whenever the local queue is full, and at ~800k msg/s of 200 B records 32 MiB drains in
+      // a fifth of that; the consumer's FetchWaker wakes the fetcher instead of the queue
+      // holding more than a second of records (256 MiB here once: q8 peaked at ~990 MiB RSS
+      // with it, ~510 MiB with 32 MiB, in the same time; bench/nexmark/notes.md).
+      {"queued.max.messages.kbytes", "32768"},
   };
   static const bool has_fetch_queue_backoff = option_supported("fetch.queue.backoff.ms");
   if (has_fetch_queue_backoff) config.emplace_back("fetch.queue.backoff.ms", "100");

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "kafka/config.hpp"
+#include "kafka/fetch_waker.hpp"
 #include "kafka/message.hpp"
 #include "kafka/types.hpp"
 
@@ -151,6 +153,10 @@ class Consumer {
   // nullptr once closed.
   rd_kafka_t* handle() const noexcept { return rk_; }
 
+  // Times the fetcher was woken while a backlog lasted (FetchWaker; 0 where librdkafka
+  // bounds its own queue-full backoff). Tests.
+  std::uint64_t fetch_wakes() const noexcept { return waker_ ? waker_->wakes() : 0; }
+
  private:
   static void rebalance_trampoline(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                    rd_kafka_topic_partition_list_t* partitions, void* opaque);
@@ -183,6 +189,8 @@ class Consumer {
   std::vector<Message>* batch_ = nullptr;
   std::size_t batch_start_ = 0;
   bool rebalanced_ = false;
+  // librdkafka < 2.4 only: see kafka/fetch_waker.hpp. Stopped before the handle goes.
+  std::unique_ptr<FetchWaker> waker_;
 
   std::exception_ptr pending_;  // first handler exception not yet rethrown
 
