@@ -42,8 +42,10 @@ void read_counted(const void* message, Headers& out) {
 
 const Headers kMessageHeaders{{"trace", "abc"}};
 
-// Runs one row through `frame`'s pipeline with its headers left unread in a "message".
-void run_unread(const StreamingDataFrame& frame, TaskOutput& output) {
+// Runs one row through `frame`'s pipeline with its headers left unread in a "message";
+// returns how many times the message's headers were read.
+int run_unread(const StreamingDataFrame& frame, TaskOutput& output) {
+  reads = 0;
   PartitionTask task({Access::graph(frame).get()}, 0, output);
   task.set_ready(true);
   task.begin_message(0, 7, 10);
@@ -53,6 +55,7 @@ void run_unread(const StreamingDataFrame& frame, TaskOutput& output) {
     task.run(row);
   }
   task.end_message();
+  return reads;
 }
 
 TEST(UnreadHeaders, ALeafWhoseOutputIgnoresHeadersDoesNotReadThem) {
@@ -60,17 +63,13 @@ TEST(UnreadHeaders, ALeafWhoseOutputIgnoresHeadersDoesNotReadThem) {
   auto sdf = app.dataframe(app.topic("uh-leaf-in"));
   sdf["b"] = sdf["a"] + 1;
 
-  reads = 0;
   CountingOutput ignoring(false);
-  run_unread(sdf, ignoring);
-  EXPECT_EQ(reads, 0);
+  EXPECT_EQ(run_unread(sdf, ignoring), 0);
   ASSERT_EQ(ignoring.emitted.size(), 1u);
   EXPECT_TRUE(ignoring.emitted[0].empty());
 
-  reads = 0;
   CountingOutput reading(true);
-  run_unread(sdf, reading);
-  EXPECT_EQ(reads, 1);
+  EXPECT_EQ(run_unread(sdf, reading), 1);
   ASSERT_EQ(reading.emitted.size(), 1u);
   EXPECT_EQ(reading.emitted[0], kMessageHeaders);
 }
@@ -87,10 +86,8 @@ TEST(UnreadHeaders, ReadOnceForEveryUseInOneRow) {
   });
   sdf.to_topic(app.topic("uh-once-b"));
 
-  reads = 0;
   CountingOutput output(false);
-  run_unread(sdf, output);
-  EXPECT_EQ(reads, 1);
+  EXPECT_EQ(run_unread(sdf, output), 1);
   ASSERT_EQ(output.sent_headers.size(), 2u);
   EXPECT_EQ(output.sent_headers[0], kMessageHeaders);
   EXPECT_EQ(output.sent_headers[1], kMessageHeaders);
@@ -102,10 +99,8 @@ TEST(UnreadHeaders, NoneReadWhenNothingAsks) {
   sdf = sdf[sdf["a"] > 100];  // drops the row
   sdf.to_topic(app.topic("uh-none-out"));
 
-  reads = 0;
   CountingOutput output(true);
-  run_unread(sdf, output);
-  EXPECT_EQ(reads, 0);
+  EXPECT_EQ(run_unread(sdf, output), 0);
   EXPECT_TRUE(output.sent_headers.empty());
 }
 
