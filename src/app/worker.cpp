@@ -367,9 +367,8 @@ void Worker::send(const std::string& topic, std::optional<std::string_view> key,
 
 void Worker::emit(Row& row, const MessageContext& context) {
   run_->outputs.fetch_add(1, std::memory_order_relaxed);
-  const auto& opts = run_->options;
-  if (opts.collect && (opts.count > 0 || opts.timeout.count() > 0)) {
-    Value v = leaf_value(row, context, opts.metadata);
+  if (run_->collecting()) {
+    Value v = leaf_value(row, context, run_->options.metadata);
     std::lock_guard lock(run_->collected_mutex);
     run_->collected.push_back(std::move(v));
   }
@@ -377,8 +376,7 @@ void Worker::emit(Row& row, const MessageContext& context) {
 
 bool Worker::emit_reads_headers() const {
   // Only collected rows with their metadata (app.run(..., metadata)) show headers.
-  const auto& opts = run_->options;
-  return opts.collect && opts.metadata && (opts.count > 0 || opts.timeout.count() > 0);
+  return run_->collecting() && run_->options.metadata;
 }
 
 void Worker::handle_message(const kafka::Message& m, Assignment::TopicSlot& slot_ref,
@@ -397,9 +395,7 @@ void Worker::handle_message(const kafka::Message& m, Assignment::TopicSlot& slot
   consumed_ = true;
 
   const TaskInput input{m.key(), m.value(), m.timestamp(), m.timestamp_type()};
-  const bool collecting =
-      run.options.collect && (run.options.count > 0 || run.options.timeout.count() > 0);
-  if (!task.passthrough().empty() && !collecting && forward_raw(m, input, task, *slot, run)) {
+  if (!task.passthrough().empty() && !run.collecting() && forward_raw(m, input, task, *slot, run)) {
     return;
   }
 

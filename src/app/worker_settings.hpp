@@ -45,6 +45,11 @@ struct RunState {
   std::atomic<std::size_t> outputs{0};
   std::atomic<bool> limit_reached{false};
   std::mutex collected_mutex;  // workers collect from their own threads
+
+  // Leaf rows are collected for run()'s result (collect mode with a count or a timeout).
+  bool collecting() const noexcept {
+    return options.collect && (options.count > 0 || options.timeout.count() > 0);
+  }
 };
 
 }  // namespace streamframe::detail
