@@ -261,6 +261,7 @@ struct RunArgs {
   std::string state_dir;
   std::optional<std::int64_t> commit_interval_ms;
   std::string loglevel = "WARNING";
+  std::size_t state_memory_budget_mib = 0;  // 0 = the library's default
   std::vector<std::string> consumer_config;
   std::vector<std::string> producer_config;
 };
@@ -275,6 +276,9 @@ int cmd_run(const RunArgs& a) {
   if (a.commit_interval_ms)
     config.commit_interval = std::chrono::milliseconds(*a.commit_interval_ms);
   if (!a.state_dir.empty()) config.state_dir = a.state_dir;
+  if (a.state_memory_budget_mib > 0) {
+    config.state_memory_budget = a.state_memory_budget_mib * 1024 * 1024;
+  }
   config.loglevel = a.loglevel;
   for (const auto& kv : a.consumer_config)
     config.consumer_extra_config[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
@@ -690,6 +694,8 @@ int main(int argc, char** argv) {
   run->add_option("--guarantee", run_args.guarantee)->check(CLI::IsMember({"alo", "eos"}));
   run->add_option("--state-dir", run_args.state_dir);
   run->add_option("--commit-interval-ms", run_args.commit_interval_ms);
+  run->add_option("--state-memory-budget-mib", run_args.state_memory_budget_mib,
+                  "the application's state_memory_budget in MiB (0 = the library's default)");
   run->add_option("--consumer-config", run_args.consumer_config,
                   "extra librdkafka consumer settings k=v")
       ->delimiter(',');
