@@ -147,8 +147,9 @@ bool Assignment::prepare(kafka::Consumer& consumer, const std::atomic<bool>& sto
         kafka::with_retries([&] { return consumer.committed(tps, config_.request_timeout); },
                             config_.request_timeout, "reading committed offsets");
   }
+  const std::vector<kafka::TopicPartition> lows = low_watermarks(committed);
   for (const auto& [group, partition] : tasks) {
-    prepare_task(consumer, *group, partition, committed, restores, restored);
+    prepare_task(consumer, *group, partition, committed, lows, restores, restored);
   }
   restore_all(restores, stop);
   if (stop.load()) return true;
@@ -156,8 +157,26 @@ bool Assignment::prepare(kafka::Consumer& consumer, const std::atomic<bool>& sto
   return true;
 }
 
+std::vector<kafka::TopicPartition> Assignment::low_watermarks(
+    const std::vector<kafka::TopicPartition>& committed) {
+  std::vector<kafka::TopicPartition> tps;
+  for (const auto& c : committed) {
+    if (c.offset >= 0) tps.push_back({c.topic, c.partition});
+  }
+  if (tps.empty()) return tps;
+  return kafka::with_retries(
+      [&] { return lookups().query_low_watermarks(tps, config_.request_timeout); },
+      config_.request_timeout, "querying low watermarks");
+}
+
+kafka::Consumer& Assignment::lookups() {
+  if (!lookups_) lookups_ = std::make_unique<kafka::Consumer>(settings_.restore_config);
+  return *lookups_;
+}
+
 void Assignment::prepare_task(kafka::Consumer& consumer, TaskGroup& group, std::int32_t partition,
                               const std::vector<kafka::TopicPartition>& committed,
+                              const std::vector<kafka::TopicPartition>& lows,
                               std::vector<state::RestoreRequest>& restores,
                               std::vector<PartitionTask*>& restored) {
   PartitionTask& task = task_of(group, partition);
@@ -189,9 +208,10 @@ void Assignment::prepare_task(kafka::Consumer& consumer, TaskGroup& group, std::
     }
     std::int64_t boundary = offset >= 0 ? offset : 0;
     if (offset >= 0) {
-      const auto [low, high] = kafka::with_retries(
-          [&] { return consumer.query_watermarks(topic, partition, config_.request_timeout); },
-          config_.request_timeout, "querying watermarks");
+      std::int64_t low = kafka::offset_invalid;
+      for (const auto& l : lows) {
+        if (l.topic == topic && l.partition == partition) low = l.offset;
+      }
       if (offset < low) {
         const std::string where = topic + "[" + std::to_string(partition) + "] committed offset " +
                                   std::to_string(offset) + " is below the low watermark " +
@@ -223,6 +243,13 @@ void Assignment::prepare_task(kafka::Consumer& consumer, TaskGroup& group, std::
           consumer.seek({topic, partition, low}, config_.request_timeout);
         } else {
           only_without_offsets = true;
+          const std::int64_t high =
+              kafka::with_retries(
+                  [&] {
+                    return lookups().query_watermarks(topic, partition, config_.request_timeout);
+                  },
+                  config_.request_timeout, "querying watermarks")
+                  .second;
           consumer.seek({topic, partition, high}, config_.request_timeout);
         }
       }

@@ -109,11 +109,22 @@ class Assignment {
   PartitionTask& task_of(TaskGroup& group, std::int32_t partition);
   // Opens the task's stores and adds what to replay to `restores` (and the task to
   // `restored`, to be marked ready once they are replayed). `committed`: the committed
-  // offsets of the task's assigned input partitions.
+  // offsets of the task's assigned input partitions; `lows`: the low watermarks of those
+  // with a committed offset.
   void prepare_task(kafka::Consumer& consumer, TaskGroup& group, std::int32_t partition,
                     const std::vector<kafka::TopicPartition>& committed,
+                    const std::vector<kafka::TopicPartition>& lows,
                     std::vector<state::RestoreRequest>& restores,
                     std::vector<PartitionTask*>& restored);
+  // The low watermarks of the partitions in `committed` with a committed offset, asked
+  // through lookups().
+  std::vector<kafka::TopicPartition> low_watermarks(
+      const std::vector<kafka::TopicPartition>& committed);
+  // A consumer that never fetches, for offset lookups while the group consumer may have a
+  // fetch in flight: the broker answers a connection's requests in order, so a lookup on the
+  // group consumer's connection waits out that fetch's long poll (fetch.wait.max.ms, 100 ms;
+  // once per partition it was 0.3 s of a 4-partition restore's start). Made on first use.
+  kafka::Consumer& lookups();
   // Replays the changelogs, partitions side by side up to the number of cores.
   void restore_all(std::vector<state::RestoreRequest>& requests, const std::atomic<bool>& stop);
   // CK-07: how long a restore waits for a transaction a dead producer left open.
@@ -133,6 +144,7 @@ class Assignment {
   bool ticks_ = false;
   std::vector<kafka::TopicPartition> to_prepare_;
   std::vector<std::unique_ptr<state::Restorer>> restorers_;
+  std::unique_ptr<kafka::Consumer> lookups_;
 };
 
 }  // namespace streamframe::detail

@@ -352,6 +352,22 @@ std::pair<std::int64_t, std::int64_t> Consumer::query_watermarks(
   return {low, high};
 }
 
+std::vector<TopicPartition> Consumer::query_low_watermarks(const std::vector<TopicPartition>& tps,
+                                                           std::chrono::milliseconds timeout) {
+  rd_kafka_t* rk = require_open("query_low_watermarks");
+  if (tps.empty()) return {};
+  TopicPartitionListPtr list = to_c_list(tps);
+  // ListOffsets takes -2 (RD_KAFKA_OFFSET_BEGINNING) as "the earliest offset".
+  for (int i = 0; i < list->cnt; ++i) list->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+  const std::string what =
+      fmt::format("querying the low watermarks of {} partition(s)", tps.size());
+  if (const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, list.get(), to_ms(timeout))) {
+    throw_error(err, what, rk);
+  }
+  check_partition_errors(list.get(), what);
+  return from_c_list(list.get());
+}
+
 std::pair<std::int64_t, std::int64_t> Consumer::get_watermarks(const std::string& topic,
                                                                std::int32_t partition) const {
   rd_kafka_t* rk = require_open("get_watermarks");

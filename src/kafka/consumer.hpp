@@ -122,6 +122,13 @@ class Consumer {
   std::pair<std::int64_t, std::int64_t> query_watermarks(const std::string& topic,
                                                          std::int32_t partition,
                                                          std::chrono::milliseconds timeout);
+  // The low watermarks (log start offsets) of `tps`, in tp.offset, asked in one ListOffsets
+  // request per leader rather than one round trip per partition. A partition's error throws.
+  // A broker answers a connection's requests in order, so on a consumer with a fetch in
+  // flight this waits for that fetch (up to fetch.wait.max.ms): ask through a handle that
+  // does not fetch when that matters.
+  std::vector<TopicPartition> query_low_watermarks(const std::vector<TopicPartition>& tps,
+                                                   std::chrono::milliseconds timeout);
   // {low, high} as last seen by the fetcher (no request); RD_KAFKA_OFFSET_INVALID when
   // unknown (e.g. nothing fetched from the partition yet).
   std::pair<std::int64_t, std::int64_t> get_watermarks(const std::string& topic,

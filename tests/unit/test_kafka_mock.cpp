@@ -492,6 +492,12 @@ TEST_F(KafkaMock, WatermarksSeekAndPosition) {
             (std::pair<std::int64_t, std::int64_t>{0, 10}));
   EXPECT_EQ(consumer.query_watermarks(topic, 1, 5s), (std::pair<std::int64_t, std::int64_t>{0, 0}));
   EXPECT_THROW(consumer.query_watermarks(topic, 9, 2s), streamframe::KafkaError);
+  // All partitions in one request; offsets given in are ignored (the answer is the log start).
+  EXPECT_EQ(consumer.query_low_watermarks({{topic, 0, 7}, {topic, 1, 3}}, 5s),
+            (std::vector<TopicPartition>{{topic, 0, 0}, {topic, 1, 0}}));
+  EXPECT_TRUE(consumer.query_low_watermarks({}, 5s).empty());
+  EXPECT_THROW(consumer.query_low_watermarks({{topic, 0}, {topic, 9}}, 2s),
+               streamframe::KafkaError);
 
   consumer.subscribe({topic});
   auto got = consume(consumer, 10, 20s);
