@@ -48,11 +48,14 @@ class WriteBatch {
     }
   }
   // Orders the operations by key, keeping the order of operations on one key (so the result
-  // is the same): sorted inserts are much cheaper for RocksDB's memtable.
+  // is the same): sorted inserts are much cheaper for RocksDB's memtable. Operations are
+  // appended in order, so key_pos breaks ties in that order and an unstable sort serves
+  // (std::stable_sort's merging took a tenth of a restoring thread's time).
   void sort_by_key() {
     const std::string_view all(data_);
-    std::stable_sort(refs_.begin(), refs_.end(), [all](const Ref& a, const Ref& b) {
-      return all.substr(a.key_pos, a.key_len) < all.substr(b.key_pos, b.key_len);
+    std::sort(refs_.begin(), refs_.end(), [all](const Ref& a, const Ref& b) {
+      const int c = all.substr(a.key_pos, a.key_len).compare(all.substr(b.key_pos, b.key_len));
+      return c < 0 || (c == 0 && a.key_pos < b.key_pos);
     });
   }
   // After sort_by_key(): calls f(const Op&) once per key with its last operation (the one

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -222,6 +223,35 @@ TEST(WriteBatch, LastOperationPerKeyAfterSorting) {
   });
   EXPECT_EQ(seen, (std::vector<std::string>{"a=2", "b=<del>", "c=1"}));
   EXPECT_EQ(batch.bytes(), 9u);  // keys and values: b1 a1 b a2 c1
+}
+
+// Many operations on few keys: each key's last operation must win after sorting, whatever
+// the sort does to equal keys (big enough that the sort is not an insertion sort).
+TEST(WriteBatch, LastOperationPerKeyWinsAmongManyRepeats) {
+  WriteBatch batch;
+  std::map<std::string, std::string> expected;  // "" = deleted
+  std::uint32_t x = 12345;
+  for (int i = 0; i < 20000; ++i) {
+    x = x * 1103515245u + 12345u;
+    const std::string key = "k" + std::to_string((x >> 8) % 37);
+    if ((x >> 20) % 5 == 0) {
+      batch.remove(key);
+      expected[key] = "";
+    } else {
+      const std::string value = std::to_string(i);
+      batch.put(key, value);
+      expected[key] = value;
+    }
+  }
+  batch.sort_by_key();
+  std::map<std::string, std::string> seen;
+  std::string previous;
+  batch.for_each_last_per_key([&](const WriteBatch::Op& op) {
+    EXPECT_LT(previous, std::string(op.key));
+    previous = std::string(op.key);
+    seen[previous] = op.value ? std::string(*op.value) : "";
+  });
+  EXPECT_EQ(seen, expected);
 }
 
 std::size_t table_files(const fs::path& db) {
