@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "dataframe/graph.hpp"
+#include "state/memory_budget.hpp"
 
 namespace streamframe::detail {
 
@@ -24,7 +25,7 @@ class TimelineState final : public OperatorState {
     }
   };
 
-  explicit TimelineState(state::PartitionTransaction& txn) : txn_(&txn) {}
+  explicit TimelineState(state::PartitionTransaction& txn);
 
   // The key's timeline, read from the store the first time after a checkpoint.
   Timeline& timeline(const Value& key);
@@ -38,10 +39,17 @@ class TimelineState final : public OperatorState {
  private:
   // Loads the key encoded in enc_; false when nothing is stored for it.
   bool load(Timeline& t);
+  // Counts what a new key or entry holds and tells the budget now and then (issue 15 item 3:
+  // the decoded timelines of the keys seen since the last checkpoint are a cache like the
+  // others, and their growth must make a checkpoint due, after which they leave memory).
+  void grew(std::size_t bytes);
 
   state::PartitionTransaction* txn_;
   std::unordered_map<std::string, Timeline> keys_;
-  std::string enc_;  // the current key's encoding, reused
+  std::string enc_;            // the current key's encoding, reused
+  std::size_t bytes_ = 0;      // estimated bytes of keys_
+  std::size_t uncharged_ = 0;  // of them, grown since the budget last heard
+  state::MemoryCharge charge_;
 };
 
 }  // namespace streamframe::detail

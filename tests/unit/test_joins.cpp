@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
@@ -94,6 +95,44 @@ TEST(IntervalJoin, TheRunLoopPairsRecordsWithinTheWindow) {
   // same time as i3 (ties go to the topic declared first: the impression), so it finds it.
   EXPECT_EQ(got,
             (std::vector<std::string>{"ad-a@30000 i1+c1", "ad-a@30000 i2+c1", "ad-b@2000 i3+c3"}));
+}
+
+// With a commit interval of an hour only the final checkpoint is due, unless the join's
+// stored records (decoded, in memory until the next checkpoint) outgrow the state memory
+// budget: then checkpoints come early and the records leave memory (issue 15 item 3). Few
+// keys with many records each, so that it is the join's own memory that grows, not the
+// number of keys the stores' caches hold; no record of one side finds one of the other.
+std::uint64_t interval_join_checkpoints(std::size_t budget, const std::string& name) {
+  auto config = test::embedded_config(name);
+  config.state_memory_budget = budget;
+  config.commit_interval = std::chrono::hours(1);
+  Application app(config);
+  const Topic left = app.topic(name + "-left");
+  const Topic right = app.topic(name + "-right");
+  constexpr int kRecords = 20000;  // per side
+  {
+    Producer producer = app.get_producer();
+    const std::string pad(200, 'x');
+    for (int i = 0; i < kRecords; ++i) {
+      const Value key("key-" + std::to_string(i % 40));
+      const std::int64_t ts = 1000 + 2 * std::int64_t{i};
+      producer.produce(left, Value::object({{"l", i}, {"pad", pad}}), key, ts);
+      producer.produce(right, Value::object({{"r", i}, {"pad", pad}}), key, ts + 1);
+    }
+    EXPECT_TRUE(producer.flush(60s));
+  }
+  (void)app.dataframe(left).join_interval(app.dataframe(right));  // exact timestamps only
+  const auto rows = app.run({.timeout = 3s});
+  EXPECT_TRUE(rows.empty());
+  EXPECT_EQ(app.stats().messages_consumed, std::uint64_t{2 * kRecords});
+  return app.stats().checkpoints;
+}
+
+TEST(IntervalJoin, StoredRecordsOutgrowingTheMemoryBudgetMakeACheckpointDue) {
+  const std::uint64_t roomy = interval_join_checkpoints(std::size_t{1} << 30, "ivmem-roomy");
+  const std::uint64_t tight = interval_join_checkpoints(16 * RocksDBOptions::kMiB, "ivmem-tight");
+  EXPECT_LE(roomy, 1u);
+  EXPECT_GE(tight, roomy + 2);
 }
 
 TEST(IntervalJoin, OptionsAreCheckedWhenTheJoinIsDeclared) {
