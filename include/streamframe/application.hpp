@@ -91,9 +91,10 @@ struct ApplicationConfig {
   // The memory the process's state may hold, stores of every worker together: half goes to
   // RocksDB (its shared block cache, with every memtable charged to it; see
   // RocksDBOptions::block_cache_size), half to the caches in front of the stores (open
-  // windows, recently read state, join records), which evict cold entries to the stores at checkpoints and
-  // read them back when needed; a checkpoint comes early when they outgrow it (what changed
-  // since the last one cannot be evicted before it is written). Below 16 MiB => ConfigError.
+  // windows, recently read state, join records), which evict cold entries to the stores at
+  // checkpoints and read them back when needed; a checkpoint comes early when they outgrow it
+  // (what changed since the last one cannot be evicted before it is written). Below 16 MiB =>
+  // ConfigError.
   std::size_t state_memory_budget = 512 * RocksDBOptions::kMiB;
   // Stores are backed by compacted changelog topics and restored from them (APP-09).
   bool use_changelog_topics = true;
