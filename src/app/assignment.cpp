@@ -202,16 +202,18 @@ void Assignment::prepare_task(kafka::Consumer& consumer, TaskGroup& group, std::
         !input->assigned[partition]) {
       continue;
     }
-    std::int64_t offset = kafka::offset_invalid;
-    for (const auto& c : committed) {
-      if (c.topic == topic && c.partition == partition) offset = c.offset;
-    }
+    // This input partition's offset in `list` (committed offsets, low watermarks).
+    const auto offset_in = [&](const std::vector<kafka::TopicPartition>& list) {
+      std::int64_t found = kafka::offset_invalid;
+      for (const auto& tp : list) {
+        if (tp.topic == topic && tp.partition == partition) found = tp.offset;
+      }
+      return found;
+    };
+    const std::int64_t offset = offset_in(committed);
     std::int64_t boundary = offset >= 0 ? offset : 0;
     if (offset >= 0) {
-      std::int64_t low = kafka::offset_invalid;
-      for (const auto& l : lows) {
-        if (l.topic == topic && l.partition == partition) low = l.offset;
-      }
+      const std::int64_t low = offset_in(lows);
       if (offset < low) {
         const std::string where = topic + "[" + std::to_string(partition) + "] committed offset " +
                                   std::to_string(offset) + " is below the low watermark " +
