@@ -1,5 +1,6 @@
 #include "state/transaction.hpp"
 
+#include <bit>
 #include <cstring>
 #include <vector>
 
@@ -104,11 +105,11 @@ PartitionTransaction::Entry& PartitionTransaction::entry(std::string_view key, b
         e.present = true;
       }
     }
-    bytes_ += kEntryOverhead + key.size() + e.bytes();
     it = entries_.try_emplace(Key(key.begin(), key.end()), std::move(e)).first;
+    heap_ += out_of_line(it->first) + out_of_line(it->second.value);
     // The budget hears of growth between checkpoints too (a checkpoint is due when the
     // caches outgrow it), but not per entry.
-    if ((entries_.size() & 1023) == 0) charge_.set(bytes_);
+    if ((entries_.size() & 1023) == 0) charge_.set(bytes());
   }
   last_ = &*it;
   return it->second;
@@ -120,16 +121,16 @@ std::optional<std::string_view> PartitionTransaction::get(std::string_view key) 
 
 void PartitionTransaction::put(std::string_view key, std::string_view value) {
   Entry& e = entry(key, false);
-  bytes_ = bytes_ - e.bytes() + value.size();
+  heap_ -= out_of_line(e.value);
   e.value.assign(value.begin(), value.end());
+  heap_ += out_of_line(e.value);
   e.present = true;
   mark_dirty(*last_);
 }
 
 void PartitionTransaction::remove(std::string_view key) {
   Entry& e = entry(key, false);
-  bytes_ -= e.bytes();
-  e.value.clear();
+  e.value.clear();  // keeps its capacity, and heap_ counts it
   e.present = false;
   mark_dirty(*last_);
 }
@@ -151,11 +152,11 @@ void PartitionTransaction::committed() {
   for (const Key& k : changed_) entries_.find(k)->second.dirty = false;
   changed_.clear();
   if (charge_.bounded()) {
-    charge_.set(bytes_);
+    charge_.set(bytes());
     const std::size_t keep = charge_.allowance();
-    if (bytes_ > keep) {
+    if (bytes() > keep) {
       trim(keep);
-      charge_.set(bytes_);
+      charge_.set(bytes());
     }
   } else if (entries_.size() > kCacheEntries) {
     // Start the cache again rather than track recency per entry.
@@ -163,37 +164,45 @@ void PartitionTransaction::committed() {
   }
 }
 
+std::size_t PartitionTransaction::capacity_for(std::size_t entries) noexcept {
+  if (entries == 0) return 0;
+  // Room for 1/7 more than the entries, rounded up to a power of two minus one.
+  return std::bit_ceil(entries + (entries - 1) / 7 + 1) - 1;
+}
+
 void PartitionTransaction::trim(std::size_t target) {
   last_ = nullptr;
   if (target == 0) {
     entries_.clear();
-    bytes_ = 0;
+    heap_ = 0;
     return;
   }
+  changed_.shrink_to_fit();  // empty after a checkpoint
+  const auto over = [&] { return table_bytes(capacity_for(entries_.size())) + heap_ > target; };
   // Every entry is clean after a checkpoint. One bit per entry stands in for recency: the
   // first pass spares (and clears) entries used since the last trim.
-  for (int pass = 0; pass < 2 && bytes_ > target; ++pass) {
-    for (auto it = entries_.begin(); it != entries_.end() && bytes_ > target;) {
+  for (int pass = 0; pass < 2 && over(); ++pass) {
+    for (auto it = entries_.begin(); it != entries_.end() && over();) {
       if (pass == 0 && it->second.recent) {
         it->second.recent = false;
         ++it;
         continue;
       }
-      bytes_ -= kEntryOverhead + it->first.size() + it->second.bytes();
+      heap_ -= out_of_line(it->first) + out_of_line(it->second.value);
       // Erasing leaves the other slots where they are: the iterator stays usable.
       entries_.erase(it++);
     }
   }
-  // The table keeps its size when entries go; give the memory back once it is mostly empty
-  // (only last_ pointed into it, and it is reset above).
-  if (entries_.size() * 4 < entries_.capacity()) entries_.rehash(0);
+  // The table keeps its size when entries go: sized down to what is left, the memory goes
+  // back (only last_ pointed into it, and it is reset above).
+  if (entries_.capacity() > capacity_for(entries_.size())) entries_.rehash(0);
 }
 
 void PartitionTransaction::discard() noexcept {
   entries_.clear();
   last_ = nullptr;
   changed_.clear();
-  bytes_ = 0;
+  heap_ = 0;
   charge_.set(0);
 }
 

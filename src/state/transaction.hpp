@@ -56,8 +56,9 @@ bool is_ttl_index_key(std::string_view key);
 class PartitionTransaction {
  public:
   static constexpr std::size_t kCacheEntries = 200000;
-  // What one cached entry costs besides its key and value bytes: its slot (64 bytes) at the
-  // table's usual load, and its control byte.
+  // What one cached entry costs on average besides its key and value bytes: its slot (64
+  // bytes) at the table's usual load, and its control byte. An estimate for other caches'
+  // accounting; this one charges its table's real size.
   static constexpr std::size_t kEntryOverhead = 80;
 
   explicit PartitionTransaction(PartitionStore& store)
@@ -85,8 +86,12 @@ class PartitionTransaction {
   // The changes are dropped (an aborted checkpoint): forget everything, the store decides.
   void discard() noexcept;
   PartitionStore& store() noexcept { return *store_; }
-  // Estimated bytes of the cache, pending writes included.
-  std::size_t bytes() const noexcept { return bytes_; }
+  // Bytes of the cache, pending writes included: the table's slots and control bytes at its
+  // allocated capacity (a table is sized in powers of two and does not shrink by itself, so
+  // its entry count says little), and the keys and values too long for a slot.
+  std::size_t bytes() const noexcept {
+    return table_bytes(entries_.capacity()) + heap_ + changed_.capacity() * sizeof(Key);
+  }
   std::size_t cached() const noexcept { return entries_.size(); }
 
   // Deletes up to `limit` stored entries whose expiry is <= `now` (ST-06: swept at flush).
@@ -126,6 +131,18 @@ class PartitionTransaction {
     std::size_t bytes() const noexcept { return present ? value.size() : 0; }
   };
   using Map = absl::flat_hash_map<Key, Entry, Hash, Eq>;
+  static constexpr std::size_t table_bytes(std::size_t capacity) noexcept {
+    // One control byte per slot, plus the cloned group at the end.
+    return capacity == 0 ? 0 : capacity * (sizeof(Map::value_type) + 1) + 16;
+  }
+  // The capacity the table takes when sized for `entries` (at most 7/8 full).
+  static std::size_t capacity_for(std::size_t entries) noexcept;
+  // What a key or value takes on the heap when it does not fit in its slot, malloc's header
+  // included.
+  template <class V>
+  static std::size_t out_of_line(const V& v) noexcept {
+    return v.capacity() > V().capacity() ? v.capacity() + 16 : 0;
+  }
   // The entry of `key`, read from the store into the cache when missing. Remembers it: the
   // put() that follows a get() of the same key does not look it up again.
   Entry& entry(std::string_view key, bool read_store);
@@ -143,7 +160,7 @@ class PartitionTransaction {
 
   PartitionStore* store_;
   MemoryCharge charge_;
-  std::size_t bytes_ = 0;
+  std::size_t heap_ = 0;  // out_of_line() of every cached key and value
   Map entries_;
   // The keys written since the last checkpoint: a checkpoint costs what changed, not the size
   // of the cache. Keys, not slot pointers: an insertion may move any slot (growth, or a
