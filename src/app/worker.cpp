@@ -638,6 +638,9 @@ bool Worker::was_rewound(const kafka::Message& m) const {
 void Worker::buffer(kafka::Message& m, Assignment::TopicSlot& slot) {
   const std::int32_t partition = m.partition();
   Assignment::PartitionBuffer& buffer = slot.buffers[partition];
+  // A buffered message may wait for the task's other partitions for long; attached, it would
+  // keep its whole fetch response (every partition's records fetched with it) in memory.
+  m.detach();
   buffer.messages.push_back(std::move(m));
   buffer.at_end = false;
   consumed_ = true;

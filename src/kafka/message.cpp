@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <string>
 #include <utility>
 
 #include "kafka/types.hpp"
@@ -41,7 +42,8 @@ Message::Message(Message&& other) noexcept
       partition_(other.partition_),
       timestamp_type_(other.timestamp_type_),
       end_of_partition_(other.end_of_partition_),
-      error_(std::move(other.error_)) {}
+      error_(std::move(other.error_)),
+      detached_(std::move(other.detached_)) {}
 
 Message& Message::operator=(Message&& other) noexcept {
   if (this == &other) return *this;
@@ -60,7 +62,28 @@ Message& Message::operator=(Message&& other) noexcept {
   timestamp_type_ = other.timestamp_type_;
   end_of_partition_ = other.end_of_partition_;
   error_ = std::move(other.error_);
+  detached_ = std::move(other.detached_);
   return *this;
+}
+
+bool Message::detach() noexcept {
+  if (raw_ == nullptr || error_ || end_of_partition_) return false;
+  try {
+    auto d = std::make_unique<Detached>();
+    message_headers(*raw_, d->headers);
+    d->topic.assign(topic_);
+    d->bytes.reserve(key_size_ + value_size_);
+    if (key_ != nullptr) d->bytes.append(key_, key_size_);
+    if (value_ != nullptr) d->bytes.append(value_, value_size_);
+    if (key_ != nullptr) key_ = d->bytes.data();
+    if (value_ != nullptr) value_ = d->bytes.data() + key_size_;
+    topic_ = d->topic;
+    detached_ = std::move(d);
+  } catch (...) {
+    return false;  // unparsable headers, or no memory: the message stays as it was
+  }
+  release();
+  return true;
 }
 
 void Message::release() noexcept {
@@ -78,14 +101,28 @@ Headers Message::headers() const {
 
 void Message::headers(Headers& out) const {
   if (raw_ == nullptr) {
-    out.clear();
+    if (detached_) {
+      out = detached_->headers;
+    } else {
+      out.clear();
+    }
     return;
   }
   message_headers(*raw_, out);
 }
 
 std::optional<std::string_view> Message::last_header(const char* name) const noexcept {
-  if (raw_ == nullptr) return std::nullopt;
+  if (raw_ == nullptr) {
+    if (!detached_) return std::nullopt;
+    const auto& headers = detached_->headers;
+    for (auto it = headers.rbegin(); it != headers.rend(); ++it) {
+      if (it->first == name) {
+        if (!it->second) return std::nullopt;
+        return std::string_view(*it->second);
+      }
+    }
+    return std::nullopt;
+  }
   rd_kafka_headers_t* headers = nullptr;  // owned by the message
   if (rd_kafka_message_headers(raw_, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
   const void* value = nullptr;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "streamframe/errors.hpp"
@@ -86,8 +87,21 @@ class Message {
   // there is none, its value is null, or the headers cannot be parsed.
   std::optional<std::string_view> last_header(const char* name) const noexcept;
 
+  // For a message kept past the next polls (a buffer of time-aligned consumption): copies its
+  // key, value, headers and topic name into memory of its own and releases the librdkafka
+  // message. librdkafka keeps the whole fetch response a message came in (the records of
+  // every partition fetched with it) until the response's last message is destroyed, so a
+  // few thousand kept messages can hold hundreds of MiB. False (and nothing changed) when the
+  // headers cannot be parsed: the error surfaces where the headers are read, as before.
+  bool detach() noexcept;
+
  private:
   friend class Consumer;
+  struct Detached {
+    std::string topic;
+    std::string bytes;  // the key, then the value
+    Headers headers;
+  };
   void release() noexcept;
 
   rd_kafka_message_s* raw_ = nullptr;
@@ -104,6 +118,7 @@ class Message {
   TimestampType timestamp_type_ = TimestampType::none;
   bool end_of_partition_ = false;
   std::unique_ptr<KafkaError> error_;
+  std::unique_ptr<Detached> detached_;  // after detach(): what the views point at
 };
 
 }  // namespace streamframe::kafka

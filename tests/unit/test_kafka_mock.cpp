@@ -351,6 +351,66 @@ TEST_F(KafkaMock, ProduceConsumeCommitAndResumeFromCommittedOffset) {
   }
 }
 
+// A detached message (kept in a buffer of time-aligned consumption) owns copies of its bytes
+// and headers: every field reads as before, after moves, and after the consumer that returned
+// it is gone (ASan would see a view left pointing into librdkafka's memory).
+TEST_F(KafkaMock, DetachedMessagesKeepEverythingAndOutliveTheirConsumer) {
+  const std::string topic = unique_name("detach");
+  ASSERT_TRUE(cluster_->create_topic(topic, 1));
+  const streamframe::Headers headers{{"h1", "a"},
+                                     {"null", std::nullopt},
+                                     {"empty", ""},
+                                     {"h1", "b"},
+                                     {"bin", std::string("\0\1", 2)}};
+  {
+    Producer producer(producer_config());
+    producer.produce(topic, 0, "k0", "v0", 1000, &headers);
+    producer.produce(topic, 0, "k1", std::nullopt, 1001);  // tombstone
+    producer.produce(topic, 0, std::nullopt, "no key", 1002);
+    producer.produce(topic, 0, "", "", 1003);  // empty, not null
+    ASSERT_TRUE(producer.flush(10s));
+  }
+  std::vector<Message> kept;
+  {
+    Consumer consumer(consumer_config(unique_name("group")));
+    consumer.subscribe({topic});
+    auto got = consume(consumer, 4, 30s);
+    ASSERT_EQ(got.size(), 4u);
+    for (Message& m : got) {
+      EXPECT_TRUE(m.detach());
+      EXPECT_FALSE(m.detach());  // once
+      kept.push_back(std::move(m));
+    }
+    consumer.close();
+  }
+  kept.shrink_to_fit();  // moves them once more
+  ASSERT_EQ(kept.size(), 4u);
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    EXPECT_EQ(kept[i].topic(), topic);
+    EXPECT_EQ(kept[i].partition(), 0);
+    EXPECT_EQ(kept[i].offset(), static_cast<std::int64_t>(i));
+    EXPECT_EQ(kept[i].timestamp(), 1000 + static_cast<std::int64_t>(i));
+  }
+  EXPECT_EQ(kept[0].key(), "k0");
+  EXPECT_EQ(kept[0].value(), "v0");
+  EXPECT_EQ(kept[0].size(), 2u);
+  EXPECT_EQ(kept[0].headers(), headers);
+  streamframe::Headers reused{{"stale", "s"}};
+  kept[0].headers(reused);
+  EXPECT_EQ(reused, headers);
+  EXPECT_EQ(kept[0].last_header("h1"), std::optional<std::string_view>("b"));
+  EXPECT_EQ(kept[0].last_header("empty"), std::optional<std::string_view>(""));
+  EXPECT_EQ(kept[0].last_header("null"), std::nullopt);
+  EXPECT_EQ(kept[0].last_header("absent"), std::nullopt);
+  EXPECT_EQ(kept[1].key(), "k1");
+  EXPECT_EQ(kept[1].value(), std::nullopt);
+  EXPECT_TRUE(kept[1].headers().empty());
+  EXPECT_EQ(kept[2].key(), std::nullopt);
+  EXPECT_EQ(kept[2].value(), "no key");
+  EXPECT_EQ(kept[3].key(), std::optional<std::string_view>(""));
+  EXPECT_EQ(kept[3].value(), std::optional<std::string_view>(""));
+}
+
 TEST_F(KafkaMock, RevokeHandlerRunsBeforeUnassignAndMayCommit) {
   const std::string topic = unique_name("revoke");
   const std::string group = unique_name("group");
