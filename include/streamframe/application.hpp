@@ -94,8 +94,9 @@ struct ApplicationConfig {
   // windows, recently read state, join records), which evict cold entries to the stores at
   // checkpoints and read them back when needed; a checkpoint comes early when they outgrow it
   // (what changed since the last one cannot be evicted before it is written). Below 16 MiB =>
-  // ConfigError.
-  std::size_t state_memory_budget = 512 * RocksDBOptions::kMiB;
+  // ConfigError. A working set of hot keys larger than the caches' half is read back from
+  // RocksDB: raise it for such a pipeline when memory allows.
+  std::size_t state_memory_budget = 128 * RocksDBOptions::kMiB;
   // Stores are backed by compacted changelog topics and restored from them (APP-09).
   bool use_changelog_topics = true;
   bool auto_recover_from_source_offset_out_of_range = true;
