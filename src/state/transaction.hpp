@@ -128,7 +128,6 @@ class PartitionTransaction {
       if (!present) return std::nullopt;
       return std::string_view(value.data(), value.size());
     }
-    std::size_t bytes() const noexcept { return present ? value.size() : 0; }
   };
   using Map = absl::flat_hash_map<Key, Entry, Hash, Eq>;
   static constexpr std::size_t table_bytes(std::size_t capacity) noexcept {
