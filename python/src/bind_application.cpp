@@ -1,0 +1,326 @@
+// Application, topics and the producer (PY-02). The Python class streamframe.Application maps
+// Quix Streams' arguments onto this one's, which takes the engine's units.
+#include <nanobind/stl/map.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "convert.hpp"
+#include "errors.hpp"
+#include "frame.hpp"
+#include "streamframe/application.hpp"
+
+namespace streamframe::python {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+// What an error callback receives as its second argument (Quix: the Row being processed, or
+// the consumed message).
+struct PyRow {
+  nb::object value;
+  nb::object key;
+  std::int64_t timestamp = 0;
+  nb::object headers;
+  std::string topic;
+  std::int32_t partition = -1;
+  std::int64_t offset = -1;
+};
+
+nb::object row_of(const ErrorContext& ctx) {
+  PyRow row;
+  if (ctx.message != nullptr) {
+    const RawMessage& m = *ctx.message;
+    row.topic = m.topic;
+    row.partition = m.partition;
+    row.offset = m.offset;
+  }
+  if (ctx.row != nullptr) {
+    row.value = to_python(ctx.row->value);
+    row.key = to_python(ctx.row->key, StringsAs::bytes);
+    row.timestamp = ctx.row->timestamp;
+    row.headers = ctx.row->headers.empty() ? nb::none() : headers_to_python(ctx.row->headers);
+  } else if (ctx.message != nullptr) {
+    const RawMessage& m = *ctx.message;
+    row.value = m.value ? nb::object(nb::bytes(m.value->data(), m.value->size())) : nb::none();
+    row.key = m.key ? nb::object(nb::bytes(m.key->data(), m.key->size())) : nb::none();
+    row.timestamp = m.timestamp;
+    row.headers = m.headers.empty() ? nb::none() : headers_to_python(m.headers);
+  } else {
+    return nb::none();
+  }
+  return nb::cast(std::move(row));
+}
+
+// Quix: callback(exc, row_or_message, logger) -> bool, True to skip the record.
+ErrorCallback wrap_error_callback(nb::handle keep, nb::object f, std::string what) {
+  if (f.is_none()) return nullptr;
+  CallableRef fn = CallableRef::kept_by(keep, std::move(f));
+  return [fn, what](const std::exception& e, const ErrorContext& ctx) -> ErrorAction {
+    nb::gil_scoped_acquire gil;
+    try {
+      nb::object logger = nb::module_::import_("logging").attr("getLogger")("streamframe");
+      nb::object skip = fn.get()(exception_to_python(e), row_of(ctx), logger);
+      const int truth = PyObject_IsTrue(skip.ptr());
+      if (truth < 0) throw nb::python_error();
+      return truth == 1 ? ErrorAction::skip : ErrorAction::stop;
+    } catch (nb::python_error& error) {
+      throw PythonError(std::move(error), what);
+    }
+  };
+}
+
+AutoOffsetReset offset_reset_of(const std::string& s) {
+  if (s == "latest") return AutoOffsetReset::latest;
+  if (s == "earliest") return AutoOffsetReset::earliest;
+  if (s == "error") return AutoOffsetReset::error;
+  throw ConfigError("auto_offset_reset is 'latest', 'earliest' or 'error', not '" + s + "'");
+}
+
+ProcessingGuarantee guarantee_of(const std::string& s) {
+  if (s == "at-least-once" || s == "at_least_once") return ProcessingGuarantee::at_least_once;
+  if (s == "exactly-once" || s == "exactly_once") return ProcessingGuarantee::exactly_once;
+  throw ConfigError("processing_guarantee is 'at-least-once' or 'exactly-once', not '" + s + "'");
+}
+
+// Quix's serde names onto the engine's.
+std::string serde_name(const std::string& s) {
+  if (s == "integer") return "int";
+  return s;
+}
+
+StringsAs strings_of(const std::string& deserializer) {
+  return deserializer == "bytes" ? StringsAs::bytes : StringsAs::text;
+}
+
+std::optional<std::string> optional_bytes(nb::handle h, const char* what) {
+  if (h.is_none()) return std::nullopt;
+  if (PyBytes_Check(h.ptr())) {
+    return std::string(PyBytes_AS_STRING(h.ptr()),
+                       static_cast<std::size_t>(PyBytes_GET_SIZE(h.ptr())));
+  }
+  if (PyUnicode_Check(h.ptr())) return nb::cast<std::string>(h);
+  throw ValueTypeError(std::string(what) +
+                       " must be bytes, str or None (serialize it first), not '" +
+                       nb::type_name(h.type()).c_str() + "'");
+}
+
+void bind_producer(nb::module_& m) {
+  nb::class_<Producer>(m, "Producer")
+      .def(
+          "produce",
+          [](Producer& p, const std::string& topic, nb::handle value, nb::handle key,
+             nb::handle headers, std::optional<std::int32_t> partition,
+             std::optional<std::int64_t> timestamp) {
+            const auto v = optional_bytes(value, "value");
+            const auto k = optional_bytes(key, "key");
+            const Headers h = headers_to_value(headers, "headers");
+            nb::gil_scoped_release release;  // a full queue waits for deliveries
+            std::optional<std::string_view> kv;
+            std::optional<std::string_view> vv;
+            if (k) kv = *k;
+            if (v) vv = *v;
+            p.produce(topic, kv, vv, timestamp.value_or(0), h, partition.value_or(-1));
+          },
+          nb::arg("topic"), nb::arg("value") = nb::none(), nb::arg("key") = nb::none(),
+          nb::arg("headers") = nb::none(), nb::arg("partition") = nb::none(),
+          nb::arg("timestamp") = nb::none())
+      .def(
+          "flush",
+          [](Producer& p, std::optional<double> timeout) {
+            const auto ms = milliseconds(static_cast<std::int64_t>(timeout.value_or(30.0) * 1000));
+            nb::gil_scoped_release release;
+            return p.flush(ms);
+          },
+          nb::arg("timeout") = nb::none())
+      .def(
+          "__enter__", [](Producer& p) -> Producer& { return p; }, nb::rv_policy::reference)
+      .def("__exit__", [](Producer& p, nb::args) {
+        nb::gil_scoped_release release;
+        p.flush();
+      });
+}
+
+// The engine's Application and the Python callables its pipeline keeps (frame.hpp).
+struct PyApp {
+  Application app;
+  nb::object keep;
+};
+
+}  // namespace
+
+void bind_application(nb::module_& m) {
+  nb::class_<PyRow>(m, "Row", "The record an error callback is about.")
+      .def_ro("value", &PyRow::value)
+      .def_ro("key", &PyRow::key)
+      .def_ro("timestamp", &PyRow::timestamp)
+      .def_ro("headers", &PyRow::headers)
+      .def_ro("topic", &PyRow::topic)
+      .def_ro("partition", &PyRow::partition)
+      .def_ro("offset", &PyRow::offset);
+
+  nb::class_<PyTopic>(m, "Topic")
+      .def_prop_ro("name", [](const PyTopic& t) { return t.topic.name(); })
+      .def_prop_ro("num_partitions",
+                   [](const PyTopic& t) { return t.topic.config().num_partitions; })
+      .def("__repr__", [](const PyTopic& t) { return "<Topic " + t.topic.name() + ">"; });
+
+  bind_producer(m);
+
+  nb::class_<PyApp>(m, "Application", nb::type_slots(keep_slots<PyApp>()))
+      .def(
+          "__init__",
+          [](PyApp* self, const std::string& broker_address, const std::string& consumer_group,
+             const std::string& state_dir, const std::string& auto_offset_reset,
+             const std::string& processing_guarantee, std::int64_t commit_interval_ms,
+             std::int64_t commit_every, std::int64_t consumer_poll_timeout_ms,
+             std::int64_t producer_poll_timeout_ms, std::int64_t request_timeout_ms,
+             std::int64_t topic_create_timeout_ms, bool auto_create_topics,
+             bool use_changelog_topics, std::map<std::string, std::string> consumer_extra_config,
+             std::map<std::string, std::string> producer_extra_config,
+             std::optional<std::string> loglevel, nb::object on_consumer_error,
+             nb::object on_processing_error, nb::object on_producer_error,
+             nb::object on_message_processed, int num_workers,
+             std::int64_t max_partition_buffer_size,
+             std::optional<std::int64_t> state_memory_budget) {
+            nb::list keep;
+            ApplicationConfig c;
+            c.broker_address = broker_address;
+            c.consumer_group = consumer_group;
+            c.state_dir = state_dir;
+            c.auto_offset_reset = offset_reset_of(auto_offset_reset);
+            c.processing_guarantee = guarantee_of(processing_guarantee);
+            c.commit_interval = milliseconds(commit_interval_ms);
+            c.commit_every = commit_every;
+            c.consumer_poll_timeout = milliseconds(consumer_poll_timeout_ms);
+            c.producer_poll_timeout = milliseconds(producer_poll_timeout_ms);
+            c.request_timeout = milliseconds(request_timeout_ms);
+            c.topic_create_timeout = milliseconds(topic_create_timeout_ms);
+            c.auto_create_topics = auto_create_topics;
+            c.use_changelog_topics = use_changelog_topics;
+            c.consumer_extra_config = std::move(consumer_extra_config);
+            c.producer_extra_config = std::move(producer_extra_config);
+            c.loglevel = std::move(loglevel);
+            c.on_consumer_error =
+                wrap_error_callback(keep, std::move(on_consumer_error), "on_consumer_error");
+            c.on_processing_error =
+                wrap_error_callback(keep, std::move(on_processing_error), "on_processing_error");
+            c.on_producer_error =
+                wrap_error_callback(keep, std::move(on_producer_error), "on_producer_error");
+            if (!on_message_processed.is_none()) {
+              CallableRef fn = CallableRef::kept_by(keep, std::move(on_message_processed));
+              c.on_message_processed = [fn](const std::string& topic, std::int32_t partition,
+                                            std::int64_t offset) {
+                nb::gil_scoped_acquire gil;
+                try {
+                  fn.get()(topic, partition, offset);
+                } catch (nb::python_error& e) {
+                  throw PythonError(std::move(e), "on_message_processed");
+                }
+              };
+            }
+            c.num_workers = num_workers;
+            c.max_partition_buffer_size = static_cast<std::size_t>(max_partition_buffer_size);
+            if (state_memory_budget)
+              c.state_memory_budget = static_cast<std::size_t>(*state_memory_budget);
+            new (self) PyApp{Application(std::move(c)), std::move(keep)};
+          },
+          nb::kw_only(), nb::arg("broker_address"), nb::arg("consumer_group"), nb::arg("state_dir"),
+          nb::arg("auto_offset_reset"), nb::arg("processing_guarantee"),
+          nb::arg("commit_interval_ms"), nb::arg("commit_every"),
+          nb::arg("consumer_poll_timeout_ms"), nb::arg("producer_poll_timeout_ms"),
+          nb::arg("request_timeout_ms"), nb::arg("topic_create_timeout_ms"),
+          nb::arg("auto_create_topics"), nb::arg("use_changelog_topics"),
+          nb::arg("consumer_extra_config"), nb::arg("producer_extra_config"),
+          nb::arg("loglevel").none(), nb::arg("on_consumer_error").none(),
+          nb::arg("on_processing_error").none(), nb::arg("on_producer_error").none(),
+          nb::arg("on_message_processed").none(), nb::arg("num_workers"),
+          nb::arg("max_partition_buffer_size"), nb::arg("state_memory_budget").none())
+      .def(
+          "topic",
+          [](PyApp& app, std::string name, const std::string& value_deserializer,
+             const std::string& key_deserializer, const std::string& value_serializer,
+             const std::string& key_serializer, std::optional<int> num_partitions,
+             std::optional<int> replication_factor,
+             std::optional<std::map<std::string, std::string>> extra_config,
+             nb::object timestamp_extractor) {
+            TopicOptions o;
+            o.value_deserializer = serde_name(value_deserializer);
+            o.key_deserializer = serde_name(key_deserializer);
+            o.value_serializer = serde_name(value_serializer);
+            o.key_serializer = serde_name(key_serializer);
+            if (num_partitions || replication_factor || extra_config) {
+              TopicConfig config;
+              config.num_partitions = num_partitions.value_or(1);
+              config.replication_factor = replication_factor.value_or(1);
+              if (extra_config) config.extra_config = std::move(*extra_config);
+              o.config = std::move(config);
+            }
+            const Representation repr{strings_of(value_deserializer), strings_of(key_deserializer)};
+            if (!timestamp_extractor.is_none()) {
+              CallableRef fn = CallableRef::kept_by(app.keep, std::move(timestamp_extractor));
+              o.timestamp_extractor = [fn, repr](const Value& v, const Headers& h, std::int64_t t,
+                                                 TimestampType type) -> std::int64_t {
+                nb::gil_scoped_acquire gil;
+                try {
+                  nb::object out = fn.get()(to_python(v, repr.values),
+                                            h.empty() ? nb::none() : headers_to_python(h), t,
+                                            static_cast<int>(type));
+                  return nb::cast<std::int64_t>(out);
+                } catch (nb::python_error& e) {
+                  throw PythonError(std::move(e), "timestamp_extractor");
+                } catch (const std::bad_cast&) {
+                  throw ValueTypeError("timestamp_extractor must return an int (milliseconds)");
+                }
+              };
+            }
+            return PyTopic{app.app.topic(std::move(name), o), repr};
+          },
+          nb::arg("name"), nb::kw_only(), nb::arg("value_deserializer") = "json",
+          nb::arg("key_deserializer") = "bytes", nb::arg("value_serializer") = "json",
+          nb::arg("key_serializer") = "bytes", nb::arg("num_partitions") = nb::none(),
+          nb::arg("replication_factor") = nb::none(), nb::arg("extra_config") = nb::none(),
+          nb::arg("timestamp_extractor") = nb::none())
+      .def(
+          "dataframe",
+          [](PyApp& app, const PyTopic& topic) {
+            return Frame{app.app.dataframe(topic.topic), topic.repr, app.keep};
+          },
+          nb::arg("topic"))
+      .def(
+          "run",
+          [](PyApp& app, std::int64_t count, double timeout, bool metadata,
+             bool collect) -> nb::object {
+            RunOptions options;
+            options.count = static_cast<std::size_t>(count);
+            options.timeout = milliseconds(static_cast<std::int64_t>(timeout * 1000));
+            options.metadata = metadata;
+            options.collect = collect;
+            std::vector<Value> out;
+            {
+              nb::gil_scoped_release release;  // PY-03: taken again only inside Python callables
+              out = app.app.run(options);
+            }
+            if (!collect) return nb::none();
+            nb::list result;
+            for (const Value& v : out) result.append(to_python(v));
+            return result;
+          },
+          nb::kw_only(), nb::arg("count") = 0, nb::arg("timeout") = 0.0,
+          nb::arg("metadata") = false, nb::arg("collect") = true)
+      .def(
+          "stop", [](PyApp& app, bool fail) { app.app.stop(fail); }, nb::arg("fail") = false)
+      .def("get_producer", [](PyApp& app) { return app.app.get_producer(); })
+      .def("clear_state", [](PyApp& app) { app.app.clear_state(); })
+      .def("delete_internal_topics", [](PyApp& app) { return app.app.delete_internal_topics(); })
+      .def_prop_ro("bootstrap_servers", [](PyApp& app) { return app.app.bootstrap_servers(); });
+}
+
+}  // namespace streamframe::python

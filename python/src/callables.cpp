@@ -1,0 +1,213 @@
+#include "callables.hpp"
+
+#include <utility>
+
+#include "errors.hpp"
+
+namespace streamframe::python {
+
+CallableRef CallableRef::kept_by(nb::handle keeper, nb::object f) {
+  if (PyList_Append(keeper.ptr(), f.ptr()) != 0) throw nb::python_error();
+  CallableRef out;
+  out.borrowed_ = f.ptr();
+  return out;
+}
+
+CallableRef CallableRef::owned(nb::object f) {
+  CallableRef out;
+  out.strong_ = std::make_shared<Holder>(Holder{std::move(f)});
+  return out;
+}
+
+CallableRef::Holder::~Holder() {
+  if (!object.is_valid()) return;
+  if (!Py_IsInitialized()) {
+    (void)object.release();  // the interpreter is gone: nothing left to release to
+    return;
+  }
+  nb::gil_scoped_acquire gil;
+  object.reset();
+}
+
+State& StateRef::get() const {
+  if (state == nullptr) {
+    throw InvalidOperation("this State belongs to a callable's call that has returned");
+  }
+  return *state;
+}
+
+namespace {
+
+nb::object key_of(const Value& key, Representation r) {
+  return to_python(key, r.keys);
+}
+
+nb::object headers_of(const Headers& h) {
+  if (h.empty()) return nb::none();
+  return headers_to_python(h);
+}
+
+// Calls `call` under the GIL; a Python exception becomes a PythonError naming `what`.
+template <class F>
+auto with_gil(const std::string& what, F&& call) {
+  nb::gil_scoped_acquire gil;
+  try {
+    return call();
+  } catch (nb::python_error& e) {
+    throw PythonError(std::move(e), what);
+  }
+}
+
+// A State argument valid for one call.
+class StateArg {
+ public:
+  explicit StateArg(State& s) : object_(nb::cast(StateRef{&s})) {}
+  ~StateArg() { nb::cast<StateRef&>(object_).state = nullptr; }
+  StateArg(const StateArg&) = delete;
+  StateArg& operator=(const StateArg&) = delete;
+  nb::handle get() const { return object_; }
+
+ private:
+  nb::object object_;
+};
+
+}  // namespace
+
+ApplyMetaFn wrap_apply(CallableRef f, bool metadata, Representation r, std::string what) {
+  CallableRef fn = std::move(f);
+  return [fn, metadata, r, what](const Value& v, const Value& k, std::int64_t t,
+                                 const Headers& h) -> Value {
+    return with_gil(what, [&] {
+      nb::object out = metadata ? fn.get()(to_python(v, r.values), key_of(k, r), t, headers_of(h))
+                                : fn.get()(to_python(v, r.values));
+      return to_value(out, what);
+    });
+  };
+}
+
+ApplyStateFn wrap_apply_state(CallableRef f, bool metadata, Representation r, std::string what) {
+  CallableRef fn = std::move(f);
+  return [fn, metadata, r, what](const Value& v, const Value& k, std::int64_t t, const Headers& h,
+                                 State& s) -> Value {
+    return with_gil(what, [&] {
+      StateArg state(s);
+      nb::object out =
+          metadata ? fn.get()(to_python(v, r.values), key_of(k, r), t, headers_of(h), state.get())
+                   : fn.get()(to_python(v, r.values), state.get());
+      return to_value(out, what);
+    });
+  };
+}
+
+namespace {
+
+// update: the callable changes the value in place (a dict or list); what it returns is ignored
+// (Quix). The changed Python object becomes the row's value.
+void update_from(Value& v, nb::handle changed, const std::string& what) {
+  v = to_value(changed, what);
+}
+
+}  // namespace
+
+UpdateMetaFn wrap_update(CallableRef f, bool metadata, Representation r, std::string what) {
+  CallableRef fn = std::move(f);
+  return [fn, metadata, r, what](Value& v, const Value& k, std::int64_t t, const Headers& h) {
+    with_gil(what, [&] {
+      nb::object value = to_python(v, r.values);
+      if (metadata) {
+        fn.get()(value, key_of(k, r), t, headers_of(h));
+      } else {
+        fn.get()(value);
+      }
+      update_from(v, value, what);
+    });
+  };
+}
+
+UpdateStateFn wrap_update_state(CallableRef f, bool metadata, Representation r, std::string what) {
+  CallableRef fn = std::move(f);
+  return [fn, metadata, r, what](Value& v, const Value& k, std::int64_t t, const Headers& h,
+                                 State& s) {
+    with_gil(what, [&] {
+      StateArg state(s);
+      nb::object value = to_python(v, r.values);
+      if (metadata) {
+        fn.get()(value, key_of(k, r), t, headers_of(h), state.get());
+      } else {
+        fn.get()(value, state.get());
+      }
+      update_from(v, value, what);
+    });
+  };
+}
+
+FilterMetaFn wrap_filter(CallableRef f, bool metadata, Representation r, std::string what) {
+  CallableRef fn = std::move(f);
+  return [fn, metadata, r, what](const Value& v, const Value& k, std::int64_t t,
+                                 const Headers& h) -> bool {
+    return with_gil(what, [&] {
+      nb::object out = metadata ? fn.get()(to_python(v, r.values), key_of(k, r), t, headers_of(h))
+                                : fn.get()(to_python(v, r.values));
+      const int truth = PyObject_IsTrue(out.ptr());
+      if (truth < 0) throw nb::python_error();
+      return truth == 1;
+    });
+  };
+}
+
+FilterStateFn wrap_filter_state(CallableRef f, bool metadata, Representation r, std::string what) {
+  CallableRef fn = std::move(f);
+  return [fn, metadata, r, what](const Value& v, const Value& k, std::int64_t t, const Headers& h,
+                                 State& s) -> bool {
+    return with_gil(what, [&] {
+      StateArg state(s);
+      nb::object out =
+          metadata ? fn.get()(to_python(v, r.values), key_of(k, r), t, headers_of(h), state.get())
+                   : fn.get()(to_python(v, r.values), state.get());
+      const int truth = PyObject_IsTrue(out.ptr());
+      if (truth < 0) throw nb::python_error();
+      return truth == 1;
+    });
+  };
+}
+
+std::function<Value(const Value&)> wrap_unary(CallableRef f, StringsAs strings, std::string what) {
+  CallableRef fn = std::move(f);
+  return [fn, strings, what](const Value& v) -> Value {
+    return with_gil(what, [&] { return to_value(fn.get()(to_python(v, strings)), what); });
+  };
+}
+
+std::function<Value(const Value&, const Value&)> wrap_binary(CallableRef f, StringsAs strings,
+                                                             std::string what) {
+  CallableRef fn = std::move(f);
+  return [fn, strings, what](const Value& a, const Value& b) -> Value {
+    return with_gil(what, [&] {
+      return to_value(fn.get()(to_python(a, strings), to_python(b, strings)), what);
+    });
+  };
+}
+
+TimestampFn wrap_timestamp(CallableRef f, Representation r) {
+  CallableRef fn = std::move(f);
+  return [fn, r](const Value& v, const Value& k, std::int64_t t, const Headers& h) -> std::int64_t {
+    return with_gil("set_timestamp", [&] {
+      nb::object out = fn.get()(to_python(v, r.values), key_of(k, r), t, headers_of(h));
+      const Value ts = to_value(out, "set_timestamp");
+      if (!ts.is_number()) throw ValueTypeError("set_timestamp: the callable must return an int");
+      return ts.is_int() ? ts.as_int() : static_cast<std::int64_t>(ts.as_double());
+    });
+  };
+}
+
+HeadersFn wrap_headers(CallableRef f, Representation r) {
+  CallableRef fn = std::move(f);
+  return [fn, r](const Value& v, const Value& k, std::int64_t t, const Headers& h) -> Headers {
+    return with_gil("set_headers", [&] {
+      nb::object out = fn.get()(to_python(v, r.values), key_of(k, r), t, headers_of(h));
+      return headers_to_value(out, "set_headers");
+    });
+  };
+}
+
+}  // namespace streamframe::python

@@ -1,0 +1,164 @@
+#include "errors.hpp"
+
+#include <fmt/format.h>
+#include <nanobind/stl/string.h>
+
+#include <utility>
+#include <vector>
+
+namespace streamframe::python {
+
+namespace {
+
+std::string describe(nb::python_error& error, std::string_view where) {
+  // what() is the exception with its formatted traceback.
+  return fmt::format("{}: the Python callable raised {}", where, error.what());
+}
+
+struct Classes {
+  PyObject* base = nullptr;
+  std::vector<std::pair<const char*, PyObject*>> by_name;
+  PyObject* get(const char* name) const {
+    for (const auto& [n, c] : by_name)
+      if (std::string_view(n) == name) return c;
+    return base;
+  }
+};
+
+Classes& classes() {
+  static Classes c;  // lives as long as the module: the classes are never freed
+  return c;
+}
+
+// Engine error -> (class, message); the most derived class first.
+template <class F>
+void dispatch(const std::exception& e, F&& raise) {
+  const Classes& c = classes();
+#define SF_PY_ERROR(Name) \
+  if (dynamic_cast<const Name*>(&e) != nullptr) return raise(c.get(#Name));
+  SF_PY_ERROR(KafkaBrokerUnavailableError)
+  SF_PY_ERROR(KafkaError)
+  SF_PY_ERROR(ConfigError)
+  SF_PY_ERROR(InvalidOperation)
+  SF_PY_ERROR(ColumnDoesNotExist)
+  SF_PY_ERROR(InvalidColumnReference)
+  SF_PY_ERROR(ValueTypeError)
+  SF_PY_ERROR(ArithmeticError)
+  SF_PY_ERROR(OverlappingColumns)
+  SF_PY_ERROR(SerializationError)
+  SF_PY_ERROR(TopicNotFound)
+  SF_PY_ERROR(TopicPartitionsMismatch)
+  SF_PY_ERROR(TopicConfigurationMismatch)
+  SF_PY_ERROR(GroupByDuplicate)
+  SF_PY_ERROR(InvalidStoredOffset)
+  SF_PY_ERROR(RocksDBCorruptedError)
+  SF_PY_ERROR(StateRecoveryOffsetOutOfRange)
+  SF_PY_ERROR(IncompatibleStateStoreError)
+  SF_PY_ERROR(CheckpointProducerTimeout)
+  SF_PY_ERROR(CheckpointConsumerCommitError)
+  SF_PY_ERROR(SourceException)
+  SF_PY_ERROR(InvalidTimestamp)
+  SF_PY_ERROR(AggregationError)
+  SF_PY_ERROR(LookupError)
+  SF_PY_ERROR(LookupConnectionError)
+#undef SF_PY_ERROR
+  return raise(c.base);
+}
+
+nb::object instance(PyObject* cls, const std::exception& e) {
+  nb::object out = nb::steal(PyObject_CallFunction(cls, "s", e.what()));
+  if (!out.is_valid()) throw nb::python_error();
+  if (const auto* k = dynamic_cast<const KafkaError*>(&e)) {
+    out.attr("code") = k->code();
+    out.attr("retriable") = k->retriable();
+    out.attr("fatal") = k->fatal();
+  }
+  if (const auto* err = dynamic_cast<const Error*>(&e); err != nullptr && err->has_origin()) {
+    out.attr("topic") = err->topic();
+    out.attr("partition") = err->partition();
+    out.attr("offset") = err->offset();
+  }
+  return out;
+}
+
+void translate(const std::exception_ptr& p, void*) {
+  try {
+    std::rethrow_exception(p);
+  } catch (const PythonError& e) {
+    e.restore();
+  } catch (const Interrupted& e) {
+    // APP-21 / PY-05: the second SIGINT.
+    PyErr_SetString(PyExc_KeyboardInterrupt, e.what());
+  } catch (const Error& e) {
+    dispatch(e, [&](PyObject* cls) {
+      nb::object exc = instance(cls, e);
+      PyErr_SetObject(cls, exc.ptr());
+    });
+  }
+}
+
+}  // namespace
+
+PythonError::PythonError(nb::python_error&& error, std::string_view where)
+    : Error(describe(error, where)), error_(std::make_shared<nb::python_error>(std::move(error))) {}
+
+void PythonError::restore() const {
+  // restore() hands the exception back to Python and empties the object; raise a copy so the
+  // same error can be raised again (run() may rethrow what a callback already saw).
+  nb::python_error copy(*error_);
+  copy.restore();
+}
+
+nb::handle PythonError::exception() const {
+  return error_->value();
+}
+
+void register_errors(nb::module_& m) {
+  Classes& c = classes();
+  c.base = PyErr_NewException("streamframe._core.StreamframeError", PyExc_Exception, nullptr);
+  m.attr("StreamframeError") = nb::handle(c.base);
+  auto add = [&](const char* name, PyObject* base) {
+    const std::string qualified = std::string("streamframe._core.") + name;
+    PyObject* cls = PyErr_NewException(qualified.c_str(), base, nullptr);
+    m.attr(name) = nb::handle(cls);
+    c.by_name.emplace_back(name, cls);
+    return cls;
+  };
+  PyObject* kafka = add("KafkaError", c.base);
+  add("KafkaBrokerUnavailableError", kafka);
+  for (const char* name : {"ConfigError",
+                           "InvalidOperation",
+                           "ColumnDoesNotExist",
+                           "InvalidColumnReference",
+                           "ValueTypeError",
+                           "ArithmeticError",
+                           "OverlappingColumns",
+                           "SerializationError",
+                           "TopicNotFound",
+                           "TopicPartitionsMismatch",
+                           "TopicConfigurationMismatch",
+                           "GroupByDuplicate",
+                           "InvalidStoredOffset",
+                           "RocksDBCorruptedError",
+                           "StateRecoveryOffsetOutOfRange",
+                           "IncompatibleStateStoreError",
+                           "CheckpointProducerTimeout",
+                           "CheckpointConsumerCommitError",
+                           "SourceException",
+                           "InvalidTimestamp",
+                           "AggregationError",
+                           "LookupError",
+                           "LookupConnectionError"}) {
+    add(name, c.base);
+  }
+  nb::register_exception_translator(&translate);
+}
+
+nb::object exception_to_python(const std::exception& e) {
+  if (const auto* py = dynamic_cast<const PythonError*>(&e)) return nb::borrow(py->exception());
+  nb::object out;
+  dispatch(e, [&](PyObject* cls) { out = instance(cls, e); });
+  return out;
+}
+
+}  // namespace streamframe::python

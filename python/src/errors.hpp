@@ -1,0 +1,42 @@
+// Errors across the boundary (PY-04). Engine errors become Python exceptions with the C++
+// names, all subclasses of streamframe.StreamframeError; an exception raised in a Python
+// callable travels through the engine as a PythonError (a streamframe::Error, so the
+// processing-error path handles it like any other) and comes out of app.run() as itself, with
+// its traceback.
+#pragma once
+
+#include <nanobind/nanobind.h>
+
+#include <exception>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "streamframe/errors.hpp"
+
+namespace streamframe::python {
+
+namespace nb = nanobind;
+
+class PythonError : public Error {
+ public:
+  // Takes the exception being handled (the GIL is held); `where` names the operation.
+  PythonError(nb::python_error&& error, std::string_view where);
+  // The original exception, to raise again (needs the GIL).
+  void restore() const;
+  // The exception object (needs the GIL).
+  nb::handle exception() const;
+
+ private:
+  // nanobind's python_error takes the GIL to release its references, so this may be destroyed
+  // on any thread.
+  std::shared_ptr<nb::python_error> error_;
+};
+
+// Creates the exception classes in `m` and registers the translation of engine errors.
+void register_errors(nb::module_& m);
+
+// The Python exception object for an engine error (for error callbacks); needs the GIL.
+nb::object exception_to_python(const std::exception& e);
+
+}  // namespace streamframe::python

@@ -1,0 +1,62 @@
+// What the Python classes of the dataframe layer hold.
+#pragma once
+
+#include "callables.hpp"
+#include "streamframe/dataframe.hpp"
+#include "streamframe/topic.hpp"
+
+namespace streamframe::python {
+
+// A topic and how its records look in Python.
+struct PyTopic {
+  Topic topic;
+  Representation repr;
+};
+
+// A StreamingDataFrame and how its values and keys look in Python. `keep` is the pipeline's
+// list of Python callables (CallableRef::kept_by), shared by every object of one Application.
+struct Frame {
+  StreamingDataFrame sdf;
+  Representation repr;
+  nb::object keep;
+};
+
+struct Window {
+  WindowDefinition def;
+  Representation repr;
+  nb::object keep;
+};
+
+struct WindowAgg {
+  WindowedAggregation agg;
+  Representation repr;
+  nb::object keep;
+};
+
+// Python's garbage collector sees the callables a pipeline object keeps (tp_traverse and
+// tp_clear of a class holding `keep`).
+template <class T>
+int traverse_keep(PyObject* self, visitproc visit, void* arg) {
+  if (nb::inst_ready(self)) Py_VISIT(nb::inst_ptr<T>(self)->keep.ptr());
+  Py_VISIT(Py_TYPE(self));
+  return 0;
+}
+
+template <class T>
+int clear_keep(PyObject* self) {
+  if (nb::inst_ready(self)) nb::inst_ptr<T>(self)->keep.reset();
+  return 0;
+}
+
+template <class T>
+PyType_Slot* keep_slots() {
+  static PyType_Slot slots[] = {{Py_tp_traverse, reinterpret_cast<void*>(&traverse_keep<T>)},
+                                {Py_tp_clear, reinterpret_cast<void*>(&clear_keep<T>)},
+                                {0, nullptr}};
+  return slots;
+}
+
+void bind_dataframe(nb::module_& m);
+void bind_application(nb::module_& m);
+
+}  // namespace streamframe::python

@@ -1,0 +1,13 @@
+// streamframe._core: the engine as a Python extension (PY-01). The pure-Python package around
+// it (python/streamframe) gives it Quix Streams' argument names and units.
+#include <nanobind/nanobind.h>
+
+#include "errors.hpp"
+#include "frame.hpp"
+
+NB_MODULE(_core, m) {
+  m.doc() = "streamframe's C++ engine";
+  streamframe::python::register_errors(m);
+  streamframe::python::bind_dataframe(m);
+  streamframe::python::bind_application(m);
+}

@@ -1,0 +1,180 @@
+"""``Application`` with Quix Streams' arguments and units (PY-02): seconds as floats, guarantees
+and offsets as strings. It builds the engine's application (``streamframe._core``); everything
+after ``app.dataframe(...)`` is the engine's own classes."""
+
+from datetime import timedelta
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+
+from . import _core
+from .models import TopicConfig
+
+ErrorCallback = Callable[[Exception, Optional[_core.Row], Any], bool]
+
+# Quix arguments streamframe does not have (PY-05): refused when the Application is made.
+_UNSUPPORTED_ARGS = (
+    "quix_sdk_token",
+    "quix_config_builder",
+    "topic_manager",
+    "rocksdb_options",
+    "on_assign",
+    "on_revoke",
+    "on_lost",
+)
+
+_SERDE_NAMES = ("json", "bytes", "string", "integer", "int", "double")
+
+
+def _seconds_to_ms(value: Union[int, float, timedelta], name: str) -> int:
+    if isinstance(value, timedelta):
+        return round(value.total_seconds() * 1000)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _core.ConfigError(f"{name} takes seconds (int or float), not {type(value).__name__}")
+    return round(value * 1000)
+
+
+def _serde(value: Any, name: str) -> str:
+    if isinstance(value, str):
+        if value not in _SERDE_NAMES:
+            raise _core.ConfigError(
+                f"{name}={value!r}: streamframe has the serdes {', '.join(_SERDE_NAMES)}"
+            )
+        return value
+    raise NotImplementedError(
+        f"{name}={type(value).__name__}(...): serde objects are not supported by streamframe's "
+        f"Python API yet; pass the serde's name ({', '.join(_SERDE_NAMES)})"
+    )
+
+
+class Application:
+    """One stream processing application: its topics, dataframes and run loop.
+
+    ``broker_address`` is ``"host:port,..."`` of a Kafka cluster, ``"embedded"`` for the
+    in-process broker (local runs and tests: no exactly-once, no admin API), or None to read
+    ``STREAMFRAME_BROKER_ADDRESS``.
+    """
+
+    def __init__(
+        self,
+        broker_address: Optional[str] = None,
+        *,
+        consumer_group: Optional[str] = None,
+        auto_offset_reset: str = "latest",
+        commit_interval: float = 5.0,
+        commit_every: int = 0,
+        consumer_extra_config: Optional[Mapping[str, Any]] = None,
+        producer_extra_config: Optional[Mapping[str, Any]] = None,
+        state_dir: str = "state",
+        on_consumer_error: Optional[ErrorCallback] = None,
+        on_processing_error: Optional[ErrorCallback] = None,
+        on_producer_error: Optional[ErrorCallback] = None,
+        on_message_processed: Optional[Callable[[str, int, int], None]] = None,
+        consumer_poll_timeout: float = 1.0,
+        producer_poll_timeout: float = 0.0,
+        loglevel: Optional[str] = "INFO",
+        auto_create_topics: bool = True,
+        use_changelog_topics: bool = True,
+        request_timeout: float = 30,
+        topic_create_timeout: float = 60,
+        processing_guarantee: str = "at-least-once",
+        max_partition_buffer_size: int = 10000,
+        num_workers: int = 1,
+        state_memory_budget: Optional[int] = None,
+        **unsupported: Any,
+    ) -> None:
+        for name in unsupported:
+            if name in _UNSUPPORTED_ARGS:
+                raise NotImplementedError(f"Application({name}=...) is not supported by streamframe")
+            raise TypeError(f"Application() got an unexpected keyword argument {name!r}")
+        self._app = _core.Application(
+            broker_address=broker_address or "",
+            consumer_group=consumer_group or "",
+            state_dir=str(state_dir),
+            auto_offset_reset=auto_offset_reset,
+            processing_guarantee=processing_guarantee,
+            commit_interval_ms=_seconds_to_ms(commit_interval, "commit_interval"),
+            commit_every=commit_every,
+            consumer_poll_timeout_ms=_seconds_to_ms(consumer_poll_timeout, "consumer_poll_timeout"),
+            producer_poll_timeout_ms=_seconds_to_ms(producer_poll_timeout, "producer_poll_timeout"),
+            request_timeout_ms=_seconds_to_ms(request_timeout, "request_timeout"),
+            topic_create_timeout_ms=_seconds_to_ms(topic_create_timeout, "topic_create_timeout"),
+            auto_create_topics=auto_create_topics,
+            use_changelog_topics=use_changelog_topics,
+            consumer_extra_config={k: str(v) for k, v in (consumer_extra_config or {}).items()},
+            producer_extra_config={k: str(v) for k, v in (producer_extra_config or {}).items()},
+            loglevel=loglevel,
+            on_consumer_error=on_consumer_error,
+            on_processing_error=on_processing_error,
+            on_producer_error=on_producer_error,
+            on_message_processed=on_message_processed,
+            num_workers=num_workers,
+            max_partition_buffer_size=max_partition_buffer_size,
+            state_memory_budget=state_memory_budget,
+        )
+
+    def topic(
+        self,
+        name: str,
+        value_deserializer: Any = "json",
+        key_deserializer: Any = "bytes",
+        value_serializer: Any = "json",
+        key_serializer: Any = "bytes",
+        config: Optional[TopicConfig] = None,
+        timestamp_extractor: Optional[Callable[[Any, Any, int, int], int]] = None,
+    ) -> _core.Topic:
+        """A topic with its serdes (by name: json, bytes, string, integer, double) and, for one
+        that does not exist yet, the settings to create it with."""
+        return self._app.topic(
+            name,
+            value_deserializer=_serde(value_deserializer, "value_deserializer"),
+            key_deserializer=_serde(key_deserializer, "key_deserializer"),
+            value_serializer=_serde(value_serializer, "value_serializer"),
+            key_serializer=_serde(key_serializer, "key_serializer"),
+            num_partitions=config.num_partitions if config else None,
+            replication_factor=config.replication_factor if config else None,
+            extra_config={k: str(v) for k, v in config.extra_config.items()} if config else None,
+            timestamp_extractor=timestamp_extractor,
+        )
+
+    def dataframe(
+        self, topic: Optional[_core.Topic] = None, source: Any = None
+    ) -> _core.StreamingDataFrame:
+        if source is not None:
+            raise NotImplementedError("app.dataframe(source=...): sources are not supported yet")
+        if topic is None:
+            raise _core.ConfigError("app.dataframe() needs a topic")
+        return self._app.dataframe(topic)
+
+    def run(
+        self,
+        dataframe: Optional[_core.StreamingDataFrame] = None,
+        *,
+        timeout: float = 0.0,
+        count: int = 0,
+        metadata: bool = False,
+    ) -> Optional[List[Dict[str, Any]]]:
+        """Runs until stopped (``app.stop()``, SIGINT or SIGTERM), or with ``count`` / ``timeout``
+        until that many outputs / that many seconds without new input, returning the outputs.
+        The GIL is released while the engine runs; Python callables take it for their calls."""
+        del dataframe  # Quix's older signature: every dataframe of the app runs
+        collect = count > 0 or timeout > 0
+        result = self._app.run(count=count, timeout=float(timeout), metadata=metadata, collect=collect)
+        return result if collect else None
+
+    def stop(self, fail: bool = False) -> None:
+        """Stops run() after a final checkpoint (none with ``fail``). Thread-safe."""
+        self._app.stop(fail)
+
+    def get_producer(self) -> _core.Producer:
+        return self._app.get_producer()
+
+    def clear_state(self) -> None:
+        self._app.clear_state()
+
+    def delete_internal_topics(self) -> List[str]:
+        return self._app.delete_internal_topics()
+
+    def add_source(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("app.add_source(): sources are not supported yet")
+
+    def get_consumer(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("app.get_consumer() is not supported by streamframe")
