@@ -147,18 +147,21 @@ class Application:
     def run(
         self,
         dataframe: Optional[_core.StreamingDataFrame] = None,
-        *,
         timeout: float = 0.0,
         count: int = 0,
+        collect: bool = True,
         metadata: bool = False,
-    ) -> Optional[List[Dict[str, Any]]]:
-        """Runs until stopped (``app.stop()``, SIGINT or SIGTERM), or with ``count`` / ``timeout``
-        until that many outputs / that many seconds without new input, returning the outputs.
+    ) -> List[Dict[str, Any]]:
+        """Runs until stopped (``app.stop()``, SIGINT or SIGTERM), or until ``count`` outputs or
+        ``timeout`` seconds without a new message, whichever comes first. With either, returns
+        the outputs when ``collect`` (values; with ``metadata`` also ``_key``, ``_timestamp``,
+        ``_headers``, ``_topic``, ``_partition``, ``_offset``); otherwise an empty list.
         The GIL is released while the engine runs; Python callables take it for their calls."""
         del dataframe  # Quix's older signature: every dataframe of the app runs
-        collect = count > 0 or timeout > 0
-        result = self._app.run(count=count, timeout=float(timeout), metadata=metadata, collect=collect)
-        return result if collect else None
+        bounded = count > 0 or timeout > 0
+        result = self._app.run(count=count, timeout=float(timeout), metadata=metadata,
+                               collect=collect and bounded)
+        return result if result is not None else []
 
     def stop(self, fail: bool = False) -> None:
         """Stops run() after a final checkpoint (none with ``fail``). Thread-safe."""

@@ -37,7 +37,7 @@ def embedded_app(tmp_path, name):
     return make
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def brokers():
     address = os.environ.get("STREAMFRAME_TEST_BROKERS")
     if not address:

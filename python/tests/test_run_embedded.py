@@ -77,7 +77,7 @@ def test_app_stop_from_a_callable_ends_run(embedded_app, name):
 
     app.dataframe(topic).update(stop_at_five)
     produce(app, topic, [(b"k", {"i": i}, 1000 + i) for i in range(100)])
-    assert app.run() is None
+    assert app.run() == []
     assert seen[:6] == [0, 1, 2, 3, 4, 5]
 
 

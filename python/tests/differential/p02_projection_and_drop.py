@@ -1,0 +1,21 @@
+"""Projection, a dropped column, a constant column."""
+import json
+import os
+
+from quixstreams import Application
+
+app = Application(
+    os.environ["BROKER"],
+    consumer_group=os.environ["GROUP"],
+    auto_offset_reset="earliest",
+    state_dir=os.environ["STATE_DIR"],
+    loglevel="ERROR",
+)
+sdf = app.dataframe(app.topic(os.environ["INPUT"]))
+
+
+sdf["const"] = 7
+sdf = sdf[["i", "name", "const", "tags"]]
+sdf.drop("tags")
+outputs = app.run(timeout=float(os.environ["IDLE_TIMEOUT"]), metadata=True)
+print("OUTPUTS " + json.dumps(outputs, default=lambda b: b.decode()))

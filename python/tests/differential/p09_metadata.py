@@ -1,0 +1,22 @@
+"""apply with metadata=True: the key and timestamp into the value."""
+import json
+import os
+
+from quixstreams import Application
+
+app = Application(
+    os.environ["BROKER"],
+    consumer_group=os.environ["GROUP"],
+    auto_offset_reset="earliest",
+    state_dir=os.environ["STATE_DIR"],
+    loglevel="ERROR",
+)
+sdf = app.dataframe(app.topic(os.environ["INPUT"]))
+
+
+sdf = sdf.apply(
+    lambda value, key, timestamp, headers: {"i": value["i"], "key": key.decode(), "ts": timestamp},
+    metadata=True,
+)
+outputs = app.run(timeout=float(os.environ["IDLE_TIMEOUT"]), metadata=True)
+print("OUTPUTS " + json.dumps(outputs, default=lambda b: b.decode()))

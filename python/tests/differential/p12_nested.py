@@ -1,0 +1,21 @@
+"""Nested access into objects and arrays."""
+import json
+import os
+
+from quixstreams import Application
+
+app = Application(
+    os.environ["BROKER"],
+    consumer_group=os.environ["GROUP"],
+    auto_offset_reset="earliest",
+    state_dir=os.environ["STATE_DIR"],
+    loglevel="ERROR",
+)
+sdf = app.dataframe(app.topic(os.environ["INPUT"]))
+
+
+sdf["b"] = sdf["nested"]["a"]["b"]
+sdf["first_tag"] = sdf["tags"][0]
+sdf = sdf[["i", "b", "first_tag"]]
+outputs = app.run(timeout=float(os.environ["IDLE_TIMEOUT"]), metadata=True)
+print("OUTPUTS " + json.dumps(outputs, default=lambda b: b.decode()))

@@ -1,0 +1,22 @@
+"""A window reduce with an initializer, final."""
+import json
+import os
+
+from quixstreams import Application
+
+app = Application(
+    os.environ["BROKER"],
+    consumer_group=os.environ["GROUP"],
+    auto_offset_reset="earliest",
+    state_dir=os.environ["STATE_DIR"],
+    loglevel="ERROR",
+)
+sdf = app.dataframe(app.topic(os.environ["INPUT"]))
+
+
+sdf = sdf.tumbling_window(duration_ms=4000).reduce(
+    reducer=lambda acc, v: {"names": acc["names"] + v["name"], "n": acc["n"] + 1},
+    initializer=lambda v: {"names": v["name"], "n": 1},
+).final()
+outputs = app.run(timeout=float(os.environ["IDLE_TIMEOUT"]), metadata=True)
+print("OUTPUTS " + json.dumps(outputs, default=lambda b: b.decode()))
