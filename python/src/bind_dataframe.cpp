@@ -280,8 +280,55 @@ void bind_windows(nb::module_& m) {
       });
 }
 
-void check_on_late(nb::handle on_late) {
-  if (!on_late.is_none()) raise_not_implemented("the on_late callback of a window (Python)");
+// Quix: on_late(value, key, timestamp_ms, late_by_ms, start, end, store_name, topic,
+// partition, offset) -> bool (True: log the late record).
+OnLateFn on_late_of(const Frame& f, nb::object on_late) {
+  if (on_late.is_none()) return nullptr;
+  CallableRef fn = keep(f, std::move(on_late));
+  const Representation r = f.repr;
+  return [fn, r](const LateRecord& late) -> bool {
+    nb::gil_scoped_acquire gil;
+    try {
+      nb::object out = fn.get()(to_python(late.value, r.values), to_python(late.key, r.keys),
+                                late.timestamp, late.late_by_ms, late.start, late.end,
+                                late.store_name, late.topic, late.partition, late.offset);
+      const int truth = PyObject_IsTrue(out.ptr());
+      if (truth < 0) throw nb::python_error();
+      return truth == 1;
+    } catch (nb::python_error& e) {
+      throw PythonError(std::move(e), "on_late");
+    }
+  };
+}
+
+JoinHow how_of(const std::string& how, bool asof) {
+  if (how == "inner") return JoinHow::inner;
+  if (how == "left") return JoinHow::left;
+  if (!asof && how == "right") return JoinHow::right;
+  if (!asof && how == "outer") return JoinHow::outer;
+  throw ConfigError("how=" + how + ": " +
+                    (asof ? "join_asof takes 'inner' or 'left'"
+                          : "join_interval takes 'inner', 'left', 'right' or 'outer'"));
+}
+
+// on_merge: "raise", "keep-left", "keep-right", or a callable(left, right) -> merged value.
+template <class Options>
+void set_on_merge(const Frame& f, nb::object on_merge, Options& options) {
+  if (PyUnicode_Check(on_merge.ptr())) {
+    const std::string s = nb::cast<std::string>(on_merge);
+    if (s == "raise") {
+      options.on_merge = OnMerge::raise;
+    } else if (s == "keep-left") {
+      options.on_merge = OnMerge::keep_left;
+    } else if (s == "keep-right") {
+      options.on_merge = OnMerge::keep_right;
+    } else {
+      throw ConfigError("on_merge is 'raise', 'keep-left', 'keep-right' or a callable, not '" + s +
+                        "'");
+    }
+    return;
+  }
+  options.merge = wrap_binary(keep(f, std::move(on_merge)), f.repr.values, "join on_merge");
 }
 
 void bind_frame(nb::module_& m) {
@@ -418,11 +465,11 @@ void bind_frame(nb::module_& m) {
   cls.def(
       "tumbling_window",
       [](const Frame& f, nb::handle duration_ms, nb::handle grace_ms,
-         std::optional<std::string> name, nb::handle on_late) {
-        check_on_late(on_late);
-        return Window{f.sdf.tumbling_window(
-                          ms_of(duration_ms, "duration_ms"),
-                          {.grace = ms_of(grace_ms, "grace_ms"), .name = optional_name(name)}),
+         std::optional<std::string> name, nb::object on_late) {
+        return Window{f.sdf.tumbling_window(ms_of(duration_ms, "duration_ms"),
+                                            {.grace = ms_of(grace_ms, "grace_ms"),
+                                             .name = optional_name(name),
+                                             .on_late = on_late_of(f, std::move(on_late))}),
                       f.repr, f.keep};
       },
       nb::arg("duration_ms"), nb::arg("grace_ms") = 0, nb::arg("name") = nb::none(),
@@ -430,27 +477,72 @@ void bind_frame(nb::module_& m) {
   cls.def(
       "hopping_window",
       [](const Frame& f, nb::handle duration_ms, nb::handle step_ms, nb::handle grace_ms,
-         std::optional<std::string> name, nb::handle on_late) {
-        check_on_late(on_late);
-        return Window{f.sdf.hopping_window(
-                          ms_of(duration_ms, "duration_ms"), ms_of(step_ms, "step_ms"),
-                          {.grace = ms_of(grace_ms, "grace_ms"), .name = optional_name(name)}),
-                      f.repr, f.keep};
+         std::optional<std::string> name, nb::object on_late) {
+        return Window{
+            f.sdf.hopping_window(ms_of(duration_ms, "duration_ms"), ms_of(step_ms, "step_ms"),
+                                 {.grace = ms_of(grace_ms, "grace_ms"),
+                                  .name = optional_name(name),
+                                  .on_late = on_late_of(f, std::move(on_late))}),
+            f.repr, f.keep};
       },
       nb::arg("duration_ms"), nb::arg("step_ms"), nb::arg("grace_ms") = 0,
       nb::arg("name") = nb::none(), nb::arg("on_late") = nb::none());
   cls.def(
       "sliding_window",
       [](const Frame& f, nb::handle duration_ms, nb::handle grace_ms,
-         std::optional<std::string> name, nb::handle on_late) {
-        check_on_late(on_late);
-        return Window{f.sdf.sliding_window(
-                          ms_of(duration_ms, "duration_ms"),
-                          {.grace = ms_of(grace_ms, "grace_ms"), .name = optional_name(name)}),
+         std::optional<std::string> name, nb::object on_late) {
+        return Window{f.sdf.sliding_window(ms_of(duration_ms, "duration_ms"),
+                                           {.grace = ms_of(grace_ms, "grace_ms"),
+                                            .name = optional_name(name),
+                                            .on_late = on_late_of(f, std::move(on_late))}),
                       f.repr, f.keep};
       },
       nb::arg("duration_ms"), nb::arg("grace_ms") = 0, nb::arg("name") = nb::none(),
       nb::arg("on_late") = nb::none());
+  cls.def(
+      "session_window",
+      [](const Frame& f, nb::handle inactivity_gap_ms, nb::handle grace_ms,
+         std::optional<std::string> name, nb::object on_late) {
+        return Window{f.sdf.session_window(ms_of(inactivity_gap_ms, "inactivity_gap_ms"),
+                                           {.grace = ms_of(grace_ms, "grace_ms"),
+                                            .name = optional_name(name),
+                                            .on_late = on_late_of(f, std::move(on_late))}),
+                      f.repr, f.keep};
+      },
+      nb::arg("inactivity_gap_ms"), nb::arg("grace_ms") = 0, nb::arg("name") = nb::none(),
+      nb::arg("on_late") = nb::none());
+  cls.def(
+      "join_asof",
+      [](const Frame& f, const Frame& right, const std::string& how, nb::object on_merge,
+         nb::handle grace_ms, std::optional<std::string> name) {
+        JoinAsofOptions o;
+        o.how = how_of(how, true);
+        set_on_merge(f, std::move(on_merge), o);
+        if (!grace_ms.is_none()) o.grace = ms_of(grace_ms, "grace_ms");
+        if (name) o.name = *name;
+        return Frame{
+            f.sdf.join_asof(right.sdf, std::move(o)), {StringsAs::text, f.repr.keys}, f.keep};
+      },
+      nb::arg("right"), nb::arg("how") = "inner", nb::arg("on_merge") = "raise",
+      nb::arg("grace_ms") = nb::none(), nb::arg("name") = nb::none());
+  cls.def(
+      "join_interval",
+      [](const Frame& f, const Frame& right, const std::string& how, nb::object on_merge,
+         nb::handle grace_ms, std::optional<std::string> name, nb::handle backward_ms,
+         nb::handle forward_ms) {
+        JoinIntervalOptions o;
+        o.how = how_of(how, false);
+        set_on_merge(f, std::move(on_merge), o);
+        if (!grace_ms.is_none()) o.grace = ms_of(grace_ms, "grace_ms");
+        if (name) o.name = *name;
+        o.backward = ms_of(backward_ms, "backward_ms");
+        o.forward = ms_of(forward_ms, "forward_ms");
+        return Frame{
+            f.sdf.join_interval(right.sdf, std::move(o)), {StringsAs::text, f.repr.keys}, f.keep};
+      },
+      nb::arg("right"), nb::arg("how") = "inner", nb::arg("on_merge") = "raise",
+      nb::arg("grace_ms") = nb::none(), nb::arg("name") = nb::none(), nb::arg("backward_ms") = 0,
+      nb::arg("forward_ms") = 0);
   cls.def(
       "tumbling_count_window",
       [](const Frame& f, std::int64_t count, std::optional<std::string> name) {
@@ -486,8 +578,7 @@ void bind_frame(nb::module_& m) {
       nb::arg("value").none(), nb::arg("key").none() = nb::bytes("key", 3),
       nb::arg("timestamp") = 0, nb::arg("headers").none() = nb::none());
   // PY-05: Quix methods the Python API does not have yet fail where the pipeline is defined.
-  for (const char* missing : {"join_asof", "join_interval", "join_lookup", "session_window", "sink",
-                              "fill", "register_store"}) {
+  for (const char* missing : {"join_lookup", "sink", "fill", "register_store"}) {
     cls.def(missing, [missing](const Frame&, nb::args, nb::kwargs) {
       raise_not_implemented(std::string("StreamingDataFrame.") + missing +
                             "() is not in streamframe's Python API yet");

@@ -147,18 +147,18 @@ def test_what_streamframe_lacks_is_not_implemented_at_definition(app, new_sdf):
         sdf["a"] // 2
     with pytest.raises(NotImplementedError, match="__pow__"):
         sdf["a"] ** 2
-    with pytest.raises(NotImplementedError, match="on_late"):
-        sdf.tumbling_window(1000, on_late=lambda *a: True)
     with pytest.raises(NotImplementedError, match="quix_sdk_token"):
         sf.Application("embedded", quix_sdk_token="x")
     with pytest.raises(NotImplementedError, match="serde objects"):
         app.topic("x", value_deserializer=object())
     with pytest.raises(NotImplementedError, match="sources"):
         app.dataframe(source=object())
-    with pytest.raises(NotImplementedError, match="join_asof"):
-        sdf.join_asof(new_sdf(), how="left")
-    with pytest.raises(NotImplementedError, match="session_window"):
-        sdf.session_window(1000)
+    with pytest.raises(NotImplementedError, match="join_lookup"):
+        sdf.join_lookup(object(), fields={})
+    with pytest.raises(sf.ConfigError, match="join_asof takes 'inner' or 'left'"):
+        sdf.join_asof(new_sdf(), how="outer")
+    with pytest.raises(sf.ConfigError, match="on_merge"):
+        sdf.join_interval(new_sdf(), on_merge="keep-both")
     with pytest.raises(TypeError, match="no_such_argument"):
         sf.Application("embedded", no_such_argument=1)
 

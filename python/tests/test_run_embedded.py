@@ -196,3 +196,55 @@ def test_python_objects_do_not_pile_up_over_a_million_records(embedded_app, name
         refs.append((sys.getrefcount(shared), sys.getrefcount(enrich), sys.getrefcount(count)))
     assert objects[1:] == [objects[1]] * 9
     assert refs == [refs[0]] * 10
+
+
+def test_session_window_and_on_late(embedded_app, name):
+    late = []
+
+    def on_late(value, key, timestamp_ms, late_by_ms, start, end, store_name, topic, partition,
+                offset):
+        late.append((value, key, timestamp_ms, late_by_ms, topic, offset))
+        return False  # do not log it
+
+    app = embedded_app()
+    topic = app.topic(name("in"))
+    sdf = app.dataframe(topic).apply(lambda v: v["x"])
+    sdf = sdf.session_window(inactivity_gap_ms=1000, on_late=on_late).sum().final()
+    # A session ends 1 ms after its last record (Quix Streams 3.27+, checked against 3.28.1 with
+    # the same records): [100, 601) closes at 3000; the record at 200 comes 3800 ms late.
+    records = [(b"s", {"x": x}, ts) for x, ts in [(1, 100), (2, 600), (4, 3000), (8, 5000), (16, 200)]]
+    produce(app, topic, records)
+    out = app.run(timeout=2)
+    assert out == [{"start": 100, "end": 601, "value": 3}]
+    assert late == [(16, b"s", 200, 3800, topic.name, 4)]
+
+
+def test_join_asof_and_join_interval(embedded_app, name):
+    app = embedded_app()
+    orders = app.topic(name("orders"))
+    rates = app.topic(name("rates"))
+    left = app.dataframe(orders)
+    right = app.dataframe(rates)
+    asof = left.join_asof(right, how="left", on_merge=lambda l, r: {**l, "rate": r["rate"] if r else None})
+    asof["usd"] = asof.apply(lambda v: v["amount"] * v["rate"] if v["rate"] else None)
+    produce(app, rates, [(b"eur", {"rate": 1.0}, 1000), (b"eur", {"rate": 2.0}, 2000)])
+    produce(app, orders, [(b"eur", {"amount": 10}, 1500), (b"eur", {"amount": 10}, 2500),
+                          (b"gbp", {"amount": 5}, 2600)])
+    out = app.run(count=3, timeout=10)
+    # Quix Streams calls on_merge(left, None) for a left record without a match.
+    assert out == [
+        {"amount": 10, "rate": 1.0, "usd": 10.0},
+        {"amount": 10, "rate": 2.0, "usd": 20.0},
+        {"amount": 5, "rate": None, "usd": None},
+    ]
+
+    app = embedded_app()
+    clicks = app.topic(name("clicks"))
+    views = app.topic(name("views"))
+    joined = app.dataframe(clicks).join_interval(
+        app.dataframe(views), how="inner", on_merge="keep-left", backward_ms=1000, forward_ms=0
+    )
+    produce(app, views, [(b"u", {"page": "a"}, 1000), (b"u", {"page": "b"}, 5000)])
+    produce(app, clicks, [(b"u", {"click": 1}, 1500), (b"u", {"click": 2}, 3000)])
+    out = app.run(count=1, timeout=10)
+    assert out == [{"click": 1, "page": "a"}]
