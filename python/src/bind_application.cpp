@@ -64,7 +64,7 @@ ErrorCallback wrap_error_callback(nb::handle keep, nb::object f, std::string wha
   if (f.is_none()) return nullptr;
   CallableRef fn = CallableRef::kept_by(keep, std::move(f));
   return [fn, what](const std::exception& e, const ErrorContext& ctx) -> ErrorAction {
-    nb::gil_scoped_acquire gil;
+    CallbackGil gil;
     try {
       nb::object logger = nb::module_::import_("logging").attr("getLogger")("streamframe");
       nb::object skip = fn.get()(exception_to_python(e), row_of(ctx), logger);
@@ -218,7 +218,7 @@ void bind_application(nb::module_& m) {
               CallableRef fn = CallableRef::kept_by(keep, std::move(on_message_processed));
               c.on_message_processed = [fn](const std::string& topic, std::int32_t partition,
                                             std::int64_t offset) {
-                nb::gil_scoped_acquire gil;
+                CallbackGil gil;
                 try {
                   fn.get()(topic, partition, offset);
                 } catch (nb::python_error& e) {
@@ -268,7 +268,7 @@ void bind_application(nb::module_& m) {
               CallableRef fn = CallableRef::kept_by(app.keep, std::move(timestamp_extractor));
               o.timestamp_extractor = [fn, repr](const Value& v, const Headers& h, std::int64_t t,
                                                  TimestampType type) -> std::int64_t {
-                nb::gil_scoped_acquire gil;
+                CallbackGil gil;
                 try {
                   nb::object out = fn.get()(to_python(v, repr.values),
                                             h.empty() ? nb::none() : headers_to_python(h), t,

@@ -287,7 +287,7 @@ OnLateFn on_late_of(const Frame& f, nb::object on_late) {
   CallableRef fn = keep(f, std::move(on_late));
   const Representation r = f.repr;
   return [fn, r](const LateRecord& late) -> bool {
-    nb::gil_scoped_acquire gil;
+    CallbackGil gil;
     try {
       nb::object out = fn.get()(to_python(late.value, r.values), to_python(late.key, r.keys),
                                 late.timestamp, late.late_by_ms, late.start, late.end,

@@ -50,7 +50,7 @@ nb::object headers_of(const Headers& h) {
 // Calls `call` under the GIL; a Python exception becomes a PythonError naming `what`.
 template <class F>
 auto with_gil(const std::string& what, F&& call) {
-  nb::gil_scoped_acquire gil;
+  CallbackGil gil;
   try {
     return call();
   } catch (nb::python_error& e) {

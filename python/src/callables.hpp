@@ -6,6 +6,8 @@
 
 #include <nanobind/nanobind.h>
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -39,6 +41,18 @@ class CallableRef {
   };
   std::shared_ptr<Holder> strong_;
   PyObject* borrowed_ = nullptr;
+};
+
+// The GIL, taken by the engine's thread to call Python (PY-03). Counts how often, so a test can
+// check that a pipeline of expressions never takes it per record.
+class CallbackGil {
+ public:
+  CallbackGil() { count_.fetch_add(1, std::memory_order_relaxed); }
+  static std::uint64_t count() { return count_.load(std::memory_order_relaxed); }
+
+ private:
+  static inline std::atomic<std::uint64_t> count_{0};
+  nb::gil_scoped_acquire gil_;
 };
 
 // How values and keys of a frame look in Python: text, or the raw bytes of the bytes serde.

@@ -2,6 +2,7 @@
 // it (python/streamframe) gives it Quix Streams' argument names and units.
 #include <nanobind/nanobind.h>
 
+#include "callables.hpp"
 #include "errors.hpp"
 #include "frame.hpp"
 
@@ -10,4 +11,6 @@ NB_MODULE(_core, m) {
   streamframe::python::register_errors(m);
   streamframe::python::bind_dataframe(m);
   streamframe::python::bind_application(m);
+  m.def("_callback_gil_count", &streamframe::python::CallbackGil::count,
+        "How many times the engine took the GIL to call Python (for tests of PY-03).");
 }

@@ -92,6 +92,33 @@ def test_app_stop_from_another_thread(embedded_app, name):
     assert time.monotonic() - started < 10
 
 
+def test_a_pipeline_of_expressions_never_takes_the_gil_per_record(embedded_app, name):
+    """PY-03: expressions, filters, windows and built-in aggregations run without Python; a
+    callable takes the GIL once per call."""
+    from streamframe import _core
+
+    app = embedded_app()
+    topic = app.topic(name("in"))
+    sdf = app.dataframe(topic)
+    sdf["f"] = sdf["c"] * 9 / 5 + 32
+    sdf = sdf[(sdf["f"] > 50) & sdf["sensor"].isin(["s1", "s2"])]
+    sdf = sdf.tumbling_window(1000).agg(n=Count(), total=Sum("f"), avg=Mean("c")).current()
+    records = [(b"k", {"c": i % 40, "sensor": f"s{i % 3}"}, 1000 + i) for i in range(5000)]
+    produce(app, topic, records)
+    before = _core._callback_gil_count()
+    out = app.run(count=1000)
+    assert len(out) == 1000
+    assert _core._callback_gil_count() == before
+
+    app2 = embedded_app()
+    topic2 = app2.topic(name("in"))
+    app2.dataframe(topic2).apply(lambda v: v)
+    produce(app2, topic2, records[:1000])
+    before = _core._callback_gil_count()
+    assert len(app2.run(count=1000)) == 1000
+    assert _core._callback_gil_count() - before == 1000
+
+
 def explode(value):
     if value["i"] == 3:
         raise ValueError(f"bad record {value['i']}")
