@@ -301,6 +301,17 @@ OnLateFn on_late_of(const Frame& f, nb::object on_late) {
   };
 }
 
+// grace_ms, name and on_late, as every time window and session window takes them.
+template <class Options>
+Options window_options(const Frame& f, nb::handle grace_ms, const std::optional<std::string>& name,
+                       nb::object on_late) {
+  Options o;
+  o.grace = ms_of(grace_ms, "grace_ms");
+  o.name = optional_name(name);
+  o.on_late = on_late_of(f, std::move(on_late));
+  return o;
+}
+
 JoinHow how_of(const std::string& how, bool asof) {
   if (how == "inner") return JoinHow::inner;
   if (how == "left") return JoinHow::left;
@@ -466,10 +477,9 @@ void bind_frame(nb::module_& m) {
       "tumbling_window",
       [](const Frame& f, nb::handle duration_ms, nb::handle grace_ms,
          std::optional<std::string> name, nb::object on_late) {
-        return Window{f.sdf.tumbling_window(ms_of(duration_ms, "duration_ms"),
-                                            {.grace = ms_of(grace_ms, "grace_ms"),
-                                             .name = optional_name(name),
-                                             .on_late = on_late_of(f, std::move(on_late))}),
+        return Window{f.sdf.tumbling_window(
+                          ms_of(duration_ms, "duration_ms"),
+                          window_options<WindowOptions>(f, grace_ms, name, std::move(on_late))),
                       f.repr, f.keep};
       },
       nb::arg("duration_ms"), nb::arg("grace_ms") = 0, nb::arg("name") = nb::none(),
@@ -478,12 +488,10 @@ void bind_frame(nb::module_& m) {
       "hopping_window",
       [](const Frame& f, nb::handle duration_ms, nb::handle step_ms, nb::handle grace_ms,
          std::optional<std::string> name, nb::object on_late) {
-        return Window{
-            f.sdf.hopping_window(ms_of(duration_ms, "duration_ms"), ms_of(step_ms, "step_ms"),
-                                 {.grace = ms_of(grace_ms, "grace_ms"),
-                                  .name = optional_name(name),
-                                  .on_late = on_late_of(f, std::move(on_late))}),
-            f.repr, f.keep};
+        return Window{f.sdf.hopping_window(
+                          ms_of(duration_ms, "duration_ms"), ms_of(step_ms, "step_ms"),
+                          window_options<WindowOptions>(f, grace_ms, name, std::move(on_late))),
+                      f.repr, f.keep};
       },
       nb::arg("duration_ms"), nb::arg("step_ms"), nb::arg("grace_ms") = 0,
       nb::arg("name") = nb::none(), nb::arg("on_late") = nb::none());
@@ -491,10 +499,9 @@ void bind_frame(nb::module_& m) {
       "sliding_window",
       [](const Frame& f, nb::handle duration_ms, nb::handle grace_ms,
          std::optional<std::string> name, nb::object on_late) {
-        return Window{f.sdf.sliding_window(ms_of(duration_ms, "duration_ms"),
-                                           {.grace = ms_of(grace_ms, "grace_ms"),
-                                            .name = optional_name(name),
-                                            .on_late = on_late_of(f, std::move(on_late))}),
+        return Window{f.sdf.sliding_window(
+                          ms_of(duration_ms, "duration_ms"),
+                          window_options<WindowOptions>(f, grace_ms, name, std::move(on_late))),
                       f.repr, f.keep};
       },
       nb::arg("duration_ms"), nb::arg("grace_ms") = 0, nb::arg("name") = nb::none(),
@@ -504,9 +511,8 @@ void bind_frame(nb::module_& m) {
       [](const Frame& f, nb::handle inactivity_gap_ms, nb::handle grace_ms,
          std::optional<std::string> name, nb::object on_late) {
         return Window{f.sdf.session_window(ms_of(inactivity_gap_ms, "inactivity_gap_ms"),
-                                           {.grace = ms_of(grace_ms, "grace_ms"),
-                                            .name = optional_name(name),
-                                            .on_late = on_late_of(f, std::move(on_late))}),
+                                           window_options<SessionWindowOptions>(
+                                               f, grace_ms, name, std::move(on_late))),
                       f.repr, f.keep};
       },
       nb::arg("inactivity_gap_ms"), nb::arg("grace_ms") = 0, nb::arg("name") = nb::none(),

@@ -30,7 +30,34 @@ Classes& classes() {
   return c;
 }
 
-// Engine error -> (class, message); the most derived class first.
+// The engine's errors whose base is streamframe::Error itself (errors.hpp); KafkaError and
+// KafkaBrokerUnavailableError, a KafkaError, are handled apart.
+#define SF_PY_PLAIN_ERRORS(X)      \
+  X(ConfigError)                   \
+  X(InvalidOperation)              \
+  X(ColumnDoesNotExist)            \
+  X(InvalidColumnReference)        \
+  X(ValueTypeError)                \
+  X(ArithmeticError)               \
+  X(OverlappingColumns)            \
+  X(SerializationError)            \
+  X(TopicNotFound)                 \
+  X(TopicPartitionsMismatch)       \
+  X(TopicConfigurationMismatch)    \
+  X(GroupByDuplicate)              \
+  X(InvalidStoredOffset)           \
+  X(RocksDBCorruptedError)         \
+  X(StateRecoveryOffsetOutOfRange) \
+  X(IncompatibleStateStoreError)   \
+  X(CheckpointProducerTimeout)     \
+  X(CheckpointConsumerCommitError) \
+  X(SourceException)               \
+  X(InvalidTimestamp)              \
+  X(AggregationError)              \
+  X(LookupError)                   \
+  X(LookupConnectionError)
+
+// Engine error -> its Python class; the most derived class first.
 template <class F>
 void dispatch(const std::exception& e, F&& raise) {
   const Classes& c = classes();
@@ -38,29 +65,7 @@ void dispatch(const std::exception& e, F&& raise) {
   if (dynamic_cast<const Name*>(&e) != nullptr) return raise(c.get(#Name));
   SF_PY_ERROR(KafkaBrokerUnavailableError)
   SF_PY_ERROR(KafkaError)
-  SF_PY_ERROR(ConfigError)
-  SF_PY_ERROR(InvalidOperation)
-  SF_PY_ERROR(ColumnDoesNotExist)
-  SF_PY_ERROR(InvalidColumnReference)
-  SF_PY_ERROR(ValueTypeError)
-  SF_PY_ERROR(ArithmeticError)
-  SF_PY_ERROR(OverlappingColumns)
-  SF_PY_ERROR(SerializationError)
-  SF_PY_ERROR(TopicNotFound)
-  SF_PY_ERROR(TopicPartitionsMismatch)
-  SF_PY_ERROR(TopicConfigurationMismatch)
-  SF_PY_ERROR(GroupByDuplicate)
-  SF_PY_ERROR(InvalidStoredOffset)
-  SF_PY_ERROR(RocksDBCorruptedError)
-  SF_PY_ERROR(StateRecoveryOffsetOutOfRange)
-  SF_PY_ERROR(IncompatibleStateStoreError)
-  SF_PY_ERROR(CheckpointProducerTimeout)
-  SF_PY_ERROR(CheckpointConsumerCommitError)
-  SF_PY_ERROR(SourceException)
-  SF_PY_ERROR(InvalidTimestamp)
-  SF_PY_ERROR(AggregationError)
-  SF_PY_ERROR(LookupError)
-  SF_PY_ERROR(LookupConnectionError)
+  SF_PY_PLAIN_ERRORS(SF_PY_ERROR)
 #undef SF_PY_ERROR
   return raise(c.base);
 }
@@ -126,31 +131,9 @@ void register_errors(nb::module_& m) {
   };
   PyObject* kafka = add("KafkaError", c.base);
   add("KafkaBrokerUnavailableError", kafka);
-  for (const char* name : {"ConfigError",
-                           "InvalidOperation",
-                           "ColumnDoesNotExist",
-                           "InvalidColumnReference",
-                           "ValueTypeError",
-                           "ArithmeticError",
-                           "OverlappingColumns",
-                           "SerializationError",
-                           "TopicNotFound",
-                           "TopicPartitionsMismatch",
-                           "TopicConfigurationMismatch",
-                           "GroupByDuplicate",
-                           "InvalidStoredOffset",
-                           "RocksDBCorruptedError",
-                           "StateRecoveryOffsetOutOfRange",
-                           "IncompatibleStateStoreError",
-                           "CheckpointProducerTimeout",
-                           "CheckpointConsumerCommitError",
-                           "SourceException",
-                           "InvalidTimestamp",
-                           "AggregationError",
-                           "LookupError",
-                           "LookupConnectionError"}) {
-    add(name, c.base);
-  }
+#define SF_PY_ADD(Name) add(#Name, c.base);
+  SF_PY_PLAIN_ERRORS(SF_PY_ADD)
+#undef SF_PY_ADD
   nb::register_exception_translator(&translate);
 }
 
