@@ -32,6 +32,11 @@ def _seconds_to_ms(value: Union[int, float, timedelta], name: str) -> int:
     return round(value * 1000)
 
 
+def _librdkafka_config(config: Optional[Mapping[str, Any]]) -> Dict[str, str]:
+    """Quix passes librdkafka settings as Python values: booleans are "true" / "false" there."""
+    return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (config or {}).items()}
+
+
 def _serde(value: Any, name: str) -> str:
     if isinstance(value, str):
         if value not in _SERDE_NAMES:
@@ -99,8 +104,8 @@ class Application:
             topic_create_timeout_ms=_seconds_to_ms(topic_create_timeout, "topic_create_timeout"),
             auto_create_topics=auto_create_topics,
             use_changelog_topics=use_changelog_topics,
-            consumer_extra_config={k: str(v) for k, v in (consumer_extra_config or {}).items()},
-            producer_extra_config={k: str(v) for k, v in (producer_extra_config or {}).items()},
+            consumer_extra_config=_librdkafka_config(consumer_extra_config),
+            producer_extra_config=_librdkafka_config(producer_extra_config),
             loglevel=loglevel,
             on_consumer_error=on_consumer_error,
             on_processing_error=on_processing_error,

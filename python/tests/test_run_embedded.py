@@ -176,6 +176,19 @@ def test_a_value_a_callable_cannot_return_is_a_processing_error(embedded_app, na
         app.run(count=1)
 
 
+def test_extra_librdkafka_settings_take_python_values(embedded_app, name):
+    app = embedded_app(consumer_extra_config={"enable.partition.eof": False, "fetch.wait.max.ms": 10},
+                       producer_extra_config={"linger.ms": 1.5})
+    topic = app.topic(name("in"))
+    app.dataframe(topic)
+    produce(app, topic, [(b"k", {"i": 1}, 1000)])
+    assert app.run(count=1) == [{"i": 1}]
+    with pytest.raises(sf.ConfigError, match="no.such.setting"):
+        bad = embedded_app(consumer_extra_config={"no.such.setting": 1})
+        bad.dataframe(bad.topic(name("in")))
+        bad.run(count=1)
+
+
 def test_error_classes():
     for cls in (sf.KafkaError, sf.ConfigError, sf.SerializationError, sf.ValueTypeError,
                 sf.ColumnDoesNotExist, sf.TopicNotFound, sf.InvalidOperation):
