@@ -69,21 +69,25 @@ WORKLOAD_KIND = {
 # an order that depends on how partitions interleave; only each key's last update is compared.
 TABLE_WORKLOADS = {"q5", "q7"}
 WINDOWED_WORKLOADS = {"q5", "q5-like", "q7", "q7-like"}
-PEERS = ["streamframe", "kafka-streams", "quix"]
+# "python": the Quix peer's own program with its import changed to streamframe's Python API
+# (issue 16): expressions where Quix uses expressions, a Python callable where Quix uses one.
+PEERS = ["streamframe", "python", "kafka-streams", "quix"]
 # Column order of the tables and bars of the chart.
-COLUMNS = ["ceiling", "streamframe", "engine", "kafka-streams", "quix"]
+COLUMNS = ["ceiling", "streamframe", "engine", "python", "kafka-streams", "quix"]
 LABEL = {
     "ceiling": "ceiling", "streamframe": "streamframe", "engine": "streamframe engine-only",
-    "kafka-streams": "Kafka Streams", "quix": "Quix Streams",
+    "python": "streamframe (Python)", "kafka-streams": "Kafka Streams", "quix": "Quix Streams",
 }
-SIZE_OF = {"ceiling": "big", "streamframe": "big", "engine": "big", "kafka-streams": "medium", "quix": "small"}
+SIZE_OF = {"ceiling": "big", "streamframe": "big", "engine": "big", "python": "medium", "kafka-streams": "medium",
+           "quix": "small"}
 COLOR = {
     "ceiling": "#9e9e9e", "streamframe": "#1f77b4", "engine": "#aec7e8",
-    "kafka-streams": "#d62728", "quix": "#2ca02c",
+    "python": "#ff7f0e", "kafka-streams": "#d62728", "quix": "#2ca02c",
 }
 # Only for the first run's timeout (max(60 s, 20x the expected duration)); later runs of the
 # same system and workload use the duration measured before.
-NOMINAL_RATE = {"ceiling": 1_000_000, "streamframe": 300_000, "kafka-streams": 30_000, "quix": 10_000}
+NOMINAL_RATE = {"ceiling": 1_000_000, "streamframe": 300_000, "python": 100_000, "kafka-streams": 30_000,
+                "quix": 10_000}
 
 # Kafka Streams forwards windowed aggregates from its record cache only when it commits (every
 # 30 s at-least-once by default), so with the default the final windows of the q5/q7 family reach
@@ -641,7 +645,17 @@ class Suite:
             return [str(a.ks_run), *opts]
         if system == "quix":
             return [a.venv_python, str(a.quix_script), *opts]
+        if system == "python":
+            return [a.python_venv_python, str(self.python_script()), *opts]
         raise ValueError(system)
+
+    def python_script(self) -> Path:
+        """The Quix peer with `quixstreams` replaced by `streamframe`, and nothing else."""
+        script = Path(self.log_dir) / "nexmark_streamframe_python.py"
+        if not script.exists():
+            script.parent.mkdir(parents=True, exist_ok=True)
+            script.write_text(self.args.quix_script.read_text().replace("quixstreams", "streamframe"))
+        return script
 
     def wait_t0(self, prog: Program, group: str, topic: str) -> tuple[float, float]:
         """Polls the group until it is STABLE with every input partition assigned: the instant
@@ -955,6 +969,8 @@ def summarize(res: dict) -> dict:
         for other in ("kafka-streams", "quix", "ceiling"):
             if med("streamframe") and med(other):
                 ratios[f"streamframe/{other}"] = med("streamframe") / med(other)
+        if med("python") and med("quix"):
+            ratios["python/quix"] = med("python") / med("quix")
         row["ratios"] = ratios
         rows[w] = row
     return rows
@@ -1147,7 +1163,7 @@ def render_markdown(res: dict, png_name: str) -> str:
     sizes = []
     for kind in dict.fromkeys(WORKLOAD_KIND[w] for w in res["workloads"]):
         by_size: dict[int, list[str]] = {}
-        for system in ("ceiling", "streamframe", "engine", "kafka-streams", "quix"):
+        for system in ("ceiling", "streamframe", "engine", "python", "kafka-streams", "quix"):
             n = prof["records"][kind].get(SIZE_OF[system], prof["records"][kind]["small"])
             by_size.setdefault(n, []).append(LABEL[system])
         if len(by_size) == 1:
@@ -1215,10 +1231,10 @@ def render_markdown(res: dict, png_name: str) -> str:
     L.append("## Throughput (records/s)")
     L.append("")
     head = ["workload"] + [LABEL[s] for s in sysnames]
-    ratio_cols = [k for k in ("streamframe/kafka-streams", "streamframe/quix", "streamframe/ceiling")
+    ratio_cols = [k for k in ("streamframe/kafka-streams", "streamframe/quix", "python/quix", "streamframe/ceiling")
                   if any(k in summary[w]["ratios"] for w in summary)]
     ratio_label = {"streamframe/kafka-streams": "streamframe / Kafka Streams", "streamframe/quix": "streamframe / Quix",
-                   "streamframe/ceiling": "streamframe / ceiling"}
+                   "python/quix": "streamframe (Python) / Quix", "streamframe/ceiling": "streamframe / ceiling"}
     head += [ratio_label[k] for k in ratio_cols]
     L.append("| " + " | ".join(head) + " |")
     L.append("|---|" + "---:|" * (len(head) - 1))
@@ -1432,13 +1448,13 @@ def print_table(res: dict) -> None:
     cols = [s for s in COLUMNS if any(s in summary[w] for w in summary)]
     widths = [11] + [max(14, len(LABEL[s])) for s in cols]
     print("".join(h.ljust(wd + 2) for h, wd in zip(["workload"] + [LABEL[s] for s in cols], widths)) +
-          "sf/KS   sf/Quix  sf/ceiling")
+          "sf/KS   sf/Quix  py/Quix sf/ceiling")
     for w, row in summary.items():
         cells = [w] + [(fmt_rate(row[s]["median"]) if (row.get(s) or {}).get("n") else ("FAILED" if s in row else "–"))
                        for s in cols]
         r = row["ratios"]
         ratios = [f"{r[k]:.2f}" if k in r else "–" for k in ("streamframe/kafka-streams", "streamframe/quix",
-                                                              "streamframe/ceiling")]
+                                                              "python/quix", "streamframe/ceiling")]
         print("".join(c.ljust(wd + 2) for c, wd in zip(cells, widths)) + "".join(x.ljust(8) for x in ratios))
     rows = latency_rows(res)
     if rows:
@@ -1518,6 +1534,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--ks-run", type=Path, default=ROOT / "bench/peers/kafka-streams/run",
                    help="Kafka Streams peer's run script")
     p.add_argument("--quix-script", type=Path, default=ROOT / "bench/peers/quix/nexmark_quix.py")
+    p.add_argument("--python-venv-python", default=str(ROOT / "build/python-venv/bin/python"),
+                   help="python with the streamframe package (scripts/python-package) for the 'python' system")
     p.add_argument("--log-dir", help="default <build dir>/nexmark-logs/<timestamp> (build-bench unless "
                    "STREAMFRAME_BENCH_BUILD_DIR says otherwise)")
     p.add_argument("--keep-topics", action="store_true")
@@ -1541,8 +1559,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.systems = []
     if "kafka-streams" in args.systems:
         needed.append(args.ks_run)
-    if "quix" in args.systems:
+    if "quix" in args.systems or "python" in args.systems:
         needed.append(args.quix_script)
+    if "python" in args.systems:
+        needed.append(Path(args.python_venv_python))
     for f in needed:
         if not f.exists():
             p.error(f"{f} does not exist")
