@@ -302,10 +302,12 @@ class StreamingDataFrame {
       const std::vector<std::pair<std::string, Aggregation>>& columns,
       const AggregateOptions& options = {}) const;
 
-  // SDF-15: terminal. The pipeline shares ownership of the sink, so it lives as long as the
-  // pipeline does; keep a copy of the pointer to read it (e.g. ListSink::rows()) after run().
-  // A null sink => ConfigError.
-  void sink(std::shared_ptr<Sink> sink);
+  // SDF-15: terminal, on a branch of its own (this dataframe is unchanged, as in Quix Streams);
+  // the record leaves the sink with a null value, which run() and test() return as its output.
+  // The pipeline shares ownership of the sink, so it lives as long as the pipeline does; keep a
+  // copy of the pointer to read it (e.g. ListSink::rows()) after run(). A null sink =>
+  // ConfigError.
+  void sink(std::shared_ptr<Sink> sink) const;
 
   // §7 windows, WIN-13 sessions. Invalid parameters => ConfigError naming the parameter,
   // here at the declaration. Windows are stateful: they keep their windows in a store of

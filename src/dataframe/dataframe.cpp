@@ -178,9 +178,11 @@ StreamingDataFrame StreamingDataFrame::concat(const StreamingDataFrame& other) c
   return StreamingDataFrame(graph_, merged);
 }
 
-void StreamingDataFrame::sink(std::shared_ptr<Sink> sink) {
+void StreamingDataFrame::sink(std::shared_ptr<Sink> sink) const {
   if (!sink) throw ConfigError("sink(): the sink is null");
-  append(std::make_unique<detail::SinkNode>(std::move(sink)));
+  // A branch of its own, as Quix Streams' sink is: what is defined on this dataframe after the
+  // sink() call follows this dataframe, not the sink.
+  (void)child(std::make_unique<detail::SinkNode>(std::move(sink)));
 }
 
 const MessageContext& StreamingDataFrame::message_context() {

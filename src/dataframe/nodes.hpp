@@ -388,6 +388,9 @@ class SinkNode final : public Node {
     const auto& mc = ctx.context();
     ctx.load_headers(row);
     sink_->add(row.value, row.key, row.timestamp, row.headers, mc.topic, mc.partition, mc.offset);
+    // Leaves with a null value, as Quix Streams' sink (an apply returning None) does: run(count=)
+    // counts the record and run()'s outputs show where it went.
+    row.value = Value();
     forward(row, ctx);
   }
   const char* kind() const override { return "sink"; }

@@ -270,6 +270,23 @@ TEST_F(DataFrameTest, SinkReceivesRowsWithContext) {
   EXPECT_EQ(rows[0]["a"], Value(1));
 }
 
+TEST_F(DataFrameTest, SinkIsABranchOfItsOwnAndLeavesWithANullValue) {
+  auto sink = std::make_shared<sf::ListSink>();
+  sdf["b"] = sdf["a"] + 1;
+  sdf.sink(sink);
+  // Defined after sink(): follows sdf, not the sink, and sees the record as sdf left it.
+  sdf["c"] = sdf["b"] * 10;
+  auto out = sdf.test(Value::object({{"a", 1}}), Value("k"), 5);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(out[0].value.is_null()) << "the sink's leaf";
+  EXPECT_EQ(out[0].key, Value("k"));
+  EXPECT_EQ(out[0].timestamp, 5);
+  EXPECT_EQ(out[1].value, Value::object({{"a", 1}, {"b", 2}, {"c", 20}}));
+  auto rows = sink->rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0], Value::object({{"a", 1}, {"b", 2}}));
+}
+
 TEST_F(DataFrameTest, TestRefusesPipelinesThatProduce) {
   sdf.to_topic(app.topic(fresh_topic_name()));
   EXPECT_THROW(sdf.test(Value(1)), sf::InvalidOperation);
