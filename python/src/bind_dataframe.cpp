@@ -584,7 +584,39 @@ void bind_frame(nb::module_& m) {
       nb::arg("value").none(), nb::arg("key").none() = nb::bytes("key", 3),
       nb::arg("timestamp") = 0, nb::arg("headers").none() = nb::none());
   // PY-05: Quix methods the Python API does not have yet fail where the pipeline is defined.
-  for (const char* missing : {"join_lookup", "sink", "fill", "register_store"}) {
+  cls.def(
+      "fill",
+      [](Frame& f, nb::args columns, nb::kwargs mapping) -> Frame& {
+        std::vector<std::string> names;
+        for (nb::handle c : columns) {
+          if (!PyUnicode_Check(c.ptr())) {
+            throw ConfigError(std::string("fill() takes column names as str, not '") +
+                              nb::type_name(c.type()).c_str() + "'");
+          }
+          names.push_back(nb::cast<std::string>(c));
+        }
+        std::vector<std::pair<std::string, Value>> values;
+        for (auto [column, fill] : mapping) {
+          values.emplace_back(nb::cast<std::string>(column), to_value(fill, "fill"));
+        }
+        f.sdf.fill(std::move(names), std::move(values));
+        return f;
+      },
+      nb::rv_policy::reference);
+  cls.def(
+      "sink",
+      [](Frame& f, nb::object sink) {
+        for (const char* method : {"add", "flush"}) {
+          if (!nb::hasattr(sink, method)) {
+            throw ConfigError(std::string("sink() takes an object with add() and flush() (a "
+                                          "streamframe.sinks sink), not '") +
+                              nb::type_name(sink.type()).c_str() + "'");
+          }
+        }
+        f.sdf.sink(wrap_sink(keep(f, std::move(sink)), f.repr));
+      },
+      nb::arg("sink"));
+  for (const char* missing : {"join_lookup", "register_store"}) {
     cls.def(missing, [missing](const Frame&, nb::args, nb::kwargs) {
       raise_not_implemented(std::string("StreamingDataFrame.") + missing +
                             "() is not in streamframe's Python API yet");

@@ -1,5 +1,7 @@
 #include "callables.hpp"
 
+#include <nanobind/stl/string.h>
+
 #include <utility>
 
 #include "errors.hpp"
@@ -208,6 +210,49 @@ HeadersFn wrap_headers(CallableRef f, Representation r) {
       return headers_to_value(out, "set_headers");
     });
   };
+}
+
+namespace {
+
+// A Python object with Quix Streams' sink methods: add(value, key, timestamp, headers, topic,
+// partition, offset) per record, flush() at each checkpoint before offsets commit, and start()
+// (or setup()) once before the first record.
+class PythonSink final : public Sink {
+ public:
+  PythonSink(CallableRef object, Representation r) : object_(std::move(object)), repr_(r) {}
+
+  void setup() override {
+    with_gil("sink setup", [&] {
+      nb::handle o = object_.get();
+      if (nb::hasattr(o, "start")) {
+        o.attr("start")();
+      } else if (nb::hasattr(o, "setup")) {
+        o.attr("setup")();
+      }
+    });
+  }
+
+  void add(const Value& value, const Value& key, std::int64_t timestamp, const Headers& headers,
+           const std::string& topic, std::int32_t partition, std::int64_t offset) override {
+    with_gil("sink add", [&] {
+      object_.get().attr("add")(to_python(value, repr_.values), key_of(key, repr_), timestamp,
+                                headers_of(headers), topic, partition, offset);
+    });
+  }
+
+  void flush() override {
+    with_gil("sink flush", [&] { object_.get().attr("flush")(); });
+  }
+
+ private:
+  CallableRef object_;
+  Representation repr_;
+};
+
+}  // namespace
+
+std::shared_ptr<Sink> wrap_sink(CallableRef object, Representation r) {
+  return std::make_shared<PythonSink>(std::move(object), r);
 }
 
 }  // namespace streamframe::python

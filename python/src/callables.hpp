@@ -75,6 +75,8 @@ std::function<Value(const Value&, const Value&)> wrap_binary(CallableRef f, Stri
                                                              std::string what);
 TimestampFn wrap_timestamp(CallableRef f, Representation r);
 HeadersFn wrap_headers(CallableRef f, Representation r);
+// sdf.sink(object): a Python object with Quix Streams' sink methods (add, flush, start/setup).
+std::shared_ptr<Sink> wrap_sink(CallableRef object, Representation r);
 
 // The state handle a stateful callable receives: valid only during its call.
 struct StateRef {

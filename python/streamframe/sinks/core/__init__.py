@@ -1,0 +1,1 @@
+"""Sinks that ship with streamframe (``quixstreams.sinks.core``)."""
