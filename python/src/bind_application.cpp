@@ -14,6 +14,7 @@
 #include "convert.hpp"
 #include "errors.hpp"
 #include "frame.hpp"
+#include "serdes.hpp"
 #include "streamframe/application.hpp"
 
 namespace streamframe::python {
@@ -96,8 +97,12 @@ std::string serde_name(const std::string& s) {
   return s;
 }
 
-StringsAs strings_of(const std::string& deserializer) {
-  return deserializer == "bytes" ? StringsAs::bytes : StringsAs::text;
+// A bytes deserializer's strings are bytes in Python; a Python deserializer's values are what
+// it returned, which came in as text or bytes alike (Δ: bytes come back as str).
+StringsAs strings_of(nb::handle deserializer) {
+  return PyUnicode_Check(deserializer.ptr()) && nb::cast<std::string>(deserializer) == "bytes"
+             ? StringsAs::bytes
+             : StringsAs::text;
 }
 
 std::optional<std::string> optional_bytes(nb::handle h, const char* what) {
@@ -153,6 +158,30 @@ struct PyApp {
   Application app;
   nb::object keep;
 };
+
+// A collected output as Python. With metadata, `_headers` as Quix Streams gives them: None when
+// there are none, else a list of (name, bytes) tuples.
+nb::object output_to_python(const Value& v, bool metadata) {
+  if (!metadata || !v.is_object()) return to_python(v);
+  nb::dict out;
+  for (const auto& [name, field] : v.as_object()) {
+    if (name == "_headers" && field.is_array()) {
+      nb::object headers = nb::none();
+      if (!field.as_array().empty()) {
+        nb::list list;
+        for (const Value& pair : field.as_array()) {
+          const auto& kv = pair.as_array();
+          list.append(nb::make_tuple(to_python(kv.at(0)), to_python(kv.at(1), StringsAs::bytes)));
+        }
+        headers = std::move(list);
+      }
+      out[nb::str(name.data(), name.size())] = headers;
+    } else {
+      out[nb::str(name.data(), name.size())] = to_python(field);
+    }
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -245,17 +274,26 @@ void bind_application(nb::module_& m) {
           nb::arg("max_partition_buffer_size"), nb::arg("state_memory_budget").none())
       .def(
           "topic",
-          [](PyApp& app, std::string name, const std::string& value_deserializer,
-             const std::string& key_deserializer, const std::string& value_serializer,
-             const std::string& key_serializer, std::optional<int> num_partitions,
-             std::optional<int> replication_factor,
+          [](PyApp& app, std::string name, nb::object value_deserializer,
+             nb::object key_deserializer, nb::object value_serializer, nb::object key_serializer,
+             std::optional<int> num_partitions, std::optional<int> replication_factor,
              std::optional<std::map<std::string, std::string>> extra_config,
              nb::object timestamp_extractor) {
             TopicOptions o;
-            o.value_deserializer = serde_name(value_deserializer);
-            o.key_deserializer = serde_name(key_deserializer);
-            o.value_serializer = serde_name(value_serializer);
-            o.key_serializer = serde_name(key_serializer);
+            // A serde's name (native), or a Python object called per message.
+            auto deserializer = [&](nb::object d, const char* field) -> SerdeRef<Deserializer> {
+              if (PyUnicode_Check(d.ptr())) return serde_name(nb::cast<std::string>(d));
+              return wrap_deserializer(app.keep, std::move(d), name, field);
+            };
+            auto serializer = [&](nb::object s, const char* field) -> SerdeRef<Serializer> {
+              if (PyUnicode_Check(s.ptr())) return serde_name(nb::cast<std::string>(s));
+              return wrap_serializer(app.keep, std::move(s), name, field);
+            };
+            const Representation repr{strings_of(value_deserializer), strings_of(key_deserializer)};
+            o.value_deserializer = deserializer(std::move(value_deserializer), "value");
+            o.key_deserializer = deserializer(std::move(key_deserializer), "key");
+            o.value_serializer = serializer(std::move(value_serializer), "value");
+            o.key_serializer = serializer(std::move(key_serializer), "key");
             if (num_partitions || replication_factor || extra_config) {
               TopicConfig config;
               config.num_partitions = num_partitions.value_or(1);
@@ -263,7 +301,6 @@ void bind_application(nb::module_& m) {
               if (extra_config) config.extra_config = std::move(*extra_config);
               o.config = std::move(config);
             }
-            const Representation repr{strings_of(value_deserializer), strings_of(key_deserializer)};
             if (!timestamp_extractor.is_none()) {
               CallableRef fn = CallableRef::kept_by(app.keep, std::move(timestamp_extractor));
               o.timestamp_extractor = [fn, repr](const Value& v, const Headers& h, std::int64_t t,
@@ -310,7 +347,7 @@ void bind_application(nb::module_& m) {
             }
             if (!collect) return nb::none();
             nb::list result;
-            for (const Value& v : out) result.append(to_python(v));
+            for (const Value& v : out) result.append(output_to_python(v, metadata));
             return result;
           },
           nb::kw_only(), nb::arg("count") = 0, nb::arg("timeout") = 0.0,

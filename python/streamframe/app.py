@@ -21,7 +21,7 @@ _UNSUPPORTED_ARGS = (
     "on_lost",
 )
 
-_SERDE_NAMES = ("json", "bytes", "string", "integer", "int", "double")
+_SERDE_NAMES = ("json", "bytes", "str", "string", "integer", "int", "double")
 
 
 def _seconds_to_ms(value: Union[int, float, timedelta], name: str) -> int:
@@ -37,16 +37,23 @@ def _librdkafka_config(config: Optional[Mapping[str, Any]]) -> Dict[str, str]:
     return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (config or {}).items()}
 
 
-def _serde(value: Any, name: str) -> str:
+def _serde(value: Any, name: str) -> Any:
+    """A serde's name for the engine's native serdes, or the Python object to call."""
     if isinstance(value, str):
         if value not in _SERDE_NAMES:
             raise _core.ConfigError(
-                f"{name}={value!r}: streamframe has the serdes {', '.join(_SERDE_NAMES)}"
+                f"{name}={value!r}: streamframe has the serdes {', '.join(_SERDE_NAMES)}, or "
+                f"takes a Serializer / Deserializer object"
             )
         return value
-    raise NotImplementedError(
-        f"{name}={type(value).__name__}(...): serde objects are not supported by streamframe's "
-        f"Python API yet; pass the serde's name ({', '.join(_SERDE_NAMES)})"
+    native = getattr(value, "_native_name", None)
+    if native is not None and native() is not None:
+        return native()
+    if callable(value):
+        return value
+    raise _core.ConfigError(
+        f"{name} takes a serde name or a callable Serializer / Deserializer, not "
+        f"{type(value).__name__}"
     )
 
 

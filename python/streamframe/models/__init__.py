@@ -1,4 +1,4 @@
-"""Topic settings with Quix Streams' names (``quixstreams.models``)."""
+"""Topic settings and serdes with Quix Streams' names (``quixstreams.models``)."""
 
 from dataclasses import dataclass, field
 from typing import Dict
@@ -13,4 +13,7 @@ class TopicConfig:
     extra_config: Dict[str, str] = field(default_factory=dict)
 
 
-__all__ = ["TopicConfig"]
+from . import serializers
+from .serializers import *  # noqa: F401,F403 (Quix Streams exports them here too)
+
+__all__ = ["TopicConfig", *serializers.__all__]

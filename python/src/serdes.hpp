@@ -1,0 +1,27 @@
+// Serializers and deserializers written in Python (Quix Streams' `Serializer` / `Deserializer`
+// subclasses: `__call__(value, ctx)`), as the engine's serde interfaces. Each call takes the GIL
+// (PY-03); the built-in serdes stay native (the Python classes of the built-ins pass their
+// names, streamframe/models/serializers.py).
+#pragma once
+
+#include <nanobind/nanobind.h>
+
+#include <memory>
+#include <string>
+
+#include "streamframe/serde.hpp"
+
+namespace streamframe::python {
+
+namespace nb = nanobind;
+
+// `object` is kept by `keeper` (CallableRef::kept_by). `field` is "key" or "value", as
+// SerializationContext.field says. A Python exception raised by the call travels as a
+// PythonError (the deserialization or processing error path), except IgnoreMessage, which
+// drops the message (TOP-10).
+std::shared_ptr<const Deserializer> wrap_deserializer(nb::handle keeper, nb::object object,
+                                                      std::string topic, std::string field);
+std::shared_ptr<const Serializer> wrap_serializer(nb::handle keeper, nb::object object,
+                                                  std::string topic, std::string field);
+
+}  // namespace streamframe::python
