@@ -288,3 +288,35 @@ def test_join_asof_and_join_interval(embedded_app, name):
     produce(app, clicks, [(b"u", {"click": 1}, 1500), (b"u", {"click": 2}, 3000)])
     out = app.run(count=1, timeout=10)
     assert out == [{"click": 1, "page": "a"}]
+
+
+def test_num_workers_run_callables_on_their_own_threads(embedded_app, name):
+    """EXT-06: two workers, each with its partitions' state; callables take turns on the GIL."""
+    import threading
+
+    from streamframe.sinks.core.list import ListSink
+
+    app = embedded_app(num_workers=2)
+    topic = app.topic(name("in"), config=sf.TopicConfig(num_partitions=2, replication_factor=1))
+    threads = set()
+
+    def count(value, state):
+        threads.add(threading.get_ident())
+        n = state.get("n", 0) + 1
+        state.set("n", n)
+        return {"i": value["i"], "n": n}
+
+    sdf = app.dataframe(topic).apply(count, stateful=True)
+    listed = ListSink(metadata=True)
+    sdf.sink(listed)  # one Python sink for both workers: its calls are serialized by the GIL
+    produce(app, topic, [(b"k%d" % (i % 10), {"i": i}, 1000 + i) for i in range(1000)])
+    out = app.run(count=1000, timeout=10)
+    assert out == [{"_value": None}] * 1000  # the sink is the only leaf
+    assert len(threads) == 2
+    assert sorted(r["i"] for r in listed) == list(range(1000))
+    assert {r["_partition"] for r in listed} == {0, 1}
+    per_key = {}
+    for r in listed:
+        per_key.setdefault(r["_key"], []).append(r["n"])
+    assert sorted(per_key) == [b"k%d" % k for k in range(10)]
+    assert all(sorted(ns) == list(range(1, 101)) for ns in per_key.values())
