@@ -616,7 +616,9 @@ void bind_frame(nb::module_& m) {
         f.sdf.sink(wrap_sink(keep(f, std::move(sink)), f.repr));
       },
       nb::arg("sink"));
-  for (const char* missing : {"join_lookup", "register_store"}) {
+  cls.def("join_lookup", &join_lookup, nb::arg("lookup"), nb::arg("fields"),
+          nb::arg("on") = nb::none(), nb::arg("buffer") = nb::none());
+  for (const char* missing : {"register_store"}) {
     cls.def(missing, [missing](const Frame&, nb::args, nb::kwargs) {
       raise_not_implemented(std::string("StreamingDataFrame.") + missing +
                             "() is not in streamframe's Python API yet");

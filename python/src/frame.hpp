@@ -56,6 +56,11 @@ PyType_Slot* keep_slots() {
   return slots;
 }
 
+// sdf.join_lookup(lookup, fields, on=, buffer=) (bind_lookups.cpp).
+Frame join_lookup(const Frame& f, nb::handle lookup, nb::dict fields, nb::object on,
+                  nb::object buffer);
+
+void bind_lookups(nb::module_& m);
 void bind_dataframe(nb::module_& m);
 void bind_application(nb::module_& m);
 

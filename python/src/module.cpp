@@ -9,6 +9,7 @@
 NB_MODULE(_core, m) {
   m.doc() = "streamframe's C++ engine";
   streamframe::python::register_errors(m);
+  streamframe::python::bind_lookups(m);
   streamframe::python::bind_dataframe(m);
   streamframe::python::bind_application(m);
   m.def("_callback_gil_count", &streamframe::python::CallbackGil::count,
