@@ -1,7 +1,7 @@
 // Lookup joins (JOIN-05) with Quix Streams' classes: SQLiteLookup / PostgresLookup and their
 // field dataclasses (python/streamframe/dataframe/joins/lookups) become the engine's Lookup and
-// LookupFields; the queries, the cache and the buffer run natively. Only an `on` callable and a
-// buffer's `is_resolved` take the GIL.
+// LookupFields; the queries, the cache and the buffer run natively. Only an `on` callable, a
+// buffer's `is_resolved` and a lookup written in Python (BaseLookup.join) take the GIL.
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -126,25 +126,7 @@ LookupBuffer buffer_of(const Frame& f, nb::handle b) {
   return buffer;
 }
 
-}  // namespace
-
-Frame join_lookup(const Frame& f, nb::handle lookup, nb::dict fields, nb::object on,
-                  nb::object buffer) {
-  nb::handle impl = nb::hasattr(lookup, "_impl") ? nb::handle(lookup.attr("_impl")) : lookup;
-  if (!nb::isinstance<PyLookup>(impl)) {
-    PyErr_SetString(PyExc_NotImplementedError,
-                    (std::string("join_lookup(") + nb::type_name(lookup.type()).c_str() +
-                     "): streamframe joins SQLiteLookup and PostgresLookup (a lookup written in "
-                     "Python is not supported yet)")
-                        .c_str());
-    throw nb::python_error();
-  }
-  const PyLookup& l = nb::cast<const PyLookup&>(impl);
-  LookupFields defs;
-  for (auto [name, field] : fields) {
-    const std::string n = nb::cast<std::string>(name);
-    defs.emplace_back(n, field_of(l.kind, n, field));
-  }
+JoinLookupOptions lookup_options(const Frame& f, nb::object on, nb::object buffer) {
   JoinLookupOptions options;
   if (PyUnicode_Check(on.ptr())) {
     options.on = LookupOn(nb::cast<std::string>(on));
@@ -162,6 +144,83 @@ Frame join_lookup(const Frame& f, nb::handle lookup, nb::dict fields, nb::object
     });
   }
   if (!buffer.is_none()) options.buffer = buffer_of(f, buffer);
+  return options;
+}
+
+// A lookup written in Python (Quix Streams' BaseLookup: join(fields, on, value, key, timestamp,
+// headers) updates `value` in place), with the fields it was given at join_lookup. Each call
+// takes the GIL.
+class PythonLookup final : public Lookup {
+ public:
+  PythonLookup(CallableRef object, CallableRef fields, Representation r, bool on_is_key,
+               std::string what)
+      : object_(std::move(object)),
+        fields_(std::move(fields)),
+        repr_(r),
+        on_is_key_(on_is_key),
+        what_(std::move(what)) {}
+
+  void check_fields(const LookupFields&) const override {}
+
+  void join(const LookupFields&, const Value& on, Value& value, const Value& key,
+            std::int64_t timestamp) override {
+    CallbackGil gil;
+    try {
+      nb::object v = to_python(value, repr_.values);
+      object_.get().attr("join")(fields_.get(),
+                                 to_python(on, on_is_key_ ? repr_.keys : StringsAs::text), v,
+                                 to_python(key, repr_.keys), timestamp, nb::none());
+      value = to_value(v, what_);
+    } catch (nb::python_error& e) {
+      throw PythonError(std::move(e), what_);
+    }
+  }
+
+ private:
+  CallableRef object_;
+  CallableRef fields_;
+  Representation repr_;
+  bool on_is_key_;
+  std::string what_;
+};
+
+}  // namespace
+
+Frame join_lookup(const Frame& f, nb::handle lookup, nb::dict fields, nb::object on,
+                  nb::object buffer) {
+  nb::handle impl = nb::hasattr(lookup, "_impl") ? nb::handle(lookup.attr("_impl")) : lookup;
+  if (!nb::isinstance<PyLookup>(impl) && nb::hasattr(lookup, "join")) {
+    // Its fields are its own (Quix Streams' BaseField subclasses): the engine only needs their
+    // names and the defaults a buffer's timeout gives.
+    LookupFields defs;
+    for (auto [name, field] : fields) {
+      SQLiteLookupQueryField placeholder;
+      if (nb::hasattr(field, "default")) {
+        placeholder.default_value = to_value(field.attr("default"), "join_lookup field default");
+      }
+      defs.emplace_back(nb::cast<std::string>(name), std::move(placeholder));
+    }
+    const std::string what =
+        std::string("join_lookup (") + nb::type_name(lookup.type()).c_str() + ".join)";
+    auto python = std::make_shared<PythonLookup>(CallableRef::kept_by(f.keep, nb::borrow(lookup)),
+                                                 CallableRef::kept_by(f.keep, nb::borrow(fields)),
+                                                 f.repr, on.is_none(), what);
+    JoinLookupOptions options = lookup_options(f, std::move(on), std::move(buffer));
+    return Frame{f.sdf.join_lookup(std::move(python), std::move(defs), std::move(options)), f.repr,
+                 f.keep};
+  }
+  if (!nb::isinstance<PyLookup>(impl)) {
+    throw ConfigError(std::string("join_lookup(") + nb::type_name(lookup.type()).c_str() +
+                      "): a lookup is a SQLiteLookup, a PostgresLookup or an object with "
+                      "join(fields, on, value, key, timestamp, headers)");
+  }
+  const PyLookup& l = nb::cast<const PyLookup&>(impl);
+  LookupFields defs;
+  for (auto [name, field] : fields) {
+    const std::string n = nb::cast<std::string>(name);
+    defs.emplace_back(n, field_of(l.kind, n, field));
+  }
+  JoinLookupOptions options = lookup_options(f, std::move(on), std::move(buffer));
   return Frame{f.sdf.join_lookup(l.lookup, std::move(defs), std::move(options)), f.repr, f.keep};
 }
 

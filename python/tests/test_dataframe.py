@@ -153,8 +153,8 @@ def test_what_streamframe_lacks_is_not_implemented_at_definition(app, new_sdf):
         app.topic("x", value_serializer=sf.models.AvroSerializer(schema={}))
     with pytest.raises(NotImplementedError, match="sources"):
         app.dataframe(source=object())
-    with pytest.raises(NotImplementedError, match="join_lookup"):
-        sdf.join_lookup(object(), fields={})
+    with pytest.raises(NotImplementedError, match="register_store"):
+        sdf.register_store()
     with pytest.raises(sf.ConfigError, match="join_asof takes 'inner' or 'left'"):
         sdf.join_asof(new_sdf(), how="outer")
     with pytest.raises(sf.ConfigError, match="on_merge"):

@@ -1,6 +1,7 @@
 """join_lookup (JOIN-05) through the Python API: SQLite files, a real PostgreSQL
 (scripts/postgres, STREAMFRAME_TEST_POSTGRES), the cache, the buffer, and what is refused."""
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -11,6 +12,8 @@ import pytest
 
 import streamframe as sf
 from streamframe.dataframe.joins.lookups import (
+    BaseField,
+    BaseLookup,
     LookupBuffer,
     SQLiteLookup,
     SQLiteLookupField,
@@ -102,12 +105,11 @@ def test_what_join_lookup_refuses(embedded_app, name, users_db):
     sdf = app.dataframe(app.topic(name("in")))
     lookup = SQLiteLookup(path=str(users_db))
 
-    class MyLookup:
-        def join(self, *args):
-            pass
+    class NotALookup:
+        pass
 
-    with pytest.raises(NotImplementedError, match="MyLookup"):
-        sdf.join_lookup(MyLookup(), fields={})
+    with pytest.raises(sf.ConfigError, match="NotALookup"):
+        sdf.join_lookup(NotALookup(), fields={})
     with pytest.raises(sf.ConfigError, match="field 'f'.*SQLiteLookupField"):
         sdf.join_lookup(lookup, fields={"f": {"table": "users"}})
     with pytest.raises(sf.ConfigError):
@@ -163,3 +165,42 @@ def test_postgres_lookup_against_a_real_server(embedded_app, name, postgres):
     with pytest.raises(sf.LookupConnectionError):
         PostgresLookup(host=host, port=port, dbname="streamframe", user="streamframe",
                        password="wrong", connection_timeout_seconds=2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scaled(BaseField):
+    factor: int
+    default: object = None
+
+
+class Scaler(BaseLookup):
+    """A lookup written in Python: value[name] = field.factor * value["x"]; x < 0 unresolved."""
+
+    def __init__(self):
+        self.calls = []
+
+    def join(self, fields, on, value, key, timestamp, headers):
+        self.calls.append((on, key, timestamp))
+        for name, field in fields.items():
+            value[name] = field.factor * value["x"] if value["x"] >= 0 else None
+
+
+def test_a_lookup_written_in_python(embedded_app, name):
+    app = embedded_app()
+    topic = app.topic(name("in"))
+    scaler = Scaler()
+    sdf = app.dataframe(topic).join_lookup(
+        scaler, fields={"double": Scaled(2), "triple": Scaled(3, default=0)})
+    produce(app, topic, [(b"k", {"x": 1}, 10), (b"j", {"x": 5}, 11)])
+    assert app.run(count=2) == [{"x": 1, "double": 2, "triple": 3},
+                                {"x": 5, "double": 10, "triple": 15}]
+    assert scaler.calls == [(b"k", b"k", 10), (b"j", b"j", 11)]  # on: the message key
+
+    # With a buffer: an unresolved record waits for its grace, then gets the defaults.
+    app = embedded_app()
+    topic = app.topic(name("in"))
+    app.dataframe(topic).join_lookup(
+        Scaler(), on="id", fields={"double": Scaled(2), "triple": Scaled(3, default=0)},
+        buffer=LookupBuffer(grace_ms=300, is_resolved=lambda v: v["double"] is not None))
+    produce(app, topic, [(b"k", {"id": "a", "x": -1}, 10)])
+    assert app.run(count=1, timeout=10) == [{"id": "a", "x": -1, "double": None, "triple": 0}]

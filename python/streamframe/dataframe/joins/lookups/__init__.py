@@ -41,10 +41,18 @@ class SQLiteLookupQueryField:
 
 
 class BaseLookup:
-    """What ``join_lookup`` takes. streamframe runs SQLiteLookup and PostgresLookup natively; a
-    lookup written in Python is not supported yet (``join_lookup`` raises NotImplementedError)."""
+    """A lookup of your own: implement ``join(fields, on, value, key, timestamp, headers)``,
+    which sets ``value[name]`` for each of ``fields`` (the dict given to ``join_lookup``) in
+    place. It is called with the GIL held; the buffer and its store work as for the built-in
+    lookups (a field's ``default`` attribute, if it has one, is what a buffer's timeout gives).
+    SQLiteLookup and PostgresLookup run natively instead."""
+
+    def join(self, fields: Dict[str, Any], on: Any, value: Dict[str, Any], key: Any,
+             timestamp: int, headers: Any) -> None:
+        raise NotImplementedError(f"{type(self).__name__}.join()")
 
 
+@dataclasses.dataclass(frozen=True)
 class BaseField:
     """Base of lookup fields (Quix Streams' name)."""
 
