@@ -55,19 +55,30 @@ OrderDirection direction_of(nb::handle o) {
 }
 
 template <class Field>
-void table_field(nb::handle o, Field& f) {
+void common_field(nb::handle o, Field& f, const std::string& name) {
+  f.ttl = seconds_attr(o, "ttl");
+  f.default_value = to_value(o.attr("default"), "join_lookup field '" + name + "' default");
+  f.first_match_only = nb::cast<bool>(o.attr("first_match_only"));
+}
+
+template <class Field>
+Field table_field(nb::handle o, const std::string& name) {
+  Field f;
   f.table = nb::cast<std::string>(o.attr("table"));
   f.columns = nb::cast<std::vector<std::string>>(o.attr("columns"));
   f.on = nb::cast<std::string>(o.attr("on"));
   f.order_by = nb::cast<std::string>(o.attr("order_by"));
   f.order_by_direction = direction_of(o);
+  common_field(o, f, name);
+  return f;
 }
 
 template <class Field>
-void common_field(nb::handle o, Field& f, const std::string& name) {
-  f.ttl = seconds_attr(o, "ttl");
-  f.default_value = to_value(o.attr("default"), "join_lookup field '" + name + "' default");
-  f.first_match_only = nb::cast<bool>(o.attr("first_match_only"));
+Field query_field(nb::handle o, const std::string& name) {
+  Field f;
+  f.query = nb::cast<std::string>(o.attr("query"));
+  common_field(o, f, name);
+  return f;
 }
 
 LookupField field_of(LookupKind kind, const std::string& name, nb::handle o) {
@@ -80,27 +91,12 @@ LookupField field_of(LookupKind kind, const std::string& name, nb::handle o) {
                       ", not '" + nb::type_name(o.type()).c_str() + "'");
   }
   if (kind == LookupKind::sqlite) {
-    if (query) {
-      SQLiteLookupQueryField f;
-      f.query = nb::cast<std::string>(o.attr("query"));
-      common_field(o, f, name);
-      return f;
-    }
-    SQLiteLookupField f;
-    table_field(o, f);
-    common_field(o, f, name);
-    return f;
+    return query ? LookupField(query_field<SQLiteLookupQueryField>(o, name))
+                 : LookupField(table_field<SQLiteLookupField>(o, name));
   }
-  if (query) {
-    PostgresLookupQueryField f;
-    f.query = nb::cast<std::string>(o.attr("query"));
-    common_field(o, f, name);
-    return f;
-  }
-  PostgresLookupField f;
-  table_field(o, f);
+  if (query) return query_field<PostgresLookupQueryField>(o, name);
+  auto f = table_field<PostgresLookupField>(o, name);
   f.schema = nb::cast<std::string>(o.attr("schema"));
-  common_field(o, f, name);
   return f;
 }
 

@@ -12,36 +12,40 @@ namespace streamframe::python {
 
 namespace {
 
-// streamframe.models.serializers: SerializationContext and IgnoreMessage, looked up once.
-struct SerdeModule {
+// streamframe.models.serializers: SerializationContext and IgnoreMessage, looked up once. The
+// engine drops a serde on any thread, without the GIL.
+class SerdeModule {
+ public:
+  SerdeModule() {
+    nb::module_ m = nb::module_::import_("streamframe.models.serializers");
+    context = m.attr("SerializationContext");
+    ignore = m.attr("IgnoreMessage");
+  }
+  SerdeModule(const SerdeModule&) = delete;
+  SerdeModule& operator=(const SerdeModule&) = delete;
+  ~SerdeModule() {
+    if (!Py_IsInitialized()) {  // the interpreter is gone: nothing left to release to
+      (void)context.release();
+      (void)ignore.release();
+      return;
+    }
+    nb::gil_scoped_acquire gil;
+    context.reset();
+    ignore.reset();
+  }
+
   nb::object context;
   nb::object ignore;
-  static SerdeModule load() {
-    nb::module_ m = nb::module_::import_("streamframe.models.serializers");
-    return {m.attr("SerializationContext"), m.attr("IgnoreMessage")};
-  }
 };
 
 class PythonDeserializer final : public Deserializer {
  public:
-  PythonDeserializer(CallableRef object, SerdeModule module, std::string topic, std::string field,
-                     bool split)
+  PythonDeserializer(CallableRef object, std::string topic, std::string field, bool split)
       : object_(std::move(object)),
-        module_(std::move(module)),
         topic_(std::move(topic)),
         field_(std::move(field)),
         split_(split),
         what_(field_ + " deserializer of topic '" + topic_ + "'") {}
-
-  ~PythonDeserializer() override {
-    if (!Py_IsInitialized()) {
-      (void)module_.context.release();
-      (void)module_.ignore.release();
-      return;
-    }
-    nb::gil_scoped_acquire gil;
-    module_ = {};
-  }
 
   void deserialize(std::string_view data, const Headers& headers,
                    std::vector<Value>& out) const override {
@@ -74,24 +78,12 @@ class PythonDeserializer final : public Deserializer {
 
 class PythonSerializer final : public Serializer {
  public:
-  PythonSerializer(CallableRef object, SerdeModule module, std::string topic, std::string field,
-                   Headers extra)
+  PythonSerializer(CallableRef object, std::string topic, std::string field, Headers extra)
       : object_(std::move(object)),
-        module_(std::move(module)),
         topic_(std::move(topic)),
         field_(std::move(field)),
         extra_(std::move(extra)),
         what_(field_ + " serializer of topic '" + topic_ + "'") {}
-
-  ~PythonSerializer() override {
-    if (!Py_IsInitialized()) {
-      (void)module_.context.release();
-      (void)module_.ignore.release();
-      return;
-    }
-    nb::gil_scoped_acquire gil;
-    module_ = {};
-  }
 
   void serialize(const Value& value, std::string& out) const override {
     CallbackGil gil;
@@ -134,8 +126,7 @@ std::shared_ptr<const Deserializer> wrap_deserializer(nb::handle keeper, nb::obj
   const bool split =
       nb::hasattr(object, "split_values") && nb::cast<bool>(object.attr("split_values"));
   return std::make_shared<PythonDeserializer>(CallableRef::kept_by(keeper, std::move(object)),
-                                              SerdeModule::load(), std::move(topic),
-                                              std::move(field), split);
+                                              std::move(topic), std::move(field), split);
 }
 
 std::shared_ptr<const Serializer> wrap_serializer(nb::handle keeper, nb::object object,
@@ -146,8 +137,7 @@ std::shared_ptr<const Serializer> wrap_serializer(nb::handle keeper, nb::object 
     extra = headers_to_value(h, "extra_headers");
   }
   return std::make_shared<PythonSerializer>(CallableRef::kept_by(keeper, std::move(object)),
-                                            SerdeModule::load(), std::move(topic), std::move(field),
-                                            std::move(extra));
+                                            std::move(topic), std::move(field), std::move(extra));
 }
 
 }  // namespace streamframe::python
