@@ -38,58 +38,63 @@ class SerdeModule {
   nb::object ignore;
 };
 
+// What a serde of either direction holds: the Python object, and the names its errors and its
+// SerializationContext give.
+struct PythonSerde {
+  PythonSerde(CallableRef o, std::string t, std::string f, const char* direction)
+      : object(std::move(o)),
+        topic(std::move(t)),
+        field(std::move(f)),
+        what(field + " " + direction + " of topic '" + topic + "'") {}
+  nb::object context(nb::object headers) const { return module.context(topic, field, headers); }
+
+  CallableRef object;
+  SerdeModule module;
+  std::string topic;
+  std::string field;
+  std::string what;
+};
+
 class PythonDeserializer final : public Deserializer {
  public:
   PythonDeserializer(CallableRef object, std::string topic, std::string field, bool split)
-      : object_(std::move(object)),
-        topic_(std::move(topic)),
-        field_(std::move(field)),
-        split_(split),
-        what_(field_ + " deserializer of topic '" + topic_ + "'") {}
+      : serde_(std::move(object), std::move(topic), std::move(field), "deserializer"),
+        split_(split) {}
 
   void deserialize(std::string_view data, const Headers& headers,
                    std::vector<Value>& out) const override {
     CallbackGil gil;
     try {
-      nb::object ctx = module_.context(topic_, field_,
-                                       headers.empty() ? nb::none() : headers_to_python(headers));
-      nb::object value = object_.get()(nb::bytes(data.data(), data.size()), ctx);
+      nb::object ctx = serde_.context(headers.empty() ? nb::none() : headers_to_python(headers));
+      nb::object value = serde_.object.get()(nb::bytes(data.data(), data.size()), ctx);
       if (split_ && PyList_Check(value.ptr())) {
-        for (nb::handle item : value) out.push_back(to_value(item, what_));
+        for (nb::handle item : value) out.push_back(to_value(item, serde_.what));
       } else {
-        out.push_back(to_value(value, what_));
+        out.push_back(to_value(value, serde_.what));
       }
     } catch (nb::python_error& e) {
-      if (e.matches(module_.ignore)) throw IgnoreMessage();
-      throw PythonError(std::move(e), what_);
+      if (e.matches(serde_.module.ignore)) throw IgnoreMessage();
+      throw PythonError(std::move(e), serde_.what);
     }
   }
 
   std::string_view name() const override { return "python"; }
 
  private:
-  CallableRef object_;
-  SerdeModule module_;
-  std::string topic_;
-  std::string field_;
+  PythonSerde serde_;
   bool split_;
-  std::string what_;
 };
 
 class PythonSerializer final : public Serializer {
  public:
   PythonSerializer(CallableRef object, std::string topic, std::string field, Headers extra)
-      : object_(std::move(object)),
-        topic_(std::move(topic)),
-        field_(std::move(field)),
-        extra_(std::move(extra)),
-        what_(field_ + " serializer of topic '" + topic_ + "'") {}
+      : serde_(std::move(object), std::move(topic), std::move(field), "serializer"),
+        extra_(std::move(extra)) {}
 
   void serialize(const Value& value, std::string& out) const override {
     CallbackGil gil;
     try {
-      nb::object ctx = module_.context(topic_, field_, nb::none());
-      nb::object bytes = object_.get()(to_python(value), ctx);
+      nb::object bytes = serde_.object.get()(to_python(value), serde_.context(nb::none()));
       if (PyBytes_Check(bytes.ptr())) {
         out.append(PyBytes_AS_STRING(bytes.ptr()),
                    static_cast<std::size_t>(PyBytes_GET_SIZE(bytes.ptr())));
@@ -99,11 +104,11 @@ class PythonSerializer final : public Serializer {
         if (text == nullptr) throw nb::python_error();
         out.append(text, static_cast<std::size_t>(size));
       } else {
-        throw SerializationError(what_ + " must return bytes or str, not '" +
+        throw SerializationError(serde_.what + " must return bytes or str, not '" +
                                  nb::type_name(bytes.type()).c_str() + "'");
       }
     } catch (nb::python_error& e) {
-      throw PythonError(std::move(e), what_);
+      throw PythonError(std::move(e), serde_.what);
     }
   }
 
@@ -111,12 +116,8 @@ class PythonSerializer final : public Serializer {
   std::string_view name() const override { return "python"; }
 
  private:
-  CallableRef object_;
-  SerdeModule module_;
-  std::string topic_;
-  std::string field_;
+  PythonSerde serde_;
   Headers extra_;
-  std::string what_;
 };
 
 }  // namespace
