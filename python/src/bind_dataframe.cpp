@@ -583,7 +583,6 @@ void bind_frame(nb::module_& m) {
       },
       nb::arg("value").none(), nb::arg("key").none() = nb::bytes("key", 3),
       nb::arg("timestamp") = 0, nb::arg("headers").none() = nb::none());
-  // PY-05: Quix methods the Python API does not have yet fail where the pipeline is defined.
   cls.def(
       "fill",
       [](Frame& f, nb::args columns, nb::kwargs mapping) -> Frame& {
@@ -618,6 +617,7 @@ void bind_frame(nb::module_& m) {
       nb::arg("sink"));
   cls.def("join_lookup", &join_lookup, nb::arg("lookup"), nb::arg("fields"),
           nb::arg("on") = nb::none(), nb::arg("buffer") = nb::none());
+  // PY-05: Quix methods the Python API does not have yet fail where the pipeline is defined.
   for (const char* missing : {"register_store"}) {
     cls.def(missing, [missing](const Frame&, nb::args, nb::kwargs) {
       raise_not_implemented(std::string("StreamingDataFrame.") + missing +
