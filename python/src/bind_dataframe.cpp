@@ -14,14 +14,6 @@
 
 namespace streamframe::python {
 
-namespace {
-
-Series as_series(nb::handle h, const char* what) {
-  if (nb::isinstance<Series>(h)) return nb::cast<Series>(h);
-  return Series::constant(to_value(h, what));
-}
-
-// Durations as Quix takes them: int milliseconds or a datetime.timedelta.
 std::chrono::milliseconds ms_of(nb::handle h, const char* what) {
   if (PyLong_Check(h.ptr()) && !PyBool_Check(h.ptr())) {
     return std::chrono::milliseconds(nb::cast<std::int64_t>(h));
@@ -32,6 +24,13 @@ std::chrono::milliseconds ms_of(nb::handle h, const char* what) {
   }
   throw ConfigError(std::string(what) + " takes int milliseconds or a datetime.timedelta, not '" +
                     nb::type_name(h.type()).c_str() + "'");
+}
+
+namespace {
+
+Series as_series(nb::handle h, const char* what) {
+  if (nb::isinstance<Series>(h)) return nb::cast<Series>(h);
+  return Series::constant(to_value(h, what));
 }
 
 std::string optional_name(const std::optional<std::string>& name) {

@@ -37,16 +37,6 @@ milliseconds seconds_attr(nb::handle o, const char* name) {
   return milliseconds(static_cast<std::int64_t>(std::llround(s * 1000)));
 }
 
-milliseconds ms_or_timedelta(nb::handle h, const char* what) {
-  if (PyLong_Check(h.ptr()) && !PyBool_Check(h.ptr()))
-    return milliseconds(nb::cast<std::int64_t>(h));
-  if (nb::hasattr(h, "total_seconds")) {
-    const double s = nb::cast<double>(h.attr("total_seconds")());
-    return milliseconds(static_cast<std::int64_t>(std::llround(s * 1000)));
-  }
-  throw ConfigError(std::string(what) + " takes int milliseconds or a datetime.timedelta");
-}
-
 OrderDirection direction_of(nb::handle o) {
   const std::string d = nb::cast<std::string>(o.attr("order_by_direction"));
   if (d == "ASC" || d == "asc") return OrderDirection::asc;
@@ -102,7 +92,7 @@ LookupField field_of(LookupKind kind, const std::string& name, nb::handle o) {
 
 LookupBuffer buffer_of(const Frame& f, nb::handle b) {
   LookupBuffer buffer;
-  buffer.grace = ms_or_timedelta(b.attr("grace_ms"), "LookupBuffer grace_ms");
+  buffer.grace = ms_of(b.attr("grace_ms"), "LookupBuffer grace_ms");
   FilterMetaFn resolved =
       wrap_filter(CallableRef::kept_by(f.keep, nb::borrow(b.attr("is_resolved"))), false, f.repr,
                   "LookupBuffer is_resolved");
@@ -131,12 +121,9 @@ JoinLookupOptions lookup_options(const Frame& f, nb::object on, nb::object buffe
     CallableRef fn = CallableRef::kept_by(f.keep, std::move(on));
     const Representation r = f.repr;
     options.on = LookupOn([fn, r](const Value& v, const Value& k) -> Value {
-      CallbackGil gil;
-      try {
+      return with_gil("join_lookup on", [&] {
         return to_value(fn.get()(to_python(v, r.values), to_python(k, r.keys)), "join_lookup on");
-      } catch (nb::python_error& e) {
-        throw PythonError(std::move(e), "join_lookup on");
-      }
+      });
     });
   }
   if (!buffer.is_none()) options.buffer = buffer_of(f, buffer);
@@ -160,16 +147,13 @@ class PythonLookup final : public Lookup {
 
   void join(const LookupFields&, const Value& on, Value& value, const Value& key,
             std::int64_t timestamp) override {
-    CallbackGil gil;
-    try {
+    with_gil(what_, [&] {
       nb::object v = to_python(value, repr_.values);
       object_.get().attr("join")(fields_.get(),
                                  to_python(on, on_is_key_ ? repr_.keys : StringsAs::text), v,
                                  to_python(key, repr_.keys), timestamp, nb::none());
       value = to_value(v, what_);
-    } catch (nb::python_error& e) {
-      throw PythonError(std::move(e), what_);
-    }
+    });
   }
 
  private:

@@ -49,17 +49,6 @@ nb::object headers_of(const Headers& h) {
   return headers_to_python(h);
 }
 
-// Calls `call` under the GIL; a Python exception becomes a PythonError naming `what`.
-template <class F>
-auto with_gil(const std::string& what, F&& call) {
-  CallbackGil gil;
-  try {
-    return call();
-  } catch (nb::python_error& e) {
-    throw PythonError(std::move(e), what);
-  }
-}
-
 // A State argument valid for one call.
 class StateArg {
  public:

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "convert.hpp"
+#include "errors.hpp"
 #include "streamframe/dataframe.hpp"
 
 namespace streamframe::python {
@@ -54,6 +55,17 @@ class CallbackGil {
   static inline std::atomic<std::uint64_t> count_{0};
   nb::gil_scoped_acquire gil_;
 };
+
+// Calls `call` under the GIL; a Python exception becomes a PythonError naming `what`.
+template <class F>
+auto with_gil(const std::string& what, F&& call) {
+  CallbackGil gil;
+  try {
+    return call();
+  } catch (nb::python_error& e) {
+    throw PythonError(std::move(e), what);
+  }
+}
 
 // How values and keys of a frame look in Python: text, or the raw bytes of the bytes serde.
 struct Representation {

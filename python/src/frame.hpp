@@ -1,6 +1,8 @@
 // What the Python classes of the dataframe layer hold.
 #pragma once
 
+#include <chrono>
+
 #include "callables.hpp"
 #include "streamframe/dataframe.hpp"
 #include "streamframe/topic.hpp"
@@ -55,6 +57,10 @@ PyType_Slot* keep_slots() {
                                 {0, nullptr}};
   return slots;
 }
+
+// Durations as Quix takes them: int milliseconds or a datetime.timedelta (else ConfigError
+// naming `what`).
+std::chrono::milliseconds ms_of(nb::handle h, const char* what);
 
 // sdf.join_lookup(lookup, fields, on=, buffer=) (bind_lookups.cpp).
 Frame join_lookup(const Frame& f, nb::handle lookup, nb::dict fields, nb::object on,

@@ -92,8 +92,7 @@ class PythonSerializer final : public Serializer {
         extra_(std::move(extra)) {}
 
   void serialize(const Value& value, std::string& out) const override {
-    CallbackGil gil;
-    try {
+    with_gil(serde_.what, [&] {
       nb::object bytes = serde_.object.get()(to_python(value), serde_.context(nb::none()));
       if (PyBytes_Check(bytes.ptr())) {
         out.append(PyBytes_AS_STRING(bytes.ptr()),
@@ -107,9 +106,7 @@ class PythonSerializer final : public Serializer {
         throw SerializationError(serde_.what + " must return bytes or str, not '" +
                                  nb::type_name(bytes.type()).c_str() + "'");
       }
-    } catch (nb::python_error& e) {
-      throw PythonError(std::move(e), serde_.what);
-    }
+    });
   }
 
   Headers extra_headers() const override { return extra_; }
