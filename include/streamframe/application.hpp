@@ -14,6 +14,7 @@
 #include "streamframe/dataframe.hpp"
 #include "streamframe/producer.hpp"
 #include "streamframe/record.hpp"
+#include "streamframe/source.hpp"
 #include "streamframe/state.hpp"
 #include "streamframe/topic.hpp"
 #include "streamframe/value.hpp"
@@ -117,9 +118,11 @@ struct ApplicationConfig {
 
 struct RunOptions {
   // Stop after this long without a consumed message (0 = no limit), counted once the fetcher
-  // has answered for every assigned partition (up to 60 s more while it has not).
+  // has answered for every assigned partition (up to 60 s more while it has not). With
+  // sources and no dataframe: stop this long after the start.
   std::chrono::milliseconds timeout{0};
-  // Stop once at least this many records left the pipeline's leaves (0 = no limit).
+  // Stop once at least this many records left the pipeline's leaves (0 = no limit). Needs a
+  // dataframe (ConfigError with sources alone).
   std::size_t count = 0;
   bool collect = true;
   bool metadata = false;
@@ -156,6 +159,16 @@ class Application {
   Topic topic(std::string name, const TopicOptions& options = {});
   // The root frame of a topic (APP-19). One root per topic.
   [[nodiscard]] StreamingDataFrame dataframe(const Topic& topic);
+  // SRC-01: `source` runs while run() does, in a thread of its own with a producer of its own
+  // (never transactional), and produces to `topic`, or else to its default topic
+  // "source__<name>" (declared here, created as app.topic() creates topics). With dataframes
+  // the sources start once the first partitions are assigned; without any, run() runs the
+  // sources alone until they all return, stop() or its timeout. Returns the topic. A second
+  // source of the same name => ConfigError.
+  Topic add_source(std::shared_ptr<Source> source, std::optional<Topic> topic = std::nullopt);
+  // The root frame of the topic `source` produces to (add_source, then dataframe).
+  [[nodiscard]] StreamingDataFrame dataframe(std::shared_ptr<Source> source,
+                                             std::optional<Topic> topic = std::nullopt);
 
   // Runs until stopped (signal, stop(), or a limit in `options`). APP-20.
   std::vector<Value> run(RunOptions options = {});

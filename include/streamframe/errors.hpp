@@ -67,7 +67,6 @@ STREAMFRAME_DEFINE_ERROR(StateRecoveryOffsetOutOfRange)
 STREAMFRAME_DEFINE_ERROR(IncompatibleStateStoreError)
 STREAMFRAME_DEFINE_ERROR(CheckpointProducerTimeout)
 STREAMFRAME_DEFINE_ERROR(CheckpointConsumerCommitError)
-STREAMFRAME_DEFINE_ERROR(SourceException)
 STREAMFRAME_DEFINE_ERROR(Interrupted)
 // A window got a record whose timestamp is negative or missing (windows need event time).
 STREAMFRAME_DEFINE_ERROR(InvalidTimestamp)
@@ -80,6 +79,21 @@ STREAMFRAME_DEFINE_ERROR(LookupError)
 STREAMFRAME_DEFINE_ERROR(LookupConnectionError)
 
 #undef STREAMFRAME_DEFINE_ERROR
+
+// SRC-04: a source failed; the application stopped gracefully (final checkpoint) before
+// run() threw this. cause() is what the source threw.
+class SourceException : public Error {
+ public:
+  using Error::Error;
+  SourceException(std::string message, std::string source, std::exception_ptr cause)
+      : Error(std::move(message)), source_(std::move(source)), cause_(std::move(cause)) {}
+  const std::string& source_name() const noexcept { return source_; }
+  std::exception_ptr cause() const noexcept { return cause_; }
+
+ private:
+  std::string source_;
+  std::exception_ptr cause_;
+};
 
 // Thrown by a deserializer to drop a message on purpose (TOP-10): the offset is still stored.
 class IgnoreMessage : public Error {

@@ -9,6 +9,7 @@
 #include "streamframe/serde.hpp"
 #include "streamframe/series.hpp"
 #include "streamframe/sink.hpp"
+#include "streamframe/source.hpp"
 #include "streamframe/state.hpp"
 #include "streamframe/test_driver.hpp"
 #include "streamframe/topic.hpp"

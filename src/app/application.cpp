@@ -15,6 +15,7 @@
 #include "app/config_reference.hpp"
 #include "app/process_identity.hpp"
 #include "app/producer_factory.hpp"
+#include "app/source_runner.hpp"
 #include "app/topic_catalog.hpp"
 #include "app/worker.hpp"
 #include "core/logging.hpp"
@@ -267,6 +268,99 @@ class Application::Impl {
     return detail::Access::frame(graph, graph->root());
   }
 
+  Topic add_source(std::shared_ptr<Source> source, std::optional<Topic> topic) {
+    if (!source) throw ConfigError("add_source(): the source is null");
+    for (const auto& s : sources_) {
+      if (s.source == source) {
+        throw ConfigError("source '" + source->name() + "' was already added");
+      }
+      if (s.source->name() == source->name()) {
+        throw ConfigError("a source named '" + source->name() + "' was already added");
+      }
+    }
+    Topic t = topic ? *topic
+                    : topics_->ensure("source__" + source->name(), source->default_topic_options());
+    sources_.push_back({std::move(source), t});
+    return t;
+  }
+
+  // SRC-01: a source's producer is never transactional, whatever the guarantee.
+  kafka::Config source_producer_config() const {
+    kafka::Config c;
+    for (auto& [k, v] : producer_config()) {
+      if (k != "transactional.id") c.emplace_back(k, v);
+    }
+    return c;
+  }
+
+  // The sources of one run(): started once, stopped when the run ends however it ends.
+  class RunSources {
+   public:
+    RunSources(Impl& app) : app_(app) {
+      for (const auto& entry : app.sources_) {
+        detail::SourceAccess::configure(*entry.source, entry.topic, app.source_producer_config());
+        // A failed source stops the application gracefully (SRC-04).
+        runners_.push_back(
+            std::make_unique<detail::SourceRunner>(entry.source, [&app] { app.stop_ = true; }));
+      }
+    }
+    ~RunSources() { stop(); }
+    void start() {
+      std::lock_guard lock(mutex_);
+      if (started_) return;
+      started_ = true;
+      for (auto& r : runners_) r->start();
+    }
+    void stop() {
+      std::lock_guard lock(mutex_);
+      for (auto& r : runners_) r->stop();
+    }
+    bool alive() const {
+      for (const auto& r : runners_) {
+        if (r->alive()) return true;
+      }
+      return false;
+    }
+    // The first failed source's error as a SourceException, or nothing.
+    void rethrow() const {
+      for (const auto& r : runners_) {
+        if (auto error = r->error()) {
+          std::string what = "unknown error";
+          try {
+            std::rethrow_exception(error);
+          } catch (const std::exception& e) {
+            what = e.what();
+          } catch (...) {
+          }
+          throw SourceException("source '" + r->source().name() + "' failed: " + what,
+                                r->source().name(), error);
+        }
+      }
+    }
+    bool empty() const { return runners_.empty(); }
+
+   private:
+    Impl& app_;
+    std::mutex mutex_;
+    bool started_ = false;
+    std::vector<std::unique_ptr<detail::SourceRunner>> runners_;
+  };
+
+  // Sources alone (SRC-01): they start at once and run until they all return, a stop or the
+  // timeout.
+  void run_sources_only(RunSources& sources, const RunOptions& options) {
+    const auto start = std::chrono::steady_clock::now();
+    sources.start();
+    while (!stop_ && sources.alive()) {
+      if (options.timeout.count() > 0 &&
+          std::chrono::steady_clock::now() - start >= options.timeout) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    sources.stop();
+  }
+
   // What group_by needs of the application: repartition topics on its broker, and the graphs
   // they feed run by its workers. The graphs hold it only while the pipeline is being
   // declared (group_by calls it), which the Application outlives.
@@ -289,7 +383,14 @@ class Application::Impl {
   }
 
   std::vector<Value> run(RunOptions options) {
-    if (graphs_.empty()) throw ConfigError("run(): no dataframe was declared");
+    if (graphs_.empty() && sources_.empty()) {
+      throw ConfigError("run(): no dataframe or source was declared");
+    }
+    if (graphs_.empty() && options.count > 0) {
+      throw ConfigError(
+          "run(count): sources alone produce no outputs to count; stop them with a timeout or "
+          "stop()");
+    }
     if (running_.exchange(true)) throw InvalidOperation("run() is already running");
     struct Running {
       std::atomic<bool>& flag;
@@ -298,6 +399,13 @@ class Application::Impl {
     stop_ = false;
     stop_fail_ = false;
     SignalScope signals(this, config_.install_signal_handlers);
+    RunSources sources(*this);
+    if (graphs_.empty()) {
+      run_sources_only(sources, options);
+      if (interrupted_) throw Interrupted("interrupted by a second SIGINT");
+      sources.rethrow();
+      return {};
+    }
 
     if (!topics_->reachable()) {
       throw KafkaBrokerUnavailableError(kafka::code::transport,
@@ -355,6 +463,7 @@ class Application::Impl {
     }
     detail::RunState state;
     state.options = options;
+    if (!sources.empty()) state.on_first_assignment = [&sources] { sources.start(); };
     std::exception_ptr first_error;
     if (workers.size() == 1) {
       try {
@@ -385,8 +494,10 @@ class Application::Impl {
     for (auto& w : workers) accumulate(*w);
     // Closing leaves the group; a failed worker closes without committing.
     workers.clear();
+    sources.stop();
     if (interrupted_) throw Interrupted("interrupted by a second SIGINT; nothing was committed");
     if (first_error) std::rethrow_exception(first_error);
+    sources.rethrow();
     return std::move(state.collected);
   }
 
@@ -452,6 +563,11 @@ class Application::Impl {
   std::optional<detail::TopicCatalog> topics_;  // set once the broker is known
   std::vector<std::shared_ptr<detail::Graph>> graphs_;
   std::shared_ptr<detail::GraphEnv> env_;
+  struct SourceEntry {
+    std::shared_ptr<Source> source;
+    Topic topic;
+  };
+  std::vector<SourceEntry> sources_;
   std::unique_ptr<state::StoreProvider> stores_;
   // CK-05: held from the first exactly-once run() until clear_state() or destruction.
   std::optional<detail::ProcessIdentity> identity_;
@@ -473,6 +589,13 @@ Topic Application::topic(std::string name, const TopicOptions& options) {
 }
 StreamingDataFrame Application::dataframe(const Topic& topic) {
   return impl_->dataframe(topic);
+}
+Topic Application::add_source(std::shared_ptr<Source> source, std::optional<Topic> topic) {
+  return impl_->add_source(std::move(source), std::move(topic));
+}
+StreamingDataFrame Application::dataframe(std::shared_ptr<Source> source,
+                                          std::optional<Topic> topic) {
+  return impl_->dataframe(impl_->add_source(std::move(source), std::move(topic)));
 }
 std::vector<Value> Application::run(RunOptions options) {
   return impl_->run(options);

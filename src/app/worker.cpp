@@ -574,6 +574,10 @@ bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
                                                             std::chrono::milliseconds(100)));
   pending_.rethrow();
   if (assignment_->prepare(*consumer_, stop)) last_activity_ = Clock::now();
+  if (!run.assigned.load(std::memory_order_relaxed) && assignment_->assigned_count() > 0 &&
+      !run.assigned.exchange(true) && run.on_first_assignment) {
+    run.on_first_assignment();
+  }
   // A rewind during the batch makes the rest of its messages of the rewound partitions come
   // again from the rewound positions, so they must not run now; those of the other
   // partitions are the only copy the consumer returns and must run.

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,6 +46,10 @@ struct RunState {
   std::atomic<std::size_t> outputs{0};
   std::atomic<bool> limit_reached{false};
   std::mutex collected_mutex;  // workers collect from their own threads
+  // SRC-01: called once, by the first worker that has partitions assigned (starts the
+  // application's sources).
+  std::function<void()> on_first_assignment;
+  std::atomic<bool> assigned{false};
 
   // Leaf rows are collected for run()'s result (collect mode with a count or a timeout).
   bool collecting() const noexcept {

@@ -1,0 +1,209 @@
+#include "streamframe/source.hpp"
+
+#include <atomic>
+#include <utility>
+
+#include "app/producer_factory.hpp"
+#include "app/source_runner.hpp"
+#include "core/logging.hpp"
+#include "streamframe/errors.hpp"
+#include "streamframe/producer.hpp"
+
+namespace streamframe {
+
+struct Source::Runtime {
+  Runtime(Topic t, Producer p) : topic(std::move(t)), producer(std::move(p)) {}
+  Topic topic;
+  Producer producer;
+  std::atomic<bool> running{false};
+  // Reused for serialize(): a source's thread serializes one record at a time.
+  mutable std::string key_buf;
+  mutable std::string value_buf;
+};
+
+Source::Source(std::string name, std::chrono::milliseconds shutdown_timeout)
+    : name_(std::move(name)), shutdown_timeout_(shutdown_timeout) {
+  if (name_.empty()) throw ConfigError("a source needs a name");
+  if (shutdown_timeout_.count() < 0) throw ConfigError("shutdown_timeout must be >= 0");
+}
+
+Source::~Source() = default;
+
+void Source::on_client_connect_failure(std::exception_ptr error) {
+  std::rethrow_exception(error);
+}
+
+void Source::cleanup(bool failed) {
+  if (!failed) flush(shutdown_timeout_ / 2);
+}
+
+void Source::stop() {
+  if (runtime_) runtime_->running = false;
+}
+
+TopicOptions Source::default_topic_options() const {
+  return TopicOptions{};
+}
+
+bool Source::running() const noexcept {
+  return runtime_ && runtime_->running.load(std::memory_order_relaxed);
+}
+
+const Topic& Source::topic() const {
+  if (!runtime_) {
+    throw InvalidOperation("source '" + name_ +
+                           "' has no topic before it is added to an "
+                           "application");
+  }
+  return runtime_->topic;
+}
+
+SourceMessage Source::serialize(const Value& key, const Value& value, const Headers& headers,
+                                std::int64_t timestamp) const {
+  const auto& def = topic().definition();
+  SourceMessage out;
+  out.timestamp = timestamp;
+  out.headers = headers;
+  if (!key.is_null()) {
+    def.key_serializer->serialize(key, runtime_->key_buf);
+    out.key = runtime_->key_buf;
+  }
+  if (!value.is_null()) {
+    def.value_serializer->serialize(value, runtime_->value_buf);
+    out.value = runtime_->value_buf;
+  }
+  // TOP-13: as to_topic() does, the value serializer's extra headers follow the record's own.
+  for (auto& h : def.value_serializer->extra_headers()) out.headers.push_back(std::move(h));
+  return out;
+}
+
+void Source::produce(std::optional<std::string_view> value, std::optional<std::string_view> key,
+                     const Headers& headers, std::int32_t partition, std::int64_t timestamp) {
+  (void)topic();  // names the source when it was never added
+  runtime_->producer.produce(runtime_->topic.name(), key, value, timestamp, headers, partition);
+}
+
+void Source::produce(const SourceMessage& message, std::int32_t partition) {
+  produce(message.value ? std::optional<std::string_view>(*message.value) : std::nullopt,
+          message.key ? std::optional<std::string_view>(*message.key) : std::nullopt,
+          message.headers, partition, message.timestamp);
+}
+
+void Source::flush(std::chrono::milliseconds timeout) {
+  (void)topic();
+  if (!runtime_->producer.flush(timeout)) {
+    throw CheckpointProducerTimeout("source '" + name_ + "': the producer did not deliver " +
+                                    "everything within " + std::to_string(timeout.count()) + " ms");
+  }
+}
+
+namespace detail {
+
+void SourceAccess::configure(Source& source, const Topic& topic,
+                             const kafka::Config& producer_config) {
+  if (source.runtime_ && source.runtime_->running) {
+    throw InvalidOperation("source '" + source.name() + "' is already running");
+  }
+  source.runtime_ = std::make_shared<Source::Runtime>(topic, make_producer(producer_config));
+}
+
+void SourceAccess::set_running(Source& source, bool running) {
+  source.runtime_->running = running;
+}
+
+SourceRunner::SourceRunner(std::shared_ptr<Source> source, std::function<void()> on_failure)
+    : source_(std::move(source)), shared_(std::make_shared<Shared>()) {
+  shared_->source = source_;
+  shared_->on_failure = std::move(on_failure);
+}
+
+SourceRunner::~SourceRunner() {
+  try {
+    stop();
+  } catch (const std::exception& e) {
+    logger()->error("source '{}': stopping it failed: {}", source_->name(), e.what());
+  }
+}
+
+void SourceRunner::start() {
+  SourceAccess::set_running(*source_, true);
+  thread_ = std::thread([shared = shared_] { body(shared); });
+}
+
+void SourceRunner::body(const std::shared_ptr<Shared>& shared) {
+  Source& source = *shared->source;
+  std::exception_ptr error;
+  try {
+    bool connected = false;
+    try {
+      source.setup();
+      connected = true;
+    } catch (...) {
+      // May resolve the failure and return: run() goes ahead then, as in Quix Streams.
+      source.on_client_connect_failure(std::current_exception());
+    }
+    if (connected) source.on_client_connect_success();
+    source.run();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  try {
+    source.cleanup(error != nullptr);
+  } catch (...) {
+    if (error == nullptr) error = std::current_exception();
+  }
+  SourceAccess::set_running(source, false);
+  if (error != nullptr) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      logger()->error("source '{}' failed: {}", source.name(), e.what());
+    } catch (...) {
+      logger()->error("source '{}' failed with an exception of unknown type", source.name());
+    }
+  } else {
+    logger()->info("source '{}' finished", source.name());
+  }
+  {
+    std::lock_guard lock(shared->mutex);
+    shared->error = error;
+    shared->done = true;
+    // Not once the runner let go of the thread: the application may be gone.
+    if (error != nullptr && shared->on_failure && !shared->detached) shared->on_failure();
+  }
+  shared->done_cv.notify_all();
+}
+
+void SourceRunner::stop() {
+  if (stopped_ || !thread_.joinable()) return;
+  stopped_ = true;
+  source_->stop();
+  std::unique_lock lock(shared_->mutex);
+  const bool done = shared_->done_cv.wait_for(lock, source_->shutdown_timeout(),
+                                              [this] { return shared_->done; });
+  if (!done) shared_->detached = true;
+  lock.unlock();
+  if (done) {
+    thread_.join();
+    return;
+  }
+  logger()->error(
+      "source '{}' did not stop within its shutdown timeout ({} ms); it is left running in "
+      "the background and what it produces from now on may be lost",
+      source_->name(), source_->shutdown_timeout().count());
+  thread_.detach();
+}
+
+bool SourceRunner::alive() const {
+  if (!thread_.joinable()) return false;
+  std::lock_guard lock(shared_->mutex);
+  return !shared_->done;
+}
+
+std::exception_ptr SourceRunner::error() const {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->error;
+}
+
+}  // namespace detail
+}  // namespace streamframe
