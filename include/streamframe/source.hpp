@@ -22,7 +22,8 @@ namespace streamframe {
 
 namespace detail {
 struct SourceAccess;
-}
+class SourceStore;
+}  // namespace detail
 
 // A record serialized with the serializers of a source's topic (Source::serialize).
 struct SourceMessage {
@@ -100,9 +101,52 @@ class Source {
 
  private:
   friend struct detail::SourceAccess;
+  friend class StatefulSource;
   std::string name_;
   std::chrono::milliseconds shutdown_timeout_;
   std::shared_ptr<Runtime> runtime_;
+};
+
+// The state of a StatefulSource (SRC-03): keys and values are Values (stored as JSON), kept
+// in memory and written to the source's changelog topic at each flush().
+class SourceState {
+ public:
+  // The value stored under `key`, or `default_value` when there is none.
+  Value get(const Value& key, Value default_value = Value()) const;
+  void set(const Value& key, const Value& value);
+  // `delete` is a C++ keyword.
+  void remove(const Value& key);
+  bool exists(const Value& key) const;
+
+ private:
+  friend class StatefulSource;
+  explicit SourceState(detail::SourceStore& store) noexcept : store_(&store) {}
+  detail::SourceStore* store_;
+};
+
+// A Source whose state survives restarts (SRC-03), e.g. the position it read up to:
+//
+//   void run() override {
+//     auto n = state().get("next", Value(0)).as_int();
+//     while (running()) {
+//       produce(serialize(Value(), Value(n++)));
+//       state().set("next", Value(n));
+//       if (n % 1000 == 0) flush();  // the records, then the state that counts them
+//     }
+//   }
+//
+// The state is restored from its compacted changelog topic
+// "changelog__<consumer_group>--source__<name>--default" (one partition, created by
+// add_source) before setup() runs. flush() makes the produced records durable first and then
+// what changed in the state, so after a crash the state never claims records that were lost:
+// a restarted source resumes from its last flush and may produce the records after it again
+// (at-least-once, as Kafka's source connectors).
+class StatefulSource : public Source {
+ public:
+  using Source::Source;
+  // Valid while the source runs; reads see every write made since the start.
+  SourceState& state();
+  void flush(std::chrono::milliseconds timeout = std::chrono::seconds(30)) override;
 };
 
 }  // namespace streamframe

@@ -280,7 +280,15 @@ class Application::Impl {
     }
     Topic t = topic ? *topic
                     : topics_->ensure("source__" + source->name(), source->default_topic_options());
-    sources_.push_back({std::move(source), t});
+    std::string changelog;
+    if (dynamic_cast<StatefulSource*>(source.get()) != nullptr) {
+      // SRC-03: one partition, compacted: the state is the last record of each key.
+      changelog = topics_->changelog_name("source__" + source->name(), "default");
+      TopicOptions options;
+      options.config = TopicConfig{1, 1, {{"cleanup.policy", "compact"}}};
+      (void)topics_->ensure(changelog, options, true);
+    }
+    sources_.push_back({std::move(source), t, std::move(changelog)});
     return t;
   }
 
@@ -298,7 +306,15 @@ class Application::Impl {
    public:
     RunSources(Impl& app) : app_(app) {
       for (const auto& entry : app.sources_) {
-        detail::SourceAccess::configure(*entry.source, entry.topic, app.source_producer_config());
+        std::shared_ptr<detail::SourceStore> store;
+        if (!entry.changelog.empty()) {
+          kafka::Config consumer = app.common_config();
+          apply_extra(consumer, app.config_.consumer_extra_config, "consumer_extra_config");
+          kafka::set_option(consumer, "group.id", app.config_.consumer_group + "-source-restore");
+          store = std::make_shared<detail::SourceStore>(entry.changelog, std::move(consumer));
+        }
+        detail::SourceAccess::configure(*entry.source, entry.topic, app.source_producer_config(),
+                                        std::move(store), 2 * app.config_.request_timeout);
         // A failed source stops the application gracefully (SRC-04).
         runners_.push_back(
             std::make_unique<detail::SourceRunner>(entry.source, [&app] { app.stop_ = true; }));
@@ -566,6 +582,7 @@ class Application::Impl {
   struct SourceEntry {
     std::shared_ptr<Source> source;
     Topic topic;
+    std::string changelog;  // a StatefulSource's state (SRC-03), else empty
   };
   std::vector<SourceEntry> sources_;
   std::unique_ptr<state::StoreProvider> stores_;

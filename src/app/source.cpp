@@ -5,6 +5,7 @@
 
 #include "app/producer_factory.hpp"
 #include "app/source_runner.hpp"
+#include "app/source_store.hpp"
 #include "core/logging.hpp"
 #include "streamframe/errors.hpp"
 #include "streamframe/producer.hpp"
@@ -15,6 +16,10 @@ struct Source::Runtime {
   Runtime(Topic t, Producer p) : topic(std::move(t)), producer(std::move(p)) {}
   Topic topic;
   Producer producer;
+  // StatefulSource only (SRC-03).
+  std::shared_ptr<detail::SourceStore> store;
+  std::optional<SourceState> state;
+  std::chrono::milliseconds restore_timeout{60000};
   std::atomic<bool> running{false};
   // Reused for serialize(): a source's thread serializes one record at a time.
   mutable std::string key_buf;
@@ -97,14 +102,58 @@ void Source::flush(std::chrono::milliseconds timeout) {
   }
 }
 
+Value SourceState::get(const Value& key, Value default_value) const {
+  return store_->get(key, std::move(default_value));
+}
+void SourceState::set(const Value& key, const Value& value) {
+  store_->set(key, value);
+}
+void SourceState::remove(const Value& key) {
+  store_->remove(key);
+}
+bool SourceState::exists(const Value& key) const {
+  return store_->exists(key);
+}
+
+SourceState& StatefulSource::state() {
+  if (!runtime_ || !runtime_->store) {
+    throw InvalidOperation("source '" + name() +
+                           "': its state exists once the source was added to an application");
+  }
+  if (!runtime_->state) runtime_->state.emplace(SourceState(*runtime_->store));
+  return *runtime_->state;
+}
+
+void StatefulSource::flush(std::chrono::milliseconds timeout) {
+  // The records first: a state written before them could claim records a crash then lost.
+  Source::flush(timeout);
+  if (!runtime_->store) return;
+  const auto changes = runtime_->store->take_changes();
+  if (changes.empty()) return;
+  for (const auto& [key, value] : changes) {
+    runtime_->producer.produce(runtime_->store->changelog(), key,
+                               value ? std::optional<std::string_view>(*value) : std::nullopt, 0,
+                               {}, 0);
+  }
+  Source::flush(timeout);
+}
+
 namespace detail {
 
 void SourceAccess::configure(Source& source, const Topic& topic,
-                             const kafka::Config& producer_config) {
+                             const kafka::Config& producer_config,
+                             std::shared_ptr<SourceStore> store,
+                             std::chrono::milliseconds restore_timeout) {
   if (source.runtime_ && source.runtime_->running) {
     throw InvalidOperation("source '" + source.name() + "' is already running");
   }
   source.runtime_ = std::make_shared<Source::Runtime>(topic, make_producer(producer_config));
+  source.runtime_->store = std::move(store);
+  source.runtime_->restore_timeout = restore_timeout;
+}
+
+void SourceAccess::restore(Source& source) {
+  if (source.runtime_->store) source.runtime_->store->restore(source.runtime_->restore_timeout);
 }
 
 void SourceAccess::set_running(Source& source, bool running) {
@@ -134,6 +183,8 @@ void SourceRunner::body(const std::shared_ptr<Shared>& shared) {
   Source& source = *shared->source;
   std::exception_ptr error;
   try {
+    // SRC-03: a stateful source sees its state from the start.
+    SourceAccess::restore(source);
     bool connected = false;
     try {
       source.setup();

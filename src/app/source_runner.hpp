@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "app/source_store.hpp"
 #include "kafka/config.hpp"
 #include "streamframe/source.hpp"
 #include "streamframe/topic.hpp"
@@ -18,7 +19,11 @@ namespace streamframe::detail {
 struct SourceAccess {
   // Gives `source` its topic and producer; a source already running elsewhere =>
   // InvalidOperation.
-  static void configure(Source& source, const Topic& topic, const kafka::Config& producer_config);
+  // `store`: a StatefulSource's (restored by restore(), on the source's thread).
+  static void configure(Source& source, const Topic& topic, const kafka::Config& producer_config,
+                        std::shared_ptr<SourceStore> store = nullptr,
+                        std::chrono::milliseconds restore_timeout = std::chrono::seconds(60));
+  static void restore(Source& source);
   static void set_running(Source& source, bool running);
 };
 

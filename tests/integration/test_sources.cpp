@@ -254,6 +254,71 @@ TEST(Sources, ExactlyOnceAppReadsItsSourcesRecordsOnce) {
   EXPECT_EQ(ids, range(0, 200));
 }
 
+// Produces `per_run` numbers from where its state says it stopped; flushes every 5 records.
+// With `fail_after` >= 0 it sets its state past that record and throws before the next flush.
+class ResumingSource : public StatefulSource {
+ public:
+  ResumingSource(std::string name, int per_run, int fail_after = -1)
+      : StatefulSource(std::move(name)), per_run_(per_run), fail_after_(fail_after) {}
+  void run() override {
+    started_at = static_cast<int>(state().get("next", Value(0)).as_int());
+    had_marker = state().exists("marker");
+    if (had_marker)
+      state().remove("marker");
+    else
+      state().set("marker", Value::object({{"set_by", started_at}}));
+    for (int n = started_at; n < started_at + per_run_ && running(); ++n) {
+      produce(serialize(Value(), Value(n)));
+      state().set("next", Value(n + 1));
+      if (n == fail_after_) throw std::runtime_error("lost power");
+      if ((n + 1) % 5 == 0) flush();
+    }
+  }
+  int started_at = -1;
+  bool had_marker = false;
+
+ private:
+  int per_run_;
+  int fail_after_;
+};
+
+std::vector<int> numbers_in(const std::string& topic) {
+  std::vector<int> out;
+  for (const auto& m : read_topic(topic)) out.push_back(std::stoi(*m.value));
+  return out;
+}
+
+// SRC-03: the state is restored from its changelog before run() and written at each flush
+// after the records; the next run resumes where the last flush left it. A source that fails
+// keeps the state of its last flush, so it produces the records after it again (never fewer).
+TEST(Sources, StatefulSourceResumesFromItsLastFlush) {
+  REQUIRE_TEST_BROKERS();
+  const std::string group = streamframe::test::unique_name("src-state-grp");
+  const std::string name = streamframe::test::unique_name("resuming");
+  auto run_once = [&](int per_run, int fail_after) {
+    Application app(base_config(group));
+    auto source = std::make_shared<ResumingSource>(name, per_run, fail_after);
+    app.add_source(source);
+    if (fail_after >= 0) {
+      EXPECT_THROW((void)app.run(), SourceException);
+    } else {
+      EXPECT_NO_THROW((void)app.run());
+    }
+    return std::make_pair(source->started_at, source->had_marker);
+  };
+  EXPECT_EQ(run_once(10, -1), std::make_pair(0, false));
+  EXPECT_EQ(run_once(10, -1), std::make_pair(10, true));  // the marker was restored
+  // Fails after producing 20..27 with the state flushed at 25 (after 20..24).
+  EXPECT_EQ(run_once(10, 27), std::make_pair(20, false));  // the marker's tombstone too
+  EXPECT_EQ(run_once(5, -1), std::make_pair(25, true));
+  std::vector<int> expected = range(0, 28);
+  for (int n = 25; n < 30; ++n) expected.push_back(n);  // 25..27 again after the failure
+  EXPECT_EQ(numbers_in("source__" + name), expected);
+  const std::string changelog = "changelog__" + group + "--source__" + name + "--default";
+  EXPECT_EQ(partition_count(changelog), 1);
+  EXPECT_EQ(topic_config_value(changelog, "cleanup.policy"), "compact");
+}
+
 TEST(Sources, BadDeclarationsAreConfigErrors) {
   REQUIRE_TEST_BROKERS();
   Application app(base_config(streamframe::test::unique_name("src-grp")));
@@ -270,6 +335,8 @@ TEST(Sources, BadDeclarationsAreConfigErrors) {
   EXPECT_THROW((void)loose.topic(), InvalidOperation);
   EXPECT_THROW(loose.produce(std::string_view("x")), InvalidOperation);
   EXPECT_FALSE(loose.running());
+  ResumingSource stateful("stateful", 1);
+  EXPECT_THROW((void)stateful.state(), InvalidOperation);
 }
 
 }  // namespace
