@@ -10,6 +10,7 @@
 #include "streamframe/series.hpp"
 #include "streamframe/sink.hpp"
 #include "streamframe/source.hpp"
+#include "streamframe/csv.hpp"
 #include "streamframe/state.hpp"
 #include "streamframe/test_driver.hpp"
 #include "streamframe/topic.hpp"
