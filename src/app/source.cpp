@@ -1,5 +1,7 @@
 #include "streamframe/source.hpp"
 
+#include <cxxabi.h>
+
 #include <atomic>
 #include <utility>
 
@@ -15,7 +17,10 @@ namespace streamframe {
 struct Source::Runtime {
   Runtime(Topic t, Producer p) : topic(std::move(t)), producer(std::move(p)) {}
   Topic topic;
-  Producer producer;
+  // Closed when the source's thread ends: a source kept after its run holds no connection.
+  std::optional<Producer> producer;
+  // Set while a thread runs the source, also one left behind after its shutdown timeout.
+  std::atomic<bool> thread_alive{false};
   // StatefulSource only (SRC-03).
   std::shared_ptr<detail::SourceStore> store;
   std::optional<SourceState> state;
@@ -82,10 +87,24 @@ SourceMessage Source::serialize(const Value& key, const Value& value, const Head
   return out;
 }
 
+namespace {
+Producer& producer_of(const std::string& name, const std::shared_ptr<Source::Runtime>& runtime) {
+  if (!runtime) {
+    throw InvalidOperation("source '" + name +
+                           "' has no topic before it is added to an "
+                           "application");
+  }
+  if (!runtime->producer) {
+    throw InvalidOperation("source '" + name + "' is not running: its producer is closed");
+  }
+  return *runtime->producer;
+}
+}  // namespace
+
 void Source::produce(std::optional<std::string_view> value, std::optional<std::string_view> key,
                      const Headers& headers, std::int32_t partition, std::int64_t timestamp) {
-  (void)topic();  // names the source when it was never added
-  runtime_->producer.produce(runtime_->topic.name(), key, value, timestamp, headers, partition);
+  producer_of(name_, runtime_)
+      .produce(runtime_->topic.name(), key, value, timestamp, headers, partition);
 }
 
 void Source::produce(const SourceMessage& message, std::int32_t partition) {
@@ -95,8 +114,7 @@ void Source::produce(const SourceMessage& message, std::int32_t partition) {
 }
 
 void Source::flush(std::chrono::milliseconds timeout) {
-  (void)topic();
-  if (!runtime_->producer.flush(timeout)) {
+  if (!producer_of(name_, runtime_).flush(timeout)) {
     throw CheckpointProducerTimeout("source '" + name_ + "': the producer did not deliver " +
                                     "everything within " + std::to_string(timeout.count()) + " ms");
   }
@@ -131,9 +149,9 @@ void StatefulSource::flush(std::chrono::milliseconds timeout) {
   const auto changes = runtime_->store->take_changes();
   if (changes.empty()) return;
   for (const auto& [key, value] : changes) {
-    runtime_->producer.produce(runtime_->store->changelog(), key,
-                               value ? std::optional<std::string_view>(*value) : std::nullopt, 0,
-                               {}, 0);
+    producer_of(name(), runtime_)
+        .produce(runtime_->store->changelog(), key,
+                 value ? std::optional<std::string_view>(*value) : std::nullopt, 0, {}, 0);
   }
   Source::flush(timeout);
 }
@@ -144,8 +162,10 @@ void SourceAccess::configure(Source& source, const Topic& topic,
                              const kafka::Config& producer_config,
                              std::shared_ptr<SourceStore> store,
                              std::chrono::milliseconds restore_timeout) {
-  if (source.runtime_ && source.runtime_->running) {
-    throw InvalidOperation("source '" + source.name() + "' is already running");
+  if (source.runtime_ && source.runtime_->thread_alive) {
+    throw InvalidOperation("source '" + source.name() +
+                           "' is still running (a thread that did not stop in time, or another "
+                           "application's)");
   }
   source.runtime_ = std::make_shared<Source::Runtime>(topic, make_producer(producer_config));
   source.runtime_->store = std::move(store);
@@ -158,6 +178,17 @@ void SourceAccess::restore(Source& source) {
 
 void SourceAccess::set_running(Source& source, bool running) {
   source.runtime_->running = running;
+  if (running) source.runtime_->thread_alive = true;
+}
+
+void SourceAccess::thread_ended(Source& source, const std::shared_ptr<Source::Runtime>& runtime) {
+  runtime->running = false;
+  try {
+    runtime->producer.reset();  // flushes what cleanup did not, as any Producer does
+  } catch (const std::exception& e) {
+    logger()->error("source '{}': closing its producer failed: {}", source.name(), e.what());
+  }
+  runtime->thread_alive = false;
 }
 
 SourceRunner::SourceRunner(std::shared_ptr<Source> source, std::function<void()> on_failure)
@@ -181,29 +212,36 @@ void SourceRunner::start() {
 
 void SourceRunner::body(const std::shared_ptr<Shared>& shared) {
   Source& source = *shared->source;
+  // Held to the end even if the application lets go of the source.
+  const auto runtime = SourceAccess::runtime(source);
   std::exception_ptr error;
   try {
     // SRC-03: a stateful source sees its state from the start.
     SourceAccess::restore(source);
-    bool connected = false;
     try {
       source.setup();
-      connected = true;
+      // As in Quix Streams, a throw of the success callback is a connection failure too.
+      source.on_client_connect_success();
+    } catch (abi::__forced_unwind&) {
+      throw;
     } catch (...) {
       // May resolve the failure and return: run() goes ahead then, as in Quix Streams.
       source.on_client_connect_failure(std::current_exception());
     }
-    if (connected) source.on_client_connect_success();
     source.run();
+  } catch (abi::__forced_unwind&) {
+    throw;  // the thread is being cancelled (e.g. an interpreter exiting): let it end
   } catch (...) {
     error = std::current_exception();
   }
   try {
     source.cleanup(error != nullptr);
+  } catch (abi::__forced_unwind&) {
+    throw;
   } catch (...) {
     if (error == nullptr) error = std::current_exception();
   }
-  SourceAccess::set_running(source, false);
+  SourceAccess::thread_ended(source, runtime);
   if (error != nullptr) {
     try {
       std::rethrow_exception(error);
@@ -217,7 +255,7 @@ void SourceRunner::body(const std::shared_ptr<Shared>& shared) {
   }
   {
     std::lock_guard lock(shared->mutex);
-    shared->error = error;
+    if (shared->error == nullptr) shared->error = error;
     shared->done = true;
     // Not once the runner let go of the thread: the application may be gone.
     if (error != nullptr && shared->on_failure && !shared->detached) shared->on_failure();
@@ -228,7 +266,13 @@ void SourceRunner::body(const std::shared_ptr<Shared>& shared) {
 void SourceRunner::stop() {
   if (stopped_ || !thread_.joinable()) return;
   stopped_ = true;
-  source_->stop();
+  try {
+    source_->stop();
+  } catch (...) {
+    // Quix Streams fails the source when its stop() raises: run() throws SourceException.
+    std::lock_guard lock(shared_->mutex);
+    if (shared_->error == nullptr) shared_->error = std::current_exception();
+  }
   std::unique_lock lock(shared_->mutex);
   const bool done = shared_->done_cv.wait_for(lock, source_->shutdown_timeout(),
                                               [this] { return shared_->done; });

@@ -24,6 +24,9 @@ struct SourceAccess {
                         std::shared_ptr<SourceStore> store = nullptr,
                         std::chrono::milliseconds restore_timeout = std::chrono::seconds(60));
   static void restore(Source& source);
+  static std::shared_ptr<Source::Runtime> runtime(Source& source) { return source.runtime_; }
+  // The source's thread ends: not running, its producer closed.
+  static void thread_ended(Source& source, const std::shared_ptr<Source::Runtime>& runtime);
   static void set_running(Source& source, bool running);
 };
 

@@ -184,8 +184,39 @@ TEST(Sources, SourceThatIgnoresStopIsLeftAfterItsShutdownTimeout) {
   const double took = seconds_since(start);
   EXPECT_GE(took, 0.75);
   EXPECT_LT(took, 5.0);
+  EXPECT_TRUE(source->running() == false);
+  // Its thread still runs: it cannot run again until that ends.
+  EXPECT_THROW((void)app.run({.timeout = 100ms}), InvalidOperation);
   release = true;  // lets the thread left behind end
   std::this_thread::sleep_for(100ms);
+}
+
+// Quix Streams fails a source whose stop() raises; so does streamframe, and the other
+// sources are still stopped.
+TEST(Sources, StopThatThrowsFailsTheRunAndTheOtherSourcesStillStop) {
+  REQUIRE_TEST_BROKERS();
+  class BadStop : public LoopingSource {
+   public:
+    using LoopingSource::LoopingSource;
+    void stop() override {
+      Source::stop();
+      throw std::runtime_error("stop failed");
+    }
+  };
+  Application app(base_config(streamframe::test::unique_name("src-grp")));
+  auto bad = std::make_shared<BadStop>(streamframe::test::unique_name("badstop"));
+  auto good = std::make_shared<LoopingSource>(streamframe::test::unique_name("good"));
+  app.add_source(bad);
+  app.add_source(good);
+  try {
+    (void)app.run({.timeout = 300ms});
+    FAIL() << "run() returned";
+  } catch (const SourceException& e) {
+    EXPECT_NE(std::string(e.what()).find("stop failed"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(good->running());
+  // Both threads ended: their producers are closed.
+  EXPECT_THROW(good->produce(std::string_view("late")), InvalidOperation);
 }
 
 // SRC-01: setup() failing goes to on_client_connect_failure, which by default rethrows (the
