@@ -1,6 +1,7 @@
 // Error types of streamframe (SEMANTICS ERR-03). Every error derives from streamframe::Error.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <string>
@@ -93,6 +94,23 @@ class SourceException : public Error {
  private:
   std::string source_;
   std::exception_ptr cause_;
+};
+
+// SNK-03: thrown by a sink's write() or flush() when its destination cannot take more now.
+// The application then drops what every sink holds (on_paused), commits nothing, moves every
+// partition back to the last checkpoint and pauses them for retry_after: the records come
+// again, nothing is lost.
+class SinkBackpressureError : public Error {
+ public:
+  explicit SinkBackpressureError(std::chrono::milliseconds retry_after, std::string message = {})
+      : Error(message.empty()
+                  ? "sink backpressure: retry after " + std::to_string(retry_after.count()) + " ms"
+                  : std::move(message)),
+        retry_after_(retry_after) {}
+  std::chrono::milliseconds retry_after() const noexcept { return retry_after_; }
+
+ private:
+  std::chrono::milliseconds retry_after_;
 };
 
 // Thrown by a deserializer to drop a message on purpose (TOP-10): the offset is still stored.

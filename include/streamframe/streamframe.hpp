@@ -2,6 +2,7 @@
 #pragma once
 
 #include "streamframe/application.hpp"
+#include "streamframe/csv.hpp"
 #include "streamframe/dataframe.hpp"
 #include "streamframe/errors.hpp"
 #include "streamframe/producer.hpp"
@@ -10,7 +11,6 @@
 #include "streamframe/series.hpp"
 #include "streamframe/sink.hpp"
 #include "streamframe/source.hpp"
-#include "streamframe/csv.hpp"
 #include "streamframe/state.hpp"
 #include "streamframe/test_driver.hpp"
 #include "streamframe/topic.hpp"

@@ -270,7 +270,12 @@ void Checkpoint::commit(Clock::time_point deadline, bool may_defer) {
   // (or the transaction with them), 5 store batches written with their changelog offsets. A
   // failure in steps 1-4 leaves offsets and stores untouched, so the records are processed
   // again from the last checkpoint.
-  for (Sink* s : sinks_) s->flush();
+  try {
+    for (Sink* s : sinks_) s->flush();
+  } catch (const SinkBackpressureError& e) {
+    back_off(e);
+    return;
+  }
   flush_operators();
   sweep_expired();
   if (may_defer && !commit.empty() && deferrable()) {
@@ -541,6 +546,53 @@ void Checkpoint::forget() {
   operator_changes_ = false;
   deferred_.reset();
   rearm_memory_pressure();  // the caches dropped what they held
+}
+
+void Checkpoint::back_off(const SinkBackpressureError& error) {
+  const auto retry_after = std::max(error.retry_after(), std::chrono::milliseconds(0));
+  logger()->warn(
+      "checkpoint: a sink asked to retry later ({}): nothing is committed, every partition goes "
+      "back to the last checkpoint and pauses for {} ms",
+      error.what(), retry_after.count());
+  // SNK-03: the other sinks' records since the last checkpoint come again too.
+  for (Sink* s : sinks_) s->on_paused();
+  if (exactly_once_ && producer_.in_transaction()) {
+    // The outputs of the records to be replayed must never be read.
+    producer_.abort_transaction(config_.request_timeout);
+  }
+  rewind();
+  ++stats_.checkpoints_aborted;
+  std::vector<kafka::TopicPartition> assigned = consumer_.assignment();
+  consumer_.pause(assigned);
+  for (auto& tp : assigned) {
+    const bool known = std::any_of(
+        backpressure_paused_.begin(), backpressure_paused_.end(),
+        [&tp](const auto& t) { return t.partition == tp.partition && t.topic == tp.topic; });
+    if (!known) backpressure_paused_.push_back(std::move(tp));
+  }
+  backpressure_until_ = Clock::now() + retry_after;
+}
+
+void Checkpoint::resume_if_due() {
+  if (backpressure_paused_.empty() || Clock::now() < backpressure_until_) return;
+  // Partitions revoked meanwhile are not resumed; a new assignment starts unpaused.
+  const auto assigned = consumer_.assignment();
+  std::vector<kafka::TopicPartition> resume;
+  for (const auto& tp : backpressure_paused_) {
+    if (std::any_of(assigned.begin(), assigned.end(), [&tp](const auto& a) {
+          return a.partition == tp.partition && a.topic == tp.topic;
+        })) {
+      resume.push_back(tp);
+    }
+  }
+  backpressure_paused_.clear();
+  if (resume.empty()) return;
+  try {
+    consumer_.resume(resume);
+  } catch (const KafkaError& e) {
+    logger()->warn("resuming partitions after a sink's backpressure failed: {}", e.what());
+  }
+  logger()->info("resumed {} partitions after a sink's backpressure", resume.size());
 }
 
 }  // namespace streamframe::detail

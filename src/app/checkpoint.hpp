@@ -157,8 +157,14 @@ class Checkpoint {
   void forget();
   // APP-15 through the broker watch; then a long outage ends a wait.
   void check_brokers() { brokers_.check(); }
+  // SNK-03: resumes the partitions a sink's backpressure paused once its retry_after passed.
+  // Cheap when nothing is paused; called once per loop turn.
+  void resume_if_due();
 
  private:
+  // SNK-03: a sink asked to retry later: everything since the last checkpoint is dropped and
+  // rewound, and the assigned partitions pause for `retry_after`.
+  void back_off(const SinkBackpressureError& error);
   // The processed offsets of one input topic since the last checkpoint, by partition.
   struct TopicProgress {
     std::string topic;
@@ -237,6 +243,9 @@ class Checkpoint {
   Headers changelog_headers_;
   std::vector<std::pair<std::string_view, std::int64_t>> processed_offsets_;
   std::function<void(const kafka::TopicPartition&)> on_rewind_;
+  // SNK-03: the partitions paused by a sink's backpressure, and until when.
+  std::vector<kafka::TopicPartition> backpressure_paused_;
+  Clock::time_point backpressure_until_{};
 };
 
 }  // namespace streamframe::detail

@@ -101,7 +101,17 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
     for (Sink* s : g->sinks()) sinks_.push_back(s);
   }
   assignment_ = std::make_unique<Assignment>(settings_, *this);
-  for (Sink* s : sinks_) s->setup();
+  for (Sink* s : sinks_) {
+    // SNK-01: a failed setup goes to the sink's callback, which may resolve it.
+    bool connected = false;
+    try {
+      s->setup();
+      connected = true;
+    } catch (...) {
+      s->on_client_connect_failure(std::current_exception());
+    }
+    if (connected) s->on_client_connect_success();
+  }
   producer_ = std::make_unique<kafka::Producer>(
       settings_.producer_config, [this](const kafka::DeliveryReport& r) { on_delivery(r); });
   if (settings_.exactly_once) {
@@ -624,6 +634,7 @@ bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
   checkpoint_->settle(Clock::now() + settings_.flush_timeout);
   if (run.limit_reached) return false;
   checkpoint_->check_brokers();
+  checkpoint_->resume_if_due();
   if (checkpoint_->due()) checkpoint(Clock::now() + settings_.flush_timeout, true);
   if (run.options.timeout.count() > 0 && idle_timeout_expired(run)) return false;
   return true;
