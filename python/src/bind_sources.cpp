@@ -132,7 +132,7 @@ void PythonSource::end_run() {
 }
 
 void bind_sources(nb::module_& m) {
-  nb::class_<PySourceHandle>(m, "_SourceImpl", "The engine's side of a streamframe.sources.Source.")
+  nb::class_<PySourceHandle>(m, "SourceImpl", "The engine's side of a streamframe.sources.Source.")
       .def(
           "__init__",
           [](PySourceHandle* h, nb::handle source, std::string name, std::int64_t shutdown_ms) {

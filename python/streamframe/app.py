@@ -3,13 +3,11 @@ and offsets as strings. It builds the engine's application (``streamframe._core`
 after ``app.dataframe(...)`` is the engine's own classes."""
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from . import _core
 from .models import TopicConfig
-
-if TYPE_CHECKING:
-    from .sources import Source
+from .sources import BaseSource, Source
 
 ErrorCallback = Callable[[Exception, Optional[_core.Row], Any], bool]
 
@@ -153,7 +151,7 @@ class Application:
         )
 
     def dataframe(
-        self, topic: Optional[_core.Topic] = None, source: Optional["Source"] = None
+        self, topic: Optional[_core.Topic] = None, source: Optional[Source] = None
     ) -> _core.StreamingDataFrame:
         """The root frame of ``topic``; with a ``source``, of the topic the source produces to
         (``topic`` if given, else the source's default topic ``source__<name>``)."""
@@ -165,14 +163,12 @@ class Application:
         self._has_dataframe = True
         return sdf
 
-    def add_source(self, source: "Source", topic: Optional[_core.Topic] = None) -> _core.Topic:
+    def add_source(self, source: Source, topic: Optional[_core.Topic] = None) -> _core.Topic:
         """Runs ``source`` while ``run()`` does, in a thread of its own, producing to ``topic``
         or else to its default topic (``source.default_topic()``, named ``source__<name>``).
         With dataframes the sources start once the first partitions are assigned; without,
         ``run()`` runs them until they all return, ``stop()`` or its ``timeout``. Returns the
         topic."""
-        from .sources import BaseSource, Source  # the sources module imports this one's deps
-
         if not isinstance(source, Source):
             if isinstance(source, BaseSource):
                 raise NotImplementedError(

@@ -130,7 +130,7 @@ class Source(BaseSource):
         self._on_client_connect_failure = (
             on_client_connect_failure or _default_on_client_connect_failure
         )
-        self._impl: Optional[_core._SourceImpl] = None
+        self._impl: Optional[_core.SourceImpl] = None
         self._producer_topic: Optional[_core.Topic] = None
 
     # -- what a subclass implements or overrides ------------------------------------------
@@ -218,7 +218,7 @@ class Source(BaseSource):
         when a delivery failed."""
         self._configured().flush(timeout)
 
-    def _configured(self) -> "_core._SourceImpl":
+    def _configured(self) -> "_core.SourceImpl":
         impl = getattr(self, "_impl", None)
         if impl is None:
             raise _core.InvalidOperation(
@@ -227,14 +227,14 @@ class Source(BaseSource):
             )
         return impl
 
-    def _impl_for(self) -> "_core._SourceImpl":
+    def _impl_for(self) -> "_core.SourceImpl":
         """The engine's side, made when the source is first added to an application."""
         if not hasattr(self, "_on_client_connect_failure"):
             raise TypeError(
                 f"{type(self).__name__}.__init__ must call super().__init__(name=...)"
             )
         if self._impl is None:
-            self._impl = _core._SourceImpl(
+            self._impl = _core.SourceImpl(
                 self, str(self.name), round(float(self.shutdown_timeout) * 1000)
             )
         return self._impl
