@@ -6,11 +6,13 @@
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <optional>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "callables.hpp"
 #include "convert.hpp"
@@ -50,6 +52,15 @@ nb::object bytes_or_none(const std::optional<std::string>& s) {
   return s ? nb::object(nb::bytes(s->data(), s->size())) : nb::none();
 }
 
+// The sources whose thread is between setup() and the end of cleanup(); the GIL guards it. At
+// exit, those still there (left behind after their shutdown timeout) get SystemExit raised in
+// their thread (_abandon_sources): a thread still running Python code while the interpreter
+// finalizes aborts the process.
+std::vector<PythonSource*>& in_python() {
+  static std::vector<PythonSource*> sources;
+  return sources;
+}
+
 }  // namespace
 
 PythonSource::PythonSource(nb::handle self, std::string name,
@@ -72,6 +83,8 @@ std::string PythonSource::what(const char* method) const {
 
 void PythonSource::setup() {
   with_gil(what("setup"), [&] {
+    thread_ident_ = PyThread_get_thread_ident();
+    in_python().push_back(this);
     nb::handle self(self_);
     self.attr("setup")();
     self.attr("_on_client_connect_success")();
@@ -94,11 +107,18 @@ void PythonSource::cleanup(bool failed) {
     try {
       nb::handle(self_).attr("cleanup")(failed);
     } catch (...) {
-      pin_.reset();
+      leave_thread();
       throw;
     }
-    pin_.reset();
+    leave_thread();
   });
+}
+
+void PythonSource::leave_thread() {
+  auto& sources = in_python();
+  sources.erase(std::remove(sources.begin(), sources.end(), this), sources.end());
+  thread_ident_ = 0;
+  pin_.reset();  // last: it may be the last reference to the Python object
 }
 
 void PythonSource::stop() {
@@ -132,6 +152,24 @@ void PythonSource::end_run() {
 }
 
 void bind_sources(nb::module_& m) {
+  m.def(
+      "_abandon_sources",
+      [] {
+        nb::object log = nb::module_::import_("logging").attr("getLogger")("streamframe.sources");
+        std::size_t n = 0;
+        for (PythonSource* s : in_python()) {
+          if (s->thread_ident() == 0) continue;
+          log.attr("error")("source '%s' still runs at exit: SystemExit is raised in its thread",
+                            s->name());
+          n += static_cast<std::size_t>(
+              PyThreadState_SetAsyncExc(s->thread_ident(), PyExc_SystemExit));
+        }
+        return n;
+      },
+      "At exit: raises SystemExit in the threads of sources still running; returns how many.");
+  m.def(
+      "_sources_in_python", [] { return in_python().size(); },
+      "How many sources' threads are between setup() and the end of cleanup().");
   nb::class_<PySourceHandle>(m, "SourceImpl", "The engine's side of a streamframe.sources.Source.")
       .def(
           "__init__",

@@ -52,6 +52,15 @@ class PythonSource final : public Source {
 
  private:
   std::string what(const char* method) const;
+  void leave_thread();
+
+ public:
+  // The Python thread id of the source's thread while it is between setup() and the end of
+  // cleanup() (GIL held).
+  unsigned long thread_ident() const { return thread_ident_; }
+
+ private:
+  unsigned long thread_ident_ = 0;
 
   PyObject* self_;  // borrowed: see above
   nb::object pin_;  // the GIL guards it and the two below

@@ -23,7 +23,9 @@ cannot be killed) with an ERROR log, and ``run()`` returns. A source's producer 
 never transactional, whatever ``processing_guarantee``.
 """
 
+import atexit
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
@@ -272,3 +274,16 @@ class QuixEnvironmentSource(_NotSupported):
 class SourceManager(_NotSupported):
     """Quix Streams' internal manager of source subprocesses; streamframe's sources are run by
     the engine."""
+
+
+@atexit.register
+def _stop_sources_left_running() -> None:
+    """A source left running after its shutdown timeout still runs Python code; the interpreter
+    aborts the process when such a thread wants the GIL while it finalizes. So at exit SystemExit
+    is raised in those threads, and each gets up to 5 s to end through its cleanup(). One blocked
+    outside Python (a read without a timeout) cannot be reached."""
+    if _core._abandon_sources() == 0:
+        return
+    deadline = time.monotonic() + 5
+    while _core._sources_in_python() and time.monotonic() < deadline:
+        time.sleep(0.01)
