@@ -7,14 +7,17 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "convert.hpp"
 #include "errors.hpp"
 #include "frame.hpp"
 #include "serdes.hpp"
+#include "sources.hpp"
 #include "streamframe/application.hpp"
 
 namespace streamframe::python {
@@ -153,10 +156,43 @@ void bind_producer(nb::module_& m) {
       });
 }
 
-// The engine's Application and the Python callables its pipeline keeps (frame.hpp).
+// The engine's Application and the Python callables its pipeline keeps (frame.hpp), and its
+// sources written in Python (they hold no Python reference between runs: sources.hpp).
 struct PyApp {
   Application app;
   nb::object keep;
+  std::vector<std::shared_ptr<PythonSource>> sources;
+};
+
+// Pins the application's Python sources for one run() (PythonSource::begin_run); needs the GIL
+// when made and destroyed.
+class SourcesRun {
+ public:
+  explicit SourcesRun(PyApp& app) : app_(app) {
+    for (auto& s : app_.sources) s->begin_run();
+  }
+  ~SourcesRun() {
+    for (auto& s : app_.sources) s->end_run();
+  }
+  SourcesRun(const SourcesRun&) = delete;
+  SourcesRun& operator=(const SourcesRun&) = delete;
+  // Quix Streams fails the run when a source's stop() raised; the engine only logged it.
+  void rethrow_stop_errors() const {
+    for (const auto& s : app_.sources) {
+      if (auto error = s->take_stop_error()) {
+        std::string what = "unknown error";
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          what = e.what();
+        }
+        throw SourceException("source '" + s->name() + "' failed: " + what, s->name(), error);
+      }
+    }
+  }
+
+ private:
+  PyApp& app_;
 };
 
 // A collected output as Python. With metadata, `_headers` as Quix Streams gives them: None when
@@ -259,7 +295,7 @@ void bind_application(nb::module_& m) {
             c.max_partition_buffer_size = static_cast<std::size_t>(max_partition_buffer_size);
             if (state_memory_budget)
               c.state_memory_budget = static_cast<std::size_t>(*state_memory_budget);
-            new (self) PyApp{Application(std::move(c)), std::move(keep)};
+            new (self) PyApp{Application(std::move(c)), std::move(keep), {}};
           },
           nb::kw_only(), nb::arg("broker_address"), nb::arg("consumer_group"), nb::arg("state_dir"),
           nb::arg("auto_offset_reset"), nb::arg("processing_guarantee"),
@@ -332,6 +368,16 @@ void bind_application(nb::module_& m) {
           },
           nb::arg("topic"))
       .def(
+          "add_source",
+          [](PyApp& app, const PySourceHandle& handle, nb::object source, const PyTopic& topic) {
+            // SRC-01: the source produces to `topic` (Python picks its default topic).
+            Topic t = app.app.add_source(handle.source, topic.topic);
+            (void)CallableRef::kept_by(app.keep, std::move(source));
+            app.sources.push_back(handle.source);
+            return PyTopic{std::move(t), topic.repr};
+          },
+          nb::arg("impl"), nb::arg("source"), nb::arg("topic"))
+      .def(
           "run",
           [](PyApp& app, std::int64_t count, double timeout, bool metadata,
              bool collect) -> nb::object {
@@ -342,8 +388,13 @@ void bind_application(nb::module_& m) {
             options.collect = collect;
             std::vector<Value> out;
             {
-              nb::gil_scoped_release release;  // PY-03: taken again only inside Python callables
-              out = app.app.run(options);
+              SourcesRun sources(app);
+              {
+                // PY-03: taken again only inside Python callables and sources
+                nb::gil_scoped_release release;
+                out = app.app.run(options);
+              }
+              sources.rethrow_stop_errors();
             }
             if (!collect) return nb::none();
             nb::list result;

@@ -70,6 +70,8 @@ void dispatch(const std::exception& e, F&& raise) {
   return raise(c.base);
 }
 
+nb::object cause_of(const std::exception_ptr& cause);
+
 nb::object instance(PyObject* cls, const std::exception& e) {
   nb::object out = nb::steal(PyObject_CallFunction(cls, "s", e.what()));
   if (!out.is_valid()) throw nb::python_error();
@@ -83,7 +85,32 @@ nb::object instance(PyObject* cls, const std::exception& e) {
     out.attr("partition") = err->partition();
     out.attr("offset") = err->offset();
   }
+  if (const auto* s = dynamic_cast<const SourceException*>(&e)) {
+    // SRC-04: raised from what the source raised (Quix Streams: `raise SourceException(...)
+    // from error`), which keeps its own traceback.
+    out.attr("source_name") = s->source_name();
+    if (s->cause()) {
+      nb::object cause = cause_of(s->cause());
+      PyException_SetCause(out.ptr(), cause.release().ptr());  // steals; sets __suppress_context__
+    }
+  }
   return out;
+}
+
+nb::object cause_of(const std::exception_ptr& cause) {
+  try {
+    std::rethrow_exception(cause);
+  } catch (const PythonError& e) {
+    return nb::borrow(e.exception());
+  } catch (const Error& e) {
+    nb::object out;
+    dispatch(e, [&](PyObject* cls) { out = instance(cls, e); });
+    return out;
+  } catch (const std::exception& e) {
+    return nb::borrow(PyExc_RuntimeError)(e.what());
+  } catch (...) {
+    return nb::borrow(PyExc_RuntimeError)("unknown C++ exception");
+  }
 }
 
 void translate(const std::exception_ptr& p, void*) {

@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from . import _core
 from .models import TopicConfig
+from .sources import BaseSource, Source
 
 ErrorCallback = Callable[[Exception, Optional[_core.Row], Any], bool]
 
@@ -97,6 +98,8 @@ class Application:
             if name in _UNSUPPORTED_ARGS:
                 raise NotImplementedError(f"Application({name}=...) is not supported by streamframe")
             raise TypeError(f"Application() got an unexpected keyword argument {name!r}")
+        self._has_dataframe = False
+        self._has_sources = False
         self._app = _core.Application(
             broker_address=broker_address or "",
             consumer_group=consumer_group or "",
@@ -148,13 +151,49 @@ class Application:
         )
 
     def dataframe(
-        self, topic: Optional[_core.Topic] = None, source: Any = None
+        self, topic: Optional[_core.Topic] = None, source: Optional[Source] = None
     ) -> _core.StreamingDataFrame:
+        """The root frame of ``topic``; with a ``source``, of the topic the source produces to
+        (``topic`` if given, else the source's default topic ``source__<name>``)."""
         if source is not None:
-            raise NotImplementedError("app.dataframe(source=...): sources are not supported yet")
+            topic = self.add_source(source, topic)
         if topic is None:
-            raise _core.ConfigError("app.dataframe() needs a topic")
-        return self._app.dataframe(topic)
+            raise ValueError("one of `source` or `topic` is required")
+        sdf = self._app.dataframe(topic)
+        self._has_dataframe = True
+        return sdf
+
+    def add_source(self, source: Source, topic: Optional[_core.Topic] = None) -> _core.Topic:
+        """Runs ``source`` while ``run()`` does, in a thread of its own, producing to ``topic``
+        or else to its default topic (``source.default_topic()``, named ``source__<name>``).
+        With dataframes the sources start once the first partitions are assigned; without,
+        ``run()`` runs them until they all return, ``stop()`` or its ``timeout``. Returns the
+        topic."""
+        if not isinstance(source, Source):
+            if isinstance(source, BaseSource):
+                raise NotImplementedError(
+                    "BaseSource is not supported by streamframe: subclass "
+                    "streamframe.sources.Source"
+                )
+            raise TypeError(
+                f"add_source() takes a streamframe.sources.Source, not {type(source).__name__}"
+            )
+        impl = source._impl_for()
+        if topic is None:
+            spec = source.default_topic()
+            topic = self.topic(
+                f"source__{spec.name}",
+                value_deserializer=getattr(spec, "value_deserializer", "json"),
+                key_deserializer=getattr(spec, "key_deserializer", "bytes"),
+                value_serializer=getattr(spec, "value_serializer", "json"),
+                key_serializer=getattr(spec, "key_serializer", "bytes"),
+                config=getattr(spec, "create_config", None),
+                timestamp_extractor=getattr(spec, "timestamp_extractor", None),
+            )
+        topic = self._app.add_source(impl, source, topic)
+        source._producer_topic = topic
+        self._has_sources = True
+        return topic
 
     def run(
         self,
@@ -170,6 +209,11 @@ class Application:
         ``_headers``, ``_topic``, ``_partition``, ``_offset``); otherwise an empty list.
         The GIL is released while the engine runs; Python callables take it for their calls."""
         del dataframe  # Quix's older signature: every dataframe of the app runs
+        if count and self._has_sources and not self._has_dataframe:
+            raise ValueError(
+                "Can only provide a timeout to .run() when running a plain Source (no "
+                "StreamingDataFrame)."
+            )
         bounded = count > 0 or timeout > 0
         result = self._app.run(count=count, timeout=float(timeout), metadata=metadata,
                                collect=collect and bounded)
@@ -187,9 +231,6 @@ class Application:
 
     def delete_internal_topics(self) -> List[str]:
         return self._app.delete_internal_topics()
-
-    def add_source(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError("app.add_source(): sources are not supported yet")
 
     def get_consumer(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError("app.get_consumer() is not supported by streamframe")

@@ -1,0 +1,233 @@
+// Sources written in Python (SRC-01..04) with Quix Streams' classes: streamframe.sources.Source
+// (python/streamframe/sources) runs as a PythonSource, the engine's Source, in a thread of its
+// own. Each call into Python (run, setup and the connect callbacks, cleanup, stop) takes the
+// GIL; Python's produce() and flush() call back into the engine and release the GIL while
+// they may block.
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "callables.hpp"
+#include "convert.hpp"
+#include "errors.hpp"
+#include "sources.hpp"
+
+namespace streamframe::python {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+// The exception a Python callback receives for an error of the engine or of Python.
+nb::object python_exception_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return exception_to_python(e);
+  } catch (...) {
+    return nb::borrow(PyExc_RuntimeError)("unknown C++ exception");
+  }
+}
+
+std::optional<std::string> optional_bytes(nb::handle h, const char* what) {
+  if (h.is_none()) return std::nullopt;
+  if (PyBytes_Check(h.ptr())) {
+    return std::string(PyBytes_AS_STRING(h.ptr()),
+                       static_cast<std::size_t>(PyBytes_GET_SIZE(h.ptr())));
+  }
+  if (PyUnicode_Check(h.ptr())) return nb::cast<std::string>(h);
+  throw ValueTypeError(std::string("Source.produce(): ") + what +
+                       " must be bytes, str or None (serialize it first), not '" +
+                       nb::type_name(h.type()).c_str() + "'");
+}
+
+nb::object bytes_or_none(const std::optional<std::string>& s) {
+  return s ? nb::object(nb::bytes(s->data(), s->size())) : nb::none();
+}
+
+// The sources whose thread is between setup() and the end of cleanup(); the GIL guards it. At
+// exit, those still there (left behind after their shutdown timeout) get SystemExit raised in
+// their thread (_abandon_sources): a thread still running Python code while the interpreter
+// finalizes aborts the process.
+std::vector<PythonSource*>& in_python() {
+  static std::vector<PythonSource*> sources;
+  return sources;
+}
+
+}  // namespace
+
+PythonSource::PythonSource(nb::handle self, std::string name,
+                           std::chrono::milliseconds shutdown_timeout)
+    : Source(std::move(name), shutdown_timeout), self_(self.ptr()) {}
+
+PythonSource::~PythonSource() {
+  if (!pin_.is_valid()) return;
+  if (!Py_IsInitialized()) {
+    (void)pin_.release();  // the interpreter is gone: nothing left to release to
+    return;
+  }
+  nb::gil_scoped_acquire gil;
+  pin_.reset();
+}
+
+std::string PythonSource::what(const char* method) const {
+  return "source '" + name() + "' " + method;
+}
+
+void PythonSource::setup() {
+  with_gil(what("setup"), [&] {
+    thread_ident_ = PyThread_get_thread_ident();
+    in_python().push_back(this);
+    nb::handle self(self_);
+    self.attr("setup")();
+    self.attr("_on_client_connect_success")();
+  });
+}
+
+void PythonSource::on_client_connect_failure(std::exception_ptr error) {
+  with_gil(what("on_client_connect_failure"), [&] {
+    nb::handle(self_).attr("_on_client_connect_failure")(python_exception_of(error));
+  });
+}
+
+void PythonSource::run() {
+  with_gil(what("run"), [&] { nb::handle(self_).attr("run")(); });
+}
+
+void PythonSource::cleanup(bool failed) {
+  // The last call of the source's thread into Python: the pin goes whatever cleanup does.
+  with_gil(what("cleanup"), [&] {
+    try {
+      nb::handle(self_).attr("cleanup")(failed);
+    } catch (...) {
+      leave_thread();
+      throw;
+    }
+    leave_thread();
+  });
+}
+
+void PythonSource::leave_thread() {
+  auto& sources = in_python();
+  sources.erase(std::remove(sources.begin(), sources.end(), this), sources.end());
+  thread_ident_ = 0;
+  pin_.reset();  // last: it may be the last reference to the Python object
+}
+
+void PythonSource::stop() {
+  CallbackGil gil;
+  stop_called_ = true;
+  try {
+    nb::handle(self_).attr("stop")();
+  } catch (nb::python_error& e) {
+    // Quix Streams reports it as the source's failure; the application still shuts down.
+    try {
+      nb::module_::import_("logging")
+          .attr("getLogger")("streamframe.sources")
+          .attr("error")("source '%s': stop() raised %r", name(), e.value());
+    } catch (nb::python_error&) {
+    }
+    stop_error_ = std::make_exception_ptr(PythonError(std::move(e), what("stop")));
+  }
+}
+
+void PythonSource::begin_run() {
+  pin_ = nb::borrow(self_);
+  stop_called_ = false;
+  stop_error_ = nullptr;
+}
+
+void PythonSource::end_run() {
+  // stop() is called for every source whose thread started; one that never started is not
+  // going to drop the pin itself.
+  if (!stop_called_) pin_.reset();
+  stop_error_ = nullptr;
+}
+
+void bind_sources(nb::module_& m) {
+  m.def(
+      "_abandon_sources",
+      [] {
+        nb::object log = nb::module_::import_("logging").attr("getLogger")("streamframe.sources");
+        std::size_t n = 0;
+        for (PythonSource* s : in_python()) {
+          if (s->thread_ident() == 0) continue;
+          log.attr("error")("source '%s' still runs at exit: SystemExit is raised in its thread",
+                            s->name());
+          n += static_cast<std::size_t>(
+              PyThreadState_SetAsyncExc(s->thread_ident(), PyExc_SystemExit));
+        }
+        return n;
+      },
+      "At exit: raises SystemExit in the threads of sources still running; returns how many.");
+  m.def(
+      "_sources_in_python", [] { return in_python().size(); },
+      "How many sources' threads are between setup() and the end of cleanup().");
+  nb::class_<PySourceHandle>(m, "SourceImpl", "The engine's side of a streamframe.sources.Source.")
+      .def(
+          "__init__",
+          [](PySourceHandle* h, nb::handle source, std::string name, std::int64_t shutdown_ms) {
+            new (h) PySourceHandle{
+                std::make_shared<PythonSource>(source, std::move(name), milliseconds(shutdown_ms))};
+          },
+          nb::arg("source"), nb::arg("name"), nb::arg("shutdown_timeout_ms"))
+      .def_prop_ro("running", [](const PySourceHandle& h) { return h.source->running(); })
+      .def_prop_ro("topic_name", [](const PySourceHandle& h) { return h.source->topic().name(); })
+      // The engine's stop: running() turns false (Python's Source.stop calls it).
+      .def("stop", [](PySourceHandle& h) { h.source->Source::stop(); })
+      .def(
+          "serialize",
+          [](const PySourceHandle& h, nb::handle key, nb::handle value, nb::handle headers,
+             std::optional<std::int64_t> timestamp) {
+            const Value k = to_value(key, "Source.serialize() key");
+            const Value v = to_value(value, "Source.serialize() value");
+            const Headers in = headers_to_value(headers, "Source.serialize() headers");
+            // A serializer written in Python takes the GIL again (it is held already).
+            const SourceMessage msg = h.source->serialize(k, v, in, timestamp.value_or(0));
+            // Quix Streams hands the headers back as given; the value serializer's extra
+            // headers (TOP-13) make a new list.
+            nb::object out_headers = msg.headers.size() == in.size()
+                                         ? nb::borrow(headers)
+                                         : headers_to_python(msg.headers);
+            return nb::make_tuple(bytes_or_none(msg.key), bytes_or_none(msg.value), out_headers);
+          },
+          nb::arg("key").none(), nb::arg("value").none(), nb::arg("headers").none(),
+          nb::arg("timestamp").none())
+      .def(
+          "produce",
+          [](PySourceHandle& h, nb::handle value, nb::handle key, nb::handle headers,
+             std::optional<std::int32_t> partition, std::optional<std::int64_t> timestamp) {
+            const auto v = optional_bytes(value, "value");
+            const auto k = optional_bytes(key, "key");
+            const Headers hs = headers_to_value(headers, "Source.produce() headers");
+            std::optional<std::string_view> kv;
+            std::optional<std::string_view> vv;
+            if (k) kv = *k;
+            if (v) vv = *v;
+            nb::gil_scoped_release release;  // a full queue waits for deliveries
+            h.source->produce(vv, kv, hs, partition.value_or(-1), timestamp.value_or(0));
+          },
+          nb::arg("value").none(), nb::arg("key").none(), nb::arg("headers").none(),
+          nb::arg("partition").none(), nb::arg("timestamp").none())
+      .def(
+          "flush",
+          [](PySourceHandle& h, std::optional<double> timeout) {
+            // None or negative: until everything is delivered.
+            const milliseconds ms =
+                timeout && *timeout >= 0
+                    ? milliseconds(static_cast<std::int64_t>(std::llround(*timeout * 1000)))
+                    : milliseconds(INT_MAX);
+            nb::gil_scoped_release release;
+            h.source->flush(ms);
+          },
+          nb::arg("timeout").none());
+}
+
+}  // namespace streamframe::python
