@@ -1,11 +1,13 @@
-// CSV files as a source (SRC-05).
+// CSV files as a source (SRC-05) and as a sink (SNK-04).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 
+#include "streamframe/sink.hpp"
 #include "streamframe/source.hpp"
 #include "streamframe/value.hpp"
 
@@ -42,6 +44,38 @@ class CSVSource : public Source {
  private:
   std::string path_;
   CSVSourceOptions options_;
+};
+
+struct CSVSinkOptions {
+  // "excel" (comma, fields quoted when they need it, CRLF line ends, as Python's csv module
+  // writes it), "excel-tab" (the same with tabs) or "unix" (every field quoted, LF). Anything
+  // else => ConfigError.
+  std::string dialect = "excel";
+  // Key -> its column; unset => a string key as it is, a null key as "None" (as Quix Streams'
+  // default `str` writes it), any other key as JSON.
+  std::function<std::string(const Value&)> key_serializer{};
+  // Value -> its column; unset => JSON.
+  std::function<std::string(const Value&)> value_serializer{};
+};
+
+// Appends every record to one CSV file (SNK-04) as key, value, timestamp, topic, partition,
+// offset, the header written when the file is new. Each checkpoint's batches are written and
+// flushed to the disk (fsync) before the input offsets are committed: at-least-once. For
+// local debugging and small exports; all workers write the one file.
+class CSVSink : public BatchingSink {
+ public:
+  explicit CSVSink(std::string path, CSVSinkOptions options = {});
+
+ protected:
+  void write(const SinkBatch& batch) override;
+
+ private:
+  std::string path_;
+  CSVSinkOptions options_;
+  char delimiter_;
+  bool quote_all_;
+  const char* line_end_;
+  std::mutex mutex_;  // workers' checkpoints write one at a time
 };
 
 }  // namespace streamframe

@@ -1,6 +1,6 @@
-// CSVSource (SRC-05) on the embedded broker: rows as objects of strings in file order, keys and
-// timestamps from extractors, quoting as Python's csv module reads it, dialects, and malformed
-// lines failing with their line number or skipped.
+// CSVSource (SRC-05) and CSVSink (SNK-04) on the embedded broker: rows as objects of strings in
+// file order, keys and timestamps from extractors, quoting as Python's csv module reads it,
+// dialects, and malformed lines failing with their line number or skipped.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -124,6 +124,46 @@ TEST(CSVSource, MissingFileFailsTheSourceNamingIt) {
   } catch (const SourceException& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/file.csv"), std::string::npos) << e.what();
   }
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// SNK-04: key, value, timestamp, topic, partition, offset per record; the header once, when
+// the file is new; fields quoted as Python's csv module quotes them; a second run appends.
+TEST(CSVSink, AppendsRowsWithTheHeaderOnceAndPythonsQuoting) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("streamframe-csvsink-" + std::to_string(::getpid()) + ".csv"))
+                               .string();
+  std::filesystem::remove(path);
+  const auto run_once = [&](const std::string& group, const std::string& csv) {
+    CsvFile input(csv);
+    Application app(test::embedded_config(group));
+    CSVSourceOptions options;
+    options.key_extractor = [](const Value& row) { return row["k"]; };
+    options.timestamp_extractor = [](const Value&) { return std::int64_t{1234}; };
+    app.dataframe(std::make_shared<CSVSource>(input.path(), "rows", options))
+        .sink(std::make_shared<CSVSink>(path));
+    (void)app.run({.timeout = std::chrono::milliseconds(1500), .collect = false});
+  };
+  run_once("csv-sink-1", "k,v\na,plain\nb,\"x, \"\"y\"\"\"\n");
+  EXPECT_EQ(
+      read_file(path),
+      "key,value,timestamp,topic,partition,offset\r\n"
+      "a,\"{\"\"k\"\":\"\"a\"\",\"\"v\"\":\"\"plain\"\"}\",1234,source__rows,0,0\r\n"
+      "b,\"{\"\"k\"\":\"\"b\"\",\"\"v\"\":\"\"x, \\\"\"y\\\"\"\"\"}\",1234,source__rows,0,1\r\n");
+  // A second application appends, without a second header.
+  run_once("csv-sink-2", "k,v\nc,3\n");
+  const std::string text = read_file(path);
+  EXPECT_EQ(text.find("key,value"), 0U);
+  EXPECT_EQ(text.find("key,value", 1), std::string::npos);
+  EXPECT_NE(text.find("c,\"{\"\"k\"\":\"\"c\"\",\"\"v\"\":\"\"3\"\"}\",1234,source__rows,0,"),
+            std::string::npos)
+      << text;
+  std::filesystem::remove(path);
+  EXPECT_THROW(CSVSink("x.csv", {.dialect = "semicolons"}), ConfigError);
 }
 
 }  // namespace
