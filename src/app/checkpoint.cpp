@@ -562,6 +562,7 @@ void Checkpoint::back_off(const SinkBackpressureError& error) {
   }
   rewind();
   ++stats_.checkpoints_aborted;
+  if (on_back_off_) on_back_off_();
   std::vector<kafka::TopicPartition> assigned = consumer_.assignment();
   consumer_.pause(assigned);
   for (auto& tp : assigned) {

@@ -122,6 +122,10 @@ class Checkpoint {
   void set_on_rewind(std::function<void(const kafka::TopicPartition&)> f) {
     on_rewind_ = std::move(f);
   }
+  // SNK-03: called when a sink's backpressure moved the partitions back, before they pause:
+  // what the run loop holds of the partitions that processed nothing since the last
+  // checkpoint (the rest of a batch, KAF-04 buffers) must wait for the resume too.
+  void set_on_back_off(std::function<void()> f) { on_back_off_ = std::move(f); }
 
   // CK-01: `offset` of `slot`'s partition was processed; offsets strictly increase.
   void record(const Assignment::TopicSlot& slot, std::int32_t partition, std::int64_t offset);
@@ -243,6 +247,7 @@ class Checkpoint {
   Headers changelog_headers_;
   std::vector<std::pair<std::string_view, std::int64_t>> processed_offsets_;
   std::function<void(const kafka::TopicPartition&)> on_rewind_;
+  std::function<void()> on_back_off_;
   // SNK-03: the partitions paused by a sink's backpressure, and until when.
   std::vector<kafka::TopicPartition> backpressure_paused_;
   Clock::time_point backpressure_until_{};

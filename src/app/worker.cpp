@@ -146,6 +146,10 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
     rewound_.push_back(tp);
     if (assignment_->aligned()) drop_buffer(tp);
   });
+  checkpoint_->set_on_back_off([this] {
+    backed_off_ = true;
+    if (assignment_->aligned()) hold_back_buffers();
+  });
   const std::vector<std::string> topics = assignment_->topics();
   if (settings_.static_assignment.empty()) {
     const auto missing = consumer_->await_topics(topics, config_.request_timeout);
@@ -579,6 +583,7 @@ bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
   // A rewind before the poll is already in the batch (the seek drops what was fetched before
   // it).
   rewound_.clear();
+  backed_off_ = false;
   consumer_->poll_batch(batch, 1024,
                         std::min<std::chrono::milliseconds>(config_.consumer_poll_timeout,
                                                             std::chrono::milliseconds(100)));
@@ -590,13 +595,18 @@ bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
   }
   // A rewind during the batch makes the rest of its messages of the rewound partitions come
   // again from the rewound positions, so they must not run now; those of the other
-  // partitions are the only copy the consumer returns and must run.
+  // partitions are the only copy the consumer returns and must run, unless a sink's
+  // backpressure paused every partition (SNK-03): they are then moved back to wait too.
   for (auto& m : batch) {
     if (!rewound_.empty() && was_rewound(m)) continue;
     m.throw_if_error();
     Assignment::TopicSlot* slot = assignment_->slot_of(m);
     // Fetched before a revoke, or a topic this worker does not read.
     if (slot == nullptr || !slot->assigned[m.partition()]) continue;
+    if (backed_off_ && !m.end_of_partition()) {
+      hold_back({std::string(m.topic()), m.partition(), m.offset()});
+      continue;
+    }
     if (slot->group->aligned()) {
       if (m.end_of_partition()) {
         slot->buffers[m.partition()].at_end = true;
@@ -642,6 +652,32 @@ bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
 
 bool Worker::count_reached(const RunState& run) {
   return run.options.count > 0 && run.outputs >= run.options.count;
+}
+
+void Worker::hold_back(const kafka::TopicPartition& from) {
+  rewound_.push_back(from);
+  try {
+    consumer_->seek(from, config_.request_timeout);
+  } catch (const KafkaError& e) {
+    // A partition being revoked cannot be sought; its next owner starts from the commit.
+    logger()->warn("moving {}[{}] back to offset {} failed: {}", from.topic, from.partition,
+                   from.offset, e.what());
+  }
+}
+
+void Worker::hold_back_buffers() {
+  for (auto& group_ptr : assignment_->groups()) {
+    for (Assignment::TopicSlot* input : group_ptr->inputs) {
+      for (std::size_t p = 0; p < input->buffers.size(); ++p) {
+        auto& buffer = input->buffers[p];
+        if (buffer.messages.empty()) continue;
+        const kafka::TopicPartition head{input->topic, static_cast<std::int32_t>(p),
+                                         buffer.messages.front().offset()};
+        drop_buffer(head);
+        hold_back(head);
+      }
+    }
+  }
 }
 
 bool Worker::was_rewound(const kafka::Message& m) const {

@@ -70,6 +70,13 @@ class Worker final : public TaskOutput {
   // Whether an aborted checkpoint moved `message`'s partition back during this turn: what the
   // batch holds of it after that point comes again from the consumer.
   bool was_rewound(const kafka::Message& message) const;
+  // SNK-03: a sink's backpressure paused every partition; `message`, returned by the consumer
+  // but not processed, and those after it wait for the resume: its partition is moved back to
+  // it.
+  void hold_back(const kafka::TopicPartition& from);
+  // SNK-03: the KAF-04 buffers of partitions not moved back by the rewind are moved back to
+  // their first message.
+  void hold_back_buffers();
   // The forwarding path: validates, then produces the message's own bytes. False when the
   // message must take the decoding path instead (a key the output's serializer refuses).
   bool forward_raw(const kafka::Message& message, const TaskInput& input, PartitionTask& task,
@@ -133,6 +140,7 @@ class Worker final : public TaskOutput {
   std::chrono::steady_clock::time_point last_activity_;
   bool consumed_ = false;  // a message was handled since last_activity_ was last set
   std::vector<kafka::TopicPartition> rewound_;  // this turn's rewound partitions
+  bool backed_off_ = false;                     // a sink's backpressure during this turn
 };
 
 }  // namespace streamframe::detail
