@@ -2,7 +2,9 @@
 to ``sink.add(...)`` and calls ``sink.flush()`` at each checkpoint, before the input offsets are
 committed, so what a sink writes is at-least-once with its input.
 
-A sink's methods run with the GIL held, like any Python callable (PY-03).
+A sink's methods run with the GIL held, like any Python callable (PY-03). A sink that raises
+``SinkBackpressureError`` from ``flush()`` (or ``write()``) pauses the input for its
+``retry_after`` seconds, after which the records since the last checkpoint come again.
 """
 
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -15,12 +17,15 @@ ClientConnectFailureCallback = Callable[[Optional[Exception]], None]
 
 
 class SinkBackpressureError(StreamframeError):
-    """Raised by a sink's write() or flush() when the destination cannot take more now.
+    """Raised by a sink's write() or flush() when the destination cannot take more now
+    (SNK-03).
 
-    Quix Streams pauses the input for ``retry_after`` seconds and replays from the last
-    checkpoint. streamframe does not have sink backpressure yet: the flush fails, the checkpoint
-    is aborted (nothing is committed) and ``app.run()`` raises it; restarting the app replays from
-    the last committed offsets, so nothing is lost.
+    The application then commits nothing: it calls ``on_paused()`` on every sink (a
+    BatchingSink drops its batches), aborts the exactly-once transaction, rewinds every
+    assigned partition to the last checkpoint, pauses them for ``retry_after`` seconds and
+    replays the records from there, as in Quix Streams.
+
+    :param retry_after: seconds to pause for.
     """
 
     def __init__(self, retry_after: float):
@@ -135,8 +140,8 @@ class BaseSink:
         raise NotImplementedError(f"{type(self).__name__}.flush()")
 
     def on_paused(self) -> None:
-        """Quix Streams calls it on backpressure; streamframe has none yet (see
-        SinkBackpressureError)."""
+        """Called when a sink raised SinkBackpressureError: what was added since the last
+        flush will be added again after the pause; drop it."""
 
 
 class BatchingSink(BaseSink):
