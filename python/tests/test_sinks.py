@@ -274,3 +274,31 @@ def test_backpressure_from_a_base_sink_flush(embedded_app, name):
 def test_sink_backpressure_error_keeps_retry_after():
     error = SinkBackpressureError(retry_after=1.5)
     assert error.retry_after == 1.5 and isinstance(error, sf.StreamframeError)
+
+
+def test_connect_callbacks_run_once(embedded_app, name):
+    """BaseSink.start() calls setup() and the callback itself: the engine does not call it
+    again. An object without start() gets its callbacks from the engine."""
+    seen = []
+    app = embedded_app()
+    topic = app.topic(name("in"))
+    sdf = app.dataframe(topic)
+    sdf.sink(Recording(on_client_connect_success=lambda: seen.append("ok")))
+
+    class Plain:  # Quix's sink methods without BaseSink
+        def setup(self):
+            raise ConnectionError("down")
+
+        def _on_client_connect_failure(self, exception):
+            seen.append(("failed", str(exception)))
+
+        def add(self, *args):
+            seen.append("add")
+
+        def flush(self):
+            pass
+
+    sdf.sink(Plain())
+    produce(app, topic, [(b"k", {"i": 1}, 1000)])
+    app.run(timeout=1)
+    assert sorted(map(str, seen)) == sorted(map(str, ["ok", ("failed", "down"), "add"]))
