@@ -73,8 +73,8 @@ PythonSource<Base>::PythonSource(nb::handle self, std::string name,
 template <class Base>
 PythonSource<Base>::~PythonSource() {
   if (!pin_.is_valid()) return;
-  if (!Py_IsInitialized()) {
-    (void)pin_.release();  // the interpreter is gone: nothing left to release to
+  if (python_finalizing()) {
+    (void)pin_.release();  // the interpreter is going: nothing left to release to
     return;
   }
   nb::gil_scoped_acquire gil;

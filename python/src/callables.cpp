@@ -27,8 +27,8 @@ CallableRef CallableRef::owned(nb::object f) {
 
 CallableRef::Holder::~Holder() {
   if (!object.is_valid()) return;
-  if (!Py_IsInitialized()) {
-    (void)object.release();  // the interpreter is gone: nothing left to release to
+  if (python_finalizing()) {
+    (void)object.release();  // the interpreter is going: nothing left to release to
     return;
   }
   nb::gil_scoped_acquire gil;
