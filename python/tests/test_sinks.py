@@ -302,3 +302,23 @@ def test_connect_callbacks_run_once(embedded_app, name):
     produce(app, topic, [(b"k", {"i": 1}, 1000)])
     app.run(timeout=1)
     assert sorted(map(str, seen)) == sorted(map(str, ["ok", ("failed", "down"), "add"]))
+
+
+def test_backpressure_with_two_workers_drops_and_replays_only_its_own_partitions(
+        embedded_app, name):
+    """num_workers=2, one partition each: the worker whose write raises goes back to its last
+    checkpoint; the other's records are written once, none dropped."""
+    app = embedded_app(commit_interval=0.1, num_workers=2)
+    topic = app.topic(name("in"), config=sf.TopicConfig(num_partitions=2, replication_factor=1))
+    sink = Backpressured(fail_writes=1, retry_after=0.2)
+    app.dataframe(topic).sink(sink)
+    with app.get_producer() as producer:
+        for i in range(200):
+            for partition in (0, 1):
+                producer.produce(topic.name, value=json.dumps({"i": i}), key=b"k",
+                                 timestamp=1000 + i, partition=partition)
+    app.run(timeout=2)
+    assert [kind for kind, _ in sink.events].count("paused") == 1
+    for partition in (0, 1):
+        offsets = [o for _, p, _, items in sink.batches if p == partition for _, _, _, o in items]
+        assert offsets == list(range(200)), partition
