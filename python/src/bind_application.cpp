@@ -161,7 +161,7 @@ void bind_producer(nb::module_& m) {
 struct PyApp {
   Application app;
   nb::object keep;
-  std::vector<std::shared_ptr<PythonSource>> sources;
+  std::vector<std::shared_ptr<PythonSourceRun>> sources;
 };
 
 // Pins the application's Python sources for one run() (PythonSource::begin_run); needs the GIL
@@ -186,7 +186,8 @@ class SourcesRun {
         } catch (const std::exception& e) {
           what = e.what();
         }
-        throw SourceException("source '" + s->name() + "' failed: " + what, s->name(), error);
+        throw SourceException("source '" + s->source_name() + "' failed: " + what, s->source_name(),
+                              error);
       }
     }
   }
@@ -373,7 +374,7 @@ void bind_application(nb::module_& m) {
             // SRC-01: the source produces to `topic` (Python picks its default topic).
             Topic t = app.app.add_source(handle.source, topic.topic);
             (void)CallableRef::kept_by(app.keep, std::move(source));
-            app.sources.push_back(handle.source);
+            if (handle.python) app.sources.push_back(handle.python);
             return PyTopic{std::move(t), topic.repr};
           },
           nb::arg("impl"), nb::arg("source"), nb::arg("topic"))

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "convert.hpp"
 #include "errors.hpp"
 #include "sources.hpp"
+#include "streamframe/csv.hpp"
 
 namespace streamframe::python {
 
@@ -56,32 +58,36 @@ nb::object bytes_or_none(const std::optional<std::string>& s) {
 // exit, those still there (left behind after their shutdown timeout) get SystemExit raised in
 // their thread (_abandon_sources): a thread still running Python code while the interpreter
 // finalizes aborts the process.
-std::vector<PythonSource*>& in_python() {
-  static std::vector<PythonSource*> sources;
+std::vector<PythonSourceRun*>& in_python() {
+  static std::vector<PythonSourceRun*> sources;
   return sources;
 }
 
 }  // namespace
 
-PythonSource::PythonSource(nb::handle self, std::string name,
-                           std::chrono::milliseconds shutdown_timeout)
-    : Source(std::move(name), shutdown_timeout), self_(self.ptr()) {}
+template <class Base>
+PythonSource<Base>::PythonSource(nb::handle self, std::string name,
+                                 std::chrono::milliseconds shutdown_timeout)
+    : Base(std::move(name), shutdown_timeout), self_(self.ptr()) {}
 
-PythonSource::~PythonSource() {
+template <class Base>
+PythonSource<Base>::~PythonSource() {
   if (!pin_.is_valid()) return;
-  if (!Py_IsInitialized()) {
-    (void)pin_.release();  // the interpreter is gone: nothing left to release to
+  if (python_finalizing()) {
+    (void)pin_.release();  // the interpreter is going: nothing left to release to
     return;
   }
   nb::gil_scoped_acquire gil;
   pin_.reset();
 }
 
-std::string PythonSource::what(const char* method) const {
-  return "source '" + name() + "' " + method;
+template <class Base>
+std::string PythonSource<Base>::what(const char* method) const {
+  return "source '" + Base::name() + "' " + method;
 }
 
-void PythonSource::setup() {
+template <class Base>
+void PythonSource<Base>::setup() {
   with_gil(what("setup"), [&] {
     thread_ident_ = PyThread_get_thread_ident();
     in_python().push_back(this);
@@ -91,17 +97,20 @@ void PythonSource::setup() {
   });
 }
 
-void PythonSource::on_client_connect_failure(std::exception_ptr error) {
+template <class Base>
+void PythonSource<Base>::on_client_connect_failure(std::exception_ptr error) {
   with_gil(what("on_client_connect_failure"), [&] {
     nb::handle(self_).attr("_on_client_connect_failure")(python_exception_of(error));
   });
 }
 
-void PythonSource::run() {
+template <class Base>
+void PythonSource<Base>::run() {
   with_gil(what("run"), [&] { nb::handle(self_).attr("run")(); });
 }
 
-void PythonSource::cleanup(bool failed) {
+template <class Base>
+void PythonSource<Base>::cleanup(bool failed) {
   // The last call of the source's thread into Python: the pin goes whatever cleanup does.
   with_gil(what("cleanup"), [&] {
     try {
@@ -114,14 +123,16 @@ void PythonSource::cleanup(bool failed) {
   });
 }
 
-void PythonSource::leave_thread() {
+template <class Base>
+void PythonSource<Base>::leave_thread() {
   auto& sources = in_python();
   sources.erase(std::remove(sources.begin(), sources.end(), this), sources.end());
   thread_ident_ = 0;
   pin_.reset();  // last: it may be the last reference to the Python object
 }
 
-void PythonSource::stop() {
+template <class Base>
+void PythonSource<Base>::stop() {
   CallbackGil gil;
   stop_called_ = true;
   try {
@@ -131,25 +142,49 @@ void PythonSource::stop() {
     try {
       nb::module_::import_("logging")
           .attr("getLogger")("streamframe.sources")
-          .attr("error")("source '%s': stop() raised %r", name(), e.value());
+          .attr("error")("source '%s': stop() raised %r", Base::name(), e.value());
     } catch (nb::python_error&) {
     }
     stop_error_ = std::make_exception_ptr(PythonError(std::move(e), what("stop")));
   }
 }
 
-void PythonSource::begin_run() {
+template <class Base>
+void PythonSource<Base>::begin_run() {
   pin_ = nb::borrow(self_);
   stop_called_ = false;
   stop_error_ = nullptr;
 }
 
-void PythonSource::end_run() {
+template <class Base>
+void PythonSource<Base>::end_run() {
   // stop() is called for every source whose thread started; one that never started is not
   // going to drop the pin itself.
   if (!stop_called_) pin_.reset();
   stop_error_ = nullptr;
 }
+
+template class PythonSource<Source>;
+template class PythonSource<StatefulSource>;
+
+namespace {
+
+StatefulSource& stateful(const PySourceHandle& h) {
+  if (h.stateful == nullptr) {
+    throw InvalidOperation("source '" + h.source->name() + "' has no state (not a StatefulSource)");
+  }
+  return *h.stateful;
+}
+
+template <class Base>
+PySourceHandle python_source(nb::handle source, std::string name, milliseconds shutdown_timeout) {
+  auto s = std::make_shared<PythonSource<Base>>(source, std::move(name), shutdown_timeout);
+  PySourceHandle h{s, s};
+  if constexpr (std::is_base_of_v<StatefulSource, Base>) h.stateful = s.get();
+  return h;
+}
+
+}  // namespace
 
 void bind_sources(nb::module_& m) {
   m.def(
@@ -157,10 +192,10 @@ void bind_sources(nb::module_& m) {
       [] {
         nb::object log = nb::module_::import_("logging").attr("getLogger")("streamframe.sources");
         std::size_t n = 0;
-        for (PythonSource* s : in_python()) {
+        for (PythonSourceRun* s : in_python()) {
           if (s->thread_ident() == 0) continue;
           log.attr("error")("source '%s' still runs at exit: SystemExit is raised in its thread",
-                            s->name());
+                            s->source_name());
           n += static_cast<std::size_t>(
               PyThreadState_SetAsyncExc(s->thread_ident(), PyExc_SystemExit));
         }
@@ -173,11 +208,15 @@ void bind_sources(nb::module_& m) {
   nb::class_<PySourceHandle>(m, "SourceImpl", "The engine's side of a streamframe.sources.Source.")
       .def(
           "__init__",
-          [](PySourceHandle* h, nb::handle source, std::string name, std::int64_t shutdown_ms) {
-            new (h) PySourceHandle{
-                std::make_shared<PythonSource>(source, std::move(name), milliseconds(shutdown_ms))};
+          [](PySourceHandle* h, nb::handle source, std::string name, std::int64_t shutdown_ms,
+             bool with_state) {
+            const milliseconds timeout(shutdown_ms);
+            new (h) PySourceHandle(
+                with_state ? python_source<StatefulSource>(source, std::move(name), timeout)
+                           : python_source<Source>(source, std::move(name), timeout));
           },
-          nb::arg("source"), nb::arg("name"), nb::arg("shutdown_timeout_ms"))
+          nb::arg("source"), nb::arg("name"), nb::arg("shutdown_timeout_ms"),
+          nb::arg("stateful") = false)
       .def_prop_ro("running", [](const PySourceHandle& h) { return h.source->running(); })
       .def_prop_ro("topic_name", [](const PySourceHandle& h) { return h.source->topic().name(); })
       // The engine's stop: running() turns false (Python's Source.stop calls it).
@@ -227,7 +266,69 @@ void bind_sources(nb::module_& m) {
             nb::gil_scoped_release release;
             h.source->flush(ms);
           },
-          nb::arg("timeout").none());
+          nb::arg("timeout").none())
+      // SRC-03: a StatefulSource's state (the engine's SourceState), from the source's thread.
+      .def(
+          "state_get",
+          [](const PySourceHandle& h, nb::handle key, nb::handle default_) -> nb::object {
+            Value fallback = to_value(default_, "State.get default");
+            return to_python(
+                stateful(h).state().get(to_value(key, "State.get key"), std::move(fallback)));
+          },
+          nb::arg("key").none(), nb::arg("default").none() = nb::none())
+      .def(
+          "state_set",
+          [](const PySourceHandle& h, nb::handle key, nb::handle value) {
+            stateful(h).state().set(to_value(key, "State.set key"),
+                                    to_value(value, "State.set value"));
+          },
+          nb::arg("key").none(), nb::arg("value").none())
+      .def(
+          "state_delete",
+          [](const PySourceHandle& h, nb::handle key) {
+            stateful(h).state().remove(to_value(key, "State.delete key"));
+          },
+          nb::arg("key").none())
+      .def(
+          "state_exists",
+          [](const PySourceHandle& h, nb::handle key) {
+            return stateful(h).state().exists(to_value(key, "State.exists key"));
+          },
+          nb::arg("key").none());
+
+  // SRC-05: the engine's CSVSource; the extractors are Python callables, called with the GIL
+  // in the source's thread with the row as a dict of str.
+  m.def(
+      "_csv_source",
+      [](std::string path, std::string name, nb::object key_extractor,
+         nb::object timestamp_extractor, double delay, double shutdown_timeout,
+         std::string dialect) {
+        CSVSourceOptions options;
+        if (!key_extractor.is_none()) {
+          options.key_extractor = wrap_unary(CallableRef::owned(std::move(key_extractor)),
+                                             StringsAs::text, "CSVSource key_extractor");
+        }
+        if (!timestamp_extractor.is_none()) {
+          CallableRef fn = CallableRef::owned(std::move(timestamp_extractor));
+          options.timestamp_extractor = [fn](const Value& row) -> std::int64_t {
+            return with_gil("CSVSource timestamp_extractor", [&] {
+              const Value ts = to_value(fn.get()(to_python(row)), "CSVSource timestamp_extractor");
+              if (!ts.is_number()) {
+                throw ValueTypeError("CSVSource timestamp_extractor must return an int (ms)");
+              }
+              return ts.is_int() ? ts.as_int() : static_cast<std::int64_t>(ts.as_double());
+            });
+          };
+        }
+        options.delay = milliseconds(std::llround(std::max(delay, 0.0) * 1000));
+        options.shutdown_timeout = milliseconds(std::llround(shutdown_timeout * 1000));
+        options.dialect = std::move(dialect);
+        auto s = std::make_shared<CSVSource>(std::move(path), std::move(name), std::move(options));
+        return PySourceHandle{std::move(s), nullptr, nullptr};
+      },
+      nb::arg("path"), nb::arg("name"), nb::arg("key_extractor").none(),
+      nb::arg("timestamp_extractor").none(), nb::arg("delay"), nb::arg("shutdown_timeout"),
+      nb::arg("dialect"));
 }
 
 }  // namespace streamframe::python

@@ -2,6 +2,10 @@
 
 #include <nanobind/stl/string.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <optional>
 #include <utility>
 
 #include "errors.hpp"
@@ -23,8 +27,8 @@ CallableRef CallableRef::owned(nb::object f) {
 
 CallableRef::Holder::~Holder() {
   if (!object.is_valid()) return;
-  if (!Py_IsInitialized()) {
-    (void)object.release();  // the interpreter is gone: nothing left to release to
+  if (python_finalizing()) {
+    (void)object.release();  // the interpreter is going: nothing left to release to
     return;
   }
   nb::gil_scoped_acquire gil;
@@ -204,20 +208,52 @@ HeadersFn wrap_headers(CallableRef f, Representation r) {
 namespace {
 
 // A Python object with Quix Streams' sink methods: add(value, key, timestamp, headers, topic,
-// partition, offset) per record, flush() at each checkpoint before offsets commit, and start()
-// (or setup()) once before the first record.
+// partition, offset) per record, flush() at each checkpoint before offsets commit, start()
+// (or setup()) once before the first record, on_paused() on backpressure.
 class PythonSink final : public Sink {
  public:
   PythonSink(CallableRef object, Representation r) : object_(std::move(object)), repr_(r) {}
 
+  // BaseSink.start() calls setup() and then the connect callbacks itself, as in Quix Streams;
+  // the engine's callbacks then only let its error through. An object with setup() and no
+  // start() gets its _on_client_connect_success / _failure (if it has them) from the engine.
   void setup() override {
     with_gil("sink setup", [&] {
       nb::handle o = object_.get();
       if (nb::hasattr(o, "start")) {
+        has_start_ = true;
         o.attr("start")();
       } else if (nb::hasattr(o, "setup")) {
         o.attr("setup")();
       }
+    });
+  }
+
+  void on_client_connect_success() override {
+    if (has_start_) return;
+    with_gil("sink on_client_connect_success", [&] {
+      nb::handle o = object_.get();
+      if (nb::hasattr(o, "_on_client_connect_success")) o.attr("_on_client_connect_success")();
+    });
+  }
+
+  void on_client_connect_failure(std::exception_ptr error) override {
+    bool resolve = false;
+    if (!has_start_) {
+      with_gil("sink on_client_connect_failure",
+               [&] { resolve = nb::hasattr(object_.get(), "_on_client_connect_failure"); });
+    }
+    if (!resolve) std::rethrow_exception(error);
+    with_gil("sink on_client_connect_failure", [&] {
+      nb::object exception;
+      try {
+        std::rethrow_exception(error);
+      } catch (const PythonError& e) {
+        exception = nb::borrow(e.exception());
+      } catch (const std::exception& e) {
+        exception = exception_to_python(e);
+      }
+      object_.get().attr("_on_client_connect_failure")(exception);
     });
   }
 
@@ -229,13 +265,47 @@ class PythonSink final : public Sink {
     });
   }
 
+  // SNK-03: streamframe.sinks.SinkBackpressureError out of flush() (or the write() it calls)
+  // becomes the engine's SinkBackpressureError: every partition pauses for retry_after
+  // seconds and is replayed from the last checkpoint.
   void flush() override {
-    with_gil("sink flush", [&] { object_.get().attr("flush")(); });
+    with_gil("sink flush", [&] {
+      try {
+        object_.get().attr("flush")();
+      } catch (nb::python_error& e) {
+        if (auto retry_after = backpressure_of(e)) throw SinkBackpressureError(*retry_after);
+        throw;
+      }
+    });
+  }
+
+  void on_paused() override {
+    with_gil("sink on_paused", [&] {
+      nb::handle o = object_.get();
+      if (nb::hasattr(o, "on_paused")) o.attr("on_paused")();
+    });
   }
 
  private:
+  // retry_after (seconds) as ms when `e` is a streamframe.sinks.SinkBackpressureError with a
+  // number there; GIL held.
+  static std::optional<std::chrono::milliseconds> backpressure_of(nb::python_error& e) {
+    nb::object cls = nb::module_::import_("streamframe.sinks").attr("SinkBackpressureError");
+    if (!e.matches(cls)) return std::nullopt;
+    nb::handle exc = e.value();
+    if (!nb::hasattr(exc, "retry_after")) return std::nullopt;
+    const double seconds = PyFloat_AsDouble(exc.attr("retry_after").ptr());
+    if (seconds == -1.0 && PyErr_Occurred()) {
+      PyErr_Clear();
+      return std::nullopt;
+    }
+    if (!std::isfinite(seconds)) return std::nullopt;
+    return std::chrono::milliseconds(std::llround(std::max(seconds, 0.0) * 1000));
+  }
+
   CallableRef object_;
   Representation repr_;
+  bool has_start_ = false;
 };
 
 }  // namespace

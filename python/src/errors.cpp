@@ -132,7 +132,12 @@ void translate(const std::exception_ptr& p, void*) {
 }  // namespace
 
 PythonError::PythonError(nb::python_error&& error, std::string_view where)
-    : Error(describe(error, where)), error_(std::make_shared<nb::python_error>(std::move(error))) {}
+    : Error(describe(error, where)),
+      error_(new nb::python_error(std::move(error)), [](nb::python_error* e) {
+        // Its destructor takes the GIL; a source thread left running may drop the last copy
+        // while the interpreter finalizes (python_finalizing()).
+        if (!python_finalizing()) delete e;
+      }) {}
 
 void PythonError::restore() const {
   // restore() hands the exception back to Python and empties the object; raise a copy so the

@@ -18,6 +18,18 @@ namespace streamframe::python {
 
 namespace nb = nanobind;
 
+// True once the interpreter is finalizing or gone: a thread other than the main one that asks
+// for the GIL then is ended by Python (pthread_exit), which inside a destructor terminates the
+// process. Whatever a left-behind thread releases at exit (a source's last error, a callable)
+// is leaked instead.
+inline bool python_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return !Py_IsInitialized() || Py_IsFinalizing();
+#else
+  return !Py_IsInitialized() || _Py_IsFinalizing();
+#endif
+}
+
 class PythonError : public Error {
  public:
   // Takes the exception being handled (the GIL is held); `where` names the operation.

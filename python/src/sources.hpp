@@ -16,7 +16,26 @@ namespace streamframe::python {
 
 namespace nb = nanobind;
 
-// The engine's side of one streamframe.sources.Source object.
+// What the application needs of a source written in Python, whichever engine class it runs
+// as (PythonSource<Source> or PythonSource<StatefulSource>).
+class PythonSourceRun {
+ public:
+  virtual ~PythonSourceRun() = default;
+  virtual const std::string& source_name() const = 0;
+  // With the GIL held, around one app.run().
+  virtual void begin_run() = 0;
+  virtual void end_run() = 0;
+  // What Python's stop() raised during the last run, or null; taken (GIL held): the exception
+  // refers to the Python object, which would otherwise be kept by a reference the garbage
+  // collector cannot see.
+  virtual std::exception_ptr take_stop_error() = 0;
+  // The Python thread id of the source's thread while it is between setup() and the end of
+  // cleanup() (GIL held).
+  virtual unsigned long thread_ident() const = 0;
+};
+
+// The engine's side of one streamframe.sources.Source object; `Base` is Source, or
+// StatefulSource for a streamframe.sources.StatefulSource (SRC-03).
 //
 // It refers to the Python object without owning it: the Python object owns this one (through
 // its `_impl`, a PySourceHandle), and the application that runs it keeps the Python object in
@@ -25,7 +44,8 @@ namespace nb = nanobind;
 // source thread that outlives run() (it ignored stop() past its shutdown timeout) the object
 // is pinned: begin_run() takes a reference that the source's thread drops at the end of
 // cleanup(), or end_run() when the thread never started.
-class PythonSource final : public Source {
+template <class Base>
+class PythonSource final : public Base, public PythonSourceRun {
  public:
   PythonSource(nb::handle self, std::string name, std::chrono::milliseconds shutdown_timeout);
   ~PythonSource() override;
@@ -42,24 +62,16 @@ class PythonSource final : public Source {
   // shutdown.
   void stop() override;
 
-  // With the GIL held, around one app.run().
-  void begin_run();
-  void end_run();
-  // What Python's stop() raised during the last run, or null; taken (GIL held): the exception
-  // refers to the Python object, which would otherwise be kept by a reference the garbage
-  // collector cannot see.
-  std::exception_ptr take_stop_error() { return std::exchange(stop_error_, nullptr); }
+  const std::string& source_name() const override { return Base::name(); }
+  void begin_run() override;
+  void end_run() override;
+  std::exception_ptr take_stop_error() override { return std::exchange(stop_error_, nullptr); }
+  unsigned long thread_ident() const override { return thread_ident_; }
 
  private:
   std::string what(const char* method) const;
   void leave_thread();
 
- public:
-  // The Python thread id of the source's thread while it is between setup() and the end of
-  // cleanup() (GIL held).
-  unsigned long thread_ident() const { return thread_ident_; }
-
- private:
   unsigned long thread_ident_ = 0;
 
   PyObject* self_;  // borrowed: see above
@@ -68,9 +80,12 @@ class PythonSource final : public Source {
   std::exception_ptr stop_error_;
 };
 
-// What a Python Source holds as `_impl`.
+// What a Python Source holds as `_impl`: the engine's source, and its Python side unless it is
+// one of the engine's own (a CSVSource).
 struct PySourceHandle {
-  std::shared_ptr<PythonSource> source;
+  std::shared_ptr<Source> source;
+  std::shared_ptr<PythonSourceRun> python;  // null for an engine source
+  StatefulSource* stateful = nullptr;       // `source`, when it has state
 };
 
 void bind_sources(nb::module_& m);

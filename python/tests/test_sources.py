@@ -80,6 +80,8 @@ def read_topic(app_factory, topic_name, count, **topic_kwargs):
 
 
 def test_quix_names_are_there_and_unsupported_ones_fail_when_made():
+    from streamframe.sources.core.csv import CSVSource as CoreCSVSource
+    assert CoreCSVSource is sources.CSVSource
     for exported in ("BaseSource", "Source", "SourceException", "StatefulSource", "CSVSource",
                      "KafkaReplicatorSource", "QuixEnvironmentSource", "SourceManager",
                      "ClientConnectSuccessCallback", "ClientConnectFailureCallback"):
@@ -89,16 +91,10 @@ def test_quix_names_are_there_and_unsupported_ones_fail_when_made():
     from streamframe.sources.base import Source as BaseModuleSource
     assert BaseModuleSource is Source
 
-    class Stateful(sources.StatefulSource):
-        def run(self):
-            pass
-
     class Basic(sources.BaseSource):
         pass
 
-    for make, named in [(lambda: Stateful(name="s"), "StatefulSource"),
-                        (lambda: Basic(), "BaseSource"),
-                        (lambda: sources.CSVSource("f.csv", name="c"), "CSVSource"),
+    for make, named in [(lambda: Basic(), "BaseSource"),
                         (lambda: sources.KafkaReplicatorSource(name="r"),
                          "KafkaReplicatorSource"),
                         (lambda: sources.QuixEnvironmentSource(name="q"),
@@ -489,3 +485,159 @@ def test_exactly_once_app_reads_its_sources_records_once(brokers, tmp_path, name
     assert [o["i"] for o in read_topic(factory, f"source__{source.name}", 200)] == list(
         range(200))
     assert [o["i"] for o in read_topic(factory, out_topic.name, 200)] == list(range(200))
+
+
+# -- StatefulSource (SRC-03) and CSVSource (SRC-05) ---------------------------------------------
+
+
+class Resuming(sources.StatefulSource):
+    """Produces `per_run` numbers from where its state says it stopped; flushes every 5 records.
+    With `fail_after` it sets its state past that number and raises before the next flush."""
+
+    def __init__(self, name, per_run, fail_after=None):
+        super().__init__(name=name)
+        self.per_run = per_run
+        self.fail_after = fail_after
+        self.started_at = None
+        self.had_marker = None
+        self.marker = None
+
+    def run(self):
+        state = self.state
+        self.started_at = state.get("next", 0)
+        self.had_marker = state.exists("marker")
+        self.marker = state.get("marker")
+        if self.had_marker:
+            state.delete("marker")
+            assert not state.exists("marker") and state.get("marker", "gone") == "gone"
+        else:
+            state.set("marker", {"set_by": [self.started_at, "run"]})
+        n = self.started_at
+        while n < self.started_at + self.per_run and self.running:
+            self.produce(value=str(n))
+            self.state.set("next", n + 1)
+            if n == self.fail_after:
+                raise RuntimeError("lost power")
+            if (n + 1) % 5 == 0:
+                self.flush()
+            n += 1
+
+
+def test_stateful_source_outside_an_application_has_no_state():
+    source = Resuming("loose", 1)
+    with pytest.raises(sf.InvalidOperation, match="added to an application"):
+        source.state.get("next")
+    assert source.store_name == "source-loose" and source.store_partitions_count == 1
+
+
+def test_stateful_source_resumes_from_its_last_flush(brokers, tmp_path, name):
+    """Each run is a new Application of the same consumer group (and a fresh state_dir: the
+    state comes from the changelog topic only)."""
+    group = name("g")
+    source_name = name("resuming")
+    runs = iter(range(100))
+
+    def run_once(per_run, fail_after=None):
+        app = make_app(brokers, tmp_path / f"run{next(runs)}", name, consumer_group=group)
+        source = Resuming(source_name, per_run, fail_after)
+        app.add_source(source)
+        if fail_after is None:
+            app.run()
+        else:
+            with pytest.raises(SourceException) as info:
+                app.run()
+            assert str(info.value.__cause__) == "lost power"
+        return source.started_at, source.marker
+
+    assert run_once(10) == (0, None)
+    # The marker was restored (a JSON object with a list), and deleted by this run.
+    assert run_once(10) == (10, {"set_by": [0, "run"]})
+    # Produces 20..27 with the state flushed at 25 (after 20..24: the new marker with it), then
+    # fails before the next flush: "next" as set for 25..27 is lost.
+    assert run_once(10, fail_after=27) == (20, None)
+    assert run_once(5) == (25, {"set_by": [20, "run"]})
+
+    def factory():
+        return make_app(brokers, tmp_path / "reader", name)
+
+    got = [o["_value"] if isinstance(o, dict) and "_value" in o else o
+           for o in read_values(factory, f"source__{source_name}", 33)]
+    assert got == list(range(28)) + list(range(25, 30))  # 25..27 again after the failure
+
+
+def read_values(app_factory, topic_name, count):
+    reader = app_factory()
+    reader.dataframe(reader.topic(topic_name))
+    return reader.run(count=count, timeout=10)
+
+
+def write_csv(path, text):
+    path.write_bytes(text.encode())
+    return path
+
+
+def test_csv_source_rows_keys_timestamps_and_quoting(embedded_app, tmp_path):
+    path = write_csv(tmp_path / "in.csv", (
+        'id,ts,text\r\n'
+        '1,1700000000000,plain\r\n'
+        '2,1700000001000,"with, comma"\r\n'
+        '\r\n'
+        '3,1700000002000,"with ""quotes"" and\nnewline"\r\n'
+        '4,1700000003000,\r\n'))
+    calls = []
+
+    def key(row):
+        calls.append((threading.current_thread() is not threading.main_thread(), dict(row)))
+        return "id-" + row["id"]
+
+    source = sources.CSVSource(path, "csv", key_extractor=key,
+                               timestamp_extractor=lambda row: int(row["ts"]) + 1)
+    app = embedded_app()
+    sdf = app.dataframe(source=source)
+    out = app.run(count=4, timeout=10, metadata=True)
+    assert [{k: v for k, v in o.items() if not k.startswith("_")} for o in out] == [
+        {"id": "1", "ts": "1700000000000", "text": "plain"},
+        {"id": "2", "ts": "1700000001000", "text": "with, comma"},
+        {"id": "3", "ts": "1700000002000", "text": 'with "quotes" and\nnewline'},
+        {"id": "4", "ts": "1700000003000", "text": ""},
+    ]
+    assert [o["_key"] for o in out] == ["id-1", "id-2", "id-3", "id-4"]  # a str key serde
+    assert [o["_timestamp"] for o in out] == [1700000000001 + 1000 * i for i in range(4)]
+    assert all(o["_topic"] == "source__csv" for o in out)
+    assert [row for _, row in calls] == [{k: v for k, v in o.items() if not k.startswith("_")}
+                                         for o in out]
+    assert all(in_source_thread for in_source_thread, _ in calls)
+    del sdf
+
+
+def test_csv_source_dialects_delay_and_no_extractors(embedded_app, tmp_path):
+    path = write_csv(tmp_path / "in.tsv", "a\tb\nx,1\ty\n")
+    app = embedded_app()
+    source = sources.CSVSource(str(path), "tsv", dialect="excel-tab", delay=0.2)
+    app.dataframe(source=source)
+    before = int(time.time() * 1000)
+    out = app.run(count=1, timeout=10, metadata=True)
+    assert [(o["a"], o["b"], o["_key"]) for o in out] == [("x,1", "y", None)]
+    assert before - 1000 <= out[0]["_timestamp"] <= int(time.time() * 1000)  # the producer's
+
+    with pytest.raises(sf.ConfigError, match="dialect"):
+        embedded_app().add_source(sources.CSVSource(path, "bad", dialect="semicolon"))
+
+
+def test_csv_source_errors_fail_the_run(embedded_app, tmp_path):
+    app = embedded_app()
+    app.add_source(sources.CSVSource(tmp_path / "missing.csv", "missing"))
+    with pytest.raises(SourceException) as info:
+        app.run(timeout=10)
+    assert "missing.csv" in str(info.value.__cause__)
+
+    path = write_csv(tmp_path / "in.csv", "a\n1\n")
+    app = embedded_app()
+
+    def broken(row):
+        raise KeyError("no such column")
+
+    app.add_source(sources.CSVSource(path, "broken", key_extractor=broken))
+    with pytest.raises(SourceException) as info:
+        app.run(timeout=10)
+    assert type(info.value.__cause__) is KeyError

@@ -2,9 +2,12 @@
 to ``sink.add(...)`` and calls ``sink.flush()`` at each checkpoint, before the input offsets are
 committed, so what a sink writes is at-least-once with its input.
 
-A sink's methods run with the GIL held, like any Python callable (PY-03).
+A sink's methods run with the GIL held, like any Python callable (PY-03). A sink that raises
+``SinkBackpressureError`` from ``flush()`` (or ``write()``) pauses the input for its
+``retry_after`` seconds, after which the records since the last checkpoint come again.
 """
 
+import threading
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from .._core import StreamframeError
@@ -15,12 +18,15 @@ ClientConnectFailureCallback = Callable[[Optional[Exception]], None]
 
 
 class SinkBackpressureError(StreamframeError):
-    """Raised by a sink's write() or flush() when the destination cannot take more now.
+    """Raised by a sink's write() or flush() when the destination cannot take more now
+    (SNK-03).
 
-    Quix Streams pauses the input for ``retry_after`` seconds and replays from the last
-    checkpoint. streamframe does not have sink backpressure yet: the flush fails, the checkpoint
-    is aborted (nothing is committed) and ``app.run()`` raises it; restarting the app replays from
-    the last committed offsets, so nothing is lost.
+    The application then commits nothing: it calls ``on_paused()`` on every sink (a
+    BatchingSink drops its batches), aborts the exactly-once transaction, rewinds every
+    assigned partition to the last checkpoint, pauses them for ``retry_after`` seconds and
+    replays the records from there, as in Quix Streams.
+
+    :param retry_after: seconds to pause for.
     """
 
     def __init__(self, retry_after: float):
@@ -135,40 +141,50 @@ class BaseSink:
         raise NotImplementedError(f"{type(self).__name__}.flush()")
 
     def on_paused(self) -> None:
-        """Quix Streams calls it on backpressure; streamframe has none yet (see
-        SinkBackpressureError)."""
+        """Called when a sink raised SinkBackpressureError: what was added since the last
+        flush will be added again after the pause; drop it."""
 
 
 class BatchingSink(BaseSink):
     """A sink that writes in batches: ``add()`` keeps each topic partition's records in a
     SinkBatch, and ``flush()`` (at each checkpoint) hands every batch to ``write(batch)`` and then
-    drops them, written or not. Implement ``write()``."""
+    drops them, written or not. Implement ``write()``.
+
+    With ``num_workers`` > 1 the batches are kept per worker thread: a worker's checkpoint
+    writes (or, on backpressure, drops) the records of its own partitions only."""
 
     def __init__(self, on_client_connect_success: Optional[ClientConnectSuccessCallback] = None,
                  on_client_connect_failure: Optional[ClientConnectFailureCallback] = None):
         super().__init__(on_client_connect_success, on_client_connect_failure)
-        self._batches: Dict[Tuple[str, int], SinkBatch] = {}
+        self._by_worker: Dict[int, Dict[Tuple[str, int], SinkBatch]] = {}
+
+    @property
+    def _batches(self) -> Dict[Tuple[str, int], SinkBatch]:
+        """The calling worker's batches."""
+        return self._by_worker.setdefault(threading.get_ident(), {})
 
     def write(self, batch: SinkBatch) -> None:
         raise NotImplementedError(f"{type(self).__name__}.write()")
 
     def add(self, value: Any, key: Any, timestamp: int, headers: HeadersTuples, topic: str,
             partition: int, offset: int) -> None:
-        batch = self._batches.get((topic, partition))
+        batches = self._batches
+        batch = batches.get((topic, partition))
         if batch is None:
-            batch = self._batches[(topic, partition)] = SinkBatch(topic, partition)
+            batch = batches[(topic, partition)] = SinkBatch(topic, partition)
         batch.append(value, key, timestamp, headers, offset)
 
     def flush(self) -> None:
         # A failed write fails the checkpoint; the batches go either way, because the records
-        # are replayed from the last committed offsets.
-        batches, self._batches = self._batches, {}
+        # are replayed from the last checkpoint.
+        batches = self._by_worker.pop(threading.get_ident(), {})
         for batch in batches.values():
             if not batch.empty():
                 self.write(batch)
 
     def on_paused(self) -> None:
-        self._batches.clear()
+        # Only the calling worker's partitions go back to the last checkpoint.
+        self._by_worker.pop(threading.get_ident(), None)
 
     def __repr__(self) -> str:
         return f"<BatchingSink: {type(self).__name__}>"

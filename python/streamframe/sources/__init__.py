@@ -25,6 +25,7 @@ never transactional, whatever ``processing_guarantee``.
 
 import atexit
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
@@ -44,6 +45,7 @@ __all__ = [
     "Source",
     "SourceException",
     "SourceManager",
+    "SourceState",
     "SourceTopic",
     "StatefulSource",
 ]
@@ -236,10 +238,11 @@ class Source(BaseSource):
                 f"{type(self).__name__}.__init__ must call super().__init__(name=...)"
             )
         if self._impl is None:
-            self._impl = _core.SourceImpl(
-                self, str(self.name), round(float(self.shutdown_timeout) * 1000)
-            )
+            self._impl = self._make_impl()
         return self._impl
+
+    def _make_impl(self) -> "_core.SourceImpl":
+        return _core.SourceImpl(self, str(self.name), round(float(self.shutdown_timeout) * 1000))
 
     def __repr__(self) -> str:
         return str(self.name)
@@ -252,15 +255,145 @@ class _NotSupported:
         raise NotImplementedError(f"{type(self).__name__} is not supported by streamframe yet")
 
 
+class SourceState:
+    """A StatefulSource's state (``source.state``): keys and values are JSON-able Python values,
+    kept in memory and written to the source's changelog topic at each ``flush()``."""
+
+    __slots__ = ("_impl",)
+
+    def __init__(self, impl: "_core.SourceImpl") -> None:
+        self._impl = impl
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The value stored under ``key``, or ``default`` when there is none."""
+        return self._impl.state_get(key, default)
+
+    def set(self, key: Any, value: Any) -> None:
+        self._impl.state_set(key, value)
+
+    def delete(self, key: Any) -> None:
+        """Removes ``key`` (nothing happens when it is not there)."""
+        self._impl.state_delete(key)
+
+    def exists(self, key: Any) -> bool:
+        return self._impl.state_exists(key)
+
+
 class StatefulSource(Source):
-    """A source with state (``self.state``). Not supported by streamframe yet."""
+    """A source with state that survives restarts (SRC-03), e.g. the position it read up to::
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError("StatefulSource is not supported by streamframe yet")
+        class Numbers(StatefulSource):
+            def run(self):
+                n = self.state.get("next", 0)
+                while self.running:
+                    self.produce(value=str(n))
+                    n += 1
+                    self.state.set("next", n)
+                    if n % 1000 == 0:
+                        self.flush()   # the records, then the state that counts them
+
+    The state is restored before ``setup()`` from the compacted changelog topic
+    ``changelog__<consumer_group>--source__<name>--default`` (one partition). ``flush()``
+    makes the produced records durable first and then what changed in the state, so after a
+    failure the source resumes from its last flush and may produce the records after it again
+    (at-least-once). ``cleanup()`` flushes when ``run()`` returned without an error.
+    """
+
+    @property
+    def state(self) -> SourceState:
+        """The source's state; available from the moment the source was added to an
+        application (reads and writes from the source's thread)."""
+        return SourceState(self._configured())
+
+    @property
+    def store_partitions_count(self) -> int:
+        return 1
+
+    @property
+    def assigned_store_partition(self) -> int:
+        return 0
+
+    @property
+    def store_name(self) -> str:
+        return f"source-{self.name}"
+
+    def flush(self, timeout: Optional[float] = None) -> None:
+        """Waits until everything produced is acknowledged, then writes what changed in the
+        state to its changelog and waits for that too, up to ``timeout`` seconds (None: no
+        limit). Raises ``CheckpointProducerTimeout`` when the time runs out."""
+        super().flush(timeout)
+
+    def _make_impl(self) -> "_core.SourceImpl":
+        return _core.SourceImpl(
+            self, str(self.name), round(float(self.shutdown_timeout) * 1000), stateful=True
+        )
 
 
-class CSVSource(_NotSupported):
-    """Reads a CSV file. Not supported by streamframe yet."""
+class CSVSource(Source):
+    """Produces the rows of a CSV file (SRC-05) to its topic, in file order, then returns: each
+    row after the header as a dict of str ``{column: field}`` (JSON values, str keys).
+
+    The file is read by the engine (libcsv), not Python's ``csv`` module; ``key_extractor`` and
+    ``timestamp_extractor`` are called with each row (a dict of str) in the source's thread,
+    with the GIL held.
+    """
+
+    def __init__(
+        self,
+        path: Union[str, "os.PathLike[str]"],
+        name: str,
+        key_extractor: Optional[Callable[[dict], Union[str, bytes]]] = None,
+        timestamp_extractor: Optional[Callable[[dict], int]] = None,
+        delay: float = 0,
+        shutdown_timeout: float = 10,
+        dialect: str = "excel",
+    ) -> None:
+        """
+        :param path: the CSV file; its first row names the columns.
+        :param name: the source's unique name; its default topic is ``source__<name>``.
+        :param key_extractor: row -> the record's key (str or bytes); None: no keys.
+        :param timestamp_extractor: row -> the record's timestamp in ms; None: now.
+        :param delay: seconds to wait after each row, to replay a file as a stream.
+        :param shutdown_timeout: seconds the application waits for the source after ``stop()``.
+        :param dialect: ``"excel"`` (comma), ``"excel-tab"`` (tab) or ``"unix"`` (comma); the
+            quote character is ``"`` in each. Any other raises ``ConfigError`` when the source
+            is added.
+        """
+        self.path = path
+        self.delay = delay
+        self.dialect = dialect
+        self.key_extractor = key_extractor
+        self.timestamp_extractor = timestamp_extractor
+        super().__init__(name=name, shutdown_timeout=shutdown_timeout)
+
+    def run(self) -> None:
+        """Run by the engine: the Python method is not called."""
+        raise NotImplementedError("CSVSource.run() is run by the engine")
+
+    def default_topic(self) -> SourceTopic:
+        return SourceTopic(
+            name=self.name,
+            key_serializer="string",
+            key_deserializer="string",
+            value_serializer="json",
+            value_deserializer="json",
+        )
+
+    def _make_impl(self) -> "_core.SourceImpl":
+        if self.dialect not in ("excel", "excel-tab", "unix"):
+            raise _core.ConfigError(
+                f"CSVSource: unknown dialect {self.dialect!r} (streamframe has 'excel', "
+                "'excel-tab' and 'unix')"
+            )
+        return _core._csv_source(
+            os.fspath(self.path),
+            str(self.name),
+            self.key_extractor,
+            self.timestamp_extractor,
+            float(self.delay),
+            float(self.shutdown_timeout),
+            self.dialect,
+        )
 
 
 class KafkaReplicatorSource(_NotSupported):

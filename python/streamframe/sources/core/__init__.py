@@ -1,0 +1,5 @@
+"""``quixstreams.sources.core``: the sources streamframe ships."""
+
+from .. import CSVSource
+
+__all__ = ("CSVSource",)
