@@ -108,18 +108,6 @@ StringsAs strings_of(nb::handle deserializer) {
              : StringsAs::text;
 }
 
-std::optional<std::string> optional_bytes(nb::handle h, const char* what) {
-  if (h.is_none()) return std::nullopt;
-  if (PyBytes_Check(h.ptr())) {
-    return std::string(PyBytes_AS_STRING(h.ptr()),
-                       static_cast<std::size_t>(PyBytes_GET_SIZE(h.ptr())));
-  }
-  if (PyUnicode_Check(h.ptr())) return nb::cast<std::string>(h);
-  throw ValueTypeError(std::string(what) +
-                       " must be bytes, str or None (serialize it first), not '" +
-                       nb::type_name(h.type()).c_str() + "'");
-}
-
 void bind_producer(nb::module_& m) {
   nb::class_<Producer>(m, "Producer")
       .def(

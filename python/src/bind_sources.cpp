@@ -38,18 +38,6 @@ nb::object python_exception_of(const std::exception_ptr& error) {
   }
 }
 
-std::optional<std::string> optional_bytes(nb::handle h, const char* what) {
-  if (h.is_none()) return std::nullopt;
-  if (PyBytes_Check(h.ptr())) {
-    return std::string(PyBytes_AS_STRING(h.ptr()),
-                       static_cast<std::size_t>(PyBytes_GET_SIZE(h.ptr())));
-  }
-  if (PyUnicode_Check(h.ptr())) return nb::cast<std::string>(h);
-  throw ValueTypeError(std::string("Source.produce(): ") + what +
-                       " must be bytes, str or None (serialize it first), not '" +
-                       nb::type_name(h.type()).c_str() + "'");
-}
-
 nb::object bytes_or_none(const std::optional<std::string>& s) {
   return s ? nb::object(nb::bytes(s->data(), s->size())) : nb::none();
 }
@@ -243,8 +231,8 @@ void bind_sources(nb::module_& m) {
           "produce",
           [](PySourceHandle& h, nb::handle value, nb::handle key, nb::handle headers,
              std::optional<std::int32_t> partition, std::optional<std::int64_t> timestamp) {
-            const auto v = optional_bytes(value, "value");
-            const auto k = optional_bytes(key, "key");
+            const auto v = optional_bytes(value, "Source.produce(): value");
+            const auto k = optional_bytes(key, "Source.produce(): key");
             const Headers hs = headers_to_value(headers, "Source.produce() headers");
             std::optional<std::string_view> kv;
             std::optional<std::string_view> vv;

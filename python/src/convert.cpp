@@ -186,4 +186,16 @@ Headers headers_to_value(nb::handle object, std::string_view what) {
   return out;
 }
 
+std::optional<std::string> optional_bytes(nb::handle h, std::string_view what) {
+  if (h.is_none()) return std::nullopt;
+  if (PyBytes_Check(h.ptr())) {
+    return std::string(PyBytes_AS_STRING(h.ptr()),
+                       static_cast<std::size_t>(PyBytes_GET_SIZE(h.ptr())));
+  }
+  if (PyUnicode_Check(h.ptr())) return nb::cast<std::string>(h);
+  throw ValueTypeError(std::string(what) +
+                       " must be bytes, str or None (serialize it first), not '" +
+                       nb::type_name(h.type()).c_str() + "'");
+}
+
 }  // namespace streamframe::python

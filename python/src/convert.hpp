@@ -5,6 +5,8 @@
 
 #include <nanobind/nanobind.h>
 
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "streamframe/record.hpp"
@@ -23,6 +25,9 @@ nb::object headers_to_python(const Headers& headers);
 // Throws ValueTypeError naming `what` (the operation or argument) for an object that has no
 // Value: a set, a custom class, an int outside 64 bits, a dict with a non-str key.
 Value to_value(nb::handle object, std::string_view what);
+// Raw bytes given as bytes or str (its UTF-8), None = nullopt; anything else => ValueTypeError
+// naming `what`.
+std::optional<std::string> optional_bytes(nb::handle h, std::string_view what);
 Headers headers_to_value(nb::handle object, std::string_view what);
 
 }  // namespace streamframe::python
