@@ -182,7 +182,8 @@ class Application {
   void clear_state();
 
   // Deletes the internal topics of the pipeline declared so far from the broker: group_by's
-  // repartition topics and every store's changelog (TOP-14), those that exist. Returns the
+  // repartition topics, every store's changelog (TOP-14) and the changelogs of the stateful
+  // sources added (SRC-03), those that exist. Returns the
   // names deleted. With clear_state(), the way to start a pipeline's state over; the group's
   // committed input offsets stay (use another consumer group to reprocess the input). The
   // next declaration of a group_by creates its topic again. While running, or on the

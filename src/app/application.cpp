@@ -248,7 +248,11 @@ class Application::Impl {
           "delete_internal_topics(): the embedded broker has no admin API (its topics go at "
           "exit)");
     }
-    return topics_->delete_internal_topics(graphs_);
+    std::vector<std::string> source_changelogs;
+    for (const auto& s : sources_) {
+      if (!s.changelog.empty()) source_changelogs.push_back(s.changelog);
+    }
+    return topics_->delete_internal_topics(graphs_, source_changelogs);
   }
 
   Topic topic(std::string name, const TopicOptions& options) {
@@ -304,7 +308,7 @@ class Application::Impl {
   // The sources of one run(): started once, stopped when the run ends however it ends.
   class RunSources {
    public:
-    RunSources(Impl& app) : app_(app) {
+    explicit RunSources(Impl& app) {
       for (const auto& entry : app.sources_) {
         std::shared_ptr<detail::SourceStore> store;
         if (!entry.changelog.empty()) {
@@ -356,7 +360,6 @@ class Application::Impl {
     bool empty() const { return runners_.empty(); }
 
    private:
-    Impl& app_;
     std::mutex mutex_;
     bool started_ = false;
     std::vector<std::unique_ptr<detail::SourceRunner>> runners_;

@@ -209,8 +209,8 @@ void TopicCatalog::prepare_dead_letter_topic(const std::string& name,
 }
 
 std::vector<std::string> TopicCatalog::delete_internal_topics(
-    const std::vector<std::shared_ptr<Graph>>& graphs) {
-  std::vector<std::string> names;
+    const std::vector<std::shared_ptr<Graph>>& graphs, const std::vector<std::string>& more) {
+  std::vector<std::string> names = more;
   for (const auto& g : graphs) {
     if (g->upstream()) names.push_back(g->topic().name());  // a repartition topic
     for (const auto& store : g->stores()) {

@@ -73,10 +73,10 @@ class TopicCatalog {
   void prepare_dead_letter_topic(const std::string& name,
                                  const std::vector<std::shared_ptr<Graph>>& graphs);
 
-  // The repartition topics and changelogs of `graphs`, deleted where they exist; returns the
-  // names deleted.
-  std::vector<std::string> delete_internal_topics(
-      const std::vector<std::shared_ptr<Graph>>& graphs);
+  // The repartition topics and changelogs of `graphs`, and the topics in `more` (stateful
+  // sources' changelogs), deleted where they exist; returns the names deleted.
+  std::vector<std::string> delete_internal_topics(const std::vector<std::shared_ptr<Graph>>& graphs,
+                                                  const std::vector<std::string>& more = {});
 
  private:
   kafka::Admin& admin();

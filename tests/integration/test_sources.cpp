@@ -348,6 +348,16 @@ TEST(Sources, StatefulSourceResumesFromItsLastFlush) {
   const std::string changelog = "changelog__" + group + "--source__" + name + "--default";
   EXPECT_EQ(partition_count(changelog), 1);
   EXPECT_EQ(topic_config_value(changelog, "cleanup.policy"), "compact");
+  // Starting over: delete_internal_topics() takes the source's changelog too, and the next run
+  // starts from an empty state.
+  {
+    Application app(base_config(group));
+    app.add_source(std::make_shared<ResumingSource>(name, 1));
+    const auto deleted = app.delete_internal_topics();
+    EXPECT_NE(std::find(deleted.begin(), deleted.end(), changelog), deleted.end());
+  }
+  EXPECT_TRUE(eventually([&] { return !partition_count(changelog).has_value(); }, 30s));
+  EXPECT_EQ(run_once(5, -1), std::make_pair(0, false));
 }
 
 TEST(Sources, BadDeclarationsAreConfigErrors) {
