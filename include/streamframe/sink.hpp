@@ -81,7 +81,7 @@ class SinkBatch {
 class BatchingSink : public Sink {
  public:
   void add(const Value& value, const Value& key, std::int64_t timestamp, const Headers& headers,
-           const std::string& topic, std::int32_t partition, std::int64_t offset) final;
+           const std::string& topic, std::int32_t partition, std::int64_t offset) override;
   void flush() override;
   void on_paused() override;
 

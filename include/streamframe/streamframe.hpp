@@ -3,6 +3,7 @@
 
 #include "streamframe/application.hpp"
 #include "streamframe/csv.hpp"
+#include "streamframe/postgresql.hpp"
 #include "streamframe/dataframe.hpp"
 #include "streamframe/errors.hpp"
 #include "streamframe/producer.hpp"

@@ -17,6 +17,7 @@
 
 #include "integration/test_app_helpers.hpp"
 #include "support/expect_error.hpp"
+#include "support/pg_test.hpp"
 
 namespace streamframe::apptest {
 namespace {
@@ -24,11 +25,10 @@ namespace {
 namespace fs = std::filesystem;
 
 PostgresLookupOptions pg_options() {
-  const std::string addr = *streamframe::test::test_postgres();
-  const auto colon = addr.rfind(':');
+  const auto a = streamframe::test::pg_address();
   PostgresLookupOptions o;
-  o.host = addr.substr(0, colon);
-  o.port = std::stoi(addr.substr(colon + 1));
+  o.host = a.host;
+  o.port = a.port;
   o.dbname = "streamframe";
   o.user = "streamframe";
   o.password = "streamframe";
@@ -37,46 +37,12 @@ PostgresLookupOptions pg_options() {
 }
 
 // The test's own connection, for setting up tables and breaking the lookup's connection.
-class Pg {
- public:
-  Pg() {
-    const auto o = pg_options();
-    const std::string info = "host=" + o.host + " port=" + std::to_string(o.port) +
-                             " dbname=streamframe user=streamframe password=streamframe";
-    conn_ = PQconnectdb(info.c_str());
-    if (PQstatus(conn_) != CONNECTION_OK) {
-      throw std::runtime_error(std::string("test connection: ") + PQerrorMessage(conn_));
-    }
-  }
-  ~Pg() { PQfinish(conn_); }
-  void exec(const std::string& sql) {
-    PGresult* r = PQexec(conn_, sql.c_str());
-    const auto status = PQresultStatus(r);
-    const std::string err = PQresultErrorMessage(r);
-    PQclear(r);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      throw std::runtime_error("sql failed: " + sql + ": " + err);
-    }
-  }
-
- private:
-  PGconn* conn_ = nullptr;
-};
-
-// Runs scripts/postgres (stop/start of the test server: a database outage).
-void postgres_script(const std::string& command) {
-  ASSERT_NE(std::getenv("STREAMFRAME_POSTGRES_DIR"), nullptr)
-      << "STREAMFRAME_POSTGRES_DIR must name the test server's run dir (scripts/test sets it)";
-  const std::string cmd = std::string(STREAMFRAME_POSTGRES_SCRIPT) + " " + command + " >/dev/null";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-}
+using Pg = streamframe::test::PgConnection;
+using streamframe::test::postgres_script;
 
 // A schema of the test's own, so runs and tests do not see each other's rows.
 std::string make_schema(Pg& pg) {
-  std::string schema = streamframe::test::unique_name("lk");
-  for (char& c : schema) {
-    if (c == '-') c = '_';
-  }
+  const std::string schema = streamframe::test::pg_unique_schema("lk");
   pg.exec("CREATE SCHEMA " + schema);
   pg.exec("CREATE TABLE " + schema +
           ".customers (id text, name text, tier text, score double precision, visits integer, "

@@ -31,6 +31,14 @@ inline std::optional<std::string> test_postgres() {
   return std::string(value);
 }
 
+// The address (host:port) of the real MQTT broker the MQTT connector tests run against, from
+// STREAMFRAME_TEST_MQTT (scripts/test sets it from `scripts/mosquitto start`; anonymous).
+inline std::optional<std::string> test_mqtt() {
+  const char* value = std::getenv("STREAMFRAME_TEST_MQTT");
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  return std::string(value);
+}
+
 // A name no other test, process or earlier run uses: prefix-<pid>-<counter>-<ms since epoch>.
 // Topic and group names built from it are valid Kafka names as long as the prefix is.
 inline std::string unique_name(std::string_view prefix) {
@@ -65,4 +73,12 @@ inline std::string unique_name(std::string_view prefix) {
     if (!::streamframe::test::test_postgres()) {           \
       GTEST_SKIP() << "STREAMFRAME_TEST_POSTGRES not set"; \
     }                                                      \
+  } while (0)
+
+// The same for the tests that need the test MQTT broker.
+#define REQUIRE_TEST_MQTT()                            \
+  do {                                                 \
+    if (!::streamframe::test::test_mqtt()) {           \
+      GTEST_SKIP() << "STREAMFRAME_TEST_MQTT not set"; \
+    }                                                  \
   } while (0)
