@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <mutex>
@@ -63,26 +64,29 @@ std::string column_list(const std::vector<std::string>& columns) {
   return out;
 }
 
-// A field of COPY's text format: backslash, tab, newline and carriage return escaped.
+// A field of COPY's text format: backslash, tab, newline and carriage return escaped. Text
+// without them (nearly all) goes in as one run.
 void append_copy_text(std::string& out, std::string_view text) {
-  for (const char c : text) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        out += c;
+  constexpr std::string_view kSpecial = "\\\t\n\r";
+  for (;;) {
+    const auto at = text.find_first_of(kSpecial);
+    if (at == std::string_view::npos) {
+      out.append(text);
+      return;
     }
+    out.append(text.substr(0, at));
+    out += '\\';
+    const char c = text[at];
+    out += c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
+    text.remove_prefix(at + 1);
   }
+}
+
+template <class T>
+void append_number(std::string& out, T n) {
+  char buf[32];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, end);
 }
 
 void append_copy_value(std::string& out, const Value& v) {
@@ -94,7 +98,7 @@ void append_copy_value(std::string& out, const Value& v) {
       out += v.as_bool() ? 't' : 'f';
       break;
     case Value::Type::integer:
-      fmt::format_to(std::back_inserter(out), "{}", v.as_int());
+      append_number(out, v.as_int());
       break;
     case Value::Type::floating: {
       const double d = v.as_double();
@@ -103,7 +107,7 @@ void append_copy_value(std::string& out, const Value& v) {
       } else if (std::isinf(d)) {
         out += d > 0 ? "Infinity" : "-Infinity";
       } else {
-        fmt::format_to(std::back_inserter(out), "{}", d);
+        append_number(out, d);  // shortest form that reads back as the same double
       }
       break;
     }
@@ -117,18 +121,40 @@ void append_copy_value(std::string& out, const Value& v) {
   }
 }
 
-// The record's timestamp as a TIMESTAMP literal in UTC, to the millisecond.
-void append_timestamp(std::string& out, std::int64_t ms) {
-  using namespace std::chrono;
-  const sys_time<milliseconds> tp{milliseconds(ms)};
-  const auto day = floor<days>(tp);
-  const year_month_day ymd{day};
-  const hh_mm_ss hms{tp - day};
-  fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
-                 static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                 static_cast<unsigned>(ymd.day()), hms.hours().count(), hms.minutes().count(),
-                 hms.seconds().count(), hms.subseconds().count());
-}
+// Record timestamps as TIMESTAMP literals in UTC, to the millisecond. Consecutive records
+// mostly share their day, whose text is kept.
+class TimestampText {
+ public:
+  void append(std::string& out, std::int64_t ms) {
+    using namespace std::chrono;
+    const sys_time<milliseconds> tp{milliseconds(ms)};
+    const auto day = floor<days>(tp);
+    if (day != day_ || day_text_.empty()) {
+      const year_month_day ymd{day};
+      day_ = day;
+      day_text_ = fmt::format("{:04}-{:02}-{:02} ", static_cast<int>(ymd.year()),
+                              static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+    }
+    out += day_text_;
+    const auto in_day = (tp - day).count();  // ms since midnight
+    const auto two = [&out](std::int64_t n) {
+      out += static_cast<char>('0' + n / 10);
+      out += static_cast<char>('0' + n % 10);
+    };
+    two(in_day / 3'600'000);
+    out += ':';
+    two(in_day / 60'000 % 60);
+    out += ':';
+    two(in_day / 1000 % 60);
+    out += '.';
+    out += static_cast<char>('0' + in_day % 1000 / 100);
+    two(in_day % 100);
+  }
+
+ private:
+  std::chrono::sys_days day_{};
+  std::string day_text_;
+};
 
 // A new column's type from the batch's non-null values of its field: any floating value makes
 // it DOUBLE PRECISION (a field that is 21 in one record and 21.5 in the next must not become
@@ -543,13 +569,14 @@ struct PostgreSQLSink::Impl {
     std::string data;
     data.reserve(rows.items.size() * 16 * (kept.size() + 1));
     std::int64_t ordinal = 0;
+    TimestampText timestamps;
     for (const SinkItem* item : rows.items) {
       bool first = true;
       for (const auto i : keep) {
         if (!first) data += '\t';
         first = false;
         if (opts.include_metadata && i == 0) {
-          append_timestamp(data, item->timestamp);
+          timestamps.append(data, item->timestamp);
         } else if (opts.include_metadata && i == 1) {
           if (item->key.is_null()) {
             data += "\\N";
@@ -561,7 +588,10 @@ struct PostgreSQLSink::Impl {
           append_copy_value(data, v == nullptr ? Value() : *v);
         }
       }
-      if (staged) fmt::format_to(std::back_inserter(data), "\t{}", ordinal++);
+      if (staged) {
+        data += '\t';
+        append_number(data, ordinal++);
+      }
       data += '\n';
     }
     std::string copy_columns = column_list(kept);
