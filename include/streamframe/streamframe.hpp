@@ -3,9 +3,11 @@
 
 #include "streamframe/application.hpp"
 #include "streamframe/csv.hpp"
-#include "streamframe/postgresql.hpp"
 #include "streamframe/dataframe.hpp"
 #include "streamframe/errors.hpp"
+#include "streamframe/file_sink.hpp"
+#include "streamframe/mqtt.hpp"
+#include "streamframe/postgresql.hpp"
 #include "streamframe/producer.hpp"
 #include "streamframe/record.hpp"
 #include "streamframe/serde.hpp"
