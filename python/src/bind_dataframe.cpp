@@ -11,6 +11,7 @@
 #include "convert.hpp"
 #include "errors.hpp"
 #include "frame.hpp"
+#include "sinks.hpp"
 
 namespace streamframe::python {
 
@@ -604,6 +605,16 @@ void bind_frame(nb::module_& m) {
   cls.def(
       "sink",
       [](Frame& f, nb::object sink) {
+        // The engine's own sinks (PostgreSQLSink, CSVSink) go in as they are: no GIL per record.
+        if (nb::hasattr(sink, "_native")) {
+          nb::object native = sink.attr("_native");
+          if (nb::isinstance<NativeSink>(native)) {
+            // The pipeline keeps the sink object, and with it the Python callables it calls.
+            (void)keep(f, sink);
+            f.sdf.sink(nb::cast<NativeSink&>(native).sink);
+            return;
+          }
+        }
         for (const char* method : {"add", "flush"}) {
           if (!nb::hasattr(sink, method)) {
             throw ConfigError(std::string("sink() takes an object with add() and flush() (a "

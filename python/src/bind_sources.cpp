@@ -18,8 +18,10 @@
 #include "callables.hpp"
 #include "convert.hpp"
 #include "errors.hpp"
+#include "frame.hpp"
 #include "sources.hpp"
 #include "streamframe/csv.hpp"
+#include "streamframe/mqtt.hpp"
 
 namespace streamframe::python {
 
@@ -172,6 +174,37 @@ PySourceHandle python_source(nb::handle source, std::string name, milliseconds s
   return h;
 }
 
+// The engine's MQTTSource with Quix Streams' connect callbacks, Python callables.
+class PyMQTTSource final : public MQTTSource {
+ public:
+  PyMQTTSource(MQTTSourceOptions o, nb::handle keep, nb::object on_success, nb::object on_failure)
+      : MQTTSource(std::move(o)),
+        on_success_(on_success.is_none() ? std::optional<CallableRef>()
+                                         : CallableRef::kept_by(keep, std::move(on_success))),
+        on_failure_(on_failure.is_none() ? std::optional<CallableRef>()
+                                         : CallableRef::kept_by(keep, std::move(on_failure))) {}
+  void on_client_connect_success() override {
+    if (on_success_)
+      with_gil("MQTTSource on_client_connect_success", [&] { on_success_->get()(); });
+  }
+  void on_client_connect_failure(std::exception_ptr error) override {
+    if (!on_failure_) return MQTTSource::on_client_connect_failure(error);
+    with_gil("MQTTSource on_client_connect_failure",
+             [&] { on_failure_->get()(python_exception_of(error)); });
+  }
+
+ private:
+  std::optional<CallableRef> on_success_, on_failure_;
+};
+
+// The MQTT message a Python setter receives (streamframe.sources.community.mqtt.MQTTMessage).
+nb::object mqtt_message(const MQTTMessage& m) {
+  static nb::object cls =
+      nb::module_::import_("streamframe.sources.community.mqtt").attr("MQTTMessage");
+  return cls(nb::str(m.topic.data(), m.topic.size()), nb::bytes(m.payload.data(), m.payload.size()),
+             m.qos, m.retain, static_cast<double>(m.received_ms) / 1000.0);
+}
+
 }  // namespace
 
 void bind_sources(nb::module_& m) {
@@ -193,7 +226,8 @@ void bind_sources(nb::module_& m) {
   m.def(
       "_sources_in_python", [] { return in_python().size(); },
       "How many sources' threads are between setup() and the end of cleanup().");
-  nb::class_<PySourceHandle>(m, "SourceImpl", "The engine's side of a streamframe.sources.Source.")
+  nb::class_<PySourceHandle>(m, "SourceImpl", "The engine's side of a streamframe.sources.Source.",
+                             nb::type_slots(keep_slots<PySourceHandle>()))
       .def(
           "__init__",
           [](PySourceHandle* h, nb::handle source, std::string name, std::int64_t shutdown_ms,
@@ -317,6 +351,63 @@ void bind_sources(nb::module_& m) {
       nb::arg("path"), nb::arg("name"), nb::arg("key_extractor").none(),
       nb::arg("timestamp_extractor").none(), nb::arg("delay"), nb::arg("shutdown_timeout"),
       nb::arg("dialect"));
+
+  // The engine's MQTTSource; setters given in Python are called with the GIL in the source's
+  // thread, with an MQTTMessage and the payload parsed as JSON (None when it is not JSON).
+  m.def(
+      "_mqtt_source",
+      [](std::string topic, std::string client_id, std::string server, int port,
+         std::string username, std::string password, std::string version, bool tls_enabled,
+         nb::object key_setter, nb::object value_setter, nb::object timestamp_setter,
+         bool parse_payload, int qos, bool clean_session, double shutdown_timeout,
+         nb::object on_success, nb::object on_failure) {
+        nb::object keep = nb::list();
+        MQTTSourceOptions o;
+        o.topic = std::move(topic);
+        o.connection.client_id = std::move(client_id);
+        o.connection.server = std::move(server);
+        o.connection.port = port;
+        o.connection.username = std::move(username);
+        o.connection.password = std::move(password);
+        o.connection.version = std::move(version);
+        o.connection.tls_enabled = tls_enabled;
+        o.parse_payload = parse_payload;
+        o.qos = qos;
+        o.clean_session = clean_session;
+        o.shutdown_timeout = milliseconds(std::llround(shutdown_timeout * 1000));
+        const auto setter =
+            [&keep](nb::object f,
+                    const char* what) -> std::function<Value(const MQTTMessage&, const Value&)> {
+          if (f.is_none()) return {};
+          CallableRef fn = CallableRef::kept_by(keep, std::move(f));
+          return [fn, what](const MQTTMessage& m, const Value& payload) {
+            return with_gil(what, [&] {
+              return to_value(fn.get()(mqtt_message(m), to_python(payload)), what);
+            });
+          };
+        };
+        o.key_setter = setter(std::move(key_setter), "MQTTSource key_setter");
+        o.value_setter = setter(std::move(value_setter), "MQTTSource value_setter");
+        if (!timestamp_setter.is_none()) {
+          auto ts = setter(std::move(timestamp_setter), "MQTTSource timestamp_setter");
+          o.timestamp_setter = [ts](const MQTTMessage& m, const Value& payload) -> std::int64_t {
+            const Value v = ts(m, payload);
+            if (!v.is_number()) {
+              throw ValueTypeError("MQTTSource timestamp_setter must return an int (ms)");
+            }
+            return v.is_int() ? v.as_int() : static_cast<std::int64_t>(v.as_double());
+          };
+        }
+        auto s = std::make_shared<PyMQTTSource>(std::move(o), keep, std::move(on_success),
+                                                std::move(on_failure));
+        return PySourceHandle{std::move(s), nullptr, nullptr, std::move(keep)};
+      },
+      nb::arg("topic"), nb::arg("client_id"), nb::arg("server"), nb::arg("port"),
+      nb::arg("username"), nb::arg("password"), nb::arg("version"), nb::arg("tls_enabled"),
+      nb::arg("key_setter").none(), nb::arg("value_setter").none(),
+      nb::arg("timestamp_setter").none(), nb::arg("parse_payload"), nb::arg("qos"),
+      nb::arg("clean_session"), nb::arg("shutdown_timeout"),
+      nb::arg("on_client_connect_success").none(), nb::arg("on_client_connect_failure").none());
 }
 
 }  // namespace streamframe::python

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "streamframe/postgresql.hpp"
+
 namespace streamframe::python {
 
 namespace {
@@ -55,7 +57,8 @@ Classes& classes() {
   X(InvalidTimestamp)              \
   X(AggregationError)              \
   X(LookupError)                   \
-  X(LookupConnectionError)
+  X(LookupConnectionError)         \
+  X(PostgreSQLSinkError)
 
 // Engine error -> its Python class; the most derived class first.
 template <class F>
@@ -84,6 +87,12 @@ nb::object instance(PyObject* cls, const std::exception& e) {
     out.attr("topic") = err->topic();
     out.attr("partition") = err->partition();
     out.attr("offset") = err->offset();
+  }
+  if (const auto* pg = dynamic_cast<const PostgreSQLSinkError*>(&e)) {
+    out.attr("table") = pg->table();
+    out.attr("column") = pg->column();
+    out.attr("sqlstate") = pg->sqlstate();
+    out.attr("constraint") = pg->constraint();
   }
   if (const auto* s = dynamic_cast<const SourceException*>(&e)) {
     // SRC-04: raised from what the source raised (Quix Streams: `raise SourceException(...)

@@ -86,6 +86,8 @@ struct PySourceHandle {
   std::shared_ptr<Source> source;
   std::shared_ptr<PythonSourceRun> python;  // null for an engine source
   StatefulSource* stateful = nullptr;       // `source`, when it has state
+  // An engine source's Python callables (CallableRef::kept_by), seen by the garbage collector.
+  nb::object keep{};
 };
 
 void bind_sources(nb::module_& m);

@@ -22,6 +22,7 @@ from ._core import (
     LookupConnectionError,
     LookupError,
     OverlappingColumns,
+    PostgreSQLSinkError,
     Producer,
     RocksDBCorruptedError,
     Row,
@@ -76,4 +77,5 @@ __all__ = [
     "AggregationError",
     "LookupError",
     "LookupConnectionError",
+    "PostgreSQLSinkError",
 ]

@@ -7,6 +7,7 @@ STREAMFRAME_PYTEST_REQUIRE_BROKER=1 (scripts/test sets it), when a missing broke
 
 import itertools
 import os
+import subprocess
 import uuid
 
 import pytest
@@ -45,3 +46,37 @@ def brokers():
             pytest.fail("STREAMFRAME_TEST_BROKERS is not set, and a broker is required")
         pytest.skip("no broker: set STREAMFRAME_TEST_BROKERS (scripts/test does)")
     return address
+
+
+@pytest.fixture
+def pg():
+    """The test PostgreSQL (STREAMFRAME_TEST_POSTGRES; user, password and database
+    ``streamframe``): (host, port, psql), where psql(sql) runs SQL and returns its rows as lists
+    of str (unaligned, tab-separated)."""
+    address = os.environ.get("STREAMFRAME_TEST_POSTGRES")
+    if not address:
+        if os.environ.get("STREAMFRAME_PYTEST_REQUIRE_BROKER") == "1":
+            pytest.fail("STREAMFRAME_TEST_POSTGRES is not set (scripts/test sets it)")
+        pytest.skip("no PostgreSQL: set STREAMFRAME_TEST_POSTGRES (scripts/postgres start)")
+    host, port = address.rsplit(":", 1)
+
+    def psql(sql):
+        env = dict(os.environ, PGPASSWORD="streamframe")
+        out = subprocess.run(["psql", "-h", host, "-p", port, "-U", "streamframe", "-d",
+                              "streamframe", "-v", "ON_ERROR_STOP=1", "-qAtF", "\t", "-c", sql],
+                             env=env, check=True, capture_output=True, text=True).stdout
+        return [line.split("\t") for line in out.splitlines()]
+
+    return host, int(port), psql
+
+
+@pytest.fixture
+def mqtt():
+    """The test MQTT broker (STREAMFRAME_TEST_MQTT, anonymous): (host, port)."""
+    address = os.environ.get("STREAMFRAME_TEST_MQTT")
+    if not address:
+        if os.environ.get("STREAMFRAME_PYTEST_REQUIRE_BROKER") == "1":
+            pytest.fail("STREAMFRAME_TEST_MQTT is not set (scripts/test sets it)")
+        pytest.skip("no MQTT broker: set STREAMFRAME_TEST_MQTT (scripts/mosquitto start)")
+    host, port = address.rsplit(":", 1)
+    return host, int(port)

@@ -1,0 +1,1 @@
+"""Sources of other systems (``quixstreams.sources.community``)."""
