@@ -21,7 +21,7 @@ def test_json_lines_per_partition(embedded_app, name, tmp_path):
     app.dataframe(topic).sink(LocalFileSink(directory=str(tmp_path)))
     produce(app, topic, [(b"a", {"x": 1}, 10), (b"b", {"x": 2}, 11)])
     app.run(count=2)
-    files = list((tmp_path / topic.name / "0").iterdir())
+    files = list((tmp_path / topic.name.replace("-", "_") / "0").iterdir())
     assert [f.name for f in files] == ["0000000000000000000.jsonl"]
     lines = [json.loads(line) for line in files[0].read_text().splitlines()]
     assert lines == [{"_timestamp": 10, "_key": "a", "_value": {"x": 1}},
@@ -36,7 +36,7 @@ def test_gzip_and_python_dumps(embedded_app, name, tmp_path):
     app.dataframe(topic).sink(LocalFileSink(directory=str(tmp_path), format=fmt, append=True))
     produce(app, topic, [(b"a", {"x": 1}, 10), (b"b", {"x": 2}, 11)])
     app.run(count=2)
-    (path,) = (tmp_path / topic.name / "0").iterdir()
+    (path,) = (tmp_path / topic.name.replace("-", "_") / "0").iterdir()
     assert path.name.endswith(".jsonl.gz")
     assert gzip.decompress(path.read_bytes()).decode() == "a:1\nb:2\n"
 
