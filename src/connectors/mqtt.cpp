@@ -98,7 +98,6 @@ struct MQTTSource::Impl {
   std::exception_ptr error;  // from the message callback, rethrown by run()
   std::atomic<std::uint64_t> messages{0};
   std::atomic<std::uint64_t> reconnects{0};
-  std::string key_text;
 
   Impl(MQTTSourceOptions options, MQTTSource* s) : o(std::move(options)), self(s) {}
 
@@ -131,12 +130,16 @@ struct MQTTSource::Impl {
                         std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count()};
-    // The defaults look into an object only: a payload that cannot be one is not parsed.
+    // The defaults look for "_key" and "_timestamp" in an object only: a payload that cannot
+    // hold them is not parsed (most of them: the parse would be most of a message's cost).
     const bool user_setters = o.key_setter || o.value_setter || o.timestamp_setter;
     const auto first = payload.find_first_not_of(" \t\r\n");
+    const bool may_hold_defaults =
+        first != std::string_view::npos && payload[first] == '{' &&
+        (payload.find("\"_key\"") != std::string_view::npos ||
+         payload.find("\"_timestamp\"") != std::string_view::npos);
     Value parsed;
-    if (o.parse_payload &&
-        (user_setters || (first != std::string_view::npos && payload[first] == '{'))) {
+    if (o.parse_payload && (user_setters || may_hold_defaults)) {
       try {
         parsed = Value::from_json(payload);
       } catch (const std::exception&) {
@@ -158,13 +161,14 @@ struct MQTTSource::Impl {
       if (t->is_int()) ts = t->as_int();
       if (t->is_double()) ts = static_cast<std::int64_t>(t->as_double());
     }
+    // A key that is not a string (a number in "_key") goes as its JSON text.
     std::optional<std::string_view> key_bytes;
-    SourceMessage serialized;
+    std::string key_text;
     if (key.is_string()) {
       key_bytes = key.as_string();
     } else if (!key.is_null()) {
-      serialized = self->serialize(key, Value());
-      key_bytes = serialized.key;
+      key_text = key.to_json();
+      key_bytes = key_text;
     }
     if (o.value_setter) {
       SourceMessage v = self->serialize(Value(), o.value_setter(m, parsed));

@@ -149,13 +149,13 @@ TEST(MQTTSource, ProducesEveryMessageOfTheFilterKeyedByTopic) {
   const std::size_t probes = rows->size();
   publish_lines(root + "/sensors/a", {R"({"t":1})", R"({"t":2,"_key":"custom"})",
                                       R"({"t":3,"_timestamp":1700000000000})"});
-  publish_lines(root + "/sensors/b/c", {R"({"t":4})"}, 0);
+  publish_lines(root + "/sensors/b/c", {R"({"t":4})", R"({"t":5,"_key":7})"}, 0);
   publish_lines(root + "/other", {R"({"t":99})"});  // outside the filter
   publish_lines(root + "/sensors/raw", {"not json"});
   const bool all = eventually(
       [&] {
         std::lock_guard lock(mu);
-        return rows->size() >= probes + 4 && !consumer_errors.empty();
+        return rows->size() >= probes + 5 && !consumer_errors.empty();
       },
       30s);
   std::this_thread::sleep_for(500ms);  // anything more (the filtered one) would show up now
@@ -172,17 +172,24 @@ TEST(MQTTSource, ProducesEveryMessageOfTheFilterKeyedByTopic) {
       not_json.push_back(r);
     }
   }
-  ASSERT_EQ(by_t.size(), 4u);
+  ASSERT_EQ(by_t.size(), 5u);
   EXPECT_EQ(by_t["1"]["_key"].as_string(), root + "/sensors/a");
   EXPECT_EQ(by_t["2"]["_key"].as_string(), "custom");
   EXPECT_EQ(by_t["3"]["_timestamp"].as_int(), 1700000000000);
   EXPECT_GT(by_t["1"]["_timestamp"].as_int(), 1700000000000);  // the arrival's wall clock
   EXPECT_EQ(by_t["4"]["_key"].as_string(), root + "/sensors/b/c");
+  // A number in "_key" keys the message by its JSON text (the row's "_key" is the payload's
+  // field, which the value's fields override in a metadata row, as in Quix Streams).
+  bool keyed_by_number = false;
+  for (const auto& m : read_topic("source__" + o.connection.client_id)) {
+    if (m.value && m.value->find(R"("t":5)") != std::string::npos) keyed_by_number = m.key == "7";
+  }
+  EXPECT_TRUE(keyed_by_number);
   EXPECT_EQ(by_t.count("99"), 0u);
   EXPECT_TRUE(not_json.empty());
   ASSERT_EQ(consumer_errors.size(), 1u);
   EXPECT_NE(consumer_errors[0].find("SerializationError"), std::string::npos) << consumer_errors[0];
-  EXPECT_GE(source->messages(), probes + 5);
+  EXPECT_GE(source->messages(), probes + 6);
 }
 
 TEST(MQTTSink, PublishesEachRecordToTopicRootSlashKey) {
