@@ -104,7 +104,8 @@ std::optional<fs::path> newest(const fs::path& dir, const std::string& extension
 }  // namespace
 
 FileSink::FileSink(FileSinkOptions options) : options_(std::move(options)) {
-  if (options_.directory.empty()) options_.directory.push_back('.');  // (assigning "." trips GCC 12's -Wrestrict)
+  if (options_.directory.empty())
+    options_.directory.push_back('.');  // (assigning "." trips GCC 12's -Wrestrict)
   if (!options_.append && (options_.max_file_bytes > 0 || options_.max_file_age.count() > 0)) {
     throw ConfigError(
         "FileSink: max_file_bytes and max_file_age rotate appended files: set "
@@ -148,8 +149,22 @@ void FileSink::write(const SinkBatch& batch) {
     text += '\n';
   }
   const std::string data = options_.compress ? gzip(text) : text;
-  const std::string first = fmt::format(
-      "{:019d}{}", std::max<std::int64_t>(0, batch.items().front().offset), extension());
+  // Named by the batch's first offset. Records made without an input message (windows closed
+  // by idle closing) carry offset -1: the first real offset names the file then, and a batch
+  // of none of those gets the wall clock's milliseconds, so it never replaces another file.
+  std::int64_t first_offset = -1;
+  for (const auto& item : batch.items()) {
+    if (item.offset >= 0) {
+      first_offset = item.offset;
+      break;
+    }
+  }
+  if (first_offset < 0) {
+    first_offset = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  }
+  const std::string first = fmt::format("{:019d}{}", first_offset, extension());
 
   if (!options_.append) {
     const fs::path path = dir / first;

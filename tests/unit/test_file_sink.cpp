@@ -104,6 +104,23 @@ TEST(FileSink, EachBatchIsAFileNamedByItsFirstOffsetAndAReplayReplacesIt) {
   EXPECT_EQ(std::count(second.begin(), second.end(), '\n'), 3);
 }
 
+// Records made without an input message (offset -1, e.g. windows closed by idle closing):
+// their batches never replace one another.
+TEST(FileSink, BatchesWithoutOffsetsGetFilesOfTheirOwn) {
+  TempDir dir;
+  FileSink sink({.directory = dir.path()});
+  sink.setup();
+  for (int b = 0; b < 2; ++b) {
+    sink.add(Value::object({{"b", b}}), Value("k"), 1, {}, "t", 0, -1);
+    sink.flush();
+    std::this_thread::sleep_for(5ms);  // the wall clock names them
+  }
+  const auto files = names(dir.path() / "t" / "0");
+  ASSERT_EQ(files.size(), 2U);
+  EXPECT_NE(read_file(dir.path() / "t" / "0" / files[0]),
+            read_file(dir.path() / "t" / "0" / files[1]));
+}
+
 TEST(FileSink, AppendRotatesBySize) {
   TempDir dir;
   FileSink sink({.directory = dir.path(), .append = true, .max_file_bytes = 100});
