@@ -6,6 +6,7 @@
 #include "streamframe/dataframe.hpp"
 #include "streamframe/errors.hpp"
 #include "streamframe/file_sink.hpp"
+#include "streamframe/kafka_replicator.hpp"
 #include "streamframe/mqtt.hpp"
 #include "streamframe/postgresql.hpp"
 #include "streamframe/producer.hpp"

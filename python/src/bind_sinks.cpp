@@ -56,17 +56,8 @@ class ConnectCallbacks final : public Sink {
   }
   void on_client_connect_failure(std::exception_ptr error) override {
     if (!on_failure_) return inner_->on_client_connect_failure(error);
-    with_gil("sink on_client_connect_failure", [&] {
-      nb::object exception;
-      try {
-        std::rethrow_exception(error);
-      } catch (const PythonError& e) {
-        exception = nb::borrow(e.exception());
-      } catch (const std::exception& e) {
-        exception = exception_to_python(e);
-      }
-      on_failure_->get()(exception);
-    });
+    with_gil("sink on_client_connect_failure",
+             [&] { on_failure_->get()(exception_to_python(error)); });
   }
   void add(const Value& value, const Value& key, std::int64_t timestamp, const Headers& headers,
            const std::string& topic, std::int32_t partition, std::int64_t offset) override {
@@ -238,13 +229,9 @@ void bind_sinks(nb::module_& m) {
          nb::object retain, double retry_after, nb::object on_success, nb::object on_failure) {
         nb::object keep = nb::list();
         MQTTSinkOptions o;
-        o.connection.client_id = std::move(client_id);
-        o.connection.server = std::move(server);
-        o.connection.port = port;
-        o.connection.username = std::move(username);
-        o.connection.password = std::move(password);
-        o.connection.version = std::move(version);
-        o.connection.tls_enabled = tls_enabled;
+        o.connection =
+            mqtt_connection(std::move(client_id), std::move(server), port, std::move(username),
+                            std::move(password), std::move(version), tls_enabled);
         o.topic_root = std::move(topic_root);
         o.qos = qos;
         o.flush_timeout = seconds_to_ms(flush_timeout);

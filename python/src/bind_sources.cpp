@@ -3,6 +3,7 @@
 // own. Each call into Python (run, setup and the connect callbacks, cleanup, stop) takes the
 // GIL; Python's produce() and flush() call back into the engine and release the GIL while
 // they may block.
+#include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 
@@ -19,8 +20,10 @@
 #include "convert.hpp"
 #include "errors.hpp"
 #include "frame.hpp"
+#include "sinks.hpp"
 #include "sources.hpp"
 #include "streamframe/csv.hpp"
+#include "streamframe/kafka_replicator.hpp"
 #include "streamframe/mqtt.hpp"
 
 namespace streamframe::python {
@@ -28,17 +31,6 @@ namespace streamframe::python {
 namespace {
 
 using std::chrono::milliseconds;
-
-// The exception a Python callback receives for an error of the engine or of Python.
-nb::object python_exception_of(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return exception_to_python(e);
-  } catch (...) {
-    return nb::borrow(PyExc_RuntimeError)("unknown C++ exception");
-  }
-}
 
 nb::object bytes_or_none(const std::optional<std::string>& s) {
   return s ? nb::object(nb::bytes(s->data(), s->size())) : nb::none();
@@ -90,7 +82,7 @@ void PythonSource<Base>::setup() {
 template <class Base>
 void PythonSource<Base>::on_client_connect_failure(std::exception_ptr error) {
   with_gil(what("on_client_connect_failure"), [&] {
-    nb::handle(self_).attr("_on_client_connect_failure")(python_exception_of(error));
+    nb::handle(self_).attr("_on_client_connect_failure")(exception_to_python(error));
   });
 }
 
@@ -190,7 +182,7 @@ class PyMQTTSource final : public MQTTSource {
   void on_client_connect_failure(std::exception_ptr error) override {
     if (!on_failure_) return MQTTSource::on_client_connect_failure(error);
     with_gil("MQTTSource on_client_connect_failure",
-             [&] { on_failure_->get()(python_exception_of(error)); });
+             [&] { on_failure_->get()(exception_to_python(error)); });
   }
 
  private:
@@ -352,6 +344,39 @@ void bind_sources(nb::module_& m) {
       nb::arg("timestamp_extractor").none(), nb::arg("delay"), nb::arg("shutdown_timeout"),
       nb::arg("dialect"));
 
+  m.def(
+      "_engine_source_partitions",
+      [](const PySourceHandle& h) -> int {
+        nb::gil_scoped_release release;  // may ask another cluster for metadata
+        const auto options = h.source->default_topic_options();
+        return options.config ? options.config->num_partitions : 1;
+      },
+      nb::arg("impl"), "The partition count of an engine source's default topic.");
+
+  // The engine's KafkaReplicatorSource (no Python callable involved).
+  m.def(
+      "_kafka_replicator_source",
+      [](std::string name, std::string topic, std::string broker_address,
+         std::string auto_offset_reset, std::map<std::string, std::string> consumer_extra_config,
+         double commit_interval, std::int64_t commit_every, std::string value_deserializer,
+         std::string key_deserializer, double shutdown_timeout) {
+        KafkaReplicatorSourceOptions o;
+        o.topic = std::move(topic);
+        o.broker_address = std::move(broker_address);
+        o.auto_offset_reset = std::move(auto_offset_reset);
+        o.consumer_extra_config = std::move(consumer_extra_config);
+        o.commit_interval = milliseconds(std::llround(commit_interval * 1000));
+        o.commit_every = commit_every;
+        o.value_deserializer = std::move(value_deserializer);
+        o.key_deserializer = std::move(key_deserializer);
+        o.shutdown_timeout = milliseconds(std::llround(shutdown_timeout * 1000));
+        auto s = std::make_shared<KafkaReplicatorSource>(std::move(name), std::move(o));
+        return PySourceHandle{std::move(s), nullptr, nullptr};
+      },
+      nb::arg("name"), nb::arg("topic"), nb::arg("broker_address"), nb::arg("auto_offset_reset"),
+      nb::arg("consumer_extra_config"), nb::arg("commit_interval"), nb::arg("commit_every"),
+      nb::arg("value_deserializer"), nb::arg("key_deserializer"), nb::arg("shutdown_timeout"));
+
   // The engine's MQTTSource; setters given in Python are called with the GIL in the source's
   // thread, with an MQTTMessage and the payload parsed as JSON (None when it is not JSON).
   m.def(
@@ -364,13 +389,9 @@ void bind_sources(nb::module_& m) {
         nb::object keep = nb::list();
         MQTTSourceOptions o;
         o.topic = std::move(topic);
-        o.connection.client_id = std::move(client_id);
-        o.connection.server = std::move(server);
-        o.connection.port = port;
-        o.connection.username = std::move(username);
-        o.connection.password = std::move(password);
-        o.connection.version = std::move(version);
-        o.connection.tls_enabled = tls_enabled;
+        o.connection =
+            mqtt_connection(std::move(client_id), std::move(server), port, std::move(username),
+                            std::move(password), std::move(version), tls_enabled);
         o.parse_payload = parse_payload;
         o.qos = qos;
         o.clean_session = clean_session;

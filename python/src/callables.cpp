@@ -244,17 +244,8 @@ class PythonSink final : public Sink {
                [&] { resolve = nb::hasattr(object_.get(), "_on_client_connect_failure"); });
     }
     if (!resolve) std::rethrow_exception(error);
-    with_gil("sink on_client_connect_failure", [&] {
-      nb::object exception;
-      try {
-        std::rethrow_exception(error);
-      } catch (const PythonError& e) {
-        exception = nb::borrow(e.exception());
-      } catch (const std::exception& e) {
-        exception = exception_to_python(e);
-      }
-      object_.get().attr("_on_client_connect_failure")(exception);
-    });
+    with_gil("sink on_client_connect_failure",
+             [&] { object_.get().attr("_on_client_connect_failure")(exception_to_python(error)); });
   }
 
   void add(const Value& value, const Value& key, std::int64_t timestamp, const Headers& headers,

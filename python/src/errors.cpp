@@ -185,4 +185,14 @@ nb::object exception_to_python(const std::exception& e) {
   return out;
 }
 
+nb::object exception_to_python(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return exception_to_python(e);
+  } catch (...) {
+    return nb::borrow(PyExc_RuntimeError)("unknown C++ exception");
+  }
+}
+
 }  // namespace streamframe::python

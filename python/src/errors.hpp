@@ -50,5 +50,8 @@ void register_errors(nb::module_& m);
 
 // The Python exception object for an engine error (for error callbacks); needs the GIL.
 nb::object exception_to_python(const std::exception& e);
+// The same for a captured error (a connect-failure callback's argument); anything that is not
+// a std::exception becomes a RuntimeError.
+nb::object exception_to_python(const std::exception_ptr& error);
 
 }  // namespace streamframe::python

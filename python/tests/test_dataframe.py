@@ -151,8 +151,9 @@ def test_what_streamframe_lacks_is_not_implemented_at_definition(app, new_sdf):
         sf.Application("embedded", quix_sdk_token="x")
     with pytest.raises(NotImplementedError, match="AvroSerializer"):
         app.topic("x", value_serializer=sf.models.AvroSerializer(schema={}))
-    with pytest.raises(NotImplementedError, match="KafkaReplicatorSource"):
-        sf.sources.KafkaReplicatorSource(name="r")
+    with pytest.raises(NotImplementedError, match="on_consumer_error"):
+        sf.sources.KafkaReplicatorSource(name="r", app_config=None, topic="t",
+                                         broker_address="b", on_consumer_error=print)
     with pytest.raises(NotImplementedError, match="register_store"):
         sdf.register_store()
     with pytest.raises(sf.ConfigError, match="join_asof takes 'inner' or 'left'"):

@@ -3,9 +3,7 @@
 
 import dataclasses
 import json
-import os
 import sqlite3
-import subprocess
 import uuid
 
 import pytest
@@ -120,23 +118,12 @@ def test_what_join_lookup_refuses(embedded_app, name, users_db):
 
 
 @pytest.fixture
-def postgres():
-    address = os.environ.get("STREAMFRAME_TEST_POSTGRES")
-    if not address:
-        if os.environ.get("STREAMFRAME_PYTEST_REQUIRE_BROKER") == "1":
-            pytest.fail("STREAMFRAME_TEST_POSTGRES is not set (scripts/test sets it)")
-        pytest.skip("no PostgreSQL: set STREAMFRAME_TEST_POSTGRES (scripts/postgres start)")
-    host, port = address.rsplit(":", 1)
+def postgres(pg):
+    host, port, psql = pg
     table = f"py_lookup_{uuid.uuid4().hex[:8]}"
-
-    def psql(sql):
-        env = dict(os.environ, PGPASSWORD="streamframe")
-        subprocess.run(["psql", "-h", host, "-p", port, "-U", "streamframe", "-d", "streamframe",
-                        "-v", "ON_ERROR_STOP=1", "-qc", sql], env=env, check=True)
-
     psql(f"CREATE TABLE {table} (id bigint, name text, attrs jsonb, score double precision);"
          f"INSERT INTO {table} VALUES (1, 'ann', '{{\"a\": [1, 2]}}', 1.5), (2, 'bob', NULL, 2);")
-    yield host, int(port), table
+    yield host, port, table
     psql(f"DROP TABLE {table}")
 
 

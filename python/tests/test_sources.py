@@ -95,8 +95,6 @@ def test_quix_names_are_there_and_unsupported_ones_fail_when_made():
         pass
 
     for make, named in [(lambda: Basic(), "BaseSource"),
-                        (lambda: sources.KafkaReplicatorSource(name="r"),
-                         "KafkaReplicatorSource"),
                         (lambda: sources.QuixEnvironmentSource(name="q"),
                          "QuixEnvironmentSource")]:
         with pytest.raises(NotImplementedError, match=named):
@@ -641,3 +639,29 @@ def test_csv_source_errors_fail_the_run(embedded_app, tmp_path):
     with pytest.raises(SourceException) as info:
         app.run(timeout=10)
     assert type(info.value.__cause__) is KeyError
+
+
+def test_kafka_replicator_source_copies_a_topic(brokers, tmp_path, name):
+    # The "other cluster" is the test broker itself here; tests/integration/
+    # test_kafka_replicator.cpp copies between two clusters.
+    from streamframe.models import TopicConfig
+
+    app = make_app(brokers, tmp_path, name)
+    original = app.topic(name("orig"),
+                         config=TopicConfig(num_partitions=2, replication_factor=1))
+    with app.get_producer() as producer:
+        for i in range(20):
+            producer.produce(original.name, key=f"k{i}".encode(), value=json.dumps({"i": i}),
+                             partition=i % 2, timestamp=5000 + i, headers=[("h", b"v")])
+    source = sources.KafkaReplicatorSource(name=name("repl"), app_config=None,
+                                           topic=original.name, broker_address=brokers,
+                                           auto_offset_reset="earliest")
+    sdf = app.dataframe(source=source)
+    out = app.run(count=20, metadata=True)
+    assert sorted(o["i"] for o in out) == list(range(20))
+    for o in out:
+        assert o["_partition"] == o["i"] % 2
+        assert o["_timestamp"] == 5000 + o["i"]
+        assert o["_key"] == f"k{o['i']}"  # run() returns bytes keys as str
+        assert o["_headers"] == [("h", b"v")]
+    assert sdf is not None

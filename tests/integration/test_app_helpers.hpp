@@ -48,6 +48,13 @@ inline ApplicationConfig base_config(const std::string& group) {
   return c;
 }
 
+// from, from + 1, ..., to - 1.
+inline std::vector<int> range(int from, int to) {
+  std::vector<int> r;
+  for (int i = from; i < to; ++i) r.push_back(i);
+  return r;
+}
+
 // Polls `pred` every 50 ms until it holds or `timeout` passes; returns its last result.
 inline bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;

@@ -36,12 +36,6 @@ std::vector<int> ids_of(const std::vector<Value>& outputs) {
   return ids;
 }
 
-std::vector<int> range(int from, int to) {
-  std::vector<int> r;
-  for (int i = from; i < to; ++i) r.push_back(i);
-  return r;
-}
-
 // run({.count}) returns exactly the outputs of the first N messages; a second run() on the
 // same app and a run() of a new app in the group continue after them with no repeat or gap.
 TEST(AppRunModes, CountReturnsOutputsAndRunsResumeWithoutRepeatsOrGaps) {

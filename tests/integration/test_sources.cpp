@@ -45,12 +45,6 @@ class CountingSource : public Source {
   std::string fail_with_;
 };
 
-std::vector<int> range(int from, int to) {
-  std::vector<int> r;
-  for (int i = from; i < to; ++i) r.push_back(i);
-  return r;
-}
-
 // SRC-01/02: app.dataframe(source) reads the source's default topic "source__<name>", which
 // holds the records as the source serialized them (key, JSON value, timestamp, headers).
 TEST(Sources, DataframeOfASourceReadsItsDefaultTopic) {

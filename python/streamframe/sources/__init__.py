@@ -396,8 +396,70 @@ class CSVSource(Source):
         )
 
 
-class KafkaReplicatorSource(_NotSupported):
-    """Copies a topic of another Kafka cluster. Not supported by streamframe yet."""
+class KafkaReplicatorSource(Source):
+    """Copies ``topic`` of another Kafka cluster (``broker_address``) into this application's
+    cluster, message for message (key, value, headers, timestamp, partition), run by the engine.
+
+    The consumer group ``source-<name>`` on the other cluster holds its own committed offsets,
+    committed after the copies are acknowledged (at-least-once). The copies go to
+    ``source__<name>``, created with the other topic's partition count.
+
+    Δ from Quix Streams: the offsets are committed on the other cluster (Quix keeps them in
+    the group ``source-<name>-offsets`` of the application's cluster); ``app_config`` gives
+    the commit interval and count only; ``value_deserializer`` / ``key_deserializer`` are serde
+    names (``"json"``, ``"bytes"``, ...); ``consumer_poll_timeout`` and ``on_consumer_error`` are
+    not supported (a consumer error fails the source)."""
+
+    def __init__(self, name: str, app_config: Any, topic: str, broker_address: str,
+                 auto_offset_reset: Optional[str] = "latest",
+                 consumer_extra_config: Optional[dict] = None,
+                 consumer_poll_timeout: Optional[float] = None, shutdown_timeout: float = 10,
+                 on_consumer_error: Optional[Callable[..., Any]] = None,
+                 value_deserializer: str = "json", key_deserializer: str = "bytes",
+                 on_client_connect_success: Optional[ClientConnectSuccessCallback] = None,
+                 on_client_connect_failure: Optional[ClientConnectFailureCallback] = None
+                 ) -> None:
+        for arg, given in (("consumer_poll_timeout", consumer_poll_timeout),
+                           ("on_consumer_error", on_consumer_error),
+                           ("on_client_connect_success", on_client_connect_success),
+                           ("on_client_connect_failure", on_client_connect_failure)):
+            if given is not None:
+                raise NotImplementedError(
+                    f"KafkaReplicatorSource({arg}=...): not supported by streamframe")
+        if not isinstance(broker_address, str):
+            raise NotImplementedError("KafkaReplicatorSource(broker_address=...): a str of "
+                                      "bootstrap servers (ConnectionConfig is not supported)")
+        for arg, serde in (("value_deserializer", value_deserializer),
+                           ("key_deserializer", key_deserializer)):
+            if not isinstance(serde, str):
+                raise NotImplementedError(f"KafkaReplicatorSource({arg}=...): a serde name")
+        self._args = dict(
+            topic=topic, broker_address=broker_address,
+            auto_offset_reset=auto_offset_reset or "latest",
+            consumer_extra_config={str(k): str(v)
+                                   for k, v in (consumer_extra_config or {}).items()},
+            commit_interval=float(getattr(app_config, "commit_interval", 5.0) or 5.0),
+            commit_every=int(getattr(app_config, "commit_every", 0) or 0),
+            value_deserializer=value_deserializer, key_deserializer=key_deserializer)
+        super().__init__(name=name, shutdown_timeout=shutdown_timeout)
+
+    def run(self) -> None:
+        """Run by the engine: the Python method is not called."""
+        raise NotImplementedError("KafkaReplicatorSource.run() is run by the engine")
+
+    def default_topic(self) -> SourceTopic:
+        """``source__<name>`` with the other topic's partition count (asked of the other
+        cluster), bytes serializers, and the deserializers given."""
+        partitions = _core._engine_source_partitions(self._impl_for())
+        return SourceTopic(name=self.name, key_serializer="bytes", value_serializer="bytes",
+                           key_deserializer=self._args["key_deserializer"],
+                           value_deserializer=self._args["value_deserializer"],
+                           create_config=TopicConfig(num_partitions=partitions,
+                                                     replication_factor=1))
+
+    def _make_impl(self) -> "_core.SourceImpl":
+        return _core._kafka_replicator_source(
+            str(self.name), shutdown_timeout=float(self.shutdown_timeout), **self._args)
 
 
 class QuixEnvironmentSource(_NotSupported):

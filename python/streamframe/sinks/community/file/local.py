@@ -17,8 +17,8 @@ class LocalFileSink(NativeBatchingSink):
 
     Δ from Quix Streams: a new file is written under a temporary name and renamed (a crash never
     leaves half a file); a key is written as its text. As in Quix Streams, a topic's
-    characters outside ``[a-zA-Z0-9 ._/]`` become ``_`` in the directory name. Only ``format="json"`` or a
-    ``JSONFormat``; ``"parquet"`` raises ``NotImplementedError``."""
+    characters outside ``[a-zA-Z0-9 ._/]`` become ``_`` in the directory name. Only
+    ``format="json"`` or a ``JSONFormat``; ``"parquet"`` raises ``NotImplementedError``."""
 
     def __init__(self, directory: str = "", format: Union[str, JSONFormat] = "json",
                  append: bool = False,
