@@ -134,10 +134,9 @@ struct MQTTSource::Impl {
     // hold them is not parsed (most of them: the parse would be most of a message's cost).
     const bool user_setters = o.key_setter || o.value_setter || o.timestamp_setter;
     const auto first = payload.find_first_not_of(" \t\r\n");
-    const bool may_hold_defaults =
-        first != std::string_view::npos && payload[first] == '{' &&
-        (payload.find("\"_key\"") != std::string_view::npos ||
-         payload.find("\"_timestamp\"") != std::string_view::npos);
+    const bool may_hold_defaults = first != std::string_view::npos && payload[first] == '{' &&
+                                   (payload.find("\"_key\"") != std::string_view::npos ||
+                                    payload.find("\"_timestamp\"") != std::string_view::npos);
     Value parsed;
     if (o.parse_payload && (user_setters || may_hold_defaults)) {
       try {

@@ -17,20 +17,15 @@
 #include <utility>
 
 #include "core/logging.hpp"
+#include "core/pq_handles.hpp"
 #include "streamframe/postgresql.hpp"
 
 namespace streamframe {
 
 namespace {
 
-struct ConnCloser {
-  void operator()(PGconn* c) const noexcept { PQfinish(c); }
-};
-struct ResultClearer {
-  void operator()(PGresult* r) const noexcept { PQclear(r); }
-};
-using ConnPtr = std::unique_ptr<PGconn, ConnCloser>;
-using ResultPtr = std::unique_ptr<PGresult, ResultClearer>;
+using ConnPtr = detail::PqConnPtr;
+using ResultPtr = detail::PqResultPtr;
 
 constexpr std::string_view kKeyColumn = "__key";
 constexpr std::string_view kTimestampColumn = "timestamp";

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/logging.hpp"
+#include "core/pq_handles.hpp"
 #include "joins/lookup_support.hpp"
 #include "streamframe/errors.hpp"
 #include "streamframe/lookups.hpp"
@@ -25,13 +26,7 @@ namespace streamframe {
 
 namespace {
 
-struct ConnCloser {
-  void operator()(PGconn* c) const noexcept { PQfinish(c); }
-};
-struct ResultClearer {
-  void operator()(PGresult* r) const noexcept { PQclear(r); }
-};
-using ResultPtr = std::unique_ptr<PGresult, ResultClearer>;
+using ResultPtr = detail::PqResultPtr;
 
 // Type OIDs of pg_type (stable across PostgreSQL versions).
 constexpr Oid kBool = 16, kInt8 = 20, kInt2 = 21, kInt4 = 23, kOid = 26, kJson = 114, kFloat4 = 700,
@@ -137,7 +132,7 @@ struct Prepared {
 
 struct PostgresLookup::Impl {
   PostgresLookupOptions opts;
-  std::unique_ptr<PGconn, ConnCloser> conn;
+  detail::PqConnPtr conn;
   std::mutex mu;
   detail::LookupCache cache;
   std::unordered_map<std::string, Prepared> prepared;  // by the field's query text

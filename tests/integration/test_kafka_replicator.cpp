@@ -116,7 +116,8 @@ TEST_F(KafkaReplicator, CopiesEveryMessageAndResumesFromItsOwnCommittedOffsets) 
   std::map<std::int64_t, int> times;
   for (const auto& r : second) ++times[r["i"].as_int()];
   ASSERT_EQ(times.size(), 330U);
-  for (const auto& [i, n] : times) EXPECT_EQ(n, 1) << "message " << i << " copied " << n << " times";
+  for (const auto& [i, n] : times)
+    EXPECT_EQ(n, 1) << "message " << i << " copied " << n << " times";
   EXPECT_EQ(probe.committed(topic, 3), (std::vector<std::int64_t>{110, 110, 110}));
 }
 
