@@ -99,7 +99,7 @@ struct MQTTSinkOptions {
   std::function<std::string(const Value& key)> key_serializer{};
   // Value -> payload. Unset: JSON.
   std::function<std::string(const Value& value)> value_serializer{};
-  // How long flush() waits for the broker's acknowledgements (QoS 1).
+  // How long flush() waits for the broker's acknowledgements (QoS 1) or the writes (QoS 0).
   std::chrono::milliseconds flush_timeout = std::chrono::seconds(10);
   // The pause after the broker was away or did not acknowledge in time (SNK-03).
   std::chrono::milliseconds retry_after = std::chrono::seconds(5);
@@ -107,7 +107,8 @@ struct MQTTSinkOptions {
 
 // Publishes each record at once (QoS 1 by default); flush() waits until the broker
 // acknowledged everything published since the last checkpoint, so the offsets commit only
-// after the messages are the broker's: at-least-once. A broker that is away, or does not
+// after the messages are the broker's: at-least-once. At QoS 0 it waits until they were written
+// to the connection (at-most-once past that point, as QoS 0 is). A broker that is away, or does not
 // acknowledge within flush_timeout, is SinkBackpressureError: the records since the checkpoint
 // are published again once it is back.
 class MQTTSink : public Sink {
@@ -121,7 +122,8 @@ class MQTTSink : public Sink {
            const std::string& topic, std::int32_t partition, std::int64_t offset) override;
   void flush() override;
   void on_paused() override;
-  // For tests and benchmarks: messages the broker acknowledged, connections after the first.
+  // For tests and benchmarks: messages the broker acknowledged (QoS 1) or that were written to
+  // the connection (QoS 0), connections after the first.
   std::uint64_t published() const;
   std::uint64_t reconnects() const;
 

@@ -641,27 +641,42 @@ def test_csv_source_errors_fail_the_run(embedded_app, tmp_path):
     assert type(info.value.__cause__) is KeyError
 
 
-def test_kafka_replicator_source_copies_a_topic(brokers, tmp_path, name):
-    # The "other cluster" is the test broker itself here; tests/integration/
-    # test_kafka_replicator.cpp copies between two clusters.
+def test_kafka_replicator_source_copies_another_cluster(brokers, tmp_path, name, embedded_app):
+    # Two clusters: the applications run on embedded brokers (one in-process cluster each), the
+    # replicator reads the real test broker, where its group keeps the committed offsets. A
+    # second application, on a new embedded cluster that knows nothing of the first, copies only
+    # what came after them.
     from streamframe.models import TopicConfig
 
-    app = make_app(brokers, tmp_path, name)
-    original = app.topic(name("orig"),
-                         config=TopicConfig(num_partitions=2, replication_factor=1))
-    with app.get_producer() as producer:
-        for i in range(20):
-            producer.produce(original.name, key=f"k{i}".encode(), value=json.dumps({"i": i}),
-                             partition=i % 2, timestamp=5000 + i, headers=[("h", b"v")])
-    source = sources.KafkaReplicatorSource(name=name("repl"), app_config=None,
-                                           topic=original.name, broker_address=brokers,
-                                           auto_offset_reset="earliest")
-    sdf = app.dataframe(source=source)
-    out = app.run(count=20, metadata=True)
+    other = make_app(brokers, tmp_path, name)
+    original = other.topic(name("orig"),
+                           config=TopicConfig(num_partitions=2, replication_factor=1))
+
+    def produce(ids):
+        with other.get_producer() as producer:
+            for i in ids:
+                producer.produce(original.name, key=f"k{i}".encode(), value=json.dumps({"i": i}),
+                                 partition=i % 2, timestamp=5000 + i, headers=[("h", b"v")])
+
+    produce(range(20))
+    replicator = name("repl")
+
+    def copy(count):
+        app = embedded_app(consumer_group=name("g"))
+        source = sources.KafkaReplicatorSource(name=replicator, app_config=None,
+                                               topic=original.name, broker_address=brokers,
+                                               auto_offset_reset="earliest")
+        app.dataframe(source=source)
+        return app.run(count=count, timeout=30, metadata=True)
+
+    out = copy(20)
     assert sorted(o["i"] for o in out) == list(range(20))
     for o in out:
         assert o["_partition"] == o["i"] % 2
         assert o["_timestamp"] == 5000 + o["i"]
         assert o["_key"] == f"k{o['i']}"  # run() returns bytes keys as str
         assert o["_headers"] == [("h", b"v")]
-    assert sdf is not None
+
+    produce(range(20, 25))
+    out = copy(5)
+    assert sorted(o["i"] for o in out) == [20, 21, 22, 23, 24]

@@ -283,7 +283,8 @@ struct MQTTSink::Impl {
   bool connected = false;
   bool ever_connected = false;
   int connack = -1;
-  // QoS 1 messages not acknowledged yet, by message id: the worker that published each.
+  // Messages not acknowledged (QoS 1) or not written to the connection (QoS 0) yet, by
+  // message id: the worker that published each.
   std::unordered_map<int, std::thread::id> inflight;
   struct Worker {
     std::size_t pending = 0;
@@ -398,12 +399,10 @@ void MQTTSink::add(const Value& value, const Value& key, std::int64_t, const Hea
       mosquitto_publish(impl.client.get(), &mid, topic.c_str(), static_cast<int>(payload.size()),
                         payload.data(), impl.o.qos, retain);
   if (rc == MOSQ_ERR_SUCCESS) {
-    if (impl.o.qos > 0) {
-      impl.inflight.emplace(mid, std::this_thread::get_id());
-      ++me.pending;
-    } else {
-      ++impl.published;
-    }
+    // QoS 0 too: libmosquitto calls on_publish once such a message is written to the
+    // connection, so flush() does not let offsets commit while it is still in its queue.
+    impl.inflight.emplace(mid, std::this_thread::get_id());
+    ++me.pending;
     return;
   }
   if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO) {

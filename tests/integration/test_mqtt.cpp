@@ -1,6 +1,7 @@
 // MQTTSource and MQTTSink (SRC-06, SNK-05) against a real MQTT broker (scripts/mosquitto;
 // STREAMFRAME_TEST_MQTT) and a real Kafka: topic filters with wildcards, keys by MQTT topic or
-// "_key", timestamps, QoS 0 and 1, the sink's topic per key and its acknowledgements, and the
+// "_key", timestamps, QoS 0 and 1, TLS with the broker's own CA (and a refused certificate),
+// the sink's topic per key and its acknowledgements, and the
 // broker stopped for 10 s under a running source and a running sink (nothing lost, both
 // reconnect). The test's own MQTT client is Debian's mosquitto_pub / mosquitto_sub.
 #include <gtest/gtest.h>
@@ -229,6 +230,166 @@ TEST(MQTTSink, PublishesEachRecordToTopicRootSlashKey) {
     EXPECT_EQ(topic, root + "/dev" + std::to_string(id % 50 % 5)) << l;
   }
   EXPECT_EQ(ids.size(), 100u);
+}
+
+// The test broker's TLS listener, trusted through the CA file scripts/mosquitto made.
+MQTTConnection tls_connection(const std::string& client_id) {
+  const std::string a = *sft::test_mqtt_tls();
+  MQTTConnection c = connection(client_id);
+  c.server = a.substr(0, a.rfind(':'));
+  c.port = std::stoi(a.substr(a.rfind(':') + 1));
+  c.tls_enabled = true;
+  c.tls_ca_file = *sft::test_mqtt_ca();
+  return c;
+}
+std::vector<std::string> tls_client_args() {
+  const std::string a = *sft::test_mqtt_tls();
+  return {"--cafile", *sft::test_mqtt_ca(),      "-h", a.substr(0, a.rfind(':')),
+          "-p",       a.substr(a.rfind(':') + 1)};
+}
+
+// A subscriber that stays connected (over TLS): the broker queues QoS 0 messages for no absent
+// session, so a QoS 0 publisher's messages reach only a subscriber that is there.
+class LiveTlsSubscriber {
+ public:
+  explicit LiveTlsSubscriber(const std::string& filter)
+      : child_(argv(filter), ::testing::TempDir() + sft::unique_name("mqsub") + ".log") {}
+
+  // Publishes probes under `probe_topic` (inside the filter) until one arrives.
+  bool ready(const std::string& probe_topic) {
+    return eventually(
+        [&] {
+          auto args = tls_client_args();
+          args.insert(args.begin(), "mosquitto_pub");
+          for (const char* a : {"-q", "0", "-t", probe_topic.c_str(), "-m", "{}"})
+            args.push_back(a);
+          (void)sft::run_command(args, "", 10s);
+          return child_.log().find(probe_topic) != std::string::npos;
+        },
+        20s);
+  }
+  // Its "topic payload" lines under `prefix`, once `n` of them arrived or `timeout` passed.
+  std::vector<std::string> lines(const std::string& prefix, std::size_t n,
+                                 std::chrono::seconds timeout) {
+    std::vector<std::string> out;
+    (void)eventually(
+        [&] {
+          out.clear();
+          std::istringstream in(child_.log());
+          for (std::string l; std::getline(in, l);) {
+            if (l.rfind(prefix, 0) == 0) out.push_back(l);
+          }
+          return out.size() >= n;
+        },
+        timeout);
+    return out;
+  }
+  std::string log_tail() const { return child_.log_tail(); }
+
+ private:
+  static std::vector<std::string> argv(const std::string& filter) {
+    auto args = tls_client_args();
+    args.insert(args.begin(), "mosquitto_sub");
+    for (const char* a : {"-q", "0", "-v", "-t"}) args.push_back(a);
+    args.push_back(filter);
+    return args;
+  }
+  sft::ChildProcess child_;
+};
+
+// QoS 0 over TLS: every record reaches a connected subscriber under <topic_root>/<key>, and
+// flush() lets offsets commit only once the messages were written to the connection (all 60
+// counted by published() when run() returns).
+TEST(MQTTSink, AtQoS0OverTlsPublishesEveryRecord) {
+  REQUIRE_TEST_BROKERS();
+  REQUIRE_TEST_MQTT_TLS();
+  const std::string root = sft::unique_name("mq-tls-sink");
+  const std::string input = sft::unique_name("mq-tls-in");
+  create_topic(input, 1);
+  std::vector<RawRecord> records;
+  for (int i = 0; i < 60; ++i) {
+    records.push_back(
+        {"dev" + std::to_string(i % 3), R"({"id":)" + std::to_string(i) + "}", 0, {}});
+  }
+  produce_raw(input, records, 0);
+  LiveTlsSubscriber sub(root + "/#");
+  ASSERT_TRUE(sub.ready(root + "/probe")) << sub.log_tail();
+  MQTTSinkOptions o;
+  o.connection = tls_connection(root + "-sink");
+  o.topic_root = root + "/out";
+  o.qos = 0;
+  auto sink = std::make_shared<MQTTSink>(o);
+  auto config = base_config(sft::unique_name("mq-grp"));
+  config.commit_every = 25;
+  Application app(config);
+  app.dataframe(app.topic(input)).sink(sink);
+  (void)app.run({.timeout = 3s});
+  EXPECT_EQ(sink->published(), 60u);
+  const auto lines = sub.lines(root + "/out/", 60, 20s);
+  ASSERT_EQ(lines.size(), 60u) << sub.log_tail();
+  std::set<std::int64_t> ids;
+  for (const auto& l : lines) {
+    const auto space = l.find(' ');
+    const Value v = Value::from_json(l.substr(space + 1));
+    ids.insert(v["id"].as_int());
+    EXPECT_EQ(l.substr(0, space), root + "/out/dev" + std::to_string(v["id"].as_int() % 3)) << l;
+  }
+  EXPECT_EQ(ids.size(), 60u);
+  EXPECT_EQ(committed_offset(config.consumer_group, input, 0), 60);
+}
+
+// A source over TLS trusting the test CA reads what is published there; one that trusts only
+// the system's CA store is refused at setup with a TLS error (the certificate is verified).
+TEST(MQTTSource, ReadsOverTlsAndRefusesACertificateItsCAsDoNotVouchFor) {
+  REQUIRE_TEST_BROKERS();
+  REQUIRE_TEST_MQTT_TLS();
+  const std::string root = sft::unique_name("mq-tls-src");
+  {
+    MQTTSourceOptions untrusted;
+    untrusted.connection = tls_connection(root + "-untrusted");
+    untrusted.connection.tls_ca_file.clear();  // the system's CA certificates
+    untrusted.topic = root + "/#";
+    MQTTSource source(untrusted);
+    try {
+      source.setup();
+      ADD_FAILURE() << "connected to a broker whose certificate no trusted CA signed";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("TLS"), std::string::npos) << e.what();
+    }
+  }
+  MQTTSourceOptions o;
+  o.connection = tls_connection(root + "-source");
+  o.topic = root + "/#";
+  auto source = std::make_shared<MQTTSource>(o);
+  auto rows = std::make_shared<ListSink>();
+  Application app(base_config(sft::unique_name("mq-grp")));
+  app.dataframe(source).sink(rows);
+  std::thread runner([&] { (void)app.run(); });
+  auto publish = [&](const std::string& topic, const std::string& lines) {
+    auto args = tls_client_args();
+    args.insert(args.begin(), "mosquitto_pub");
+    for (const char* a : {"-q", "1", "-t", topic.c_str(), "-l"}) args.push_back(a);
+    const auto r = sft::run_command(args, lines, 30s);
+    EXPECT_TRUE(r.ok()) << r.describe();
+  };
+  const bool subscribed = eventually(
+      [&] {
+        publish(root + "/probe", "{\"probe\":1}\n");
+        return rows->size() > 0;
+      },
+      30s);
+  EXPECT_TRUE(subscribed);
+  const std::size_t probes = rows->size();
+  publish(root + "/a", "{\"t\":1}\n{\"t\":2}\n{\"t\":3}\n");
+  const bool all = eventually([&] { return rows->size() >= probes + 3; }, 30s);
+  app.stop();
+  runner.join();
+  ASSERT_TRUE(all) << rows->size();
+  std::set<std::int64_t> ts;
+  for (const auto& r : rows->rows()) {
+    if (const Value* t = r.find("t")) ts.insert(t->as_int());
+  }
+  EXPECT_EQ(ts, (std::set<std::int64_t>{1, 2, 3}));
 }
 
 // The broker goes away for 10 s while a source reads from it and a sink publishes to it: the

@@ -39,6 +39,20 @@ inline std::optional<std::string> test_mqtt() {
   return std::string(value);
 }
 
+// The same broker's TLS listener (host:port) and the CA file that signed its certificate, from
+// STREAMFRAME_TEST_MQTT_TLS and STREAMFRAME_TEST_MQTT_CA (scripts/test sets them from
+// `scripts/mosquitto tls-address` and `ca-file`).
+inline std::optional<std::string> test_mqtt_tls() {
+  const char* value = std::getenv("STREAMFRAME_TEST_MQTT_TLS");
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  return std::string(value);
+}
+inline std::optional<std::string> test_mqtt_ca() {
+  const char* value = std::getenv("STREAMFRAME_TEST_MQTT_CA");
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  return std::string(value);
+}
+
 // A name no other test, process or earlier run uses: prefix-<pid>-<counter>-<ms since epoch>.
 // Topic and group names built from it are valid Kafka names as long as the prefix is.
 inline std::string unique_name(std::string_view prefix) {
@@ -73,6 +87,14 @@ inline std::string unique_name(std::string_view prefix) {
     if (!::streamframe::test::test_postgres()) {           \
       GTEST_SKIP() << "STREAMFRAME_TEST_POSTGRES not set"; \
     }                                                      \
+  } while (0)
+
+// The same for the tests of the test MQTT broker's TLS listener.
+#define REQUIRE_TEST_MQTT_TLS()                                                          \
+  do {                                                                                   \
+    if (!::streamframe::test::test_mqtt_tls() || !::streamframe::test::test_mqtt_ca()) { \
+      GTEST_SKIP() << "STREAMFRAME_TEST_MQTT_TLS / STREAMFRAME_TEST_MQTT_CA not set";    \
+    }                                                                                    \
   } while (0)
 
 // The same for the tests that need the test MQTT broker.
