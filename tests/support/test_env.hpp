@@ -14,43 +14,40 @@
 
 namespace streamframe::test {
 
+// An environment variable's value; nullopt when it is unset or empty.
+inline std::optional<std::string> env_value(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  return std::string(value);
+}
+
 // The bootstrap address of the real Kafka the integration tests run against, from
 // STREAMFRAME_TEST_BROKERS (scripts/test sets it from `scripts/kafka start`).
 inline std::optional<std::string> test_brokers() {
-  const char* value = std::getenv("STREAMFRAME_TEST_BROKERS");
-  if (value == nullptr || *value == '\0') return std::nullopt;
-  return std::string(value);
+  return env_value("STREAMFRAME_TEST_BROKERS");
 }
 
 // The address (host:port) of the real PostgreSQL the lookup tests run against, from
 // STREAMFRAME_TEST_POSTGRES (scripts/test sets it from `scripts/postgres start`; user,
 // password and database are all `streamframe`).
 inline std::optional<std::string> test_postgres() {
-  const char* value = std::getenv("STREAMFRAME_TEST_POSTGRES");
-  if (value == nullptr || *value == '\0') return std::nullopt;
-  return std::string(value);
+  return env_value("STREAMFRAME_TEST_POSTGRES");
 }
 
 // The address (host:port) of the real MQTT broker the MQTT connector tests run against, from
 // STREAMFRAME_TEST_MQTT (scripts/test sets it from `scripts/mosquitto start`; anonymous).
 inline std::optional<std::string> test_mqtt() {
-  const char* value = std::getenv("STREAMFRAME_TEST_MQTT");
-  if (value == nullptr || *value == '\0') return std::nullopt;
-  return std::string(value);
+  return env_value("STREAMFRAME_TEST_MQTT");
 }
 
 // The same broker's TLS listener (host:port) and the CA file that signed its certificate, from
 // STREAMFRAME_TEST_MQTT_TLS and STREAMFRAME_TEST_MQTT_CA (scripts/test sets them from
 // `scripts/mosquitto tls-address` and `ca-file`).
 inline std::optional<std::string> test_mqtt_tls() {
-  const char* value = std::getenv("STREAMFRAME_TEST_MQTT_TLS");
-  if (value == nullptr || *value == '\0') return std::nullopt;
-  return std::string(value);
+  return env_value("STREAMFRAME_TEST_MQTT_TLS");
 }
 inline std::optional<std::string> test_mqtt_ca() {
-  const char* value = std::getenv("STREAMFRAME_TEST_MQTT_CA");
-  if (value == nullptr || *value == '\0') return std::nullopt;
-  return std::string(value);
+  return env_value("STREAMFRAME_TEST_MQTT_CA");
 }
 
 // A name no other test, process or earlier run uses: prefix-<pid>-<counter>-<ms since epoch>.
