@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "streamframe/consumer.hpp"
 #include "streamframe/dataframe.hpp"
 #include "streamframe/producer.hpp"
 #include "streamframe/record.hpp"
@@ -177,6 +178,9 @@ class Application {
 
   // A producer with the application's broker and producer settings (APP-23).
   Producer get_producer();
+  // A consumer in the application's consumer group with its broker and consumer settings
+  // (APP-24); `auto_commit_enable`: stored offsets are committed periodically and on close.
+  Consumer get_consumer(bool auto_commit_enable = true);
 
   // Deletes `<state_dir>/<consumer_group>` (APP-22); while running => InvalidOperation.
   void clear_state();

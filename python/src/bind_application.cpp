@@ -2,10 +2,12 @@
 // Quix Streams' arguments onto this one's, which takes the engine's units.
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
 #include <chrono>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -144,6 +146,112 @@ void bind_producer(nb::module_& m) {
       });
 }
 
+// What poll() returns: confluent_kafka.Message's accessors, as Quix Streams' get_consumer()
+// hands them out (raw bytes; timestamp() a (type, ms) pair, 1 = create time).
+struct PyMessage {
+  ConsumedMessage m;
+};
+
+void bind_consumer(nb::module_& m) {
+  nb::class_<PyMessage>(m, "Message", "A message read by app.get_consumer().poll().")
+      .def("topic", [](const PyMessage& x) { return x.m.topic; })
+      .def("partition", [](const PyMessage& x) { return x.m.partition; })
+      .def("offset", [](const PyMessage& x) { return x.m.offset; })
+      .def("key",
+           [](const PyMessage& x) -> nb::object {
+             if (!x.m.key) return nb::none();
+             return nb::bytes(x.m.key->data(), x.m.key->size());
+           })
+      .def("value",
+           [](const PyMessage& x) -> nb::object {
+             if (!x.m.value) return nb::none();
+             return nb::bytes(x.m.value->data(), x.m.value->size());
+           })
+      .def("timestamp", [](const PyMessage& x) { return nb::make_tuple(1, x.m.timestamp); })
+      .def("headers",
+           [](const PyMessage& x) -> nb::object {
+             return x.m.headers.empty() ? nb::none() : headers_to_python(x.m.headers);
+           })
+      .def("error", [](const PyMessage&) { return nb::none(); })
+      .def("__len__", [](const PyMessage& x) { return x.m.value ? x.m.value->size() : 0; });
+
+  nb::class_<Consumer>(m, "Consumer")
+      .def(
+          "subscribe",
+          [](Consumer& c, std::vector<std::string> topics, nb::object on_assign,
+             nb::object on_revoke, nb::object on_lost) {
+            if (!on_assign.is_none() || !on_revoke.is_none() || !on_lost.is_none()) {
+              raise_not_implemented(
+                  "Consumer.subscribe(): on_assign / on_revoke / on_lost are not supported by "
+                  "streamframe");
+            }
+            nb::gil_scoped_release release;
+            c.subscribe(topics);
+          },
+          nb::arg("topics"), nb::arg("on_assign") = nb::none(), nb::arg("on_revoke") = nb::none(),
+          nb::arg("on_lost") = nb::none())
+      .def(
+          "poll",
+          [](Consumer& c, std::optional<double> timeout) -> nb::object {
+            // confluent_kafka: None waits until a message comes.
+            const auto ms = timeout ? milliseconds(static_cast<std::int64_t>(*timeout * 1000))
+                                    : milliseconds(std::numeric_limits<std::int32_t>::max());
+            std::optional<ConsumedMessage> message;
+            {
+              nb::gil_scoped_release release;
+              message = c.poll(ms);
+            }
+            if (!message) return nb::none();
+            return nb::cast(PyMessage{std::move(*message)});
+          },
+          nb::arg("timeout") = nb::none())
+      .def(
+          "store_offsets",
+          [](Consumer& c, nb::object message, nb::object offsets) {
+            if (!offsets.is_none()) {
+              raise_not_implemented(
+                  "Consumer.store_offsets(offsets=) is not supported by streamframe: pass the "
+                  "message");
+            }
+            if (message.is_none())
+              throw nb::type_error("Consumer.store_offsets() needs the message");
+            const ConsumedMessage& m = nb::cast<const PyMessage&>(message).m;
+            nb::gil_scoped_release release;
+            c.store_offsets(m);
+          },
+          nb::arg("message") = nb::none(), nb::arg("offsets") = nb::none())
+      .def(
+          "commit",
+          [](Consumer& c, nb::object message, nb::object offsets,
+             bool /*asynchronous: always synchronous here*/) {
+            if (!offsets.is_none()) {
+              raise_not_implemented("Consumer.commit(offsets=) is not supported by streamframe");
+            }
+            const ConsumedMessage* m =
+                message.is_none() ? nullptr : &nb::cast<const PyMessage&>(message).m;
+            nb::gil_scoped_release release;
+            if (m != nullptr) {
+              c.commit(*m);
+            } else {
+              c.commit();
+            }
+          },
+          nb::arg("message") = nb::none(), nb::arg("offsets") = nb::none(),
+          nb::arg("asynchronous") = true)
+      .def("assignment", [](const Consumer& c) { return c.assignment(); })
+      .def("close",
+           [](Consumer& c) {
+             nb::gil_scoped_release release;
+             c.close();
+           })
+      .def(
+          "__enter__", [](Consumer& c) -> Consumer& { return c; }, nb::rv_policy::reference)
+      .def("__exit__", [](Consumer& c, nb::args) {
+        nb::gil_scoped_release release;
+        c.close();
+      });
+}
+
 // The engine's Application and the Python callables its pipeline keeps (frame.hpp), and its
 // sources written in Python (they hold no Python reference between runs: sources.hpp).
 struct PyApp {
@@ -227,6 +335,7 @@ void bind_application(nb::module_& m) {
       .def("__repr__", [](const PyTopic& t) { return "<Topic " + t.topic.name() + ">"; });
 
   bind_producer(m);
+  bind_consumer(m);
 
   nb::class_<PyApp>(m, "Application", nb::type_slots(keep_slots<PyApp>()))
       .def(
@@ -395,6 +504,12 @@ void bind_application(nb::module_& m) {
       .def(
           "stop", [](PyApp& app, bool fail) { app.app.stop(fail); }, nb::arg("fail") = false)
       .def("get_producer", [](PyApp& app) { return app.app.get_producer(); })
+      .def(
+          "get_consumer",
+          [](PyApp& app, bool auto_commit_enable) {
+            return app.app.get_consumer(auto_commit_enable);
+          },
+          nb::arg("auto_commit_enable") = true)
       .def("clear_state", [](PyApp& app) { app.app.clear_state(); })
       .def("delete_internal_topics", [](PyApp& app) { return app.app.delete_internal_topics(); })
       .def_prop_ro("bootstrap_servers", [](PyApp& app) { return app.app.bootstrap_servers(); });

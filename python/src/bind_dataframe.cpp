@@ -52,11 +52,6 @@ CallableRef keep(const Frame& f, nb::object func) {
   return CallableRef::kept_by(f.keep, std::move(func));
 }
 
-[[noreturn]] void raise_not_implemented(const std::string& what) {
-  PyErr_SetString(PyExc_NotImplementedError, what.c_str());
-  throw nb::python_error();
-}
-
 void bind_series(nb::module_& m) {
   auto cls = nb::class_<Series>(m, "StreamingSeries",
                                 "An expression over a record's value, evaluated natively per "

@@ -195,4 +195,9 @@ nb::object exception_to_python(const std::exception_ptr& error) {
   }
 }
 
+[[noreturn]] void raise_not_implemented(const std::string& what) {
+  PyErr_SetString(PyExc_NotImplementedError, what.c_str());
+  throw nb::python_error();
+}
+
 }  // namespace streamframe::python

@@ -54,4 +54,7 @@ nb::object exception_to_python(const std::exception& e);
 // a std::exception becomes a RuntimeError.
 nb::object exception_to_python(const std::exception_ptr& error);
 
+// Raises NotImplementedError(what): a Quix Streams feature streamframe does not have (PY-05).
+[[noreturn]] void raise_not_implemented(const std::string& what);
+
 }  // namespace streamframe::python

@@ -232,5 +232,10 @@ class Application:
     def delete_internal_topics(self) -> List[str]:
         return self._app.delete_internal_topics()
 
-    def get_consumer(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError("app.get_consumer() is not supported by streamframe")
+    def get_consumer(self, auto_commit_enable: bool = True) -> _core.Consumer:
+        """A consumer in the application's consumer group, with its broker address,
+        auto_offset_reset and consumer_extra_config, for reading topics outside the pipeline
+        (e.g. a test reading what the pipeline wrote). Offsets are committed only once stored
+        (``store_offsets(message)``): by the auto-commit when ``auto_commit_enable``, and on
+        ``close()`` / leaving a ``with`` block, or at once with ``commit()``."""
+        return self._app.get_consumer(auto_commit_enable=auto_commit_enable)

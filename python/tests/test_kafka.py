@@ -76,3 +76,53 @@ def test_group_by_through_a_repartition_topic(brokers, tmp_path, name):
         assert counts == list(range(1, total // 3 + 1))
         assert {o["_key"] for o in out if o["user"] == user} == {user}
     assert app.delete_internal_topics()
+
+
+def poll_n(consumer, n, timeout=30.0):
+    import time
+
+    out, deadline = [], time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None:
+            out.append(message)
+    extra = consumer.poll(1.0)  # nothing beyond n
+    return out + ([extra] if extra is not None else [])
+
+
+def test_get_consumer_commits_what_it_stored(brokers, tmp_path, name):
+    # Quix Streams' app.get_consumer(): confluent_kafka's Message accessors, offsets committed
+    # only once stored, so the group's next member reads what was not.
+    app = make_app(brokers, tmp_path, name("g"))
+    topic = app.topic(name("gc"), config=TopicConfig(num_partitions=1, replication_factor=1))
+    with app.get_producer() as producer:
+        for i in range(5):
+            producer.produce(topic.name, key=f"k{i}".encode(), value=json.dumps({"i": i}),
+                             headers=[("h", b"v")], timestamp=1000 + i)
+    with app.get_consumer(auto_commit_enable=False) as consumer:
+        consumer.subscribe([topic.name])
+        messages = poll_n(consumer, 5)
+        assert [m.key() for m in messages] == [b"k0", b"k1", b"k2", b"k3", b"k4"]
+        m = messages[2]
+        assert json.loads(m.value()) == {"i": 2}
+        assert (m.topic(), m.partition(), m.offset()) == (topic.name, 0, 2)
+        assert m.timestamp() == (1, 1002)
+        assert m.headers() == [("h", b"v")]
+        assert m.error() is None
+        consumer.store_offsets(m)  # k0..k2 processed
+        consumer.commit()
+        with pytest.raises(NotImplementedError, match="offsets="):
+            consumer.commit(offsets=[])
+    with app.get_consumer() as consumer:
+        with pytest.raises(NotImplementedError, match="on_assign"):
+            consumer.subscribe([topic.name], on_assign=lambda *args: None)
+        consumer.subscribe([topic.name])
+        rest = poll_n(consumer, 2)
+        assert [m.key() for m in rest] == [b"k3", b"k4"]
+        for m in rest:
+            consumer.store_offsets(m)
+    with app.get_consumer() as consumer:  # the auto-commit committed them on close
+        consumer.subscribe([topic.name])
+        assert consumer.poll(3.0) is None
+    with pytest.raises(sf.InvalidOperation, match="closed"):
+        consumer.poll(0.1)

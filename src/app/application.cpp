@@ -13,6 +13,7 @@
 
 #include "app/access.hpp"
 #include "app/config_reference.hpp"
+#include "app/consumer_factory.hpp"
 #include "app/process_identity.hpp"
 #include "app/producer_factory.hpp"
 #include "app/source_runner.hpp"
@@ -628,6 +629,11 @@ const ApplicationConfig& Application::config() const {
 }
 Producer Application::get_producer() {
   return detail::make_producer(impl_->producer_config());
+}
+Consumer Application::get_consumer(bool auto_commit_enable) {
+  kafka::Config c = impl_->consumer_config();
+  kafka::set_option(c, "enable.auto.commit", auto_commit_enable ? "true" : "false");
+  return detail::make_consumer(c);
 }
 std::string Application::bootstrap_servers() const {
   return impl_->bootstrap_;

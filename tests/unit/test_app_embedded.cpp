@@ -252,6 +252,43 @@ TEST(AppEmbedded, PipelineEndToEndWithCount) {
   }
 }
 
+// app.get_consumer() (APP-24) on the embedded broker reads what a pipeline wrote, as a test of
+// a Quix Streams program does; tests/integration/test_get_consumer.cpp covers its commits.
+TEST(AppEmbedded, GetConsumerReadsWhatThePipelineWrote) {
+  Application app(embedded_config("gc-grp"));
+  const Topic in = app.topic("gc-in");
+  const Topic out = app.topic("gc-out");
+  {
+    Producer producer = app.get_producer();
+    for (int i = 0; i < 5; ++i) {
+      producer.produce(in, Value::object({{"t", i}}), Value("k" + std::to_string(i)),
+                       1700000000000 + i);
+    }
+    ASSERT_TRUE(producer.flush(30s));
+  }
+  auto sdf = app.dataframe(in);
+  sdf["t2"] = sdf["t"] * 2;
+  sdf.to_topic(out);
+  ASSERT_EQ(app.run({.timeout = 20s, .count = 5}).size(), 5u);
+
+  Consumer consumer = app.get_consumer();
+  consumer.subscribe({"gc-out"});
+  std::vector<ConsumedMessage> read;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (read.size() < 5 && std::chrono::steady_clock::now() < deadline) {
+    if (auto m = consumer.poll(200ms)) read.push_back(std::move(*m));
+  }
+  ASSERT_EQ(read.size(), 5u);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(read[i].key, std::optional<std::string>("k" + std::to_string(i)));
+    EXPECT_EQ(Value::from_json(read[i].value.value_or("null"))["t2"], Value(2 * i));
+    EXPECT_EQ(read[i].timestamp, 1700000000000 + i);
+  }
+  EXPECT_FALSE(consumer.poll(300ms).has_value());
+  consumer.close();
+  EXPECT_THROW(consumer.subscribe({"gc-out"}), InvalidOperation);
+}
+
 // run({.timeout}) stops after that long without a message, but only once the fetcher has
 // answered for every assigned partition: a first fetch slower than the timeout (a loaded
 // machine, a distant broker) must not end the run before the topic's messages are read. The
