@@ -1,12 +1,9 @@
 #include "streamframe/consumer.hpp"
 
-#include <librdkafka/rdkafka.h>
-
 #include <utility>
 
 #include "app/consumer_factory.hpp"
 #include "kafka/consumer.hpp"
-#include "kafka/error.hpp"
 #include "kafka/message.hpp"
 #include "streamframe/errors.hpp"
 
@@ -70,22 +67,11 @@ std::optional<ConsumedMessage> Consumer::poll(std::chrono::milliseconds timeout)
 }
 
 void Consumer::store_offsets(const ConsumedMessage& message) {
-  auto& c = impl_->open();
-  kafka::TopicPartitionListPtr list =
-      kafka::to_c_list({{message.topic, message.partition, message.offset + 1}});
-  const rd_kafka_resp_err_t err = rd_kafka_offsets_store(c.handle(), list.get());
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    kafka::throw_error(
-        err, "store_offsets(" + message.topic + "[" + std::to_string(message.partition) + "])");
-  }
-  kafka::check_partition_errors(list.get(), "store_offsets");
+  impl_->open().store_offsets({{message.topic, message.partition, message.offset + 1}});
 }
 
 void Consumer::commit() {
-  auto& c = impl_->open();
-  const rd_kafka_resp_err_t err = rd_kafka_commit(c.handle(), nullptr, /*async=*/0);
-  if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;  // nothing stored since the last commit
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) kafka::throw_error(err, "commit", c.handle());
+  impl_->open().commit_stored();
 }
 
 void Consumer::commit(const ConsumedMessage& message) {

@@ -191,6 +191,27 @@ std::size_t Consumer::poll_batch(std::vector<Message>& out, std::size_t max,
   return out.size() - start;
 }
 
+void Consumer::store_offsets(const std::vector<TopicPartition>& offsets) {
+  rd_kafka_t* rk = require_open("store_offsets");
+  if (offsets.empty()) return;
+  const TopicPartitionListPtr list = to_c_list(offsets);
+  const rd_kafka_resp_err_t err = rd_kafka_offsets_store(rk, list.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw_error(err, fmt::format("storing offsets of group '{}'", group_id_));
+  }
+  check_partition_errors(list.get(), "store_offsets");
+}
+
+bool Consumer::commit_stored() {
+  rd_kafka_t* rk = require_open("commit_stored");
+  const rd_kafka_resp_err_t err = rd_kafka_commit(rk, nullptr, /*async=*/0);
+  if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return false;
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw_error(err, fmt::format("committing stored offsets of group '{}'", group_id_), rk);
+  }
+  return true;
+}
+
 void Consumer::commit(const std::vector<TopicPartition>& offsets) {
   rd_kafka_t* rk = require_open("commit");
   if (offsets.empty()) return;

@@ -99,6 +99,14 @@ class Consumer {
   // Throws KafkaError on a request or any per-partition error.
   void commit(const std::vector<TopicPartition>& offsets);
 
+  // Stores offsets (the NEXT offset to read) for the next commit_stored() or auto-commit; the
+  // consumer must run with enable.auto.offset.store=false. Throws KafkaError, e.g. for a
+  // partition not assigned to it.
+  void store_offsets(const std::vector<TopicPartition>& offsets);
+  // Synchronously commits what store_offsets() stored; false when nothing was stored since
+  // the last commit.
+  bool commit_stored();
+
   // Committed offsets of `tps` (RD_KAFKA_OFFSET_INVALID when the group has none).
   std::vector<TopicPartition> committed(const std::vector<TopicPartition>& tps,
                                         std::chrono::milliseconds timeout);
