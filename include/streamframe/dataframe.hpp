@@ -170,6 +170,13 @@ class StreamingDataFrame {
     }
   }
 
+  // ST-01: declares the store `name` of this frame's stream before (or without) a stateful
+  // operation using it, as Quix Streams' register_store(): run() creates its changelog topic and
+  // opens and restores it for every assigned partition. The checks of a stateful operation
+  // apply here: topics not co-partitioned => TopicPartitionsMismatch, a window's store name or
+  // an empty one => ConfigError. Registering a store twice is a no-op.
+  StreamingDataFrame& register_store(const std::string& name = "default");
+
   // SDF-03: forwards the record iff the callable's result is truthy.
   template <class F>
   [[nodiscard]] StreamingDataFrame filter(F&& f, const StateOptions& state_options = {}) const {

@@ -622,13 +622,28 @@ void bind_frame(nb::module_& m) {
       nb::arg("sink"));
   cls.def("join_lookup", &join_lookup, nb::arg("lookup"), nb::arg("fields"),
           nb::arg("on") = nb::none(), nb::arg("buffer") = nb::none());
-  // PY-05: Quix methods the Python API does not have yet fail where the pipeline is defined.
-  for (const char* missing : {"register_store"}) {
-    cls.def(missing, [missing](const Frame&, nb::args, nb::kwargs) {
-      raise_not_implemented(std::string("StreamingDataFrame.") + missing +
-                            "() is not in streamframe's Python API yet");
-    });
-  }
+  cls.def(
+      "register_store",
+      [](Frame& f, nb::object store_type) {
+        // Quix Streams takes a store class here; the engine's stores are RocksDB stores with a
+        // changelog, so RocksDBStore (or none) is what it has (PY-05 for the others).
+        if (!store_type.is_none()) {
+          const nb::object name = nb::getattr(store_type, "__name__", nb::none());
+          const std::string type =
+              name.is_none() ? nb::type_name(store_type.type()).c_str() : nb::str(name).c_str();
+          if (type == "MemoryStore") {
+            raise_not_implemented("register_store(store_type=MemoryStore): streamframe's "
+                                  "stores are RocksDB stores with a changelog");
+          }
+          if (type != "RocksDBStore") {
+            throw nb::type_error(("register_store() takes store_type=None or RocksDBStore, not '" +
+                                  type + "'")
+                                     .c_str());
+          }
+        }
+        f.sdf.register_store();
+      },
+      nb::arg("store_type") = nb::none());
   cls.def("__bool__", [](const Frame&) {
     raise_not_implemented("a StreamingDataFrame has no truth value (SDF-20)");
   });

@@ -154,8 +154,12 @@ def test_what_streamframe_lacks_is_not_implemented_at_definition(app, new_sdf):
     with pytest.raises(NotImplementedError, match="on_consumer_error"):
         sf.sources.KafkaReplicatorSource(name="r", app_config=None, topic="t",
                                          broker_address="b", on_consumer_error=print)
-    with pytest.raises(NotImplementedError, match="register_store"):
-        sdf.register_store()
+    class MemoryStore:  # the name of Quix Streams' in-memory store class
+        pass
+    with pytest.raises(NotImplementedError, match="MemoryStore"):
+        sdf.register_store(store_type=MemoryStore)
+    with pytest.raises(TypeError, match="RocksDBStore, not 'int'"):
+        sdf.register_store(store_type=1)
     with pytest.raises(sf.ConfigError, match="join_asof takes 'inner' or 'left'"):
         sdf.join_asof(new_sdf(), how="outer")
     with pytest.raises(sf.ConfigError, match="on_merge"):

@@ -126,3 +126,21 @@ def test_get_consumer_commits_what_it_stored(brokers, tmp_path, name):
         assert consumer.poll(3.0) is None
     with pytest.raises(sf.InvalidOperation, match="closed"):
         consumer.poll(0.1)
+
+
+def test_register_store_creates_the_changelog_of_the_default_store(brokers, tmp_path, name):
+    group = name("g")
+    app = make_app(brokers, tmp_path, group, commit_interval=0.2)
+    source = app.topic(name("in"), config=TopicConfig(num_partitions=3, replication_factor=1))
+    sdf = app.dataframe(source)
+
+    class RocksDBStore:  # the name of Quix Streams' default store class
+        pass
+    assert sdf.register_store(store_type=RocksDBStore) is None
+    sdf.register_store()  # twice: the same store
+    with app.get_producer() as producer:
+        for i in range(6):
+            producer.produce(source.name, value=json.dumps({"i": i}), key=b"k%d" % i)
+    assert len(app.run(count=6)) == 6
+    changelog = f"changelog__{group}--{source.name}--default"
+    assert app.delete_internal_topics() == [changelog]

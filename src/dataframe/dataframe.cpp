@@ -80,6 +80,11 @@ StreamingDataFrame StreamingDataFrame::apply_state_impl(ApplyStateFn f, const Ap
                                                            reads_headers));
 }
 
+StreamingDataFrame& StreamingDataFrame::register_store(const std::string& name) {
+  (void)graph_->store_index(name, node_);
+  return *this;
+}
+
 StreamingDataFrame& StreamingDataFrame::update_state_impl(UpdateStateFn f,
                                                           const std::string& store_name,
                                                           bool reads_headers) {

@@ -115,6 +115,23 @@ TEST_F(StateRecovery, ChangelogIsCompactedPartitionedLikeTheSourceAndCarriesHead
   EXPECT_TRUE(fs::is_directory(state_dir_ / group_ / "default" / input_));
 }
 
+// register_store() without any stateful operation: run() creates the changelog of each store
+// (partitioned like the input) and opens the stores of every assigned partition.
+TEST_F(StateRecovery, RegisteredStoreGetsItsChangelogWithoutAnOperationUsingIt) {
+  {
+    Application app(config());
+    const Topic in = app.topic(input_);
+    app.dataframe(in).register_store().register_store("audit");
+    send(app, in, {{"a", "x"}, {"b", "y"}, {"c", "z"}});
+    EXPECT_EQ(app.run({.timeout = 10s, .count = 3}).size(), 3u);
+  }
+  EXPECT_EQ(partition_count(changelog()), 2);
+  const std::string audit = "changelog__" + group_ + "--" + input_ + "--audit";
+  EXPECT_EQ(partition_count(audit), 2);
+  EXPECT_EQ(topic_config_value(audit, "cleanup.policy"), "compact");
+  EXPECT_TRUE(fs::is_directory(state_dir_ / group_ / "audit" / input_));
+}
+
 TEST_F(StateRecovery, DeletedStateIsRestoredFromTheChangelog) {
   {
     Application app(config());

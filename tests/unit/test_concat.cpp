@@ -98,6 +98,7 @@ TEST(ConcatTopics, StateNeedsEqualPartitionCounts) {
   EXPECT_THROW((void)all.tumbling_window(std::chrono::seconds(10)).count().final(),
                TopicPartitionsMismatch);
   EXPECT_THROW((void)all.apply([](const Value& v, State&) { return v; }), TopicPartitionsMismatch);
+  EXPECT_THROW(all.register_store(), TopicPartitionsMismatch);
   {
     auto eu2 = StreamingDataFrame::standalone(kEu);
     auto counted = eu2.apply([](const Value& v, State&) { return v; });

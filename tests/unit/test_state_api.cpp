@@ -125,6 +125,28 @@ TEST(StateApi, InvalidTtlAndEmptyStoreNameFailAtTheCall) {
       "store name must not be empty");
 }
 
+// register_store() (Quix Streams' name) declares a store without an operation: the checks of
+// a stateful operation apply where it is called, and an operation declared later on the same
+// stream shares the store.
+TEST(StateApi, RegisterStoreChecksLikeAStatefulOperationAndSharesTheStore) {
+  Application app(embedded("state-register"));
+  auto sdf = app.dataframe(app.topic("words-register"));
+  sdf.register_store().register_store().register_store("audit");
+  test::expect_error<ConfigError>([&] { sdf.register_store(""); }, "store name must not be empty");
+  auto totals = sdf.aggregate({{"n", agg::count()}});
+  test::expect_error<ConfigError>([&] { totals.register_store("aggregate"); },
+                                  "store 'aggregate' belongs to a window");
+  auto out = sdf.apply([](const Value& v, State& s) {
+    s.set("last", v);
+    return v;
+  });
+  auto read = out.apply([](const Value&, State& s) { return s.get("last", Value("absent")); });
+  // test() gives every leaf's outputs: the aggregate's count and the read-back value.
+  std::vector<std::string> outputs;
+  for (const auto& o : read.test(Value(7))) outputs.push_back(o.value.to_json());
+  EXPECT_EQ(outputs, (std::vector<std::string>{R"({"n":1})", "7"}));
+}
+
 TEST(StateApi, NamedStoresAreSeparate) {
   Application app(embedded("state-named"));
   auto sdf = app.dataframe(app.topic("words-named"));
