@@ -127,6 +127,9 @@ struct RunOptions {
   std::size_t count = 0;
   bool collect = true;
   bool metadata = false;
+  // When set, cleared at the start and filled with the label (StreamingDataFrame::set_label)
+  // of the frame each collected output left, index for index with run()'s result.
+  std::vector<std::uint32_t>* output_labels = nullptr;
 };
 
 // Counters of one run, for summaries and tests.

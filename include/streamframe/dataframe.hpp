@@ -177,6 +177,13 @@ class StreamingDataFrame {
   // an empty one => ConfigError. Registering a store twice is a no-op.
   StreamingDataFrame& register_store(const std::string& name = "default");
 
+  // A number this frame carries to the frames derived from it afterwards (until one sets its
+  // own), reported for each output run() collects (RunOptions::output_labels): for a binding
+  // that keeps facts about frames the engine does not (the Python one: which strings are
+  // bytes). 0 unless set.
+  StreamingDataFrame& set_label(std::uint32_t label);
+  [[nodiscard]] std::uint32_t label() const noexcept;
+
   // SDF-03: forwards the record iff the callable's result is truthy.
   template <class F>
   [[nodiscard]] StreamingDataFrame filter(F&& f, const StateOptions& state_options = {}) const {

@@ -292,26 +292,32 @@ class SourcesRun {
   PyApp& app_;
 };
 
-// A collected output as Python. With metadata, `_headers` as Quix Streams gives them: None when
-// there are none, else a list of (name, bytes) tuples.
-nb::object output_to_python(const Value& v, bool metadata) {
-  if (!metadata || !v.is_object()) return to_python(v);
+// A collected output as Python, looking like the frame it left (`repr`): `_value` and `_key`
+// are bytes where that frame's are. With metadata, `_headers` as Quix Streams gives them: None
+// when there are none, else a list of (name, bytes) tuples.
+nb::object output_to_python(const Value& v, bool metadata, Representation repr) {
+  if (!v.is_object()) return to_python(v);
   nb::dict out;
   for (const auto& [name, field] : v.as_object()) {
-    if (name == "_headers" && field.is_array()) {
-      nb::object headers = nb::none();
+    nb::object item;
+    if (name == "_value") {
+      item = to_python(field, repr.values);
+    } else if (metadata && name == "_key") {
+      item = to_python(field, repr.keys);
+    } else if (metadata && name == "_headers" && field.is_array()) {
+      item = nb::none();
       if (!field.as_array().empty()) {
         nb::list list;
         for (const Value& pair : field.as_array()) {
           const auto& kv = pair.as_array();
           list.append(nb::make_tuple(to_python(kv.at(0)), to_python(kv.at(1), StringsAs::bytes)));
         }
-        headers = std::move(list);
+        item = std::move(list);
       }
-      out[nb::str(name.data(), name.size())] = headers;
     } else {
-      out[nb::str(name.data(), name.size())] = to_python(field);
+      item = to_python(field);
     }
+    out[nb::str(name.data(), name.size())] = std::move(item);
   }
   return out;
 }
@@ -462,7 +468,7 @@ void bind_application(nb::module_& m) {
       .def(
           "dataframe",
           [](PyApp& app, const PyTopic& topic) {
-            return Frame{app.app.dataframe(topic.topic), topic.repr, app.keep};
+            return make_frame(app.app.dataframe(topic.topic), topic.repr, app.keep);
           },
           nb::arg("topic"))
       .def(
@@ -484,6 +490,8 @@ void bind_application(nb::module_& m) {
             options.timeout = milliseconds(static_cast<std::int64_t>(timeout * 1000));
             options.metadata = metadata;
             options.collect = collect;
+            std::vector<std::uint32_t> labels;
+            options.output_labels = &labels;
             std::vector<Value> out;
             {
               SourcesRun sources(app);
@@ -496,7 +504,9 @@ void bind_application(nb::module_& m) {
             }
             if (!collect) return nb::none();
             nb::list result;
-            for (const Value& v : out) result.append(output_to_python(v, metadata));
+            for (std::size_t i = 0; i < out.size(); ++i) {
+              result.append(output_to_python(out[i], metadata, representation_of(labels.at(i))));
+            }
             return result;
           },
           nb::kw_only(), nb::arg("count") = 0, nb::arg("timeout") = 0.0,

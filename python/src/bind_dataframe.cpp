@@ -45,7 +45,7 @@ ClosingStrategy closing_of(const std::string& s) {
 }
 
 Frame same(const Frame& f, StreamingDataFrame sdf) {
-  return Frame{std::move(sdf), f.repr, f.keep};
+  return make_frame(std::move(sdf), f.repr, f.keep);
 }
 
 CallableRef keep(const Frame& f, nb::object func) {
@@ -236,17 +236,17 @@ void bind_windows(nb::module_& m) {
       .def(
           "final",
           [emit_options](const WindowAgg& w, const std::string& closing_strategy) {
-            return Frame{w.agg.final(emit_options(closing_strategy)),
+            return make_frame(w.agg.final(emit_options(closing_strategy)),
                          {StringsAs::text, w.repr.keys},
-                         w.keep};
+                         w.keep);
           },
           nb::arg("closing_strategy") = "key")
       .def(
           "current",
           [emit_options](const WindowAgg& w, const std::string& closing_strategy) {
-            return Frame{w.agg.current(emit_options(closing_strategy)),
+            return make_frame(w.agg.current(emit_options(closing_strategy)),
                          {StringsAs::text, w.repr.keys},
-                         w.keep};
+                         w.keep);
           },
           nb::arg("closing_strategy") = "key");
 
@@ -457,12 +457,12 @@ void bind_frame(nb::module_& m) {
         const Representation after{f.repr.values, StringsAs::text};
         if (PyUnicode_Check(key.ptr())) {
           if (name) raise_not_implemented("group_by(column, name=...): a column is its own name");
-          return Frame{f.sdf.group_by(nb::cast<std::string>(key)), after, f.keep};
+          return make_frame(f.sdf.group_by(nb::cast<std::string>(key)), after, f.keep);
         }
         if (!name) throw ConfigError("group_by(callable) needs name=...");
-        return Frame{
+        return make_frame(
             f.sdf.group_by(wrap_unary(keep(f, std::move(key)), f.repr.values, "group_by"), *name),
-            after, f.keep};
+            after, f.keep);
       },
       nb::arg("key"), nb::arg("name") = nb::none());
   cls.def(
@@ -521,8 +521,8 @@ void bind_frame(nb::module_& m) {
         set_on_merge(f, std::move(on_merge), o);
         if (!grace_ms.is_none()) o.grace = ms_of(grace_ms, "grace_ms");
         if (name) o.name = *name;
-        return Frame{
-            f.sdf.join_asof(right.sdf, std::move(o)), {StringsAs::text, f.repr.keys}, f.keep};
+        return make_frame(
+            f.sdf.join_asof(right.sdf, std::move(o)), {StringsAs::text, f.repr.keys}, f.keep);
       },
       nb::arg("right"), nb::arg("how") = "inner", nb::arg("on_merge") = "raise",
       nb::arg("grace_ms") = nb::none(), nb::arg("name") = nb::none());
@@ -538,8 +538,8 @@ void bind_frame(nb::module_& m) {
         if (name) o.name = *name;
         o.backward = ms_of(backward_ms, "backward_ms");
         o.forward = ms_of(forward_ms, "forward_ms");
-        return Frame{
-            f.sdf.join_interval(right.sdf, std::move(o)), {StringsAs::text, f.repr.keys}, f.keep};
+        return make_frame(
+            f.sdf.join_interval(right.sdf, std::move(o)), {StringsAs::text, f.repr.keys}, f.keep);
       },
       nb::arg("right"), nb::arg("how") = "inner", nb::arg("on_merge") = "raise",
       nb::arg("grace_ms") = nb::none(), nb::arg("name") = nb::none(), nb::arg("backward_ms") = 0,

@@ -73,6 +73,17 @@ struct Representation {
   StringsAs keys = StringsAs::bytes;
 };
 
+// A Representation as the label the engine carries to derived frames and reports for each
+// output run() collects (StreamingDataFrame::set_label); label 0 (never set) is the default.
+inline std::uint32_t label_of(Representation r) {
+  return 1U | (r.values == StringsAs::bytes ? 2U : 0U) | (r.keys == StringsAs::bytes ? 4U : 0U);
+}
+inline Representation representation_of(std::uint32_t label) {
+  if (label == 0) return {};
+  return {(label & 2U) != 0 ? StringsAs::bytes : StringsAs::text,
+          (label & 4U) != 0 ? StringsAs::bytes : StringsAs::text};
+}
+
 // `what` names the operation in errors ("apply", "filter", ...). `metadata`: the callable
 // takes (value, key, timestamp, headers[, state]) instead of (value[, state]).
 ApplyMetaFn wrap_apply(CallableRef f, bool metadata, Representation r, std::string what);

@@ -23,6 +23,13 @@ struct Frame {
   nb::object keep;
 };
 
+// A Frame whose node carries its representation, so that run() can give each collected output
+// the look of the frame it left (bytes stay bytes).
+inline Frame make_frame(StreamingDataFrame sdf, Representation repr, nb::object keep) {
+  sdf.set_label(label_of(repr));
+  return Frame{std::move(sdf), repr, std::move(keep)};
+}
+
 struct Window {
   WindowDefinition def;
   Representation repr;

@@ -46,7 +46,7 @@ def test_outputs_reach_the_output_topic_once(brokers, tmp_path, name, guarantee)
     assert sorted(o["i"] for o in out) == expected  # each once: no loss, no duplicate
     for o in out:
         assert o["doubled"] == 2 * o["i"] and o["tag"] == f"n{o['i']}"
-        assert o["_key"] == f"k{o['i'] % 7}"
+        assert o["_key"] == b"k%d" % (o["i"] % 7)
 
 
 def test_group_by_through_a_repartition_topic(brokers, tmp_path, name):

@@ -34,6 +34,32 @@ def test_a_pipeline_returns_its_outputs(embedded_app, name):
     assert out == [{"i": i, "double": 2 * i, "from_python": True} for i in range(0, 20, 2)]
 
 
+def test_run_returns_keys_and_values_as_the_frame_they_left_has_them(embedded_app, name):
+    # Quix Streams' default key deserializer is "bytes": run(metadata=True) gives `_key` as
+    # bytes, and a "bytes" value as bytes under `_value`, byte for byte even when not UTF-8;
+    # a frame of another topic in the same run keeps its str keys and dict values.
+    app = embedded_app()
+    raw = app.topic(name("raw"), value_deserializer="bytes")
+    text = app.topic(name("text"), key_deserializer="str")
+    app.dataframe(raw)
+    app.dataframe(text).apply(lambda v: {**v, "seen": True})
+    with app.get_producer() as producer:
+        for i in range(3):
+            producer.produce(raw.name, key=b"\xff\x00k%d" % i, value=b"\x00\xfe%d" % i)
+            producer.produce(text.name, key=f"user-{i}", value=json.dumps({"i": i}))
+    out = app.run(count=6, metadata=True)
+    from_raw = sorted((o for o in out if o["_topic"] == raw.name), key=lambda o: o["_offset"])
+    from_text = sorted((o for o in out if o["_topic"] == text.name), key=lambda o: o["_offset"])
+    assert [(o["_key"], o["_value"]) for o in from_raw] == [
+        (b"\xff\x00k%d" % i, b"\x00\xfe%d" % i) for i in range(3)]
+    assert [(o["_key"], o["i"], o["seen"]) for o in from_text] == [
+        (f"user-{i}", i, True) for i in range(3)]
+    # Without metadata: the values alone, bytes still bytes.
+    with app.get_producer() as producer:
+        producer.produce(raw.name, key=b"k", value=b"\x80")
+    assert app.run(count=1) == [{"_value": b"\x80"}]
+
+
 def test_state_per_key_across_records(embedded_app, name):
     app = embedded_app()
     topic = app.topic(name("in"))

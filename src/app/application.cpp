@@ -403,6 +403,7 @@ class Application::Impl {
   }
 
   std::vector<Value> run(RunOptions options) {
+    if (options.output_labels != nullptr) options.output_labels->clear();
     if (graphs_.empty() && sources_.empty()) {
       throw ConfigError("run(): no dataframe or source was declared");
     }

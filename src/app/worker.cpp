@@ -379,12 +379,13 @@ void Worker::send(const std::string& topic, std::optional<std::string_view> key,
   output_acks_.produced();
 }
 
-void Worker::emit(Row& row, const MessageContext& context) {
+void Worker::emit(Row& row, const MessageContext& context, std::uint32_t label) {
   run_->outputs.fetch_add(1, std::memory_order_relaxed);
   if (run_->collecting()) {
     Value v = leaf_value(row, context, run_->options.metadata);
     std::lock_guard lock(run_->collected_mutex);
     run_->collected.push_back(std::move(v));
+    if (run_->options.output_labels != nullptr) run_->options.output_labels->push_back(label);
   }
 }
 

@@ -43,7 +43,7 @@ class Worker final : public TaskOutput {
   void send(const std::string& topic, std::optional<std::string_view> key,
             std::optional<std::string_view> value, std::int64_t timestamp,
             const Headers* headers) override;
-  void emit(Row& row, const MessageContext& context) override;
+  void emit(Row& row, const MessageContext& context, std::uint32_t label) override;
   bool emit_reads_headers() const override;
   void count_null_key() override { ++stats_.null_keys_skipped; }
 

@@ -39,7 +39,7 @@ StreamingDataFrame& ColumnRef::operator=(const StreamingDataFrame& applied) {
       Value out;
       MessageContext mc;
       void produce(const Topic::Definition&, const Row&, const Value&) override {}
-      void emit(Row& row) override { out = std::move(row.value); }
+      void emit(Row& row, const detail::Node&) override { out = std::move(row.value); }
       const MessageContext& context() const override { return mc; }
     } capture;
     apply->process(r, capture);
@@ -83,6 +83,15 @@ StreamingDataFrame StreamingDataFrame::apply_state_impl(ApplyStateFn f, const Ap
 StreamingDataFrame& StreamingDataFrame::register_store(const std::string& name) {
   (void)graph_->store_index(name, node_);
   return *this;
+}
+
+StreamingDataFrame& StreamingDataFrame::set_label(std::uint32_t label) {
+  node_->label = label;
+  return *this;
+}
+
+std::uint32_t StreamingDataFrame::label() const noexcept {
+  return node_->label;
 }
 
 StreamingDataFrame& StreamingDataFrame::update_state_impl(UpdateStateFn f,

@@ -17,7 +17,7 @@ const MessageContext*& current_message_context() {
 void Node::forward(Row& row, ExecContext& ctx) const {
   const auto n = children.size();
   if (n == 0) {
-    ctx.emit(row);
+    ctx.emit(row, *this);
     return;
   }
   // Every branch but the last gets a copy of the row, which must carry its headers (read
@@ -112,6 +112,7 @@ Node* Graph::add(std::unique_ptr<Node> node, Node* parent) {
   raw->parent = parent;
   if (raw->stream_id.empty()) raw->stream_id = parent->stream_id;
   raw->merges_topics = raw->merges_topics || parent->merges_topics;
+  raw->label = parent->label;
   parent->children.push_back(raw);
   nodes_.push_back(std::move(node));
   return raw;

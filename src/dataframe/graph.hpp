@@ -65,8 +65,8 @@ class ExecContext {
   // is not null: an operation that sends the row on unchanged may send these instead of
   // serializing it again. nullopt otherwise, and outside a message.
   virtual std::optional<std::string_view> input_value_bytes() const { return std::nullopt; }
-  // A row left a leaf of the DAG.
-  virtual void emit(Row& row) = 0;
+  // A row left `leaf`, a leaf of the DAG.
+  virtual void emit(Row& row, const Node& leaf) = 0;
   virtual const MessageContext& context() const = 0;
   // The state of store `store` (an index from Graph::store_index) for the current message's
   // partition, scoped to `row`'s key and timestamp. Contexts without state =>
@@ -134,6 +134,8 @@ class Node {
   // Records of several input topics reach this node (below a concat of different topics).
   // Copied from the parent like stream_id.
   bool merges_topics = false;
+  // The label of StreamingDataFrame::set_label, copied from the parent like stream_id.
+  std::uint32_t label = 0;
 
  protected:
   // Hands the row to the children in declaration order; each branch but the last gets its

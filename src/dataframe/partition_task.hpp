@@ -42,8 +42,9 @@ class TaskOutput {
   virtual void send(const std::string& topic, std::optional<std::string_view> key,
                     std::optional<std::string_view> value, std::int64_t timestamp,
                     const Headers* headers) = 0;
-  // A row left a leaf of the pipeline; `context` is the message it came from.
-  virtual void emit(Row& row, const MessageContext& context) = 0;
+  // A row left a leaf of the pipeline; `context` is the message it came from, `label` the
+  // leaf's (StreamingDataFrame::set_label).
+  virtual void emit(Row& row, const MessageContext& context, std::uint32_t label) = 0;
   // Whether emit() looks at the row's headers: if not, the task leaves them unread in the
   // message (reading them allocates, and most leaves only count the row).
   virtual bool emit_reads_headers() const { return true; }
@@ -207,9 +208,9 @@ class PartitionTask final : public ExecContext {
   void produce_bytes(const Topic::Definition& topic, const Row& row, const Value& key,
                      std::optional<std::string_view> value) override;
   std::optional<std::string_view> input_value_bytes() const override { return single_value_; }
-  void emit(Row& row) override {
+  void emit(Row& row, const Node& leaf) override {
     if (output_->emit_reads_headers()) load_headers(row);
-    output_->emit(row, context_);
+    output_->emit(row, context_, leaf.label);
   }
   void load_headers(const Row& row) override {
     if (&row != unread_row_) return;

@@ -188,7 +188,7 @@ struct TestDriver::Impl final : detail::TaskOutput {
     outputs.push_back(std::move(o));
   }
 
-  void emit(Row& row, const MessageContext&) override {
+  void emit(Row& row, const MessageContext&, std::uint32_t) override {
     if (options.collect_rows) rows.push_back(row);
   }
   bool emit_reads_headers() const override { return options.collect_rows; }

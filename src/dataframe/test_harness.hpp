@@ -31,7 +31,7 @@ class TestHarness final : public TaskOutput {
   // TaskOutput
   void send(const std::string&, std::optional<std::string_view>, std::optional<std::string_view>,
             std::int64_t, const Headers*) override {}
-  void emit(Row& row, const MessageContext&) override { rows_.push_back(row); }
+  void emit(Row& row, const MessageContext&, std::uint32_t) override { rows_.push_back(row); }
 
  private:
   const Graph* graph_;

@@ -289,6 +289,37 @@ TEST(AppEmbedded, GetConsumerReadsWhatThePipelineWrote) {
   EXPECT_THROW(consumer.subscribe({"gc-out"}), InvalidOperation);
 }
 
+// set_label(): a frame's label goes to the frames derived from it until one sets its own, and
+// run() reports for each collected output the label of the leaf it left, with two workers
+// collecting at once (outputs and labels stay index for index).
+TEST(AppEmbedded, RunReportsTheLabelOfTheFrameEachOutputLeft) {
+  ApplicationConfig cfg = embedded_config("label-grp");
+  cfg.num_workers = 2;
+  Application app(cfg);
+  const Topic in = app.topic("label-in", {.config = TopicConfig{.num_partitions = 2}});
+  {
+    Producer producer = app.get_producer();
+    for (int i = 0; i < 40; ++i) producer.produce(in, Value(i), Value("k" + std::to_string(i)));
+    ASSERT_TRUE(producer.flush(30s));
+  }
+  auto sdf = app.dataframe(in);
+  sdf.set_label(7);
+  (void)sdf.filter([](const Value& v) { return v.as_int() % 2 == 0; }).apply([](const Value& v) {
+    return Value::object({{"even", v}});
+  });
+  auto odd = sdf.filter([](const Value& v) { return v.as_int() % 2 == 1; });
+  EXPECT_EQ(odd.label(), 7u);
+  odd.set_label(9);
+  (void)odd.apply([](const Value& v) { return Value::object({{"odd", v}}); });
+  std::vector<std::uint32_t> labels{42};  // cleared by run()
+  const auto out = app.run({.timeout = 20s, .count = 40, .output_labels = &labels});
+  ASSERT_EQ(out.size(), 40u);
+  ASSERT_EQ(labels.size(), out.size());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    EXPECT_EQ(labels[i], out[i].contains("even") ? 7u : 9u) << out[i].to_json();
+  }
+}
+
 // run({.timeout}) stops after that long without a message, but only once the fetcher has
 // answered for every assigned partition: a first fetch slower than the timeout (a loaded
 // machine, a distant broker) must not end the run before the topic's messages are read. The

@@ -42,7 +42,7 @@ class NoOutput final : public TaskOutput {
  public:
   void send(const std::string&, std::optional<std::string_view>, std::optional<std::string_view>,
             std::int64_t, const Headers*) override {}
-  void emit(Row&, const MessageContext&) override {}
+  void emit(Row&, const MessageContext&, std::uint32_t) override {}
 };
 
 TEST(CheckpointAbortError, AFailedAbortKeepsTheReasonTheTransactionFailed) {

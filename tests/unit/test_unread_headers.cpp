@@ -24,7 +24,9 @@ class CountingOutput final : public TaskOutput {
             std::int64_t, const Headers* headers) override {
     sent_headers.push_back(headers != nullptr ? *headers : Headers{});
   }
-  void emit(Row& row, const MessageContext&) override { emitted.push_back(row.headers); }
+  void emit(Row& row, const MessageContext&, std::uint32_t) override {
+    emitted.push_back(row.headers);
+  }
   bool emit_reads_headers() const override { return reads_headers_; }
 
   std::vector<Headers> emitted;

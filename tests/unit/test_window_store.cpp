@@ -36,7 +36,7 @@ class StoreContext final : public detail::ExecContext {
   }
 
   void produce(const Topic::Definition&, const Row&, const Value&) override {}
-  void emit(Row& row) override { rows_.push_back(row.value.to_json()); }
+  void emit(Row& row, const detail::Node&) override { rows_.push_back(row.value.to_json()); }
   const MessageContext& context() const override { return mc_; }
   detail::OperatorState& operator_state(std::size_t, const detail::Node& owner) override {
     if (!operator_) operator_ = owner.make_operator_state(txn_, 0);
