@@ -54,6 +54,9 @@ struct ErrorContext {
 // dead_letter_topic is set, else it stops.
 using ErrorCallback = std::function<ErrorAction(const std::exception&, const ErrorContext&)>;
 
+// LOG-02: how streamframe's log lines look.
+enum class LogFormat { text, json };
+
 struct ApplicationConfig {
   // "host:port[,host:port]" or "embedded"; empty => env STREAMFRAME_BROKER_ADDRESS.
   std::string broker_address{};
@@ -86,6 +89,9 @@ struct ApplicationConfig {
   std::map<std::string, std::string> consumer_extra_config{};
   // "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"; nullopt leaves logging alone (LOG-01).
   std::optional<std::string> loglevel = "INFO";
+  // LOG-02: the lines of the logger streamframe makes: LOG-01's text, or one JSON object per
+  // line for log shippers. Left alone with loglevel nullopt or a logger of the program's own.
+  LogFormat log_format = LogFormat::text;
   bool install_signal_handlers = true;
 
   // --- state (SEMANTICS §10, APP-06..10) ---

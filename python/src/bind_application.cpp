@@ -358,7 +358,7 @@ void bind_application(nb::module_& m) {
              nb::object on_processing_error, nb::object on_producer_error,
              nb::object on_message_processed, int num_workers,
              std::int64_t max_partition_buffer_size,
-             std::optional<std::int64_t> state_memory_budget) {
+             std::optional<std::int64_t> state_memory_budget, const std::string& log_format) {
             nb::list keep;
             ApplicationConfig c;
             c.broker_address = broker_address;
@@ -377,6 +377,11 @@ void bind_application(nb::module_& m) {
             c.consumer_extra_config = std::move(consumer_extra_config);
             c.producer_extra_config = std::move(producer_extra_config);
             c.loglevel = std::move(loglevel);
+            if (log_format == "json") {
+              c.log_format = LogFormat::json;
+            } else if (log_format != "text") {
+              throw ConfigError("log_format is 'text' or 'json', not '" + log_format + "'");
+            }
             c.on_consumer_error =
                 wrap_error_callback(keep, std::move(on_consumer_error), "on_consumer_error");
             c.on_processing_error =
@@ -411,7 +416,8 @@ void bind_application(nb::module_& m) {
           nb::arg("loglevel").none(), nb::arg("on_consumer_error").none(),
           nb::arg("on_processing_error").none(), nb::arg("on_producer_error").none(),
           nb::arg("on_message_processed").none(), nb::arg("num_workers"),
-          nb::arg("max_partition_buffer_size"), nb::arg("state_memory_budget").none())
+          nb::arg("max_partition_buffer_size"), nb::arg("state_memory_budget").none(),
+          nb::arg("log_format"))
       .def(
           "topic",
           [](PyApp& app, std::string name, nb::object value_deserializer,

@@ -92,6 +92,7 @@ class Application:
         max_partition_buffer_size: int = 10000,
         num_workers: int = 1,
         state_memory_budget: Optional[int] = None,
+        log_format: str = "text",
         **unsupported: Any,
     ) -> None:
         for name in unsupported:
@@ -124,6 +125,7 @@ class Application:
             num_workers=num_workers,
             max_partition_buffer_size=max_partition_buffer_size,
             state_memory_budget=state_memory_budget,
+            log_format=log_format,
         )
 
     def topic(

@@ -215,6 +215,35 @@ def test_extra_librdkafka_settings_take_python_values(embedded_app, name):
         bad.run(count=1)
 
 
+def test_json_log_lines_name_the_record_being_processed(embedded_app, name, capfd):
+    # LOG-02: log_format="json" gives one JSON object per stderr line; a line logged while a
+    # record is processed carries its topic, partition and offset.
+    app = embedded_app(loglevel="DEBUG", log_format="json",
+                       on_processing_error=lambda exc, row, logger: True)
+    topic = app.topic(name("in"))
+
+    def fail_on_two(value):
+        if value["i"] == 2:
+            raise ValueError("two is refused")
+        return value
+
+    app.dataframe(topic).apply(fail_on_two)
+    produce(app, topic, [(b"k", {"i": i}, 1000 + i) for i in range(4)])
+    capfd.readouterr()
+    assert [o["i"] for o in app.run(count=3)] == [0, 1, 3]
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line is JSON
+    assert records and all(r["logger"] == "streamframe" for r in records)
+    skipped = [r for r in records if "error skipped" in r["message"]]
+    assert len(skipped) == 1, lines
+    assert skipped[0]["level"] == "DEBUG"
+    assert "two is refused" in skipped[0]["message"]
+    assert (skipped[0]["topic"], skipped[0]["partition"], skipped[0]["offset"]) == (
+        topic.name, 0, 2)
+    with pytest.raises(sf.ConfigError, match="log_format is 'text' or 'json'"):
+        embedded_app(log_format="yaml")
+
+
 def test_error_classes():
     for cls in (sf.KafkaError, sf.ConfigError, sf.SerializationError, sf.ValueTypeError,
                 sf.ColumnDoesNotExist, sf.TopicNotFound, sf.InvalidOperation):

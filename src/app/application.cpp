@@ -69,7 +69,7 @@ std::atomic<int> g_sigint_count{0};
 class Application::Impl {
  public:
   explicit Impl(ApplicationConfig config) : config_(std::move(config)) {
-    detail::configure_logging(config_.loglevel);
+    detail::configure_logging(config_.loglevel, config_.log_format == LogFormat::json);
     config_.broker_address = config_.broker_address.empty()
                                  ? env_or("STREAMFRAME_BROKER_ADDRESS", "")
                                  : config_.broker_address;

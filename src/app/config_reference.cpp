@@ -91,6 +91,11 @@ std::vector<ConfigEntry> application_config_reference() {
        "each checkpoint logs what it committed and where its time went (`checkpoint: N messages, "
        "P partition offsets; T ms in all: ...`): processing waits for a checkpoint, so this is "
        "where to look when latency has spikes"},
+      {"log_format", code(d.log_format == LogFormat::json ? "json" : "text"),
+       "`text` (LOG-01) or `json`: one object per line with `timestamp` (UTC, ms), `level`, "
+       "`logger`, `message`, `thread` and, logged while a message is processed, its `topic`, "
+       "`partition` and `offset`. Applies to the logger streamframe makes, not to one your "
+       "program registered"},
       {"install_signal_handlers", flag(d.install_signal_handlers),
        "SIGINT/SIGTERM stop gracefully; a second SIGINT aborts without commit (`Interrupted`)"},
       {"rocksdb_options", "see State",

@@ -9,11 +9,6 @@
 
 namespace streamframe::detail {
 
-const MessageContext*& current_message_context() {
-  thread_local const MessageContext* ctx = nullptr;
-  return ctx;
-}
-
 void Node::forward(Row& row, ExecContext& ctx) const {
   const auto n = children.size();
   if (n == 0) {

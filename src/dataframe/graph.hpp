@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/message_context.hpp"
 #include "streamframe/dataframe.hpp"
 #include "streamframe/record.hpp"
 #include "streamframe/topic.hpp"
@@ -293,8 +294,5 @@ void check_co_partitioned(const std::vector<std::shared_ptr<Graph>>& graphs,
                           const std::vector<std::vector<std::size_t>>& groups,
                           const std::function<int(const Graph&)>& partitions_of,
                           bool stateful = false);
-
-// The context of the message being processed on this thread (SDF-19); null outside one.
-const MessageContext*& current_message_context();
 
 }  // namespace streamframe::detail
