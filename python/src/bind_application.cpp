@@ -506,6 +506,7 @@ void bind_application(nb::module_& m) {
                 nb::gil_scoped_release release;
                 out = app.app.run(options);
               }
+              release_dropped_errors();
               sources.rethrow_stop_errors();
             }
             if (!collect) return nb::none();

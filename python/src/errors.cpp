@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nanobind/stl/string.h>
 
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -11,6 +12,19 @@
 namespace streamframe::python {
 
 namespace {
+
+// Python errors dropped on a thread without the GIL (a source's thread, a worker's), released
+// by the next caller holding it. Taking the GIL to release them there could race the
+// interpreter's exit: a thread that asks for the GIL once finalization began is ended by
+// Python (pthread_exit), which inside a destructor terminates the process.
+std::mutex& dropped_errors_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::vector<nb::python_error*>& dropped_errors() {
+  static std::vector<nb::python_error*> errors;
+  return errors;
+}
 
 std::string describe(nb::python_error& error, std::string_view where) {
   // what() is the exception with its formatted traceback.
@@ -143,10 +157,23 @@ void translate(const std::exception_ptr& p, void*) {
 PythonError::PythonError(nb::python_error&& error, std::string_view where)
     : Error(describe(error, where)),
       error_(new nb::python_error(std::move(error)), [](nb::python_error* e) {
-        // Its destructor takes the GIL; a source thread left running may drop the last copy
-        // while the interpreter finalizes (python_finalizing()).
-        if (!python_finalizing()) delete e;
+        // Its destructor takes the GIL, which only a thread holding it may do safely here.
+        if (PyGILState_Check() != 0 && !python_finalizing()) {
+          delete e;
+          return;
+        }
+        std::lock_guard lock(dropped_errors_mutex());
+        dropped_errors().push_back(e);
       }) {}
+
+void release_dropped_errors() {
+  std::vector<nb::python_error*> errors;
+  {
+    std::lock_guard lock(dropped_errors_mutex());
+    errors.swap(dropped_errors());
+  }
+  for (nb::python_error* e : errors) delete e;
+}
 
 void PythonError::restore() const {
   // restore() hands the exception back to Python and empties the object; raise a copy so the

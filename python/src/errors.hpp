@@ -45,6 +45,10 @@ class PythonError : public Error {
   std::shared_ptr<nb::python_error> error_;
 };
 
+// Releases the Python errors dropped on threads without the GIL since the last call (the
+// GIL held). What is still there when the interpreter exits is leaked.
+void release_dropped_errors();
+
 // Creates the exception classes in `m` and registers the translation of engine errors.
 void register_errors(nb::module_& m);
 
