@@ -237,16 +237,14 @@ void bind_windows(nb::module_& m) {
           "final",
           [emit_options](const WindowAgg& w, const std::string& closing_strategy) {
             return make_frame(w.agg.final(emit_options(closing_strategy)),
-                         {StringsAs::text, w.repr.keys},
-                         w.keep);
+                              {StringsAs::text, w.repr.keys}, w.keep);
           },
           nb::arg("closing_strategy") = "key")
       .def(
           "current",
           [emit_options](const WindowAgg& w, const std::string& closing_strategy) {
             return make_frame(w.agg.current(emit_options(closing_strategy)),
-                         {StringsAs::text, w.repr.keys},
-                         w.keep);
+                              {StringsAs::text, w.repr.keys}, w.keep);
           },
           nb::arg("closing_strategy") = "key");
 
@@ -521,8 +519,8 @@ void bind_frame(nb::module_& m) {
         set_on_merge(f, std::move(on_merge), o);
         if (!grace_ms.is_none()) o.grace = ms_of(grace_ms, "grace_ms");
         if (name) o.name = *name;
-        return make_frame(
-            f.sdf.join_asof(right.sdf, std::move(o)), {StringsAs::text, f.repr.keys}, f.keep);
+        return make_frame(f.sdf.join_asof(right.sdf, std::move(o)), {StringsAs::text, f.repr.keys},
+                          f.keep);
       },
       nb::arg("right"), nb::arg("how") = "inner", nb::arg("on_merge") = "raise",
       nb::arg("grace_ms") = nb::none(), nb::arg("name") = nb::none());
@@ -538,8 +536,8 @@ void bind_frame(nb::module_& m) {
         if (name) o.name = *name;
         o.backward = ms_of(backward_ms, "backward_ms");
         o.forward = ms_of(forward_ms, "forward_ms");
-        return make_frame(
-            f.sdf.join_interval(right.sdf, std::move(o)), {StringsAs::text, f.repr.keys}, f.keep);
+        return make_frame(f.sdf.join_interval(right.sdf, std::move(o)),
+                          {StringsAs::text, f.repr.keys}, f.keep);
       },
       nb::arg("right"), nb::arg("how") = "inner", nb::arg("on_merge") = "raise",
       nb::arg("grace_ms") = nb::none(), nb::arg("name") = nb::none(), nb::arg("backward_ms") = 0,
@@ -632,13 +630,14 @@ void bind_frame(nb::module_& m) {
           const std::string type =
               name.is_none() ? nb::type_name(store_type.type()).c_str() : nb::str(name).c_str();
           if (type == "MemoryStore") {
-            raise_not_implemented("register_store(store_type=MemoryStore): streamframe's "
-                                  "stores are RocksDB stores with a changelog");
+            raise_not_implemented(
+                "register_store(store_type=MemoryStore): streamframe's "
+                "stores are RocksDB stores with a changelog");
           }
           if (type != "RocksDBStore") {
-            throw nb::type_error(("register_store() takes store_type=None or RocksDBStore, not '" +
-                                  type + "'")
-                                     .c_str());
+            throw nb::type_error(
+                ("register_store() takes store_type=None or RocksDBStore, not '" + type + "'")
+                    .c_str());
           }
         }
         f.sdf.register_store();

@@ -186,8 +186,8 @@ Frame join_lookup(const Frame& f, nb::handle lookup, nb::dict fields, nb::object
                                                  CallableRef::kept_by(f.keep, nb::borrow(fields)),
                                                  f.repr, on.is_none(), what);
     JoinLookupOptions options = lookup_options(f, std::move(on), std::move(buffer));
-    return make_frame(f.sdf.join_lookup(std::move(python), std::move(defs), std::move(options)), f.repr,
-                 f.keep);
+    return make_frame(f.sdf.join_lookup(std::move(python), std::move(defs), std::move(options)),
+                      f.repr, f.keep);
   }
   if (!nb::isinstance<PyLookup>(impl)) {
     throw ConfigError(std::string("join_lookup(") + nb::type_name(lookup.type()).c_str() +
@@ -201,7 +201,8 @@ Frame join_lookup(const Frame& f, nb::handle lookup, nb::dict fields, nb::object
     defs.emplace_back(n, field_of(l.kind, n, field));
   }
   JoinLookupOptions options = lookup_options(f, std::move(on), std::move(buffer));
-  return make_frame(f.sdf.join_lookup(l.lookup, std::move(defs), std::move(options)), f.repr, f.keep);
+  return make_frame(f.sdf.join_lookup(l.lookup, std::move(defs), std::move(options)), f.repr,
+                    f.keep);
 }
 
 void bind_lookups(nb::module_& m) {
