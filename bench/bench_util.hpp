@@ -4,8 +4,11 @@
 // translation unit.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -754,6 +757,24 @@ inline void append_lines(const std::string& results_file, const std::vector<std:
   } else {
     fmt::print(stderr, "appended {} results to {}\n", lines.size(), results_file);
   }
+}
+
+// A TCP port nothing listens on now (the kernel's pick of an ephemeral one), for a metrics
+// port; 0 when none could be had.
+inline int free_tcp_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
 }
 
 }  // namespace streamframe::bench

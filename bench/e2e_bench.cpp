@@ -8,7 +8,9 @@
 //   (c) the README pipeline: temperature_F = temperature * 9 / 5 + 32, keep > 150, to_topic;
 //   (g) a group_by hop: group_by("sensor").to_topic(out), i.e. every record produced to a
 //       repartition topic and consumed back before it reaches the output (not in the default
-//       --only: it writes each record twice).
+//       --only: it writes each record twice);
+//   (m) (c) with Prometheus metrics on (metrics_port, EXT-08): the metrics' per-record cost is
+//       (c)'s time / (m)'s time in the same run (not in the default --only).
 // Throughput = N input records / (first record consumed -> last output acknowledged). How each
 // case takes those two instants is described in bench/README.md and at run_raw/run_frame.
 
@@ -374,8 +376,8 @@ struct AppExtraConfig {
 // on_message_processed (everything produced, not yet acknowledged: a lower bound).
 CaseResult run_frame(Pipeline pipeline, const std::string& brokers, const std::string& input,
                      const std::string& output, const std::string& group, int partitions,
-                     std::uint64_t input_records, std::uint64_t count,
-                     const AppExtraConfig& extra) {
+                     std::uint64_t input_records, std::uint64_t count, const AppExtraConfig& extra,
+                     bool metrics = false) {
   AckWatcher watcher(brokers, output, partitions, count);
   std::uint64_t processed = 0;
   Clock::time_point first{};
@@ -393,6 +395,10 @@ CaseResult run_frame(Pipeline pipeline, const std::string& brokers, const std::s
   config.install_signal_handlers = false;  // Ctrl-C ends the whole bench, not one case
   config.consumer_extra_config = extra.consumer;
   config.producer_extra_config = extra.producer;
+  if (metrics) {
+    config.metrics_port = free_tcp_port();
+    config.metrics_bind_address = "127.0.0.1";
+  }
   // With a group_by hop each record is processed twice, once from the input and once from
   // the repartition topic: the first instant is the input's, the last ones the hop's.
   std::uint64_t hop_processed = 0;
@@ -481,6 +487,8 @@ std::string describe_case(char c) {
       return "streamframe pass-through, to_topic";
     case 'g':
       return "streamframe group_by(sensor) hop, to_topic";
+    case 'm':
+      return "README pipeline, Prometheus metrics on";
     default:
       return "streamframe README pipeline (F, filter)";
   }
@@ -584,7 +592,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   cli.add_option("--only", only, "cases to run, e.g. --only a,c")
       ->delimiter(',')
-      ->check(CLI::IsMember({"a", "b", "c", "g"}))
+      ->check(CLI::IsMember({"a", "b", "c", "g", "m"}))
       ->capture_default_str();
   cli.add_option("--results-file", results_file, "JSON lines appended here ('' = none)")
       ->capture_default_str();
@@ -608,7 +616,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(cli, argc, argv);
 
   std::vector<char> cases;
-  for (char c : {'a', 'b', 'c', 'g'}) {
+  for (char c : {'a', 'b', 'c', 'g', 'm'}) {
     if (std::find(only.begin(), only.end(), std::string(1, c)) != only.end()) cases.push_back(c);
   }
 
@@ -687,7 +695,7 @@ int main(int argc, char** argv) {
         Measurement m;
         m.run = run;
         m.case_id = c;
-        m.outputs_expected = c == 'c' ? input.passing : records;
+        m.outputs_expected = c == 'c' || c == 'm' ? input.passing : records;
         const CpuSample cpu_before = sample_cpu(broker_pid);
         try {
           if (c == 'a') {
@@ -697,7 +705,7 @@ int main(int argc, char** argv) {
                                       : c == 'g' ? Pipeline::group_by
                                                  : Pipeline::readme;
             m.result = run_frame(pipeline, brokers, input_topic, outputs[c], group, partitions,
-                                 records, m.outputs_expected, ctx.app_extra);
+                                 records, m.outputs_expected, ctx.app_extra, c == 'm');
           }
         } catch (const std::exception& e) {
           ++failures;
@@ -731,6 +739,10 @@ int main(int argc, char** argv) {
         fmt::print("     {:<4} {:<42} {:>9.3f} {:>12} {:>6}\n", c, describe_case(c), med[c],
                    grouped(rps),
                    med.count('a') ? fmt::format("{:.3f}", med['a'] / med[c]) : std::string("-"));
+      }
+      if (med.count('c') && med.count('m')) {
+        fmt::print("     metrics on: (c) seconds / (m) seconds = {:.3f} (1 = free)\n",
+                   med['c'] / med['m']);
       }
     }
     fmt::print(

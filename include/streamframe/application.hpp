@@ -94,6 +94,16 @@ struct ApplicationConfig {
   LogFormat log_format = LogFormat::text;
   bool install_signal_handlers = true;
 
+  // --- operations (EXT-08) ---
+  // Prometheus metrics (GET /metrics) and the health endpoints (GET /health/live,
+  // /health/ready) on this TCP port, served from the first run() until the Application is
+  // destroyed; 0 = off. A port that cannot be bound => ConfigError naming it at run().
+  int metrics_port = 0;
+  std::string metrics_bind_address = "0.0.0.0";
+  // /health/live answers 503 once a worker's loop has not turned for this long (a user
+  // callback that hangs, a stuck checkpoint); a restore counts as turning while it reads.
+  std::chrono::milliseconds liveness_timeout{60000};
+
   // --- state (SEMANTICS §10, APP-06..10) ---
   RocksDBOptions rocksdb_options{};
   // The memory the process's state may hold, stores of every worker together: half goes to

@@ -358,7 +358,9 @@ void bind_application(nb::module_& m) {
              nb::object on_processing_error, nb::object on_producer_error,
              nb::object on_message_processed, int num_workers,
              std::int64_t max_partition_buffer_size,
-             std::optional<std::int64_t> state_memory_budget, const std::string& log_format) {
+             std::optional<std::int64_t> state_memory_budget, const std::string& log_format,
+             int metrics_port, const std::string& metrics_bind_address,
+             std::int64_t liveness_timeout_ms) {
             nb::list keep;
             ApplicationConfig c;
             c.broker_address = broker_address;
@@ -401,6 +403,9 @@ void bind_application(nb::module_& m) {
               };
             }
             c.num_workers = num_workers;
+            c.metrics_port = metrics_port;
+            c.metrics_bind_address = metrics_bind_address;
+            c.liveness_timeout = milliseconds(liveness_timeout_ms);
             c.max_partition_buffer_size = static_cast<std::size_t>(max_partition_buffer_size);
             if (state_memory_budget)
               c.state_memory_budget = static_cast<std::size_t>(*state_memory_budget);
@@ -417,7 +422,8 @@ void bind_application(nb::module_& m) {
           nb::arg("on_processing_error").none(), nb::arg("on_producer_error").none(),
           nb::arg("on_message_processed").none(), nb::arg("num_workers"),
           nb::arg("max_partition_buffer_size"), nb::arg("state_memory_budget").none(),
-          nb::arg("log_format"))
+          nb::arg("log_format"), nb::arg("metrics_port"), nb::arg("metrics_bind_address"),
+          nb::arg("liveness_timeout_ms"))
       .def(
           "topic",
           [](PyApp& app, std::string name, nb::object value_deserializer,

@@ -93,6 +93,9 @@ class Application:
         num_workers: int = 1,
         state_memory_budget: Optional[int] = None,
         log_format: str = "text",
+        metrics_port: int = 0,
+        metrics_bind_address: str = "0.0.0.0",
+        liveness_timeout: float = 60,
         **unsupported: Any,
     ) -> None:
         for name in unsupported:
@@ -126,6 +129,9 @@ class Application:
             max_partition_buffer_size=max_partition_buffer_size,
             state_memory_budget=state_memory_budget,
             log_format=log_format,
+            metrics_port=metrics_port,
+            metrics_bind_address=metrics_bind_address,
+            liveness_timeout_ms=_seconds_to_ms(liveness_timeout, "liveness_timeout"),
         )
 
     def topic(

@@ -244,6 +244,42 @@ def test_json_log_lines_name_the_record_being_processed(embedded_app, name, capf
         embedded_app(log_format="yaml")
 
 
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_metrics_port_serves_prometheus_metrics_and_health(embedded_app, name):
+    # EXT-08 from Python: the same endpoints as in C++, the counters as the run left them.
+    import urllib.error
+    import urllib.request
+    port = _free_port()
+    app = embedded_app(metrics_port=port, metrics_bind_address="127.0.0.1")
+    topic = app.topic(name("in"))
+    seen = {}
+
+    def probe(value):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready") as r:
+            seen["ready"] = r.status
+        return value
+
+    app.dataframe(topic).apply(probe)
+    produce(app, topic, [(b"k", {"i": i}, 1000 + i) for i in range(3)])
+    assert len(app.run(count=3)) == 3
+    assert seen["ready"] == 200
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as r:
+        text = r.read().decode()
+    consumed = [line for line in text.splitlines()
+                if line.startswith("streamframe_records_consumed_total{")]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in consumed) == 3, text
+    with pytest.raises(urllib.error.HTTPError) as not_ready:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready")
+    assert not_ready.value.code == 503
+    assert json.loads(not_ready.value.read())["reason"] == "not running"
+
+
 def test_error_classes():
     for cls in (sf.KafkaError, sf.ConfigError, sf.SerializationError, sf.ValueTypeError,
                 sf.ColumnDoesNotExist, sf.TopicNotFound, sf.InvalidOperation):

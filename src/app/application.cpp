@@ -14,6 +14,9 @@
 #include "app/access.hpp"
 #include "app/config_reference.hpp"
 #include "app/consumer_factory.hpp"
+#include "app/health.hpp"
+#include "app/metrics.hpp"
+#include "app/operations_server.hpp"
 #include "app/process_identity.hpp"
 #include "app/producer_factory.hpp"
 #include "app/source_runner.hpp"
@@ -100,6 +103,11 @@ class Application::Impl {
     if (config_.num_workers < 1) {
       throw ConfigError("num_workers must be >= 1, got " + std::to_string(config_.num_workers));
     }
+    if (config_.metrics_port < 0 || config_.metrics_port > 65535) {
+      throw ConfigError("metrics_port must be 0 (off) or a TCP port up to 65535, got " +
+                        std::to_string(config_.metrics_port));
+    }
+    if (config_.liveness_timeout.count() <= 0) throw ConfigError("liveness_timeout must be > 0");
     if (std::filesystem::exists(config_.state_dir) &&
         !std::filesystem::is_directory(config_.state_dir)) {
       throw ConfigError("state_dir '" + config_.state_dir + "' is not a directory");
@@ -417,6 +425,42 @@ class Application::Impl {
       std::atomic<bool>& flag;
       ~Running() { flag = false; }
     } running_guard{running_};
+    serve_operations();
+    if (!health_) return run_running(options);
+    health_->run_started(!graphs_.empty());
+    try {
+      auto result = run_running(options);
+      health_->run_ended({});
+      return result;
+    } catch (const std::exception& e) {
+      health_->run_ended(e.what());
+      throw;
+    } catch (...) {
+      health_->run_ended("an unknown error");
+      throw;
+    }
+  }
+
+  // EXT-08: the metrics and health endpoints, from the first run() on.
+  void serve_operations() {
+    if (config_.metrics_port == 0 || operations_) return;
+    metrics_ = std::make_unique<detail::Metrics>();
+    health_ = std::make_unique<detail::Health>(config_.liveness_timeout);
+    using Response = detail::OperationsServer::Response;
+    const auto health_response = [](const detail::Health::Answer& a) {
+      return Response{a.ok ? 200 : 503, "application/json", a.body + "\n"};
+    };
+    operations_ = std::make_unique<detail::OperationsServer>(
+        config_.metrics_bind_address, config_.metrics_port,
+        [m = metrics_.get()] {
+          return Response{200, "text/plain; version=0.0.4; charset=utf-8", m->scrape()};
+        },
+        [h = health_.get(), health_response] { return health_response(h->live()); },
+        [h = health_.get(), health_response] { return health_response(h->ready()); });
+  }
+
+  // run() once it holds the running flag.
+  std::vector<Value> run_running(const RunOptions& options) {
     stop_ = false;
     stop_fail_ = false;
     SignalScope signals(this, config_.install_signal_handlers);
@@ -467,6 +511,8 @@ class Application::Impl {
       kafka::set_option(settings.restore_config, "group.id", config_.consumer_group + "-restore");
       settings.exactly_once = exactly_once();
       settings.index = i;
+      settings.metrics = metrics_.get();
+      settings.health = health_.get();
       if (embedded_) {
         // Partitions are dealt to the workers by partition number (TOP-15: one number of
         // every topic goes to one worker, as the range assignor does); the mock has no group
@@ -600,6 +646,10 @@ class Application::Impl {
   std::atomic<bool> stop_fail_{false};
   std::atomic<bool> interrupted_{false};
   RunStats stats_;
+  // EXT-08; the server last: it is stopped before what its handlers read goes.
+  std::unique_ptr<detail::Metrics> metrics_;
+  std::unique_ptr<detail::Health> health_;
+  std::unique_ptr<detail::OperationsServer> operations_;
 };
 
 Application::Application(ApplicationConfig config)

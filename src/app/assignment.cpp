@@ -266,6 +266,15 @@ void Assignment::prepare_task(kafka::Consumer& consumer, TaskGroup& group, std::
     request.partition = partition;
     request.boundaries = boundaries;
     request.only_without_offsets = only_without_offsets;
+    if (metrics_ != nullptr || health_ != nullptr) {
+      auto count = metrics_ != nullptr ? metrics_->restore_observer(st->name, partition)
+                                       : std::function<void(std::int64_t, std::int64_t)>{};
+      request.on_progress = [count = std::move(count), health = health_](std::int64_t records,
+                                                                         std::int64_t left) {
+        if (count) count(records, left);
+        if (health != nullptr) health->turned();
+      };
+    }
     restores.push_back(std::move(request));
   }
   restored.push_back(&task);
@@ -347,6 +356,7 @@ Assignment::TopicSlot* Assignment::slot_of(const std::string& topic, std::int32_
   // Partitions can be added to a topic while it is consumed: grow on demand.
   if (static_cast<std::size_t>(partition) >= slot.assigned.size()) {
     slot.assigned.resize(partition + 1, 0);
+    slot.consumed.resize(partition + 1, 0);
     if (slot.group->aligned()) slot.buffers.resize(partition + 1);
   }
   return &slot;

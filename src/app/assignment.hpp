@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "app/health.hpp"
+#include "app/metrics.hpp"
 #include "app/worker_settings.hpp"
 #include "dataframe/partition_task.hpp"
 #include "kafka/consumer.hpp"
@@ -45,6 +47,8 @@ class Assignment {
     TaskGroup* group = nullptr;
     std::size_t input = 0;  // this topic's input number in its group's tasks
     std::vector<char> assigned;
+    // By partition: messages processed since the metrics last took them (EXT-08).
+    std::vector<std::uint64_t> consumed;
     // Aligned groups only, by partition (a deque: growing it moves no buffer).
     std::deque<PartitionBuffer> buffers;
   };
@@ -79,6 +83,13 @@ class Assignment {
   // Some pipeline acts on the application clock (idle closing).
   bool ticks() const noexcept { return ticks_; }
   std::size_t assigned_count() const noexcept { return assigned_count_; }
+
+  // EXT-08: restores report their progress to `metrics` and count as signs of life in
+  // `health` (either may be null). Both must outlive this.
+  void observe(WorkerMetrics* metrics, WorkerHealth* health) noexcept {
+    metrics_ = metrics;
+    health_ = health;
+  }
 
   // Marks the partitions assigned and makes their tasks; stateful ones wait for prepare().
   void assign(const std::vector<kafka::TopicPartition>& tps);
@@ -145,6 +156,8 @@ class Assignment {
   std::vector<kafka::TopicPartition> to_prepare_;
   std::vector<std::unique_ptr<state::Restorer>> restorers_;
   std::unique_ptr<kafka::Consumer> lookups_;
+  WorkerMetrics* metrics_ = nullptr;
+  WorkerHealth* health_ = nullptr;
 };
 
 }  // namespace streamframe::detail

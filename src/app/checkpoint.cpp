@@ -117,6 +117,7 @@ std::chrono::milliseconds Checkpoint::time_left(Clock::time_point deadline) cons
 }
 
 void Checkpoint::wait_step(const char* during) {
+  if (health_ != nullptr) health_->turned();
   // Serves the producer's events, among them its "all brokers down" report.
   producer_.poll(std::chrono::milliseconds(0));
   if (stop_fail_ != nullptr && stop_fail_->load()) {
@@ -228,6 +229,7 @@ bool Checkpoint::complete_deferred(Clock::time_point deadline, bool rethrow_pend
 }
 
 bool Checkpoint::commit_deferred(Clock::time_point deadline) {
+  const auto called = Clock::now();
   crash_point("checkpoint.deferred.acknowledged");
   if (!deferred_->offsets.empty() && !commit_offsets_or_rewind(deferred_->offsets, deadline)) {
     return false;
@@ -242,6 +244,7 @@ bool Checkpoint::commit_deferred(Clock::time_point deadline) {
   deferred_.reset();
   ++stats_.checkpoints;
   ++stats_.checkpoints_deferred;
+  counted(CheckpointResult::committed, Clock::now() - called);
   rearm_memory_pressure();
   return true;
 }
@@ -260,6 +263,7 @@ void Checkpoint::commit(Clock::time_point deadline, bool may_defer) {
     }
   }
   if (commit.empty() && !operator_changes_) {
+    counted(CheckpointResult::empty);
     offsets_stored_ = 0;
     if (exactly_once_ && producer_.in_transaction()) {
       producer_.abort_transaction(config_.request_timeout);  // CK-02: empty => abort
@@ -326,6 +330,7 @@ void Checkpoint::commit(Clock::time_point deadline, bool may_defer) {
   operator_changes_ = false;
   other_records_ = false;  // every record so far was acknowledged
   ++stats_.checkpoints;
+  counted(CheckpointResult::committed, Clock::now() - started_);
   rearm_memory_pressure();
 }
 
@@ -429,6 +434,7 @@ bool Checkpoint::commit_transaction(const std::vector<kafka::TopicPartition>& of
           "last committed offsets",
           e.what());
       ++stats_.checkpoints_aborted;
+      counted(CheckpointResult::aborted);
       return false;
     }
     throw KafkaError(e.code(),
@@ -474,6 +480,7 @@ bool Checkpoint::commit_offsets_or_rewind(const std::vector<kafka::TopicPartitio
           "processing again from the last committed offsets",
           e.what());
       ++stats_.checkpoints_aborted;
+      counted(CheckpointResult::aborted);
       rewind();
       return false;
     }
@@ -562,6 +569,7 @@ void Checkpoint::back_off(const SinkBackpressureError& error) {
   }
   rewind();
   ++stats_.checkpoints_aborted;
+  counted(CheckpointResult::aborted);
   if (on_back_off_) on_back_off_();
   std::vector<kafka::TopicPartition> assigned = consumer_.assignment();
   consumer_.pause(assigned);

@@ -27,6 +27,8 @@
 #include <vector>
 
 #include "app/assignment.hpp"
+#include "app/health.hpp"
+#include "app/metrics.hpp"
 #include "kafka/broker_watch.hpp"
 #include "kafka/consumer.hpp"
 #include "kafka/producer.hpp"
@@ -114,6 +116,12 @@ class Checkpoint {
     budget_ = std::move(budget);
     rearm_memory_pressure();
   }
+  // EXT-08: checkpoints are counted by result, committed ones timed; a checkpoint waiting for
+  // the brokers is alive (broker_availability_timeout bounds that wait). Null = off.
+  void observe(WorkerMetrics* metrics, WorkerHealth* health) noexcept {
+    metrics_ = metrics;
+    health_ = health;
+  }
   // A second SIGINT (stop with fail) interrupts a checkpoint's waits; null = never.
   void set_stop_fail(const std::atomic<bool>* stop_fail) noexcept { stop_fail_ = stop_fail; }
   // Called for each partition an aborted checkpoint moves back, before the seek: what the
@@ -166,6 +174,9 @@ class Checkpoint {
   void resume_if_due();
 
  private:
+  void counted(CheckpointResult result, Clock::duration took = {}) {
+    if (metrics_ != nullptr) metrics_->checkpoint(result, took);
+  }
   // SNK-03: a sink asked to retry later: everything since the last checkpoint is dropped and
   // rewound, and the assigned partitions pause for `retry_after`.
   void back_off(const SinkBackpressureError& error);
@@ -232,6 +243,8 @@ class Checkpoint {
   std::vector<Sink*> sinks_;
   PendingError& pending_;
   RunStats& stats_;
+  WorkerMetrics* metrics_ = nullptr;
+  WorkerHealth* health_ = nullptr;
   const std::atomic<bool>* stop_fail_ = nullptr;
 
   std::vector<TopicProgress> progress_;  // by TopicSlot::index

@@ -98,6 +98,16 @@ std::vector<ConfigEntry> application_config_reference() {
        "program registered"},
       {"install_signal_handlers", flag(d.install_signal_handlers),
        "SIGINT/SIGTERM stop gracefully; a second SIGINT aborts without commit (`Interrupted`)"},
+      {"metrics_port", std::to_string(d.metrics_port),
+       "EXT-08: Prometheus metrics at `GET /metrics` and the health probes `GET /health/live` "
+       "and `/health/ready` on this port, from the first `run()` until the Application is "
+       "destroyed (0 = off); a port that cannot be bound is a `ConfigError` naming it "
+       "(docs/operations.md)"},
+      {"metrics_bind_address", code("\"" + d.metrics_bind_address + "\""),
+       "the address the metrics port listens on (`127.0.0.1`: this host only)"},
+      {"liveness_timeout", duration(d.liveness_timeout),
+       "`/health/live` answers 503 once a worker's loop has not turned for this long; a restore "
+       "counts as turning while it reads"},
       {"rocksdb_options", "see State",
        "RocksDB settings of every store (`RocksDBOptions`: caches, compression, fsync, open "
        "retries, what to do with a corrupted store)"},

@@ -62,6 +62,18 @@ constexpr std::size_t kErrorMessageMaxBytes = 4096;
 
 // The error's dynamic type as written in C++, without the streamframe:: prefix
 // ("SerializationError", "std::runtime_error").
+const char* action_name(ErrorAction action) {
+  switch (action) {
+    case ErrorAction::skip:
+      return "skip";
+    case ErrorAction::dead_letter:
+      return "dead_letter";
+    case ErrorAction::stop:
+      break;
+  }
+  return "stop";
+}
+
 std::string error_type_name(const std::exception& e) {
   const char* mangled = typeid(e).name();
   int status = 0;
@@ -100,7 +112,12 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
     }
     for (Sink* s : g->sinks()) sinks_.push_back(s);
   }
+  if (settings_.metrics != nullptr) {
+    metrics_ = std::make_unique<WorkerMetrics>(*settings_.metrics, settings_.index);
+  }
+  if (settings_.health != nullptr) health_ = settings_.health->add_worker(settings_.index);
   assignment_ = std::make_unique<Assignment>(settings_, *this);
+  assignment_->observe(metrics_.get(), health_.get());
   for (Sink* s : sinks_) {
     // SNK-01: a failed setup goes to the sink's callback, which may resolve it.
     bool connected = false;
@@ -140,6 +157,7 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
   checkpoint_ =
       std::make_unique<Checkpoint>(config_, settings_.exactly_once, *assignment_, *producer_,
                                    *consumer_, *brokers_, output_acks_, sinks_, pending_, stats_);
+  checkpoint_->observe(metrics_.get(), health_.get());
   if (settings_.stores != nullptr)
     checkpoint_->set_memory_budget(settings_.stores->memory_budget());
   checkpoint_->set_on_rewind([this](const kafka::TopicPartition& tp) {
@@ -195,6 +213,7 @@ ErrorAction Worker::decide(const ErrorCallback& callback, const std::exception& 
     logger()->error("{} error: {}", stage, error.what());
     if (config_.dead_letter_topic) action = ErrorAction::dead_letter;
   }
+  if (metrics_) metrics_->processing_error(stage, action_name(action));
   if (action == ErrorAction::skip) {
     ++stats_.errors_skipped;
     logger()->debug("{} error skipped: {}", stage, error.what());
@@ -245,6 +264,11 @@ void Worker::dead_letter(const kafka::Message& m, const std::exception& error, c
 
 void Worker::on_assign(const std::vector<kafka::TopicPartition>& tps) {
   assignment_->assign(tps);
+  if (health_) {
+    health_->joined();
+    // Not ready until the next prepare() has opened and restored their stores.
+    if (!tps.empty()) health_->restoring(true);
+  }
   logger()->info("partitions assigned: {}", tps.size());
   last_activity_ = Clock::now();
 }
@@ -271,6 +295,7 @@ void Worker::on_lost(const std::vector<kafka::TopicPartition>& tps) {
       "unreachable); what was processed since the last checkpoint is not committed and is "
       "processed again by the partitions' next owner",
       tps.size());
+  if (health_) health_->left();  // not a member until the group assigns again
   try {
     checkpoint_->abort_lost();
   } catch (...) {
@@ -285,6 +310,7 @@ void Worker::release(const std::vector<kafka::TopicPartition>& tps) {
     for (const auto& tp : tps) drop_buffer(tp);
   }
   checkpoint_->forget_partitions(tps);
+  if (metrics_) forget_metrics(tps);
   assignment_->release(tps);
   last_activity_ = Clock::now();
 }
@@ -302,6 +328,7 @@ void Worker::on_delivery(const kafka::DeliveryReport& report) {
   };
   if (report.error_code == 0) {
     ++stats_.records_produced;
+    if (metrics_) metrics_->produced(report.topic);
     if (changelog) {
       auto& delivered = static_cast<PartitionTask::Store*>(report.opaque)->delivered;
       delivered = std::max(delivered, report.offset);
@@ -510,6 +537,7 @@ void Worker::processing_failed(const kafka::Message& m, PartitionTask& task, std
 
 void Worker::processed(Assignment::TopicSlot& slot, const kafka::Message& m) {
   checkpoint_->record(slot, m.partition(), m.offset());
+  ++slot.consumed[static_cast<std::size_t>(m.partition())];
   if (config_.on_message_processed)
     config_.on_message_processed(slot.topic, m.partition(), m.offset());
   current_message_context() = nullptr;
@@ -557,8 +585,15 @@ void Worker::run(RunState& run, const std::atomic<bool>& stop, const std::atomic
     } else {
       checkpoint(Clock::now() + settings_.flush_timeout);
     }
+    if (metrics_) publish_metrics();
   } catch (...) {
     current_message_context() = nullptr;
+    if (metrics_) {
+      try {
+        publish_metrics();  // what was processed before the error still counts
+      } catch (...) {
+      }
+    }
     // The checkpoints completed before the error are committed, as they were before
     // checkpoints could be deferred: a deferred one is committed once its outputs are all
     // acknowledged (not if one was lost, nor after stop(fail)); any error doing so leaves it
@@ -590,6 +625,10 @@ bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
                                                             std::chrono::milliseconds(100)));
   pending_.rethrow();
   if (assignment_->prepare(*consumer_, stop)) last_activity_ = Clock::now();
+  if (health_) {
+    health_->restoring(false);
+    health_->turned();
+  }
   if (!run.assigned.load(std::memory_order_relaxed) && assignment_->assigned_count() > 0 &&
       !run.assigned.exchange(true) && run.on_first_assignment) {
     run.on_first_assignment();
@@ -635,6 +674,7 @@ bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
     consumed_ = false;
   }
   tick_operators();
+  if (metrics_) publish_metrics();
   if (limit_reached()) run.limit_reached = true;
   // APP-25: serve the producer's callbacks (delivery reports reach on_producer_error here)
   // before taking the next messages. producer_poll_timeout > 0 waits up to that long for
@@ -780,6 +820,77 @@ bool Worker::idle_timeout_expired(const RunState& run) const {
     }
   }
   return true;
+}
+
+void Worker::publish_metrics() {
+  for (auto& group : assignment_->groups()) {
+    for (Assignment::TopicSlot* slot : group->inputs) {
+      for (std::size_t p = 0; p < slot->consumed.size(); ++p) {
+        if (slot->consumed[p] == 0) continue;
+        metrics_->consumed(slot->topic, static_cast<std::int32_t>(p), slot->consumed[p]);
+        slot->consumed[p] = 0;
+      }
+    }
+  }
+  metrics_->publish();
+  // The lag once a second: positions and watermarks are the consumer's cached values (no
+  // request), but a turn is shorter than a scrape interval.
+  const auto now = Clock::now();
+  if (now - last_lag_ < std::chrono::seconds(1)) return;
+  last_lag_ = now;
+  publish_state_sizes();
+  lag_partitions_.clear();
+  for (auto& group : assignment_->groups()) {
+    for (Assignment::TopicSlot* slot : group->inputs) {
+      for (std::size_t p = 0; p < slot->assigned.size(); ++p) {
+        if (slot->assigned[p])
+          lag_partitions_.push_back({slot->topic, static_cast<std::int32_t>(p)});
+      }
+    }
+  }
+  if (lag_partitions_.empty()) return;
+  std::vector<kafka::TopicPartition> positions;
+  try {
+    positions = consumer_->position(lag_partitions_);
+  } catch (const KafkaError& e) {
+    logger()->debug("consumer lag not measured: {}", e.what());
+    return;
+  }
+  for (const auto& tp : positions) {
+    const std::int64_t high = consumer_->get_watermarks(tp.topic, tp.partition).second;
+    // Nothing fetched yet, or no position yet: not known, so not reported.
+    if (high < 0 || tp.offset < 0) continue;
+    metrics_->lag(tp.topic, tp.partition, std::max<std::int64_t>(high - tp.offset, 0));
+  }
+}
+
+void Worker::forget_metrics(const std::vector<kafka::TopicPartition>& tps) {
+  for (const auto& tp : tps) {
+    metrics_->forget(tp.topic, tp.partition);
+    Assignment::TopicSlot* slot = assignment_->slot_of(tp.topic, tp.partition);
+    if (slot == nullptr) continue;
+    // What was counted of it still goes to the series.
+    if (static_cast<std::size_t>(tp.partition) < slot->consumed.size() &&
+        slot->consumed[tp.partition] > 0) {
+      metrics_->consumed(slot->topic, tp.partition, slot->consumed[tp.partition]);
+      slot->consumed[tp.partition] = 0;
+    }
+    if (static_cast<std::size_t>(tp.partition) >= slot->group->tasks.size()) continue;
+    if (const auto& task = slot->group->tasks[tp.partition]) {
+      for (const auto& st : task->stores()) metrics_->forget_store(st->name, tp.partition);
+    }
+  }
+}
+
+void Worker::publish_state_sizes() {
+  assignment_->for_each_task(
+      [this](Assignment::TaskGroup&, std::int32_t partition, PartitionTask& task) {
+        for (const auto& st : task.stores()) {
+          if (st->store && !st->store->closed()) {
+            metrics_->state_bytes(st->name, partition, st->store->approximate_bytes());
+          }
+        }
+      });
 }
 
 }  // namespace streamframe::detail

@@ -17,6 +17,8 @@
 
 #include "app/assignment.hpp"
 #include "app/checkpoint.hpp"
+#include "app/health.hpp"
+#include "app/metrics.hpp"
 #include "app/worker_settings.hpp"
 #include "dataframe/partition_task.hpp"
 #include "kafka/broker_watch.hpp"
@@ -46,6 +48,9 @@ class Worker final : public TaskOutput {
   void emit(Row& row, const MessageContext& context, std::uint32_t label) override;
   bool emit_reads_headers() const override;
   void count_null_key() override { ++stats_.null_keys_skipped; }
+  void count_late_record(std::string_view store) override {
+    if (metrics_) metrics_->late_record(store);
+  }
 
  private:
   // One turn of the loop: prepares new partitions, runs a polled batch, ticks, serves the
@@ -113,6 +118,12 @@ class Worker final : public TaskOutput {
   std::int64_t now_ms() const;
   ErrorAction decide(const ErrorCallback& callback, const std::exception& error,
                      const ErrorContext& ctx, const char* stage);
+  // EXT-08, once per turn: the counts since the last turn into the series; consumer lag and
+  // state sizes about once a second.
+  void publish_metrics();
+  void publish_state_sizes();
+  // Partitions given up: their lag and state series go.
+  void forget_metrics(const std::vector<kafka::TopicPartition>& tps);
 
   WorkerSettings settings_;
   const ApplicationConfig& config_;
@@ -123,6 +134,10 @@ class Worker final : public TaskOutput {
   bool failed_ = false;
   // Before the producer: its close may still serve delivery reports.
   OutputAcks output_acks_;
+  std::unique_ptr<WorkerMetrics> metrics_;  // null = metrics off
+  std::shared_ptr<WorkerHealth> health_;    // null = health endpoints off
+  std::chrono::steady_clock::time_point last_lag_{};
+  std::vector<kafka::TopicPartition> lag_partitions_;
   // Declared in dependency order: each is destroyed before what it refers to.
   std::unique_ptr<Assignment> assignment_;
   std::unique_ptr<kafka::Producer> producer_;

@@ -20,6 +20,9 @@
 
 namespace streamframe::detail {
 
+class Metrics;
+class Health;
+
 struct WorkerSettings {
   kafka::Config consumer_config;
   kafka::Config producer_config;
@@ -37,6 +40,9 @@ struct WorkerSettings {
   kafka::Config restore_config;  // consumer settings for changelog recovery
   bool exactly_once = false;
   int index = 0;  // worker number, for logs
+  // EXT-08: null when metrics_port is 0. Outlive the worker.
+  Metrics* metrics = nullptr;
+  Health* health = nullptr;
 };
 
 // Limits and outputs of one run() call.

@@ -80,6 +80,8 @@ class ExecContext {
   virtual OperatorState& operator_state(std::size_t store, const Node& owner);
   // A window skipped a record with a null key (WIN-01): counted in RunStats.
   virtual void count_null_key() {}
+  // A window of store `store` refused a record because the window had closed (WIN-08).
+  virtual void count_late_record(std::string_view store) { (void)store; }
   // concat of different topics (SDF-13): the nodes about to run belong to `graph`, so the
   // store indices they pass are that graph's. Returns what leave_graph() restores. A context
   // that runs one graph has nothing to switch.

@@ -50,6 +50,8 @@ class TaskOutput {
   virtual bool emit_reads_headers() const { return true; }
   // A window skipped a record with a null key (WIN-01).
   virtual void count_null_key() {}
+  // A window refused a record because the window had closed (WIN-08).
+  virtual void count_late_record(std::string_view store) { (void)store; }
 };
 
 // One message's bytes as a consumer receives them.
@@ -225,6 +227,7 @@ class PartitionTask final : public ExecContext {
   StateScope& state(std::size_t store, const Row& row) override;
   OperatorState& operator_state(std::size_t store, const Node& owner) override;
   void count_null_key() override { output_->count_null_key(); }
+  void count_late_record(std::string_view store) override { output_->count_late_record(store); }
   std::size_t enter_graph(const Graph& graph) override;
   void leave_graph(std::size_t previous) noexcept override { store_input_ = previous; }
   std::int64_t now_ms() const override {

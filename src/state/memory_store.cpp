@@ -28,10 +28,20 @@ void MemoryStore::write(const WriteBatch& batch, std::optional<std::int64_t> cha
   // for a store whose contents die with the process anyway.
   batch.for_each([this](const WriteBatch::Op& op) {
     if (op.value) {
-      data_.insert_or_assign(std::string(op.key), std::string(*op.value));
+      auto [it, inserted] = data_.try_emplace(std::string(op.key));
+      if (inserted) {
+        bytes_ += op.key.size();
+      } else {
+        bytes_ -= it->second.size();
+      }
+      it->second.assign(*op.value);
+      bytes_ += op.value->size();
     } else {
       auto it = data_.find(op.key);
-      if (it != data_.end()) data_.erase(it);
+      if (it != data_.end()) {
+        bytes_ -= it->first.size() + it->second.size();
+        data_.erase(it);
+      }
     }
   });
   if (changelog_offset) changelog_offset_ = changelog_offset;
@@ -45,6 +55,7 @@ std::optional<std::int64_t> MemoryStore::changelog_offset() const {
 void MemoryStore::close() {
   closed_ = true;
   data_.clear();
+  bytes_ = 0;
 }
 
 }  // namespace streamframe::state

@@ -23,6 +23,8 @@ class MemoryStore final : public PartitionStore {
 
   std::size_t size() const noexcept { return data_.size(); }
   std::shared_ptr<MemoryBudget> memory_budget() const override { return budget_; }
+  // Keys and values (not the map's own nodes).
+  std::uint64_t approximate_bytes() const override { return bytes_; }
 
  private:
   void check_open() const;
@@ -32,6 +34,7 @@ class MemoryStore final : public PartitionStore {
   std::map<std::string, std::string, std::less<>> data_;
   std::optional<std::int64_t> changelog_offset_;
   std::shared_ptr<MemoryBudget> budget_;
+  std::uint64_t bytes_ = 0;
   bool closed_ = false;
 };
 

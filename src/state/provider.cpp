@@ -42,6 +42,9 @@ class MemoryHandle final : public PartitionStore {
     check();
     return store_->changelog_offset();
   }
+  std::uint64_t approximate_bytes() const override {
+    return closed_ ? 0 : store_->approximate_bytes();
+  }
   void close() override { closed_ = true; }
   bool closed() const noexcept override { return closed_; }
 

@@ -130,6 +130,7 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
   Clock::time_point waiting_since{};
   std::int64_t waiting_at = -1;
   std::vector<kafka::Message> msgs;
+  std::int64_t reported = 0;  // records passed to on_progress
   bool done = false;
   while (!done) {
     if (stop.load()) {
@@ -139,6 +140,7 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
     msgs.clear();
     consumer_->poll_batch(msgs, kBatchRecords, std::chrono::milliseconds(500));
     if (msgs.empty()) {
+      if (r.on_progress) r.on_progress(0, -1);  // alive, waiting (EXT-08's liveness)
       if (waiting) {
         // Polls stay empty until the coordinator ends the open transaction; the fetcher then
         // goes on by itself and reports the partition's end again.
@@ -243,6 +245,12 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
       r.store->bulk_write(batch, next);
       batch.clear();
     }
+    if (r.on_progress) {
+      const std::int64_t read = result.applied + result.skipped;
+      r.on_progress(read - reported,
+                    done ? 0 : (high >= 0 ? std::max<std::int64_t>(high - next, 0) : -1));
+      reported = read;
+    }
     const auto now = Clock::now();
     if (now - last_log >= std::chrono::seconds(5)) {
       last_log = now;
@@ -255,6 +263,7 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
     }
   }
   r.store->end_bulk_load();
+  if (r.on_progress) r.on_progress(0, 0);
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   if (result.applied + result.skipped == 0) return result;  // nothing new: stay quiet
   detail::logger()->info(

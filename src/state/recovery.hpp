@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,6 +29,10 @@ struct RestoreRequest {
   std::vector<std::pair<std::string, std::int64_t>> boundaries;
   // APP-10 "latest": only records without the processed-offset header are applied.
   bool only_without_offsets = false;
+  // Called from the restoring thread after each batch read: the records read since the last
+  // call and those left up to the changelog's end as known then (-1: not known yet); (0, 0)
+  // when the partition is restored. Also a sign of life while a long restore runs.
+  std::function<void(std::int64_t records, std::int64_t remaining)> on_progress;
 };
 
 struct RestoreResult {

@@ -318,6 +318,23 @@ std::optional<std::int64_t> RocksDBStore::changelog_offset() const {
   return changelog_offset_;
 }
 
+std::uint64_t RocksDBStore::approximate_bytes() const {
+  if (db_ == nullptr) return 0;
+  std::uint64_t total = 0;
+  for (const auto* cf : {data_cf_.get(), meta_cf_.get()}) {
+    std::uint64_t v = 0;
+    if (db_->GetIntProperty(const_cast<rocksdb::ColumnFamilyHandle*>(cf),
+                            rocksdb::DB::Properties::kEstimateLiveDataSize, &v)) {
+      total += v;
+    }
+    if (db_->GetIntProperty(const_cast<rocksdb::ColumnFamilyHandle*>(cf),
+                            rocksdb::DB::Properties::kCurSizeAllMemTables, &v)) {
+      total += v;
+    }
+  }
+  return total;
+}
+
 void RocksDBStore::close() {
   if (!db_) return;
   meta_cf_.reset();

@@ -65,6 +65,8 @@ class RocksDBStore final : public PartitionStore {
   void end_bulk_load() override;
   void bulk_write(WriteBatch& batch, std::int64_t changelog_offset) override;
   std::shared_ptr<MemoryBudget> memory_budget() const override { return budget_; }
+  // RocksDB's estimate of live data in table files plus its memtables.
+  std::uint64_t approximate_bytes() const override;
   void close() override;
   bool closed() const noexcept override { return db_ == nullptr; }
 

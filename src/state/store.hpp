@@ -136,6 +136,10 @@ class PartitionStore {
   // store of the process); null = unbounded.
   virtual std::shared_ptr<MemoryBudget> memory_budget() const { return nullptr; }
 
+  // Estimated bytes the store holds (EXT-08's state_bytes); cheap enough to ask at every
+  // checkpoint. 0 when closed or unknown.
+  virtual std::uint64_t approximate_bytes() const { return 0; }
+
   // Idempotent.
   virtual void close() = 0;
   virtual bool closed() const noexcept = 0;

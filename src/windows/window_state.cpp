@@ -517,6 +517,7 @@ Value WindowState::output(const KeyState& ks, const Window& w) const {
 
 void WindowState::late(const KeyState& ks, const Row& row, std::int64_t late_by, std::int64_t start,
                        std::int64_t end, ExecContext& ctx) const {
+  ctx.count_late_record(node_.store_name());
   bool log = true;
   if (spec_.on_late) {
     const MessageContext& mc = ctx.context();
