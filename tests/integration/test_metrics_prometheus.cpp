@@ -2,7 +2,9 @@
 // scrapes an application consuming from the real broker, and its HTTP API answers for the
 // lag and throughput series; readiness follows a restore held open by a transaction a
 // producer left open on the changelog (CK-07), so "restoring => not ready" is seen for as long
-// as the test decides, not for a few lucky milliseconds.
+// as the test decides, not for a few lucky milliseconds; liveness through an outage of a
+// cluster of the test's own (HealthOutage: live until broker_availability_timeout ends the run,
+// then not live).
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
@@ -18,6 +20,7 @@
 #include "kafka/producer.hpp"
 #include "streamframe/streamframe.hpp"
 #include "support/http_client.hpp"
+#include "support/kafka_cluster.hpp"
 #include "support/prometheus_text.hpp"
 #include "support/test_env.hpp"
 
@@ -269,6 +272,68 @@ TEST(MetricsPrometheus, NotReadyWhileRestoringAndReadyOnceRestored) {
   if (run_error) std::rethrow_exception(run_error);
   std::filesystem::remove_all(state1);
   std::filesystem::remove_all(state2);
+}
+
+TEST(HealthOutage, LiveThroughAnOutageUntilTheAvailabilityTimeoutThenNot) {
+  REQUIRE_TEST_BROKERS();  // a cluster of its own, but only where the integration tier runs
+  sft::KafkaCluster cluster(1);
+  const std::string group = sft::unique_name("outage-health");
+  const int port = sft::free_tcp_port();
+  ApplicationConfig cfg = base_config(group);
+  cfg.broker_address = cluster.address();
+  cfg.metrics_port = port;
+  cfg.metrics_bind_address = "127.0.0.1";
+  cfg.broker_availability_timeout = 8s;
+  cfg.request_timeout = 5s;
+  Application app(cfg);
+  auto sdf = app.dataframe(app.topic(group + "-in"));
+  std::exception_ptr run_error;
+  std::thread runner([&] {
+    try {
+      (void)app.run();
+    } catch (...) {
+      run_error = std::current_exception();
+    }
+  });
+  struct Stop {
+    Application& app;
+    std::thread& t;
+    ~Stop() {
+      app.stop();
+      if (t.joinable()) t.join();
+    }
+  } stop{app, runner};
+  sft::HttpResponse r;
+  ASSERT_TRUE(eventually(
+      [&] {
+        r = sft::http_get("127.0.0.1", port, "/health/ready");
+        return r.status == 200;
+      },
+      60s))
+      << r.status << " " << r.body;
+
+  cluster.control("kill-broker 1");
+  const auto down = Clock::now();
+  // Within the availability timeout the app waits for the brokers: alive.
+  while (seconds_since(down) < 4) {
+    r = sft::http_get("127.0.0.1", port, "/health/live");
+    ASSERT_EQ(r.status, 200) << "not live " << seconds_since(down)
+                             << " s into the outage: " << r.body;
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(eventually(
+      [&] {
+        r = sft::http_get("127.0.0.1", port, "/health/live");
+        return r.status == 503;
+      },
+      60s))
+      << "still live " << seconds_since(down) << " s into the outage: " << r.body;
+  const double after = seconds_since(down);
+  EXPECT_GE(after, 8) << "not live before broker_availability_timeout passed";
+  EXPECT_NE(r.body.find("run() ended with an error"), std::string::npos) << r.body;
+  runner.join();
+  ASSERT_TRUE(run_error);
+  EXPECT_THROW(std::rethrow_exception(run_error), KafkaBrokerUnavailableError);
 }
 
 }  // namespace
