@@ -230,4 +230,118 @@ bool Admin::wait_until_reachable(std::chrono::milliseconds timeout) {
   }
 }
 
+std::map<std::string, int> Admin::topics(std::chrono::milliseconds timeout) {
+  const rd_kafka_metadata_t* raw = nullptr;
+  if (const rd_kafka_resp_err_t err =
+          rd_kafka_metadata(rk_.get(), 1, nullptr, &raw, to_ms(timeout))) {
+    throw_error(err, "listing the cluster's topics", rk_.get());
+  }
+  const MetadataPtr metadata(raw);
+  std::map<std::string, int> out;
+  for (int i = 0; i < metadata->topic_cnt; ++i) {
+    const rd_kafka_metadata_topic_t& t = metadata->topics[i];
+    if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR || std::string_view(t.topic).starts_with("__"))
+      continue;
+    out.emplace(t.topic, t.partition_cnt);
+  }
+  return out;
+}
+
+GroupDescription Admin::describe_group(const std::string& group,
+                                       std::chrono::milliseconds timeout) {
+  const std::string what = fmt::format("describing consumer group '{}'", group);
+  const AdminOptionsPtr options =
+      make_options(rk_.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, timeout, false);
+  const QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+  const char* groups[] = {group.c_str()};
+  rd_kafka_DescribeConsumerGroups(rk_.get(), groups, 1, options.get(), queue.get());
+  const EventPtr event =
+      run(RD_KAFKA_EVENT_DESCRIBECONSUMERGROUPS_RESULT, timeout, what, queue.get());
+  std::size_t count = 0;
+  const rd_kafka_ConsumerGroupDescription_t** results =
+      rd_kafka_DescribeConsumerGroups_result_groups(
+          rd_kafka_event_DescribeConsumerGroups_result(event.get()), &count);
+  if (count != 1) throw_error(RD_KAFKA_RESP_ERR__BAD_MSG, what + ": unexpected result");
+  if (const rd_kafka_error_t* error = rd_kafka_ConsumerGroupDescription_error(results[0])) {
+    const rd_kafka_resp_err_t err = rd_kafka_error_code(error);
+    if (err == RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND) return {"Dead", 0};
+    throw KafkaError(err, fmt::format("{}: {}", what, rd_kafka_error_string(error)),
+                     is_retriable(err));
+  }
+  return {rd_kafka_consumer_group_state_name(rd_kafka_ConsumerGroupDescription_state(results[0])),
+          rd_kafka_ConsumerGroupDescription_member_count(results[0])};
+}
+
+namespace {
+
+// The partitions of a group result; a partition's error throws naming it.
+std::vector<TopicPartition> group_result_partitions(const rd_kafka_group_result_t* result,
+                                                    const std::string& what) {
+  if (const rd_kafka_error_t* error = rd_kafka_group_result_error(result)) {
+    const rd_kafka_resp_err_t err = rd_kafka_error_code(error);
+    throw KafkaError(err, fmt::format("{}: {}", what, rd_kafka_error_string(error)),
+                     is_retriable(err));
+  }
+  std::vector<TopicPartition> out;
+  const rd_kafka_topic_partition_list_t* list = rd_kafka_group_result_partitions(result);
+  for (int i = 0; list != nullptr && i < list->cnt; ++i) {
+    const auto& p = list->elems[i];
+    if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      throw KafkaError(p.err,
+                       fmt::format("{}: topic '{}' partition {}: {}", what, p.topic, p.partition,
+                                   rd_kafka_err2str(p.err)),
+                       is_retriable(p.err));
+    }
+    out.push_back({p.topic, p.partition, p.offset});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<TopicPartition> Admin::group_offsets(const std::string& group,
+                                                 std::chrono::milliseconds timeout) {
+  const std::string what = fmt::format("reading the committed offsets of group '{}'", group);
+  const AdminOptionsPtr options =
+      make_options(rk_.get(), RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, timeout, false);
+  const QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+  rd_kafka_ListConsumerGroupOffsets_t* request =
+      rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr);
+  rd_kafka_ListConsumerGroupOffsets(rk_.get(), &request, 1, options.get(), queue.get());
+  rd_kafka_ListConsumerGroupOffsets_destroy(request);
+  const EventPtr event =
+      run(RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT, timeout, what, queue.get());
+  std::size_t count = 0;
+  const rd_kafka_group_result_t** results = rd_kafka_ListConsumerGroupOffsets_result_groups(
+      rd_kafka_event_ListConsumerGroupOffsets_result(event.get()), &count);
+  if (count != 1) throw_error(RD_KAFKA_RESP_ERR__BAD_MSG, what + ": unexpected result");
+  std::vector<TopicPartition> out;
+  for (auto& tp : group_result_partitions(results[0], what)) {
+    if (tp.offset >= 0) out.push_back(std::move(tp));
+  }
+  return out;
+}
+
+void Admin::alter_group_offsets(const std::string& group,
+                                const std::vector<TopicPartition>& offsets,
+                                std::chrono::milliseconds timeout) {
+  if (offsets.empty()) return;
+  const std::string what = fmt::format("setting the committed offsets of group '{}'", group);
+  const AdminOptionsPtr options =
+      make_options(rk_.get(), RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, timeout, false);
+  const QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+  const TopicPartitionListPtr list = to_c_list(offsets);
+  rd_kafka_AlterConsumerGroupOffsets_t* request =
+      rd_kafka_AlterConsumerGroupOffsets_new(group.c_str(), list.get());
+  rd_kafka_AlterConsumerGroupOffsets(rk_.get(), &request, 1, options.get(), queue.get());
+  rd_kafka_AlterConsumerGroupOffsets_destroy(request);
+  const EventPtr event =
+      run(RD_KAFKA_EVENT_ALTERCONSUMERGROUPOFFSETS_RESULT, timeout, what, queue.get());
+  std::size_t count = 0;
+  const rd_kafka_group_result_t** results = rd_kafka_AlterConsumerGroupOffsets_result_groups(
+      rd_kafka_event_AlterConsumerGroupOffsets_result(event.get()), &count);
+  if (count != 1) throw_error(RD_KAFKA_RESP_ERR__BAD_MSG, what + ": unexpected result");
+  (void)group_result_partitions(results[0], what);
+}
+
 }  // namespace streamframe::kafka

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kafka/config.hpp"
 #include "kafka/types.hpp"
@@ -16,6 +17,12 @@ namespace streamframe::kafka {
 struct TopicDescription {
   int partitions = 0;
   int replication_factor = 0;  // replicas of partition 0
+};
+
+// A consumer group as DescribeConsumerGroups reports it.
+struct GroupDescription {
+  std::string state;  // librdkafka's name: Empty, Stable, PreparingRebalance, Dead, ...
+  std::size_t members = 0;
 };
 
 // Owns a dedicated producer-type handle (allow.auto.create.topics=false). Describing a topic
@@ -62,6 +69,21 @@ class Admin {
   // value (sensitive) are left out. KafkaError if the topic does not exist.
   std::map<std::string, std::string> topic_config(const std::string& name,
                                                   std::chrono::milliseconds timeout);
+
+  // Every topic of the cluster (internal ones like __consumer_offsets left out) and its
+  // partition count, from one all-topics metadata request.
+  std::map<std::string, int> topics(std::chrono::milliseconds timeout);
+
+  // The group's state and member count; a group the cluster does not know reports Dead
+  // with no members. KafkaError when the coordinator does not answer.
+  GroupDescription describe_group(const std::string& group, std::chrono::milliseconds timeout);
+  // Every offset the group has committed (ListConsumerGroupOffsets), in tp.offset.
+  std::vector<TopicPartition> group_offsets(const std::string& group,
+                                            std::chrono::milliseconds timeout);
+  // Sets the group's committed offsets (AlterConsumerGroupOffsets); the broker refuses it for
+  // a group with active members. A partition's error throws, naming it.
+  void alter_group_offsets(const std::string& group, const std::vector<TopicPartition>& offsets,
+                           std::chrono::milliseconds timeout);
 
   // Whether some broker answers a metadata request within `timeout`. Never waits longer
   // (plus a few ms), never throws for an unreachable cluster.

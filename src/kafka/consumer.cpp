@@ -389,6 +389,20 @@ std::vector<TopicPartition> Consumer::query_low_watermarks(const std::vector<Top
   return from_c_list(list.get());
 }
 
+std::vector<TopicPartition> Consumer::offsets_for_times(const std::vector<TopicPartition>& tps,
+                                                        std::chrono::milliseconds timeout) {
+  rd_kafka_t* rk = require_open("offsets_for_times");
+  if (tps.empty()) return {};
+  TopicPartitionListPtr list = to_c_list(tps);
+  const std::string what =
+      fmt::format("looking up offsets by timestamp in {} partition(s)", tps.size());
+  if (const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, list.get(), to_ms(timeout))) {
+    throw_error(err, what, rk);
+  }
+  check_partition_errors(list.get(), what);
+  return from_c_list(list.get());
+}
+
 std::pair<std::int64_t, std::int64_t> Consumer::get_watermarks(const std::string& topic,
                                                                std::int32_t partition) const {
   rd_kafka_t* rk = require_open("get_watermarks");

@@ -137,6 +137,11 @@ class Consumer {
   // does not fetch when that matters.
   std::vector<TopicPartition> query_low_watermarks(const std::vector<TopicPartition>& tps,
                                                    std::chrono::milliseconds timeout);
+  // Per partition, the first offset whose record timestamp is >= tp.offset (a timestamp in
+  // ms), asked in one ListOffsets request per leader; -1 (RD_KAFKA_OFFSET_END) when no record
+  // is that late. A partition's error throws.
+  std::vector<TopicPartition> offsets_for_times(const std::vector<TopicPartition>& tps,
+                                                std::chrono::milliseconds timeout);
   // {low, high} as last seen by the fetcher (no request); RD_KAFKA_OFFSET_INVALID when
   // unknown (e.g. nothing fetched from the partition yet).
   std::pair<std::int64_t, std::int64_t> get_watermarks(const std::string& topic,
