@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "streamframe/connection.hpp"
 #include "streamframe/consumer.hpp"
 #include "streamframe/dataframe.hpp"
 #include "streamframe/producer.hpp"
@@ -60,6 +61,10 @@ enum class LogFormat { text, json };
 struct ApplicationConfig {
   // "host:port[,host:port]" or "embedded"; empty => env STREAMFRAME_BROKER_ADDRESS.
   std::string broker_address{};
+  // APP-17: a secured cluster's connection (TLS, SASL), applied to every client the
+  // application makes (consumers, producers, admin, recovery, sources, get_producer()/
+  // get_consumer()). Its bootstrap_servers stands for broker_address (set one of the two).
+  std::optional<ConnectionConfig> connection{};
   // Empty => env STREAMFRAME_CONSUMER_GROUP, else "streamframe-default".
   std::string consumer_group{};
   // Empty => env STREAMFRAME_STATE_DIR, else "state".

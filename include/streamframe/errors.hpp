@@ -149,4 +149,12 @@ class KafkaBrokerUnavailableError : public KafkaError {
   using KafkaError::KafkaError;
 };
 
+// APP-17: the brokers refused the connection: SASL authentication failed (wrong credentials,
+// mechanism not enabled) or the TLS handshake failed (unknown CA, expired or mismatched
+// certificate). The message names the broker and librdkafka's reason, never a secret.
+class KafkaAuthenticationError : public KafkaError {
+ public:
+  using KafkaError::KafkaError;
+};
+
 }  // namespace streamframe

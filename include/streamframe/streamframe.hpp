@@ -2,6 +2,7 @@
 #pragma once
 
 #include "streamframe/application.hpp"
+#include "streamframe/connection.hpp"
 #include "streamframe/consumer.hpp"
 #include "streamframe/csv.hpp"
 #include "streamframe/dataframe.hpp"

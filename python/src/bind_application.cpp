@@ -360,10 +360,12 @@ void bind_application(nb::module_& m) {
              std::int64_t max_partition_buffer_size,
              std::optional<std::int64_t> state_memory_budget, const std::string& log_format,
              int metrics_port, const std::string& metrics_bind_address,
-             std::int64_t liveness_timeout_ms) {
+             std::int64_t liveness_timeout_ms,
+             std::optional<std::map<std::string, std::string>> connection) {
             nb::list keep;
             ApplicationConfig c;
             c.broker_address = broker_address;
+            if (connection) c.connection = ConnectionConfig::from_librdkafka(*connection);
             c.consumer_group = consumer_group;
             c.state_dir = state_dir;
             c.auto_offset_reset = offset_reset_of(auto_offset_reset);
@@ -423,7 +425,7 @@ void bind_application(nb::module_& m) {
           nb::arg("on_message_processed").none(), nb::arg("num_workers"),
           nb::arg("max_partition_buffer_size"), nb::arg("state_memory_budget").none(),
           nb::arg("log_format"), nb::arg("metrics_port"), nb::arg("metrics_bind_address"),
-          nb::arg("liveness_timeout_ms"))
+          nb::arg("liveness_timeout_ms"), nb::arg("connection").none())
       .def(
           "topic",
           [](PyApp& app, std::string name, nb::object value_deserializer,

@@ -47,7 +47,7 @@ Classes& classes() {
 }
 
 // The engine's errors whose base is streamframe::Error itself (errors.hpp); KafkaError and
-// KafkaBrokerUnavailableError, a KafkaError, are handled apart.
+// its subclasses KafkaBrokerUnavailableError and KafkaAuthenticationError are handled apart.
 #define SF_PY_PLAIN_ERRORS(X)      \
   X(ConfigError)                   \
   X(InvalidOperation)              \
@@ -81,6 +81,7 @@ void dispatch(const std::exception& e, F&& raise) {
 #define SF_PY_ERROR(Name) \
   if (dynamic_cast<const Name*>(&e) != nullptr) return raise(c.get(#Name));
   SF_PY_ERROR(KafkaBrokerUnavailableError)
+  SF_PY_ERROR(KafkaAuthenticationError)
   SF_PY_ERROR(KafkaError)
   SF_PY_PLAIN_ERRORS(SF_PY_ERROR)
 #undef SF_PY_ERROR
@@ -199,6 +200,7 @@ void register_errors(nb::module_& m) {
   };
   PyObject* kafka = add("KafkaError", c.base);
   add("KafkaBrokerUnavailableError", kafka);
+  add("KafkaAuthenticationError", kafka);
 #define SF_PY_ADD(Name) add(#Name, c.base);
   SF_PY_PLAIN_ERRORS(SF_PY_ADD)
 #undef SF_PY_ADD

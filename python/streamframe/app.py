@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from . import _core
+from .kafka import ConnectionConfig
 from .models import TopicConfig
 from .sources import BaseSource, Source
 
@@ -62,13 +63,14 @@ class Application:
     """One stream processing application: its topics, dataframes and run loop.
 
     ``broker_address`` is ``"host:port,..."`` of a Kafka cluster, ``"embedded"`` for the
-    in-process broker (local runs and tests: no exactly-once, no admin API), or None to read
+    in-process broker (local runs and tests: no exactly-once, no admin API), a
+    ``streamframe.kafka.ConnectionConfig`` for a secured cluster (TLS, SASL), or None to read
     ``STREAMFRAME_BROKER_ADDRESS``.
     """
 
     def __init__(
         self,
-        broker_address: Optional[str] = None,
+        broker_address: Union[str, ConnectionConfig, None] = None,
         *,
         consumer_group: Optional[str] = None,
         auto_offset_reset: str = "latest",
@@ -105,7 +107,10 @@ class Application:
         self._has_dataframe = False
         self._has_sources = False
         self._app = _core.Application(
-            broker_address=broker_address or "",
+            broker_address=(broker_address or "") if not isinstance(
+                broker_address, ConnectionConfig) else "",
+            connection=broker_address.as_librdkafka_dict() if isinstance(
+                broker_address, ConnectionConfig) else None,
             consumer_group=consumer_group or "",
             state_dir=str(state_dir),
             auto_offset_reset=auto_offset_reset,

@@ -73,6 +73,16 @@ class Application::Impl {
  public:
   explicit Impl(ApplicationConfig config) : config_(std::move(config)) {
     detail::configure_logging(config_.loglevel, config_.log_format == LogFormat::json);
+    if (config_.connection) {
+      if (!config_.broker_address.empty() &&
+          config_.broker_address != config_.connection->bootstrap_servers) {
+        throw ConfigError(
+            "broker_address and connection.bootstrap_servers are both set and differ; set one");
+      }
+      config_.broker_address = config_.connection->bootstrap_servers;
+      connection_ = config_.connection->to_librdkafka();  // checks it
+      connection_.erase("bootstrap.servers");
+    }
     config_.broker_address = config_.broker_address.empty()
                                  ? env_or("STREAMFRAME_BROKER_ADDRESS", "")
                                  : config_.broker_address;
@@ -154,6 +164,7 @@ class Application::Impl {
   kafka::Config common_config() const {
     kafka::Config c{{"bootstrap.servers", bootstrap_}};
     c.emplace_back("client.id", "streamframe-" + config_.consumer_group);
+    for (const auto& [k, v] : connection_) c.emplace_back(k, v);  // APP-17
     return c;
   }
 
@@ -646,6 +657,8 @@ class Application::Impl {
   std::atomic<bool> stop_fail_{false};
   std::atomic<bool> interrupted_{false};
   RunStats stats_;
+  // APP-17: the connection's librdkafka settings but bootstrap.servers (empty = none).
+  std::map<std::string, std::string> connection_;
   // EXT-08; the server last: it is stopped before what its handlers read goes.
   std::unique_ptr<detail::Metrics> metrics_;
   std::unique_ptr<detail::Health> health_;

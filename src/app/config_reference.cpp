@@ -47,6 +47,11 @@ std::vector<ConfigEntry> application_config_reference() {
       {"broker_address", "env `STREAMFRAME_BROKER_ADDRESS`",
        "`host:port[,host:port]`, or `\"embedded\"` for the in-process broker; none at all => "
        "`ConfigError`"},
+      {"connection", "none",
+       "APP-17: a secured cluster's `ConnectionConfig` (security protocol, SASL mechanism and "
+       "credentials, TLS CA, certificate and key), applied to every client; its "
+       "`bootstrap_servers` stands for `broker_address`; a refused connection is "
+       "`KafkaAuthenticationError` (docs/operations.md)"},
       {"consumer_group", "env `STREAMFRAME_CONSUMER_GROUP`, else `streamframe-default`",
        "Kafka group id; more processes with the same group share the partitions"},
       {"state_dir", "env `STREAMFRAME_STATE_DIR`, else `state`",

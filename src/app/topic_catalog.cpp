@@ -34,7 +34,10 @@ kafka::Admin& TopicCatalog::admin() {
 }
 
 bool TopicCatalog::reachable() {
-  return mock_ != nullptr || admin().wait_until_reachable(settings_.request_timeout);
+  if (mock_ != nullptr) return true;
+  if (admin().wait_until_reachable(settings_.request_timeout)) return true;
+  admin().throw_if_refused();  // APP-17: a refusal says why
+  return false;
 }
 
 Topic TopicCatalog::ensure(std::string name, const TopicOptions& options, bool internal) {

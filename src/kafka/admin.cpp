@@ -15,6 +15,7 @@ namespace streamframe::kafka {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
 
 int to_ms(std::chrono::milliseconds timeout) {
   return static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(timeout.count(), 0, INT_MAX));
@@ -38,14 +39,60 @@ AdminOptionsPtr make_options(rd_kafka_t* rk, rd_kafka_admin_op_t op,
 
 }  // namespace
 
-Admin::Admin(const Config& config) {
+Admin::Admin(const Config& config)
+    : bootstrap_(get_option(config, "bootstrap.servers").value_or("")) {
   Config effective = config;
   set_option(effective, "allow.auto.create.topics", "false");
   ConfPtr conf = make_conf(effective);
+  rd_kafka_conf_set_opaque(conf.get(), this);
+  rd_kafka_conf_set_error_cb(conf.get(), &Admin::on_error);
   std::array<char, 512> errstr{};
   rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr.data(), errstr.size()));
   if (!rk_) throw ConfigError(fmt::format("cannot create Kafka admin client: {}", errstr.data()));
   (void)conf.release();  // rd_kafka_new took ownership
+}
+
+void Admin::on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  // Authentication and TLS failures do not heal by retrying with the same settings.
+  if (err != RD_KAFKA_RESP_ERR__AUTHENTICATION && err != RD_KAFKA_RESP_ERR__SSL) return;
+  auto* self = static_cast<Admin*>(opaque);
+  std::lock_guard lock(self->refused_mutex_);
+  if (self->refused_code_ != 0) return;  // the first one says it
+  self->refused_code_ = err;
+  self->refused_reason_ =
+      reason != nullptr ? reason : rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(err));
+}
+
+MetadataPtr Admin::all_topics_metadata(std::chrono::milliseconds timeout, const std::string& what) {
+  // In slices: a refused connection (APP-17) ends the wait as soon as it is reported, where
+  // one request for the whole timeout would wait it out.
+  const Clock::time_point deadline = Clock::now() + timeout;
+  while (true) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const rd_kafka_metadata_t* raw = nullptr;
+    const rd_kafka_resp_err_t err =
+        rd_kafka_metadata(rk_.get(), 1, nullptr, &raw,
+                          to_ms(std::clamp<std::chrono::milliseconds>(left, 1ms, 500ms)));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return MetadataPtr(raw);
+    throw_if_refused();
+    if (Clock::now() >= deadline || err != RD_KAFKA_RESP_ERR__TIMED_OUT) {
+      throw_error(err, what, rk_.get());
+    }
+  }
+}
+
+void Admin::throw_if_refused() const {
+  // Error callbacks of a producer-type handle run only inside rd_kafka_poll().
+  rd_kafka_poll(rk_.get(), 0);
+  std::lock_guard lock(refused_mutex_);
+  if (refused_code_ == 0) return;
+  throw KafkaAuthenticationError(
+      refused_code_,
+      fmt::format("cannot connect to the Kafka cluster at '{}': {} (check the connection's "
+                  "security settings: credentials, CA, certificates)",
+                  bootstrap_, refused_reason_),
+      false, true);
 }
 
 EventPtr Admin::run(rd_kafka_event_type_t expected, std::chrono::milliseconds timeout,
@@ -56,9 +103,16 @@ EventPtr Admin::run(rd_kafka_event_type_t expected, std::chrono::milliseconds ti
   while (true) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) throw_error(RD_KAFKA_RESP_ERR__TIMED_OUT, what);
-    EventPtr event{rd_kafka_queue_poll(queue, to_ms(left))};
-    if (!event) continue;
+    if (left.count() <= 0) {
+      throw_if_refused();
+      throw_error(RD_KAFKA_RESP_ERR__TIMED_OUT, what);
+    }
+    EventPtr event{
+        rd_kafka_queue_poll(queue, to_ms(std::min<std::chrono::milliseconds>(left, 200ms)))};
+    if (!event) {
+      throw_if_refused();
+      continue;
+    }
     if (rd_kafka_event_type(event.get()) != expected) continue;
     if (const rd_kafka_resp_err_t err = rd_kafka_event_error(event.get())) {
       throw KafkaError(err, fmt::format("{}: {}", what, rd_kafka_event_error_string(event.get())),
@@ -134,12 +188,7 @@ std::optional<TopicDescription> Admin::describe_topic(const std::string& name,
   // librdkafka 2.0.2 sends allow.auto.create.topics=false only with Metadata v4+, and the
   // mock cluster speaks Metadata v2 at most, so it auto-creates any named topic (with 4
   // partitions). An all-topics request never creates anything, on any broker.
-  const rd_kafka_metadata_t* raw = nullptr;
-  if (const rd_kafka_resp_err_t err =
-          rd_kafka_metadata(rk_.get(), 1, nullptr, &raw, to_ms(timeout))) {
-    throw_error(err, what, rk_.get());
-  }
-  const MetadataPtr metadata(raw);
+  const MetadataPtr metadata = all_topics_metadata(timeout, what);
   for (int i = 0; i < metadata->topic_cnt; ++i) {
     const rd_kafka_metadata_topic_t& t = metadata->topics[i];
     if (name != t.topic) continue;
@@ -217,8 +266,16 @@ bool Admin::wait_until_reachable(std::chrono::milliseconds timeout) {
     // librdkafka bounds the request by the timeout but fails early (transport) while no
     // connection is up, hence the retry loop. (With no local topics librdkafka 2.0.2 asks
     // for all topics; it never asks to create one.)
+    rd_kafka_poll(rk_.get(), 0);  // serves the error callback
+    {
+      // A refused connection never becomes reachable: say so now, not at the timeout.
+      std::lock_guard lock(refused_mutex_);
+      if (refused_code_ != 0) return false;
+    }
     const rd_kafka_metadata_t* raw = nullptr;
-    const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 0, nullptr, &raw, to_ms(left));
+    // In slices, so that a refusal reported meanwhile ends the wait.
+    const rd_kafka_resp_err_t err = rd_kafka_metadata(
+        rk_.get(), 0, nullptr, &raw, to_ms(std::min<std::chrono::milliseconds>(left, 500ms)));
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       const MetadataPtr metadata(raw);
       if (metadata->broker_cnt > 0) return true;
@@ -231,12 +288,7 @@ bool Admin::wait_until_reachable(std::chrono::milliseconds timeout) {
 }
 
 std::map<std::string, int> Admin::topics(std::chrono::milliseconds timeout) {
-  const rd_kafka_metadata_t* raw = nullptr;
-  if (const rd_kafka_resp_err_t err =
-          rd_kafka_metadata(rk_.get(), 1, nullptr, &raw, to_ms(timeout))) {
-    throw_error(err, "listing the cluster's topics", rk_.get());
-  }
-  const MetadataPtr metadata(raw);
+  const MetadataPtr metadata = all_topics_metadata(timeout, "listing the cluster's topics");
   std::map<std::string, int> out;
   for (int i = 0; i < metadata->topic_cnt; ++i) {
     const rd_kafka_metadata_topic_t& t = metadata->topics[i];

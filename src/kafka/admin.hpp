@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -91,11 +92,25 @@ class Admin {
 
   rd_kafka_t* handle() const noexcept { return rk_.get(); }
 
+  // APP-17: a broker refused the connection for good (SASL authentication failed, TLS
+  // handshake failed: wrong password, unknown CA, expired certificate): throws
+  // KafkaAuthenticationError with librdkafka's reason, which names the broker. librdkafka
+  // itself only retries forever, so every call here checks this while it waits.
+  void throw_if_refused() const;
+
  private:
   EventPtr run(rd_kafka_event_type_t expected, std::chrono::milliseconds timeout,
                const std::string& what, rd_kafka_queue_t* queue);
+  static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  // An all-topics metadata request answered within `timeout`; KafkaError (or
+  // KafkaAuthenticationError) naming `what` otherwise.
+  MetadataPtr all_topics_metadata(std::chrono::milliseconds timeout, const std::string& what);
 
-  KafkaPtr rk_;
+  std::string bootstrap_;
+  mutable std::mutex refused_mutex_;
+  int refused_code_ = 0;
+  std::string refused_reason_;
+  KafkaPtr rk_;  // last: destroyed first, so no error callback sees the members gone
 };
 
 }  // namespace streamframe::kafka

@@ -29,6 +29,7 @@
 #include "kafka/codes.hpp"
 #include "kafka/config.hpp"
 #include "kafka/consumer.hpp"
+#include "streamframe/connection.hpp"
 #include "streamframe/errors.hpp"
 
 namespace {
@@ -53,30 +54,6 @@ struct Options {
   std::string command_config;
   int timeout_ms = 30000;
 };
-
-// A librdkafka properties file (key=value per line, '#' comments): security settings and the
-// like, as Kafka's tools take --command-config.
-streamframe::kafka::Config read_properties(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError("cannot read the properties file '" + path + "'");
-  streamframe::kafka::Config config;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    const auto first = line.find_first_not_of(" \t");
-    if (first == std::string::npos || line[first] == '#' || line[first] == '!') continue;
-    const auto eq = line.find('=');
-    if (eq == std::string::npos) {
-      throw ConfigError(fmt::format("{}:{}: expected key=value, got '{}'", path, n, line));
-    }
-    auto trim = [](std::string s) {
-      const auto b = s.find_first_not_of(" \t\r");
-      const auto e = s.find_last_not_of(" \t\r");
-      return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-    };
-    config.emplace_back(trim(line.substr(0, eq)), trim(line.substr(eq + 1)));
-  }
-  return config;
-}
 
 // ISO 8601 instant: 2026-12-01T10:00:00[.123](Z|+01:00|-0500) -> ms since the epoch (UTC).
 std::int64_t parse_datetime(const std::string& text) {
@@ -159,7 +136,10 @@ class Tool {
   explicit Tool(const Options& o) : o_(o), timeout_(o.timeout_ms) {
     streamframe::kafka::Config config{{"bootstrap.servers", o.bootstrap_servers}};
     if (!o.command_config.empty()) {
-      for (auto& kv : read_properties(o.command_config)) config.push_back(std::move(kv));
+      const auto connection = streamframe::ConnectionConfig::from_properties_file(o.command_config);
+      for (const auto& [k, v] : connection.to_librdkafka()) {
+        if (k != "bootstrap.servers") config.emplace_back(k, v);
+      }
     }
     admin_ = std::make_unique<streamframe::kafka::Admin>(config);
     // Offsets by time and watermarks come from a consumer that never joins a group.
