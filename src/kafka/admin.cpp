@@ -76,8 +76,12 @@ MetadataPtr Admin::all_topics_metadata(std::chrono::milliseconds timeout, const 
                           to_ms(std::clamp<std::chrono::milliseconds>(left, 1ms, 500ms)));
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return MetadataPtr(raw);
     throw_if_refused();
-    if (Clock::now() >= deadline || err != RD_KAFKA_RESP_ERR__TIMED_OUT) {
-      throw_error(err, what, rk_.get());
+    // A slice fails early while no broker connection is up (transport): the request as a
+    // whole waits for one until the timeout, as a single request would.
+    if (Clock::now() >= deadline) throw_error(err, what, rk_.get());
+    if (err != RD_KAFKA_RESP_ERR__TIMED_OUT) {
+      std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(
+          100ms, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())));
     }
   }
 }
