@@ -409,6 +409,42 @@ inline std::vector<Msg> read_topic(const std::string& topic,
 }
 
 // What a call threw, kept by value for assertions.
+// app.run() (no limits) on a thread of its own, for tests that watch a running application
+// from outside; the destructor stops it and waits. finish() stops it and rethrows what run()
+// threw.
+class BackgroundRun {
+ public:
+  explicit BackgroundRun(Application& app)
+      : app_(app), thread_([this] {
+          try {
+            (void)app_.run();
+          } catch (...) {
+            error_ = std::current_exception();
+          }
+        }) {}
+  ~BackgroundRun() {
+    app_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  BackgroundRun(const BackgroundRun&) = delete;
+  BackgroundRun& operator=(const BackgroundRun&) = delete;
+  // Waits for run() to return by itself (an error ends it), without stopping it.
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  void finish() {
+    app_.stop();
+    join();
+    if (error_) std::rethrow_exception(error_);
+  }
+  std::exception_ptr error() const { return error_; }
+
+ private:
+  Application& app_;
+  std::exception_ptr error_;
+  std::thread thread_;  // last: started once the members it uses exist
+};
+
 struct CaughtError {
   bool thrown = false;
   bool is_streamframe_error = false;  // derives from streamframe::Error

@@ -112,22 +112,7 @@ TEST(MetricsPrometheus, PrometheusScrapesTheLagAndThroughputOfARunningApp) {
     return v;
   });
   sdf.to_topic(out);
-  std::exception_ptr run_error;
-  std::thread runner([&] {
-    try {
-      (void)app.run();
-    } catch (...) {
-      run_error = std::current_exception();
-    }
-  });
-  struct Stop {
-    Application& app;
-    std::thread& t;
-    ~Stop() {
-      app.stop();
-      if (t.joinable()) t.join();
-    }
-  } stop{app, runner};
+  BackgroundRun running(app);
 
   ScrapeTarget target(name, port);
   const std::string sel = "{test=\"" + name + "\"}";
@@ -172,9 +157,7 @@ TEST(MetricsPrometheus, PrometheusScrapesTheLagAndThroughputOfARunningApp) {
   EXPECT_GE(single(prometheus, "sum(streamframe_checkpoints_total{test=\"" + name +
                                    "\",result=\"committed\"})"),
             1);
-  app.stop();
-  runner.join();
-  if (run_error) std::rethrow_exception(run_error);
+  running.finish();
 }
 
 TEST(MetricsPrometheus, NotReadyWhileRestoringAndReadyOnceRestored) {
@@ -221,22 +204,7 @@ TEST(MetricsPrometheus, NotReadyWhileRestoringAndReadyOnceRestored) {
   Application app(cfg);
   auto sdf = app.dataframe(app.topic(topic));
   sdf = sdf.apply([](const Value& v, State&) { return v; });
-  std::exception_ptr run_error;
-  std::thread runner([&] {
-    try {
-      (void)app.run();
-    } catch (...) {
-      run_error = std::current_exception();
-    }
-  });
-  struct Stop {
-    Application& app;
-    std::thread& t;
-    ~Stop() {
-      app.stop();
-      if (t.joinable()) t.join();
-    }
-  } stop{app, runner};
+  BackgroundRun running(app);
 
   sft::HttpResponse ready;
   ASSERT_TRUE(eventually(
@@ -267,9 +235,7 @@ TEST(MetricsPrometheus, NotReadyWhileRestoringAndReadyOnceRestored) {
   const std::string after = sft::http_get("127.0.0.1", port, "/metrics").body;
   EXPECT_EQ(sft::sample_sum(after, "streamframe_restore_remaining_records", store), 0) << after;
   EXPECT_EQ(sft::sample_sum(after, "streamframe_restored_records_total", store), 1) << after;
-  app.stop();
-  runner.join();
-  if (run_error) std::rethrow_exception(run_error);
+  running.finish();
   std::filesystem::remove_all(state1);
   std::filesystem::remove_all(state2);
 }
@@ -287,22 +253,7 @@ TEST(HealthOutage, LiveThroughAnOutageUntilTheAvailabilityTimeoutThenNot) {
   cfg.request_timeout = 5s;
   Application app(cfg);
   auto sdf = app.dataframe(app.topic(group + "-in"));
-  std::exception_ptr run_error;
-  std::thread runner([&] {
-    try {
-      (void)app.run();
-    } catch (...) {
-      run_error = std::current_exception();
-    }
-  });
-  struct Stop {
-    Application& app;
-    std::thread& t;
-    ~Stop() {
-      app.stop();
-      if (t.joinable()) t.join();
-    }
-  } stop{app, runner};
+  BackgroundRun running(app);
   sft::HttpResponse r;
   ASSERT_TRUE(eventually(
       [&] {
@@ -331,9 +282,9 @@ TEST(HealthOutage, LiveThroughAnOutageUntilTheAvailabilityTimeoutThenNot) {
   const double after = seconds_since(down);
   EXPECT_GE(after, 8) << "not live before broker_availability_timeout passed";
   EXPECT_NE(r.body.find("run() ended with an error"), std::string::npos) << r.body;
-  runner.join();
-  ASSERT_TRUE(run_error);
-  EXPECT_THROW(std::rethrow_exception(run_error), KafkaBrokerUnavailableError);
+  running.join();
+  ASSERT_TRUE(running.error());
+  EXPECT_THROW(std::rethrow_exception(running.error()), KafkaBrokerUnavailableError);
 }
 
 }  // namespace

@@ -170,15 +170,7 @@ TEST(ResetTool, RefusesWhileTheApplicationRuns) {
     ++processed;
     return v;
   });
-  std::thread runner([&] { (void)app.run(); });
-  struct Stop {
-    Application& app;
-    std::thread& t;
-    ~Stop() {
-      app.stop();
-      if (t.joinable()) t.join();
-    }
-  } stop{app, runner};
+  BackgroundRun running(app);
   ASSERT_TRUE(
       eventually([&] { return processed.load() == 1 && committed(group).size() == 1; }, 60s));
   const auto before = committed(group);
