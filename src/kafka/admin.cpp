@@ -63,27 +63,44 @@ void Admin::on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
       reason != nullptr ? reason : rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(err));
 }
 
-MetadataPtr Admin::all_topics_metadata(std::chrono::milliseconds timeout, const std::string& what) {
+rd_kafka_resp_err_t Admin::metadata_until(bool all_topics, Clock::time_point deadline,
+                                          MetadataPtr& out) {
   // In slices: a refused connection (APP-17) ends the wait as soon as it is reported, where
-  // one request for the whole timeout would wait it out.
-  const Clock::time_point deadline = Clock::now() + timeout;
+  // one request for the whole timeout would wait it out. A slice fails early while no broker
+  // connection is up (transport): the wait as a whole goes on until the deadline, as a single
+  // request would. (With no local topics librdkafka 2.0.2 asks for all topics either way; it
+  // never asks to create one.)
   while (true) {
+    rd_kafka_poll(rk_.get(), 0);  // serves the error callback
+    {
+      std::lock_guard lock(refused_mutex_);
+      if (refused_code_ != 0) return static_cast<rd_kafka_resp_err_t>(refused_code_);
+    }
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     const rd_kafka_metadata_t* raw = nullptr;
     const rd_kafka_resp_err_t err =
-        rd_kafka_metadata(rk_.get(), 1, nullptr, &raw,
+        rd_kafka_metadata(rk_.get(), all_topics ? 1 : 0, nullptr, &raw,
                           to_ms(std::clamp<std::chrono::milliseconds>(left, 1ms, 500ms)));
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return MetadataPtr(raw);
-    throw_if_refused();
-    // A slice fails early while no broker connection is up (transport): the request as a
-    // whole waits for one until the timeout, as a single request would.
-    if (Clock::now() >= deadline) throw_error(err, what, rk_.get());
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      out.reset(raw);
+      return err;
+    }
+    if (Clock::now() >= deadline) return err;
     if (err != RD_KAFKA_RESP_ERR__TIMED_OUT) {
       std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(
           100ms, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())));
     }
   }
+}
+
+MetadataPtr Admin::all_topics_metadata(std::chrono::milliseconds timeout, const std::string& what) {
+  MetadataPtr metadata;
+  if (const rd_kafka_resp_err_t err = metadata_until(true, Clock::now() + timeout, metadata)) {
+    throw_if_refused();
+    throw_error(err, what, rk_.get());
+  }
+  return metadata;
 }
 
 void Admin::throw_if_refused() const {
@@ -263,32 +280,13 @@ std::map<std::string, std::string> Admin::topic_config(const std::string& name,
 
 bool Admin::wait_until_reachable(std::chrono::milliseconds timeout) {
   const Clock::time_point deadline = Clock::now() + timeout;
-  while (true) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return false;
-    // librdkafka bounds the request by the timeout but fails early (transport) while no
-    // connection is up, hence the retry loop. (With no local topics librdkafka 2.0.2 asks
-    // for all topics; it never asks to create one.)
-    rd_kafka_poll(rk_.get(), 0);  // serves the error callback
-    {
-      // A refused connection never becomes reachable: say so now, not at the timeout.
-      std::lock_guard lock(refused_mutex_);
-      if (refused_code_ != 0) return false;
-    }
-    const rd_kafka_metadata_t* raw = nullptr;
-    // In slices, so that a refusal reported meanwhile ends the wait.
-    const rd_kafka_resp_err_t err = rd_kafka_metadata(
-        rk_.get(), 0, nullptr, &raw, to_ms(std::min<std::chrono::milliseconds>(left, 500ms)));
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const MetadataPtr metadata(raw);
-      if (metadata->broker_cnt > 0) return true;
-    }
-    const auto pause = std::min<std::chrono::milliseconds>(
-        std::chrono::milliseconds(100),
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
-    if (pause.count() > 0) std::this_thread::sleep_for(pause);
+  while (Clock::now() < deadline) {
+    MetadataPtr metadata;
+    // A refused connection never becomes reachable: metadata_until says so at once.
+    if (metadata_until(false, deadline, metadata) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+    if (metadata->broker_cnt > 0) return true;
   }
+  return false;
 }
 
 std::map<std::string, int> Admin::topics(std::chrono::milliseconds timeout) {

@@ -102,6 +102,11 @@ class Admin {
   EventPtr run(rd_kafka_event_type_t expected, std::chrono::milliseconds timeout,
                const std::string& what, rd_kafka_queue_t* queue);
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  // A metadata request (all topics, or the brokers only) answered before `deadline`, into
+  // `out`; else the last error, or the refusal's code as soon as one is reported.
+  rd_kafka_resp_err_t metadata_until(bool all_topics,
+                                     std::chrono::steady_clock::time_point deadline,
+                                     MetadataPtr& out);
   // An all-topics metadata request answered within `timeout`; KafkaError (or
   // KafkaAuthenticationError) naming `what` otherwise.
   MetadataPtr all_topics_metadata(std::chrono::milliseconds timeout, const std::string& what);
