@@ -2,6 +2,8 @@
 // for secured clusters, as Quix Streams has it, mapped onto librdkafka's settings.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -10,6 +12,21 @@ namespace streamframe {
 
 enum class SecurityProtocol { plaintext, ssl, sasl_plaintext, sasl_ssl };
 enum class SaslMechanism { plain, scram_sha_256, scram_sha_512, oauthbearer };
+
+// What an OAUTHBEARER token callback returns: the token (often a JWT; never logged), when it
+// expires, the principal it names, and optional SASL extensions (RFC 7628).
+struct OAuthBearerToken {
+  std::string value;
+  std::chrono::system_clock::time_point expires_at{};
+  std::string principal;
+  std::map<std::string, std::string> extensions{};
+};
+
+// Called with sasl.oauthbearer.config whenever a client needs a token: before its first
+// connection, then at 80 % of each token's lifetime. It runs on a librdkafka thread. A callback
+// that throws (or returns a token librdkafka refuses) stops the application with a
+// KafkaAuthenticationError carrying its message.
+using OAuthBearerTokenCallback = std::function<OAuthBearerToken(const std::string& config)>;
 
 struct ConnectionConfig {
   std::string bootstrap_servers;
@@ -26,6 +43,9 @@ struct ConnectionConfig {
   std::optional<std::string> sasl_oauthbearer_client_id{};
   std::optional<std::string> sasl_oauthbearer_client_secret{};  // never logged
   std::optional<std::string> sasl_oauthbearer_scope{};
+  // OAUTHBEARER with tokens from the application (Quix's oauth_cb); excludes the unsecured JWT
+  // and the token endpoint. Not a librdkafka setting: to_librdkafka() leaves it out.
+  OAuthBearerTokenCallback oauth_token_callback{};
   // TLS: the CA that signed the brokers' certificates (PEM file), a client certificate and key
   // for mutual TLS.
   std::optional<std::string> ssl_ca_location{};

@@ -28,6 +28,7 @@
 #include "kafka/admin.hpp"
 #include "kafka/codes.hpp"
 #include "kafka/mock_cluster.hpp"
+#include "kafka/oauth.hpp"
 #include "state/provider.hpp"
 #include "state/store.hpp"
 #include "streamframe/errors.hpp"
@@ -82,6 +83,9 @@ class Application::Impl {
       config_.broker_address = config_.connection->bootstrap_servers;
       connection_ = config_.connection->to_librdkafka();  // checks it
       connection_.erase("bootstrap.servers");
+      if (config_.connection->oauth_token_callback) {
+        token_source_ = kafka::OAuthTokenSource::create(config_.connection->oauth_token_callback);
+      }
     }
     config_.broker_address = config_.broker_address.empty()
                                  ? env_or("STREAMFRAME_BROKER_ADDRESS", "")
@@ -165,6 +169,7 @@ class Application::Impl {
     kafka::Config c{{"bootstrap.servers", bootstrap_}};
     c.emplace_back("client.id", "streamframe-" + config_.consumer_group);
     for (const auto& [k, v] : connection_) c.emplace_back(k, v);  // APP-17
+    if (token_source_) c.emplace_back(kafka::kOAuthTokenSourceKey, token_source_->id());
     return c;
   }
 
@@ -659,6 +664,8 @@ class Application::Impl {
   RunStats stats_;
   // APP-17: the connection's librdkafka settings but bootstrap.servers (empty = none).
   std::map<std::string, std::string> connection_;
+  // Shared with every client handle, which keeps it alive for as long as it can ask for a token.
+  std::shared_ptr<kafka::OAuthTokenSource> token_source_;
   // EXT-08; the server last: it is stopped before what its handlers read goes.
   std::unique_ptr<detail::Metrics> metrics_;
   std::unique_ptr<detail::Health> health_;

@@ -113,6 +113,17 @@ std::map<std::string, std::string> ConnectionConfig::to_librdkafka() const {
                     "sasl_password",
                     mechanism_name(*sasl_mechanism)));
   }
+  if (oauth_token_callback) {
+    if (sasl_mechanism != SaslMechanism::oauthbearer) {
+      throw ConfigError(
+          "ConnectionConfig: oauth_token_callback is set but sasl_mechanism is not OAUTHBEARER");
+    }
+    if (enable_sasl_oauthbearer_unsecure_jwt || sasl_oauthbearer_token_endpoint_url) {
+      throw ConfigError(
+          "ConnectionConfig: oauth_token_callback excludes enable_sasl_oauthbearer_unsecure_jwt "
+          "and sasl_oauthbearer_token_endpoint_url (librdkafka takes one source of tokens)");
+    }
+  }
   for (const auto& [k, v] : extra) out[k] = v;
   return out;
 }

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "kafka/error.hpp"
+#include "kafka/oauth.hpp"
 #include "streamframe/errors.hpp"
 
 namespace streamframe::kafka {
@@ -50,6 +51,7 @@ Admin::Admin(const Config& config)
   rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr.data(), errstr.size()));
   if (!rk_) throw ConfigError(fmt::format("cannot create Kafka admin client: {}", errstr.data()));
   (void)conf.release();  // rd_kafka_new took ownership
+  token_source_ = attach_token_source(rk_.get(), config);
 }
 
 void Admin::on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
@@ -106,6 +108,7 @@ MetadataPtr Admin::all_topics_metadata(std::chrono::milliseconds timeout, const 
 void Admin::throw_if_refused() const {
   // Error callbacks of a producer-type handle run only inside rd_kafka_poll().
   rd_kafka_poll(rk_.get(), 0);
+  if (token_source_) token_source_->throw_if_failed();
   std::lock_guard lock(refused_mutex_);
   if (refused_code_ == 0) return;
   throw KafkaAuthenticationError(

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -14,6 +15,8 @@
 #include "kafka/types.hpp"
 
 namespace streamframe::kafka {
+
+class OAuthTokenSource;
 
 struct TopicDescription {
   int partitions = 0;
@@ -115,6 +118,7 @@ class Admin {
   mutable std::mutex refused_mutex_;
   int refused_code_ = 0;
   std::string refused_reason_;
+  std::shared_ptr<OAuthTokenSource> token_source_;
   KafkaPtr rk_;  // last: destroyed first, so no error callback sees the members gone
 };
 

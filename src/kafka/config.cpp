@@ -6,6 +6,7 @@
 #include <array>
 
 #include "kafka/logging.hpp"
+#include "kafka/oauth.hpp"
 #include "streamframe/errors.hpp"
 
 namespace streamframe::kafka {
@@ -14,6 +15,10 @@ ConfPtr make_conf(const Config& config) {
   ConfPtr conf(rd_kafka_conf_new());
   std::array<char, 512> errstr{};
   for (const auto& [key, value] : config) {
+    if (key == kOAuthTokenSourceKey) {
+      detail::prepare_token_source_conf(conf.get());
+      continue;
+    }
     if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), errstr.data(), errstr.size()) !=
         RD_KAFKA_CONF_OK) {
       throw ConfigError(

@@ -13,6 +13,7 @@
 
 #include "kafka/error.hpp"
 #include "kafka/logging.hpp"
+#include "kafka/oauth.hpp"
 #include "streamframe/errors.hpp"
 
 namespace streamframe::kafka {
@@ -52,6 +53,7 @@ Consumer::Consumer(const Config& config, RebalanceHandler handler)
   KafkaPtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr.data(), errstr.size()));
   if (!rk) throw ConfigError(fmt::format("cannot create Kafka consumer: {}", errstr.data()));
   (void)conf.release();  // rd_kafka_new took ownership
+  token_source_ = attach_token_source(rk.get(), config);
 
   // Serve the main queue (errors, logs, stats) from the consumer queue, i.e. from poll_batch.
   if (const rd_kafka_resp_err_t err = rd_kafka_poll_set_consumer(rk.get())) {
@@ -182,6 +184,9 @@ std::size_t Consumer::poll_batch(std::vector<Message>& out, std::size_t max,
   }
 
   rethrow_pending();
+  // A failed token callback does not end the connections it authenticated, but the next
+  // token would fail too: stop now with the callback's error (APP-17).
+  if (token_source_) token_source_->throw_if_failed();
   bool fatal = false;
   {
     const std::lock_guard lock(errors_mutex_);

@@ -23,6 +23,8 @@
 
 namespace streamframe::kafka {
 
+class OAuthTokenSource;
+
 // Called from inside poll_batch() / close() on the polling thread.
 // on_assign: after the partitions are assigned (offsets are RD_KAFKA_OFFSET_INVALID: the
 //   fetch starts from the committed offset, else auto.offset.reset).
@@ -202,6 +204,7 @@ class Consumer {
   std::string group_id_;
   std::set<std::string> deleted_topics_;  // confirmed by deleted_while_assigned()
   // rk_ is owned through refs_ (shared with the messages handed out; see HandleRefs).
+  std::shared_ptr<OAuthTokenSource> token_source_;
   HandleRefs* refs_ = nullptr;
   rd_kafka_t* rk_ = nullptr;
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +20,8 @@
 #include "streamframe/record.hpp"
 
 namespace streamframe::kafka {
+
+class OAuthTokenSource;
 
 // Outcome of one produced message. The views are valid only during the handler call.
 struct DeliveryReport {
@@ -173,6 +176,8 @@ class Producer {
 
   DeliveryHandler handler_;
   QueueFullPolicy queue_full_;
+  // Before rk_: the handle may ask for a token until it is destroyed.
+  std::shared_ptr<OAuthTokenSource> token_source_;
   KafkaPtr rk_;
   // Declared after rk_: topic handles are destroyed before the instance.
   std::unordered_map<std::string, TopicPtr, NameHash, std::equal_to<>> topics_;

@@ -2,11 +2,18 @@
 // each mechanism works end to end, exactly-once included; a wrong password, a CA that did not
 // sign the broker's certificate and an expired broker certificate each end in a
 // KafkaAuthenticationError naming the broker, within the request timeout, never a hang and
-// never a plaintext fallback; the password never appears in the logs, even at DEBUG.
+// never a plaintext fallback; the password never appears in the logs, even at DEBUG. OAUTHBEARER
+// tokens from the application's callback authenticate; a callback that throws, at the start or
+// later in the run, stops the application with a KafkaAuthenticationError carrying its message.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -196,6 +203,160 @@ TEST(SecuredBroker, SecretsStayOutOfTheLogsOfAWorkingRun) {
   const std::string log = ::testing::internal::GetCapturedStderr();
   EXPECT_FALSE(log.empty());
   EXPECT_EQ(log.find("alice-secret"), std::string::npos) << "the password is in the log";
+}
+
+// base64url without padding (RFC 7515), by libcrypto.
+std::string base64url(const std::string& in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()),
+                                static_cast<int>(in.size()));
+  out.resize(static_cast<std::size_t>(n));
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  return out;
+}
+
+// An unsigned JWT for `principal`, valid for `lifetime`: what the secured broker's unsecured
+// validator accepts. Whole seconds, as the token's exp claim has them.
+OAuthBearerToken unsecured_token(const std::string& principal, std::chrono::seconds lifetime) {
+  const auto now =
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  const auto expires = now + lifetime;
+  const std::string claims =
+      fmt::format(R"({{"sub":"{}","iat":{},"exp":{}}})", principal, now.time_since_epoch().count(),
+                  expires.time_since_epoch().count());
+  return OAuthBearerToken{.value = base64url(R"({"alg":"none"})") + "." + base64url(claims) + ".",
+                          .expires_at = expires,
+                          .principal = principal};
+}
+
+ConnectionConfig oauth(OAuthBearerTokenCallback callback) {
+  ConnectionConfig c;
+  c.bootstrap_servers = *sft::env_value("STREAMFRAME_TEST_SECURED_BROKERS");
+  c.security_protocol = SecurityProtocol::sasl_ssl;
+  c.sasl_mechanism = SaslMechanism::oauthbearer;
+  c.sasl_oauthbearer_config = "scope=streams";
+  c.ssl_ca_location = *sft::env_value("STREAMFRAME_TEST_KAFKA_CA");
+  c.oauth_token_callback = std::move(callback);
+  return c;
+}
+
+TEST(SecuredBroker, OAuthTokenCallbackAuthenticatesExactlyOnce) {
+  REQUIRE_SECURED_BROKER();
+  std::atomic<int> calls{0};
+  std::mutex seen_mutex;
+  std::string seen_config;
+  const auto callback = [&](const std::string& config) {
+    ++calls;
+    const std::lock_guard lock(seen_mutex);
+    seen_config = config;
+    return unsecured_token("alice", 60s);
+  };
+  const std::string group = sft::unique_name("oauth-eos");
+  ApplicationConfig cfg = secured_config(group, oauth(callback));
+  cfg.processing_guarantee = ProcessingGuarantee::exactly_once;
+  cfg.commit_interval = 200ms;
+  cfg.state_dir = (std::filesystem::path(::testing::TempDir()) / group).string();
+  Application app(cfg);
+  const Topic in = app.topic(group + "-in");
+  const Topic out = app.topic(group + "-out");
+  {
+    Producer producer = app.get_producer();
+    for (int i = 0; i < 100; ++i) {
+      producer.produce(in, Value::object({{"i", i}}), Value("k" + std::to_string(i % 5)));
+    }
+    ASSERT_TRUE(producer.flush(30s));
+  }
+  app.dataframe(in).to_topic(out);
+  ASSERT_EQ(app.run({.timeout = 60s, .count = 100, .collect = false}).size(), 0u);
+  Application reader(secured_config(group + "-reader", oauth(callback)));
+  Consumer consumer = reader.get_consumer();
+  consumer.subscribe({out.name()});
+  std::size_t seen = 0;
+  const auto deadline = Clock::now() + 60s;
+  while (seen < 100 && Clock::now() < deadline) {
+    if (consumer.poll(500ms)) ++seen;
+  }
+  EXPECT_EQ(seen, 100u);
+  EXPECT_GE(calls.load(), 2);  // every client handle asks for its own token
+  {
+    const std::lock_guard lock(seen_mutex);
+    EXPECT_EQ(seen_config, "scope=streams");
+  }
+  std::filesystem::remove_all(cfg.state_dir);
+}
+
+TEST(SecuredBroker, AThrowingOAuthTokenCallbackIsAKafkaAuthenticationError) {
+  REQUIRE_SECURED_BROKER();
+  const auto callback = [](const std::string&) -> OAuthBearerToken {
+    throw std::runtime_error("token service at idp.example is down");
+  };
+  bool typed = false;
+  const auto [error, seconds] = refused(oauth(callback), sft::unique_name("oauth-throw"), typed);
+  EXPECT_TRUE(typed) << error;
+  EXPECT_LT(seconds, 15) << error;
+  EXPECT_NE(error.find("token service at idp.example is down"), std::string::npos) << error;
+  EXPECT_NE(error.find(*sft::env_value("STREAMFRAME_TEST_SECURED_BROKERS")), std::string::npos)
+      << error;
+}
+
+TEST(SecuredBroker, ATokenThatLibrdkafkaRefusesIsAKafkaAuthenticationError) {
+  REQUIRE_SECURED_BROKER();
+  const auto callback = [](const std::string&) {
+    OAuthBearerToken token = unsecured_token("alice", 60s);
+    token.expires_at = std::chrono::system_clock::now() - 1min;  // librdkafka refuses it
+    return token;
+  };
+  bool typed = false;
+  const auto [error, seconds] = refused(oauth(callback), sft::unique_name("oauth-bad"), typed);
+  EXPECT_TRUE(typed) << error;
+  EXPECT_LT(seconds, 15) << error;
+  EXPECT_NE(error.find("refused"), std::string::npos) << error;
+}
+
+TEST(SecuredBroker, AnOAuthTokenCallbackThatFailsMidRunStopsTheRun) {
+  REQUIRE_SECURED_BROKER();
+  // Tokens live 4 s and are refreshed at 80 % of that; from 2 s on the callback throws, so the
+  // first refresh fails while the run is going.
+  const auto started = Clock::now();
+  std::atomic<int> failures{0};
+  const auto callback = [&](const std::string&) {
+    if (Clock::now() - started > 2s) {
+      ++failures;
+      throw std::runtime_error("refresh token revoked");
+    }
+    return unsecured_token("alice", 4s);
+  };
+  const std::string group = sft::unique_name("oauth-mid");
+  ApplicationConfig cfg = secured_config(group, oauth(callback));
+  std::string error;
+  bool typed = false;
+  double seconds = 0;
+  {
+    Application app(cfg);
+    const Topic in = app.topic(group + "-in");
+    {
+      Producer producer = app.get_producer();
+      producer.produce(in, Value::object({{"i", 1}}), Value("k"));
+      ASSERT_TRUE(producer.flush(30s));
+    }
+    (void)app.dataframe(in);
+    try {
+      (void)app.run({.timeout = 60s});
+    } catch (const KafkaAuthenticationError& e) {
+      typed = true;
+      error = e.what();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    seconds = seconds_since(started);
+  }
+  EXPECT_TRUE(typed) << error;
+  EXPECT_NE(error.find("refresh token revoked"), std::string::npos) << error;
+  // The first refresh is due at 3.2 s; the run must end soon after, not at its 60 s timeout.
+  EXPECT_LT(seconds, 20) << error;
+  EXPECT_GE(failures.load(), 1);
 }
 
 }  // namespace

@@ -129,6 +129,30 @@ TEST(ConnectionConfig, SettingsThatCannotWorkAreConfigErrors) {
   bad_algorithm.ssl_endpoint_identification_algorithm = "dns";
   EXPECT_THROW((void)bad_algorithm.to_librdkafka(), ConfigError);
 
+  // A token callback needs OAUTHBEARER, and is the only source of tokens; it is no librdkafka
+  // setting.
+  ConnectionConfig callback;
+  callback.bootstrap_servers = "b:1";
+  callback.security_protocol = SecurityProtocol::sasl_ssl;
+  callback.sasl_mechanism = SaslMechanism::oauthbearer;
+  callback.sasl_oauthbearer_config = "scope=x";
+  callback.oauth_token_callback = [](const std::string&) { return OAuthBearerToken{}; };
+  const auto mapped = callback.to_librdkafka();
+  EXPECT_EQ(mapped.at("sasl.mechanism"), "OAUTHBEARER");
+  EXPECT_EQ(mapped.at("sasl.oauthbearer.config"), "scope=x");
+  for (const auto& [k, v] : mapped) EXPECT_EQ(k.find("streamframe"), std::string::npos) << k;
+  ConnectionConfig wrong_mechanism = callback;
+  wrong_mechanism.sasl_mechanism = SaslMechanism::scram_sha_256;
+  wrong_mechanism.sasl_username = "u";
+  wrong_mechanism.sasl_password = "p";
+  EXPECT_THROW((void)wrong_mechanism.to_librdkafka(), ConfigError);
+  ConnectionConfig two_sources = callback;
+  two_sources.enable_sasl_oauthbearer_unsecure_jwt = true;
+  EXPECT_THROW((void)two_sources.to_librdkafka(), ConfigError);
+  two_sources = callback;
+  two_sources.sasl_oauthbearer_token_endpoint_url = "https://idp.example/token";
+  EXPECT_THROW((void)two_sources.to_librdkafka(), ConfigError);
+
   // At the Application: checked at construction; a broker_address that differs too.
   ApplicationConfig cfg;
   cfg.consumer_group = "g";
