@@ -58,8 +58,9 @@ const std::vector<MetricInfo>& metric_reference() {
        "changelog records read while restoring a store partition (ST-05)"},
       {"consumer_lag", "gauge", "topic, partition",
        "high watermark minus the consumer's position, updated about once a second per assigned "
-       "partition (under exactly-once the high watermark counts transaction markers, so an "
-       "idle partition can show 1)"},
+       "partition; before its first record the position is the committed offset (absent when "
+       "there is none). Under exactly-once the high watermark counts transaction markers, so an "
+       "idle partition can show 1"},
       {"state_bytes", "gauge", "store, partition",
        "estimated bytes of a store partition (RocksDB's live data plus memtables), updated "
        "about once a second"},

@@ -856,17 +856,50 @@ void Worker::publish_metrics() {
     logger()->debug("consumer lag not measured: {}", e.what());
     return;
   }
+  const auto start_of = [this](const kafka::TopicPartition& tp) -> kafka::TopicPartition* {
+    for (auto& s : start_offsets_) {
+      if (s.partition == tp.partition && s.topic == tp.topic) return &s;
+    }
+    return nullptr;
+  };
+  // A caught-up partition shows lag 0 after a rebalance, not no series at all.
+  std::vector<kafka::TopicPartition> unknown;
+  for (const auto& tp : positions) {
+    if (tp.offset < 0 && start_of(tp) == nullptr) unknown.push_back({tp.topic, tp.partition});
+  }
+  if (!unknown.empty()) {
+    std::vector<kafka::TopicPartition> committed;
+    try {
+      committed = consumer_->committed(unknown, std::chrono::milliseconds(500));
+    } catch (const KafkaError& e) {
+      logger()->debug("consumer lag of idle partitions not measured: {}", e.what());
+    }
+    for (auto& tp : unknown) {
+      tp.offset = -1;
+      for (const auto& c : committed) {
+        if (c.partition == tp.partition && c.topic == tp.topic) tp.offset = c.offset;
+      }
+      start_offsets_.push_back(std::move(tp));
+    }
+  }
   for (const auto& tp : positions) {
     const std::int64_t high = consumer_->get_watermarks(tp.topic, tp.partition).second;
-    // Nothing fetched yet, or no position yet: not known, so not reported.
-    if (high < 0 || tp.offset < 0) continue;
-    metrics_->lag(tp.topic, tp.partition, std::max<std::int64_t>(high - tp.offset, 0));
+    std::int64_t position = tp.offset;
+    if (position < 0) {
+      if (const auto* start = start_of(tp)) position = start->offset;
+    }
+    // Nothing fetched yet, or no position known: not known, so not reported.
+    if (high < 0 || position < 0) continue;
+    metrics_->lag(tp.topic, tp.partition, std::max<std::int64_t>(high - position, 0));
   }
 }
 
 void Worker::forget_metrics(const std::vector<kafka::TopicPartition>& tps) {
   for (const auto& tp : tps) {
     metrics_->forget(tp.topic, tp.partition);
+    std::erase_if(start_offsets_, [&tp](const kafka::TopicPartition& s) {
+      return s.partition == tp.partition && s.topic == tp.topic;
+    });
     Assignment::TopicSlot* slot = assignment_->slot_of(tp.topic, tp.partition);
     if (slot == nullptr) continue;
     // What was counted of it still goes to the series.

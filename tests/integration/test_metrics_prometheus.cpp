@@ -4,14 +4,21 @@
 // producer left open on the changelog (CK-07), so "restoring => not ready" is seen for as long
 // as the test decides, not for a few lucky milliseconds; liveness through an outage of a
 // cluster of the test's own (HealthOutage: live until broker_availability_timeout ends the run,
-// then not live).
+// then not live). Scrapes taken throughout a rebalance stay consistent: every one parses,
+// counters never go back, the gauges name only partitions the instance holds, once each.
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -158,6 +165,179 @@ TEST(MetricsPrometheus, PrometheusScrapesTheLagAndThroughputOfARunningApp) {
                                    "\",result=\"committed\"})"),
             1);
   running.finish();
+}
+
+// The samples of one scrape: series (name and labels as written) => value. Duplicate
+// series are counted in `duplicates`; a line that is not a sample makes `malformed` true.
+struct Scrape {
+  std::map<std::string, double> series;
+  int duplicates = 0;
+  bool malformed = false;
+};
+
+Scrape parse_scrape(const std::string& body) {
+  Scrape out;
+  std::istringstream in(body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.rfind(' ');
+    if (space == std::string::npos || space == 0) {
+      out.malformed = true;
+      continue;
+    }
+    double value = 0;
+    try {
+      value = std::stod(line.substr(space + 1));
+    } catch (const std::exception&) {
+      out.malformed = true;
+      continue;
+    }
+    if (!out.series.emplace(line.substr(0, space), value).second) ++out.duplicates;
+  }
+  return out;
+}
+
+// The partitions `name`'s series of `scrape` carry a sample for.
+std::set<std::string> partitions_of(const Scrape& scrape, const std::string& name) {
+  std::set<std::string> out;
+  for (const auto& [series, value] : scrape.series) {
+    if (series.compare(0, name.size() + 1, name + "{") != 0) continue;
+    const auto at = series.find("partition=\"");
+    if (at == std::string::npos) continue;
+    const auto from = at + 11;
+    out.insert(series.substr(from, series.find('"', from) - from));
+  }
+  return out;
+}
+
+TEST(MetricsPrometheus, ScrapesThroughoutARebalanceStayConsistent) {
+  REQUIRE_TEST_BROKERS();
+  const std::string name = sft::unique_name("prom-rebalance");
+  const int port_a = sft::free_tcp_port();
+  ASSERT_GT(port_a, 0);
+  const auto config = [&](int port) {
+    ApplicationConfig cfg = base_config(name);
+    cfg.metrics_port = port;
+    cfg.metrics_bind_address = "127.0.0.1";
+    cfg.commit_interval = 300ms;
+    return cfg;
+  };
+  const auto pipeline = [&](Application& app) {
+    const Topic in = app.topic(name + "-in", {.config = TopicConfig{.num_partitions = 4}});
+    // About 1 ms a record: the run is still busy when the second instance joins.
+    (void)app.dataframe(in).apply([](const Value& v) {
+      std::this_thread::sleep_for(1ms);
+      return v;
+    });
+    return in;
+  };
+  Application a(config(port_a));
+  const Topic in = pipeline(a);
+  constexpr int kRecords = 6000;
+  {
+    Producer producer = a.get_producer();
+    for (int i = 0; i < kRecords; ++i) {
+      producer.produce(in, Value::object({{"i", i}}), Value("k" + std::to_string(i)));
+    }
+    ASSERT_TRUE(producer.flush(30s));
+  }
+  const auto scrape_of = [](int port) {
+    const auto r = sft::http_get("127.0.0.1", port, "/metrics");
+    return std::pair{r.status, parse_scrape(r.body)};
+  };
+  const std::string consumed = "streamframe_records_consumed_total";
+  const std::string lag = "streamframe_consumer_lag";
+
+  BackgroundRun run_a(a);
+  ASSERT_TRUE(
+      eventually([&] { return partitions_of(scrape_of(port_a).second, lag).size() == 4; }, 60s))
+      << "the first instance never reported the lag of its 4 partitions";
+
+  // Scrapes of the first instance, as fast as it answers, from before the second one joins
+  // until the test has seen the rebalance settle.
+  std::mutex scrapes_mutex;
+  std::vector<std::pair<int, Scrape>> scrapes;
+  std::atomic<bool> scraping{true};
+  std::atomic<int> phase{0};  // 0 before the join, 1 from it until settled, 2 after
+  std::vector<int> phase_of;
+  std::thread scraper([&] {
+    while (scraping) {
+      auto s = scrape_of(port_a);
+      const std::lock_guard lock(scrapes_mutex);
+      phase_of.push_back(phase.load());
+      scrapes.push_back(std::move(s));
+    }
+  });
+
+  const int port_b = sft::free_tcp_port();
+  ASSERT_GT(port_b, 0);
+  phase = 1;
+  Application b(config(port_b));
+  (void)pipeline(b);
+  BackgroundRun run_b(b);
+  const bool settled = eventually(
+      [&] {
+        const auto pa = partitions_of(scrape_of(port_a).second, lag);
+        const auto pb = partitions_of(scrape_of(port_b).second, lag);
+        return pa.size() == 2 && pb.size() == 2;
+      },
+      60s);
+  phase = 2;
+  // Both instances together consumed everything (an instance that consumed nothing has no
+  // series yet).
+  const auto consumed_by = [&](int port) {
+    return std::max(0.0,
+                    sft::sample_sum(sft::http_get("127.0.0.1", port, "/metrics").body, consumed));
+  };
+  const bool done =
+      eventually([&] { return consumed_by(port_a) + consumed_by(port_b) >= kRecords; }, 90s);
+  scraping = false;
+  scraper.join();
+  const Scrape end_a = scrape_of(port_a).second;
+  const Scrape end_b = scrape_of(port_b).second;
+  run_b.finish();
+  run_a.finish();
+  const auto names = [&](const Scrape& sc) {
+    std::string out;
+    for (const auto& p : partitions_of(sc, lag)) out += p + " ";
+    return out;
+  };
+  ASSERT_TRUE(settled) << "the rebalance never split the 4 partitions 2 and 2: first holds "
+                       << names(end_a) << ", second " << names(end_b);
+  ASSERT_TRUE(done) << "the two instances did not consume all " << kRecords << " records";
+
+  // Each instance's gauges name only its own partitions: together all 4, none twice.
+  std::set<std::string> both = partitions_of(end_a, lag);
+  for (const auto& p : partitions_of(end_b, lag)) {
+    EXPECT_TRUE(both.insert(p).second) << "partition " << p << " in the lag of both instances";
+  }
+  EXPECT_EQ(both.size(), 4u);
+
+  std::map<std::string, double> last;  // per consumed series, its last value
+  int during = 0;
+  for (std::size_t i = 0; i < scrapes.size(); ++i) {
+    const auto& [status, s] = scrapes[i];
+    ASSERT_EQ(status, 200) << "scrape " << i;
+    EXPECT_FALSE(s.malformed) << "scrape " << i;
+    EXPECT_EQ(s.duplicates, 0) << "scrape " << i;
+    if (phase_of[i] == 1) ++during;
+    EXPECT_LE(partitions_of(s, lag).size(), 4u) << "scrape " << i;
+    for (const auto& [series, value] : s.series) {
+      if (series.compare(0, lag.size() + 1, lag + "{") == 0) {
+        EXPECT_GE(value, 0) << series << " in scrape " << i;
+      }
+      if (series.compare(0, consumed.size() + 1, consumed + "{") != 0) continue;
+      // A counter never goes back, and never vanishes, through the revocation.
+      const auto it = last.find(series);
+      if (it != last.end()) EXPECT_GE(value, it->second) << series << " in scrape " << i;
+      last[series] = value;
+    }
+    for (const auto& [series, value] : last) {
+      EXPECT_TRUE(s.series.count(series)) << series << " vanished in scrape " << i;
+    }
+  }
+  EXPECT_GT(during, 0) << "no scrape was taken while the rebalance went on";
+  std::cout << scrapes.size() << " scrapes, " << during << " during the rebalance\n";
 }
 
 TEST(MetricsPrometheus, NotReadyWhileRestoringAndReadyOnceRestored) {
