@@ -83,6 +83,40 @@ ErrorCallback wrap_error_callback(nb::handle keep, nb::object f, std::string wha
   };
 }
 
+// Quix's (confluent-kafka's) oauth_cb: called with sasl.oauthbearer.config, returns (token,
+// expiry in seconds since the epoch[, principal[, extensions dict]]). It runs on librdkafka's
+// background thread, so it holds its callable itself (not through the application's `keep`).
+OAuthBearerTokenCallback oauth_token_callback(nb::object f) {
+  CallableRef fn = CallableRef::owned(std::move(f));
+  return [fn](const std::string& config) {
+    if (python_finalizing()) throw InvalidOperation("oauth_cb: the Python interpreter is exiting");
+    CallbackGil gil;
+    const char* shape =
+        "oauth_cb must return (token: str, expiry: float seconds since the epoch[, principal: "
+        "str[, extensions: dict]])";
+    try {
+      const nb::object result = fn.get()(config);
+      if (!PyTuple_Check(result.ptr())) throw ValueTypeError(shape);
+      const auto t = nb::borrow<nb::tuple>(result);
+      if (t.size() < 2 || t.size() > 4) throw ValueTypeError(shape);
+      OAuthBearerToken token;
+      token.value = nb::cast<std::string>(t[0]);
+      const auto expiry_ms = static_cast<std::int64_t>(nb::cast<double>(t[1]) * 1000.0);
+      token.expires_at =
+          std::chrono::system_clock::time_point(std::chrono::milliseconds(expiry_ms));
+      if (t.size() > 2 && !t[2].is_none()) token.principal = nb::cast<std::string>(t[2]);
+      if (t.size() > 3 && !t[3].is_none()) {
+        token.extensions = nb::cast<std::map<std::string, std::string>>(t[3]);
+      }
+      return token;
+    } catch (nb::python_error& e) {
+      throw PythonError(std::move(e), "oauth_cb");
+    } catch (const nb::cast_error&) {
+      throw ValueTypeError(shape);
+    }
+  };
+}
+
 AutoOffsetReset offset_reset_of(const std::string& s) {
   if (s == "latest") return AutoOffsetReset::latest;
   if (s == "earliest") return AutoOffsetReset::earliest;
@@ -110,11 +144,39 @@ StringsAs strings_of(nb::handle deserializer) {
              : StringsAs::text;
 }
 
+// Destroys `object` without the GIL when this thread holds it: a librdkafka handle's destruction
+// joins its background thread, which may be inside oauth_cb waiting for the GIL.
+template <class T>
+void destroy_without_gil(std::unique_ptr<T>& object) {
+  if (!object) return;
+  if (python_finalizing() || PyGILState_Check() == 0) {
+    object.reset();
+    return;
+  }
+  nb::gil_scoped_release release;
+  object.reset();
+}
+
+// Python's handle on a producer or consumer the application made (see destroy_without_gil).
+template <class Client>
+struct PyClient {
+  explicit PyClient(Client c) : client(std::make_unique<Client>(std::move(c))) {}
+  ~PyClient() { destroy_without_gil(client); }
+  PyClient(PyClient&&) noexcept = default;
+  PyClient& operator=(PyClient&&) noexcept = default;
+  PyClient(const PyClient&) = delete;
+  PyClient& operator=(const PyClient&) = delete;
+  Client& operator*() const { return *client; }
+  std::unique_ptr<Client> client;
+};
+using PyProducer = PyClient<Producer>;
+using PyConsumer = PyClient<Consumer>;
+
 void bind_producer(nb::module_& m) {
-  nb::class_<Producer>(m, "Producer")
+  nb::class_<PyProducer>(m, "Producer")
       .def(
           "produce",
-          [](Producer& p, const std::string& topic, nb::handle value, nb::handle key,
+          [](PyProducer& w, const std::string& topic, nb::handle value, nb::handle key,
              nb::handle headers, std::optional<std::int32_t> partition,
              std::optional<std::int64_t> timestamp) {
             const auto v = optional_bytes(value, "value");
@@ -125,24 +187,24 @@ void bind_producer(nb::module_& m) {
             std::optional<std::string_view> vv;
             if (k) kv = *k;
             if (v) vv = *v;
-            p.produce(topic, kv, vv, timestamp.value_or(0), h, partition.value_or(-1));
+            (*w).produce(topic, kv, vv, timestamp.value_or(0), h, partition.value_or(-1));
           },
           nb::arg("topic"), nb::arg("value") = nb::none(), nb::arg("key") = nb::none(),
           nb::arg("headers") = nb::none(), nb::arg("partition") = nb::none(),
           nb::arg("timestamp") = nb::none())
       .def(
           "flush",
-          [](Producer& p, std::optional<double> timeout) {
+          [](PyProducer& w, std::optional<double> timeout) {
             const auto ms = milliseconds(static_cast<std::int64_t>(timeout.value_or(30.0) * 1000));
             nb::gil_scoped_release release;
-            return p.flush(ms);
+            return (*w).flush(ms);
           },
           nb::arg("timeout") = nb::none())
       .def(
-          "__enter__", [](Producer& p) -> Producer& { return p; }, nb::rv_policy::reference)
-      .def("__exit__", [](Producer& p, nb::args) {
+          "__enter__", [](PyProducer& w) -> PyProducer& { return w; }, nb::rv_policy::reference)
+      .def("__exit__", [](PyProducer& w, nb::args) {
         nb::gil_scoped_release release;
-        p.flush();
+        (*w).flush();
       });
 }
 
@@ -175,10 +237,10 @@ void bind_consumer(nb::module_& m) {
       .def("error", [](const PyMessage&) { return nb::none(); })
       .def("__len__", [](const PyMessage& x) { return x.m.value ? x.m.value->size() : 0; });
 
-  nb::class_<Consumer>(m, "Consumer")
+  nb::class_<PyConsumer>(m, "Consumer")
       .def(
           "subscribe",
-          [](Consumer& c, std::vector<std::string> topics, nb::object on_assign,
+          [](PyConsumer& w, std::vector<std::string> topics, nb::object on_assign,
              nb::object on_revoke, nb::object on_lost) {
             if (!on_assign.is_none() || !on_revoke.is_none() || !on_lost.is_none()) {
               raise_not_implemented(
@@ -186,20 +248,20 @@ void bind_consumer(nb::module_& m) {
                   "streamframe");
             }
             nb::gil_scoped_release release;
-            c.subscribe(topics);
+            (*w).subscribe(topics);
           },
           nb::arg("topics"), nb::arg("on_assign") = nb::none(), nb::arg("on_revoke") = nb::none(),
           nb::arg("on_lost") = nb::none())
       .def(
           "poll",
-          [](Consumer& c, std::optional<double> timeout) -> nb::object {
+          [](PyConsumer& w, std::optional<double> timeout) -> nb::object {
             // confluent_kafka: None waits until a message comes.
             const auto ms = timeout ? milliseconds(static_cast<std::int64_t>(*timeout * 1000))
                                     : milliseconds(std::numeric_limits<std::int32_t>::max());
             std::optional<ConsumedMessage> message;
             {
               nb::gil_scoped_release release;
-              message = c.poll(ms);
+              message = (*w).poll(ms);
             }
             if (!message) return nb::none();
             return nb::cast(PyMessage{std::move(*message)});
@@ -207,7 +269,7 @@ void bind_consumer(nb::module_& m) {
           nb::arg("timeout") = nb::none())
       .def(
           "store_offsets",
-          [](Consumer& c, nb::object message, nb::object offsets) {
+          [](PyConsumer& w, nb::object message, nb::object offsets) {
             if (!offsets.is_none()) {
               raise_not_implemented(
                   "Consumer.store_offsets(offsets=) is not supported by streamframe: pass the "
@@ -217,12 +279,12 @@ void bind_consumer(nb::module_& m) {
               throw nb::type_error("Consumer.store_offsets() needs the message");
             const ConsumedMessage& m = nb::cast<const PyMessage&>(message).m;
             nb::gil_scoped_release release;
-            c.store_offsets(m);
+            (*w).store_offsets(m);
           },
           nb::arg("message") = nb::none(), nb::arg("offsets") = nb::none())
       .def(
           "commit",
-          [](Consumer& c, nb::object message, nb::object offsets,
+          [](PyConsumer& w, nb::object message, nb::object offsets,
              bool /*asynchronous: always synchronous here*/) {
             if (!offsets.is_none()) {
               raise_not_implemented("Consumer.commit(offsets=) is not supported by streamframe");
@@ -231,31 +293,40 @@ void bind_consumer(nb::module_& m) {
                 message.is_none() ? nullptr : &nb::cast<const PyMessage&>(message).m;
             nb::gil_scoped_release release;
             if (m != nullptr) {
-              c.commit(*m);
+              (*w).commit(*m);
             } else {
-              c.commit();
+              (*w).commit();
             }
           },
           nb::arg("message") = nb::none(), nb::arg("offsets") = nb::none(),
           nb::arg("asynchronous") = true)
-      .def("assignment", [](const Consumer& c) { return c.assignment(); })
+      .def("assignment", [](const PyConsumer& w) { return (*w).assignment(); })
       .def("close",
-           [](Consumer& c) {
+           [](PyConsumer& w) {
              nb::gil_scoped_release release;
-             c.close();
+             (*w).close();
            })
       .def(
-          "__enter__", [](Consumer& c) -> Consumer& { return c; }, nb::rv_policy::reference)
-      .def("__exit__", [](Consumer& c, nb::args) {
+          "__enter__", [](PyConsumer& w) -> PyConsumer& { return w; }, nb::rv_policy::reference)
+      .def("__exit__", [](PyConsumer& w, nb::args) {
         nb::gil_scoped_release release;
-        c.close();
+        (*w).close();
       });
 }
 
 // The engine's Application and the Python callables its pipeline keeps (frame.hpp), and its
 // sources written in Python (they hold no Python reference between runs: sources.hpp).
+// The Application is destroyed without the GIL (destroy_without_gil), after the Python objects.
 struct PyApp {
-  Application app;
+  PyApp(std::unique_ptr<Application> a, nb::object k) : app(std::move(a)), keep(std::move(k)) {}
+  ~PyApp() {
+    sources.clear();
+    keep.reset();
+    destroy_without_gil(app);
+  }
+  PyApp(const PyApp&) = delete;
+  PyApp& operator=(const PyApp&) = delete;
+  std::unique_ptr<Application> app;
   nb::object keep;
   std::vector<std::shared_ptr<PythonSourceRun>> sources;
 };
@@ -361,11 +432,15 @@ void bind_application(nb::module_& m) {
              std::optional<std::int64_t> state_memory_budget, const std::string& log_format,
              int metrics_port, const std::string& metrics_bind_address,
              std::int64_t liveness_timeout_ms,
-             std::optional<std::map<std::string, std::string>> connection) {
+             std::optional<std::map<std::string, std::string>> connection, nb::object oauth_cb) {
             nb::list keep;
             ApplicationConfig c;
             c.broker_address = broker_address;
             if (connection) c.connection = ConnectionConfig::from_librdkafka(*connection);
+            if (!oauth_cb.is_none()) {
+              if (!c.connection) throw ConfigError("oauth_cb needs a ConnectionConfig");
+              c.connection->oauth_token_callback = oauth_token_callback(std::move(oauth_cb));
+            }
             c.consumer_group = consumer_group;
             c.state_dir = state_dir;
             c.auto_offset_reset = offset_reset_of(auto_offset_reset);
@@ -411,7 +486,13 @@ void bind_application(nb::module_& m) {
             c.max_partition_buffer_size = static_cast<std::size_t>(max_partition_buffer_size);
             if (state_memory_budget)
               c.state_memory_budget = static_cast<std::size_t>(*state_memory_budget);
-            new (self) PyApp{Application(std::move(c)), std::move(keep), {}};
+            std::unique_ptr<Application> app;
+            {
+              // Its clients may ask oauth_cb for tokens on librdkafka's threads at once.
+              nb::gil_scoped_release release;
+              app = std::make_unique<Application>(std::move(c));
+            }
+            new (self) PyApp(std::move(app), std::move(keep));
           },
           nb::kw_only(), nb::arg("broker_address"), nb::arg("consumer_group"), nb::arg("state_dir"),
           nb::arg("auto_offset_reset"), nb::arg("processing_guarantee"),
@@ -425,7 +506,8 @@ void bind_application(nb::module_& m) {
           nb::arg("on_message_processed").none(), nb::arg("num_workers"),
           nb::arg("max_partition_buffer_size"), nb::arg("state_memory_budget").none(),
           nb::arg("log_format"), nb::arg("metrics_port"), nb::arg("metrics_bind_address"),
-          nb::arg("liveness_timeout_ms"), nb::arg("connection").none())
+          nb::arg("liveness_timeout_ms"), nb::arg("connection").none(),
+          nb::arg("oauth_cb").none() = nb::none())
       .def(
           "topic",
           [](PyApp& app, std::string name, nb::object value_deserializer,
@@ -472,7 +554,12 @@ void bind_application(nb::module_& m) {
                 }
               };
             }
-            return PyTopic{app.app.topic(std::move(name), o), repr};
+            std::optional<Topic> topic;
+            {
+              nb::gil_scoped_release release;  // declaring it asks the cluster
+              topic.emplace(app.app->topic(std::move(name), o));
+            }
+            return PyTopic{std::move(*topic), repr};
           },
           nb::arg("name"), nb::kw_only(), nb::arg("value_deserializer") = "json",
           nb::arg("key_deserializer") = "bytes", nb::arg("value_serializer") = "json",
@@ -482,17 +569,26 @@ void bind_application(nb::module_& m) {
       .def(
           "dataframe",
           [](PyApp& app, const PyTopic& topic) {
-            return make_frame(app.app.dataframe(topic.topic), topic.repr, app.keep);
+            std::optional<StreamingDataFrame> frame;
+            {
+              nb::gil_scoped_release release;
+              frame.emplace(app.app->dataframe(topic.topic));
+            }
+            return make_frame(std::move(*frame), topic.repr, app.keep);
           },
           nb::arg("topic"))
       .def(
           "add_source",
           [](PyApp& app, const PySourceHandle& handle, nb::object source, const PyTopic& topic) {
             // SRC-01: the source produces to `topic` (Python picks its default topic).
-            Topic t = app.app.add_source(handle.source, topic.topic);
+            std::optional<Topic> t;
+            {
+              nb::gil_scoped_release release;
+              t.emplace(app.app->add_source(handle.source, topic.topic));
+            }
             (void)CallableRef::kept_by(app.keep, std::move(source));
             if (handle.python) app.sources.push_back(handle.python);
-            return PyTopic{std::move(t), topic.repr};
+            return PyTopic{std::move(*t), topic.repr};
           },
           nb::arg("impl"), nb::arg("source"), nb::arg("topic"))
       .def(
@@ -512,7 +608,7 @@ void bind_application(nb::module_& m) {
               {
                 // PY-03: taken again only inside Python callables and sources
                 nb::gil_scoped_release release;
-                out = app.app.run(options);
+                out = app.app->run(options);
               }
               release_dropped_errors();
               sources.rethrow_stop_errors();
@@ -527,17 +623,30 @@ void bind_application(nb::module_& m) {
           nb::kw_only(), nb::arg("count") = 0, nb::arg("timeout") = 0.0,
           nb::arg("metadata") = false, nb::arg("collect") = true)
       .def(
-          "stop", [](PyApp& app, bool fail) { app.app.stop(fail); }, nb::arg("fail") = false)
-      .def("get_producer", [](PyApp& app) { return app.app.get_producer(); })
+          "stop", [](PyApp& app, bool fail) { app.app->stop(fail); }, nb::arg("fail") = false)
+      .def("get_producer",
+           [](PyApp& app) {
+             nb::gil_scoped_release release;
+             return PyProducer(app.app->get_producer());
+           })
       .def(
           "get_consumer",
           [](PyApp& app, bool auto_commit_enable) {
-            return app.app.get_consumer(auto_commit_enable);
+            nb::gil_scoped_release release;
+            return PyConsumer(app.app->get_consumer(auto_commit_enable));
           },
           nb::arg("auto_commit_enable") = true)
-      .def("clear_state", [](PyApp& app) { app.app.clear_state(); })
-      .def("delete_internal_topics", [](PyApp& app) { return app.app.delete_internal_topics(); })
-      .def_prop_ro("bootstrap_servers", [](PyApp& app) { return app.app.bootstrap_servers(); });
+      .def("clear_state",
+           [](PyApp& app) {
+             nb::gil_scoped_release release;
+             app.app->clear_state();
+           })
+      .def("delete_internal_topics",
+           [](PyApp& app) {
+             nb::gil_scoped_release release;
+             return app.app->delete_internal_topics();
+           })
+      .def_prop_ro("bootstrap_servers", [](PyApp& app) { return app.app->bootstrap_servers(); });
 }
 
 }  // namespace streamframe::python

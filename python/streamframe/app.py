@@ -111,6 +111,8 @@ class Application:
                 broker_address, ConnectionConfig) else "",
             connection=broker_address.as_librdkafka_dict() if isinstance(
                 broker_address, ConnectionConfig) else None,
+            oauth_cb=broker_address.oauth_cb if isinstance(
+                broker_address, ConnectionConfig) else None,
             consumer_group=consumer_group or "",
             state_dir=str(state_dir),
             auto_offset_reset=auto_offset_reset,

@@ -5,6 +5,12 @@ The engine maps it onto librdkafka's settings for every client the application m
 are librdkafka's names with ``_`` for ``.``; ``sasl_mechanisms`` is accepted for
 ``sasl_mechanism``. Secrets (``sasl_password``, ``ssl_key_password``,
 ``sasl_oauthbearer_client_secret``) never appear in ``repr()``.
+
+``oauth_cb`` supplies OAUTHBEARER tokens as in confluent-kafka: called with
+``sasl_oauthbearer_config``, it returns ``(token, expiry)`` (expiry in seconds since the epoch)
+or ``(token, expiry, principal, extensions)``. It is called on a librdkafka thread before each
+client's first connection and at 80 % of each token's lifetime; when it raises, the application
+stops with ``KafkaAuthenticationError`` carrying its message.
 """
 
 from dataclasses import dataclass, field, fields
@@ -38,12 +44,6 @@ class ConnectionConfig:
     ssl_endpoint_identification_algorithm: Optional[str] = None
     oauth_cb: Optional[Callable[[str], Any]] = None
     extra: Dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.oauth_cb is not None:
-            raise NotImplementedError(
-                "ConnectionConfig(oauth_cb=...) is not supported by streamframe yet; use "
-                "sasl_oauthbearer_token_endpoint_url (OIDC) or an unsecured JWT")
 
     def __repr__(self) -> str:
         shown = []
