@@ -9,6 +9,7 @@
 
 #include "kafka/error.hpp"
 #include "kafka/oauth.hpp"
+#include "kafka/tls.hpp"
 #include "streamframe/errors.hpp"
 
 namespace streamframe::kafka {
@@ -51,6 +52,7 @@ Admin::Admin(const Config& config)
   rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr.data(), errstr.size()));
   if (!rk_) throw ConfigError(fmt::format("cannot create Kafka admin client: {}", errstr.data()));
   (void)conf.release();  // rd_kafka_new took ownership
+  forget_refused_certificate(rk_.get());
   token_source_ = attach_token_source(rk_.get(), config);
 }
 
@@ -111,11 +113,16 @@ void Admin::throw_if_refused() const {
   if (token_source_) token_source_->throw_if_failed();
   std::lock_guard lock(refused_mutex_);
   if (refused_code_ == 0) return;
+  std::string reason = refused_reason_;
+  if (refused_code_ == RD_KAFKA_RESP_ERR__SSL) {
+    if (const auto certificate = refused_certificate(rk_.get()))
+      reason += " (" + *certificate + ")";
+  }
   throw KafkaAuthenticationError(
       refused_code_,
       fmt::format("cannot connect to the Kafka cluster at '{}': {} (check the connection's "
                   "security settings: credentials, CA, certificates)",
-                  bootstrap_, refused_reason_),
+                  bootstrap_, reason),
       false, true);
 }
 

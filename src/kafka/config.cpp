@@ -7,6 +7,7 @@
 
 #include "kafka/logging.hpp"
 #include "kafka/oauth.hpp"
+#include "kafka/tls.hpp"
 #include "streamframe/errors.hpp"
 
 namespace streamframe::kafka {
@@ -26,6 +27,7 @@ ConfPtr make_conf(const Config& config) {
     }
   }
   install_log_callback(conf.get());
+  detail::prepare_certificate_check(conf.get());
   return conf;
 }
 

@@ -14,6 +14,7 @@
 #include "kafka/error.hpp"
 #include "kafka/logging.hpp"
 #include "kafka/oauth.hpp"
+#include "kafka/tls.hpp"
 #include "streamframe/errors.hpp"
 
 namespace streamframe::kafka {
@@ -53,6 +54,7 @@ Consumer::Consumer(const Config& config, RebalanceHandler handler)
   KafkaPtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr.data(), errstr.size()));
   if (!rk) throw ConfigError(fmt::format("cannot create Kafka consumer: {}", errstr.data()));
   (void)conf.release();  // rd_kafka_new took ownership
+  forget_refused_certificate(rk.get());
   token_source_ = attach_token_source(rk.get(), config);
 
   // Serve the main queue (errors, logs, stats) from the consumer queue, i.e. from poll_batch.
