@@ -57,6 +57,30 @@ ApplicationConfig secured_config(const std::string& group, ConnectionConfig conn
   return cfg;
 }
 
+// Produces {"i": 0..n-1} to `topic`, keyed over `keys` keys.
+void produce_numbered(Application& app, const Topic& topic, int n, int keys) {
+  Producer producer = app.get_producer();
+  for (int i = 0; i < n; ++i) {
+    producer.produce(topic, Value::object({{"i", i}}), Value("k" + std::to_string(i % keys)));
+  }
+  ASSERT_TRUE(producer.flush(30s));
+}
+
+// How many records of `topic` another group reads back (read_committed) over `connection`,
+// waiting up to 60 s for `expected` of them.
+std::size_t read_back(const std::string& group, ConnectionConfig connection,
+                      const std::string& topic, std::size_t expected) {
+  Application reader(secured_config(group, std::move(connection)));
+  Consumer consumer = reader.get_consumer();
+  consumer.subscribe({topic});
+  std::size_t seen = 0;
+  const auto deadline = Clock::now() + 60s;
+  while (seen < expected && Clock::now() < deadline) {
+    if (consumer.poll(500ms)) ++seen;
+  }
+  return seen;
+}
+
 TEST(SecuredBroker, EachSaslMechanismWorksOverTls) {
   REQUIRE_SECURED_BROKER();
   for (const auto mechanism :
@@ -64,15 +88,11 @@ TEST(SecuredBroker, EachSaslMechanismWorksOverTls) {
     const std::string group = sft::unique_name("sasl");
     Application app(secured_config(group, sasl(mechanism)));
     const Topic in = app.topic(group + "-in");
-    {
-      Producer producer = app.get_producer();
-      producer.produce(in, Value::object({{"i", 1}}), Value("k"));
-      ASSERT_TRUE(producer.flush(30s));
-    }
+    produce_numbered(app, in, 1, 1);
     (void)app.dataframe(in);
     const auto out = app.run({.timeout = 30s, .count = 1});
     ASSERT_EQ(out.size(), 1u) << static_cast<int>(mechanism);
-    EXPECT_EQ(out[0]["i"].as_int(), 1);
+    EXPECT_EQ(out[0]["i"].as_int(), 0);
   }
 }
 
@@ -86,13 +106,7 @@ TEST(SecuredBroker, ExactlyOnceOverScramAndTls) {
   Application app(cfg);
   const Topic in = app.topic(group + "-in", {.config = TopicConfig{.num_partitions = 2}});
   const Topic out = app.topic(group + "-out");
-  {
-    Producer producer = app.get_producer();
-    for (int i = 0; i < 200; ++i) {
-      producer.produce(in, Value::object({{"i", i}}), Value("k" + std::to_string(i % 7)));
-    }
-    ASSERT_TRUE(producer.flush(30s));
-  }
+  produce_numbered(app, in, 200, 7);
   auto sdf = app.dataframe(in);
   sdf = sdf.apply([](const Value& v, State& state) {
     const std::int64_t n = state.get("n", Value(0)).as_int() + 1;
@@ -102,15 +116,8 @@ TEST(SecuredBroker, ExactlyOnceOverScramAndTls) {
   sdf.to_topic(out);
   ASSERT_EQ(app.run({.timeout = 60s, .count = 200, .collect = false}).size(), 0u);
   // The outputs, read back read_committed over the secured listener by another group.
-  Application reader(secured_config(group + "-reader", sasl(SaslMechanism::scram_sha_256)));
-  Consumer consumer = reader.get_consumer();
-  consumer.subscribe({out.name()});
-  std::size_t seen = 0;
-  const auto deadline = Clock::now() + 60s;
-  while (seen < 200 && Clock::now() < deadline) {
-    if (consumer.poll(500ms)) ++seen;
-  }
-  EXPECT_EQ(seen, 200u);
+  EXPECT_EQ(read_back(group + "-reader", sasl(SaslMechanism::scram_sha_256), out.name(), 200),
+            200u);
   std::filesystem::remove_all(cfg.state_dir);
 }
 
@@ -195,11 +202,7 @@ TEST(SecuredBroker, SecretsStayOutOfTheLogsOfAWorkingRun) {
   {
     Application app(cfg);
     const Topic in = app.topic(group + "-in");
-    {
-      Producer producer = app.get_producer();
-      producer.produce(in, Value::object({{"i", 1}}), Value("k"));
-      ASSERT_TRUE(producer.flush(30s));
-    }
+    produce_numbered(app, in, 1, 1);
     (void)app.dataframe(in);
     EXPECT_EQ(app.run({.timeout = 30s, .count = 1}).size(), 1u);
   }
@@ -264,24 +267,10 @@ TEST(SecuredBroker, OAuthTokenCallbackAuthenticatesExactlyOnce) {
   Application app(cfg);
   const Topic in = app.topic(group + "-in");
   const Topic out = app.topic(group + "-out");
-  {
-    Producer producer = app.get_producer();
-    for (int i = 0; i < 100; ++i) {
-      producer.produce(in, Value::object({{"i", i}}), Value("k" + std::to_string(i % 5)));
-    }
-    ASSERT_TRUE(producer.flush(30s));
-  }
+  produce_numbered(app, in, 100, 5);
   app.dataframe(in).to_topic(out);
   ASSERT_EQ(app.run({.timeout = 60s, .count = 100, .collect = false}).size(), 0u);
-  Application reader(secured_config(group + "-reader", oauth(callback)));
-  Consumer consumer = reader.get_consumer();
-  consumer.subscribe({out.name()});
-  std::size_t seen = 0;
-  const auto deadline = Clock::now() + 60s;
-  while (seen < 100 && Clock::now() < deadline) {
-    if (consumer.poll(500ms)) ++seen;
-  }
-  EXPECT_EQ(seen, 100u);
+  EXPECT_EQ(read_back(group + "-reader", oauth(callback), out.name(), 100), 100u);
   EXPECT_GE(calls.load(), 2);  // every client handle asks for its own token
   {
     const std::lock_guard lock(seen_mutex);
@@ -339,11 +328,7 @@ TEST(SecuredBroker, AnOAuthTokenCallbackThatFailsMidRunStopsTheRun) {
   {
     Application app(cfg);
     const Topic in = app.topic(group + "-in");
-    {
-      Producer producer = app.get_producer();
-      producer.produce(in, Value::object({{"i", 1}}), Value("k"));
-      ASSERT_TRUE(producer.flush(30s));
-    }
+    produce_numbered(app, in, 1, 1);
     (void)app.dataframe(in);
     try {
       (void)app.run({.timeout = 60s});
