@@ -867,19 +867,16 @@ void Worker::publish_metrics() {
   for (const auto& tp : positions) {
     if (tp.offset < 0 && start_of(tp) == nullptr) unknown.push_back({tp.topic, tp.partition});
   }
-  if (!unknown.empty()) {
-    std::vector<kafka::TopicPartition> committed;
+  // Asked again after a failed request or while there is no committed offset (that is, until
+  // the first commit), but not more than every 5 s: the request holds up the loop turn.
+  if (!unknown.empty() && now >= next_start_lookup_) {
+    next_start_lookup_ = now + std::chrono::seconds(5);
     try {
-      committed = consumer_->committed(unknown, std::chrono::milliseconds(500));
+      for (auto& c : consumer_->committed(unknown, std::chrono::milliseconds(500))) {
+        if (c.offset >= 0) start_offsets_.push_back(std::move(c));
+      }
     } catch (const KafkaError& e) {
       logger()->debug("consumer lag of idle partitions not measured: {}", e.what());
-    }
-    for (auto& tp : unknown) {
-      tp.offset = -1;
-      for (const auto& c : committed) {
-        if (c.partition == tp.partition && c.topic == tp.topic) tp.offset = c.offset;
-      }
-      start_offsets_.push_back(std::move(tp));
     }
   }
   for (const auto& tp : positions) {
@@ -900,6 +897,7 @@ void Worker::forget_metrics(const std::vector<kafka::TopicPartition>& tps) {
     std::erase_if(start_offsets_, [&tp](const kafka::TopicPartition& s) {
       return s.partition == tp.partition && s.topic == tp.topic;
     });
+    next_start_lookup_ = {};  // the next assignment's partitions are asked for at once
     Assignment::TopicSlot* slot = assignment_->slot_of(tp.topic, tp.partition);
     if (slot == nullptr) continue;
     // What was counted of it still goes to the series.

@@ -139,8 +139,9 @@ class Worker final : public TaskOutput {
   std::chrono::steady_clock::time_point last_lag_{};
   std::vector<kafka::TopicPartition> lag_partitions_;
   // Assigned partitions nothing was consumed from yet have no position: where they start is
-  // their committed offset, asked once per assignment (offset < 0: none, or it failed).
+  // their committed offset, asked for once it is known (publish_metrics).
   std::vector<kafka::TopicPartition> start_offsets_;
+  std::chrono::steady_clock::time_point next_start_lookup_{};
   // Declared in dependency order: each is destroyed before what it refers to.
   std::unique_ptr<Assignment> assignment_;
   std::unique_ptr<kafka::Producer> producer_;

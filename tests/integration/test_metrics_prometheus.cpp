@@ -262,6 +262,9 @@ TEST(MetricsPrometheus, ScrapesThroughoutARebalanceStayConsistent) {
   std::vector<int> phase_of;
   std::thread scraper([&] {
     while (scraping) {
+      // A short pause: back to back, the scrapes would take a core from the instances under a
+      // loaded machine (ctest -j).
+      std::this_thread::sleep_for(2ms);
       auto s = scrape_of(port_a);
       const std::lock_guard lock(scrapes_mutex);
       phase_of.push_back(phase.load());
@@ -303,7 +306,9 @@ TEST(MetricsPrometheus, ScrapesThroughoutARebalanceStayConsistent) {
     return out;
   };
   ASSERT_TRUE(settled) << "the rebalance never split the 4 partitions 2 and 2: first holds "
-                       << names(end_a) << ", second " << names(end_b);
+                       << names(end_a) << ", second " << names(end_b) << "; consumed by the first "
+                       << sft::sample_sum(sft::http_get("127.0.0.1", port_a, "/metrics").body,
+                                          consumed);
   ASSERT_TRUE(done) << "the two instances did not consume all " << kRecords << " records";
 
   // Each instance's gauges name only its own partitions: together all 4, none twice.
