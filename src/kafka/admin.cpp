@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "kafka/error.hpp"
+#include "kafka/handles.hpp"
 #include "kafka/oauth.hpp"
-#include "kafka/tls.hpp"
 #include "streamframe/errors.hpp"
 
 namespace streamframe::kafka {
@@ -52,8 +52,7 @@ Admin::Admin(const Config& config)
   rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr.data(), errstr.size()));
   if (!rk_) throw ConfigError(fmt::format("cannot create Kafka admin client: {}", errstr.data()));
   (void)conf.release();  // rd_kafka_new took ownership
-  forget_refused_certificate(rk_.get());
-  token_source_ = attach_token_source(rk_.get(), config);
+  token_source_ = adopt_handle(rk_.get(), config);
 }
 
 void Admin::on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {

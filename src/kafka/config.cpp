@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 
+#include "kafka/handles.hpp"
 #include "kafka/logging.hpp"
 #include "kafka/oauth.hpp"
 #include "kafka/tls.hpp"

@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "kafka/error.hpp"
+#include "kafka/handles.hpp"
 #include "kafka/logging.hpp"
 #include "kafka/oauth.hpp"
-#include "kafka/tls.hpp"
 #include "streamframe/errors.hpp"
 
 namespace streamframe::kafka {
@@ -54,8 +54,7 @@ Consumer::Consumer(const Config& config, RebalanceHandler handler)
   KafkaPtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr.data(), errstr.size()));
   if (!rk) throw ConfigError(fmt::format("cannot create Kafka consumer: {}", errstr.data()));
   (void)conf.release();  // rd_kafka_new took ownership
-  forget_refused_certificate(rk.get());
-  token_source_ = attach_token_source(rk.get(), config);
+  token_source_ = adopt_handle(rk.get(), config);
 
   // Serve the main queue (errors, logs, stats) from the consumer queue, i.e. from poll_batch.
   if (const rd_kafka_resp_err_t err = rd_kafka_poll_set_consumer(rk.get())) {

@@ -14,34 +14,15 @@ namespace streamframe::kafka {
 
 namespace {
 
-// librdkafka's callback carries only the handle (its opaque belongs to the client class), so
-// handles find their source here. Entries of destroyed sources are pruned on the next attach; a
-// reused handle address is overwritten by its own attach before any callback can run.
+// Sources by id, for clients created from a Config that names one.
 struct Registry {
   std::mutex mutex;
   std::map<std::string, std::weak_ptr<OAuthTokenSource>, std::less<>> by_id;
-  std::map<rd_kafka_t*, std::weak_ptr<OAuthTokenSource>> by_handle;
 };
 
 Registry& registry() {
   static Registry r;
   return r;
-}
-
-void refresh_trampoline(rd_kafka_t* rk, const char* oauthbearer_config, void* /*opaque*/) {
-  std::shared_ptr<OAuthTokenSource> source;
-  {
-    Registry& r = registry();
-    const std::lock_guard lock(r.mutex);
-    if (const auto it = r.by_handle.find(rk); it != r.by_handle.end()) source = it->second.lock();
-  }
-  if (!source) {
-    rd_kafka_oauthbearer_set_token_failure(rk,
-                                           "the application's OAUTHBEARER token callback "
-                                           "is gone (the application was destroyed)");
-    return;
-  }
-  source->refresh(rk, oauthbearer_config);
 }
 
 }  // namespace
@@ -52,6 +33,13 @@ std::shared_ptr<OAuthTokenSource> OAuthTokenSource::create(OAuthBearerTokenCallb
   const std::lock_guard lock(r.mutex);
   r.by_id[source->id_] = source;
   return source;
+}
+
+std::shared_ptr<OAuthTokenSource> OAuthTokenSource::find(std::string_view id) {
+  Registry& r = registry();
+  const std::lock_guard lock(r.mutex);
+  const auto it = r.by_id.find(id);
+  return it != r.by_id.end() ? it->second.lock() : nullptr;
 }
 
 OAuthTokenSource::OAuthTokenSource(OAuthBearerTokenCallback callback)
@@ -73,6 +61,11 @@ void OAuthTokenSource::throw_if_failed() const {
       RD_KAFKA_RESP_ERR__AUTHENTICATION,
       fmt::format("cannot authenticate to the Kafka cluster at '{}': {}", brokers_, failure_),
       false, true);
+}
+
+void OAuthTokenSource::note_brokers(std::string_view brokers) {
+  const std::lock_guard lock(mutex_);
+  if (brokers_.empty()) brokers_ = brokers;
 }
 
 void OAuthTokenSource::fail(rd_kafka_t* rk, const std::string& reason) {
@@ -112,43 +105,5 @@ void OAuthTokenSource::refresh(rd_kafka_t* rk, const char* oauthbearer_config) {
                          errstr.data()));
   }
 }
-
-std::shared_ptr<OAuthTokenSource> attach_token_source(rd_kafka_t* rk, const Config& config) {
-  const auto id = get_option(config, kOAuthTokenSourceKey);
-  if (!id) return nullptr;
-  std::shared_ptr<OAuthTokenSource> source;
-  {
-    Registry& r = registry();
-    const std::lock_guard lock(r.mutex);
-    if (const auto it = r.by_id.find(*id); it != r.by_id.end()) source = it->second.lock();
-    if (!source) {
-      throw InvalidOperation(fmt::format("no OAUTHBEARER token source with id '{}'", *id));
-    }
-    std::erase_if(r.by_handle, [](const auto& entry) { return entry.second.expired(); });
-    r.by_handle[rk] = source;
-  }
-  {
-    const std::lock_guard lock(source->mutex_);
-    if (source->brokers_.empty())
-      source->brokers_ = get_option(config, "bootstrap.servers").value_or("");
-  }
-  // The token is needed before any connection, whoever polls the handle and when: the
-  // background thread serves the refresh at once and at 80 % of each token's lifetime.
-  if (rd_kafka_error_t* error = rd_kafka_sasl_background_callbacks_enable(rk)) {
-    const std::string reason = rd_kafka_error_string(error);
-    rd_kafka_error_destroy(error);
-    throw ConfigError(fmt::format("cannot serve OAUTHBEARER token requests: {}", reason));
-  }
-  return source;
-}
-
-namespace detail {
-
-void prepare_token_source_conf(rd_kafka_conf_t* conf) {
-  rd_kafka_conf_enable_sasl_queue(conf, 1);
-  rd_kafka_conf_set_oauthbearer_token_refresh_cb(conf, &refresh_trampoline);
-}
-
-}  // namespace detail
 
 }  // namespace streamframe::kafka

@@ -17,15 +17,14 @@ namespace streamframe::kafka {
 
 inline constexpr std::string_view kOAuthTokenSourceKey = "streamframe.oauthbearer.token.source";
 
-class OAuthTokenSource;
-std::shared_ptr<OAuthTokenSource> attach_token_source(rd_kafka_t* rk, const Config& config);
-
 // One application's token callback, shared by all of its client handles. The callback runs on
 // librdkafka's background thread: for the first connection, then at 80 % of each token's
 // lifetime.
 class OAuthTokenSource {
  public:
   static std::shared_ptr<OAuthTokenSource> create(OAuthBearerTokenCallback callback);
+  // The live source with this id; nullptr when there is none.
+  static std::shared_ptr<OAuthTokenSource> find(std::string_view id);
   ~OAuthTokenSource();
   OAuthTokenSource(const OAuthTokenSource&) = delete;
   OAuthTokenSource& operator=(const OAuthTokenSource&) = delete;
@@ -37,12 +36,13 @@ class OAuthTokenSource {
   // KafkaAuthenticationError; nothing when the callback has not failed.
   void throw_if_failed() const;
 
+  // The bootstrap servers its failures name; the first client's are kept.
+  void note_brokers(std::string_view brokers);
+
   // Asks the callback for a token and hands it (or the failure) to `rk`.
   void refresh(rd_kafka_t* rk, const char* oauthbearer_config);
 
  private:
-  friend std::shared_ptr<OAuthTokenSource> attach_token_source(rd_kafka_t* rk,
-                                                               const Config& config);
   explicit OAuthTokenSource(OAuthBearerTokenCallback callback);
   void fail(rd_kafka_t* rk, const std::string& reason);
 
@@ -52,15 +52,5 @@ class OAuthTokenSource {
   std::string failure_;  // empty while the callback has not failed
   std::string brokers_;
 };
-
-// For a client created from `config`: when the config names a token source, sends the handle's
-// token requests to it on librdkafka's background thread and returns the source (nullptr
-// otherwise). Call right after rd_kafka_new(), before the handle is used.
-std::shared_ptr<OAuthTokenSource> attach_token_source(rd_kafka_t* rk, const Config& config);
-
-namespace detail {
-// Used by make_conf() for the token source setting: the conf changes it needs.
-void prepare_token_source_conf(rd_kafka_conf_t* conf);
-}  // namespace detail
 
 }  // namespace streamframe::kafka

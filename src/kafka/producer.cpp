@@ -12,9 +12,9 @@
 
 #include "kafka/consumer.hpp"
 #include "kafka/error.hpp"
+#include "kafka/handles.hpp"
 #include "kafka/logging.hpp"
 #include "kafka/oauth.hpp"
-#include "kafka/tls.hpp"
 #include "streamframe/errors.hpp"
 
 namespace streamframe::kafka {
@@ -45,8 +45,7 @@ Producer::Producer(const Config& config, DeliveryHandler handler, QueueFullPolic
   rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr.data(), errstr.size()));
   if (!rk_) throw ConfigError(fmt::format("cannot create Kafka producer: {}", errstr.data()));
   (void)conf.release();  // rd_kafka_new took ownership
-  forget_refused_certificate(rk_.get());
-  token_source_ = attach_token_source(rk_.get(), config);
+  token_source_ = adopt_handle(rk_.get(), config);
   transactional_ = !get_option(config, "transactional.id").value_or("").empty();
 }
 

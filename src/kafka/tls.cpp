@@ -5,22 +5,12 @@
 
 #include <algorithm>
 #include <cstring>
-#include <map>
-#include <mutex>
+
+#include "kafka/handles.hpp"
 
 namespace streamframe::kafka {
 
 namespace {
-
-struct Refusals {
-  std::mutex mutex;
-  std::map<rd_kafka_t*, std::string> by_handle;
-};
-
-Refusals& refusals() {
-  static Refusals r;
-  return r;
-}
 
 // Called for each certificate of the broker's chain with OpenSSL's result for it: the same
 // decision as without a callback (accept exactly what OpenSSL accepted), plus the reason.
@@ -37,27 +27,11 @@ int verify_certificate(rd_kafka_t* rk, const char* broker_name, std::int32_t /*b
     std::memcpy(errstr, reason.data(), n);
     errstr[n] = '\0';
   }
-  Refusals& r = refusals();
-  const std::lock_guard lock(r.mutex);
-  r.by_handle[rk] = reason;
+  detail::record_refused_certificate(rk, reason);
   return 0;
 }
 
 }  // namespace
-
-std::optional<std::string> refused_certificate(rd_kafka_t* rk) {
-  Refusals& r = refusals();
-  const std::lock_guard lock(r.mutex);
-  const auto it = r.by_handle.find(rk);
-  if (it == r.by_handle.end()) return std::nullopt;
-  return it->second;
-}
-
-void forget_refused_certificate(rd_kafka_t* rk) {
-  Refusals& r = refusals();
-  const std::lock_guard lock(r.mutex);
-  r.by_handle.erase(rk);
-}
 
 namespace detail {
 

@@ -5,20 +5,11 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include <optional>
-#include <string>
-
 namespace streamframe::kafka {
 
-// OpenSSL's reason for the last broker certificate `rk` refused, naming the broker; nothing
-// when none was refused.
-std::optional<std::string> refused_certificate(rd_kafka_t* rk);
-
-// Forgets what a destroyed handle at the same address recorded: call right after rd_kafka_new.
-void forget_refused_certificate(rd_kafka_t* rk);
-
 namespace detail {
-// Used by make_conf(): records OpenSSL's verification result, deciding nothing differently.
+// Used by make_conf(): records OpenSSL's verification result for the handle (read back with
+// refused_certificate() of kafka/handles.hpp), deciding nothing differently.
 void prepare_certificate_check(rd_kafka_conf_t* conf);
 }  // namespace detail
 
