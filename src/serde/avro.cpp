@@ -1,0 +1,1028 @@
+// Avro serdes (include/streamframe/avro.hpp). libavro (Avro C) parses and checks the schema and
+// reads and writes the binary encoding through its generic values. Avro C knows nothing of
+// logical types or field defaults, so the schema's JSON is also read here (simdjson) into a
+// tree of Nodes that carries them; the two trees come from the same text, so a record's field
+// i is field i of both.
+#include "streamframe/avro.hpp"
+
+#include <avro.h>
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <vector>
+
+#include "streamframe/errors.hpp"
+
+namespace streamframe {
+
+namespace {
+
+enum class Kind : std::uint8_t {
+  null,
+  boolean,
+  int32,
+  int64,
+  float32,
+  float64,
+  bytes,
+  string,
+  record,
+  enumeration,
+  array,
+  map,
+  fixed,
+  union_
+};
+
+enum class Logical : std::uint8_t { none, date, decimal, uuid, time, timestamp };
+
+struct Node;
+
+struct Field {
+  std::string name;
+  const Node* node = nullptr;
+  bool has_default = false;
+  Value default_value;
+};
+
+struct Node {
+  Kind kind = Kind::null;
+  Logical logical = Logical::none;
+  int precision = 0;
+  int scale = 0;
+  std::int64_t size = 0;  // fixed
+  std::string name;       // full name of a named type
+  std::vector<Field> fields;
+  std::vector<std::string> symbols;
+  std::vector<const Node*> branches;  // union
+  const Node* items = nullptr;        // array items, map values
+};
+
+std::string_view kind_name(Kind k) {
+  switch (k) {
+    case Kind::null:
+      return "null";
+    case Kind::boolean:
+      return "boolean";
+    case Kind::int32:
+      return "int";
+    case Kind::int64:
+      return "long";
+    case Kind::float32:
+      return "float";
+    case Kind::float64:
+      return "double";
+    case Kind::bytes:
+      return "bytes";
+    case Kind::string:
+      return "string";
+    case Kind::record:
+      return "record";
+    case Kind::enumeration:
+      return "enum";
+    case Kind::array:
+      return "array";
+    case Kind::map:
+      return "map";
+    case Kind::fixed:
+      return "fixed";
+    case Kind::union_:
+      return "union";
+  }
+  return "?";
+}
+
+// ---- schema ----------------------------------------------------------------------------
+
+[[noreturn]] void schema_error(const std::string& what) {
+  throw ConfigError("invalid Avro schema: " + what);
+}
+
+// The Node tree of a schema's JSON. Named types are registered by full name before their
+// fields are read, so a record may refer to itself.
+class NodeBuilder {
+ public:
+  const Node* build(simdjson::dom::element e, const std::string& ns) {
+    using simdjson::dom::element_type;
+    switch (e.type()) {
+      case element_type::STRING:
+        return by_name(std::string(e.get_string().value()), ns);
+      case element_type::ARRAY: {
+        Node* n = make();
+        n->kind = Kind::union_;
+        for (auto b : e.get_array()) n->branches.push_back(build(b, ns));
+        return n;
+      }
+      case element_type::OBJECT:
+        return build_object(e.get_object().value(), ns);
+      default:
+        schema_error("a schema is a JSON string, object or array");
+    }
+  }
+
+  std::vector<std::unique_ptr<Node>> take() { return std::move(nodes_); }
+
+ private:
+  Node* make() { return nodes_.emplace_back(std::make_unique<Node>()).get(); }
+
+  static std::string full_name(std::string_view name, const std::string& ns) {
+    if (name.find('.') != std::string_view::npos || ns.empty()) return std::string(name);
+    return ns + "." + std::string(name);
+  }
+
+  const Node* primitive(std::string_view name) {
+    static const std::map<std::string_view, Kind> kinds = {
+        {"null", Kind::null},   {"boolean", Kind::boolean}, {"int", Kind::int32},
+        {"long", Kind::int64},  {"float", Kind::float32},   {"double", Kind::float64},
+        {"bytes", Kind::bytes}, {"string", Kind::string}};
+    const auto it = kinds.find(name);
+    if (it == kinds.end()) return nullptr;
+    Node* n = make();
+    n->kind = it->second;
+    return n;
+  }
+
+  const Node* by_name(const std::string& name, const std::string& ns) {
+    if (const Node* p = primitive(name)) return p;
+    if (const auto it = named_.find(full_name(name, ns)); it != named_.end()) return it->second;
+    if (const auto it = named_.find(name); it != named_.end()) return it->second;
+    schema_error(fmt::format("unknown type '{}'", name));
+  }
+
+  static std::optional<std::string_view> string_field(simdjson::dom::object o,
+                                                      std::string_view key) {
+    std::string_view s;
+    if (o[key].get(s) == simdjson::SUCCESS) return s;
+    return std::nullopt;
+  }
+
+  static int int_field(simdjson::dom::object o, std::string_view key, int fallback) {
+    std::int64_t v = 0;
+    if (o[key].get(v) == simdjson::SUCCESS) return static_cast<int>(v);
+    return fallback;
+  }
+
+  const Node* build_object(simdjson::dom::object o, const std::string& ns) {
+    simdjson::dom::element type;
+    if (o["type"].get(type) != simdjson::SUCCESS) schema_error("an object schema has no 'type'");
+    std::string_view t;
+    if (type.get(t) != simdjson::SUCCESS) return build(type, ns);  // {"type": {...}} or [...]
+    if (t == "record" || t == "error") return build_record(o, ns);
+    if (t == "enum" || t == "fixed") {
+      Node* n = make();
+      n->kind = t == "enum" ? Kind::enumeration : Kind::fixed;
+      register_named(o, ns, n);
+      if (n->kind == Kind::enumeration) {
+        simdjson::dom::array symbols;
+        if (o["symbols"].get(symbols) != simdjson::SUCCESS) schema_error("an enum has no symbols");
+        for (auto s : symbols) n->symbols.emplace_back(s.get_string().value());
+      } else {
+        std::int64_t size = 0;
+        if (o["size"].get(size) != simdjson::SUCCESS) schema_error("a fixed has no size");
+        n->size = size;
+        annotate(o, n);
+      }
+      return n;
+    }
+    if (t == "array" || t == "map") {
+      Node* n = make();
+      n->kind = t == "array" ? Kind::array : Kind::map;
+      simdjson::dom::element items;
+      if (o[t == "array" ? "items" : "values"].get(items) != simdjson::SUCCESS)
+        schema_error(fmt::format("an {} has no {}", t, t == "array" ? "items" : "values"));
+      n->items = build(items, ns);
+      return n;
+    }
+    const Node* p = by_name(std::string(t), ns);
+    if (p->kind > Kind::string) return p;  // a reference to a named type
+    Node* n = make();
+    *n = *p;
+    annotate(o, n);
+    return n;
+  }
+
+  void register_named(simdjson::dom::object o, const std::string& ns, Node* n) {
+    const auto name = string_field(o, "name");
+    if (!name) schema_error("a named type has no name");
+    const std::string own_ns = std::string(string_field(o, "namespace").value_or(ns));
+    n->name = full_name(*name, own_ns);
+    named_[n->name] = n;
+  }
+
+  // Logical types on a primitive or fixed; an annotation that does not fit its type is
+  // ignored, as the specification says.
+  static void annotate(simdjson::dom::object o, Node* n) {
+    const auto logical = string_field(o, "logicalType");
+    if (!logical) return;
+    const Kind k = n->kind;
+    if (*logical == "date" && k == Kind::int32) {
+      n->logical = Logical::date;
+    } else if (*logical == "decimal" && (k == Kind::bytes || k == Kind::fixed)) {
+      n->precision = int_field(o, "precision", 0);
+      n->scale = int_field(o, "scale", 0);
+      if (n->precision > 0 && n->scale >= 0 && n->scale <= n->precision)
+        n->logical = Logical::decimal;
+    } else if (*logical == "uuid" && k == Kind::string) {
+      n->logical = Logical::uuid;
+    } else if ((*logical == "time-millis" && k == Kind::int32) ||
+               (*logical == "time-micros" && k == Kind::int64)) {
+      n->logical = Logical::time;
+    } else if (k == Kind::int64 &&
+               (*logical == "timestamp-millis" || *logical == "timestamp-micros" ||
+                *logical == "local-timestamp-millis" || *logical == "local-timestamp-micros")) {
+      n->logical = Logical::timestamp;
+    }
+  }
+
+  const Node* build_record(simdjson::dom::object o, const std::string& ns) {
+    Node* n = make();
+    n->kind = Kind::record;
+    register_named(o, ns, n);
+    const std::string inner_ns =
+        n->name.substr(0, n->name.rfind('.') == std::string::npos ? 0 : n->name.rfind('.'));
+    simdjson::dom::array fields;
+    if (o["fields"].get(fields) != simdjson::SUCCESS) schema_error("a record has no fields");
+    for (auto f : fields) {
+      simdjson::dom::object fo;
+      if (f.get(fo) != simdjson::SUCCESS) schema_error("a record field is not an object");
+      Field field;
+      const auto name = string_field(fo, "name");
+      if (!name) schema_error("a record field has no name");
+      field.name = std::string(*name);
+      simdjson::dom::element type;
+      if (fo["type"].get(type) != simdjson::SUCCESS)
+        schema_error(fmt::format("field '{}' has no type", field.name));
+      field.node = build(type, inner_ns);
+      simdjson::dom::element dflt;
+      if (fo["default"].get(dflt) == simdjson::SUCCESS) {
+        field.has_default = true;
+        field.default_value = json::parse(simdjson::to_string(dflt));
+      }
+      n->fields.push_back(std::move(field));
+    }
+    return n;
+  }
+
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::map<std::string, const Node*, std::less<>> named_;
+};
+
+// ---- libavro's memory during a decode ---------------------------------------------------
+
+// Avro C trusts the lengths in the data: a truncated string or bytes field leaks the buffer it
+// allocated for it, and a length of 2^60 is allocated before it is read. So libavro allocates
+// through this function, which, while a decode runs on its thread, refuses blocks larger than
+// the data could fill and notes each new block; after a failed decode the value is destroyed
+// and the blocks still noted are the leaked ones.
+struct DecodeGuard {
+  bool active = false;
+  std::size_t limit = 0;
+  std::vector<void*> fresh;
+};
+
+DecodeGuard& decode_guard() {
+  thread_local DecodeGuard guard;
+  return guard;
+}
+
+void* guarded_allocate(void* /*user_data*/, void* ptr, std::size_t /*old_size*/,
+                       std::size_t new_size) {
+  DecodeGuard& g = decode_guard();
+  auto forget = [&g](void* p) {
+    for (auto& f : g.fresh) {
+      if (f == p) {
+        f = g.fresh.back();
+        g.fresh.pop_back();
+        return true;
+      }
+    }
+    return false;
+  };
+  if (new_size == 0) {
+    if (g.active && ptr != nullptr) forget(ptr);
+    std::free(ptr);
+    return nullptr;
+  }
+  if (g.active && new_size > g.limit) return nullptr;  // libavro reports ENOMEM
+  void* p = std::realloc(ptr, new_size);
+  if (g.active && p != nullptr && (ptr == nullptr || forget(ptr))) g.fresh.push_back(p);
+  return p;
+}
+
+void use_guarded_allocator() {
+  static std::once_flag once;
+  std::call_once(once, [] { avro_set_allocator(&guarded_allocate, nullptr); });
+}
+
+std::string read_schema_text(const std::string& schema, const std::string& schema_file,
+                             std::string_view who) {
+  if (schema.empty() == schema_file.empty()) {
+    throw ConfigError(fmt::format("{}: set exactly one of schema and schema_file", who));
+  }
+  if (!schema.empty()) return schema;
+  std::ifstream in(schema_file, std::ios::binary);
+  if (!in) throw ConfigError(fmt::format("{}: cannot read the schema file '{}'", who, schema_file));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// One parsed schema: libavro's and ours, and a pool of libavro values to read into and write
+// from (a serde is shared by every worker thread; a value is not).
+class Schema {
+ public:
+  explicit Schema(const std::string& text) {
+    use_guarded_allocator();
+    if (avro_schema_from_json_length(text.data(), text.size(), &schema_) != 0) {
+      schema_error(avro_strerror());
+    }
+    iface_ = avro_generic_class_from_schema(schema_);
+    if (iface_ == nullptr) {
+      avro_schema_decref(schema_);
+      schema_error(avro_strerror());
+    }
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    if (parser.parse(text).get(root) != simdjson::SUCCESS) schema_error("not JSON");
+    NodeBuilder builder;
+    root_ = builder.build(root, "");
+    nodes_ = builder.take();
+  }
+  ~Schema() {
+    for (auto& cached : cache_) {
+      if (Slot* s = cached.load()) {
+        release(*s);
+        delete s;
+      }
+    }
+    avro_value_iface_decref(iface_);
+    avro_schema_decref(schema_);
+  }
+  Schema(const Schema&) = delete;
+  Schema& operator=(const Schema&) = delete;
+
+  struct Slot {
+    avro_value_t value{};
+    avro_reader_t reader = nullptr;
+    avro_writer_t writer = nullptr;
+  };
+
+  // A slot for one datum, given back by its deleter. Up to kCachedSlots wait for reuse, each
+  // taken and given back with one atomic exchange (a worker thread serializes one datum at a
+  // time, so a few slots serve every thread).
+  auto lease() const {
+    Slot* slot = nullptr;
+    for (auto& cached : cache_) {
+      if ((slot = cached.exchange(nullptr, std::memory_order_acquire)) != nullptr) break;
+    }
+    if (slot == nullptr) {
+      auto fresh = std::make_unique<Slot>();
+      if (avro_generic_value_new(iface_, &fresh->value) != 0)
+        throw SerializationError(fmt::format("avro: {}", avro_strerror()));
+      fresh->reader = avro_reader_memory(nullptr, 0);
+      fresh->writer = avro_writer_memory(nullptr, 0);
+      slot = fresh.release();
+    }
+    auto give_back = [this](Slot* s) {
+      if (s->value.self != nullptr) {  // not discarded
+        for (auto& cached : cache_) {
+          Slot* empty = nullptr;
+          if (cached.compare_exchange_strong(empty, s, std::memory_order_release)) return;
+        }
+      }
+      release(*s);
+      delete s;
+    };
+    return std::unique_ptr<Slot, decltype(give_back)>(slot, give_back);
+  }
+
+  // Destroys the slot's value now (the slot is then freed, not cached).
+  static void discard(Slot& s) {
+    avro_value_decref(&s.value);
+    s.value.self = nullptr;
+  }
+
+  const Node* root() const { return root_; }
+
+ private:
+  static void release(Slot& s) {
+    if (s.value.self != nullptr) avro_value_decref(&s.value);
+    avro_reader_free(s.reader);
+    avro_writer_free(s.writer);
+  }
+
+  avro_schema_t schema_ = nullptr;
+  avro_value_iface_t* iface_ = nullptr;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  const Node* root_ = nullptr;
+  static constexpr std::size_t kCachedSlots = 8;
+  mutable std::array<std::atomic<Slot*>, kCachedSlots> cache_{};
+};
+
+// ---- where an error is -----------------------------------------------------------------
+
+// A conversion error on its way out: each record field, array item and map entry it passes
+// adds its name, so the happy path keeps no path at all.
+struct Located {
+  std::string message;
+  std::vector<std::string> parts;  // innermost first
+};
+
+[[noreturn]] void fail_here(std::string message) {
+  throw Located{std::move(message), {}};
+}
+
+// Runs `convert` for the child called `part`, naming it in an error that comes out.
+template <typename F>
+decltype(auto) within(std::string_view part, F&& convert) {
+  try {
+    return convert();
+  } catch (Located& e) {
+    e.parts.emplace_back(part);
+    throw;
+  }
+}
+
+template <typename F>
+decltype(auto) within_index(std::size_t index, F&& convert) {
+  try {
+    return convert();
+  } catch (Located& e) {
+    e.parts.push_back(fmt::format("[{}]", index));
+    throw;
+  }
+}
+
+SerializationError located_error(std::string_view who, const Located& e) {
+  std::string where = "the value";
+  if (!e.parts.empty()) {
+    where = "field '";
+    for (std::size_t i = e.parts.size(); i-- > 0;) {
+      if (i + 1 < e.parts.size() && !e.parts[i].starts_with('[')) where += '.';
+      where += e.parts[i];
+    }
+    where += "'";
+  }
+  return SerializationError(fmt::format("avro {}: {}: {}", who, where, e.message));
+}
+
+// A libavro call that fails only on a bug (a value of another type than its schema says).
+void check(int rc, std::string_view what) {
+  if (rc != 0) throw SerializationError(fmt::format("avro: {}: {}", what, avro_strerror()));
+}
+
+// ---- decimals and dates ----------------------------------------------------------------
+
+using Int128 = __int128;
+
+std::string decimal_string(Int128 unscaled, int scale) {
+  const bool negative = unscaled < 0;
+  unsigned __int128 u = negative ? -static_cast<unsigned __int128>(unscaled)
+                                 : static_cast<unsigned __int128>(unscaled);
+  std::string digits;
+  do {
+    digits.push_back(static_cast<char>('0' + static_cast<int>(u % 10)));
+    u /= 10;
+  } while (u != 0);
+  while (digits.size() <= static_cast<std::size_t>(scale)) digits.push_back('0');
+  std::string s = negative ? "-" : "";
+  for (std::size_t i = digits.size(); i-- > 0;) {
+    s.push_back(digits[i]);
+    if (i == static_cast<std::size_t>(scale) && scale > 0) s.push_back('.');
+  }
+  return s;
+}
+
+std::string read_decimal(const unsigned char* p, std::size_t n, const Node& node) {
+  if (n > 16) {
+    fail_here(fmt::format("a decimal of {} bytes is beyond the 38 digits supported", n));
+  }
+  Int128 v = (n > 0 && (p[0] & 0x80) != 0) ? -1 : 0;  // sign extension
+  for (std::size_t i = 0; i < n; ++i) v = (v << 8) | p[i];
+  return decimal_string(v, node.scale);
+}
+
+// The unscaled two's-complement big-endian bytes of `v` at the node's scale; `width` bytes
+// for a fixed, the fewest that hold it otherwise.
+std::string write_decimal(const Value& v, const Node& node) {
+  auto fail = [&](std::string_view why) -> std::string {
+    fail_here(fmt::format("{} for decimal({}, {})", why, node.precision, node.scale));
+  };
+  std::string text;
+  if (v.is_int()) {
+    text = std::to_string(v.as_int());
+  } else if (v.is_double()) {
+    text = fmt::format("{}", v.as_double());
+    if (text.find_first_of("eEn") != std::string::npos) fail("a double in exponent form or NaN");
+  } else if (v.is_string()) {
+    text = v.as_string();
+  } else {
+    fail(fmt::format("expected a decimal string, int or double, got {}", v.type_name()));
+  }
+  std::string_view s = text;
+  bool negative = false;
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+    negative = s[0] == '-';
+    s.remove_prefix(1);
+  }
+  Int128 unscaled = 0;
+  int fraction = -1;  // digits after the point, -1 before it
+  int digits = 0;
+  for (char c : s) {
+    if (c == '.' && fraction < 0) {
+      fraction = 0;
+      continue;
+    }
+    if (c < '0' || c > '9') fail(fmt::format("'{}' is not a decimal number", text));
+    if (fraction >= 0) ++fraction;
+    if (unscaled != 0 || c != '0') ++digits;
+    if (digits > 38) fail(fmt::format("'{}' has more than 38 digits", text));
+    unscaled = unscaled * 10 + (c - '0');
+  }
+  if (s.empty() || s == ".") fail(fmt::format("'{}' is not a decimal number", text));
+  if (fraction < 0) fraction = 0;
+  // Trailing zeros beyond the scale are exact; other digits would be rounded away.
+  while (fraction > node.scale && unscaled % 10 == 0) {
+    unscaled /= 10;
+    --fraction;
+  }
+  if (fraction > node.scale)
+    fail(fmt::format("'{}' has more fraction digits than the scale", text));
+  for (; fraction < node.scale; ++fraction) unscaled *= 10;
+  if (negative) unscaled = -unscaled;
+  Int128 limit = 1;
+  for (int i = 0; i < node.precision && i < 38; ++i) limit *= 10;
+  if (unscaled >= limit || unscaled <= -limit) fail(fmt::format("'{}' has too many digits", text));
+  std::string out;
+  const std::size_t width = node.kind == Kind::fixed ? static_cast<std::size_t>(node.size) : 0;
+  unsigned char bytes[16];
+  for (int i = 15; i >= 0; --i) bytes[15 - i] = static_cast<unsigned char>(unscaled >> (8 * i));
+  std::size_t first = 0;  // drop redundant sign bytes
+  while (first < 15 && ((bytes[first] == 0x00 && (bytes[first + 1] & 0x80) == 0) ||
+                        (bytes[first] == 0xff && (bytes[first + 1] & 0x80) != 0))) {
+    ++first;
+  }
+  const std::size_t n = 16 - first;
+  if (width != 0) {
+    if (n > width) fail(fmt::format("'{}' does not fit {} bytes", text, width));
+    out.assign(width - n, static_cast<char>(unscaled < 0 ? 0xff : 0x00));
+  }
+  out.append(reinterpret_cast<const char*>(bytes + first), n);
+  return out;
+}
+
+std::string date_string(std::int32_t days) {
+  using namespace std::chrono;
+  const year_month_day ymd{sys_days{} + std::chrono::days{days}};
+  return fmt::format("{:04}-{:02}-{:02}", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+}
+
+std::optional<std::int32_t> parse_date(std::string_view s) {
+  int y = 0;
+  unsigned m = 0;
+  unsigned d = 0;
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
+  if (std::from_chars(s.data(), s.data() + 4, y).ptr != s.data() + 4 ||
+      std::from_chars(s.data() + 5, s.data() + 7, m).ptr != s.data() + 7 ||
+      std::from_chars(s.data() + 8, s.data() + 10, d).ptr != s.data() + 10) {
+    return std::nullopt;
+  }
+  using namespace std::chrono;
+  const year_month_day ymd{year{y}, month{m}, day{d}};
+  if (!ymd.ok()) return std::nullopt;
+  return static_cast<std::int32_t>(sys_days{ymd}.time_since_epoch().count());
+}
+
+// ---- Avro to Value ---------------------------------------------------------------------
+
+Value to_value(avro_value_t& v, const Node& node) {
+  switch (node.kind) {
+    case Kind::null:
+      return Value();
+    case Kind::boolean: {
+      int b = 0;
+      check(avro_value_get_boolean(&v, &b), "boolean");
+      return Value(b != 0);
+    }
+    case Kind::int32: {
+      std::int32_t i = 0;
+      check(avro_value_get_int(&v, &i), "int");
+      if (node.logical == Logical::date) return Value(date_string(i));
+      return Value(static_cast<std::int64_t>(i));
+    }
+    case Kind::int64: {
+      std::int64_t i = 0;
+      check(avro_value_get_long(&v, &i), "long");
+      return Value(static_cast<long long>(i));
+    }
+    case Kind::float32: {
+      float f = 0;
+      check(avro_value_get_float(&v, &f), "float");
+      return Value(static_cast<double>(f));
+    }
+    case Kind::float64: {
+      double d = 0;
+      check(avro_value_get_double(&v, &d), "double");
+      return Value(d);
+    }
+    case Kind::string: {
+      const char* s = nullptr;
+      std::size_t size = 0;  // with the terminating NUL
+      check(avro_value_get_string(&v, &s, &size), "string");
+      return Value(std::string_view(s, size > 0 ? size - 1 : 0));
+    }
+    case Kind::bytes:
+    case Kind::fixed: {
+      const void* p = nullptr;
+      std::size_t size = 0;
+      check(node.kind == Kind::bytes ? avro_value_get_bytes(&v, &p, &size)
+                                     : avro_value_get_fixed(&v, &p, &size),
+            kind_name(node.kind));
+      if (node.logical == Logical::decimal)
+        return Value(read_decimal(static_cast<const unsigned char*>(p), size, node));
+      return Value(std::string_view(static_cast<const char*>(p), size));
+    }
+    case Kind::enumeration: {
+      int i = 0;
+      check(avro_value_get_enum(&v, &i), "enum");
+      if (i < 0 || static_cast<std::size_t>(i) >= node.symbols.size()) {
+        fail_here(fmt::format("enum index {} out of range", i));
+      }
+      return Value(node.symbols[static_cast<std::size_t>(i)]);
+    }
+    case Kind::array: {
+      std::size_t n = 0;
+      check(avro_value_get_size(&v, &n), "array");
+      Array items;
+      items.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        avro_value_t child;
+        check(avro_value_get_by_index(&v, i, &child, nullptr), "array item");
+        items.push_back(within_index(i, [&] { return to_value(child, *node.items); }));
+      }
+      return Value(std::move(items));
+    }
+    case Kind::map: {
+      std::size_t n = 0;
+      check(avro_value_get_size(&v, &n), "map");
+      Object o;
+      o.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        avro_value_t child;
+        const char* key = nullptr;
+        check(avro_value_get_by_index(&v, i, &child, &key), "map entry");
+        o.append_unchecked(key, within(key, [&] { return to_value(child, *node.items); }));
+      }
+      return Value(std::move(o));
+    }
+    case Kind::record: {
+      Object o;
+      o.reserve(node.fields.size());
+      for (std::size_t i = 0; i < node.fields.size(); ++i) {
+        avro_value_t child;
+        check(avro_value_get_by_index(&v, i, &child, nullptr), "record field");
+        const Field& f = node.fields[i];
+        o.append_unchecked(f.name, within(f.name, [&] { return to_value(child, *f.node); }));
+      }
+      return Value(std::move(o));
+    }
+    case Kind::union_: {
+      int d = 0;
+      check(avro_value_get_discriminant(&v, &d), "union");
+      avro_value_t branch;
+      check(avro_value_get_current_branch(&v, &branch), "union");
+      return to_value(branch, *node.branches.at(static_cast<std::size_t>(d)));
+    }
+  }
+  return Value();
+}
+
+// ---- Value to Avro ---------------------------------------------------------------------
+
+struct WriteRules {
+  bool strict = false;
+  bool strict_allow_default = false;
+};
+
+[[noreturn]] void wrong_type(const Node& node, const Value& v) {
+  std::string expected(kind_name(node.kind));
+  if (!node.name.empty()) expected += " " + node.name;
+  fail_here(fmt::format("expected {}, got {}", expected, v.type_name()));
+}
+
+// Whether `v` can be written as `node`, for choosing a union's branch.
+bool fits(const Node& node, const Value& v) {
+  switch (node.kind) {
+    case Kind::null:
+      return v.is_null();
+    case Kind::boolean:
+      return v.is_bool();
+    case Kind::int32:
+      if (node.logical == Logical::date && v.is_string())
+        return parse_date(v.as_string()).has_value();
+      return v.is_int() && v.as_int() >= INT32_MIN && v.as_int() <= INT32_MAX;
+    case Kind::int64:
+      return v.is_int();
+    case Kind::float32:
+    case Kind::float64:
+      return v.is_number();
+    case Kind::string:
+      return v.is_string();
+    case Kind::bytes:
+      return v.is_string() || (node.logical == Logical::decimal && v.is_number());
+    case Kind::fixed:
+      if (node.logical == Logical::decimal) return v.is_string() || v.is_number();
+      return v.is_string() && static_cast<std::int64_t>(v.as_string().size()) == node.size;
+    case Kind::enumeration:
+      if (!v.is_string()) return false;
+      for (const auto& s : node.symbols)
+        if (s == v.as_string()) return true;
+      return false;
+    case Kind::array:
+      return v.is_array();
+    case Kind::map:
+      return v.is_object();
+    case Kind::record:
+      if (!v.is_object()) return false;
+      for (const auto& f : node.fields)
+        if (!f.has_default && !v.as_object().contains(f.name) && f.node->kind != Kind::null)
+          return false;
+      return true;
+    case Kind::union_:
+      return false;  // unions do not nest
+  }
+  return false;
+}
+
+void from_value(const Value& v, const Node& node, avro_value_t& out, const WriteRules& rules) {
+  switch (node.kind) {
+    case Kind::null:
+      if (!v.is_null()) wrong_type(node, v);
+      check(avro_value_set_null(&out), "null");
+      return;
+    case Kind::boolean:
+      if (!v.is_bool()) wrong_type(node, v);
+      check(avro_value_set_boolean(&out, v.as_bool() ? 1 : 0), "boolean");
+      return;
+    case Kind::int32: {
+      std::int64_t i = 0;
+      if (node.logical == Logical::date && v.is_string()) {
+        const auto days = parse_date(v.as_string());
+        if (!days) {
+          fail_here(fmt::format("'{}' is not a YYYY-MM-DD date", v.as_string()));
+        }
+        i = *days;
+      } else if (v.is_int()) {
+        i = v.as_int();
+      } else {
+        wrong_type(node, v);
+      }
+      if (i < INT32_MIN || i > INT32_MAX) {
+        fail_here(fmt::format("{} does not fit an Avro int", i));
+      }
+      check(avro_value_set_int(&out, static_cast<std::int32_t>(i)), "int");
+      return;
+    }
+    case Kind::int64:
+      if (!v.is_int()) wrong_type(node, v);
+      check(avro_value_set_long(&out, v.as_int()), "long");
+      return;
+    case Kind::float32:
+      if (!v.is_number()) wrong_type(node, v);
+      check(avro_value_set_float(&out, static_cast<float>(v.as_double())), "float");
+      return;
+    case Kind::float64:
+      if (!v.is_number()) wrong_type(node, v);
+      check(avro_value_set_double(&out, v.as_double()), "double");
+      return;
+    case Kind::string: {
+      if (!v.is_string()) wrong_type(node, v);
+      const std::string& s = v.as_string();
+      check(avro_value_set_string_len(&out, s.c_str(), s.size() + 1), "string");
+      return;
+    }
+    case Kind::bytes:
+    case Kind::fixed: {
+      std::string decimal;
+      const std::string* bytes = nullptr;
+      if (node.logical == Logical::decimal) {
+        decimal = write_decimal(v, node);
+        bytes = &decimal;
+      } else if (v.is_string()) {
+        bytes = &v.as_string();
+      } else {
+        wrong_type(node, v);
+      }
+      if (node.kind == Kind::fixed) {
+        if (static_cast<std::int64_t>(bytes->size()) != node.size) {
+          fail_here(
+              fmt::format("fixed {} takes {} bytes, got {}", node.name, node.size, bytes->size()));
+        }
+        check(avro_value_set_fixed(&out, const_cast<char*>(bytes->data()), bytes->size()), "fixed");
+      } else {
+        check(avro_value_set_bytes(&out, const_cast<char*>(bytes->data()), bytes->size()), "bytes");
+      }
+      return;
+    }
+    case Kind::enumeration: {
+      if (!v.is_string()) wrong_type(node, v);
+      for (std::size_t i = 0; i < node.symbols.size(); ++i) {
+        if (node.symbols[i] == v.as_string()) {
+          check(avro_value_set_enum(&out, static_cast<int>(i)), "enum");
+          return;
+        }
+      }
+      fail_here(fmt::format("'{}' is not a symbol of enum {}", v.as_string(), node.name));
+    }
+    case Kind::array: {
+      if (!v.is_array()) wrong_type(node, v);
+      const Array& items = v.as_array();
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        avro_value_t child;
+        check(avro_value_append(&out, &child, nullptr), "array");
+        within_index(i, [&] { from_value(items[i], *node.items, child, rules); });
+      }
+      return;
+    }
+    case Kind::map: {
+      if (!v.is_object()) wrong_type(node, v);
+      for (const auto& [key, value] : v.as_object()) {
+        avro_value_t child;
+        check(avro_value_add(&out, key.c_str(), &child, nullptr, nullptr), "map");
+        within(key, [&] { from_value(value, *node.items, child, rules); });
+      }
+      return;
+    }
+    case Kind::record: {
+      if (!v.is_object()) wrong_type(node, v);
+      const Object& o = v.as_object();
+      if (rules.strict || rules.strict_allow_default) {
+        for (const auto& [key, value] : o) {
+          bool known = false;
+          for (const auto& f : node.fields) known = known || f.name == key;
+          if (!known) {
+            fail_here(fmt::format("'{}' is not a field of record {} (strict)", key, node.name));
+          }
+        }
+      }
+      for (std::size_t i = 0; i < node.fields.size(); ++i) {
+        const Field& f = node.fields[i];
+        avro_value_t child;
+        check(avro_value_get_by_index(&out, i, &child, nullptr), "record field");
+        // An object built for this schema has its fields in schema order: one compare finds
+        // each, and any other order falls back to the scan.
+        const Value* field = nullptr;
+        if (i < o.size() && (o.begin() + static_cast<std::ptrdiff_t>(i))->first == f.name) {
+          field = &(o.begin() + static_cast<std::ptrdiff_t>(i))->second;
+        } else {
+          field = o.find(f.name);
+        }
+        within(f.name, [&] {
+          if (field == nullptr) {
+            if (rules.strict || !f.has_default) {
+              fail_here(f.has_default ? "missing (strict: defaults are not used)"
+                                      : "missing, and it has no default");
+            }
+            field = &f.default_value;
+          }
+          from_value(*field, *f.node, child, rules);
+        });
+      }
+      return;
+    }
+    case Kind::union_: {
+      for (std::size_t i = 0; i < node.branches.size(); ++i) {
+        if (!fits(*node.branches[i], v)) continue;
+        avro_value_t branch;
+        check(avro_value_set_branch(&out, static_cast<int>(i), &branch), "union");
+        from_value(v, *node.branches[i], branch, rules);
+        return;
+      }
+      std::string branches;
+      for (const Node* b : node.branches) {
+        if (!branches.empty()) branches += ", ";
+        branches += b->name.empty() ? std::string(kind_name(b->kind)) : b->name;
+      }
+      fail_here(fmt::format("a {} fits no branch of [{}]", v.type_name(), branches));
+    }
+  }
+}
+
+// ---- the serdes ------------------------------------------------------------------------
+
+class AvroDeserializer final : public Deserializer {
+ public:
+  explicit AvroDeserializer(std::shared_ptr<const Schema> schema) : schema_(std::move(schema)) {}
+
+  bool reads_headers() const override { return false; }
+  std::string_view name() const override { return "avro"; }
+
+  void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
+    auto slot = schema_->lease();
+    avro_reader_memory_set_source(slot->reader, data.data(),
+                                  static_cast<std::int64_t>(data.size()));
+    avro_value_reset(&slot->value);
+    DecodeGuard& guard = decode_guard();
+    guard.active = true;
+    // No string, bytes or array of the datum needs more than this (an array of nulls takes
+    // no bytes per item: 16 bytes of libavro's bookkeeping per byte of data cover small ones).
+    guard.limit = 64 * 1024 + 16 * data.size();
+    const int rc = avro_value_read(slot->reader, &slot->value);
+    if (rc != 0) {
+      const std::string reason = avro_strerror();
+      Schema::discard(*slot);  // still guarded: what it frees is no longer noted
+      guard.active = false;
+      for (void* p : guard.fresh) std::free(p);
+      guard.fresh.clear();
+      throw SerializationError(
+          fmt::format("avro deserializer: cannot decode {} bytes: {}", data.size(), reason));
+    }
+    guard.active = false;
+    guard.fresh.clear();
+    // Bytes left over mean the data was written with another schema. Avro C's memory reader
+    // has no position to ask, and reading one more byte fails only at the end, at the cost of
+    // formatting an error message: asked only when the datum's size in the canonical encoding
+    // (what every writer but a blocking one writes) is not the data's.
+    std::size_t canonical = 0;
+    if (avro_value_sizeof(&slot->value, &canonical) != 0 || canonical != data.size()) {
+      char extra = 0;
+      if (avro_read(slot->reader, &extra, 1) == 0) {
+        throw SerializationError(fmt::format(
+            "avro deserializer: {} bytes hold more than one datum of the schema", data.size()));
+      }
+    }
+    try {
+      out.push_back(to_value(slot->value, *schema_->root()));
+    } catch (const Located& e) {
+      throw located_error("deserializer", e);
+    }
+  }
+
+ private:
+  std::shared_ptr<const Schema> schema_;
+};
+
+class AvroSerializer final : public Serializer {
+ public:
+  AvroSerializer(std::shared_ptr<const Schema> schema, WriteRules rules)
+      : schema_(std::move(schema)), rules_(rules) {}
+
+  std::string_view name() const override { return "avro"; }
+
+  void serialize(const Value& value, std::string& out) const override {
+    out.clear();
+    auto slot = schema_->lease();
+    avro_value_reset(&slot->value);
+    try {
+      from_value(value, *schema_->root(), slot->value, rules_);
+    } catch (const Located& e) {
+      throw located_error("serializer", e);
+    }
+    // Written straight into `out`, whose capacity the caller keeps between messages; a datum
+    // that does not fit is measured, and `out` grown to take it.
+    out.resize(std::max<std::size_t>(out.capacity(), 128));
+    avro_writer_memory_set_dest(slot->writer, out.data(), static_cast<std::int64_t>(out.size()));
+    if (avro_value_write(slot->writer, &slot->value) != 0) {
+      std::size_t size = 0;
+      check(avro_value_sizeof(&slot->value, &size), "size");
+      out.resize(size);
+      avro_writer_memory_set_dest(slot->writer, out.data(), static_cast<std::int64_t>(size));
+      avro_writer_reset(slot->writer);
+      check(avro_value_write(slot->writer, &slot->value), "write");
+    }
+    out.resize(static_cast<std::size_t>(avro_writer_tell(slot->writer)));
+  }
+
+ private:
+  std::shared_ptr<const Schema> schema_;
+  WriteRules rules_;
+};
+
+}  // namespace
+
+std::shared_ptr<const Serializer> avro_serializer(const AvroSerializerOptions& options) {
+  auto schema = std::make_shared<const Schema>(
+      read_schema_text(options.schema, options.schema_file, "avro serializer"));
+  return std::make_shared<const AvroSerializer>(
+      std::move(schema), WriteRules{options.strict, options.strict_allow_default});
+}
+
+std::shared_ptr<const Deserializer> avro_deserializer(const AvroDeserializerOptions& options) {
+  auto schema = std::make_shared<const Schema>(
+      read_schema_text(options.schema, options.schema_file, "avro deserializer"));
+  return std::make_shared<const AvroDeserializer>(std::move(schema));
+}
+
+}  // namespace streamframe
