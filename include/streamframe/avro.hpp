@@ -19,8 +19,10 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "streamframe/schema_registry.hpp"
 #include "streamframe/serde.hpp"
 
 namespace streamframe {
@@ -34,12 +36,20 @@ struct AvroSerializerOptions {
   bool strict = false;
   // As `strict`, but fields with a default may be missing.
   bool strict_allow_default = false;
+  // With a registry: each record is written in Confluent's wire format with the id of
+  // `schema` under its subject (registered or looked up at the first record of each topic).
+  std::optional<SchemaRegistryClientConfig> schema_registry_client_config{};
+  SchemaRegistrySerializationConfig schema_registry_serialization_config{};
 };
 
 struct AvroDeserializerOptions {
-  // The writer's Avro schema as JSON text; or `schema_file`, a path to it. Exactly one is set.
+  // The writer's Avro schema as JSON text; or `schema_file`, a path to it. Exactly one is set
+  // without a registry, none with one.
   std::string schema{};
   std::string schema_file{};
+  // With a registry: records are read in Confluent's wire format, each with the schema its id
+  // names (fetched once per id).
+  std::optional<SchemaRegistryClientConfig> schema_registry_client_config{};
 };
 
 // Throw ConfigError for a schema that is missing, unreadable or not valid Avro.

@@ -49,6 +49,10 @@ class Serializer {
   // Headers appended to every produced message (TOP-13).
   virtual Headers extra_headers() const { return {}; }
   virtual std::string_view name() const = 0;
+  // A serializer whose output depends on the topic it writes (a Schema Registry serializer
+  // names its subject after it) returns a copy bound to `topic`, for the message key when
+  // `key`; a Topic keeps that copy. Default: nullptr, this serializer serves every topic.
+  virtual std::shared_ptr<const Serializer> for_topic(const std::string& topic, bool key) const;
 };
 
 // Built-ins by name: "bytes", "str"/"string", "int"/"integer", "double", "json"

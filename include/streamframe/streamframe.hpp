@@ -2,6 +2,7 @@
 #pragma once
 
 #include "streamframe/application.hpp"
+#include "streamframe/avro.hpp"
 #include "streamframe/connection.hpp"
 #include "streamframe/consumer.hpp"
 #include "streamframe/csv.hpp"
@@ -13,6 +14,7 @@
 #include "streamframe/postgresql.hpp"
 #include "streamframe/producer.hpp"
 #include "streamframe/record.hpp"
+#include "streamframe/schema_registry.hpp"
 #include "streamframe/serde.hpp"
 #include "streamframe/series.hpp"
 #include "streamframe/sink.hpp"

@@ -19,9 +19,11 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <shared_mutex>
 #include <sstream>
 #include <vector>
 
+#include "serde/schema_registry_client.hpp"
 #include "streamframe/errors.hpp"
 
 namespace streamframe {
@@ -922,6 +924,72 @@ void from_value(const Value& v, const Node& node, avro_value_t& out, const Write
 
 // ---- the serdes ------------------------------------------------------------------------
 
+// Decodes one datum of `schema` from all of `data` into `out`.
+void decode_datum(const Schema& schema, std::string_view data, std::vector<Value>& out) {
+  auto slot = schema.lease();
+  avro_reader_memory_set_source(slot->reader, data.data(), static_cast<std::int64_t>(data.size()));
+  avro_value_reset(&slot->value);
+  DecodeGuard& guard = decode_guard();
+  guard.active = true;
+  // No string, bytes or array of the datum needs more than this (an array of nulls takes
+  // no bytes per item: 16 bytes of libavro's bookkeeping per byte of data cover small ones).
+  guard.limit = 64 * 1024 + 16 * data.size();
+  const int rc = avro_value_read(slot->reader, &slot->value);
+  if (rc != 0) {
+    const std::string reason = avro_strerror();
+    Schema::discard(*slot);  // still guarded: what it frees is no longer noted
+    guard.active = false;
+    for (void* p : guard.fresh) std::free(p);
+    guard.fresh.clear();
+    throw SerializationError(
+        fmt::format("avro deserializer: cannot decode {} bytes: {}", data.size(), reason));
+  }
+  guard.active = false;
+  guard.fresh.clear();
+  // Bytes left over mean the data was written with another schema. Avro C's memory reader
+  // has no position to ask, and reading one more byte fails only at the end, at the cost of
+  // formatting an error message: asked only when the datum's size in the canonical encoding
+  // (what every writer but a blocking one writes) is not the data's.
+  std::size_t canonical = 0;
+  if (avro_value_sizeof(&slot->value, &canonical) != 0 || canonical != data.size()) {
+    char extra = 0;
+    if (avro_read(slot->reader, &extra, 1) == 0) {
+      throw SerializationError(fmt::format(
+          "avro deserializer: {} bytes hold more than one datum of the schema", data.size()));
+    }
+  }
+  try {
+    out.push_back(to_value(slot->value, *schema.root()));
+  } catch (const Located& e) {
+    throw located_error("deserializer", e);
+  }
+}
+
+// Encodes `value` as one datum of `schema` into `out` after its first `offset` bytes, written
+// straight into `out`, whose capacity the caller keeps between messages; a datum that does
+// not fit is measured, and `out` grown to take it.
+void encode_datum(const Schema& schema, const WriteRules& rules, const Value& value,
+                  std::string& out, std::size_t offset) {
+  auto slot = schema.lease();
+  avro_value_reset(&slot->value);
+  try {
+    from_value(value, *schema.root(), slot->value, rules);
+  } catch (const Located& e) {
+    throw located_error("serializer", e);
+  }
+  out.resize(std::max<std::size_t>(out.capacity(), offset + 128));
+  avro_writer_memory_set_dest(slot->writer, out.data() + offset,
+                              static_cast<std::int64_t>(out.size() - offset));
+  if (avro_value_write(slot->writer, &slot->value) != 0) {
+    std::size_t size = 0;
+    check(avro_value_sizeof(&slot->value, &size), "size");
+    out.resize(offset + size);
+    avro_writer_memory_set_dest(slot->writer, out.data() + offset, static_cast<std::int64_t>(size));
+    check(avro_value_write(slot->writer, &slot->value), "write");
+  }
+  out.resize(offset + static_cast<std::size_t>(avro_writer_tell(slot->writer)));
+}
+
 class AvroDeserializer final : public Deserializer {
  public:
   explicit AvroDeserializer(std::shared_ptr<const Schema> schema) : schema_(std::move(schema)) {}
@@ -930,44 +998,7 @@ class AvroDeserializer final : public Deserializer {
   std::string_view name() const override { return "avro"; }
 
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
-    auto slot = schema_->lease();
-    avro_reader_memory_set_source(slot->reader, data.data(),
-                                  static_cast<std::int64_t>(data.size()));
-    avro_value_reset(&slot->value);
-    DecodeGuard& guard = decode_guard();
-    guard.active = true;
-    // No string, bytes or array of the datum needs more than this (an array of nulls takes
-    // no bytes per item: 16 bytes of libavro's bookkeeping per byte of data cover small ones).
-    guard.limit = 64 * 1024 + 16 * data.size();
-    const int rc = avro_value_read(slot->reader, &slot->value);
-    if (rc != 0) {
-      const std::string reason = avro_strerror();
-      Schema::discard(*slot);  // still guarded: what it frees is no longer noted
-      guard.active = false;
-      for (void* p : guard.fresh) std::free(p);
-      guard.fresh.clear();
-      throw SerializationError(
-          fmt::format("avro deserializer: cannot decode {} bytes: {}", data.size(), reason));
-    }
-    guard.active = false;
-    guard.fresh.clear();
-    // Bytes left over mean the data was written with another schema. Avro C's memory reader
-    // has no position to ask, and reading one more byte fails only at the end, at the cost of
-    // formatting an error message: asked only when the datum's size in the canonical encoding
-    // (what every writer but a blocking one writes) is not the data's.
-    std::size_t canonical = 0;
-    if (avro_value_sizeof(&slot->value, &canonical) != 0 || canonical != data.size()) {
-      char extra = 0;
-      if (avro_read(slot->reader, &extra, 1) == 0) {
-        throw SerializationError(fmt::format(
-            "avro deserializer: {} bytes hold more than one datum of the schema", data.size()));
-      }
-    }
-    try {
-      out.push_back(to_value(slot->value, *schema_->root()));
-    } catch (const Located& e) {
-      throw located_error("deserializer", e);
-    }
+    decode_datum(*schema_, data, out);
   }
 
  private:
@@ -983,26 +1014,7 @@ class AvroSerializer final : public Serializer {
 
   void serialize(const Value& value, std::string& out) const override {
     out.clear();
-    auto slot = schema_->lease();
-    avro_value_reset(&slot->value);
-    try {
-      from_value(value, *schema_->root(), slot->value, rules_);
-    } catch (const Located& e) {
-      throw located_error("serializer", e);
-    }
-    // Written straight into `out`, whose capacity the caller keeps between messages; a datum
-    // that does not fit is measured, and `out` grown to take it.
-    out.resize(std::max<std::size_t>(out.capacity(), 128));
-    avro_writer_memory_set_dest(slot->writer, out.data(), static_cast<std::int64_t>(out.size()));
-    if (avro_value_write(slot->writer, &slot->value) != 0) {
-      std::size_t size = 0;
-      check(avro_value_sizeof(&slot->value, &size), "size");
-      out.resize(size);
-      avro_writer_memory_set_dest(slot->writer, out.data(), static_cast<std::int64_t>(size));
-      avro_writer_reset(slot->writer);
-      check(avro_value_write(slot->writer, &slot->value), "write");
-    }
-    out.resize(static_cast<std::size_t>(avro_writer_tell(slot->writer)));
+    encode_datum(*schema_, rules_, value, out, 0);
   }
 
  private:
@@ -1010,16 +1022,144 @@ class AvroSerializer final : public Serializer {
   WriteRules rules_;
 };
 
+// Reads Confluent's wire format: each schema id's writer schema is fetched and parsed once.
+class AvroRegistryDeserializer final : public Deserializer {
+ public:
+  explicit AvroRegistryDeserializer(std::shared_ptr<serde::SchemaRegistryClient> client)
+      : client_(std::move(client)) {}
+
+  bool reads_headers() const override { return false; }
+  std::string_view name() const override { return "avro"; }
+
+  void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
+    const std::int32_t id = serde::read_wire_header(data, "avro");
+    decode_datum(*schema_of(id), data.substr(serde::kWireHeaderSize), out);
+  }
+
+ private:
+  std::shared_ptr<const Schema> schema_of(std::int32_t id) const {
+    {
+      const std::shared_lock lock(mutex_);
+      if (const auto it = schemas_.find(id); it != schemas_.end()) return it->second;
+    }
+    const auto registered = client_->schema_by_id(id);
+    if (registered->type != "AVRO") {
+      throw SerializationError(fmt::format(
+          "avro deserializer: schema id {} in the schema registry at '{}' is a {} schema", id,
+          client_->url(), registered->type));
+    }
+    std::shared_ptr<const Schema> schema;
+    try {
+      schema = std::make_shared<const Schema>(registered->schema);
+    } catch (const ConfigError& e) {
+      throw SerializationError(fmt::format("avro deserializer: schema id {}: {}", id, e.what()));
+    }
+    const std::unique_lock lock(mutex_);
+    return schemas_.emplace(id, std::move(schema)).first->second;
+  }
+
+  std::shared_ptr<serde::SchemaRegistryClient> client_;
+  mutable std::shared_mutex mutex_;
+  mutable std::map<std::int32_t, std::shared_ptr<const Schema>> schemas_;
+};
+
+// Writes Confluent's wire format with the id of its schema under the subject its strategy
+// names; bound to a topic by for_topic(). The id is asked for at the first record (not when
+// the pipeline is defined) and kept; a failed request is asked again at the next record.
+class AvroRegistrySerializer final : public Serializer {
+ public:
+  AvroRegistrySerializer(std::shared_ptr<const Schema> schema, std::string text, WriteRules rules,
+                         std::shared_ptr<serde::SchemaRegistryClient> client,
+                         SchemaRegistrySerializationConfig config, std::string subject)
+      : schema_(std::move(schema)),
+        text_(std::move(text)),
+        rules_(rules),
+        client_(std::move(client)),
+        config_(config),
+        subject_(std::move(subject)) {}
+
+  std::string_view name() const override { return "avro"; }
+
+  std::shared_ptr<const Serializer> for_topic(const std::string& topic, bool key) const override {
+    const std::string& record = schema_->root()->name;
+    std::string subject;
+    switch (config_.subject_name_strategy) {
+      case SubjectNameStrategy::topic_name:
+        subject = topic + (key ? "-key" : "-value");
+        break;
+      case SubjectNameStrategy::record_name:
+        subject = record;
+        break;
+      case SubjectNameStrategy::topic_record_name:
+        subject = topic + "-" + record;
+        break;
+    }
+    return std::make_shared<const AvroRegistrySerializer>(schema_, text_, rules_, client_, config_,
+                                                          std::move(subject));
+  }
+
+  void serialize(const Value& value, std::string& out) const override {
+    std::int32_t id = id_.load(std::memory_order_acquire);
+    if (id < 0) {
+      if (subject_.empty()) {
+        throw SerializationError(
+            "avro serializer: the topic-name subject strategies need the topic: give this "
+            "serializer to a topic (TopicOptions::value_serializer or key_serializer)");
+      }
+      id = config_.auto_register_schemas ? client_->register_schema(subject_, text_, "AVRO")
+                                         : client_->lookup_schema(subject_, text_, "AVRO");
+      id_.store(id, std::memory_order_release);
+    }
+    out.clear();
+    serde::append_wire_header(id, out);
+    encode_datum(*schema_, rules_, value, out, serde::kWireHeaderSize);
+  }
+
+ private:
+  std::shared_ptr<const Schema> schema_;
+  std::string text_;
+  WriteRules rules_;
+  std::shared_ptr<serde::SchemaRegistryClient> client_;
+  SchemaRegistrySerializationConfig config_;
+  std::string subject_;  // empty until bound (topic strategies)
+  mutable std::atomic<std::int32_t> id_{-1};
+};
+
 }  // namespace
 
 std::shared_ptr<const Serializer> avro_serializer(const AvroSerializerOptions& options) {
-  auto schema = std::make_shared<const Schema>(
-      read_schema_text(options.schema, options.schema_file, "avro serializer"));
-  return std::make_shared<const AvroSerializer>(
-      std::move(schema), WriteRules{options.strict, options.strict_allow_default});
+  std::string text = read_schema_text(options.schema, options.schema_file, "avro serializer");
+  auto schema = std::make_shared<const Schema>(text);
+  const WriteRules rules{options.strict, options.strict_allow_default};
+  if (!options.schema_registry_client_config) {
+    return std::make_shared<const AvroSerializer>(std::move(schema), rules);
+  }
+  const auto& config = options.schema_registry_serialization_config;
+  if (config.subject_name_strategy != SubjectNameStrategy::topic_name &&
+      schema->root()->kind != Kind::record) {
+    throw ConfigError(
+        "avro serializer: the record-name subject strategies need a record schema, got a " +
+        std::string(kind_name(schema->root()->kind)));
+  }
+  auto client =
+      std::make_shared<serde::SchemaRegistryClient>(*options.schema_registry_client_config);
+  std::string subject;
+  if (config.subject_name_strategy == SubjectNameStrategy::record_name)
+    subject = schema->root()->name;
+  return std::make_shared<const AvroRegistrySerializer>(
+      std::move(schema), std::move(text), rules, std::move(client), config, std::move(subject));
 }
 
 std::shared_ptr<const Deserializer> avro_deserializer(const AvroDeserializerOptions& options) {
+  if (options.schema_registry_client_config) {
+    if (!options.schema.empty() || !options.schema_file.empty()) {
+      throw ConfigError(
+          "avro deserializer: with a schema registry each record's schema comes from the "
+          "registry; a reader schema (schema or schema_file) is not supported yet");
+    }
+    return std::make_shared<const AvroRegistryDeserializer>(
+        std::make_shared<serde::SchemaRegistryClient>(*options.schema_registry_client_config));
+  }
   auto schema = std::make_shared<const Schema>(
       read_schema_text(options.schema, options.schema_file, "avro deserializer"));
   return std::make_shared<const AvroDeserializer>(std::move(schema));

@@ -229,6 +229,10 @@ void Deserializer::validate(std::string_view data, const Headers& headers) const
   deserialize(data, headers, rows);
 }
 
+std::shared_ptr<const Serializer> Serializer::for_topic(const std::string&, bool) const {
+  return nullptr;
+}
+
 Value Deserializer::deserialize_one(std::string_view data) const {
   std::vector<Value> rows;
   deserialize(data, Headers{}, rows);

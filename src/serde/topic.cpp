@@ -11,6 +11,12 @@ std::shared_ptr<const T> resolve(const SerdeRef<T>& ref, Make make) {
   return make(ref.name);
 }
 
+std::shared_ptr<const Serializer> bound_to_topic(std::shared_ptr<const Serializer> serializer,
+                                                 const std::string& topic, bool key) {
+  if (auto bound = serializer->for_topic(topic, key)) return bound;
+  return serializer;
+}
+
 }  // namespace
 
 Topic Topic::make(std::string name, const TopicOptions& options) {
@@ -33,8 +39,10 @@ Topic Topic::make(std::string name, const TopicOptions& options) {
   }
   def->value_deserializer = resolve(options.value_deserializer, make_deserializer);
   def->key_deserializer = resolve(options.key_deserializer, make_deserializer);
-  def->value_serializer = resolve(options.value_serializer, make_serializer);
-  def->key_serializer = resolve(options.key_serializer, make_serializer);
+  def->value_serializer =
+      bound_to_topic(resolve(options.value_serializer, make_serializer), def->name, false);
+  def->key_serializer =
+      bound_to_topic(resolve(options.key_serializer, make_serializer), def->name, true);
   def->timestamp_extractor = options.timestamp_extractor;
   return Topic(std::move(def));
 }

@@ -50,6 +50,13 @@ inline std::optional<std::string> test_mqtt_ca() {
   return env_value("STREAMFRAME_TEST_MQTT_CA");
 }
 
+// The Confluent-compatible API of the real schema registry the schema serde tests run against,
+// from STREAMFRAME_TEST_SCHEMA_REGISTRY (scripts/test sets it from `scripts/registry address`
+// followed by /apis/ccompat/v7; Apicurio Registry, in memory, no authentication).
+inline std::optional<std::string> test_schema_registry() {
+  return env_value("STREAMFRAME_TEST_SCHEMA_REGISTRY");
+}
+
 // A name no other test, process or earlier run uses: prefix-<pid>-<counter>-<ms since epoch>.
 // Topic and group names built from it are valid Kafka names as long as the prefix is.
 inline std::string unique_name(std::string_view prefix) {
@@ -84,6 +91,14 @@ inline std::string unique_name(std::string_view prefix) {
     if (!::streamframe::test::test_postgres()) {           \
       GTEST_SKIP() << "STREAMFRAME_TEST_POSTGRES not set"; \
     }                                                      \
+  } while (0)
+
+// The same for the schema registry tests.
+#define REQUIRE_TEST_SCHEMA_REGISTRY()                            \
+  do {                                                            \
+    if (!::streamframe::test::test_schema_registry()) {           \
+      GTEST_SKIP() << "STREAMFRAME_TEST_SCHEMA_REGISTRY not set"; \
+    }                                                             \
   } while (0)
 
 // The same for the tests of the test MQTT broker's TLS listener.

@@ -1,0 +1,62 @@
+// A client of the Schema Registry's REST API (Confluent's, or a registry's Confluent-compatible
+// one) for the schema serdes: registers and looks up schemas under subjects and fetches them by
+// id, over libcurl. Every failure is a SerializationError naming the registry and, for an
+// answer, its HTTP status and Confluent error code. Thread-safe; schemas by id are cached.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "streamframe/schema_registry.hpp"
+
+namespace streamframe::serde {
+
+struct RegisteredSchema {
+  std::int32_t id = 0;
+  std::string type;  // "AVRO", "PROTOBUF" or "JSON"
+  std::string schema;
+};
+
+class SchemaRegistryClient {
+ public:
+  // ConfigError for a URL that is not http(s).
+  explicit SchemaRegistryClient(SchemaRegistryClientConfig config);
+
+  // POST /subjects/{subject}/versions: the id of `schema` under `subject`, registering it if
+  // it is not there yet.
+  std::int32_t register_schema(std::string_view subject, std::string_view schema,
+                               std::string_view type);
+  // POST /subjects/{subject}: the id of `schema` when it is registered under `subject`.
+  std::int32_t lookup_schema(std::string_view subject, std::string_view schema,
+                             std::string_view type);
+  // GET /schemas/ids/{id}, cached: a schema's text never changes under its id.
+  std::shared_ptr<const RegisteredSchema> schema_by_id(std::int32_t id);
+
+  const std::string& url() const noexcept { return config_.url; }
+
+ private:
+  struct Response {
+    long status = 0;
+    std::string body;
+  };
+  Response request(std::string_view method, const std::string& path, const std::string& body);
+  std::int32_t id_from(const Response& r, std::string_view what);
+  [[noreturn]] void fail(const Response& r, std::string_view what);
+
+  SchemaRegistryClientConfig config_;
+  std::mutex mutex_;
+  std::map<std::int32_t, std::shared_ptr<const RegisteredSchema>> by_id_;
+};
+
+// Confluent's wire format: byte 0 is 0, bytes 1..4 the schema id (big-endian).
+inline constexpr std::size_t kWireHeaderSize = 5;
+void append_wire_header(std::int32_t id, std::string& out);
+// The schema id of `data`; SerializationError for a wrong magic byte or fewer than 5 bytes.
+std::int32_t read_wire_header(std::string_view data, std::string_view serde);
+
+}  // namespace streamframe::serde
