@@ -519,10 +519,14 @@ void bind_application(nb::module_& m) {
             // A serde's name (native), or a Python object called per message.
             auto deserializer = [&](nb::object d, const char* field) -> SerdeRef<Deserializer> {
               if (PyUnicode_Check(d.ptr())) return serde_name(nb::cast<std::string>(d));
+              if (nb::isinstance<NativeDeserializer>(d))
+                return nb::cast<const NativeDeserializer&>(d).deserializer;
               return wrap_deserializer(app.keep, std::move(d), name, field);
             };
             auto serializer = [&](nb::object s, const char* field) -> SerdeRef<Serializer> {
               if (PyUnicode_Check(s.ptr())) return serde_name(nb::cast<std::string>(s));
+              if (nb::isinstance<NativeSerializer>(s))
+                return nb::cast<const NativeSerializer&>(s).serializer;
               return wrap_serializer(app.keep, std::move(s), name, field);
             };
             const Representation repr{strings_of(value_deserializer), strings_of(key_deserializer)};

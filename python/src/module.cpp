@@ -5,6 +5,7 @@
 #include "callables.hpp"
 #include "errors.hpp"
 #include "frame.hpp"
+#include "serdes.hpp"
 #include "sinks.hpp"
 #include "sources.hpp"
 
@@ -15,6 +16,7 @@ NB_MODULE(_core, m) {
   streamframe::python::bind_dataframe(m);
   streamframe::python::bind_sources(m);
   streamframe::python::bind_sinks(m);
+  streamframe::python::bind_serdes(m);
   streamframe::python::bind_application(m);
   m.def("_callback_gil_count", &streamframe::python::CallbackGil::count,
         "How many times the engine took the GIL to call Python (for tests of PY-03).");

@@ -1,12 +1,18 @@
 #include "serdes.hpp"
 
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 
+#include <chrono>
 #include <utility>
+#include <vector>
 
 #include "callables.hpp"
 #include "convert.hpp"
 #include "errors.hpp"
+#include "streamframe/avro.hpp"
+#include "streamframe/errors.hpp"
+#include "streamframe/schema_registry.hpp"
 
 namespace streamframe::python {
 
@@ -136,6 +142,121 @@ std::shared_ptr<const Serializer> wrap_serializer(nb::handle keeper, nb::object 
   }
   return std::make_shared<PythonSerializer>(CallableRef::kept_by(keeper, std::move(object)),
                                             std::move(topic), std::move(field), std::move(extra));
+}
+
+}  // namespace streamframe::python
+
+// ---- native serdes made with arguments -------------------------------------------------------
+
+namespace streamframe::python {
+
+namespace {
+
+// streamframe.models.serializers.SchemaRegistryClientConfig, as the dict the package passes.
+SchemaRegistryClientConfig registry_config(const nb::dict& d) {
+  SchemaRegistryClientConfig c;
+  auto text = [&](const char* key) -> std::string {
+    if (!d.contains(key) || d[key].is_none()) return {};
+    return nb::cast<std::string>(d[key]);
+  };
+  c.url = text("url");
+  c.basic_auth_user_info = text("basic_auth_user_info");
+  c.ssl_ca_location = text("ssl_ca_location");
+  c.ssl_certificate_location = text("ssl_certificate_location");
+  c.ssl_key_location = text("ssl_key_location");
+  if (d.contains("timeout_ms") && !d["timeout_ms"].is_none())
+    c.timeout = std::chrono::milliseconds(nb::cast<std::int64_t>(d["timeout_ms"]));
+  return c;
+}
+
+SchemaRegistrySerializationConfig serialization_config(const nb::dict& d) {
+  SchemaRegistrySerializationConfig c;
+  if (d.contains("auto_register_schemas"))
+    c.auto_register_schemas = nb::cast<bool>(d["auto_register_schemas"]);
+  if (d.contains("subject_name_strategy")) {
+    const auto s = nb::cast<std::string>(d["subject_name_strategy"]);
+    if (s == "topic_name") {
+      c.subject_name_strategy = SubjectNameStrategy::topic_name;
+    } else if (s == "record_name") {
+      c.subject_name_strategy = SubjectNameStrategy::record_name;
+    } else if (s == "topic_record_name") {
+      c.subject_name_strategy = SubjectNameStrategy::topic_record_name;
+    } else {
+      throw ConfigError("unknown subject_name_strategy '" + s + "'");
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+void bind_serdes(nb::module_& m) {
+  nb::class_<NativeSerializer>(m, "NativeSerializer")
+      .def(
+          "serialize",
+          [](const NativeSerializer& self, nb::handle value, std::optional<std::string> topic,
+             bool key) {
+            const Value v = to_value(value, "serializer");
+            std::shared_ptr<const Serializer> s = self.serializer;
+            if (topic) {
+              if (auto bound = s->for_topic(*topic, key)) s = std::move(bound);
+            }
+            std::string out;
+            {
+              nb::gil_scoped_release release;  // a registry request may take a while
+              s->serialize(v, out);
+            }
+            return nb::bytes(out.data(), out.size());
+          },
+          nb::arg("value"), nb::arg("topic").none(), nb::arg("key") = false,
+          "Serializes one value (bound to `topic` when given), as a topic would.")
+      .def_prop_ro("name", [](const NativeSerializer& self) {
+        return std::string(self.serializer->name());
+      });
+  nb::class_<NativeDeserializer>(m, "NativeDeserializer")
+      .def(
+          "deserialize",
+          [](const NativeDeserializer& self, nb::bytes data) {
+            const std::string bytes(data.c_str(), data.size());
+            std::vector<Value> rows;
+            {
+              nb::gil_scoped_release release;
+              self.deserializer->deserialize(bytes, Headers{}, rows);
+            }
+            if (rows.size() == 1) return to_python(rows.front());
+            nb::list out;
+            for (const auto& r : rows) out.append(to_python(r));
+            return nb::object(out);
+          },
+          nb::arg("data"), "Deserializes one message's bytes, as a topic would.")
+      .def_prop_ro("name", [](const NativeDeserializer& self) {
+        return std::string(self.deserializer->name());
+      });
+
+  m.def(
+      "avro_serializer",
+      [](std::string schema, bool strict, bool strict_allow_default,
+         std::optional<nb::dict> registry, std::optional<nb::dict> serialization) {
+        AvroSerializerOptions o;
+        o.schema = std::move(schema);
+        o.strict = strict;
+        o.strict_allow_default = strict_allow_default;
+        if (registry) o.schema_registry_client_config = registry_config(*registry);
+        if (serialization)
+          o.schema_registry_serialization_config = serialization_config(*serialization);
+        return NativeSerializer{avro_serializer(o)};
+      },
+      nb::arg("schema"), nb::arg("strict"), nb::arg("strict_allow_default"),
+      nb::arg("registry").none(), nb::arg("serialization").none());
+  m.def(
+      "avro_deserializer",
+      [](std::optional<std::string> schema, std::optional<nb::dict> registry) {
+        AvroDeserializerOptions o;
+        if (schema) o.schema = std::move(*schema);
+        if (registry) o.schema_registry_client_config = registry_config(*registry);
+        return NativeDeserializer{avro_deserializer(o)};
+      },
+      nb::arg("schema").none(), nb::arg("registry").none());
 }
 
 }  // namespace streamframe::python

@@ -25,3 +25,19 @@ std::shared_ptr<const Serializer> wrap_serializer(nb::handle keeper, nb::object 
                                                   std::string topic, std::string field);
 
 }  // namespace streamframe::python
+
+namespace streamframe::python {
+
+// The engine's own serdes made from Python with arguments (Avro, Schema Registry): opaque
+// handles a topic takes as they are, natively (no GIL per message).
+struct NativeSerializer {
+  std::shared_ptr<const Serializer> serializer;
+};
+struct NativeDeserializer {
+  std::shared_ptr<const Deserializer> deserializer;
+};
+
+// _core.avro_serializer / avro_deserializer and the two handle classes.
+void bind_serdes(nb::module_& m);
+
+}  // namespace streamframe::python

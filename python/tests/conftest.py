@@ -71,6 +71,18 @@ def pg():
 
 
 @pytest.fixture
+def schema_registry():
+    """The test schema registry's Confluent-compatible API URL (STREAMFRAME_TEST_SCHEMA_REGISTRY,
+    Apicurio Registry from scripts/registry, in memory, no authentication)."""
+    url = os.environ.get("STREAMFRAME_TEST_SCHEMA_REGISTRY")
+    if not url:
+        if os.environ.get("STREAMFRAME_PYTEST_REQUIRE_BROKER") == "1":
+            pytest.fail("STREAMFRAME_TEST_SCHEMA_REGISTRY is not set (scripts/test sets it)")
+        pytest.skip("no schema registry: set STREAMFRAME_TEST_SCHEMA_REGISTRY (scripts/registry)")
+    return url
+
+
+@pytest.fixture
 def mqtt():
     """The test MQTT broker (STREAMFRAME_TEST_MQTT, anonymous): (host, port)."""
     address = os.environ.get("STREAMFRAME_TEST_MQTT")

@@ -9,13 +9,13 @@ import pytest
 import streamframe as sf
 from streamframe import _core
 from streamframe.models import (
-    AvroDeserializer,
     Deserializer,
     DoubleSerializer,
     IgnoreMessage,
     IntegerDeserializer,
     JSONDeserializer,
     JSONSerializer,
+    ProtobufDeserializer,
     SerializationContext,
     Serializer,
     StringDeserializer,
@@ -166,8 +166,8 @@ def test_json_serdes_with_custom_functions_run_in_python(embedded_app, name):
 
 
 def test_serdes_that_are_not_there_fail_at_definition(embedded_app, name):
-    with pytest.raises(NotImplementedError, match="AvroDeserializer"):
-        AvroDeserializer(schema={})
+    with pytest.raises(NotImplementedError, match="ProtobufDeserializer"):
+        ProtobufDeserializer()
     with pytest.raises(NotImplementedError, match="UTF-8 only"):
         StringDeserializer(codec="latin-1")
     app = embedded_app()
