@@ -47,6 +47,13 @@ struct AvroDeserializerOptions {
   // without a registry, none with one.
   std::string schema{};
   std::string schema_file{};
+  // The schema to read as, when it is not the writer's: Avro's schema resolution (fields
+  // matched by name or alias, the reader's defaults for fields the writer lacks, the writer's
+  // extra fields dropped, int/long/float promoted, string and bytes interchangeable, an
+  // unknown enum symbol replaced by the reader enum's default). Checked once per writer
+  // schema: a reader field without a default that the writer lacks is a ConfigError (a
+  // SerializationError for a writer schema from the registry).
+  std::string reader_schema{};
   // With a registry: records are read in Confluent's wire format, each with the schema its id
   // names (fetched once per id).
   std::optional<SchemaRegistryClientConfig> schema_registry_client_config{};

@@ -19,6 +19,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <sstream>
 #include <vector>
@@ -53,9 +54,10 @@ struct Node;
 
 struct Field {
   std::string name;
+  std::vector<std::string> aliases;  // other names a writer's field may have (resolution)
   const Node* node = nullptr;
   bool has_default = false;
-  Value default_value;
+  Value default_value;  // as the schema's JSON writes it
 };
 
 struct Node {
@@ -67,8 +69,9 @@ struct Node {
   std::string name;       // full name of a named type
   std::vector<Field> fields;
   std::vector<std::string> symbols;
-  std::vector<const Node*> branches;  // union
-  const Node* items = nullptr;        // array items, map values
+  std::optional<std::string> enum_default;  // a reader's symbol for writers' unknown ones
+  std::vector<const Node*> branches;        // union
+  const Node* items = nullptr;              // array items, map values
 };
 
 std::string_view kind_name(Kind k) {
@@ -189,6 +192,7 @@ class NodeBuilder {
         simdjson::dom::array symbols;
         if (o["symbols"].get(symbols) != simdjson::SUCCESS) schema_error("an enum has no symbols");
         for (auto s : symbols) n->symbols.emplace_back(s.get_string().value());
+        if (const auto d = string_field(o, "default")) n->enum_default = std::string(*d);
       } else {
         std::int64_t size = 0;
         if (o["size"].get(size) != simdjson::SUCCESS) schema_error("a fixed has no size");
@@ -266,6 +270,10 @@ class NodeBuilder {
       if (fo["type"].get(type) != simdjson::SUCCESS)
         schema_error(fmt::format("field '{}' has no type", field.name));
       field.node = build(type, inner_ns);
+      simdjson::dom::array aliases;
+      if (fo["aliases"].get(aliases) == simdjson::SUCCESS) {
+        for (auto a : aliases) field.aliases.emplace_back(a.get_string().value());
+      }
       simdjson::dom::element dflt;
       if (fo["default"].get(dflt) == simdjson::SUCCESS) {
         field.has_default = true;
@@ -711,6 +719,290 @@ Value to_value(avro_value_t& v, const Node& node) {
   return Value();
 }
 
+// ---- writer to reader schema ------------------------------------------------------------
+
+// Avro's schema resolution ("Schema Resolution" in the specification): data written with the
+// writer's schema read as the reader's. Avro C's resolver does not fill a reader's defaults,
+// so it is done here, between the writer's datum as libavro decoded it and the Value.
+
+bool same_name(const Node& w, const Node& r) {
+  auto unqualified = [](const std::string& n) {
+    const auto dot = n.rfind('.');
+    return dot == std::string::npos ? n : n.substr(dot + 1);
+  };
+  return unqualified(w.name) == unqualified(r.name);
+}
+
+// Whether a writer's `w` (not a union) can be read as the reader's `r` (not a union).
+bool readable_as(const Node& w, const Node& r) {
+  if (w.kind == r.kind) {
+    if (w.kind == Kind::record || w.kind == Kind::enumeration) return same_name(w, r);
+    if (w.kind == Kind::fixed) return same_name(w, r) && w.size == r.size;
+    return true;
+  }
+  switch (w.kind) {  // the promotions
+    case Kind::int32:
+      return r.kind == Kind::int64 || r.kind == Kind::float32 || r.kind == Kind::float64;
+    case Kind::int64:
+      return r.kind == Kind::float32 || r.kind == Kind::float64;
+    case Kind::float32:
+      return r.kind == Kind::float64;
+    case Kind::string:
+      return r.kind == Kind::bytes;
+    case Kind::bytes:
+      return r.kind == Kind::string;
+    default:
+      return false;
+  }
+}
+
+const Node* reader_branch_for(const Node& w, const Node& r) {
+  for (const Node* b : r.branches)
+    if (readable_as(w, *b)) return b;
+  return nullptr;
+}
+
+std::string type_text(const Node& n) {
+  return n.name.empty() ? std::string(kind_name(n.kind))
+                        : std::string(kind_name(n.kind)) + " " + n.name;
+}
+
+// A default from the schema's JSON as the Value a datum of `r` decodes to.
+Value default_as_value(const Value& d, const Node& r) {
+  switch (r.kind) {
+    case Kind::union_:
+      return r.branches.empty() ? d : default_as_value(d, *r.branches.front());
+    case Kind::int32:
+      if (r.logical == Logical::date && d.is_int())
+        return Value(date_string(static_cast<std::int32_t>(d.as_int())));
+      return d;
+    case Kind::float32:
+    case Kind::float64:
+      return d.is_int() ? Value(static_cast<double>(d.as_int())) : d;
+    case Kind::bytes:
+    case Kind::fixed: {
+      if (!d.is_string()) return d;
+      // JSON writes bytes as a string of code points 0-255, one per byte.
+      std::string bytes;
+      const std::string& s = d.as_string();
+      for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+          bytes.push_back(static_cast<char>(c));
+          ++i;
+        } else if ((c & 0xe0) == 0xc0 && i + 1 < s.size()) {
+          bytes.push_back(
+              static_cast<char>(((c & 0x1f) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3f)));
+          i += 2;
+        } else {
+          schema_error("a bytes default has a character beyond \\u00ff");
+        }
+      }
+      if (r.logical == Logical::decimal)
+        return Value(
+            read_decimal(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), r));
+      return Value(std::move(bytes));
+    }
+    case Kind::record: {
+      if (!d.is_object()) return d;
+      Object o;
+      for (const Field& f : r.fields) {
+        const Value* v = d.as_object().find(f.name);
+        if (v != nullptr) {
+          o.append_unchecked(f.name, default_as_value(*v, *f.node));
+        } else if (f.has_default) {
+          o.append_unchecked(f.name, default_as_value(f.default_value, *f.node));
+        }
+      }
+      return Value(std::move(o));
+    }
+    case Kind::array: {
+      if (!d.is_array()) return d;
+      Array items;
+      for (const Value& v : d.as_array()) items.push_back(default_as_value(v, *r.items));
+      return Value(std::move(items));
+    }
+    case Kind::map: {
+      if (!d.is_object()) return d;
+      Object o;
+      for (const auto& [k, v] : d.as_object()) o.append_unchecked(k, default_as_value(v, *r.items));
+      return Value(std::move(o));
+    }
+    default:
+      return d;
+  }
+}
+
+// For each pair of writer and reader records, where each reader field comes from: a writer
+// field, or its default. Built once per writer schema; a field the reader needs that neither
+// the writer has nor a default gives is a ConfigError then, not at some later record.
+class Resolution {
+ public:
+  struct Step {
+    int writer = -1;  // the writer's field index; -1: the default
+    const Node* reader = nullptr;
+    Value default_value;
+  };
+
+  Resolution(const Node& writer, const Node& reader) : reader_(&reader) {
+    prepare(writer, reader, "");
+  }
+
+  const Node& reader() const { return *reader_; }
+
+  const std::vector<Step>& steps(const Node& w, const Node& r) const {
+    return records_.at({&w, &r});
+  }
+
+ private:
+  void prepare(const Node& w, const Node& r, const std::string& where) {
+    if (w.kind == Kind::union_) {
+      // A branch the reader cannot read fails only the data that uses it (the specification).
+      for (const Node* b : w.branches) {
+        if (r.kind == Kind::union_) {
+          if (const Node* rb = reader_branch_for(*b, r)) prepare(*b, *rb, where);
+        } else if (readable_as(*b, r)) {
+          prepare(*b, r, where);
+        }
+      }
+      return;
+    }
+    if (r.kind == Kind::union_) {
+      const Node* rb = reader_branch_for(w, r);
+      if (rb == nullptr) {
+        throw ConfigError(
+            fmt::format("avro deserializer: {}the writer's {} fits no branch of the reader's union",
+                        where, type_text(w)));
+      }
+      prepare(w, *rb, where);
+      return;
+    }
+    if (!readable_as(w, r)) {
+      throw ConfigError(
+          fmt::format("avro deserializer: {}the writer's {} cannot be read as the reader's {}",
+                      where, type_text(w), type_text(r)));
+    }
+    if (w.kind == Kind::array || w.kind == Kind::map) {
+      prepare(*w.items, *r.items, where);
+      return;
+    }
+    if (w.kind != Kind::record || records_.contains({&w, &r})) return;
+    records_[{&w, &r}];  // entered before its fields: a record may contain itself
+    std::vector<Step> built;
+    for (const Field& rf : r.fields) {
+      const std::string at = fmt::format("field '{}': ", rf.name);
+      Step step;
+      step.reader = rf.node;
+      for (std::size_t i = 0; i < w.fields.size() && step.writer < 0; ++i) {
+        const std::string& name = w.fields[i].name;
+        bool match = name == rf.name;
+        for (const auto& alias : rf.aliases) match = match || name == alias;
+        if (match) step.writer = static_cast<int>(i);
+      }
+      if (step.writer >= 0) {
+        prepare(*w.fields[static_cast<std::size_t>(step.writer)].node, *rf.node, where + at);
+      } else if (rf.has_default) {
+        step.default_value = default_as_value(rf.default_value, *rf.node);
+      } else {
+        throw ConfigError(fmt::format(
+            "avro deserializer: {}{}the reader's record {} has it, the writer's does not, and it "
+            "has no default",
+            where, at, r.name));
+      }
+      built.push_back(std::move(step));
+    }
+    records_[{&w, &r}] = std::move(built);
+  }
+
+  const Node* reader_;
+  std::map<std::pair<const Node*, const Node*>, std::vector<Step>> records_;
+};
+
+// The writer's datum `v` of `w` as a Value of the reader's `r`.
+Value resolved_value(avro_value_t& v, const Node& w, const Node& r, const Resolution& res) {
+  if (w.kind == Kind::union_) {
+    int d = 0;
+    check(avro_value_get_discriminant(&v, &d), "union");
+    avro_value_t branch;
+    check(avro_value_get_current_branch(&v, &branch), "union");
+    return resolved_value(branch, *w.branches.at(static_cast<std::size_t>(d)), r, res);
+  }
+  if (r.kind == Kind::union_) {
+    const Node* rb = reader_branch_for(w, r);
+    if (rb == nullptr)
+      fail_here(fmt::format("the writer's {} fits no branch of the reader's union", type_text(w)));
+    return resolved_value(v, w, *rb, res);
+  }
+  if (!readable_as(w, r)) {
+    fail_here(fmt::format("the writer's {} cannot be read as the reader's {}", type_text(w),
+                          type_text(r)));
+  }
+  switch (w.kind) {
+    case Kind::record: {
+      const auto& steps = res.steps(w, r);
+      Object o;
+      o.reserve(steps.size());
+      for (std::size_t i = 0; i < steps.size(); ++i) {
+        const auto& step = steps[i];
+        const Field& rf = r.fields[i];
+        if (step.writer < 0) {
+          o.append_unchecked(rf.name, step.default_value);
+          continue;
+        }
+        avro_value_t child;
+        check(avro_value_get_by_index(&v, static_cast<std::size_t>(step.writer), &child, nullptr),
+              "record field");
+        const Node& wf = *w.fields[static_cast<std::size_t>(step.writer)].node;
+        o.append_unchecked(
+            rf.name, within(rf.name, [&] { return resolved_value(child, wf, *rf.node, res); }));
+      }
+      return Value(std::move(o));
+    }
+    case Kind::array: {
+      std::size_t n = 0;
+      check(avro_value_get_size(&v, &n), "array");
+      Array items;
+      items.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        avro_value_t child;
+        check(avro_value_get_by_index(&v, i, &child, nullptr), "array item");
+        items.push_back(
+            within_index(i, [&] { return resolved_value(child, *w.items, *r.items, res); }));
+      }
+      return Value(std::move(items));
+    }
+    case Kind::map: {
+      std::size_t n = 0;
+      check(avro_value_get_size(&v, &n), "map");
+      Object o;
+      o.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        avro_value_t child;
+        const char* key = nullptr;
+        check(avro_value_get_by_index(&v, i, &child, &key), "map entry");
+        o.append_unchecked(
+            key, within(key, [&] { return resolved_value(child, *w.items, *r.items, res); }));
+      }
+      return Value(std::move(o));
+    }
+    case Kind::enumeration: {
+      Value symbol = to_value(v, w);
+      for (const auto& s : r.symbols)
+        if (s == symbol.as_string()) return symbol;
+      if (r.enum_default) return Value(*r.enum_default);
+      fail_here(fmt::format(
+          "the writer's symbol '{}' is not in the reader's enum {}, which has no default",
+          symbol.as_string(), r.name));
+    }
+    default: {
+      Value base = to_value(v, w);
+      if ((r.kind == Kind::float32 || r.kind == Kind::float64) && base.is_int())
+        return Value(static_cast<double>(base.as_int()));
+      return base;
+    }
+  }
+}
+
 // ---- Value to Avro ---------------------------------------------------------------------
 
 struct WriteRules {
@@ -924,8 +1216,10 @@ void from_value(const Value& v, const Node& node, avro_value_t& out, const Write
 
 // ---- the serdes ------------------------------------------------------------------------
 
-// Decodes one datum of `schema` from all of `data` into `out`.
-void decode_datum(const Schema& schema, std::string_view data, std::vector<Value>& out) {
+// Decodes one datum of `schema` from all of `data` into `out`, as the reader's schema of
+// `resolution` when there is one.
+void decode_datum(const Schema& schema, std::string_view data, std::vector<Value>& out,
+                  const Resolution* resolution) {
   auto slot = schema.lease();
   avro_reader_memory_set_source(slot->reader, data.data(), static_cast<std::int64_t>(data.size()));
   avro_value_reset(&slot->value);
@@ -959,7 +1253,11 @@ void decode_datum(const Schema& schema, std::string_view data, std::vector<Value
     }
   }
   try {
-    out.push_back(to_value(slot->value, *schema.root()));
+    if (resolution != nullptr) {
+      out.push_back(resolved_value(slot->value, *schema.root(), resolution->reader(), *resolution));
+    } else {
+      out.push_back(to_value(slot->value, *schema.root()));
+    }
   } catch (const Located& e) {
     throw located_error("deserializer", e);
   }
@@ -992,17 +1290,22 @@ void encode_datum(const Schema& schema, const WriteRules& rules, const Value& va
 
 class AvroDeserializer final : public Deserializer {
  public:
-  explicit AvroDeserializer(std::shared_ptr<const Schema> schema) : schema_(std::move(schema)) {}
+  AvroDeserializer(std::shared_ptr<const Schema> writer, std::shared_ptr<const Schema> reader)
+      : writer_(std::move(writer)), reader_(std::move(reader)) {
+    if (reader_) resolution_.emplace(*writer_->root(), *reader_->root());
+  }
 
   bool reads_headers() const override { return false; }
   std::string_view name() const override { return "avro"; }
 
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
-    decode_datum(*schema_, data, out);
+    decode_datum(*writer_, data, out, resolution_ ? &*resolution_ : nullptr);
   }
 
  private:
-  std::shared_ptr<const Schema> schema_;
+  std::shared_ptr<const Schema> writer_;
+  std::shared_ptr<const Schema> reader_;  // keeps the Nodes resolution_ points into
+  std::optional<Resolution> resolution_;
 };
 
 class AvroSerializer final : public Serializer {
@@ -1025,22 +1328,30 @@ class AvroSerializer final : public Serializer {
 // Reads Confluent's wire format: each schema id's writer schema is fetched and parsed once.
 class AvroRegistryDeserializer final : public Deserializer {
  public:
-  explicit AvroRegistryDeserializer(std::shared_ptr<serde::SchemaRegistryClient> client)
-      : client_(std::move(client)) {}
+  AvroRegistryDeserializer(std::shared_ptr<serde::SchemaRegistryClient> client,
+                           std::shared_ptr<const Schema> reader)
+      : client_(std::move(client)), reader_(std::move(reader)) {}
 
   bool reads_headers() const override { return false; }
   std::string_view name() const override { return "avro"; }
 
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
     const std::int32_t id = serde::read_wire_header(data, "avro");
-    decode_datum(*schema_of(id), data.substr(serde::kWireHeaderSize), out);
+    const auto& writer = writer_of(id);
+    decode_datum(*writer.schema, data.substr(serde::kWireHeaderSize), out,
+                 writer.resolution ? &*writer.resolution : nullptr);
   }
 
  private:
-  std::shared_ptr<const Schema> schema_of(std::int32_t id) const {
+  struct Writer {
+    std::shared_ptr<const Schema> schema;
+    std::optional<Resolution> resolution;  // to the reader's schema, when one is given
+  };
+
+  const Writer& writer_of(std::int32_t id) const {
     {
       const std::shared_lock lock(mutex_);
-      if (const auto it = schemas_.find(id); it != schemas_.end()) return it->second;
+      if (const auto it = writers_.find(id); it != writers_.end()) return *it->second;
     }
     const auto registered = client_->schema_by_id(id);
     if (registered->type != "AVRO") {
@@ -1048,19 +1359,21 @@ class AvroRegistryDeserializer final : public Deserializer {
           "avro deserializer: schema id {} in the schema registry at '{}' is a {} schema", id,
           client_->url(), registered->type));
     }
-    std::shared_ptr<const Schema> schema;
+    auto writer = std::make_unique<Writer>();
     try {
-      schema = std::make_shared<const Schema>(registered->schema);
+      writer->schema = std::make_shared<const Schema>(registered->schema);
+      if (reader_) writer->resolution.emplace(*writer->schema->root(), *reader_->root());
     } catch (const ConfigError& e) {
       throw SerializationError(fmt::format("avro deserializer: schema id {}: {}", id, e.what()));
     }
     const std::unique_lock lock(mutex_);
-    return schemas_.emplace(id, std::move(schema)).first->second;
+    return *writers_.emplace(id, std::move(writer)).first->second;
   }
 
   std::shared_ptr<serde::SchemaRegistryClient> client_;
+  std::shared_ptr<const Schema> reader_;
   mutable std::shared_mutex mutex_;
-  mutable std::map<std::int32_t, std::shared_ptr<const Schema>> schemas_;
+  mutable std::map<std::int32_t, std::unique_ptr<Writer>> writers_;
 };
 
 // Writes Confluent's wire format with the id of its schema under the subject its strategy
@@ -1151,18 +1464,22 @@ std::shared_ptr<const Serializer> avro_serializer(const AvroSerializerOptions& o
 }
 
 std::shared_ptr<const Deserializer> avro_deserializer(const AvroDeserializerOptions& options) {
+  std::shared_ptr<const Schema> reader;
+  if (!options.reader_schema.empty())
+    reader = std::make_shared<const Schema>(options.reader_schema);
   if (options.schema_registry_client_config) {
     if (!options.schema.empty() || !options.schema_file.empty()) {
       throw ConfigError(
-          "avro deserializer: with a schema registry each record's schema comes from the "
-          "registry; a reader schema (schema or schema_file) is not supported yet");
+          "avro deserializer: with a schema registry each record's writer schema comes from the "
+          "registry: give the schema to read as (if any) as reader_schema, not schema");
     }
     return std::make_shared<const AvroRegistryDeserializer>(
-        std::make_shared<serde::SchemaRegistryClient>(*options.schema_registry_client_config));
+        std::make_shared<serde::SchemaRegistryClient>(*options.schema_registry_client_config),
+        std::move(reader));
   }
-  auto schema = std::make_shared<const Schema>(
+  auto writer = std::make_shared<const Schema>(
       read_schema_text(options.schema, options.schema_file, "avro deserializer"));
-  return std::make_shared<const AvroDeserializer>(std::move(schema));
+  return std::make_shared<const AvroDeserializer>(std::move(writer), std::move(reader));
 }
 
 }  // namespace streamframe

@@ -118,6 +118,11 @@ void SchemaRegistryClient::fail(const Response& r, std::string_view what) {
       detail = fmt::format("{} (error_code {})", message, code);
     }
   }
+  if (r.status == 401 || r.status == 403) {
+    detail = fmt::format(
+        "{}the registry refused {} (basic_auth_user_info)", detail.empty() ? "" : detail + "; ",
+        config_.basic_auth_user_info.empty() ? "a request without credentials" : "the credentials");
+  }
   throw SerializationError(
       fmt::format("schema registry at '{}': {}: HTTP {}: {}", config_.url, what, r.status, detail));
 }

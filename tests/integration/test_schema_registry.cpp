@@ -32,6 +32,7 @@ const char* const kSchema = R"({"type": "record", "name": "Order", "namespace": 
 SchemaRegistryClientConfig registry() {
   SchemaRegistryClientConfig c;
   c.url = *sft::test_schema_registry();
+  c.basic_auth_user_info = sft::test_schema_registry_user_info();
   return c;
 }
 
@@ -208,6 +209,30 @@ TEST(SchemaRegistryAvro, UndecodableRecordsReachTheErrorCallbackNamingWhereAndWh
   EXPECT_NE(errors[2].find("is a JSON schema"), std::string::npos) << errors[2];
 }
 
+TEST(SchemaRegistryAvro, AReaderSchemaReadsEveryWriterVersionOfASubject) {
+  REQUIRE_TEST_SCHEMA_REGISTRY();
+  const std::string topic = sft::unique_name("sr-versions");
+  const std::string v2 = std::string(kSchema).replace(
+      std::string(kSchema).rfind("]}"), 2,
+      R"(, {"name": "channel", "type": "string", "default": "web"}]})");
+  std::string old_record;
+  std::string new_record;
+  registry_serializer(kSchema)->for_topic(topic, false)->serialize(order(1, 2, "NEW"), old_record);
+  Value newer = order(2, 3, "PAID");
+  newer.as_object().set("channel", Value("shop"));
+  registry_serializer(v2)->for_topic(topic, false)->serialize(newer, new_record);
+  EXPECT_NE(header_id(old_record), header_id(new_record));  // two versions of the subject
+
+  AvroDeserializerOptions o;
+  o.schema_registry_client_config = registry();
+  o.reader_schema = v2;
+  const auto de = avro_deserializer(o);
+  Value older = order(1, 2, "NEW");
+  older.as_object().set("channel", Value("web"));  // the reader's default
+  EXPECT_EQ(de->deserialize_one(old_record), older);
+  EXPECT_EQ(de->deserialize_one(new_record), newer);
+}
+
 TEST(SchemaRegistryAvro, ARegistryThatIsDownOrSilentFailsWithinTheTimeout) {
   // A port with nothing listening, and a socket that listens but never answers.
   const int silent = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -253,6 +278,43 @@ TEST(SchemaRegistryAvro, ARegistryThatIsDownOrSilentFailsWithinTheTimeout) {
   }
   ::close(silent);
   ::close(closed);
+}
+
+// HTTPS with the registry's CA, and basic authentication: scripts/test starts the registry with
+// both, so every test above sent the credentials; here, what happens without them.
+TEST(SchemaRegistryAvro, HttpsWithItsCaAndBasicAuthWorkAndTheirAbsenceIsAClearError) {
+  REQUIRE_TEST_SECURED_SCHEMA_REGISTRY();
+  const std::string topic = sft::unique_name("sr-tls");
+  SchemaRegistryClientConfig tls = registry();
+  tls.url = *sft::test_schema_registry_tls();
+  tls.ssl_ca_location = *sft::test_schema_registry_ca();
+  std::string out;
+  registry_serializer(kSchema, {}, tls)
+      ->for_topic(topic, false)
+      ->serialize(order(1, 1, "NEW"), out);
+  AvroDeserializerOptions o;
+  o.schema_registry_client_config = tls;
+  EXPECT_EQ(avro_deserializer(o)->deserialize_one(out), order(1, 1, "NEW"));
+
+  SchemaRegistryClientConfig untrusted = tls;
+  untrusted.ssl_ca_location.clear();  // the system's CAs only
+  EXPECT_NE(error_of([&] {
+              registry_serializer(kSchema, {}, untrusted)
+                  ->for_topic(topic, false)
+                  ->serialize(order(1, 1, "NEW"), out);
+            }).find("SSL"),
+            std::string::npos);
+  for (const std::string user_info : {"", "alice:wrong"}) {
+    SchemaRegistryClientConfig refused = registry();
+    refused.basic_auth_user_info = user_info;
+    const std::string error = error_of([&] {
+      registry_serializer(kSchema, {}, refused)
+          ->for_topic(topic, false)
+          ->serialize(order(1, 1, "NEW"), out);
+    });
+    EXPECT_NE(error.find("HTTP 401"), std::string::npos) << error;
+    EXPECT_NE(error.find("basic_auth_user_info"), std::string::npos) << error;
+  }
 }
 
 TEST(SchemaRegistryAvro, SettingsThatCannotWorkAreConfigErrors) {

@@ -56,6 +56,18 @@ inline std::optional<std::string> test_mqtt_ca() {
 inline std::optional<std::string> test_schema_registry() {
   return env_value("STREAMFRAME_TEST_SCHEMA_REGISTRY");
 }
+// Its HTTPS API, the CA that signed its certificate, and the "user:password" its basic
+// authentication wants (scripts/test starts it with --tls --basic-auth; empty when the
+// registry runs without them).
+inline std::optional<std::string> test_schema_registry_tls() {
+  return env_value("STREAMFRAME_TEST_SCHEMA_REGISTRY_TLS");
+}
+inline std::optional<std::string> test_schema_registry_ca() {
+  return env_value("STREAMFRAME_TEST_SCHEMA_REGISTRY_CA");
+}
+inline std::string test_schema_registry_user_info() {
+  return env_value("STREAMFRAME_TEST_SCHEMA_REGISTRY_USER_INFO").value_or("");
+}
 
 // A name no other test, process or earlier run uses: prefix-<pid>-<counter>-<ms since epoch>.
 // Topic and group names built from it are valid Kafka names as long as the prefix is.
@@ -99,6 +111,16 @@ inline std::string unique_name(std::string_view prefix) {
     if (!::streamframe::test::test_schema_registry()) {           \
       GTEST_SKIP() << "STREAMFRAME_TEST_SCHEMA_REGISTRY not set"; \
     }                                                             \
+  } while (0)
+
+// The same for the tests of the registry's HTTPS and basic authentication.
+#define REQUIRE_TEST_SECURED_SCHEMA_REGISTRY()                                           \
+  do {                                                                                   \
+    if (!::streamframe::test::test_schema_registry_tls() ||                              \
+        !::streamframe::test::test_schema_registry_ca() ||                               \
+        ::streamframe::test::test_schema_registry_user_info().empty()) {                 \
+      GTEST_SKIP() << "STREAMFRAME_TEST_SCHEMA_REGISTRY_TLS, _CA or _USER_INFO not set"; \
+    }                                                                                    \
   } while (0)
 
 // The same for the tests of the test MQTT broker's TLS listener.

@@ -352,6 +352,99 @@ TEST(Avro, OneSerdeServesManyThreadsAtOnce) {
   EXPECT_EQ(mismatches.load(), 0);
 }
 
+std::shared_ptr<const Deserializer> resolving(const char* writer, const char* reader) {
+  AvroDeserializerOptions options;
+  options.schema = writer;
+  options.reader_schema = reader;
+  return avro_deserializer(options);
+}
+
+TEST(AvroResolution, TheReadersSchemaRenamesDropsAddsAndPromotes) {
+  const char* v1 = R"({"type": "record", "name": "User", "namespace": "a", "fields": [
+      {"name": "id", "type": "int"}, {"name": "mail", "type": "string"},
+      {"name": "age", "type": "int"}, {"name": "legacy", "type": "string"},
+      {"name": "tier", "type": {"type": "enum", "name": "Tier", "symbols": ["FREE", "GOLD", "IRON"]}},
+      {"name": "nick", "type": ["null", "int"]}, {"name": "tags", "type": {"type": "array", "items": "int"}}]})";
+  // Another namespace and order, a renamed field (alias), a promoted int, a dropped field,
+  // new fields with defaults (a nested record's, a union's, a date's), an enum with a default.
+  const char* v2 = R"({"type": "record", "name": "User", "namespace": "b", "fields": [
+      {"name": "email", "type": "string", "aliases": ["mail"]},
+      {"name": "id", "type": "long"}, {"name": "age", "type": "double"},
+      {"name": "tier", "type": {"type": "enum", "name": "Tier", "symbols": ["FREE", "GOLD"], "default": "FREE"}},
+      {"name": "nick", "type": ["null", "long", "string"]},
+      {"name": "tags", "type": {"type": "array", "items": "float"}},
+      {"name": "country", "type": "string", "default": "NL"},
+      {"name": "since", "type": {"type": "int", "logicalType": "date"}, "default": 19782},
+      {"name": "prefs", "type": {"type": "record", "name": "Prefs", "fields": [
+          {"name": "mails", "type": "boolean", "default": true}, {"name": "lang", "type": "string"}]},
+       "default": {"lang": "nl"}},
+      {"name": "note", "type": ["null", "string"], "default": null}]})";
+  const Value written = Value::object({{"id", 7},
+                                       {"mail", "a@b.c"},
+                                       {"age", 30},
+                                       {"legacy", "x"},
+                                       {"tier", "IRON"},
+                                       {"nick", 5},
+                                       {"tags", Value::array({1, 2})}});
+  AvroSerializerOptions w;
+  w.schema = v1;
+  std::string bytes;
+  avro_serializer(w)->serialize(written, bytes);
+  EXPECT_EQ(resolving(v1, v2)->deserialize_one(bytes),
+            Value::object({{"email", "a@b.c"},
+                           {"id", 7},
+                           {"age", 30.0},
+                           {"tier", "FREE"},
+                           {"nick", 5},
+                           {"tags", Value::array({1.0, 2.0})},
+                           {"country", "NL"},
+                           {"since", "2024-02-29"},
+                           {"prefs", Value::object({{"mails", true}, {"lang", "nl"}})},
+                           {"note", nullptr}}));
+  // The writer's own schema as the reader's reads what it wrote.
+  EXPECT_EQ(resolving(v1, v1)->deserialize_one(bytes), written);
+}
+
+TEST(AvroResolution, WhatCannotBeResolvedIsAnErrorOnceOrPerRecord) {
+  const char* writer = R"({"type": "record", "name": "R", "fields": [
+      {"name": "a", "type": "long"}, {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["X", "Y"]}}]})";
+  // Once, when the serde is made: a field without default the writer lacks; a narrowing.
+  try {
+    (void)resolving(writer,
+                    R"({"type": "record", "name": "R", "fields": [{"name": "b", "type": "int"}]})");
+    ADD_FAILURE() << "no ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "field 'b': the reader's record R has it, the writer's does not"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    (void)resolving(writer,
+                    R"({"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]})");
+    ADD_FAILURE() << "no ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "field 'a': the writer's long cannot be read as the reader's int"),
+              std::string::npos)
+        << e.what();
+  }
+  // Per record: an enum symbol the reader lacks, without an enum default.
+  const auto de = resolving(writer, R"({"type": "record", "name": "R", "fields": [
+      {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["X"]}}]})");
+  AvroSerializerOptions w;
+  w.schema = writer;
+  std::string x;
+  std::string y;
+  avro_serializer(w)->serialize(Value::object({{"a", 1}, {"e", "X"}}), x);
+  avro_serializer(w)->serialize(Value::object({{"a", 1}, {"e", "Y"}}), y);
+  EXPECT_EQ(de->deserialize_one(x), Value::object({{"e", "X"}}));
+  EXPECT_NE(error_of([&] {
+              (void)de->deserialize_one(y);
+            }).find("field 'e': the writer's symbol 'Y' is not in the reader's enum E"),
+            std::string::npos);
+}
+
 // Through an application on the embedded broker: Avro in, a Series expression, Avro out; a
 // truncated record in the middle goes to on_consumer_error naming where it is, and is skipped.
 TEST(AvroEmbedded, APipelineReadsAndWritesAvroAndSkipsARecordItCannotDecode) {
