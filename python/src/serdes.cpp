@@ -250,13 +250,15 @@ void bind_serdes(nb::module_& m) {
       nb::arg("registry").none(), nb::arg("serialization").none());
   m.def(
       "avro_deserializer",
-      [](std::optional<std::string> schema, std::optional<nb::dict> registry) {
+      [](std::optional<std::string> schema, std::optional<std::string> reader_schema,
+         std::optional<nb::dict> registry) {
         AvroDeserializerOptions o;
         if (schema) o.schema = std::move(*schema);
+        if (reader_schema) o.reader_schema = std::move(*reader_schema);
         if (registry) o.schema_registry_client_config = registry_config(*registry);
         return NativeDeserializer{avro_deserializer(o)};
       },
-      nb::arg("schema").none(), nb::arg("registry").none());
+      nb::arg("schema").none(), nb::arg("reader_schema").none(), nb::arg("registry").none());
 }
 
 }  // namespace streamframe::python

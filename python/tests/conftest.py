@@ -72,14 +72,16 @@ def pg():
 
 @pytest.fixture
 def schema_registry():
-    """The test schema registry's Confluent-compatible API URL (STREAMFRAME_TEST_SCHEMA_REGISTRY,
-    Apicurio Registry from scripts/registry, in memory, no authentication)."""
+    """The test schema registry's Confluent-compatible API (STREAMFRAME_TEST_SCHEMA_REGISTRY,
+    Apicurio Registry from scripts/registry, in memory): (url, user_info), user_info the
+    "user:password" of its basic authentication (STREAMFRAME_TEST_SCHEMA_REGISTRY_USER_INFO,
+    None without)."""
     url = os.environ.get("STREAMFRAME_TEST_SCHEMA_REGISTRY")
     if not url:
         if os.environ.get("STREAMFRAME_PYTEST_REQUIRE_BROKER") == "1":
             pytest.fail("STREAMFRAME_TEST_SCHEMA_REGISTRY is not set (scripts/test sets it)")
         pytest.skip("no schema registry: set STREAMFRAME_TEST_SCHEMA_REGISTRY (scripts/registry)")
-    return url
+    return url, os.environ.get("STREAMFRAME_TEST_SCHEMA_REGISTRY_USER_INFO") or None
 
 
 @pytest.fixture

@@ -60,9 +60,22 @@ def test_native_avro_reads_and_writes_fastavro_bytes():
         de(fastavro_bytes(CLICKS[0])[:5])
 
 
+def test_a_reader_schema_reads_older_records_with_its_defaults():
+    reader = {**SCHEMA, "fields": [f for f in SCHEMA["fields"] if f["name"] != "tags"]
+              + [{"name": "country", "type": "string", "default": "NL"}]}
+    de = AvroDeserializer(SCHEMA, reader_schema=reader)
+    for click in CLICKS:
+        expected = {k: v for k, v in click.items() if k != "tags"}
+        assert de(fastavro_bytes(click)) == {**expected, "country": "NL"}
+        # What fastavro makes of the same pair of schemas.
+        assert fastavro.schemaless_reader(io.BytesIO(fastavro_bytes(click)),
+                                          fastavro.parse_schema(SCHEMA),
+                                          fastavro.parse_schema(reader)) == de(fastavro_bytes(click))
+
+
 def test_unsupported_quix_options_are_refused_when_made():
-    with pytest.raises(NotImplementedError, match="reader_schema"):
-        AvroDeserializer(SCHEMA, reader_schema=SCHEMA)
+    with pytest.raises(NotImplementedError, match="return_record_name"):
+        AvroDeserializer(SCHEMA, return_record_name=True)
     with pytest.raises(NotImplementedError, match="use_latest_version"):
         SchemaRegistrySerializationConfig(use_latest_version=True)
     with pytest.raises(NotImplementedError, match="subject_name_strategy"):
@@ -108,8 +121,9 @@ def test_confluent_kafka_and_streamframe_read_each_others_records(brokers, schem
     from confluent_kafka.serialization import MessageField
     from confluent_kafka.serialization import SerializationContext as CKContext
 
+    url, user_info = schema_registry
     in_topic, out_topic = name("ck-in"), name("ck-out")
-    config = SchemaRegistryClientConfig(url=schema_registry)
+    config = SchemaRegistryClientConfig(url=url, basic_auth_user_info=user_info)
     app = sf.Application(brokers, consumer_group=name("g"), auto_offset_reset="earliest",
                          state_dir=str(tmp_path / "state"), loglevel="ERROR")
     # Declaring the topics creates them (the test broker does not create topics on use).
@@ -119,7 +133,8 @@ def test_confluent_kafka_and_streamframe_read_each_others_records(brokers, schem
         SCHEMA, schema_registry_client_config=config,
         schema_registry_serialization_config=SchemaRegistrySerializationConfig()))
 
-    registry = SchemaRegistryClient({"url": schema_registry})
+    registry = SchemaRegistryClient(
+        {"url": url, **({"basic.auth.user.info": user_info} if user_info else {})})
     ck_ser = CKAvroSerializer(registry, json.dumps(SCHEMA))
     producer = ck.Producer({"bootstrap.servers": brokers})
     for click in CLICKS:

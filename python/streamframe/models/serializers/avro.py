@@ -58,10 +58,11 @@ class AvroSerializer(Serializer):
 
 
 class AvroDeserializer(Deserializer):
-    """Reads each message as an Avro datum of ``schema`` (the writer's schema), or with
-    ``schema_registry_client_config`` in Confluent's wire format with the schema its id names.
-    ``reader_schema`` (schema resolution) and the ``return_*`` options raise
-    NotImplementedError."""
+    """Reads each message as an Avro datum of ``schema`` (the writer's schema), as
+    ``reader_schema`` when given (Avro's schema resolution: the reader's defaults, promotions,
+    aliases). With ``schema_registry_client_config`` each record is read in Confluent's wire
+    format with the writer schema its id names, and ``schema``, when given, is the schema to
+    read as (as Quix Streams does). The ``return_*`` options raise NotImplementedError."""
 
     def __init__(
         self,
@@ -74,8 +75,7 @@ class AvroDeserializer(Deserializer):
         handle_unicode_errors: str = "strict",
         schema_registry_client_config: Optional[SchemaRegistryClientConfig] = None,
     ):
-        for flag, name in ((reader_schema is not None, "reader_schema"),
-                           (return_record_name, "return_record_name"),
+        for flag, name in ((return_record_name, "return_record_name"),
                            (return_record_name_override, "return_record_name_override"),
                            (return_named_type, "return_named_type"),
                            (return_named_type_override, "return_named_type_override"),
@@ -83,14 +83,18 @@ class AvroDeserializer(Deserializer):
             if flag:
                 raise NotImplementedError(f"AvroDeserializer({name}=...): not supported by "
                                           f"streamframe yet")
-        if schema_registry_client_config is not None and schema is not None:
-            raise NotImplementedError("AvroDeserializer(schema=..., schema_registry_client_config"
-                                      "=...): a reader schema with a registry is not supported "
-                                      "by streamframe yet")
-        if schema_registry_client_config is None and schema is None:
-            raise TypeError("AvroDeserializer needs schema without a schema registry")
+        if schema_registry_client_config is not None:
+            if reader_schema is not None:
+                raise ValueError("AvroDeserializer with a schema registry: give the schema to "
+                                 "read as in schema, not reader_schema")
+            writer, reader = None, schema
+        else:
+            if schema is None:
+                raise TypeError("AvroDeserializer needs schema without a schema registry")
+            writer, reader = schema, reader_schema
         self._handle = _core.avro_deserializer(
-            _schema_text(schema) if schema is not None else None,
+            _schema_text(writer) if writer is not None else None,
+            _schema_text(reader) if reader is not None else None,
             schema_registry_client_config._as_dict() if schema_registry_client_config else None,
         )
 
