@@ -10,7 +10,10 @@
 //       repartition topic and consumed back before it reaches the output (not in the default
 //       --only: it writes each record twice);
 //   (m) (c) with Prometheus metrics on (metrics_port, EXT-08): the metrics' per-record cost is
-//       (c)'s time / (m)'s time in the same run (not in the default --only).
+//       (c)'s time / (m)'s time in the same run (not in the default --only);
+//   (v) (c) with Avro in and out (TOP-06): the same logical records, Avro-encoded in an input
+//       topic of their own, read and written with avro_deserializer / avro_serializer; Avro
+//       against JSON is (c)'s time / (v)'s time in the same run (not in the default --only).
 // Throughput = N input records / (first record consumed -> last output acknowledged). How each
 // case takes those two instants is described in bench/README.md and at run_raw/run_frame.
 
@@ -134,6 +137,16 @@ class ReadingGenerator {
   std::string filler_;
 };
 
+// The readings of ReadingGenerator as an Avro record, and with the README's temperature_F.
+constexpr const char* k_reading_schema = R"({"type": "record", "name": "Reading", "fields": [
+    {"name": "sensor", "type": "string"}, {"name": "temperature", "type": "double"},
+    {"name": "humidity", "type": "double"}, {"name": "ts", "type": "long"},
+    {"name": "location", "type": "string"}]})";
+constexpr const char* k_reading_f_schema = R"({"type": "record", "name": "ReadingF", "fields": [
+    {"name": "sensor", "type": "string"}, {"name": "temperature", "type": "double"},
+    {"name": "humidity", "type": "double"}, {"name": "ts", "type": "long"},
+    {"name": "location", "type": "string"}, {"name": "temperature_F", "type": "double"}]})";
+
 constexpr auto k_idle_timeout = std::chrono::seconds(60);
 
 struct InputData {
@@ -157,6 +170,32 @@ InputData fill_input(const std::string& brokers, const std::string& topic, std::
       brokers, topic, 0, records,
       [&](std::uint64_t i, std::string& key, std::string& value, std::int64_t&) {
         if (gen.next(i, key, value)) ++data.passing;
+      },
+      &data.value_bytes, 0);
+  return data;
+}
+
+// The same records as fill_input (same seed), each written as an Avro datum of
+// k_reading_schema: the logical records case (v) reads, as (c) reads them in JSON.
+InputData fill_input_avro(const std::string& brokers, const std::string& topic,
+                          std::uint64_t records, std::size_t record_size, double hot_fraction,
+                          std::uint64_t seed) {
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  ReadingGenerator gen(seed, record_size, hot_fraction,
+                       now_ms - static_cast<std::int64_t>(records));
+  streamframe::AvroSerializerOptions options;
+  options.schema = k_reading_schema;
+  const auto avro = streamframe::avro_serializer(options);
+  std::string json;
+  InputData data;
+  data.records = records;
+  data.seconds = produce_records(
+      brokers, topic, 0, records,
+      [&](std::uint64_t i, std::string& key, std::string& value, std::int64_t&) {
+        if (gen.next(i, key, json)) ++data.passing;
+        avro->serialize(streamframe::json::parse(json), value);
       },
       &data.value_bytes, 0);
   return data;
@@ -355,7 +394,7 @@ CaseResult run_raw(const std::string& brokers, const std::string& input, const s
   return result;
 }
 
-enum class Pipeline { passthrough, readme, group_by };
+enum class Pipeline { passthrough, readme, group_by, readme_avro };
 
 // Extra librdkafka settings for the application's clients in (b) and (c)
 // (ApplicationConfig::consumer_extra_config / producer_extra_config), to try a tuning
@@ -419,11 +458,21 @@ CaseResult run_frame(Pipeline pipeline, const std::string& brokers, const std::s
   streamframe::Application app(std::move(config));
   streamframe::TopicOptions topic_options;
   topic_options.config = streamframe::TopicConfig{.num_partitions = partitions};
-  const streamframe::Topic in = app.topic(input, topic_options);
-  const streamframe::Topic out = app.topic(output, topic_options);
+  streamframe::TopicOptions in_options = topic_options;
+  streamframe::TopicOptions out_options = topic_options;
+  if (pipeline == Pipeline::readme_avro) {
+    streamframe::AvroDeserializerOptions reading;
+    reading.schema = k_reading_schema;
+    in_options.value_deserializer = streamframe::avro_deserializer(reading);
+    streamframe::AvroSerializerOptions reading_f;
+    reading_f.schema = k_reading_f_schema;
+    out_options.value_serializer = streamframe::avro_serializer(reading_f);
+  }
+  const streamframe::Topic in = app.topic(input, in_options);
+  const streamframe::Topic out = app.topic(output, out_options);
 
   auto sdf = app.dataframe(in);
-  if (pipeline == Pipeline::readme) {
+  if (pipeline == Pipeline::readme || pipeline == Pipeline::readme_avro) {
     sdf["temperature_F"] = sdf["temperature"] * 9 / 5 + 32;
     sdf = sdf[sdf["temperature_F"] > 150];
   }
@@ -489,6 +538,8 @@ std::string describe_case(char c) {
       return "streamframe group_by(sensor) hop, to_topic";
     case 'm':
       return "README pipeline, Prometheus metrics on";
+    case 'v':
+      return "README pipeline, Avro in and out";
     default:
       return "streamframe README pipeline (F, filter)";
   }
@@ -592,7 +643,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   cli.add_option("--only", only, "cases to run, e.g. --only a,c")
       ->delimiter(',')
-      ->check(CLI::IsMember({"a", "b", "c", "g", "m"}))
+      ->check(CLI::IsMember({"a", "b", "c", "g", "m", "v"}))
       ->capture_default_str();
   cli.add_option("--results-file", results_file, "JSON lines appended here ('' = none)")
       ->capture_default_str();
@@ -616,7 +667,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(cli, argc, argv);
 
   std::vector<char> cases;
-  for (char c : {'a', 'b', 'c', 'g', 'm'}) {
+  for (char c : {'a', 'b', 'c', 'g', 'm', 'v'}) {
     if (std::find(only.begin(), only.end(), std::string(1, c)) != only.end()) cases.push_back(c);
   }
 
@@ -648,6 +699,20 @@ int main(int argc, char** argv) {
         grouped(records), ctx.value_bytes, partitions, input.seconds,
         100.0 * static_cast<double>(input.passing) / static_cast<double>(records));
     if (input.passing == 0) throw BenchError("no record passes the filter: raise --hot-fraction");
+    const std::string avro_input_topic = input_topic + "-avro";
+    if (std::find(cases.begin(), cases.end(), 'v') != cases.end()) {
+      topics.push_back(avro_input_topic);
+      admin.create_topics({avro_input_topic}, partitions);
+      const InputData avro_input =
+          fill_input_avro(brokers, avro_input_topic, records, size, hot_fraction, seed);
+      if (avro_input.passing != input.passing) {
+        throw BenchError(fmt::format("the Avro input has {} passing records, the JSON one {}",
+                                     avro_input.passing, input.passing));
+      }
+      fmt::print(stderr, "  the same records in Avro: {:.1f} bytes average, in {:.1f} s\n",
+                 static_cast<double>(avro_input.value_bytes) / static_cast<double>(records),
+                 avro_input.seconds);
+    }
     // Untimed passes of (a), so that the first measured cases do not pay for the fresh
     // broker's JIT compilation and heap growth on its fetch and produce paths, or for reading
     // the log back into the page cache (one pass of 2 M records is not quite enough).
@@ -695,7 +760,7 @@ int main(int argc, char** argv) {
         Measurement m;
         m.run = run;
         m.case_id = c;
-        m.outputs_expected = c == 'c' || c == 'm' ? input.passing : records;
+        m.outputs_expected = c == 'c' || c == 'm' || c == 'v' ? input.passing : records;
         const CpuSample cpu_before = sample_cpu(broker_pid);
         try {
           if (c == 'a') {
@@ -703,9 +768,11 @@ int main(int argc, char** argv) {
           } else {
             const Pipeline pipeline = c == 'b'   ? Pipeline::passthrough
                                       : c == 'g' ? Pipeline::group_by
+                                      : c == 'v' ? Pipeline::readme_avro
                                                  : Pipeline::readme;
-            m.result = run_frame(pipeline, brokers, input_topic, outputs[c], group, partitions,
-                                 records, m.outputs_expected, ctx.app_extra, c == 'm');
+            m.result =
+                run_frame(pipeline, brokers, c == 'v' ? avro_input_topic : input_topic, outputs[c],
+                          group, partitions, records, m.outputs_expected, ctx.app_extra, c == 'm');
           }
         } catch (const std::exception& e) {
           ++failures;
@@ -739,6 +806,10 @@ int main(int argc, char** argv) {
         fmt::print("     {:<4} {:<42} {:>9.3f} {:>12} {:>6}\n", c, describe_case(c), med[c],
                    grouped(rps),
                    med.count('a') ? fmt::format("{:.3f}", med['a'] / med[c]) : std::string("-"));
+      }
+      if (med.count('c') && med.count('v')) {
+        fmt::print("     Avro: (c) seconds / (v) seconds = {:.3f} (>= 1: Avro as fast as JSON)\n",
+                   med['c'] / med['v']);
       }
       if (med.count('c') && med.count('m')) {
         fmt::print("     metrics on: (c) seconds / (m) seconds = {:.3f} (1 = free)\n",
