@@ -615,6 +615,47 @@ std::optional<std::int32_t> parse_date(std::string_view s) {
   return static_cast<std::int32_t>(sys_days{ymd}.time_since_epoch().count());
 }
 
+// An Avro array as an Array, each item converted by `item(child)`.
+template <typename F>
+Value array_of(avro_value_t& v, F&& item) {
+  std::size_t n = 0;
+  check(avro_value_get_size(&v, &n), "array");
+  Array items;
+  items.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    avro_value_t child;
+    check(avro_value_get_by_index(&v, i, &child, nullptr), "array item");
+    items.push_back(within_index(i, [&] { return item(child); }));
+  }
+  return Value(std::move(items));
+}
+
+// An Avro map as an Object, each value converted by `value(child)`.
+template <typename F>
+Value map_of(avro_value_t& v, F&& value) {
+  std::size_t n = 0;
+  check(avro_value_get_size(&v, &n), "map");
+  Object o;
+  o.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    avro_value_t child;
+    const char* key = nullptr;
+    check(avro_value_get_by_index(&v, i, &child, &key), "map entry");
+    o.append_unchecked(key, within(key, [&] { return value(child); }));
+  }
+  return Value(std::move(o));
+}
+
+// The branch a union holds, and which of `node`'s branches it is.
+avro_value_t current_branch(avro_value_t& v, const Node& node, const Node*& branch_node) {
+  int d = 0;
+  check(avro_value_get_discriminant(&v, &d), "union");
+  avro_value_t branch;
+  check(avro_value_get_current_branch(&v, &branch), "union");
+  branch_node = node.branches.at(static_cast<std::size_t>(d));
+  return branch;
+}
+
 // ---- Avro to Value ---------------------------------------------------------------------
 
 Value to_value(avro_value_t& v, const Node& node) {
@@ -672,31 +713,10 @@ Value to_value(avro_value_t& v, const Node& node) {
       }
       return Value(node.symbols[static_cast<std::size_t>(i)]);
     }
-    case Kind::array: {
-      std::size_t n = 0;
-      check(avro_value_get_size(&v, &n), "array");
-      Array items;
-      items.reserve(n);
-      for (std::size_t i = 0; i < n; ++i) {
-        avro_value_t child;
-        check(avro_value_get_by_index(&v, i, &child, nullptr), "array item");
-        items.push_back(within_index(i, [&] { return to_value(child, *node.items); }));
-      }
-      return Value(std::move(items));
-    }
-    case Kind::map: {
-      std::size_t n = 0;
-      check(avro_value_get_size(&v, &n), "map");
-      Object o;
-      o.reserve(n);
-      for (std::size_t i = 0; i < n; ++i) {
-        avro_value_t child;
-        const char* key = nullptr;
-        check(avro_value_get_by_index(&v, i, &child, &key), "map entry");
-        o.append_unchecked(key, within(key, [&] { return to_value(child, *node.items); }));
-      }
-      return Value(std::move(o));
-    }
+    case Kind::array:
+      return array_of(v, [&](avro_value_t& item) { return to_value(item, *node.items); });
+    case Kind::map:
+      return map_of(v, [&](avro_value_t& value) { return to_value(value, *node.items); });
     case Kind::record: {
       Object o;
       o.reserve(node.fields.size());
@@ -709,11 +729,9 @@ Value to_value(avro_value_t& v, const Node& node) {
       return Value(std::move(o));
     }
     case Kind::union_: {
-      int d = 0;
-      check(avro_value_get_discriminant(&v, &d), "union");
-      avro_value_t branch;
-      check(avro_value_get_current_branch(&v, &branch), "union");
-      return to_value(branch, *node.branches.at(static_cast<std::size_t>(d)));
+      const Node* branch_node = nullptr;
+      avro_value_t branch = current_branch(v, node, branch_node);
+      return to_value(branch, *branch_node);
     }
   }
   return Value();
@@ -921,11 +939,9 @@ class Resolution {
 // The writer's datum `v` of `w` as a Value of the reader's `r`.
 Value resolved_value(avro_value_t& v, const Node& w, const Node& r, const Resolution& res) {
   if (w.kind == Kind::union_) {
-    int d = 0;
-    check(avro_value_get_discriminant(&v, &d), "union");
-    avro_value_t branch;
-    check(avro_value_get_current_branch(&v, &branch), "union");
-    return resolved_value(branch, *w.branches.at(static_cast<std::size_t>(d)), r, res);
+    const Node* branch_node = nullptr;
+    avro_value_t branch = current_branch(v, w, branch_node);
+    return resolved_value(branch, *branch_node, r, res);
   }
   if (r.kind == Kind::union_) {
     const Node* rb = reader_branch_for(w, r);
@@ -958,33 +974,12 @@ Value resolved_value(avro_value_t& v, const Node& w, const Node& r, const Resolu
       }
       return Value(std::move(o));
     }
-    case Kind::array: {
-      std::size_t n = 0;
-      check(avro_value_get_size(&v, &n), "array");
-      Array items;
-      items.reserve(n);
-      for (std::size_t i = 0; i < n; ++i) {
-        avro_value_t child;
-        check(avro_value_get_by_index(&v, i, &child, nullptr), "array item");
-        items.push_back(
-            within_index(i, [&] { return resolved_value(child, *w.items, *r.items, res); }));
-      }
-      return Value(std::move(items));
-    }
-    case Kind::map: {
-      std::size_t n = 0;
-      check(avro_value_get_size(&v, &n), "map");
-      Object o;
-      o.reserve(n);
-      for (std::size_t i = 0; i < n; ++i) {
-        avro_value_t child;
-        const char* key = nullptr;
-        check(avro_value_get_by_index(&v, i, &child, &key), "map entry");
-        o.append_unchecked(
-            key, within(key, [&] { return resolved_value(child, *w.items, *r.items, res); }));
-      }
-      return Value(std::move(o));
-    }
+    case Kind::array:
+      return array_of(
+          v, [&](avro_value_t& item) { return resolved_value(item, *w.items, *r.items, res); });
+    case Kind::map:
+      return map_of(
+          v, [&](avro_value_t& value) { return resolved_value(value, *w.items, *r.items, res); });
     case Kind::enumeration: {
       Value symbol = to_value(v, w);
       for (const auto& s : r.symbols)

@@ -15,6 +15,7 @@
 #include "integration/test_app_helpers.hpp"
 #include "serde/schema_registry_client.hpp"
 #include "streamframe/streamframe.hpp"
+#include "support/expect_error.hpp"
 #include "support/kafka_probe.hpp"
 #include "support/test_env.hpp"
 
@@ -53,12 +54,7 @@ std::shared_ptr<const Deserializer> registry_deserializer() {
 }
 
 std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const SerializationError& e) {
-    return e.what();
-  }
-  return "no SerializationError";
+  return test::error_message<SerializationError>(f);
 }
 
 std::int32_t header_id(std::string_view bytes) {

@@ -34,4 +34,19 @@ void expect_error(F&& f, const std::string& part) {
   }
 }
 
+// Runs `f`, expects an exception of type E and returns its what() (a failure and "" when none
+// or another type is thrown), for tests that look at several parts of one message.
+template <typename E, typename F>
+std::string error_message(F&& f) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an exception";
+  } catch (const E& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong exception type: " << e.what();
+  }
+  return "";
+}
+
 }  // namespace streamframe::test

@@ -16,6 +16,7 @@
 #include "streamframe/streamframe.hpp"
 #include "streamframe/value.hpp"
 #include "support/embedded_config.hpp"
+#include "support/expect_error.hpp"
 #include "support/kafka_probe.hpp"
 
 namespace streamframe {
@@ -124,12 +125,7 @@ Value deserialize(std::string_view bytes, const char* schema = kOrderSchema) {
 }
 
 std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const SerializationError& e) {
-    return e.what();
-  }
-  return "no SerializationError";
+  return test::error_message<SerializationError>(f);
 }
 
 TEST(Avro, ReadsWhatFastavroWroteForEveryTypeAndLogicalType) {
@@ -409,26 +405,18 @@ TEST(AvroResolution, WhatCannotBeResolvedIsAnErrorOnceOrPerRecord) {
   const char* writer = R"({"type": "record", "name": "R", "fields": [
       {"name": "a", "type": "long"}, {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["X", "Y"]}}]})";
   // Once, when the serde is made: a field without default the writer lacks; a narrowing.
-  try {
-    (void)resolving(writer,
-                    R"({"type": "record", "name": "R", "fields": [{"name": "b", "type": "int"}]})");
-    ADD_FAILURE() << "no ConfigError";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find(
-                  "field 'b': the reader's record R has it, the writer's does not"),
-              std::string::npos)
-        << e.what();
-  }
-  try {
-    (void)resolving(writer,
-                    R"({"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]})");
-    ADD_FAILURE() << "no ConfigError";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find(
-                  "field 'a': the writer's long cannot be read as the reader's int"),
-              std::string::npos)
-        << e.what();
-  }
+  test::expect_error<ConfigError>(
+      [&] {
+        (void)resolving(
+            writer, R"({"type": "record", "name": "R", "fields": [{"name": "b", "type": "int"}]})");
+      },
+      "field 'b': the reader's record R has it, the writer's does not");
+  test::expect_error<ConfigError>(
+      [&] {
+        (void)resolving(
+            writer, R"({"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]})");
+      },
+      "field 'a': the writer's long cannot be read as the reader's int");
   // Per record: an enum symbol the reader lacks, without an enum default.
   const auto de = resolving(writer, R"({"type": "record", "name": "R", "fields": [
       {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["X"]}}]})");
