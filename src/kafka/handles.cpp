@@ -13,7 +13,12 @@ namespace streamframe::kafka {
 namespace {
 
 struct HandleEntry {
-  std::string refused_certificate;  // empty while no certificate was refused
+  // The refusal and the name of the handle that recorded it. librdkafka connects from
+  // rd_kafka_new() on, so a refusal may come before adopt_handle(); and a handle at the address
+  // of a destroyed one must not see that one's: names (client.id#type-N) are never reused in a
+  // process, addresses are.
+  std::string refused_by;
+  std::string refused_certificate;
   std::weak_ptr<OAuthTokenSource> token_source;
 };
 
@@ -57,7 +62,7 @@ std::shared_ptr<OAuthTokenSource> adopt_handle(rd_kafka_t* rk, const Config& con
   {
     Handles& h = handles();
     const std::lock_guard lock(h.mutex);
-    h.by_handle[rk] = HandleEntry{{}, source};
+    h.by_handle[rk].token_source = source;  // replaces a destroyed handle's
   }
   if (!source) return nullptr;
   // The token is needed before any connection, whoever polls the handle and when: the
@@ -74,7 +79,7 @@ std::optional<std::string> refused_certificate(rd_kafka_t* rk) {
   Handles& h = handles();
   const std::lock_guard lock(h.mutex);
   const auto it = h.by_handle.find(rk);
-  if (it == h.by_handle.end() || it->second.refused_certificate.empty()) return std::nullopt;
+  if (it == h.by_handle.end() || it->second.refused_by != rd_kafka_name(rk)) return std::nullopt;
   return it->second.refused_certificate;
 }
 
@@ -83,7 +88,9 @@ namespace detail {
 void record_refused_certificate(rd_kafka_t* rk, std::string reason) {
   Handles& h = handles();
   const std::lock_guard lock(h.mutex);
-  h.by_handle[rk].refused_certificate = std::move(reason);
+  HandleEntry& e = h.by_handle[rk];
+  e.refused_by = rd_kafka_name(rk);
+  e.refused_certificate = std::move(reason);
 }
 
 void prepare_token_source_conf(rd_kafka_conf_t* conf) {

@@ -1,7 +1,7 @@
 // What streamframe keeps per librdkafka handle. librdkafka's certificate-check and token-refresh
 // callbacks carry only the handle (its opaque belongs to the client class), so they find what
-// they need here: one entry per handle, replaced when a new handle takes a destroyed one's
-// address.
+// they need here: one entry per handle address, which a new handle at a destroyed one's address
+// takes over (a refusal counts only for the handle name that recorded it).
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -17,9 +17,9 @@ namespace streamframe::kafka {
 class OAuthTokenSource;
 
 // For a client handle just created from `config`; call right after rd_kafka_new(), before the
-// handle is used. Forgets what a destroyed handle at the same address recorded and, when the
-// config names an OAUTHBEARER token source, serves the handle's token requests from it on
-// librdkafka's background thread. Returns that source (nullptr without one).
+// handle is used. When the config names an OAUTHBEARER token source, serves the handle's token
+// requests from it on librdkafka's background thread (replacing what a destroyed handle at the
+// same address had). Returns that source (nullptr without one).
 std::shared_ptr<OAuthTokenSource> adopt_handle(rd_kafka_t* rk, const Config& config);
 
 // OpenSSL's reason for the last broker certificate `rk` refused, naming the broker; nothing
