@@ -24,6 +24,7 @@
 #include <sstream>
 #include <vector>
 
+#include "serde/located.hpp"
 #include "serde/schema_registry_client.hpp"
 #include "streamframe/errors.hpp"
 
@@ -442,49 +443,13 @@ class Schema {
 
 // ---- where an error is -----------------------------------------------------------------
 
-// A conversion error on its way out: each record field, array item and map entry it passes
-// adds its name, so the happy path keeps no path at all.
-struct Located {
-  std::string message;
-  std::vector<std::string> parts;  // innermost first
-};
-
-[[noreturn]] void fail_here(std::string message) {
-  throw Located{std::move(message), {}};
-}
-
-// Runs `convert` for the child called `part`, naming it in an error that comes out.
-template <typename F>
-decltype(auto) within(std::string_view part, F&& convert) {
-  try {
-    return convert();
-  } catch (Located& e) {
-    e.parts.emplace_back(part);
-    throw;
-  }
-}
-
-template <typename F>
-decltype(auto) within_index(std::size_t index, F&& convert) {
-  try {
-    return convert();
-  } catch (Located& e) {
-    e.parts.push_back(fmt::format("[{}]", index));
-    throw;
-  }
-}
+using serde::fail_here;
+using serde::Located;
+using serde::within;
+using serde::within_index;
 
 SerializationError located_error(std::string_view who, const Located& e) {
-  std::string where = "the value";
-  if (!e.parts.empty()) {
-    where = "field '";
-    for (std::size_t i = e.parts.size(); i-- > 0;) {
-      if (i + 1 < e.parts.size() && !e.parts[i].starts_with('[')) where += '.';
-      where += e.parts[i];
-    }
-    where += "'";
-  }
-  return SerializationError(fmt::format("avro {}: {}: {}", who, where, e.message));
+  return serde::located_error("avro", who, e);
 }
 
 // A libavro call that fails only on a bug (a value of another type than its schema says).

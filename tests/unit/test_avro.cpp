@@ -17,6 +17,7 @@
 #include "streamframe/value.hpp"
 #include "support/embedded_config.hpp"
 #include "support/expect_error.hpp"
+#include "support/hex.hpp"
 #include "support/kafka_probe.hpp"
 
 namespace streamframe {
@@ -55,22 +56,8 @@ const char* const kOrderHex =
     "34353637382d313233342d353637382d313233342d35363738313233343536373806416e6e010206426f620004757"
     "3";
 
-std::string from_hex(std::string_view hex) {
-  std::string out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
-    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  return out;
-}
-
-std::string to_hex(std::string_view bytes) {
-  std::string out;
-  char buf[3];
-  for (unsigned char c : bytes) {
-    std::snprintf(buf, sizeof buf, "%02x", c);
-    out += buf;
-  }
-  return out;
-}
+using test::from_hex;
+using test::to_hex;
 
 Value order() {
   Object attrs;
