@@ -37,10 +37,21 @@ std::string escape(std::string_view s) {
   return out;
 }
 
-std::string request_body(std::string_view schema, std::string_view type) {
+std::string request_body(std::string_view schema, std::string_view type,
+                         const std::vector<SchemaReference>& references) {
   Object o;
   o.set("schema", Value(schema));
   if (type != "AVRO") o.set("schemaType", Value(type));  // AVRO is the registry's default
+  if (!references.empty()) {
+    Array refs;
+    refs.reserve(references.size());
+    for (const SchemaReference& r : references) {
+      refs.push_back(Value::object({{"name", Value(r.name)},
+                                    {"subject", Value(r.subject)},
+                                    {"version", Value(static_cast<std::int64_t>(r.version))}}));
+    }
+    o.set("references", Value(std::move(refs)));
+  }
   std::string body;
   json::write(Value(std::move(o)), body);
   return body;
@@ -141,19 +152,36 @@ std::int32_t SchemaRegistryClient::id_from(const Response& r, std::string_view w
 }
 
 std::int32_t SchemaRegistryClient::register_schema(std::string_view subject,
-                                                   std::string_view schema, std::string_view type) {
+                                                   std::string_view schema, std::string_view type,
+                                                   const std::vector<SchemaReference>& references) {
   const std::string path = fmt::format("/subjects/{}/versions", escape(subject));
-  return id_from(request("POST", path, request_body(schema, type)),
+  return id_from(request("POST", path, request_body(schema, type, references)),
                  fmt::format("registering the {} schema under subject '{}'", type, subject));
 }
 
 std::int32_t SchemaRegistryClient::lookup_schema(std::string_view subject, std::string_view schema,
-                                                 std::string_view type) {
+                                                 std::string_view type,
+                                                 const std::vector<SchemaReference>& references) {
+  return lookup_version(subject, schema, type, references).id;
+}
+
+SubjectVersion SchemaRegistryClient::lookup_version(
+    std::string_view subject, std::string_view schema, std::string_view type,
+    const std::vector<SchemaReference>& references) {
   const std::string path = fmt::format("/subjects/{}", escape(subject));
-  return id_from(request("POST", path, request_body(schema, type)),
-                 fmt::format("looking up the {} schema under subject '{}' (auto-registration "
-                             "is off)",
-                             type, subject));
+  const std::string what = fmt::format(
+      "looking up the {} schema under subject '{}' (auto-registration is off)", type, subject);
+  const Response r = request("POST", path, request_body(schema, type, references));
+  SubjectVersion found;
+  found.id = id_from(r, what);
+  simdjson::dom::parser parser;
+  simdjson::dom::element e;
+  std::int64_t version = 0;
+  if (parser.parse(r.body).get(e) == simdjson::SUCCESS &&
+      e["version"].get(version) == simdjson::SUCCESS && version > 0 && version <= INT32_MAX) {
+    found.version = static_cast<std::int32_t>(version);
+  }
+  return found;
 }
 
 std::shared_ptr<const RegisteredSchema> SchemaRegistryClient::schema_by_id(std::int32_t id) {

@@ -11,10 +11,25 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "streamframe/schema_registry.hpp"
 
 namespace streamframe::serde {
+
+// A schema's reference to another registered schema (a Protobuf file it imports): the name it
+// is imported by, and the subject and version it is registered under.
+struct SchemaReference {
+  std::string name;
+  std::string subject;
+  std::int32_t version = 0;
+};
+
+// What a lookup finds: the schema's id and its version under the subject.
+struct SubjectVersion {
+  std::int32_t id = 0;
+  std::int32_t version = 0;
+};
 
 struct RegisteredSchema {
   std::int32_t id = 0;
@@ -30,10 +45,16 @@ class SchemaRegistryClient {
   // POST /subjects/{subject}/versions: the id of `schema` under `subject`, registering it if
   // it is not there yet.
   std::int32_t register_schema(std::string_view subject, std::string_view schema,
-                               std::string_view type);
+                               std::string_view type,
+                               const std::vector<SchemaReference>& references = {});
   // POST /subjects/{subject}: the id of `schema` when it is registered under `subject`.
   std::int32_t lookup_schema(std::string_view subject, std::string_view schema,
-                             std::string_view type);
+                             std::string_view type,
+                             const std::vector<SchemaReference>& references = {});
+  // The same lookup, also giving the version (what a reference to the schema names).
+  SubjectVersion lookup_version(std::string_view subject, std::string_view schema,
+                                std::string_view type,
+                                const std::vector<SchemaReference>& references = {});
   // GET /schemas/ids/{id}, cached: a schema's text never changes under its id.
   std::shared_ptr<const RegisteredSchema> schema_by_id(std::int32_t id);
 
