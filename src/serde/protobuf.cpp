@@ -1,0 +1,1396 @@
+// Protobuf serdes (include/streamframe/protobuf.hpp). libprotobuf parses and writes the binary
+// encoding into messages (generated ones, or DynamicMessages of a descriptor set); the proto3
+// JSON mapping between a message and a Value is walked here through its reflection, straight
+// to and from the Value, without a JSON text in between.
+#include "streamframe/protobuf.hpp"
+
+#include <absl/strings/escaping.h>
+#include <fmt/format.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/descriptor_database.h>
+#include <google/protobuf/duration.pb.h>
+#include <google/protobuf/dynamic_message.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/message.h>
+#include <google/protobuf/timestamp.pb.h>
+#include <google/protobuf/unknown_field_set.h>
+#include <google/protobuf/util/time_util.h>
+
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <shared_mutex>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "serde/located.hpp"
+#include "serde/schema_registry_client.hpp"
+#include "streamframe/errors.hpp"
+
+namespace streamframe {
+
+namespace {
+
+namespace pb = google::protobuf;
+using pb::FieldDescriptor;
+using serde::fail_here;
+using serde::Located;
+using serde::within;
+using serde::within_index;
+
+// The well-known types the JSON mapping writes in their own form.
+enum class Wkt : std::uint8_t {
+  none,
+  timestamp,
+  duration,
+  wrapper,
+  struct_,
+  value,
+  list_value,
+  field_mask,
+  any
+};
+
+Wkt wkt_of(const pb::Descriptor* d) {
+  const std::string& n = d->full_name();
+  if (!n.starts_with("google.protobuf.")) return Wkt::none;
+  const std::string_view s = std::string_view(n).substr(16);
+  if (s == "Timestamp") return Wkt::timestamp;
+  if (s == "Duration") return Wkt::duration;
+  if (s == "Struct") return Wkt::struct_;
+  if (s == "Value") return Wkt::value;
+  if (s == "ListValue") return Wkt::list_value;
+  if (s == "FieldMask") return Wkt::field_mask;
+  if (s == "Any") return Wkt::any;
+  for (std::string_view w : {"DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value",
+                             "UInt32Value", "BoolValue", "StringValue", "BytesValue"}) {
+    if (s == w) return Wkt::wrapper;
+  }
+  return Wkt::none;
+}
+
+bool is_null_value_enum(const FieldDescriptor* fd) {
+  return fd->cpp_type() == FieldDescriptor::CPPTYPE_ENUM &&
+         fd->enum_type()->full_name() == "google.protobuf.NullValue";
+}
+
+bool is_value_message(const FieldDescriptor* fd) {
+  return fd->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+         fd->message_type()->full_name() == "google.protobuf.Value";
+}
+
+// What the conversions need of a message type, worked out once.
+struct MessageInfo {
+  const pb::Descriptor* desc = nullptr;
+  Wkt wkt = Wkt::none;
+  std::vector<const FieldDescriptor*> by_number;  // ListFields' order
+  // Fields without presence, in declaration order: written with their default when unset.
+  std::vector<const FieldDescriptor*> no_presence;
+  // Both names of every field, for writing (an object may use either).
+  std::vector<std::pair<std::string, const FieldDescriptor*>> names;
+
+  const FieldDescriptor* field_named(std::string_view name) const noexcept {
+    for (const auto& [n, fd] : names) {
+      if (n == name) return fd;
+    }
+    return nullptr;
+  }
+};
+
+MessageInfo make_info(const pb::Descriptor* d) {
+  MessageInfo info;
+  info.desc = d;
+  info.wkt = wkt_of(d);
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* fd = d->field(i);
+    info.by_number.push_back(fd);
+    if (fd->is_repeated() || !fd->has_presence()) info.no_presence.push_back(fd);
+    info.names.emplace_back(fd->json_name(), fd);
+    if (fd->name() != fd->json_name()) info.names.emplace_back(fd->name(), fd);
+  }
+  std::sort(
+      info.by_number.begin(), info.by_number.end(),
+      [](const FieldDescriptor* a, const FieldDescriptor* b) { return a->number() < b->number(); });
+  return info;
+}
+
+// A message type with everything its conversions need: the infos of every type reachable from
+// it (made up front, read without a lock) and of types an Any names (made when first met).
+class TypeSet {
+ public:
+  TypeSet(const pb::Descriptor* root, pb::MessageFactory* factory) : factory_(factory) {
+    add_reachable(root);
+  }
+
+  const MessageInfo& info(const pb::Descriptor* d) const {
+    if (const auto it = reachable_.find(d); it != reachable_.end()) return it->second;
+    {
+      const std::shared_lock lock(mutex_);
+      if (const auto it = others_.find(d); it != others_.end()) return *it->second;
+    }
+    const std::unique_lock lock(mutex_);
+    auto& slot = others_[d];
+    if (!slot) slot = std::make_unique<MessageInfo>(make_info(d));
+    return *slot;
+  }
+
+  pb::MessageFactory* factory() const { return factory_; }
+
+  // Whether some type reachable from the root has required fields (proto2): only then is a
+  // message checked for them, a walk of every submessage.
+  bool has_required() const { return has_required_; }
+
+ private:
+  void add_reachable(const pb::Descriptor* d) {
+    if (reachable_.contains(d)) return;
+    reachable_.emplace(d, make_info(d));
+    for (int i = 0; i < d->field_count(); ++i) {
+      const FieldDescriptor* fd = d->field(i);
+      if (fd->is_required()) has_required_ = true;
+      if (fd->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) add_reachable(fd->message_type());
+    }
+  }
+
+  pb::MessageFactory* factory_;
+  std::unordered_map<const pb::Descriptor*, MessageInfo> reachable_;
+  bool has_required_ = false;
+  mutable std::shared_mutex mutex_;
+  mutable std::unordered_map<const pb::Descriptor*, std::unique_ptr<MessageInfo>> others_;
+};
+
+// ---- the message type -------------------------------------------------------------------
+
+// Collects what a descriptor pool says is wrong with the files of a descriptor set.
+class PoolErrors final : public pb::DescriptorPool::ErrorCollector {
+ public:
+  void AddError(const std::string& filename, const std::string& element_name, const pb::Message*,
+                ErrorLocation, const std::string& message) override {
+    if (!text.empty()) text += "; ";
+    text += fmt::format("{}: {}: {}", filename, element_name, message);
+  }
+  std::string text;
+};
+
+std::string read_file(const std::string& path, std::string_view who) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(fmt::format("{}: cannot read descriptor_set_file '{}'", who, path));
+  std::ostringstream s;
+  s << in.rdbuf();
+  return std::move(s).str();
+}
+
+// A message type and what makes its messages: the descriptor set's own pool and factory, or
+// the program's generated ones. Messages are leased, so a parse reuses the memory of the last.
+class MessageType {
+ public:
+  MessageType(const ProtobufMessageType& t, std::string_view who) {
+    if (t.descriptor != nullptr) {
+      if (!t.message_type.empty() || !t.descriptor_set.empty() || !t.descriptor_set_file.empty()) {
+        throw ConfigError(
+            fmt::format("{}: give the message type either as a descriptor or as message_type in a "
+                        "descriptor set, not both",
+                        who));
+      }
+      root_ = t.descriptor;
+      factory_ = pb::MessageFactory::generated_factory();
+    } else {
+      if (t.message_type.empty()) {
+        throw ConfigError(fmt::format(
+            "{}: no message type: set msg_type.descriptor, or msg_type.message_type and a "
+            "descriptor set",
+            who));
+      }
+      if (t.descriptor_set.empty() == t.descriptor_set_file.empty()) {
+        throw ConfigError(fmt::format(
+            "{}: message type '{}' needs exactly one of descriptor_set_file and descriptor_set "
+            "(protoc --include_imports --descriptor_set_out=FILE)",
+            who, t.message_type));
+      }
+      const std::string bytes =
+          t.descriptor_set.empty() ? read_file(t.descriptor_set_file, who) : t.descriptor_set;
+      pb::FileDescriptorSet set;
+      if (!set.ParseFromString(bytes)) {
+        throw ConfigError(
+            fmt::format("{}: the descriptor set ({} bytes) is not a "
+                        "FileDescriptorSet",
+                        who, bytes.size()));
+      }
+      database_ = std::make_unique<pb::SimpleDescriptorDatabase>();
+      for (const auto& file : set.file()) {
+        if (!database_->Add(file)) {
+          throw ConfigError(
+              fmt::format("{}: the descriptor set holds file '{}' twice, "
+                          "differently",
+                          who, file.name()));
+        }
+      }
+      errors_ = std::make_unique<PoolErrors>();
+      pool_ = std::make_unique<pb::DescriptorPool>(database_.get(), errors_.get());
+      root_ = pool_->FindMessageTypeByName(t.message_type);
+      if (root_ == nullptr) {
+        throw ConfigError(
+            errors_->text.empty()
+                ? fmt::format("{}: no message type '{}' in the descriptor set", who, t.message_type)
+                : fmt::format("{}: message type '{}': the descriptor set is not consistent: {}",
+                              who, t.message_type, errors_->text));
+      }
+      dynamic_ = std::make_unique<pb::DynamicMessageFactory>(pool_.get());
+      factory_ = dynamic_.get();
+    }
+    prototype_ = factory_->GetPrototype(root_);
+    if (prototype_ == nullptr) {
+      throw ConfigError(
+          fmt::format("{}: no message can be made of type '{}'", who, root_->full_name()));
+    }
+    types_ = std::make_unique<TypeSet>(root_, factory_);
+  }
+
+  MessageType(const MessageType&) = delete;
+  MessageType& operator=(const MessageType&) = delete;
+  ~MessageType() {
+    for (auto& slot : cache_) delete slot.load();
+  }
+
+  const pb::Descriptor* root() const { return root_; }
+  const TypeSet& types() const { return *types_; }
+
+  struct GiveBack {
+    const MessageType* type;
+    void operator()(pb::Message* m) const { type->give_back(m); }
+  };
+  using Lease = std::unique_ptr<pb::Message, GiveBack>;
+
+  // A cleared message of the root type.
+  Lease lease() const {
+    for (auto& slot : cache_) {
+      if (pb::Message* m = slot.exchange(nullptr, std::memory_order_acquire)) {
+        m->Clear();
+        return Lease(m, GiveBack{this});
+      }
+    }
+    return Lease(prototype_->New(), GiveBack{this});
+  }
+
+ private:
+  void give_back(pb::Message* m) const {
+    for (auto& slot : cache_) {
+      pb::Message* empty = nullptr;
+      if (slot.compare_exchange_strong(empty, m, std::memory_order_release)) return;
+    }
+    delete m;
+  }
+
+  // Declared first, destroyed last: the pool reads the database, the factory the pool.
+  std::unique_ptr<pb::SimpleDescriptorDatabase> database_;
+  std::unique_ptr<PoolErrors> errors_;
+  std::unique_ptr<pb::DescriptorPool> pool_;
+  std::unique_ptr<pb::DynamicMessageFactory> dynamic_;
+  pb::MessageFactory* factory_ = nullptr;
+  const pb::Descriptor* root_ = nullptr;
+  const pb::Message* prototype_ = nullptr;
+  std::unique_ptr<TypeSet> types_;
+  static constexpr std::size_t kCachedMessages = 8;
+  mutable std::array<std::atomic<pb::Message*>, kCachedMessages> cache_{};
+};
+
+// ---- message to Value --------------------------------------------------------------------
+
+struct ReadRules {
+  bool enums_as_ints = false;
+  bool proto_names = false;
+  bool int64_as_int = false;
+};
+
+Value double_value(double d) {
+  if (std::isnan(d)) return Value("NaN");
+  if (std::isinf(d)) return Value(d > 0 ? "Infinity" : "-Infinity");
+  return Value(d);
+}
+
+// A float as the double of its shortest decimal form, as Python's MessageToDict gives it
+// (0.1f => 0.1, not 0.100000001490116).
+Value float_value(float f) {
+  if (std::isnan(f) || std::isinf(f)) return double_value(f);
+  std::array<char, 32> buf{};
+  const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), f);
+  double d = f;
+  if (ec == std::errc()) std::from_chars(buf.data(), end, d);
+  return Value(d);
+}
+
+std::string base64(std::string_view bytes) {
+  std::string out;
+  absl::Base64Escape(absl::string_view(bytes.data(), bytes.size()), &out);
+  return out;
+}
+
+// snake_case => lowerCamelCase, as FieldMask paths are written.
+std::string camel_case(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  bool upper = false;
+  for (char c : s) {
+    if (c == '_') {
+      upper = true;
+    } else {
+      out.push_back(upper && c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c);
+      upper = false;
+    }
+  }
+  return out;
+}
+
+std::string snake_case(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 4);
+  for (char c : s) {
+    if (c >= 'A' && c <= 'Z') {
+      out.push_back('_');
+      out.push_back(static_cast<char>(c - 'A' + 'a'));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+class Reader {
+ public:
+  Reader(const TypeSet& types, ReadRules rules) : types_(types), rules_(rules) {}
+
+  Value message(const pb::Message& m) const {
+    const MessageInfo& info = types_.info(m.GetDescriptor());
+    if (info.wkt != Wkt::none) return well_known(m, info);
+    const pb::Reflection* r = m.GetReflection();
+    check_unknown_fields(m, *r, info);
+    Object obj;
+    obj.reserve(info.by_number.size());
+    bool unset_defaults = false;
+    for (const FieldDescriptor* fd : info.by_number) {
+      if (!is_set(m, *r, fd)) {
+        unset_defaults = unset_defaults || fd->is_repeated() || !fd->has_presence();
+        continue;
+      }
+      obj.append_unchecked(name(fd), within(name(fd), [&] { return field(m, *r, fd); }));
+    }
+    if (unset_defaults) {
+      for (const FieldDescriptor* fd : info.no_presence) {
+        if (!is_set(m, *r, fd)) obj.append_unchecked(name(fd), default_of(fd));
+      }
+    }
+    return Value(std::move(obj));
+  }
+
+ private:
+  const std::string& name(const FieldDescriptor* fd) const {
+    return rules_.proto_names ? fd->name() : fd->json_name();
+  }
+
+  static bool is_set(const pb::Message& m, const pb::Reflection& r, const FieldDescriptor* fd) {
+    return fd->is_repeated() ? r.FieldSize(m, fd) > 0 : r.HasField(m, fd);
+  }
+
+  // A known field number among the unknown fields came with another wire type than the
+  // field's: the parser keeps such a field aside instead of failing, and MessageToDict would
+  // print the field's default as if nothing was wrong.
+  static void check_unknown_fields(const pb::Message& m, const pb::Reflection& r,
+                                   const MessageInfo& info) {
+    const pb::UnknownFieldSet& unknown = r.GetUnknownFields(m);
+    for (int i = 0; i < unknown.field_count(); ++i) {
+      const pb::UnknownField& u = unknown.field(i);
+      if (const FieldDescriptor* fd = info.desc->FindFieldByNumber(u.number())) {
+        // By UnknownField::Type, which is not the wire type's number.
+        static constexpr std::array<std::string_view, 5> kWireTypes = {
+            "varint", "fixed32", "fixed64", "length-delimited", "group"};
+        fail_here(
+            fmt::format("field '{}' (number {}) of {} came as a {}, which a {} field "
+                        "is never written as",
+                        fd->name(), fd->number(), info.desc->full_name(),
+                        kWireTypes[static_cast<std::size_t>(u.type())], fd->type_name()));
+      }
+    }
+  }
+
+  Value field(const pb::Message& m, const pb::Reflection& r, const FieldDescriptor* fd) const {
+    if (fd->is_map()) return map(m, r, fd);
+    if (fd->is_repeated()) {
+      const int n = r.FieldSize(m, fd);
+      Array items;
+      items.reserve(static_cast<std::size_t>(n));
+      for (int i = 0; i < n; ++i) {
+        items.push_back(
+            within_index(static_cast<std::size_t>(i), [&] { return scalar(m, r, fd, i); }));
+      }
+      return Value(std::move(items));
+    }
+    return scalar(m, r, fd, -1);
+  }
+
+  Value map(const pb::Message& m, const pb::Reflection& r, const FieldDescriptor* fd) const {
+    const FieldDescriptor* key_fd = fd->message_type()->map_key();
+    const FieldDescriptor* value_fd = fd->message_type()->map_value();
+    const int n = r.FieldSize(m, fd);
+    Object obj;
+    obj.reserve(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      const pb::Message& entry = r.GetRepeatedMessage(m, fd, i);
+      const pb::Reflection& er = *entry.GetReflection();
+      std::string key = map_key(entry, er, key_fd);
+      Value v = within(key, [&] { return scalar(entry, er, value_fd, -1); });
+      obj.set(key, std::move(v));  // a key written twice: the last one wins, as in parsing
+    }
+    return Value(std::move(obj));
+  }
+
+  static std::string map_key(const pb::Message& e, const pb::Reflection& r,
+                             const FieldDescriptor* fd) {
+    switch (fd->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_INT32:
+        return std::to_string(r.GetInt32(e, fd));
+      case FieldDescriptor::CPPTYPE_INT64:
+        return std::to_string(r.GetInt64(e, fd));
+      case FieldDescriptor::CPPTYPE_UINT32:
+        return std::to_string(r.GetUInt32(e, fd));
+      case FieldDescriptor::CPPTYPE_UINT64:
+        return std::to_string(r.GetUInt64(e, fd));
+      case FieldDescriptor::CPPTYPE_BOOL:
+        return r.GetBool(e, fd) ? "true" : "false";
+      default:
+        return r.GetString(e, fd);
+    }
+  }
+
+  Value int64(std::int64_t v) const {
+    return rules_.int64_as_int ? Value(v) : Value(std::to_string(v));
+  }
+
+  Value uint64(std::uint64_t v) const {
+    if (rules_.int64_as_int && v <= static_cast<std::uint64_t>(INT64_MAX))
+      return Value(static_cast<std::int64_t>(v));
+    return Value(std::to_string(v));
+  }
+
+  Value enumeration(const FieldDescriptor* fd, int number) const {
+    if (is_null_value_enum(fd)) return Value(nullptr);
+    if (!rules_.enums_as_ints) {
+      if (const pb::EnumValueDescriptor* e = fd->enum_type()->FindValueByNumber(number))
+        return Value(e->name());
+    }
+    return Value(static_cast<std::int64_t>(number));
+  }
+
+  // Field `fd` of `m`, item `i` of it when repeated (i >= 0).
+  Value scalar(const pb::Message& m, const pb::Reflection& r, const FieldDescriptor* fd,
+               int i) const {
+    const bool rep = i >= 0;
+    switch (fd->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_INT32:
+        return Value(
+            static_cast<std::int64_t>(rep ? r.GetRepeatedInt32(m, fd, i) : r.GetInt32(m, fd)));
+      case FieldDescriptor::CPPTYPE_UINT32:
+        return Value(
+            static_cast<std::int64_t>(rep ? r.GetRepeatedUInt32(m, fd, i) : r.GetUInt32(m, fd)));
+      case FieldDescriptor::CPPTYPE_INT64:
+        return int64(rep ? r.GetRepeatedInt64(m, fd, i) : r.GetInt64(m, fd));
+      case FieldDescriptor::CPPTYPE_UINT64:
+        return uint64(rep ? r.GetRepeatedUInt64(m, fd, i) : r.GetUInt64(m, fd));
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+        return double_value(rep ? r.GetRepeatedDouble(m, fd, i) : r.GetDouble(m, fd));
+      case FieldDescriptor::CPPTYPE_FLOAT:
+        return float_value(rep ? r.GetRepeatedFloat(m, fd, i) : r.GetFloat(m, fd));
+      case FieldDescriptor::CPPTYPE_BOOL:
+        return Value(rep ? r.GetRepeatedBool(m, fd, i) : r.GetBool(m, fd));
+      case FieldDescriptor::CPPTYPE_ENUM:
+        return enumeration(fd, rep ? r.GetRepeatedEnumValue(m, fd, i) : r.GetEnumValue(m, fd));
+      case FieldDescriptor::CPPTYPE_STRING: {
+        std::string scratch;
+        const std::string& s = rep ? r.GetRepeatedStringReference(m, fd, i, &scratch)
+                                   : r.GetStringReference(m, fd, &scratch);
+        return fd->type() == FieldDescriptor::TYPE_BYTES ? Value(base64(s)) : Value(s);
+      }
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        return message(rep ? r.GetRepeatedMessage(m, fd, i) : r.GetMessage(m, fd));
+    }
+    return Value(nullptr);
+  }
+
+  Value default_of(const FieldDescriptor* fd) const {
+    if (fd->is_map()) return Value(Object{});
+    if (fd->is_repeated()) return Value(Array{});
+    switch (fd->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_INT32:
+        return Value(static_cast<std::int64_t>(fd->default_value_int32()));
+      case FieldDescriptor::CPPTYPE_UINT32:
+        return Value(static_cast<std::int64_t>(fd->default_value_uint32()));
+      case FieldDescriptor::CPPTYPE_INT64:
+        return int64(fd->default_value_int64());
+      case FieldDescriptor::CPPTYPE_UINT64:
+        return uint64(fd->default_value_uint64());
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+        return double_value(fd->default_value_double());
+      case FieldDescriptor::CPPTYPE_FLOAT:
+        return float_value(fd->default_value_float());
+      case FieldDescriptor::CPPTYPE_BOOL:
+        return Value(fd->default_value_bool());
+      case FieldDescriptor::CPPTYPE_ENUM:
+        return enumeration(fd, fd->default_value_enum()->number());
+      case FieldDescriptor::CPPTYPE_STRING:
+        return fd->type() == FieldDescriptor::TYPE_BYTES ? Value(base64(fd->default_value_string()))
+                                                         : Value(fd->default_value_string());
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        break;
+    }
+    return Value(nullptr);
+  }
+
+  static const FieldDescriptor* field_number(const MessageInfo& info, int number) {
+    const FieldDescriptor* fd = info.desc->FindFieldByNumber(number);
+    if (fd == nullptr) fail_here(fmt::format("{} lacks field {}", info.desc->full_name(), number));
+    return fd;
+  }
+
+  Value well_known(const pb::Message& m, const MessageInfo& info) const {
+    const pb::Reflection& r = *m.GetReflection();
+    switch (info.wkt) {
+      case Wkt::timestamp: {
+        pb::Timestamp ts;
+        ts.set_seconds(r.GetInt64(m, field_number(info, 1)));
+        ts.set_nanos(r.GetInt32(m, field_number(info, 2)));
+        if (ts.seconds() < pb::util::TimeUtil::kTimestampMinSeconds ||
+            ts.seconds() > pb::util::TimeUtil::kTimestampMaxSeconds || ts.nanos() < 0 ||
+            ts.nanos() > 999'999'999) {
+          fail_here(fmt::format("Timestamp {}s {}ns is out of the range 0001-01-01 to 9999-12-31",
+                                ts.seconds(), ts.nanos()));
+        }
+        return Value(pb::util::TimeUtil::ToString(ts));
+      }
+      case Wkt::duration: {
+        pb::Duration d;
+        d.set_seconds(r.GetInt64(m, field_number(info, 1)));
+        d.set_nanos(r.GetInt32(m, field_number(info, 2)));
+        if (d.seconds() < pb::util::TimeUtil::kDurationMinSeconds ||
+            d.seconds() > pb::util::TimeUtil::kDurationMaxSeconds || d.nanos() <= -1'000'000'000 ||
+            d.nanos() >= 1'000'000'000 || (d.seconds() > 0 && d.nanos() < 0) ||
+            (d.seconds() < 0 && d.nanos() > 0)) {
+          fail_here(
+              fmt::format("Duration {}s {}ns is not a valid duration", d.seconds(), d.nanos()));
+        }
+        return Value(pb::util::TimeUtil::ToString(d));
+      }
+      case Wkt::wrapper:
+        return scalar(m, r, field_number(info, 1), -1);
+      case Wkt::struct_:
+        return map(m, r, field_number(info, 1));
+      case Wkt::list_value: {
+        const FieldDescriptor* values = field_number(info, 1);
+        const int n = r.FieldSize(m, values);
+        Array items;
+        items.reserve(static_cast<std::size_t>(n));
+        for (int i = 0; i < n; ++i) {
+          items.push_back(within_index(static_cast<std::size_t>(i), [&] {
+            return message(r.GetRepeatedMessage(m, values, i));
+          }));
+        }
+        return Value(std::move(items));
+      }
+      case Wkt::value: {
+        const pb::OneofDescriptor* kind = info.desc->FindOneofByName("kind");
+        const FieldDescriptor* set = kind != nullptr ? r.GetOneofFieldDescriptor(m, kind) : nullptr;
+        if (set == nullptr || set->name() == "null_value") return Value(nullptr);
+        if (set->name() == "number_value") {
+          const double d = r.GetDouble(m, set);
+          if (!std::isfinite(d)) {
+            fail_here(fmt::format("a Value's number_value {} has no JSON form", d));
+          }
+          return Value(d);
+        }
+        return scalar(m, r, set, -1);
+      }
+      case Wkt::field_mask: {
+        const FieldDescriptor* paths = field_number(info, 1);
+        std::string joined;
+        for (int i = 0; i < r.FieldSize(m, paths); ++i) {
+          if (i > 0) joined.push_back(',');
+          joined += camel_case(r.GetRepeatedString(m, paths, i));
+        }
+        return Value(std::move(joined));
+      }
+      case Wkt::any:
+        return any(m, r, info);
+      case Wkt::none:
+        break;
+    }
+    return Value(nullptr);
+  }
+
+  Value any(const pb::Message& m, const pb::Reflection& r, const MessageInfo& info) const {
+    const std::string url = r.GetString(m, field_number(info, 1));
+    if (url.empty()) return Value(Object{});
+    const pb::Descriptor* type = any_type(info.desc, url);
+    std::unique_ptr<pb::Message> inner(prototype_of(type)->New());
+    if (!inner->ParsePartialFromString(r.GetString(m, field_number(info, 2)))) {
+      fail_here(fmt::format("the Any's value is not a valid {}", type->full_name()));
+    }
+    Object obj;
+    obj.set("@type", Value(url));
+    Value v = message(*inner);
+    if (types_.info(type).wkt != Wkt::none) {
+      obj.set("value", std::move(v));
+    } else {
+      for (auto& [k, item] : v.as_object()) obj.append_unchecked(k, std::move(item));
+    }
+    return Value(std::move(obj));
+  }
+
+ public:
+  // The type an Any's URL names ("type.googleapis.com/shop.Order"), from the pool of the Any.
+  static const pb::Descriptor* any_type(const pb::Descriptor* any, std::string_view url) {
+    const std::size_t slash = url.rfind('/');
+    const std::string name(slash == std::string_view::npos ? url : url.substr(slash + 1));
+    const pb::Descriptor* type = any->file()->pool()->FindMessageTypeByName(name);
+    if (type == nullptr) {
+      fail_here(fmt::format("an Any of type '{}', which is not among the known types", url));
+    }
+    return type;
+  }
+
+  const pb::Message* prototype_of(const pb::Descriptor* d) const {
+    const pb::Message* p = types_.factory()->GetPrototype(d);
+    if (p == nullptr) fail_here(fmt::format("no message can be made of type '{}'", d->full_name()));
+    return p;
+  }
+
+ private:
+  const TypeSet& types_;
+  ReadRules rules_;
+};
+
+// ---- Value to message --------------------------------------------------------------------
+
+struct WriteRules {
+  bool ignore_unknown_fields = false;
+};
+
+template <typename Int>
+Int integer_from(const Value& v, std::string_view type) {
+  std::int64_t i = 0;
+  std::uint64_t u = 0;
+  bool is_unsigned = false;
+  if (v.is_int()) {
+    i = v.as_int();
+  } else if (v.is_double()) {
+    const double d = v.as_double();
+    if (!std::isfinite(d) || d != std::trunc(d))
+      fail_here(fmt::format("{} is not an integer, for a {} field", d, type));
+    if (d < -9.3e18 || d > 1.85e19) fail_here(fmt::format("{} is out of range for {}", d, type));
+    if (d >= 0) {
+      u = static_cast<std::uint64_t>(d);
+      is_unsigned = true;
+    } else {
+      i = static_cast<std::int64_t>(d);
+    }
+  } else if (v.is_string()) {
+    const std::string& s = v.as_string();
+    const char* end = s.data() + s.size();
+    const auto parsed = std::from_chars(s.data(), end, i);
+    if (s.empty() || parsed.ec != std::errc() || parsed.ptr != end) {
+      // Perhaps an unsigned 64-bit number beyond int64.
+      const auto pu = std::from_chars(s.data(), end, u);
+      if (s.empty() || pu.ec != std::errc() || pu.ptr != end)
+        fail_here(fmt::format("\"{}\" is not an integer, for a {} field", s, type));
+      is_unsigned = true;
+    }
+  } else {
+    fail_here(fmt::format("expected an integer for a {} field, got {}", type, v.type_name()));
+  }
+  if (is_unsigned) {
+    if (u > static_cast<std::uint64_t>(std::numeric_limits<Int>::max()))
+      fail_here(fmt::format("{} is out of range for {}", u, type));
+    return static_cast<Int>(u);
+  }
+  if constexpr (std::is_unsigned_v<Int>) {
+    if (i < 0 || static_cast<std::uint64_t>(i) > std::numeric_limits<Int>::max())
+      fail_here(fmt::format("{} is out of range for {}", i, type));
+  } else {
+    if (i < std::numeric_limits<Int>::min() || i > std::numeric_limits<Int>::max())
+      fail_here(fmt::format("{} is out of range for {}", i, type));
+  }
+  return static_cast<Int>(i);
+}
+
+double double_from(const Value& v, std::string_view type) {
+  if (v.is_number()) return v.as_double();
+  if (v.is_string()) {
+    const std::string& s = v.as_string();
+    if (s == "NaN") return std::numeric_limits<double>::quiet_NaN();
+    if (s == "Infinity") return std::numeric_limits<double>::infinity();
+    if (s == "-Infinity") return -std::numeric_limits<double>::infinity();
+    double d = 0;
+    const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+    if (ec == std::errc() && ptr == s.data() + s.size() && !s.empty()) return d;
+    fail_here(fmt::format("\"{}\" is not a number, for a {} field", s, type));
+  }
+  fail_here(fmt::format("expected a number for a {} field, got {}", type, v.type_name()));
+}
+
+class Writer {
+ public:
+  Writer(const TypeSet& types, WriteRules rules) : types_(types), rules_(rules) {}
+
+  void message(const Value& v, pb::Message& m) const {
+    const MessageInfo& info = types_.info(m.GetDescriptor());
+    if (info.wkt != Wkt::none) return well_known(v, m, info);
+    if (!v.is_object()) {
+      fail_here(fmt::format("expected an object for message {}, got {}", info.desc->full_name(),
+                            v.type_name()));
+    }
+    const pb::Reflection& r = *m.GetReflection();
+    for (const auto& [key, item] : v.as_object()) {
+      const FieldDescriptor* fd = info.field_named(key);
+      if (fd == nullptr) {
+        if (rules_.ignore_unknown_fields) continue;
+        within(key, [&] {
+          fail_here(fmt::format("{} has no field named '{}'", info.desc->full_name(), key));
+        });
+      }
+      within(key, [&] { field(item, m, r, fd); });
+    }
+  }
+
+ private:
+  void field(const Value& v, pb::Message& m, const pb::Reflection& r,
+             const FieldDescriptor* fd) const {
+    if (const pb::OneofDescriptor* oneof = fd->containing_oneof();
+        oneof != nullptr && !v.is_null()) {
+      const FieldDescriptor* set = r.GetOneofFieldDescriptor(m, oneof);
+      if (set != nullptr && set != fd) {
+        fail_here(fmt::format("'{}' and '{}' are both members of oneof '{}': set one", set->name(),
+                              fd->name(), oneof->name()));
+      }
+    }
+    if (v.is_null() && !is_value_message(fd) && !is_null_value_enum(fd)) {
+      r.ClearField(&m, fd);
+      return;
+    }
+    if (fd->is_map()) return map(v, m, r, fd);
+    if (fd->is_repeated()) {
+      if (!v.is_array()) {
+        fail_here(fmt::format("expected an array for repeated field, got {}", v.type_name()));
+      }
+      const Array& items = v.as_array();
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        within_index(i, [&] {
+          if (items[i].is_null() && !is_value_message(fd) && !is_null_value_enum(fd))
+            fail_here("null is not allowed as an item of a repeated field");
+          add(items[i], m, r, fd);
+        });
+      }
+      return;
+    }
+    set(v, m, r, fd);
+  }
+
+  void map(const Value& v, pb::Message& m, const pb::Reflection& r,
+           const FieldDescriptor* fd) const {
+    if (!v.is_object())
+      fail_here(fmt::format("expected an object for a map, got {}", v.type_name()));
+    const FieldDescriptor* key_fd = fd->message_type()->map_key();
+    const FieldDescriptor* value_fd = fd->message_type()->map_value();
+    for (const auto& [key, item] : v.as_object()) {
+      within(key, [&] {
+        pb::Message* entry = r.AddMessage(&m, fd);
+        const pb::Reflection& er = *entry->GetReflection();
+        set_map_key(key, *entry, er, key_fd);
+        if (item.is_null() && !is_value_message(value_fd) && !is_null_value_enum(value_fd))
+          fail_here("null is not allowed as a map value");
+        set(item, *entry, er, value_fd);
+      });
+    }
+  }
+
+  static void set_map_key(const std::string& key, pb::Message& e, const pb::Reflection& r,
+                          const FieldDescriptor* fd) {
+    const Value k(key);
+    switch (fd->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_INT32:
+        return r.SetInt32(&e, fd, integer_from<std::int32_t>(k, "int32 key"));
+      case FieldDescriptor::CPPTYPE_INT64:
+        return r.SetInt64(&e, fd, integer_from<std::int64_t>(k, "int64 key"));
+      case FieldDescriptor::CPPTYPE_UINT32:
+        return r.SetUInt32(&e, fd, integer_from<std::uint32_t>(k, "uint32 key"));
+      case FieldDescriptor::CPPTYPE_UINT64:
+        return r.SetUInt64(&e, fd, integer_from<std::uint64_t>(k, "uint64 key"));
+      case FieldDescriptor::CPPTYPE_BOOL:
+        if (key != "true" && key != "false")
+          fail_here(fmt::format("map key \"{}\" is not true or false", key));
+        return r.SetBool(&e, fd, key == "true");
+      default:
+        return r.SetString(&e, fd, key);
+    }
+  }
+
+  int enum_number(const Value& v, const FieldDescriptor* fd) const {
+    const pb::EnumDescriptor* type = fd->enum_type();
+    if (is_null_value_enum(fd) && v.is_null()) return 0;
+    if (v.is_string()) {
+      if (const pb::EnumValueDescriptor* e = type->FindValueByName(v.as_string()))
+        return e->number();
+      fail_here(fmt::format("\"{}\" is not a value of enum {}", v.as_string(), type->full_name()));
+    }
+    if (v.is_int()) {
+      const auto n = integer_from<std::int32_t>(v, "enum");
+      if (type->FindValueByNumber(n) == nullptr &&
+          type->file()->syntax() != pb::FileDescriptor::SYNTAX_PROTO3) {
+        fail_here(fmt::format("{} is not a value of closed enum {}", n, type->full_name()));
+      }
+      return n;
+    }
+    fail_here(fmt::format("expected an enum name or number for enum {}, got {}", type->full_name(),
+                          v.type_name()));
+  }
+
+  static std::string bytes_from(const Value& v) {
+    if (!v.is_string())
+      fail_here(fmt::format("expected a base64 string for a bytes field, got {}", v.type_name()));
+    const std::string& s = v.as_string();
+    std::string out;
+    if (absl::Base64Unescape(s, &out) || absl::WebSafeBase64Unescape(s, &out)) return out;
+    fail_here("the string is not base64, for a bytes field");
+  }
+
+  static const std::string& string_from(const Value& v) {
+    if (!v.is_string()) fail_here(fmt::format("expected a string, got {}", v.type_name()));
+    return v.as_string();
+  }
+
+  static float float_from(const Value& v) {
+    const double d = double_from(v, "float");
+    if (std::isfinite(d) && std::fabs(d) > std::numeric_limits<float>::max())
+      fail_here(fmt::format("{} is out of range for float", d));
+    return static_cast<float>(d);
+  }
+
+  static bool bool_from(const Value& v) {
+    if (!v.is_bool()) fail_here(fmt::format("expected true or false, got {}", v.type_name()));
+    return v.as_bool();
+  }
+
+  // Singular field `fd` of `m` from `v`.
+  void set(const Value& v, pb::Message& m, const pb::Reflection& r,
+           const FieldDescriptor* fd) const {
+    switch (fd->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_INT32:
+        return r.SetInt32(&m, fd, integer_from<std::int32_t>(v, "int32"));
+      case FieldDescriptor::CPPTYPE_UINT32:
+        return r.SetUInt32(&m, fd, integer_from<std::uint32_t>(v, "uint32"));
+      case FieldDescriptor::CPPTYPE_INT64:
+        return r.SetInt64(&m, fd, integer_from<std::int64_t>(v, "int64"));
+      case FieldDescriptor::CPPTYPE_UINT64:
+        return r.SetUInt64(&m, fd, integer_from<std::uint64_t>(v, "uint64"));
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+        return r.SetDouble(&m, fd, double_from(v, "double"));
+      case FieldDescriptor::CPPTYPE_FLOAT:
+        return r.SetFloat(&m, fd, float_from(v));
+      case FieldDescriptor::CPPTYPE_BOOL:
+        return r.SetBool(&m, fd, bool_from(v));
+      case FieldDescriptor::CPPTYPE_ENUM:
+        return r.SetEnumValue(&m, fd, enum_number(v, fd));
+      case FieldDescriptor::CPPTYPE_STRING:
+        if (fd->type() == FieldDescriptor::TYPE_BYTES) return r.SetString(&m, fd, bytes_from(v));
+        return r.SetString(&m, fd, string_from(v));
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        return message(v, *r.MutableMessage(&m, fd, types_.factory()));
+    }
+  }
+
+  // Appends `v` to repeated field `fd` of `m`.
+  void add(const Value& v, pb::Message& m, const pb::Reflection& r,
+           const FieldDescriptor* fd) const {
+    switch (fd->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_INT32:
+        return r.AddInt32(&m, fd, integer_from<std::int32_t>(v, "int32"));
+      case FieldDescriptor::CPPTYPE_UINT32:
+        return r.AddUInt32(&m, fd, integer_from<std::uint32_t>(v, "uint32"));
+      case FieldDescriptor::CPPTYPE_INT64:
+        return r.AddInt64(&m, fd, integer_from<std::int64_t>(v, "int64"));
+      case FieldDescriptor::CPPTYPE_UINT64:
+        return r.AddUInt64(&m, fd, integer_from<std::uint64_t>(v, "uint64"));
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+        return r.AddDouble(&m, fd, double_from(v, "double"));
+      case FieldDescriptor::CPPTYPE_FLOAT:
+        return r.AddFloat(&m, fd, float_from(v));
+      case FieldDescriptor::CPPTYPE_BOOL:
+        return r.AddBool(&m, fd, bool_from(v));
+      case FieldDescriptor::CPPTYPE_ENUM:
+        return r.AddEnumValue(&m, fd, enum_number(v, fd));
+      case FieldDescriptor::CPPTYPE_STRING:
+        if (fd->type() == FieldDescriptor::TYPE_BYTES) return r.AddString(&m, fd, bytes_from(v));
+        return r.AddString(&m, fd, string_from(v));
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        return message(v, *r.AddMessage(&m, fd, types_.factory()));
+    }
+  }
+
+  static const FieldDescriptor* field_number(const MessageInfo& info, int number) {
+    const FieldDescriptor* fd = info.desc->FindFieldByNumber(number);
+    if (fd == nullptr) fail_here(fmt::format("{} lacks field {}", info.desc->full_name(), number));
+    return fd;
+  }
+
+  void well_known(const Value& v, pb::Message& m, const MessageInfo& info) const {
+    const pb::Reflection& r = *m.GetReflection();
+    switch (info.wkt) {
+      case Wkt::timestamp: {
+        pb::Timestamp ts;
+        if (!v.is_string() || !pb::util::TimeUtil::FromString(v.as_string(), &ts)) {
+          fail_here(
+              fmt::format("expected an RFC 3339 time (\"1972-01-01T10:00:20.021Z\") for "
+                          "a Timestamp, got {}",
+                          v.is_string() ? '"' + v.as_string() + '"' : std::string(v.type_name())));
+        }
+        r.SetInt64(&m, field_number(info, 1), ts.seconds());
+        r.SetInt32(&m, field_number(info, 2), ts.nanos());
+        return;
+      }
+      case Wkt::duration: {
+        pb::Duration d;
+        if (!v.is_string() || !pb::util::TimeUtil::FromString(v.as_string(), &d)) {
+          fail_here(
+              fmt::format("expected a duration in seconds (\"1.5s\") for a Duration, got {}",
+                          v.is_string() ? '"' + v.as_string() + '"' : std::string(v.type_name())));
+        }
+        r.SetInt64(&m, field_number(info, 1), d.seconds());
+        r.SetInt32(&m, field_number(info, 2), d.nanos());
+        return;
+      }
+      case Wkt::wrapper:
+        return set(v, m, r, field_number(info, 1));
+      case Wkt::struct_:
+        if (!v.is_object())
+          fail_here(fmt::format("expected an object for a Struct, got {}", v.type_name()));
+        return map(v, m, r, field_number(info, 1));
+      case Wkt::list_value: {
+        if (!v.is_array())
+          fail_here(fmt::format("expected an array for a ListValue, got {}", v.type_name()));
+        const FieldDescriptor* values = field_number(info, 1);
+        const Array& items = v.as_array();
+        for (std::size_t i = 0; i < items.size(); ++i) {
+          within_index(i, [&] { message(items[i], *r.AddMessage(&m, values, types_.factory())); });
+        }
+        return;
+      }
+      case Wkt::value:
+        return json_value(v, m, r, info);
+      case Wkt::field_mask: {
+        if (!v.is_string())
+          fail_here(fmt::format("expected a string for a FieldMask, got {}", v.type_name()));
+        const FieldDescriptor* paths = field_number(info, 1);
+        std::string_view rest = v.as_string();
+        while (!rest.empty()) {
+          const std::size_t comma = rest.find(',');
+          r.AddString(&m, paths, snake_case(rest.substr(0, comma)));
+          if (comma == std::string_view::npos) break;
+          rest.remove_prefix(comma + 1);
+        }
+        return;
+      }
+      case Wkt::any:
+        return any(v, m, r, info);
+      case Wkt::none:
+        return;
+    }
+  }
+
+  void json_value(const Value& v, pb::Message& m, const pb::Reflection& r,
+                  const MessageInfo& info) const {
+    const pb::Descriptor* d = info.desc;
+    auto named = [&](const char* name) {
+      const FieldDescriptor* fd = d->FindFieldByName(name);
+      if (fd == nullptr) fail_here(fmt::format("{} lacks field {}", d->full_name(), name));
+      return fd;
+    };
+    switch (v.type()) {
+      case Value::Type::null:
+        return r.SetEnumValue(&m, named("null_value"), 0);
+      case Value::Type::boolean:
+        return r.SetBool(&m, named("bool_value"), v.as_bool());
+      case Value::Type::integer:
+      case Value::Type::floating:
+        return r.SetDouble(&m, named("number_value"), v.as_double());
+      case Value::Type::string:
+        return r.SetString(&m, named("string_value"), v.as_string());
+      case Value::Type::array:
+        return message(v, *r.MutableMessage(&m, named("list_value"), types_.factory()));
+      case Value::Type::object:
+        return message(v, *r.MutableMessage(&m, named("struct_value"), types_.factory()));
+    }
+  }
+
+  void any(const Value& v, pb::Message& m, const pb::Reflection& r, const MessageInfo& info) const {
+    if (!v.is_object())
+      fail_here(fmt::format("expected an object for an Any, got {}", v.type_name()));
+    if (v.as_object().empty()) return;
+    const Value* url = v.find("@type");
+    if (url == nullptr || !url->is_string()) fail_here("an Any needs its type URL in \"@type\"");
+    const pb::Descriptor* type = Reader::any_type(info.desc, url->as_string());
+    const pb::Message* prototype = types_.factory()->GetPrototype(type);
+    if (prototype == nullptr)
+      fail_here(fmt::format("no message can be made of type '{}'", type->full_name()));
+    std::unique_ptr<pb::Message> inner(prototype->New());
+    if (types_.info(type).wkt != Wkt::none) {
+      const Value* value = v.find("value");
+      if (value == nullptr) fail_here("an Any of a well-known type needs its \"value\"");
+      message(*value, *inner);
+    } else {
+      Object fields;
+      for (const auto& [k, item] : v.as_object()) {
+        if (k != "@type") fields.append_unchecked(k, item);
+      }
+      message(Value(std::move(fields)), *inner);
+    }
+    r.SetString(&m, field_number(info, 1), url->as_string());
+    r.SetString(&m, field_number(info, 2), inner->SerializePartialAsString());
+  }
+
+  const TypeSet& types_;
+  WriteRules rules_;
+};
+
+// ---- the binary form --------------------------------------------------------------------
+
+void decode(const MessageType& type, const ReadRules& rules, std::string_view data,
+            std::vector<Value>& out) {
+  if (data.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    throw SerializationError(
+        fmt::format("protobuf deserializer: {} bytes are beyond the 2 GiB "
+                    "a message may have",
+                    data.size()));
+  }
+  auto m = type.lease();
+  if (!m->ParsePartialFromArray(data.data(), static_cast<int>(data.size()))) {
+    throw SerializationError(
+        fmt::format("protobuf deserializer: {} bytes are not a valid {} "
+                    "message (truncated, or not protobuf)",
+                    data.size(), type.root()->full_name()));
+  }
+  if (type.types().has_required() && !m->IsInitialized()) {
+    throw SerializationError(
+        fmt::format("protobuf deserializer: {} message lacks required "
+                    "fields: {}",
+                    type.root()->full_name(), m->InitializationErrorString()));
+  }
+  try {
+    out.push_back(Reader(type.types(), rules).message(*m));
+  } catch (const Located& e) {
+    throw serde::located_error("protobuf", "deserializer", e);
+  }
+}
+
+// Writes `value` as a message of `type` into `out` after its first `offset` bytes.
+void encode(const MessageType& type, const WriteRules& rules, bool deterministic,
+            const Value& value, std::string& out, std::size_t offset) {
+  auto m = type.lease();
+  try {
+    Writer(type.types(), rules).message(value, *m);
+  } catch (const Located& e) {
+    throw serde::located_error("protobuf", "serializer", e);
+  }
+  if (type.types().has_required() && !m->IsInitialized()) {
+    throw SerializationError(
+        fmt::format("protobuf serializer: {} message lacks required "
+                    "fields: {}",
+                    type.root()->full_name(), m->InitializationErrorString()));
+  }
+  const std::size_t size = m->ByteSizeLong();
+  if (size > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    throw SerializationError(
+        fmt::format("protobuf serializer: a {} message of {} bytes is beyond the 2 GiB limit",
+                    type.root()->full_name(), size));
+  }
+  out.resize(offset + size);
+  pb::io::ArrayOutputStream stream(out.data() + offset, static_cast<int>(size));
+  pb::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(deterministic);
+  m->SerializeWithCachedSizes(&coded);
+}
+
+// ---- Confluent's message indexes ----------------------------------------------------------
+
+// The path of `d` in its file: its index among the file's messages, then among each nested
+// level's.
+std::vector<int> message_indexes(const pb::Descriptor* d) {
+  std::vector<int> path;
+  for (; d != nullptr; d = d->containing_type()) path.insert(path.begin(), d->index());
+  return path;
+}
+
+void append_varint(std::uint64_t v, std::string& out) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+void append_zigzag(std::int64_t v, std::string& out) {
+  append_varint((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63), out);
+}
+
+// The first message of a file, the usual case, is the single byte 0.
+std::string encoded_indexes(const std::vector<int>& path) {
+  std::string out;
+  if (path == std::vector<int>{0}) {
+    out.push_back('\0');
+    return out;
+  }
+  append_zigzag(static_cast<std::int64_t>(path.size()), out);
+  for (int i : path) append_zigzag(i, out);
+  return out;
+}
+
+// Reads a zigzag varint at `pos`, moving it past; false when the bytes end first or it is
+// longer than 10 bytes.
+bool read_zigzag(std::string_view data, std::size_t& pos, std::int64_t& value) {
+  std::uint64_t u = 0;
+  for (int shift = 0; shift < 70; shift += 7) {
+    if (pos >= data.size()) return false;
+    const auto b = static_cast<unsigned char>(data[pos++]);
+    u |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) {
+      value = static_cast<std::int64_t>(u >> 1) ^ -static_cast<std::int64_t>(u & 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+// The size of the message indexes at the start of `data` (after the 5-byte header).
+std::size_t skip_indexes(std::string_view data) {
+  std::size_t pos = 0;
+  std::int64_t count = 0;
+  if (!read_zigzag(data, pos, count) || count < 0 || count > 64) {
+    throw SerializationError(
+        "protobuf deserializer: the message indexes after the schema id are malformed (not "
+        "written by a schema registry Protobuf serializer?)");
+  }
+  for (std::int64_t i = 0; i < count; ++i) {
+    std::int64_t index = 0;
+    if (!read_zigzag(data, pos, index) || index < 0) {
+      throw SerializationError(
+          "protobuf deserializer: the message indexes after the schema id are malformed (not "
+          "written by a schema registry Protobuf serializer?)");
+    }
+  }
+  return pos;
+}
+
+bool is_builtin_file(const std::string& name) {
+  return name.starts_with("google/protobuf/") || name.starts_with("google/type/") ||
+         name.starts_with("confluent/");
+}
+
+// A file's schema as Confluent's Python serializer registers it: its FileDescriptorProto,
+// base64.
+std::string file_schema(const pb::FileDescriptor* file) {
+  pb::FileDescriptorProto proto;
+  file->CopyTo(&proto);
+  return base64(proto.SerializeAsString());
+}
+
+// ---- the serdes -------------------------------------------------------------------------
+
+class ProtobufDeserializer final : public Deserializer {
+ public:
+  ProtobufDeserializer(std::shared_ptr<const MessageType> type, ReadRules rules,
+                       std::shared_ptr<serde::SchemaRegistryClient> client)
+      : type_(std::move(type)), rules_(rules), client_(std::move(client)) {}
+
+  bool reads_headers() const override { return false; }
+  std::string_view name() const override { return "protobuf"; }
+
+  void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
+    if (client_) {
+      const std::int32_t id = serde::read_wire_header(data, "protobuf");
+      check_schema_id(id);
+      data.remove_prefix(serde::kWireHeaderSize);
+      data.remove_prefix(skip_indexes(data));
+    }
+    decode(*type_, rules_, data, out);
+  }
+
+ private:
+  // The id must name a Protobuf schema of the registry (asked once per id).
+  void check_schema_id(std::int32_t id) const {
+    {
+      const std::shared_lock lock(mutex_);
+      if (known_ids_.contains(id)) return;
+    }
+    const auto registered = client_->schema_by_id(id);
+    if (registered->type != "PROTOBUF") {
+      throw SerializationError(fmt::format(
+          "protobuf deserializer: schema id {} in the schema registry at '{}' is a {} schema", id,
+          client_->url(), registered->type));
+    }
+    const std::unique_lock lock(mutex_);
+    known_ids_.insert(id);
+  }
+
+  std::shared_ptr<const MessageType> type_;
+  ReadRules rules_;
+  std::shared_ptr<serde::SchemaRegistryClient> client_;
+  mutable std::shared_mutex mutex_;
+  mutable std::unordered_set<std::int32_t> known_ids_;
+};
+
+class ProtobufSerializer final : public Serializer {
+ public:
+  ProtobufSerializer(std::shared_ptr<const MessageType> type, WriteRules rules, bool deterministic)
+      : type_(std::move(type)), rules_(rules), deterministic_(deterministic) {}
+
+  std::string_view name() const override { return "protobuf"; }
+
+  void serialize(const Value& value, std::string& out) const override {
+    out.clear();
+    encode(*type_, rules_, deterministic_, value, out, 0);
+  }
+
+ private:
+  std::shared_ptr<const MessageType> type_;
+  WriteRules rules_;
+  bool deterministic_;
+};
+
+// Writes Confluent's wire format with the id of the message's file under the subject its
+// strategy names; bound to a topic by for_topic(). The files it imports are registered first,
+// as references. The id is asked for at the first record and kept; a failed request is asked
+// again at the next record.
+class ProtobufRegistrySerializer final : public Serializer {
+ public:
+  ProtobufRegistrySerializer(std::shared_ptr<const MessageType> type, WriteRules rules,
+                             bool deterministic,
+                             std::shared_ptr<serde::SchemaRegistryClient> client,
+                             SchemaRegistrySerializationConfig config, std::string subject)
+      : type_(std::move(type)),
+        rules_(rules),
+        deterministic_(deterministic),
+        client_(std::move(client)),
+        config_(config),
+        subject_(std::move(subject)),
+        indexes_(encoded_indexes(message_indexes(type_->root()))) {}
+
+  std::string_view name() const override { return "protobuf"; }
+
+  std::shared_ptr<const Serializer> for_topic(const std::string& topic, bool key) const override {
+    const std::string& record = type_->root()->full_name();
+    std::string subject;
+    switch (config_.subject_name_strategy) {
+      case SubjectNameStrategy::topic_name:
+        subject = topic + (key ? "-key" : "-value");
+        break;
+      case SubjectNameStrategy::record_name:
+        subject = record;
+        break;
+      case SubjectNameStrategy::topic_record_name:
+        subject = topic + "-" + record;
+        break;
+    }
+    return std::make_shared<const ProtobufRegistrySerializer>(type_, rules_, deterministic_,
+                                                              client_, config_, std::move(subject));
+  }
+
+  void serialize(const Value& value, std::string& out) const override {
+    std::int32_t id = id_.load(std::memory_order_acquire);
+    if (id < 0) {
+      if (subject_.empty()) {
+        throw SerializationError(
+            "protobuf serializer: the topic-name subject strategies need the topic: give this "
+            "serializer to a topic (TopicOptions::value_serializer or key_serializer)");
+      }
+      id = schema_id();
+      id_.store(id, std::memory_order_release);
+    }
+    out.clear();
+    serde::append_wire_header(id, out);
+    out += indexes_;
+    encode(*type_, rules_, deterministic_, value, out, out.size());
+  }
+
+ private:
+  std::int32_t schema_id() const {
+    const pb::FileDescriptor* file = type_->root()->file();
+    const auto references = references_of(file);
+    const std::string schema = file_schema(file);
+    return config_.auto_register_schemas
+               ? client_->register_schema(subject_, schema, "PROTOBUF", references)
+               : client_->lookup_schema(subject_, schema, "PROTOBUF", references);
+  }
+
+  // The files `file` imports, each registered (or looked up) under its own name with its own
+  // references, as confluent-kafka's serializer does; well-known files are skipped.
+  std::vector<serde::SchemaReference> references_of(const pb::FileDescriptor* file) const {
+    std::vector<serde::SchemaReference> refs;
+    for (int i = 0; i < file->dependency_count(); ++i) {
+      const pb::FileDescriptor* dep = file->dependency(i);
+      if (is_builtin_file(dep->name())) continue;
+      const auto dep_refs = references_of(dep);
+      const std::string schema = file_schema(dep);
+      if (config_.auto_register_schemas)
+        client_->register_schema(dep->name(), schema, "PROTOBUF", dep_refs);
+      const serde::SubjectVersion found =
+          client_->lookup_version(dep->name(), schema, "PROTOBUF", dep_refs);
+      refs.push_back({dep->name(), dep->name(), found.version});
+    }
+    return refs;
+  }
+
+  std::shared_ptr<const MessageType> type_;
+  WriteRules rules_;
+  bool deterministic_;
+  std::shared_ptr<serde::SchemaRegistryClient> client_;
+  SchemaRegistrySerializationConfig config_;
+  std::string subject_;  // empty until bound (topic strategies)
+  std::string indexes_;
+  mutable std::atomic<std::int32_t> id_{-1};
+};
+
+}  // namespace
+
+std::shared_ptr<const Serializer> protobuf_serializer(const ProtobufSerializerOptions& options) {
+  auto type = std::make_shared<const MessageType>(options.msg_type, "protobuf serializer");
+  const WriteRules rules{options.ignore_unknown_fields};
+  if (!options.schema_registry_client_config) {
+    return std::make_shared<const ProtobufSerializer>(std::move(type), rules,
+                                                      options.deterministic);
+  }
+  const auto& config = options.schema_registry_serialization_config;
+  auto client =
+      std::make_shared<serde::SchemaRegistryClient>(*options.schema_registry_client_config);
+  std::string subject;
+  if (config.subject_name_strategy == SubjectNameStrategy::record_name)
+    subject = type->root()->full_name();
+  return std::make_shared<const ProtobufRegistrySerializer>(
+      std::move(type), rules, options.deterministic, std::move(client), config, std::move(subject));
+}
+
+std::shared_ptr<const Deserializer> protobuf_deserializer(
+    const ProtobufDeserializerOptions& options) {
+  auto type = std::make_shared<const MessageType>(options.msg_type, "protobuf deserializer");
+  const ReadRules rules{options.use_integers_for_enums, options.preserving_proto_field_name,
+                        options.int64_as_int};
+  std::shared_ptr<serde::SchemaRegistryClient> client;
+  if (options.schema_registry_client_config) {
+    client = std::make_shared<serde::SchemaRegistryClient>(*options.schema_registry_client_config);
+  }
+  return std::make_shared<const ProtobufDeserializer>(std::move(type), rules, std::move(client));
+}
+
+}  // namespace streamframe
