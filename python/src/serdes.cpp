@@ -12,6 +12,7 @@
 #include "errors.hpp"
 #include "streamframe/avro.hpp"
 #include "streamframe/errors.hpp"
+#include "streamframe/protobuf.hpp"
 #include "streamframe/schema_registry.hpp"
 
 namespace streamframe::python {
@@ -259,6 +260,40 @@ void bind_serdes(nb::module_& m) {
         return NativeDeserializer{avro_deserializer(o)};
       },
       nb::arg("schema").none(), nb::arg("reader_schema").none(), nb::arg("registry").none());
+  // The message type comes as the FileDescriptorSet of its file and the files that file
+  // imports, as the package collects them from the Python class's descriptors.
+  m.def(
+      "protobuf_serializer",
+      [](nb::bytes descriptor_set, std::string message_type, bool deterministic,
+         bool ignore_unknown_fields, std::optional<nb::dict> registry,
+         std::optional<nb::dict> serialization) {
+        ProtobufSerializerOptions o;
+        o.msg_type.descriptor_set.assign(descriptor_set.c_str(), descriptor_set.size());
+        o.msg_type.message_type = std::move(message_type);
+        o.deterministic = deterministic;
+        o.ignore_unknown_fields = ignore_unknown_fields;
+        if (registry) o.schema_registry_client_config = registry_config(*registry);
+        if (serialization)
+          o.schema_registry_serialization_config = serialization_config(*serialization);
+        return NativeSerializer{protobuf_serializer(o)};
+      },
+      nb::arg("descriptor_set"), nb::arg("message_type"), nb::arg("deterministic"),
+      nb::arg("ignore_unknown_fields"), nb::arg("registry").none(),
+      nb::arg("serialization").none());
+  m.def(
+      "protobuf_deserializer",
+      [](nb::bytes descriptor_set, std::string message_type, bool use_integers_for_enums,
+         bool preserving_proto_field_name, std::optional<nb::dict> registry) {
+        ProtobufDeserializerOptions o;
+        o.msg_type.descriptor_set.assign(descriptor_set.c_str(), descriptor_set.size());
+        o.msg_type.message_type = std::move(message_type);
+        o.use_integers_for_enums = use_integers_for_enums;
+        o.preserving_proto_field_name = preserving_proto_field_name;
+        if (registry) o.schema_registry_client_config = registry_config(*registry);
+        return NativeDeserializer{protobuf_deserializer(o)};
+      },
+      nb::arg("descriptor_set"), nb::arg("message_type"), nb::arg("use_integers_for_enums"),
+      nb::arg("preserving_proto_field_name"), nb::arg("registry").none());
 }
 
 }  // namespace streamframe::python

@@ -149,8 +149,8 @@ def test_what_streamframe_lacks_is_not_implemented_at_definition(app, new_sdf):
         sdf["a"] ** 2
     with pytest.raises(NotImplementedError, match="quix_sdk_token"):
         sf.Application("embedded", quix_sdk_token="x")
-    with pytest.raises(NotImplementedError, match="ProtobufSerializer"):
-        app.topic("x", value_serializer=sf.models.ProtobufSerializer())
+    with pytest.raises(NotImplementedError, match="QuixTimeseriesSerializer"):
+        app.topic("x", value_serializer=sf.models.QuixTimeseriesSerializer())
     with pytest.raises(NotImplementedError, match="on_consumer_error"):
         sf.sources.KafkaReplicatorSource(name="r", app_config=None, topic="t",
                                          broker_address="b", on_consumer_error=print)

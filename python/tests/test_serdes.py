@@ -15,7 +15,7 @@ from streamframe.models import (
     IntegerDeserializer,
     JSONDeserializer,
     JSONSerializer,
-    ProtobufDeserializer,
+    QuixDeserializer,
     SerializationContext,
     Serializer,
     StringDeserializer,
@@ -166,8 +166,8 @@ def test_json_serdes_with_custom_functions_run_in_python(embedded_app, name):
 
 
 def test_serdes_that_are_not_there_fail_at_definition(embedded_app, name):
-    with pytest.raises(NotImplementedError, match="ProtobufDeserializer"):
-        ProtobufDeserializer()
+    with pytest.raises(NotImplementedError, match="QuixDeserializer"):
+        QuixDeserializer()
     with pytest.raises(NotImplementedError, match="UTF-8 only"):
         StringDeserializer(codec="latin-1")
     app = embedded_app()

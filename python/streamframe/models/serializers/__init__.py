@@ -227,13 +227,12 @@ def _not_supported(name: str) -> type:
 
 
 # Quix Streams' formats streamframe does not have yet (PY-05): refused when made.
-ProtobufSerializer = _not_supported("ProtobufSerializer")
-ProtobufDeserializer = _not_supported("ProtobufDeserializer")
 QuixDeserializer = _not_supported("QuixDeserializer")
 QuixTimeseriesSerializer = _not_supported("QuixTimeseriesSerializer")
 QuixEventsSerializer = _not_supported("QuixEventsSerializer")
 
 from .avro import AvroDeserializer, AvroSerializer  # noqa: E402 (they build on the above)
+from .protobuf import ProtobufDeserializer, ProtobufSerializer  # noqa: E402
 from .schema_registry import (  # noqa: E402
     SchemaRegistryClientConfig,
     SchemaRegistrySerializationConfig,

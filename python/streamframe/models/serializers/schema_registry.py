@@ -67,7 +67,9 @@ class SchemaRegistrySerializationConfig:
     ``topic_subject_name_strategy`` (default), ``record_subject_name_strategy`` or
     ``topic_record_subject_name_strategy``, or their names ``"topic_name"``, ``"record_name"``,
     ``"topic_record_name"``. Other callables and the options streamframe does not have raise
-    NotImplementedError when made."""
+    NotImplementedError when made. A Protobuf file's imports are registered as references under
+    their file names; the well-known ones (``google/protobuf/...``, ``google/type/...``) are
+    not, whatever ``skip_known_types`` says (Δ: registries know them)."""
 
     def __init__(
         self,
@@ -86,6 +88,12 @@ class SchemaRegistrySerializationConfig:
                 raise NotImplementedError(
                     f"SchemaRegistrySerializationConfig({name}=True): not supported by "
                     f"streamframe yet")
+        if reference_subject_name_strategy is not None and getattr(
+                reference_subject_name_strategy, "__name__", "") != "reference_subject_name_strategy":
+            raise NotImplementedError(
+                "SchemaRegistrySerializationConfig(reference_subject_name_strategy=...): "
+                "streamframe registers a Protobuf file's imports under their file names "
+                "(confluent_kafka.schema_registry's reference_subject_name_strategy)")
         if subject_name_strategy is None:
             strategy = "topic_name"
         elif isinstance(subject_name_strategy, str):
