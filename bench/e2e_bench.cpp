@@ -13,7 +13,9 @@
 //       (c)'s time / (m)'s time in the same run (not in the default --only);
 //   (v) (c) with Avro in and out (TOP-06): the same logical records, Avro-encoded in an input
 //       topic of their own, read and written with avro_deserializer / avro_serializer; Avro
-//       against JSON is (c)'s time / (v)'s time in the same run (not in the default --only).
+//       against JSON is (c)'s time / (v)'s time in the same run (not in the default --only);
+//   (p) the same with Protobuf in and out (TOP-07, bench/proto/reading.proto): Protobuf
+//       against JSON is (c)'s time / (p)'s time (not in the default --only).
 // Throughput = N input records / (first record consumed -> last output acknowledged). How each
 // case takes those two instants is described in bench/README.md and at run_raw/run_frame.
 
@@ -49,6 +51,7 @@
 
 #include "bench_driver.hpp"
 #include "bench_util.hpp"
+#include "streamframe/protobuf.hpp"
 #include "streamframe/streamframe.hpp"
 
 namespace {
@@ -175,19 +178,17 @@ InputData fill_input(const std::string& brokers, const std::string& topic, std::
   return data;
 }
 
-// The same records as fill_input (same seed), each written as an Avro datum of
-// k_reading_schema: the logical records case (v) reads, as (c) reads them in JSON.
-InputData fill_input_avro(const std::string& brokers, const std::string& topic,
-                          std::uint64_t records, std::size_t record_size, double hot_fraction,
-                          std::uint64_t seed) {
+// The same records as fill_input (same seed), each written by `serializer` (an Avro datum of
+// k_reading_schema, a bench.Reading message): the logical records cases (v) and (p) read, as
+// (c) reads them in JSON.
+InputData fill_input_encoded(const std::string& brokers, const std::string& topic,
+                             std::uint64_t records, std::size_t record_size, double hot_fraction,
+                             std::uint64_t seed, const streamframe::Serializer& serializer) {
   const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   ReadingGenerator gen(seed, record_size, hot_fraction,
                        now_ms - static_cast<std::int64_t>(records));
-  streamframe::AvroSerializerOptions options;
-  options.schema = k_reading_schema;
-  const auto avro = streamframe::avro_serializer(options);
   std::string json;
   InputData data;
   data.records = records;
@@ -195,10 +196,20 @@ InputData fill_input_avro(const std::string& brokers, const std::string& topic,
       brokers, topic, 0, records,
       [&](std::uint64_t i, std::string& key, std::string& value, std::int64_t&) {
         if (gen.next(i, key, json)) ++data.passing;
-        avro->serialize(streamframe::json::parse(json), value);
+        serializer.serialize(streamframe::json::parse(json), value);
       },
       &data.value_bytes, 0);
   return data;
+}
+
+std::shared_ptr<const streamframe::Serializer> avro_reading_serializer() {
+  streamframe::AvroSerializerOptions options;
+  options.schema = k_reading_schema;
+  return streamframe::avro_serializer(options);
+}
+
+streamframe::ProtobufMessageType bench_message(const char* name) {
+  return {.message_type = name, .descriptor_set_file = STREAMFRAME_BENCH_PROTO_SET};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,7 +405,7 @@ CaseResult run_raw(const std::string& brokers, const std::string& input, const s
   return result;
 }
 
-enum class Pipeline { passthrough, readme, group_by, readme_avro };
+enum class Pipeline { passthrough, readme, group_by, readme_avro, readme_protobuf };
 
 // Extra librdkafka settings for the application's clients in (b) and (c)
 // (ApplicationConfig::consumer_extra_config / producer_extra_config), to try a tuning
@@ -468,11 +479,18 @@ CaseResult run_frame(Pipeline pipeline, const std::string& brokers, const std::s
     reading_f.schema = k_reading_f_schema;
     out_options.value_serializer = streamframe::avro_serializer(reading_f);
   }
+  if (pipeline == Pipeline::readme_protobuf) {
+    in_options.value_deserializer =
+        streamframe::protobuf_deserializer({.msg_type = bench_message("bench.Reading")});
+    out_options.value_serializer =
+        streamframe::protobuf_serializer({.msg_type = bench_message("bench.ReadingF")});
+  }
   const streamframe::Topic in = app.topic(input, in_options);
   const streamframe::Topic out = app.topic(output, out_options);
 
   auto sdf = app.dataframe(in);
-  if (pipeline == Pipeline::readme || pipeline == Pipeline::readme_avro) {
+  if (pipeline == Pipeline::readme || pipeline == Pipeline::readme_avro ||
+      pipeline == Pipeline::readme_protobuf) {
     sdf["temperature_F"] = sdf["temperature"] * 9 / 5 + 32;
     sdf = sdf[sdf["temperature_F"] > 150];
   }
@@ -540,6 +558,8 @@ std::string describe_case(char c) {
       return "README pipeline, Prometheus metrics on";
     case 'v':
       return "README pipeline, Avro in and out";
+    case 'p':
+      return "README pipeline, Protobuf in and out";
     default:
       return "streamframe README pipeline (F, filter)";
   }
@@ -643,7 +663,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   cli.add_option("--only", only, "cases to run, e.g. --only a,c")
       ->delimiter(',')
-      ->check(CLI::IsMember({"a", "b", "c", "g", "m", "v"}))
+      ->check(CLI::IsMember({"a", "b", "c", "g", "m", "v", "p"}))
       ->capture_default_str();
   cli.add_option("--results-file", results_file, "JSON lines appended here ('' = none)")
       ->capture_default_str();
@@ -667,7 +687,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(cli, argc, argv);
 
   std::vector<char> cases;
-  for (char c : {'a', 'b', 'c', 'g', 'm', 'v'}) {
+  for (char c : {'a', 'b', 'c', 'g', 'm', 'v', 'p'}) {
     if (std::find(only.begin(), only.end(), std::string(1, c)) != only.end()) cases.push_back(c);
   }
 
@@ -699,19 +719,26 @@ int main(int argc, char** argv) {
         grouped(records), ctx.value_bytes, partitions, input.seconds,
         100.0 * static_cast<double>(input.passing) / static_cast<double>(records));
     if (input.passing == 0) throw BenchError("no record passes the filter: raise --hot-fraction");
-    const std::string avro_input_topic = input_topic + "-avro";
-    if (std::find(cases.begin(), cases.end(), 'v') != cases.end()) {
-      topics.push_back(avro_input_topic);
-      admin.create_topics({avro_input_topic}, partitions);
-      const InputData avro_input =
-          fill_input_avro(brokers, avro_input_topic, records, size, hot_fraction, seed);
-      if (avro_input.passing != input.passing) {
-        throw BenchError(fmt::format("the Avro input has {} passing records, the JSON one {}",
-                                     avro_input.passing, input.passing));
+    // The encoded inputs of (v) and (p): the same logical records in Avro and in Protobuf.
+    std::map<char, std::string> encoded_inputs;
+    for (const auto& [c, format] : {std::pair{'v', "avro"}, std::pair{'p', "protobuf"}}) {
+      if (std::find(cases.begin(), cases.end(), c) == cases.end()) continue;
+      const std::string topic = input_topic + "-" + format;
+      topics.push_back(topic);
+      admin.create_topics({topic}, partitions);
+      const auto serializer =
+          c == 'v' ? avro_reading_serializer()
+                   : streamframe::protobuf_serializer({.msg_type = bench_message("bench.Reading")});
+      const InputData encoded =
+          fill_input_encoded(brokers, topic, records, size, hot_fraction, seed, *serializer);
+      if (encoded.passing != input.passing) {
+        throw BenchError(fmt::format("the {} input has {} passing records, the JSON one {}", format,
+                                     encoded.passing, input.passing));
       }
-      fmt::print(stderr, "  the same records in Avro: {:.1f} bytes average, in {:.1f} s\n",
-                 static_cast<double>(avro_input.value_bytes) / static_cast<double>(records),
-                 avro_input.seconds);
+      fmt::print(stderr, "  the same records in {}: {:.1f} bytes average, in {:.1f} s\n", format,
+                 static_cast<double>(encoded.value_bytes) / static_cast<double>(records),
+                 encoded.seconds);
+      encoded_inputs[c] = topic;
     }
     // Untimed passes of (a), so that the first measured cases do not pay for the fresh
     // broker's JIT compilation and heap growth on its fetch and produce paths, or for reading
@@ -760,7 +787,7 @@ int main(int argc, char** argv) {
         Measurement m;
         m.run = run;
         m.case_id = c;
-        m.outputs_expected = c == 'c' || c == 'm' || c == 'v' ? input.passing : records;
+        m.outputs_expected = c == 'c' || c == 'm' || c == 'v' || c == 'p' ? input.passing : records;
         const CpuSample cpu_before = sample_cpu(broker_pid);
         try {
           if (c == 'a') {
@@ -769,10 +796,13 @@ int main(int argc, char** argv) {
             const Pipeline pipeline = c == 'b'   ? Pipeline::passthrough
                                       : c == 'g' ? Pipeline::group_by
                                       : c == 'v' ? Pipeline::readme_avro
+                                      : c == 'p' ? Pipeline::readme_protobuf
                                                  : Pipeline::readme;
-            m.result =
-                run_frame(pipeline, brokers, c == 'v' ? avro_input_topic : input_topic, outputs[c],
-                          group, partitions, records, m.outputs_expected, ctx.app_extra, c == 'm');
+            const auto encoded = encoded_inputs.find(c);
+            m.result = run_frame(pipeline, brokers,
+                                 encoded != encoded_inputs.end() ? encoded->second : input_topic,
+                                 outputs[c], group, partitions, records, m.outputs_expected,
+                                 ctx.app_extra, c == 'm');
           }
         } catch (const std::exception& e) {
           ++failures;
@@ -810,6 +840,11 @@ int main(int argc, char** argv) {
       if (med.count('c') && med.count('v')) {
         fmt::print("     Avro: (c) seconds / (v) seconds = {:.3f} (>= 1: Avro as fast as JSON)\n",
                    med['c'] / med['v']);
+      }
+      if (med.count('c') && med.count('p')) {
+        fmt::print(
+            "     Protobuf: (c) seconds / (p) seconds = {:.3f} (>= 1: Protobuf as fast as JSON)\n",
+            med['c'] / med['p']);
       }
       if (med.count('c') && med.count('m')) {
         fmt::print("     metrics on: (c) seconds / (m) seconds = {:.3f} (1 = free)\n",
