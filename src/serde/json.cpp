@@ -674,6 +674,10 @@ void detail::give_back_parsed(Value&& v) noexcept {
   if (spare.is_null()) spare = std::move(v);
 }
 
+Value detail::take_parsed_spare() noexcept {
+  return std::exchange(t_parse.spare, Value());
+}
+
 std::string Value::to_json() const {
   std::string out;
   json::write(*this, out);

@@ -14,4 +14,8 @@ namespace streamframe::detail {
 // largest record the thread parsed since.
 void give_back_parsed(Value&& v) noexcept;
 
+// The value kept for this thread's next parse (null when none), for a decoder of another
+// format (Protobuf) to build its record into.
+Value take_parsed_spare() noexcept;
+
 }  // namespace streamframe::detail

@@ -4,6 +4,7 @@
 // to and from the Value, without a JSON text in between.
 #include "streamframe/protobuf.hpp"
 
+#include <absl/container/inlined_vector.h>
 #include <absl/strings/escaping.h>
 #include <fmt/format.h>
 #include <google/protobuf/descriptor.h>
@@ -17,12 +18,15 @@
 #include <google/protobuf/timestamp.pb.h>
 #include <google/protobuf/unknown_field_set.h>
 #include <google/protobuf/util/time_util.h>
+#include <google/protobuf/wire_format_lite.h>
+#include <simdjson.h>
 
 #include <array>
 #include <atomic>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <mutex>
@@ -33,6 +37,7 @@
 #include <vector>
 
 #include "serde/located.hpp"
+#include "serde/parse_reuse.hpp"
 #include "serde/schema_registry_client.hpp"
 #include "streamframe/errors.hpp"
 
@@ -104,6 +109,18 @@ struct MessageInfo {
     }
     return nullptr;
   }
+
+  // The direct codec's view (section "the direct codec"): whether messages of this type, and
+  // of every type under it, are read and written without libprotobuf's reflection.
+  bool direct = false;
+  std::vector<const MessageInfo*> subs;       // by declaration index: a message field's type
+  std::vector<std::int16_t> index_of_number;  // field number => declaration index, -1: none
+
+  int index_of(int number) const noexcept {
+    return number >= 0 && static_cast<std::size_t>(number) < index_of_number.size()
+               ? index_of_number[static_cast<std::size_t>(number)]
+               : -1;
+  }
 };
 
 MessageInfo make_info(const pb::Descriptor* d) {
@@ -129,6 +146,7 @@ class TypeSet {
  public:
   TypeSet(const pb::Descriptor* root, pb::MessageFactory* factory) : factory_(factory) {
     add_reachable(root);
+    plan_direct();
   }
 
   const MessageInfo& info(const pb::Descriptor* d) const {
@@ -157,6 +175,49 @@ class TypeSet {
       const FieldDescriptor* fd = d->field(i);
       if (fd->is_required()) has_required_ = true;
       if (fd->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) add_reachable(fd->message_type());
+    }
+  }
+
+  // A type is direct when it is a plain proto3 message: no well-known type, map, oneof,
+  // `optional` or group, and every message field's type direct too (found by lowering the
+  // optimistic guess until nothing changes, so recursive types are direct when plain).
+  void plan_direct() {
+    for (auto& [d, info] : reachable_) {
+      info.direct = info.wkt == Wkt::none &&
+                    d->file()->syntax() == pb::FileDescriptor::SYNTAX_PROTO3 &&
+                    d->field_count() < 4096;
+      info.subs.assign(static_cast<std::size_t>(d->field_count()), nullptr);
+      int max_number = 0;
+      for (int i = 0; i < d->field_count(); ++i)
+        max_number = std::max(max_number, d->field(i)->number());
+      if (max_number > 4096) info.direct = false;
+      if (!info.direct) continue;
+      info.index_of_number.assign(static_cast<std::size_t>(max_number) + 1, -1);
+      for (int i = 0; i < d->field_count(); ++i) {
+        const FieldDescriptor* fd = d->field(i);
+        info.index_of_number[static_cast<std::size_t>(fd->number())] = static_cast<std::int16_t>(i);
+        if (fd->is_map() || fd->containing_oneof() != nullptr || is_null_value_enum(fd) ||
+            fd->type() == FieldDescriptor::TYPE_GROUP ||
+            (!fd->is_repeated() && fd->has_presence() &&
+             fd->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE)) {
+          info.direct = false;
+        }
+        if (fd->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE)
+          info.subs[static_cast<std::size_t>(i)] = &reachable_.at(fd->message_type());
+      }
+    }
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (auto& [d, info] : reachable_) {
+        if (!info.direct) continue;
+        for (const MessageInfo* sub : info.subs) {
+          if (sub != nullptr && !sub->direct) {
+            info.direct = false;
+            changed = true;
+            break;
+          }
+        }
+      }
     }
   }
 
@@ -252,6 +313,7 @@ class MessageType {
           fmt::format("{}: no message can be made of type '{}'", who, root_->full_name()));
     }
     types_ = std::make_unique<TypeSet>(root_, factory_);
+    root_info_ = &types_->info(root_);
   }
 
   MessageType(const MessageType&) = delete;
@@ -262,6 +324,7 @@ class MessageType {
 
   const pb::Descriptor* root() const { return root_; }
   const TypeSet& types() const { return *types_; }
+  const MessageInfo& root_info() const { return *root_info_; }
 
   struct GiveBack {
     const MessageType* type;
@@ -298,6 +361,7 @@ class MessageType {
   const pb::Descriptor* root_ = nullptr;
   const pb::Message* prototype_ = nullptr;
   std::unique_ptr<TypeSet> types_;
+  const MessageInfo* root_info_ = nullptr;
   static constexpr std::size_t kCachedMessages = 8;
   mutable std::array<std::atomic<pb::Message*>, kCachedMessages> cache_{};
 };
@@ -469,6 +533,8 @@ class Reader {
     }
   }
 
+  // ---- the formatting the direct codec shares ----
+ public:
   Value int64(std::int64_t v) const {
     return rules_.int64_as_int ? Value(v) : Value(std::to_string(v));
   }
@@ -488,6 +554,9 @@ class Reader {
     return Value(static_cast<std::int64_t>(number));
   }
 
+  Value default_of(const FieldDescriptor* fd) const;
+
+ private:
   // Field `fd` of `m`, item `i` of it when repeated (i >= 0).
   Value scalar(const pb::Message& m, const pb::Reflection& r, const FieldDescriptor* fd,
                int i) const {
@@ -519,35 +588,6 @@ class Reader {
       }
       case FieldDescriptor::CPPTYPE_MESSAGE:
         return message(rep ? r.GetRepeatedMessage(m, fd, i) : r.GetMessage(m, fd));
-    }
-    return Value(nullptr);
-  }
-
-  Value default_of(const FieldDescriptor* fd) const {
-    if (fd->is_map()) return Value(Object{});
-    if (fd->is_repeated()) return Value(Array{});
-    switch (fd->cpp_type()) {
-      case FieldDescriptor::CPPTYPE_INT32:
-        return Value(static_cast<std::int64_t>(fd->default_value_int32()));
-      case FieldDescriptor::CPPTYPE_UINT32:
-        return Value(static_cast<std::int64_t>(fd->default_value_uint32()));
-      case FieldDescriptor::CPPTYPE_INT64:
-        return int64(fd->default_value_int64());
-      case FieldDescriptor::CPPTYPE_UINT64:
-        return uint64(fd->default_value_uint64());
-      case FieldDescriptor::CPPTYPE_DOUBLE:
-        return double_value(fd->default_value_double());
-      case FieldDescriptor::CPPTYPE_FLOAT:
-        return float_value(fd->default_value_float());
-      case FieldDescriptor::CPPTYPE_BOOL:
-        return Value(fd->default_value_bool());
-      case FieldDescriptor::CPPTYPE_ENUM:
-        return enumeration(fd, fd->default_value_enum()->number());
-      case FieldDescriptor::CPPTYPE_STRING:
-        return fd->type() == FieldDescriptor::TYPE_BYTES ? Value(base64(fd->default_value_string()))
-                                                         : Value(fd->default_value_string());
-      case FieldDescriptor::CPPTYPE_MESSAGE:
-        break;
     }
     return Value(nullptr);
   }
@@ -673,6 +713,35 @@ class Reader {
   const TypeSet& types_;
   ReadRules rules_;
 };
+
+Value Reader::default_of(const FieldDescriptor* fd) const {
+  if (fd->is_map()) return Value(Object{});
+  if (fd->is_repeated()) return Value(Array{});
+  switch (fd->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+      return Value(static_cast<std::int64_t>(fd->default_value_int32()));
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return Value(static_cast<std::int64_t>(fd->default_value_uint32()));
+    case FieldDescriptor::CPPTYPE_INT64:
+      return int64(fd->default_value_int64());
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return uint64(fd->default_value_uint64());
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return double_value(fd->default_value_double());
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return float_value(fd->default_value_float());
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return Value(fd->default_value_bool());
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return enumeration(fd, fd->default_value_enum()->number());
+    case FieldDescriptor::CPPTYPE_STRING:
+      return fd->type() == FieldDescriptor::TYPE_BYTES ? Value(base64(fd->default_value_string()))
+                                                       : Value(fd->default_value_string());
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      break;
+  }
+  return Value(nullptr);
+}
 
 // ---- Value to message --------------------------------------------------------------------
 
@@ -1065,6 +1134,559 @@ class Writer {
   WriteRules rules_;
 };
 
+// ---- the direct codec --------------------------------------------------------------------
+
+// Plain proto3 messages (MessageInfo::direct) are read from and written to their bytes
+// directly, driven by the descriptors, without a Message in between: libprotobuf's reflection
+// costs most of the time of a small message otherwise. libprotobuf still reads and writes the
+// wire format's parts (tags, varints, zigzag, fixed-width numbers). Anything off the common
+// path (a field twice where it merges, a wire type the field does not have, a value that does
+// not convert, invalid UTF-8) gives up, and the message goes through the reflection path,
+// which gives the same result or names the error.
+
+using pb::internal::WireFormatLite;
+
+struct GiveUp {};
+
+// Most strings of a record are short and ASCII: checked here without a call into simdjson
+// (whose check dispatches through its active implementation).
+bool valid_utf8(std::string_view s) {
+  if (s.size() <= 64) {
+    unsigned char any = 0;
+    for (const char c : s) any |= static_cast<unsigned char>(c);
+    if (any < 0x80) return true;
+  }
+  return simdjson::validate_utf8(s.data(), s.size());
+}
+
+class DirectReader {
+ public:
+  DirectReader(const Reader& format, ReadRules rules) : format_(format), rules_(rules) {}
+
+  // Builds the message in `data` into `out`, reusing the storage `out` has (a record given
+  // back by the run loop: its entries' keys and strings keep their capacity). False when the
+  // reflection path must read the message instead (`out` is then left half built).
+  bool read(const MessageInfo& info, std::string_view data, Object& out) const {
+    pb::io::CodedInputStream in(reinterpret_cast<const std::uint8_t*>(data.data()),
+                                static_cast<int>(data.size()));
+    // A limit at the end, so that every level tells the end of its bytes from a zero tag or
+    // a length beyond them by BytesUntilLimit().
+    in.PushLimit(static_cast<int>(data.size()));
+    try {
+      message(info, in, 0, out);
+    } catch (const GiveUp&) {
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  static std::uint64_t varint(pb::io::CodedInputStream& in) {
+    std::uint64_t v = 0;
+    if (!in.ReadVarint64(&v)) throw GiveUp{};
+    return v;
+  }
+
+  static void set_string(Value& target, std::string_view s) {
+    if (target.is_string()) {
+      target.as_string().assign(s.data(), s.size());
+    } else {
+      target = Value(std::string(s));
+    }
+  }
+
+  static void set_int64_text(Value& target, std::uint64_t magnitude, bool negative) {
+    std::array<char, 24> buf{};
+    char* p = buf.data();
+    if (negative) *p++ = '-';
+    const auto [end, ec] = std::to_chars(p, buf.data() + buf.size(), magnitude);
+    set_string(target, std::string_view(buf.data(), static_cast<std::size_t>(end - buf.data())));
+  }
+
+  void int64(Value& target, std::int64_t v) const {
+    if (rules_.int64_as_int) {
+      target = Value(v);
+    } else {
+      const bool negative = v < 0;
+      set_int64_text(target,
+                     negative ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v),
+                     negative);
+    }
+  }
+
+  void uint64(Value& target, std::uint64_t v) const {
+    if (rules_.int64_as_int && v <= static_cast<std::uint64_t>(INT64_MAX)) {
+      target = Value(static_cast<std::int64_t>(v));
+    } else {
+      set_int64_text(target, v, false);
+    }
+  }
+
+  // The bytes of a length-delimited value, straight from the input (a flat array).
+  static std::string_view span(pb::io::CodedInputStream& in) {
+    const std::uint64_t size = varint(in);
+    const void* data = nullptr;
+    int available = 0;
+    if (size > static_cast<std::uint64_t>(in.BytesUntilLimit()) ||
+        !in.GetDirectBufferPointer(&data, &available) ||
+        static_cast<std::uint64_t>(available) < size) {
+      if (size == 0 && in.BytesUntilLimit() >= 0) return {};
+      throw GiveUp{};
+    }
+    in.Skip(static_cast<int>(size));
+    return {static_cast<const char*>(data), static_cast<std::size_t>(size)};
+  }
+
+  // One value of `fd` into `target`; whether it is set as HasField would see it (not a proto3
+  // default).
+  bool scalar(const FieldDescriptor* fd, const MessageInfo* sub, pb::io::CodedInputStream& in,
+              int depth, Value& target) const {
+    switch (fd->type()) {
+      case FieldDescriptor::TYPE_INT32: {
+        const auto v = static_cast<std::int32_t>(varint(in));
+        target = Value(static_cast<std::int64_t>(v));
+        return v != 0;
+      }
+      case FieldDescriptor::TYPE_SINT32: {
+        const auto v = WireFormatLite::ZigZagDecode32(static_cast<std::uint32_t>(varint(in)));
+        target = Value(static_cast<std::int64_t>(v));
+        return v != 0;
+      }
+      case FieldDescriptor::TYPE_UINT32: {
+        const auto v = static_cast<std::uint32_t>(varint(in));
+        target = Value(static_cast<std::int64_t>(v));
+        return v != 0;
+      }
+      case FieldDescriptor::TYPE_INT64: {
+        const auto v = static_cast<std::int64_t>(varint(in));
+        int64(target, v);
+        return v != 0;
+      }
+      case FieldDescriptor::TYPE_SINT64: {
+        const auto v = WireFormatLite::ZigZagDecode64(varint(in));
+        int64(target, v);
+        return v != 0;
+      }
+      case FieldDescriptor::TYPE_UINT64: {
+        const auto v = varint(in);
+        uint64(target, v);
+        return v != 0;
+      }
+      case FieldDescriptor::TYPE_BOOL: {
+        const bool v = varint(in) != 0;
+        target = Value(v);
+        return v;
+      }
+      case FieldDescriptor::TYPE_ENUM: {
+        const auto v = static_cast<std::int32_t>(varint(in));
+        const pb::EnumValueDescriptor* e =
+            rules_.enums_as_ints ? nullptr : fd->enum_type()->FindValueByNumber(v);
+        if (e != nullptr) {
+          set_string(target, e->name());
+        } else {
+          target = Value(static_cast<std::int64_t>(v));
+        }
+        return v != 0;
+      }
+      case FieldDescriptor::TYPE_FIXED32:
+      case FieldDescriptor::TYPE_SFIXED32:
+      case FieldDescriptor::TYPE_FLOAT: {
+        std::uint32_t v = 0;
+        if (!in.ReadLittleEndian32(&v)) throw GiveUp{};
+        if (fd->type() == FieldDescriptor::TYPE_FIXED32) {
+          target = Value(static_cast<std::int64_t>(v));
+        } else if (fd->type() == FieldDescriptor::TYPE_SFIXED32) {
+          target = Value(static_cast<std::int64_t>(static_cast<std::int32_t>(v)));
+        } else {
+          target = float_value(WireFormatLite::DecodeFloat(v));
+        }
+        return v != 0;
+      }
+      case FieldDescriptor::TYPE_FIXED64:
+      case FieldDescriptor::TYPE_SFIXED64:
+      case FieldDescriptor::TYPE_DOUBLE: {
+        std::uint64_t v = 0;
+        if (!in.ReadLittleEndian64(&v)) throw GiveUp{};
+        if (fd->type() == FieldDescriptor::TYPE_FIXED64) {
+          uint64(target, v);
+        } else if (fd->type() == FieldDescriptor::TYPE_SFIXED64) {
+          int64(target, static_cast<std::int64_t>(v));
+        } else {
+          const double d = WireFormatLite::DecodeDouble(v);
+          target = std::isfinite(d) ? Value(d) : double_value(d);
+        }
+        return v != 0;
+      }
+      case FieldDescriptor::TYPE_STRING: {
+        const std::string_view s = span(in);
+        if (!valid_utf8(s)) throw GiveUp{};  // the parser's check of proto3 strings
+        set_string(target, s);
+        return !s.empty();
+      }
+      case FieldDescriptor::TYPE_BYTES: {
+        const std::string_view s = span(in);
+        if (!target.is_string()) target = Value(std::string());
+        absl::Base64Escape(absl::string_view(s.data(), s.size()), &target.as_string());
+        return !s.empty();
+      }
+      case FieldDescriptor::TYPE_MESSAGE: {
+        const std::uint64_t size = varint(in);
+        if (size > static_cast<std::uint64_t>(in.BytesUntilLimit()) || depth >= 100) throw GiveUp{};
+        const auto limit = in.PushLimit(static_cast<int>(size));
+        if (!target.is_object()) target = Value(Object{});
+        message(*sub, in, depth + 1, target.as_object());
+        in.PopLimit(limit);
+        return true;
+      }
+      case FieldDescriptor::TYPE_GROUP:
+        break;
+    }
+    throw GiveUp{};
+  }
+
+  static WireFormatLite::WireType wire_type_of(const FieldDescriptor* fd) {
+    return WireFormatLite::WireTypeForFieldType(static_cast<WireFormatLite::FieldType>(fd->type()));
+  }
+
+  // Entry `k` of `obj` named `name`, reusing the entry there (its key and value keep their
+  // storage) or appending one.
+  static Value& entry(Object& obj, std::size_t k, const std::string& name) {
+    if (k < obj.size()) {
+      auto& e = *(obj.begin() + static_cast<std::ptrdiff_t>(k));
+      if (e.first != name) e.first.assign(name);
+      return e.second;
+    }
+    return obj.append_unchecked(name, Value());
+  }
+
+  // Fields in field-number order, as every serializer writes them (the elements of a repeated
+  // field together): each is built into its entry as it comes. A field out of that order, or a
+  // message field twice (which merges), gives up. The set fields come first, as ListFields
+  // orders them, then the unset fields without presence with their defaults.
+  void message(const MessageInfo& info, pb::io::CodedInputStream& in, int depth,
+               Object& obj) const {
+    const std::size_t n = info.by_number.size();
+    absl::InlinedVector<bool, 32> set(n, false);
+    std::size_t k = 0;
+    int last_number = 0;
+    Array* list = nullptr;  // the repeated field being read
+    std::size_t list_size = 0;
+    int list_index = -1;
+    auto close_list = [&] {
+      if (list == nullptr) return;
+      list->resize(list_size);
+      if (list_size == 0) {  // an empty packed run: not set (its entry is the last one)
+        --k;
+        set[static_cast<std::size_t>(list_index)] = false;
+      }
+      list = nullptr;
+    };
+    for (;;) {
+      const std::uint32_t tag = in.ReadTag();
+      if (tag == 0) {
+        if (in.BytesUntilLimit() != 0) throw GiveUp{};  // a zero tag, or the bytes end early
+        break;
+      }
+      const int number = static_cast<int>(WireFormatLite::GetTagFieldNumber(tag));
+      const int index = info.index_of(number);
+      if (index < 0) {  // a field this type does not know: skipped, as the parser keeps it aside
+        if (!WireFormatLite::SkipField(&in, tag)) throw GiveUp{};
+        continue;
+      }
+      const FieldDescriptor* fd = info.desc->field(index);
+      const MessageInfo* sub = info.subs[static_cast<std::size_t>(index)];
+      const auto wire = WireFormatLite::GetTagWireType(tag);
+      const bool more_of_the_list = list != nullptr && number == last_number;
+      if (!more_of_the_list) {
+        close_list();
+        if (number <= last_number) throw GiveUp{};
+        last_number = number;
+      }
+      if (!fd->is_repeated()) {
+        if (wire != wire_type_of(fd)) throw GiveUp{};
+        Value& target = entry(obj, k++, rules_.proto_names ? fd->name() : fd->json_name());
+        if (scalar(fd, sub, in, depth, target)) {
+          set[static_cast<std::size_t>(index)] = true;
+        } else {
+          --k;  // a proto3 default on the wire: unset, among the defaults below
+        }
+        continue;
+      }
+      if (!more_of_the_list) {
+        Value& target = entry(obj, k++, rules_.proto_names ? fd->name() : fd->json_name());
+        if (!target.is_array()) target = Value(Array{});
+        list = &target.as_array();
+        list_size = 0;
+        list_index = index;
+        set[static_cast<std::size_t>(index)] = true;
+      }
+      auto next = [&]() -> Value& {
+        return list_size < list->size() ? (*list)[list_size++]
+                                        : (++list_size, list->emplace_back());
+      };
+      if (wire == wire_type_of(fd)) {
+        scalar(fd, sub, in, depth, next());
+      } else if (wire == WireFormatLite::WIRETYPE_LENGTH_DELIMITED && fd->is_packable()) {
+        const std::uint64_t size = varint(in);
+        if (size > static_cast<std::uint64_t>(in.BytesUntilLimit())) throw GiveUp{};
+        const auto limit = in.PushLimit(static_cast<int>(size));
+        while (in.BytesUntilLimit() > 0) scalar(fd, sub, in, depth, next());
+        in.PopLimit(limit);
+      } else {
+        throw GiveUp{};
+      }
+    }
+    close_list();
+    for (const FieldDescriptor* fd : info.no_presence) {
+      if (!set[static_cast<std::size_t>(fd->index())]) {
+        entry(obj, k++, rules_.proto_names ? fd->name() : fd->json_name()) = format_.default_of(fd);
+      }
+    }
+    obj.truncate(k);
+  }
+
+  const Reader& format_;
+  ReadRules rules_;
+};
+
+class DirectWriter {
+ public:
+  explicit DirectWriter(WriteRules rules) : rules_(rules) {}
+
+  // Appends `v` as a message of `info` to `out`; false when the reflection path must write it
+  // (`out` is then as it was).
+  bool write(const MessageInfo& info, const Value& v, std::string& out) const {
+    const std::size_t start = out.size();
+    try {
+      message(info, v, out, 0);
+    } catch (const GiveUp&) {
+      out.resize(start);
+      return false;
+    } catch (const Located&) {
+      out.resize(start);
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  static void varint(std::uint64_t v, std::string& out) {
+    std::uint8_t buf[10];
+    const std::uint8_t* end = pb::io::CodedOutputStream::WriteVarint64ToArray(v, buf);
+    out.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(end - buf));
+  }
+
+  static void tag(const FieldDescriptor* fd, WireFormatLite::WireType wire, std::string& out) {
+    varint(WireFormatLite::MakeTag(fd->number(), wire), out);
+  }
+
+  static void fixed32(std::uint32_t v, std::string& out) {
+    std::uint8_t buf[4];
+    pb::io::CodedOutputStream::WriteLittleEndian32ToArray(v, buf);
+    out.append(reinterpret_cast<const char*>(buf), 4);
+  }
+
+  static void fixed64(std::uint64_t v, std::string& out) {
+    std::uint8_t buf[8];
+    pb::io::CodedOutputStream::WriteLittleEndian64ToArray(v, buf);
+    out.append(reinterpret_cast<const char*>(buf), 8);
+  }
+
+  // Runs `body`, which appends a length-delimited payload, after a length prefix it then fills
+  // in: one byte is kept for it, and the payload moved when its length needs more.
+  template <typename F>
+  static void delimited(std::string& out, F&& body) {
+    const std::size_t at = out.size();
+    out.push_back('\0');
+    body();
+    const std::size_t size = out.size() - at - 1;
+    if (size < 0x80) {
+      out[at] = static_cast<char>(size);
+      return;
+    }
+    std::uint8_t buf[10];
+    const auto n =
+        static_cast<std::size_t>(pb::io::CodedOutputStream::WriteVarint64ToArray(size, buf) - buf);
+    out.insert(at + 1, n - 1, '\0');
+    std::memcpy(out.data() + at, buf, n);
+  }
+
+  // The wire form of one value of `fd`, without its tag; false for a proto3 default that a
+  // singular field leaves out (`skip_default`).
+  bool value(const FieldDescriptor* fd, const MessageInfo* sub, const Value& v, std::string& out,
+             int depth, bool skip_default) const {
+    switch (fd->type()) {
+      case FieldDescriptor::TYPE_INT32: {
+        const auto i = integer_from<std::int32_t>(v, "int32");
+        if (skip_default && i == 0) return false;
+        varint(static_cast<std::uint64_t>(static_cast<std::int64_t>(i)), out);
+        return true;
+      }
+      case FieldDescriptor::TYPE_SINT32: {
+        const auto i = integer_from<std::int32_t>(v, "int32");
+        if (skip_default && i == 0) return false;
+        varint(WireFormatLite::ZigZagEncode32(i), out);
+        return true;
+      }
+      case FieldDescriptor::TYPE_UINT32: {
+        const auto i = integer_from<std::uint32_t>(v, "uint32");
+        if (skip_default && i == 0) return false;
+        varint(i, out);
+        return true;
+      }
+      case FieldDescriptor::TYPE_INT64: {
+        const auto i = integer_from<std::int64_t>(v, "int64");
+        if (skip_default && i == 0) return false;
+        varint(static_cast<std::uint64_t>(i), out);
+        return true;
+      }
+      case FieldDescriptor::TYPE_SINT64: {
+        const auto i = integer_from<std::int64_t>(v, "int64");
+        if (skip_default && i == 0) return false;
+        varint(WireFormatLite::ZigZagEncode64(i), out);
+        return true;
+      }
+      case FieldDescriptor::TYPE_UINT64: {
+        const auto i = integer_from<std::uint64_t>(v, "uint64");
+        if (skip_default && i == 0) return false;
+        varint(i, out);
+        return true;
+      }
+      case FieldDescriptor::TYPE_BOOL: {
+        if (!v.is_bool()) throw GiveUp{};
+        if (skip_default && !v.as_bool()) return false;
+        varint(v.as_bool() ? 1 : 0, out);
+        return true;
+      }
+      case FieldDescriptor::TYPE_ENUM: {
+        int number = 0;
+        if (v.is_string()) {
+          const pb::EnumValueDescriptor* e = fd->enum_type()->FindValueByName(v.as_string());
+          if (e == nullptr) throw GiveUp{};
+          number = e->number();
+        } else {
+          number = integer_from<std::int32_t>(v, "enum");
+        }
+        if (skip_default && number == 0) return false;
+        varint(static_cast<std::uint64_t>(static_cast<std::int64_t>(number)), out);
+        return true;
+      }
+      case FieldDescriptor::TYPE_FIXED32: {
+        const auto i = integer_from<std::uint32_t>(v, "fixed32");
+        if (skip_default && i == 0) return false;
+        fixed32(i, out);
+        return true;
+      }
+      case FieldDescriptor::TYPE_SFIXED32: {
+        const auto i = integer_from<std::int32_t>(v, "sfixed32");
+        if (skip_default && i == 0) return false;
+        fixed32(static_cast<std::uint32_t>(i), out);
+        return true;
+      }
+      case FieldDescriptor::TYPE_FLOAT: {
+        const double d = double_from(v, "float");
+        if (std::isfinite(d) && std::fabs(d) > std::numeric_limits<float>::max()) throw GiveUp{};
+        const std::uint32_t bits = WireFormatLite::EncodeFloat(static_cast<float>(d));
+        if (skip_default && bits == 0) return false;
+        fixed32(bits, out);
+        return true;
+      }
+      case FieldDescriptor::TYPE_FIXED64: {
+        const auto i = integer_from<std::uint64_t>(v, "fixed64");
+        if (skip_default && i == 0) return false;
+        fixed64(i, out);
+        return true;
+      }
+      case FieldDescriptor::TYPE_SFIXED64: {
+        const auto i = integer_from<std::int64_t>(v, "sfixed64");
+        if (skip_default && i == 0) return false;
+        fixed64(static_cast<std::uint64_t>(i), out);
+        return true;
+      }
+      case FieldDescriptor::TYPE_DOUBLE: {
+        const std::uint64_t bits = WireFormatLite::EncodeDouble(double_from(v, "double"));
+        if (skip_default && bits == 0) return false;
+        fixed64(bits, out);
+        return true;
+      }
+      case FieldDescriptor::TYPE_STRING: {
+        if (!v.is_string() || !valid_utf8(v.as_string())) throw GiveUp{};
+        const std::string& s = v.as_string();
+        if (skip_default && s.empty()) return false;
+        varint(s.size(), out);
+        out += s;
+        return true;
+      }
+      case FieldDescriptor::TYPE_BYTES: {
+        if (!v.is_string()) throw GiveUp{};
+        std::string bytes;
+        if (!absl::Base64Unescape(v.as_string(), &bytes) &&
+            !absl::WebSafeBase64Unescape(v.as_string(), &bytes)) {
+          throw GiveUp{};
+        }
+        if (skip_default && bytes.empty()) return false;
+        varint(bytes.size(), out);
+        out += bytes;
+        return true;
+      }
+      case FieldDescriptor::TYPE_MESSAGE:
+        if (depth >= 100) throw GiveUp{};
+        delimited(out, [&] { message(*sub, v, out, depth + 1); });
+        return true;
+      case FieldDescriptor::TYPE_GROUP:
+        break;
+    }
+    throw GiveUp{};
+  }
+
+  void message(const MessageInfo& info, const Value& v, std::string& out, int depth) const {
+    if (!v.is_object()) throw GiveUp{};
+    absl::InlinedVector<const Value*, 16> items(info.by_number.size(), nullptr);
+    for (const auto& [key, item] : v.as_object()) {
+      const FieldDescriptor* fd = info.field_named(key);
+      if (fd == nullptr) {
+        if (rules_.ignore_unknown_fields) continue;
+        throw GiveUp{};
+      }
+      const Value*& at = items[static_cast<std::size_t>(fd->index())];
+      if (at != nullptr) throw GiveUp{};  // by both its names
+      at = &item;
+    }
+    // libprotobuf writes fields by number: so does this.
+    for (const FieldDescriptor* fd : info.by_number) {
+      const Value* item = items[static_cast<std::size_t>(fd->index())];
+      if (item == nullptr || item->is_null()) continue;
+      const MessageInfo* sub = info.subs[static_cast<std::size_t>(fd->index())];
+      const auto wire =
+          WireFormatLite::WireTypeForFieldType(static_cast<WireFormatLite::FieldType>(fd->type()));
+      if (!fd->is_repeated()) {
+        // Tag first, taken back when the value is a default a proto3 field leaves out.
+        const std::size_t at = out.size();
+        tag(fd, wire, out);
+        if (!value(fd, sub, *item, out, depth, sub == nullptr)) out.resize(at);
+        continue;
+      }
+      if (!item->is_array()) throw GiveUp{};
+      const Array& list = item->as_array();
+      if (list.empty()) continue;
+      if (fd->is_packed()) {
+        tag(fd, WireFormatLite::WIRETYPE_LENGTH_DELIMITED, out);
+        delimited(out, [&] {
+          for (const Value& x : list) value(fd, sub, x, out, depth, false);
+        });
+        continue;
+      }
+      for (const Value& x : list) {
+        if (x.is_null()) throw GiveUp{};
+        tag(fd, wire, out);
+        value(fd, sub, x, out, depth, false);
+      }
+    }
+  }
+
+  WriteRules rules_;
+};
+
 // ---- the binary form --------------------------------------------------------------------
 
 void decode(const MessageType& type, const ReadRules& rules, std::string_view data,
@@ -1074,6 +1696,16 @@ void decode(const MessageType& type, const ReadRules& rules, std::string_view da
         fmt::format("protobuf deserializer: {} bytes are beyond the 2 GiB "
                     "a message may have",
                     data.size()));
+  }
+  const Reader reader(type.types(), rules);
+  const MessageInfo& root = type.root_info();
+  if (root.direct) {
+    Value v = detail::take_parsed_spare();
+    if (!v.is_object()) v = Value(Object{});
+    if (DirectReader(reader, rules).read(root, data, v.as_object())) {
+      out.push_back(std::move(v));
+      return;
+    }
   }
   auto m = type.lease();
   if (!m->ParsePartialFromArray(data.data(), static_cast<int>(data.size()))) {
@@ -1089,7 +1721,7 @@ void decode(const MessageType& type, const ReadRules& rules, std::string_view da
                     type.root()->full_name(), m->InitializationErrorString()));
   }
   try {
-    out.push_back(Reader(type.types(), rules).message(*m));
+    out.push_back(reader.message(*m));
   } catch (const Located& e) {
     throw serde::located_error("protobuf", "deserializer", e);
   }
@@ -1098,6 +1730,9 @@ void decode(const MessageType& type, const ReadRules& rules, std::string_view da
 // Writes `value` as a message of `type` into `out` after its first `offset` bytes.
 void encode(const MessageType& type, const WriteRules& rules, bool deterministic,
             const Value& value, std::string& out, std::size_t offset) {
+  out.resize(offset);
+  const MessageInfo& root = type.root_info();
+  if (root.direct && DirectWriter(rules).write(root, value, out)) return;
   auto m = type.lease();
   try {
     Writer(type.types(), rules).message(value, *m);

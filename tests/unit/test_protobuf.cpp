@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "legacy.pb.h"
+#include "serde/parse_reuse.hpp"
 #include "shop.pb.h"
 #include "streamframe/errors.hpp"
 #include "streamframe/protobuf.hpp"
@@ -330,6 +331,119 @@ TEST(Protobuf, OneSerdeServesManyThreads) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(wrong.load(), 0);
+}
+
+// Plain proto3 messages take the direct codec (no reflection); it must give what the
+// reflection path and the generated classes give, and leave whatever is off its path to them.
+TEST(Protobuf, ThePlainMessageCodecAgreesWithTheGeneratedClasses) {
+  shop::Basket b;
+  auto* item = b.add_items();
+  item->set_sku("a");
+  item->set_quantity(-3);
+  item->set_unit_price(-0.0);  // not a default to proto3: its bits are not zero
+  b.add_items();               // all defaults: an empty message, still there
+  b.mutable_best()->set_sku("best");
+  b.add_tags("x");
+  b.add_tags("");
+  b.add_counts(-1);
+  b.add_counts(9007199254740993LL);
+  b.add_prices(0.5);
+  b.set_status(shop::STATUS_PLACED);
+  b.add_statuses(shop::STATUS_SHIPPED);
+  b.add_statuses(static_cast<shop::Status>(7));  // open enum: a number it does not name
+  b.set_blob(std::string("\x00\x01\xfe", 3));
+  b.add_deltas(-70000);
+  b.add_marks(1);
+  b.add_marks(4000000000U);
+  const std::string bytes = b.SerializeAsString();
+  const Value expected = Value::from_json(
+      R"({"items":[{"sku":"a","quantity":-3,"unitPrice":-0.0},{"sku":"","quantity":0,"unitPrice":0.0}],)"
+      R"("best":{"sku":"best","quantity":0,"unitPrice":0.0},"tags":["x",""],)"
+      R"("counts":["-1","9007199254740993"],"prices":[0.5],"status":"STATUS_PLACED",)"
+      R"("statuses":["STATUS_SHIPPED",7],"blob":"AAH+","deltas":[-70000],"marks":[1,4000000000],)"
+      R"("weight":0.0})");
+  for (const auto& type :
+       {from_set("shop.Basket"), ProtobufMessageType{.descriptor = shop::Basket::descriptor()}}) {
+    const auto d = protobuf_deserializer({.msg_type = type});
+    const auto s = protobuf_serializer({.msg_type = type});
+    const Value v = d->deserialize_one(bytes);
+    EXPECT_EQ(v.to_json(), expected.to_json());
+    std::string out;
+    s->serialize(v, out);
+    EXPECT_EQ(to_hex(out), to_hex(bytes));
+  }
+  const auto d = protobuf_deserializer({.msg_type = from_set("shop.Basket")});
+  // Off the direct path: `best` twice merges (the reflection path reads it), counts unpacked,
+  // a field number the type does not know.
+  std::string twice = bytes;
+  shop::Basket more;
+  more.mutable_best()->set_quantity(5);
+  twice += more.SerializeAsString();
+  twice += std::string("\x20\x05\x20\x06", 4);  // counts 5 and 6, one tag each
+  twice += std::string("\xf8\x07\x01", 3);      // field 127
+  shop::Basket merged;
+  ASSERT_TRUE(merged.ParseFromString(twice));
+  EXPECT_EQ(d->deserialize_one(twice), d->deserialize_one(merged.SerializeAsString()));
+  EXPECT_EQ(d->deserialize_one(twice)["best"]["quantity"], Value(5));
+  EXPECT_EQ(d->deserialize_one(twice)["counts"].size(), 4u);
+  // Truncated inside a nested message, a zero tag, a wrong wire type, invalid UTF-8.
+  std::string e = error_of([&] { d->deserialize_one(bytes.substr(0, 6)); });
+  EXPECT_TRUE(contains(e, "6 bytes are not a valid shop.Basket message")) << e;
+  e = error_of([&] { d->deserialize_one(std::string("\x00\x01", 2)); });
+  EXPECT_TRUE(contains(e, "are not a valid shop.Basket message")) << e;
+  e = error_of([&] { d->deserialize_one(std::string("\x31\0\0\0\0\0\0\0\0", 9)); });
+  EXPECT_TRUE(contains(e, "field 'status' (number 6) of shop.Basket came as a fixed64")) << e;
+  e = error_of([&] { d->deserialize_one(std::string("\x1a\x02\xc3\x28", 4)); });
+  EXPECT_TRUE(contains(e, "are not a valid shop.Basket message")) << e;
+  // Values the direct writer does not take go to the reflection path for its error.
+  const auto s = protobuf_serializer({.msg_type = from_set("shop.Basket")});
+  std::string out;
+  e = error_of([&] { s->serialize(Value::from_json(R"({"items":[{"quantity":"x"}]})"), out); });
+  EXPECT_TRUE(contains(e, "field 'items[0].quantity': \"x\" is not an integer")) << e;
+  e = error_of([&] { s->serialize(Value::from_json(R"({"deltas":[1,null]})"), out); });
+  EXPECT_TRUE(contains(e, "field 'deltas[1]': null is not allowed")) << e;
+  e = error_of([&] { s->serialize(Value::from_json(R"({"statuses":["STATUS_GONE"]})"), out); });
+  EXPECT_TRUE(contains(e, "field 'statuses[0]': \"STATUS_GONE\" is not a value of enum")) << e;
+  // A long nested message: its length takes two bytes.
+  Value big = Value::object({{"best", Value::object({{"sku", std::string(300, 'z')}})}});
+  s->serialize(big, out);
+  shop::Basket parsed;
+  ASSERT_TRUE(parsed.ParseFromString(out));
+  EXPECT_EQ(parsed.best().sku(), std::string(300, 'z'));
+}
+
+// The run loop gives each record back for the next one to be built into (parse_reuse.hpp):
+// whatever that record held, the next message reads the same.
+TEST(Protobuf, ARecordGivenBackIsRebuiltIntoTheNextMessageUnchanged) {
+  const auto d = protobuf_deserializer({.msg_type = from_set("shop.Basket")});
+  shop::Basket big;
+  for (int i = 0; i < 5; ++i) {
+    auto* item = big.add_items();
+    item->set_sku(std::string(40, static_cast<char>('a' + i)));
+    item->set_quantity(i + 1);
+  }
+  big.add_tags("a long tag that does not fit in a small string");
+  big.add_counts(1);
+  big.set_blob("blob");
+  shop::Basket small;
+  small.add_items()->set_sku("s");
+  small.set_weight(2.5);
+  small.add_statuses(shop::STATUS_PLACED);
+  const Value big_alone = d->deserialize_one(big.SerializeAsString());
+  const Value small_alone = d->deserialize_one(small.SerializeAsString());
+  const std::vector<Value> previous = {
+      big_alone, small_alone,
+      Value::from_json(R"({"weight":"x","items":{"a":1},"tags":[1,[2]],"z":null,"q":1,"r":2,)"
+                       R"("s":3,"t":4,"u":5,"v":6,"w":7,"x":8,"y":9,"zz":10})")};
+  for (const Value& before : previous) {
+    for (const auto& [message, alone] :
+         {std::pair{&big, &big_alone}, std::pair{&small, &small_alone}}) {
+      Value given = before;
+      detail::give_back_parsed(std::move(given));
+      const Value v = d->deserialize_one(message->SerializeAsString());
+      EXPECT_EQ(v.to_json(), alone->to_json()) << "after " << before.to_json();
+    }
+  }
 }
 
 TEST(ProtobufEmbedded, APipelineReadsAndWritesProtobufAndSkipsARecordItCannotDecode) {
