@@ -7,6 +7,14 @@
 //
 // valijson's Validator caches the compiled regular expressions of "pattern" and is not
 // thread-safe: each schema lends validators from a small pool, one per thread at a time.
+//
+// Cost (measured on this 2-core machine, one thread, a 5-field object against a 5-property
+// schema): about 0.9 M records/s written or read with validation, against 11 M/s writing and
+// 5.6 M/s reading plain json. malloc and free are the top of the profile (callgrind: about a
+// quarter of the instructions): valijson's visitor copies its context (a vector of strings)
+// for every property and array item it descends into, and collects matched property names
+// in a std::set<std::string>; the adapter here copies nothing but the strings valijson asks
+// for by value (enum, const, minLength, pattern).
 #ifndef VALIJSON_USE_EXCEPTIONS
 // valijson reports a bad schema by calling abort() unless this is set.
 #define VALIJSON_USE_EXCEPTIONS 1

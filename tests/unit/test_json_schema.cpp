@@ -186,6 +186,16 @@ TEST(JsonSchema, NestedFailuresNameTheirPathThroughObjectsArraysAndRefs) {
   EXPECT_NE(failure(zip).find("at '/customer/address/zip'"), std::string::npos);
 }
 
+TEST(JsonSchema, BooleanSchemasAcceptEverythingOrNothing) {
+  EXPECT_NO_THROW(serialize(Value::object({{"any", Value::array({1, "x"})}}), "true"));
+  EXPECT_EQ(failure(Value(1), "false").rfind("json serializer: schema validation failed", 0), 0u);
+  EXPECT_NO_THROW(serialize(Value(1), R"({"properties": {"a": false}})"));
+  // valijson reports nothing for the false schema itself: the property that met it is named.
+  EXPECT_EQ(failure(Value::object({{"a", 1}}), R"({"properties": {"a": false}})"),
+            "json serializer: schema validation failed at '' (the document): Failed to validate "
+            "against schema associated with property name 'a'.");
+}
+
 TEST(JsonSchema, CombinatorsAreChecked) {
   const char* schema = R"({"properties": {"v": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
                                           "w": {"oneOf": [{"minimum": 0}, {"maximum": 10}]},
