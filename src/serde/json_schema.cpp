@@ -49,6 +49,7 @@
 #include "streamframe/errors.hpp"
 
 namespace streamframe::serde::json_schema {
+namespace {
 
 class ValueAdapter;
 class ValueArrayIterator;
@@ -286,6 +287,7 @@ bool FrozenValue::equalTo(const valijson::adapters::Adapter& other, bool strict)
   return ValueAdapter(value_).equalTo(other, strict);
 }
 
+}  // namespace
 }  // namespace streamframe::serde::json_schema
 
 namespace valijson::adapters {
@@ -315,42 +317,28 @@ std::string read_schema_text(const std::string& schema, const std::string& schem
   return text.str();
 }
 
-void drop_format(Value& schema);
-
-void drop_format_in_map(Value* map) {
-  if (map == nullptr || !map->is_object()) return;
-  for (auto& [name, sub] : map->as_object()) drop_format(sub);
-}
-
-void drop_format_in_list(Value* list) {
-  if (list == nullptr || !list->is_array()) return;
-  for (auto& sub : list->as_array()) drop_format(sub);
-}
-
-// Removes the "format" keyword from a schema and its subschemas: valijson asserts some formats
-// (and throws on a non-string value under "date"), where JSON Schema 2020-12 makes "format" an
-// annotation and the validators of Quix Streams and confluent-kafka do not check it. Walks the
-// keywords that hold subschemas only, so a property named "format" stays.
-void drop_format(Value& schema) {
-  if (!schema.is_object()) return;
-  Object& o = schema.as_object();
-  o.erase("format");
-  for (const char* map : {"properties", "patternProperties", "definitions", "$defs", "dependencies",
-                          "dependentSchemas"}) {
-    drop_format_in_map(o.find(map));
+// Removes the "format" keyword from a schema: valijson asserts some formats (and throws on a
+// non-string value under "date"), where JSON Schema 2020-12 makes "format" an annotation and the
+// validators of Quix Streams and confluent-kafka do not check it. Walks the whole document (a
+// "$ref" may point anywhere) except the values that are data, not schemas; in the keywords
+// whose members are named subschemas, a member named "format" is a property, not the keyword.
+void drop_format(Value& node) {
+  if (node.is_array()) {
+    for (auto& item : node.as_array()) drop_format(item);
+    return;
   }
-  for (const char* list : {"allOf", "anyOf", "oneOf", "prefixItems"})
-    drop_format_in_list(o.find(list));
-  for (const char* one :
-       {"additionalItems", "additionalProperties", "not", "if", "then", "else", "contains",
-        "propertyNames", "unevaluatedItems", "unevaluatedProperties"}) {
-    if (Value* sub = o.find(one)) drop_format(*sub);
-  }
-  if (Value* items = o.find("items")) {
-    if (items->is_array()) {
-      drop_format_in_list(items);
+  if (!node.is_object()) return;
+  Object& o = node.as_object();
+  if (const Value* format = o.find("format"); format != nullptr && format->is_string())
+    o.erase("format");
+  for (auto& [key, sub] : o) {
+    if (key == "enum" || key == "const" || key == "default" || key == "examples") continue;
+    if ((key == "properties" || key == "patternProperties" || key == "definitions" ||
+         key == "$defs" || key == "dependentSchemas" || key == "dependencies") &&
+        sub.is_object()) {
+      for (auto& [name, schema] : sub.as_object()) drop_format(schema);
     } else {
-      drop_format(*items);
+      drop_format(sub);
     }
   }
 }

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -219,6 +220,14 @@ TEST(JsonSchema, FormatIsNotAsserted) {
                                           "at": {"format": "date-time"}}})";
   EXPECT_NO_THROW(
       serialize(Value::object({{"day", "not a date"}, {"at", Value::object({{"x", 1}})}}), schema));
+  // ... wherever a "$ref" finds it; and a "format" inside data ("const") stays data.
+  const char* anywhere = R"({"properties": {"d": {"$ref": "#/x/day"},
+                                            "c": {"const": {"format": "date"}}},
+                             "x": {"day": {"format": "date"}}})";
+  EXPECT_NO_THROW(serialize(Value::object({{"d", "never"}}), anywhere));
+  EXPECT_NO_THROW(serialize(Value::object({{"c", Value::object({{"format", "date"}})}}), anywhere));
+  EXPECT_NE(failure(Value::object({{"c", Value::object()}}), anywhere).find("at '/c'"),
+            std::string::npos);
   // ... and a property named "format" is still a property.
   const char* named = R"({"properties": {"format": {"type": "string"}}})";
   EXPECT_NE(failure(Value::object({{"format", 1}}), named).find("at '/format'"), std::string::npos);
@@ -427,6 +436,75 @@ TEST(JsonSchemaEmbedded, RecordsFailingTheSchemaGoThroughTheErrorCallbacksAndNot
   ASSERT_EQ(written.size(), 2u);
   EXPECT_EQ(*written[0].value, R"({"id":7,"qty2":14})");
   EXPECT_EQ(*written[1].value, R"({"id":8,"qty2":16})");
+}
+
+// The dead-letter choice: the record failing its schema goes to the dead-letter topic as it
+// came, with the validation error in its headers, and the app goes on.
+TEST(JsonSchemaEmbedded, ARecordFailingTheSchemaIsDeadLettered) {
+  using namespace std::chrono_literals;
+  auto cfg = test::embedded_config("json-schema-dl");
+  cfg.dead_letter_topic = "json-schema-dl-dlq";
+  cfg.on_consumer_error = [](const std::exception&, const ErrorContext&) {
+    return ErrorAction::dead_letter;
+  };
+  Application app(cfg);
+  const Topic in = app.topic("json-schema-dl-in",
+                             {.value_deserializer = json_deserializer({.schema = kOrderSchema})});
+  const std::string bad = with(order(), "status", "LOST").to_json();
+  {
+    Producer producer = app.get_producer();
+    producer.produce("json-schema-dl-in", std::string_view("a"), std::string_view(bad));
+    producer.produce("json-schema-dl-in", std::string_view("b"),
+                     std::string_view(order().to_json()));
+    ASSERT_TRUE(producer.flush(10s));
+  }
+  const auto sdf = app.dataframe(in);
+  const auto out = app.run({.timeout = 10s, .count = 1});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], order());
+  EXPECT_EQ(app.stats().dead_lettered, 1u);
+
+  test::KafkaProbe probe(app.bootstrap_servers());
+  const auto dead = probe.read_all("json-schema-dl-dlq", 1, 20s);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].value, std::optional<std::string>(bad));
+  std::map<std::string, std::string> headers;
+  for (const auto& [k, v] : dead[0].headers) headers[k] = v.value_or("<null>");
+  EXPECT_EQ(headers["streamframe.error.type"], "SerializationError");
+  EXPECT_NE(headers["streamframe.error.message"].find(
+                "json deserializer: schema validation failed at '/status': Failed to match "
+                "against any enum values."),
+            std::string::npos)
+      << headers["streamframe.error.message"];
+  EXPECT_EQ(headers["streamframe.source.offset"], "0");
+}
+
+// Without a callback (and no dead-letter topic) the error stops the app: run() throws it, with
+// where it came from.
+TEST(JsonSchemaEmbedded, WithoutACallbackARecordFailingTheSchemaStopsTheApp) {
+  using namespace std::chrono_literals;
+  Application app(test::embedded_config("json-schema-stop"));
+  const Topic in = app.topic("json-schema-stop-in",
+                             {.value_deserializer = json_deserializer({.schema = kOrderSchema})});
+  {
+    Producer producer = app.get_producer();
+    producer.produce("json-schema-stop-in", std::string_view("a"),
+                     std::string_view(order().to_json()));
+    producer.produce("json-schema-stop-in", std::string_view("b"),
+                     std::string_view(with(order(), "id", "x").to_json()));
+    ASSERT_TRUE(producer.flush(10s));
+  }
+  const auto sdf = app.dataframe(in);
+  try {
+    app.run({.timeout = 10s, .count = 2});
+    ADD_FAILURE() << "run() returned";
+  } catch (const SerializationError& e) {
+    EXPECT_NE(std::string(e.what()).find("schema validation failed at '/id'"), std::string::npos)
+        << e.what();
+    EXPECT_EQ(e.topic(), "json-schema-stop-in");
+    EXPECT_EQ(e.partition(), 0);
+    EXPECT_EQ(e.offset(), 1);
+  }
 }
 
 }  // namespace
