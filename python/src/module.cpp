@@ -17,6 +17,7 @@ NB_MODULE(_core, m) {
   streamframe::python::bind_sources(m);
   streamframe::python::bind_sinks(m);
   streamframe::python::bind_serdes(m);
+  streamframe::python::bind_json_schema(m);
   streamframe::python::bind_application(m);
   m.def("_callback_gil_count", &streamframe::python::CallbackGil::count,
         "How many times the engine took the GIL to call Python (for tests of PY-03).");

@@ -151,8 +151,6 @@ std::shared_ptr<const Serializer> wrap_serializer(nb::handle keeper, nb::object 
 
 namespace streamframe::python {
 
-namespace {
-
 // streamframe.models.serializers.SchemaRegistryClientConfig, as the dict the package passes.
 SchemaRegistryClientConfig registry_config(const nb::dict& d) {
   SchemaRegistryClientConfig c;
@@ -188,8 +186,6 @@ SchemaRegistrySerializationConfig serialization_config(const nb::dict& d) {
   }
   return c;
 }
-
-}  // namespace
 
 void bind_serdes(nb::module_& m) {
   nb::class_<NativeSerializer>(m, "NativeSerializer")

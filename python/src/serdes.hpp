@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "streamframe/schema_registry.hpp"
 #include "streamframe/serde.hpp"
 
 namespace streamframe::python {
@@ -39,5 +40,12 @@ struct NativeDeserializer {
 
 // _core.avro_serializer / avro_deserializer and the two handle classes.
 void bind_serdes(nb::module_& m);
+// _core.json_serializer / json_deserializer: JSON Schema and its registry variant
+// (bind_json_schema.cpp).
+void bind_json_schema(nb::module_& m);
+
+// The package's SchemaRegistryClientConfig / SchemaRegistrySerializationConfig `_as_dict()`.
+SchemaRegistryClientConfig registry_config(const nb::dict& d);
+SchemaRegistrySerializationConfig serialization_config(const nb::dict& d);
 
 }  // namespace streamframe::python

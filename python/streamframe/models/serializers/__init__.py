@@ -8,8 +8,10 @@ callbacks (``on_consumer_error`` for a deserializer, ``on_processing_error`` for
 and ``IgnoreMessage`` raised by a deserializer drops the message.
 """
 
+import json
 from typing import Any, Callable, Iterable, List, Mapping, Optional, Tuple, Union
 
+from ... import _core
 from ..._core import SerializationError, StreamframeError
 
 Headers = Optional[List[Tuple[str, bytes]]]
@@ -150,30 +152,63 @@ def _json_validator(schema: Optional[Mapping], validator: Any) -> Any:
     try:
         from jsonschema import Draft202012Validator
     except ImportError as e:  # Quix Streams depends on it; streamframe does not
-        raise ImportError("JSON Schema validation needs the jsonschema package "
+        raise ImportError("JSON Schema validation in Python needs the jsonschema package "
                           "(pip install jsonschema)") from e
     return Draft202012Validator(schema)
 
 
+def _json_schema_text(schema: Union[Mapping[str, Any], str, bool]) -> str:
+    return schema if isinstance(schema, str) else json.dumps(schema)
+
+
+def _registry_dicts(name: str, client: Any, serialization: Any = None) -> Tuple[Any, Any]:
+    if serialization is not None and client is None:
+        raise ValueError(f"{name}: schema_registry_serialization_config needs "
+                         f"schema_registry_client_config")
+    if client is None:
+        return None, None
+    from .schema_registry import SchemaRegistrySerializationConfig
+
+    return client._as_dict(), (serialization or SchemaRegistrySerializationConfig())._as_dict()
+
+
 class JSONDeserializer(_Native, Deserializer):
-    """JSON, parsed natively. With a custom ``loads``, a ``schema`` or a ``validator`` it runs
-    in Python per message (like any Python deserializer)."""
+    """JSON, parsed natively. With a ``schema`` (a JSON Schema as a dict or its JSON text) each
+    record is validated natively too (valijson: drafts 4 and 7; docs/behaviour.md TOP-05), a
+    failure raising SerializationError naming the failing path. With
+    ``schema_registry_client_config`` records are read in Confluent's wire format and validated
+    against the schema their id names, or against ``schema`` when given. A custom ``loads`` or
+    ``validator`` runs in Python per message (like any Python deserializer), ``schema`` then
+    validated with jsonschema's Draft 2020-12 as Quix Streams does."""
 
     def __init__(self, loads: Optional[Callable[[bytes], Any]] = None,
                  schema: Optional[Mapping] = None, validator: Any = None,
                  schema_registry_client_config: Any = None):
-        if schema_registry_client_config is not None:
-            raise NotImplementedError("JSONDeserializer(schema_registry_client_config=...): "
-                                      "Schema Registry is not supported yet")
         self._loads = loads
-        self._validator = _json_validator(schema, validator)
-        if self._validator is not None:
-            self._validator.check_schema(self._validator.schema)
-        self._native = "json" if loads is None and self._validator is None else None
+        self._validator = None
+        self._handle = None
+        if loads is not None or validator is not None:
+            if schema_registry_client_config is not None:
+                raise NotImplementedError("JSONDeserializer(schema_registry_client_config=...) "
+                                          "with a custom loads or validator: not supported by "
+                                          "streamframe yet")
+            self._validator = _json_validator(schema, validator)
+            if self._validator is not None:
+                self._validator.check_schema(self._validator.schema)
+            self._native = None
+        elif schema is not None or schema_registry_client_config is not None:
+            registry, _ = _registry_dicts("JSONDeserializer", schema_registry_client_config)
+            self._handle = _core.json_deserializer(
+                _json_schema_text(schema) if schema is not None else None, registry)
+        else:
+            self._native = "json"
 
-    def __call__(self, value: bytes, ctx: SerializationContext) -> Any:
-        import json
+    def _native_name(self) -> Any:
+        return self._handle if self._handle is not None else self._native
 
+    def __call__(self, value: bytes, ctx: Optional[SerializationContext] = None) -> Any:
+        if self._handle is not None:
+            return self._handle.deserialize(value)
         try:
             data = (self._loads or json.loads)(value)
         except (ValueError, TypeError) as e:
@@ -187,25 +222,51 @@ class JSONDeserializer(_Native, Deserializer):
 
 
 class JSONSerializer(_Native, Serializer):
-    """JSON, written natively. With a custom ``dumps``, a ``schema`` or a ``validator`` it runs
-    in Python per message."""
+    """JSON, written natively. With a ``schema`` (a JSON Schema as a dict or its JSON text) each
+    value is validated natively first (valijson: drafts 4 and 7; docs/behaviour.md TOP-05), a
+    failure raising SerializationError naming the failing path. With
+    ``schema_registry_client_config`` the bytes are framed in Confluent's wire format with the
+    id of ``schema`` (schemaType JSON) under the subject ``schema_registry_serialization_config``
+    names (the record-name strategies use the schema's ``title``). A custom ``dumps`` or
+    ``validator`` runs in Python per message, ``schema`` then validated with jsonschema's Draft
+    2020-12 as Quix Streams does."""
 
     def __init__(self, dumps: Optional[Callable[[Any], Union[str, bytes]]] = None,
                  schema: Optional[Mapping] = None, validator: Any = None,
                  schema_registry_client_config: Any = None,
                  schema_registry_serialization_config: Any = None):
-        if schema_registry_client_config is not None:
-            raise NotImplementedError("JSONSerializer(schema_registry_client_config=...): "
-                                      "Schema Registry is not supported yet")
         self._dumps = dumps
-        self._validator = _json_validator(schema, validator)
-        if self._validator is not None:
-            self._validator.check_schema(self._validator.schema)
-        self._native = "json" if dumps is None and self._validator is None else None
+        self._validator = None
+        self._handle = None
+        if dumps is not None or validator is not None:
+            if schema_registry_client_config is not None:
+                raise NotImplementedError("JSONSerializer(schema_registry_client_config=...) "
+                                          "with a custom dumps or validator: not supported by "
+                                          "streamframe yet")
+            self._validator = _json_validator(schema, validator)
+            if self._validator is not None:
+                self._validator.check_schema(self._validator.schema)
+            self._native = None
+        elif schema is not None or schema_registry_client_config is not None:
+            registry, serialization = _registry_dicts(
+                "JSONSerializer", schema_registry_client_config,
+                schema_registry_serialization_config)
+            self._handle = _core.json_serializer(
+                _json_schema_text(schema) if schema is not None else None, registry,
+                serialization)
+        else:
+            if schema_registry_serialization_config is not None:
+                raise ValueError("JSONSerializer: schema_registry_serialization_config needs "
+                                 "schema_registry_client_config")
+            self._native = "json"
 
-    def __call__(self, value: Any, ctx: SerializationContext) -> Union[str, bytes]:
-        import json
+    def _native_name(self) -> Any:
+        return self._handle if self._handle is not None else self._native
 
+    def __call__(self, value: Any, ctx: Optional[SerializationContext] = None) -> Union[str, bytes]:
+        if self._handle is not None:
+            topic = ctx.topic if ctx is not None else None
+            return self._handle.serialize(value, topic, ctx is not None and ctx.field == "key")
         if self._validator is not None:
             try:
                 self._validator.validate(value)
