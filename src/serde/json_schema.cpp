@@ -556,36 +556,19 @@ class JsonRegistrySerializer final : public Serializer {
   std::string_view name() const override { return "json"; }
 
   std::shared_ptr<const Serializer> for_topic(const std::string& topic, bool key) const override {
-    std::string subject;
-    switch (config_.subject_name_strategy) {
-      case SubjectNameStrategy::topic_name:
-        subject = topic + (key ? "-key" : "-value");
-        break;
-      case SubjectNameStrategy::record_name:
-        subject = schema_->title();
-        break;
-      case SubjectNameStrategy::topic_record_name:
-        subject = topic + "-" + schema_->title();
-        break;
-    }
+    std::string subject =
+        serde::subject_name(config_.subject_name_strategy, topic, key, schema_->title());
     return std::make_shared<const JsonRegistrySerializer>(schema_, client_, config_,
                                                           std::move(subject));
   }
 
   void serialize(const Value& value, std::string& out) const override {
     schema_->validate(value, "json serializer");
-    std::int32_t id = id_.load(std::memory_order_acquire);
-    if (id < 0) {
-      if (subject_.empty()) {
-        throw SerializationError(
-            "json serializer: the topic-name subject strategies need the topic: give this "
-            "serializer to a topic (TopicOptions::value_serializer or key_serializer)");
-      }
-      id = config_.auto_register_schemas
-               ? client_->register_schema(subject_, schema_->text(), "JSON")
-               : client_->lookup_schema(subject_, schema_->text(), "JSON");
-      id_.store(id, std::memory_order_release);
-    }
+    const std::int32_t id = serde::subject_schema_id(id_, subject_, "json", [&] {
+      return config_.auto_register_schemas
+                 ? client_->register_schema(subject_, schema_->text(), "JSON")
+                 : client_->lookup_schema(subject_, schema_->text(), "JSON");
+    });
     out.clear();
     serde::append_wire_header(id, out);
     json::write(value, out);

@@ -1925,34 +1925,15 @@ class ProtobufRegistrySerializer final : public Serializer {
   std::string_view name() const override { return "protobuf"; }
 
   std::shared_ptr<const Serializer> for_topic(const std::string& topic, bool key) const override {
-    const std::string& record = type_->root()->full_name();
-    std::string subject;
-    switch (config_.subject_name_strategy) {
-      case SubjectNameStrategy::topic_name:
-        subject = topic + (key ? "-key" : "-value");
-        break;
-      case SubjectNameStrategy::record_name:
-        subject = record;
-        break;
-      case SubjectNameStrategy::topic_record_name:
-        subject = topic + "-" + record;
-        break;
-    }
+    std::string subject =
+        serde::subject_name(config_.subject_name_strategy, topic, key, type_->root()->full_name());
     return std::make_shared<const ProtobufRegistrySerializer>(type_, rules_, deterministic_,
                                                               client_, config_, std::move(subject));
   }
 
   void serialize(const Value& value, std::string& out) const override {
-    std::int32_t id = id_.load(std::memory_order_acquire);
-    if (id < 0) {
-      if (subject_.empty()) {
-        throw SerializationError(
-            "protobuf serializer: the topic-name subject strategies need the topic: give this "
-            "serializer to a topic (TopicOptions::value_serializer or key_serializer)");
-      }
-      id = schema_id();
-      id_.store(id, std::memory_order_release);
-    }
+    const std::int32_t id =
+        serde::subject_schema_id(id_, subject_, "protobuf", [&] { return schema_id(); });
     out.clear();
     serde::append_wire_header(id, out);
     out += indexes_;

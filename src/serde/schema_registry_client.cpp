@@ -210,6 +210,19 @@ std::shared_ptr<const RegisteredSchema> SchemaRegistryClient::schema_by_id(std::
   return by_id_.emplace(id, std::move(schema)).first->second;
 }
 
+std::string subject_name(SubjectNameStrategy strategy, std::string_view topic, bool key,
+                         std::string_view record) {
+  switch (strategy) {
+    case SubjectNameStrategy::record_name:
+      return std::string(record);
+    case SubjectNameStrategy::topic_record_name:
+      return fmt::format("{}-{}", topic, record);
+    case SubjectNameStrategy::topic_name:
+      break;
+  }
+  return fmt::format("{}-{}", topic, key ? "key" : "value");
+}
+
 void append_wire_header(std::int32_t id, std::string& out) {
   const auto u = static_cast<std::uint32_t>(id);
   out.push_back('\0');

@@ -4,6 +4,9 @@
 // answer, its HTTP status and Confluent error code. Thread-safe; schemas by id are cached.
 #pragma once
 
+#include <fmt/format.h>
+
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -13,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "streamframe/errors.hpp"
 #include "streamframe/schema_registry.hpp"
 
 namespace streamframe::serde {
@@ -73,6 +77,30 @@ class SchemaRegistryClient {
   std::mutex mutex_;
   std::map<std::int32_t, std::shared_ptr<const RegisteredSchema>> by_id_;
 };
+
+// The subject a serializer's schema goes under by Confluent's strategies: "<topic>-value" (or
+// "-key"), the record's full name, or "<topic>-<record>".
+std::string subject_name(SubjectNameStrategy strategy, std::string_view topic, bool key,
+                         std::string_view record);
+
+// A registry serializer's schema id: asked for by `fetch` at its first record under `subject`
+// and kept in `id` (-1 until then); a failed request is asked again at the next record. An
+// empty subject is a serializer a Topic did not bind (for_topic): an error naming `serde`.
+template <typename Fetch>
+std::int32_t subject_schema_id(std::atomic<std::int32_t>& id, const std::string& subject,
+                               std::string_view serde, Fetch&& fetch) {
+  std::int32_t known = id.load(std::memory_order_acquire);
+  if (known >= 0) return known;
+  if (subject.empty()) {
+    throw SerializationError(fmt::format(
+        "{} serializer: the topic-name subject strategies need the topic: give this serializer "
+        "to a topic (TopicOptions::value_serializer or key_serializer)",
+        serde));
+  }
+  known = fetch();
+  id.store(known, std::memory_order_release);
+  return known;
+}
 
 // Confluent's wire format: byte 0 is 0, bytes 1..4 the schema id (big-endian).
 inline constexpr std::size_t kWireHeaderSize = 5;

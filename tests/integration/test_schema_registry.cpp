@@ -17,12 +17,14 @@
 #include "streamframe/streamframe.hpp"
 #include "support/expect_error.hpp"
 #include "support/kafka_probe.hpp"
+#include "support/schema_registry_test.hpp"
 #include "support/test_env.hpp"
 
 namespace streamframe {
 namespace {
 
 namespace sft = streamframe::test;
+using sft::header_id;
 using namespace std::chrono_literals;
 
 const char* const kSchema = R"({"type": "record", "name": "Order", "namespace": "shop", "fields": [
@@ -31,10 +33,7 @@ const char* const kSchema = R"({"type": "record", "name": "Order", "namespace": 
     {"name": "note", "type": ["null", "string"], "default": null}]})";
 
 SchemaRegistryClientConfig registry() {
-  SchemaRegistryClientConfig c;
-  c.url = *sft::test_schema_registry();
-  c.basic_auth_user_info = sft::test_schema_registry_user_info();
-  return c;
+  return sft::test_registry_config();
 }
 
 std::shared_ptr<const Serializer> registry_serializer(
@@ -51,14 +50,6 @@ std::shared_ptr<const Deserializer> registry_deserializer() {
   AvroDeserializerOptions o;
   o.schema_registry_client_config = registry();
   return avro_deserializer(o);
-}
-
-std::string error_of(auto&& f) {
-  return test::error_message<SerializationError>(f);
-}
-
-std::int32_t header_id(std::string_view bytes) {
-  return serde::read_wire_header(bytes, "test");
 }
 
 Value order(int id, int qty, const char* status) {
@@ -133,7 +124,7 @@ TEST(SchemaRegistryAvro, SubjectsFollowTheStrategyAndKeysGetTheKeySubject) {
       serialize_with(SubjectNameStrategy::topic_record_name, false);
   EXPECT_EQ(by_topic_record, client.lookup_schema(topic + "-" + record, schema, "AVRO"));
   // Not given to a topic, a topic-name serializer cannot know its subject.
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(sft::serialization_error_of([&] {
               registry_serializer(schema)->serialize(order(1, 1, "NEW"), out);
             }).find("need the topic"),
             std::string::npos);
@@ -146,7 +137,8 @@ TEST(SchemaRegistryAvro, WithoutAutoRegistrationTheSchemaMustAlreadyBeThere) {
   c.auto_register_schemas = false;
   const auto ser = registry_serializer(kSchema, c)->for_topic(topic, false);
   std::string out;
-  const std::string error = error_of([&] { ser->serialize(order(1, 1, "NEW"), out); });
+  const std::string error =
+      sft::serialization_error_of([&] { ser->serialize(order(1, 1, "NEW"), out); });
   EXPECT_NE(error.find("looking up the AVRO schema under subject '" + topic + "-value'"),
             std::string::npos)
       << error;
@@ -265,7 +257,7 @@ TEST(SchemaRegistryAvro, ARegistryThatIsDownOrSilentFailsWithinTheTimeout) {
     for (auto&& call : {std::function<void()>([&] { ser->serialize(order(1, 1, "NEW"), out); }),
                         std::function<void()>([&] { (void)de->deserialize_one(wire + "x"); })}) {
       const auto start = std::chrono::steady_clock::now();
-      const std::string error = error_of(call);
+      const std::string error = sft::serialization_error_of(call);
       const auto took = std::chrono::steady_clock::now() - start;
       EXPECT_NE(error.find("schema registry at '" + client.url + "'"), std::string::npos) << error;
       EXPECT_NE(error.find(expected), std::string::npos) << error;
@@ -294,7 +286,7 @@ TEST(SchemaRegistryAvro, HttpsWithItsCaAndBasicAuthWorkAndTheirAbsenceIsAClearEr
 
   SchemaRegistryClientConfig untrusted = tls;
   untrusted.ssl_ca_location.clear();  // the system's CAs only
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(sft::serialization_error_of([&] {
               registry_serializer(kSchema, {}, untrusted)
                   ->for_topic(topic, false)
                   ->serialize(order(1, 1, "NEW"), out);
@@ -303,7 +295,7 @@ TEST(SchemaRegistryAvro, HttpsWithItsCaAndBasicAuthWorkAndTheirAbsenceIsAClearEr
   for (const std::string user_info : {"", "alice:wrong"}) {
     SchemaRegistryClientConfig refused = registry();
     refused.basic_auth_user_info = user_info;
-    const std::string error = error_of([&] {
+    const std::string error = sft::serialization_error_of([&] {
       registry_serializer(kSchema, {}, refused)
           ->for_topic(topic, false)
           ->serialize(order(1, 1, "NEW"), out);

@@ -16,12 +16,14 @@
 #include "streamframe/streamframe.hpp"
 #include "support/expect_error.hpp"
 #include "support/kafka_probe.hpp"
+#include "support/schema_registry_test.hpp"
 #include "support/test_env.hpp"
 
 namespace streamframe {
 namespace {
 
 namespace sft = streamframe::test;
+using sft::header_id;
 using namespace std::chrono_literals;
 
 // A title of its own per run, so the record-name subjects are new.
@@ -36,10 +38,7 @@ std::string schema_titled(const std::string& title) {
 const std::string kSchema = schema_titled("Order");
 
 SchemaRegistryClientConfig registry() {
-  SchemaRegistryClientConfig c;
-  c.url = *sft::test_schema_registry();
-  c.basic_auth_user_info = sft::test_schema_registry_user_info();
-  return c;
+  return sft::test_registry_config();
 }
 
 std::shared_ptr<const Serializer> registry_serializer(
@@ -58,14 +57,6 @@ std::shared_ptr<const Deserializer> registry_deserializer(
   o.schema = local_schema;
   o.schema_registry_client_config = client;
   return json_deserializer(o);
-}
-
-std::string error_of(auto&& f) {
-  return test::error_message<SerializationError>(f);
-}
-
-std::int32_t header_id(std::string_view bytes) {
-  return serde::read_wire_header(bytes, "test");
 }
 
 Value order(int id, int qty, const char* status) {
@@ -138,10 +129,12 @@ TEST(SchemaRegistryJson, SubjectsFollowTheStrategyAndKeysGetTheKeySubject) {
       serialize_with(SubjectNameStrategy::topic_record_name, false);
   EXPECT_EQ(by_topic_record, client.lookup_schema(topic + "-" + title, schema, "JSON"));
   // None of them was registered under another strategy's subject.
-  EXPECT_NE(error_of([&] { client.lookup_schema(title + "-value", schema, "JSON"); }).find("404"),
+  EXPECT_NE(sft::serialization_error_of([&] {
+              client.lookup_schema(title + "-value", schema, "JSON");
+            }).find("404"),
             std::string::npos);
   // Not given to a topic, a topic-name serializer cannot know its subject.
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(sft::serialization_error_of([&] {
               registry_serializer(schema)->serialize(order(1, 1, "NEW"), out);
             }).find("need the topic"),
             std::string::npos);
@@ -154,7 +147,8 @@ TEST(SchemaRegistryJson, WithoutAutoRegistrationTheSchemaMustAlreadyBeThere) {
   c.auto_register_schemas = false;
   const auto ser = registry_serializer(kSchema, c)->for_topic(topic, false);
   std::string out;
-  const std::string error = error_of([&] { ser->serialize(order(1, 1, "NEW"), out); });
+  const std::string error =
+      sft::serialization_error_of([&] { ser->serialize(order(1, 1, "NEW"), out); });
   EXPECT_NE(error.find("looking up the JSON schema under subject '" + topic + "-value'"),
             std::string::npos)
       << error;
@@ -169,7 +163,7 @@ TEST(SchemaRegistryJson, AValueFailingTheSchemaIsRefusedBeforeAnythingIsWritten)
   REQUIRE_TEST_SCHEMA_REGISTRY();
   const auto ser = registry_serializer(kSchema)->for_topic(sft::unique_name("srj-refuse"), false);
   std::string out = "untouched";
-  EXPECT_EQ(error_of([&] { ser->serialize(order(1, -1, "NEW"), out); }),
+  EXPECT_EQ(sft::serialization_error_of([&] { ser->serialize(order(1, -1, "NEW"), out); }),
             "json serializer: schema validation failed at '/qty': Expected number greater than or "
             "equal to 0.000000");
   EXPECT_EQ(out, "untouched");
@@ -252,13 +246,15 @@ TEST(SchemaRegistryJson, AReaderSchemaOfItsOwnIsValidatedInsteadOfTheWriters) {
   EXPECT_EQ(registry_deserializer()->deserialize_one(big), order(2, 500, "NEW"));
   const auto de = registry_deserializer(R"({"properties": {"qty": {"maximum": 100}}})");
   EXPECT_EQ(de->deserialize_one(small), order(1, 5, "NEW"));
-  EXPECT_EQ(error_of([&] { (void)de->deserialize_one(big); }),
+  EXPECT_EQ(sft::serialization_error_of([&] { (void)de->deserialize_one(big); }),
             "json deserializer: schema validation failed at '/qty': Expected number less than or "
             "equal to 100.000000");
   // The id is still checked against the registry.
   std::string unknown;
   serde::append_wire_header(2'000'000'001, unknown);
-  EXPECT_NE(error_of([&] { (void)de->deserialize_one(unknown + "{}"); }).find("HTTP 404"),
+  EXPECT_NE(sft::serialization_error_of([&] {
+              (void)de->deserialize_one(unknown + "{}");
+            }).find("HTTP 404"),
             std::string::npos);
 }
 
@@ -278,7 +274,7 @@ TEST(SchemaRegistryJson, HttpsWithItsCaAndBasicAuthWorkAndTheirAbsenceIsAClearEr
 
   SchemaRegistryClientConfig untrusted = tls;
   untrusted.ssl_ca_location.clear();  // the system's CAs only
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(sft::serialization_error_of([&] {
               registry_serializer(kSchema, {}, untrusted)
                   ->for_topic(topic, false)
                   ->serialize(order(1, 1, "NEW"), out);
@@ -287,7 +283,7 @@ TEST(SchemaRegistryJson, HttpsWithItsCaAndBasicAuthWorkAndTheirAbsenceIsAClearEr
   for (const std::string user_info : {"", "alice:wrong"}) {
     SchemaRegistryClientConfig refused = registry();
     refused.basic_auth_user_info = user_info;
-    const std::string error = error_of([&] {
+    const std::string error = sft::serialization_error_of([&] {
       registry_serializer(kSchema, {}, refused)
           ->for_topic(topic, false)
           ->serialize(order(1, 1, "NEW"), out);
@@ -296,7 +292,7 @@ TEST(SchemaRegistryJson, HttpsWithItsCaAndBasicAuthWorkAndTheirAbsenceIsAClearEr
     // ... and reading: the id of the record written above is fetched without the credentials.
     SchemaRegistryClientConfig refused_tls = tls;
     refused_tls.basic_auth_user_info = user_info;
-    EXPECT_NE(error_of([&] {
+    EXPECT_NE(sft::serialization_error_of([&] {
                 (void)registry_deserializer({}, refused_tls)->deserialize_one(out);
               }).find("HTTP 401"),
               std::string::npos);

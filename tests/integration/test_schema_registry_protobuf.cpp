@@ -19,19 +19,18 @@
 #include "streamframe/streamframe.hpp"
 #include "support/expect_error.hpp"
 #include "support/kafka_probe.hpp"
+#include "support/schema_registry_test.hpp"
 #include "support/test_env.hpp"
 
 namespace streamframe {
 namespace {
 
 namespace sft = streamframe::test;
+using sft::header_id;
 using namespace std::chrono_literals;
 
 SchemaRegistryClientConfig registry() {
-  SchemaRegistryClientConfig c;
-  c.url = *sft::test_schema_registry();
-  c.basic_auth_user_info = sft::test_schema_registry_user_info();
-  return c;
+  return sft::test_registry_config();
 }
 
 std::shared_ptr<const Serializer> registry_serializer(
@@ -49,14 +48,6 @@ std::shared_ptr<const Deserializer> registry_deserializer(
   o.msg_type.descriptor = type;
   o.schema_registry_client_config = registry();
   return protobuf_deserializer(o);
-}
-
-std::string error_of(auto&& f) {
-  return test::error_message<SerializationError>(f);
-}
-
-std::int32_t header_id(std::string_view bytes) {
-  return serde::read_wire_header(bytes, "test");
 }
 
 // A file's schema as confluent-kafka's Python serializer registers it.
@@ -157,7 +148,7 @@ TEST(SchemaRegistryProtobuf, ImportedFilesAreRegisteredAsReferences) {
       client.lookup_schema(topic + "-value", file_schema(catalog::Listing::descriptor()->file()),
                            "PROTOBUF", {{"shop.proto", "shop.proto", shop_file.version}});
   EXPECT_EQ(header_id(out), listing_id);
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(sft::serialization_error_of([&] {
               client.lookup_version("google/protobuf/timestamp.proto", "x", "PROTOBUF");
             }).find("HTTP 404"),
             std::string::npos);
@@ -181,7 +172,8 @@ TEST(SchemaRegistryProtobuf, SubjectStrategiesAndAutoRegistrationOff) {
   SchemaRegistrySerializationConfig off;
   off.auto_register_schemas = false;
   const auto ser = registry_serializer(type, off)->for_topic(topic + "-none", false);
-  const std::string error = error_of([&] { ser->serialize(reading("a", 1, 1), out); });
+  const std::string error =
+      sft::serialization_error_of([&] { ser->serialize(reading("a", 1, 1), out); });
   EXPECT_NE(error.find("looking up the PROTOBUF schema under subject '" + topic + "-none-value'"),
             std::string::npos)
       << error;
@@ -239,7 +231,7 @@ TEST(SchemaRegistryProtobuf, UndecodableRecordsReachTheErrorCallbackNamingWhereA
   std::string good_header;
   serde::append_wire_header(
       client.lookup_schema(in_name + "-value", file_schema(type->file()), "PROTOBUF"), good_header);
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(sft::serialization_error_of([&] {
               de->deserialize_one(good_header + "\xff");
             }).find("message indexes after the schema id are malformed"),
             std::string::npos);
