@@ -1496,7 +1496,7 @@ class AvroRegistryDeserializer final : public Deserializer {
  public:
   AvroRegistryDeserializer(std::shared_ptr<serde::SchemaRegistryClient> client,
                            std::shared_ptr<const Schema> reader)
-      : client_(std::move(client)), reader_(std::move(reader)) {}
+      : reader_(std::move(reader)), writers_(std::move(client), "AVRO", "avro") {}
 
   bool reads_headers() const override { return false; }
   std::string_view name() const override { return "avro"; }
@@ -1515,31 +1515,16 @@ class AvroRegistryDeserializer final : public Deserializer {
   };
 
   const Writer& writer_of(std::int32_t id) const {
-    {
-      const std::shared_lock lock(mutex_);
-      if (const auto it = writers_.find(id); it != writers_.end()) return *it->second;
-    }
-    const auto registered = client_->schema_by_id(id);
-    if (registered->type != "AVRO") {
-      throw SerializationError(fmt::format(
-          "avro deserializer: schema id {} in the schema registry at '{}' is a {} schema", id,
-          client_->url(), registered->type));
-    }
-    auto writer = std::make_unique<Writer>();
-    try {
-      writer->schema = std::make_shared<const Schema>(registered->schema);
+    return writers_.get(id, [&](const serde::RegisteredSchema& registered) {
+      auto writer = std::make_unique<Writer>();
+      writer->schema = std::make_shared<const Schema>(registered.schema);
       if (reader_) writer->resolution.emplace(*writer->schema->root(), *reader_->root());
-    } catch (const ConfigError& e) {
-      throw SerializationError(fmt::format("avro deserializer: schema id {}: {}", id, e.what()));
-    }
-    const std::unique_lock lock(mutex_);
-    return *writers_.emplace(id, std::move(writer)).first->second;
+      return writer;
+    });
   }
 
-  std::shared_ptr<serde::SchemaRegistryClient> client_;
   std::shared_ptr<const Schema> reader_;
-  mutable std::shared_mutex mutex_;
-  mutable std::map<std::int32_t, std::unique_ptr<Writer>> writers_;
+  serde::PerSchemaId<Writer> writers_;
 };
 
 // Writes Confluent's wire format with the id of its schema under the subject its strategy

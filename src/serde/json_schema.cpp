@@ -494,7 +494,7 @@ class JsonRegistryDeserializer final : public Deserializer {
  public:
   JsonRegistryDeserializer(std::shared_ptr<serde::SchemaRegistryClient> client,
                            std::shared_ptr<const CompiledSchema> local)
-      : client_(std::move(client)), local_(std::move(local)) {}
+      : local_(std::move(local)), writers_(std::move(client), "JSON", "json") {}
 
   bool reads_headers() const override { return false; }
   std::string_view name() const override { return "json"; }
@@ -512,32 +512,19 @@ class JsonRegistryDeserializer final : public Deserializer {
  private:
   // The writer schema of `id`, parsed; nullptr (not parsed: not used) with a local schema.
   const CompiledSchema* writer_of(std::int32_t id) const {
-    {
-      const std::shared_lock lock(mutex_);
-      if (const auto it = writers_.find(id); it != writers_.end()) return it->second.get();
-    }
-    const auto registered = client_->schema_by_id(id);
-    if (registered->type != "JSON") {
-      throw SerializationError(fmt::format(
-          "json deserializer: schema id {} in the schema registry at '{}' is a {} schema", id,
-          client_->url(), registered->type));
-    }
-    std::unique_ptr<CompiledSchema> writer;
-    if (!local_) {
-      try {
-        writer = std::make_unique<CompiledSchema>(registered->schema, "json deserializer");
-      } catch (const ConfigError& e) {
-        throw SerializationError(fmt::format("json deserializer: schema id {}: {}", id, e.what()));
-      }
-    }
-    const std::unique_lock lock(mutex_);
-    return writers_.emplace(id, std::move(writer)).first->second.get();
+    return writers_
+        .get(id,
+             [&](const serde::RegisteredSchema& registered) {
+               return std::make_unique<std::unique_ptr<CompiledSchema>>(
+                   local_
+                       ? nullptr
+                       : std::make_unique<CompiledSchema>(registered.schema, "json deserializer"));
+             })
+        .get();
   }
 
-  std::shared_ptr<serde::SchemaRegistryClient> client_;
   std::shared_ptr<const CompiledSchema> local_;
-  mutable std::shared_mutex mutex_;
-  mutable std::map<std::int32_t, std::unique_ptr<CompiledSchema>> writers_;
+  serde::PerSchemaId<std::unique_ptr<CompiledSchema>> writers_;
 };
 
 // Writes Confluent's wire format with the id of its schema under the subject its strategy

@@ -1847,13 +1847,15 @@ class ProtobufDeserializer final : public Deserializer {
  public:
   ProtobufDeserializer(std::shared_ptr<const MessageType> type, ReadRules rules,
                        std::shared_ptr<serde::SchemaRegistryClient> client)
-      : type_(std::move(type)), rules_(rules), client_(std::move(client)) {}
+      : type_(std::move(type)), rules_(rules) {
+    if (client) known_ids_.emplace(std::move(client), "PROTOBUF", "protobuf");
+  }
 
   bool reads_headers() const override { return false; }
   std::string_view name() const override { return "protobuf"; }
 
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
-    if (client_) {
+    if (known_ids_) {
       const std::int32_t id = serde::read_wire_header(data, "protobuf");
       check_schema_id(id);
       data.remove_prefix(serde::kWireHeaderSize);
@@ -1865,25 +1867,13 @@ class ProtobufDeserializer final : public Deserializer {
  private:
   // The id must name a Protobuf schema of the registry (asked once per id).
   void check_schema_id(std::int32_t id) const {
-    {
-      const std::shared_lock lock(mutex_);
-      if (known_ids_.contains(id)) return;
-    }
-    const auto registered = client_->schema_by_id(id);
-    if (registered->type != "PROTOBUF") {
-      throw SerializationError(fmt::format(
-          "protobuf deserializer: schema id {} in the schema registry at '{}' is a {} schema", id,
-          client_->url(), registered->type));
-    }
-    const std::unique_lock lock(mutex_);
-    known_ids_.insert(id);
+    known_ids_->get(id,
+                    [](const serde::RegisteredSchema&) { return std::make_unique<bool>(true); });
   }
 
   std::shared_ptr<const MessageType> type_;
   ReadRules rules_;
-  std::shared_ptr<serde::SchemaRegistryClient> client_;
-  mutable std::shared_mutex mutex_;
-  mutable std::unordered_set<std::int32_t> known_ids_;
+  std::optional<serde::PerSchemaId<bool>> known_ids_;  // with a registry
 };
 
 class ProtobufSerializer final : public Serializer {

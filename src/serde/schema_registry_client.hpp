@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -101,6 +102,47 @@ std::int32_t subject_schema_id(std::atomic<std::int32_t>& id, const std::string&
   id.store(known, std::memory_order_release);
   return known;
 }
+
+// What a registry deserializer makes once per schema id (a writer schema, parsed), kept for its
+// life. The id's schema must be of `type` ("AVRO", "PROTOBUF", "JSON"); a `make` that throws
+// ConfigError (a schema that does not parse) is a SerializationError naming the id.
+template <typename T>
+class PerSchemaId {
+ public:
+  PerSchemaId(std::shared_ptr<SchemaRegistryClient> client, std::string type, std::string serde)
+      : client_(std::move(client)), type_(std::move(type)), serde_(std::move(serde)) {}
+
+  // `make(const RegisteredSchema&)` returns a std::unique_ptr<T>; it runs outside the lock.
+  template <typename Make>
+  const T& get(std::int32_t id, Make&& make) const {
+    {
+      const std::shared_lock lock(mutex_);
+      if (const auto it = by_id_.find(id); it != by_id_.end()) return *it->second;
+    }
+    const auto registered = client_->schema_by_id(id);
+    if (registered->type != type_) {
+      throw SerializationError(
+          fmt::format("{} deserializer: schema id {} in the schema registry at '{}' is a {} schema",
+                      serde_, id, client_->url(), registered->type));
+    }
+    std::unique_ptr<T> made;
+    try {
+      made = make(*registered);
+    } catch (const ConfigError& e) {
+      throw SerializationError(
+          fmt::format("{} deserializer: schema id {}: {}", serde_, id, e.what()));
+    }
+    const std::unique_lock lock(mutex_);
+    return *by_id_.try_emplace(id, std::move(made)).first->second;
+  }
+
+ private:
+  std::shared_ptr<SchemaRegistryClient> client_;
+  std::string type_;
+  std::string serde_;
+  mutable std::shared_mutex mutex_;
+  mutable std::map<std::int32_t, std::unique_ptr<T>> by_id_;
+};
 
 // Confluent's wire format: byte 0 is 0, bytes 1..4 the schema id (big-endian).
 inline constexpr std::size_t kWireHeaderSize = 5;
