@@ -115,6 +115,18 @@ struct MessageInfo {
   bool direct = false;
   std::vector<const MessageInfo*> subs;       // by declaration index: a message field's type
   std::vector<std::int16_t> index_of_number;  // field number => declaration index, -1: none
+  // Per field (declaration order), what the direct reader asks of it for every occurrence,
+  // read once here rather than through the descriptor each time.
+  struct FieldPlan {
+    FieldDescriptor::Type type = FieldDescriptor::TYPE_INT32;
+    std::uint8_t wire = 0;  // the wire type of one value (WireFormatLite::WireType)
+    bool repeated = false;
+    bool packable = false;
+    const std::string* json_name = nullptr;
+    const std::string* proto_name = nullptr;
+  };
+  std::vector<FieldPlan> plans;
+  std::vector<const FieldDescriptor*> by_declaration;
 
   int index_of(int number) const noexcept {
     return number >= 0 && static_cast<std::size_t>(number) < index_of_number.size()
@@ -195,6 +207,12 @@ class TypeSet {
       info.index_of_number.assign(static_cast<std::size_t>(max_number) + 1, -1);
       for (int i = 0; i < d->field_count(); ++i) {
         const FieldDescriptor* fd = d->field(i);
+        info.by_declaration.push_back(fd);
+        info.plans.push_back(
+            {fd->type(),
+             static_cast<std::uint8_t>(pb::internal::WireFormatLite::WireTypeForFieldType(
+                 static_cast<pb::internal::WireFormatLite::FieldType>(fd->type()))),
+             fd->is_repeated(), fd->is_packable(), &fd->json_name(), &fd->name()});
         info.index_of_number[static_cast<std::size_t>(fd->number())] = static_cast<std::int16_t>(i);
         if (fd->is_map() || fd->containing_oneof() != nullptr || is_null_value_enum(fd) ||
             fd->type() == FieldDescriptor::TYPE_GROUP ||
@@ -1239,9 +1257,9 @@ class DirectReader {
 
   // One value of `fd` into `target`; whether it is set as HasField would see it (not a proto3
   // default).
-  bool scalar(const FieldDescriptor* fd, const MessageInfo* sub, pb::io::CodedInputStream& in,
-              int depth, Value& target) const {
-    switch (fd->type()) {
+  bool scalar(const FieldDescriptor* fd, FieldDescriptor::Type type, const MessageInfo* sub,
+              pb::io::CodedInputStream& in, int depth, Value& target) const {
+    switch (type) {
       case FieldDescriptor::TYPE_INT32: {
         const auto v = static_cast<std::int32_t>(varint(in));
         target = Value(static_cast<std::int64_t>(v));
@@ -1293,9 +1311,9 @@ class DirectReader {
       case FieldDescriptor::TYPE_FLOAT: {
         std::uint32_t v = 0;
         if (!in.ReadLittleEndian32(&v)) throw GiveUp{};
-        if (fd->type() == FieldDescriptor::TYPE_FIXED32) {
+        if (type == FieldDescriptor::TYPE_FIXED32) {
           target = Value(static_cast<std::int64_t>(v));
-        } else if (fd->type() == FieldDescriptor::TYPE_SFIXED32) {
+        } else if (type == FieldDescriptor::TYPE_SFIXED32) {
           target = Value(static_cast<std::int64_t>(static_cast<std::int32_t>(v)));
         } else {
           target = float_value(WireFormatLite::DecodeFloat(v));
@@ -1307,9 +1325,9 @@ class DirectReader {
       case FieldDescriptor::TYPE_DOUBLE: {
         std::uint64_t v = 0;
         if (!in.ReadLittleEndian64(&v)) throw GiveUp{};
-        if (fd->type() == FieldDescriptor::TYPE_FIXED64) {
+        if (type == FieldDescriptor::TYPE_FIXED64) {
           uint64(target, v);
-        } else if (fd->type() == FieldDescriptor::TYPE_SFIXED64) {
+        } else if (type == FieldDescriptor::TYPE_SFIXED64) {
           int64(target, static_cast<std::int64_t>(v));
         } else {
           const double d = WireFormatLite::DecodeDouble(v);
@@ -1342,10 +1360,6 @@ class DirectReader {
         break;
     }
     throw GiveUp{};
-  }
-
-  static WireFormatLite::WireType wire_type_of(const FieldDescriptor* fd) {
-    return WireFormatLite::WireTypeForFieldType(static_cast<WireFormatLite::FieldType>(fd->type()));
   }
 
   // Entry `k` of `obj` named `name`, reusing the entry there (its key and value keep their
@@ -1393,8 +1407,10 @@ class DirectReader {
         if (!WireFormatLite::SkipField(&in, tag)) throw GiveUp{};
         continue;
       }
-      const FieldDescriptor* fd = info.desc->field(index);
+      const FieldDescriptor* fd = info.by_declaration[static_cast<std::size_t>(index)];
       const MessageInfo* sub = info.subs[static_cast<std::size_t>(index)];
+      const MessageInfo::FieldPlan& plan = info.plans[static_cast<std::size_t>(index)];
+      const std::string& key = rules_.proto_names ? *plan.proto_name : *plan.json_name;
       const auto wire = WireFormatLite::GetTagWireType(tag);
       const bool more_of_the_list = list != nullptr && number == last_number;
       if (!more_of_the_list) {
@@ -1402,10 +1418,10 @@ class DirectReader {
         if (number <= last_number) throw GiveUp{};
         last_number = number;
       }
-      if (!fd->is_repeated()) {
-        if (wire != wire_type_of(fd)) throw GiveUp{};
-        Value& target = entry(obj, k++, rules_.proto_names ? fd->name() : fd->json_name());
-        if (scalar(fd, sub, in, depth, target)) {
+      if (!plan.repeated) {
+        if (wire != plan.wire) throw GiveUp{};
+        Value& target = entry(obj, k++, key);
+        if (scalar(fd, plan.type, sub, in, depth, target)) {
           set[static_cast<std::size_t>(index)] = true;
         } else {
           --k;  // a proto3 default on the wire: unset, among the defaults below
@@ -1413,7 +1429,7 @@ class DirectReader {
         continue;
       }
       if (!more_of_the_list) {
-        Value& target = entry(obj, k++, rules_.proto_names ? fd->name() : fd->json_name());
+        Value& target = entry(obj, k++, key);
         if (!target.is_array()) target = Value(Array{});
         list = &target.as_array();
         list_size = 0;
@@ -1424,13 +1440,13 @@ class DirectReader {
         return list_size < list->size() ? (*list)[list_size++]
                                         : (++list_size, list->emplace_back());
       };
-      if (wire == wire_type_of(fd)) {
-        scalar(fd, sub, in, depth, next());
-      } else if (wire == WireFormatLite::WIRETYPE_LENGTH_DELIMITED && fd->is_packable()) {
+      if (wire == plan.wire) {
+        scalar(fd, plan.type, sub, in, depth, next());
+      } else if (wire == WireFormatLite::WIRETYPE_LENGTH_DELIMITED && plan.packable) {
         const std::uint64_t size = varint(in);
         if (size > static_cast<std::uint64_t>(in.BytesUntilLimit())) throw GiveUp{};
         const auto limit = in.PushLimit(static_cast<int>(size));
-        while (in.BytesUntilLimit() > 0) scalar(fd, sub, in, depth, next());
+        while (in.BytesUntilLimit() > 0) scalar(fd, plan.type, sub, in, depth, next());
         in.PopLimit(limit);
       } else {
         throw GiveUp{};
