@@ -1231,13 +1231,7 @@ class DirectDecoder {
     return {static_cast<const char*>(data), static_cast<std::size_t>(size)};
   }
 
-  static void set_string(Value& target, std::string_view s) {
-    if (target.is_string()) {
-      target.as_string().assign(s.data(), s.size());
-    } else {
-      target = Value(std::string(s));
-    }
-  }
+  static void set_string(Value& target, std::string_view s) { detail::assign_string(target, s); }
 
   // The item count of the next block of an array or map (0: the end).
   std::int64_t block() {
@@ -1364,7 +1358,7 @@ class DirectDecoder {
   static Value& entry(Object& o, std::size_t k, std::string_view name) {
     if (k < o.size()) {
       auto& e = *(o.begin() + static_cast<std::ptrdiff_t>(k));
-      if (e.first != name) e.first.assign(name.data(), name.size());
+      if (e.first != name) detail::assign_text(e.first, name);
       return e.second;
     }
     return o.append_unchecked(name, Value());

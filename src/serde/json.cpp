@@ -103,16 +103,7 @@ Value build(dom::element el) {
   return Value();  // unreachable: every element type is handled above
 }
 
-// s = text, without std::string::assign's general path (aliasing checks, _M_replace) when the
-// capacity suffices, which it almost always does for a recycled field.
-inline void assign_text(std::string& s, std::string_view text) {
-  if (text.size() <= s.capacity()) {
-    s.resize(text.size());
-    if (!text.empty()) std::memcpy(s.data(), text.data(), text.size());
-  } else {
-    s.assign(text);
-  }
-}
+using detail::assign_text;
 
 // Builds `el` into `target`, reusing the storage of what it holds where the kinds match: an
 // object's entries (each key and value assigned in place) and a string's capacity. The result

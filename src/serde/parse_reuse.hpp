@@ -5,6 +5,10 @@
 // objects interleaved with long-lived state.
 #pragma once
 
+#include <cstring>
+#include <string>
+#include <string_view>
+
 #include "streamframe/value.hpp"
 
 namespace streamframe::detail {
@@ -13,6 +17,26 @@ namespace streamframe::detail {
 // else is simply destroyed. At most one value per thread is kept: its size is bounded by the
 // largest record the thread parsed since.
 void give_back_parsed(Value&& v) noexcept;
+
+// s = text, without std::string::assign's general path (aliasing checks, _M_replace) when the
+// capacity suffices, which it almost always does for a recycled field.
+inline void assign_text(std::string& s, std::string_view text) {
+  if (text.size() <= s.capacity()) {
+    s.resize(text.size());
+    if (!text.empty()) std::memcpy(s.data(), text.data(), text.size());
+  } else {
+    s.assign(text);
+  }
+}
+
+// `target` = a string `text`, in the string it holds when it holds one.
+inline void assign_string(Value& target, std::string_view text) {
+  if (target.is_string()) {
+    assign_text(target.as_string(), text);
+  } else {
+    target = Value(std::string(text));
+  }
+}
 
 // The value kept for this thread's next parse (null when none), for a decoder of another
 // format (Protobuf) to build its record into.

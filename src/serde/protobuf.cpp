@@ -1205,13 +1205,7 @@ class DirectReader {
     return v;
   }
 
-  static void set_string(Value& target, std::string_view s) {
-    if (target.is_string()) {
-      target.as_string().assign(s.data(), s.size());
-    } else {
-      target = Value(std::string(s));
-    }
-  }
+  static void set_string(Value& target, std::string_view s) { detail::assign_string(target, s); }
 
   static void set_int64_text(Value& target, std::uint64_t magnitude, bool negative) {
     std::array<char, 24> buf{};
@@ -1367,7 +1361,7 @@ class DirectReader {
   static Value& entry(Object& obj, std::size_t k, const std::string& name) {
     if (k < obj.size()) {
       auto& e = *(obj.begin() + static_cast<std::ptrdiff_t>(k));
-      if (e.first != name) e.first.assign(name);
+      if (e.first != name) detail::assign_text(e.first, name);
       return e.second;
     }
     return obj.append_unchecked(name, Value());
@@ -1658,8 +1652,18 @@ class DirectWriter {
   void message(const MessageInfo& info, const Value& v, std::string& out, int depth) const {
     if (!v.is_object()) throw GiveUp{};
     absl::InlinedVector<const Value*, 16> items(info.by_number.size(), nullptr);
+    // Objects mostly hold the fields in declaration order (records read by the same type): the
+    // field after the last one found is tried first, before the search by name.
+    std::size_t next = 0;
     for (const auto& [key, item] : v.as_object()) {
-      const FieldDescriptor* fd = info.field_named(key);
+      const FieldDescriptor* fd = nullptr;
+      if (next < info.plans.size() &&
+          (*info.plans[next].json_name == key || *info.plans[next].proto_name == key)) {
+        fd = info.by_declaration[next];
+      } else {
+        fd = info.field_named(key);
+      }
+      if (fd != nullptr) next = static_cast<std::size_t>(fd->index()) + 1;
       if (fd == nullptr) {
         if (rules_.ignore_unknown_fields) continue;
         throw GiveUp{};
