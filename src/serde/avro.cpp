@@ -1435,7 +1435,9 @@ void encode_datum(const Schema& schema, const WriteRules& rules, const Value& va
   } catch (const Located& e) {
     throw located_error("serializer", e);
   }
-  out.resize(std::max<std::size_t>(out.capacity(), offset + 128));
+  // The datum is written into room made by resize(), which zero-fills it: at most 4 KiB of the
+  // capacity a large record once left, so that every later small one does not clear all of it.
+  out.resize(std::clamp<std::size_t>(out.capacity(), offset + 128, offset + 4096));
   avro_writer_memory_set_dest(slot->writer, out.data() + offset,
                               static_cast<std::int64_t>(out.size() - offset));
   if (avro_value_write(slot->writer, &slot->value) != 0) {

@@ -445,6 +445,14 @@ std::string snake_case(std::string_view s) {
   return out;
 }
 
+// Field `number` of a well-known type (its layout is fixed; a pool that has it otherwise is not
+// one protobuf made).
+const FieldDescriptor* field_number(const MessageInfo& info, int number) {
+  const FieldDescriptor* fd = info.desc->FindFieldByNumber(number);
+  if (fd == nullptr) fail_here(fmt::format("{} lacks field {}", info.desc->full_name(), number));
+  return fd;
+}
+
 class Reader {
  public:
   Reader(const TypeSet& types, ReadRules rules) : types_(types), rules_(rules) {}
@@ -608,12 +616,6 @@ class Reader {
         return message(rep ? r.GetRepeatedMessage(m, fd, i) : r.GetMessage(m, fd));
     }
     return Value(nullptr);
-  }
-
-  static const FieldDescriptor* field_number(const MessageInfo& info, int number) {
-    const FieldDescriptor* fd = info.desc->FindFieldByNumber(number);
-    if (fd == nullptr) fail_here(fmt::format("{} lacks field {}", info.desc->full_name(), number));
-    return fd;
   }
 
   Value well_known(const pb::Message& m, const MessageInfo& info) const {
@@ -1025,12 +1027,6 @@ class Writer {
       case FieldDescriptor::CPPTYPE_MESSAGE:
         return message(v, *r.AddMessage(&m, fd, types_.factory()));
     }
-  }
-
-  static const FieldDescriptor* field_number(const MessageInfo& info, int number) {
-    const FieldDescriptor* fd = info.desc->FindFieldByNumber(number);
-    if (fd == nullptr) fail_here(fmt::format("{} lacks field {}", info.desc->full_name(), number));
-    return fd;
   }
 
   void well_known(const Value& v, pb::Message& m, const MessageInfo& info) const {

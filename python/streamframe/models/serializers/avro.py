@@ -10,7 +10,7 @@ import json
 from typing import Any, Mapping, Optional, Union
 
 from ... import _core
-from . import Deserializer, SerializationContext, Serializer
+from . import Deserializer, SerializationContext, Serializer, _registry_dicts
 from .schema_registry import SchemaRegistryClientConfig, SchemaRegistrySerializationConfig
 
 __all__ = ["AvroSerializer", "AvroDeserializer"]
@@ -38,15 +38,11 @@ class AvroSerializer(Serializer):
     ):
         # disable_tuple_notation only turns off a fastavro reading of tuples streamframe never
         # had: accepted either way.
-        serialization = schema_registry_serialization_config
-        if serialization is not None and schema_registry_client_config is None:
-            raise ValueError("schema_registry_serialization_config needs "
-                             "schema_registry_client_config")
+        registry, serialization = _registry_dicts(
+            "AvroSerializer", schema_registry_client_config, schema_registry_serialization_config)
         self._handle = _core.avro_serializer(
             _schema_text(schema), bool(strict), bool(strict_allow_default),
-            schema_registry_client_config._as_dict() if schema_registry_client_config else None,
-            (serialization or SchemaRegistrySerializationConfig())._as_dict()
-            if schema_registry_client_config else None,
+            registry, serialization,
         )
 
     def _native_name(self) -> Any:
@@ -95,7 +91,7 @@ class AvroDeserializer(Deserializer):
         self._handle = _core.avro_deserializer(
             _schema_text(writer) if writer is not None else None,
             _schema_text(reader) if reader is not None else None,
-            schema_registry_client_config._as_dict() if schema_registry_client_config else None,
+            _registry_dicts("AvroDeserializer", schema_registry_client_config)[0],
         )
 
     def _native_name(self) -> Any:

@@ -10,7 +10,7 @@ NotImplementedError; docs/behaviour.md TOP-07 has the whole mapping."""
 from typing import Any, Optional, Tuple
 
 from ... import _core
-from . import Deserializer, SerializationContext, Serializer
+from . import Deserializer, SerializationContext, Serializer, _registry_dicts
 from .schema_registry import SchemaRegistryClientConfig, SchemaRegistrySerializationConfig
 
 __all__ = ["ProtobufSerializer", "ProtobufDeserializer"]
@@ -53,18 +53,14 @@ class ProtobufSerializer(Serializer):
         schema_registry_client_config: Optional[SchemaRegistryClientConfig] = None,
         schema_registry_serialization_config: Optional[SchemaRegistrySerializationConfig] = None,
     ):
-        serialization = schema_registry_serialization_config
-        if serialization is not None and schema_registry_client_config is None:
-            raise ValueError("schema_registry_serialization_config needs "
-                             "schema_registry_client_config")
+        registry, serialization = _registry_dicts(
+            "ProtobufSerializer", schema_registry_client_config, schema_registry_serialization_config)
         self._msg_type = msg_type
         self._deterministic = bool(deterministic)
         descriptor_set, name = _descriptor_set(msg_type)
         self._handle = _core.protobuf_serializer(
             descriptor_set, name, self._deterministic, bool(ignore_unknown_fields),
-            schema_registry_client_config._as_dict() if schema_registry_client_config else None,
-            (serialization or SchemaRegistrySerializationConfig())._as_dict()
-            if schema_registry_client_config else None,
+            registry, serialization,
         )
 
     def _native_name(self) -> Any:
@@ -101,7 +97,7 @@ class ProtobufDeserializer(Deserializer):
         descriptor_set, name = _descriptor_set(msg_type)
         self._handle = _core.protobuf_deserializer(
             descriptor_set, name, bool(use_integers_for_enums), bool(preserving_proto_field_name),
-            schema_registry_client_config._as_dict() if schema_registry_client_config else None,
+            _registry_dicts("ProtobufDeserializer", schema_registry_client_config)[0],
         )
 
     def _native_name(self) -> Any:
