@@ -34,6 +34,13 @@ class Deserializer {
   // Throws what deserialize() would throw for `data`, without building values; used on the
   // forwarding path so bad input still reaches the error callbacks. Default: deserializes.
   virtual void validate(std::string_view data, const Headers& headers) const;
+  // For a pipeline that reads only `column` of each value (a group_by by that column right
+  // after the input, which sends the message's own bytes on): appends one row, which for an
+  // object value is an object holding just that column (empty when the value lacks it) and
+  // for any other value what deserialize() would append. Throws what validate() throws.
+  // Returns false, appending nothing, to have deserialize() called instead. Default: false.
+  virtual bool deserialize_column(std::string_view data, const Headers& headers,
+                                  std::string_view column, std::vector<Value>& out) const;
   // Whether deserialize() looks at `headers`. The run loop reads a message's headers only
   // when something asks for them; a deserializer that answers false is given none (an empty
   // list). Default: true.

@@ -138,6 +138,11 @@ std::vector<Graph::PassthroughTarget> Graph::passthrough_targets() const {
   return targets;
 }
 
+const std::string* Graph::projected_column() const {
+  if (topic_.definition().timestamp_extractor || root_->children.size() != 1) return nullptr;
+  return root_->children.front()->reads_only_column();
+}
+
 std::vector<Sink*> Graph::sinks() const {
   std::vector<Sink*> out;
   for (const auto& n : nodes_) {

@@ -123,6 +123,10 @@ class Node {
   virtual Sink* sink() const { return nullptr; }
   // The topic a plain `to_topic(topic)` sends to (no key callable), else null.
   virtual const Topic* plain_topic() const { return nullptr; }
+  // The one column of the value this node reads when it reads no other part of it and hands
+  // the row to nothing after it in this graph (a group_by by column right after the input,
+  // sending the message's own value bytes on), else null.
+  virtual const std::string* reads_only_column() const { return nullptr; }
   // Operators with in-memory state (see ExecContext::operator_state): builds it for one
   // partition from what `txn` (the partition's store) holds.
   virtual std::unique_ptr<OperatorState> make_operator_state(state::PartitionTransaction& txn,
@@ -206,6 +210,10 @@ class Graph : public std::enable_shared_from_this<Graph> {
   // input's and no timestamp extractor is set): the run loop then produces the original value
   // bytes, and the original key bytes where the key serdes round-trip too.
   std::vector<PassthroughTarget> passthrough_targets() const;
+  // The only column of each input value the pipeline reads, when it reads just one (the
+  // root's only child says so and no timestamp extractor sees the value): the run loop then
+  // asks the deserializer for that column alone. Null otherwise.
+  const std::string* projected_column() const;
   void run(Row& row, ExecContext& ctx) const { root_->process(row, ctx); }
 
   // Stores used by the pipeline's stateful operations, in registration order; a store

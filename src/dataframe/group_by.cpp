@@ -36,6 +36,8 @@ class KeySelector {
     return computed;
   }
   const std::string& operation() const noexcept { return operation_; }
+  // The column the key is read from; null for a callable (it may read anything).
+  const std::string* column() const noexcept { return key_ ? nullptr : &column_; }
 
  private:
   const Value& column_of(const Value& value) const {
@@ -82,6 +84,11 @@ class RepartitionNode final : public Node {
   }
   bool produces() const override { return true; }
   const char* kind() const override { return "group_by"; }
+  // Sending the message's bytes on, a group_by by column needs nothing of the value but the
+  // column: decoding the rest would be most of the hop's first stage.
+  const std::string* reads_only_column() const override {
+    return forward_bytes_ ? selector_.column() : nullptr;
+  }
 
  private:
   KeySelector selector_;

@@ -29,6 +29,7 @@ PartitionTask::PartitionTask(std::vector<const Graph*> graphs, std::int32_t part
     const Topic::Definition& topic = graph->topic().definition();
     decoding_reads_headers_.push_back(
         static_cast<char>(topic.timestamp_extractor || topic.value_deserializer->reads_headers()));
+    projected_.push_back(graph->projected_column());
     for (const StoreDecl& decl : graph->stores()) {
       auto st = std::make_unique<Store>();
       st->name = decl.name;
@@ -102,7 +103,11 @@ void PartitionTask::decode(const TaskInput& in, const Headers& headers, Value& k
     key = std::move(key_rows_.front());
   }
   if (in.value) {
-    topic.value_deserializer->deserialize(*in.value, headers, rows);
+    const std::string* column = projected_[input_];
+    if (column == nullptr ||
+        !topic.value_deserializer->deserialize_column(*in.value, headers, *column, rows)) {
+      topic.value_deserializer->deserialize(*in.value, headers, rows);
+    }
     if (rows.size() == 1) single_value_ = in.value;
   } else {
     rows.emplace_back();  // tombstone: skips deserialization, enters as null (TOP-09)

@@ -252,6 +252,8 @@ class PartitionTask final : public ExecContext {
   std::vector<char> reencodes_key_;  // per input: whether a passthrough target re-encodes keys
   std::vector<char> validates_;      // per input: false for a repartition topic (validate())
   std::vector<char> decoding_reads_headers_;  // per input: decoding_reads_headers()
+  // Per input: Graph::projected_column(), the one column decode() asks for (null: all).
+  std::vector<const std::string*> projected_;
   bool ready_ = false;
   std::int64_t stream_time_ = std::numeric_limits<std::int64_t>::min();
   std::size_t input_ = 0;

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "serde/json_column.hpp"
 #include "streamframe/errors.hpp"
 #include "streamframe/serde.hpp"
 
@@ -178,6 +179,11 @@ class JsonDeserializer final : public Deserializer {
   void deserialize(std::string_view data, const Headers&, std::vector<Value>& out) const override {
     out.push_back(json::parse(data));
   }
+  bool deserialize_column(std::string_view data, const Headers&, std::string_view column,
+                          std::vector<Value>& out) const override {
+    out.push_back(detail::parse_json_column(data, column));
+    return true;
+  }
   void validate(std::string_view data, const Headers&) const override { json::validate(data); }
   std::string_view name() const override { return "json"; }
 };
@@ -220,6 +226,11 @@ bool JsonDeserializer::round_trips_with(const Serializer& serializer) const {
 }  // namespace
 
 bool Deserializer::round_trips_with(const Serializer&) const {
+  return false;
+}
+
+bool Deserializer::deserialize_column(std::string_view, const Headers&, std::string_view,
+                                      std::vector<Value>&) const {
   return false;
 }
 

@@ -54,4 +54,38 @@ TEST(ErrorContext, ProcessingErrorSeesRawMessageAndOriginalRow) {
       << error_text;
 }
 
+// A group_by by a column right after the input decodes only that column; a record without
+// it is still reported with its whole value, decoded again for the error.
+TEST(ErrorContext, AGroupByMissingItsColumnSeesTheWholeRow) {
+  sf::ApplicationConfig c;
+  c.broker_address = "embedded";
+  c.consumer_group = "error-context-group-by";
+  c.auto_offset_reset = sf::AutoOffsetReset::earliest;
+  c.loglevel = "ERROR";
+  c.install_signal_handlers = false;
+  sf::Value row_value;
+  std::string error_text;
+  c.on_processing_error = [&](const std::exception& e, const sf::ErrorContext& ctx) {
+    error_text = e.what();
+    if (ctx.row != nullptr) row_value = ctx.row->value;
+    return sf::ErrorAction::skip;
+  };
+  sf::Application app(c);
+  auto in = app.topic("ec-gb-in", {.config = sf::TopicConfig{.num_partitions = 2}});
+  (void)app.dataframe(in).group_by("user").aggregate({{"n", sf::agg::count()}});
+
+  auto producer = app.get_producer();
+  producer.produce("ec-gb-in", std::string_view("k1"),
+                   std::string_view(R"({"name":"ann","id":7,"tags":["a"]})"));
+  producer.produce("ec-gb-in", std::string_view("k2"), std::string_view(R"({"user":"bob"})"));
+  ASSERT_TRUE(producer.flush(10s));
+
+  auto out = app.run({.timeout = 20s, .count = 1});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], sf::Value::object({{"n", 1}}));
+  EXPECT_EQ(row_value,
+            sf::Value::object({{"name", "ann"}, {"id", 7}, {"tags", sf::Value::array({"a"})}}));
+  EXPECT_NE(error_text.find("column 'user' does not exist"), std::string::npos) << error_text;
+}
+
 }  // namespace

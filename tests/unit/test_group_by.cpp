@@ -6,9 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "streamframe/streamframe.hpp"
@@ -76,6 +80,89 @@ TEST(GroupBy, AnUnchangedRowGoesThroughTheHopAsItsOriginalBytes) {
     const auto out = driver.take_outputs();
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].value, std::optional<std::string>(R"({"user":"ann","n":1.5})"));
+  }
+}
+
+// JSON with a count of how each value was decoded: whole, or only the column asked for.
+class CountingJson final : public Deserializer {
+ public:
+  void deserialize(std::string_view data, const Headers& headers,
+                   std::vector<Value>& out) const override {
+    ++whole;
+    json_->deserialize(data, headers, out);
+  }
+  bool deserialize_column(std::string_view data, const Headers& headers, std::string_view column,
+                          std::vector<Value>& out) const override {
+    ++columns;
+    last_column = std::string(column);
+    return json_->deserialize_column(data, headers, column, out);
+  }
+  bool round_trips_with(const Serializer& serializer) const override {
+    return serializer.name() == "json";
+  }
+  bool reads_headers() const override { return false; }
+  std::string_view name() const override { return "counting-json"; }
+
+  mutable int whole = 0;
+  mutable int columns = 0;
+  mutable std::string last_column;
+
+ private:
+  std::shared_ptr<const Deserializer> json_ = make_deserializer("json");
+};
+
+// A group_by by a column right after the input reads nothing of the value but that column
+// (the message's own bytes go to the repartition topic), so only the column is decoded. Any
+// other use of the value decodes it whole.
+TEST(GroupBy, RightAfterTheInputOnlyTheColumnIsDecoded) {
+  const std::string original = R"({"page":"shop/a","user":"ann","n":1})";
+  const auto run = [&](const std::function<void(StreamingDataFrame&)>& declare) {
+    auto counting = std::make_shared<CountingJson>();
+    const Topic in =
+        Topic::make("clicks", {.value_deserializer = std::shared_ptr<const Deserializer>(counting),
+                               .config = TopicConfig{.num_partitions = 3}});
+    auto root = StreamingDataFrame::standalone(in);
+    declare(root);
+    TestDriver driver(root, {.partitions = 3});
+    driver.pipe(0, "dev-1", original, 1000);
+    driver.pipe(1, "dev-2", R"({"user":"bob"})", 1001);
+    return std::make_pair(counting, driver.take_outputs());
+  };
+
+  auto [by_column, outputs] = run([](StreamingDataFrame& root) {
+    root.group_by("user").aggregate({{"n", agg::count()}}).to_topic(kOut);
+  });
+  EXPECT_EQ(by_column->columns, 2);
+  EXPECT_EQ(by_column->whole, 0);
+  EXPECT_EQ(by_column->last_column, "user");
+  EXPECT_EQ(last_by_key(outputs),
+            (std::map<std::string, std::string>{{"ann", R"({"n":1})"}, {"bob", R"({"n":1})"}}));
+  // Downstream of the hop the record is whole: its own bytes went through.
+  auto [forwarded, forwarded_out] =
+      run([](StreamingDataFrame& root) { root.group_by("user").to_topic(kOut); });
+  EXPECT_EQ(forwarded->whole, 0);
+  ASSERT_EQ(forwarded_out.size(), 2u);
+  EXPECT_EQ(forwarded_out[0].value, original);
+
+  const std::vector<std::function<void(StreamingDataFrame&)>> whole_value{
+      // A callable may read anything.
+      [](StreamingDataFrame& root) {
+        root.group_by([](const Value& v) { return v["user"]; }, "u").to_topic(kOut);
+      },
+      // The group_by gets the row after a filter read it.
+      [](StreamingDataFrame& root) {
+        root[root["user"] != "nobody"].group_by("user").to_topic(kOut);
+      },
+      // Another branch of the input reads the value too.
+      [](StreamingDataFrame& root) {
+        root.group_by("user").to_topic(kOut);
+        root.to_topic(Topic::make("copy", {}));
+      },
+  };
+  for (std::size_t i = 0; i < whole_value.size(); ++i) {
+    auto [counting, unused] = run(whole_value[i]);
+    EXPECT_EQ(counting->columns, 0) << i;
+    EXPECT_EQ(counting->whole, 2) << i;
   }
 }
 

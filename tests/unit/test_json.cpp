@@ -535,5 +535,58 @@ TEST(JsonParseReuse, AFailedParseLeavesNothingBehind) {
   EXPECT_EQ(write(json::parse(R"({"b":1})")), R"({"b":1})");
 }
 
+// Deserializer::deserialize_column, for a pipeline that reads one column (a group_by by a
+// column right after the input): the document is checked whole, only the column is built.
+TEST(JsonParseColumn, AnObjectComesBackWithOnlyThatColumn) {
+  const auto json = make_deserializer("json");
+  const auto column = [&](std::string_view text) {
+    std::vector<Value> rows;
+    EXPECT_TRUE(json->deserialize_column(text, {}, "user", rows));
+    EXPECT_EQ(rows.size(), 1u);
+    return rows.empty() ? std::string("<none>") : write(rows.front());
+  };
+  EXPECT_EQ(column(R"({"a":1,"user":"ann","b":[1,{"c":null}]})"), R"({"user":"ann"})");
+  EXPECT_EQ(column(R"({"user":{"id":7,"tags":["x"]},"z":2.5})"),
+            R"({"user":{"id":7,"tags":["x"]}})");
+  EXPECT_EQ(column(R"({"user":"x","n":1,"user":"y"})"), R"({"user":"y"})");  // the last wins
+  EXPECT_EQ(column(R"({"name":"ann"})"), "{}");                              // no such column
+  // Not an object: what parse() builds, so the caller reports the value's type.
+  EXPECT_EQ(column(R"([1,"two"])"), R"([1,"two"])");
+  EXPECT_EQ(column(R"("just text")"), R"("just text")");
+  EXPECT_EQ(column("42"), "42");
+  // Records of other shapes in a row: nothing left over from the one before.
+  EXPECT_EQ(column(R"({"user":"bob"})"), R"({"user":"bob"})");
+  EXPECT_EQ(column(R"({"x":1,"y":2,"user":3})"), R"({"user":3})");
+}
+
+TEST(JsonParseColumn, TheWholeDocumentIsCheckedAsValidateChecksIt) {
+  const auto json = make_deserializer("json");
+  std::vector<Value> rows;
+  for (const std::string bad :
+       {R"({"user":"ann","n":)", R"({"user":"ann"} x)", "", "{\"user\":\"ann\",\"n\":\"\xff\"}"}) {
+    EXPECT_THROW((void)json->deserialize_column(bad, {}, "user", rows), SerializationError) << bad;
+    EXPECT_THROW(json->validate(bad, {}), SerializationError) << bad;
+  }
+  EXPECT_TRUE(rows.empty());
+  // Like validate(), a number beyond int64 outside the column is not built, so not refused
+  // (the record's bytes go on as they are); in the column it is.
+  const std::string big = R"({"user":"ann","n":18446744073709551615})";
+  ASSERT_TRUE(json->deserialize_column(big, {}, "user", rows));
+  EXPECT_EQ(write(rows.back()), R"({"user":"ann"})");
+  EXPECT_THROW((void)json->deserialize_column(big, {}, "n", rows), SerializationError);
+  // A document too large for the thread's parser takes a one-off one, as parse() does.
+  std::string large = R"({"pad":")" + std::string(std::size_t{5} << 20, 'p') + R"(","user":1})";
+  rows.clear();
+  ASSERT_TRUE(json->deserialize_column(large, {}, "user", rows));
+  EXPECT_EQ(write(rows.front()), R"({"user":1})");
+}
+
+TEST(JsonParseColumn, OtherDeserializersDecline) {
+  std::vector<Value> rows;
+  EXPECT_FALSE(make_deserializer("string")->deserialize_column("abc", {}, "user", rows));
+  EXPECT_FALSE(make_deserializer("bytes")->deserialize_column("abc", {}, "user", rows));
+  EXPECT_TRUE(rows.empty());
+}
+
 }  // namespace
 }  // namespace streamframe
