@@ -6,6 +6,7 @@
 #include <string>
 
 #include "streamframe/streamframe.hpp"
+#include "support/embedded_config.hpp"
 
 namespace sf = streamframe;
 using namespace std::chrono_literals;
@@ -13,12 +14,7 @@ using namespace std::chrono_literals;
 namespace {
 
 TEST(ErrorContext, ProcessingErrorSeesRawMessageAndOriginalRow) {
-  sf::ApplicationConfig c;
-  c.broker_address = "embedded";
-  c.consumer_group = "error-context";
-  c.auto_offset_reset = sf::AutoOffsetReset::earliest;
-  c.loglevel = "ERROR";
-  c.install_signal_handlers = false;
+  sf::ApplicationConfig c = sf::test::embedded_config("error-context");
   std::string raw_value;
   std::string raw_key;
   sf::Value row_value;
@@ -57,12 +53,7 @@ TEST(ErrorContext, ProcessingErrorSeesRawMessageAndOriginalRow) {
 // A group_by by a column right after the input decodes only that column; a record without
 // it is still reported with its whole value, decoded again for the error.
 TEST(ErrorContext, AGroupByMissingItsColumnSeesTheWholeRow) {
-  sf::ApplicationConfig c;
-  c.broker_address = "embedded";
-  c.consumer_group = "error-context-group-by";
-  c.auto_offset_reset = sf::AutoOffsetReset::earliest;
-  c.loglevel = "ERROR";
-  c.install_signal_handlers = false;
+  sf::ApplicationConfig c = sf::test::embedded_config("error-context-group-by");
   sf::Value row_value;
   std::string error_text;
   c.on_processing_error = [&](const std::exception& e, const sf::ErrorContext& ctx) {
