@@ -9,8 +9,8 @@
 namespace streamframe::detail {
 
 // `text` is checked whole, as json::validate() checks it; an object comes back holding only
-// `column` (its last occurrence, as parsing keeps; nothing when missing), any other document as
-// json::parse() builds it. Built into the value the run loop gave back, like json::parse().
+// `column` (its last occurrence, as parsing keeps; nothing when missing), in the object the run
+// loop gave back when there is one; any other document as json::parse() builds it.
 Value parse_json_column(std::string_view text, std::string_view column);
 
 }  // namespace streamframe::detail
