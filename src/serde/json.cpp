@@ -365,6 +365,29 @@ void write_string(std::string_view s, Out& out) {
   out.put('"');
 }
 
+#if defined(__SSE2__)
+// A std::string's buffer holds capacity() + 1 bytes, and libstdc++'s capacity() is never below
+// 15 (its local buffer), so a string shorter than 16 bytes can be tested and copied with one
+// 16-byte load and store: most keys and short values of a record. The bytes past size() are
+// masked out of the test and land past the closing quote, where the next token overwrites
+// them or finish() cuts them off.
+void write_string(const std::string& s, Out& out) {
+  const std::size_t n = s.size();
+  if (n < 16 && s.capacity() >= 15) {
+    if ((escape_mask16(s.data()) & ((1U << n) - 1)) == 0) {
+      out.reserve(2 + 16);
+      char* p = out.cursor();
+      *p = '"';
+      std::memcpy(p + 1, s.data(), 16);
+      p[1 + n] = '"';
+      out.cursor() = p + n + 2;
+      return;
+    }
+  }
+  write_string(std::string_view(s), out);
+}
+#endif
+
 void write_int(std::int64_t i, Out& out) {
   out.reserve(20);
   out.cursor() = std::to_chars(out.cursor(), out.end(), i).ptr;

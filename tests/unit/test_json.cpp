@@ -229,6 +229,28 @@ TEST(JsonWrite, EscapesEveryByteAtEveryPosition) {
   EXPECT_EQ(failures, 0);
 }
 
+// Short strings are tested and copied 16 bytes at a time from their buffer: what lies past
+// their end (left over from a longer content, in the local buffer or on the heap) must
+// change nothing.
+TEST(JsonWrite, BytesPastAShortStringsEndAreNotItsOwn) {
+  std::string local = "ab\"\n\\cdefghijkl";  // 14 bytes: in the local buffer
+  local.resize(2);
+  std::string heap(200, '"');  // on the heap, then short with quotes behind it
+  heap.assign("xyz");
+  ASSERT_GE(heap.capacity(), 200u);
+  Value row = Value::object({{local, Value(heap)}, {heap, Value(local)}});
+  EXPECT_EQ(write(row), R"({"ab":"xyz","xyz":"ab"})");
+  // Many short strings in a row, so the output buffer grows while they are written.
+  Array many;
+  for (int i = 0; i < 200; ++i)
+    many.emplace_back(std::string(static_cast<std::size_t>(i % 16), 'q'));
+  std::string expected = "[";
+  for (int i = 0; i < 200; ++i) {
+    expected += (i ? ",\"" : "\"") + std::string(static_cast<std::size_t>(i % 16), 'q') + "\"";
+  }
+  EXPECT_EQ(write(Value(std::move(many))), expected + "]");
+}
+
 TEST(JsonWrite, ObjectsKeepInsertionOrderCompactly) {
   Value v = Value::object({{"z", 1}, {"a", Value::array({1, 2.5, "x", nullptr, true})}});
   v["m"]["n"] = Value::object();
