@@ -418,9 +418,12 @@ TEST(RocksDBStore, BatchAndOffsetSurviveKillTogether) {
   TempDir dir;
   auto path = dir.path() / "db";
   for (int round = 0; round < 3; ++round) {
+    int first_write[2];  // the writer says when its first batch is in
+    ASSERT_EQ(::pipe(first_write), 0);
     pid_t child = ::fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
+      ::close(first_write[0]);
       try {
         // The forked child has none of the parent's RocksDB background threads: a memtable
         // large enough never to need a flush keeps writes from stalling on them.
@@ -434,12 +437,29 @@ TEST(RocksDBStore, BatchAndOffsetSurviveKillTogether) {
           batch.put("k" + std::to_string(i), std::string(100, 'v'));
           batch.put("count", std::to_string(i));
           store.write(batch, i);
+          if (first_write[1] >= 0) {
+            (void)!::write(first_write[1], "w", 1);
+            ::close(first_write[1]);
+            first_write[1] = -1;
+          }
         }
       } catch (...) {
         ::_exit(3);
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(150 + 70 * round));
+    ::close(first_write[1]);
+    // The kill lands while batches are being written, never before the first: on a loaded
+    // machine opening the store alone took longer than a fixed pause (the store then held
+    // nothing, which this test is not about).
+    char byte = 0;
+    const bool wrote = ::read(first_write[0], &byte, 1) == 1;  // EOF: the writer died first
+    ::close(first_write[0]);
+    if (!wrote) {
+      ::kill(child, SIGKILL);
+      ::waitpid(child, nullptr, 0);
+    }
+    ASSERT_TRUE(wrote) << "round " << round << ": the writer ended before its first batch";
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 + 70 * round));
     ::kill(child, SIGKILL);
     int status = 0;
     ::waitpid(child, &status, 0);
