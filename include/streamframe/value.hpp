@@ -14,6 +14,10 @@ namespace streamframe {
 
 class Value;
 
+namespace detail {
+struct ValueInPlace;
+}
+
 // An insertion-ordered JSON object. Lookup is a linear scan: records carry a handful of
 // fields, where a scan over contiguous memory beats hashing and keeps key order for free.
 class Object {
@@ -139,6 +143,9 @@ class Value {
   static Value from_json(std::string_view text);
 
  private:
+  // The decoders rebuild a recycled record in place (src/serde/parse_reuse.hpp).
+  friend struct detail::ValueInPlace;
+
   std::variant<std::monostate, bool, std::int64_t, double, std::string, Array, Object> data_;
 };
 

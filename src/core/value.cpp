@@ -8,6 +8,7 @@
 #include <tuple>
 #include <utility>
 
+#include "core/short_bytes.hpp"
 #include "streamframe/errors.hpp"
 
 namespace streamframe {
@@ -52,11 +53,10 @@ bool int_equals_double(std::int64_t i, double d) noexcept {
   return static_cast<std::int64_t>(d) == i;
 }
 
-// Column lookups compare many short keys of equal length ("lat"/"lon"): checking the first
-// byte before memcmp skips most library calls.
+// Column lookups compare many short keys, often of equal length ("lat"/"lon"), without a
+// memcmp call for keys up to 16 bytes.
 inline bool key_equals(const std::string& a, std::string_view b) noexcept {
-  return a.size() == b.size() &&
-         (a.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), a.size()) == 0));
+  return a.size() == b.size() && detail::same_bytes(a.data(), b.data(), a.size());
 }
 
 // Numeric view of bool/int/double for SER-03 equality.

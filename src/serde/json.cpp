@@ -19,6 +19,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "core/short_bytes.hpp"
 #include "serde/json_column.hpp"
 #include "serde/parse_reuse.hpp"
 #include "streamframe/errors.hpp"
@@ -135,7 +136,11 @@ bool build_object_into(Object& o, dom::object obj) {
     seen |= bit;
     if (used < o.size()) {
       auto& entry = *(o.begin() + static_cast<std::ptrdiff_t>(used));
-      if (entry.first != key) assign_text(entry.first, key);  // records of one shape: equal
+      // Records of one shape: equal.
+      if (entry.first.size() != key.size() ||
+          !detail::same_bytes(entry.first.data(), key.data(), key.size())) {
+        assign_text(entry.first, key);
+      }
       build_into(entry.second, field.value);
     } else {
       o.append_unchecked(key, build(field.value));
@@ -160,6 +165,15 @@ void build_into(Value& target, dom::element el) {
         return;
       }
       target = Value(el.get_string().value_unsafe());
+      return;
+    case dom::element_type::INT64:
+      detail::ValueInPlace::assign(target, el.get_int64().value_unsafe());
+      return;
+    case dom::element_type::DOUBLE:
+      detail::ValueInPlace::assign(target, el.get_double().value_unsafe());
+      return;
+    case dom::element_type::BOOL:
+      detail::ValueInPlace::assign(target, el.get_bool().value_unsafe());
       return;
     default:
       target = build(el);
@@ -199,21 +213,6 @@ Value parse_with(dom::parser& parser, std::string_view text, Value out = Value()
 
 // ---- write -----------------------------------------------------------------------------
 
-// Most keys and values are short: fixed-size, overlapping copies avoid a memcpy call.
-inline void copy_small(char* dst, const char* src, std::size_t n) {
-  if (n >= 16) {
-    std::memcpy(dst, src, n);
-  } else if (n >= 8) {
-    std::memcpy(dst, src, 8);
-    std::memcpy(dst + n - 8, src + n - 8, 8);
-  } else if (n >= 4) {
-    std::memcpy(dst, src, 4);
-    std::memcpy(dst + n - 4, src + n - 4, 4);
-  } else {
-    for (std::size_t i = 0; i < n; ++i) dst[i] = src[i];
-  }
-}
-
 // Writes straight into the caller's string through a raw pointer: one capacity check per
 // token instead of one std::string::append call per piece. The string is sized ahead with
 // resize() and trimmed to what was written by finish().
@@ -238,7 +237,7 @@ class Out {
   }
   void put(char c) { *p_++ = c; }
   void put(const char* data, std::size_t n) {
-    copy_small(p_, data, n);
+    detail::copy_bytes(p_, data, n);
     p_ += n;
   }
   char*& cursor() { return p_; }

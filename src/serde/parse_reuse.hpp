@@ -5,10 +5,13 @@
 // objects interleaved with long-lived state.
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
+#include "core/short_bytes.hpp"
 #include "streamframe/value.hpp"
 
 namespace streamframe::detail {
@@ -23,11 +26,23 @@ void give_back_parsed(Value&& v) noexcept;
 inline void assign_text(std::string& s, std::string_view text) {
   if (text.size() <= s.capacity()) {
     s.resize(text.size());
-    if (!text.empty()) std::memcpy(s.data(), text.data(), text.size());
+    copy_bytes(s.data(), text.data(), text.size());
   } else {
     s.assign(text);
   }
 }
+
+// `target` = a bool, int64 or double, assigned in place when it already holds one of that
+// kind: a recycled record's numeric fields skip the construction of a temporary Value and the
+// variant's generic move assignment.
+struct ValueInPlace {
+  template <typename T>
+  static void assign(Value& target, T x) noexcept {
+    static_assert(std::is_same_v<T, bool> || std::is_same_v<T, std::int64_t> ||
+                  std::is_same_v<T, double>);
+    target.data_ = x;
+  }
+};
 
 // `target` = a string `text`, in the string it holds when it holds one.
 inline void assign_string(Value& target, std::string_view text) {

@@ -474,13 +474,28 @@ TEST(JsonParse, LargeDocumentAndThreads) {
 // string's inline buffer.
 std::string random_document(std::mt19937& rng, int depth = 0) {
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
-  static const char* const keys[] = {"a", "b", "id", "url", "xa", "ab", "type", "extra", "b1"};
+  // Keys of 8-16 bytes and longer differ in one byte only, for the word-wise key comparison.
+  static const char* const keys[] = {"a",
+                                     "b",
+                                     "id",
+                                     "url",
+                                     "xa",
+                                     "ab",
+                                     "type",
+                                     "extra",
+                                     "b1",
+                                     "dateTime",
+                                     "dateTimf",
+                                     "emailAddress1",
+                                     "emailAddress2",
+                                     "a_field_of_17_b1",
+                                     "a_field_of_17_b2"};
   std::string out = "{";
   const int fields = pick(depth == 0 ? 12 : 4);
   for (int i = 0; i < fields; ++i) {
     if (i > 0) out += ',';
     out += '"';
-    out += keys[pick(9)];
+    out += keys[pick(15)];
     out += "\":";
     switch (pick(depth < 2 ? 7 : 5)) {
       case 0:
@@ -492,11 +507,14 @@ std::string random_document(std::mt19937& rng, int depth = 0) {
       case 2:
         out += "\"" + std::string(static_cast<std::size_t>(20 + pick(60)), 'y') + '"';
         break;
-      case 3:
-        out += pick(2) == 0 ? "null" : "true";
+      case 3: {
+        // Scalars of every kind, so a recycled field changes kind in place (bool, int, double).
+        static const char* const scalars[] = {"null", "true", "false", "0", "-7", "1e3", "-0.25"};
+        out += scalars[pick(7)];
         break;
+      }
       case 4:
-        out += "2.5";
+        out += pick(2) == 0 ? "2.5" : "9007199254740993";
         break;
       case 5:
         out += random_document(rng, depth + 1);
