@@ -251,6 +251,42 @@ TEST(JsonWrite, BytesPastAShortStringsEndAreNotItsOwn) {
   EXPECT_EQ(write(Value(std::move(many))), expected + "]");
 }
 
+// Keys take their own path (the separators and the key in one reservation): every length
+// around 16, keys that need an escape at any position, the first key and the others, and
+// leftovers with quotes behind short keys, in an object large enough to grow the output.
+TEST(JsonWrite, ObjectKeysOfEveryShortLengthAndEscape) {
+  const auto quoted = [](const std::string& k) {
+    std::string out = "\"";
+    for (const char c : k) {
+      if (c == '"') {
+        out += "\\\"";
+      } else if (c == '\\') {
+        out += "\\\\";
+      } else if (c == '\n') {
+        out += "\\n";
+      } else {
+        out += c;
+      }
+    }
+    return out + "\"";
+  };
+  Object o;
+  std::string expected = "{";
+  int n = 0;
+  for (std::size_t len = 0; len <= 20; ++len) {
+    for (std::size_t at = 0; at <= len; ++at) {  // at == len: nothing to escape
+      std::string key(20, '"');                  // quotes left behind the key's end
+      key.resize(len);
+      for (std::size_t i = 0; i < len; ++i) key[i] = static_cast<char>('a' + (i + at) % 26);
+      if (at < len) key[at] = "\"\\\n"[at % 3];
+      key += "#" + std::to_string(n++);  // every key distinct
+      expected += (o.size() == 0 ? "" : ",") + quoted(key) + ":" + std::to_string(n);
+      o.append_unchecked(key, Value(n));
+    }
+  }
+  EXPECT_EQ(write(Value(std::move(o))), expected + "}");
+}
+
 TEST(JsonWrite, ObjectsKeepInsertionOrderCompactly) {
   Value v = Value::object({{"z", 1}, {"a", Value::array({1, 2.5, "x", nullptr, true})}});
   v["m"]["n"] = Value::object();
