@@ -730,7 +730,11 @@ Value detail::parse_json_column(std::string_view text, std::string_view column) 
   // Named: value_unsafe() returns a reference into the temporary result.
   const dom::object fields = root.get_object().value_unsafe();
   for (dom::key_value_pair field : fields) {
-    if (field.key == column) found = field.value;  // duplicate keys: the last wins (TOP-05)
+    // Duplicate keys: the last wins (TOP-05).
+    if (field.key.size() == column.size() &&
+        detail::same_bytes(field.key.data(), column.data(), column.size())) {
+      found = field.value;
+    }
   }
   // The object the run loop gave back, emptied, so a stream of records allocates no object.
   Value out = std::exchange(t_parse.spare, Value());
