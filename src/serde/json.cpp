@@ -286,13 +286,6 @@ inline bool needs_escape(Word w) {
   return (below_space | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\'))) != 0;
 }
 
-template <typename Word>
-inline Word load(const char* p) {
-  Word w;
-  std::memcpy(&w, p, sizeof w);
-  return w;
-}
-
 #if defined(__SSE2__)
 // Bit i set when byte i of the 16 at `p` is a control character, '"' or '\\' (SSE2 is part of
 // every x86-64: 16 bytes in a few instructions, against 8 for the SWAR test).
@@ -328,13 +321,13 @@ inline const char* find_escape(const char* p, const char* const end) {
 #endif
   if (end - p >= 8) {
     for (; end - p >= 8; p += 8) {
-      if (needs_escape(load<std::uint64_t>(p))) return first_escape_bytewise(p, p + 8);
+      if (needs_escape(detail::load_word<std::uint64_t>(p))) return first_escape_bytewise(p, p + 8);
     }
-    if (p == end || !needs_escape(load<std::uint64_t>(end - 8))) return end;
+    if (p == end || !needs_escape(detail::load_word<std::uint64_t>(end - 8))) return end;
     return first_escape_bytewise(p, end);
   }
-  if (end - p >= 4 && !needs_escape(load<std::uint32_t>(p)) &&
-      !needs_escape(load<std::uint32_t>(end - 4))) {
+  if (end - p >= 4 && !needs_escape(detail::load_word<std::uint32_t>(p)) &&
+      !needs_escape(detail::load_word<std::uint32_t>(end - 4))) {
     return end;
   }
   return first_escape_bytewise(p, end);
@@ -372,18 +365,21 @@ void write_string(std::string_view s, Out& out) {
 // 16-byte load and store: most keys and short values of a record. The bytes past size() are
 // masked out of the test and land past the closing quote, where the next token overwrites
 // them or finish() cuts them off.
+inline bool short_and_plain(const std::string& s) {
+  const std::size_t n = s.size();
+  return n < 16 && s.capacity() >= 15 && (escape_mask16(s.data()) & ((1U << n) - 1)) == 0;
+}
+
 void write_string(const std::string& s, Out& out) {
   const std::size_t n = s.size();
-  if (n < 16 && s.capacity() >= 15) {
-    if ((escape_mask16(s.data()) & ((1U << n) - 1)) == 0) {
-      out.reserve(2 + 16);
-      char* p = out.cursor();
-      *p = '"';
-      std::memcpy(p + 1, s.data(), 16);
-      p[1 + n] = '"';
-      out.cursor() = p + n + 2;
-      return;
-    }
+  if (short_and_plain(s)) {
+    out.reserve(2 + 16);
+    char* p = out.cursor();
+    *p = '"';
+    std::memcpy(p + 1, s.data(), 16);
+    p[1 + n] = '"';
+    out.cursor() = p + n + 2;
+    return;
   }
   write_string(std::string_view(s), out);
 }
@@ -394,8 +390,8 @@ void write_string(const std::string& s, Out& out) {
 // would otherwise cost a reservation each.
 void write_key(const std::string& key, Out& out, bool first) {
 #if defined(__SSE2__)
-  const std::size_t n = key.size();
-  if (n < 16 && key.capacity() >= 15 && (escape_mask16(key.data()) & ((1U << n) - 1)) == 0) {
+  if (short_and_plain(key)) {
+    const std::size_t n = key.size();
     out.reserve(1 + 1 + 16 + 2);
     char* p = out.cursor();
     *p = ',';
@@ -412,7 +408,7 @@ void write_key(const std::string& key, Out& out, bool first) {
     out.reserve(1);
     out.put(',');
   }
-  write_string(key, out);
+  write_string(std::string_view(key), out);  // the short test above already failed
   out.reserve(1);
   out.put(':');
 }
