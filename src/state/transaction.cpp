@@ -91,7 +91,7 @@ std::size_t PartitionTransaction::sweep_expired(std::int64_t now, std::size_t li
 }
 
 PartitionTransaction::Entry& PartitionTransaction::entry(std::string_view key, bool read_store) {
-  if (last_ != nullptr && view(last_->first) == key) return last_->second;
+  if (last_ != nullptr && Eq{}(last_->first, key)) return last_->second;
   auto it = entries_.find(key);
   if (it != entries_.end()) {
     it->second.recent = true;

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/bytes_hash.hpp"
+#include "core/short_bytes.hpp"
 #include "state/store.hpp"
 #include "streamframe/value.hpp"
 
@@ -105,18 +107,22 @@ class PartitionTransaction {
   using Bytes = absl::InlinedVector<char, 16>;
   static std::string_view view(const Key& k) noexcept { return {k.data(), k.size()}; }
   static std::string_view view(std::string_view s) noexcept { return s; }
+  // A state read of a cached key is mostly its hash, one compare of the key found and the
+  // slot's cache miss: the hash is absl's and the compare a few word loads, no library calls.
   struct Hash {
     using is_transparent = void;
     template <class K>
     std::size_t operator()(const K& k) const noexcept {
-      return std::hash<std::string_view>{}(view(k));
+      return detail::BytesHash{}(view(k));
     }
   };
   struct Eq {
     using is_transparent = void;
     template <class A, class B>
     bool operator()(const A& a, const B& b) const noexcept {
-      return view(a) == view(b);
+      const std::string_view x = view(a);
+      const std::string_view y = view(b);
+      return x.size() == y.size() && detail::same_bytes(x.data(), y.data(), x.size());
     }
   };
   struct Entry {

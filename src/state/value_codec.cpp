@@ -6,6 +6,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "core/short_bytes.hpp"
 #include "streamframe/errors.hpp"
 
 namespace streamframe::state {
@@ -22,15 +23,28 @@ enum Tag : std::uint8_t {
   kObject = 7,
 };
 
-void put_varint(std::uint64_t v, std::string& out) {
-  char buf[10];
+// Writes `v` at `buf` (room for 10 bytes) and returns the bytes written.
+std::size_t varint_into(std::uint64_t v, char* buf) {
   std::size_t n = 0;
   while (v >= 0x80) {
     buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
     v >>= 7;
   }
   buf[n++] = static_cast<char>(v);
-  out.append(buf, n);
+  return n;
+}
+
+void put_varint(std::uint64_t v, std::string& out) {
+  char buf[10];
+  out.append(buf, varint_into(v, buf));
+}
+
+// A tag and the varint after it in one append: a state key or value is mostly one scalar, so
+// this is most of an encoding, and one append costs less than a push_back and an append.
+void put_tagged(Tag tag, std::uint64_t v, std::string& out) {
+  char buf[11];
+  buf[0] = static_cast<char>(tag);
+  out.append(buf, 1 + varint_into(v, buf + 1));
 }
 
 std::uint64_t zigzag(std::int64_t v) {
@@ -54,8 +68,7 @@ void encode_at(const Value& value, std::string& out, std::size_t depth) {
       out.push_back(static_cast<char>(value.as_bool() ? kTrue : kFalse));
       break;
     case Value::Type::integer:
-      out.push_back(static_cast<char>(kInt));
-      put_varint(zigzag(value.as_int()), out);
+      put_tagged(kInt, zigzag(value.as_int()), out);
       break;
     case Value::Type::floating: {
       out.push_back(static_cast<char>(kDouble));
@@ -67,22 +80,19 @@ void encode_at(const Value& value, std::string& out, std::size_t depth) {
     }
     case Value::Type::string: {
       const auto& s = value.as_string();
-      out.push_back(static_cast<char>(kString));
-      put_varint(s.size(), out);
+      put_tagged(kString, s.size(), out);
       out.append(s);
       break;
     }
     case Value::Type::array: {
       const auto& a = value.as_array();
-      out.push_back(static_cast<char>(kArray));
-      put_varint(a.size(), out);
+      put_tagged(kArray, a.size(), out);
       for (const auto& item : a) encode_at(item, out, depth + 1);
       break;
     }
     case Value::Type::object: {
       const auto& o = value.as_object();
-      out.push_back(static_cast<char>(kObject));
-      put_varint(o.size(), out);
+      put_tagged(kObject, o.size(), out);
       for (const auto& [key, item] : o) {
         put_varint(key.size(), out);
         out.append(key);
@@ -251,6 +261,25 @@ class Decoder {
 }  // namespace
 
 void encode(const Value& value, std::string& out) {
+  // The usual state key or value is one int or one short string, and a stateful step encodes
+  // several per record (the message key, the user key for get and set, the value): those are
+  // built on the stack and appended once, not through a push_back and two appends.
+  char buf[48];
+  if (value.is_int()) {
+    buf[0] = static_cast<char>(kInt);
+    out.append(buf, 1 + varint_into(zigzag(value.as_int()), buf + 1));
+    return;
+  }
+  if (value.is_string()) {
+    const std::string& s = value.as_string();
+    if (s.size() <= sizeof buf - 2) {  // < 0x80: a one-byte varint
+      buf[0] = static_cast<char>(kString);
+      buf[1] = static_cast<char>(s.size());
+      detail::copy_bytes(buf + 2, s.data(), s.size());
+      out.append(buf, 2 + s.size());
+      return;
+    }
+  }
   // A value refused half-way must not leave a partial encoding in the caller's buffer.
   auto size = out.size();
   try {
@@ -263,7 +292,7 @@ void encode(const Value& value, std::string& out) {
 
 std::string encode(const Value& value) {
   std::string out;
-  encode_at(value, out, 0);
+  encode(value, out);
   return out;
 }
 

@@ -1,5 +1,5 @@
 // The short-range byte helpers behind JSON keys and field copies (src/core/short_bytes.hpp):
-// every length around their 4/8/16-byte boundaries, a difference at every position, and
+// every length around their 4/8/16/32-byte boundaries, a difference at every position, and
 // buffers of exactly the compared length, so that a read past the end shows under ASan.
 #include <gtest/gtest.h>
 

@@ -205,6 +205,38 @@ TEST(ValueCodec, LayoutIsPinned) {
             "\x03\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"s);
 }
 
+// Short strings and ints take a shorter path than other values: around its length limits the
+// bytes are still the pinned layout (tag, varint length, bytes), appended after what was there.
+TEST(ValueCodec, StringsOfEveryLengthNearTheShortPathKeepTheLayout) {
+  for (std::size_t n = 0; n <= 300; ++n) {
+    std::string text(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) text[i] = static_cast<char>('a' + i % 26);
+    std::string expected = "p";
+    expected.push_back('\x05');
+    for (std::size_t len = n;; len >>= 7) {
+      if (len < 0x80) {
+        expected.push_back(static_cast<char>(len));
+        break;
+      }
+      expected.push_back(static_cast<char>((len & 0x7f) | 0x80));
+    }
+    expected += text;
+    std::string out = "p";
+    state::encode(Value(text), out);
+    ASSERT_EQ(out, expected) << "length " << n;
+    EXPECT_TRUE(identical(state::decode(std::string_view(out).substr(1)), Value(text)));
+  }
+  for (const std::int64_t v : {std::int64_t{63}, std::int64_t{64}, std::int64_t{-64},
+                               std::int64_t{-65}, std::numeric_limits<std::int64_t>::max()}) {
+    std::string out = "p";
+    state::encode(Value(static_cast<long long>(v)), out);
+    EXPECT_EQ(out.substr(1),
+              state::encode(Value::array({Value(static_cast<long long>(v))})).substr(2))
+        << v;
+    EXPECT_EQ(state::decode(std::string_view(out).substr(1)).as_int(), v);
+  }
+}
+
 TEST(ValueCodec, EncodeAppends) {
   std::string out = "prefix";
   state::encode(Value(1), out);
