@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/bytes_hash.hpp"
 #include "kafka/config.hpp"
 #include "kafka/types.hpp"
 #include "streamframe/record.hpp"
@@ -155,12 +156,7 @@ class Producer {
   // close() (and the destructor) abort a transaction still open, within close's timeout.
 
  private:
-  struct NameHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
-  };
+  using NameHash = ::streamframe::detail::BytesHash;
 
   static void delivery_trampoline(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
   static void error_trampoline(rd_kafka_t* rk, int err, const char* reason, void* opaque);

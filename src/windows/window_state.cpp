@@ -286,7 +286,7 @@ void WindowState::evict(std::size_t target) {
         continue;
       }
       keys_bytes_ -= ks.charged;
-      it = keys_.erase(it);
+      keys_.erase(it++);
     }
   }
 }
