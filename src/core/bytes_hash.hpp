@@ -1,7 +1,7 @@
 // The hash of a byte string for the hash tables on per-record paths (state caches, window
 // keys, topic handles). absl's hash of a short string is a few multiplications inline, where
-// std::hash<std::string_view> is a call to libstdc++'s _Hash_bytes: about half the cost of a
-// state read of a cached key was hashing (bench/README.md, "State").
+// std::hash<std::string_view> is a call to libstdc++'s _Hash_bytes, which was a fifth of the
+// instructions of the state cache's lookups in the engine-only word count.
 #pragma once
 
 #include <absl/hash/hash.h>

@@ -237,8 +237,8 @@ void WindowState::flush(state::PartitionTransaction& txn) {
 }
 
 std::size_t WindowState::estimate(const KeyState& ks, std::size_t stored) const {
-  // The map node with its key and bucket, the key's encoded form twice (map key and
-  // KeyState::enc) and decoded once, the vectors' element arrays.
+  // The map node with its key, slot pointer and control byte, the key's encoded form twice
+  // (map key and KeyState::enc) and decoded once, the vectors' element arrays.
   constexpr std::size_t kNode = sizeof(Map::value_type) + 32;
   const std::size_t aggs = spec_.aggs.size();
   return kNode + 3 * ks.enc.size() + stored +
