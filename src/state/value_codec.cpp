@@ -264,14 +264,13 @@ void encode(const Value& value, std::string& out) {
   // The usual state key or value is one int or one short string, and a stateful step encodes
   // several per record (the message key, the user key for get and set, the value): those are
   // built on the stack and appended once, not through a push_back and two appends.
-  char buf[48];
   if (value.is_int()) {
-    buf[0] = static_cast<char>(kInt);
-    out.append(buf, 1 + varint_into(zigzag(value.as_int()), buf + 1));
+    put_tagged(kInt, zigzag(value.as_int()), out);
     return;
   }
   if (value.is_string()) {
     const std::string& s = value.as_string();
+    char buf[48];
     if (s.size() <= sizeof buf - 2) {  // < 0x80: a one-byte varint
       buf[0] = static_cast<char>(kString);
       buf[1] = static_cast<char>(s.size());
