@@ -9,6 +9,9 @@
 //   (g) a group_by hop: group_by("sensor").to_topic(out), i.e. every record produced to a
 //       repartition topic and consumed back before it reaches the output (not in the default
 //       --only: it writes each record twice);
+//   (h) the hop's floor: (a) twice in one process, input -> a second topic -> output, one
+//       raw consumer reading both and one raw producer writing both (not in the default
+//       --only): what (g) would cost with nothing of streamframe's own;
 //   (m) (c) with Prometheus metrics on (metrics_port, EXT-08): the metrics' per-record cost is
 //       (c)'s time / (m)'s time in the same run (not in the default --only);
 //   (v) (c) with Avro in and out (TOP-06): the same logical records, Avro-encoded in an input
@@ -63,6 +66,9 @@ using Clock = std::chrono::steady_clock;
 // Delivery reports of one producer, counted on the thread that polls it.
 struct Deliveries {
   std::uint64_t target = 0;  // last_ack is taken when `acked` reaches it
+  // When set, only this topic's acknowledgements count (the final hop of (h)); failures of
+  // any topic do.
+  const rd_kafka_topic_t* counted = nullptr;
   std::uint64_t acked = 0;
   std::uint64_t failed = 0;
   Clock::time_point last_ack{};
@@ -75,6 +81,7 @@ void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     if (d->failed++ == 0) d->first_error = rd_kafka_err2str(m->err);
     return;
   }
+  if (d->counted != nullptr && m->rkt != d->counted) return;
   if (++d->acked == d->target) d->last_ack = Clock::now();
 }
 
@@ -297,21 +304,30 @@ class AckWatcher {
 // copied. Timing: first message out of rd_kafka_consume_batch_queue -> the delivery report that
 // completes N acknowledgements (taken inside the callback). The final synchronous commit and
 // the consumer's close come after it and are reported separately.
+//
+// (h) With `via`, the same client pair makes two hops: records of `input` are produced to
+// `via` (same key, so the same partitioner spreads them as a re-key by an equal key would),
+// records read back from `via` to `output`, by the same consumer (subscribed to both) and
+// producer. Timing: first input message -> the N-th acknowledgement of `output`.
 CaseResult run_raw(const std::string& brokers, const std::string& input, const std::string& output,
-                   const std::string& group, int partitions, std::uint64_t records) {
+                   const std::string& group, int partitions, std::uint64_t records,
+                   const std::optional<std::string>& via = std::nullopt) {
   AckWatcher watcher(brokers, output, partitions, records);
   const std::uint64_t arm_at = records > k_arm_before_end ? records - k_arm_before_end : 1;
   Deliveries deliveries;
   deliveries.target = records;
   KafkaPtr producer = make_producer(raw_producer_settings(brokers), deliveries);
   TopicPtr out_rkt = make_topic(producer.get(), output);
+  TopicPtr via_rkt = via ? make_topic(producer.get(), *via) : nullptr;
+  deliveries.counted = via ? out_rkt.get() : nullptr;
 
   KafkaPtr consumer =
       make_client(RD_KAFKA_CONSUMER, make_conf(raw_consumer_settings(brokers, group)));
   rd_kafka_poll_set_consumer(consumer.get());
   {
-    PartitionListPtr topics(rd_kafka_topic_partition_list_new(1));
+    PartitionListPtr topics(rd_kafka_topic_partition_list_new(2));
     rd_kafka_topic_partition_list_add(topics.get(), input.c_str(), RD_KAFKA_PARTITION_UA);
+    if (via) rd_kafka_topic_partition_list_add(topics.get(), via->c_str(), RD_KAFKA_PARTITION_UA);
     const auto err = rd_kafka_subscribe(consumer.get(), topics.get());
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       throw BenchError(fmt::format("subscribe: {}", rd_kafka_err2str(err)));
@@ -319,9 +335,10 @@ CaseResult run_raw(const std::string& brokers, const std::string& input, const s
   }
   QueuePtr queue(rd_kafka_queue_get_consumer(consumer.get()));
 
-  std::map<std::int32_t, std::int64_t> next_offsets;
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> next_offsets;
   std::array<rd_kafka_message_t*, 1024> batch{};
-  std::uint64_t consumed = 0;
+  std::uint64_t consumed = 0;  // of the last hop
+  std::uint64_t first_hop = 0;
   std::string fatal;
   Clock::time_point first{};
   auto last_message = Clock::now();
@@ -340,11 +357,12 @@ CaseResult run_raw(const std::string& brokers, const std::string& input, const s
           fmt::print(stderr, "warning: consumer: {}\n", what);
         }
       } else if (fatal.empty()) {
-        if (consumed == 0) first = Clock::now();
+        if (consumed == 0 && first_hop == 0) first = Clock::now();
         const std::int64_t timestamp = rd_kafka_message_timestamp(m, nullptr);
+        const bool to_via = via && rd_kafka_topic_name(m->rkt) == input;
         for (;;) {
           const auto err = rd_kafka_producev(
-              producer.get(), RD_KAFKA_V_RKT(out_rkt.get()),
+              producer.get(), RD_KAFKA_V_RKT(to_via ? via_rkt.get() : out_rkt.get()),
               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(m->key, m->key_len),
               RD_KAFKA_V_VALUE(m->payload, m->len),
               RD_KAFKA_V_TIMESTAMP(timestamp < 0 ? 0 : timestamp), RD_KAFKA_V_END);
@@ -355,8 +373,12 @@ CaseResult run_raw(const std::string& brokers, const std::string& input, const s
           }
           rd_kafka_poll(producer.get(), 1);
         }
-        next_offsets[m->partition] = m->offset + 1;
-        if (++consumed == arm_at) watcher.arm();
+        next_offsets[{rd_kafka_topic_name(m->rkt), m->partition}] = m->offset + 1;
+        if (to_via) {
+          ++first_hop;
+        } else if (++consumed == arm_at) {
+          watcher.arm();
+        }
       }
       rd_kafka_message_destroy(m);
     }
@@ -384,8 +406,8 @@ CaseResult run_raw(const std::string& brokers, const std::string& input, const s
   }
   PartitionListPtr offsets(
       rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size())));
-  for (const auto& [partition, offset] : next_offsets) {
-    rd_kafka_topic_partition_list_add(offsets.get(), input.c_str(), partition)->offset = offset;
+  for (const auto& [tp, offset] : next_offsets) {
+    rd_kafka_topic_partition_list_add(offsets.get(), tp.first.c_str(), tp.second)->offset = offset;
   }
   const auto commit_err = rd_kafka_commit(consumer.get(), offsets.get(), 0);
   const auto committed = Clock::now();
@@ -554,6 +576,8 @@ std::string describe_case(char c) {
       return "streamframe pass-through, to_topic";
     case 'g':
       return "streamframe group_by(sensor) hop, to_topic";
+    case 'h':
+      return "raw librdkafka two hops (the hop's floor)";
     case 'm':
       return "README pipeline, Prometheus metrics on";
     case 'v':
@@ -663,7 +687,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   cli.add_option("--only", only, "cases to run, e.g. --only a,c")
       ->delimiter(',')
-      ->check(CLI::IsMember({"a", "b", "c", "g", "m", "v", "p"}))
+      ->check(CLI::IsMember({"a", "b", "c", "g", "h", "m", "v", "p"}))
       ->capture_default_str();
   cli.add_option("--results-file", results_file, "JSON lines appended here ('' = none)")
       ->capture_default_str();
@@ -687,7 +711,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(cli, argc, argv);
 
   std::vector<char> cases;
-  for (char c : {'a', 'b', 'c', 'g', 'm', 'v', 'p'}) {
+  for (char c : {'a', 'b', 'c', 'g', 'h', 'm', 'v', 'p'}) {
     if (std::find(only.begin(), only.end(), std::string(1, c)) != only.end()) cases.push_back(c);
   }
 
@@ -778,6 +802,11 @@ int main(int argc, char** argv) {
       }
       std::vector<std::string> new_topics;
       for (const auto& [c, name] : outputs) new_topics.push_back(name);
+      const std::string via_topic = fmt::format("bench-e2e-{}-run{}-h-via", run_id, run);
+      if (outputs.count('h')) {
+        new_topics.push_back(via_topic);
+        topics.push_back(via_topic);
+      }
       admin.create_topics(new_topics, partitions);
 
       std::optional<double> seconds_a;
@@ -792,6 +821,9 @@ int main(int argc, char** argv) {
         try {
           if (c == 'a') {
             m.result = run_raw(brokers, input_topic, outputs[c], group, partitions, records);
+          } else if (c == 'h') {
+            m.result =
+                run_raw(brokers, input_topic, outputs[c], group, partitions, records, via_topic);
           } else {
             const Pipeline pipeline = c == 'b'   ? Pipeline::passthrough
                                       : c == 'g' ? Pipeline::group_by
@@ -845,6 +877,12 @@ int main(int argc, char** argv) {
         fmt::print(
             "     Protobuf: (c) seconds / (p) seconds = {:.3f} (>= 1: Protobuf as fast as JSON)\n",
             med['c'] / med['p']);
+      }
+      if (med.count('g') && med.count('h')) {
+        fmt::print(
+            "     group_by hop against its floor: (h) seconds / (g) seconds = {:.3f} (1 = only "
+            "Kafka's cost)\n",
+            med['h'] / med['g']);
       }
       if (med.count('c') && med.count('m')) {
         fmt::print("     metrics on: (c) seconds / (m) seconds = {:.3f} (1 = free)\n",
