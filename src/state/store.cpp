@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <system_error>
@@ -20,7 +22,56 @@ void check_part(std::string_view what, std::string_view part) {
   }
 }
 
+// Up to 8 bytes of `key` from `from` as a big-endian number, short keys padded with zeros:
+// a < b for these numbers means a < b for the keys; equal numbers decide nothing.
+std::uint64_t key_prefix(std::string_view key, std::size_t from) noexcept {
+  std::uint64_t p = 0;
+  const std::size_t n = key.size() > from ? std::min<std::size_t>(8, key.size() - from) : 0;
+  for (std::size_t i = 0; i < 8; ++i) {
+    p = (p << 8) | (i < n ? static_cast<std::uint8_t>(key[from + i]) : 0u);
+  }
+  return p;
+}
+
 }  // namespace
+
+void WriteBatch::sort_by_key() {
+  if (refs_.size() < 2) return;
+  const std::string_view all(data_);
+  const auto key = [all](const Ref& r) { return all.substr(r.key_pos, r.key_len); };
+  // Comparing two keys where they live in a batch of many megabytes is a cache miss or two
+  // and a memcmp call each, and a sort makes about n log n of them (a tenth of a restoring
+  // thread's time). Instead each key's first 8 bytes after the prefix all keys share go into
+  // a 16-byte entry beside its index, and most comparisons are one integer compare; the full
+  // keys decide only between entries with equal numbers.
+  const std::string_view first = key(refs_.front());
+  std::size_t common = first.size();
+  for (const Ref& r : refs_) {
+    const std::string_view k = key(r);
+    common = std::min(common, k.size());
+    std::size_t i = 0;
+    while (i < common && k[i] == first[i]) ++i;
+    common = i;
+    if (common == 0) break;
+  }
+  struct Entry {
+    std::uint64_t prefix;
+    std::size_t index;
+  };
+  std::vector<Entry> order(refs_.size());
+  for (std::size_t i = 0; i < refs_.size(); ++i) order[i] = {key_prefix(key(refs_[i]), common), i};
+  std::sort(order.begin(), order.end(), [&](const Entry& a, const Entry& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    const Ref& x = refs_[a.index];
+    const Ref& y = refs_[b.index];
+    const int c = key(x).compare(key(y));
+    return c < 0 || (c == 0 && x.key_pos < y.key_pos);
+  });
+  std::vector<Ref> sorted;
+  sorted.reserve(refs_.size());
+  for (const Entry& e : order) sorted.push_back(refs_[e.index]);
+  refs_.swap(sorted);
+}
 
 std::filesystem::path store_path(const std::filesystem::path& state_dir, std::string_view group,
                                  std::string_view store_name, std::string_view stream_id,

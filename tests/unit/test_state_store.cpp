@@ -254,6 +254,37 @@ TEST(WriteBatch, LastOperationPerKeyWinsAmongManyRepeats) {
   EXPECT_EQ(seen, expected);
 }
 
+// The sort compares 8 bytes after the prefix every key shares as one number first: keys that
+// differ only further on, keys that are prefixes of others, zero and 0xff bytes, and keys
+// equal up to padding ("ab" and "ab\0") must still come out in byte order, with each key's
+// operations in the order they were added.
+TEST(WriteBatch, SortsByBytesWhereverKeysDiffer) {
+  WriteBatch batch;
+  std::vector<std::pair<std::string, std::string>> added;  // key, value
+  std::uint32_t x = 777;
+  const std::string alphabet("\0\x01a\xfe\xff", 5);
+  for (int i = 0; i < 5000; ++i) {
+    x = x * 1103515245u + 12345u;
+    std::string key = "shared-prefix/";
+    const std::size_t len = (x >> 16) % 14;
+    for (std::size_t j = 0; j < len; ++j) {
+      x = x * 1103515245u + 12345u;
+      key += alphabet[(x >> 16) % alphabet.size()];
+    }
+    const std::string value = std::to_string(i);
+    batch.put(key, value);
+    added.emplace_back(key, value);
+  }
+  std::stable_sort(added.begin(), added.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  batch.sort_by_key();
+  std::vector<std::pair<std::string, std::string>> seen;
+  batch.for_each([&](const WriteBatch::Op& op) {
+    seen.emplace_back(std::string(op.key), std::string(op.value.value_or("")));
+  });
+  EXPECT_EQ(seen, added);
+}
+
 std::size_t table_files(const fs::path& db) {
   std::size_t n = 0;
   for (const auto& e : fs::directory_iterator(db)) n += e.path().extension() == ".sst";
