@@ -90,6 +90,7 @@ void Consumer::subscribe(const std::vector<std::string>& topics) {
     throw_error(err, fmt::format("subscribing group '{}' to {} topic(s)", group_id_, topics.size()),
                 rk);
   }
+  subscribed_ = true;
 }
 
 std::vector<std::string> Consumer::await_topics(const std::vector<std::string>& topics,
@@ -158,24 +159,7 @@ std::size_t Consumer::poll_batch(std::vector<Message>& out, std::size_t max,
   out.reserve(start + max);
   rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, to_ms(timeout));
   while (m != nullptr) {
-    // Consecutive messages mostly share a topic. The name of the last message's topic is
-    // reused; that message holds a reference on its topic, so the name is still alive.
-    std::string_view topic;
-    if (!out.empty() && out.back().topic_id_ == m->rkt) {
-      topic = out.back().topic_;
-    } else if (m->rkt != nullptr) {
-      topic = rd_kafka_topic_name(m->rkt);
-    }
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      out.emplace_back(Message::Key(), m, refs_, topic);
-    } else {
-      // Wrapped at once: the message is destroyed with the Message, also when classify throws.
-      Message message(Message::Key(), m, refs_, topic);
-      if (auto error = classify(*m)) {
-        message.error_ = std::make_unique<KafkaError>(std::move(*error));
-        out.push_back(std::move(message));
-      }
-    }
+    take(out, m);
     if (out.size() - start >= max) {
       if (waker_) waker_->note_backlog();
       break;
@@ -183,7 +167,81 @@ std::size_t Consumer::poll_batch(std::vector<Message>& out, std::size_t max,
     if (rebalanced_) break;
     m = rd_kafka_consumer_poll(rk, 0);
   }
+  after_batch();
+  return out.size() - start;
+}
 
+std::size_t Consumer::read_batch(std::vector<Message>& out, std::size_t max,
+                                 std::chrono::milliseconds timeout) {
+  rd_kafka_t* rk = require_open("read_batch");
+  if (subscribed_) {
+    throw InvalidOperation("read_batch is for consumers with a static assignment only");
+  }
+  if (max == 0) return 0;
+  if (!queue_) queue_.reset(rd_kafka_queue_get_consumer(rk));
+  if (!queue_) throw InvalidOperation("read_batch needs a consumer with a group.id");
+  const std::size_t start = out.size();
+  out.reserve(start + max);
+  raw_.resize(max);
+  const auto read = [&](int timeout_ms, std::size_t count) {
+    const ssize_t n = rd_kafka_consume_batch_queue(queue_.get(), timeout_ms, raw_.data(), count);
+    if (n < 0) throw_error(rd_kafka_last_error(), "reading a batch of messages", rk);
+    return static_cast<std::size_t>(n);
+  };
+  // Each message is owned by `out` (or gone) once taken; the rest of a batch is destroyed if
+  // taking one throws.
+  const auto take_all = [&](std::size_t n) {
+    std::size_t i = 0;
+    struct DestroyRest {
+      std::vector<rd_kafka_message_t*>& raw;
+      std::size_t& next;
+      std::size_t end;
+      ~DestroyRest() {
+        for (std::size_t j = next; j < end; ++j) rd_kafka_message_destroy(raw[j]);
+      }
+    } rest{raw_, i, n};
+    while (i < n) take(out, raw_[i++]);
+  };
+  // With a timeout the call waits until the whole batch is there: take what is queued, and
+  // only when nothing is, wait for one message and then take what came with it.
+  std::size_t taken = read(0, max);
+  take_all(taken);
+  if (taken == 0 && timeout.count() > 0 && read(to_ms(timeout), 1) == 1) {
+    take_all(1);
+    taken = 1;
+    if (max > 1) {
+      const std::size_t more = read(0, max - 1);
+      take_all(more);
+      taken += more;
+    }
+  }
+  if (taken == max && waker_) waker_->note_backlog();
+  after_batch();
+  return out.size() - start;
+}
+
+void Consumer::take(std::vector<Message>& out, rd_kafka_message_t* m) {
+  // Consecutive messages mostly share a topic. The name of the last message's topic is
+  // reused; that message holds a reference on its topic, so the name is still alive.
+  std::string_view topic;
+  if (!out.empty() && out.back().topic_id_ == m->rkt) {
+    topic = out.back().topic_;
+  } else if (m->rkt != nullptr) {
+    topic = rd_kafka_topic_name(m->rkt);
+  }
+  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    out.emplace_back(Message::Key(), m, refs_, topic);
+  } else {
+    // Wrapped at once: the message is destroyed with the Message, also when classify throws.
+    Message message(Message::Key(), m, refs_, topic);
+    if (auto error = classify(*m)) {
+      message.error_ = std::make_unique<KafkaError>(std::move(*error));
+      out.push_back(std::move(message));
+    }
+  }
+}
+
+void Consumer::after_batch() {
   rethrow_pending();
   // A failed token callback does not end the connections it authenticated, but the next
   // token would fail too: stop now with the callback's error (APP-17).
@@ -193,8 +251,7 @@ std::size_t Consumer::poll_batch(std::vector<Message>& out, std::size_t max,
     const std::lock_guard lock(errors_mutex_);
     fatal = fatal_seen_;
   }
-  if (fatal) throw_error(RD_KAFKA_RESP_ERR__FATAL, "Kafka consumer", rk);
-  return out.size() - start;
+  if (fatal) throw_error(RD_KAFKA_RESP_ERR__FATAL, "Kafka consumer", rk_);
 }
 
 void Consumer::store_offsets(const std::vector<TopicPartition>& offsets) {
@@ -460,6 +517,7 @@ std::vector<ClientError> Consumer::take_client_errors() {
 void Consumer::close() {
   if (rk_ == nullptr) return;
   if (waker_) waker_->stop();  // its requests use the handle
+  queue_.reset();
   // Leaving the group runs the rebalance callback (on_revoke) from inside this call.
   const rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {

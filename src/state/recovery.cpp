@@ -138,7 +138,7 @@ RestoreResult Restorer::restore(const RestoreRequest& r, const std::atomic<bool>
       return result;
     }
     msgs.clear();
-    consumer_->poll_batch(msgs, kBatchRecords, std::chrono::milliseconds(500));
+    consumer_->read_batch(msgs, kBatchRecords, std::chrono::milliseconds(500));
     if (msgs.empty()) {
       if (r.on_progress) r.on_progress(0, -1);  // alive, waiting (EXT-08's liveness)
       if (waiting) {

@@ -207,6 +207,78 @@ TEST_F(KafkaLayer, PauseResumeAndSeek) {
   EXPECT_EQ(consumer.position({{topic, 0}}), (std::vector<TopicPartition>{{topic, 0, 20}}));
 }
 
+// read_batch (the restorer's reader: a static assignment, one batch call per read) returns
+// every record of an assigned partition once and in order, reports the partition's end, does
+// not wait for a full batch when fewer records are there, stops at an unassign, and refuses
+// a subscribed consumer.
+TEST_F(KafkaLayer, ReadBatchOfAStaticAssignment) {
+  const std::string topic = make_topic("readbatch", 2);
+  Producer producer(producer_config());
+  for (int i = 0; i < 2500; ++i) producer.produce(topic, 0, "k", std::to_string(i));
+  for (int i = 0; i < 10; ++i) producer.produce(topic, 1, "k", "other");
+  ASSERT_TRUE(producer.flush(30s));
+
+  Consumer consumer(consumer_config(
+      unique_name("group"), {{"enable.partition.eof", "true"}, {"auto.offset.reset", "earliest"}}));
+  consumer.assign({{topic, 0, 100}});
+  std::vector<Message> got;
+  bool ended = false;
+  int calls = 0;
+  const auto deadline = Clock::now() + 60s;
+  while (!ended && Clock::now() < deadline) {
+    std::vector<Message> batch;
+    const auto started = Clock::now();
+    const std::size_t n = consumer.read_batch(batch, 1000, 2s);
+    ++calls;
+    ASSERT_EQ(n, batch.size());
+    ASSERT_LE(n, 1000u);
+    // Only what is there: a short batch does not sit out the timeout.
+    if (n > 0 && n < 1000) EXPECT_LT(Clock::now() - started, 1500ms);
+    for (Message& m : batch) {
+      m.throw_if_error();
+      if (m.end_of_partition()) {
+        EXPECT_EQ(m.offset(), 2500);
+        ended = true;
+        continue;
+      }
+      got.push_back(std::move(m));
+    }
+  }
+  ASSERT_TRUE(ended);
+  EXPECT_GE(calls, 3);  // 2,400 records in batches of at most 1,000
+  ASSERT_EQ(got.size(), 2400u);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].partition(), 0);
+    EXPECT_EQ(got[i].offset(), static_cast<std::int64_t>(100 + i));
+    EXPECT_EQ(got[i].value(), std::to_string(100 + i));
+  }
+
+  // Another partition after an unassign: nothing of the first comes back.
+  consumer.assign({});
+  consumer.assign({{topic, 1, 0}});
+  std::vector<Message> second;
+  ended = false;
+  while (!ended && Clock::now() < deadline) {
+    std::vector<Message> batch;
+    consumer.read_batch(batch, 1000, 2s);
+    for (Message& m : batch) {
+      m.throw_if_error();
+      if (m.end_of_partition()) {
+        ended = m.partition() == 1;
+        continue;
+      }
+      second.push_back(std::move(m));
+    }
+  }
+  ASSERT_EQ(second.size(), 10u);
+  for (const Message& m : second) EXPECT_EQ(m.value(), "other");
+
+  Consumer subscribed(consumer_config(unique_name("group")));
+  subscribed.subscribe({topic});
+  std::vector<Message> none;
+  EXPECT_THROW(subscribed.read_batch(none, 10, 10ms), streamframe::InvalidOperation);
+}
+
 TEST_F(KafkaLayer, RebalanceRevokesBeforeReassigningAndDropsRevokedMessages) {
   constexpr int kPartitions = 4;
   const std::string topic = make_topic("rebalance", kPartitions);
