@@ -335,7 +335,14 @@ CaseResult run_raw(const std::string& brokers, const std::string& input, const s
   }
   QueuePtr queue(rd_kafka_queue_get_consumer(consumer.get()));
 
-  std::map<std::pair<std::string, std::int32_t>, std::int64_t> next_offsets;
+  // Next offsets per partition of the input and of `via`: int keys, as before (h) existed, so
+  // that (a) pays no per-message string for them.
+  std::map<std::int32_t, std::int64_t> next_offsets;
+  std::map<std::int32_t, std::int64_t> next_via_offsets;
+  // Which topic a message's handle is: its name compared once per change of handle, since
+  // messages of one topic come in runs.
+  const rd_kafka_topic_t* last_rkt = nullptr;
+  bool last_is_via = false;
   std::array<rd_kafka_message_t*, 1024> batch{};
   std::uint64_t consumed = 0;  // of the last hop
   std::uint64_t first_hop = 0;
@@ -359,7 +366,11 @@ CaseResult run_raw(const std::string& brokers, const std::string& input, const s
       } else if (fatal.empty()) {
         if (consumed == 0 && first_hop == 0) first = Clock::now();
         const std::int64_t timestamp = rd_kafka_message_timestamp(m, nullptr);
-        const bool to_via = via && rd_kafka_topic_name(m->rkt) == input;
+        if (via && m->rkt != last_rkt) {
+          last_rkt = m->rkt;
+          last_is_via = rd_kafka_topic_name(m->rkt) == *via;
+        }
+        const bool to_via = via && !last_is_via;
         for (;;) {
           const auto err = rd_kafka_producev(
               producer.get(), RD_KAFKA_V_RKT(to_via ? via_rkt.get() : out_rkt.get()),
@@ -373,7 +384,7 @@ CaseResult run_raw(const std::string& brokers, const std::string& input, const s
           }
           rd_kafka_poll(producer.get(), 1);
         }
-        next_offsets[{rd_kafka_topic_name(m->rkt), m->partition}] = m->offset + 1;
+        (to_via || !via ? next_offsets : next_via_offsets)[m->partition] = m->offset + 1;
         if (to_via) {
           ++first_hop;
         } else if (++consumed == arm_at) {
@@ -404,10 +415,13 @@ CaseResult run_raw(const std::string& brokers, const std::string& input, const s
                                  deliveries.acked, records, deliveries.failed,
                                  deliveries.first_error));
   }
-  PartitionListPtr offsets(
-      rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size())));
-  for (const auto& [tp, offset] : next_offsets) {
-    rd_kafka_topic_partition_list_add(offsets.get(), tp.first.c_str(), tp.second)->offset = offset;
+  PartitionListPtr offsets(rd_kafka_topic_partition_list_new(
+      static_cast<int>(next_offsets.size() + next_via_offsets.size())));
+  for (const auto& [partition, offset] : next_offsets) {
+    rd_kafka_topic_partition_list_add(offsets.get(), input.c_str(), partition)->offset = offset;
+  }
+  for (const auto& [partition, offset] : next_via_offsets) {
+    rd_kafka_topic_partition_list_add(offsets.get(), via->c_str(), partition)->offset = offset;
   }
   const auto commit_err = rd_kafka_commit(consumer.get(), offsets.get(), 0);
   const auto committed = Clock::now();
