@@ -54,23 +54,22 @@ void WriteBatch::sort_by_key() {
     common = i;
     if (common == 0) break;
   }
-  struct Entry {
-    std::uint64_t prefix;
-    std::size_t index;
-  };
-  std::vector<Entry> order(refs_.size());
-  for (std::size_t i = 0; i < refs_.size(); ++i) order[i] = {key_prefix(key(refs_[i]), common), i};
-  std::sort(order.begin(), order.end(), [&](const Entry& a, const Entry& b) {
+  sort_order_.resize(refs_.size());
+  for (std::size_t i = 0; i < refs_.size(); ++i) {
+    sort_order_[i] = {key_prefix(key(refs_[i]), common), i};
+  }
+  std::sort(sort_order_.begin(), sort_order_.end(), [&](const SortEntry& a, const SortEntry& b) {
     if (a.prefix != b.prefix) return a.prefix < b.prefix;
     const Ref& x = refs_[a.index];
     const Ref& y = refs_[b.index];
-    const int c = key(x).compare(key(y));
+    // Equal up to `common` + 8 (or to the shorter key's end): compare from `common` on.
+    const int c = key(x).substr(common).compare(key(y).substr(common));
     return c < 0 || (c == 0 && x.key_pos < y.key_pos);
   });
-  std::vector<Ref> sorted;
-  sorted.reserve(refs_.size());
-  for (const Entry& e : order) sorted.push_back(refs_[e.index]);
-  refs_.swap(sorted);
+  sorted_refs_.clear();
+  sorted_refs_.reserve(refs_.size());
+  for (const SortEntry& e : sort_order_) sorted_refs_.push_back(refs_[e.index]);
+  refs_.swap(sorted_refs_);  // the old order's vector becomes the next sort's scratch
 }
 
 std::filesystem::path store_path(const std::filesystem::path& state_dir, std::string_view group,

@@ -84,8 +84,16 @@ class WriteBatch {
     std::size_t key_pos, key_len, value_pos, value_len;
     bool has_value;
   };
+  struct SortEntry {
+    std::uint64_t prefix;  // the key's 8 bytes after the prefix all keys share, big-endian
+    std::size_t index;     // into refs_
+  };
   std::vector<Ref> refs_;
   std::string data_;
+  // sort_by_key()'s working space, kept with their capacity: a restore sorts one batch of
+  // many megabytes after another, and fresh vectors would fault in new pages each time.
+  std::vector<SortEntry> sort_order_;
+  std::vector<Ref> sorted_refs_;
 };
 
 // A partition's store. Owned and used by one worker thread; not thread-safe. After close()

@@ -259,30 +259,38 @@ TEST(WriteBatch, LastOperationPerKeyWinsAmongManyRepeats) {
 // equal up to padding ("ab" and "ab\0") must still come out in byte order, with each key's
 // operations in the order they were added.
 TEST(WriteBatch, SortsByBytesWhereverKeysDiffer) {
+  // One batch through several rounds, as a restore uses it: cleared and sorted again with
+  // another size and another shared prefix, its sort's working space kept from round to round.
   WriteBatch batch;
-  std::vector<std::pair<std::string, std::string>> added;  // key, value
   std::uint32_t x = 777;
   const std::string alphabet("\0\x01a\xfe\xff", 5);
-  for (int i = 0; i < 5000; ++i) {
-    x = x * 1103515245u + 12345u;
-    std::string key = "shared-prefix/";
-    const std::size_t len = (x >> 16) % 14;
-    for (std::size_t j = 0; j < len; ++j) {
+  const std::vector<std::pair<std::string, int>> rounds = {
+      {"shared-prefix/", 5000}, {"", 300}, {"shared-prefix/and-longer/", 7000}, {"s", 2}};
+  for (const auto& [prefix, count] : rounds) {
+    SCOPED_TRACE("prefix '" + prefix + "', " + std::to_string(count) + " keys");
+    batch.clear();
+    std::vector<std::pair<std::string, std::string>> added;  // key, value
+    for (int i = 0; i < count; ++i) {
       x = x * 1103515245u + 12345u;
-      key += alphabet[(x >> 16) % alphabet.size()];
+      std::string key = prefix;
+      const std::size_t len = (x >> 16) % 14;
+      for (std::size_t j = 0; j < len; ++j) {
+        x = x * 1103515245u + 12345u;
+        key += alphabet[(x >> 16) % alphabet.size()];
+      }
+      const std::string value = std::to_string(i);
+      batch.put(key, value);
+      added.emplace_back(key, value);
     }
-    const std::string value = std::to_string(i);
-    batch.put(key, value);
-    added.emplace_back(key, value);
+    std::stable_sort(added.begin(), added.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    batch.sort_by_key();
+    std::vector<std::pair<std::string, std::string>> seen;
+    batch.for_each([&](const WriteBatch::Op& op) {
+      seen.emplace_back(std::string(op.key), std::string(op.value.value_or("")));
+    });
+    EXPECT_EQ(seen, added);
   }
-  std::stable_sort(added.begin(), added.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  batch.sort_by_key();
-  std::vector<std::pair<std::string, std::string>> seen;
-  batch.for_each([&](const WriteBatch::Op& op) {
-    seen.emplace_back(std::string(op.key), std::string(op.value.value_or("")));
-  });
-  EXPECT_EQ(seen, added);
 }
 
 std::size_t table_files(const fs::path& db) {
