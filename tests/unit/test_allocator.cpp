@@ -11,10 +11,13 @@
 #include <cstdlib>
 #include <string>
 
+#include "support/jemalloc_stats.hpp"
+
 #ifndef STREAMFRAME_TEST_EXPECT_JEMALLOC
 #error "tests/CMakeLists.txt defines STREAMFRAME_TEST_EXPECT_JEMALLOC (0 or 1)"
 #endif
 
+namespace streamframe {
 namespace {
 
 std::string library_of(const char* symbol) {
@@ -25,21 +28,9 @@ std::string library_of(const char* symbol) {
   return info.dli_fname;
 }
 
-// A value of jemalloc's mallctl interface, or `fallback` when there is none.
-template <class T>
-T jemalloc_value(const char* name, T fallback) {
-  using Mallctl = int (*)(const char*, void*, std::size_t*, void*, std::size_t);
-  auto mallctl = reinterpret_cast<Mallctl>(dlsym(RTLD_DEFAULT, "mallctl"));
-  if (mallctl == nullptr) return fallback;
-  T value{};
-  std::size_t size = sizeof(value);
-  if (mallctl(name, &value, &size, nullptr, 0) != 0) return fallback;
-  return value;
-}
-
 // jemalloc's count of bytes this thread allocated so far.
 std::uint64_t thread_allocated() {
-  return jemalloc_value<std::uint64_t>("thread.allocated", 0);
+  return test::jemalloc_value<std::uint64_t>("thread.allocated").value_or(0);
 }
 
 TEST(Allocator, ProgramsLinkedWithStreamframeAllocateWithJemalloc) {
@@ -65,9 +56,10 @@ TEST(Allocator, ProgramsLinkedWithStreamframeAllocateWithJemalloc) {
   // streamframe's settings (src/core/allocator.cpp) reached it, unless the environment set
   // its own.
   if (std::getenv("MALLOC_CONF") == nullptr) {
-    EXPECT_EQ(jemalloc_value<ssize_t>("opt.dirty_decay_ms", -2), 1000);
-    EXPECT_EQ(jemalloc_value<ssize_t>("opt.muzzy_decay_ms", -2), 0);
+    EXPECT_EQ(test::jemalloc_value<ssize_t>("opt.dirty_decay_ms").value_or(-2), 1000);
+    EXPECT_EQ(test::jemalloc_value<ssize_t>("opt.muzzy_decay_ms").value_or(-2), 0);
   }
 }
 
 }  // namespace
+}  // namespace streamframe

@@ -1,7 +1,6 @@
 // The State API through the public surface (ST-01, ST-02, ST-06): sdf.test() for the rules,
 // and the embedded broker for stateful pipelines run by the Application (memory stores that
 // outlive one run() call, N workers).
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <malloc.h>
 #if defined(__SANITIZE_ADDRESS__)
@@ -25,6 +24,7 @@ extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 #include "streamframe/streamframe.hpp"
 #include "support/embedded_config.hpp"
 #include "support/expect_error.hpp"
+#include "support/jemalloc_stats.hpp"
 
 namespace streamframe {
 namespace {
@@ -539,19 +539,11 @@ std::size_t heap_in_use() {
 #if defined(__SANITIZE_ADDRESS__)
   return __sanitizer_get_current_allocated_bytes();
 #else
-  using Mallctl = int (*)(const char*, void*, std::size_t*, void*, std::size_t);
-  static const auto mallctl = reinterpret_cast<Mallctl>(dlsym(RTLD_DEFAULT, "mallctl"));
-  if (mallctl != nullptr) {
-    // This thread's bytes allocated minus freed: exact at once, where the process-wide
-    // "stats.allocated" is refreshed only per epoch and counts other threads too.
-    std::uint64_t allocated = 0;
-    std::uint64_t freed = 0;
-    std::size_t size = sizeof(std::uint64_t);
-    if (mallctl("thread.allocated", &allocated, &size, nullptr, 0) == 0 &&
-        mallctl("thread.deallocated", &freed, &size, nullptr, 0) == 0) {
-      return static_cast<std::size_t>(allocated - freed);
-    }
-  }
+  // This thread's bytes allocated minus freed: exact at once, where the process-wide
+  // "stats.allocated" is refreshed only per epoch and counts other threads too.
+  const auto allocated = test::jemalloc_value<std::uint64_t>("thread.allocated");
+  const auto freed = test::jemalloc_value<std::uint64_t>("thread.deallocated");
+  if (allocated && freed) return static_cast<std::size_t>(*allocated - *freed);
   const struct mallinfo2 m = mallinfo2();
   return m.uordblks + m.hblkhd;
 #endif
