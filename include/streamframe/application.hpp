@@ -140,7 +140,7 @@ struct ApplicationConfig {
 
 struct RunOptions {
   // Stop after this long without a consumed message (0 = no limit), counted once the fetcher
-  // has answered for every assigned partition (up to 60 s more while it has not). With
+  // has reported the end of every assigned partition (up to 60 s more while it has not). With
   // sources and no dataframe: stop this long after the start.
   std::chrono::milliseconds timeout{0};
   // Stop once at least this many records left the pipeline's leaves (0 = no limit). Needs a

@@ -526,6 +526,7 @@ class Application::Impl {
       // Recovery assigns partitions itself and never commits; the id only satisfies librdkafka.
       kafka::set_option(settings.restore_config, "group.id", config_.consumer_group + "-restore");
       settings.exactly_once = exactly_once();
+      settings.report_partition_ends = options.timeout.count() > 0;
       settings.index = i;
       settings.metrics = metrics_.get();
       settings.health = health_.get();

@@ -51,6 +51,7 @@ void Assignment::assign(const std::vector<kafka::TopicPartition>& tps) {
     if (slot == nullptr || slot->assigned[tp.partition]) continue;
     ++assigned_count_;
     slot->assigned[tp.partition] = 1;
+    slot->at_end[tp.partition] = 0;
     TaskGroup& group = *slot->group;
     if (group.aligned()) slot->buffers[tp.partition] = PartitionBuffer{};
     PartitionTask& task = task_of(group, tp.partition);
@@ -69,6 +70,7 @@ void Assignment::release(const std::vector<kafka::TopicPartition>& tps) {
     if (slot == nullptr || !slot->assigned[tp.partition]) continue;
     --assigned_count_;
     slot->assigned[tp.partition] = 0;
+    slot->at_end[tp.partition] = 0;
     TaskGroup& group = *slot->group;
     if (group.aligned()) slot->buffers[tp.partition] = PartitionBuffer{};
     // The task closes when the last of its inputs goes.
@@ -357,6 +359,7 @@ Assignment::TopicSlot* Assignment::slot_of(const std::string& topic, std::int32_
   if (static_cast<std::size_t>(partition) >= slot.assigned.size()) {
     slot.assigned.resize(partition + 1, 0);
     slot.consumed.resize(partition + 1, 0);
+    slot.at_end.resize(partition + 1, 0);
     if (slot.group->aligned()) slot.buffers.resize(partition + 1);
   }
   return &slot;

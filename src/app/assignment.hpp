@@ -33,10 +33,6 @@ class Assignment {
   // fetched but not yet processed.
   struct PartitionBuffer {
     std::deque<kafka::Message> messages;
-    // The fetcher reported the partition's end after the last message buffered (librdkafka's
-    // partition EOF, which in read_committed mode is the last stable offset): with nothing
-    // buffered, the partition is idle and does not hold its task back.
-    bool at_end = false;
     bool paused = false;  // by a full buffer
   };
 
@@ -49,6 +45,11 @@ class Assignment {
     std::vector<char> assigned;
     // By partition: messages processed since the metrics last took them (EXT-08).
     std::vector<std::uint64_t> consumed;
+    // By partition: the fetcher reported the partition's end after its last message
+    // (librdkafka's partition EOF, which in read_committed mode is the last stable offset).
+    // Reported only with enable.partition.eof: aligned groups (KAF-04: an empty partition at
+    // its end does not hold its task back) and run() with a timeout (idleness).
+    std::vector<char> at_end;
     // Aligned groups only, by partition (a deque: growing it moves no buffer).
     std::deque<PartitionBuffer> buffers;
   };

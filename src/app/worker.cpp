@@ -143,8 +143,9 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
     }
   }
 
-  if (assignment_->aligned()) {
-    // KAF-04: an empty partition holds its task back until the fetcher reports its end.
+  if (assignment_->aligned() || settings_.report_partition_ends) {
+    // KAF-04: an empty partition holds its task back until the fetcher reports its end; a
+    // run with a timeout is idle only once every partition has reported it.
     kafka::set_option(settings_.consumer_config, "enable.partition.eof", "true");
   }
   kafka::RebalanceHandler handler;
@@ -162,7 +163,7 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings)), config
     checkpoint_->set_memory_budget(settings_.stores->memory_budget());
   checkpoint_->set_on_rewind([this](const kafka::TopicPartition& tp) {
     rewound_.push_back(tp);
-    if (assignment_->aligned()) drop_buffer(tp);
+    drop_buffer(tp);
   });
   checkpoint_->set_on_back_off([this] {
     backed_off_ = true;
@@ -306,9 +307,7 @@ void Worker::on_lost(const std::vector<kafka::TopicPartition>& tps) {
 }
 
 void Worker::release(const std::vector<kafka::TopicPartition>& tps) {
-  if (assignment_->aligned()) {
-    for (const auto& tp : tps) drop_buffer(tp);
-  }
+  for (const auto& tp : tps) drop_buffer(tp);
   checkpoint_->forget_partitions(tps);
   if (metrics_) forget_metrics(tps);
   assignment_->release(tps);
@@ -647,15 +646,17 @@ bool Worker::turn(std::vector<kafka::Message>& batch, RunState& run,
       hold_back({std::string(m.topic()), m.partition(), m.offset()});
       continue;
     }
-    if (slot->group->aligned()) {
-      if (m.end_of_partition()) {
-        slot->buffers[m.partition()].at_end = true;
-      } else {
-        buffer(m, *slot);
-      }
+    // Only with enable.partition.eof in the config. It comes after the partition's messages
+    // of the same fetch, so it means what came before it is all there was.
+    if (m.end_of_partition()) {
+      slot->at_end[m.partition()] = 1;
       continue;
     }
-    if (m.end_of_partition()) continue;  // only with enable.partition.eof in the config
+    slot->at_end[m.partition()] = 0;
+    if (slot->group->aligned()) {
+      buffer(m, *slot);
+      continue;
+    }
     // A stop (e.g. another worker's error) cut this partition's restore short in prepare():
     // its messages must not run. The worker is stopping and nothing after this point is
     // committed, so the batch ends here, as it does after any message once stop is set.
@@ -697,6 +698,10 @@ bool Worker::count_reached(const RunState& run) {
 
 void Worker::hold_back(const kafka::TopicPartition& from) {
   rewound_.push_back(from);
+  // Its messages come again from `from`, and so does its end.
+  if (Assignment::TopicSlot* slot = assignment_->slot_of(from.topic, from.partition)) {
+    slot->at_end[from.partition] = 0;
+  }
   try {
     consumer_->seek(from, config_.request_timeout);
   } catch (const KafkaError& e) {
@@ -734,7 +739,6 @@ void Worker::buffer(kafka::Message& m, Assignment::TopicSlot& slot) {
   // keep its whole fetch response (every partition's records fetched with it) in memory.
   m.detach();
   buffer.messages.push_back(std::move(m));
-  buffer.at_end = false;
   consumed_ = true;
   // APP-13: what was fetched before the pause still arrives, so a buffer may reach about
   // twice the limit.
@@ -759,7 +763,7 @@ bool Worker::drain_aligned(RunState& run, const std::atomic<bool>& stop) {
           const auto& buffer = input->buffers[p];
           if (buffer.messages.empty()) {
             // Not known to be at its end: its next message may come before every head.
-            wait = !buffer.at_end;
+            wait = !input->at_end[p];
             if (wait) break;
             continue;
           }
@@ -788,10 +792,12 @@ bool Worker::drain_aligned(RunState& run, const std::atomic<bool>& stop) {
 
 void Worker::drop_buffer(const kafka::TopicPartition& tp) {
   Assignment::TopicSlot* slot = assignment_->slot_of(tp.topic, tp.partition);
-  if (slot == nullptr || !slot->group->aligned()) return;
+  if (slot == nullptr) return;
+  // Its messages come again from an earlier offset, and so does its end.
+  slot->at_end[tp.partition] = 0;
+  if (!slot->group->aligned()) return;
   Assignment::PartitionBuffer& buffer = slot->buffers[tp.partition];
   buffer.messages.clear();
-  buffer.at_end = false;
   if (buffer.paused) {
     buffer.paused = false;
     try {
@@ -807,16 +813,23 @@ bool Worker::idle_timeout_expired(const RunState& run) const {
   const auto idle = Clock::now() - last_activity_;
   if (idle < run.options.timeout) return false;
   // The timeout means "nothing more to read", which is known only once the fetcher has
-  // answered for every assigned partition: before the first assignment the app may still be
-  // joining the group, and after it a loaded machine may take longer than a short timeout to
-  // look up the start offsets and send the first fetch (the messages already in the topic
-  // would then be left unread). Both get up to 60 s.
+  // reported the end of every assigned partition: before the first assignment the app may
+  // still be joining the group, and after it a loaded machine may take longer than a short
+  // timeout to look up the start offsets and fetch (the messages already in the topic would
+  // then be left unread). Both get up to 60 s.
   constexpr auto kStartGrace = std::chrono::seconds(60);
   if (idle >= run.options.timeout + kStartGrace) return true;
   if (assignment_->assigned_count() == 0) return false;
-  for (const auto& tp : consumer_->assignment()) {
-    if (consumer_->get_watermarks(tp.topic, tp.partition).second == RD_KAFKA_OFFSET_INVALID) {
-      return false;
+  // A known high watermark is not enough: the fetcher learns it from a fetch response before
+  // that response's messages reach the consumer, and a partition may take several fetches.
+  // The end-of-partition report comes after the messages, in the same queue.
+  for (const auto& group : assignment_->groups()) {
+    for (const Assignment::TopicSlot* slot : group->inputs) {
+      for (std::size_t p = 0; p < slot->assigned.size(); ++p) {
+        if (!slot->assigned[p]) continue;
+        if (!slot->at_end[p]) return false;
+        if (group->aligned() && !slot->buffers[p].messages.empty()) return false;
+      }
     }
   }
   return true;

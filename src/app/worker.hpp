@@ -69,8 +69,8 @@ class Worker final : public TaskOutput {
   // timestamp (ties: the topic declared first) while no assigned input is empty without being
   // at its end. False when the turn must end (a limit or stop).
   bool drain_aligned(RunState& run, const std::atomic<bool>& stop);
-  // A buffered partition is moved back (rewind) or given up (revoke): its buffer goes, and
-  // a pause of a full buffer is lifted.
+  // A partition is moved back (rewind) or given up (revoke): its end is no longer known and,
+  // in an aligned group, its buffer goes and a pause of a full buffer is lifted.
   void drop_buffer(const kafka::TopicPartition& tp);
   // Whether an aborted checkpoint moved `message`'s partition back during this turn: what the
   // batch holds of it after that point comes again from the consumer.

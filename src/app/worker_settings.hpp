@@ -39,6 +39,9 @@ struct WorkerSettings {
   std::map<std::pair<std::string, std::string>, std::string> changelogs;  // empty = none
   kafka::Config restore_config;  // consumer settings for changelog recovery
   bool exactly_once = false;
+  // run() with a timeout: the fetcher reports each partition's end, so idleness means that
+  // every assigned partition was read to its end.
+  bool report_partition_ends = false;
   int index = 0;  // worker number, for logs
   // EXT-08: null when metrics_port is 0. Outlive the worker.
   Metrics* metrics = nullptr;

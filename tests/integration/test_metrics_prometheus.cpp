@@ -334,7 +334,9 @@ TEST(MetricsPrometheus, ScrapesThroughoutARebalanceStayConsistent) {
       if (series.compare(0, consumed.size() + 1, consumed + "{") != 0) continue;
       // A counter never goes back, and never vanishes, through the revocation.
       const auto it = last.find(series);
-      if (it != last.end()) EXPECT_GE(value, it->second) << series << " in scrape " << i;
+      if (it != last.end()) {
+        EXPECT_GE(value, it->second) << series << " in scrape " << i;
+      }
       last[series] = value;
     }
     for (const auto& [series, value] : last) {

@@ -348,5 +348,37 @@ TEST(RunTimeout, ASlowFirstFetchIsNotIdleness) {
   EXPECT_GE(took, 2500ms);
 }
 
+// A known high watermark is not the end: the fetcher learns it from the first fetch
+// response, before the rest of the partition has reached the consumer. The embedded broker
+// answers a fetch with one message set, so three records produced with a flush between each
+// take three fetches; the second one is held back for 2.5 s while the first record is long
+// processed and the timeout is 500 ms. The run must wait for the fetcher to report the
+// partition's end.
+TEST(RunTimeout, RecordsBehindAKnownHighWatermarkAreNotIdleness) {
+  Application app(embedded_config("slow-second-fetch"));
+  const Topic in = app.topic("slow-second-fetch-in");
+  {
+    Producer producer = app.get_producer();
+    for (int i = 0; i < 3; ++i) {
+      producer.produce(in, Value::object({{"i", i}}), Value("k"));
+      ASSERT_TRUE(producer.flush(10s));
+    }
+  }
+  kafka::MockCluster* cluster = detail::ApplicationAccess::embedded_cluster(app);
+  ASSERT_NE(cluster, nullptr);
+  constexpr std::int16_t kApiFetch = 1;
+  ASSERT_EQ(rd_kafka_mock_broker_push_request_error_rtts(cluster->handle(), 1, kApiFetch, 2,
+                                                         RD_KAFKA_RESP_ERR_NO_ERROR, 0,
+                                                         RD_KAFKA_RESP_ERR_NO_ERROR, 2500),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  (void)app.dataframe(in);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto out = app.run({.timeout = 500ms});
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_EQ(out.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(out[i]["i"], Value(i));
+  EXPECT_GE(took, 2500ms);
+}
+
 }  // namespace
 }  // namespace streamframe
