@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -320,64 +321,65 @@ TEST(AppEmbedded, RunReportsTheLabelOfTheFrameEachOutputLeft) {
   }
 }
 
-// run({.timeout}) stops after that long without a message, but only once the fetcher has
-// answered for every assigned partition: a first fetch slower than the timeout (a loaded
-// machine, a distant broker) must not end the run before the topic's messages are read. The
-// embedded broker holds the first fetch response back for 2.5 s; the timeout is 500 ms.
-TEST(RunTimeout, ASlowFirstFetchIsNotIdleness) {
-  Application app(embedded_config("slow-fetch"));
-  const Topic in = app.topic("slow-fetch-in");
+struct TimedRun {
+  std::vector<Value> out;
+  std::chrono::steady_clock::duration took{};
+};
+
+// Produces {"i": 0..n-1} to `in` (a flush after each when `one_set_each`: the embedded broker
+// answers a fetch with one message set, so each record then takes a fetch of its own), holds
+// the broker's next fetch responses back by `delays` in turn, and runs a plain dataframe of
+// `in` with a 500 ms timeout.
+TimedRun run_with_slow_fetches(const std::string& name, int n, bool one_set_each,
+                               std::initializer_list<int> delays_ms) {
+  Application app(embedded_config(name));
+  const Topic in = app.topic(name + "-in");
   {
     Producer producer = app.get_producer();
-    for (int i = 0; i < 3; ++i) producer.produce(in, Value::object({{"i", i}}), Value("k"));
-    ASSERT_TRUE(producer.flush(10s));
+    for (int i = 0; i < n; ++i) {
+      producer.produce(in, Value::object({{"i", i}}), Value("k"));
+      if (one_set_each) EXPECT_TRUE(producer.flush(10s));
+    }
+    EXPECT_TRUE(producer.flush(10s));
   }
   kafka::MockCluster* cluster = detail::ApplicationAccess::embedded_cluster(app);
-  ASSERT_NE(cluster, nullptr);
+  EXPECT_NE(cluster, nullptr);
+  if (cluster == nullptr) return {};
   constexpr std::int16_t kApiFetch = 1;
-  ASSERT_EQ(rd_kafka_mock_broker_push_request_error_rtts(cluster->handle(), 1, kApiFetch, 1,
-                                                         RD_KAFKA_RESP_ERR_NO_ERROR, 2500),
-            RD_KAFKA_RESP_ERR_NO_ERROR);
+  for (const int delay : delays_ms) {
+    EXPECT_EQ(rd_kafka_mock_broker_push_request_error_rtts(cluster->handle(), 1, kApiFetch, 1,
+                                                           RD_KAFKA_RESP_ERR_NO_ERROR, delay),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
   (void)app.dataframe(in);
   const auto t0 = std::chrono::steady_clock::now();
-  const auto out = app.run({.timeout = 500ms});
-  const auto took = std::chrono::steady_clock::now() - t0;
-  ASSERT_EQ(out.size(), 3u);
-  EXPECT_EQ(out[2]["i"], Value(2));
-  // The delay was really there (the run could not have read the messages sooner).
-  EXPECT_GE(took, 2500ms);
+  TimedRun run;
+  run.out = app.run({.timeout = 500ms});
+  run.took = std::chrono::steady_clock::now() - t0;
+  return run;
 }
 
-// A known high watermark is not the end: the fetcher learns it from the first fetch
-// response, before the rest of the partition has reached the consumer. The embedded broker
-// answers a fetch with one message set, so three records produced with a flush between each
-// take three fetches; the second one is held back for 2.5 s while the first record is long
-// processed and the timeout is 500 ms. The run must wait for the fetcher to report the
-// partition's end.
+// run({.timeout}) stops after that long without a message, but only once the fetcher has
+// reported the end of every assigned partition: a first fetch slower than the timeout (a
+// loaded machine, a distant broker) must not end the run before the topic's messages are
+// read. The embedded broker holds the first fetch response back for 2.5 s.
+TEST(RunTimeout, ASlowFirstFetchIsNotIdleness) {
+  const TimedRun run = run_with_slow_fetches("slow-fetch", 3, false, {2500});
+  ASSERT_EQ(run.out.size(), 3u);
+  EXPECT_EQ(run.out[2]["i"], Value(2));
+  // The delay was really there (the run could not have read the messages sooner).
+  EXPECT_GE(run.took, 2500ms);
+}
+
+// A known high watermark is not the end: the fetcher learns it from the first fetch response,
+// before the rest of the partition has reached the consumer. Three records take three
+// fetches; the second is held back for 2.5 s, long after the first record was processed.
+// Before the idle check waited for the partition's end report, the run returned 1 record.
 TEST(RunTimeout, RecordsBehindAKnownHighWatermarkAreNotIdleness) {
-  Application app(embedded_config("slow-second-fetch"));
-  const Topic in = app.topic("slow-second-fetch-in");
-  {
-    Producer producer = app.get_producer();
-    for (int i = 0; i < 3; ++i) {
-      producer.produce(in, Value::object({{"i", i}}), Value("k"));
-      ASSERT_TRUE(producer.flush(10s));
-    }
-  }
-  kafka::MockCluster* cluster = detail::ApplicationAccess::embedded_cluster(app);
-  ASSERT_NE(cluster, nullptr);
-  constexpr std::int16_t kApiFetch = 1;
-  ASSERT_EQ(rd_kafka_mock_broker_push_request_error_rtts(cluster->handle(), 1, kApiFetch, 2,
-                                                         RD_KAFKA_RESP_ERR_NO_ERROR, 0,
-                                                         RD_KAFKA_RESP_ERR_NO_ERROR, 2500),
-            RD_KAFKA_RESP_ERR_NO_ERROR);
-  (void)app.dataframe(in);
-  const auto t0 = std::chrono::steady_clock::now();
-  const auto out = app.run({.timeout = 500ms});
-  const auto took = std::chrono::steady_clock::now() - t0;
-  ASSERT_EQ(out.size(), 3u);
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(out[i]["i"], Value(i));
-  EXPECT_GE(took, 2500ms);
+  const TimedRun run = run_with_slow_fetches("slow-second-fetch", 3, true, {0, 2500});
+  ASSERT_EQ(run.out.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(run.out[i]["i"], Value(i));
+  EXPECT_GE(run.took, 2500ms);
 }
 
 }  // namespace
