@@ -698,10 +698,7 @@ bool Worker::count_reached(const RunState& run) {
 
 void Worker::hold_back(const kafka::TopicPartition& from) {
   rewound_.push_back(from);
-  // Its messages come again from `from`, and so does its end.
-  if (Assignment::TopicSlot* slot = assignment_->slot_of(from.topic, from.partition)) {
-    slot->at_end[from.partition] = 0;
-  }
+  drop_buffer(from);
   try {
     consumer_->seek(from, config_.request_timeout);
   } catch (const KafkaError& e) {
@@ -719,7 +716,6 @@ void Worker::hold_back_buffers() {
         if (buffer.messages.empty()) continue;
         const kafka::TopicPartition head{input->topic, static_cast<std::int32_t>(p),
                                          buffer.messages.front().offset()};
-        drop_buffer(head);
         hold_back(head);
       }
     }

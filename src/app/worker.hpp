@@ -77,7 +77,7 @@ class Worker final : public TaskOutput {
   bool was_rewound(const kafka::Message& message) const;
   // SNK-03: a sink's backpressure paused every partition; `message`, returned by the consumer
   // but not processed, and those after it wait for the resume: its partition is moved back to
-  // it.
+  // it (drop_buffer: what is known of it goes).
   void hold_back(const kafka::TopicPartition& from);
   // SNK-03: the KAF-04 buffers of partitions not moved back by the rewind are moved back to
   // their first message.
