@@ -591,6 +591,14 @@ int cmd_latency(const std::string& brokers, const std::string& input, const std:
 
   std::vector<double> latencies;
   std::uint64_t received_all = 0;
+  // Where in the run the tail comes from: per 100 ms of send time (the record's timestamp),
+  // the records received and the largest latency among them. A pause (of the system, the
+  // broker or this machine) shows as a run of slots whose maximum climbs and falls back.
+  struct Slot {
+    std::int64_t records = 0;
+    double max_ms = 0;
+  };
+  std::vector<Slot> timeline(static_cast<std::size_t>(seconds * 10) + 1);
   std::array<rd_kafka_message_t*, 1024> batch{};
   auto drain_deadline = Clock::time_point::max();
   for (;;) {
@@ -610,7 +618,16 @@ int cmd_latency(const std::string& brokers, const std::string& input, const std:
       if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         ++received_all;
         const std::int64_t ts = rd_kafka_message_timestamp(m, nullptr);
-        if (ts >= warm_until_ms) latencies.push_back(static_cast<double>(now - ts));
+        if (ts >= warm_until_ms) {
+          const auto latency = static_cast<double>(now - ts);
+          latencies.push_back(latency);
+          const auto slot =
+              static_cast<std::size_t>(std::max<std::int64_t>(0, ts - start_ms) / 100);
+          if (slot < timeline.size()) {
+            ++timeline[slot].records;
+            timeline[slot].max_ms = std::max(timeline[slot].max_ms, latency);
+          }
+        }
       }
       rd_kafka_message_destroy(m);
     }
@@ -639,6 +656,15 @@ int cmd_latency(const std::string& brokers, const std::string& input, const std:
   };
   for (int i = 0; i <= 99; ++i) cdf_point(i / 100.0);
   for (const double q : {0.995, 0.999, 0.9995, 0.9999, 1.0}) cdf_point(q);
+  // [seconds after start_ms (the probe's wall clock, ms since the epoch), records, largest
+  // latency ms]; the warm-up is left out.
+  sf::Array slots;
+  for (std::size_t i = 0; i < timeline.size(); ++i) {
+    if (timeline[i].records == 0) continue;
+    slots.push_back(
+        sf::Value(sf::Array{sf::Value(static_cast<double>(i) / 10.0),
+                            sf::Value(timeline[i].records), sf::Value(timeline[i].max_ms)}));
+  }
   fmt::print("{}\n", json_line(sf::Value::object(
                          {{"workload", sf::Value(workload)},
                           {"rate", sf::Value(rate)},
@@ -654,8 +680,10 @@ int cmd_latency(const std::string& brokers, const std::string& input, const std:
                           {"p999_ms", sf::Value(pct(0.999))},
                           {"max_ms", sf::Value(latencies.empty() ? -1.0 : latencies.back())},
                           {"wall_seconds", sf::Value(send_seconds)},
+                          {"start_ms", sf::Value(start_ms)},
                           {"read_committed", sf::Value(read_committed)},
-                          {"cdf", sf::Value(std::move(cdf))}})));
+                          {"cdf", sf::Value(std::move(cdf))},
+                          {"timeline", sf::Value(std::move(slots))}})));
   return 0;
 }
 
