@@ -121,6 +121,10 @@ class Application::Impl {
       throw ConfigError("metrics_port must be 0 (off) or a TCP port up to 65535, got " +
                         std::to_string(config_.metrics_port));
     }
+    // The endpoints start with the first run(), often on a thread of the program's: civetweb's
+    // one-time set-up happens here, on the constructing thread, so that it cannot race with
+    // the program's own first use of civetweb (EXT-08).
+    if (config_.metrics_port != 0) detail::OperationsServer::init_library();
     if (config_.liveness_timeout.count() <= 0) throw ConfigError("liveness_timeout must be > 0");
     if (std::filesystem::exists(config_.state_dir) &&
         !std::filesystem::is_directory(config_.state_dir)) {

@@ -14,11 +14,6 @@ namespace streamframe::detail {
 
 namespace {
 
-void init_library_once() {
-  static std::once_flag once;
-  std::call_once(once, [] { mg_init_library(0); });
-}
-
 void send(mg_connection* conn, const OperationsServer::Response& r) {
   mg_response_header_start(conn, r.status);
   mg_response_header_add(conn, "Content-Type", r.content_type.c_str(), -1);
@@ -33,10 +28,15 @@ void send(mg_connection* conn, const OperationsServer::Response& r) {
 
 }  // namespace
 
+void OperationsServer::init_library() {
+  static std::once_flag once;
+  std::call_once(once, [] { mg_init_library(0); });
+}
+
 OperationsServer::OperationsServer(const std::string& bind_address, int port, Handler metrics,
                                    Handler live, Handler ready)
     : metrics_(std::move(metrics)), live_(std::move(live)), ready_(std::move(ready)) {
-  init_library_once();
+  init_library();
   const std::string listen = fmt::format("{}:{}", bind_address, port);
   // Two threads: a scrape and a probe at the same time; request handling is short.
   const std::array<const char*, 9> options{

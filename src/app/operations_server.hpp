@@ -21,6 +21,11 @@ class OperationsServer {
   };
   using Handler = std::function<Response()>;
 
+  // Initializes civetweb once per process. Its mg_init_library() is not thread-safe: two
+  // first calls at the same time (a server started on a run() thread while the program's own
+  // civetweb client starts) can corrupt its global mutex. Application calls this on the
+  // thread that constructs it, before any run() thread exists; the constructor calls it too.
+  static void init_library();
   // Listens on `bind_address`:`port` at once; a port that cannot be bound => ConfigError
   // naming it and civetweb's reason. The handlers run on the server's threads.
   OperationsServer(const std::string& bind_address, int port, Handler metrics, Handler live,

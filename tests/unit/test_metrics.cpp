@@ -250,3 +250,21 @@ TEST(Metrics, APortInUseIsAConfigErrorNamingIt) {
 }
 
 }  // namespace
+
+// civetweb's mg_init_library() is not thread-safe. The endpoints' server starts with the first
+// run(), often on a thread of the program's, and a program's own first use of civetweb at that
+// moment (the Prometheus integration test's HTTP client, once in CI) corrupted civetweb's
+// global mutex: glibc aborted on "mutex->__data.__owner == 0". Constructing an Application
+// with a metrics port now sets civetweb up on the constructing thread. Checked in a fresh
+// process (the threadsafe death-test style runs this binary again), where nothing set it up
+// before; mg_exit_library() answers 1 only when it was set up, 0 otherwise.
+TEST(Metrics, ConstructingTheAppSetsUpTheHttpLibraryOnItsThread) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        if (mg_exit_library() != 0) std::_Exit(2);  // set up already: nothing to check
+        Application app(metrics_config("civetweb-setup", free_tcp_port()));
+        std::_Exit(mg_exit_library() == 1 ? 0 : 3);
+      },
+      testing::ExitedWithCode(0), "");
+}
