@@ -23,8 +23,8 @@ class OperationsServer {
 
   // Initializes civetweb once per process. Its mg_init_library() is not thread-safe: two
   // first calls at the same time (a server started on a run() thread while the program's own
-  // civetweb client starts) can corrupt its global mutex. Application calls this on the
-  // thread that constructs it, before any run() thread exists; the constructor calls it too.
+  // civetweb client starts) can corrupt its global mutex. Application's constructor calls this
+  // on its own thread, before any run() thread exists; the server's constructor calls it too.
   static void init_library();
   // Listens on `bind_address`:`port` at once; a port that cannot be bound => ConfigError
   // naming it and civetweb's reason. The handlers run on the server's threads.

@@ -249,8 +249,6 @@ TEST(Metrics, APortInUseIsAConfigErrorNamingIt) {
   EXPECT_THROW(Application(metrics_config("metrics-port-bad", 70000)), ConfigError);
 }
 
-}  // namespace
-
 // civetweb's mg_init_library() is not thread-safe. The endpoints' server starts with the first
 // run(), often on a thread of the program's, and a program's own first use of civetweb at that
 // moment (the Prometheus integration test's HTTP client, once in CI) corrupted civetweb's
@@ -268,3 +266,5 @@ TEST(Metrics, ConstructingTheAppSetsUpTheHttpLibraryOnItsThread) {
       },
       testing::ExitedWithCode(0), "");
 }
+
+}  // namespace
