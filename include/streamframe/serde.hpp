@@ -41,6 +41,13 @@ class Deserializer {
   // Returns false, appending nothing, to have deserialize() called instead. Default: false.
   virtual bool deserialize_column(std::string_view data, const Headers& headers,
                                   std::string_view column, std::vector<Value>& out) const;
+  // For a pipeline that forwards a message's bytes but writes its key in another format (a
+  // group_by hop's JSON key going to a `bytes` output): writes to `out` what `serializer`
+  // would write for the value deserialize() reads from `data`, without building that value,
+  // and returns true; returns false to have the caller deserialize and serialize (it must
+  // when `data` is bad, so the error is the one those report). Default: false.
+  virtual bool transcode(std::string_view data, const Serializer& serializer,
+                         std::string& out) const;
   // Whether deserialize() looks at `headers`. The run loop reads a message's headers only
   // when something asks for them; a deserializer that answers false is given none (an empty
   // list). Default: true.

@@ -141,15 +141,23 @@ bool PartitionTask::encode_forward_keys(const TaskInput& in) {
   if (reencodes_key_[input_] == 0 || !in.key) return true;
   const auto& targets = passthrough_[input_];
   forward_keys_.resize(targets.size());
+  const Deserializer& key_format = *graphs_[input_]->topic().definition().key_deserializer;
   try {
-    // Decoded once for all the targets that re-encode it, into a vector kept across messages.
-    // Not one key, or none to send: the decoding path reports or sends it.
-    if (!decode_key(*in.key) || key_rows_.front().is_null()) return false;
-    const Value& decoded = key_rows_.front();
+    // Decoded at most once for all the targets that re-encode it (and not at all when the
+    // deserializer can write each target's format straight from the bytes), into a vector
+    // kept across messages. Not one key, or none to send: the decoding path reports or sends
+    // it.
+    bool decoded = false;
     for (std::size_t i = 0; i < targets.size(); ++i) {
       if (!targets[i].reencode_key) continue;
+      const Serializer& to = *targets[i].topic->key_serializer;
+      if (!decoded && key_format.transcode(*in.key, to, forward_keys_[i])) continue;
+      if (!decoded) {
+        if (!decode_key(*in.key) || key_rows_.front().is_null()) return false;
+        decoded = true;
+      }
       forward_keys_[i].clear();
-      targets[i].topic->key_serializer->serialize(decoded, forward_keys_[i]);
+      to.serialize(key_rows_.front(), forward_keys_[i]);
     }
   } catch (const std::exception&) {
     return false;

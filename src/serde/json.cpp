@@ -640,6 +640,26 @@ void write_pretty_value(const Value& v, Out& out, int indent, int depth) {
   }
 }
 
+// Whether every byte of [p, end) is ASCII, a word at a time (the last word overlapping the one
+// before). For the few bytes of a key this is a handful of instructions; simdjson's UTF-8 check
+// costs about a hundred for them through its runtime dispatch.
+inline bool all_ascii(const char* p, const char* const end) {
+  constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+  const auto n = static_cast<std::size_t>(end - p);
+  if (n >= 8) {
+    std::uint64_t bits = detail::load_word<std::uint64_t>(end - 8);
+    for (; end - p > 8; p += 8) bits |= detail::load_word<std::uint64_t>(p);
+    return (bits & kHighs) == 0;
+  }
+  if (n >= 4) {
+    return ((detail::load_word<std::uint32_t>(p) | detail::load_word<std::uint32_t>(end - 4)) &
+            static_cast<std::uint32_t>(kHighs)) == 0;
+  }
+  unsigned char bits = 0;
+  for (; p != end; ++p) bits |= static_cast<unsigned char>(*p);
+  return bits < 0x80;
+}
+
 // The content of `text` when it is one JSON string token with nothing escaped in it and valid
 // UTF-8 inside: such a token means its bytes, so no parse is needed. Keys are mostly like that
 // (every key group_by writes to its repartition topic is a JSON string), and simdjson's two
@@ -650,11 +670,18 @@ std::optional<std::string_view> plain_string(std::string_view text) {
   const char* const begin = text.data() + 1;
   const char* const end = text.data() + text.size() - 1;
   if (find_escape(begin, end) != end) return std::nullopt;
-  if (!simdjson::validate_utf8(begin, static_cast<std::size_t>(end - begin))) return std::nullopt;
+  if (!all_ascii(begin, end) &&
+      !simdjson::validate_utf8(begin, static_cast<std::size_t>(end - begin))) {
+    return std::nullopt;
+  }
   return std::string_view(begin, static_cast<std::size_t>(end - begin));
 }
 
 }  // namespace
+
+std::optional<std::string_view> detail::plain_json_string(std::string_view text) {
+  return plain_string(text);
+}
 
 namespace json {
 

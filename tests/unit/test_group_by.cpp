@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -81,6 +82,27 @@ TEST(GroupBy, AnUnchangedRowGoesThroughTheHopAsItsOriginalBytes) {
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].value, std::optional<std::string>(R"({"user":"ann","n":1.5})"));
   }
+}
+
+// The hop's JSON key goes to the output's key format: a plain string straight from its bytes,
+// one with escapes through a parse, and a key the output's serializer cannot write (a number
+// to `str`) reaches the error path as a to_topic's serialization error would, not a record.
+TEST(GroupBy, TheHopsKeyIsWrittenInTheOutputsKeyFormat) {
+  const Topic out = Topic::make("per-user-str", {.key_serializer = "str"});
+  auto root = StreamingDataFrame::standalone(kIn);
+  root.group_by("user").to_topic(out);
+  TestDriver driver(root, {.partitions = 3});
+  driver.pipe(0, "dev-1", R"({"user":"ann"})", 1000);
+  driver.pipe(1, "dev-2", R"({"user":"say \"hi\""})", 1001);
+  driver.pipe(2, "dev-3", R"({"user":"jos\u00e9"})", 1002);
+  driver.pipe(0, "dev-4", "{\"user\":\"caf\xc3\xa9\"}", 1003);
+  const auto outputs = driver.take_outputs();
+  ASSERT_EQ(outputs.size(), 4u);
+  std::vector<std::string> keys;
+  for (const auto& o : outputs) keys.push_back(o.key.value_or("<null>"));
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(keys, (std::vector<std::string>{"ann", "caf\xc3\xa9", "jos\xc3\xa9", "say \"hi\""}));
+  EXPECT_THROW(driver.pipe(1, "dev-5", R"({"user":7})", 1004), SerializationError);
 }
 
 // JSON with a count of how each value was decoded: whole, or only the column asked for.

@@ -657,6 +657,39 @@ TEST(JsonParseColumn, TheWholeDocumentIsCheckedAsValidateChecksIt) {
   EXPECT_EQ(write(rows.front()), R"({"user":1})");
 }
 
+// Deserializer::transcode, for a group_by hop's JSON key going to a `bytes` or `str` output
+// key: a plain JSON string is written as its content's bytes without a parse; anything else
+// is declined, so the caller deserializes and serializes (and reports what is wrong).
+TEST(JsonTranscode, APlainStringGoesToBytesOrStrAsWhatAParseAndSerializeWouldWrite) {
+  const auto json = make_deserializer("json");
+  for (const char* format : {"bytes", "str"}) {
+    const auto to = make_serializer(format);
+    for (const std::string text : {R"("ann")", R"("")", "\"caf\xc3\xa9 \xe2\x82\xac\"",
+                                   R"("a much longer key, past sixteen bytes at least")"}) {
+      std::string out = "left over";
+      ASSERT_TRUE(json->transcode(text, *to, out)) << format << " " << text;
+      std::string expected;
+      to->serialize(json->deserialize_one(text), expected);
+      EXPECT_EQ(out, expected) << format << " " << text;
+    }
+    std::string out;
+    // Escapes, other JSON types, bad UTF-8 and broken tokens: declined.
+    for (const std::string text : {R"("a\"b")", R"("tab\t")", R"("\u00e9")", "42", "null",
+                                   R"({"a":1})", R"(["x"])", "\"\xff\"", "\"abcdefgh\xc3\"",
+                                   "\"ab\xe2\x82\"", R"("open)", R"(")", R"( "padded" )", ""}) {
+      EXPECT_FALSE(json->transcode(text, *to, out)) << format << " " << text;
+    }
+  }
+  // Other target formats decline even a plain string: only bytes and str read it as is.
+  std::string out;
+  for (const char* format : {"json", "int", "double"}) {
+    EXPECT_FALSE(json->transcode(R"("ann")", *make_serializer(format), out)) << format;
+  }
+  // And the other built-in deserializers have nothing to save.
+  EXPECT_FALSE(make_deserializer("bytes")->transcode("ann", *make_serializer("str"), out));
+  EXPECT_FALSE(make_deserializer("str")->transcode("ann", *make_serializer("bytes"), out));
+}
+
 TEST(JsonParseColumn, OtherDeserializersDecline) {
   std::vector<Value> rows;
   EXPECT_FALSE(make_deserializer("string")->deserialize_column("abc", {}, "user", rows));
