@@ -1,5 +1,6 @@
-// One column of a JSON document, for a pipeline that reads nothing else of its records
-// (Deserializer::deserialize_column).
+// Reading less of a JSON document than a parse: one column, for a pipeline that reads nothing
+// else of its records (Deserializer::deserialize_column), and a plain string token's content
+// (Deserializer::transcode).
 #pragma once
 
 #include <optional>
