@@ -120,11 +120,15 @@ TEST(DeferredCheckpoint, StatelessCheckpointsCommitBehindTheAcknowledgedOutputs)
             << watcher.mid_run_commits << " with a commit before the end\n";
   EXPECT_EQ(watcher.violations, 0) << "first: " << watcher.first_violation;
   EXPECT_GT(stats.checkpoints_deferred, 2u);
-  EXPECT_GT(stats.checkpoints, stats.checkpoints_deferred) << "the final checkpoint waits";
+  EXPECT_GE(stats.checkpoints, stats.checkpoints_deferred);
   EXPECT_GT(watcher.mid_run_commits, 0) << "no commit was seen before the end";
   EXPECT_EQ(stats.checkpoints_aborted, 0u);
 
-  // run() returned after its final checkpoint: every input committed, every output once.
+  // run() returned after its final checkpoint, which is never deferred: it completes a
+  // deferred one first, so every input is committed, and every output is there once. (The
+  // counts cannot tell: when a deferred checkpoint came due right after the last record, it
+  // holds every offset and the final one, finding nothing of its own, is not counted; an ASan
+  // run of this test saw 50 checkpoints, all deferred, with every input committed.)
   sft::KafkaProbe probe(brokers(), group);
   EXPECT_EQ(sum(probe.committed(in, kPartitions)), n);
   const auto outputs = read_topic(out);
