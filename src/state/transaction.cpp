@@ -149,7 +149,7 @@ WriteBatch PartitionTransaction::batch() const {
 }
 
 void PartitionTransaction::committed() {
-  for (const Key& k : changed_) entries_.find(k)->second.dirty = false;
+  visit_changed(*this, [](const Key&, Entry& e) { e.dirty = false; });
   changed_.clear();
   if (charge_.bounded()) {
     charge_.set(bytes());
