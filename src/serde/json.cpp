@@ -660,12 +660,14 @@ inline bool all_ascii(const char* p, const char* const end) {
   return bits < 0x80;
 }
 
+}  // namespace
+
 // The content of `text` when it is one JSON string token with nothing escaped in it and valid
 // UTF-8 inside: such a token means its bytes, so no parse is needed. Keys are mostly like that
 // (every key group_by writes to its repartition topic is a JSON string), and simdjson's two
 // stages and the padded copy cost about as much for a ten-byte key as for a small record.
 // Anything else goes to the parser, which also reports what is wrong with it.
-std::optional<std::string_view> plain_string(std::string_view text) {
+std::optional<std::string_view> detail::plain_json_string(std::string_view text) {
   if (text.size() < 2 || text.front() != '"' || text.back() != '"') return std::nullopt;
   const char* const begin = text.data() + 1;
   const char* const end = text.data() + text.size() - 1;
@@ -677,16 +679,10 @@ std::optional<std::string_view> plain_string(std::string_view text) {
   return std::string_view(begin, static_cast<std::size_t>(end - begin));
 }
 
-}  // namespace
-
-std::optional<std::string_view> detail::plain_json_string(std::string_view text) {
-  return plain_string(text);
-}
-
 namespace json {
 
 Value parse(std::string_view text) {
-  if (const auto content = plain_string(text)) return Value(*content);
+  if (const auto content = detail::plain_json_string(text)) return Value(*content);
   if (text.size() > kThreadParserMaxBytes) {
     dom::parser parser;
     return parse_with(parser, text);
@@ -696,7 +692,7 @@ Value parse(std::string_view text) {
 }
 
 void validate(std::string_view text) {
-  if (plain_string(text)) return;
+  if (detail::plain_json_string(text)) return;
   if (text.size() > kThreadParserMaxBytes) {
     dom::parser big;
     if (auto err = big.parse(text.data(), text.size(), true).error()) throw_parse_error(err);
