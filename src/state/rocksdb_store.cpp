@@ -5,6 +5,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -65,6 +66,13 @@ rocksdb::Options make_options(const RocksDBOptions& o, const StoreMemory& memory
   r.wal_dir = o.wal_dir;
   r.db_log_dir = o.db_log_dir;
   r.write_buffer_manager = memory.write_buffers;
+  // A checkpoint writes its changed keys in key order, and the memtable already holds older
+  // versions of most of them. Without a hint each insert searches the skip list from the top
+  // (RocksDB reuses its last insert position only when the next key lands right after it,
+  // which an older version in between prevents); with one hint for all keys (an empty
+  // prefix) the search starts from the last insert and climbs only as far as the next key
+  // is away: case k's store part 122-128 -> 83-86 ms per 95,000 keys (bench/README.md).
+  r.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewCappedPrefixTransform(0));
   rocksdb::BlockBasedTableOptions table;
   table.block_cache =
       memory.block_cache
