@@ -230,6 +230,7 @@ bool Checkpoint::complete_deferred(Clock::time_point deadline, bool rethrow_pend
 
 bool Checkpoint::commit_deferred(Clock::time_point deadline) {
   const auto called = Clock::now();
+  settle_stores();
   crash_point("checkpoint.deferred.acknowledged");
   if (!deferred_->offsets.empty() && !commit_offsets_or_rewind(deferred_->offsets, deadline)) {
     return false;
@@ -250,6 +251,7 @@ bool Checkpoint::commit_deferred(Clock::time_point deadline) {
 }
 
 void Checkpoint::commit(Clock::time_point deadline, bool may_defer) {
+  settle_stores();
   // A deferred checkpoint's offsets come first (commits keep their order); a failure there
   // rewinds past this checkpoint's messages too.
   if (deferred_ && !complete_deferred(deadline)) return;
@@ -332,6 +334,12 @@ void Checkpoint::commit(Clock::time_point deadline, bool may_defer) {
   ++stats_.checkpoints;
   counted(CheckpointResult::committed, Clock::now() - started_);
   rearm_memory_pressure();
+}
+
+void Checkpoint::settle_stores() {
+  assignment_.for_each_task([](Assignment::TaskGroup&, std::int32_t, PartitionTask& task) {
+    if (task.ready()) task.settle_stores();
+  });
 }
 
 void Checkpoint::flush_operators() {

@@ -207,6 +207,9 @@ class Checkpoint {
   bool flush_producer(Clock::time_point deadline);
   void flush_producer_or_throw(Clock::time_point deadline);
   void flush_operators();
+  // The stores' writes of the last checkpoint applied (they finish in the background), or
+  // their failure thrown, before this one commits anything.
+  void settle_stores();
   // ST-06: deletes expired entries (at most max_evictions_per_flush per store).
   void sweep_expired();
   void produce_changelogs();

@@ -269,11 +269,17 @@ void PartitionTask::commit_writes() {
     if (!st->txn->empty()) {
       std::optional<std::int64_t> offset;
       if (!st->changelog.empty() && st->delivered >= 0) offset = st->delivered + 1;
-      st->store->write(st->txn->batch(), offset);
+      st->store->write_behind(st->txn->batch(), offset);
     }
     // Also without writes: reads alone grow the caches.
     st->txn->committed();
     if (st->op) st->op->committed();
+  }
+}
+
+void PartitionTask::settle_stores() const {
+  for (const auto& st : stores_) {
+    if (st->store && !st->store->closed()) st->store->settle();
   }
 }
 

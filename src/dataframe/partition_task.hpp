@@ -196,8 +196,13 @@ class PartitionTask final : public ExecContext {
     return false;
   }
   // The checkpoint is durable: each store gets its writes, with the changelog offset after
-  // the last acknowledged changelog record (stores without a changelog: none).
+  // the last acknowledged changelog record (stores without a changelog: none). The stores may
+  // apply them after this returns (PartitionStore::write_behind).
   void commit_writes();
+  // Waits for the stores' writes of the last checkpoint; throws if one failed. Before any
+  // later checkpoint commits offsets: the messages since may have read a store that lacks
+  // that batch.
+  void settle_stores() const;
   // The checkpoint is not durable: forget the writes since the last one; operator states are
   // rebuilt from the stores on next use.
   void discard_writes() noexcept;

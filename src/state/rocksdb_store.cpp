@@ -107,12 +107,13 @@ StoreMemory StoreMemory::make(const RocksDBOptions& options, std::size_t state_m
   // full share flushes the largest memtable instead of growing.
   m.write_buffers = std::make_shared<rocksdb::WriteBufferManager>(cache / 2, m.block_cache);
   m.budget = std::make_shared<MemoryBudget>(state_memory_budget - state_memory_budget / 2);
+  m.writer = std::make_shared<BackgroundWriter>();
   return m;
 }
 
 RocksDBStore::RocksDBStore(std::filesystem::path path, const RocksDBOptions& options,
                            std::chrono::steady_clock::time_point deadline, StoreMemory memory)
-    : path_(std::move(path)), budget_(std::move(memory.budget)) {
+    : path_(std::move(path)), budget_(std::move(memory.budget)), writer_(std::move(memory.writer)) {
   if (options.open_max_retries < 0) {
     throw ConfigError("RocksDBOptions.open_max_retries must be >= 0, got " +
                       std::to_string(options.open_max_retries));
@@ -178,6 +179,11 @@ RocksDBStore::~RocksDBStore() {
 
 void RocksDBStore::check_open() const {
   if (!db_) throw InvalidOperation("state store '" + path_.string() + "' is closed");
+  pending_.wait();
+}
+
+void RocksDBStore::settle() const {
+  if (db_) pending_.wait();
 }
 
 std::optional<std::int64_t> RocksDBStore::read_changelog_offset() const {
@@ -294,6 +300,26 @@ void RocksDBStore::bulk_write(WriteBatch& batch, std::int64_t changelog_offset) 
 
 void RocksDBStore::write(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset) {
   check_open();
+  apply(batch, changelog_offset);
+}
+
+void RocksDBStore::write_behind(WriteBatch batch, std::optional<std::int64_t> changelog_offset) {
+  if (!writer_) {
+    write(batch, changelog_offset);
+    return;
+  }
+  check_open();
+  if (batch.empty() && !changelog_offset) return;
+  // Swapped in: the batch applied last leaves with the caller's copy, its buffers freed here
+  // rather than on the writer thread.
+  std::swap(behind_, batch);
+  behind_offset_ = changelog_offset;
+  pending_.start(*writer_, [this] { apply(behind_, behind_offset_); });
+}
+
+// write() once the store is known open with nothing in flight: on the caller's thread, or on
+// the writer thread for write_behind().
+void RocksDBStore::apply(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset) {
   if (batch.empty() && !changelog_offset) return;
   rocksdb::WriteBatch& wb = batch_;
   wb.Clear();  // reused: keeps its buffer, no page faults per batch
@@ -345,6 +371,9 @@ std::uint64_t RocksDBStore::approximate_bytes() const {
 
 void RocksDBStore::close() {
   if (!db_) return;
+  // A failed write in flight is reported once the database is closed: its batch is in the
+  // changelog, above the offset the store recorded, so the next restore replays it.
+  const std::exception_ptr failed = pending_.wait_quietly();
   meta_cf_.reset();
   data_cf_.reset();
   auto s = db_->Close();
@@ -352,6 +381,7 @@ void RocksDBStore::close() {
   // second attempt would not do better.
   db_.reset();
   if (!s.ok()) throw Error("state store close failed at " + describe(path_, s));
+  if (failed) std::rethrow_exception(failed);
 }
 
 void RocksDBStore::remove_files(const std::filesystem::path& path) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "state/store.hpp"
+#include "state/write_behind.hpp"
 #include "streamframe/state.hpp"
 
 namespace rocksdb {
@@ -34,6 +35,8 @@ struct StoreMemory {
   std::shared_ptr<rocksdb::Cache> block_cache;
   std::shared_ptr<rocksdb::WriteBufferManager> write_buffers;
   std::shared_ptr<MemoryBudget> budget;
+  // Applies the stores' write_behind() batches; null = they are written in the call.
+  std::shared_ptr<BackgroundWriter> writer;
 
   // `state_memory_budget` split in two: half for RocksDB (the block cache, unless
   // options.block_cache_size sets it, with memtables up to half of it charged to it), half
@@ -60,6 +63,9 @@ class RocksDBStore final : public PartitionStore {
   std::optional<std::string> get(std::string_view key) const override;
   void scan(std::string_view begin, std::string_view end, const ScanFn& f) const override;
   void write(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset) override;
+  // On the process's BackgroundWriter when opened with one (StoreMemory::make), else write().
+  void write_behind(WriteBatch batch, std::optional<std::int64_t> changelog_offset) override;
+  void settle() const override;
   std::optional<std::int64_t> changelog_offset() const override;
   void begin_bulk_load() override;
   void end_bulk_load() override;
@@ -77,7 +83,9 @@ class RocksDBStore final : public PartitionStore {
   static void remove_files(const std::filesystem::path& path);
 
  private:
+  // Throws unless open; waits for a write in flight first (and throws its failure).
   void check_open() const;
+  void apply(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset);
   std::optional<std::int64_t> read_changelog_offset() const;
 
   std::filesystem::path path_;
@@ -93,6 +101,12 @@ class RocksDBStore final : public PartitionStore {
   bool bulk_loading_ = false;
   std::uint64_t ingested_files_ = 0;  // names the next bulk-load table file
   rocksdb::WriteBatch batch_;
+  // write_behind(): the thread, the batch it is applying (owned here until it is done) and
+  // its completion. Every call that touches the database waits for it first.
+  std::shared_ptr<BackgroundWriter> writer_;
+  WriteBatch behind_;
+  std::optional<std::int64_t> behind_offset_;
+  PendingWrite pending_;
 };
 
 }  // namespace streamframe::state

@@ -115,6 +115,15 @@ class PartitionStore {
   // offset.
   virtual void write(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset) = 0;
 
+  // write() for a checkpoint that goes on processing meanwhile: the store may apply the batch
+  // after returning (RocksDB: on a background thread). Every later call on the store sees it
+  // applied; a call that would read the store after the write failed throws that failure.
+  virtual void write_behind(WriteBatch batch, std::optional<std::int64_t> changelog_offset) {
+    write(batch, changelog_offset);
+  }
+  // Waits for a write_behind() in flight; throws its failure (again on every call).
+  virtual void settle() const {}
+
   // The last offset given to write(); nullopt when none was ever recorded.
   virtual std::optional<std::int64_t> changelog_offset() const = 0;
 

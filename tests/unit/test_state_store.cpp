@@ -23,6 +23,7 @@
 #include "state/memory_store.hpp"
 #include "state/rocksdb_store.hpp"
 #include "state/store.hpp"
+#include "state/write_behind.hpp"
 #include "streamframe/errors.hpp"
 #include "support/child_process.hpp"
 #include "support/test_env.hpp"
@@ -470,6 +471,69 @@ TEST(RocksDBStore, KilledBulkLoadNeverRecordsAnOffsetAheadOfItsData) {
     }
     previous = offset;
   }
+}
+
+// A checkpoint's batch is applied on the process's writer thread (write_behind) while the
+// run loop goes on: whatever the store is asked next sees it, and closing waits for it.
+TEST(RocksDBStore, WritesBehindAreSeenByEveryLaterCallAndSurviveClose) {
+  TempDir dir;
+  const auto path = dir.path() / "db";
+  const RocksDBOptions options = test_options();
+  {
+    RocksDBStore store(path, options, std::chrono::steady_clock::time_point::max(),
+                       state::StoreMemory::make(options, 8 << 20));
+    for (int round = 1; round <= 50; ++round) {
+      WriteBatch batch;
+      for (int i = 0; i < 200; ++i) {
+        batch.put("key" + std::to_string(i), std::to_string(round * 1000 + i));
+      }
+      batch.remove("key" + std::to_string(round));
+      store.write_behind(std::move(batch), round);
+      // Asked at once, before the writer thread may have run.
+      ASSERT_EQ(store.get("key199"), std::to_string(round * 1000 + 199)) << round;
+      ASSERT_EQ(store.get("key" + std::to_string(round)), std::nullopt) << round;
+      ASSERT_EQ(store.changelog_offset(), round);
+    }
+    WriteBatch last;
+    last.put("last", "written behind");
+    store.write_behind(std::move(last), 51);
+    std::size_t keys = 0;
+    store.scan("", "\xff", [&](std::string_view, std::string_view) { return ++keys, true; });
+    EXPECT_EQ(keys, 200u);  // key0..key199 without key50, plus "last"
+    WriteBatch before_close;
+    before_close.put("at-close", "1");
+    store.write_behind(std::move(before_close), 52);
+  }  // the destructor closes: the batch in flight is applied first
+  RocksDBStore reopened(path, options);
+  EXPECT_EQ(reopened.changelog_offset(), 52);
+  EXPECT_EQ(reopened.get("at-close"), "1");
+  EXPECT_EQ(reopened.get("last"), "written behind");
+  EXPECT_EQ(reopened.get("key0"), "50000");
+}
+
+// A write that failed on the writer thread is thrown by every later wait (the store lacks its
+// batch until a restore); the thread itself goes on with other stores' writes.
+TEST(PendingWrite, AFailureIsThrownByEveryWaitAndTheWriterGoesOn) {
+  state::BackgroundWriter writer;
+  state::PendingWrite failing;
+  failing.start(writer, [] { throw streamframe::Error("disk full"); });
+  for (int i = 0; i < 3; ++i) {
+    try {
+      failing.wait();
+      FAIL() << "wait() returned after a failed write";
+    } catch (const streamframe::Error& e) {
+      EXPECT_STREQ(e.what(), "disk full");
+    }
+  }
+  EXPECT_NE(failing.wait_quietly(), nullptr);
+  state::PendingWrite other;
+  int runs = 0;
+  for (int i = 0; i < 100; ++i) {
+    other.start(writer, [&runs] { ++runs; });
+    other.wait();
+  }
+  EXPECT_EQ(runs, 100);
+  EXPECT_EQ(other.wait_quietly(), nullptr);
 }
 
 TEST(RocksDBStore, ReopenKeepsDataAndOffset) {
