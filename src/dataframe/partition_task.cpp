@@ -279,7 +279,7 @@ void PartitionTask::commit_writes() {
 
 void PartitionTask::settle_stores() const {
   for (const auto& st : stores_) {
-    if (st->store && !st->store->closed()) st->store->settle();
+    if (st->store) st->store->settle();
   }
 }
 

@@ -313,8 +313,7 @@ void RocksDBStore::write_behind(WriteBatch batch, std::optional<std::int64_t> ch
   // Swapped in: the batch applied last leaves with the caller's copy, its buffers freed here
   // rather than on the writer thread.
   std::swap(behind_, batch);
-  behind_offset_ = changelog_offset;
-  pending_.start(*writer_, [this] { apply(behind_, behind_offset_); });
+  pending_.start(*writer_, [this, changelog_offset] { apply(behind_, changelog_offset); });
 }
 
 // write() once the store is known open with nothing in flight: on the caller's thread, or on

@@ -105,7 +105,6 @@ class RocksDBStore final : public PartitionStore {
   // its completion. Every call that touches the database waits for it first.
   std::shared_ptr<BackgroundWriter> writer_;
   WriteBatch behind_;
-  std::optional<std::int64_t> behind_offset_;
   PendingWrite pending_;
 };
 

@@ -121,7 +121,8 @@ class PartitionStore {
   virtual void write_behind(WriteBatch batch, std::optional<std::int64_t> changelog_offset) {
     write(batch, changelog_offset);
   }
-  // Waits for a write_behind() in flight; throws its failure (again on every call).
+  // Waits for a write_behind() in flight; throws its failure (again on every call). Nothing
+  // to wait for once closed.
   virtual void settle() const {}
 
   // The last offset given to write(); nullopt when none was ever recorded.
