@@ -2,6 +2,8 @@
 // RocksDB one has (persistence, LOCK contention, corruption, paths).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <rocksdb/perf_context.h>
+#include <rocksdb/perf_level.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -552,6 +554,31 @@ TEST(RocksDBStore, ReopenKeepsDataAndOffset) {
   EXPECT_EQ(store.get("key7"), std::nullopt);
   // The offset lives in its own column family: no user key can see or clobber it.
   EXPECT_EQ(store.get("changelog_offset"), std::nullopt);
+}
+
+// A read of a key the memtable lacks is answered by the memtable's bloom filter, not by a
+// search of its skip list (state reads that miss the cache are mostly such keys).
+TEST(RocksDBStore, AbsentKeysAreAnsweredByTheMemtableFilter) {
+  TempDir dir;
+  RocksDBStore store(dir.path() / "db", test_options());
+  WriteBatch batch;
+  for (int i = 0; i < 2000; ++i) batch.put("key" + std::to_string(i), std::to_string(i));
+  store.write(batch, 1);
+
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+  rocksdb::get_perf_context()->Reset();
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_EQ(store.get("absent" + std::to_string(i)), std::nullopt);
+  }
+  const auto filtered = rocksdb::get_perf_context()->bloom_memtable_miss_count;
+  for (int i = 0; i < 2000; i += 10) {
+    ASSERT_EQ(store.get("key" + std::to_string(i)), std::to_string(i));
+  }
+  const auto passed = rocksdb::get_perf_context()->bloom_memtable_hit_count;
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+  // A false positive now and then is a bloom filter's nature; nearly all must be filtered.
+  EXPECT_GE(filtered, 190u);
+  EXPECT_GE(passed, 200u);
 }
 
 TEST(RocksDBStore, DefaultOptionsOpen) {
