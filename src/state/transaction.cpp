@@ -92,7 +92,8 @@ std::size_t PartitionTransaction::sweep_expired(std::int64_t now, std::size_t li
 
 PartitionTransaction::Entry& PartitionTransaction::entry(std::string_view key, bool read_store) {
   if (last_ != nullptr && Eq{}(last_->first, key)) return last_->second;
-  auto it = entries_.find(key);
+  const std::size_t hash = Hash{}(key);
+  auto it = entries_.find(key, hash);
   if (it != entries_.end()) {
     it->second.recent = true;
   } else {
@@ -112,6 +113,7 @@ PartitionTransaction::Entry& PartitionTransaction::entry(std::string_view key, b
     if ((entries_.size() & 1023) == 0) charge_.set(bytes());
   }
   last_ = &*it;
+  last_hash_ = hash;
   return it->second;
 }
 

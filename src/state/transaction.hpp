@@ -92,7 +92,7 @@ class PartitionTransaction {
   // allocated capacity (a table is sized in powers of two and does not shrink by itself, so
   // its entry count says little), and the keys and values too long for a slot.
   std::size_t bytes() const noexcept {
-    return table_bytes(entries_.capacity()) + heap_ + changed_.capacity() * sizeof(Key);
+    return table_bytes(entries_.capacity()) + heap_ + changed_.capacity() * sizeof(Changed);
   }
   std::size_t cached() const noexcept { return entries_.size(); }
 
@@ -151,11 +151,11 @@ class PartitionTransaction {
   // The entry of `key`, read from the store into the cache when missing. Remembers it: the
   // put() that follows a get() of the same key does not look it up again.
   Entry& entry(std::string_view key, bool read_store);
-  // `kv` is the entry just returned by entry() (last_).
+  // `kv` is the entry just returned by entry() (last_, whose hash is last_hash_).
   void mark_dirty(Map::value_type& kv) {
     if (!kv.second.dirty) {
       kv.second.dirty = true;
-      changed_.push_back(kv.first);
+      changed_.push_back({kv.first, last_hash_});
     }
   }
 
@@ -163,17 +163,20 @@ class PartitionTransaction {
   // again by its key's hash, and by the time a checkpoint runs the pipeline has pushed most of
   // the table out of the caches: a lookup was a cache miss each, three per changed key per
   // checkpoint (changelog, store write, clean-up). The slots of the keys kAhead places on are
-  // prefetched while this one is read, so the misses overlap instead of queueing.
+  // prefetched while this one is read, so the misses overlap instead of queueing; the hash
+  // kept with each key spares the finds' hashes (three per key).
   // (`self` is *this, const or not, so f gets a const or a mutable entry.)
   template <class Self, class F>
   static void visit_changed(Self& self, F&& f) {
     constexpr std::size_t kAhead = 8;
     const auto& keys = self.changed_;
     const std::size_t n = keys.size();
-    for (std::size_t i = 0; i < n && i < kAhead; ++i) self.entries_.prefetch(keys[i]);
+    // The prefetch hashes its key again: handed the stored hash, GCC 12 compiled the prefetch
+    // away (with no call left in it, it counted as free of side effects) and the misses queued.
+    for (std::size_t i = 0; i < n && i < kAhead; ++i) self.entries_.prefetch(keys[i].key);
     for (std::size_t i = 0; i < n; ++i) {
-      if (i + kAhead < n) self.entries_.prefetch(keys[i + kAhead]);
-      f(keys[i], self.entries_.find(keys[i])->second);
+      if (i + kAhead < n) self.entries_.prefetch(keys[i + kAhead].key);
+      f(keys[i].key, self.entries_.find(keys[i].key, keys[i].hash)->second);
     }
   }
   // Drops clean entries until the cache holds at most `target` bytes: first those not used
@@ -187,9 +190,15 @@ class PartitionTransaction {
   // The keys written since the last checkpoint: a checkpoint costs what changed, not the size
   // of the cache. Keys, not slot pointers: an insertion may move any slot (growth, or a
   // rehash in place that clears erased slots), so a checkpoint finds each one again.
-  std::vector<Key> changed_;
-  // The slot entry() returned last; only that call inserts, and it sets this after inserting.
+  struct Changed {
+    Key key;
+    std::size_t hash;
+  };
+  std::vector<Changed> changed_;
+  // The slot entry() returned last and its key's hash; only that call inserts, and it sets
+  // these after inserting.
   Map::value_type* last_ = nullptr;
+  std::size_t last_hash_ = 0;
 };
 
 }  // namespace streamframe::state
