@@ -77,11 +77,12 @@ rocksdb::Options make_options(const RocksDBOptions& o, const StoreMemory& memory
   // window) or one the cache dropped, and most of those are not in the memtable. Without a
   // filter each such read searches the memtable's skip list first (about 5,000 instructions
   // with 25,000 entries); a bloom filter over the memtable's whole keys answers "not here"
-  // for a hash. Sized for the memtables the write buffer manager lets grow (a share of a
-  // 32 MiB default, far below write_buffer_size): 0.5 % of 64 MiB is 320 KiB, about 20 bits
-  // per key at 8 MiB of small entries. Case k's update pass 4.4-5.3 -> 3.8-3.9 s
-  // (bench/README.md).
-  r.memtable_prefix_bloom_size_ratio = 0.005;
+  // for a hash. Every memtable allocates its filter when created, charged to the write buffer
+  // manager like the rest of it, so the size is a fixed cost per store: 0.2 % of the default
+  // 64 MiB is 128 KiB, about 8 bits per key in a memtable of 8 MiB of small entries (the
+  // shared 32 MiB default over four stores). Case k's memtable searches fell from 12 % of its
+  // samples to 1.2 % (0.9 % at 0.5 %, 2.6 % at 0.1 %); bench/README.md.
+  r.memtable_prefix_bloom_size_ratio = 0.002;
   r.memtable_whole_key_filtering = true;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache =
