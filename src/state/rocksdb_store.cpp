@@ -81,7 +81,7 @@ rocksdb::Options make_options(const RocksDBOptions& o, const StoreMemory& memory
   // manager like the rest of it, so the size is a fixed cost per store: 0.2 % of the default
   // 64 MiB is 128 KiB, about 8 bits per key in a memtable of 8 MiB of small entries (the
   // shared 32 MiB default over four stores). Case k's memtable searches fell from 12 % of its
-  // samples to 1.2 % (0.9 % at 0.5 %, 2.6 % at 0.1 %); bench/README.md.
+  // samples to 1.2 % (0.9 % with a ratio of 0.005, 2.6 % with 0.001); bench/README.md.
   r.memtable_prefix_bloom_size_ratio = 0.002;
   r.memtable_whole_key_filtering = true;
   rocksdb::BlockBasedTableOptions table;
