@@ -269,7 +269,7 @@ void PartitionTask::commit_writes() {
     if (!st->txn->empty()) {
       std::optional<std::int64_t> offset;
       if (!st->changelog.empty() && st->delivered >= 0) offset = st->delivered + 1;
-      st->store->write_behind(st->txn->batch(), offset);
+      st->store->write_behind(st->txn->take_changes(), offset);
     }
     // Also without writes: reads alone grow the caches.
     st->txn->committed();

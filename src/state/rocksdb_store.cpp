@@ -318,7 +318,10 @@ void RocksDBStore::write(const WriteBatch& batch, std::optional<std::int64_t> ch
 }
 
 void RocksDBStore::write_behind(WriteBatch batch, std::optional<std::int64_t> changelog_offset) {
+  // Sorted inserts are much cheaper for the memtable's skip list; the sort is the writer
+  // thread's, not the run loop's (it was 7 % of a stateful checkpoint's instructions there).
   if (!writer_) {
+    batch.sort_by_key();
     write(batch, changelog_offset);
     return;
   }
@@ -327,7 +330,10 @@ void RocksDBStore::write_behind(WriteBatch batch, std::optional<std::int64_t> ch
   // Swapped in: the batch applied last leaves with the caller's copy, its buffers freed here
   // rather than on the writer thread.
   std::swap(behind_, batch);
-  pending_.start(*writer_, [this, changelog_offset] { apply(behind_, changelog_offset); });
+  pending_.start(*writer_, [this, changelog_offset] {
+    behind_.sort_by_key();
+    apply(behind_, changelog_offset);
+  });
 }
 
 // write() once the store is known open with nothing in flight: on the caller's thread, or on

@@ -26,6 +26,9 @@ class WriteBatch {
     std::optional<std::string_view> value;  // nullopt = delete
   };
 
+  // Room for `ops` operations without growing (their bytes still grow the buffer).
+  void reserve(std::size_t ops) { refs_.reserve(ops); }
+
   void put(std::string_view key, std::string_view value) {
     refs_.push_back(Ref{data_.size(), key.size(), data_.size() + key.size(), value.size(), true});
     data_.append(key);
@@ -116,8 +119,9 @@ class PartitionStore {
   virtual void write(const WriteBatch& batch, std::optional<std::int64_t> changelog_offset) = 0;
 
   // write() for a checkpoint that goes on processing meanwhile: the store may apply the batch
-  // after returning (RocksDB: on a background thread). Every later call on the store sees it
-  // applied; a call that would read the store after the write failed throws that failure.
+  // after returning (RocksDB: on a background thread, which also sorts it by key first). Every
+  // later call on the store sees it applied; a call that would read the store after the write
+  // failed throws that failure.
   virtual void write_behind(WriteBatch batch, std::optional<std::int64_t> changelog_offset) {
     write(batch, changelog_offset);
   }

@@ -137,16 +137,32 @@ void PartitionTransaction::remove(std::string_view key) {
   mark_dirty(*last_);
 }
 
+namespace {
+template <class E>
+void add_change(WriteBatch& b, std::string_view key, const E& e) {
+  if (const auto v = e.get()) {
+    b.put(key, *v);
+  } else {
+    b.remove(key);
+  }
+}
+}  // namespace
+
 WriteBatch PartitionTransaction::batch() const {
   WriteBatch b;
-  for_each_change([&b](std::string_view k, std::optional<std::string_view> v) {
-    if (v) {
-      b.put(k, *v);
-    } else {
-      b.remove(k);
-    }
+  b.reserve(changed_.size());
+  visit_changed(*this, [&b](const Key& k, const Entry& e) { add_change(b, view(k), e); });
+  return b;
+}
+
+WriteBatch PartitionTransaction::take_changes() {
+  WriteBatch b;
+  b.reserve(changed_.size());
+  visit_changed(*this, [&b](const Key& k, Entry& e) {
+    add_change(b, view(k), e);
+    e.dirty = false;
   });
-  b.sort_by_key();
+  changed_.clear();
   return b;
 }
 

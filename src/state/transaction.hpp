@@ -81,8 +81,12 @@ class PartitionTransaction {
   void for_each_change(F&& f) const {
     visit_changed(*this, [&f](const Key& k, const Entry& e) { f(view(k), e.get()); });
   }
-  // The changes as a batch, ordered by key (cheaper for RocksDB to apply).
+  // The changes as a batch, one operation per key in no particular order: a store sorts a
+  // batch where it applies it (RocksDB: on its writer thread), not on the run loop.
   WriteBatch batch() const;
+  // batch() for a checkpoint that succeeded, in the same walk as marking the entries clean:
+  // one visit of each changed slot instead of two. committed() must follow.
+  WriteBatch take_changes();
   // The changes were written to the store: they become cached reads.
   void committed();
   // The changes are dropped (an aborted checkpoint): forget everything, the store decides.

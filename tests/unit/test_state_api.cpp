@@ -379,7 +379,8 @@ TEST(PartitionTransactionCache, CommitDiscardAndBatchContents) {
     ops.emplace_back(std::string(op.key),
                      op.value ? std::optional<std::string>(std::string(*op.value)) : std::nullopt);
   });
-  ASSERT_EQ(ops.size(), 2u);  // sorted by key: a (deleted), b = 2
+  std::sort(ops.begin(), ops.end());  // a batch comes in no particular order
+  ASSERT_EQ(ops.size(), 2u);          // a (deleted), b = 2
   EXPECT_EQ(ops[0], (std::pair<std::string, std::optional<std::string>>{"a", std::nullopt}));
   EXPECT_EQ(ops[1], (std::pair<std::string, std::optional<std::string>>{"b", "2"}));
 
@@ -395,6 +396,31 @@ TEST(PartitionTransactionCache, CommitDiscardAndBatchContents) {
   EXPECT_TRUE(txn.empty());
   EXPECT_EQ(txn.get("c"), "3");
   EXPECT_EQ(store.get("c"), "3");
+}
+
+// take_changes() is batch() and the entries' clean-up in one walk: the batch holds each
+// change once, the transaction is empty after it, and a key written again is a change again.
+TEST(PartitionTransactionCache, TakeChangesEmptiesTheTransactionAndKeepsTheCache) {
+  state::MemoryStore store;
+  state::PartitionTransaction txn(store);
+  for (int i = 0; i < 50; ++i) txn.put("k" + std::to_string(i), std::to_string(i));
+  txn.put("k3", "again");
+  txn.remove("k4");
+  const state::WriteBatch batch = txn.take_changes();
+  EXPECT_TRUE(txn.empty());
+  EXPECT_EQ(batch.size(), 50u);
+  store.write(batch, std::nullopt);
+  txn.committed();
+  EXPECT_EQ(store.get("k3"), "again");
+  EXPECT_EQ(store.get("k4"), std::nullopt);
+  EXPECT_EQ(store.get("k49"), "49");
+  EXPECT_EQ(txn.get("k49"), "49");  // still cached, and reading it is no change
+  EXPECT_TRUE(txn.empty());
+
+  txn.put("k49", "x");
+  EXPECT_EQ(txn.size(), 1u);
+  EXPECT_EQ(txn.take_changes().size(), 1u);
+  EXPECT_TRUE(txn.empty());
 }
 
 }  // namespace
